@@ -1,0 +1,79 @@
+"""The root command ``kejin``: mounts every area's commands and prints errors without tracebacks."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from kejin.console import err_console, get_engine, print_json
+from kejin.errors import KejinError
+from kejin.ids import check_uscc
+
+app = typer.Typer(
+    name="kejin",
+    help="科金 kejin — 科技金融服务平台 / sci-tech finance platform",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+db_app = typer.Typer(help="数据库迁移 / database schema migrations", no_args_is_help=True)
+ids_app = typer.Typer(help="统一社会信用代码 / USCC tools", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(ids_app, name="ids")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("heads", help="目标版本 / target revision")) -> None:
+    """升级数据库结构 / Apply migrations up to REVISION (default: all heads)."""
+    from kejin.migrate import current_heads, upgrade
+
+    engine = get_engine()
+    upgrade(engine, revision)
+    err_console.print(f"数据库已升级 / schema at: {', '.join(sorted(current_heads(engine)))}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """显示数据库当前版本 / Show the revisions the database is at."""
+    from kejin.migrate import current_heads, script_heads
+
+    engine = get_engine()
+    print_json({"current": sorted(current_heads(engine)), "heads": sorted(script_heads())})
+
+
+@ids_app.command("check")
+def ids_check(codes: list[str] = typer.Argument(..., help="统一社会信用代码 / codes to check")) -> None:
+    """校验统一社会信用代码 (GB 32100-2015) / Validate USCCs; exit 1 if any is invalid."""
+    results = [check_uscc(c) for c in codes]
+    for r in results:
+        print_json(r.to_dict())
+    raise typer.Exit(0 if all(r.valid for r in results) else 1)
+
+
+def _mount_areas() -> None:
+    """Areas register here; each owns a Typer app in its commands.py."""
+    # Each area adds one line here: ``from kejin.<area>.commands import register; register(app)``.
+
+
+def main() -> None:
+    _mount_areas()
+    try:
+        rc = app(standalone_mode=False)
+    except KejinError as e:
+        err_console.print(e.render(), markup=False, highlight=False)
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        err_console.print("已中止 / aborted")
+        sys.exit(130)
+    except Exception as e:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
+    sys.exit(rc if isinstance(rc, int) else 0)

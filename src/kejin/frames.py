@@ -1,0 +1,177 @@
+"""The analytic path: whole tables in and out of Polars frames, in bulk.
+
+Batch work (scoring a region, generating one, importing a million rows) must not go row by row
+through the ORM. Writes use PostgreSQL ``COPY`` and SQLite ``executemany``; reads use ``COPY TO``
+and a plain cursor. Column types follow the SQLAlchemy table, so money is ``Decimal(18,2)`` in
+every frame whichever database it came from (SQLite stores it as scaled integers, see
+:class:`kejin.db.FixedDecimal`).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import polars as pl
+from sqlalchemy import Boolean, Connection, Date, DateTime, Float, Integer, Table
+from sqlalchemy.sql.sqltypes import Enum, String
+
+from kejin.db import FixedDecimal
+
+_CHUNK = 200_000
+
+
+def polars_dtype(col_type: object) -> pl.DataType:
+    """The frame dtype for a column type; FixedDecimal first since it wraps Numeric."""
+    if isinstance(col_type, FixedDecimal):
+        return pl.Decimal(col_type.precision, col_type.scale)
+    if isinstance(col_type, Boolean):
+        return pl.Boolean()
+    if isinstance(col_type, Integer):
+        return pl.Int64()
+    if isinstance(col_type, Float):
+        return pl.Float64()
+    if isinstance(col_type, DateTime):
+        return pl.Datetime("us")
+    if isinstance(col_type, Date):
+        return pl.Date()
+    if isinstance(col_type, (String, Enum)):
+        return pl.String()
+    raise TypeError(f"no frame dtype for column type {col_type!r}")
+
+
+def table_schema(table: Table, columns: Sequence[str] | None = None) -> dict[str, pl.DataType]:
+    names = columns or [c.name for c in table.columns]
+    return {n: polars_dtype(table.columns[n].type) for n in names}
+
+
+def conform(df: pl.DataFrame, table: Table) -> pl.DataFrame:
+    """Cast a frame to the table's dtypes, refusing columns the table does not have."""
+    unknown = [c for c in df.columns if c not in table.columns]
+    if unknown:
+        raise KeyError(f"{table.name} has no column(s) {unknown}")
+    schema = table_schema(table, df.columns)
+    return df.select(pl.col(c).cast(t, strict=True) for c, t in schema.items())
+
+
+def _sqlite_ready(df: pl.DataFrame, table: Table) -> pl.DataFrame:
+    """Encode as SQLAlchemy stores values on SQLite: scaled ints, ISO text dates, 0/1."""
+    exprs = []
+    for c in df.columns:
+        t = table.columns[c].type
+        if isinstance(t, FixedDecimal):
+            exprs.append((pl.col(c) * (10**t.scale)).cast(pl.Int64))
+        elif isinstance(t, DateTime):
+            exprs.append(pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S.%6f"))
+        elif isinstance(t, Date):
+            exprs.append(pl.col(c).cast(pl.String))
+        elif isinstance(t, Boolean):
+            exprs.append(pl.col(c).cast(pl.Int64))
+        else:
+            exprs.append(pl.col(c))
+    return df.select(exprs)
+
+
+def write_frame(conn: Connection, table: Table, df: pl.DataFrame) -> int:
+    """Append every row of ``df`` to ``table`` inside the caller's transaction; returns rows written.
+
+    The caller owns the transaction, so an import or a generation run is all-or-nothing.
+    """
+    if df.height == 0:
+        return 0
+    df = conform(df, table)
+    cols = df.columns
+    quoted = ", ".join(f'"{c}"' for c in cols)
+    dbapi = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        sql = f'COPY "{table.name}" ({quoted}) FROM STDIN (FORMAT csv)'
+        with dbapi.cursor() as cur, cur.copy(sql) as copy:
+            for start in range(0, df.height, _CHUNK):
+                buf = df.slice(start, _CHUNK).write_csv(
+                    include_header=False, datetime_format="%Y-%m-%d %H:%M:%S%.6f"
+                )
+                copy.write(buf)
+        return df.height
+    if conn.dialect.name == "sqlite":
+        enc = _sqlite_ready(df, table)
+        sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" * len(cols))})'
+        cur = dbapi.cursor()
+        try:
+            for start in range(0, enc.height, _CHUNK):
+                cur.executemany(sql, enc.slice(start, _CHUNK).iter_rows())
+        finally:
+            cur.close()
+        return df.height
+    raise NotImplementedError(f"bulk write for {conn.dialect.name}")
+
+
+def read_frame(
+    conn: Connection, table: Table, columns: Sequence[str] | None = None, where: str | None = None
+) -> pl.DataFrame:
+    """Read a table (optionally some columns, optionally filtered by a SQL condition) as a frame.
+
+    ``where`` is trusted SQL written by kejin code, never user text.
+    """
+    names = list(columns or [c.name for c in table.columns])
+    schema = table_schema(table, names)
+    quoted = ", ".join(f'"{c}"' for c in names)
+    sql = f'SELECT {quoted} FROM "{table.name}"' + (f" WHERE {where}" if where else "")
+    dbapi = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        buf = io.BytesIO()
+        with dbapi.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv, HEADER)") as copy:
+            for block in copy:
+                buf.write(block)
+        if buf.tell() == 0:
+            return pl.DataFrame(schema=schema)
+        buf.seek(0)
+        raw = pl.read_csv(
+            buf,
+            schema_overrides={
+                c: (pl.String if isinstance(t, (pl.Boolean, pl.Datetime)) else t)
+                for c, t in schema.items()
+            },
+        )
+        return raw.select(
+            (pl.col(c) == "t").alias(c) if isinstance(t, pl.Boolean)
+            else pl.col(c).str.to_datetime(time_unit="us").alias(c) if isinstance(t, pl.Datetime)
+            else pl.col(c)
+            for c, t in schema.items()
+        )
+    if conn.dialect.name == "sqlite":
+        raw_schema = {}
+        for c, t in schema.items():
+            col_t = table.columns[c].type
+            if isinstance(col_t, FixedDecimal) or isinstance(t, pl.Boolean):
+                raw_schema[c] = pl.Int64()
+            elif isinstance(t, (pl.Date, pl.Datetime)):
+                raw_schema[c] = pl.String()
+            else:
+                raw_schema[c] = t
+        cur = dbapi.cursor()
+        try:
+            cur.execute(sql)
+            parts = []
+            while rows := cur.fetchmany(_CHUNK):
+                parts.append(pl.DataFrame(rows, schema=raw_schema, orient="row"))
+        finally:
+            cur.close()
+        raw = pl.concat(parts) if parts else pl.DataFrame(schema=raw_schema)
+        out = []
+        for c, t in schema.items():
+            col_t = table.columns[c].type
+            if isinstance(col_t, FixedDecimal):
+                out.append(
+                    (pl.col(c).cast(pl.Decimal(38, 0)).cast(pl.Decimal(38, col_t.scale))
+                     / pl.lit(10**col_t.scale).cast(pl.Decimal(38, 0))).cast(t).alias(c)
+                )
+            elif isinstance(t, pl.Boolean):
+                out.append(pl.col(c).cast(pl.Boolean))
+            elif isinstance(t, pl.Datetime):
+                out.append(pl.col(c).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us"))
+            elif isinstance(t, pl.Date):
+                out.append(pl.col(c).str.to_date("%Y-%m-%d"))
+            else:
+                out.append(pl.col(c))
+        return raw.select(out)
+    raise NotImplementedError(f"bulk read for {conn.dialect.name}")

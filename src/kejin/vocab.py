@@ -1,0 +1,139 @@
+"""Controlled vocabularies shared by every area: stable identifiers with Chinese and English labels.
+
+Identifiers follow GLOSSARY.md; the labels are what people see. Keeping them in one module is what
+lets an import accept ``高新技术企业`` or ``hnte`` for the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    id: str
+    zh: str
+    en: str
+
+
+def _terms(*rows: tuple[str, str, str]) -> dict[str, Term]:
+    return {r[0]: Term(*r) for r in rows}
+
+
+#: Lifecycle stages (GLOSSARY: stage).
+STAGES = _terms(
+    ("seed", "种子期", "seed"),
+    ("startup", "初创期", "startup"),
+    ("growth", "成长期", "growth"),
+    ("mature", "成熟期", "mature"),
+)
+
+#: The ten key industry chains of Lianyungang (seed 001 一(三)).
+INDUSTRY_CHAINS = _terms(
+    ("silicon_materials", "硅材料", "silicon materials"),
+    ("petrochemical", "石化", "petrochemicals"),
+    ("steel_alloy", "钢铁合金", "steel and alloys"),
+    ("new_energy", "新能源", "new energy"),
+    ("equipment", "装备制造", "equipment manufacturing"),
+    ("information", "信息产业", "information industry"),
+    ("biomedicine", "生物医药", "biomedicine"),
+    ("fibre_composites", "高性能纤维及复合材料", "high-performance fibres and composites"),
+    ("green_food", "绿色食品", "green food"),
+    ("new_chemical_materials", "化工新材料", "new chemical materials"),
+)
+
+#: Qualification kinds (seed 001 一(三), 004 §8; GLOSSARY).
+QUALIFICATION_KINDS = _terms(
+    ("hnte", "高新技术企业", "high and new technology enterprise"),
+    ("tsme", "科技型中小企业", "technology-based SME"),
+    ("innovative_sme", "创新型中小企业", "innovative SME"),
+    ("srdi_sme", "专精特新中小企业", "SRDI SME"),
+    ("little_giant", '专精特新"小巨人"', 'SRDI "little giant"'),
+    ("innovation_demo_firm", "技术创新示范企业", "technology-innovation demonstration firm"),
+    ("single_champion", "制造业单项冠军", "manufacturing single-item champion"),
+    ("local_little_giant", "科技小巨人企业", "science-tech little giant (local title)"),
+)
+
+LISTING_BOARDS = _terms(
+    ("none", "未上市", "not listed"),
+    ("main", "主板", "main board"),
+    ("chinext", "创业板", "ChiNext"),
+    ("star", "科创板", "STAR Market"),
+    ("bse", "北交所", "Beijing Stock Exchange"),
+    ("neeq", "新三板", "NEEQ"),
+    ("regional", "区域性股权市场", "regional equity market"),
+)
+
+FINANCING_KINDS = _terms(
+    ("angel", "天使投资", "angel"),
+    ("vc", "创业投资", "venture capital"),
+    ("pe", "私募股权", "private equity"),
+    ("ipo", "首次公开发行", "IPO"),
+    ("bond", "债券", "bond"),
+)
+
+INSTITUTION_KINDS = _terms(
+    ("bank", "银行", "bank"),
+    ("guarantor", "担保机构", "guarantor"),
+    ("insurer", "保险机构", "insurer"),
+    ("vc_fund", "创投基金", "venture fund"),
+)
+
+PRODUCT_KINDS = _terms(
+    ("loan", "贷款", "loan"),
+    ("guarantee", "担保", "guarantee"),
+    ("insurance", "保险", "insurance"),
+    ("equity", "股权投资", "equity investment"),
+)
+
+GUARANTEE_TYPES = _terms(
+    ("credit", "信用", "unsecured (credit)"),
+    ("ip_pledge", "知识产权质押", "IP pledge"),
+    ("guarantee", "保证担保", "guarantee"),
+    ("mortgage", "抵押", "mortgage"),
+)
+
+#: 五级分类, in order of worsening; the last three are non-performing.
+CLASSIFICATIONS = _terms(
+    ("normal", "正常", "normal"),
+    ("special_mention", "关注", "special mention"),
+    ("substandard", "次级", "substandard"),
+    ("doubtful", "可疑", "doubtful"),
+    ("loss", "损失", "loss"),
+)
+NON_PERFORMING = frozenset({"substandard", "doubtful", "loss"})
+
+#: 纳税信用等级 (State Taxation Administration).
+TAX_CREDIT_GRADES = _terms(
+    ("A", "A级", "A"),
+    ("B", "B级", "B"),
+    ("M", "M级", "M"),
+    ("C", "C级", "C"),
+    ("D", "D级", "D"),
+)
+
+#: Departments that supply data (the provenance of every value).
+DEPARTMENTS = _terms(
+    ("tax", "税务局", "tax bureau"),
+    ("amr", "市场监管局", "market regulation administration"),
+    ("ip", "知识产权局", "intellectual property office"),
+    ("most", "科技局", "science and technology bureau"),
+    ("miit", "工信局", "industry and information technology bureau"),
+    ("hrss", "人社局", "human resources and social security bureau"),
+    ("stats", "统计局", "statistics bureau"),
+    ("pboc", "人民银行", "People's Bank of China branch"),
+    ("finance", "金融办", "local financial regulatory bureau"),
+    ("institution", "金融机构报送", "reported by the financial institution"),
+)
+
+
+def lookup(vocab: dict[str, Term], text: str) -> str | None:
+    """Map an identifier or a Chinese/English label to the identifier; None when unknown."""
+    t = text.strip()
+    if t in vocab:
+        return t
+    low = t.lower()
+    for term in vocab.values():
+        if t == term.zh or low == term.en.lower() or low == term.id.lower():
+            return term.id
+    return None
