@@ -23,9 +23,7 @@ from kejin.db import Base, make_engine, normalize_url
 from kejin.migrate import upgrade
 
 PG_ENV = "KEJIN_TEST_DATABASE_URL"
-PG_SKIP_REASON = (
-    f"PostgreSQL tests skipped: set {PG_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test) to run them"
-)
+PG_SKIP_REASON = f"PostgreSQL tests skipped: set {PG_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test) to run them"
 
 
 def pytest_report_header(config: pytest.Config) -> str:

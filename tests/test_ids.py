@@ -69,7 +69,11 @@ def test_any_single_substitution_is_detected(body: str, pos: int, ch: str) -> No
     """Weights 3^i mod 31 are all non-zero mod the prime 31, so one changed character is caught."""
     body = "9" + body[1:2] + "320700" + body[8:]
     code = body + uscc_check_char(body)
-    if code[pos] == ch or (pos == 0 and ch not in "123456789ANY") or (2 <= pos < 8 and not ch.isdigit()):
+    if (
+        code[pos] == ch
+        or (pos == 0 and ch not in "123456789ANY")
+        or (2 <= pos < 8 and not ch.isdigit())
+    ):
         return
     mutated = code[:pos] + ch + code[pos + 1 :]
     assert not check_uscc(mutated).valid
@@ -88,7 +92,8 @@ def test_cli_prints_json_lines_and_exit_status() -> None:
     assert json.loads(ok.stdout)["valid"] is True
     bad = subprocess.run(
         [sys.executable, "-m", "kejin", "ids", "check", VALID[0], "91350100M000100Y44"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert bad.returncode == 1
     lines = [json.loads(x) for x in bad.stdout.splitlines()]

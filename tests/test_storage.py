@@ -35,19 +35,35 @@ def test_downgrade_to_base_then_up_again(engine: Engine) -> None:
 
 
 def _firm(session) -> None:  # type: ignore[no-untyped-def]
-    session.add(Enterprise(
-        uscc="91350100M000100Y43", name="测试", region_code="350100", industry_code="C3562",
-        industry_chain="information", founded_on=dt.date(2015, 1, 1), stage="growth",
-    ))
+    session.add(
+        Enterprise(
+            uscc="91350100M000100Y43",
+            name="测试",
+            region_code="350100",
+            industry_code="C3562",
+            industry_chain="information",
+            founded_on=dt.date(2015, 1, 1),
+            stage="growth",
+        )
+    )
 
 
-money = st.decimals(min_value=Decimal("-99999999999999.99"), max_value=Decimal("99999999999999.99"),
-                    places=2, allow_nan=False, allow_infinity=False)
+money = st.decimals(
+    min_value=Decimal("-99999999999999.99"),
+    max_value=Decimal("99999999999999.99"),
+    places=2,
+    allow_nan=False,
+    allow_infinity=False,
+)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(revenue=money.map(abs), profit=money)
-def test_money_round_trips_exactly_through_orm_and_frames(engine: Engine, revenue: Decimal, profit: Decimal) -> None:
+def test_money_round_trips_exactly_through_orm_and_frames(
+    engine: Engine, revenue: Decimal, profit: Decimal
+) -> None:
     with transaction(engine) as s:
         s.query(AnnualIndicator).delete()
         s.query(Enterprise).delete()
@@ -72,36 +88,63 @@ def test_money_with_too_many_decimals_is_refused_not_rounded(engine: Engine) -> 
 
 
 def test_bulk_write_and_read_agree(engine: Engine) -> None:
-    pulls = pl.DataFrame({
-        "id": [7], "kind": ["enterprises"], "department": ["amr"],
-        "pulled_at": [dt.datetime(2025, 3, 1, 8, 30, 15, 123456)], "file_name": [None],
-        "file_sha256": [None], "loaded_at": [dt.datetime(2025, 3, 1, 9)],
-        "rows_inserted": [2], "rows_updated": [0], "rows_unchanged": [0],
-    })
-    firms = pl.DataFrame({
-        "uscc": ["91350100M000100Y43", "9132070012345678XC"], "name": ["甲", "乙"],
-        "region_code": ["350100", "320700"], "industry_code": ["C3562", "I65"],
-        "industry_chain": ["information", None], "founded_on": [dt.date(2001, 2, 3), dt.date(2020, 12, 31)],
-        "stage": ["mature", "startup"], "staff": [12, None], "listing_board": ["none", "star"],
-        "dishonest": [False, True], "deregistered": [False, False], "abnormal_operation": [True, False],
-        "pull_id": [7, 7],
-    })
+    pulls = pl.DataFrame(
+        {
+            "id": [7],
+            "kind": ["enterprises"],
+            "department": ["amr"],
+            "pulled_at": [dt.datetime(2025, 3, 1, 8, 30, 15, 123456)],
+            "file_name": [None],
+            "file_sha256": [None],
+            "loaded_at": [dt.datetime(2025, 3, 1, 9)],
+            "rows_inserted": [2],
+            "rows_updated": [0],
+            "rows_unchanged": [0],
+        }
+    )
+    firms = pl.DataFrame(
+        {
+            "uscc": ["91350100M000100Y43", "9132070012345678XC"],
+            "name": ["甲", "乙"],
+            "region_code": ["350100", "320700"],
+            "industry_code": ["C3562", "I65"],
+            "industry_chain": ["information", None],
+            "founded_on": [dt.date(2001, 2, 3), dt.date(2020, 12, 31)],
+            "stage": ["mature", "startup"],
+            "staff": [12, None],
+            "listing_board": ["none", "star"],
+            "dishonest": [False, True],
+            "deregistered": [False, False],
+            "abnormal_operation": [True, False],
+            "pull_id": [7, 7],
+        }
+    )
     with engine.begin() as conn:
         write_frame(conn, DataPull.__table__, pulls)
         write_frame(conn, Enterprise.__table__, firms)
     with engine.connect() as conn:
         back = read_frame(conn, Enterprise.__table__).sort("uscc")
         assert back.equals(firms.sort("uscc").select(back.columns))
-        assert read_frame(conn, DataPull.__table__).equals(pulls.select(read_frame(conn, DataPull.__table__).columns))
+        assert read_frame(conn, DataPull.__table__).equals(
+            pulls.select(read_frame(conn, DataPull.__table__).columns)
+        )
 
 
 def test_bulk_write_is_rolled_back_with_its_transaction(engine: Engine) -> None:
-    firms = pl.DataFrame({
-        "uscc": ["91350100M000100Y43"], "name": ["甲"], "region_code": ["350100"],
-        "industry_code": ["C3562"], "founded_on": [dt.date(2001, 2, 3)], "stage": ["mature"],
-        "listing_board": ["none"], "dishonest": [False], "deregistered": [False],
-        "abnormal_operation": [False],
-    })
+    firms = pl.DataFrame(
+        {
+            "uscc": ["91350100M000100Y43"],
+            "name": ["甲"],
+            "region_code": ["350100"],
+            "industry_code": ["C3562"],
+            "founded_on": [dt.date(2001, 2, 3)],
+            "stage": ["mature"],
+            "listing_board": ["none"],
+            "dishonest": [False],
+            "deregistered": [False],
+            "abnormal_operation": [False],
+        }
+    )
     with pytest.raises(RuntimeError), engine.begin() as conn:
         write_frame(conn, Enterprise.__table__, firms)
         raise RuntimeError("fail after the write")

@@ -44,7 +44,9 @@ def db_current() -> None:
 
 
 @ids_app.command("check")
-def ids_check(codes: list[str] = typer.Argument(..., help="统一社会信用代码 / codes to check")) -> None:
+def ids_check(
+    codes: list[str] = typer.Argument(..., help="统一社会信用代码 / codes to check"),
+) -> None:
     """校验统一社会信用代码 (GB 32100-2015) / Validate USCCs; exit 1 if any is invalid."""
     results = [check_uscc(c) for c in codes]
     for r in results:

@@ -70,6 +70,8 @@ def progress(quiet: bool = False) -> Progress:
     )
 
 
-def track(items: Iterable[T], description: str, total: int | None = None, quiet: bool = False) -> Iterator[T]:
+def track(
+    items: Iterable[T], description: str, total: int | None = None, quiet: bool = False
+) -> Iterator[T]:
     with progress(quiet) as p:
         yield from p.track(items, total=total, description=description)

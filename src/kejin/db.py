@@ -79,12 +79,12 @@ class FixedDecimal(TypeDecorator[Decimal]):
         return Decimal(value).quantize(self._quantum)
 
 
-def Money() -> FixedDecimal:  # noqa: N802 - reads as a type in column declarations
+def Money() -> FixedDecimal:
     """CNY amounts: NUMERIC(18,2), up to 10^16 yuan."""
     return FixedDecimal(18, 2)
 
 
-def Rate() -> FixedDecimal:  # noqa: N802
+def Rate() -> FixedDecimal:
     """Annual rates and shares as fractions (0.0345 = 3.45%), six decimals."""
     return FixedDecimal(9, 6)
 
@@ -93,7 +93,7 @@ def normalize_url(url: str) -> str:
     """Accept the libpq-style ``postgresql://`` URL people copy around; kejin drives psycopg 3."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

@@ -119,7 +119,10 @@ def read_frame(
     dbapi = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
         buf = io.BytesIO()
-        with dbapi.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv, HEADER)") as copy:
+        with (
+            dbapi.cursor() as cur,
+            cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv, HEADER)") as copy,
+        ):
             for block in copy:
                 buf.write(block)
         if buf.tell() == 0:
@@ -133,8 +136,10 @@ def read_frame(
             },
         )
         return raw.select(
-            (pl.col(c) == "t").alias(c) if isinstance(t, pl.Boolean)
-            else pl.col(c).str.to_datetime(time_unit="us").alias(c) if isinstance(t, pl.Datetime)
+            (pl.col(c) == "t").alias(c)
+            if isinstance(t, pl.Boolean)
+            else pl.col(c).str.to_datetime(time_unit="us").alias(c)
+            if isinstance(t, pl.Datetime)
             else pl.col(c)
             for c, t in schema.items()
         )
@@ -162,8 +167,12 @@ def read_frame(
             col_t = table.columns[c].type
             if isinstance(col_t, FixedDecimal):
                 out.append(
-                    (pl.col(c).cast(pl.Decimal(38, 0)).cast(pl.Decimal(38, col_t.scale))
-                     / pl.lit(10**col_t.scale).cast(pl.Decimal(38, 0))).cast(t).alias(c)
+                    (
+                        pl.col(c).cast(pl.Decimal(38, 0)).cast(pl.Decimal(38, col_t.scale))
+                        / pl.lit(10**col_t.scale).cast(pl.Decimal(38, 0))
+                    )
+                    .cast(t)
+                    .alias(c)
                 )
             elif isinstance(t, pl.Boolean):
                 out.append(pl.col(c).cast(pl.Boolean))

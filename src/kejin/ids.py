@@ -31,9 +31,7 @@ class UsccCheck:
     region_code: str | None
 
     def to_dict(self) -> dict[str, object]:
-        reason = (
-            None if self.valid else {"zh": self.reason_zh, "en": self.reason_en}
-        )
+        reason = None if self.valid else {"zh": self.reason_zh, "en": self.reason_en}
         return {
             "code": self.code,
             "normalized": self.normalized,
