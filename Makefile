@@ -6,7 +6,17 @@ DEMO_FIRMS ?= 5000
 DEMO_SEED  ?= 20241
 export KEJIN_DATABASE_URL ?= sqlite:///kejin.db
 
-.PHONY: demo test bench lint venv install install-test clean
+.PHONY: demo test bench lint venv install install-test system-deps clean
+
+# Charts carry Chinese labels: without a CJK font they render as tofu boxes. Install Debian's
+# Noto CJK when missing and we may (root or passwordless sudo); otherwise say so and go on.
+system-deps:
+	@if fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get install -y -q fonts-noto-cjk >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q fonts-noto-cjk >/dev/null)) \
+	  && echo "installed fonts-noto-cjk"; \
+	elif sudo -n true 2>/dev/null; then sudo apt-get install -y -q fonts-noto-cjk >/dev/null; \
+	else echo "warning: fonts-noto-cjk missing; Chinese chart labels will not render (apt-get install fonts-noto-cjk)"; fi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +34,12 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-demo: install
+demo: install system-deps
 	$(BIN)/kejin db upgrade
 	$(BIN)/kejin synth --firms $(DEMO_FIRMS) --seed $(DEMO_SEED) --replace
 	$(BIN)/kejin summary
 
-test: install-test
+test: install-test system-deps
 	$(BIN)/python -m pytest
 
 bench: install-test
