@@ -56,7 +56,9 @@ def ids_check(
 
 def _mount_areas() -> None:
     """Areas register here; each owns a Typer app in its commands.py."""
-    # Each area adds one line here: ``from kejin.<area>.commands import register; register(app)``.
+    # Each area adds two lines here, kept sorted by area:
+    #     from kejin.<area>.commands import register as register_<area>
+    #     register_<area>(app)
 
 
 def main() -> None:
@@ -71,10 +73,10 @@ def main() -> None:
     except typer.Abort:
         err_console.print("已中止 / aborted")
         sys.exit(130)
-    except Exception as e:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(e, click.ClickException):
+    except Exception as e:
+        # Usage errors arrive here in non-standalone mode. Typer >= 0.29 vendors its own click,
+        # so the class is matched by its interface rather than by importing a click package.
+        if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
             e.show()
             sys.exit(e.exit_code)
         raise
