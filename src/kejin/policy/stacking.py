@@ -1,0 +1,62 @@
+"""The stacking rule "从优、就高、不重复" (seed 002, 沪府办规〔2025〕8号 closing clause).
+
+Text: 政策措施与其他市级政策有重复的，按照从优、就高、不重复的原则执行。
+
+When several policies pay for the same cost item of the same firm (the interest of one loan in
+one year, one investment, one premium), only the highest amount is paid; ties go to the policy id
+that sorts first, so the outcome is deterministic. The others are kept in the result, marked
+``kept = false`` with the policy that displaced them, so a trace can say what was set aside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import polars as pl
+
+from kejin.policy.engine import AMOUNT_DTYPE, Policy
+
+ARTICLE = "沪府办规〔2025〕8号：从优、就高、不重复"
+
+SCHEMA = {
+    "policy_id": pl.String,
+    "firm": pl.String,
+    "entity": pl.String,
+    "cost_item": pl.String,
+    "amount": AMOUNT_DTYPE,
+}
+
+
+def claims(policy: Policy, result: pl.DataFrame) -> pl.DataFrame:
+    """The eligible, positive payments of one policy's result, keyed by cost item."""
+    if policy.cost_item is None:
+        return pl.DataFrame(schema=SCHEMA)
+    return result.filter(pl.col("eligible") & (pl.col("amount") > 0)).select(
+        pl.lit(policy.id).alias("policy_id"),
+        pl.col(policy.firm_column).alias("firm"),
+        pl.concat_str([pl.col(k).cast(pl.String) for k in policy.key], separator="/").alias(
+            "entity"
+        ),
+        policy.cost_item.alias("cost_item"),
+        pl.col("amount"),
+    )
+
+
+def no_stacking(parts: Iterable[pl.DataFrame]) -> pl.DataFrame:
+    """Keep the highest claim per (firm, cost item); mark the rest as set aside and by whom."""
+    frames = [p for p in parts if p.height]
+    if not frames:
+        return pl.DataFrame(schema={**SCHEMA, "kept": pl.Boolean, "set_aside_by": pl.String})
+    allc = pl.concat(frames).sort(
+        ["firm", "cost_item", "amount", "policy_id"], descending=[False, False, True, False]
+    )
+    return (
+        allc.with_columns(
+            (pl.int_range(pl.len()).over(["firm", "cost_item"]) == 0).alias("kept"),
+            pl.col("policy_id").first().over(["firm", "cost_item"]).alias("winner"),
+        )
+        .with_columns(
+            pl.when(pl.col("kept")).then(None).otherwise(pl.col("winner")).alias("set_aside_by")
+        )
+        .drop("winner")
+    )
