@@ -2,7 +2,8 @@
 
 from kejin.db import Base
 from kejin.lending import tables as lending_tables
+from kejin.policy import tables as policy_tables
 from kejin.registry import tables as registry_tables
 from kejin.synth import tables as synth_tables
 
-__all__ = ["Base", "lending_tables", "registry_tables", "synth_tables"]
+__all__ = ["Base", "lending_tables", "policy_tables", "registry_tables", "synth_tables"]
