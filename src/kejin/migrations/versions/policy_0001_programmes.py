@@ -12,7 +12,6 @@ from alembic import op
 
 import kejin.db
 
-
 revision: str = "policy_0001"
 down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = ("policy",)
