@@ -108,6 +108,7 @@ def _toy_policy(tmp_path: Path, steps: tuple[Step, ...]) -> Policy:
         steps=steps,
         eligible="ok",
         amount="pay",
+        period="day",
         source=tmp_path / "toy.py",
     )
 

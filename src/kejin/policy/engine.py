@@ -23,7 +23,7 @@ from typing import Literal
 import polars as pl
 
 from kejin.errors import Problem, ValidationError
-from kejin.policy.params import Parameter, Value, load_parameters, outside_validity
+from kejin.policy.params import OPEN_END, Parameter, Value, load_parameters, outside_validity
 
 StepKind = Literal["condition", "amount", "value"]
 AMOUNT_DTYPE = pl.Decimal(18, 2)
@@ -86,6 +86,7 @@ class Policy:
     source: Path
     cost_item: pl.Expr | None = None
     firm_column: str = "uscc"
+    period: str = "param_date"
     summary_zh: str = ""
     summary_en: str = ""
     params: dict[str, Parameter] = field(default_factory=dict)
@@ -115,6 +116,8 @@ class Policy:
                 for r in self.cost_item.meta.root_names()
                 if r not in known
             ]
+        if self.period not in {pd_.name for pd_ in self.param_dates.values()}:
+            problems.append(self._absent("period", self.period))
         for name in (self.eligible, self.amount):
             if name not in known:
                 problems.append(self._absent("result", name))
@@ -131,6 +134,16 @@ class Policy:
             field=step,
             value=column,
         )
+
+    def period_expr(self) -> pl.Expr:
+        """The date that places a row in time (its budget year and the policy's validity)."""
+        return next(pd_.expr for pd_ in self.param_dates.values() if pd_.name == self.period)
+
+    def in_force(self) -> pl.Expr:
+        """Rows whose period falls inside the policy's own validity."""
+        d = self.period_expr()
+        end = self.valid_to or OPEN_END
+        return d.is_between(pl.lit(self.valid_from), pl.lit(end))
 
     @property
     def step_by_name(self) -> dict[str, Step]:

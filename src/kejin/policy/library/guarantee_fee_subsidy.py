@@ -56,6 +56,7 @@ def build() -> Policy:
         eligible="in_plan",
         amount="fee_subsidy",
         cost_item=pl.format("guarantee_fee:{}", pl.col("contract_no")),
+        period="signed_on",
         source=Path(__file__),
         summary_zh="专项担保计划内贷款的担保费补助",
         summary_en="subsidy of the guarantee fee on loans inside the plan",

@@ -134,6 +134,7 @@ def build() -> Policy:
         eligible="in_plan",
         amount="national_risk",
         cost_item=None,
+        period="signed_on",
         source=Path(__file__),
         summary_zh="专项担保计划：银行≥20%，国家基金40%/35%/30%，费率<1%（分险数据，非支付）",
         summary_en="plan shares: bank ≥ 20%, national fund 40/35/30%, fee < 1% (risk data, not a payment)",

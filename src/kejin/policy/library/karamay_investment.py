@@ -92,6 +92,7 @@ def build() -> Policy:
         eligible="eligible_all",
         amount="reward",
         cost_item=pl.format("investment:{}", pl.col("investment_id")),
+        period="occurred_on",
         source=Path(__file__),
         summary_zh="获天使/创投投资的科技型企业按投资额1%奖励，最高50万元",
         summary_en="1% of angel/VC investment received, at most 500,000",

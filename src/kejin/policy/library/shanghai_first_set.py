@@ -92,6 +92,7 @@ def build() -> Policy:
         eligible="eligible_all",
         amount="support",
         cost_item=pl.format("contract:{}", pl.col("contract_no")),
+        period="signed_on",
         source=Path(__file__),
         summary_zh="首台套等创新产品不超过合同金额30%、最高2000万元",
         summary_en="up to 30% of the contract, at most 20,000,000",
