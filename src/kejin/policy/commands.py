@@ -150,7 +150,7 @@ def eval_file(
 ) -> None:
     """按文件批量测算 / Evaluate a policy over a file; adds eligible, amount, reason_zh, reason_en."""
     from kejin.policy import library
-    from kejin.policy.engine import evaluate, with_reasons
+    from kejin.policy.engine import evaluate, money, with_reasons
     from kejin.policy.files import read_input, write_output
 
     policy = library.get(policy_id)
@@ -159,7 +159,9 @@ def eval_file(
         policy, frame, as_of=_date(as_of), overrides=_overrides(sets), file=str(input_file)
     )
     result = with_reasons(policy, result)
-    write_output(result.select(*frame.columns, "eligible", "amount", "reason_zh", "reason_en"), out)
+    write_output(
+        money(result.select(*frame.columns, "eligible", "amount", "reason_zh", "reason_en")), out
+    )
     n = int(result["eligible"].sum())
     err_console.print(
         f"{result.height}行，符合{n}行，金额合计{result['amount'].sum()}元 → {out} / {result.height} rows, {n} eligible"
@@ -290,7 +292,7 @@ def notify_cmd(
 ) -> None:
     """待通知企业清单 / The firms to notify, with amounts and reasons, as Excel."""
     from kejin.policy import library
-    from kejin.policy.engine import evaluate, with_reasons
+    from kejin.policy.engine import evaluate, money, with_reasons
     from kejin.policy.entities import registry_frames
     from kejin.policy.files import write_xlsx
     from kejin.policy.simulate import latest_year, rows_for_year
@@ -310,7 +312,7 @@ def notify_cmd(
     frame = frames[policy.entity]
     y = year or latest_year(policy, frame)
     res, _ = evaluate(policy, rows_for_year(policy, frame, y), as_of=_date(as_of))
-    res = with_reasons(policy, res).filter(pl.col("eligible") & (pl.col("amount") > 0))
+    res = money(with_reasons(policy, res).filter(pl.col("eligible") & (pl.col("amount") > 0)))
     res = res.join(frames["firm"].select("uscc", "name", "region_code"), on="uscc", how="left")
     keycols = [k for k in policy.key if k != "uscc"]
     sheet = res.select(

@@ -6,9 +6,10 @@ says which article it implements and whether it is a condition (a yes/no the rea
 or an amount. Parameters enter the plan as columns chosen by date *before* the steps run: one
 ``when`` per dated segment, never a per-row lookup, which is what keeps a million loan-years fast.
 
-Amounts are computed in float64 and rounded to the cent once, at the end, then cast to
-``Decimal(18,2)``: every formula here is a product of a money amount and a rate followed by caps,
-so the only rounding is that last one (documented in ``docs/policy.md``).
+Amounts are computed in float64 and rounded to the cent once, at the end: every formula here is
+a product of a money amount and a rate followed by caps, so that is the only rounding. They
+become ``Decimal(18,2)`` (:func:`money`) where they are stored or written for people, not in the
+batch path, where the cast alone cost 25 ms per million rows (documented in ``docs/policy.md``).
 """
 
 from __future__ import annotations
@@ -53,10 +54,22 @@ class Step:
 
 @dataclass(frozen=True)
 class ParamDate:
-    """Which date selects a parameter's value: a column, or an expression named ``name``."""
+    """Which date selects a parameter's value: a column, or an expression named ``name``.
+
+    ``year_column`` marks the common case "31 December of the row's year": the engine then selects
+    values by comparing the integer year with each segment's years and never materialises a date
+    column (building a million dates cost more than the rest of the Karamay rule; see
+    ``bench/bench_policy.py``). ``expr`` still gives the date, for filters and traces.
+    """
 
     name: str
     expr: pl.Expr
+    year_column: str | None = None
+
+
+def YearEnd(column: str = "year") -> ParamDate:
+    """Parameters in force on 31 December of the integer ``column``."""
+    return ParamDate("param_date", year_end(pl.col(column)), year_column=column)
 
 
 @dataclass
@@ -101,10 +114,12 @@ class Policy:
         known = {i.name for i in self.inputs} | set(self.param_units)
         problems = []
         for pd_ in self.param_dates.values():
+            if pd_.year_column is not None and pd_.year_column not in known:
+                problems.append(self._absent(pd_.name, pd_.year_column))
             for root in pd_.expr.meta.root_names():
                 if root not in known:
                     problems.append(self._absent(pd_.name, root))
-        known |= {pd_.name for pd_ in self.param_dates.values()}
+        known |= {pd_.name for pd_ in self.param_dates.values() if pd_.year_column is None}
         for step in self.steps:
             for root in step.expr.meta.root_names():
                 if root not in known:
@@ -167,6 +182,23 @@ def P(name: str) -> pl.Expr:
     return pl.col(name)
 
 
+def year_end(year: pl.Expr) -> pl.Expr:
+    """31 December of an integer year column, by integer arithmetic.
+
+    ``pl.date(year, 12, 31)`` goes through a datetime per row (136 ms for a million rows, most of
+    a whole evaluation); this is the civil-calendar day count of 1 January of the next year,
+    minus one day (H. Hinnant's ``days_from_civil``), and costs a few integer operations.
+
+    >>> pl.select(year_end(pl.lit(2024))).item(), pl.select(year_end(pl.lit(1900))).item()
+    (datetime.date(2024, 12, 31), datetime.date(1900, 12, 31))
+    """
+    y = year.cast(pl.Int64)
+    era = y.floordiv(400)
+    yoe = y - era * 400
+    days = era * 146097 + yoe * 365 + yoe.floordiv(4) - yoe.floordiv(100) + 306 - 719468 - 1
+    return days.cast(pl.Int32).cast(pl.Date)
+
+
 def cap_per_group(raw: pl.Expr, cap: pl.Expr, by: Iterable[str]) -> pl.Expr:
     """Cap the sum of ``raw`` within each group, rows taking the room in frame order.
 
@@ -204,8 +236,14 @@ def _check_inputs(policy: Policy, frame: pl.DataFrame, file: str | None) -> None
         )
 
 
+def _year_span(s: Value) -> tuple[int, int]:
+    """The years whose 31 December falls inside segment ``s``."""
+    last = s.end.year if (s.end.month, s.end.day) == (12, 31) else s.end.year - 1
+    return s.start.year, last
+
+
 def _param_expr(
-    p: Parameter, segs: list[Value], dcol: str, lo: date, hi: date
+    p: Parameter, segs: list[Value], pd_: ParamDate, lo: date, hi: date
 ) -> tuple[pl.Expr, bool]:
     """The value column for ``p`` and whether rows may fall outside every segment."""
     used = [s for s in segs if s.end >= lo and s.start <= hi]
@@ -215,10 +253,13 @@ def _param_expr(
     )
     if covered and len({s.value for s in used}) == 1:
         return pl.lit(used[0].value, dtype=pl.Float64).alias(p.name), False
-    d = pl.col(dcol)
     chain = None
     for s in used:
-        cond = d.is_between(pl.lit(s.start), pl.lit(s.end))
+        if pd_.year_column is not None:
+            y0, y1 = _year_span(s)
+            cond = pl.col(pd_.year_column).is_between(y0, y1)
+        else:
+            cond = pl.col(pd_.name).is_between(pl.lit(s.start), pl.lit(s.end))
         chain = (
             pl.when(cond).then(pl.lit(s.value))
             if chain is None
@@ -240,7 +281,8 @@ def evaluate(
     """Evaluate ``policy`` on every row of ``frame``; adds parameter and step columns.
 
     The result keeps the input columns and adds, in order: the parameter dates, each parameter,
-    each step, then ``eligible`` (bool) and ``amount`` (Decimal(18,2), zero when not eligible).
+    each step, then ``eligible`` (bool) and ``amount`` (float rounded to the cent, zero when not
+    eligible; :func:`money` makes it ``Decimal(18,2)`` where it is stored or shown).
     ``overrides`` replace parameters by a constant (a reform in :mod:`.simulate`).
     Raises ValidationError for a missing column or a row outside a parameter's validity.
     """
@@ -260,56 +302,75 @@ def evaluate(
             ],
         )
     _check_inputs(policy, frame, file)
-    date_exprs = {pd_.name: pd_.expr for pd_ in policy.param_dates.values()}
     casts = [
         pl.col(i.name).cast(i.dtype)
         for i in policy.inputs
         if frame.schema[i.name] != (i.dtype() if isinstance(i.dtype, type) else i.dtype)
     ]
-    lf = frame.lazy().with_columns(casts).with_columns(e.alias(n) for n, e in date_exprs.items())
-    date_cols = sorted(date_exprs)
-    bounds = (
-        lf.select(
-            [pl.col(c).min().alias(f"{c}__lo") for c in date_cols]
-            + [pl.col(c).max().alias(f"{c}__hi") for c in date_cols]
-        ).collect()
-        if frame.height
-        else None
+    dates = {pd_.name: pd_ for pd_ in policy.param_dates.values()}
+    lf = (
+        frame.lazy()
+        .with_columns(casts)
+        .with_columns(pd_.expr.alias(n) for n, pd_ in dates.items() if pd_.year_column is None)
     )
+    bounds: dict[str, tuple[date, date] | None] = {}
+    if frame.height:
+        cols = {n: (pd_.year_column or n) for n, pd_ in dates.items()}
+        row = (
+            lf.select(
+                [pl.col(c).min().alias(f"{n}__lo") for n, c in cols.items()]
+                + [pl.col(c).max().alias(f"{n}__hi") for n, c in cols.items()]
+            )
+            .collect()
+            .row(0, named=True)
+        )
+        for n, pd_ in dates.items():
+            lo, hi = row[f"{n}__lo"], row[f"{n}__hi"]
+            if lo is not None and pd_.year_column is not None:
+                lo, hi = date(lo, 12, 31), date(hi, 12, 31)
+            bounds[n] = None if lo is None else (lo, hi)
     exprs: list[pl.Expr] = []
     resolved = Resolved({}, overrides)
-    check: list[tuple[Parameter, str]] = []
+    check: list[tuple[Parameter, ParamDate]] = []
     for name, p in policy.params.items():
         if name in overrides:
             exprs.append(pl.lit(float(overrides[name]), dtype=pl.Float64).alias(name))
             continue
         segs = p.segments(as_of)
         resolved.segments[name] = segs
-        dcol = policy.param_dates[name].name
-        if bounds is None:
+        pd_ = policy.param_dates[name]
+        span = bounds.get(pd_.name)
+        if span is None:
             exprs.append(pl.lit(None, dtype=pl.Float64).alias(name))
             continue
-        lo, hi = bounds[f"{dcol}__lo"][0], bounds[f"{dcol}__hi"][0]
-        if lo is None:
-            exprs.append(pl.lit(None, dtype=pl.Float64).alias(name))
-            continue
-        e, needs_check = _param_expr(p, segs, dcol, lo, hi)
+        e, needs_check = _param_expr(p, segs, pd_, *span)
         exprs.append(e)
         if needs_check:
-            check.append((p, dcol))
+            check.append((p, pd_))
     lf = lf.with_columns(exprs)
     if check:
         first_bad = (
             lf.filter(pl.any_horizontal(pl.col(p.name).is_null() for p, _ in check))
-            .select([*policy.key, *[pl.col(p.name) for p, _ in check], *{d for _, d in check}])
+            .select(
+                list(
+                    dict.fromkeys(
+                        [
+                            *policy.key,
+                            *[p.name for p, _ in check],
+                            *[d.year_column or d.name for _, d in check],
+                        ]
+                    )
+                )
+            )
             .head(1)
             .collect()
         )
         if first_bad.height:
             row = first_bad.row(0, named=True)
-            p, dcol = next((p, d) for p, d in check if row[p.name] is None)
+            p, d = next((p, d) for p, d in check if row[p.name] is None)
+            day = date(row[d.year_column], 12, 31) if d.year_column else row[d.name]
             entity = "/".join(str(row[k]) for k in policy.key)
-            raise outside_validity(p, row[dcol], as_of, entity)
+            raise outside_validity(p, day, as_of, entity)
     for step in policy.steps:
         lf = lf.with_columns(step.expr.alias(step.name))
     lf = lf.with_columns(
@@ -318,10 +379,14 @@ def evaluate(
         pl.when(pl.col("eligible"))
         .then(pl.col(policy.amount).round(2))
         .otherwise(0.0)
-        .cast(AMOUNT_DTYPE)
         .alias("amount")
     )
     return lf.collect(), resolved
+
+
+def money(frame: pl.DataFrame, column: str = "amount") -> pl.DataFrame:
+    """The amount column as ``Decimal(18,2)``, for storage and for files people read."""
+    return frame.with_columns(pl.col(column).round(2).cast(AMOUNT_DTYPE))
 
 
 def with_reasons(policy: Policy, result: pl.DataFrame) -> pl.DataFrame:

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from kejin.console import dumps
 from kejin.errors import ConflictError, NotFoundError, Problem, ValidationError
 from kejin.policy import library
-from kejin.policy.engine import Policy, evaluate, with_reasons
+from kejin.policy.engine import Policy, evaluate, money, with_reasons
 from kejin.policy.tables import ALLOCATIONS, Application, Payment, Programme
 
 CENT = Decimal("0.01")
@@ -181,7 +181,7 @@ def apply(
         )
     policy = library.get(prog.policy_id)
     result, _ = evaluate(policy, frame, as_of=prog.params_as_of)
-    result = with_reasons(policy, result)
+    result = money(with_reasons(policy, result))
     bad = result.filter(~pl.col("eligible") | (pl.col("amount") <= 0))
     if bad.height:
         raise ValidationError(
@@ -411,6 +411,7 @@ def corrections(s: Session, programme_id: str, *, as_of: date) -> list[dict[str,
     if not apps:
         return []
     result, _ = evaluate(policy, frame_from_inputs(policy, [a.inputs for a in apps]), as_of=as_of)
+    result = money(result)
     out = []
     for a, new in zip(apps, result["amount"], strict=True):
         share = (a.approved_amount or Decimal("0")) / a.claimed if a.claimed else Decimal("0")

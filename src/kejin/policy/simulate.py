@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -212,7 +213,7 @@ def matches(
                     if r["eligible"] and r["amount"] > 0
                     else "not_eligible",
                     "entity": entity,
-                    "amount": r["amount"],
+                    "amount": Decimal(f"{r['amount']:.2f}"),
                     "reason_zh": r["reason_zh"],
                     "reason_en": r["reason_en"],
                     "set_aside_by": None if kept else st["set_aside_by"][0],

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from kejin.policy.engine import AMOUNT_DTYPE, Policy
+from kejin.policy.engine import Policy
 
 ARTICLE = "沪府办规〔2025〕8号：从优、就高、不重复"
 
@@ -23,7 +23,7 @@ SCHEMA = {
     "firm": pl.String,
     "entity": pl.String,
     "cost_item": pl.String,
-    "amount": AMOUNT_DTYPE,
+    "amount": pl.Float64,
 }
 
 

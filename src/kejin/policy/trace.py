@@ -74,8 +74,9 @@ def trace(
             if name in resolved.overrides:
                 item["selected_by"] = "override (reform)"
             else:
-                dcol = policy.param_dates[name].name
-                day = row[dcol]
+                pd_ = policy.param_dates[name]
+                dcol = pd_.name
+                day = date(row[pd_.year_column], 12, 31) if pd_.year_column else row[dcol]
                 seg = next(s for s in resolved.segments[name] if s.start <= day <= s.end)
                 item.update(
                     selected_by=f"{dcol} = {day}",
@@ -106,7 +107,7 @@ def trace(
             "parameters": params,
             "steps": steps,
             "eligible": row["eligible"],
-            "amount": str(row["amount"]),
+            "amount": f"{row['amount']:.2f}",
         }
         if set_aside is not None:
             mine = set_aside.filter(

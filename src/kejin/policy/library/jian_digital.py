@@ -16,13 +16,13 @@ from pathlib import Path
 
 import polars as pl
 
-from kejin.policy.engine import Input, P, ParamDate, Policy, Step
+from kejin.policy.engine import Input, P, Policy, Step, YearEnd
 
 ARTICLE = "吉安：数字化转型专项贷款贴息"
 
 
 def build() -> Policy:
-    year_end = ParamDate("param_date", pl.date(pl.col("year"), 12, 31))
+    at_year_end = YearEnd("year")
     return Policy(
         id="jian_digital",
         title_zh="吉安数字化转型专项贷款贴息",
@@ -47,7 +47,7 @@ def build() -> Policy:
             ),
         ),
         param_units={"annual_rate": "1/year"},
-        param_dates={"annual_rate": year_end},
+        param_dates={"annual_rate": at_year_end},
         steps=(
             Step(
                 "is_digital_loan",

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import polars as pl
 
-from kejin.policy.engine import Input, P, ParamDate, Policy, Step, cap_per_group
+from kejin.policy.engine import Input, P, ParamDate, Policy, Step, YearEnd, cap_per_group
 
 ARTICLE = "吉安：新干县知识产权质押贷款贴息"
 
 
 def build() -> Policy:
-    year_end = ParamDate("param_date", pl.date(pl.col("year"), 12, 31))
+    at_year_end = YearEnd("year")
     disbursed = ParamDate("disbursed_on", pl.col("disbursed_on"))
     return Policy(
         id="jian_ip_pledge",
@@ -49,7 +49,7 @@ def build() -> Policy:
             Input("ip_pledge", pl.Boolean, "知识产权质押", "secured by an IP pledge"),
         ),
         param_units={"lpr_1y": "1/year", "lpr_share": "ratio", "firm_cap": "CNY"},
-        param_dates={"lpr_1y": disbursed, "lpr_share": year_end, "firm_cap": year_end},
+        param_dates={"lpr_1y": disbursed, "lpr_share": at_year_end, "firm_cap": at_year_end},
         steps=(
             Step(
                 "is_ip_pledge",

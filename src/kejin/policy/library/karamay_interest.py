@@ -23,13 +23,13 @@ from pathlib import Path
 
 import polars as pl
 
-from kejin.policy.engine import Input, P, ParamDate, Policy, Step
+from kejin.policy.engine import Input, P, Policy, Step, YearEnd
 
 ARTICLE = "三(二)8"
 
 
 def build() -> Policy:
-    year_end = ParamDate("param_date", pl.date(pl.col("year"), 12, 31))
+    at_year_end = YearEnd("year")
     return Policy(
         id="karamay_interest",
         title_zh="克拉玛依科技信贷融资贴息",
@@ -59,7 +59,7 @@ def build() -> Policy:
             "max_years": "year",
         },
         param_dates={
-            n: year_end for n in ("rate_small", "rate_large", "line_threshold", "max_years")
+            n: at_year_end for n in ("rate_small", "rate_large", "line_threshold", "max_years")
         },
         steps=(
             Step(

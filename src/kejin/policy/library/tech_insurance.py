@@ -17,13 +17,13 @@ from pathlib import Path
 
 import polars as pl
 
-from kejin.policy.engine import Input, P, ParamDate, Policy, Step, cap_per_group
+from kejin.policy.engine import Input, P, Policy, Step, YearEnd, cap_per_group
 
 ARTICLE = "四(八)"
 
 
 def build() -> Policy:
-    year_end = ParamDate("param_date", pl.date(pl.col("year"), 12, 31))
+    at_year_end = YearEnd("year")
     return Policy(
         id="tech_insurance",
         title_zh="科技保险保费补贴",
@@ -43,7 +43,7 @@ def build() -> Policy:
             Input("tech_insurance", pl.Boolean, "科技保险产品", "sci-tech insurance product"),
         ),
         param_units={"premium_share": "ratio", "firm_cap": "CNY"},
-        param_dates={"premium_share": year_end, "firm_cap": year_end},
+        param_dates={"premium_share": at_year_end, "firm_cap": at_year_end},
         steps=(
             Step(
                 "is_tech_insurance",

@@ -25,13 +25,13 @@ from pathlib import Path
 
 import polars as pl
 
-from kejin.policy.engine import Input, P, ParamDate, Policy, Step
+from kejin.policy.engine import Input, P, Policy, Step, YearEnd
 
 ARTICLE = "四(八)"
 
 
 def build() -> Policy:
-    year_end = ParamDate("param_date", pl.date(pl.col("year"), 12, 31))
+    at_year_end = YearEnd("year")
     inv = ["investment_id"]
     return Policy(
         id="vc_tax_deduction",
@@ -54,7 +54,7 @@ def build() -> Policy:
             Input("taxable_income", pl.Float64, "应纳税所得额", "taxable income"),
         ),
         param_units={"deduction_share": "ratio", "holding_months": "month"},
-        param_dates={"deduction_share": year_end, "holding_months": year_end},
+        param_dates={"deduction_share": at_year_end, "holding_months": at_year_end},
         steps=(
             Step(
                 "held_full_on",
@@ -68,7 +68,7 @@ def build() -> Policy:
             ),
             Step(
                 "held_full_period",
-                pl.col("held_full_on") <= pl.col("param_date"),
+                pl.col("held_full_on").dt.year() <= pl.col("year"),
                 "condition",
                 "股权持有满2年",
                 "equity held 2 full years by year end",
