@@ -244,7 +244,7 @@ def region_frames(firms: int, seed: int = 11) -> dict[str, pl.DataFrame]:
             "year": years.astype(np.int64),
             "taxable_income": np.round(rng.normal(1e6, 8e5, 4 * k), 2),
         }
-    )
+    ).sort("investment_id", "year")
     q = int(firms * 0.2)
     ins = pl.DataFrame(
         {
@@ -308,7 +308,7 @@ def region_run(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
 
 def main(quick: bool = False) -> None:
     n = 50_000 if quick else 1_000_000
-    repeat = 3 if quick else 5
+    repeat = 3 if quick else 7
     policy = library.get("karamay_interest")
     df = loan_years(n)
     ours = measure(

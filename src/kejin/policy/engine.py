@@ -100,6 +100,7 @@ class Policy:
     cost_item: pl.Expr | None = None
     firm_column: str = "uscc"
     period: str = "param_date"
+    order: tuple[str, ...] = ()
     summary_zh: str = ""
     summary_en: str = ""
     params: dict[str, Parameter] = field(default_factory=dict)
@@ -199,14 +200,39 @@ def year_end(year: pl.Expr) -> pl.Expr:
     return days.cast(pl.Int32).cast(pl.Date)
 
 
-def cap_per_group(raw: pl.Expr, cap: pl.Expr, by: Iterable[str]) -> pl.Expr:
-    """Cap the sum of ``raw`` within each group, rows taking the room in frame order.
+def run_starts(by: Iterable[str]) -> pl.Expr:
+    """True on the first row of each run of equal ``by`` values (rows sorted by ``by``).
 
-    A per-firm ceiling (e.g. 100,000 CNY per firm) is paid to the firm's rows in the order given,
-    each row receiving what is left of the cap: ``min(raw, max(cap - paid_before, 0))``.
+    Group-wise scans (``cum_sum().over(...)``) hash the keys and evaluate per group: with a
+    USCC string key and ~500k tiny groups that took 0.4–1.2 s per window. A policy that needs
+    them declares an ``order``; the engine sorts by it (only when the input is not already in
+    that order), and these helpers then work on runs with element-wise operations only.
+    """
+    cols = list(by)
+    change = pl.any_horizontal([pl.col(c) != pl.col(c).shift(1) for c in cols])
+    return (pl.int_range(pl.len()) == 0) | change.fill_null(True)
+
+
+def group_cum_sum(x: pl.Expr, by: Iterable[str]) -> pl.Expr:
+    """Cumulative sum of ``x`` restarting at every run of ``by`` (inclusive of the row)."""
+    cs = x.cum_sum()
+    start = pl.when(run_starts(by)).then(cs - x).otherwise(None).forward_fill()
+    return cs - start
+
+
+def group_shift(x: pl.Expr, by: Iterable[str], fill: float = 0.0) -> pl.Expr:
+    """The previous row's ``x`` within the run of ``by`` (``fill`` on each run's first row)."""
+    return pl.when(run_starts(by)).then(pl.lit(fill)).otherwise(x.shift(1))
+
+
+def cap_per_group(raw: pl.Expr, cap: pl.Expr, by: Iterable[str]) -> pl.Expr:
+    """Cap the sum of ``raw`` within each group; rows take the room in the policy's ``order``.
+
+    A per-firm ceiling (e.g. 100,000 CNY per firm and year) is paid to the firm's rows in key
+    order, each receiving what is left of the cap: ``min(raw, max(cap - paid_before, 0))``.
     """
     by = list(by)
-    before = raw.cum_sum().over(by) - raw
+    before = group_cum_sum(raw, by) - raw
     return pl.min_horizontal(raw, pl.max_horizontal(cap - before, pl.lit(0.0)))
 
 
@@ -302,6 +328,9 @@ def evaluate(
             ],
         )
     _check_inputs(policy, frame, file)
+    restore = False
+    if policy.order and frame.height > 1:
+        frame, restore = _in_order(frame, list(policy.order))
     casts = [
         pl.col(i.name).cast(i.dtype)
         for i in policy.inputs
@@ -381,7 +410,27 @@ def evaluate(
         .otherwise(0.0)
         .alias("amount")
     )
-    return lf.collect(), resolved
+    out = lf.collect()
+    if restore:
+        out = out.sort(ROW_INDEX).drop(ROW_INDEX)
+    return out, resolved
+
+
+ROW_INDEX = "__row"
+
+
+def _in_order(frame: pl.DataFrame, order: list[str]) -> tuple[pl.DataFrame, bool]:
+    """``frame`` sorted by ``order`` (returned as is when it already is, the usual case)."""
+    # Sorted iff every row is >= its predecessor lexicographically.
+    lex_ok = pl.lit(True)
+    eq_so_far = pl.lit(True)
+    for c in order:
+        prev = pl.col(c).shift(1)
+        lex_ok = lex_ok & (~eq_so_far | (prev <= pl.col(c)).fill_null(True))
+        eq_so_far = eq_so_far & (prev == pl.col(c)).fill_null(False)
+    if frame.select(lex_ok.all()).item():
+        return frame, False
+    return frame.with_row_index(ROW_INDEX).sort(order), True
 
 
 def money(frame: pl.DataFrame, column: str = "amount") -> pl.DataFrame:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from kejin.policy.engine import Policy
+from kejin.policy.engine import Policy, run_starts
 
 ARTICLE = "沪府办规〔2025〕8号：从优、就高、不重复"
 
@@ -43,20 +43,29 @@ def claims(policy: Policy, result: pl.DataFrame) -> pl.DataFrame:
 
 
 def no_stacking(parts: Iterable[pl.DataFrame]) -> pl.DataFrame:
-    """Keep the highest claim per (firm, cost item); mark the rest as set aside and by whom."""
+    """Keep the highest claim per (firm, cost item); mark the rest as set aside and by whom.
+
+    Most cost items are claimed once. A 64-bit hash of (firm, cost item) finds the candidates
+    for a collision cheaply; only those rows are then ranked on the exact strings, so a hash
+    collision can never merge two different cost items.
+    """
     frames = [p for p in parts if p.height]
+    out_schema = {**SCHEMA, "kept": pl.Boolean, "set_aside_by": pl.String}
     if not frames:
-        return pl.DataFrame(schema={**SCHEMA, "kept": pl.Boolean, "set_aside_by": pl.String})
-    allc = pl.concat(frames).sort(
+        return pl.DataFrame(schema=out_schema)
+    allc = pl.concat(frames)
+    dup = allc.select(pl.struct("firm", "cost_item").hash().is_duplicated()).to_series()
+    single = allc.filter(~dup).with_columns(
+        pl.lit(True).alias("kept"), pl.lit(None, dtype=pl.String).alias("set_aside_by")
+    )
+    multi = allc.filter(dup).sort(
         ["firm", "cost_item", "amount", "policy_id"], descending=[False, False, True, False]
     )
-    return (
-        allc.with_columns(
-            (pl.int_range(pl.len()).over(["firm", "cost_item"]) == 0).alias("kept"),
-            pl.col("policy_id").first().over(["firm", "cost_item"]).alias("winner"),
-        )
-        .with_columns(
-            pl.when(pl.col("kept")).then(None).otherwise(pl.col("winner")).alias("set_aside_by")
-        )
-        .drop("winner")
+    first = run_starts(["firm", "cost_item"])
+    multi = multi.with_columns(first.alias("kept")).with_columns(
+        pl.when(pl.col("kept"))
+        .then(None)
+        .otherwise(pl.when(pl.col("kept")).then(pl.col("policy_id")).forward_fill())
+        .alias("set_aside_by")
     )
+    return pl.concat([single, multi.select(list(out_schema))])

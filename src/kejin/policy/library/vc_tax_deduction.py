@@ -8,7 +8,8 @@ Interpretation (also in ``docs/policy.md``):
 * The entity is an **investment-year**: one equity investment tracked over the investor's tax
   years, with the taxable income available to it that year (``taxable_income``; when an investor
   holds several investments, the caller allocates income among them, earliest maturity first).
-* "持有满2年的当年" is the tax year in which ``invested_on`` + 24 months falls: invested on
+* "持有满2年的当年" is the tax year in which ``invested_on`` + 24 months falls (computed on
+  months, ``(12·year + month − 1 + 24) // 12``, since only that year matters): invested on
   2023-01-15 the equity is held 23 full months at 2024-12-31 (not yet) and 2 full years on
   2025-01-15, so 2025 is the first year of deduction.
 * The deduction base is 70% of the investment. From that year on, each year uses
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
-from kejin.policy.engine import Input, P, Policy, Step, YearEnd
+from kejin.policy.engine import Input, P, Policy, Step, YearEnd, group_cum_sum, group_shift
 
 ARTICLE = "四(八)"
 
@@ -57,18 +58,21 @@ def build() -> Policy:
         param_dates={"deduction_share": at_year_end, "holding_months": at_year_end},
         steps=(
             Step(
-                "held_full_on",
-                pl.col("invested_on").dt.offset_by(
-                    pl.format("{}mo", P("holding_months").cast(pl.Int64))
-                ),
+                "held_full_year",
+                (
+                    pl.col("invested_on").dt.year().cast(pl.Int64) * 12
+                    + pl.col("invested_on").dt.month().cast(pl.Int64)
+                    - 1
+                    + P("holding_months").cast(pl.Int64)
+                ).floordiv(12),
                 "value",
-                "持有满2年的日期",
-                "date the holding period completes",
+                "持有满2年的年度（投资日加24个月所在年度）",
+                "year the 2-year holding completes (investment date + 24 months)",
                 ARTICLE,
             ),
             Step(
                 "held_full_period",
-                pl.col("held_full_on").dt.year() <= pl.col("year"),
+                pl.col("held_full_year") <= pl.col("year"),
                 "condition",
                 "股权持有满2年",
                 "equity held 2 full years by year end",
@@ -95,7 +99,7 @@ def build() -> Policy:
             Step(
                 "cumulative_used",
                 pl.min_horizontal(
-                    pl.col("usable_income").cum_sum().over(inv, order_by="year"),
+                    group_cum_sum(pl.col("usable_income"), inv),
                     pl.col("deduction_base"),
                 ),
                 "amount",
@@ -105,8 +109,7 @@ def build() -> Policy:
             ),
             Step(
                 "deduction_this_year",
-                pl.col("cumulative_used")
-                - pl.col("cumulative_used").shift(1, fill_value=0.0).over(inv, order_by="year"),
+                pl.col("cumulative_used") - group_shift(pl.col("cumulative_used"), inv),
                 "amount",
                 "当年抵扣额",
                 "deduction used this year",
@@ -127,6 +130,7 @@ def build() -> Policy:
         amount="deduction_this_year",
         cost_item=pl.format("tax:{}:{}", pl.col("investment_id"), pl.col("year")),
         firm_column="investor_id",
+        order=("investment_id", "year"),
         source=Path(__file__),
         summary_zh="股权持有满2年当年按投资额70%抵扣应纳税所得额，不足结转",
         summary_en="70% of the investment deducted once held 2 years; unused part carried forward",
