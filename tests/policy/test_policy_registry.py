@@ -244,3 +244,45 @@ def test_cli_trace_matches_notify_simulate(cli_registry: dict[str, str], tmp_pat
     sim = json.loads(r.stdout)
     assert (sim["baseline_cost"], sim["reform_cost"]) == (48000.0, 60000.0)
     assert Path(sim["chart"]).exists()
+
+
+def test_cli_list_and_demo(cli_registry: dict[str, str]) -> None:
+    items = json.loads(_run("policy", "list", "--json").stdout)
+    assert [i["id"] for i in items][:2] == ["karamay_interest", "karamay_investment"]
+    ki = items[0]
+    assert ki["parameters"]["rate_small"]["reference"].endswith("三(二)8")
+    assert any(i["zh"] == "单户授信" for i in ki["inputs"])
+    _run("policy", "demo")
+    status = json.loads(_run("policy", "status", "karamay_interest-2025", "--json").stdout)
+    assert (status["state"], status["made_by"], status["approved_by"]) == (
+        "published",
+        "demo-maker",
+        "demo-checker",
+    )
+    assert Decimal(status["budget"]) >= Decimal("48000")
+    _run("policy", "demo")  # a second run leaves the published programmes as they are
+
+
+def test_cli_trace_from_a_file_for_a_policy_outside_the_registry(
+    cli_registry: dict[str, str], tmp_path: Path
+) -> None:
+    src = tmp_path / "tax.csv"
+    src.write_text(
+        "投资机构,投资编号,被投企业统一社会信用代码,投资日期,投资额,纳税年度,应纳税所得额\n"
+        "V1,T1,F1,2023-01-15,1000000,2025,300000\n"
+        "V1,T1,F1,2023-01-15,1000000,2026,250000\n"
+        "V1,T1,F1,2023-01-15,1000000,2027,400000\n",
+        encoding="utf-8",
+    )
+    r = _run(
+        "policy", "trace", "vc_tax_deduction", "--entity", "T1/2027", "--input", str(src), "--json"
+    )
+    (item,) = json.loads(r.stdout)
+    steps = {s["name"]: s["value"] for s in item["steps"]}
+    assert (steps["held_full_year"], steps["carry_forward"], item["amount"]) == (
+        2025,
+        0.0,
+        "150000.00",
+    )
+    r = runner.invoke(app, ["policy", "trace", "vc_tax_deduction", "--entity", "T1/2027"])
+    assert isinstance(r.exception, KejinError) and "--input" in str(r.exception)

@@ -127,11 +127,13 @@ def chart(sim: Simulation, path: Path) -> Path:
     dims = [d for d in DIMENSIONS if d in sim.by]
     fig, axes = plt.subplots(1, max(len(dims), 1), figsize=(6 * max(len(dims), 1), 5))
     axes = axes if hasattr(axes, "__len__") else [axes]
+    from kejin.ids import REGIONS
     from kejin.vocab import INDUSTRY_CHAINS, STAGES
 
     names = {
         **{k: v.zh for k, v in INDUSTRY_CHAINS.items()},
         **{k: v.zh for k, v in STAGES.items()},
+        **{k: v[0] for k, v in REGIONS.items()},
     }
     for ax, dim in zip(axes, dims, strict=False):
         g = sim.by[dim].head(12)
@@ -149,7 +151,9 @@ def chart(sim: Simulation, path: Path) -> Path:
         ax.set_xticks(list(x), labels, rotation=45, ha="right")
         ax.set_title(f"按{DIMENSIONS[dim][0]} / by {DIMENSIONS[dim][1]}")
         ax.set_ylabel("财政成本（万元） / fiscal cost (10k CNY)")
-        ax.legend()
+        top = max([*(g["cost_baseline"] / 1e4).to_list(), *(g["cost_reform"] / 1e4).to_list(), 1.0])
+        ax.set_ylim(0, top * 1.25)
+        ax.legend(loc="upper right", fontsize=9)
     reform = ", ".join(f"{k}={v}" for k, v in sim.overrides.items())
     fig.suptitle(
         f"{sim.policy.title_zh}：{reform}（{sim.year or '全部年度'}）\n成本 {sim.totals['baseline_cost']:,.0f} → {sim.totals['reform_cost']:,.0f} 元"
