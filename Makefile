@@ -38,6 +38,7 @@ demo: install system-deps
 	$(BIN)/kejin db upgrade
 	$(BIN)/kejin synth --firms $(DEMO_FIRMS) --seed $(DEMO_SEED) --replace
 	$(BIN)/kejin summary
+	$(BIN)/kejin policy demo
 
 test: install-test system-deps
 	$(BIN)/python -m pytest
