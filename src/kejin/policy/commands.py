@@ -183,24 +183,34 @@ def trace_cmd(
 ) -> None:
     """解释一个结果 / Explain one result: conditions, parameters (and the dates that chose them), amounts, articles."""
     from kejin.policy import library
+    from kejin.policy.entities import REGISTRY_ENTITIES, registry_frames
+    from kejin.policy.simulate import evaluate_all, rows_for_year
     from kejin.policy.trace import trace
 
     policy = library.get(policy_id)
     frame = _frame_for(policy_id, input_file)
-    from kejin.policy.simulate import rows_for_year
-
+    stacked = None
+    if input_file is None and policy.entity in REGISTRY_ENTITIES:
+        _, stacked = evaluate_all(
+            library.all_policies(), registry_frames(get_engine()), as_of=_date(as_of)
+        )
     items = trace(
         policy,
         rows_for_year(policy, frame, None),
         entity,
         as_of=_date(as_of),
         overrides=_overrides(sets),
+        set_aside=stacked,
     )
     if json_out:
         print_json(items)
         return
     for it in items:
         console.rule(f"{it['title_zh']} · {it['entity']} · {it['document']}")
+        console.print(
+            "输入 / inputs: " + ", ".join(f"{k}={v}" for k, v in it["inputs"].items()),
+            highlight=False,
+        )
         t = Table(title="参数 / parameters")
         for c in (
             "参数",
@@ -230,6 +240,11 @@ def trace_cmd(
             s.add_row(st["name"], st["zh"], str(st["value"]), st.get("outcome", ""), st["article"])
         console.print(s)
         console.print(f"[bold]符合 eligible: {it['eligible']} · 金额 amount: {it['amount']} 元")
+        for st in it.get("stacking", []):
+            if not st["kept"]:
+                console.print(
+                    f"从优、就高、不重复：{st['cost_item']} 由 {st['set_aside_by']} 支付，本项不予叠加 / set aside"
+                )
 
 
 @policy_app.command("matches")
