@@ -230,10 +230,13 @@ def cap_per_group(raw: pl.Expr, cap: pl.Expr, by: Iterable[str]) -> pl.Expr:
 
     A per-firm ceiling (e.g. 100,000 CNY per firm and year) is paid to the firm's rows in key
     order, each receiving what is left of the cap: ``min(raw, max(cap - paid_before, 0))``.
+    Each row is rounded to the cent *before* the cap is shared out, so the rounded amounts of a
+    firm never add up to a cent more than the cap (found by a hypothesis test).
     """
     by = list(by)
-    before = group_cum_sum(raw, by) - raw
-    return pl.min_horizontal(raw, pl.max_horizontal(cap - before, pl.lit(0.0)))
+    cents = raw.round(2)
+    before = group_cum_sum(cents, by) - cents
+    return pl.min_horizontal(cents, pl.max_horizontal(cap - before, pl.lit(0.0)))
 
 
 @dataclass

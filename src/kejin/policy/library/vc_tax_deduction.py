@@ -16,7 +16,8 @@ Interpretation (also in ``docs/policy.md``):
   ``min(remaining base, taxable income)``; the rest carries forward without a time limit
   (the seed says "结转以后年度" without a limit). Loss years (negative income) use nothing.
 * Carry-forward is computed without a loop: cumulative use ``U(t) = min(base, Σ income since
-  maturity)``, so a year's use is ``U(t) − U(t−1)`` and the carry is ``base − U(t)``.
+  maturity)``, so a year's use is ``U(t) − U(t−1)`` and the carry is ``base − U(t)``; the
+  cumulative figures are in cents, so the yearly uses add up to exactly 70% of the investment.
 """
 
 from __future__ import annotations
@@ -99,8 +100,8 @@ def build() -> Policy:
             Step(
                 "cumulative_used",
                 pl.min_horizontal(
-                    group_cum_sum(pl.col("usable_income"), inv),
-                    pl.col("deduction_base"),
+                    group_cum_sum(pl.col("usable_income").round(2), inv),
+                    pl.col("deduction_base").round(2),
                 ),
                 "amount",
                 "累计已抵扣",
