@@ -10,7 +10,8 @@ every frame whichever database it came from (SQLite stores it as scaled integers
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import polars as pl
 from sqlalchemy import Boolean, Connection, Date, DateTime, Float, Integer, Table
@@ -184,3 +185,34 @@ def read_frame(
                 out.append(pl.col(c))
         return raw.select(out)
     raise NotImplementedError(f"bulk read for {conn.dialect.name}")
+
+
+def _reset_sequences(conn: Connection, table: Table) -> None:
+    """After explicit ids were copied in, move PostgreSQL's serial past them (SQLite needs not)."""
+    if conn.dialect.name != "postgresql":
+        return
+    for col in table.primary_key.columns:
+        if isinstance(col.type, Integer) and col.autoincrement in (True, "auto"):
+            conn.exec_driver_sql(
+                f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', '{col.name}'), "
+                f'COALESCE((SELECT MAX("{col.name}") FROM "{table.name}"), 0) + 1, false)'
+            )
+
+
+def bulk_load(
+    conn: Connection,
+    items: Sequence[tuple[Table, pl.DataFrame]],
+    on_table: Callable[[str, int, float], None] | None = None,
+) -> dict[str, int]:
+    """Append several frames, parents before children, inside the caller's transaction.
+
+    ``on_table(name, rows, seconds)`` is called after each table. Returns rows per table.
+    """
+    written = {}
+    for table, df in items:
+        t0 = time.perf_counter()
+        written[table.name] = write_frame(conn, table, df)
+        _reset_sequences(conn, table)
+        if on_table:
+            on_table(table.name, written[table.name], time.perf_counter() - t0)
+    return written
