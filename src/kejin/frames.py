@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import polars as pl
-from sqlalchemy import Boolean, Connection, Date, DateTime, Float, Integer, Table
+from sqlalchemy import Boolean, Connection, Date, DateTime, Engine, Float, Integer, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 from sqlalchemy.sql.sqltypes import Enum, String
 
 from kejin.db import FixedDecimal
@@ -188,9 +192,7 @@ def read_frame(
 
 
 def _reset_sequences(conn: Connection, table: Table) -> None:
-    """After explicit ids were copied in, move PostgreSQL's serial past them (SQLite needs not)."""
-    if conn.dialect.name != "postgresql":
-        return
+    """After explicit ids were copied in, move PostgreSQL's serial past them."""
     for col in table.primary_key.columns:
         if isinstance(col.type, Integer) and col.autoincrement in (True, "auto"):
             conn.exec_driver_sql(
@@ -199,20 +201,130 @@ def _reset_sequences(conn: Connection, table: Table) -> None:
             )
 
 
-def bulk_load(
-    conn: Connection,
-    items: Sequence[tuple[Table, pl.DataFrame]],
-    on_table: Callable[[str, int, float], None] | None = None,
-) -> dict[str, int]:
-    """Append several frames, parents before children, inside the caller's transaction.
+class BulkLoader:
+    """One all-or-nothing bulk load: SQL statements and whole frames in a single transaction.
 
-    ``on_table(name, rows, seconds)`` is called after each table. Returns rows per table.
+    Obtain it from :func:`bulk_transaction`. On PostgreSQL it wraps a SQLAlchemy connection and
+    writes with ``COPY``; on a SQLite file it drives an ADBC connection, which binds Arrow
+    columns to a prepared ``INSERT`` in C (about twice as fast as ``executemany`` of Python
+    tuples, measured on the 46-column indicator table), in one ``BEGIN IMMEDIATE`` … ``COMMIT``.
     """
-    written = {}
-    for table, df in items:
+
+    def __init__(self, dialect: str, conn: Connection | None = None, adbc: Any = None) -> None:
+        self.dialect = dialect
+        self._conn = conn
+        self._adbc = adbc
+
+    def execute(self, sql: str) -> None:
+        """Run one trusted SQL statement written by kejin code (never user text)."""
+        if self._adbc is not None:
+            with self._adbc.cursor() as cur:
+                cur.execute(sql)
+        else:
+            assert self._conn is not None
+            self._conn.exec_driver_sql(sql)
+
+    def first(self, sql: str) -> tuple[Any, ...] | None:
+        if self._adbc is not None:
+            with self._adbc.cursor() as cur:
+                cur.execute(sql)
+                return cur.fetchone()
+        assert self._conn is not None
+        row = self._conn.exec_driver_sql(sql).first()
+        return tuple(row) if row is not None else None
+
+    def write(self, table: Table, df: pl.DataFrame) -> int:
+        """Append the frame's rows to the table."""
+        if self._adbc is None:
+            assert self._conn is not None
+            return write_frame(self._conn, table, df)
+        if df.height == 0:
+            return 0
+        enc = _sqlite_ready(conform(df, table), table)
+        with self._adbc.cursor() as cur:
+            cur.adbc_ingest(table.name, enc.to_arrow(), mode="append")
+        return df.height
+
+    def load(
+        self,
+        items: Sequence[tuple[Table, pl.DataFrame]],
+        on_table: Callable[[str, int, float], None] | None = None,
+    ) -> dict[str, int]:
+        """Append several frames, parents first; ``on_table(name, rows, seconds)`` after each.
+
+        Secondary indexes of the loaded tables (and, on PostgreSQL, their foreign keys) are
+        dropped first and rebuilt at the end, inside the same transaction: building an index
+        from sorted data, and checking a foreign key with one join, is several times cheaper
+        than maintaining them row by row. A violated key still aborts the whole load.
+        """
+        dialect = postgresql.dialect() if self.dialect == "postgresql" else sqlite.dialect()
+        tables = [t for t, _ in items]
+        indexes = [i for t in tables for i in t.indexes]
+        fks = [
+            fk for t in tables for fk in t.foreign_key_constraints if self.dialect == "postgresql"
+        ]
+        for fk in fks:
+            self.execute(str(DropConstraint(fk).compile(dialect=dialect)))
+        for ix in indexes:
+            self.execute(str(DropIndex(ix).compile(dialect=dialect)))
+        written = {}
+        for table, df in items:
+            t0 = time.perf_counter()
+            written[table.name] = self.write(table, df)
+            if on_table:
+                on_table(table.name, written[table.name], time.perf_counter() - t0)
         t0 = time.perf_counter()
-        written[table.name] = write_frame(conn, table, df)
-        _reset_sequences(conn, table)
+        for ix in indexes:
+            self.execute(str(CreateIndex(ix).compile(dialect=dialect)))
+        for fk in fks:
+            self.execute(str(AddConstraint(fk).compile(dialect=dialect)))
+        if self._conn is not None and self.dialect == "postgresql":
+            for table in tables:
+                _reset_sequences(self._conn, table)
         if on_table:
-            on_table(table.name, written[table.name], time.perf_counter() - t0)
-    return written
+            on_table("indexes", 0, time.perf_counter() - t0)
+        return written
+
+
+def _sqlite_file(engine: Engine) -> str | None:
+    db = engine.url.database
+    if engine.dialect.name != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return db
+
+
+@contextmanager
+def bulk_transaction(engine: Engine) -> Iterator[BulkLoader]:
+    """A :class:`BulkLoader` whose work is committed on success and rolled back on any error."""
+    path = _sqlite_file(engine)
+    if path is not None:
+        import adbc_driver_sqlite.dbapi as adbc_sqlite
+
+        con = adbc_sqlite.connect(path, autocommit=True)
+        try:
+            with con.cursor() as cur:
+                # The settings kejin.db.make_engine gives every connection, plus a large page
+                # cache for the load; BEGIN IMMEDIATE takes the write lock up front.
+                for pragma in (
+                    "PRAGMA foreign_keys=ON",
+                    "PRAGMA journal_mode=WAL",
+                    "PRAGMA synchronous=NORMAL",
+                    "PRAGMA busy_timeout=30000",
+                    "PRAGMA cache_size=-1000000",
+                    "BEGIN IMMEDIATE",
+                ):
+                    cur.execute(pragma)
+            loader = BulkLoader("sqlite", adbc=con)
+            try:
+                yield loader
+            except BaseException:
+                with con.cursor() as cur:
+                    cur.execute("ROLLBACK")
+                raise
+            with con.cursor() as cur:
+                cur.execute("COMMIT")
+        finally:
+            con.close()
+        return
+    with engine.begin() as conn:
+        yield BulkLoader(conn.dialect.name, conn=conn)

@@ -328,7 +328,11 @@ def _indicators(
             dtype = pl.Decimal(18, 2) if name in _MONEY else pl.Int64()
             series.append(_null_series(name, _missing(rng, values, MISSING), dtype))
         grade_missing = rng.random(n) < MISSING
-        series.append(pl.Series("tax_credit_grade", np.where(grade_missing, None, grade)))
+        series.append(
+            pl.Series("tax_credit_grade", grade, dtype=pl.String).scatter(
+                np.flatnonzero(grade_missing), None
+            )
+        )
         exists = founded_year <= year
         frames.append(pl.DataFrame(series).filter(pl.Series(exists)))
         if t == years - 1:

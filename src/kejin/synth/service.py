@@ -2,7 +2,7 @@
 
 ``build_region`` is what other areas call to get a populated database for their tests and demos:
 ``build_region(engine, firms=N, seed=S)``. It generates the frames (:mod:`kejin.synth.model`),
-then writes all of them in one transaction through the bulk path (:func:`kejin.frames.bulk_load`),
+then writes all of them in one transaction through the bulk path (:func:`kejin.frames.bulk_transaction`),
 so a failure leaves the database as it was.
 """
 
@@ -15,12 +15,12 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, distinct, func, select, text
+from sqlalchemy import Connection, Engine, Table, distinct, func, select
 
 import kejin.models  # noqa: F401  (the whole schema, to find tables that depend on ours)
 from kejin.db import Base
 from kejin.errors import ConflictError
-from kejin.frames import bulk_load
+from kejin.frames import BulkLoader, bulk_transaction
 from kejin.lending.tables import Institution, Loan, LoanStatus, Product
 from kejin.registry.tables import Enterprise, Qualification
 from kejin.synth.model import AS_OF, generate
@@ -93,10 +93,10 @@ _REGION = (
 )
 
 
-def _refuse_if_occupied(conn: Connection, tables: list[Table]) -> None:
-    occupied = [
-        t.name for t in tables if conn.execute(select(text("1")).select_from(t).limit(1)).first()
-    ]
+def _refuse_if_occupied(
+    first: Callable[[str], tuple[Any, ...] | None], tables: list[Table]
+) -> None:
+    occupied = [t.name for t in tables if first(f'SELECT 1 FROM "{t.name}" LIMIT 1')]
     if occupied:
         names = ", ".join(occupied)
         raise ConflictError(
@@ -105,12 +105,12 @@ def _refuse_if_occupied(conn: Connection, tables: list[Table]) -> None:
         )
 
 
-def _clear(conn: Connection, tables: list[Table]) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables)))
+def _clear(loader: BulkLoader, tables: list[Table]) -> None:
+    if loader.dialect == "postgresql":
+        loader.execute("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables))
     else:
         for t in tables:
-            conn.execute(t.delete())
+            loader.execute(f'DELETE FROM "{t.name}"')
 
 
 def build_region(
@@ -133,7 +133,7 @@ def build_region(
     ours = region_tables([t.name for t in meta.values() if t.name in _REGION])
     if not replace:  # fail before spending minutes generating; checked again when writing
         with engine.connect() as conn:
-            _refuse_if_occupied(conn, ours)
+            _refuse_if_occupied(lambda sql: conn.exec_driver_sql(sql).first(), ours)
     if progress:
         progress("生成 / generating", 0, 1)
     region = generate(firms, seed, as_of=as_of, years=years)
@@ -153,19 +153,15 @@ def build_region(
         nonlocal done
         done += rows
         report.write_seconds[name] = round(seconds, 3)
-        if progress:
+        if progress and rows:
             progress(f"写入 / writing {name}", done, total)
 
-    with engine.begin() as conn:
+    with bulk_transaction(engine) as loader:
         if replace:
-            _clear(conn, ours)
+            _clear(loader, ours)
         else:
-            _refuse_if_occupied(conn, ours)
-        bulk_load(
-            conn,
-            [(meta[name], df) for name, df in region.tables.items()],
-            on_table=on_table,
-        )
+            _refuse_if_occupied(loader.first, ours)
+        loader.load([(meta[name], df) for name, df in region.tables.items()], on_table=on_table)
     report.total_seconds = round(time.perf_counter() - t0, 3)
     return report
 
