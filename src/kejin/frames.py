@@ -204,46 +204,30 @@ def _reset_sequences(conn: Connection, table: Table) -> None:
 class BulkLoader:
     """One all-or-nothing bulk load: SQL statements and whole frames in a single transaction.
 
-    Obtain it from :func:`bulk_transaction`. On PostgreSQL it wraps a SQLAlchemy connection and
-    writes with ``COPY``; on a SQLite file it drives an ADBC connection, which binds Arrow
-    columns to a prepared ``INSERT`` in C (about twice as fast as ``executemany`` of Python
-    tuples, measured on the 46-column indicator table), in one ``BEGIN IMMEDIATE`` … ``COMMIT``.
+    Obtain it from :func:`bulk_transaction`. Frames go through :func:`write_frame` (PostgreSQL
+    ``COPY``; SQLite ``executemany``) on the transaction's connection.
+
+    SQLite is written through the same ``sqlite3`` connection as everything else on purpose:
+    a second SQLite library in the process (ADBC's bundled one was tried, and binds Arrow
+    columns about twice as fast) corrupts a WAL database, because POSIX locks are per process
+    and closing one library's file handle drops the other's locks.
     """
 
-    def __init__(self, dialect: str, conn: Connection | None = None, adbc: Any = None) -> None:
-        self.dialect = dialect
-        self._conn = conn
-        self._adbc = adbc
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
 
     def execute(self, sql: str) -> None:
         """Run one trusted SQL statement written by kejin code (never user text)."""
-        if self._adbc is not None:
-            with self._adbc.cursor() as cur:
-                cur.execute(sql)
-        else:
-            assert self._conn is not None
-            self._conn.exec_driver_sql(sql)
+        self.conn.exec_driver_sql(sql)
 
     def first(self, sql: str) -> tuple[Any, ...] | None:
-        if self._adbc is not None:
-            with self._adbc.cursor() as cur:
-                cur.execute(sql)
-                return cur.fetchone()
-        assert self._conn is not None
-        row = self._conn.exec_driver_sql(sql).first()
+        row = self.conn.exec_driver_sql(sql).first()
         return tuple(row) if row is not None else None
 
     def write(self, table: Table, df: pl.DataFrame) -> int:
         """Append the frame's rows to the table."""
-        if self._adbc is None:
-            assert self._conn is not None
-            return write_frame(self._conn, table, df)
-        if df.height == 0:
-            return 0
-        enc = _sqlite_ready(conform(df, table), table)
-        with self._adbc.cursor() as cur:
-            cur.adbc_ingest(table.name, enc.to_arrow(), mode="append")
-        return df.height
+        return write_frame(self.conn, table, df)
 
     def load(
         self,
@@ -278,53 +262,27 @@ class BulkLoader:
             self.execute(str(CreateIndex(ix).compile(dialect=dialect)))
         for fk in fks:
             self.execute(str(AddConstraint(fk).compile(dialect=dialect)))
-        if self._conn is not None and self.dialect == "postgresql":
+        if self.dialect == "postgresql":
             for table in tables:
-                _reset_sequences(self._conn, table)
+                _reset_sequences(self.conn, table)
         if on_table:
             on_table("indexes", 0, time.perf_counter() - t0)
         return written
 
 
-def _sqlite_file(engine: Engine) -> str | None:
-    db = engine.url.database
-    if engine.dialect.name != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
-        return None
-    return db
-
-
 @contextmanager
 def bulk_transaction(engine: Engine) -> Iterator[BulkLoader]:
-    """A :class:`BulkLoader` whose work is committed on success and rolled back on any error."""
-    path = _sqlite_file(engine)
-    if path is not None:
-        import adbc_driver_sqlite.dbapi as adbc_sqlite
+    """A :class:`BulkLoader` whose work is committed on success and rolled back on any error.
 
-        con = adbc_sqlite.connect(path, autocommit=True)
-        try:
-            with con.cursor() as cur:
-                # The settings kejin.db.make_engine gives every connection, plus a large page
-                # cache for the load; BEGIN IMMEDIATE takes the write lock up front.
-                for pragma in (
-                    "PRAGMA foreign_keys=ON",
-                    "PRAGMA journal_mode=WAL",
-                    "PRAGMA synchronous=NORMAL",
-                    "PRAGMA busy_timeout=30000",
-                    "PRAGMA cache_size=-1000000",
-                    "BEGIN IMMEDIATE",
-                ):
-                    cur.execute(pragma)
-            loader = BulkLoader("sqlite", adbc=con)
-            try:
-                yield loader
-            except BaseException:
-                with con.cursor() as cur:
-                    cur.execute("ROLLBACK")
-                raise
-            with con.cursor() as cur:
-                cur.execute("COMMIT")
-        finally:
-            con.close()
-        return
+    On SQLite the connection gets a 1 GB page cache for the load (index pages of a million
+    firms stay in memory) and the default back afterwards, which frees it.
+    """
     with engine.begin() as conn:
-        yield BulkLoader(conn.dialect.name, conn=conn)
+        sqlite_db = conn.dialect.name == "sqlite"
+        if sqlite_db:
+            conn.exec_driver_sql("PRAGMA cache_size=-1000000")
+        try:
+            yield BulkLoader(conn)
+        finally:
+            if sqlite_db:
+                conn.exec_driver_sql("PRAGMA cache_size=-2000")
