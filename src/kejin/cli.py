@@ -59,6 +59,9 @@ def _mount_areas() -> None:
     # Each area adds two lines here, kept sorted by area:
     #     from kejin.<area>.commands import register as register_<area>
     #     register_<area>(app)
+    from kejin.ingest.commands import register as register_ingest
+
+    register_ingest(app)
 
 
 def main() -> None:

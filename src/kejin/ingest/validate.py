@@ -116,7 +116,7 @@ def _map_headers(raw: RawFile, spec: KindSpec, issues: _Issues) -> dict[str, str
             issues.header(
                 shown,
                 shown,
-                f"未知列「{shown}」；可用列：{'、'.join(_label(spec, c) for c in spec.column_names)}",
+                f"未知列「{shown}」；可用列：{'、'.join(spec.column_names)}（中文表头见 docs/ingest.md）",
                 f"unknown column {shown!r}; known columns: {', '.join(spec.column_names)}",
             )
         elif col in taken:
