@@ -129,7 +129,7 @@ def _map_headers(raw: RawFile, spec: KindSpec, issues: _Issues) -> dict[str, str
         else:
             mapping[h] = col
             taken[col] = shown
-    for col in spec.required:
+    for col in spec.key:
         if col not in taken:
             issues.header(
                 col,
@@ -311,6 +311,43 @@ def _column(
     raise TypeError(f"no import rule for {col} of type {t!r}")  # a schema change needs a rule
 
 
+def _required(spec: KindSpec, typed: pl.DataFrame, conn: Connection, issues: _Issues) -> None:
+    """Rows new to the database need every required value; known rows may be partial updates.
+
+    A file may carry only some columns (a department reports what it knows), so a missing
+    required column or a blank required cell is a problem only for a row that would be inserted.
+    """
+    key = list(spec.key)
+    if not set(key) <= set(typed.columns):
+        return
+    existing = read_frame(conn, spec.table, key).with_columns(pl.lit(True).alias("_known"))
+    new = typed.join(existing, on=key, how="left").filter(pl.col("_known").is_null())
+    if new.height == 0:
+        return
+    for col in spec.required:
+        if col in key:
+            continue
+        label = spec.table.columns[col].info
+        if col in typed.columns:
+            raw = f"{col}__raw"
+            issues.add(
+                new,
+                (pl.col(raw) if raw in new.columns else pl.col(col)).is_null(),
+                col,
+                f"新记录的必填项为空：{_label(spec, col)}",
+                f"required value is empty for a new record: {col}",
+            )
+        else:
+            issues.add(
+                new,
+                pl.lit(True),
+                col,
+                f"新记录缺少必填列：{_label(spec, col)}",
+                f"new record lacks required column {col} ({label.get('en', col)})",
+                value=pl.lit(None, pl.String),
+            )
+
+
 def _row_rules(spec: KindSpec, typed: pl.DataFrame, issues: _Issues) -> None:
     """Rules across columns or about signs; each mirrors a CHECK constraint of the table."""
     cols = set(typed.columns)
@@ -425,8 +462,8 @@ def validate(raw: RawFile, spec: KindSpec, conn: Connection, department: str) ->
     exprs: list[pl.Expr] = [pl.col(ROW)]
     lookups: dict[str, pl.DataFrame] = {}
     for col in present:
-        if col in spec.required:
-            issues.add(txt, pl.col(col).is_null(), col, "必填项为空", "required value is empty")
+        if col in spec.key:
+            issues.add(txt, pl.col(col).is_null(), col, "主键字段为空", "key value is empty")
         expr, table = _column(spec, col, txt, issues)
         if table is None:
             exprs.append(expr.alias(col))
@@ -454,6 +491,7 @@ def validate(raw: RawFile, spec: KindSpec, conn: Connection, department: str) ->
     # Rules over typed values still quote the cell as the clerk wrote it.
     raw_cols = [c for c in present if c in txt.columns]
     typed = typed.hstack(txt.select(pl.col(c).alias(f"{c}__raw") for c in raw_cols))
+    _required(spec, typed, conn, issues)
     _row_rules(spec, typed, issues)
     _duplicates(spec, typed, issues)
     _references(spec, typed, conn, issues)
