@@ -8,11 +8,31 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import typer
 from ingest_fixtures import EXAMPLES, FIRM_A, snapshot
 from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from kejin.ingest import commands
 
 
-def kejin(engine: Engine, *args: str) -> subprocess.CompletedProcess[str]:
+class Run:
+    """The command in-process (fast), with the same exit code and streams a shell would see."""
+
+    def __init__(self, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(commands, "get_engine", lambda: engine)
+        self.app = typer.Typer()
+        self.app.callback()(lambda: None)
+        commands.register(self.app)
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        r = CliRunner().invoke(self.app, list(args), env={"COLUMNS": "200"})
+        return subprocess.CompletedProcess(list(args), r.exit_code, r.stdout, r.stderr)
+
+
+def kejin_process(engine: Engine, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real console entry point in a child process, for what only a process shows."""
     env = {
         **os.environ,
         "KEJIN_DATABASE_URL": engine.url.render_as_string(hide_password=False),
@@ -24,7 +44,9 @@ def kejin(engine: Engine, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_import_summary_then_noop(engine: Engine) -> None:
-    first = kejin(engine, "import", "enterprises", str(EXAMPLES / "enterprises.csv"), "--json")
+    first = kejin_process(
+        engine, "import", "enterprises", str(EXAMPLES / "enterprises.csv"), "--json"
+    )
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout) | {"pull_id": 1} == {
         "kind": "enterprises",
@@ -36,7 +58,7 @@ def test_import_summary_then_noop(engine: Engine) -> None:
         "pull_id": 1,
         "dry_run": False,
     }
-    again = kejin(engine, "import", "enterprises", str(EXAMPLES / "enterprises.csv"))
+    again = kejin_process(engine, "import", "enterprises", str(EXAMPLES / "enterprises.csv"))
     assert again.returncode == 0, again.stderr
     assert "未变 unchanged" in again.stdout and "5" in again.stdout
 
@@ -45,7 +67,7 @@ def test_bad_file_exits_2_with_every_problem_in_json(loaded: Engine, tmp_path: P
     path = tmp_path / "bad.csv"
     path.write_text(f"uscc,year,revenue,oops\n{FIRM_A},2030,-1,x\nnot-a-code,2031,5,y\n")
     before = snapshot(loaded)
-    res = kejin(loaded, "import", "indicators", str(path), "--json")
+    res = kejin_process(loaded, "import", "indicators", str(path), "--json")
     assert res.returncode == 2
     report = json.loads(res.stdout)
     assert report["error"] == "ValidationError"
@@ -56,30 +78,33 @@ def test_bad_file_exits_2_with_every_problem_in_json(loaded: Engine, tmp_path: P
     assert "Traceback" not in res.stderr
 
 
-def test_bad_file_human_report_is_a_table_without_traceback(loaded: Engine, tmp_path: Path) -> None:
+def test_bad_file_human_report_is_a_table_without_traceback(
+    loaded: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kejin = Run(loaded, monkeypatch)
     path = tmp_path / "bad.csv"
     path.write_text(f"uscc,year,revenue\n{FIRM_A},2030,-1\n")
-    res = kejin(loaded, "import", "indicators", str(path))
+    res = kejin("import", "indicators", str(path))
     assert res.returncode == 2
     assert "金额不能为负数" in res.stderr and "money cannot be negative" in res.stderr
     assert "Traceback" not in res.stderr
 
 
-def test_unknown_kind_and_department_exit_2(engine: Engine) -> None:
-    res = kejin(engine, "import", "widgets", str(EXAMPLES / "enterprises.csv"))
+def test_unknown_kind_and_department_exit_2(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kejin = Run(engine, monkeypatch)
+    res = kejin("import", "widgets", str(EXAMPLES / "enterprises.csv"))
     assert res.returncode == 2 and "unknown kind" in res.stderr
-    res = kejin(
-        engine, "import", "enterprises", str(EXAMPLES / "enterprises.csv"), "--source", "火星局"
-    )
+    res = kejin("import", "enterprises", str(EXAMPLES / "enterprises.csv"), "--source", "火星局")
     assert res.returncode == 2 and "unknown department" in res.stderr
     assert "Traceback" not in res.stderr
 
 
-def test_dry_run_writes_nothing(engine: Engine) -> None:
+def test_dry_run_writes_nothing(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    kejin = Run(engine, monkeypatch)
     before = snapshot(engine)
-    res = kejin(
-        engine, "import", "enterprises", str(EXAMPLES / "enterprises.csv"), "--dry-run", "--json"
-    )
+    res = kejin("import", "enterprises", str(EXAMPLES / "enterprises.csv"), "--dry-run", "--json")
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert (out["inserted"], out["dry_run"], out["pull_id"]) == (5, True, None)
