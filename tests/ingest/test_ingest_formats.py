@@ -8,13 +8,17 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ingest_fixtures import FIRM_A, FIRM_B, snapshot
 from openpyxl import Workbook
 from sqlalchemy import Engine, select
 
 from kejin.errors import ValidationError
+from kejin.ids import check_uscc, uscc_check_char
 from kejin.ingest.read import detect_format, read_file
 from kejin.ingest.service import import_file
+from kejin.ingest.validate import _uscc_table
 from kejin.registry.tables import AnnualIndicator, Enterprise
 
 
@@ -127,3 +131,23 @@ def test_fullwidth_and_lowercase_uscc_is_normalised(loaded: Engine, write) -> No
         assert (
             conn.scalar(select(AnnualIndicator.uscc).where(AnnualIndicator.year == 2017)) == FIRM_A
         )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXYIOSVZ", min_size=17, max_size=17),
+    last=st.sampled_from("0123456789ABCDEFGHJKLMNPQRTUWXYIOSVZ"),
+    fix=st.booleans(),
+    case=st.booleans(),
+)
+def test_vectorised_uscc_check_agrees_with_the_reference(
+    body: str, last: str, fix: bool, case: bool
+) -> None:
+    """The import's vectorised check must accept exactly what ``kejin.ids.check_uscc`` accepts."""
+    code = body + (uscc_check_char(body) if fix and not set(body) & set("IOSVZ") else last)
+    code = code.lower() if case else code
+    table = _uscc_table(pl.Series([code]))
+    ref = check_uscc(code)
+    (row,) = table.iter_rows(named=True)
+    assert (row["parsed"] is not None) == ref.valid
+    assert row["parsed"] == (ref.normalized if ref.valid else None)
