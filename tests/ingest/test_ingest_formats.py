@@ -135,7 +135,16 @@ def test_fullwidth_and_lowercase_uscc_is_normalised(loaded: Engine, write) -> No
 
 @settings(max_examples=300, deadline=None)
 @given(
-    body=st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXYIOSVZ", min_size=17, max_size=17),
+    body=st.one_of(
+        st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXYIOSVZ", min_size=17, max_size=17),
+        st.builds(
+            lambda a, b, region, rest: a + b + region + rest,
+            st.sampled_from("123456789ANY"),
+            st.sampled_from("0123456789ABCDEFGHJKLMNPQRTUWXY"),
+            st.text(alphabet="0123456789", min_size=6, max_size=6),
+            st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=9, max_size=9),
+        ),
+    ),
     last=st.sampled_from("0123456789ABCDEFGHJKLMNPQRTUWXYIOSVZ"),
     fix=st.booleans(),
     case=st.booleans(),
