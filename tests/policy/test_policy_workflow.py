@@ -288,3 +288,41 @@ def test_maker_is_never_the_checker(engine: Engine, maker: str, checker: str) ->
             service.approve(s, prog.id, by=maker)
         service.approve(s, prog.id, by=checker)
         assert app.approved_by != app.reviewed_by
+
+
+def test_a_top_up_beyond_the_budget_is_refused_and_nothing_is_written(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kejin.policy.params import Parameter, Value
+
+    policy = library.get("jian_ip_pledge")
+    share = policy.params["lpr_share"]
+    revised = Parameter(
+        share.name,
+        share.description,
+        share.unit,
+        share.document,
+        share.article,
+        (*share.values, Value(0.30, date(2025, 1, 1), date(9999, 12, 31), date(2026, 3, 1))),
+    )
+    monkeypatch.setitem(policy.params, "lpr_share", revised)
+    frame = pl.DataFrame(
+        {
+            "uscc": ["F1"],
+            "contract_no": ["L1"],
+            "year": [2025],
+            "disbursed_on": [date(2025, 6, 1)],
+            "average_balance": [5_000_000.0],
+            "ip_pledge": [True],
+        }
+    )
+    with transaction(engine) as s:
+        pid = _published(s, "30000.00", policy_id="jian_ip_pledge")
+        (app,) = _apply_review(s, pid, frame)
+        service.approve(s, pid, by="approver")
+        service.pay(s, app.id, idempotency_key="p1", by="cashier")
+    with pytest.raises(ConflictError, match="exceed the budget"), transaction(engine) as s:
+        service.apply_corrections(s, pid, as_of=date(2026, 3, 1), by="officer", key_prefix="rev")
+    with transaction(engine) as s:
+        assert s.get(Programme, pid).paid == Decimal("30000.00")
+        assert len(list(s.scalars(select(Payment)))) == 1
