@@ -644,11 +644,11 @@ def status_cmd(programme: str = typer.Argument(...), json_out: bool = JSON) -> N
     """项目预算与申请 / A programme's budget, reservations and applications."""
     from sqlalchemy import select
 
-    from kejin.policy.service import _programme
+    from kejin.policy.service import get_programme
     from kejin.policy.tables import Application
 
     with transaction(get_engine()) as s:
-        p = _programme(s, programme)
+        p = get_programme(s, programme)
         apps = [
             _app_dict(a)
             for a in s.scalars(

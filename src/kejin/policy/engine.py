@@ -162,10 +162,6 @@ class Policy:
         return d.is_between(pl.lit(self.valid_from), pl.lit(end))
 
     @property
-    def step_by_name(self) -> dict[str, Step]:
-        return {s.name: s for s in self.steps}
-
-    @property
     def conditions(self) -> list[Step]:
         return [s for s in self.steps if s.kind == "condition"]
 
@@ -458,7 +454,3 @@ def with_reasons(policy: Policy, result: pl.DataFrame) -> pl.DataFrame:
         zh.otherwise(pl.lit("不符合")).alias("reason_zh"),
         en.otherwise(pl.lit("not eligible")).alias("reason_en"),
     )
-
-
-def step_columns(policy: Policy) -> list[str]:
-    return [s.name for s in policy.steps]

@@ -45,7 +45,8 @@ def _now(now: datetime | None) -> datetime:
     return now or datetime.now().replace(microsecond=0)
 
 
-def _programme(s: Session, programme_id: str, lock: bool = False) -> Programme:
+def get_programme(s: Session, programme_id: str, lock: bool = False) -> Programme:
+    """The programme, or NotFoundError; ``lock`` takes the row lock that guards its budget."""
     p = s.get(Programme, programme_id, with_for_update=lock)
     if p is None:
         raise NotFoundError(
@@ -139,7 +140,7 @@ def publish(
     s: Session, programme_id: str, *, by: str, as_of: date, now: datetime | None = None
 ) -> Programme:
     """Publish a draft; the checker must not be its maker. Parameters are fixed "as known on" ``as_of``."""
-    prog = _programme(s, programme_id, lock=True)
+    prog = get_programme(s, programme_id, lock=True)
     if prog.state != "draft":
         raise ConflictError(
             f"项目{programme_id}已发布", f"programme {programme_id} is already published"
@@ -174,7 +175,7 @@ def apply(
     s: Session, programme_id: str, frame: pl.DataFrame, *, by: str, now: datetime | None = None
 ) -> list[Application]:
     """File applications for every row of ``frame``; any ineligible row refuses the whole batch."""
-    prog = _programme(s, programme_id)
+    prog = get_programme(s, programme_id)
     if prog.state != "published":
         raise ConflictError(
             f"项目{programme_id}尚未发布", f"programme {programme_id} is not published"
@@ -271,7 +272,7 @@ def approve(
     s: Session, programme_id: str, *, by: str, now: datetime | None = None
 ) -> list[Application]:
     """The checker approves every reviewed application, reserving budget by the allocation rule."""
-    prog = _programme(s, programme_id, lock=True)
+    prog = get_programme(s, programme_id, lock=True)
     apps = list(
         s.scalars(
             select(Application)
@@ -363,7 +364,7 @@ def pay(
     if prev is not None:
         return prev
     app = _application(s, application_id)
-    prog = _programme(s, app.programme_id, lock=True)
+    prog = get_programme(s, app.programme_id, lock=True)
     if app.state != "approved":
         raise ConflictError(
             f"申请{application_id}状态为{app.state}，不能支付",
@@ -399,7 +400,7 @@ def pay(
 
 def corrections(s: Session, programme_id: str, *, as_of: date) -> list[dict[str, Any]]:
     """Per paid application: what it would receive with parameters as known on ``as_of``, and the delta."""
-    prog = _programme(s, programme_id)
+    prog = get_programme(s, programme_id)
     policy = library.get(prog.policy_id)
     apps = list(
         s.scalars(
@@ -443,7 +444,7 @@ def apply_corrections(
     now: datetime | None = None,
 ) -> list[Payment]:
     """Record the top-ups and claw-backs of :func:`corrections`, each with key ``prefix:application``."""
-    prog = _programme(s, programme_id, lock=True)
+    prog = get_programme(s, programme_id, lock=True)
     out = []
     t = _now(now)
     for c in corrections(s, programme_id, as_of=as_of):
