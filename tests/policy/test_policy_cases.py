@@ -89,3 +89,18 @@ def test_stacking_case(case: dict[str, Any]) -> None:
             _check(row[col], want, col)
     kept = out.filter("kept")
     assert kept.select(pl.struct("firm", "cost_item").is_unique().all()).item()
+
+
+def test_a_repeated_row_is_paid_once() -> None:
+    row = {
+        "uscc": "F1",
+        "contract_no": "L1",
+        "year": 2025,
+        "average_balance": 1_000_000.0,
+        "digital_transformation": True,
+    }
+    policy = library.get("jian_digital")
+    result, _ = evaluate(policy, _frame("jian_digital", [row, row]))
+    out = no_stacking([claims(policy, result)])
+    assert out["kept"].sum() == 1
+    assert out.filter(~pl.col("kept"))["set_aside_by"].to_list() == ["jian_digital"]

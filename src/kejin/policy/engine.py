@@ -77,7 +77,8 @@ class Policy:
     """A policy of the library: metadata, inputs, parameters and steps.
 
     ``eligible`` and ``amount`` name the steps whose values are the result; ``cost_item`` (when
-    given) names the cost a payment covers, which the stacking rule uses to avoid paying it twice.
+    given) with ``cost_key`` names the cost a payment covers (``interest:CONTRACT:YEAR``), which the
+    stacking rule uses to avoid paying it twice.
     """
 
     id: str
@@ -97,7 +98,8 @@ class Policy:
     eligible: str
     amount: str
     source: Path
-    cost_item: pl.Expr | None = None
+    cost_kind: str | None = None
+    cost_key: tuple[str, ...] = ()
     firm_column: str = "uscc"
     period: str = "param_date"
     order: tuple[str, ...] = ()
@@ -149,6 +151,15 @@ class Policy:
             file=str(self.source),
             field=step,
             value=column,
+        )
+
+    @property
+    def cost_item(self) -> pl.Expr | None:
+        """``KIND:KEY…`` — policies of one ``cost_kind`` pay for the same kind of cost."""
+        if self.cost_kind is None:
+            return None
+        return pl.format(
+            f"{self.cost_kind}" + ":{}" * len(self.cost_key), *[pl.col(c) for c in self.cost_key]
         )
 
     def period_expr(self) -> pl.Expr:

@@ -22,6 +22,7 @@ SCHEMA = {
     "policy_id": pl.String,
     "firm": pl.String,
     "entity": pl.String,
+    "cost_kind": pl.String,
     "cost_item": pl.String,
     "amount": pl.Float64,
 }
@@ -37,6 +38,7 @@ def claims(policy: Policy, result: pl.DataFrame) -> pl.DataFrame:
         pl.concat_str([pl.col(k).cast(pl.String) for k in policy.key], separator="/").alias(
             "entity"
         ),
+        pl.lit(policy.cost_kind).alias("cost_kind"),
         policy.cost_item.alias("cost_item"),
         pl.col("amount"),
     )
@@ -45,27 +47,33 @@ def claims(policy: Policy, result: pl.DataFrame) -> pl.DataFrame:
 def no_stacking(parts: Iterable[pl.DataFrame]) -> pl.DataFrame:
     """Keep the highest claim per (firm, cost item); mark the rest as set aside and by whom.
 
-    Most cost items are claimed once. A 64-bit hash of (firm, cost item) finds the candidates
-    for a collision cheaply; only those rows are then ranked on the exact strings, so a hash
-    collision can never merge two different cost items.
+    Only claims of one ``cost_kind`` can collide, so each kind is screened on its own (a file may
+    also repeat a row, which the same screen catches). Within a kind, a 64-bit hash of (firm,
+    cost item) finds the candidates cheaply; only those rows are then ranked on the exact
+    strings, so a hash collision can never merge two different cost items.
     """
     frames = [p for p in parts if p.height]
     out_schema = {**SCHEMA, "kept": pl.Boolean, "set_aside_by": pl.String}
     if not frames:
         return pl.DataFrame(schema=out_schema)
-    allc = pl.concat(frames)
-    dup = allc.select(pl.struct("firm", "cost_item").hash().is_duplicated()).to_series()
-    single = allc.filter(~dup).with_columns(
-        pl.lit(True).alias("kept"), pl.lit(None, dtype=pl.String).alias("set_aside_by")
-    )
-    multi = allc.filter(dup).sort(
-        ["firm", "cost_item", "amount", "policy_id"], descending=[False, False, True, False]
-    )
-    first = run_starts(["firm", "cost_item"])
-    multi = multi.with_columns(first.alias("kept")).with_columns(
-        pl.when(pl.col("kept"))
-        .then(None)
-        .otherwise(pl.when(pl.col("kept")).then(pl.col("policy_id")).forward_fill())
-        .alias("set_aside_by")
-    )
-    return pl.concat([single, multi.select(list(out_schema))])
+    by_kind: dict[str, list[pl.DataFrame]] = {}
+    for f in frames:
+        by_kind.setdefault(f["cost_kind"][0], []).append(f)
+    out = []
+    for parts_of_kind in by_kind.values():
+        allc = pl.concat(parts_of_kind)
+        dup = allc.select(pl.struct("firm", "cost_item").hash().is_duplicated()).to_series()
+        single = allc.filter(~dup).with_columns(
+            pl.lit(True).alias("kept"), pl.lit(None, dtype=pl.String).alias("set_aside_by")
+        )
+        multi = allc.filter(dup).sort(
+            ["firm", "cost_item", "amount", "policy_id"], descending=[False, False, True, False]
+        )
+        multi = multi.with_columns(run_starts(["firm", "cost_item"]).alias("kept")).with_columns(
+            pl.when(pl.col("kept"))
+            .then(None)
+            .otherwise(pl.when(pl.col("kept")).then(pl.col("policy_id")).forward_fill())
+            .alias("set_aside_by")
+        )
+        out += [single, multi.select(list(out_schema))]
+    return pl.concat(out)

@@ -133,7 +133,6 @@ def build() -> Policy:
         ),
         eligible="in_plan",
         amount="national_risk",
-        cost_item=None,
         period="signed_on",
         source=Path(__file__),
         summary_zh="专项担保计划：银行≥20%，国家基金40%/35%/30%，费率<1%（分险数据，非支付）",

@@ -68,7 +68,11 @@ def build() -> Policy:
         ),
         eligible="is_digital_loan",
         amount="subsidy",
-        cost_item=pl.format("interest:{}:{}", pl.col("contract_no"), pl.col("year")),
+        cost_kind="interest",
+        cost_key=(
+            "contract_no",
+            "year",
+        ),
         source=Path(__file__),
         summary_zh="数字化转型专项贷款年化0.5%贴息",
         summary_en="0.5% a year on digital-transformation loans",

@@ -88,7 +88,11 @@ def build() -> Policy:
         ),
         eligible="is_ip_pledge",
         amount="subsidy",
-        cost_item=pl.format("interest:{}:{}", pl.col("contract_no"), pl.col("year")),
+        cost_kind="interest",
+        cost_key=(
+            "contract_no",
+            "year",
+        ),
         order=("uscc", "year", "contract_no"),
         source=Path(__file__),
         summary_zh="知识产权质押贷款按同期LPR的20%-30%贴息，单户上限10万元",

@@ -129,7 +129,11 @@ def build() -> Policy:
         ),
         eligible="eligible_all",
         amount="subsidy",
-        cost_item=pl.format("interest:{}:{}", pl.col("contract_no"), pl.col("year")),
+        cost_kind="interest",
+        cost_key=(
+            "contract_no",
+            "year",
+        ),
         source=Path(__file__),
         summary_zh="高企、科技小巨人企业合作银行贷款利息贴息20%/10%，最长3年",
         summary_en="20%/10% of partner-bank loan interest for high-tech / little-giant firms, up to 3 years",

@@ -74,7 +74,11 @@ def build() -> Policy:
         ),
         eligible="is_tech_insurance",
         amount="subsidy",
-        cost_item=pl.format("premium:{}:{}", pl.col("policy_no"), pl.col("year")),
+        cost_kind="premium",
+        cost_key=(
+            "policy_no",
+            "year",
+        ),
         order=("uscc", "year", "policy_no"),
         source=Path(__file__),
         summary_zh="科技保险保费补贴不超过50%，每户每年最高30万元",

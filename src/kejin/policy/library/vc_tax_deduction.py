@@ -129,7 +129,11 @@ def build() -> Policy:
         ),
         eligible="held_full_period",
         amount="deduction_this_year",
-        cost_item=pl.format("tax:{}:{}", pl.col("investment_id"), pl.col("year")),
+        cost_kind="tax",
+        cost_key=(
+            "investment_id",
+            "year",
+        ),
         firm_column="investor_id",
         order=("investment_id", "year"),
         source=Path(__file__),
