@@ -60,20 +60,18 @@ def loan_years(
     quals: pl.DataFrame,
 ) -> pl.DataFrame:
     """The loan-year entity frame (karamay_interest, jian_ip_pledge, jian_digital)."""
+    # Sum balances per loan and year first, then apply the loan's (constant) rate: the rate is
+    # joined to one row per loan-year instead of one per month-end status.
     ly = (
-        statuses.join(loans.select("contract_no", "rate"), on="contract_no")
+        statuses.group_by("contract_no", pl.col("month").dt.year().cast(pl.Int64).alias("year"))
+        .agg(pl.col("balance").cast(pl.Float64).sum().alias("balance_sum"))
+        .join(loans, on="contract_no")
         .with_columns(
-            pl.col("month").dt.year().cast(pl.Int64).alias("year"),
-            pl.col("balance").cast(pl.Float64).alias("bal"),
+            (pl.col("balance_sum") * pl.col("rate").cast(pl.Float64) / 12)
+            .round(2)
+            .alias("interest"),
+            (pl.col("balance_sum") / 12).round(2).alias("average_balance"),
         )
-        .group_by("contract_no", "year")
-        .agg(
-            (pl.col("bal") * pl.col("rate").cast(pl.Float64) / 12).sum().round(2).alias("interest"),
-            (pl.col("bal").sum() / 12).round(2).alias("average_balance"),
-        )
-    )
-    ly = (
-        ly.join(loans.drop("rate"), on="contract_no")
         .join(
             institutions.select(pl.col("id").alias("institution_id"), "partner_bank"),
             on="institution_id",
