@@ -7,6 +7,7 @@ from decimal import Decimal
 from ingest_fixtures import EXAMPLE_FILES, EXAMPLES, FIRM_A, FIRM_B, snapshot
 from sqlalchemy import Engine, func, select
 
+from kejin.ingest.kinds import IMPORT_ORDER
 from kejin.ingest.service import import_file
 from kejin.lending.tables import Institution, Loan, LoanStatus, Product
 from kejin.registry.tables import (
@@ -30,6 +31,7 @@ EXPECTED_ROWS = {
 
 
 def test_every_example_imports_in_order(engine: Engine) -> None:
+    assert tuple(EXAMPLE_FILES) == IMPORT_ORDER
     for kind, name in EXAMPLE_FILES.items():
         out = import_file(engine, kind, EXAMPLES / name)
         assert (out.inserted, out.updated, out.unchanged) == (out.rows, 0, 0), kind

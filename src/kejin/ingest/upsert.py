@@ -45,10 +45,6 @@ class Outcome:
         return dict(self.__dict__)
 
 
-def _pull_col(spec: KindSpec, col: str) -> str:
-    return f"{col}_pull" if spec.field_provenance else "pull_id"
-
-
 def diff(conn: Connection, v: Validated) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Split the file into rows to insert, per-field changes to apply, and an unchanged count.
 
@@ -90,6 +86,7 @@ def _with_defaults(spec: KindSpec, df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _provenance(spec: KindSpec, df: pl.DataFrame, values: list[str], pull_id: int) -> pl.DataFrame:
+    """Point the row (or, for indicators, each supplied value) at the pull that wrote it."""
     if spec.field_provenance:
         return df.with_columns(
             pl.when(pl.col(c).is_not_null()).then(pl.lit(pull_id)).alias(f"{c}_pull")
