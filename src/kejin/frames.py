@@ -16,12 +16,23 @@ from contextlib import contextmanager
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Boolean, Connection, Date, DateTime, Engine, Float, Integer, Table
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    Table,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 from sqlalchemy.sql.sqltypes import Enum, String
 
 from kejin.db import FixedDecimal
+from kejin.errors import Problem, ValidationError
 
 _CHUNK = 200_000
 
@@ -99,7 +110,18 @@ def write_frame(conn: Connection, table: Table, df: pl.DataFrame) -> int:
         return df.height
     if conn.dialect.name == "sqlite":
         enc = _sqlite_ready(df, table)
-        sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" * len(cols))})'
+        # An integer column holding one value in every row (a provenance pull id, a year) is
+        # written as a literal in the statement rather than bound per row: on the indicator
+        # table that halves the Python work, which is most of the cost of executemany.
+        consts = {
+            c: enc[c][0]
+            for c in cols
+            if enc[c].dtype == pl.Int64 and enc[c].null_count() == 0 and enc[c].n_unique() == 1
+        }
+        bound = [c for c in cols if c not in consts]
+        marks = ", ".join(str(int(consts[c])) if c in consts else "?" for c in cols)
+        sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})'
+        enc = enc.select(bound)
         cur = dbapi.cursor()
         try:
             for start in range(0, enc.height, _CHUNK):
@@ -216,6 +238,7 @@ class BulkLoader:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
+        self.written: list[Table] = []
 
     def execute(self, sql: str) -> None:
         """Run one trusted SQL statement written by kejin code (never user text)."""
@@ -227,7 +250,47 @@ class BulkLoader:
 
     def write(self, table: Table, df: pl.DataFrame) -> int:
         """Append the frame's rows to the table."""
+        if table not in self.written:
+            self.written.append(table)
         return write_frame(self.conn, table, df)
+
+    def verify(self) -> None:
+        """Check, in one pass per table, the constraints SQLite was told to skip row by row.
+
+        Raises :class:`kejin.errors.ValidationError` naming every violated CHECK constraint and
+        foreign key, so the transaction rolls back exactly as if SQLite had refused the row.
+        """
+        if self.dialect != "sqlite":
+            return
+        problems = []
+        dialect = sqlite.dialect()
+        for table in self.written:
+            for ck in table.constraints:
+                if not isinstance(ck, CheckConstraint):
+                    continue
+                expr = ck.sqltext.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+                bad = self.first(f'SELECT COUNT(*) FROM "{table.name}" WHERE NOT ({expr})')
+                if bad and bad[0]:
+                    problems.append(
+                        Problem(
+                            f"{bad[0]}行违反约束 {ck.name}",
+                            f"{bad[0]} row(s) violate {ck.name}",
+                            file=table.name,
+                        )
+                    )
+            orphans = self.conn.exec_driver_sql(f'PRAGMA foreign_key_check("{table.name}")').all()
+            if orphans:
+                problems.append(
+                    Problem(
+                        f"{len(orphans)}行的外键引用不存在（如 {orphans[0][2]}）",
+                        f"{len(orphans)} row(s) reference missing rows (e.g. in {orphans[0][2]})",
+                        file=table.name,
+                    )
+                )
+        if problems:
+            raise ValidationError(
+                "批量写入违反数据库约束", "bulk load violates constraints", problems
+            )
 
     def load(
         self,
@@ -236,14 +299,15 @@ class BulkLoader:
     ) -> dict[str, int]:
         """Append several frames, parents first; ``on_table(name, rows, seconds)`` after each.
 
-        Secondary indexes of the loaded tables (and, on PostgreSQL, their foreign keys) are
-        dropped first and rebuilt at the end, inside the same transaction: building an index
-        from sorted data, and checking a foreign key with one join, is several times cheaper
-        than maintaining them row by row. A violated key still aborts the whole load.
+        On PostgreSQL the secondary indexes and foreign keys of the loaded tables are dropped
+        first and rebuilt at the end, inside the same transaction: building an index from
+        sorted data, and checking a foreign key with one join, is cheaper than maintaining them
+        row by row, and a violated key still aborts the whole load. (On SQLite, measured, it
+        gained nothing once rows arrive in key order, so indexes stay.)
         """
         dialect = postgresql.dialect() if self.dialect == "postgresql" else sqlite.dialect()
         tables = [t for t, _ in items]
-        indexes = [i for t in tables for i in t.indexes]
+        indexes = [i for t in tables for i in t.indexes if self.dialect == "postgresql"]
         fks = [
             fk for t in tables for fk in t.foreign_key_constraints if self.dialect == "postgresql"
         ]
@@ -274,15 +338,36 @@ class BulkLoader:
 def bulk_transaction(engine: Engine) -> Iterator[BulkLoader]:
     """A :class:`BulkLoader` whose work is committed on success and rolled back on any error.
 
-    On SQLite the connection gets a 1 GB page cache for the load (index pages of a million
-    firms stay in memory) and the default back afterwards, which frees it.
+    On SQLite, per-row CHECK and foreign-key enforcement is switched off for the load (it was
+    about 40% of the load's CPU time on a million firms) and replaced by one verification
+    query per table before the commit (:meth:`BulkLoader.verify`); the connection also gets a
+    1 GB page cache. Every setting is restored before the connection goes back to the pool.
     """
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         sqlite_db = conn.dialect.name == "sqlite"
-        if sqlite_db:
-            conn.exec_driver_sql("PRAGMA cache_size=-1000000")
+        if sqlite_db:  # these pragmas only take effect outside a transaction
+            for pragma in _SQLITE_LOAD:
+                conn.exec_driver_sql(pragma)
+            conn.commit()
         try:
-            yield BulkLoader(conn)
+            with conn.begin():
+                loader = BulkLoader(conn)
+                yield loader
+                loader.verify()
         finally:
             if sqlite_db:
-                conn.exec_driver_sql("PRAGMA cache_size=-2000")
+                for pragma in _SQLITE_RESTORE:
+                    conn.exec_driver_sql(pragma)
+                conn.commit()
+
+
+_SQLITE_LOAD = (
+    "PRAGMA foreign_keys=OFF",
+    "PRAGMA ignore_check_constraints=ON",
+    "PRAGMA cache_size=-1000000",
+)
+_SQLITE_RESTORE = (
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA ignore_check_constraints=OFF",
+    "PRAGMA cache_size=-2000",
+)

@@ -410,9 +410,21 @@ QUALIFICATION_MODEL = {
 }
 
 
+def _in_code_order(df: pl.DataFrame, rank: np.ndarray) -> pl.DataFrame:
+    """Rows sorted by firm code (stable), then numbered: ids and code indexes both ascend."""
+    key = pl.Series(rank).gather(df["firm"])
+    return (
+        df.with_columns(key.alias("_rank"))
+        .sort("_rank", maintain_order=True)
+        .drop("_rank")
+        .with_row_index("id", offset=1)
+    )
+
+
 def _qualifications(
     rng: np.random.Generator,
     f: dict[str, np.ndarray],
+    rank: np.ndarray,
     last: dict[str, np.ndarray],
     as_of: dt.date,
     pull_of: dict[str, int],
@@ -462,7 +474,7 @@ def _qualifications(
                 pl.lit(prefix, pl.String).alias("prefix"),
             )
         )
-    out = pl.concat(frames).with_row_index("id", offset=1)
+    out = _in_code_order(pl.concat(frames), rank)
     return out.with_columns(
         pl.col("id").cast(pl.Int64),
         pl.concat_str(
@@ -490,6 +502,7 @@ QUOTED_BOARDS = ("neeq", "regional")
 def _financing(
     rng: np.random.Generator,
     f: dict[str, np.ndarray],
+    rank: np.ndarray,
     last: dict[str, np.ndarray],
     as_of: dt.date,
     pull_id: int,
@@ -535,7 +548,7 @@ def _financing(
                 pl.lit(kind, pl.String).alias("kind"), pl.lit(pull_id, pl.Int64).alias("pull_id")
             )
         )
-    out = pl.concat(frames).with_row_index("id", offset=1)
+    out = _in_code_order(pl.concat(frames), rank)
     return out.with_columns(pl.col("id").cast(pl.Int64)), board
 
 
@@ -788,8 +801,9 @@ def generate(firms: int, seed: int, as_of: dt.date = AS_OF, years: int = 3) -> R
     indicators, last = _indicators(rng, f, as_of, years)
     ent = _enterprise_frame(rng, f, last, as_of, pull_of["amr"])
     uscc = ent["uscc"]
-    quals = _qualifications(rng, f, last, as_of, pull_of)
-    financing, board = _financing(rng, f, last, as_of, pull_of["finance"])
+    rank = uscc.rank("ordinal").to_numpy()
+    quals = _qualifications(rng, f, rank, last, as_of, pull_of)
+    financing, board = _financing(rng, f, rank, last, as_of, pull_of["finance"])
     ent = ent.with_columns(pl.Series("listing_board", board, dtype=pl.String))
     institutions, products = _institutions(pull_of["institution"])
     dishonest = ent["dishonest"].to_numpy()
