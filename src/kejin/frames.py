@@ -260,11 +260,12 @@ class BulkLoader:
         Raises :class:`kejin.errors.ValidationError` naming every violated CHECK constraint and
         foreign key, so the transaction rolls back exactly as if SQLite had refused the row.
         """
+        tables, self.written = self.written, []
         if self.dialect != "sqlite":
             return
         problems = []
         dialect = sqlite.dialect()
-        for table in self.written:
+        for table in tables:
             for ck in table.constraints:
                 if not isinstance(ck, CheckConstraint):
                     continue
@@ -322,6 +323,7 @@ class BulkLoader:
             if on_table:
                 on_table(table.name, written[table.name], time.perf_counter() - t0)
         t0 = time.perf_counter()
+        self.verify()
         for ix in indexes:
             self.execute(str(CreateIndex(ix).compile(dialect=dialect)))
         for fk in fks:
@@ -330,7 +332,7 @@ class BulkLoader:
             for table in tables:
                 _reset_sequences(self.conn, table)
         if on_table:
-            on_table("indexes", 0, time.perf_counter() - t0)
+            on_table("constraints and indexes", 0, time.perf_counter() - t0)
         return written
 
 
