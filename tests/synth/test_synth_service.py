@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 
 from kejin.db import Base, make_engine, transaction
-from kejin.errors import ConflictError
+from kejin.errors import ConflictError, NotFoundError
 from kejin.frames import BulkLoader, read_frame
 from kejin.lending.tables import Loan, LoanStatus
 from kejin.registry.tables import DataPull, Enterprise, Qualification
@@ -199,3 +199,14 @@ def test_summary_of_an_empty_database(engine: Engine) -> None:
     assert s["firms"]["total"] == 0
     assert s["loans"]["default_rate"] is None
     assert s["loans"]["outstanding_balance"] == 0
+
+
+def test_an_unmigrated_database_gets_a_sentence_not_a_traceback(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bare = make_engine(f"sqlite:///{tmp_path / 'bare.db'}")
+    try:
+        for call in (lambda: build_region(bare, firms=10, seed=1), lambda: region_summary(bare)):
+            with pytest.raises(NotFoundError) as err:
+                call()
+            assert "kejin db upgrade" in err.value.reason_zh
+    finally:
+        bare.dispose()
