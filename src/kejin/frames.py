@@ -88,10 +88,16 @@ def _sqlite_ready(df: pl.DataFrame, table: Table) -> pl.DataFrame:
     return df.select(exprs)
 
 
-def write_frame(conn: Connection, table: Table, df: pl.DataFrame) -> int:
+def write_frame(
+    conn: Connection,
+    table: Table,
+    df: pl.DataFrame,
+    on_chunk: Callable[[int], None] | None = None,
+) -> int:
     """Append every row of ``df`` to ``table`` inside the caller's transaction; returns rows written.
 
     The caller owns the transaction, so an import or a generation run is all-or-nothing.
+    ``on_chunk(rows)`` is called after each chunk of up to 200,000 rows, for progress bars.
     """
     if df.height == 0:
         return 0
@@ -107,6 +113,8 @@ def write_frame(conn: Connection, table: Table, df: pl.DataFrame) -> int:
                     include_header=False, datetime_format="%Y-%m-%d %H:%M:%S%.6f"
                 )
                 copy.write(buf)
+                if on_chunk:
+                    on_chunk(min(_CHUNK, df.height - start))
         return df.height
     if conn.dialect.name == "sqlite":
         enc = _sqlite_ready(df, table)
@@ -126,6 +134,8 @@ def write_frame(conn: Connection, table: Table, df: pl.DataFrame) -> int:
         try:
             for start in range(0, enc.height, _CHUNK):
                 cur.executemany(sql, enc.slice(start, _CHUNK).iter_rows())
+                if on_chunk:
+                    on_chunk(min(_CHUNK, enc.height - start))
         finally:
             cur.close()
         return df.height
@@ -248,11 +258,13 @@ class BulkLoader:
         row = self.conn.exec_driver_sql(sql).first()
         return tuple(row) if row is not None else None
 
-    def write(self, table: Table, df: pl.DataFrame) -> int:
+    def write(
+        self, table: Table, df: pl.DataFrame, on_chunk: Callable[[int], None] | None = None
+    ) -> int:
         """Append the frame's rows to the table."""
         if table not in self.written:
             self.written.append(table)
-        return write_frame(self.conn, table, df)
+        return write_frame(self.conn, table, df, on_chunk)
 
     def verify(self) -> None:
         """Check, in one pass per table, the constraints SQLite was told to skip row by row.
@@ -305,6 +317,7 @@ class BulkLoader:
         self,
         items: Sequence[tuple[Table, pl.DataFrame]],
         on_table: Callable[[str, int, float], None] | None = None,
+        on_rows: Callable[[str, int], None] | None = None,
     ) -> dict[str, int]:
         """Append several frames, parents first; ``on_table(name, rows, seconds)`` after each.
 
@@ -329,7 +342,8 @@ class BulkLoader:
         written = {}
         for table, df in items:
             t0 = time.perf_counter()
-            written[table.name] = self.write(table, df)
+            chunk = (lambda rows, name=table.name: on_rows(name, rows)) if on_rows else None
+            written[table.name] = self.write(table, df, chunk)
             if on_table:
                 on_table(table.name, written[table.name], time.perf_counter() - t0)
         t0 = time.perf_counter()

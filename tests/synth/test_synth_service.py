@@ -82,10 +82,10 @@ def test_a_failed_load_leaves_the_previous_region(
     before = content_hashes(engine)
     real_write = BulkLoader.write
 
-    def failing_write(self: BulkLoader, table, df):  # type: ignore[no-untyped-def]
+    def failing_write(self: BulkLoader, table, df, on_chunk=None):  # type: ignore[no-untyped-def]
         if table.name == "loan_statuses":
             raise RuntimeError("disk full")
-        return real_write(self, table, df)
+        return real_write(self, table, df, on_chunk)
 
     monkeypatch.setattr(BulkLoader, "write", failing_write)
     with pytest.raises(RuntimeError, match="disk full"):
@@ -210,3 +210,17 @@ def test_an_unmigrated_database_gets_a_sentence_not_a_traceback(tmp_path) -> Non
             assert "kejin db upgrade" in err.value.reason_zh
     finally:
         bare.dispose()
+
+
+def test_progress_reaches_every_row(sqlite_engine: Engine) -> None:
+    calls: list[tuple[str, int, int]] = []
+    report = build_region(
+        sqlite_engine,
+        firms=300,
+        seed=4,
+        progress=lambda d, done, total: calls.append((d, done, total)),
+    )
+    done = [c[1] for c in calls[1:]]
+    assert done == sorted(done)
+    assert calls[-1][1] == calls[-1][2] == report.total_rows
+    assert any("annual_indicators" in c[0] for c in calls)

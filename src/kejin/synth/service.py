@@ -162,19 +162,25 @@ def build_region(
     )
     done = 0
 
-    def on_table(name: str, rows: int, seconds: float) -> None:
+    def on_rows(name: str, rows: int) -> None:
         nonlocal done
         done += rows
-        report.write_seconds[name] = round(seconds, 3)
-        if progress and rows:
+        if progress:
             progress(f"写入 / writing {name}", done, total)
+
+    def on_table(name: str, rows: int, seconds: float) -> None:
+        report.write_seconds[name] = round(seconds, 3)
 
     with bulk_transaction(engine) as loader:
         if replace:
             _clear(loader, ours)
         else:
             _refuse_if_occupied(loader.first, ours)
-        loader.load([(meta[name], df) for name, df in region.tables.items()], on_table=on_table)
+        loader.load(
+            [(meta[name], df) for name, df in region.tables.items()],
+            on_table=on_table,
+            on_rows=on_rows,
+        )
     report.total_seconds = round(time.perf_counter() - t0, 3)
     return report
 
