@@ -225,12 +225,13 @@ def read_frame(
 
 def _reset_sequences(conn: Connection, table: Table) -> None:
     """After explicit ids were copied in, move PostgreSQL's serial past them."""
-    for col in table.primary_key.columns:
-        if isinstance(col.type, Integer) and col.autoincrement in (True, "auto"):
-            conn.exec_driver_sql(
-                f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', '{col.name}'), "
-                f'COALESCE((SELECT MAX("{col.name}") FROM "{table.name}"), 0) + 1, false)'
-            )
+    col = table.autoincrement_column  # None for text keys and composite keys
+    if col is None:
+        return
+    conn.exec_driver_sql(
+        f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', '{col.name}'), "
+        f'COALESCE((SELECT MAX("{col.name}") FROM "{table.name}"), 0) + 1, false)'
+    )
 
 
 class BulkLoader:
