@@ -62,6 +62,9 @@ def _mount_areas() -> None:
     from kejin.points.commands import register as register_points
 
     register_points(app)
+    from kejin.whitelist.commands import register as register_whitelist
+
+    register_whitelist(app)
 
 
 def main() -> None:

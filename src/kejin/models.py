@@ -5,5 +5,13 @@ from kejin.lending import tables as lending_tables
 from kejin.points import tables as points_tables
 from kejin.registry import tables as registry_tables
 from kejin.synth import tables as synth_tables
+from kejin.whitelist import tables as whitelist_tables
 
-__all__ = ["Base", "lending_tables", "points_tables", "registry_tables", "synth_tables"]
+__all__ = [
+    "Base",
+    "lending_tables",
+    "points_tables",
+    "registry_tables",
+    "synth_tables",
+    "whitelist_tables",
+]
