@@ -12,7 +12,7 @@ from points_region import build_region
 from sqlalchemy import Engine, select
 
 from kejin.db import transaction
-from kejin.points.kernels import ordinal_rank_desc, rank_stats, score_system
+from kejin.points.kernels import PeerLayout, score_system
 from kejin.points.service import run_results, score_run
 from kejin.points.system import FORMULA_FIELDS, load_system
 from kejin.points.tables import ScoreRun
@@ -24,12 +24,12 @@ values = st.lists(
 
 @given(values, st.data())
 @settings(max_examples=80, deadline=None)
-def test_rank_stats_match_pandas_average_rank(vals: list[float], data: st.DataObject) -> None:
+def test_percentile_matches_pandas_average_rank(vals: list[float], data: st.DataObject) -> None:
     v = np.array(vals, dtype=np.float32)
     g = np.array(
         data.draw(st.lists(st.integers(0, 3), min_size=len(v), max_size=len(v))), dtype=np.int32
     )
-    p = rank_stats(v, g, 4).percentile()
+    p = PeerLayout(g, 4).percentile(v)
     s = pd.DataFrame({"g": g, "v": v})
     r = s.groupby("g")["v"].rank(method="average") - 1
     n = s.groupby("g")["v"].transform("size") - 1
@@ -44,7 +44,7 @@ def test_ordinal_ranks_are_a_permutation_per_group(vals: list[float], data: st.D
     g = np.array(
         data.draw(st.lists(st.integers(0, 2), min_size=len(v), max_size=len(v))), dtype=np.int32
     )
-    rank, _ = ordinal_rank_desc(v, g, 3)
+    rank, ahead, pct = PeerLayout(g, 3).rank_desc(v)
     for k in range(3):
         r = np.sort(rank[g == k])
         assert r.tolist() == list(range(1, len(r) + 1))
@@ -52,6 +52,10 @@ def test_ordinal_ranks_are_a_permutation_per_group(vals: list[float], data: st.D
         vk, rk = v[g == k], rank[g == k]
         order = np.argsort(rk)
         assert np.all(np.diff(vk[order]) <= 0)
+        # peers strictly ahead: exactly those with a larger value
+        for j in np.flatnonzero(g == k):
+            assert ahead[j] == int((vk > v[j]).sum())
+        assert np.all((pct[g == k] >= 0) & (pct[g == k] <= 1))
 
 
 def _frame(n: int, seed: int) -> pl.DataFrame:
@@ -181,3 +185,23 @@ def test_unknown_peer_option_refused(engine: Engine) -> None:
     build_region(engine, 10)
     with pytest.raises(ValidationError):
         score_run(engine, "most-v1", peer="planet")
+
+
+@pytest.mark.parametrize("n", [2, 50, 5000])
+def test_sorted_path_with_many_ties_matches_pandas(n: int) -> None:
+    rng = np.random.default_rng(n)
+    v = rng.choice(np.array([0.5, 1.5, 2.25, -3.5], dtype=np.float32), n)
+    g = rng.integers(0, 3, n).astype(np.int32)
+    layout = PeerLayout(g, 3)
+    s = pd.DataFrame({"g": g, "v": v})
+    r = s.groupby("g")["v"].rank(method="average") - 1
+    size = s.groupby("g")["v"].transform("size") - 1
+    np.testing.assert_allclose(
+        layout.percentile(v), np.where(size > 0, r / size.clip(lower=1), 1.0), atol=1e-6
+    )
+    rank, ahead, _ = layout.rank_desc(v)
+    first = s.groupby("g")["v"].rank(method="min", ascending=False).to_numpy() - 1
+    np.testing.assert_array_equal(ahead, first)
+    ordinal = s.assign(i=np.arange(n)).sort_values(["g", "v", "i"], ascending=[True, False, True])
+    ordinal["r"] = ordinal.groupby("g").cumcount() + 1
+    np.testing.assert_array_equal(rank, ordinal.sort_values("i")["r"].to_numpy())

@@ -21,7 +21,6 @@ less than that tie, which is the honest resolution of department data anyway.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -31,126 +30,147 @@ from kejin.points.system import REVENUE_BANDS, Indicator, System
 _COUNT_LIMIT = 1 << 22  # bins for the counting path (groups × distinct integer values)
 
 
-@dataclass(frozen=True)
-class RankStats:
-    """Per-row statistics of a value within its group (all int64 arrays in row order).
-
-    ``less`` = peers with a strictly lower value, ``ties`` = peers with an equal value (itself
-    included), so ``less + ties`` ≤ group size and ``size - less - ties`` are strictly higher.
-    """
-
-    less: np.ndarray
-    ties: np.ndarray
-    size: np.ndarray
-
-    def percentile(self) -> np.ndarray:
-        """Average-rank percentile in [0, 1]; a group of one scores 1 (it is its group's best)."""
-        denom = self.size - 1
-        avg = self.less + (self.ties - 1) * 0.5
-        with np.errstate(invalid="ignore", divide="ignore"):
-            p = np.where(denom > 0, avg / np.maximum(denom, 1), 1.0)
-        return p.astype(np.float32)
-
-    def higher(self) -> np.ndarray:
-        return self.size - self.less - self.ties
-
-
 def order_key(v: np.ndarray) -> np.ndarray:
-    """Map float32 values to uint64 with the same order (NaN must be removed before)."""
-    v = np.ascontiguousarray(v, dtype=np.float32) + np.float32(0.0)  # -0.0 → +0.0
-    b = v.view(np.uint32).astype(np.uint64)
-    neg = (b >> np.uint64(31)).astype(bool)
-    return np.where(neg, b ^ np.uint64(0xFFFFFFFF), b | np.uint64(0x80000000))
+    """Map float32 values to uint32 with the same order (NaN must be removed before).
 
-
-def _counting_stats(
-    v: np.ndarray, groups: np.ndarray, n_groups: int, sizes: np.ndarray
-) -> RankStats | None:
-    vmin, vmax = v.min(), v.max()
-    if not (np.isfinite(vmin) and np.isfinite(vmax)):
-        return None
-    k = int(vmax - vmin) + 1
-    if k * n_groups > _COUNT_LIMIT:
-        return None
-    iv = (v - vmin).astype(np.int64)
-    if not np.array_equal(iv + vmin, v):  # not integer-valued
-        return None
-    code = groups.astype(np.int64) * k + iv
-    cnt = np.bincount(code, minlength=n_groups * k)
-    cum = np.cumsum(cnt.reshape(n_groups, k), axis=1).ravel()
-    less = (cum - cnt)[code]
-    ties = cnt[code]
-    return RankStats(less, ties, sizes[groups])
-
-
-def rank_stats(
-    v: np.ndarray, groups: np.ndarray, n_groups: int, sizes: np.ndarray | None = None
-) -> RankStats:
-    """Within-group rank statistics of ``v`` (finite float values, int group codes 0..n_groups-1)."""
-    n = v.shape[0]
-    if sizes is None:
-        sizes = np.bincount(groups, minlength=n_groups)
-    if n == 0:
-        e = np.zeros(0, dtype=np.int64)
-        return RankStats(e, e, e)
-    vf = np.asarray(v, dtype=np.float32)
-    fast = _counting_stats(vf, groups, n_groups, sizes)
-    if fast is not None:
-        return fast
-    ib = max(1, math.ceil(math.log2(n)))
-    gb = 64 - 32 - ib
-    if n_groups > (1 << gb):  # too many groups to pack: fall back to a lexicographic sort
-        order = np.lexsort((order_key(vf), groups))
-        skey = order_key(vf)[order] | (groups[order].astype(np.uint64) << np.uint64(32))
-        idx = order
-        vg = skey
-    else:
-        key = (groups.astype(np.uint64) << np.uint64(32 + ib)) | (order_key(vf) << np.uint64(ib))
-        key |= np.arange(n, dtype=np.uint64)
-        s = pl.Series(key).sort().to_numpy()
-        idx = (s & np.uint64((1 << ib) - 1)).astype(np.int64)
-        vg = s >> np.uint64(ib)
-    pos = np.arange(n, dtype=np.int64)
-    start = np.empty(n, dtype=bool)
-    start[0] = True
-    np.not_equal(vg[1:], vg[:-1], out=start[1:])
-    g_sorted = (vg >> np.uint64(32)).astype(np.int64)
-    gstart = np.cumsum(sizes) - sizes
-    if start.all():
-        less_s = pos - gstart[g_sorted]
-        ties_s = np.ones(n, dtype=np.int64)
-    else:
-        first = np.maximum.accumulate(np.where(start, pos, 0))
-        end = np.empty(n, dtype=bool)
-        end[-1] = True
-        end[:-1] = start[1:]
-        last = np.minimum.accumulate(np.where(end, pos, n)[::-1])[::-1]
-        less_s = first - gstart[g_sorted]
-        ties_s = last - first + 1
-    less = np.empty(n, dtype=np.int64)
-    ties = np.empty(n, dtype=np.int64)
-    less[idx] = less_s
-    ties[idx] = ties_s
-    return RankStats(less, ties, sizes[groups])
-
-
-def ordinal_rank_desc(
-    v: np.ndarray, groups: np.ndarray, n_groups: int, sizes: np.ndarray | None = None
-) -> tuple[np.ndarray, RankStats]:
-    """1-based rank from the best within each group, ties broken by row order (a permutation).
-
-    Rows should be in a stable order (by USCC) so that equal totals rank the same way every run.
+    >>> order_key(np.array([-2.0, -0.0, 0.0, 1.5], dtype=np.float32)).tolist() == sorted(
+    ...     order_key(np.array([-2.0, -0.0, 0.0, 1.5], dtype=np.float32)).tolist())
+    True
     """
-    if sizes is None:
-        sizes = np.bincount(groups, minlength=n_groups)
-    st = rank_stats(-np.asarray(v, dtype=np.float32), groups, n_groups, sizes)
-    # Within a tie run, earlier rows rank first: count earlier equal rows per (group, value).
-    if (st.ties > 1).any():
-        frame = pl.DataFrame({"g": groups, "v": np.asarray(v, dtype=np.float32)})
-        within = frame.select(pl.int_range(pl.len()).over(["g", "v"])).to_series().to_numpy()
-    else:
-        within = 0
-    return (st.less + within + 1).astype(np.int64), st
+    b = (np.ascontiguousarray(v, dtype=np.float32) + np.float32(0.0)).view(np.uint32)  # -0.0 → +0.0
+    mask = (b >> np.uint32(31)) * np.uint32(0x7FFFFFFF) | np.uint32(0x80000000)
+    return b ^ mask
+
+
+class PeerLayout:
+    """Everything about the peer groups that does not depend on the column being ranked.
+
+    Sorted by ``(group, value, row)``, group ``g`` always occupies positions
+    ``[start[g], start[g] + size[g])``, so each position's rank within its group and the
+    percentile denominator are the same for every column: computed once here, reused per column.
+    """
+
+    def __init__(self, groups: np.ndarray, n_groups: int) -> None:
+        self.groups = np.ascontiguousarray(groups, dtype=np.int32)
+        self.n = int(self.groups.shape[0])
+        self.n_groups = n_groups
+        self.sizes = np.bincount(self.groups, minlength=n_groups).astype(np.int64)
+        self.start = np.cumsum(self.sizes) - self.sizes
+        self.row_bits = max(1, math.ceil(math.log2(max(self.n, 2))))
+        self.packable = n_groups <= (1 << (64 - 32 - self.row_bits))
+        self.pos_in_group = np.arange(self.n, dtype=np.int64) - np.repeat(self.start, self.sizes)
+        den = np.maximum(self.sizes - 1, 1).astype(np.float64)
+        self.inv_den = np.repeat(1.0 / den, self.sizes)
+        self.single = np.repeat(self.sizes <= 1, self.sizes)
+        self.start_of_pos = np.repeat(self.start, self.sizes)
+        # percentile of each sorted position when values are distinct (1 for a group of one)
+        self.p_distinct = np.where(self.single, 1.0, self.pos_in_group * self.inv_den)
+        self._gkey = self.groups.astype(np.uint64) << np.uint64(32 + self.row_bits)
+        self._rows = np.arange(self.n, dtype=np.uint64)
+
+    # -- the one sort per column --------------------------------------------------------------
+    def _sorted(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows in (group, value, row) order, and the value-bits of the sorted keys."""
+        key = order_key(v).astype(np.uint64)
+        if self.packable:
+            key <<= np.uint64(self.row_bits)
+            key |= self._gkey
+            key |= self._rows
+            s = pl.Series(key).sort().to_numpy()
+            rows = (s & np.uint64((1 << self.row_bits) - 1)).astype(np.intp)
+            vg = s >> np.uint64(self.row_bits)
+        else:  # more groups than the packed key holds: lexicographic sort instead
+            rows = np.lexsort((np.arange(self.n), key, self.groups))
+            vg = key[rows] | (self.groups[rows].astype(np.uint64) << np.uint64(32))
+        return rows, vg
+
+    @staticmethod
+    def _ties(vg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Sorted positions inside tie runs with their run's first and last position.
+
+        Real data has few exact ties, so only the tied positions are touched: None when there
+        are none at all.
+        """
+        dup = np.flatnonzero(vg[1:] == vg[:-1])
+        if dup.size == 0:
+            return None
+        pos = np.union1d(dup, dup + 1)
+        new_run = np.ones(pos.size, dtype=bool)
+        new_run[1:] = (np.diff(pos) != 1) | (vg[pos[1:]] != vg[pos[:-1]])
+        run = np.cumsum(new_run) - 1
+        first = pos[new_run]
+        last = np.append(pos[np.flatnonzero(new_run)[1:] - 1], pos[-1])
+        return pos, first[run], last[run]
+
+    def _counting(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(less, ties, code) per row for small-integer columns, by counting instead of sorting."""
+        vmin, vmax = v.min(), v.max()
+        if not (np.isfinite(vmin) and np.isfinite(vmax)):
+            return None
+        k = int(vmax - vmin) + 1
+        if k * self.n_groups > _COUNT_LIMIT:
+            return None
+        iv = (v - vmin).astype(np.int64)
+        if not np.array_equal(iv + vmin, v):  # not integer-valued
+            return None
+        code = self.groups.astype(np.int64) * k + iv
+        cnt = np.bincount(code, minlength=self.n_groups * k)
+        cum = np.cumsum(cnt.reshape(self.n_groups, k), axis=1).ravel()
+        return (cum - cnt)[code], cnt[code], code
+
+    # -- what callers use ---------------------------------------------------------------------
+    def percentile(self, v: np.ndarray) -> np.ndarray:
+        """Average-rank percentile of ``v`` within each group, in [0, 1] (float32, row order).
+
+        A group of one scores 1: it is its group's best.
+        """
+        if self.n == 0:
+            return np.zeros(0, dtype=np.float32)
+        vf = np.asarray(v, dtype=np.float32)
+        counted = self._counting(vf)
+        if counted is not None:
+            less, ties, _ = counted
+            den = np.maximum(self.sizes - 1, 1)[self.groups]
+            p = (less + (ties - 1) * 0.5) / den
+            return np.where(self.sizes[self.groups] > 1, p, 1.0).astype(np.float32)
+        rows, vg = self._sorted(vf)
+        ties = self._ties(vg)
+        p_sorted = self.p_distinct
+        if ties is not None:
+            pos, first, last = ties
+            p_sorted = p_sorted.copy()
+            p_sorted[pos] = ((first + last) * 0.5 - self.start_of_pos[pos]) * self.inv_den[pos]
+        out = np.empty(self.n, dtype=np.float32)
+        out[rows] = p_sorted
+        return out
+
+    def rank_desc(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ordinal rank from the best, peers strictly better, percentile with 1 = best) per row.
+
+        Ordinal ranks are a permutation of 1..size within each group; equal values rank in row
+        order (rows are sorted by USCC, so ties rank the same way every run).
+        """
+        if self.n == 0:
+            e = np.zeros(0, dtype=np.int64)
+            return e, e, np.zeros(0, dtype=np.float32)
+        neg = -np.asarray(v, dtype=np.float32)
+        rows, vg = self._sorted(neg)  # ascending in -v: best first, ties by row
+        ties = self._ties(vg)
+        ordinal = np.empty(self.n, dtype=np.int64)
+        ordinal[rows] = self.pos_in_group + 1
+        ahead_sorted = self.pos_in_group
+        p_sorted = self.p_distinct
+        if ties is not None:
+            pos, first, last = ties
+            ahead_sorted = ahead_sorted.copy()
+            ahead_sorted[pos] = first - self.start_of_pos[pos]
+            p_sorted = p_sorted.copy()
+            p_sorted[pos] = ((first + last) * 0.5 - self.start_of_pos[pos]) * self.inv_den[pos]
+        ahead = np.empty(self.n, dtype=np.int64)
+        ahead[rows] = ahead_sorted
+        pct = np.empty(self.n, dtype=np.float32)
+        pct[rows] = np.where(self.single, 1.0, 1.0 - p_sorted)
+        return ordinal, ahead, pct
 
 
 # ---------------------------------------------------------------- normalisation of one indicator
@@ -163,15 +183,14 @@ def _group_quantile(x: pl.Series, groups: np.ndarray, q: float) -> np.ndarray:
     )
 
 
-def normalise(
-    raw: pl.Series, ind: Indicator, groups: np.ndarray, n_groups: int, sizes: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def normalise(raw: pl.Series, ind: Indicator, layout: PeerLayout) -> tuple[np.ndarray, np.ndarray]:
     """Score of one indicator in [0, 1] per row (direction applied) and the row's missing flag.
 
     Order of operations: missing-value rule → winsorisation at group quantiles → direction →
     normalisation within the peer group. ``worst`` fills missing values with the group's worst
     value for ranking and then scores them 0.
     """
+    groups = layout.groups
     missing = raw.is_null().to_numpy() | ~np.isfinite(raw.fill_null(0.0).to_numpy())
     x = raw.fill_nan(None).cast(pl.Float64)
     if ind.missing == "zero":
@@ -195,7 +214,7 @@ def normalise(
     v = np.where(worst, -np.inf, sign * xv)
     if ind.normalisation == "percentile":
         finite = np.where(np.isinf(v), np.finfo(np.float32).min, v)
-        score = rank_stats(finite, groups, n_groups, sizes).percentile()
+        score = layout.percentile(finite)
     elif ind.normalisation == "banded":
         lowers = np.array([b.lower for b in ind.bands or ()], dtype=np.float64)
         scores = np.array([b.score for b in ind.bands or ()], dtype=np.float32)
@@ -282,8 +301,7 @@ def score_system(
     n = frame.height
     labels = peer_labels(frame, system, peer)
     groups, group_names = codes(labels)
-    n_groups = len(group_names)
-    sizes = np.bincount(groups, minlength=n_groups) if n else np.zeros(n_groups, dtype=np.int64)
+    layout = PeerLayout(groups, len(group_names))
     wkey = frame["stage"].replace_strict(system.peer_groups.stage_map, return_dtype=pl.String)
     wcodes, wnames = codes(wkey) if n else (np.zeros(0, dtype=np.int32), [])
     weights = weights or system.weights
@@ -294,7 +312,7 @@ def score_system(
     for ind in system.indicators:
         if normalisation is not None and ind.normalisation != "banded":
             ind = ind.model_copy(update={"normalisation": normalisation})
-        score, missing = normalise(raw[ind.id], ind, groups, n_groups, sizes)
+        score, missing = normalise(raw[ind.id], ind, layout)
         if ind.bonus_points is not None:
             contrib = (score * np.float32(ind.bonus_points)).astype(np.float32)
             bonus += contrib
@@ -310,25 +328,16 @@ def score_system(
     return (
         pl.DataFrame(cols)
         .with_columns(pl.Series("base", base), pl.Series("bonus", bonus), pl.Series("total", total))
-        .hstack(rank_frame(total, groups, n_groups, sizes, system))
+        .hstack(rank_frame(total, layout, system))
     )
 
 
-def rank_frame(
-    total: np.ndarray, groups: np.ndarray, n_groups: int, sizes: np.ndarray, system: System
-) -> pl.DataFrame:
+def rank_frame(total: np.ndarray, layout: PeerLayout, system: System) -> pl.DataFrame:
     """Ranks, percentiles, grade and list membership from the totals."""
     n = total.shape[0]
-    rank_g, st_g = ordinal_rank_desc(total, groups, n_groups, sizes)
-    region = np.zeros(n, dtype=np.int32)
-    rank_r, st_r = ordinal_rank_desc(total, region, 1, np.array([n]))
-    # percentile: share of peers a firm beats, ties averaged (1 = best)
-    pct_g = 1 - st_g.percentile() if n else np.zeros(0, dtype=np.float32)
-    pct_r = 1 - st_r.percentile() if n else np.zeros(0, dtype=np.float32)
-    pct_g = np.where(st_g.size > 1, pct_g, 1.0).astype(np.float32)
-    pct_r = np.where(st_r.size > 1, pct_r, 1.0).astype(np.float32)
-    ahead = st_g.less  # strictly higher totals (values were negated)
-    size = st_g.size
+    rank_g, ahead, pct_g = layout.rank_desc(total)
+    rank_r, _, pct_r = PeerLayout(np.zeros(n, dtype=np.int32), 1).rank_desc(total)
+    size = layout.sizes[layout.groups]
     grade = np.full(n, system.grades[-1].id, dtype=object)
     for g in reversed(system.grades):
         grade = np.where(total >= np.float32(g.min_total), g.id, grade)
@@ -366,20 +375,19 @@ def score_core(
     :func:`score_system` does after formulas and missing-value rules, without them, so the
     benchmark measures the kernel itself.
     """
-    sizes = np.bincount(groups, minlength=n_groups)
-    n = groups.shape[0]
+    layout = PeerLayout(groups, n_groups)
+    n = layout.n
     contrib = np.empty((len(values), n), dtype=np.float32)
     total = np.zeros(n, dtype=np.float32)
     for i, v in enumerate(values):
-        p = rank_stats(v, groups, n_groups, sizes).percentile()
-        np.multiply(p, w[weight_rows, i], out=contrib[i])
+        np.multiply(layout.percentile(v), w[weight_rows, i], out=contrib[i])
         total += contrib[i]
-    rank_g, st_g = ordinal_rank_desc(total, groups, n_groups, sizes)
-    rank_r, _ = ordinal_rank_desc(total, np.zeros(n, dtype=np.int32), 1, np.array([n]))
+    rank_g, _, pct_g = layout.rank_desc(total)
+    rank_r, _, _ = PeerLayout(np.zeros(n, dtype=np.int32), 1).rank_desc(total)
     return {
         "contrib": contrib,
         "total": total,
         "rank_group": rank_g,
         "rank_region": rank_r,
-        "pct_group": 1 - st_g.percentile(),
+        "pct_group": pct_g,
     }

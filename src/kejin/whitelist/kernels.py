@@ -71,16 +71,21 @@ def valid_qualifications(quals: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
 
 
 def _rule_list(flags: list[tuple[str, pl.Expr]]) -> pl.Expr:
+    """Comma-joined ids of the rules that hold, e.g. ``"qual_hnte,points_min"`` ("" if none).
+
+    Built as a bit mask and mapped through the few distinct masks that occur, because building
+    a list per row costs ~50× more on a million firms.
+    """
     if not flags:
         return pl.lit("")
-    return (
-        pl.concat_list(
-            pl.when(e).then(pl.lit(rid)).otherwise(pl.lit(None, dtype=pl.String))
-            for rid, e in flags
-        )
-        .list.drop_nulls()
-        .list.join(",")
+    mask = pl.sum_horizontal(
+        e.fill_null(False).cast(pl.Int64) * (1 << k) for k, (_, e) in enumerate(flags)
     )
+    names = {
+        m: ",".join(rid for k, (rid, _) in enumerate(flags) if m >> k & 1)
+        for m in range(1 << len(flags))
+    }
+    return mask.replace_strict(names, return_dtype=pl.String)
 
 
 def refresh(
