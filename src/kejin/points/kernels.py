@@ -102,21 +102,27 @@ class PeerLayout:
         last = np.append(pos[np.flatnonzero(new_run)[1:] - 1], pos[-1])
         return pos, first[run], last[run]
 
-    def _counting(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(less, ties, code) per row for small-integer columns, by counting instead of sorting."""
+    def _counting(self, v: np.ndarray) -> np.ndarray | None:
+        """Percentiles of a small-integer column by counting (one bincount), or None.
+
+        The percentile depends only on (group, value), so it is computed once per distinct pair
+        and gathered: one pass over the rows instead of a sort.
+        """
         vmin, vmax = v.min(), v.max()
         if not (np.isfinite(vmin) and np.isfinite(vmax)):
             return None
         k = int(vmax - vmin) + 1
         if k * self.n_groups > _COUNT_LIMIT:
             return None
-        iv = (v - vmin).astype(np.int64)
+        iv = (v - vmin).astype(np.int32)
         if not np.array_equal(iv + vmin, v):  # not integer-valued
             return None
-        code = self.groups.astype(np.int64) * k + iv
-        cnt = np.bincount(code, minlength=self.n_groups * k)
-        cum = np.cumsum(cnt.reshape(self.n_groups, k), axis=1).ravel()
-        return (cum - cnt)[code], cnt[code], code
+        code = self.groups * np.int32(k) + iv
+        cnt = np.bincount(code, minlength=self.n_groups * k).reshape(self.n_groups, k)
+        less = np.cumsum(cnt, axis=1) - cnt
+        den = np.maximum(self.sizes - 1, 1)[:, None]
+        table = np.where((self.sizes > 1)[:, None], (less + (cnt - 1) * 0.5) / den, 1.0)
+        return table.astype(np.float32).ravel()[code]
 
     # -- what callers use ---------------------------------------------------------------------
     def percentile(self, v: np.ndarray) -> np.ndarray:
@@ -129,10 +135,7 @@ class PeerLayout:
         vf = np.asarray(v, dtype=np.float32)
         counted = self._counting(vf)
         if counted is not None:
-            less, ties, _ = counted
-            den = np.maximum(self.sizes - 1, 1)[self.groups]
-            p = (less + (ties - 1) * 0.5) / den
-            return np.where(self.sizes[self.groups] > 1, p, 1.0).astype(np.float32)
+            return counted
         rows, vg = self._sorted(vf)
         ties = self._ties(vg)
         p_sorted = self.p_distinct

@@ -108,16 +108,20 @@ def refresh(
         else pl.DataFrame({"uscc": []}, schema={"uscc": pl.String})
     )
     df = (
-        firms.join(qual_wide, on="uscc", how="left")
+        firms.lazy()
+        .join(qual_wide.lazy(), on="uscc", how="left")
         .join(
-            points.select("uscc", pl.col("total").alias("points"), "list_id"), on="uscc", how="left"
+            points.lazy().select("uscc", pl.col("total").alias("points"), "list_id"),
+            on="uscc",
+            how="left",
         )
-        .join(tsme_passed.rename({"passed": "_tsme"}), on="uscc", how="left")
-        .join(max_dpd, on="uscc", how="left")
-        .join(tax, on="uscc", how="left")
+        .join(tsme_passed.lazy().rename({"passed": "_tsme"}), on="uscc", how="left")
+        .join(max_dpd.lazy(), on="uscc", how="left")
+        .join(tax.lazy(), on="uscc", how="left")
     )
+    present = set(df.collect_schema().names())
     for k in kinds:
-        if k not in df.columns:
+        if k not in present:
             df = df.with_columns(pl.lit(None, dtype=pl.Boolean).alias(k))
     entry: list[tuple[str, pl.Expr]] = []
     for r in rules.entry:
@@ -168,6 +172,7 @@ def refresh(
         .with_columns(tier_rule=pl.col("tier"))
         .select(ENTRY_COLUMNS)
         .sort("uscc")
+        .collect()
     )
 
 
