@@ -59,11 +59,14 @@ def _mount_areas() -> None:
     # Each area adds two lines here, kept sorted by area:
     #     from kejin.<area>.commands import register as register_<area>
     #     register_<area>(app)
+    from kejin.ingest.commands import register as register_ingest
     from kejin.points.commands import register as register_points
-
-    register_points(app)
+    from kejin.synth.commands import register as register_synth
     from kejin.whitelist.commands import register as register_whitelist
 
+    register_ingest(app)
+    register_points(app)
+    register_synth(app)
     register_whitelist(app)
 
 
