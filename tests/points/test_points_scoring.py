@@ -205,3 +205,23 @@ def test_sorted_path_with_many_ties_matches_pandas(n: int) -> None:
     ordinal = s.assign(i=np.arange(n)).sort_values(["g", "v", "i"], ascending=[True, False, True])
     ordinal["r"] = ordinal.groupby("g").cumcount() + 1
     np.testing.assert_array_equal(rank, ordinal.sort_values("i")["r"].to_numpy())
+
+
+def test_score_core_matches_a_pandas_computation() -> None:
+    from kejin.points.kernels import score_core
+
+    rng = np.random.default_rng(3)
+    n, k, groups_n = 3000, 5, 6
+    values = [rng.lognormal(size=n).astype(np.float32) for _ in range(3)]
+    values += [rng.poisson(2, n).astype(np.float32) for _ in range(k - 3)]
+    g = rng.integers(0, groups_n, n).astype(np.int32)
+    gw = rng.uniform(1, 5, (groups_n, k)).astype(np.float32)
+    out = score_core(values, g, groups_n, gw)
+    df = pd.DataFrame({f"x{i}": v for i, v in enumerate(values)} | {"g": g})
+    r = df.groupby("g")[[f"x{i}" for i in range(k)]].rank(method="average").to_numpy() - 1
+    size = df.groupby("g")["g"].transform("size").to_numpy()[:, None] - 1
+    total = (r / size * gw[g]).sum(axis=1)
+    np.testing.assert_allclose(out["total"], total, rtol=1e-5)
+    expected = pd.Series(out["total"]).groupby(g).rank(method="first", ascending=False).to_numpy()
+    np.testing.assert_array_equal(out["rank_group"], expected)
+    assert sorted(out["rank_region"].tolist()) == list(range(1, n + 1))

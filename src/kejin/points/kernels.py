@@ -102,7 +102,7 @@ class PeerLayout:
         last = np.append(pos[np.flatnonzero(new_run)[1:] - 1], pos[-1])
         return pos, first[run], last[run]
 
-    def _counting(self, v: np.ndarray) -> np.ndarray | None:
+    def _counting(self, v: np.ndarray, group_scale: np.ndarray | None = None) -> np.ndarray | None:
         """Percentiles of a small-integer column by counting (one bincount), or None.
 
         The percentile depends only on (group, value), so it is computed once per distinct pair
@@ -122,18 +122,23 @@ class PeerLayout:
         less = np.cumsum(cnt, axis=1) - cnt
         den = np.maximum(self.sizes - 1, 1)[:, None]
         table = np.where((self.sizes > 1)[:, None], (less + (cnt - 1) * 0.5) / den, 1.0)
+        if group_scale is not None:
+            table = table * np.asarray(group_scale, dtype=np.float64)[:, None]
         return table.astype(np.float32).ravel()[code]
 
     # -- what callers use ---------------------------------------------------------------------
-    def percentile(self, v: np.ndarray) -> np.ndarray:
+    def percentile(self, v: np.ndarray, group_scale: np.ndarray | None = None) -> np.ndarray:
         """Average-rank percentile of ``v`` within each group, in [0, 1] (float32, row order).
 
-        A group of one scores 1: it is its group's best.
+        A group of one scores 1: it is its group's best. With ``group_scale`` (one factor per
+        group, e.g. the indicator's weight in the group's weight vector) the result is
+        percentile × factor, computed before the scatter back to row order so that weighting
+        costs no extra pass over the rows.
         """
         if self.n == 0:
             return np.zeros(0, dtype=np.float32)
         vf = np.asarray(v, dtype=np.float32)
-        counted = self._counting(vf)
+        counted = self._counting(vf, group_scale)
         if counted is not None:
             return counted
         rows, vg = self._sorted(vf)
@@ -143,15 +148,20 @@ class PeerLayout:
             pos, first, last = ties
             p_sorted = p_sorted.copy()
             p_sorted[pos] = ((first + last) * 0.5 - self.start_of_pos[pos]) * self.inv_den[pos]
+        if group_scale is not None:
+            p_sorted = p_sorted * np.repeat(np.asarray(group_scale, dtype=np.float64), self.sizes)
         out = np.empty(self.n, dtype=np.float32)
         out[rows] = p_sorted
         return out
 
-    def rank_desc(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def rank_desc(
+        self, v: np.ndarray, ahead: bool = True, pct: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """(ordinal rank from the best, peers strictly better, percentile with 1 = best) per row.
 
         Ordinal ranks are a permutation of 1..size within each group; equal values rank in row
-        order (rows are sorted by USCC, so ties rank the same way every run).
+        order (rows are sorted by USCC, so ties rank the same way every run). ``ahead=False`` /
+        ``pct=False`` skip outputs a caller does not need (None is returned in their place).
         """
         if self.n == 0:
             e = np.zeros(0, dtype=np.int64)
@@ -161,19 +171,24 @@ class PeerLayout:
         ties = self._ties(vg)
         ordinal = np.empty(self.n, dtype=np.int64)
         ordinal[rows] = self.pos_in_group + 1
-        ahead_sorted = self.pos_in_group
-        p_sorted = self.p_distinct
-        if ties is not None:
-            pos, first, last = ties
-            ahead_sorted = ahead_sorted.copy()
-            ahead_sorted[pos] = first - self.start_of_pos[pos]
-            p_sorted = p_sorted.copy()
-            p_sorted[pos] = ((first + last) * 0.5 - self.start_of_pos[pos]) * self.inv_den[pos]
-        ahead = np.empty(self.n, dtype=np.int64)
-        ahead[rows] = ahead_sorted
-        pct = np.empty(self.n, dtype=np.float32)
-        pct[rows] = np.where(self.single, 1.0, 1.0 - p_sorted)
-        return ordinal, ahead, pct
+        ahead_out = pct_out = None
+        if ahead:
+            ahead_sorted = self.pos_in_group
+            if ties is not None:
+                pos, first, _ = ties
+                ahead_sorted = ahead_sorted.copy()
+                ahead_sorted[pos] = first - self.start_of_pos[pos]
+            ahead_out = np.empty(self.n, dtype=np.int64)
+            ahead_out[rows] = ahead_sorted
+        if pct:
+            p_sorted = self.p_distinct
+            if ties is not None:
+                pos, first, last = ties
+                p_sorted = p_sorted.copy()
+                p_sorted[pos] = ((first + last) * 0.5 - self.start_of_pos[pos]) * self.inv_den[pos]
+            pct_out = np.empty(self.n, dtype=np.float32)
+            pct_out[rows] = np.where(self.single, 1.0, 1.0 - p_sorted)
+        return ordinal, ahead_out, pct_out
 
 
 # ---------------------------------------------------------------- normalisation of one indicator
@@ -365,16 +380,13 @@ def rank_frame(total: np.ndarray, layout: PeerLayout, system: System) -> pl.Data
 
 
 def score_core(
-    values: list[np.ndarray],
-    groups: np.ndarray,
-    n_groups: int,
-    weight_rows: np.ndarray,
-    w: np.ndarray,
+    values: list[np.ndarray], groups: np.ndarray, n_groups: int, group_weights: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Percentile per indicator within groups, contributions, totals and ranks — arrays only.
 
-    ``values[i]`` is indicator i (float32, positive direction, no missing), ``w`` is
-    (weight vectors × indicators) and ``weight_rows`` picks a vector per firm. This is what
+    ``values[i]`` is indicator i (float32, positive direction, no missing); ``group_weights`` is
+    (groups × indicators): each peer group's weight vector (peer groups nest inside the stage that
+    picks the weight vector, so a weight is a function of the group). This is what
     :func:`score_system` does after formulas and missing-value rules, without them, so the
     benchmark measures the kernel itself.
     """
@@ -383,10 +395,12 @@ def score_core(
     contrib = np.empty((len(values), n), dtype=np.float32)
     total = np.zeros(n, dtype=np.float32)
     for i, v in enumerate(values):
-        np.multiply(layout.percentile(v), w[weight_rows, i], out=contrib[i])
+        contrib[i] = layout.percentile(v, group_weights[:, i])
         total += contrib[i]
-    rank_g, _, pct_g = layout.rank_desc(total)
-    rank_r, _, _ = PeerLayout(np.zeros(n, dtype=np.int32), 1).rank_desc(total)
+    rank_g, _, pct_g = layout.rank_desc(total, ahead=False)
+    rank_r, _, _ = PeerLayout(np.zeros(n, dtype=np.int32), 1).rank_desc(
+        total, ahead=False, pct=False
+    )
     return {
         "contrib": contrib,
         "total": total,
