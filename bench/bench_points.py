@@ -184,29 +184,32 @@ def whitelist_frames(n: int, seed: int = 7) -> dict[str, pl.DataFrame]:
 
 
 def bench_whitelist(quick: bool) -> None:
+    """One refresh (as of 2026-03-01) + its diff against the stored previous version."""
     n = 100_000 if quick else 1_000_000
     f = whitelist_frames(n)
     rules, _ = load_rules()
 
+    def refresh(as_of: dt.date) -> pl.DataFrame:
+        valid = wl.valid_qualifications(f["quals"], as_of)
+        return wl.refresh(
+            rules, as_of, f["firms"], valid, f["points"], f["tsme"], f["dpd"], f["tax"]
+        )
+
+    previous = refresh(dt.date(2025, 12, 1))  # the stored version A (read back, not rebuilt)
+
     def run() -> pl.DataFrame:
-        out = []
-        for as_of in (dt.date(2025, 12, 1), dt.date(2026, 3, 1)):
-            valid = wl.valid_qualifications(f["quals"], as_of)
-            out.append(
-                wl.refresh(
-                    rules, as_of, f["firms"], valid, f["points"], f["tsme"], f["dpd"], f["tax"]
-                )
-            )
-        return wl.diff(out[0], out[1])
+        return wl.diff(previous, refresh(dt.date(2026, 3, 1)))
 
     d = run()
     print(
-        f"whitelist: {n:,} firms, two refreshes (as of 2025-12-01 and 2026-03-01) + diff: {d.height:,} changes"
+        f"whitelist: {n:,} firms, refresh (as of 2026-03-01) + diff against the previous version: {d.height:,} changes"
     )
-    t, c = measure_both("refresh×2 + diff", run, 3)
+    t, c = measure_both("refresh + diff", run, 3)
     print(" ", t)
     print(" ", c)
-    print(f"  target ≤ 2 s for refresh + diff: {'met' if t.median <= 2.0 else 'NOT met'}")
+    print(
+        f"  target ≤ 2 s for refresh + diff: {'met' if t.median <= 2.0 else 'NOT met'} (wall), {'met' if c.median <= 2.0 else 'NOT met'} (CPU)"
+    )
 
 
 def bench_validity(quick: bool) -> None:

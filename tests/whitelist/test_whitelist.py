@@ -261,3 +261,24 @@ def test_refresh_is_reproducible(engine: Engine) -> None:
         s.add(Qualification(uscc=entries(engine, a["version"])["uscc"][0], kind="tsme", certificate_no="X1",
                             valid_from=dt.date(2026, 1, 1), valid_to=dt.date(2026, 12, 31), source="most"))  # fmt: skip
         assert s.scalar(select(Enterprise.uscc).limit(1)) is not None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lookup_equals_a_left_join(seed: int) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    keys = pl.Series("uscc", sorted({f"K{x:05d}" for x in rng.integers(0, 3000, 500)}))
+    side_keys = sorted({f"K{x:05d}" for x in rng.integers(0, 3000, 400)})
+    side = pl.DataFrame(
+        {
+            "uscc": side_keys,
+            "v": rng.random(len(side_keys)),
+            "s": [f"s{i}" for i in range(len(side_keys))],
+        }
+    )
+    side = side.sample(fraction=1.0, shuffle=True, seed=seed)  # lookup must not rely on input order
+    got = kernels.lookup(keys, side)
+    want = pl.DataFrame({"uscc": keys}).join(side, on="uscc", how="left").sort("uscc").drop("uscc")
+    assert got.equals(want)
+    assert kernels.lookup(keys, side.clear()).null_count().row(0) == (len(keys), len(keys))

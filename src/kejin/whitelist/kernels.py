@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 
 from kejin.points.official import tsme
@@ -88,6 +89,30 @@ def _rule_list(flags: list[tuple[str, pl.Expr]]) -> pl.Expr:
     return mask.replace_strict(names, return_dtype=pl.String)
 
 
+def _by_uscc(df: pl.DataFrame) -> pl.DataFrame:
+    return df if df["uscc"].is_sorted() else df.sort("uscc")
+
+
+def lookup(keys: pl.Series, side: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``side`` (unique USCCs) aligned to the sorted ``keys``; nulls where absent.
+
+    A merge of two sorted key columns by binary search: on a million firms this is several times
+    cheaper than a hash join on 18-character strings, and the kernel does five of them.
+    """
+    side = _by_uscc(side)
+    values = side.drop("uscc")
+    if side.height == 0:
+        return pl.DataFrame(
+            {c: pl.Series(c, [None] * keys.len(), dtype=t) for c, t in values.schema.items()}
+        )
+    pos = side["uscc"].search_sorted(keys, side="left").to_numpy()
+    pos = np.minimum(pos, side.height - 1)
+    found = pl.Series("found", side["uscc"].gather(pos) == keys)
+    return values[pos].with_columns(
+        pl.when(found).then(pl.col(c)).otherwise(None) for c in values.columns
+    )
+
+
 def refresh(
     rules: Rules,
     as_of: dt.date,
@@ -107,19 +132,20 @@ def refresh(
         if valid_quals.height
         else pl.DataFrame({"uscc": []}, schema={"uscc": pl.String})
     )
-    df = (
-        firms.lazy()
-        .join(qual_wide.lazy(), on="uscc", how="left")
-        .join(
-            points.lazy().select("uscc", pl.col("total").alias("points"), "list_id"),
-            on="uscc",
-            how="left",
-        )
-        .join(tsme_passed.lazy().rename({"passed": "_tsme"}), on="uscc", how="left")
-        .join(max_dpd.lazy(), on="uscc", how="left")
-        .join(tax.lazy(), on="uscc", how="left")
+    firms = _by_uscc(firms)
+    keys = firms["uscc"]
+    df = pl.concat(
+        [
+            firms,
+            lookup(keys, qual_wide),
+            lookup(keys, points.select("uscc", pl.col("total").alias("points"), "list_id")),
+            lookup(keys, tsme_passed.rename({"passed": "_tsme"})),
+            lookup(keys, max_dpd),
+            lookup(keys, tax),
+        ],
+        how="horizontal",
     )
-    present = set(df.collect_schema().names())
+    present = set(df.columns)
     for k in kinds:
         if k not in present:
             df = df.with_columns(pl.lit(None, dtype=pl.Boolean).alias(k))
@@ -171,8 +197,6 @@ def refresh(
         )
         .with_columns(tier_rule=pl.col("tier"))
         .select(ENTRY_COLUMNS)
-        .sort("uscc")
-        .collect()
     )
 
 
@@ -185,7 +209,27 @@ def diff(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
     exclusions lifted, if it was excluded before); tier changed → the new tier's rule.
     """
     cols = ["uscc", "status", "tier", "entry_rules", "exclusion_rules"]
-    j = a.select(cols).join(b.select(cols), on="uscc", how="full", suffix="_b", coalesce=True)
+    a, b = _by_uscc(a.select(cols)), _by_uscc(b.select(cols))
+    b_side = b.rename({c: f"{c}_b" for c in cols[1:]})
+    # every USCC of A with B's values, then the USCCs only B has (merged by binary search)
+    only_b = b.filter(
+        ~pl.Series(
+            lookup(b["uscc"], a.select("uscc", pl.lit(True).alias("_in")))["_in"].is_not_null()
+        )
+    )
+    j = pl.concat(
+        [
+            pl.concat([a, lookup(a["uscc"], b_side)], how="horizontal"),
+            pl.concat(
+                [
+                    only_b.select("uscc"),
+                    pl.DataFrame(schema={c: a.schema[c] for c in cols[1:]}).clear(only_b.height),
+                    only_b.drop("uscc").rename({c: f"{c}_b" for c in cols[1:]}),
+                ],
+                how="horizontal",
+            ),
+        ]
+    )
     in_a = pl.col("status") == "member"
     in_b = pl.col("status_b") == "member"
     in_a, in_b = in_a.fill_null(False), in_b.fill_null(False)
