@@ -64,9 +64,13 @@ class PeerLayout:
         self.single = np.repeat(self.sizes <= 1, self.sizes)
         self.start_of_pos = np.repeat(self.start, self.sizes)
         # percentile of each sorted position when values are distinct (1 for a group of one)
-        self.p_distinct = np.where(self.single, 1.0, self.pos_in_group * self.inv_den)
-        self._gkey = self.groups.astype(np.uint64) << np.uint64(32 + self.row_bits)
-        self._rows = np.arange(self.n, dtype=np.uint64)
+        self.p_distinct = np.where(self.single, 1.0, self.pos_in_group * self.inv_den).astype(
+            np.float32
+        )
+        # the constant part of every packed key: group bits above the value, row bits below
+        self._base = (self.groups.astype(np.uint64) << np.uint64(32 + self.row_bits)) | np.arange(
+            self.n, dtype=np.uint64
+        )
 
     # -- the one sort per column --------------------------------------------------------------
     def _sorted(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -74,8 +78,7 @@ class PeerLayout:
         key = order_key(v).astype(np.uint64)
         if self.packable:
             key <<= np.uint64(self.row_bits)
-            key |= self._gkey
-            key |= self._rows
+            key |= self._base
             s = pl.Series(key).sort().to_numpy()
             rows = (s & np.uint64((1 << self.row_bits) - 1)).astype(np.intp)
             vg = s >> np.uint64(self.row_bits)
@@ -91,10 +94,13 @@ class PeerLayout:
         Real data has few exact ties, so only the tied positions are touched: None when there
         are none at all.
         """
-        dup = np.flatnonzero(vg[1:] == vg[:-1])
-        if dup.size == 0:
+        eq = vg[1:] == vg[:-1]
+        if not eq.any():
             return None
-        pos = np.union1d(dup, dup + 1)
+        tied = np.zeros(vg.shape[0], dtype=bool)
+        tied[:-1] = eq
+        tied[1:] |= eq
+        pos = np.flatnonzero(tied)
         new_run = np.ones(pos.size, dtype=bool)
         new_run[1:] = (np.diff(pos) != 1) | (vg[pos[1:]] != vg[pos[:-1]])
         run = np.cumsum(new_run) - 1
@@ -149,7 +155,7 @@ class PeerLayout:
             p_sorted = p_sorted.copy()
             p_sorted[pos] = ((first + last) * 0.5 - self.start_of_pos[pos]) * self.inv_den[pos]
         if group_scale is not None:
-            p_sorted = p_sorted * np.repeat(np.asarray(group_scale, dtype=np.float64), self.sizes)
+            p_sorted = p_sorted * np.repeat(np.asarray(group_scale, dtype=np.float32), self.sizes)
         out = np.empty(self.n, dtype=np.float32)
         out[rows] = p_sorted
         return out
