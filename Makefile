@@ -37,6 +37,8 @@ install-test: $(VENV)/.installed-test
 demo: install system-deps
 	$(BIN)/kejin db upgrade
 	$(BIN)/kejin synth --firms $(DEMO_FIRMS) --seed $(DEMO_SEED) --replace
+	$(BIN)/kejin points score --system most-v1
+	$(BIN)/kejin whitelist refresh
 	$(BIN)/kejin summary
 	$(BIN)/kejin policy demo
 

@@ -60,12 +60,16 @@ def _mount_areas() -> None:
     #     from kejin.<area>.commands import register as register_<area>
     #     register_<area>(app)
     from kejin.ingest.commands import register as register_ingest
+    from kejin.points.commands import register as register_points
     from kejin.policy.commands import register as register_policy
     from kejin.synth.commands import register as register_synth
+    from kejin.whitelist.commands import register as register_whitelist
 
     register_ingest(app)
+    register_points(app)
     register_policy(app)
     register_synth(app)
+    register_whitelist(app)
 
 
 def main() -> None:

@@ -2,8 +2,18 @@
 
 from kejin.db import Base
 from kejin.lending import tables as lending_tables
+from kejin.points import tables as points_tables
 from kejin.policy import tables as policy_tables
 from kejin.registry import tables as registry_tables
 from kejin.synth import tables as synth_tables
+from kejin.whitelist import tables as whitelist_tables
 
-__all__ = ["Base", "lending_tables", "policy_tables", "registry_tables", "synth_tables"]
+__all__ = [
+    "Base",
+    "lending_tables",
+    "points_tables",
+    "policy_tables",
+    "registry_tables",
+    "synth_tables",
+    "whitelist_tables",
+]

@@ -1,0 +1,1 @@
+"""Innovation points (创新积分): official evaluations, indicator systems, scoring and profiles."""

@@ -1,0 +1,255 @@
+"""The firm profile (精准画像): contributions, peer percentiles, strengths, weaknesses, missing
+values, and the smallest single-indicator changes that reach the next list or grade.
+
+"Smallest change" holds every other firm's total fixed. Overtaking peers lowers their percentile
+scores and so their totals, so the true change needed is never larger than the one reported:
+the advice is conservative.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, select
+
+from kejin.db import transaction
+from kejin.errors import NotFoundError, Problem
+from kejin.ids import normalize_uscc
+from kejin.points.service import latest_run, run_results
+from kejin.points.system import Indicator, System, load_system
+from kejin.registry.tables import Enterprise
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _peer_position(value: float | None, peers: np.ndarray, ind: Indicator) -> float | None:
+    """Share of peers (excluding the firm) with a worse raw value, ties counted half."""
+    if value is None or peers.size == 0:
+        return None
+    sign = 1.0 if ind.direction == "positive" else -1.0
+    v, p = sign * value, sign * peers
+    return float(((p < v).sum() + 0.5 * (p == v).sum()) / peers.size)
+
+
+def _needed_raw(
+    ind: Indicator, target_score: float, others: np.ndarray, all_raw: np.ndarray
+) -> float | None:
+    """The raw value at which the indicator's score reaches ``target_score``; None if unreachable."""
+    if target_score > 1 + 1e-9:
+        return None
+    sign = 1.0 if ind.direction == "positive" else -1.0
+    if ind.normalisation == "banded":
+        bands = ind.bands or ()
+        ok = [
+            b.lower for b in bands if (b.score if sign > 0 else 1 - b.score) >= target_score - 1e-9
+        ]
+        if not ok:
+            return None
+        return min(ok) if sign > 0 else max(ok)
+    finite = all_raw[np.isfinite(all_raw)]
+    if finite.size == 0:
+        return None
+    if ind.normalisation == "percentile":
+        v = np.sort(sign * others[np.isfinite(others)])
+        n1 = v.size  # peers other than the firm
+        if n1 == 0:
+            return None
+        m = math.ceil(target_score * n1 - 1e-9)
+        if m > n1:
+            return None
+        if m == 0:
+            return float(sign * v[0])
+        base = v[m - 1]
+        step = max(abs(base) * 1e-6, 1e-6)
+        return float(sign * (base + step))
+    t = sign * finite
+    if ind.normalisation == "log_minmax":
+        t = np.sign(t) * np.log1p(np.abs(t))
+    if ind.normalisation == "zscore":
+        mu, sd = float(t.mean()), float(t.std())
+        x = mu + (6 * target_score - 3) * sd
+    else:
+        lo, hi = float(t.min()), float(t.max())
+        x = lo + target_score * (hi - lo)
+    if ind.normalisation == "log_minmax":
+        x = math.copysign(math.expm1(abs(x)), x)
+    return float(sign * x)
+
+
+def explain(engine: Engine, uscc: str, system_id: str | None = None) -> dict[str, Any]:
+    """Profile of one firm in the latest run of ``system_id`` (or the latest run of any system)."""
+    code = normalize_uscc(uscc)
+    run = latest_run(engine, system_id)
+    mine = run_results(engine, run.id, f"uscc = {_quote(code)}")
+    if mine.height == 0:
+        raise NotFoundError(
+            "该企业不在评分结果中",
+            "the firm is not in the score run",
+            [Problem("未评分", "not scored", field="uscc", value=code)],
+        )
+    me = mine.row(0, named=True)
+    peers = run_results(engine, run.id, f"peer_group = {_quote(me['peer_group'])}")
+    loaded = load_system(run.system_id)
+    system = loaded.system
+    with transaction(engine) as s:
+        stage = s.scalar(select(Enterprise.stage).where(Enterprise.uscc == code))
+    wkey = system.peer_groups.stage_map[stage]
+    details = [json.loads(d) for d in peers["detail"]]
+    my_detail = json.loads(me["detail"])
+    is_me = (peers["uscc"] == code).to_numpy()
+    indicators = []
+    for ind in system.indicators:
+        raw_all = np.array(
+            [np.nan if d[ind.id][0] is None else d[ind.id][0] for d in details], dtype=float
+        )
+        score_all = np.array([d[ind.id][1] for d in details], dtype=float)
+        raw, score, contrib, missing = my_detail[ind.id]
+        weight = ind.bonus_points if ind.bonus_points is not None else system.weights[wkey][ind.id]
+        others = raw_all[~is_me]
+        indicators.append(
+            {
+                "id": ind.id,
+                "zh": ind.zh,
+                "en": ind.en,
+                "group": ind.group,
+                "unit": ind.unit,
+                "bonus": ind.bonus_points is not None,
+                "raw": raw,
+                "missing": bool(missing),
+                "score": score,
+                "weight": weight,
+                "contribution": contrib,
+                "peer_percentile": _peer_position(raw, others[np.isfinite(others)], ind),
+                "peer_median_raw": float(np.nanmedian(raw_all))
+                if np.isfinite(raw_all).any()
+                else None,
+                "peer_median_score": float(np.median(score_all)),
+                "_others": others,
+                "_all": raw_all,
+            }
+        )
+    base = [i for i in indicators if not i["bonus"]]
+    ranked = sorted(base, key=lambda i: (-i["score"], i["id"]))
+    targets = _targets(me, peers, system)
+    improvements = []
+    for target in targets:
+        need = target["total_needed"] - me["total"]
+        for i in indicators:
+            ind = system.indicator(i["id"])
+            room = i["weight"] * (1 - i["score"])
+            if need <= 0 or need > room + 1e-9:
+                continue
+            new_score = i["score"] + need / i["weight"]
+            raw_needed = _needed_raw(ind, new_score, i["_others"], i["_all"])
+            if raw_needed is None:
+                continue
+            current = i["raw"]
+            improvements.append(
+                {
+                    "target": target["id"],
+                    "indicator": i["id"],
+                    "zh": i["zh"],
+                    "current": current,
+                    "needed": raw_needed,
+                    "change": None if current is None else raw_needed - current,
+                    "score_gain": new_score - i["score"],
+                }
+            )
+    improvements.sort(key=lambda r: (r["target"], r["score_gain"], r["indicator"]))
+    for i in indicators:
+        del i["_others"], i["_all"]
+    return {
+        "uscc": code,
+        "run_id": run.id,
+        "system": system.id,
+        "version": run.system_version,
+        "system_matches_run": loaded.sha256 == run.system_sha256,
+        "year": run.year,
+        "results_sha256": run.results_sha256,
+        "peer_group": me["peer_group"],
+        "group_size": me["group_size"],
+        "total": me["total"],
+        "base": me["base"],
+        "bonus": me["bonus"],
+        "rank_group": me["rank_group"],
+        "pct_group": me["pct_group"],
+        "rank_region": me["rank_region"],
+        "pct_region": me["pct_region"],
+        "grade": me["grade"],
+        "list_id": me["list_id"],
+        "indicators": indicators,
+        "strengths": [i["id"] for i in ranked[:3]],
+        "weaknesses": [i["id"] for i in ranked[::-1][:3]],
+        "missing": [i["id"] for i in indicators if i["missing"]],
+        "targets": targets,
+        "improvements": improvements,
+    }
+
+
+def _targets(me: dict, peers: Any, system: System) -> list[dict[str, Any]]:
+    """The next grade up and the next list up, with the total each needs."""
+    out = []
+    better = [g for g in system.grades if g.min_total > me["total"]]
+    if better:
+        g = better[-1]
+        out.append({"id": f"grade:{g.id}", "total_needed": g.min_total})
+    order = [li.id for li in system.lists]
+    current = order.index(me["list_id"]) if me["list_id"] in order else len(order)
+    if current > 0:
+        li = system.lists[current - 1]
+        m = math.ceil(li.upto * me["group_size"] - 1e-9) - 1  # peers allowed strictly ahead
+        others = peers.filter(peers["uscc"] != me["uscc"]).sort("total", descending=True)["total"]
+        if 0 <= m < others.len():
+            out.append({"id": f"list:{li.id}", "total_needed": float(others[m]) + 1e-4})
+    return out
+
+
+def radar_chart(profile: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Radar of the firm's indicator scores against its peer-group median; writes PNG and SVG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["font.family"] = ["Noto Sans CJK SC", "sans-serif"]
+    plt.rcParams["axes.unicode_minus"] = False
+    inds = [i for i in profile["indicators"] if not i["bonus"]]
+    labels = ["\n".join(i["zh"][k : k + 7] for k in range(0, len(i["zh"]), 7)) for i in inds]
+    mine = [i["score"] for i in inds]
+    median = [i["peer_median_score"] for i in inds]
+    angles = np.linspace(0, 2 * np.pi, len(inds), endpoint=False).tolist()
+    fig, ax = plt.subplots(figsize=(8, 8), subplot_kw={"polar": True})
+    for vals, name, colour in (
+        (median, "同业中位数 peer median", "#999999"),
+        (mine, "本企业 this firm", "#c0392b"),
+    ):
+        ax.plot([*angles, angles[0]], [*vals, vals[0]], color=colour, linewidth=2, label=name)
+        ax.fill([*angles, angles[0]], [*vals, vals[0]], color=colour, alpha=0.15)
+    ax.set_xticks(angles)
+    ax.set_xticklabels(labels, fontsize=9)
+    ax.set_ylim(0, 1)
+    ax.set_yticks([0.25, 0.5, 0.75, 1.0])
+    ax.set_rlabel_position(360 / len(inds) / 2)
+    ax.tick_params(axis="y", labelsize=7, colors="#777777")
+    ax.tick_params(axis="x", pad=8)
+    ax.set_title(
+        f"{profile['uscc']} · {profile['system']} v{profile['version']}\n"
+        f"创新积分 {profile['total']:.1f} · 组内排名 {profile['rank_group']}/{profile['group_size']} · {profile['peer_group']}",
+        fontsize=11,
+        pad=24,
+    )
+    ax.legend(loc="upper right", bbox_to_anchor=(1.15, 1.1), fontsize=9)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"{profile['uscc']}-{profile['system']}"
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    fig.tight_layout()
+    for p in paths:
+        fig.savefig(p, dpi=110)
+    plt.close(fig)
+    return paths

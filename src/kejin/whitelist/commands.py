@@ -1,0 +1,151 @@
+"""``kejin whitelist …``: refresh a version, diff two, push to banks, read the push log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import typer
+
+from kejin.console import print_json
+
+whitelist_app = typer.Typer(help="科技型企业白名单 / tech-firm whitelist", no_args_is_help=True)
+
+
+@whitelist_app.command("refresh")
+def refresh_cmd(
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="基准日 YYYY-MM-DD / as-of date (default today)"
+    ),
+    rules: str = typer.Option("default", "--rules", help="规则集 / rule set id or YAML path"),
+    run: int | None = typer.Option(None, "--run", help="积分批次 / points run (default latest)"),
+    who: str | None = typer.Option(None, "--who", help="操作人 / operator"),
+    json: bool = typer.Option(False, "--json", help="JSON 输出 / JSON output"),
+) -> None:
+    """按规则刷新白名单，生成新版本 / Apply the rules and store a new version."""
+    from kejin.console import console, get_engine
+    from kejin.errors import Problem, ValidationError
+    from kejin.whitelist.service import refresh
+
+    try:
+        date = dt.date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise ValidationError(
+            "日期格式应为 YYYY-MM-DD",
+            "date must be YYYY-MM-DD",
+            [Problem("日期无效", "invalid date", field="as_of", value=as_of)],
+        ) from None
+    res = refresh(get_engine(), date, rules, run, who)
+    if json:
+        print_json(res)
+        return
+    console.print(
+        f"白名单版本 / version {res['version']} (基准日 as of {res['as_of']}, 规则 rules {res['rules']} v{res['rules_version']}, "
+        f"积分批次 points run {res['score_run']}): 入库 members {res['members']}, 排除 excluded {res['excluded']}, "
+        f"层级 tiers {res['tiers']}"
+    )
+
+
+@whitelist_app.command("diff")
+def diff_cmd(
+    a: int | None = typer.Argument(None, help="旧版本 / from version (default: previous)"),
+    b: int | None = typer.Argument(None, help="新版本 / to version (default: latest)"),
+    json: bool = typer.Option(False, "--json", help="JSON 输出 / JSON output"),
+) -> None:
+    """两个版本的变化及原因 / What changed between two versions, and which rule caused it."""
+    from kejin.console import console, get_engine
+    from kejin.errors import NotFoundError
+    from kejin.whitelist.service import diff, latest_versions
+
+    engine = get_engine()
+    if a is None or b is None:
+        last = latest_versions(engine, 2)
+        if len(last) < 2:
+            raise NotFoundError("至少需要两个版本", "need two versions to diff")
+        b, a = last[0], last[1]
+    res = diff(engine, a, b)
+    if json:
+        print_json(res)
+        return
+    from rich.table import Table
+
+    console.print(f"版本 {a} → {b}: {res['counts']}")
+    t = Table("变化 change", "USCC", "原层级 tier A", "新层级 tier B", "原因 reason")
+    for r in res["changes"][:50]:
+        _, _, ids = r["reason"].partition(":")
+        names = "; ".join(
+            res["rules"].get(i.split(":")[-1], {"zh": i})["zh"]
+            for i in ids.replace(";", ",").split(",")
+            if i
+        )
+        t.add_row(
+            r["change"], r["uscc"], r["tier_a"] or "", r["tier_b"] or "", f"{r['reason']} ({names})"
+        )
+    console.print(t)
+    if len(res["changes"]) > 50:
+        console.print(
+            f"… 共 {len(res['changes'])} 条 / {len(res['changes'])} changes in all (--json for every one)"
+        )
+
+
+@whitelist_app.command("push")
+def push_cmd(
+    institution: str = typer.Option(
+        ..., "--institution", help="机构编号，或 all = 全部合作银行 / institution id or 'all'"
+    ),
+    format: str = typer.Option("xlsx", "--format", help="xlsx | csv | json"),
+    version: int | None = typer.Option(None, "--version", help="版本 / version (default latest)"),
+    out_dir: Path = typer.Option(Path("pushes"), "--out-dir", help="输出目录 / output directory"),
+    who: str | None = typer.Option(None, "--who", help="推送人 / operator"),
+    json: bool = typer.Option(False, "--json", help="JSON 输出 / JSON output"),
+) -> None:
+    """向银行推送白名单文件并记录 / Write one file per bank and log each push."""
+    from kejin.console import console, get_engine
+    from kejin.whitelist.service import push
+
+    log = push(get_engine(), institution, format, out_dir, version, who)
+    if json:
+        print_json(log)
+        return
+    for r in log:
+        console.print(
+            f"推送 push {r['push']}: v{r['version']} → {r['institution']} {r['rows']} 家 firms {r['file']} sha256 {r['sha256'][:16]}…"
+        )
+
+
+@whitelist_app.command("log")
+def log_cmd(json: bool = typer.Option(False, "--json", help="JSON 输出 / JSON output")) -> None:
+    """推送记录 / The push log."""
+    from kejin.console import console, get_engine
+    from kejin.whitelist.service import push_log
+
+    rows = push_log(get_engine())
+    if json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    t = Table(
+        "推送 push",
+        "版本 version",
+        "机构 institution",
+        "时间 time",
+        "推送人 who",
+        "行数 rows",
+        "sha256",
+    )
+    for r in rows:
+        t.add_row(
+            str(r["push"]),
+            str(r["version"]),
+            r["institution"],
+            str(r["pushed_at"]),
+            r["pushed_by"],
+            str(r["rows"]),
+            r["sha256"][:16] + "…",
+        )
+    console.print(t)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(whitelist_app, name="whitelist")

@@ -1,0 +1,348 @@
+"""Whitelist operations against the store: refresh a version, diff two, push a file, read the log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Engine, func, select
+
+from kejin.db import transaction
+from kejin.errors import NotFoundError, Problem, ValidationError
+from kejin.frames import read_frame, write_frame
+from kejin.lending.tables import Institution, Loan, LoanStatus
+from kejin.points.service import latest_run, run_results
+from kejin.points.tables import ScoreRun
+from kejin.registry.tables import AnnualIndicator, Enterprise, Qualification
+from kejin.whitelist import kernels
+from kejin.whitelist.rules import load_rules
+from kejin.whitelist.tables import WhitelistEntry, WhitelistPush, WhitelistVersion
+
+FORMATS = ("xlsx", "csv", "json")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def gather(
+    engine: Engine, as_of: dt.date, points_system: str, run_id: int | None
+) -> dict[str, Any]:
+    """Read every frame the refresh kernel needs, as of ``as_of``."""
+    ai = AnnualIndicator.__table__
+    with engine.connect() as conn:
+        firms = read_frame(
+            conn,
+            Enterprise.__table__,
+            [
+                "uscc",
+                "name",
+                "stage",
+                "industry_chain",
+                "region_code",
+                "listing_board",
+                "dishonest",
+                "deregistered",
+                "abnormal_operation",
+            ],
+        )
+        quals = read_frame(
+            conn, Qualification.__table__, ["uscc", "kind", "valid_from", "valid_to"]
+        )
+        year = conn.execute(
+            select(func.max(AnnualIndicator.year)).where(AnnualIndicator.year <= as_of.year)
+        ).scalar()
+        fields = ["uscc", "staff", "rd_staff", "revenue", "total_assets", "rd_expense", "total_cost",
+                  "invention_patents", "pct_applications", "utility_patents", "design_patents",
+                  "software_copyrights", "tax_credit_grade"]  # fmt: skip
+        indicators = (
+            read_frame(conn, ai, fields, where=f"year = {int(year)}")
+            if year
+            else pl.DataFrame(
+                schema={f: pl.Float64 for f in fields}
+                | {"uscc": pl.String, "tax_credit_grade": pl.String}
+            )
+        )
+        loans = read_frame(conn, Loan.__table__, ["contract_no", "uscc"])
+        status = read_frame(
+            conn,
+            LoanStatus.__table__,
+            ["contract_no", "month", "balance", "days_past_due"],
+            where=f"month <= '{as_of.isoformat()}'",
+        )
+    if run_id is None:
+        try:
+            run = latest_run(engine, points_system)
+        except NotFoundError:
+            run = None
+    else:
+        with transaction(engine) as s:
+            run = s.get(ScoreRun, run_id)
+            if run is None:
+                raise NotFoundError(
+                    "评分批次不存在",
+                    "no such score run",
+                    [Problem("不存在", "not found", field="run", value=run_id)],
+                )
+            s.expunge(run)
+    points = (
+        run_results(engine, run.id).select("uscc", "total", "list_id")
+        if run is not None
+        else pl.DataFrame(schema={"uscc": pl.String, "total": pl.Float64, "list_id": pl.String})
+    )
+    valid = kernels.valid_qualifications(quals, as_of)
+    hnte = valid.filter(pl.col("kind") == "hnte").select("uscc", pl.lit(True).alias("hnte"))
+    latest = status.sort("month").group_by("contract_no").last()
+    dpd = (
+        latest.filter(pl.col("balance") > 0)
+        .join(loans, on="contract_no")
+        .group_by("uscc")
+        .agg(pl.col("days_past_due").max().alias("max_dpd"))
+    )
+    return {
+        "firms": firms,
+        "valid_quals": valid,
+        "points": points,
+        "tsme_passed": kernels.tsme_from_registry(indicators.drop("tax_credit_grade"), firms, hnte),
+        "max_dpd": dpd,
+        "tax": indicators.select("uscc", "tax_credit_grade"),
+        "run_id": None if run is None else run.id,
+    }
+
+
+def entries_sha256(entries: pl.DataFrame) -> str:
+    return hashlib.sha256(entries.write_csv(float_precision=4).encode()).hexdigest()
+
+
+def refresh(
+    engine: Engine,
+    as_of: dt.date | None = None,
+    rules_name: str = "default",
+    run_id: int | None = None,
+    who: str | None = None,
+) -> dict[str, Any]:
+    """Build and store a new whitelist version as of ``as_of`` (default: today)."""
+    as_of = as_of or dt.date.today()
+    rules, sha = load_rules(rules_name)
+    data = gather(engine, as_of, rules.points_system, run_id)
+    if data["run_id"] is None and any(r.kind == "points" for r in rules.entry):
+        raise NotFoundError(
+            f"还没有 {rules.points_system} 的评分，请先运行 kejin points score --system {rules.points_system}",
+            f"no {rules.points_system} score run: run `kejin points score --system {rules.points_system}` first",
+        )
+    entries = kernels.refresh(
+        rules,
+        as_of,
+        data["firms"],
+        data["valid_quals"],
+        data["points"],
+        data["tsme_passed"],
+        data["max_dpd"],
+        data["tax"],
+    )
+    members = int((entries["status"] == "member").sum())
+    with transaction(engine) as s:
+        version = WhitelistVersion(
+            as_of=as_of,
+            rules_id=rules.id,
+            rules_version=rules.version,
+            rules_sha256=sha,
+            score_run_id=data["run_id"],
+            members=members,
+            entries_sha256=entries_sha256(entries),
+            created_at=_now(),
+            created_by=who or getpass.getuser(),
+        )
+        s.add(version)
+        s.flush()
+        write_frame(
+            s.connection(),
+            WhitelistEntry.__table__,
+            entries.with_columns(version_id=pl.lit(version.id)),
+        )
+        vid = version.id
+    tiers = entries.filter(pl.col("status") == "member").group_by("tier").len().sort("tier")
+    return {
+        "version": vid,
+        "as_of": as_of,
+        "rules": rules.id,
+        "rules_version": rules.version,
+        "score_run": data["run_id"],
+        "members": members,
+        "excluded": entries.height - members,
+        "tiers": dict(tiers.iter_rows()),
+        "entries_sha256": entries_sha256(entries),
+    }
+
+
+def _version(engine: Engine, version_id: int) -> WhitelistVersion:
+    with transaction(engine) as s:
+        v = s.get(WhitelistVersion, version_id)
+        if v is None:
+            raise NotFoundError(
+                "白名单版本不存在",
+                "no such whitelist version",
+                [Problem("不存在", "not found", field="version", value=version_id)],
+            )
+        s.expunge(v)
+        return v
+
+
+def entries(engine: Engine, version_id: int) -> pl.DataFrame:
+    _version(engine, version_id)
+    with engine.connect() as conn:
+        return (
+            read_frame(conn, WhitelistEntry.__table__, where=f"version_id = {int(version_id)}")
+            .drop("version_id")
+            .sort("uscc")
+        )
+
+
+def latest_versions(engine: Engine, n: int = 2) -> list[int]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(WhitelistVersion.id).order_by(WhitelistVersion.id.desc()).limit(n)
+            ).scalars()
+        )
+
+
+def diff(engine: Engine, a: int, b: int) -> dict[str, Any]:
+    rules, _ = load_rules(_version(engine, b).rules_id)
+    names = {r.id: (r.zh, r.en) for r in (*rules.entry, *rules.exclusions)} | {
+        t.id: (t.zh, t.en) for t in rules.tiers
+    }
+    d = kernels.diff(entries(engine, a), entries(engine, b))
+    counts = d.group_by("change").len().sort("change")
+    return {
+        "from": a,
+        "to": b,
+        "counts": dict(counts.iter_rows()),
+        "rules": {k: {"zh": v[0], "en": v[1]} for k, v in names.items()},
+        "changes": d.to_dicts(),
+    }
+
+
+def push(
+    engine: Engine,
+    institution: str,
+    fmt: str,
+    out_dir: Path,
+    version_id: int | None = None,
+    who: str | None = None,
+) -> list[dict[str, Any]]:
+    """Write the version's members (only the rules' push fields) for one bank, or every partner bank
+    (``institution='all'``); one file per bank, each logged with its checksum."""
+    if fmt not in FORMATS:
+        raise ValidationError(
+            "推送格式无效",
+            "invalid push format",
+            [
+                Problem(
+                    "应为 xlsx/csv/json", "expected xlsx, csv or json", field="format", value=fmt
+                )
+            ],
+        )
+    if version_id is None:
+        latest = latest_versions(engine, 1)
+        if not latest:
+            raise NotFoundError(
+                "还没有白名单版本，请先 refresh",
+                "no whitelist version yet: run `kejin whitelist refresh`",
+            )
+        version_id = latest[0]
+    version = _version(engine, version_id)
+    rules, _ = load_rules(version.rules_id)
+    with transaction(engine) as s:
+        if institution == "all":
+            targets = list(
+                s.scalars(
+                    select(Institution.id)
+                    .where(Institution.partner_bank.is_(True))
+                    .order_by(Institution.id)
+                )
+            )
+        else:
+            targets = [institution] if s.get(Institution, institution) is not None else []
+        if not targets:
+            raise NotFoundError(
+                "机构不存在或没有合作银行",
+                "no such institution (or no partner bank)",
+                [Problem("不存在", "not found", field="institution", value=institution)],
+            )
+    data = entries(engine, version_id).filter(pl.col("status") == "member")
+    fields = list(rules.push_fields)
+    out = data.select(fields).sort("uscc")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = []
+    for inst in targets:
+        path = out_dir / f"whitelist-v{version_id}-{inst}.{fmt}"
+        if fmt == "csv":
+            path.write_bytes(out.write_csv(float_precision=2).encode("utf-8-sig"))
+        elif fmt == "json":
+            payload = {
+                "version": version_id,
+                "as_of": version.as_of.isoformat(),
+                "institution": inst,
+                "fields": fields,
+                "firms": out.to_dicts(),
+            }
+            path.write_text(
+                json.dumps(payload, ensure_ascii=False, indent=1, default=str), encoding="utf-8"
+            )
+        else:
+            from openpyxl import Workbook
+
+            wb = Workbook()
+            ws = wb.active
+            ws.title = f"v{version_id}"
+            ws.append(fields)
+            for row in out.iter_rows():
+                ws.append(list(row))
+            wb.properties.created = dt.datetime(
+                2000, 1, 1
+            )  # fixed, so the checksum depends on content only
+            wb.properties.modified = dt.datetime(2000, 1, 1)
+            wb.save(path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        rec = WhitelistPush(
+            version_id=version_id,
+            institution_id=inst,
+            format=fmt,
+            file_name=str(path),
+            sha256=digest,
+            rows=out.height,
+            fields=",".join(fields),
+            pushed_at=_now(),
+            pushed_by=who or getpass.getuser(),
+        )
+        with transaction(engine) as s:
+            s.add(rec)
+            s.flush()
+            log.append(
+                {
+                    "push": rec.id,
+                    "version": version_id,
+                    "institution": inst,
+                    "file": str(path),
+                    "sha256": digest,
+                    "rows": out.height,
+                    "fields": fields,
+                }
+            )
+    return log
+
+
+def push_log(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
+    with transaction(engine) as s:
+        rows = s.scalars(select(WhitelistPush).order_by(WhitelistPush.id.desc()).limit(limit)).all()
+        return [
+            {"push": r.id, "version": r.version_id, "institution": r.institution_id, "format": r.format,
+             "file": r.file_name, "sha256": r.sha256, "rows": r.rows, "pushed_at": r.pushed_at, "pushed_by": r.pushed_by}
+            for r in rows
+        ]  # fmt: skip
