@@ -32,3 +32,10 @@ def test_ids_check_exit_status_follows_validity() -> None:
     assert ok.returncode == 0, ok.stdout
     assert bad.returncode == 1
     assert bad.stdout.count("\n") == 2
+
+
+def test_a_missing_input_file_is_reported_without_traceback(tmp_path) -> None:
+    r = _kejin("import", "enterprises", str(tmp_path / "missing.csv"))
+    assert r.returncode == 2
+    assert "missing.csv" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -81,6 +81,14 @@ def main() -> None:
         sys.exit(e.exit_code)
     except typer.Exit as e:
         sys.exit(e.exit_code)
+    except OSError as e:
+        # A path the user named cannot be read or written: their problem to fix, not a crash.
+        err_console.print(
+            f"文件错误 / file error: {e.strerror or e} ({e.filename or ''})",
+            markup=False,
+            highlight=False,
+        )
+        sys.exit(1)
     except typer.Abort:
         err_console.print("已中止 / aborted")
         sys.exit(130)
