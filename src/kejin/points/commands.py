@@ -115,7 +115,7 @@ def explain_cmd(
         "缺失 missing",
     )
     for i in profile["indicators"]:
-        raw = "—" if i["raw"] is None else f"{i['raw']:.4g}"
+        raw = _num(i["raw"])
         pp = "—" if i["peer_percentile"] is None else f"{i['peer_percentile']:.2f}"
         t.add_row(
             i["zh"],
@@ -136,9 +136,9 @@ def explain_cmd(
             f"达到 {target['id']} 需总分 ≥ {target['total_needed']:.2f}，最小单项改进 / smallest single changes:"
         )
         for r in rows:
-            cur = "—" if r["current"] is None else f"{r['current']:.4g}"
+            cur = _num(r["current"])
             console.print(
-                f"  {r['zh']}: {cur} → {r['needed']:.4g} (超越同业 +{r['score_gain'] * 100:.1f} 个百分点)"
+                f"  {r['zh']}: {cur} → {_num(r['needed'])} (超越同业 +{r['score_gain'] * 100:.1f} 个百分点)"
             )
         if not rows:
             console.print("  单项指标无法达到 / no single indicator reaches it")
@@ -191,6 +191,15 @@ def sensitivity_cmd(
         )
     console.print(f)
     console.print(f"排名区间宽度中位数 / median interval width: {rep['median_interval_width']:.0f}")
+
+
+def _num(x: float | None) -> str:
+    """Readable figures for officers: thousands separators for amounts, not 1.567e+07."""
+    if x is None:
+        return "—"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.4g}"
 
 
 def register(app: typer.Typer) -> None:

@@ -37,6 +37,25 @@ def _peer_position(value: float | None, peers: np.ndarray, ind: Indicator) -> fl
     return float(((p < v).sum() + 0.5 * (p == v).sum()) / peers.size)
 
 
+#: The smallest change worth advising per unit: advice such as "raise VC funding from 0 to
+#: 0.000001 yuan" is arithmetically right for a percentile rank and useless to a firm.
+_GRANULARITY = {"CNY": 10_000.0, "item": 1.0, "person": 1.0, "ratio": 0.001}
+
+
+def _beyond(peer_raw: float, sign: float, unit: str) -> float:
+    """The first meaningful raw value strictly better than ``peer_raw`` in the indicator's unit.
+
+    >>> _beyond(0.0, 1.0, "CNY"), _beyond(3.0, 1.0, "item"), _beyond(0.5, -1.0, "ratio")
+    (10000.0, 4.0, 0.499)
+    """
+    g = _GRANULARITY.get(unit)
+    if g is None:
+        return peer_raw + sign * max(abs(peer_raw) * 1e-6, 1e-6)
+    if sign > 0:
+        return round(math.floor(peer_raw / g + 1e-9) * g + g, 6)
+    return round(math.ceil(peer_raw / g - 1e-9) * g - g, 6)
+
+
 def _needed_raw(
     ind: Indicator, target_score: float, others: np.ndarray, all_raw: np.ndarray
 ) -> float | None:
@@ -65,9 +84,7 @@ def _needed_raw(
             return None
         if m == 0:
             return float(sign * v[0])
-        base = v[m - 1]
-        step = max(abs(base) * 1e-6, 1e-6)
-        return float(sign * (base + step))
+        return _beyond(float(sign * v[m - 1]), sign, ind.unit)
     t = sign * finite
     if ind.normalisation == "log_minmax":
         t = np.sign(t) * np.log1p(np.abs(t))
