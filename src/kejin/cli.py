@@ -59,6 +59,9 @@ def _mount_areas() -> None:
     # Each area adds two lines here, kept sorted by area:
     #     from kejin.<area>.commands import register as register_<area>
     #     register_<area>(app)
+    from kejin.credit.commands import register as register_credit
+
+    register_credit(app)
 
 
 def main() -> None:

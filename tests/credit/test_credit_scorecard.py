@@ -23,7 +23,13 @@ def synthetic(n: int = 2000, seed: int = 7) -> pl.DataFrame:
     income = rng.lognormal(10, 0.5, n)
     debt = rng.uniform(0, 1, n)
     region = rng.choice(["north", "south", "east", "west"], n, p=[0.4, 0.3, 0.2, 0.1])
-    logit = -1 - 1.2 * (np.log(income) - 10) / 0.5 + 2 * (debt - 0.5) + (region == "west") * 0.8
+    logit = (
+        -1
+        - 1.2 * (np.log(income) - 10) / 0.5
+        + 2 * (debt - 0.5)
+        + (region == "west") * 1.2
+        + (region == "east") * 0.5
+    )
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
     income[rng.uniform(size=n) < 0.05] = np.nan
     return pl.DataFrame(

@@ -60,8 +60,13 @@ def prepare(
     bad: str | None = None,
     exclude: tuple[str, ...] = (),
     source: str = "<data>",
+    check_features: bool = True,
 ) -> TrainingData:
-    """Split ``df`` into features and a 0/1 target, refusing what a model cannot learn from."""
+    """Split ``df`` into features and a 0/1 target, refusing what a model cannot learn from.
+
+    ``check_features=False`` is for evaluation data, where a variable that happens to be
+    constant in this sample is a finding of the report, not an error.
+    """
     if target not in df.columns:
         raise ValidationError(
             "目标列不存在",
@@ -132,7 +137,7 @@ def prepare(
             problems.append(
                 Problem("排除的列不存在", "excluded column not found", file=source, field=c)
             )
-    for c in features:
+    for c in features if check_features else ():
         s = df[c]
         if s.null_count() == len(s):
             problems.append(
