@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import polars as pl
 
 Trend = Literal["auto", "ascending", "descending", "peak", "valley", "none"]
 
@@ -293,7 +294,7 @@ def _finish(
     return spec
 
 
-def bin_index(spec: dict, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def bin_index(spec: dict, values: np.ndarray | pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """Bin of each value (regular 0..K-1, special K, missing K+1) and an out-of-domain flag.
 
     Numeric values outside the training range and categories never seen in training go to the
@@ -314,11 +315,13 @@ def bin_index(spec: dict, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         idx = np.where(missing, k + 1, idx)
         return idx, flag
     k = len(spec["groups"])
-    lookup = {c: i for i, grp in enumerate(spec["groups"]) for c in grp}
-    arr = np.asarray(values, dtype=object)
-    missing = np.equal(arr, None)
-    uniq, inv = np.unique(np.where(missing, "", arr).astype(str), return_inverse=True)
-    mapped = np.array([lookup.get(u, -1) for u in uniq], np.int64)[inv]
+    cats = [c for grp in spec["groups"] for c in grp]
+    codes = [i for i, grp in enumerate(spec["groups"]) for _ in grp]
+    series = values if isinstance(values, pl.Series) else pl.Series(list(values), dtype=pl.String)
+    series = series.cast(pl.String)
+    missing = series.is_null().to_numpy()
+    mapped = series.replace_strict(cats, codes, default=-1, return_dtype=pl.Int64)
+    mapped = mapped.fill_null(-1).to_numpy()
     flag = (mapped < 0) & ~missing
     idx = np.where(flag, k, mapped)
     idx = np.where(missing, k + 1, idx)

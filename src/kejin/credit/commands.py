@@ -113,3 +113,82 @@ def report_cmd(
     art = artefact.load(model)
     df = dataset.read_csv(data)
     print_json(report.build(art, df, out, source=str(data)))
+
+
+@credit_app.command("decide")
+def decide_cmd(
+    uscc: str = typer.Argument(..., help="统一社会信用代码 / USCC"),
+    product: str = typer.Option(..., "--product", help="产品决策表 / product id or TOML file"),
+    as_of: str | None = typer.Option(None, "--as-of", help="决策日 YYYY-MM-DD (default today)"),
+    officer: str | None = typer.Option(None, "--officer", help="经办人 / officer"),
+    as_json: bool = typer.Option(False, "--json", help="输出JSON / print JSON"),
+) -> None:
+    """授信决策 / Decide eligibility, credit, limit, rate and term for a firm; record it."""
+    from datetime import date
+
+    from kejin.console import get_engine
+    from kejin.credit import decisions
+
+    out = decisions.decide(
+        get_engine(),
+        uscc,
+        decisions.load_table(product),
+        as_of=date.fromisoformat(as_of) if as_of else None,
+        officer=officer,
+    )
+    if as_json:
+        print_json(out)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{out['uscc']} · {out['product']} · 决策 #{out['decision_id']}")
+    for c in ("项目 component", "结果 value", "原因 reasons"):
+        t.add_column(c)
+    for name in (
+        "eligible",
+        "grade",
+        "decision.credit_allowed",
+        "decision.limit",
+        "decision.rate",
+        "decision.term_months",
+    ):
+        item = out[name]
+        t.add_row(
+            name,
+            str(item["value"]),
+            "\n".join(f"{r['code']}: {r['zh']} / {r['en']}" for r in item["reasons"]),
+        )
+    err_console.print(t)
+    if out["flags"]:
+        err_console.print(f"标记 / flags: {', '.join(out['flags'])}")
+
+
+@credit_app.command("act")
+def act_cmd(
+    decision_id: int = typer.Argument(..., help="决策编号 / decision id"),
+    officer: str = typer.Option(..., "--officer", help="经办人 / officer"),
+    action: str = typer.Option(..., "--action", help="approve | reject | refer | override"),
+    note: str | None = typer.Option(None, "--note", help="说明 / note (required for override)"),
+    loan: str | None = typer.Option(None, "--loan", help="合同编号 / loan contract number"),
+) -> None:
+    """记录经办人处理意见 / Record the officer's action on a decision (and the loan it led to)."""
+    from kejin.console import get_engine
+    from kejin.credit import decisions
+
+    decisions.record_action(get_engine(), decision_id, officer, action, note, loan)
+    print_json({"decision_id": decision_id, "action": action, "officer": officer, "loan": loan})
+
+
+@credit_app.command("evidence")
+def evidence_cmd(
+    key: str = typer.Argument(..., help="贷款合同编号或决策编号 / LOAN_ID or DECISION_ID"),
+    out: Path = typer.Option(Path("evidence"), "--out", help="输出目录 / output directory"),
+) -> None:
+    """尽职免责证据包 / Export the evidence pack (JSON + Excel) and replay the decision."""
+    from kejin.console import get_engine
+    from kejin.credit import evidence
+
+    summary = evidence.export(get_engine(), key, out)
+    print_json(summary)
+    if not summary["reproduces"]:
+        raise typer.Exit(1)

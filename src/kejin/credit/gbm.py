@@ -81,17 +81,23 @@ def _encode(X: pl.DataFrame, features: list[dict]) -> tuple[np.ndarray, np.ndarr
     for f in features:
         s = X[f["name"]]
         if f["kind"] == "numeric":
-            x = s.cast(pl.Float64).to_numpy()
+            x = s.cast(pl.Float64).fill_null(np.nan).to_numpy()
             lo, hi = f["range"]
             with np.errstate(invalid="ignore"):
                 flags.append(~np.isnan(x) & ((x < lo) | (x > hi)))
         else:
-            lookup = {c: float(i) for i, c in enumerate(f["categories"])}
-            arr = s.cast(pl.String).to_numpy().astype(object)
-            missing = np.equal(arr, None)
-            uniq, inv = np.unique(np.where(missing, "", arr).astype(str), return_inverse=True)
-            codes = np.array([lookup.get(u, np.nan) for u in uniq])[inv]
-            codes = np.where(missing, np.nan, codes)
+            strings = s.cast(pl.String)
+            missing = strings.is_null().to_numpy()
+            codes = (
+                strings.replace_strict(
+                    f["categories"],
+                    list(range(len(f["categories"]))),
+                    default=None,
+                    return_dtype=pl.Float64,
+                )
+                .fill_null(np.nan)
+                .to_numpy()
+            )
             flags.append(np.isnan(codes) & ~missing)  # unseen category: scored as missing
             x = codes
         cols.append(x)

@@ -51,9 +51,9 @@ def characteristic_stability(art: dict, X: pl.DataFrame) -> list[dict]:
     for v in art["variables"]:
         values = X[v["name"]]
         arr = (
-            values.cast(pl.Float64).to_numpy()
+            values.cast(pl.Float64).fill_null(np.nan).to_numpy()
             if v["kind"] == "numeric"
-            else values.cast(pl.String).to_numpy().astype(object)
+            else values.cast(pl.String)
         )
         idx, flag = bin_index(v, arr)
         actual = np.bincount(idx, minlength=len(v["woe"]) + 2)

@@ -72,11 +72,12 @@ def scale_factors(s: ScalingConfig) -> tuple[float, float]:
     return factor, s.base_points - factor * math.log(s.base_odds)
 
 
-def _column_values(X: pl.DataFrame, name: str, categorical: bool) -> np.ndarray:
+def _column_values(X: pl.DataFrame, name: str, categorical: bool) -> np.ndarray | pl.Series:
+    """Numeric columns as float arrays (NaN = missing); categorical ones stay Polars strings."""
     s = X[name]
     if categorical:
-        return s.cast(pl.String).to_numpy().astype(object)
-    return s.cast(pl.Float64).to_numpy()
+        return s.cast(pl.String)
+    return s.cast(pl.Float64).fill_null(np.nan).to_numpy()
 
 
 def _logit_newton(X: np.ndarray, y: np.ndarray, iters: int = 30) -> tuple[np.ndarray, float]:
@@ -168,8 +169,10 @@ def fit(data: TrainingData, config: ScorecardConfig | None = None) -> dict:
             special_codes=cfg.special_codes,
         )
         values = _column_values(X, name, cat)
-        fitter = fit_categorical if cat else fit_numeric
-        specs.append(fitter(name, values, data.y, bcfg))
+        if cat:
+            specs.append(fit_categorical(name, values.to_numpy().astype(object), data.y, bcfg))
+        else:
+            specs.append(fit_numeric(name, values, data.y, bcfg))
     ivs = {s["name"]: s["iv"] for s in specs}
     by_iv = sorted(specs, key=lambda s: (-s["iv"], s["name"]))
     candidates = [s for s in by_iv if s["iv"] >= cfg.min_iv]
@@ -320,34 +323,42 @@ def score(art: dict, X: pl.DataFrame, n_reasons: int = 3) -> pl.DataFrame:
 
 def _reason_strings(shortfall: np.ndarray, names: list[str], k: int) -> pl.Series:
     """The top ``k`` point shortfalls per row as ``a;b;c`` (ties keep variable order)."""
-    if not names:
-        return pl.Series("reasons", [""] * len(shortfall))
+    p = len(names)
+    if p == 0:
+        return pl.Series("reasons", [""] * len(shortfall), dtype=pl.String)
+    k = min(k, p)
     order = np.argsort(-shortfall, axis=1, kind="stable")[:, :k]
     rows = np.arange(len(order))
-    lookup = pl.Series(names, dtype=pl.String)
-    frame = pl.DataFrame(
-        {
-            **{f"r{c}": lookup.gather(order[:, c]) for c in range(order.shape[1])},
-            **{f"h{c}": shortfall[rows, order[:, c]] > 0 for c in range(order.shape[1])},
-        }
-    )
-    parts = [pl.when(pl.col(f"h{c}")).then(pl.col(f"r{c}")) for c in range(order.shape[1])]
-    return frame.select(
-        pl.concat_str(parts, separator=";", ignore_nulls=True).alias("reasons")
-    ).to_series()
+    # Encode each row's reason list as one integer (index p = "no reason"), then build the few
+    # distinct strings once: a million rows share only a few hundred reason combinations.
+    code = np.zeros(len(order), np.int64)
+    for c in range(k):
+        pick = np.where(shortfall[rows, order[:, c]] > 0, order[:, c], p)
+        code = code * (p + 1) + pick
+    return _decode(code, p, k, names, "reasons")
+
+
+def _decode(code: np.ndarray, p: int, k: int, names: list[str], label: str) -> pl.Series:
+    uniq, inv = np.unique(code, return_inverse=True)
+    texts = []
+    for u in uniq:
+        parts, u = [], int(u)
+        for _ in range(k):
+            parts.append(u % (p + 1))
+            u //= p + 1
+        texts.append(";".join(names[i] for i in reversed(parts) if i < p))
+    return pl.Series(label, texts, dtype=pl.String).gather(inv.ravel())
 
 
 def _flag_strings(flags: np.ndarray, names: list[str]) -> pl.Series:
     """``out_of_domain:var`` for each variable whose value was unseen or out of range."""
     if not flags.any():
         return pl.Series("flags", [""] * len(flags), dtype=pl.String)
-    frame = pl.DataFrame({f"f{j}": flags[:, j] for j in range(len(names))})
-    parts = [
-        pl.when(pl.col(f"f{j}")).then(pl.lit(f"out_of_domain:{n}")) for j, n in enumerate(names)
+    uniq, inv = np.unique(flags, axis=0, return_inverse=True)
+    texts = [
+        ";".join(f"out_of_domain:{n}" for n, f in zip(names, u, strict=True) if f) for u in uniq
     ]
-    return frame.select(
-        pl.concat_str(parts, separator=";", ignore_nulls=True).alias("flags")
-    ).to_series()
+    return pl.Series("flags", texts, dtype=pl.String).gather(inv.ravel())
 
 
 def points_table(art: dict) -> pl.DataFrame:
