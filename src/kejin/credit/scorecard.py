@@ -43,16 +43,19 @@ class ScorecardConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     max_prebins: int = Field(20, ge=2, le=100)
+    prebinning: Literal["cart", "quantile"] = "cart"
     min_bin_size: float = Field(0.05, gt=0, lt=0.5)
     trend: Literal["auto", "ascending", "descending", "peak", "valley", "none"] = "auto"
     trends: dict[str, Literal["auto", "ascending", "descending", "peak", "valley", "none"]] = {}
     turn_gain: float = Field(0.1, ge=0)
+    merge_chi2: float = Field(2.706, ge=0)
     alpha: float = Field(0.5, gt=0)
     special_codes: tuple[float, ...] = ()
     categorical: tuple[str, ...] = ()
     min_iv: float = Field(0.02, ge=0)
     max_corr: float = Field(0.7, gt=0, le=1)
     selection: Literal["stepwise", "l1", "none"] = "stepwise"
+    criterion: Literal["aic", "bic"] = "bic"
     C: float | Literal["cv"] = "cv"
     C_grid: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
     cv_folds: int = Field(5, ge=2)
@@ -80,36 +83,46 @@ def _column_values(X: pl.DataFrame, name: str, categorical: bool) -> np.ndarray 
     return s.cast(pl.Float64).fill_null(np.nan).to_numpy()
 
 
-def _logit_newton(X: np.ndarray, y: np.ndarray, iters: int = 30) -> tuple[np.ndarray, float]:
-    """Unpenalised logistic MLE by Newton's method (for stepwise search: small, exact, fast)."""
+def _logit_newton(
+    X: np.ndarray, y: np.ndarray, C: float | None = None, iters: int = 30
+) -> tuple[np.ndarray, float]:
+    """Logistic MLE by Newton's method, optionally with scikit-learn's L2 penalty ``1/(2C)·|w|²``.
+
+    Used inside the stepwise and cross-validation loops, where hundreds of tiny fits through
+    scikit-learn's validation layers would cost more than the fits themselves. Returns
+    (intercept + coefficients, unpenalised log-likelihood).
+    """
     A = np.column_stack([np.ones(len(X)), X])
+    ridge = np.full(A.shape[1], 0.0 if C is None else 1.0 / C)
+    ridge[0] = 0.0  # the intercept is never penalised
     beta = np.zeros(A.shape[1])
-    ll = -np.inf
+    obj = -np.inf
+    ll = 0.0
     for _ in range(iters):
         z = A @ beta
         p = 1 / (1 + np.exp(-z))
         w = p * (1 - p)
-        H = A.T @ (A * w[:, None]) + 1e-9 * np.eye(A.shape[1])
-        step = np.linalg.solve(H, A.T @ (y - p))
-        beta = beta + step
+        H = A.T @ (A * w[:, None]) + np.diag(ridge) + 1e-9 * np.eye(A.shape[1])
+        beta = beta + np.linalg.solve(H, A.T @ (y - p) - ridge * beta)
         z = A @ beta
-        new_ll = float(np.sum(y * z - np.logaddexp(0, z)))
-        if abs(new_ll - ll) < 1e-9:
-            ll = new_ll
+        ll = float(np.sum(y * z - np.logaddexp(0, z)))
+        new_obj = ll - 0.5 * float(ridge @ beta**2)
+        if abs(new_obj - obj) < 1e-10:
             break
-        ll = new_ll
+        obj = new_obj
     return beta, ll
 
 
-def _stepwise(W: np.ndarray, y: np.ndarray, names: list[str]) -> list[int]:
-    """Forward selection by AIC, refusing any step that gives a coefficient the wrong sign.
+def _stepwise(W: np.ndarray, y: np.ndarray, names: list[str], criterion: str) -> list[int]:
+    """Forward selection by AIC or BIC, refusing any step that gives a coefficient the wrong sign.
 
     WOE is ln(good/bad), so every coefficient must be negative: a positive one means the
     variable's effect is reversed by collinearity and its points would mislead an officer.
     """
     chosen: list[int] = []
     _, ll0 = _logit_newton(np.empty((len(y), 0)), y)
-    best_aic = -2 * ll0 + 2
+    pen = math.log(len(y)) if criterion == "bic" else 2.0
+    best_aic = -2 * ll0 + pen
     while True:
         best = None
         for j in range(len(names)):
@@ -119,7 +132,7 @@ def _stepwise(W: np.ndarray, y: np.ndarray, names: list[str]) -> list[int]:
             beta, ll = _logit_newton(W[:, cols], y)
             if np.any(beta[1:] >= 0):
                 continue
-            aic = -2 * ll + 2 * (len(cols) + 1)
+            aic = -2 * ll + pen * (len(cols) + 1)
             if aic < best_aic - 1e-9 and (best is None or aic < best[0]):
                 best = (aic, j)
         if best is None:
@@ -145,8 +158,8 @@ def _choose_C(W: np.ndarray, y: np.ndarray, cfg: ScorecardConfig) -> float:
     for c in sorted(cfg.C_grid):
         aucs = []
         for tr, te in folds.split(W, y):
-            m = LogisticRegression(C=c, solver="lbfgs", max_iter=1000).fit(W[tr], y[tr])
-            aucs.append(metrics.auc(y[te], m.decision_function(W[te])))
+            beta, _ = _logit_newton(W[tr], y[tr], C=c)
+            aucs.append(metrics.auc(y[te], beta[0] + W[te] @ beta[1:]))
         mean = float(np.mean(aucs))
         if mean > best_auc + 1e-9:
             best_c, best_auc = c, mean
@@ -162,9 +175,11 @@ def fit(data: TrainingData, config: ScorecardConfig | None = None) -> dict:
         cat = name in cfg.categorical or not is_numeric(X[name].dtype)
         bcfg = BinningConfig(
             max_prebins=cfg.max_prebins,
+            prebinning=cfg.prebinning,
             min_bin_size=cfg.min_bin_size,
             trend=cfg.trends.get(name, cfg.trend),
             turn_gain=cfg.turn_gain,
+            merge_chi2=cfg.merge_chi2,
             alpha=cfg.alpha,
             special_codes=cfg.special_codes,
         )
@@ -206,7 +221,7 @@ def fit(data: TrainingData, config: ScorecardConfig | None = None) -> dict:
             dropped_corr[s["name"]] = clash
     W = np.column_stack([woes[k] for k in kept])
     if cfg.selection == "stepwise":
-        idx = _stepwise(W, y, kept)
+        idx = _stepwise(W, y, kept, cfg.criterion)
     elif cfg.selection == "l1":
         idx = _l1(W, y, cfg.l1_C)
     else:
@@ -220,7 +235,7 @@ def fit(data: TrainingData, config: ScorecardConfig | None = None) -> dict:
     selected = [kept[j] for j in sorted(idx)]
     Wsel = np.column_stack([woes[k] for k in selected])
     C = _choose_C(Wsel, y, cfg) if cfg.C == "cv" else float(cfg.C)
-    model = LogisticRegression(C=C, solver="lbfgs", max_iter=1000)
+    model = LogisticRegression(C=C, solver="newton-cholesky", max_iter=100)
     model.fit(Wsel, y)
     coefs = [round(float(c), 10) for c in model.coef_[0]]
     intercept = round(float(model.intercept_[0]), 10)
