@@ -28,6 +28,9 @@ def add_firm(
     tax_grade: str = "A",
     dpd: int | None = None,
     year: int = 2026,
+    tax: tuple[str, str] = ("1000000", "1000000"),
+    valid_to: date | None = None,
+    classification: str | None = None,
 ) -> str:
     """Firm ``n`` with revenue for ``year-2`` and ``year-1``, qualifications valid in ``year``."""
     code = uscc(n)
@@ -53,7 +56,7 @@ def add_firm(
                     revenue=None if rev is None else Decimal(rev),
                     total_assets=Decimal("50000000"),
                     total_liabilities=Decimal("20000000"),
-                    tax_paid=Decimal("1000000") if i == 0 else Decimal("600000"),
+                    tax_paid=Decimal(tax[i]),
                     tax_credit_grade=tax_grade,
                 )
             )
@@ -64,7 +67,7 @@ def add_firm(
                     kind=k,
                     certificate_no=f"C{n}-{j}",
                     valid_from=date(year - 2, 1, 1),
-                    valid_to=date(year, 12, 31),
+                    valid_to=valid_to or date(year, 12, 31),
                     source="most",
                 )
             )
@@ -92,7 +95,7 @@ def add_firm(
                     month=date(year, 5, 1),
                     balance=Decimal("800000"),
                     days_past_due=dpd,
-                    classification="normal" if dpd < 30 else "special_mention",
+                    classification=classification or ("normal" if dpd < 30 else "special_mention"),
                 )
             )
     return code

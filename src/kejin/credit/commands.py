@@ -192,3 +192,50 @@ def evidence_cmd(
     print_json(summary)
     if not summary["reproduces"]:
         raise typer.Exit(1)
+
+
+@credit_app.command("warnings")
+def warnings_cmd(
+    month: str = typer.Option(..., "--month", help="月份 YYYY-MM / month"),
+    model: str | None = typer.Option(
+        "tech_firm", "--model", help="稳定性监测的模型名 / registered model for PSI ('' to skip)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="输出JSON / print JSON"),
+) -> None:
+    """月度预警与模型稳定性 / Monthly early-warning list and model stability (PSI)."""
+    from kejin.console import get_engine
+    from kejin.credit import early_warning, monitoring
+    from kejin.errors import NotFoundError
+
+    engine = get_engine()
+    out = early_warning.monthly(engine, month)
+    if model:
+        try:
+            out["stability"] = monitoring.monthly_stability(
+                engine, model, early_warning.parse_month(month)
+            )
+        except NotFoundError:
+            out["flags"].append("model_unavailable")
+    if as_json:
+        print_json(out)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"预警 / early warning {month}: {out['by_level']}")
+    for c in ("USCC", "企业 firm", "等级 level", "原因 reasons"):
+        t.add_column(c)
+    for w in out["warnings"]:
+        t.add_row(
+            w["uscc"],
+            w["name"] or "",
+            f"{w['level']} {w['level_zh']}/{w['level_en']}",
+            "\n".join(f"{r['code']}: {r['zh']}" for r in w["reasons"]),
+        )
+    err_console.print(t)
+    if "stability" in out and out["stability"]["psi"] is not None:
+        s = out["stability"]
+        err_console.print(
+            f"模型稳定性 / stability: PSI = {s['psi']} ({s['psi_level']}), rows {s['rows']}"
+        )
+    if out["flags"]:
+        err_console.print(f"标记 / flags: {', '.join(out['flags'])}")

@@ -18,54 +18,11 @@ from openpyxl import Workbook
 from openpyxl.drawing.image import Image as XLImage
 
 from kejin.credit import metrics, models, scorecard
-from kejin.credit.binning import bin_index
 from kejin.credit.dataset import prepare
+from kejin.credit.monitoring import characteristic_stability, psi_points
 
 plt.rcParams["font.family"] = ["Noto Sans CJK SC", "DejaVu Sans"]
 plt.rcParams["axes.unicode_minus"] = False
-
-
-def psi_points(art: dict, points: np.ndarray) -> tuple[float, list[dict]]:
-    """PSI of the points distribution against the training bands stored in the artefact."""
-    ref = art["reference"]["points_hist"]
-    edges = np.asarray(ref["edges"])
-    actual = np.bincount(np.searchsorted(edges, points, side="right"), minlength=len(edges) + 1)
-    expected = np.asarray(ref["counts"])
-    labels = ["-inf", *[f"{e:g}" for e in edges], "inf"]
-    rows = [
-        {
-            "band": f"[{a}, {b})",
-            "train_share": float(e / expected.sum()),
-            "data_share": float(c / max(actual.sum(), 1)),
-        }
-        for a, b, e, c in zip(labels[:-1], labels[1:], expected, actual, strict=True)
-    ]
-    return metrics.psi(expected, actual), rows
-
-
-def characteristic_stability(art: dict, X: pl.DataFrame) -> list[dict]:
-    """Per-variable PSI of bin shares against training (scorecards only: they have bins)."""
-    if art["method"] != "scorecard":
-        return []
-    out = []
-    for v in art["variables"]:
-        values = X[v["name"]]
-        arr = (
-            values.cast(pl.Float64).fill_null(np.nan).to_numpy()
-            if v["kind"] == "numeric"
-            else values.cast(pl.String)
-        )
-        idx, flag = bin_index(v, arr)
-        actual = np.bincount(idx, minlength=len(v["woe"]) + 2)
-        expected = np.asarray(art["reference"]["bin_counts"][v["name"]])
-        out.append(
-            {
-                "variable": v["name"],
-                "psi": metrics.psi(expected, actual),
-                "out_of_domain": int(flag.sum()),
-            }
-        )
-    return out
 
 
 def build(art: dict, df: pl.DataFrame, out_dir: str | Path, source: str = "<data>") -> dict:
