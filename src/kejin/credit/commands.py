@@ -239,3 +239,46 @@ def warnings_cmd(
         )
     if out["flags"]:
         err_console.print(f"标记 / flags: {', '.join(out['flags'])}")
+
+
+@credit_app.command("tech-model")
+def tech_model_cmd(
+    out: Path = typer.Option(..., "--out", help="模型文件 / model JSON to write"),
+    method: str = typer.Option("scorecard", "--method", help="scorecard | gbm"),
+    end: str | None = typer.Option(
+        None, "--end", help="观察期末 YYYY-MM-DD (default: month after the latest loan status)"
+    ),
+    register_as: str | None = typer.Option(
+        None, "--register", help="登记名称 / register under this name (e.g. tech_firm)"
+    ),
+) -> None:
+    """科技企业授信模型 / Train the tech-firm model on the registry with an out-of-time test.
+
+    Train on the first half of the last 12 months of loan status, test on the second half.
+    """
+    from datetime import date
+
+    from sqlalchemy import func, select
+
+    from kejin.console import get_engine
+    from kejin.credit import artefact, registry, tech_model
+    from kejin.errors import ValidationError
+    from kejin.lending.tables import LoanStatus
+
+    engine = get_engine()
+    if end is None:
+        with engine.connect() as conn:
+            last = conn.execute(select(func.max(LoanStatus.month))).scalar()
+        if last is None:
+            raise ValidationError("数据库中没有贷款状态", "no loan status in the database", [])
+        stop = date(last.year + (last.month == 12), last.month % 12 + 1, 1)
+    else:
+        stop = date.fromisoformat(end)
+    mid = date(stop.year - (stop.month <= 6), (stop.month - 7) % 12 + 1, 1)
+    start = date(stop.year - 1, stop.month, 1)
+    art, result, _ = tech_model.fit_and_test(engine, start, mid, stop, method)
+    result["content_hash"] = artefact.save(art, out)
+    if register_as:
+        row = registry.register(engine, art, register_as)
+        result["registered"] = {"name": row.name, "version": row.version}
+    print_json(result)
