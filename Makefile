@@ -38,6 +38,8 @@ demo: install system-deps
 	$(BIN)/kejin db upgrade
 	$(BIN)/kejin synth --firms $(DEMO_FIRMS) --seed $(DEMO_SEED) --replace
 	$(BIN)/kejin summary
+	$(BIN)/kejin credit tech-model --out credit-tech-firm.json --register tech_firm
+	$(BIN)/kejin credit warnings --month 2026-06
 
 test: install-test system-deps
 	$(BIN)/python -m pytest
