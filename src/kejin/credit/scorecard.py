@@ -153,11 +153,27 @@ def _choose_C(W: np.ndarray, y: np.ndarray, cfg: ScorecardConfig) -> float:
     Ties go to the stronger regularisation (smaller C): the simpler card when the data cannot
     tell them apart.
     """
-    folds = StratifiedKFold(n_splits=cfg.cv_folds, shuffle=False)
+    folds = [
+        (tr, te)
+        for tr, te in StratifiedKFold(n_splits=cfg.cv_folds, shuffle=False).split(W, y)
+        if 0 < y[te].sum() < len(te)  # a fold without both classes has no AUC
+    ]
+    if not folds:
+        raise ValidationError(
+            "坏样本太少，无法交叉验证选择正则化参数",
+            "too few bads to choose the regularisation by cross-validation",
+            [
+                Problem(
+                    "请在配置中固定 C（如 C = 1.0）",
+                    "set C in the config (e.g. C = 1.0)",
+                    field="C",
+                )
+            ],
+        )
     best_c, best_auc = cfg.C_grid[0], -1.0
     for c in sorted(cfg.C_grid):
         aucs = []
-        for tr, te in folds.split(W, y):
+        for tr, te in folds:
             beta, _ = _logit_newton(W[tr], y[tr], C=c)
             aucs.append(metrics.auc(y[te], beta[0] + W[te] @ beta[1:]))
         mean = float(np.mean(aucs))
@@ -259,6 +275,7 @@ def fit(data: TrainingData, config: ScorecardConfig | None = None) -> dict:
         "bad_value": data.bad_value,
         "training_sha256": data.sha256,
         "config": cfg.model_dump(mode="json"),
+        "regularisation": {"C": C, "chosen_by": "cv" if cfg.C == "cv" else "config"},
         "intercept": intercept,
         "base_points": int(base),
         "scaling": {"factor": round(factor, 10), "offset": round(offset, 10)},

@@ -29,6 +29,8 @@ from kejin.credit.dataset import prepare
 from kejin.errors import Problem, ValidationError
 
 DEFAULT_DPD = 90
+#: Below this many defaults in training, the result carries a note that the model is unstable.
+MIN_BADS = 50
 
 #: Business sense for the challenger: more leverage never lowers the PD, and so on.
 GBM_MONOTONE = {
@@ -107,4 +109,9 @@ def fit_and_test(
             **metrics.summary(s.test["bad"].to_numpy(), test_pd),
         },
     }
+    bads = int(s.train["bad"].sum())
+    if bads < MIN_BADS:
+        result["note"] = (
+            f"训练期仅 {bads} 个违约，模型不稳定 / only {bads} defaults in training: unstable model"
+        )
     return art, result, s
