@@ -152,5 +152,6 @@ def _psi(rows: list[dict], psi: float) -> plt.Figure:
     ax.set_xticks(x, [r["band"] for r in rows], rotation=45, ha="right", fontsize=7)
     ax.set(ylabel="占比 share", xlabel="分数段 points band")
     ax.set_title(f"分数分布稳定性 PSI = {psi:.4f}")
-    ax.legend(loc="lower right", framealpha=0.9)
+    ax.set_ylim(0, max([r["train_share"] for r in rows] + [r["data_share"] for r in rows]) * 1.3)
+    ax.legend(loc="upper center", ncol=2, frameon=False)
     return fig
