@@ -127,3 +127,39 @@ def test_bad_input_is_refused_in_both_languages(tmp_path: Path) -> None:
         str(tmp_path / "o.csv"),
     )
     assert r.returncode == 2 and "content hash mismatch" in r.stderr
+
+
+def test_config_file_is_validated(tmp_path: Path) -> None:
+    csv = tmp_path / "train.csv"
+    synthetic(400).write_csv(csv)
+    cfg = tmp_path / "card.toml"
+    cfg.write_text("min_bin_size = 0.1\npdo = 40\n")  # pdo belongs under [scaling]
+    r = run(
+        "credit",
+        "fit",
+        "--data",
+        str(csv),
+        "--target",
+        "bad",
+        "--config",
+        str(cfg),
+        "--out",
+        str(tmp_path / "m.json"),
+    )
+    assert r.returncode == 2 and "invalid model config" in r.stderr and "pdo" in r.stderr
+    cfg.write_text("min_bin_size = 0.1\n[scaling]\npdo = 40\n")
+    r = run(
+        "credit",
+        "fit",
+        "--data",
+        str(csv),
+        "--target",
+        "bad",
+        "--config",
+        str(cfg),
+        "--out",
+        str(tmp_path / "m.json"),
+    )
+    assert r.returncode == 0, r.stderr
+    art = json.loads((tmp_path / "m.json").read_text())
+    assert art["config"]["scaling"]["pdo"] == 40 and art["config"]["min_bin_size"] == 0.1
