@@ -205,26 +205,48 @@ def test_tampered_record_does_not_reproduce(engine: Engine) -> None:
     assert rep["reproduces"] is False and rep["differences"] == ["decision.credit_allowed"]
 
 
-def test_points_from_the_points_area_are_used(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+POINTS_DDL = (
+    "CREATE TABLE points_runs (id INTEGER PRIMARY KEY, system_id VARCHAR(40), system_version VARCHAR(20), year INTEGER)",
+    "CREATE TABLE points_results (run_id INTEGER, uscc VARCHAR(18), total FLOAT, PRIMARY KEY (run_id, uscc))",
+)
+
+
+def test_points_from_the_points_area_are_used(engine: Engine) -> None:
+    """The points area's tables (as that area defines them), read through the seam."""
     code = add_firm(engine, 11)
-    monkeypatch.setattr(
-        points_link,
-        "points_frame",
-        lambda conn, usccs: pl.DataFrame(
-            {
-                "uscc": [code, code],
-                "year": [2024, 2025],
-                "total": [60.0, 81.0],
-                "system": ["s", "s"],
-            }
-        ),
-    )
-    out = decisions.decide(engine, code, TABLE, as_of=date(2026, 6, 1), store=False)
-    assert out["grade"] == {"value": "A", "basis": "points", "reasons": out["grade"]["reasons"]}
-    assert out["flags"] == ["model_unavailable"]
-    assert out["decision.limit"]["value"] == "5000000.00"
+    with engine.begin() as conn:
+        for ddl in POINTS_DDL:
+            conn.exec_driver_sql(ddl)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO points_runs VALUES (1, 'lyg', '1', 2024), (2, 'lyg', '1', 2025), "
+                "(3, 'lyg', '1', 2025), (4, 'other', '1', 2023)"
+            )
+            # run 3 re-scored 2025 (latest wins); run 4 is an older system
+            conn.exec_driver_sql(
+                f"INSERT INTO points_results VALUES (1, '{code}', 60.0), (2, '{code}', 70.0), "
+                f"(3, '{code}', 81.0), (4, '{code}', 10.0)"
+            )
+        with engine.connect() as conn:
+            frame = points_link.points_frame(conn, [code])
+        assert frame is not None
+        # the system of the most recent run is 'other' (id 4): only its rows count
+        assert frame.to_dicts() == [
+            {"uscc": code, "year": 2023, "total": 10.0, "system": "other:1"}
+        ]
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM points_results WHERE run_id = 4")
+            conn.exec_driver_sql("DELETE FROM points_runs WHERE id = 4")
+        out = decisions.decide(engine, code, TABLE, as_of=date(2026, 6, 1), store=False)
+        assert out["grade"]["value"] == "A" and out["grade"]["basis"] == "points"
+        assert out["grade"]["reasons"][0]["code"] == "grade.points"
+        assert out["flags"] == ["model_unavailable"]
+        assert out["decision.limit"]["value"] == "5000000.00"
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE points_results")
+            conn.exec_driver_sql("DROP TABLE points_runs")
 
 
 def test_unknown_firm_and_action_errors(engine: Engine) -> None:

@@ -82,3 +82,26 @@ def test_monthly_stability_psi(engine: Engine) -> None:
     assert (
         s["characteristics"][0]["variable"] == "leverage" and s["characteristics"][0]["psi"] > 0.25
     )
+
+
+def test_points_drop_signal(engine: Engine) -> None:
+    from kejin.credit import features
+
+    code = add_firm(engine, 40, dpd=0)
+    other = add_firm(engine, 41, dpd=0)
+    with engine.connect() as conn:
+        r = features.load(conn)
+    pts = pl.DataFrame(
+        {
+            "uscc": [code, code, other, other],
+            "year": [2024, 2025] * 2,
+            "total": [80.0, 70.0, 80.0, 70.01],
+            "system": ["s"] * 4,
+        }
+    )
+    rows = {
+        o["uscc"]: o
+        for o in early_warning.signals(r, date(2026, 5, 1), early_warning.WarningConfig(), pts)
+    }
+    assert [s["code"] for s in rows[code]["reasons"]] == ["warning.points_drop"]
+    assert rows[other]["level"] == 0
