@@ -236,3 +236,21 @@ def test_chi2_merge_prunes_noise_splits_but_keeps_signal() -> None:
         signal_y = (rng.uniform(size=3000) < 1 / (1 + np.exp(-(x - 1)))).astype(int)
         signal = fit_numeric("x", x, signal_y, BinningConfig())
         assert len(signal["woe"]) >= 4 and signal["iv"] > 0.5
+
+
+def test_reasons_are_the_largest_point_shortfalls() -> None:
+    d = dataset.prepare(synthetic(), "bad")
+    art = scorecard.fit(d)
+    out = scorecard.score(art, d.X.head(200))
+    for i, row in enumerate(d.X.head(200).iter_rows(named=True)):
+        short = []
+        for v in art["variables"]:
+            arr = np.array([row[v["name"]]], dtype=object if v["kind"] != "numeric" else float)
+            idx = int(bin_index(v, arr)[0][0])
+            pts = [*v["points"], v["special"]["points"], v["missing"]["points"]]
+            short.append((max(pts) - pts[idx], v["name"]))
+        # largest shortfall first; ties in variable order; zero shortfall is not a reason
+        order = sorted(
+            (s for s in short if s[0] > 0), key=lambda s: (-s[0], [n for _, n in short].index(s[1]))
+        )
+        assert out["reasons"][i] == ";".join(n for _, n in order[:3])
