@@ -104,16 +104,25 @@ def _lightgbm(train, test):  # type: ignore[no-untyped-def]
     return fit().predict_proba(Xte)[:, 1], fit
 
 
-def _scoring_1m(train: pl.DataFrame, rows: int) -> tuple[float, float]:
-    """Seconds to load a stored scorecard and score ``rows`` rows (median of 3), and load alone."""
+def _scoring_1m(train: pl.DataFrame, rows: int) -> tuple[float, float, float]:
+    """Load a stored scorecard and score ``rows`` rows: wall and CPU seconds (medians of 3),
+    and the artefact load alone. CPU time is printed too because a shared machine's wall clock
+    includes time spent waiting for a core."""
     art = scorecard.fit(dataset.prepare(train, TARGET, BAD))
     big = train.drop(TARGET).sample(rows, with_replacement=True, seed=1)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "card.json"
         artefact.save(art, path)
-        t = measure("score", lambda: scorecard.score(artefact.load(path), big), repeat=3)
+        cpu = []
+
+        def run() -> None:
+            c0 = time.process_time()
+            scorecard.score(artefact.load(path), big)
+            cpu.append(time.process_time() - c0)
+
+        t = measure("score", run, repeat=3)
         load = measure("load", lambda: artefact.load(path), repeat=3)
-    return t.median, load.median
+    return t.median, statistics.median(cpu), load.median
 
 
 def main(quick: bool = False) -> None:
@@ -149,10 +158,11 @@ def main(quick: bool = False) -> None:
         ratio_line(timings["kejin scorecard"], timings["optbinning BinningProcess+Scorecard"])
     )
     rows = 100_000 if quick else 1_000_000
-    secs, load = _scoring_1m(train, rows)
+    secs, cpu, load = _scoring_1m(train, rows)
     console.print(
-        f"scoring {rows:,} rows with a stored scorecard (load + verify + score): "
-        f"median {secs:.3f} s (artefact load+verify {load * 1000:.1f} ms); target ≤ 1 s for 1M"
+        f"scoring {rows:,} rows with a stored scorecard (load + verify + score, pd + points + "
+        f"reasons + flags): median {secs:.3f} s wall, {cpu:.3f} s CPU "
+        f"(artefact load+verify {load * 1000:.1f} ms); target ≤ 1 s for 1M"
     )
     _decision_latency(console, quick)
     _tech_firm(console, quick)
