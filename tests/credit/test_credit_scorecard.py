@@ -254,3 +254,12 @@ def test_reasons_are_the_largest_point_shortfalls() -> None:
             (s for s in short if s[0] > 0), key=lambda s: (-s[0], [n for _, n in short].index(s[1]))
         )
         assert out["reasons"][i] == ";".join(n for _, n in order[:3])
+
+
+def test_text_in_a_numeric_variable_is_refused_by_row() -> None:
+    art = scorecard.fit(dataset.prepare(synthetic(), "bad"))
+    X = synthetic(5).drop("bad").with_columns(pl.Series("income", ["1000", "12k", None, "5", "6"]))
+    with pytest.raises(ValidationError) as e:
+        scorecard.score(art, X)
+    p = e.value.problems[0]
+    assert (p.row, p.field, p.value) == (3, "income", "12k")

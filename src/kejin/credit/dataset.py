@@ -164,3 +164,17 @@ def prepare(
         raise ValidationError("训练数据不可用", "training data cannot be used", problems)
     X = df.select(features)
     return TrainingData(X, y, target, bad, frame_sha256(df.select([*features, target])))
+
+
+def numeric_values(s: pl.Series) -> np.ndarray:
+    """A column as float64 with NaN for missing, refusing text in a numeric variable by row."""
+    cast = s.cast(pl.Float64, strict=False)
+    bad = (cast.is_null() & s.is_not_null()).arg_true()
+    if len(bad):
+        i = int(bad[0])
+        raise ValidationError(
+            "数值变量中出现非数值内容",
+            "non-numeric value in a numeric variable",
+            [Problem(f"共{len(bad)}行", f"{len(bad)} rows", row=i + 2, field=s.name, value=s[i])],
+        )
+    return cast.fill_null(np.nan).to_numpy()

@@ -31,7 +31,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from kejin.credit import metrics
 from kejin.credit.artefact import GBM_SCHEMA, library_versions, seal
-from kejin.credit.dataset import TrainingData, is_numeric
+from kejin.credit.dataset import TrainingData, is_numeric, numeric_values
 from kejin.credit.scorecard import ScalingConfig, scale_factors
 from kejin.errors import Problem, ValidationError
 
@@ -81,7 +81,7 @@ def _encode(X: pl.DataFrame, features: list[dict]) -> tuple[np.ndarray, np.ndarr
     for f in features:
         s = X[f["name"]]
         if f["kind"] == "numeric":
-            x = s.cast(pl.Float64).fill_null(np.nan).to_numpy()
+            x = numeric_values(s)
             lo, hi = f["range"]
             with np.errstate(invalid="ignore"):
                 flags.append(~np.isnan(x) & ((x < lo) | (x > hi)))

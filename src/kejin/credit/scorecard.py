@@ -25,7 +25,7 @@ from sklearn.model_selection import StratifiedKFold
 from kejin.credit import metrics
 from kejin.credit.artefact import SCORECARD_SCHEMA, library_versions, seal
 from kejin.credit.binning import BinningConfig, bin_index, fit_categorical, fit_numeric, woe_table
-from kejin.credit.dataset import TrainingData, is_numeric
+from kejin.credit.dataset import TrainingData, is_numeric, numeric_values
 from kejin.errors import Problem, ValidationError
 
 
@@ -80,7 +80,7 @@ def _column_values(X: pl.DataFrame, name: str, categorical: bool) -> np.ndarray 
     s = X[name]
     if categorical:
         return s.cast(pl.String)
-    return s.cast(pl.Float64).fill_null(np.nan).to_numpy()
+    return numeric_values(s)
 
 
 def _logit_newton(
