@@ -6,7 +6,7 @@ DEMO_FIRMS ?= 5000
 DEMO_SEED  ?= 20241
 export KEJIN_DATABASE_URL ?= sqlite:///kejin.db
 
-.PHONY: demo test bench lint venv install install-test system-deps clean
+.PHONY: demo test bench lint venv install install-test system-deps clean import-examples
 
 # Charts carry Chinese labels: without a CJK font they render as tofu boxes. Install Debian's
 # Noto CJK when missing and we may (root or passwordless sudo); otherwise say so and go on.
@@ -40,6 +40,7 @@ demo: install system-deps
 	$(BIN)/kejin summary
 	$(BIN)/kejin credit tech-model --out credit-tech-firm.json --register tech_firm
 	$(BIN)/kejin credit warnings --month 2026-06
+	$(BIN)/kejin policy demo
 
 test: install-test system-deps
 	$(BIN)/python -m pytest
@@ -51,5 +52,16 @@ lint: install-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
+# Every example file of examples/, in reference order, into its own database (docs/ingest.md).
+EXAMPLES_DB ?= sqlite:///examples.db
+EXAMPLE_FILES := enterprises:enterprises.csv qualifications:qualifications.xlsx \
+  indicators:indicators.parquet financing:financing.csv institutions:institutions.csv \
+  products:products.xlsx loans:loans.csv loan-status:loan-status.parquet
+import-examples: install
+	KEJIN_DATABASE_URL=$(EXAMPLES_DB) $(BIN)/kejin db upgrade
+	@for k in $(EXAMPLE_FILES); do \
+	  KEJIN_DATABASE_URL=$(EXAMPLES_DB) $(BIN)/kejin import "$${k%%:*}" "examples/$${k#*:}" || exit $$?; \
+	done
+
 clean:
-	rm -rf $(VENV) kejin.db kejin.db-wal kejin.db-shm .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) kejin.db kejin.db-wal kejin.db-shm examples.db examples.db-wal examples.db-shm .pytest_cache .ruff_cache .hypothesis

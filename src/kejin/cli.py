@@ -61,10 +61,12 @@ def _mount_areas() -> None:
     #     register_<area>(app)
     from kejin.credit.commands import register as register_credit
     from kejin.ingest.commands import register as register_ingest
+    from kejin.policy.commands import register as register_policy
     from kejin.synth.commands import register as register_synth
 
     register_credit(app)
     register_ingest(app)
+    register_policy(app)
     register_synth(app)
 
 

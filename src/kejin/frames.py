@@ -16,12 +16,23 @@ from contextlib import contextmanager
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Boolean, Connection, Date, DateTime, Engine, Float, Integer, Table
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    Table,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 from sqlalchemy.sql.sqltypes import Enum, String
 
 from kejin.db import FixedDecimal
+from kejin.errors import Problem, ValidationError
 
 _CHUNK = 200_000
 
@@ -77,10 +88,16 @@ def _sqlite_ready(df: pl.DataFrame, table: Table) -> pl.DataFrame:
     return df.select(exprs)
 
 
-def write_frame(conn: Connection, table: Table, df: pl.DataFrame) -> int:
+def write_frame(
+    conn: Connection,
+    table: Table,
+    df: pl.DataFrame,
+    on_chunk: Callable[[int], None] | None = None,
+) -> int:
     """Append every row of ``df`` to ``table`` inside the caller's transaction; returns rows written.
 
     The caller owns the transaction, so an import or a generation run is all-or-nothing.
+    ``on_chunk(rows)`` is called after each chunk of up to 200,000 rows, for progress bars.
     """
     if df.height == 0:
         return 0
@@ -96,14 +113,29 @@ def write_frame(conn: Connection, table: Table, df: pl.DataFrame) -> int:
                     include_header=False, datetime_format="%Y-%m-%d %H:%M:%S%.6f"
                 )
                 copy.write(buf)
+                if on_chunk:
+                    on_chunk(min(_CHUNK, df.height - start))
         return df.height
     if conn.dialect.name == "sqlite":
         enc = _sqlite_ready(df, table)
-        sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" * len(cols))})'
+        # An integer column holding one value in every row (a provenance pull id, a year) is
+        # written as a literal in the statement rather than bound per row: on the indicator
+        # table that halves the Python work, which is most of the cost of executemany.
+        consts = {
+            c: enc[c][0]
+            for c in cols
+            if enc[c].dtype == pl.Int64 and enc[c].null_count() == 0 and enc[c].n_unique() == 1
+        }
+        bound = [c for c in cols if c not in consts]
+        marks = ", ".join(str(int(consts[c])) if c in consts else "?" for c in cols)
+        sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})'
+        enc = enc.select(bound)
         cur = dbapi.cursor()
         try:
             for start in range(0, enc.height, _CHUNK):
                 cur.executemany(sql, enc.slice(start, _CHUNK).iter_rows())
+                if on_chunk:
+                    on_chunk(min(_CHUNK, enc.height - start))
         finally:
             cur.close()
         return df.height
@@ -193,12 +225,13 @@ def read_frame(
 
 def _reset_sequences(conn: Connection, table: Table) -> None:
     """After explicit ids were copied in, move PostgreSQL's serial past them."""
-    for col in table.primary_key.columns:
-        if isinstance(col.type, Integer) and col.autoincrement in (True, "auto"):
-            conn.exec_driver_sql(
-                f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', '{col.name}'), "
-                f'COALESCE((SELECT MAX("{col.name}") FROM "{table.name}"), 0) + 1, false)'
-            )
+    col = table.autoincrement_column  # None for text keys and composite keys
+    if col is None:
+        return
+    conn.exec_driver_sql(
+        f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', '{col.name}'), "
+        f'COALESCE((SELECT MAX("{col.name}") FROM "{table.name}"), 0) + 1, false)'
+    )
 
 
 class BulkLoader:
@@ -216,6 +249,7 @@ class BulkLoader:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
+        self.written: list[Table] = []
 
     def execute(self, sql: str) -> None:
         """Run one trusted SQL statement written by kejin code (never user text)."""
@@ -225,28 +259,83 @@ class BulkLoader:
         row = self.conn.exec_driver_sql(sql).first()
         return tuple(row) if row is not None else None
 
-    def write(self, table: Table, df: pl.DataFrame) -> int:
+    def write(
+        self, table: Table, df: pl.DataFrame, on_chunk: Callable[[int], None] | None = None
+    ) -> int:
         """Append the frame's rows to the table."""
-        return write_frame(self.conn, table, df)
+        if table not in self.written:
+            self.written.append(table)
+        return write_frame(self.conn, table, df, on_chunk)
+
+    def verify(self) -> None:
+        """Check, in one pass per table, the constraints SQLite was told to skip row by row.
+
+        Raises :class:`kejin.errors.ValidationError` naming every violated CHECK constraint and
+        foreign key, so the transaction rolls back exactly as if SQLite had refused the row.
+        """
+        tables, self.written = self.written, []
+        if self.dialect != "sqlite":
+            return
+        problems = []
+        dialect = sqlite.dialect()
+        for table in tables:
+            # One scan per table counts the violations of every CHECK at once (a row violates
+            # a CHECK when it is false, not when it is null; NOT(...) is null then and sums
+            # as nothing).
+            checks = [ck for ck in table.constraints if isinstance(ck, CheckConstraint)]
+            if checks:
+                sums = ", ".join(
+                    "SUM(NOT ({}))".format(
+                        ck.sqltext.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+                    )
+                    for ck in checks
+                )
+                counts = self.first(f'SELECT {sums} FROM "{table.name}"') or ()
+                for ck, bad in zip(checks, counts, strict=True):
+                    if bad:
+                        problems.append(
+                            Problem(
+                                f"{bad}行违反约束 {ck.name}",
+                                f"{bad} row(s) violate {ck.name}",
+                                file=table.name,
+                            )
+                        )
+            orphans = self.conn.exec_driver_sql(f'PRAGMA foreign_key_check("{table.name}")').all()
+            if orphans:
+                problems.append(
+                    Problem(
+                        f"{len(orphans)}行的外键引用不存在（如 {orphans[0][2]}）",
+                        f"{len(orphans)} row(s) reference missing rows (e.g. in {orphans[0][2]})",
+                        file=table.name,
+                    )
+                )
+        if problems:
+            raise ValidationError(
+                "批量写入违反数据库约束", "bulk load violates constraints", problems
+            )
 
     def load(
         self,
         items: Sequence[tuple[Table, pl.DataFrame]],
         on_table: Callable[[str, int, float], None] | None = None,
+        on_rows: Callable[[str, int], None] | None = None,
     ) -> dict[str, int]:
         """Append several frames, parents first; ``on_table(name, rows, seconds)`` after each.
 
-        Secondary indexes of the loaded tables (and, on PostgreSQL, their foreign keys) are
-        dropped first and rebuilt at the end, inside the same transaction: building an index
-        from sorted data, and checking a foreign key with one join, is several times cheaper
-        than maintaining them row by row. A violated key still aborts the whole load.
+        On PostgreSQL the secondary indexes and foreign keys of the loaded tables are dropped
+        first and rebuilt at the end, inside the same transaction: building an index from
+        sorted data, and checking a foreign key with one join, is cheaper than maintaining them
+        row by row, and a violated key still aborts the whole load. (On SQLite, measured, it
+        gained nothing once rows arrive in key order, so indexes stay.)
         """
         dialect = postgresql.dialect() if self.dialect == "postgresql" else sqlite.dialect()
         tables = [t for t, _ in items]
-        indexes = [i for t in tables for i in t.indexes]
+        indexes = [i for t in tables for i in t.indexes if self.dialect == "postgresql"]
         fks = [
             fk for t in tables for fk in t.foreign_key_constraints if self.dialect == "postgresql"
         ]
+        if self.dialect == "postgresql":  # room to sort in memory when indexes are rebuilt
+            self.execute("SET LOCAL maintenance_work_mem = '512MB'")
         for fk in fks:
             self.execute(str(DropConstraint(fk).compile(dialect=dialect)))
         for ix in indexes:
@@ -254,10 +343,12 @@ class BulkLoader:
         written = {}
         for table, df in items:
             t0 = time.perf_counter()
-            written[table.name] = self.write(table, df)
+            chunk = (lambda rows, name=table.name: on_rows(name, rows)) if on_rows else None
+            written[table.name] = self.write(table, df, chunk)
             if on_table:
                 on_table(table.name, written[table.name], time.perf_counter() - t0)
         t0 = time.perf_counter()
+        self.verify()
         for ix in indexes:
             self.execute(str(CreateIndex(ix).compile(dialect=dialect)))
         for fk in fks:
@@ -266,7 +357,7 @@ class BulkLoader:
             for table in tables:
                 _reset_sequences(self.conn, table)
         if on_table:
-            on_table("indexes", 0, time.perf_counter() - t0)
+            on_table("constraints and indexes", 0, time.perf_counter() - t0)
         return written
 
 
@@ -274,15 +365,36 @@ class BulkLoader:
 def bulk_transaction(engine: Engine) -> Iterator[BulkLoader]:
     """A :class:`BulkLoader` whose work is committed on success and rolled back on any error.
 
-    On SQLite the connection gets a 1 GB page cache for the load (index pages of a million
-    firms stay in memory) and the default back afterwards, which frees it.
+    On SQLite, per-row CHECK and foreign-key enforcement is switched off for the load (it was
+    about 40% of the load's CPU time on a million firms) and replaced by one verification
+    query per table before the commit (:meth:`BulkLoader.verify`); the connection also gets a
+    1 GB page cache. Every setting is restored before the connection goes back to the pool.
     """
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         sqlite_db = conn.dialect.name == "sqlite"
-        if sqlite_db:
-            conn.exec_driver_sql("PRAGMA cache_size=-1000000")
+        if sqlite_db:  # these pragmas only take effect outside a transaction
+            for pragma in _SQLITE_LOAD:
+                conn.exec_driver_sql(pragma)
+            conn.commit()
         try:
-            yield BulkLoader(conn)
+            with conn.begin():
+                loader = BulkLoader(conn)
+                yield loader
+                loader.verify()
         finally:
             if sqlite_db:
-                conn.exec_driver_sql("PRAGMA cache_size=-2000")
+                for pragma in _SQLITE_RESTORE:
+                    conn.exec_driver_sql(pragma)
+                conn.commit()
+
+
+_SQLITE_LOAD = (
+    "PRAGMA foreign_keys=OFF",
+    "PRAGMA ignore_check_constraints=ON",
+    "PRAGMA cache_size=-1000000",
+)
+_SQLITE_RESTORE = (
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA ignore_check_constraints=OFF",
+    "PRAGMA cache_size=-2000",
+)

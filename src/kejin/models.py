@@ -3,7 +3,15 @@
 from kejin.credit import tables as credit_tables
 from kejin.db import Base
 from kejin.lending import tables as lending_tables
+from kejin.policy import tables as policy_tables
 from kejin.registry import tables as registry_tables
 from kejin.synth import tables as synth_tables
 
-__all__ = ["Base", "credit_tables", "lending_tables", "registry_tables", "synth_tables"]
+__all__ = [
+    "Base",
+    "credit_tables",
+    "lending_tables",
+    "policy_tables",
+    "registry_tables",
+    "synth_tables",
+]

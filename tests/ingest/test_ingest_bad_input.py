@@ -256,3 +256,20 @@ def test_missing_file_is_a_problem_not_a_traceback(engine: Engine, tmp_path: Pat
     with pytest.raises(ValidationError) as err:
         import_file(engine, "enterprises", tmp_path / "nope.csv")
     assert err.value.problems[0].file == "nope.csv"
+
+
+def test_a_refusal_by_the_database_rolls_everything_back(loaded: Engine, write) -> None:  # type: ignore[no-untyped-def]
+    """A partial update can break a rule across stored and new values (maturity before the stored
+    start date): the database's CHECK refuses it, and the rows already written are rolled back."""
+    before = snapshot(loaded)
+    path = write(
+        "loans.csv",
+        "contract_no,uscc,institution_id,amount,credit_line,rate,disbursed_on,maturity_on,guarantee_type\n"
+        f"NEW-1,{FIRM_A},B001,1.00,1.00,0.03,2024-01-01,2025-01-01,credit\n"
+        "JSB-2023-0001,,,,,,,2020-01-01,\n",
+    )
+    with pytest.raises(ValidationError) as err:
+        import_file(loaded, "loans", path)
+    assert "数据库拒绝写入" in err.value.reason_zh
+    assert "nothing was written" in err.value.reason_en
+    assert snapshot(loaded) == before

@@ -7,6 +7,7 @@ from decimal import Decimal
 from ingest_fixtures import EXAMPLE_FILES, EXAMPLES, FIRM_A, FIRM_B, snapshot
 from sqlalchemy import Engine, func, select
 
+from kejin.ingest.kinds import IMPORT_ORDER
 from kejin.ingest.service import import_file
 from kejin.lending.tables import Institution, Loan, LoanStatus, Product
 from kejin.registry.tables import (
@@ -30,6 +31,7 @@ EXPECTED_ROWS = {
 
 
 def test_every_example_imports_in_order(engine: Engine) -> None:
+    assert tuple(EXAMPLE_FILES) == IMPORT_ORDER
     for kind, name in EXAMPLE_FILES.items():
         out = import_file(engine, kind, EXAMPLES / name)
         assert (out.inserted, out.updated, out.unchanged) == (out.rows, 0, 0), kind
@@ -104,3 +106,24 @@ def test_dry_run_counts_but_writes_nothing(loaded: Engine, write) -> None:  # ty
     out = import_file(loaded, "enterprises", path, dry_run=True)
     assert (out.updated, out.unchanged, out.pull_id, out.dry_run) == (1, 0, None, True)
     assert snapshot(loaded) == before
+
+
+def test_small_file_against_a_larger_table_reads_only_its_keys(loaded: Engine, write) -> None:  # type: ignore[no-untyped-def]
+    """15 stored indicator rows, a 1-row file: the staged-keys path, same outcome as a full read."""
+    before = snapshot(loaded)
+    path = write("one.csv", f"uscc,year,staff,revenue\n{FIRM_B},2022,136,\n{FIRM_B},2031,1,2\n")
+    out = import_file(loaded, "indicators", path)
+    assert (out.inserted, out.updated, out.unchanged) == (1, 1, 0)
+    with loaded.connect() as conn:
+        rows = conn.execute(
+            select(AnnualIndicator.year, AnnualIndicator.staff, AnnualIndicator.revenue)
+            .where(AnnualIndicator.uscc == FIRM_B)
+            .order_by(AnnualIndicator.year)
+        ).all()
+    assert [(y, s) for y, s, _ in rows] == [(2021, 135), (2022, 136), (2023, 135), (2031, 1)]
+    assert rows[1][2] is not None  # the blank revenue cell kept the stored value
+    after = snapshot(loaded)
+    assert {t for t in after if after[t] != before[t]} == {"annual_indicators", "data_pulls"}
+    # no temporary table is left behind
+    again = import_file(loaded, "indicators", path)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select
 
 from kejin.errors import ValidationError
 from kejin.ids import check_uscc, uscc_check_char
+from kejin.ingest.kinds import find_kind
 from kejin.ingest.read import detect_format, read_file
 from kejin.ingest.service import import_file
 from kejin.ingest.validate import _uscc_table
@@ -160,3 +161,21 @@ def test_vectorised_uscc_check_agrees_with_the_reference(
     (row,) = table.iter_rows(named=True)
     assert (row["parsed"] is not None) == ref.valid
     assert row["parsed"] == (ref.normalized if ref.valid else None)
+
+
+def test_doubled_header_is_reported_once_per_extra_column(loaded: Engine, write) -> None:  # type: ignore[no-untyped-def]
+    path = write("d.csv", f"uscc,year,revenue,营业收入\n{FIRM_A},2019,1,2\n")
+    with pytest.raises(ValidationError) as err:
+        import_file(loaded, "indicators", path)
+    (p,) = err.value.problems
+    assert (p.row, p.field) == (1, "营业收入") and "都对应字段 revenue" in p.reason_zh
+    same = write("s.csv", f"uscc,year,revenue,revenue\n{FIRM_A},2019,1,2\n")
+    with pytest.raises(ValidationError) as err:
+        import_file(loaded, "indicators", same)
+    assert [(p.row, p.field) for p in err.value.problems] == [(1, "revenue")]
+
+
+def test_kind_aliases() -> None:
+    assert find_kind("annual_indicators").name == "indicators"  # type: ignore[union-attr]
+    assert find_kind("Loan_Status").name == "loan-status"  # type: ignore[union-attr]
+    assert find_kind("widgets") is None

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kejin.ids import REGIONS, check_uscc
+from kejin.ids import REGIONS, check_uscc, org_code_check_char
 from kejin.registry.tables import INDICATOR_FIELDS
 from kejin.synth.model import AS_OF, CHAIN_INDUSTRIES, STATUS_MONTHS, Region, generate, uscc_codes
 from kejin.vocab import NON_PERFORMING
@@ -51,6 +51,7 @@ def test_vectorised_uscc_matches_the_scalar_check(serials: list[int]) -> None:
     codes = uscc_codes(np.zeros(len(serials), dtype=np.int64), np.array(serials, dtype=np.int64))
     texts = [c.decode() for c in codes]
     assert all(check_uscc(t).valid for t in texts)
+    assert all(org_code_check_char(t[8:16]) == t[16] for t in texts)  # GB 11714 inside
     assert len(set(texts)) == len(texts)
 
 

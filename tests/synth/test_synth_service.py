@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 
 from kejin.db import Base, make_engine, transaction
-from kejin.errors import ConflictError
+from kejin.errors import ConflictError, NotFoundError
 from kejin.frames import BulkLoader, read_frame
 from kejin.lending.tables import Loan, LoanStatus
 from kejin.registry.tables import DataPull, Enterprise, Qualification
@@ -82,10 +82,10 @@ def test_a_failed_load_leaves_the_previous_region(
     before = content_hashes(engine)
     real_write = BulkLoader.write
 
-    def failing_write(self: BulkLoader, table, df):  # type: ignore[no-untyped-def]
+    def failing_write(self: BulkLoader, table, df, on_chunk=None):  # type: ignore[no-untyped-def]
         if table.name == "loan_statuses":
             raise RuntimeError("disk full")
-        return real_write(self, table, df)
+        return real_write(self, table, df, on_chunk)
 
     monkeypatch.setattr(BulkLoader, "write", failing_write)
     with pytest.raises(RuntimeError, match="disk full"):
@@ -199,3 +199,28 @@ def test_summary_of_an_empty_database(engine: Engine) -> None:
     assert s["firms"]["total"] == 0
     assert s["loans"]["default_rate"] is None
     assert s["loans"]["outstanding_balance"] == 0
+
+
+def test_an_unmigrated_database_gets_a_sentence_not_a_traceback(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bare = make_engine(f"sqlite:///{tmp_path / 'bare.db'}")
+    try:
+        for call in (lambda: build_region(bare, firms=10, seed=1), lambda: region_summary(bare)):
+            with pytest.raises(NotFoundError) as err:
+                call()
+            assert "kejin db upgrade" in err.value.reason_zh
+    finally:
+        bare.dispose()
+
+
+def test_progress_reaches_every_row(sqlite_engine: Engine) -> None:
+    calls: list[tuple[str, int, int]] = []
+    report = build_region(
+        sqlite_engine,
+        firms=300,
+        seed=4,
+        progress=lambda d, done, total: calls.append((d, done, total)),
+    )
+    done = [c[1] for c in calls[1:]]
+    assert done == sorted(done)
+    assert calls[-1][1] == calls[-1][2] == report.total_rows
+    assert any("annual_indicators" in c[0] for c in calls)

@@ -65,7 +65,12 @@ def import_cmd(
             def step(msg: str) -> None:
                 bar.update(task, description=msg, advance=0 if msg.startswith("读取") else 1)
 
-            outcome = import_file(get_engine(), kind, file, source, dry_run, pulled_at, step)
+            def rows_read(n: int) -> None:
+                bar.update(task, description=f"读取 / reading: {n:,}+ 行 rows")
+
+            outcome = import_file(
+                get_engine(), kind, file, source, dry_run, pulled_at, step, rows_read
+            )
             bar.update(task, completed=3, description="完成 / done")
     except ValidationError as e:
         if as_json:

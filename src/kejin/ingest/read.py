@@ -130,11 +130,19 @@ def _csv_fallback(path: Path, text: str) -> tuple[list[str], pl.DataFrame]:
         raise ValidationError(
             f"文件 {path.name} 格式错误", f"file {path.name} is malformed", problems=problems
         )
+    names = _unique_names(headers)
     frame = pl.DataFrame(
-        {h: [r[i] for r in rows] for i, h in enumerate(headers)} | {ROW: numbers},
-        schema={**{h: pl.String for h in headers}, ROW: pl.Int64},
+        {h: [r[i] for r in rows] for i, h in enumerate(names)} | {ROW: numbers},
+        schema={**{h: pl.String for h in names}, ROW: pl.Int64},
     )
-    return headers, frame
+    return names, frame
+
+
+def _unique_names(headers: list[str]) -> list[str]:
+    """Doubled headers get an invisible suffix so both columns survive to be reported."""
+    if len(set(headers)) == len(headers):
+        return headers
+    return [f"{h}\x00{i}" for i, h in enumerate(headers)]
 
 
 def _read_csv(path: Path, data: bytes) -> tuple[list[str], pl.DataFrame]:
@@ -150,8 +158,8 @@ def _read_csv(path: Path, data: bytes) -> tuple[list[str], pl.DataFrame]:
         )
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, pl.exceptions.ShapeError):
         return _csv_fallback(path, text)
-    if len(set(df.columns)) != len(df.columns) or any(c == "" for c in df.columns):
-        return _csv_fallback(path, text)
+    if any(c == "" or "_duplicated_" in c for c in df.columns):
+        return _csv_fallback(path, text)  # keeps doubled or blank headers as written
     df = df.with_columns(pl.col(ROW).cast(pl.Int64))
     return [c for c in df.columns if c != ROW], df
 
@@ -202,7 +210,7 @@ def _read_xlsx(path: Path, tick: Callable[[int], None] | None) -> tuple[list[str
                 cols[i].append(cells[i] if i < len(cells) else None)
             numbers.append(n)
             if tick is not None and n % 10_000 == 0:
-                tick(10_000)
+                tick(n - 1)
     except ValidationError:
         raise
     except Exception as e:
@@ -213,8 +221,7 @@ def _read_xlsx(path: Path, tick: Callable[[int], None] | None) -> tuple[list[str
         ) from None
     finally:
         wb.close()
-    dup = len(set(headers)) != len(headers)
-    names = [f"{h}\x00{i}" for i, h in enumerate(headers)] if dup else headers
+    names = _unique_names(headers)
     frame = pl.DataFrame(
         {**dict(zip(names, cols, strict=True)), ROW: numbers},
         schema={**{h: pl.String for h in names}, ROW: pl.Int64},
@@ -253,7 +260,10 @@ def _read_parquet(path: Path) -> tuple[list[str], pl.DataFrame]:
 
 
 def read_file(path: Path, tick: Callable[[int], None] | None = None) -> RawFile:
-    """Read CSV, XLSX or Parquet; any failure becomes a :class:`ValidationError` naming the file."""
+    """Read CSV, XLSX or Parquet; any failure becomes a :class:`ValidationError` naming the file.
+
+    ``tick`` hears the number of rows read so far during an Excel read (the only slow reader).
+    """
     try:
         data = path.read_bytes()
     except OSError as e:

@@ -44,13 +44,18 @@ def import_file(
     dry_run: bool = False,
     pulled_at: datetime | None = None,
     step: Callable[[str], None] | None = None,
+    rows_read: Callable[[int], None] | None = None,
 ) -> Outcome:
-    """All or nothing: any bad row raises :class:`ValidationError` and the transaction rolls back."""
+    """All or nothing: any bad row raises :class:`ValidationError` and the transaction rolls back.
+
+    ``step`` hears each phase's name and ``rows_read`` the progress of a slow (Excel) read, for a
+    progress display.
+    """
     name, dept = resolve(kind, source)
     spec = KINDS[name]
     say = step or (lambda _msg: None)
     say("读取 / reading")
-    raw = read_file(path)
+    raw = read_file(path, rows_read)
     try:
         with engine.begin() as conn:
             say("校验 / validating")

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import polars as pl
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, insert, text
-from sqlalchemy.sql.sqltypes import Enum
+from sqlalchemy import Connection, insert, text
 
-from kejin.frames import read_frame, write_frame
+from kejin.frames import write_frame
 from kejin.ingest.kinds import KindSpec
 from kejin.ingest.read import ROW
+from kejin.ingest.stage import create_stage, existing
 from kejin.ingest.validate import Validated
 from kejin.registry.tables import DataPull
 
@@ -45,10 +45,6 @@ class Outcome:
         return dict(self.__dict__)
 
 
-def _pull_col(spec: KindSpec, col: str) -> str:
-    return f"{col}_pull" if spec.field_provenance else "pull_id"
-
-
 def diff(conn: Connection, v: Validated) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Split the file into rows to insert, per-field changes to apply, and an unchanged count.
 
@@ -59,7 +55,7 @@ def diff(conn: Connection, v: Validated) -> tuple[pl.DataFrame, pl.DataFrame, in
     key = list(spec.key)
     values = [c for c in v.present if c not in key]
     new = v.frame.drop(ROW)
-    old = read_frame(conn, spec.table, key + values)
+    old = existing(conn, spec, new, key + values)
     old = old.rename({c: f"{c}__old" for c in values}).with_columns(pl.lit(True).alias("__exists"))
     joined = new.join(old, on=key, how="left", maintain_order="left")
     inserts = joined.filter(pl.col("__exists").is_null()).select(key + values)
@@ -90,6 +86,7 @@ def _with_defaults(spec: KindSpec, df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _provenance(spec: KindSpec, df: pl.DataFrame, values: list[str], pull_id: int) -> pl.DataFrame:
+    """Point the row (or, for indicators, each supplied value) at the pull that wrote it."""
     if spec.field_provenance:
         return df.with_columns(
             pl.when(pl.col(c).is_not_null()).then(pl.lit(pull_id)).alias(f"{c}_pull")
@@ -98,25 +95,8 @@ def _provenance(spec: KindSpec, df: pl.DataFrame, values: list[str], pull_id: in
     return df.with_columns(pl.lit(pull_id).alias("pull_id"))
 
 
-def _stage_table(spec: KindSpec, columns: list[str]) -> Table:
-    cols = []
-    for name in columns:
-        src = spec.table.columns.get(name)
-        if src is None:
-            typ = Integer()
-        elif isinstance(src.type, Enum):
-            typ = String(src.type.length)
-        else:
-            typ = src.type
-        cols.append(Column(name, typ))
-    return Table(STAGE, MetaData(), *cols, prefixes=["TEMPORARY"])
-
-
 def _apply_updates(conn: Connection, spec: KindSpec, updates: pl.DataFrame) -> None:
-    stage = _stage_table(spec, updates.columns)
-    conn.execute(text(f'DROP TABLE IF EXISTS "{STAGE}"'))
-    stage.create(conn)
-    write_frame(conn, stage, updates)
+    create_stage(conn, spec, updates, STAGE)
     target = spec.table.name
     key = set(spec.key)
     sets = ", ".join(

@@ -20,6 +20,7 @@ from kejin.frames import read_frame
 from kejin.ids import USCC_ALPHABET, USCC_WEIGHTS, check_uscc
 from kejin.ingest.kinds import KindSpec, header_key
 from kejin.ingest.read import ROW, RawFile
+from kejin.ingest.stage import existing
 from kejin.vocab import lookup
 
 _TRUE = {"是", "true", "1", "y", "yes", "t", "√", "✓", "有"}
@@ -381,8 +382,9 @@ def _required(spec: KindSpec, typed: pl.DataFrame, conn: Connection, issues: _Is
     key = list(spec.key)
     if not set(key) <= set(typed.columns):
         return
-    existing = read_frame(conn, spec.table, key).with_columns(pl.lit(True).alias("_known"))
-    new = typed.join(existing, on=key, how="left").filter(pl.col("_known").is_null())
+    keyed = typed.filter(pl.all_horizontal(pl.col(key).is_not_null()))
+    stored = existing(conn, spec, keyed, key).with_columns(pl.lit(True).alias("_known"))
+    new = typed.join(stored, on=key, how="left").filter(pl.col("_known").is_null())
     if new.height == 0:
         return
     for col in spec.required:
@@ -468,6 +470,8 @@ def _duplicates(spec: KindSpec, typed: pl.DataFrame, issues: _Issues) -> None:
     if not set(key) <= set(typed.columns):
         return
     keyed = typed.filter(pl.all_horizontal(pl.col(key).is_not_null()))
+    if not keyed.select(pl.struct(key).is_duplicated().any()).item():
+        return
     first = keyed.group_by(key).agg(pl.col(ROW).min().alias("_first"))
     dup = keyed.join(first, on=key, nulls_equal=False).filter(pl.col(ROW) != pl.col("_first"))
     value = pl.concat_str([pl.col(k).cast(pl.String) for k in key], separator=" / ")
@@ -487,7 +491,11 @@ def _references(spec: KindSpec, typed: pl.DataFrame, conn: Connection, issues: _
         if col not in typed.columns:
             continue
         known = read_frame(conn, table, [target]).rename({target: "_k"})
-        missing = typed.join(known, left_on=col, right_on="_k", how="anti")
+        wanted = typed.select(pl.col(col).unique().drop_nulls())
+        absent = wanted.join(known, left_on=col, right_on="_k", how="anti")
+        if absent.height == 0:
+            continue
+        missing = typed.join(absent, on=col, how="semi")
         label = table.name
         issues.add(
             missing,

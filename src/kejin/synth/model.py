@@ -24,7 +24,7 @@ import polars as pl
 
 from kejin.ids import REGIONS, USCC_ALPHABET, USCC_WEIGHTS
 from kejin.registry.tables import INDICATOR_FIELDS, AnnualIndicator
-from kejin.vocab import INDUSTRY_CHAINS, STAGES
+from kejin.vocab import CLASSIFICATIONS, INDUSTRY_CHAINS, STAGES
 
 GENERATOR_VERSION = "synth-1.0"
 #: Data are "as of" this day: the last complete fiscal year is ``AS_OF.year - 1``.
@@ -205,7 +205,7 @@ def _firms(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     # Serials: a seeded affine map of the firm number, distinct for n < 31**8.
     offset = int(rng.integers(0, 31**8))
     serial = (np.arange(n, dtype=np.int64) * 528_282_514_393 + offset) % (31**8)
-    return {
+    firms = {
         "stage": stage,
         "chain": chain,
         "region": region,
@@ -214,6 +214,10 @@ def _firms(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         "z_c": z_c,
         "serial": serial,
     }
+    # Number the firms in USCC order (region, then serial: the code's own sort order), so every
+    # per-firm table comes out in primary-key order without sorting wide frames.
+    order = np.lexsort((serial, region))
+    return {k: v[order] for k, v in firms.items()}
 
 
 def _founded_days(f: dict[str, np.ndarray], as_of: dt.date) -> np.ndarray:
@@ -247,7 +251,7 @@ def _indicators(
     rd_share = _sig(-1.3 + 0.6 * z_i)
     ht_share = _sig(-0.3 + 1.0 * z_i + 0.5 * norm(n))
     size = np.log1p(staff_last)
-    info = (np.array(CHAIN_IDS)[f["chain"]] == "information").astype(np.float64)
+    info = (f["chain"] == CHAIN_IDS.index("information")).astype(np.float64)
     rates = {
         "invention_patents": np.exp(-2.2 + 0.9 * z_i + 0.35 * size),
         "utility_patents": np.exp(-1.2 + 0.6 * z_i + 0.45 * size),
@@ -260,7 +264,8 @@ def _indicators(
     prior = np.clip(first_year - founded_year, 0, None).astype(np.float64)
     stocks = {k: rng.poisson(lam * prior * 0.8).astype(np.float64) for k, lam in rates.items()}
     tech_active = _sig(-1.8 + 0.8 * z_i)
-    frames = []
+    columns: dict[str, list[np.ndarray]] = {}
+    exists: list[np.ndarray] = []
     last: dict[str, np.ndarray] = {}
     for t in range(years):
         year = first_year + t
@@ -287,15 +292,10 @@ def _indicators(
         )
         grade_score = z_c + 0.5 * eps[6]
         new_firm = (f["founded"] > _epoch_days(dt.date(year, 1, 1)) - 1).astype(bool)
-        grade = np.where(
-            new_firm,
-            "M",
-            np.where(
-                grade_score > 0.6,
-                "A",
-                np.where(grade_score > -1.0, "B", np.where(grade_score > -2.0, "C", "D")),
-            ),
-        )
+        # Codes into TAX_GRADES: A, B, C, D by score; M for a firm founded in the year.
+        grade = np.select(
+            [new_firm, grade_score > 0.6, grade_score > -1.0, grade_score > -2.0], [4, 0, 1, 2], 3
+        ).astype(np.float64)
         cols = {
             "revenue": rev,
             "profit": profit,
@@ -323,23 +323,29 @@ def _indicators(
                 rev * 0.025 * np.exp(0.2 * eps[7]) + np.maximum(profit, 0.0) * 0.15
             ),
         }
-        series = [pl.Series("firm", np.arange(n, dtype=np.int64)), pl.Series("year", [year] * n)]
         for name, values in cols.items():
-            dtype = pl.Decimal(18, 2) if name in _MONEY else pl.Int64()
-            series.append(_null_series(name, _missing(rng, values, MISSING), dtype))
-        grade_missing = rng.random(n) < MISSING
-        series.append(
-            pl.Series("tax_credit_grade", grade, dtype=pl.String).scatter(
-                np.flatnonzero(grade_missing), None
-            )
-        )
-        exists = founded_year <= year
-        frames.append(pl.DataFrame(series).filter(pl.Series(exists)))
+            columns.setdefault(name, []).append(_missing(rng, values, MISSING))
+        columns.setdefault("tax_credit_grade", []).append(_missing(rng, grade, MISSING))
+        columns.setdefault("year", []).append(np.full(n, year, dtype=np.float64))
+        exists.append(founded_year <= year)
         if t == years - 1:
             last = {"staff": staff, "revenue": rev, "profit": profit, "leverage": lev}
-    return pl.concat(frames), last
+    # Interleave the years firm by firm, so rows come out in (uscc, year) key order.
+    keep = np.stack(exists, axis=1).ravel()
+    firm = np.repeat(np.arange(n, dtype=np.int64), years)[keep]
+    series = [pl.Series("firm", firm)]
+    for name, per_year in columns.items():
+        values = np.stack(per_year, axis=1).ravel()[keep]
+        if name == "tax_credit_grade":
+            codes = pl.Series(values, nan_to_null=True).cast(pl.UInt32)
+            series.append(TAX_GRADES.gather(codes).alias(name))
+        else:
+            dtype = pl.Decimal(18, 2) if name in _MONEY else pl.Int64()
+            series.append(_null_series(name, values, dtype))
+    return pl.DataFrame(series), last
 
 
+TAX_GRADES = pl.Series(["A", "B", "C", "D", "M"], dtype=pl.String)
 _MONEY = frozenset(c.name for c in AnnualIndicator.__table__.columns if c.info.get("unit") == "CNY")
 
 
@@ -355,7 +361,7 @@ def _enterprise_frame(
     industries = [CHAIN_INDUSTRIES[c] for c in CHAIN_IDS]
     lengths = np.array([len(x) for x in industries])
     pick = (rng.random(n) * lengths[f["chain"]]).astype(np.int64)
-    flat = np.array([code for codes in industries for code in codes])
+    flat = pl.Series([code for codes in industries for code in codes], dtype=pl.String)
     starts = np.cumsum(lengths) - lengths
     chars = pl.Series(_NAME_CHARS)
     k = len(_NAME_CHARS)
@@ -371,7 +377,7 @@ def _enterprise_frame(
             "w3": words.gather(f["chain"]),
             "w4": suffix.gather(rng.choice(3, n, p=[0.6, 0.1, 0.3])),
             "region_code": pl.Series(REGION_CODES).gather(f["region"]),
-            "industry_code": pl.Series(flat[starts[f["chain"]] + pick]),
+            "industry_code": flat.gather(starts[f["chain"]] + pick),
             "industry_chain": pl.Series(CHAIN_IDS).gather(f["chain"]),
             "founded_on": _dates(f["founded"]),
             "stage": pl.Series(STAGE_IDS).gather(f["stage"]),
@@ -408,6 +414,11 @@ QUALIFICATION_MODEL = {
     "innovation_demo_firm": (-6.5, 1.2, 0.4, 3, "miit", "JSSF"),
     "single_champion": (-7.5, 1.2, 0.5, 3, "miit", "DXGJ"),
 }
+
+
+def _in_code_order(df: pl.DataFrame) -> pl.DataFrame:
+    """Rows sorted by firm (= by USCC, stable), then numbered: ids and code indexes ascend."""
+    return df.sort("firm", maintain_order=True).with_row_index("id", offset=1)
 
 
 def _qualifications(
@@ -462,7 +473,7 @@ def _qualifications(
                 pl.lit(prefix, pl.String).alias("prefix"),
             )
         )
-    out = pl.concat(frames).with_row_index("id", offset=1)
+    out = _in_code_order(pl.concat(frames))
     return out.with_columns(
         pl.col("id").cast(pl.Int64),
         pl.concat_str(
@@ -493,18 +504,17 @@ def _financing(
     last: dict[str, np.ndarray],
     as_of: dt.date,
     pull_id: int,
-) -> tuple[pl.DataFrame, np.ndarray]:
+) -> tuple[pl.DataFrame, pl.Series]:
     """Equity and bond financing along the relay angel → VC → PE → IPO/bond; and listing boards."""
     n = f["stage"].shape[0]
     z_i, z_c, stage = f["z_i"], f["z_c"], f["stage"]
     size = np.log1p(last["staff"])
     listed = (stage >= 2) & (rng.random(n) < _sig(-7.0 + 1.2 * z_i + 0.5 * size))
     quoted = ~listed & (stage >= 1) & (rng.random(n) < _sig(-5.0 + 0.8 * z_i + 0.3 * size))
-    board = np.full(n, "none", dtype=object)
-    board[listed] = np.array(LISTED_BOARDS)[
-        rng.choice(4, int(listed.sum()), p=[0.2, 0.3, 0.3, 0.2])
-    ]
-    board[quoted] = np.array(QUOTED_BOARDS)[rng.choice(2, int(quoted.sum()))]
+    code = np.zeros(n, dtype=np.int64)  # index into BOARDS: none, listed boards, quoted boards
+    code[listed] = 1 + rng.choice(4, int(listed.sum()), p=[0.2, 0.3, 0.3, 0.2])
+    code[quoted] = 5 + rng.choice(2, int(quoted.sum()))
+    board = pl.Series(("none", *LISTED_BOARDS, *QUOTED_BOARDS), dtype=pl.String).gather(code)
     has = {
         "angel": rng.random(n) < _sig(-2.8 + 0.8 * z_i),
         "vc": (stage >= 1) & (rng.random(n) < _sig(-3.0 + 1.0 * z_i)),
@@ -535,7 +545,7 @@ def _financing(
                 pl.lit(kind, pl.String).alias("kind"), pl.lit(pull_id, pl.Int64).alias("pull_id")
             )
         )
-    out = pl.concat(frames).with_row_index("id", offset=1)
+    out = _in_code_order(pl.concat(frames))
     return out.with_columns(pl.col("id").cast(pl.Int64)), board
 
 
@@ -684,6 +694,13 @@ def _loans(
     first = np.ones(k, dtype=bool)
     first[order[1:]] = firm[order[1:]] != firm[order[:-1]]
     first_time = first & (rng.random(k) < 0.35)
+    # Contract numbers are bank-year-sequence: number the loans in that order (stable), so that
+    # loans and their statuses come out in primary-key order with no sort of the big frame.
+    key = np.lexsort((disb // 12, bank))
+    firm, bank, gtype, amount, line, term, disb, day, maturity, rate_ppm, first_time = (
+        a[key]
+        for a in (firm, bank, gtype, amount, line, term, disb, day, maturity, rate_ppm, first_time)
+    )
     # Defaults: one 12-month draw per firm from its true PD, at a month inside the window.
     defaulted = rng.random(n) < pd
     default_month = first_month + rng.integers(0, STATUS_MONTHS, n)
@@ -711,14 +728,12 @@ def _loans(
     # A few performing loans slip a little (1–29 days) in some month, more so for weak firms.
     slip = (dpd == 0) & (rng.random(loan_idx.shape[0]) < 0.02 * _sig(-z_c[firm[loan_idx]]))
     dpd = np.where(slip, rng.integers(1, 30, loan_idx.shape[0]), dpd)
-    classification = np.select(
-        [dpd == 0, dpd < 90, dpd <= 180, dpd <= 360],
-        ["normal", "special_mention", "substandard", "doubtful"],
-        "loss",
+    classification = pl.Series(list(CLASSIFICATIONS), dtype=pl.String).gather(
+        np.select([dpd == 0, dpd < 90, dpd <= 180, dpd <= 360], [0, 1, 2, 3], 4)
     )
-    bank_ids = np.array([b[0] for b in banks])[bank]
-    g_ids = np.array(GUARANTEE_IDS)[gtype]
-    p_suffix = np.array([p[0] for p in prod])[gtype]
+    bank_ids = pl.Series([b[0] for b in banks], dtype=pl.String).gather(bank)
+    g_ids = pl.Series(GUARANTEE_IDS, dtype=pl.String).gather(gtype)
+    p_suffix = pl.Series([p[0] for p in prod], dtype=pl.String).gather(gtype)
     loans = pl.DataFrame(
         {
             "bank": bank_ids,
@@ -790,7 +805,7 @@ def generate(firms: int, seed: int, as_of: dt.date = AS_OF, years: int = 3) -> R
     uscc = ent["uscc"]
     quals = _qualifications(rng, f, last, as_of, pull_of)
     financing, board = _financing(rng, f, last, as_of, pull_of["finance"])
-    ent = ent.with_columns(pl.Series("listing_board", board, dtype=pl.String))
+    ent = ent.with_columns(board.alias("listing_board"))
     institutions, products = _institutions(pull_of["institution"])
     dishonest = ent["dishonest"].to_numpy()
     deregistered = ent["deregistered"].to_numpy()
@@ -855,14 +870,14 @@ def generate(firms: int, seed: int, as_of: dt.date = AS_OF, years: int = 3) -> R
         {
             "data_pulls": pulls,
             "synth_runs": run,
-            "enterprises": ent.sort("uscc"),
+            "enterprises": ent,
             "qualifications": with_uscc(quals),
-            "annual_indicators": indicators.sort("uscc", "year"),
+            "annual_indicators": indicators,
             "financing_events": with_uscc(financing),
             "institutions": institutions,
             "products": products,
-            "loans": loans.sort("contract_no"),
-            "loan_statuses": statuses.sort("contract_no", "month"),
-            "synth_truth": truth.sort("uscc"),
+            "loans": loans,
+            "loan_statuses": statuses,
+            "synth_truth": truth,
         }
     )

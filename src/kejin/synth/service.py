@@ -2,8 +2,8 @@
 
 ``build_region`` is what other areas call to get a populated database for their tests and demos:
 ``build_region(engine, firms=N, seed=S)``. It generates the frames (:mod:`kejin.synth.model`),
-then writes all of them in one transaction through the bulk path (:func:`kejin.frames.bulk_transaction`),
-so a failure leaves the database as it was.
+then writes all of them in one transaction through the bulk path
+(:func:`kejin.frames.bulk_transaction`), so a failure leaves the database as it was.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, distinct, func, select
+from sqlalchemy import Connection, Engine, Table, distinct, func, inspect, select
 
 import kejin.models  # noqa: F401  (the whole schema, to find tables that depend on ours)
 from kejin.db import Base
-from kejin.errors import ConflictError
+from kejin.errors import ConflictError, NotFoundError
 from kejin.frames import BulkLoader, bulk_transaction
 from kejin.lending.tables import Institution, Loan, LoanStatus, Product
 from kejin.registry.tables import Enterprise, Qualification
@@ -93,6 +93,18 @@ _REGION = (
 )
 
 
+def _require_schema(engine: Engine) -> None:
+    """A database nobody migrated gets a sentence telling what to run, not a traceback."""
+    have = set(inspect(engine).get_table_names())
+    missing = [t for t in _REGION if t not in have]
+    if missing:
+        raise NotFoundError(
+            f"数据库结构未建立（缺少 {', '.join(missing)}），请先运行 kejin db upgrade",
+            f"the database has no schema yet (missing {', '.join(missing)}); "
+            "run `kejin db upgrade` first",
+        )
+
+
 def _refuse_if_occupied(
     first: Callable[[str], tuple[Any, ...] | None], tables: list[Table]
 ) -> None:
@@ -129,6 +141,7 @@ def build_region(
     emptied in the same transaction before the load.
     """
     t0 = time.perf_counter()
+    _require_schema(engine)
     meta = Base.metadata.tables
     ours = region_tables([t.name for t in meta.values() if t.name in _REGION])
     if not replace:  # fail before spending minutes generating; checked again when writing
@@ -149,19 +162,25 @@ def build_region(
     )
     done = 0
 
-    def on_table(name: str, rows: int, seconds: float) -> None:
+    def on_rows(name: str, rows: int) -> None:
         nonlocal done
         done += rows
-        report.write_seconds[name] = round(seconds, 3)
-        if progress and rows:
+        if progress:
             progress(f"写入 / writing {name}", done, total)
+
+    def on_table(name: str, rows: int, seconds: float) -> None:
+        report.write_seconds[name] = round(seconds, 3)
 
     with bulk_transaction(engine) as loader:
         if replace:
             _clear(loader, ours)
         else:
             _refuse_if_occupied(loader.first, ours)
-        loader.load([(meta[name], df) for name, df in region.tables.items()], on_table=on_table)
+        loader.load(
+            [(meta[name], df) for name, df in region.tables.items()],
+            on_table=on_table,
+            on_rows=on_rows,
+        )
     report.total_seconds = round(time.perf_counter() - t0, 3)
     return report
 
@@ -186,6 +205,7 @@ def region_summary(engine: Engine, as_of: dt.date | None = None) -> dict[str, An
       past due);
     * ``npl_ratio``: non-performing balance / total balance in the latest status month.
     """
+    _require_schema(engine)
     with engine.connect() as conn:
         if as_of is None:
             latest = conn.execute(select(SynthRun.as_of).order_by(SynthRun.id.desc())).first()

@@ -1,0 +1,715 @@
+"""``kejin policy …``: the library, evaluation from files, trace, precise push, simulation, workflow.
+
+Thin: parse, call the engine or the service, print. ``--json`` gives machine-readable output;
+``--by`` names the officer for every workflow step (maker-checker is checked on these names).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from kejin.console import console, err_console, get_engine, print_json
+from kejin.db import transaction
+from kejin.errors import Problem, ValidationError
+from kejin.ids import normalize_uscc
+
+policy_app = typer.Typer(help="政策引擎 / rules-as-code policy engine", no_args_is_help=True)
+
+AS_OF = typer.Option(
+    None, "--as-of", help="按此日已公布的参数计算 / parameters as known on DATE (YYYY-MM-DD)"
+)
+JSON = typer.Option(False, "--json", help="输出JSON / JSON output")
+BY = typer.Option(..., "--by", help="操作人 / acting officer")
+
+
+def _date(text: str | None, field: str = "as_of") -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            "日期格式错误",
+            "bad date",
+            [Problem("应为YYYY-MM-DD", "expected YYYY-MM-DD", field=field, value=text)],
+        ) from None
+
+
+def _overrides(sets: list[str]) -> dict[str, float]:
+    out = {}
+    for item in sets:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ValidationError(
+                "--set 应为 NAME=VALUE",
+                "--set takes NAME=VALUE",
+                [Problem("格式错误", "bad format", field="--set", value=item)],
+            ) from None
+    return out
+
+
+def _frame_for(policy_id: str, input_file: Path | None, uscc: str | None = None) -> pl.DataFrame:
+    from kejin.policy import library
+    from kejin.policy.entities import REGISTRY_ENTITIES, registry_frames
+    from kejin.policy.files import read_input
+
+    policy = library.get(policy_id)
+    if input_file is not None:
+        return read_input(policy, input_file)
+    if policy.entity not in REGISTRY_ENTITIES:
+        raise ValidationError(
+            f"登记库没有{policy.entity}数据，请用 --input 提供",
+            f"the registry holds no {policy.entity} data; give --input FILE",
+            [
+                Problem(
+                    "需要输入文件", "an input file is needed", field="--input", value=policy.entity
+                )
+            ],
+        )
+    return registry_frames(get_engine(), uscc)[policy.entity]
+
+
+@policy_app.command("list")
+def list_policies(json_out: bool = JSON) -> None:
+    """列出政策库 / Every policy with its document, input columns and parameters."""
+    from kejin.policy import library
+
+    items = []
+    for p in library.all_policies():
+        items.append(
+            {
+                "id": p.id,
+                "title_zh": p.title_zh,
+                "title_en": p.title_en,
+                "issuer": p.issuer,
+                "document": p.document,
+                "articles": list(p.articles),
+                "valid_from": p.valid_from,
+                "valid_to": p.valid_to,
+                "entity": p.entity,
+                "inputs": [
+                    {"name": i.name, "zh": i.zh, "en": i.en, "type": str(i.dtype)} for i in p.inputs
+                ],
+                "parameters": {
+                    n: {
+                        "unit": q.unit,
+                        "description": q.description,
+                        "reference": f"{q.document} {q.article}",
+                        "values": [v.to_dict() for v in q.values],
+                    }
+                    for n, q in p.params.items()
+                },
+            }
+        )
+    if json_out:
+        print_json(items)
+        return
+    t = Table(title="政策库 / policy library")
+    for c in (
+        "id",
+        "政策 / policy",
+        "文件·条款 / document",
+        "对象 / entity",
+        "输入列 / inputs",
+        "参数 / parameters",
+    ):
+        t.add_column(c)
+    for it in items:
+        params = ", ".join(
+            f"{n}={q['values'][-1]['value']} {q['unit']}" for n, q in it["parameters"].items()
+        )
+        t.add_row(
+            it["id"],
+            it["title_zh"],
+            f"{it['document']} {' '.join(it['articles'])}",
+            it["entity"],
+            ", ".join(i["name"] for i in it["inputs"]),
+            params,
+        )
+    console.print(t)
+
+
+@policy_app.command("eval")
+def eval_file(
+    policy_id: str = typer.Argument(..., help="政策编号 / policy id"),
+    input_file: Path = typer.Option(..., "--input", help="CSV或XLSX输入 / input file"),
+    out: Path = typer.Option(..., "--out", help="输出CSV或XLSX / output file"),
+    as_of: str | None = AS_OF,
+    sets: list[str] = typer.Option([], "--set", help="改革参数 NAME=VALUE / reform parameter"),
+) -> None:
+    """按文件批量测算 / Evaluate a policy over a file; adds eligible, amount, reason_zh, reason_en."""
+    from kejin.policy import library
+    from kejin.policy.engine import evaluate, money, with_reasons
+    from kejin.policy.files import read_input, write_output
+
+    policy = library.get(policy_id)
+    frame = read_input(policy, input_file)
+    result, _ = evaluate(
+        policy, frame, as_of=_date(as_of), overrides=_overrides(sets), file=str(input_file)
+    )
+    result = with_reasons(policy, result)
+    write_output(
+        money(result.select(*frame.columns, "eligible", "amount", "reason_zh", "reason_en")), out
+    )
+    n = int(result["eligible"].sum())
+    err_console.print(
+        f"{result.height}行，符合{n}行，金额合计{result['amount'].sum()}元 → {out} / {result.height} rows, {n} eligible"
+    )
+
+
+@policy_app.command("trace")
+def trace_cmd(
+    policy_id: str = typer.Argument(..., help="政策编号 / policy id"),
+    entity: str = typer.Option(
+        ..., "--entity", help="对象键，如 合同号/年度 / entity key, e.g. CONTRACT/YEAR"
+    ),
+    input_file: Path | None = typer.Option(
+        None, "--input", help="输入文件（默认读登记库） / input file (default: registry)"
+    ),
+    as_of: str | None = AS_OF,
+    sets: list[str] = typer.Option([], "--set", help="改革参数 / reform parameter NAME=VALUE"),
+    json_out: bool = JSON,
+) -> None:
+    """解释一个结果 / Explain one result: conditions, parameters (and the dates that chose them), amounts, articles."""
+    from kejin.policy import library
+    from kejin.policy.entities import REGISTRY_ENTITIES, registry_frames
+    from kejin.policy.simulate import evaluate_all, rows_for_year
+    from kejin.policy.trace import trace
+
+    policy = library.get(policy_id)
+    frame = _frame_for(policy_id, input_file)
+    stacked = None
+    if input_file is None and policy.entity in REGISTRY_ENTITIES:
+        _, stacked = evaluate_all(
+            library.all_policies(), registry_frames(get_engine()), as_of=_date(as_of)
+        )
+    items = trace(
+        policy,
+        rows_for_year(policy, frame, None),
+        entity,
+        as_of=_date(as_of),
+        overrides=_overrides(sets),
+        set_aside=stacked,
+    )
+    if json_out:
+        print_json(items)
+        return
+    for it in items:
+        console.rule(f"{it['title_zh']} · {it['entity']} · {it['document']}")
+        console.print(
+            "输入 / inputs: " + ", ".join(f"{k}={v}" for k, v in it["inputs"].items()),
+            highlight=False,
+        )
+        t = Table(title="参数 / parameters")
+        for c in (
+            "参数",
+            "值 value",
+            "单位",
+            "选取依据 selected by",
+            "生效 in force",
+            "公布 published",
+            "条款 article",
+        ):
+            t.add_column(c)
+        for p in it["parameters"]:
+            t.add_row(
+                p["name"],
+                str(p["value"]),
+                p["unit"],
+                p["selected_by"],
+                f"{p.get('in_force_from', '')}–{p.get('in_force_until') or ''}",
+                str(p.get("published", "")),
+                f"{p['document']} {p['article']}",
+            )
+        console.print(t)
+        s = Table(title="步骤 / steps")
+        for c in ("步骤 step", "含义", "值 value", "结果 outcome", "条款 article"):
+            s.add_column(c)
+        for st in it["steps"]:
+            s.add_row(st["name"], st["zh"], str(st["value"]), st.get("outcome", ""), st["article"])
+        console.print(s)
+        console.print(f"[bold]符合 eligible: {it['eligible']} · 金额 amount: {it['amount']} 元")
+        for st in it.get("stacking", []):
+            if not st["kept"]:
+                console.print(
+                    f"从优、就高、不重复：{st['cost_item']} 由 {st['set_aside_by']} 支付，本项不予叠加 / set aside"
+                )
+
+
+@policy_app.command("matches")
+def matches_cmd(
+    uscc: str = typer.Option(..., "--uscc", help="统一社会信用代码 / USCC"),
+    as_of: str | None = AS_OF,
+    json_out: bool = JSON,
+) -> None:
+    """政策精准推送 / Every policy a firm qualifies for, with estimated amounts and why."""
+    from kejin.policy import library
+    from kejin.policy.entities import registry_frames
+    from kejin.policy.simulate import matches
+
+    code = normalize_uscc(uscc)
+    frames = registry_frames(get_engine(), code)
+    if frames["firm"].height == 0:
+        from kejin.errors import NotFoundError
+
+        raise NotFoundError(
+            f"登记库中没有企业{code}",
+            f"no firm {code} in the registry",
+            [Problem("未找到", "not found", field="uscc", value=code)],
+        )
+    out = matches(library.all_policies(), frames, as_of=_date(as_of))
+    out["uscc"] = code
+    out["name"] = frames["firm"]["name"][0]
+    if json_out:
+        print_json(out)
+        return
+    t = Table(title=f"{out['name']}（{code}）可享政策 / matching policies")
+    for c in ("政策 policy", "对象 entity", "状态 status", "金额 amount", "原因 why"):
+        t.add_column(c)
+    for m in out["matches"]:
+        if m["status"] == "needs_data":
+            t.add_row(
+                m["title_zh"],
+                m["entity"],
+                "需提交数据 needs data",
+                "",
+                "输入列: " + ", ".join(m["inputs"]),
+            )
+        elif m["status"] != "not_eligible":
+            why = (
+                m["reason_zh"]
+                if m["status"] == "eligible"
+                else f"从优就高：由{m['set_aside_by']}支付"
+            )
+            t.add_row(m["title_zh"], m["entity"], m["status"], str(m["amount"]), why)
+    console.print(t)
+
+
+@policy_app.command("notify")
+def notify_cmd(
+    policy_id: str = typer.Argument(..., help="政策编号 / policy id"),
+    out: Path = typer.Option(..., "--out", help="Excel输出 / .xlsx file"),
+    year: int | None = typer.Option(
+        None, "--year", help="年度（默认最近） / year (default: latest)"
+    ),
+    as_of: str | None = AS_OF,
+) -> None:
+    """待通知企业清单 / The firms to notify, with amounts and reasons, as Excel."""
+    from kejin.policy import library
+    from kejin.policy.engine import evaluate, money, with_reasons
+    from kejin.policy.entities import registry_frames
+    from kejin.policy.files import write_xlsx
+    from kejin.policy.simulate import latest_year, rows_for_year
+
+    policy = library.get(policy_id)
+    frames = registry_frames(get_engine())
+    if policy.entity not in frames:
+        raise ValidationError(
+            f"登记库没有{policy.entity}数据",
+            f"the registry holds no {policy.entity} data",
+            [
+                Problem(
+                    "请用eval按文件测算", "use eval with a file", field="policy", value=policy_id
+                )
+            ],
+        )
+    frame = frames[policy.entity]
+    y = year or latest_year(policy, frame)
+    res, _ = evaluate(policy, rows_for_year(policy, frame, y), as_of=_date(as_of))
+    res = money(with_reasons(policy, res).filter(pl.col("eligible") & (pl.col("amount") > 0)))
+    res = res.join(frames["firm"].select("uscc", "name", "region_code"), on="uscc", how="left")
+    keycols = [k for k in policy.key if k != "uscc"]
+    sheet = res.select(
+        "uscc", "name", "region_code", *keycols, "amount", "reason_zh", "reason_en"
+    ).sort("amount", descending=True)
+    sheet = sheet.rename(
+        {
+            "uscc": "统一社会信用代码",
+            "name": "企业名称",
+            "region_code": "行政区划",
+            "amount": "预计金额（元）",
+            "reason_zh": "依据",
+            "reason_en": "basis",
+        }
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_xlsx(sheet, out, sheet=policy_id[:30])
+    err_console.print(f"{sheet.height}家/条待通知，合计{res['amount'].sum()}元（{y}年）→ {out}")
+
+
+@policy_app.command("simulate")
+def simulate_cmd(
+    policy_id: str = typer.Argument(..., help="政策编号 / policy id"),
+    sets: list[str] = typer.Option(..., "--set", help="改革参数 NAME=VALUE / reform parameter"),
+    year: int | None = typer.Option(
+        None, "--year", help="年度（默认最近） / year (default: latest)"
+    ),
+    out: Path = typer.Option(Path("out/policy"), "--out", help="图表目录 / chart directory"),
+    input_file: Path | None = typer.Option(
+        None, "--input", help="输入文件（默认登记库） / input file"
+    ),
+    as_of: str | None = AS_OF,
+    json_out: bool = JSON,
+) -> None:
+    """微观模拟 / Baseline vs reform: fiscal cost, beneficiaries, distribution; table and PNG chart."""
+    from kejin.policy import library
+    from kejin.policy.entities import registry_frames
+    from kejin.policy.simulate import chart, latest_year, simulate
+
+    policy = library.get(policy_id)
+    frame = _frame_for(policy_id, input_file)
+    firms = (
+        registry_frames(get_engine())["firm"]
+        if input_file is None
+        else pl.DataFrame(schema={"uscc": pl.String})
+    )
+    y = year or latest_year(policy, frame)
+    sim = simulate(policy, frame, firms, _overrides(sets), year=y, as_of=_date(as_of))
+    png = chart(sim, out / f"simulate_{policy_id}_{y}.png")
+    if json_out:
+        print_json(
+            {
+                "policy": policy_id,
+                "year": y,
+                "overrides": sim.overrides,
+                **sim.totals,
+                "chart": str(png),
+                "by": {k: v.to_dicts() for k, v in sim.by.items()},
+            }
+        )
+        return
+    t = Table(title=f"{policy.title_zh} {y}：基线 vs 改革 / baseline vs reform ({', '.join(sets)})")
+    for c in ("", "基线 baseline", "改革 reform", "差额 delta"):
+        t.add_column(c, justify="right")
+    tt = sim.totals
+    t.add_row(
+        "财政成本 fiscal cost",
+        f"{tt['baseline_cost']:,.2f}",
+        f"{tt['reform_cost']:,.2f}",
+        f"{tt['delta_cost']:,.2f}",
+    )
+    t.add_row(
+        "受益主体 beneficiaries",
+        str(tt["baseline_beneficiaries"]),
+        str(tt["reform_beneficiaries"]),
+        str(int(tt["reform_beneficiaries"]) - int(tt["baseline_beneficiaries"])),
+    )
+    console.print(t)
+    for dim, g in sim.by.items():
+        d = Table(title=f"按 {dim}")
+        for c in (dim, "基线成本", "改革成本", "差额", "受益(改革)"):
+            d.add_column(c, justify="right")
+        for r in g.iter_rows(named=True):
+            d.add_row(
+                str(r[dim]),
+                f"{r['cost_baseline']:,.0f}",
+                f"{r['cost_reform']:,.0f}",
+                f"{r['cost_delta']:,.0f}",
+                str(r["beneficiaries_reform"]),
+            )
+        console.print(d)
+    err_console.print(f"图表 / chart: {png}")
+
+
+def _app_dict(a: Any) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "programme": a.programme_id,
+        "firm": a.firm,
+        "entity": a.entity,
+        "state": a.state,
+        "claimed": a.claimed,
+        "approved_amount": a.approved_amount,
+        "paid_total": a.paid_total,
+        "reviewed_by": a.reviewed_by,
+        "approved_by": a.approved_by,
+        "note": a.note,
+    }
+
+
+def _prog_dict(p: Any) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "policy": p.policy_id,
+        "year": p.year,
+        "budget": p.budget,
+        "reserved": p.reserved,
+        "paid": p.paid,
+        "remaining": p.budget - p.reserved,
+        "allocation": p.allocation,
+        "state": p.state,
+        "made_by": p.made_by,
+        "approved_by": p.approved_by,
+        "params_as_of": p.params_as_of,
+    }
+
+
+def _show(obj: Any, json_out: bool) -> None:
+    if json_out:
+        print_json(obj)
+    else:
+        console.print(obj)
+
+
+@policy_app.command("create")
+def create_cmd(
+    policy_id: str = typer.Argument(..., help="政策编号 / policy id"),
+    year: int = typer.Option(..., "--year", help="预算年度 / budget year"),
+    budget: str = typer.Option(..., "--budget", help="年度预算（元） / budget (CNY)"),
+    allocation: str = typer.Option("fcfs", "--allocation", help="fcfs | pro_rata"),
+    by: str = BY,
+    json_out: bool = JSON,
+) -> None:
+    """新建项目（草稿） / Create a draft programme with a yearly budget."""
+    from kejin.policy import service
+
+    with transaction(get_engine()) as s:
+        p = service.create_programme(
+            s, policy_id=policy_id, year=year, budget=Decimal(budget), allocation=allocation, by=by
+        )
+        _show(_prog_dict(p), json_out)
+
+
+@policy_app.command("publish")
+def publish_cmd(
+    programme: str = typer.Argument(...),
+    by: str = BY,
+    as_of: str | None = AS_OF,
+    json_out: bool = JSON,
+) -> None:
+    """发布项目（须另一人审批） / Publish a programme (checker ≠ maker)."""
+    from kejin.policy import service
+
+    with transaction(get_engine()) as s:
+        p = service.publish(s, programme, by=by, as_of=_date(as_of) or date.today())
+        _show(_prog_dict(p), json_out)
+
+
+@policy_app.command("apply")
+def apply_cmd(
+    programme: str = typer.Argument(...),
+    uscc: str | None = typer.Option(
+        None, "--uscc", help="从登记库取该企业的对象 / the firm's entities from the registry"
+    ),
+    entity: str | None = typer.Option(None, "--entity", help="只申请此对象 / only this entity"),
+    input_file: Path | None = typer.Option(None, "--input", help="输入文件 / input file"),
+    by: str = BY,
+    json_out: bool = JSON,
+) -> None:
+    """申请 / Apply for a firm's eligible entities (registry) or the rows of a file."""
+    from kejin.policy import library, service
+    from kejin.policy.engine import evaluate
+    from kejin.policy.simulate import rows_for_year
+    from kejin.policy.tables import Programme
+    from kejin.policy.trace import entity_filter
+
+    with transaction(get_engine()) as s:
+        prog = s.get(Programme, programme)
+        if prog is None:
+            from kejin.errors import NotFoundError
+
+            raise NotFoundError(f"没有项目{programme}", f"no programme {programme}")
+        policy = library.get(prog.policy_id)
+        frame = _frame_for(prog.policy_id, input_file, normalize_uscc(uscc) if uscc else None)
+        frame = rows_for_year(policy, frame, prog.year)
+        if entity:
+            frame = frame.filter(entity_filter(policy, entity))
+        elif input_file is None:
+            res, _ = evaluate(policy, frame, as_of=prog.params_as_of)
+            frame = frame.filter(res["eligible"] & (res["amount"] > 0))
+        if frame.height == 0:
+            raise ValidationError(
+                "没有可申请的对象",
+                "nothing eligible to apply for",
+                [
+                    Problem(
+                        "无符合条件的对象",
+                        "no eligible entity",
+                        field="entity",
+                        value=entity or uscc,
+                    )
+                ],
+            )
+        apps = service.apply(s, programme, frame, by=by)
+        _show([_app_dict(a) for a in apps], json_out)
+
+
+@policy_app.command("review")
+def review_cmd(
+    application: int = typer.Argument(...),
+    by: str = BY,
+    reject: bool = typer.Option(False, "--reject"),
+    note: str | None = typer.Option(None, "--note"),
+    json_out: bool = JSON,
+) -> None:
+    """审核（经办） / Review an application (the maker)."""
+    from kejin.policy import service
+
+    with transaction(get_engine()) as s:
+        _show(
+            _app_dict(service.review(s, application, by=by, accept=not reject, note=note)), json_out
+        )
+
+
+@policy_app.command("approve")
+def approve_cmd(programme: str = typer.Argument(...), by: str = BY, json_out: bool = JSON) -> None:
+    """审批并占用预算（复核） / Approve reviewed applications, reserving budget (checker ≠ reviewer)."""
+    from kejin.policy import service
+
+    with transaction(get_engine()) as s:
+        apps = service.approve(s, programme, by=by)
+        _show([_app_dict(a) for a in apps], json_out)
+
+
+@policy_app.command("pay")
+def pay_cmd(
+    application: int = typer.Argument(...),
+    key: str = typer.Option(..., "--key", help="幂等键 / idempotency key"),
+    by: str = BY,
+    json_out: bool = JSON,
+) -> None:
+    """支付 / Pay an approved application once (idempotent by key)."""
+    from kejin.policy import service
+
+    with transaction(get_engine()) as s:
+        p = service.pay(s, application, idempotency_key=key, by=by)
+        _show(
+            {
+                "payment": p.id,
+                "application": p.application_id,
+                "amount": p.amount,
+                "key": p.idempotency_key,
+                "paid_at": p.paid_at,
+            },
+            json_out,
+        )
+
+
+@policy_app.command("correct")
+def correct_cmd(
+    programme: str = typer.Argument(...),
+    as_of: str = typer.Option(
+        ..., "--as-of", help="按此日已公布的参数重算 / recompute as known on DATE"
+    ),
+    record: bool = typer.Option(
+        False, "--apply", help="记录补发/追回 / record the top-ups and claw-backs"
+    ),
+    key_prefix: str | None = typer.Option(
+        None, "--key-prefix", help="幂等键前缀 / idempotency key prefix"
+    ),
+    by: str | None = typer.Option(None, "--by"),
+    json_out: bool = JSON,
+) -> None:
+    """追溯更正 / Per-beneficiary top-up or claw-back after a parameter revision."""
+    from kejin.policy import service
+
+    day = _date(as_of)
+    with transaction(get_engine()) as s:
+        if record:
+            if not key_prefix or not by:
+                raise ValidationError(
+                    "--apply 需要 --key-prefix 和 --by", "--apply needs --key-prefix and --by"
+                )
+            pays = service.apply_corrections(s, programme, as_of=day, by=by, key_prefix=key_prefix)
+            _show(
+                [
+                    {
+                        "payment": p.id,
+                        "application": p.application_id,
+                        "kind": p.kind,
+                        "amount": p.amount,
+                        "key": p.idempotency_key,
+                    }
+                    for p in pays
+                ],
+                json_out,
+            )
+        else:
+            _show(service.corrections(s, programme, as_of=day), json_out)
+
+
+@policy_app.command("status")
+def status_cmd(programme: str = typer.Argument(...), json_out: bool = JSON) -> None:
+    """项目预算与申请 / A programme's budget, reservations and applications."""
+    from sqlalchemy import select
+
+    from kejin.policy.service import get_programme
+    from kejin.policy.tables import Application
+
+    with transaction(get_engine()) as s:
+        p = get_programme(s, programme)
+        apps = [
+            _app_dict(a)
+            for a in s.scalars(
+                select(Application)
+                .where(Application.programme_id == programme)
+                .order_by(Application.id)
+            )
+        ]
+        _show({**_prog_dict(p), "applications": apps}, json_out)
+
+
+@policy_app.command("demo")
+def demo_cmd(
+    year: int | None = typer.Option(None, "--year", help="年度（默认数据最近年度） / year"),
+    maker: str = typer.Option("demo-maker", "--maker"),
+    checker: str = typer.Option("demo-checker", "--checker"),
+) -> None:
+    """演示：在登记库上发布政策库并测算 / Publish the registry-computable library and show costs."""
+    from kejin.policy import library, service
+    from kejin.policy.entities import registry_frames
+    from kejin.policy.simulate import evaluate_all, latest_year
+    from kejin.policy.tables import Programme
+
+    frames = registry_frames(get_engine())
+    pols = [p for p in library.all_policies() if p.entity in frames]
+    t = Table(title="政策库测算 / library over the registry")
+    for c in (
+        "政策 policy",
+        "年度 year",
+        "符合 eligible",
+        "金额 amount",
+        "从优就高后 after stacking",
+        "项目 programme",
+    ):
+        t.add_column(c)
+    by_year: dict[int, tuple[dict[str, pl.DataFrame], pl.DataFrame]] = {}
+    for p in pols:
+        y = year or latest_year(p, frames[p.entity])
+        if y is None:
+            t.add_row(p.id, "-", "0", "0", "0", "无数据 / no rows in force")
+            continue
+        if y not in by_year:
+            by_year[y] = evaluate_all(pols, frames, year=y)
+        results, stacked = by_year[y]
+        res = results[p.id]
+        kept = stacked.filter(pl.col("kept") & (pl.col("policy_id") == p.id))["amount"].sum()
+        total = res["amount"].sum()
+        budget = Decimal(str(total)).quantize(Decimal("1")) + Decimal("1")
+        with transaction(get_engine()) as s:
+            pid = f"{p.id}-{y}"
+            if s.get(Programme, pid) is None:
+                service.create_programme(
+                    s, policy_id=p.id, year=y, budget=budget, allocation="fcfs", by=maker
+                )
+                service.publish(s, pid, by=checker, as_of=date(y, 12, 31))
+        t.add_row(
+            p.id, str(y), str(int(res["eligible"].sum())), f"{total:,.2f}", f"{kept:,.2f}", pid
+        )
+    console.print(t)
+    err_console.print(f"已发布 / published at {datetime.now():%Y-%m-%d %H:%M}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(policy_app, name="policy")

@@ -1,0 +1,467 @@
+"""The rules-as-code engine: a policy is a list of named steps over an entity frame.
+
+Each step is one vectorised Polars expression that becomes a named column, so a whole region is
+computed in one lazy plan and the same columns explain any single result (:mod:`.trace`). A step
+says which article it implements and whether it is a condition (a yes/no the reason text reports)
+or an amount. Parameters enter the plan as columns chosen by date *before* the steps run: one
+``when`` per dated segment, never a per-row lookup, which is what keeps a million loan-years fast.
+
+Amounts are computed in float64 and rounded to the cent once, at the end: every formula here is
+a product of a money amount and a rate followed by caps, so that is the only rounding. They
+become ``Decimal(18,2)`` (:func:`money`) where they are stored or written for people, not in the
+batch path, where the cast alone cost 25 ms per million rows (documented in ``docs/policy.md``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from kejin.errors import Problem, ValidationError
+from kejin.policy.params import OPEN_END, Parameter, Value, load_parameters, outside_validity
+
+StepKind = Literal["condition", "amount", "value"]
+AMOUNT_DTYPE = pl.Decimal(18, 2)
+
+
+@dataclass(frozen=True)
+class Input:
+    """A column the policy reads, with the Chinese header a clerk may use instead."""
+
+    name: str
+    dtype: type[pl.DataType] | pl.DataType
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One named intermediate: its expression, what it means and the article it implements."""
+
+    name: str
+    expr: pl.Expr
+    kind: StepKind
+    zh: str
+    en: str
+    article: str
+
+
+@dataclass(frozen=True)
+class ParamDate:
+    """Which date selects a parameter's value: a column, or an expression named ``name``.
+
+    ``year_column`` marks the common case "31 December of the row's year": the engine then selects
+    values by comparing the integer year with each segment's years and never materialises a date
+    column (building a million dates cost more than the rest of the Karamay rule; see
+    ``bench/bench_policy.py``). ``expr`` still gives the date, for filters and traces.
+    """
+
+    name: str
+    expr: pl.Expr
+    year_column: str | None = None
+
+
+def YearEnd(column: str = "year") -> ParamDate:
+    """Parameters in force on 31 December of the integer ``column``."""
+    return ParamDate("param_date", year_end(pl.col(column)), year_column=column)
+
+
+@dataclass
+class Policy:
+    """A policy of the library: metadata, inputs, parameters and steps.
+
+    ``eligible`` and ``amount`` name the steps whose values are the result; ``cost_item`` (when
+    given) with ``cost_key`` names the cost a payment covers (``interest:CONTRACT:YEAR``), which the
+    stacking rule uses to avoid paying it twice.
+    """
+
+    id: str
+    title_zh: str
+    title_en: str
+    issuer: str
+    document: str
+    articles: tuple[str, ...]
+    valid_from: date
+    valid_to: date | None
+    entity: str
+    key: tuple[str, ...]
+    inputs: tuple[Input, ...]
+    param_units: dict[str, str]
+    param_dates: dict[str, ParamDate]
+    steps: tuple[Step, ...]
+    eligible: str
+    amount: str
+    source: Path
+    cost_kind: str | None = None
+    cost_key: tuple[str, ...] = ()
+    firm_column: str = "uscc"
+    period: str = "param_date"
+    order: tuple[str, ...] = ()
+    summary_zh: str = ""
+    summary_en: str = ""
+    params: dict[str, Parameter] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        yaml_path = self.source.with_suffix(".yaml")
+        self.params = load_parameters(yaml_path, self.param_units)
+        self._check_formulas()
+
+    def _check_formulas(self) -> None:
+        """Refuse a policy whose formulas name a column that no input, parameter or step makes."""
+        known = {i.name for i in self.inputs} | set(self.param_units)
+        problems = []
+        for pd_ in self.param_dates.values():
+            if pd_.year_column is not None and pd_.year_column not in known:
+                problems.append(self._absent(pd_.name, pd_.year_column))
+            for root in pd_.expr.meta.root_names():
+                if root not in known:
+                    problems.append(self._absent(pd_.name, root))
+        known |= {pd_.name for pd_ in self.param_dates.values() if pd_.year_column is None}
+        for step in self.steps:
+            for root in step.expr.meta.root_names():
+                if root not in known:
+                    problems.append(self._absent(step.name, root))
+            known.add(step.name)
+        if self.cost_item is not None:
+            problems += [
+                self._absent("cost_item", r)
+                for r in self.cost_item.meta.root_names()
+                if r not in known
+            ]
+        if self.period not in {pd_.name for pd_ in self.param_dates.values()}:
+            problems.append(self._absent("period", self.period))
+        for name in (self.eligible, self.amount):
+            if name not in known:
+                problems.append(self._absent("result", name))
+        if problems:
+            raise ValidationError(
+                "政策公式引用了不存在的列", "a formula names an absent column", problems
+            )
+
+    def _absent(self, step: str, column: str) -> Problem:
+        return Problem(
+            f"步骤{step}引用的列{column}不存在",
+            f"step {step} names column {column}, which no input, parameter or earlier step provides",
+            file=str(self.source),
+            field=step,
+            value=column,
+        )
+
+    @property
+    def cost_item(self) -> pl.Expr | None:
+        """``KIND:KEY…`` — policies of one ``cost_kind`` pay for the same kind of cost."""
+        if self.cost_kind is None:
+            return None
+        return pl.format(
+            f"{self.cost_kind}" + ":{}" * len(self.cost_key), *[pl.col(c) for c in self.cost_key]
+        )
+
+    def period_expr(self) -> pl.Expr:
+        """The date that places a row in time (its budget year and the policy's validity)."""
+        return next(pd_.expr for pd_ in self.param_dates.values() if pd_.name == self.period)
+
+    def in_force(self) -> pl.Expr:
+        """Rows whose period falls inside the policy's own validity."""
+        d = self.period_expr()
+        end = self.valid_to or OPEN_END
+        return d.is_between(pl.lit(self.valid_from), pl.lit(end))
+
+    @property
+    def conditions(self) -> list[Step]:
+        return [s for s in self.steps if s.kind == "condition"]
+
+    def header_aliases(self) -> dict[str, str]:
+        """Chinese (and English label) headers accepted for each input column."""
+        out: dict[str, str] = {}
+        for i in self.inputs:
+            out[i.zh] = i.name
+            out[i.en] = i.name
+        return out
+
+
+def P(name: str) -> pl.Expr:
+    """A parameter inside a formula (it is a column once the engine has chosen its value)."""
+    return pl.col(name)
+
+
+def year_end(year: pl.Expr) -> pl.Expr:
+    """31 December of an integer year column, by integer arithmetic.
+
+    ``pl.date(year, 12, 31)`` goes through a datetime per row (136 ms for a million rows, most of
+    a whole evaluation); this is the civil-calendar day count of 1 January of the next year,
+    minus one day (H. Hinnant's ``days_from_civil``), and costs a few integer operations.
+
+    >>> pl.select(year_end(pl.lit(2024))).item(), pl.select(year_end(pl.lit(1900))).item()
+    (datetime.date(2024, 12, 31), datetime.date(1900, 12, 31))
+    """
+    y = year.cast(pl.Int64)
+    era = y.floordiv(400)
+    yoe = y - era * 400
+    days = era * 146097 + yoe * 365 + yoe.floordiv(4) - yoe.floordiv(100) + 306 - 719468 - 1
+    return days.cast(pl.Int32).cast(pl.Date)
+
+
+def run_starts(by: Iterable[str]) -> pl.Expr:
+    """True on the first row of each run of equal ``by`` values (rows sorted by ``by``).
+
+    Group-wise scans (``cum_sum().over(...)``) hash the keys and evaluate per group: with a
+    USCC string key and ~500k tiny groups that took 0.4–1.2 s per window. A policy that needs
+    them declares an ``order``; the engine sorts by it (only when the input is not already in
+    that order), and these helpers then work on runs with element-wise operations only.
+    """
+    cols = list(by)
+    change = pl.any_horizontal([pl.col(c) != pl.col(c).shift(1) for c in cols])
+    return (pl.int_range(pl.len()) == 0) | change.fill_null(True)
+
+
+def group_cum_sum(x: pl.Expr, by: Iterable[str]) -> pl.Expr:
+    """Cumulative sum of ``x`` restarting at every run of ``by`` (inclusive of the row)."""
+    cs = x.cum_sum()
+    start = pl.when(run_starts(by)).then(cs - x).otherwise(None).forward_fill()
+    return cs - start
+
+
+def group_shift(x: pl.Expr, by: Iterable[str], fill: float = 0.0) -> pl.Expr:
+    """The previous row's ``x`` within the run of ``by`` (``fill`` on each run's first row)."""
+    return pl.when(run_starts(by)).then(pl.lit(fill)).otherwise(x.shift(1))
+
+
+def cap_per_group(raw: pl.Expr, cap: pl.Expr, by: Iterable[str]) -> pl.Expr:
+    """Cap the sum of ``raw`` within each group; rows take the room in the policy's ``order``.
+
+    A per-firm ceiling (e.g. 100,000 CNY per firm and year) is paid to the firm's rows in key
+    order, each receiving what is left of the cap: ``min(raw, max(cap - paid_before, 0))``.
+    Each row is rounded to the cent *before* the cap is shared out, so the rounded amounts of a
+    firm never add up to a cent more than the cap (found by a hypothesis test).
+    """
+    by = list(by)
+    cents = raw.round(2)
+    before = group_cum_sum(cents, by) - cents
+    return pl.min_horizontal(cents, pl.max_horizontal(cap - before, pl.lit(0.0)))
+
+
+@dataclass
+class Resolved:
+    """How each parameter was chosen for an evaluation (the trace reports it)."""
+
+    segments: dict[str, list[Value]]
+    overrides: dict[str, float]
+
+
+def _check_inputs(policy: Policy, frame: pl.DataFrame, file: str | None) -> None:
+    missing = [i for i in policy.inputs if i.name not in frame.columns]
+    if missing:
+        raise ValidationError(
+            "输入缺少必需列",
+            "the input lacks required columns",
+            [
+                Problem(
+                    f"缺少列：{i.name}（{i.zh}）",
+                    f"missing column: {i.name} ({i.en})",
+                    file=file,
+                    field=i.name,
+                )
+                for i in missing
+            ],
+        )
+
+
+def _year_span(s: Value) -> tuple[int, int]:
+    """The years whose 31 December falls inside segment ``s``."""
+    last = s.end.year if (s.end.month, s.end.day) == (12, 31) else s.end.year - 1
+    return s.start.year, last
+
+
+def _param_expr(
+    p: Parameter, segs: list[Value], pd_: ParamDate, lo: date, hi: date
+) -> tuple[pl.Expr, bool]:
+    """The value column for ``p`` and whether rows may fall outside every segment."""
+    used = [s for s in segs if s.end >= lo and s.start <= hi]
+    covered = bool(used) and used[0].start <= lo and used[-1].end >= hi
+    covered = covered and all(
+        a.end.toordinal() + 1 >= b.start.toordinal() for a, b in itertools.pairwise(used)
+    )
+    if covered and len({s.value for s in used}) == 1:
+        return pl.lit(used[0].value, dtype=pl.Float64).alias(p.name), False
+    chain = None
+    for s in used:
+        if pd_.year_column is not None:
+            y0, y1 = _year_span(s)
+            cond = pl.col(pd_.year_column).is_between(y0, y1)
+        else:
+            cond = pl.col(pd_.name).is_between(pl.lit(s.start), pl.lit(s.end))
+        chain = (
+            pl.when(cond).then(pl.lit(s.value))
+            if chain is None
+            else chain.when(cond).then(pl.lit(s.value))
+        )
+    if chain is None:
+        return pl.lit(None, dtype=pl.Float64).alias(p.name), True
+    return chain.otherwise(pl.lit(None, dtype=pl.Float64)).alias(p.name), not covered
+
+
+def evaluate(
+    policy: Policy,
+    frame: pl.DataFrame,
+    *,
+    as_of: date | None = None,
+    overrides: Mapping[str, float] | None = None,
+    file: str | None = None,
+) -> tuple[pl.DataFrame, Resolved]:
+    """Evaluate ``policy`` on every row of ``frame``; adds parameter and step columns.
+
+    The result keeps the input columns and adds, in order: the parameter dates, each parameter,
+    each step, then ``eligible`` (bool) and ``amount`` (float rounded to the cent, zero when not
+    eligible; :func:`money` makes it ``Decimal(18,2)`` where it is stored or shown).
+    ``overrides`` replace parameters by a constant (a reform in :mod:`.simulate`).
+    Raises ValidationError for a missing column or a row outside a parameter's validity.
+    """
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(policy.params))
+    if unknown:
+        raise ValidationError(
+            "没有这个参数",
+            "no such parameter",
+            [
+                Problem(
+                    f"政策{policy.id}没有参数{u}",
+                    f"policy {policy.id} has no parameter {u}",
+                    field=u,
+                )
+                for u in unknown
+            ],
+        )
+    _check_inputs(policy, frame, file)
+    restore = False
+    if policy.order and frame.height > 1:
+        frame, restore = _in_order(frame, list(policy.order))
+    casts = [
+        pl.col(i.name).cast(i.dtype)
+        for i in policy.inputs
+        if frame.schema[i.name] != (i.dtype() if isinstance(i.dtype, type) else i.dtype)
+    ]
+    dates = {pd_.name: pd_ for pd_ in policy.param_dates.values()}
+    lf = (
+        frame.lazy()
+        .with_columns(casts)
+        .with_columns(pd_.expr.alias(n) for n, pd_ in dates.items() if pd_.year_column is None)
+    )
+    bounds: dict[str, tuple[date, date] | None] = {}
+    if frame.height:
+        cols = {n: (pd_.year_column or n) for n, pd_ in dates.items()}
+        row = (
+            lf.select(
+                [pl.col(c).min().alias(f"{n}__lo") for n, c in cols.items()]
+                + [pl.col(c).max().alias(f"{n}__hi") for n, c in cols.items()]
+            )
+            .collect()
+            .row(0, named=True)
+        )
+        for n, pd_ in dates.items():
+            lo, hi = row[f"{n}__lo"], row[f"{n}__hi"]
+            if lo is not None and pd_.year_column is not None:
+                lo, hi = date(lo, 12, 31), date(hi, 12, 31)
+            bounds[n] = None if lo is None else (lo, hi)
+    exprs: list[pl.Expr] = []
+    resolved = Resolved({}, overrides)
+    check: list[tuple[Parameter, ParamDate]] = []
+    for name, p in policy.params.items():
+        if name in overrides:
+            exprs.append(pl.lit(float(overrides[name]), dtype=pl.Float64).alias(name))
+            continue
+        segs = p.segments(as_of)
+        resolved.segments[name] = segs
+        pd_ = policy.param_dates[name]
+        span = bounds.get(pd_.name)
+        if span is None:
+            exprs.append(pl.lit(None, dtype=pl.Float64).alias(name))
+            continue
+        e, needs_check = _param_expr(p, segs, pd_, *span)
+        exprs.append(e)
+        if needs_check:
+            check.append((p, pd_))
+    lf = lf.with_columns(exprs)
+    if check:
+        first_bad = (
+            lf.filter(pl.any_horizontal(pl.col(p.name).is_null() for p, _ in check))
+            .select(
+                list(
+                    dict.fromkeys(
+                        [
+                            *policy.key,
+                            *[p.name for p, _ in check],
+                            *[d.year_column or d.name for _, d in check],
+                        ]
+                    )
+                )
+            )
+            .head(1)
+            .collect()
+        )
+        if first_bad.height:
+            row = first_bad.row(0, named=True)
+            p, d = next((p, d) for p, d in check if row[p.name] is None)
+            day = date(row[d.year_column], 12, 31) if d.year_column else row[d.name]
+            entity = "/".join(str(row[k]) for k in policy.key)
+            raise outside_validity(p, day, as_of, entity)
+    for step in policy.steps:
+        lf = lf.with_columns(step.expr.alias(step.name))
+    lf = lf.with_columns(
+        pl.col(policy.eligible).fill_null(False).alias("eligible"),
+    ).with_columns(
+        pl.when(pl.col("eligible"))
+        .then(pl.col(policy.amount).round(2))
+        .otherwise(0.0)
+        .alias("amount")
+    )
+    out = lf.collect()
+    if restore:
+        out = out.sort(ROW_INDEX).drop(ROW_INDEX)
+    return out, resolved
+
+
+ROW_INDEX = "__row"
+
+
+def _in_order(frame: pl.DataFrame, order: list[str]) -> tuple[pl.DataFrame, bool]:
+    """``frame`` sorted by ``order`` (returned as is when it already is, the usual case)."""
+    # Sorted iff every row is >= its predecessor lexicographically.
+    lex_ok = pl.lit(True)
+    eq_so_far = pl.lit(True)
+    for c in order:
+        prev = pl.col(c).shift(1)
+        lex_ok = lex_ok & (~eq_so_far | (prev <= pl.col(c)).fill_null(True))
+        eq_so_far = eq_so_far & (prev == pl.col(c)).fill_null(False)
+    if frame.select(lex_ok.all()).item():
+        return frame, False
+    return frame.with_row_index(ROW_INDEX).sort(order), True
+
+
+def money(frame: pl.DataFrame, column: str = "amount") -> pl.DataFrame:
+    """The amount column as ``Decimal(18,2)``, for storage and for files people read."""
+    return frame.with_columns(pl.col(column).round(2).cast(AMOUNT_DTYPE))
+
+
+def with_reasons(policy: Policy, result: pl.DataFrame) -> pl.DataFrame:
+    """Add ``reason_zh`` / ``reason_en``: the first failed condition, or the amount's basis.
+
+    Built from a ``when`` chain of literal strings, so it costs one pass over the conditions.
+    """
+    zh = pl.when(pl.col("eligible")).then(pl.lit(f"符合《{policy.title_zh}》（{policy.document}）"))
+    en = pl.when(pl.col("eligible")).then(
+        pl.lit(f"eligible under {policy.title_en} ({policy.document})")
+    )
+    for c in policy.conditions:
+        failed = ~pl.col(c.name).fill_null(False)
+        zh = zh.when(failed).then(pl.lit(f"不满足：{c.zh}（{c.article}）"))
+        en = en.when(failed).then(pl.lit(f"not met: {c.en} ({c.article})"))
+    return result.with_columns(
+        zh.otherwise(pl.lit("不符合")).alias("reason_zh"),
+        en.otherwise(pl.lit("not eligible")).alias("reason_en"),
+    )

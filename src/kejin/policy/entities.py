@@ -1,0 +1,62 @@
+"""Read the registry into the entity frames the library evaluates (the analytic path).
+
+Only loan-years and investments can be derived from the registry: insurance policies, contracts,
+guaranteed loans with their fees and investors' taxable income are not registry tables, so those
+policies are evaluated from files (``kejin policy eval``) and say so in ``matches``.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+from sqlalchemy import Engine
+
+from kejin.frames import read_frame
+from kejin.lending.tables import Institution, Loan, LoanStatus, Product
+from kejin.policy import kernels
+from kejin.registry.tables import Enterprise, FinancingEvent, Qualification
+
+#: Entities the registry can supply.
+REGISTRY_ENTITIES = ("loan_year", "investment")
+
+FIRM_COLUMNS = ("uscc", "name", "region_code", "industry_chain", "stage")
+
+
+def registry_frames(engine: Engine, uscc: str | None = None) -> dict[str, pl.DataFrame]:
+    """``firm``, ``loan_year`` and ``investment`` frames, optionally for one firm only."""
+    with engine.connect() as conn:
+        firms = read_frame(conn, Enterprise.__table__, FIRM_COLUMNS)
+        quals = read_frame(
+            conn, Qualification.__table__, ["uscc", "kind", "valid_from", "valid_to"]
+        )
+        loans = read_frame(
+            conn,
+            Loan.__table__,
+            [
+                "contract_no",
+                "uscc",
+                "institution_id",
+                "product_id",
+                "amount",
+                "credit_line",
+                "rate",
+                "disbursed_on",
+                "guarantee_type",
+            ],
+        )
+        statuses = read_frame(conn, LoanStatus.__table__, ["contract_no", "month", "balance"])
+        insts = read_frame(conn, Institution.__table__, ["id", "partner_bank"])
+        products = read_frame(conn, Product.__table__, ["id", "name"])
+        events = read_frame(
+            conn, FinancingEvent.__table__, ["id", "uscc", "kind", "occurred_on", "amount"]
+        )
+    if uscc is not None:
+        firms = firms.filter(pl.col("uscc") == uscc)
+        quals = quals.filter(pl.col("uscc") == uscc)
+        loans = loans.filter(pl.col("uscc") == uscc)
+        statuses = statuses.join(loans.select("contract_no"), on="contract_no", how="semi")
+        events = events.filter(pl.col("uscc") == uscc)
+    return {
+        "firm": firms,
+        "loan_year": kernels.loan_years(loans, statuses, insts, products, quals),
+        "investment": kernels.investments(events, quals),
+    }
