@@ -40,6 +40,8 @@ demo: install system-deps
 	$(BIN)/kejin points score --system most-v1
 	$(BIN)/kejin whitelist refresh
 	$(BIN)/kejin summary
+	$(BIN)/kejin credit tech-model --out credit-tech-firm.json --register tech_firm
+	$(BIN)/kejin credit warnings --month 2026-06
 	$(BIN)/kejin policy demo
 
 test: install-test system-deps

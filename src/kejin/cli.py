@@ -59,12 +59,14 @@ def _mount_areas() -> None:
     # Each area adds two lines here, kept sorted by area:
     #     from kejin.<area>.commands import register as register_<area>
     #     register_<area>(app)
+    from kejin.credit.commands import register as register_credit
     from kejin.ingest.commands import register as register_ingest
     from kejin.points.commands import register as register_points
     from kejin.policy.commands import register as register_policy
     from kejin.synth.commands import register as register_synth
     from kejin.whitelist.commands import register as register_whitelist
 
+    register_credit(app)
     register_ingest(app)
     register_points(app)
     register_policy(app)

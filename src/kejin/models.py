@@ -1,6 +1,7 @@
 """Imports every area's tables so that ``Base.metadata`` holds the whole schema (for Alembic)."""
 
 from kejin.db import Base
+from kejin.credit import tables as credit_tables
 from kejin.lending import tables as lending_tables
 from kejin.points import tables as points_tables
 from kejin.policy import tables as policy_tables
@@ -10,6 +11,7 @@ from kejin.whitelist import tables as whitelist_tables
 
 __all__ = [
     "Base",
+    "credit_tables",
     "lending_tables",
     "points_tables",
     "policy_tables",

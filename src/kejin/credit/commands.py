@@ -1,0 +1,284 @@
+"""``kejin credit …``: fit, score and report on any CSV; decide, evidence and warnings on the DB."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import typer
+
+from kejin.console import err_console, print_json
+
+credit_app = typer.Typer(
+    help="信用风险模型与授信决策 / credit risk models and decisions", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(credit_app, name="credit")
+
+
+def _config(path: Path | None, monotone: list[str]) -> dict:
+    """Model config from a TOML/JSON file, plus ``--monotone col=+1`` pairs for the GBM."""
+    from kejin.errors import Problem, ValidationError
+
+    cfg: dict = {}
+    if path is not None:
+        text = path.read_text(encoding="utf-8")
+        cfg = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    for m in monotone:
+        name, _, sign = m.partition("=")
+        if sign not in ("+1", "1", "-1", "0"):
+            raise ValidationError(
+                "单调约束格式应为 列名=+1 或 列名=-1",
+                "monotone constraint must be COL=+1 or COL=-1",
+                [Problem("", "", field="--monotone", value=m)],
+            )
+        cfg.setdefault("monotone", {})[name] = int(sign)
+    return cfg
+
+
+@credit_app.command("fit")
+def fit_cmd(
+    data: Path = typer.Option(..., "--data", help="训练数据CSV / training CSV"),
+    target: str = typer.Option(..., "--target", help="目标列 / target column"),
+    bad: str | None = typer.Option(
+        None, "--bad", help="坏样本取值 / value meaning bad (default 1)"
+    ),
+    method: str = typer.Option("scorecard", "--method", help="scorecard | gbm"),
+    out: Path = typer.Option(..., "--out", help="模型文件 / model JSON to write"),
+    exclude: list[str] = typer.Option([], "--exclude", help="排除的列 / columns to ignore"),
+    config: Path | None = typer.Option(None, "--config", help="配置 TOML/JSON / model config"),
+    monotone: list[str] = typer.Option([], "--monotone", help="GBM: COL=+1|-1 (PD direction)"),
+    register_as: str | None = typer.Option(
+        None, "--register", help="登记到模型库的名称 / also store in the model registry"
+    ),
+) -> None:
+    """训练评分卡或GBM / Fit a scorecard or GBM on a CSV and write the sealed JSON artefact."""
+    from kejin.credit import artefact, dataset, models
+    from kejin.errors import Problem, ValidationError
+
+    if method not in ("scorecard", "gbm"):
+        raise ValidationError(
+            "未知的建模方法", "unknown method", [Problem("", "", field="--method", value=method)]
+        )
+    df = dataset.read_csv(data)
+    prepared = dataset.prepare(df, target, bad, tuple(exclude), source=str(data))
+    art = models.fit(prepared, method, _config(config, monotone))
+    digest = artefact.save(art, out)
+    summary = {"model": str(out), "content_hash": digest, "method": method, **art["metrics"]}
+    if register_as:
+        from kejin.console import get_engine
+        from kejin.credit import registry
+
+        row = registry.register(get_engine(), art, register_as)
+        summary["registered"] = {"name": row.name, "version": row.version}
+    print_json(summary)
+
+
+@credit_app.command("score")
+def score_cmd(
+    model: Path = typer.Option(..., "--model", help="模型文件 / model JSON"),
+    data: Path = typer.Option(..., "--data", help="待评分CSV / CSV to score"),
+    out: Path = typer.Option(..., "--out", help="输出CSV / output CSV"),
+) -> None:
+    """批量评分 / Score a CSV: input rows plus pd, points, reasons, flags."""
+    from kejin.credit import artefact, dataset, models
+
+    art = artefact.load(model)
+    df = dataset.read_csv(data)
+    scored = models.score(art, df)
+    df.hstack(scored).write_csv(out)
+    flagged = int((scored["flags"] != "").sum())
+    print_json(
+        {"rows": df.height, "out": str(out), "flagged_rows": flagged, "model": art["content_hash"]}
+    )
+    if flagged:
+        err_console.print(
+            f"{flagged} 行含训练中未见的取值，已按特殊值分箱评分并标记 / "
+            f"{flagged} rows had values unseen in training; scored via the special bin and flagged"
+        )
+
+
+@credit_app.command("report")
+def report_cmd(
+    model: Path = typer.Option(..., "--model", help="模型文件 / model JSON"),
+    data: Path = typer.Option(..., "--data", help="含目标列的CSV / CSV with the target column"),
+    out: Path = typer.Option(Path("credit-report"), "--out", help="输出目录 / output directory"),
+) -> None:
+    """模型报告 / Excel workbook + PNG charts: AUC, KS, Gini, deciles, calibration, PSI, points."""
+    from kejin.credit import artefact, dataset, report
+
+    art = artefact.load(model)
+    df = dataset.read_csv(data)
+    print_json(report.build(art, df, out, source=str(data)))
+
+
+@credit_app.command("decide")
+def decide_cmd(
+    uscc: str = typer.Argument(..., help="统一社会信用代码 / USCC"),
+    product: str = typer.Option(..., "--product", help="产品决策表 / product id or TOML file"),
+    as_of: str | None = typer.Option(None, "--as-of", help="决策日 YYYY-MM-DD (default today)"),
+    officer: str | None = typer.Option(None, "--officer", help="经办人 / officer"),
+    as_json: bool = typer.Option(False, "--json", help="输出JSON / print JSON"),
+) -> None:
+    """授信决策 / Decide eligibility, credit, limit, rate and term for a firm; record it."""
+    from datetime import date
+
+    from kejin.console import get_engine
+    from kejin.credit import decisions
+
+    out = decisions.decide(
+        get_engine(),
+        uscc,
+        decisions.load_table(product),
+        as_of=date.fromisoformat(as_of) if as_of else None,
+        officer=officer,
+    )
+    if as_json:
+        print_json(out)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{out['uscc']} · {out['product']} · 决策 #{out['decision_id']}")
+    for c in ("项目 component", "结果 value", "原因 reasons"):
+        t.add_column(c)
+    for name in (
+        "eligible",
+        "grade",
+        "decision.credit_allowed",
+        "decision.limit",
+        "decision.rate",
+        "decision.term_months",
+    ):
+        item = out[name]
+        t.add_row(
+            name,
+            str(item["value"]),
+            "\n".join(f"{r['code']}: {r['zh']} / {r['en']}" for r in item["reasons"]),
+        )
+    err_console.print(t)
+    if out["flags"]:
+        err_console.print(f"标记 / flags: {', '.join(out['flags'])}")
+
+
+@credit_app.command("act")
+def act_cmd(
+    decision_id: int = typer.Argument(..., help="决策编号 / decision id"),
+    officer: str = typer.Option(..., "--officer", help="经办人 / officer"),
+    action: str = typer.Option(..., "--action", help="approve | reject | refer | override"),
+    note: str | None = typer.Option(None, "--note", help="说明 / note (required for override)"),
+    loan: str | None = typer.Option(None, "--loan", help="合同编号 / loan contract number"),
+) -> None:
+    """记录经办人处理意见 / Record the officer's action on a decision (and the loan it led to)."""
+    from kejin.console import get_engine
+    from kejin.credit import decisions
+
+    decisions.record_action(get_engine(), decision_id, officer, action, note, loan)
+    print_json({"decision_id": decision_id, "action": action, "officer": officer, "loan": loan})
+
+
+@credit_app.command("evidence")
+def evidence_cmd(
+    key: str = typer.Argument(..., help="贷款合同编号或决策编号 / LOAN_ID or DECISION_ID"),
+    out: Path = typer.Option(Path("evidence"), "--out", help="输出目录 / output directory"),
+) -> None:
+    """尽职免责证据包 / Export the evidence pack (JSON + Excel) and replay the decision."""
+    from kejin.console import get_engine
+    from kejin.credit import evidence
+
+    summary = evidence.export(get_engine(), key, out)
+    print_json(summary)
+    if not summary["reproduces"]:
+        raise typer.Exit(1)
+
+
+@credit_app.command("warnings")
+def warnings_cmd(
+    month: str = typer.Option(..., "--month", help="月份 YYYY-MM / month"),
+    model: str | None = typer.Option(
+        "tech_firm", "--model", help="稳定性监测的模型名 / registered model for PSI ('' to skip)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="输出JSON / print JSON"),
+) -> None:
+    """月度预警与模型稳定性 / Monthly early-warning list and model stability (PSI)."""
+    from kejin.console import get_engine
+    from kejin.credit import early_warning, monitoring
+    from kejin.errors import NotFoundError
+
+    engine = get_engine()
+    out = early_warning.monthly(engine, month)
+    if model:
+        try:
+            out["stability"] = monitoring.monthly_stability(
+                engine, model, early_warning.parse_month(month)
+            )
+        except NotFoundError:
+            out["flags"].append("model_unavailable")
+    if as_json:
+        print_json(out)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"预警 / early warning {month}: {out['by_level']}")
+    for c in ("USCC", "企业 firm", "等级 level", "原因 reasons"):
+        t.add_column(c)
+    for w in out["warnings"]:
+        t.add_row(
+            w["uscc"],
+            w["name"] or "",
+            f"{w['level']} {w['level_zh']}/{w['level_en']}",
+            "\n".join(f"{r['code']}: {r['zh']}" for r in w["reasons"]),
+        )
+    err_console.print(t)
+    if "stability" in out and out["stability"]["psi"] is not None:
+        s = out["stability"]
+        err_console.print(
+            f"模型稳定性 / stability: PSI = {s['psi']} ({s['psi_level']}), rows {s['rows']}"
+        )
+    if out["flags"]:
+        err_console.print(f"标记 / flags: {', '.join(out['flags'])}")
+
+
+@credit_app.command("tech-model")
+def tech_model_cmd(
+    out: Path = typer.Option(..., "--out", help="模型文件 / model JSON to write"),
+    method: str = typer.Option("scorecard", "--method", help="scorecard | gbm"),
+    end: str | None = typer.Option(
+        None, "--end", help="观察期末 YYYY-MM-DD (default: month after the latest loan status)"
+    ),
+    register_as: str | None = typer.Option(
+        None, "--register", help="登记名称 / register under this name (e.g. tech_firm)"
+    ),
+) -> None:
+    """科技企业授信模型 / Train the tech-firm model on the registry with an out-of-time test.
+
+    Train on the first half of the last 12 months of loan status, test on the second half.
+    """
+    from datetime import date
+
+    from sqlalchemy import func, select
+
+    from kejin.console import get_engine
+    from kejin.credit import artefact, registry, tech_model
+    from kejin.errors import ValidationError
+    from kejin.lending.tables import LoanStatus
+
+    engine = get_engine()
+    if end is None:
+        with engine.connect() as conn:
+            last = conn.execute(select(func.max(LoanStatus.month))).scalar()
+        if last is None:
+            raise ValidationError("数据库中没有贷款状态", "no loan status in the database", [])
+        stop = date(last.year + (last.month == 12), last.month % 12 + 1, 1)
+    else:
+        stop = date.fromisoformat(end)
+    mid = date(stop.year - (stop.month <= 6), (stop.month - 7) % 12 + 1, 1)
+    start = date(stop.year - 1, stop.month, 1)
+    art, result, _ = tech_model.fit_and_test(engine, start, mid, stop, method)
+    result["content_hash"] = artefact.save(art, out)
+    if register_as:
+        row = registry.register(engine, art, register_as)
+        result["registered"] = {"name": row.name, "version": row.version}
+    print_json(result)

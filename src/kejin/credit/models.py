@@ -1,0 +1,47 @@
+"""One entry point over both model kinds, chosen by the artefact's method (never by guessing)."""
+
+from __future__ import annotations
+
+import polars as pl
+import pydantic
+
+from kejin.credit import gbm, scorecard
+from kejin.credit.dataset import TrainingData
+from kejin.errors import Problem, ValidationError
+
+
+def fit(data: TrainingData, method: str, config: dict | None = None) -> dict:
+    """Fit a scorecard or a GBM from a validated config dict (unknown keys are refused)."""
+    kind = scorecard.ScorecardConfig if method == "scorecard" else gbm.GbmConfig
+    try:
+        cfg = kind(**(config or {}))
+    except pydantic.ValidationError as e:
+        raise ValidationError(
+            "模型配置有误",
+            "invalid model config",
+            [
+                Problem(
+                    err["msg"],
+                    err["msg"],
+                    field=".".join(map(str, err["loc"])),
+                    value=err.get("input"),
+                )
+                for err in e.errors()
+            ],
+        ) from None
+    if isinstance(cfg, scorecard.ScorecardConfig):
+        return scorecard.fit(data, cfg)
+    return gbm.fit(data, cfg)
+
+
+def score(art: dict, X: pl.DataFrame) -> pl.DataFrame:
+    """``pd``, ``points``, ``reasons``, ``flags`` for each row of ``X``."""
+    if art["method"] == "scorecard":
+        return scorecard.score(art, X)
+    return gbm.score(art, X)
+
+
+def feature_names(art: dict) -> list[str]:
+    if art["method"] == "scorecard":
+        return [v["name"] for v in art["variables"]]
+    return [f["name"] for f in art["features"]]

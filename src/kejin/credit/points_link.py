@@ -1,0 +1,48 @@
+"""The seam to the innovation-points area, which is built separately.
+
+Credit needs one thing from points: each firm's points total per year, and which indicator system
+produced it. It reads the points area's published results — ``points_runs`` (one scoring run:
+system id and version, data year) and ``points_results`` (one row per firm and run, ``total``) —
+taking, for the system of the most recent run, the latest run of each year.
+
+When those tables are absent (points not installed or not migrated in this database),
+:func:`points_frame` returns ``None`` and every caller records the explicit flag
+``points_unavailable`` in its output: a decision never treats "no points area" as "zero points".
+"""
+
+from __future__ import annotations
+
+import polars as pl
+from sqlalchemy import Connection, bindparam, inspect, text
+
+UNAVAILABLE = "points_unavailable"
+
+_SQL = """
+SELECT r.uscc AS uscc, p.year AS year, r.total AS total,
+       p.system_id || ':' || p.system_version AS system
+FROM points_results r JOIN points_runs p ON p.id = r.run_id
+WHERE p.id IN (
+    SELECT MAX(id) FROM points_runs
+    WHERE system_id = (SELECT system_id FROM points_runs ORDER BY id DESC LIMIT 1)
+    GROUP BY year
+)
+"""
+
+SCHEMA = {"uscc": pl.String, "year": pl.Int64, "total": pl.Float64, "system": pl.String}
+
+
+def points_frame(conn: Connection, usccs: list[str] | None = None) -> pl.DataFrame | None:
+    """Points per firm and year (columns ``uscc, year, total, system``), or ``None`` if absent."""
+    insp = inspect(conn)
+    if not (insp.has_table("points_runs") and insp.has_table("points_results")):
+        return None
+    sql = _SQL
+    params = {}
+    stmt = text(sql)
+    if usccs is not None:
+        stmt = text(sql + " AND r.uscc IN :usccs").bindparams(bindparam("usccs", expanding=True))
+        params["usccs"] = list(usccs)
+    rows = conn.execute(stmt, params).all()
+    return pl.DataFrame([tuple(r) for r in rows], schema=SCHEMA, orient="row").sort(
+        ["uscc", "year"]
+    )

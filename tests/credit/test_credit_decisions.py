@@ -1,0 +1,260 @@
+"""Decision tables: boundaries of each component, degradation flags, records and evidence replay."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+
+import numpy as np
+import polars as pl
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import Engine
+from tests.credit.firms import add_firm, uscc
+
+from kejin.credit import dataset, decisions, evidence, points_link, registry, scorecard
+from kejin.errors import NotFoundError, ValidationError
+
+TABLE = decisions.load_table("points_credit")
+T = TABLE.table
+
+
+def snap(**over: object) -> dict:
+    base = {
+        "uscc": uscc(1),
+        "as_of": "2026-06-01",
+        "firm": {
+            "name": "x",
+            "stage": "growth",
+            "dishonest": False,
+            "deregistered": False,
+            "abnormal_operation": False,
+        },
+        "qualifications": ["hnte"],
+        "revenue": {"2024": "20000000.00", "2025": "30000000.00"},
+        "tax_credit_grade": "A",
+        "current_days_past_due": 0,
+        "points": {"total": 85.0, "year": 2025, "system": "s1"},
+        "points_area": True,
+        "model_id": None,
+        "features": {},
+    }
+    base.update(over)
+    return base
+
+
+@pytest.mark.parametrize(
+    ("points", "grade", "credit", "rate", "term"),
+    [
+        (80.0, "A", True, "0.030000", 36),
+        (79.99, "B", True, "0.033000", 24),
+        (65.0, "B", True, "0.033000", 24),
+        (64.99, "C", False, "0.036000", 12),
+        (50.0, "C", False, "0.036000", 12),
+    ],
+)
+def test_grade_boundaries_drive_credit_rate_term(
+    points: float, grade: str, credit: bool, rate: str, term: int
+) -> None:
+    out = decisions.evaluate(snap(points={"total": points, "year": 2025, "system": "s1"}), T, None)
+    assert out["grade"]["value"] == grade
+    assert out["eligible"]["value"] is True
+    assert out["decision.credit_allowed"]["value"] is credit
+    assert out["decision.rate"]["value"] == rate
+    assert out["decision.term_months"]["value"] == term
+
+
+def test_grade_d_is_not_eligible_and_gets_no_terms() -> None:
+    out = decisions.evaluate(snap(points={"total": 49.99, "year": 2025, "system": "s1"}), T, None)
+    assert out["grade"]["value"] == "D" and out["eligible"]["value"] is False
+    assert {r["code"] for r in out["eligible"]["reasons"]} == {"eligibility.grade"}
+    for k in ("decision.limit", "decision.rate", "decision.term_months"):
+        assert out[k]["value"] is None
+
+
+@pytest.mark.parametrize(("dpd", "ok"), [(30, True), (31, False)])
+def test_days_past_due_boundary(dpd: int, ok: bool) -> None:
+    assert decisions.evaluate(snap(current_days_past_due=dpd), T, None)["eligible"]["value"] is ok
+
+
+def test_exclusions_each_named() -> None:
+    out = decisions.evaluate(
+        snap(
+            firm={
+                "name": "x",
+                "stage": "growth",
+                "dishonest": True,
+                "deregistered": False,
+                "abnormal_operation": True,
+            },
+            qualifications=[],
+            tax_credit_grade="D",
+        ),
+        T,
+        None,
+    )
+    codes = {r["code"] for r in out["eligible"]["reasons"]}
+    assert codes == {
+        "eligibility.dishonest",
+        "eligibility.abnormal_operation",
+        "eligibility.qualification",
+        "eligibility.tax_grade",
+    }
+
+
+def test_limit_average_uplift_cap_and_rounding() -> None:
+    # avg(20M, 30M) = 25M × 0.2 = 5,000,000
+    assert decisions.evaluate(snap(), T, None)["decision.limit"]["value"] == "5000000.00"
+    # top list: × 1.15 = 5,750,000
+    out = decisions.evaluate(snap(qualifications=["hnte", "little_giant"]), T, None)
+    assert out["decision.limit"]["value"] == "5750000.00"
+    assert "limit.top_list_uplift" in {r["code"] for r in out["decision.limit"]["reasons"]}
+    # huge revenue: capped at the product maximum
+    out = decisions.evaluate(
+        snap(revenue={"2024": "900000000.00", "2025": "900000000.00"}), T, None
+    )
+    assert out["decision.limit"]["value"] == "10000000.00"
+    assert "limit.product_max" in {r["code"] for r in out["decision.limit"]["reasons"]}
+    # rounding down to 10,000: avg 12,345,678.9 × 0.2 = 2,469,135.78 → 2,460,000
+    out = decisions.evaluate(snap(revenue={"2024": None, "2025": "12345678.90"}), T, None)
+    assert out["decision.limit"]["value"] == "2460000.00"
+    assert "limit.one_year_only" in {r["code"] for r in out["decision.limit"]["reasons"]}
+    assert Decimal(out["decision.limit"]["value"]) % 10000 == 0
+
+
+def test_rate_cap_and_lpr_effective_date() -> None:
+    text = TABLE.text.replace(
+        "spread_bp = { A = 0, B = 30, C = 60 }", "spread_bp = { A = 0, B = 30, C = 95 }"
+    )
+    t = decisions.parse_table(text).table
+    out = decisions.evaluate(snap(points={"total": 55.0, "year": 2025, "system": "s"}), t, None)
+    assert out["decision.rate"]["value"] == "0.038000"  # 3.00% + min(95, 80)bp
+    assert "rate.cap" in {r["code"] for r in out["decision.rate"]["reasons"]}
+    assert (
+        decisions.evaluate(snap(as_of="2025-05-19"), T, None)["decision.rate"]["value"]
+        == "0.031000"
+    )
+    assert (
+        decisions.evaluate(snap(as_of="2025-05-20"), T, None)["decision.rate"]["value"]
+        == "0.030000"
+    )
+
+
+def test_no_points_area_is_flagged_never_zero() -> None:
+    out = decisions.evaluate(snap(points=None, points_area=False), T, None)
+    assert "points_unavailable" in out["flags"] and "model_unavailable" in out["flags"]
+    assert out["grade"]["value"] is None and out["eligible"]["value"] is False
+
+
+def test_bad_table_is_refused() -> None:
+    with pytest.raises(ValidationError) as e:
+        decisions.parse_table(TABLE.text.replace('k = "0.20"', 'k = "-1"'))
+    assert e.value.problems[0].field == "limit.k"
+    with pytest.raises(NotFoundError):
+        decisions.load_table("no_such_product")
+
+
+def _tech_model(engine: Engine) -> str:
+    rng = np.random.default_rng(0)
+    n = 800
+    lev = rng.uniform(0, 1, n)
+    g = rng.normal(0, 0.3, n)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(-2 + 3 * lev - 2 * g)))).astype(int)
+    art = scorecard.fit(
+        dataset.prepare(pl.DataFrame({"leverage": lev, "revenue_growth": g, "bad": y}), "bad")
+    )
+    return registry.register(engine, art, "tech_firm").id
+
+
+def test_decide_records_and_evidence_replays(engine: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model_id = _tech_model(engine)
+    code = add_firm(engine, 7, quals=("hnte", "little_giant"), dpd=0)
+    out = decisions.decide(engine, code, TABLE, as_of=date(2026, 6, 1), officer="王经理")
+    # No points area in this build: graded by the model's PD, and said so.
+    assert out["model_id"] == model_id
+    assert "points_unavailable" in out["flags"]
+    assert out["grade"]["basis"] == "pd"
+    assert "grade.fallback_pd" in {r["code"] for r in out["grade"]["reasons"]}
+    assert 0 < out["pd"] < 1
+    decisions.record_action(engine, out["decision_id"], "王经理", "approve", contract_no="L7")
+    summary = evidence.export(engine, "L7", tmp_path)
+    assert summary["reproduces"] is True and summary["differences"] == []
+    pack = json.loads((tmp_path / f"evidence-{out['decision_id']}.json").read_text())
+    assert pack["action"] == "approve" and pack["model"]["content_hash"] == model_id
+    assert pack["inputs"]["revenue"] == {"2024": "20000000.00", "2025": "30000000.00"}
+    wb = load_workbook(tmp_path / f"evidence-{out['decision_id']}.xlsx")
+    assert wb.sheetnames == ["summary 概览", "decision 决策", "inputs 输入快照", "table 决策表"]
+    # Registry changes after the decision do not change the replay: it reads only the record.
+    add_firm(engine, 8)
+    assert evidence.pack(engine, str(out["decision_id"]))["replay"]["reproduces"] is True
+
+
+def test_tampered_record_does_not_reproduce(engine: Engine) -> None:
+    code = add_firm(engine, 9)
+    out = decisions.decide(engine, code, TABLE, as_of=date(2026, 6, 1))
+    from kejin.credit.tables import CreditDecision
+    from kejin.db import transaction
+
+    with transaction(engine) as s:
+        row = s.get(CreditDecision, out["decision_id"])
+        stored = json.loads(row.outputs)
+        stored["decision.credit_allowed"]["value"] = True
+        row.outputs = json.dumps(stored)
+    rep = evidence.pack(engine, str(out["decision_id"]))["replay"]
+    assert rep["reproduces"] is False and rep["differences"] == ["decision.credit_allowed"]
+
+
+POINTS_DDL = (
+    "CREATE TABLE points_runs (id INTEGER PRIMARY KEY, system_id VARCHAR(40), system_version VARCHAR(20), year INTEGER)",
+    "CREATE TABLE points_results (run_id INTEGER, uscc VARCHAR(18), total FLOAT, PRIMARY KEY (run_id, uscc))",
+)
+
+
+def test_points_from_the_points_area_are_used(engine: Engine) -> None:
+    """The points area's tables (as that area defines them), read through the seam."""
+    code = add_firm(engine, 11)
+    with engine.begin() as conn:
+        for ddl in POINTS_DDL:
+            conn.exec_driver_sql(ddl)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO points_runs VALUES (1, 'lyg', '1', 2024), (2, 'lyg', '1', 2025), "
+                "(3, 'lyg', '1', 2025), (4, 'other', '1', 2023)"
+            )
+            # run 3 re-scored 2025 (latest wins); run 4 is an older system
+            conn.exec_driver_sql(
+                f"INSERT INTO points_results VALUES (1, '{code}', 60.0), (2, '{code}', 70.0), "
+                f"(3, '{code}', 81.0), (4, '{code}', 10.0)"
+            )
+        with engine.connect() as conn:
+            frame = points_link.points_frame(conn, [code])
+        assert frame is not None
+        # the system of the most recent run is 'other' (id 4): only its rows count
+        assert frame.to_dicts() == [
+            {"uscc": code, "year": 2023, "total": 10.0, "system": "other:1"}
+        ]
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM points_results WHERE run_id = 4")
+            conn.exec_driver_sql("DELETE FROM points_runs WHERE id = 4")
+        out = decisions.decide(engine, code, TABLE, as_of=date(2026, 6, 1), store=False)
+        assert out["grade"]["value"] == "A" and out["grade"]["basis"] == "points"
+        assert out["grade"]["reasons"][0]["code"] == "grade.points"
+        assert out["flags"] == ["model_unavailable"]
+        assert out["decision.limit"]["value"] == "5000000.00"
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE points_results")
+            conn.exec_driver_sql("DROP TABLE points_runs")
+
+
+def test_unknown_firm_and_action_errors(engine: Engine) -> None:
+    with pytest.raises(NotFoundError):
+        decisions.decide(engine, uscc(404), TABLE)
+    code = add_firm(engine, 12)
+    out = decisions.decide(engine, code, TABLE, as_of=date(2026, 6, 1))
+    with pytest.raises(ValidationError, match="override needs a note"):
+        decisions.record_action(engine, out["decision_id"], "李", "override")
+    with pytest.raises(NotFoundError):
+        evidence.pack(engine, "L-none")
