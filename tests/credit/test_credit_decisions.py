@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import numpy as np
@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from tests.credit.firms import add_firm, uscc
 
 from kejin.credit import dataset, decisions, evidence, points_link, registry, scorecard
+from kejin.db import transaction
 from kejin.errors import NotFoundError, ValidationError
 
 TABLE = decisions.load_table("points_credit")
@@ -171,9 +172,9 @@ def test_decide_records_and_evidence_replays(engine: Engine, tmp_path) -> None: 
     model_id = _tech_model(engine)
     code = add_firm(engine, 7, quals=("hnte", "little_giant"), dpd=0)
     out = decisions.decide(engine, code, TABLE, as_of=date(2026, 6, 1), officer="王经理")
-    # No points area in this build: graded by the model's PD, and said so.
+    # The points area exists but has never scored this firm: graded by the model's PD, and said so.
     assert out["model_id"] == model_id
-    assert "points_unavailable" in out["flags"]
+    assert "points_missing" in out["flags"] and "points_unavailable" not in out["flags"]
     assert out["grade"]["basis"] == "pd"
     assert "grade.fallback_pd" in {r["code"] for r in out["grade"]["reasons"]}
     assert 0 < out["pd"] < 1
@@ -205,48 +206,70 @@ def test_tampered_record_does_not_reproduce(engine: Engine) -> None:
     assert rep["reproduces"] is False and rep["differences"] == ["decision.credit_allowed"]
 
 
-POINTS_DDL = (
-    "CREATE TABLE points_runs (id INTEGER PRIMARY KEY, system_id VARCHAR(40), system_version VARCHAR(20), year INTEGER)",
-    "CREATE TABLE points_results (run_id INTEGER, uscc VARCHAR(18), total FLOAT, PRIMARY KEY (run_id, uscc))",
-)
+def _points_run(engine: Engine, run_id: int, system: str, year: int, scores: dict) -> None:
+    """One scoring run in the points area's own tables (only the fields credit reads matter)."""
+    from kejin.points.tables import ScoreResult, ScoreRun
+
+    with transaction(engine) as s:
+        s.add(
+            ScoreRun(
+                id=run_id,
+                system_id=system,
+                system_version="1",
+                system_sha256="0" * 64,
+                year=year,
+                input_sha256="0" * 64,
+                parameters="{}",
+                firms=len(scores),
+                results_sha256="0" * 64,
+                created_at=datetime(2026, 6, 1),
+            )
+        )
+        s.flush()
+        for code, total in scores.items():
+            s.add(
+                ScoreResult(
+                    run_id=run_id,
+                    uscc=code,
+                    peer_group="g",
+                    base=total,
+                    bonus=0.0,
+                    total=total,
+                    group_size=1,
+                    rank_group=1,
+                    pct_group=1.0,
+                    rank_region=1,
+                    pct_region=1.0,
+                    grade="A",
+                    list_id=None,
+                    detail="{}",
+                )
+            )
 
 
 def test_points_from_the_points_area_are_used(engine: Engine) -> None:
-    """The points area's tables (as that area defines them), read through the seam."""
+    """The points area's tables, read through the seam: the latest system, latest run per year."""
     code = add_firm(engine, 11)
-    with engine.begin() as conn:
-        for ddl in POINTS_DDL:
-            conn.exec_driver_sql(ddl)
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(
-                "INSERT INTO points_runs VALUES (1, 'lyg', '1', 2024), (2, 'lyg', '1', 2025), "
-                "(3, 'lyg', '1', 2025), (4, 'other', '1', 2023)"
-            )
-            # run 3 re-scored 2025 (latest wins); run 4 is an older system
-            conn.exec_driver_sql(
-                f"INSERT INTO points_results VALUES (1, '{code}', 60.0), (2, '{code}', 70.0), "
-                f"(3, '{code}', 81.0), (4, '{code}', 10.0)"
-            )
-        with engine.connect() as conn:
-            frame = points_link.points_frame(conn, [code])
-        assert frame is not None
-        # the system of the most recent run is 'other' (id 4): only its rows count
-        assert frame.to_dicts() == [
-            {"uscc": code, "year": 2023, "total": 10.0, "system": "other:1"}
-        ]
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DELETE FROM points_results WHERE run_id = 4")
-            conn.exec_driver_sql("DELETE FROM points_runs WHERE id = 4")
-        out = decisions.decide(engine, code, TABLE, as_of=date(2026, 6, 1), store=False)
-        assert out["grade"]["value"] == "A" and out["grade"]["basis"] == "points"
-        assert out["grade"]["reasons"][0]["code"] == "grade.points"
-        assert out["flags"] == ["model_unavailable"]
-        assert out["decision.limit"]["value"] == "5000000.00"
-    finally:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE points_results")
-            conn.exec_driver_sql("DROP TABLE points_runs")
+    _points_run(engine, 1, "lyg", 2024, {code: 60.0})
+    _points_run(engine, 2, "lyg", 2025, {code: 70.0})
+    _points_run(engine, 3, "lyg", 2025, {code: 81.0})  # re-scored 2025: the latest run wins
+    _points_run(engine, 4, "other", 2023, {code: 10.0})  # the most recent run's system
+    with engine.connect() as conn:
+        frame = points_link.points_frame(conn, [code])
+    assert frame is not None
+    assert frame.to_dicts() == [{"uscc": code, "year": 2023, "total": 10.0, "system": "other:1"}]
+    from kejin.points.tables import ScoreResult, ScoreRun
+
+    with transaction(engine) as s:
+        s.query(ScoreResult).filter_by(run_id=4).delete()
+        s.query(ScoreRun).filter_by(id=4).delete()
+    with engine.connect() as conn:
+        assert points_link.points_frame(conn, [code])["total"].to_list() == [60.0, 81.0]
+    out = decisions.decide(engine, code, TABLE, as_of=date(2026, 6, 1), store=False)
+    assert out["grade"]["value"] == "A" and out["grade"]["basis"] == "points"
+    assert out["grade"]["reasons"][0]["code"] == "grade.points"
+    assert out["flags"] == ["model_unavailable"]
+    assert out["decision.limit"]["value"] == "5000000.00"
 
 
 def test_unknown_firm_and_action_errors(engine: Engine) -> None:

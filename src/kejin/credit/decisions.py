@@ -250,6 +250,8 @@ def evaluate(snap: dict, t: DecisionTable, model_art: dict | None) -> dict:
     if not snap["points_area"]:
         flags.append(points_link.UNAVAILABLE)
     points = snap["points"]["total"] if snap["points"] else None
+    if snap["points_area"] and points is None:
+        flags.append(points_link.MISSING)
     # Grade
     basis = t.grading.basis
     if basis == "points" and points is None and t.grading.fallback == "pd" and pd_value is not None:

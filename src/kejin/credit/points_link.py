@@ -16,6 +16,8 @@ import polars as pl
 from sqlalchemy import Connection, bindparam, inspect, text
 
 UNAVAILABLE = "points_unavailable"
+#: The points area exists but has not scored this firm (no run yet, or the firm is new).
+MISSING = "points_missing"
 
 _SQL = """
 SELECT r.uscc AS uscc, p.year AS year, r.total AS total,
