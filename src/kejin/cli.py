@@ -59,6 +59,9 @@ def _mount_areas() -> None:
     # Each area adds two lines here, kept sorted by area:
     #     from kejin.<area>.commands import register as register_<area>
     #     register_<area>(app)
+    from kejin.access.commands import register as register_access
+
+    register_access(app)
 
 
 def main() -> None:
