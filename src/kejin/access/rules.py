@@ -195,13 +195,22 @@ def _firm_visible(session: Session, p: Principal, target: Any, now: datetime) ->
     )
 
 
+def _int(target: Any) -> int | None:
+    try:
+        return int(target)
+    except (TypeError, ValueError):
+        return None
+
+
 def _own_consent(session: Session, p: Principal, target: Any, now: datetime) -> bool:
-    c = session.get(Consent, target)
+    key = _int(target)
+    c = session.get(Consent, key) if key is not None else None
     return c is not None and p.uscc is not None and c.uscc == p.uscc
 
 
 def _own_token(session: Session, p: Principal, target: Any, now: datetime) -> bool:
-    t = session.get(ApiToken, target)
+    key = _int(target)
+    t = session.get(ApiToken, key) if key is not None else None
     return t is not None and t.user_id == p.user_id
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from kejin.access import audit
@@ -35,10 +35,12 @@ from kejin.access.tables import (
     CONSENT_SCOPES,
     ROLES,
     ApiToken,
+    AuditEvent,
     Consent,
     User,
 )
-from kejin.errors import ConflictError, NotFoundError, Problem, ValidationError
+from kejin.db import transaction
+from kejin.errors import ConflictError, KejinError, NotFoundError, Problem, ValidationError
 from kejin.lending.tables import Institution
 from kejin.registry.tables import Enterprise
 
@@ -210,21 +212,31 @@ def _dummy_verify(password: str) -> None:
 BAD_LOGIN = ("用户名或密码错误", "wrong username or password")
 
 
-def login(session: Session, username: str, password: str, now: datetime | None = None) -> User:
+def login(engine: Engine, username: str, password: str, now: datetime | None = None) -> User:
     """Check a password with throttling: after N failures the account is locked for a while.
 
-    The lock is per account (stored, so it holds across worker processes); the failure and the
-    lock are audited so an auditor can see a guessing attack.
+    Runs its own transaction and commits before refusing, because a failed attempt must be
+    counted and audited even though the caller sees an error. The lock is stored on the account,
+    so it holds across worker processes.
     """
+    error: KejinError | None = None
+    with transaction(engine) as session:
+        u = session.scalar(select(User).where(User.username == username))
+        if u is None or not u.active:
+            _dummy_verify(password)
+            raise Unauthenticated(*BAD_LOGIN)
+        error = _check_password(session, u, password, now or audit.utcnow())
+    if error is not None:
+        raise error
+    return u
+
+
+def _check_password(session: Session, u: User, password: str, now: datetime) -> KejinError | None:
     s = get_service_settings()
-    now = now or audit.utcnow()
-    u = session.scalar(select(User).where(User.username == username))
-    if u is None or not u.active:
-        _dummy_verify(password)
-        raise Unauthenticated(*BAD_LOGIN)
     anon = Principal(user_id=u.id, username=u.username, role=u.role)
     if u.locked_until is not None and u.locked_until > now:
-        raise Throttled(
+        log(session, anon, "auth.refused_locked", "user", u.username)
+        return Throttled(
             "登录失败次数过多，账户暂时锁定",
             "too many failed logins; the account is locked for a while",
             [
@@ -246,13 +258,13 @@ def login(session: Session, username: str, password: str, now: datetime | None =
             log(session, anon, "auth.locked", "user", u.username)
         else:
             log(session, anon, "auth.login_failed", "user", u.username)
-        raise Unauthenticated(*BAD_LOGIN) from None
+        return Unauthenticated(*BAD_LOGIN)
     if hasher().check_needs_rehash(u.password_hash):
         u.password_hash = hasher().hash(password)
     u.failed_logins = 0
     u.locked_until = None
     log(session, anon, "auth.login", "user", u.username)
-    return u
+    return None
 
 
 def load_principal(session: Session, user_id: int) -> Principal:
@@ -479,3 +491,51 @@ def list_consents(session: Session, p: Principal) -> list[Consent]:
     elif p.role == "bank_officer":
         q = q.where(Consent.institution_id == p.institution_id)
     return list(session.scalars(q))
+
+
+def query_audit(
+    session: Session,
+    p: Principal,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    entity_kind: str | None = None,
+    entity_id: str | None = None,
+    before_seq: int | None = None,
+    limit: int = 100,
+) -> list[AuditEvent]:
+    """Newest events first, filtered; reading the log is itself an audited act."""
+    authorize(session, p, "audit.read")
+    if not 1 <= limit <= 500:
+        raise ValidationError(
+            "每页1–500条",
+            "limit must be 1–500",
+            [Problem("每页1–500条", "limit must be 1–500", field="limit", value=limit)],
+        )
+    q = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
+    for col, val in (
+        (AuditEvent.actor, actor),
+        (AuditEvent.action, action),
+        (AuditEvent.entity_kind, entity_kind),
+        (AuditEvent.entity_id, entity_id),
+    ):
+        if val is not None:
+            q = q.where(col == val)
+    if before_seq is not None:
+        q = q.where(AuditEvent.seq < before_seq)
+    rows = list(session.scalars(q))
+    filters = {"actor": actor, "action": action, "entity_kind": entity_kind, "entity_id": entity_id}
+    log(
+        session,
+        p,
+        "audit.read",
+        "audit_log",
+        "query",
+        detail={k: v for k, v in filters.items() if v},
+    )
+    return rows
+
+
+def list_users(session: Session, p: Principal) -> list[User]:
+    authorize(session, p, "user.list")
+    return list(session.scalars(select(User).order_by(User.id)))

@@ -1,0 +1,54 @@
+"""Bar charts as inline SVG, rendered on the server: no JavaScript, no CDN, crisp at any zoom.
+
+The browser draws the text with the page's fonts (Noto Sans CJK where installed), so Chinese
+labels render like the rest of the page.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from html import escape
+
+PALETTE = ("#1f5fa8", "#2f8f6f", "#c0772b", "#8a4fb0", "#b03a48", "#4a7f9c")
+
+
+def _fmt(v: float) -> str:
+    """Compact numbers for bar labels.
+
+    >>> _fmt(1234567)
+    '123.5万'
+    >>> _fmt(42)
+    '42'
+    """
+    if abs(v) >= 1e8:
+        return f"{v / 1e8:.1f}亿"
+    if abs(v) >= 1e4:
+        return f"{v / 1e4:.1f}万"
+    return f"{v:g}"
+
+
+def hbar(
+    title: str, data: list[tuple[str, float | int | Decimal]], color: int = 0, width: int = 460
+) -> str:
+    """A horizontal bar chart: one labelled row per (label, value), largest bar full width."""
+    row_h, top, left, right = 24, 30, 150, 70
+    height = top + row_h * max(len(data), 1) + 10
+    vmax = max((float(v) for _, v in data), default=0.0) or 1.0
+    span = width - left - right
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" aria-label="{escape(title)}" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
+        f'<text x="4" y="18" class="chart-title" font-size="14" font-weight="bold">{escape(title)}</text>',
+    ]
+    if not data:
+        parts.append(f'<text x="{left}" y="{top + 16}" font-size="12" fill="#666">—</text>')
+    for i, (lab, v) in enumerate(data):
+        y = top + i * row_h
+        w = max(1.0, span * float(v) / vmax)
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 16}" font-size="12" text-anchor="end">{escape(str(lab))}</text>'
+            f'<rect x="{left}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}" fill="{PALETTE[color % len(PALETTE)]}"/>'
+            f'<text x="{left + w + 4:.1f}" y="{y + 16}" font-size="12">{escape(_fmt(float(v)))}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
