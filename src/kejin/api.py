@@ -14,13 +14,14 @@ import logging
 import uuid
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from kejin.access.deps import reject_control_chars
 from kejin.access.rules import Forbidden, Throttled, Unauthenticated
 from kejin.access.settings import get_service_settings
 from kejin.errors import ConflictError, KejinError, NotFoundError, Problem, ValidationError
@@ -170,6 +171,7 @@ def create_app(engine: Engine | None = None, session_key: str | None = None) -> 
             else get_engine()
         )
     app = FastAPI(
+        dependencies=[Depends(reject_control_chars)],
         title="科金 kejin — 科技金融服务平台 API",
         version="0.1.0",
         description=(

@@ -89,3 +89,18 @@ def gate_of(dependant: Any) -> Callable[..., Any] | None:
         if inner is not None:
             return inner
     return None
+
+
+async def reject_control_chars(request: Request) -> None:
+    """Refuse NUL bytes anywhere in the request: PostgreSQL text cannot hold them, and SQLite
+    would silently cut the string there (turning ``'%\\x00…'`` into a match-all pattern)."""
+    from kejin.errors import Problem, ValidationError
+
+    raw = (request.url.path + "?" + request.url.query).lower()
+    body = await request.body() if request.method not in SAFE_METHODS else b""
+    if "%00" in raw or "\x00" in raw or b"\x00" in body or b"\\u0000" in body or b"%00" in body:
+        raise ValidationError(
+            "请求含有不允许的控制字符 NUL",
+            "the request contains a NUL character, which is not allowed",
+            [Problem("不允许 NUL 字符", "NUL is not allowed", field="request", value="\\x00")],
+        )
