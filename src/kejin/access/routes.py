@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -14,6 +14,7 @@ from kejin.access.deps import csrf_token, db, permit
 from kejin.access.rules import TOKEN_SCOPES, Principal
 
 router = APIRouter(prefix="/api", tags=["access 权限"])
+ID = Annotated[int, Path(ge=1, le=2**31 - 1, examples=[1])]
 
 
 class LoginIn(BaseModel):
@@ -273,7 +274,7 @@ def issue_token(
     "/tokens/{token_id}/revoke", response_model=TokenOut, summary="撤销令牌 / revoke a token"
 )
 def revoke_token(
-    token_id: int,
+    token_id: ID,
     p: Principal = permit("token.revoke", target="token_id"),
     s: Session = Depends(db),
 ) -> Any:
@@ -314,7 +315,7 @@ def grant_consent(
     "/consents/{consent_id}/revoke", response_model=ConsentOut, summary="撤销授权 / revoke consent"
 )
 def revoke_consent(
-    consent_id: int,
+    consent_id: ID,
     p: Principal = permit("consent.revoke", target="consent_id"),
     s: Session = Depends(db),
 ) -> Any:

@@ -196,10 +196,12 @@ def _firm_visible(session: Session, p: Principal, target: Any, now: datetime) ->
 
 
 def _int(target: Any) -> int | None:
+    """A surrogate key from a path, or None if it cannot be one (not a number, out of range)."""
     try:
-        return int(target)
+        v = int(target)
     except (TypeError, ValueError):
         return None
+    return v if 0 < v < 2**31 else None
 
 
 def _own_consent(session: Session, p: Principal, target: Any, now: datetime) -> bool:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
@@ -329,7 +330,7 @@ def enterprise_grant(
 @router.post("/enterprise/consents/{consent_id}/revoke")
 def enterprise_revoke(
     request: Request,
-    consent_id: int,
+    consent_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("consent.revoke", target="consent_id"),
     s: Session = Depends(db),
