@@ -97,8 +97,15 @@ async def reject_control_chars(request: Request) -> None:
     from kejin.errors import Problem, ValidationError
 
     raw = (request.url.path + "?" + request.url.query).lower()
-    body = await request.body() if request.method not in SAFE_METHODS else b""
-    if "%00" in raw or "\x00" in raw or b"\x00" in body or b"\\u0000" in body or b"%00" in body:
+    body = b""
+    if request.method not in SAFE_METHODS:
+        if "form" in request.headers.get("content-type", ""):
+            # FastAPI parsed the form already (the stream is gone); the parsed form is cached.
+            form = await request.form()
+            body = "".join(str(v) for v in form.values()).encode()
+        else:
+            body = await request.body()
+    if "%00" in raw or "\x00" in raw or b"\x00" in body or b"\\u0000" in body:
         raise ValidationError(
             "请求含有不允许的控制字符 NUL",
             "the request contains a NUL character, which is not allowed",

@@ -7,7 +7,7 @@ and the data speak the same words.
 from __future__ import annotations
 
 from kejin.access.tables import CONSENT_PURPOSES, CONSENT_SCOPES, ROLES
-from kejin.vocab import INDUSTRY_CHAINS, QUALIFICATION_KINDS, STAGES, Term
+from kejin.vocab import FINANCING_KINDS, INDUSTRY_CHAINS, QUALIFICATION_KINDS, STAGES, Term
 
 TEXTS: dict[str, tuple[str, str]] = {
     "app": ("科金 · 科技金融服务平台", "kejin · sci-tech finance platform"),
@@ -109,4 +109,5 @@ VOCABS = {
     "role": ROLES,
     "purpose": CONSENT_PURPOSES,
     "scope": CONSENT_SCOPES,
+    "financing": FINANCING_KINDS,
 }

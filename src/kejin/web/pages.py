@@ -260,6 +260,7 @@ def _enterprise_page(
             "form": form,
             "notice": notice,
             "inst_names": dict(banks),
+            "ind_fields": _indicator_columns(),
         },
         status,
     )
