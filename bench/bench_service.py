@@ -193,6 +193,8 @@ def _wrk(port: int, script: Path, seconds: int) -> dict[str, float]:
     ).stdout
     pct = {p: _ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M)}
     reqs = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    if reqs == 0:
+        raise RuntimeError("wrk completed no request:\n" + out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = (int(non2xx.group(1)) if non2xx else 0) + (

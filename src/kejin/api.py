@@ -9,6 +9,7 @@ generic 500 and an incident id.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import uuid
@@ -149,6 +150,28 @@ async def internal_error(request: Request, e: Exception) -> Response:
     return _respond(request, 500, err)
 
 
+class ConcurrencyLimit:
+    """At most ``limit`` requests inside the application at once; the rest wait in the event loop.
+
+    Sync routes hop between worker threads (dependency set-up, handler, tear-down) while holding
+    a database connection. With more requests in flight than pooled connections, every thread
+    can end up waiting for a connection held by a request that needs a thread to finish: a
+    deadlock until the pool times out. Admitting no more requests than the pool has connections
+    rules that out, and queueing in the loop is cheaper than queueing on the pool.
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.sem = asyncio.Semaphore(limit)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        async with self.sem:
+            await self.app(scope, receive, send)
+
+
 def create_app(engine: Engine | None = None, session_key: str | None = None) -> FastAPI:
     """Build the application. The session key comes from ``KEJIN_SESSION_KEY`` unless given."""
     settings = get_service_settings()
@@ -211,6 +234,7 @@ def create_app(engine: Engine | None = None, session_key: str | None = None) -> 
         same_site="lax",
         https_only=settings.secure_cookies,
     )
+    app.add_middleware(ConcurrencyLimit, limit=settings.db_pool_size)
     app.add_exception_handler(KejinError, kejin_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

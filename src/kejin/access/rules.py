@@ -150,7 +150,22 @@ def active_consents(institution_id: str, now: datetime) -> Select[Any]:
 
 
 def consent_scope(session: Session, institution_id: str, uscc: str, now: datetime) -> str | None:
-    """The widest scope of the firm's live consents to the institution, or None."""
+    """The widest scope of the firm's live consents to the institution, or None.
+
+    Remembered for the rest of the session (one request), since the gate, the service and the
+    level of detail all ask; granting or revoking a consent clears the memo.
+    """
+    memo = session.info.setdefault(CONSENT_MEMO, {})
+    key = (institution_id, uscc)
+    if key not in memo:
+        memo[key] = _consent_scope(session, institution_id, uscc, now)
+    return memo[key]
+
+
+CONSENT_MEMO = "kejin.consent_scope"
+
+
+def _consent_scope(session: Session, institution_id: str, uscc: str, now: datetime) -> str | None:
     scopes = set(
         session.scalars(
             select(Consent.scope).where(

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from kejin.access import audit
 from kejin.access.rules import (
+    CONSENT_MEMO,
     TOKEN_SCOPES,
     Principal,
     Throttled,
@@ -341,11 +342,15 @@ def issue_token(
 def token_principal(session: Session, raw: str, now: datetime | None = None) -> Principal:
     """Resolve a bearer token; unknown, expired and revoked tokens are refused alike."""
     now = now or audit.utcnow()
-    t = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _sha(raw)))
-    if t is None or t.revoked_at is not None or t.expires_at <= now:
+    row = session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_sha256 == _sha(raw))
+    ).first()
+    if row is None:
         raise Unauthenticated("令牌无效、已过期或已撤销", "token unknown, expired or revoked")
-    u = session.get(User, t.user_id)
-    if u is None or not u.active:
+    t, u = row
+    if t.revoked_at is not None or t.expires_at <= now or not u.active:
         raise Unauthenticated("令牌无效、已过期或已撤销", "token unknown, expired or revoked")
     return principal_of(u, via="token", scopes=frozenset(t.scopes.split()))
 
@@ -414,6 +419,7 @@ def grant_consent(
 ) -> Consent:
     """The enterprise opens its data to one institution for a purpose, a scope and a period."""
     authorize(session, p, "consent.grant", uscc)
+    session.info.pop(CONSENT_MEMO, None)
     now = now or audit.utcnow()
     problems: list[Problem] = []
     if session.get(Institution, institution_id) is None:
@@ -473,6 +479,7 @@ def revoke_consent(
             [Problem("授权不存在", "no such consent", field="consent_id", value=consent_id)],
         )
     now = now or audit.utcnow()
+    session.info.pop(CONSENT_MEMO, None)
     if c.revoked_at is None:
         before = consent_view(c, now)
         c.revoked_at = now
