@@ -258,6 +258,7 @@ def main(quick: bool) -> None:
         proc = _serve(url, port)
         _wrk(port, tmp / "profile.lua", 3)  # warm-up: pools, caches
         ours = _wrk(port, tmp / "profile.lua", seconds)
+        single = _wrk(port, tmp / "profile.lua", 5, clients=1)
         peer = _wrk(port, tmp / "health.lua", max(5, seconds // 3))
         eng = make_engine(url)
         with eng.connect() as c:
@@ -274,7 +275,7 @@ def main(quick: bool) -> None:
             ("/api/health (peer: HTTP stack ceiling)", peer),
         ):
             print(
-                f"  {label:40s} {r['rps']:8.0f} req/s  p50 {r['p50']:7.1f} ms  p90 {r['p90']:7.1f} ms  "
+                f"  {label:34s} {r['rps']:8.0f} req/s  p50 {r['p50']:7.1f} ms  p90 {r['p90']:7.1f} ms  "
                 f"p99 {r['p99']:7.1f} ms  errors {int(r['errors'])} / {int(r['requests'])}"
             )
         print(

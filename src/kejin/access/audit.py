@@ -99,8 +99,18 @@ def record(
     before: Any = None,
     after: Any = None,
     detail: dict[str, Any] | None = None,
+    durable: bool = True,
 ) -> AuditEvent:
-    """Append one event in the caller's transaction (commits with the change it describes)."""
+    """Append one event in the caller's transaction (commits with the change it describes).
+
+    ``durable=False`` is for reads, whose transaction writes nothing but this event: on
+    PostgreSQL the commit then does not wait for the WAL flush, which shortens the time the
+    chain lock is held (appends are serialised, so this bounds read throughput). A crash can
+    lose the last fraction of a second of read events; the chain stays whole and verifiable,
+    and changes (consents, tokens, users) always commit durably.
+    """
+    if not durable and session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     _lock(session)
     last = session.execute(
         select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)

@@ -117,6 +117,7 @@ def institution_loans(
         "institution",
         institution_id,
         after=[i["contract_no"] for i in out["items"]],
+        durable=False,
     )
     return out
 
@@ -126,7 +127,15 @@ def firm_loans(
 ) -> dict[str, Any]:
     authorize(session, p, "firm.loans", uscc)
     out = _loans(session, Loan.uscc == uscc, limit, offset)
-    log(session, p, "firm.loans", "firm", uscc, after=[i["contract_no"] for i in out["items"]])
+    log(
+        session,
+        p,
+        "firm.loans",
+        "firm",
+        uscc,
+        after=[i["contract_no"] for i in out["items"]],
+        durable=False,
+    )
     return out
 
 

@@ -161,6 +161,7 @@ def search_firms(
         "search",
         after=[i["uscc"] for i in items],
         detail={**filters, "total": total},
+        durable=False,
     )
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
@@ -223,7 +224,16 @@ def firm_profile(session: Session, p: Principal, uscc: str, years: int = 3) -> d
             .order_by(FinancingEvent.occurred_on)
         ).all()
         out["financing"] = [dict(r._mapping) for r in fin]
-    log(session, p, "firm.read", "firm", uscc, after=digest(out), detail={"level": level})
+    log(
+        session,
+        p,
+        "firm.read",
+        "firm",
+        uscc,
+        after=digest(out),
+        detail={"level": level},
+        durable=False,
+    )
     return out
 
 
