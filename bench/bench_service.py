@@ -271,8 +271,9 @@ def main(quick: bool) -> None:
             f"{CLIENTS} clients, {seconds} s, uvicorn workers=2, PostgreSQL, {n:,} firms (wrk -t2 -c{CLIENTS})"
         )
         for label, r in (
-            ("firm profile (ours)", ours),
-            ("/api/health (peer: HTTP stack ceiling)", peer),
+            ("firm profile, 200 clients (ours)", ours),
+            ("firm profile, 1 client (ours)", single),
+            ("/api/health, 200 clients (peer)", peer),
         ):
             print(
                 f"  {label:34s} {r['rps']:8.0f} req/s  p50 {r['p50']:7.1f} ms  p90 {r['p90']:7.1f} ms  "
