@@ -59,7 +59,7 @@ def _mount_areas() -> None:
     # Each area adds two lines here, kept sorted by area:
     #     from kejin.<area>.commands import register as register_<area>
     #     register_<area>(app)
-from kejin.access.commands import register as register_access
+    from kejin.access.commands import register as register_access
     from kejin.ingest.commands import register as register_ingest
     from kejin.synth.commands import register as register_synth
 
