@@ -68,6 +68,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "action": ("操作", "Action"),
     "entity": ("对象", "Entity"),
     "time": ("时间", "Time"),
+    "verify": ("校验审计链", "Verify the chain"),
     "chain_ok": ("审计链完好", "Audit chain intact"),
     "chain_broken": ("审计链被篡改", "Audit chain BROKEN"),
     "events": ("条记录", "events"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, time
 from pathlib import Path
+from urllib.parse import urlencode
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -181,7 +182,7 @@ def firms(
         errors = {
             pr.field or "": (pr.reason_en if lang == "en" else pr.reason_zh) for pr in e.problems
         }
-    qs = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    qs = urlencode({k: v for k, v in filters.items() if v})
     return render(
         request,
         "firms.html",
