@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime, time
 from pathlib import Path
-from urllib.parse import urlencode
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi import Path as PathParam
