@@ -173,12 +173,12 @@ def _ms(v: str) -> float:
     return {"us": x / 1000, "ms": x, "s": x * 1000}[m.group(2)]
 
 
-def _wrk(port: int, script: Path, seconds: int) -> dict[str, float]:
+def _wrk(port: int, script: Path, seconds: int, clients: int = CLIENTS) -> dict[str, float]:
     out = subprocess.run(
         [
             "wrk",
-            "-t2",
-            f"-c{CLIENTS}",
+            f"-t{min(2, clients)}",
+            f"-c{clients}",
             f"-d{seconds}s",
             "--timeout",
             "10s",
