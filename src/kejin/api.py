@@ -172,6 +172,15 @@ class ConcurrencyLimit:
             await self.app(scope, receive, send)
 
 
+def admission_limit(engine: Engine, wanted: int) -> int:
+    """Requests admitted at once: never more than the engine's pool can serve (see ConcurrencyLimit)."""
+    pool = engine.pool
+    size = getattr(pool, "size", None)
+    if not callable(size):
+        return wanted
+    return max(1, min(wanted, size() + max(getattr(pool, "_max_overflow", 0), 0)))
+
+
 def create_app(engine: Engine | None = None, session_key: str | None = None) -> FastAPI:
     """Build the application. The session key comes from ``KEJIN_SESSION_KEY`` unless given."""
     settings = get_service_settings()
@@ -234,7 +243,7 @@ def create_app(engine: Engine | None = None, session_key: str | None = None) -> 
         same_site="lax",
         https_only=settings.secure_cookies,
     )
-    app.add_middleware(ConcurrencyLimit, limit=settings.db_pool_size)
+    app.add_middleware(ConcurrencyLimit, limit=admission_limit(engine, settings.db_pool_size))
     app.add_exception_handler(KejinError, kejin_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

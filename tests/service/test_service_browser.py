@@ -7,20 +7,18 @@ on the screen; screenshots go to ``tests/artifacts/`` for a person to look at.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 
+from kejin.access.rules import remove_visibility
 from kejin.api import create_app
 
 from . import world as world_mod
+from .conftest import live_server
 from .world import F1, F2, F3, PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -34,26 +32,11 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def server(sqlite_engine: Engine) -> Iterator[str]:
-    w = world_mod.build(sqlite_engine)
-    del w
-    app = create_app(sqlite_engine, session_key="browser-test-key")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
+    world_mod.build(sqlite_engine)
     try:
-        yield f"http://127.0.0.1:{port}"
+        with live_server(create_app(sqlite_engine, session_key="browser-test-key")) as url:
+            yield url
     finally:
-        srv.should_exit = True
-        th.join(10)
-        from kejin.access.rules import remove_visibility
-
         remove_visibility("test_push")
 
 

@@ -60,3 +60,36 @@ def test_token_scopes_limit_what_a_bank_system_can_do(app, world) -> None:
     t = bearer(app, world.secrets["t1"])
     assert t.get(f"/api/firms/{F1}").status_code == 200
     assert t.get("/api/consents").status_code == 403
+
+
+def test_more_requests_than_connections_queue_instead_of_deadlocking(engine, world) -> None:
+    """60 concurrent profile reads on a 2-connection pool: all answered, none timed out."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from kejin.api import create_app
+    from kejin.db import make_engine
+
+    from .conftest import live_server
+
+    small = make_engine(
+        engine.url.render_as_string(hide_password=False),
+        pool_size=2,
+        max_overflow=0,
+        pool_timeout=5,
+    )
+    try:
+        with live_server(create_app(small, session_key="k")) as url:
+            headers = {"Authorization": f"Bearer {world.secrets['t1']}"}
+
+            def get(i: int) -> int:
+                return httpx.get(
+                    f"{url}/api/firms/{(F1, F2)[i % 2]}", headers=headers, timeout=60
+                ).status_code
+
+            with ThreadPoolExecutor(60) as ex:
+                codes = list(ex.map(get, range(60)))
+        assert codes == [200] * 60
+    finally:
+        small.dispose()
