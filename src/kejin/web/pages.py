@@ -144,13 +144,17 @@ def dashboard(
             t("by_stage", lang),
             [(term(STAGES, k, lang), ov["by_stage"].get(k, 0)) for k in STAGES],
             0,
+            lang=lang,
         ),
-        charts.hbar(t("by_chain", lang), labelled(ov["by_chain"], "chain"), 1),
-        charts.hbar(t("by_qual", lang), labelled(ov["by_qualification"], "qualification"), 2),
+        charts.hbar(t("by_chain", lang), labelled(ov["by_chain"], "chain"), 1, lang=lang),
+        charts.hbar(
+            t("by_qual", lang), labelled(ov["by_qualification"], "qualification"), 2, lang=lang
+        ),
         charts.hbar(
             t("loans_by_bank", lang),
             [(r["name"], r["balance"]) for r in ov["loans_by_institution"]][:15],
             3,
+            lang=lang,
         ),
     ]
     return render(request, "dashboard.html", {"ov": ov, "charts": svgs})
