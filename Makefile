@@ -17,6 +17,13 @@ system-deps:
 	  && echo "installed fonts-noto-cjk"; \
 	elif sudo -n true 2>/dev/null; then sudo apt-get install -y -q fonts-noto-cjk >/dev/null; \
 	else echo "warning: fonts-noto-cjk missing; Chinese chart labels will not render (apt-get install fonts-noto-cjk)"; fi
+	@# Browser tests drive Debian's Chromium headless (Playwright with executable_path, no download).
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null)) \
+	  && echo "installed chromium"; \
+	elif sudo -n true 2>/dev/null; then sudo apt-get install -y -q chromium >/dev/null; \
+	else echo "warning: chromium missing; browser tests will be skipped (apt-get install chromium)"; fi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +50,8 @@ demo: install system-deps
 	$(BIN)/kejin credit tech-model --out credit-tech-firm.json --register tech_firm
 	$(BIN)/kejin credit warnings --month 2026-06
 	$(BIN)/kejin policy demo
+	$(BIN)/kejin demo-accounts
+	$(BIN)/kejin serve
 
 test: install-test system-deps
 	$(BIN)/python -m pytest

@@ -59,6 +59,7 @@ def _mount_areas() -> None:
     # Each area adds two lines here, kept sorted by area:
     #     from kejin.<area>.commands import register as register_<area>
     #     register_<area>(app)
+    from kejin.access.commands import register as register_access
     from kejin.credit.commands import register as register_credit
     from kejin.ingest.commands import register as register_ingest
     from kejin.points.commands import register as register_points
@@ -66,6 +67,7 @@ def _mount_areas() -> None:
     from kejin.synth.commands import register as register_synth
     from kejin.whitelist.commands import register as register_whitelist
 
+    register_access(app)
     register_credit(app)
     register_ingest(app)
     register_points(app)

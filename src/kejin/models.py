@@ -1,6 +1,7 @@
 """Imports every area's tables so that ``Base.metadata`` holds the whole schema (for Alembic)."""
 
 from kejin.db import Base
+from kejin.access import tables as access_tables
 from kejin.credit import tables as credit_tables
 from kejin.lending import tables as lending_tables
 from kejin.points import tables as points_tables
@@ -11,6 +12,7 @@ from kejin.whitelist import tables as whitelist_tables
 
 __all__ = [
     "Base",
+    "access_tables",
     "credit_tables",
     "lending_tables",
     "points_tables",

@@ -1,0 +1,113 @@
+"""FastAPI dependencies: the request's database session, who is calling, and the permission gate.
+
+Every protected route declares ``p: Principal = permit("<action>", target="<path param>")``. The
+gate authenticates (session cookie for people, bearer token for bank systems), checks CSRF on
+cookie-authenticated changes, and applies the rule table with the path parameter as tenant
+target. The security tests read ``action`` and ``target`` back from the route's dependencies, so
+a route without a gate, or with an action the rule table does not know, fails the suite.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from kejin.access.rules import Principal, Unauthenticated, authorize
+from kejin.access.service import load_principal, token_principal
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def db(request: Request) -> Iterator[Session]:
+    """One transaction per request: commit if the handler returns, roll back if it raises."""
+    with Session(request.app.state.engine, expire_on_commit=False) as s, s.begin():
+        yield s
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token (created on first use), for forms and the X-CSRF-Token header."""
+    tok = request.session.get("csrf")
+    if not tok:
+        tok = secrets.token_urlsafe(24)
+        request.session["csrf"] = tok
+    return tok
+
+
+def check_csrf(request: Request, supplied: str | None) -> None:
+    expected = request.session.get("csrf")
+    if not expected or not supplied or not hmac.compare_digest(expected, supplied):
+        from kejin.access.rules import Forbidden
+
+        raise Forbidden(
+            "表单已过期或来源不明（CSRF 校验失败），请刷新后重试",
+            "form expired or of unknown origin (CSRF check failed); reload and retry",
+        )
+
+
+def current_principal(request: Request, s: Session = Depends(db)) -> Principal:
+    """Bearer token first (bank systems), then the session cookie (people)."""
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        p = token_principal(s, auth[7:].strip())
+    else:
+        uid = request.session.get("uid")
+        if not isinstance(uid, int):
+            raise Unauthenticated("请先登录", "log in first")
+        p = load_principal(s, uid)
+        if request.method not in SAFE_METHODS and request.url.path.startswith("/api/"):
+            check_csrf(request, request.headers.get(CSRF_HEADER))
+    request.state.principal = p
+    return p
+
+
+def permit(action: str, target: str | None = None) -> Any:
+    """Gate a route on ``action``; ``target`` names the path parameter that is the tenant target."""
+
+    def gate(
+        request: Request, p: Principal = Depends(current_principal), s: Session = Depends(db)
+    ) -> Principal:
+        authorize(s, p, action, request.path_params.get(target) if target else None)
+        return p
+
+    gate.action = action  # type: ignore[attr-defined]
+    gate.target = target  # type: ignore[attr-defined]
+    return Depends(gate)
+
+
+def gate_of(dependant: Any) -> Callable[..., Any] | None:
+    """The permission gate among a route's dependencies (used by the security matrix)."""
+    for d in dependant.dependencies:
+        if hasattr(d.call, "action"):
+            return d.call
+        inner = gate_of(d)
+        if inner is not None:
+            return inner
+    return None
+
+
+async def reject_control_chars(request: Request) -> None:
+    """Refuse NUL bytes anywhere in the request: PostgreSQL text cannot hold them, and SQLite
+    would silently cut the string there (turning ``'%\\x00…'`` into a match-all pattern)."""
+    from kejin.errors import Problem, ValidationError
+
+    raw = (request.url.path + "?" + request.url.query).lower()
+    body = b""
+    if request.method not in SAFE_METHODS:
+        if "form" in request.headers.get("content-type", ""):
+            # FastAPI parsed the form already (the stream is gone); the parsed form is cached.
+            form = await request.form()
+            body = "".join(str(v) for v in form.values()).encode()
+        else:
+            body = await request.body()
+    if "%00" in raw or "\x00" in raw or b"\x00" in body or b"\\u0000" in body:
+        raise ValidationError(
+            "请求含有不允许的控制字符 NUL",
+            "the request contains a NUL character, which is not allowed",
+            [Problem("不允许 NUL 字符", "NUL is not allowed", field="request", value="\\x00")],
+        )

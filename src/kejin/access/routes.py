@@ -1,0 +1,357 @@
+"""Routes of access: login, the caller, API tokens, consents, users and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from kejin.access import service
+from kejin.access.deps import csrf_token, db, permit
+from kejin.access.rules import TOKEN_SCOPES, Principal
+
+router = APIRouter(prefix="/api", tags=["access 权限"])
+ID = Annotated[int, Path(ge=1, le=2**31 - 1, examples=[1])]
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"username": "demo_bank", "password": "correct-horse-battery"}]
+        }
+    )
+    username: str = Field(max_length=60)
+    password: str = Field(max_length=200)
+
+
+class MeOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "demo_bank",
+                    "role": "bank_officer",
+                    "institution_id": "B001",
+                    "uscc": None,
+                    "via": "session",
+                    "csrf_token": "q3Jx…",
+                }
+            ]
+        }
+    )
+    username: str
+    role: str
+    institution_id: str | None
+    uscc: str | None
+    via: str
+    csrf_token: str | None = None
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "信贷系统对接", "scopes": ["firm.read", "loan.list"], "days": 90}]
+        }
+    )
+    name: str = Field(min_length=1, max_length=100)
+    scopes: list[str] | None = Field(None, description=f"subset of {', '.join(TOKEN_SCOPES)}")
+    days: int | None = Field(None, ge=1, le=366)
+
+
+class TokenOut(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 3,
+                    "name": "信贷系统对接",
+                    "scopes": "firm.read loan.list",
+                    "created_at": "2026-01-05T08:00:00",
+                    "expires_at": "2026-04-05T08:00:00",
+                    "revoked_at": None,
+                }
+            ]
+        },
+    )
+    id: int
+    name: str
+    scopes: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+class IssuedTokenOut(TokenOut):
+    secret: str = Field(
+        description="只显示一次 / shown once; send as `Authorization: Bearer <secret>`"
+    )
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "institution_id": "B001",
+                    "purpose": "credit_assessment",
+                    "scope": "full",
+                    "expires_at": "2027-06-30T00:00:00",
+                }
+            ]
+        }
+    )
+    institution_id: str = Field(max_length=20)
+    purpose: str = Field(
+        max_length=40, description="credit_assessment | post_loan_monitoring | product_matching"
+    )
+    scope: str = Field(max_length=20, description="profile | full")
+    expires_at: datetime
+
+
+class ConsentOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 7,
+                    "uscc": "91320700MA1N2B3C4D",
+                    "institution_id": "B001",
+                    "purpose": "credit_assessment",
+                    "scope": "full",
+                    "granted_at": "2026-01-05T08:00:00",
+                    "expires_at": "2027-06-30T00:00:00",
+                    "revoked_at": None,
+                    "active": True,
+                }
+            ]
+        }
+    )
+    id: int
+    uscc: str
+    institution_id: str
+    purpose: str
+    scope: str
+    granted_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    active: bool
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "officer_li",
+                    "role": "bank_officer",
+                    "password": "a-long-passphrase-1",
+                    "display_name": "李经理",
+                    "institution_id": "B001",
+                }
+            ]
+        }
+    )
+    username: str = Field(max_length=60)
+    role: str = Field(max_length=20)
+    password: str = Field(max_length=200)
+    display_name: str | None = Field(None, max_length=100)
+    institution_id: str | None = Field(None, max_length=20)
+    uscc: str | None = Field(None, max_length=18)
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 4,
+                    "username": "officer_li",
+                    "display_name": "李经理",
+                    "role": "bank_officer",
+                    "institution_id": "B001",
+                    "uscc": None,
+                    "active": True,
+                }
+            ]
+        },
+    )
+    id: int
+    username: str
+    display_name: str
+    role: str
+    institution_id: str | None
+    uscc: str | None
+    active: bool
+
+
+class AuditOut(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "seq": 42,
+                    "at": "2026-01-05T08:00:01.123456",
+                    "actor": "demo_bank",
+                    "actor_role": "bank_officer",
+                    "action": "firm.read",
+                    "entity_kind": "firm",
+                    "entity_id": "91320700MA1N2B3C4D",
+                    "before_digest": None,
+                    "after_digest": "5e1c…",
+                    "detail": '{"level":"full"}',
+                    "prev_hash": "9a0b…",
+                    "hash": "77fe…",
+                }
+            ]
+        },
+    )
+    seq: int
+    at: datetime
+    actor: str
+    actor_role: str
+    action: str
+    entity_kind: str
+    entity_id: str
+    before_digest: str | None
+    after_digest: str | None
+    detail: str
+    prev_hash: str
+    hash: str
+
+
+def _me(request: Request, p: Principal) -> dict[str, Any]:
+    return {
+        "username": p.username,
+        "role": p.role,
+        "institution_id": p.institution_id,
+        "uscc": p.uscc,
+        "via": p.via,
+        "csrf_token": csrf_token(request) if p.via == "session" else None,
+    }
+
+
+@router.post("/auth/login", response_model=MeOut, summary="登录 / log in (session cookie)")
+def login(body: LoginIn, request: Request) -> Any:
+    """Sets the session cookie; send the returned ``csrf_token`` as ``X-CSRF-Token`` on changes."""
+    u = service.login(request.app.state.engine, body.username, body.password)
+    request.session.clear()
+    request.session["uid"] = u.id
+    return _me(request, service.principal_of(u))
+
+
+@router.post("/auth/logout", status_code=204, summary="退出 / log out")
+def logout(request: Request) -> None:
+    request.session.clear()
+
+
+@router.get("/auth/me", response_model=MeOut, summary="当前用户 / who am I")
+def me(request: Request, p: Principal = permit("self.read")) -> Any:
+    return _me(request, p)
+
+
+@router.get("/tokens", response_model=list[TokenOut], summary="API 令牌 / list tokens")
+def tokens(p: Principal = permit("token.list"), s: Session = Depends(db)) -> Any:
+    return service.list_tokens(s, p)
+
+
+@router.post(
+    "/tokens", response_model=IssuedTokenOut, status_code=201, summary="签发令牌 / issue a token"
+)
+def issue_token(
+    body: TokenIn, p: Principal = permit("token.issue"), s: Session = Depends(db)
+) -> Any:
+    it = service.issue_token(s, p, name=body.name, scopes=body.scopes, days=body.days)
+    return {**TokenOut.model_validate(it.token).model_dump(), "secret": it.secret}
+
+
+@router.post(
+    "/tokens/{token_id}/revoke", response_model=TokenOut, summary="撤销令牌 / revoke a token"
+)
+def revoke_token(
+    token_id: ID,
+    p: Principal = permit("token.revoke", target="token_id"),
+    s: Session = Depends(db),
+) -> Any:
+    return service.revoke_token(s, p, token_id)
+
+
+@router.get("/consents", response_model=list[ConsentOut], summary="授权列表 / consents")
+def consents(p: Principal = permit("consent.list"), s: Session = Depends(db)) -> Any:
+    """An enterprise sees its grants, a bank the grants to it, government and auditor all."""
+    return [service.consent_view(c) for c in service.list_consents(s, p)]
+
+
+@router.post(
+    "/firms/{uscc}/consents",
+    response_model=ConsentOut,
+    status_code=201,
+    summary="授权 / grant consent",
+)
+def grant_consent(
+    uscc: str,
+    body: ConsentIn,
+    p: Principal = permit("consent.grant", target="uscc"),
+    s: Session = Depends(db),
+) -> Any:
+    c = service.grant_consent(
+        s,
+        p,
+        uscc=uscc,
+        institution_id=body.institution_id,
+        purpose=body.purpose,
+        scope=body.scope,
+        expires_at=body.expires_at.replace(tzinfo=None),
+    )
+    return service.consent_view(c)
+
+
+@router.post(
+    "/consents/{consent_id}/revoke", response_model=ConsentOut, summary="撤销授权 / revoke consent"
+)
+def revoke_consent(
+    consent_id: ID,
+    p: Principal = permit("consent.revoke", target="consent_id"),
+    s: Session = Depends(db),
+) -> Any:
+    return service.consent_view(service.revoke_consent(s, p, consent_id))
+
+
+@router.get("/users", response_model=list[UserOut], summary="用户 / users")
+def users(p: Principal = permit("user.list"), s: Session = Depends(db)) -> Any:
+    return service.list_users(s, p)
+
+
+@router.post("/users", response_model=UserOut, status_code=201, summary="创建用户 / create a user")
+def create_user(
+    body: UserIn, p: Principal = permit("user.create"), s: Session = Depends(db)
+) -> Any:
+    return service.create_user(s, p, **body.model_dump())
+
+
+@router.get("/audit", response_model=list[AuditOut], summary="审计日志 / audit log")
+def audit_log(
+    actor: str | None = Query(None, max_length=60),
+    action: str | None = Query(None, max_length=60, examples=["firm.read"]),
+    entity_kind: str | None = Query(None, max_length=40),
+    entity_id: str | None = Query(None, max_length=80),
+    before_seq: int | None = Query(None, ge=1, le=2_000_000_000),
+    limit: int = Query(100, ge=1, le=500),
+    p: Principal = permit("audit.read"),
+    s: Session = Depends(db),
+) -> Any:
+    return service.query_audit(
+        s,
+        p,
+        actor=actor,
+        action=action,
+        entity_kind=entity_kind,
+        entity_id=entity_id,
+        before_seq=before_seq,
+        limit=limit,
+    )

@@ -1,0 +1,548 @@
+"""Transactional operations of access: users, login, API tokens and consents.
+
+Every change writes its audit event in the same transaction; every refusal is a
+:class:`~kejin.errors.KejinError` with Chinese and English reasons, so the CLI and the API report
+it the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from kejin.access import audit
+from kejin.access.rules import (
+    CONSENT_MEMO,
+    TOKEN_SCOPES,
+    Principal,
+    Throttled,
+    Unauthenticated,
+    authorize,
+    rule_for,
+)
+from kejin.access.settings import get_service_settings
+from kejin.access.tables import (
+    CONSENT_PURPOSES,
+    CONSENT_SCOPES,
+    ROLES,
+    ApiToken,
+    AuditEvent,
+    Consent,
+    User,
+)
+from kejin.db import transaction
+from kejin.errors import ConflictError, KejinError, NotFoundError, Problem, ValidationError
+from kejin.lending.tables import Institution
+from kejin.registry.tables import Enterprise
+
+MIN_PASSWORD = 12
+TOKEN_PREFIX = "kj_"
+#: The identity used by commands run on the server (migrations, demo accounts).
+SYSTEM = Principal(user_id=0, username="system", role="system", via="cli")
+
+
+@lru_cache(maxsize=4)
+def _hasher(time_cost: int, memory_kib: int, parallelism: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+
+
+def hasher() -> PasswordHasher:
+    s = get_service_settings()
+    return _hasher(s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism)
+
+
+def log(session: Session, p: Principal, action: str, kind: str, entity: Any, **kw: Any) -> None:
+    audit.record(
+        session,
+        actor=p.username,
+        actor_role=p.role,
+        action=action,
+        entity_kind=kind,
+        entity_id=str(entity),
+        **kw,
+    )
+
+
+def principal_of(
+    user: User, via: str = "session", scopes: frozenset[str] | None = None
+) -> Principal:
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        role=user.role,
+        institution_id=user.institution_id,
+        uscc=user.uscc,
+        via=via,
+        scopes=scopes,
+    )
+
+
+def _user_view(u: User) -> dict[str, Any]:
+    return {
+        "id": u.id,
+        "username": u.username,
+        "display_name": u.display_name,
+        "role": u.role,
+        "institution_id": u.institution_id,
+        "uscc": u.uscc,
+        "active": u.active,
+    }
+
+
+def create_user(
+    session: Session,
+    actor: Principal,
+    *,
+    username: str,
+    role: str,
+    password: str,
+    display_name: str | None = None,
+    institution_id: str | None = None,
+    uscc: str | None = None,
+) -> User:
+    """Create an account; refuse a role without its tenant or a tenant that does not exist."""
+    problems: list[Problem] = []
+    if role not in ROLES:
+        problems.append(Problem("未知角色", "unknown role", field="role", value=role))
+    if (
+        not username
+        or len(username) > 60
+        or not username.replace("_", "").replace("-", "").replace(".", "").isalnum()
+    ):
+        problems.append(
+            Problem(
+                "用户名须为1–60位字母、数字、_-.",
+                "username must be 1–60 letters, digits or _-.",
+                field="username",
+                value=username,
+            )
+        )
+    if len(password) < MIN_PASSWORD:
+        problems.append(
+            Problem(
+                f"密码至少{MIN_PASSWORD}位",
+                f"password must have at least {MIN_PASSWORD} characters",
+                field="password",
+            )
+        )
+    if role == "bank_officer":
+        if not institution_id or session.get(Institution, institution_id) is None:
+            problems.append(
+                Problem(
+                    "银行用户须指定已登记的机构",
+                    "a bank officer needs a registered institution",
+                    field="institution_id",
+                    value=institution_id,
+                )
+            )
+    elif institution_id is not None:
+        problems.append(
+            Problem(
+                "仅银行用户可指定机构",
+                "only bank officers have an institution",
+                field="institution_id",
+                value=institution_id,
+            )
+        )
+    if role == "enterprise_user":
+        if not uscc or session.get(Enterprise, uscc) is None:
+            problems.append(
+                Problem(
+                    "企业用户须指定已登记的企业",
+                    "an enterprise user needs a registered firm",
+                    field="uscc",
+                    value=uscc,
+                )
+            )
+    elif uscc is not None:
+        problems.append(
+            Problem(
+                "仅企业用户可指定企业",
+                "only enterprise users have a USCC",
+                field="uscc",
+                value=uscc,
+            )
+        )
+    if problems:
+        raise ValidationError("用户信息有误", "invalid user", problems)
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise ConflictError(
+            "用户名已存在",
+            "username already exists",
+            [Problem("用户名已存在", "username already exists", field="username", value=username)],
+        )
+    u = User(
+        username=username,
+        display_name=display_name or username,
+        role=role,
+        institution_id=institution_id,
+        uscc=uscc,
+        password_hash=hasher().hash(password),
+        active=True,
+        created_at=audit.utcnow(),
+        failed_logins=0,
+    )
+    session.add(u)
+    session.flush()
+    log(session, actor, "user.create", "user", u.username, after=_user_view(u))
+    return u
+
+
+_DUMMY_HASH: str | None = None
+
+
+def _dummy_verify(password: str) -> None:
+    """Spend the same time for an unknown user as for a wrong password (no user enumeration)."""
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = hasher().hash(secrets.token_hex(16))
+    with contextlib.suppress(VerificationError):
+        hasher().verify(_DUMMY_HASH, password)
+
+
+BAD_LOGIN = ("用户名或密码错误", "wrong username or password")
+
+
+def login(engine: Engine, username: str, password: str, now: datetime | None = None) -> User:
+    """Check a password with throttling: after N failures the account is locked for a while.
+
+    Runs its own transaction and commits before refusing, because a failed attempt must be
+    counted and audited even though the caller sees an error. The lock is stored on the account,
+    so it holds across worker processes.
+    """
+    error: KejinError | None = None
+    with transaction(engine) as session:
+        u = session.scalar(select(User).where(User.username == username))
+        if u is None or not u.active:
+            _dummy_verify(password)
+            raise Unauthenticated(*BAD_LOGIN)
+        error = _check_password(session, u, password, now or audit.utcnow())
+    if error is not None:
+        raise error
+    return u
+
+
+def _check_password(session: Session, u: User, password: str, now: datetime) -> KejinError | None:
+    s = get_service_settings()
+    anon = Principal(user_id=u.id, username=u.username, role=u.role)
+    if u.locked_until is not None and u.locked_until > now:
+        log(session, anon, "auth.refused_locked", "user", u.username)
+        return Throttled(
+            "登录失败次数过多，账户暂时锁定",
+            "too many failed logins; the account is locked for a while",
+            [
+                Problem(
+                    "请稍后再试",
+                    "try again later",
+                    field="locked_until",
+                    value=u.locked_until.isoformat(timespec="seconds"),
+                )
+            ],
+        )
+    try:
+        hasher().verify(u.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        u.failed_logins += 1
+        if u.failed_logins >= s.login_max_failures:
+            u.locked_until = now + timedelta(seconds=s.login_lock_seconds)
+            u.failed_logins = 0
+            log(session, anon, "auth.locked", "user", u.username)
+        else:
+            log(session, anon, "auth.login_failed", "user", u.username)
+        return Unauthenticated(*BAD_LOGIN)
+    if hasher().check_needs_rehash(u.password_hash):
+        u.password_hash = hasher().hash(password)
+    u.failed_logins = 0
+    u.locked_until = None
+    log(session, anon, "auth.login", "user", u.username)
+    return None
+
+
+def load_principal(session: Session, user_id: int) -> Principal:
+    u = session.get(User, user_id)
+    if u is None or not u.active:
+        raise Unauthenticated("会话无效，请重新登录", "session no longer valid; log in again")
+    return principal_of(u)
+
+
+# --- API tokens -----------------------------------------------------------------------------
+
+
+def _sha(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str  # shown once, never stored
+
+
+def issue_token(
+    session: Session,
+    p: Principal,
+    *,
+    name: str,
+    scopes: list[str] | None = None,
+    days: int | None = None,
+    now: datetime | None = None,
+) -> IssuedToken:
+    """Issue a bearer token for the officer's bank system; the secret is returned only here."""
+    authorize(session, p, "token.issue")
+    now = now or audit.utcnow()
+    scopes = list(scopes or TOKEN_SCOPES)
+    days = get_service_settings().token_days if days is None else days
+    problems = [
+        Problem("令牌不能包含该权限", "a token may not carry this scope", field="scopes", value=sc)
+        for sc in scopes
+        if sc not in TOKEN_SCOPES or rule_for(p.role, sc) is None
+    ]
+    if not 1 <= days <= 366:
+        problems.append(
+            Problem("有效期须为1–366天", "lifetime must be 1–366 days", field="days", value=days)
+        )
+    if not name.strip() or len(name) > 100:
+        problems.append(
+            Problem("名称须为1–100字", "name must have 1–100 characters", field="name", value=name)
+        )
+    if problems:
+        raise ValidationError("令牌参数有误", "invalid token request", problems)
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    t = ApiToken(
+        user_id=p.user_id,
+        name=name,
+        token_sha256=_sha(secret),
+        scopes=" ".join(sorted(set(scopes))),
+        created_at=now,
+        expires_at=now + timedelta(days=days),
+    )
+    session.add(t)
+    session.flush()
+    log(
+        session,
+        p,
+        "token.issue",
+        "token",
+        t.id,
+        after={"name": name, "scopes": t.scopes, "expires_at": t.expires_at},
+    )
+    return IssuedToken(t, secret)
+
+
+def token_principal(session: Session, raw: str, now: datetime | None = None) -> Principal:
+    """Resolve a bearer token; unknown, expired and revoked tokens are refused alike."""
+    now = now or audit.utcnow()
+    row = session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_sha256 == _sha(raw))
+    ).first()
+    if row is None:
+        raise Unauthenticated("令牌无效、已过期或已撤销", "token unknown, expired or revoked")
+    t, u = row
+    if t.revoked_at is not None or t.expires_at <= now or not u.active:
+        raise Unauthenticated("令牌无效、已过期或已撤销", "token unknown, expired or revoked")
+    return principal_of(u, via="token", scopes=frozenset(t.scopes.split()))
+
+
+def list_tokens(session: Session, p: Principal) -> list[ApiToken]:
+    authorize(session, p, "token.list")
+    q = select(ApiToken).order_by(ApiToken.id)
+    if p.role != "gov_admin":
+        q = q.where(ApiToken.user_id == p.user_id)
+    return list(session.scalars(q))
+
+
+def revoke_token(
+    session: Session, p: Principal, token_id: int, now: datetime | None = None
+) -> ApiToken:
+    authorize(session, p, "token.revoke", token_id)
+    t = session.get(ApiToken, token_id)
+    if t is None:
+        raise NotFoundError(
+            "令牌不存在",
+            "no such token",
+            [Problem("令牌不存在", "no such token", field="token_id", value=token_id)],
+        )
+    if t.revoked_at is None:
+        t.revoked_at = now or audit.utcnow()
+        log(
+            session,
+            p,
+            "token.revoke",
+            "token",
+            t.id,
+            before={"revoked_at": None},
+            after={"revoked_at": t.revoked_at},
+        )
+    return t
+
+
+# --- consents -------------------------------------------------------------------------------
+
+
+def consent_view(c: Consent, now: datetime | None = None) -> dict[str, Any]:
+    now = now or audit.utcnow()
+    return {
+        "id": c.id,
+        "uscc": c.uscc,
+        "institution_id": c.institution_id,
+        "purpose": c.purpose,
+        "scope": c.scope,
+        "granted_at": c.granted_at,
+        "expires_at": c.expires_at,
+        "revoked_at": c.revoked_at,
+        "active": c.revoked_at is None and c.expires_at > now,
+    }
+
+
+def grant_consent(
+    session: Session,
+    p: Principal,
+    *,
+    uscc: str,
+    institution_id: str,
+    purpose: str,
+    scope: str,
+    expires_at: datetime,
+    now: datetime | None = None,
+) -> Consent:
+    """The enterprise opens its data to one institution for a purpose, a scope and a period."""
+    authorize(session, p, "consent.grant", uscc)
+    session.info.pop(CONSENT_MEMO, None)
+    now = now or audit.utcnow()
+    problems: list[Problem] = []
+    if session.get(Institution, institution_id) is None:
+        problems.append(
+            Problem(
+                "机构不存在", "no such institution", field="institution_id", value=institution_id
+            )
+        )
+    if purpose not in CONSENT_PURPOSES:
+        problems.append(Problem("未知用途", "unknown purpose", field="purpose", value=purpose))
+    if scope not in CONSENT_SCOPES:
+        problems.append(Problem("未知范围", "unknown scope", field="scope", value=scope))
+    if expires_at <= now:
+        problems.append(
+            Problem(
+                "到期时间须晚于现在",
+                "expiry must be in the future",
+                field="expires_at",
+                value=expires_at.isoformat(),
+            )
+        )
+    elif expires_at > now + timedelta(days=3 * 366):
+        problems.append(
+            Problem(
+                "授权期限最长3年",
+                "a consent lasts at most 3 years",
+                field="expires_at",
+                value=expires_at.isoformat(),
+            )
+        )
+    if problems:
+        raise ValidationError("授权信息有误", "invalid consent", problems)
+    c = Consent(
+        uscc=uscc,
+        institution_id=institution_id,
+        purpose=purpose,
+        scope=scope,
+        granted_by=p.user_id,
+        granted_at=now,
+        expires_at=expires_at,
+    )
+    session.add(c)
+    session.flush()
+    log(session, p, "consent.grant", "consent", c.id, after=consent_view(c, now))
+    return c
+
+
+def revoke_consent(
+    session: Session, p: Principal, consent_id: int, now: datetime | None = None
+) -> Consent:
+    authorize(session, p, "consent.revoke", consent_id)
+    c = session.get(Consent, consent_id)
+    if c is None:
+        raise NotFoundError(
+            "授权不存在",
+            "no such consent",
+            [Problem("授权不存在", "no such consent", field="consent_id", value=consent_id)],
+        )
+    now = now or audit.utcnow()
+    session.info.pop(CONSENT_MEMO, None)
+    if c.revoked_at is None:
+        before = consent_view(c, now)
+        c.revoked_at = now
+        c.revoked_by = p.user_id
+        log(
+            session, p, "consent.revoke", "consent", c.id, before=before, after=consent_view(c, now)
+        )
+    return c
+
+
+def list_consents(session: Session, p: Principal) -> list[Consent]:
+    authorize(session, p, "consent.list")
+    q = select(Consent).order_by(Consent.id.desc())
+    if p.role == "enterprise_user":
+        q = q.where(Consent.uscc == p.uscc)
+    elif p.role == "bank_officer":
+        q = q.where(Consent.institution_id == p.institution_id)
+    return list(session.scalars(q))
+
+
+def query_audit(
+    session: Session,
+    p: Principal,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    entity_kind: str | None = None,
+    entity_id: str | None = None,
+    before_seq: int | None = None,
+    limit: int = 100,
+) -> list[AuditEvent]:
+    """Newest events first, filtered; reading the log is itself an audited act."""
+    authorize(session, p, "audit.read")
+    if not 1 <= limit <= 500:
+        raise ValidationError(
+            "每页1–500条",
+            "limit must be 1–500",
+            [Problem("每页1–500条", "limit must be 1–500", field="limit", value=limit)],
+        )
+    q = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
+    for col, val in (
+        (AuditEvent.actor, actor),
+        (AuditEvent.action, action),
+        (AuditEvent.entity_kind, entity_kind),
+        (AuditEvent.entity_id, entity_id),
+    ):
+        if val is not None:
+            q = q.where(col == val)
+    if before_seq is not None:
+        q = q.where(AuditEvent.seq < before_seq)
+    rows = list(session.scalars(q))
+    filters = {"actor": actor, "action": action, "entity_kind": entity_kind, "entity_id": entity_id}
+    log(
+        session,
+        p,
+        "audit.read",
+        "audit_log",
+        "query",
+        detail={k: v for k, v in filters.items() if v},
+    )
+    return rows
+
+
+def list_users(session: Session, p: Principal) -> list[User]:
+    authorize(session, p, "user.list")
+    return list(session.scalars(select(User).order_by(User.id)))

@@ -1,0 +1,160 @@
+"""The access schema: who may log in, with what role and tenant; tokens; consents; the audit chain.
+
+A user's tenant is part of the row (a bank officer belongs to one institution, an enterprise user
+to one USCC) and the database refuses a bank officer without an institution, so tenancy can never
+be "forgotten" by a form. Tokens are stored as SHA-256 digests only: they are 256-bit random
+strings, so a slow password hash would add latency on every bank call without adding security.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kejin.db import Base
+from kejin.registry.tables import label, vocab_enum
+from kejin.vocab import Term
+
+#: Roles of the platform (GLOSSARY additions recorded in docs/service.md).
+ROLES: dict[str, Term] = {
+    t.id: t
+    for t in (
+        Term("gov_admin", "政府管理员", "government administrator"),
+        Term("gov_reviewer", "政府复核员", "government reviewer"),
+        Term("bank_officer", "银行客户经理", "bank officer"),
+        Term("enterprise_user", "企业用户", "enterprise user"),
+        Term("auditor", "审计员", "auditor"),
+    )
+}
+
+#: Why an enterprise lets an institution see its data (seed 001 §16, §18: scoped sharing).
+CONSENT_PURPOSES: dict[str, Term] = {
+    t.id: t
+    for t in (
+        Term("credit_assessment", "授信评估", "credit assessment"),
+        Term("post_loan_monitoring", "贷后监测", "post-loan monitoring"),
+        Term("product_matching", "产品对接", "product matching"),
+    )
+}
+
+#: What the consent opens: ``profile`` = registry fields and qualifications; ``full`` adds annual
+#: indicators and financing events.
+CONSENT_SCOPES: dict[str, Term] = {
+    t.id: t
+    for t in (
+        Term("profile", "基本画像", "profile"),
+        Term("full", "完整数据", "full data"),
+    )
+}
+
+
+class User(Base):
+    """A person (or, through tokens, a bank system) acting on the platform."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(60), unique=True, info=label("用户名", "username"))
+    display_name: Mapped[str] = mapped_column(String(100), info=label("姓名", "display name"))
+    role: Mapped[str] = mapped_column(vocab_enum(ROLES, "role"), info=label("角色", "role"))
+    institution_id: Mapped[str | None] = mapped_column(
+        ForeignKey("institutions.id"), info=label("所属机构", "institution")
+    )
+    uscc: Mapped[str | None] = mapped_column(
+        ForeignKey("enterprises.uscc"), info=label("所属企业", "enterprise")
+    )
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        CheckConstraint(
+            "(role = 'bank_officer') = (institution_id IS NOT NULL)", name="bank_has_institution"
+        ),
+        CheckConstraint(
+            "(role = 'enterprise_user') = (uscc IS NOT NULL)", name="enterprise_has_uscc"
+        ),
+    )
+
+
+class ApiToken(Base):
+    """A bearer token for a bank's system: scoped, expiring, revocable, stored as a digest."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100), info=label("名称", "name"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(500), info=label("权限范围", "scopes"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, info=label("到期时间", "expires at"))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Consent(Base):
+    """An enterprise's grant to one institution, for a purpose and scope, until an expiry."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uscc: Mapped[str] = mapped_column(ForeignKey("enterprises.uscc"), info=label("企业", "USCC"))
+    institution_id: Mapped[str] = mapped_column(
+        ForeignKey("institutions.id"), index=True, info=label("机构", "institution")
+    )
+    purpose: Mapped[str] = mapped_column(
+        vocab_enum(CONSENT_PURPOSES, "consent_purpose"), info=label("用途", "purpose")
+    )
+    scope: Mapped[str] = mapped_column(
+        vocab_enum(CONSENT_SCOPES, "consent_scope"), info=label("范围", "scope")
+    )
+    granted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    granted_at: Mapped[datetime] = mapped_column(DateTime, info=label("授权时间", "granted at"))
+    expires_at: Mapped[datetime] = mapped_column(DateTime, info=label("到期时间", "expires at"))
+    revoked_at: Mapped[datetime | None] = mapped_column(
+        DateTime, info=label("撤销时间", "revoked at")
+    )
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    __table_args__ = (
+        CheckConstraint("expires_at > granted_at", name="expiry_after_grant"),
+        Index("ix_consents_uscc_institution", "uscc", "institution_id"),
+    )
+
+
+class AuditEvent(Base):
+    """One link of the append-only, hash-chained audit log.
+
+    ``seq`` is assigned by the writer under a lock (not by a sequence) so that the hash can cover
+    it: a deleted row then shows as a gap, an edited row as a hash mismatch.
+    """
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True, info=label("时间", "at"))
+    actor: Mapped[str] = mapped_column(String(60), index=True, info=label("操作人", "actor"))
+    actor_role: Mapped[str] = mapped_column(String(20), info=label("角色", "role"))
+    action: Mapped[str] = mapped_column(String(60), index=True, info=label("操作", "action"))
+    entity_kind: Mapped[str] = mapped_column(String(40), info=label("对象类型", "entity kind"))
+    entity_id: Mapped[str] = mapped_column(String(80), info=label("对象", "entity"))
+    before_digest: Mapped[str | None] = mapped_column(String(64))
+    after_digest: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="{}", info=label("详情", "detail"))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    __table_args__ = (Index("ix_audit_events_entity", "entity_kind", "entity_id"),)

@@ -1,0 +1,279 @@
+"""The FastAPI application: one router per area, one error shape, no stack traces.
+
+An area plugs in by adding ``src/kejin/<area>/routes.py`` with a ``router`` (and its rules via
+``kejin.access.rules.add_rules``) and one line in :data:`AREA_ROUTERS`. Errors leave the API as
+JSON with the fields of the CLI's problems (file, row, field, value, reason in Chinese and
+English); anything unexpected is logged with its traceback on the server and answered with a
+generic 500 and an incident id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import uuid
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from kejin.access.deps import reject_control_chars
+from kejin.access.rules import Forbidden, Throttled, Unauthenticated
+from kejin.access.settings import get_service_settings
+from kejin.errors import ConflictError, KejinError, NotFoundError, Problem, ValidationError
+
+log = logging.getLogger("kejin.api")
+
+#: Modules whose ``router`` is mounted, in this order. Each area adds its line here.
+AREA_ROUTERS = [
+    "kejin.access.routes",
+    "kejin.registry.routes",
+    "kejin.lending.routes",
+    "kejin.web.pages",
+]
+
+STATUS: list[tuple[type[KejinError], int]] = [
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (ValidationError, 422),
+    (Throttled, 429),
+]
+
+ERROR_EXAMPLE = {
+    "error": "ValidationError",
+    "reason_zh": "查询参数有误",
+    "reason_en": "invalid query parameters",
+    "problems": [
+        {
+            "reason_zh": "取值不在词表中",
+            "reason_en": "value not in the vocabulary",
+            "file": None,
+            "row": None,
+            "field": "stage",
+            "value": "teen",
+            "document": None,
+            "article": None,
+        }
+    ],
+}
+
+
+def status_of(e: KejinError) -> int:
+    for cls, code in STATUS:
+        if isinstance(e, cls):
+            return code
+    return 400
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/openapi.json"
+
+
+def _respond(request: Request, code: int, e: KejinError) -> Response:
+    if not _is_api(request):
+        from kejin.web.pages import error_page
+
+        return error_page(request, code, e)
+    return JSONResponse(e.to_dict(), status_code=code)
+
+
+def _audit_refusal(request: Request, e: KejinError) -> None:
+    """A refused access is evidence too: record it in its own transaction (the request's rolled back)."""
+    p = getattr(request.state, "principal", None)
+    if p is None:
+        return
+    from kejin.access.service import log as audit_log
+    from kejin.db import transaction
+
+    with transaction(request.app.state.engine) as s:
+        audit_log(
+            s,
+            p,
+            "access.denied",
+            "route",
+            request.url.path[:80],
+            detail={"method": request.method, "reason": e.reason_en},
+        )
+
+
+async def kejin_error(request: Request, e: Exception) -> Response:
+    assert isinstance(e, KejinError)
+    code = status_of(e)
+    if code == 403:
+        _audit_refusal(request, e)
+    return _respond(request, code, e)
+
+
+async def validation_error(request: Request, e: Exception) -> Response:
+    assert isinstance(e, RequestValidationError)
+    problems = []
+    for err in e.errors():
+        loc = [str(x) for x in err.get("loc", ())]
+        where = ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc)
+        value = err.get("input")
+        if not isinstance(value, (str, int, float, bool)) or (
+            isinstance(value, str) and len(value) > 200
+        ):
+            value = None
+        problems.append(
+            Problem(
+                f"参数无效：{err.get('msg', '')}",
+                str(err.get("msg", "invalid")),
+                file=loc[0] if loc else None,
+                field=where,
+                value=value,
+            )
+        )
+    return _respond(request, 422, ValidationError("请求参数有误", "invalid request", problems))
+
+
+async def http_error(request: Request, e: Exception) -> Response:
+    assert isinstance(e, StarletteHTTPException)
+    zh = {404: "页面或资源不存在", 405: "不支持该请求方法"}.get(e.status_code, "请求无法处理")
+    err = KejinError(zh, str(e.detail))
+    return _respond(request, e.status_code, err)
+
+
+async def internal_error(request: Request, e: Exception) -> Response:
+    incident = uuid.uuid4().hex[:12]
+    log.exception("incident %s on %s %s", incident, request.method, request.url.path)
+    err = KejinError(
+        f"服务器内部错误（事件编号 {incident}）", f"internal server error (incident {incident})"
+    )
+    return _respond(request, 500, err)
+
+
+class ConcurrencyLimit:
+    """At most ``limit`` requests inside the application at once; the rest wait in the event loop.
+
+    Sync routes hop between worker threads (dependency set-up, handler, tear-down) while holding
+    a database connection. With more requests in flight than pooled connections, every thread
+    can end up waiting for a connection held by a request that needs a thread to finish: a
+    deadlock until the pool times out. Admitting no more requests than the pool has connections
+    rules that out, and queueing in the loop is cheaper than queueing on the pool.
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.sem = asyncio.Semaphore(limit)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        async with self.sem:
+            await self.app(scope, receive, send)
+
+
+def admission_limit(engine: Engine, wanted: int) -> int:
+    """Requests admitted at once: never more than the engine's pool can serve (see ConcurrencyLimit)."""
+    pool = engine.pool
+    size = getattr(pool, "size", None)
+    if not callable(size):
+        return wanted
+    return max(1, min(wanted, size() + max(getattr(pool, "_max_overflow", 0), 0)))
+
+
+def create_app(engine: Engine | None = None, session_key: str | None = None) -> FastAPI:
+    """Build the application. The session key comes from ``KEJIN_SESSION_KEY`` unless given."""
+    settings = get_service_settings()
+    key = session_key or (settings.session_key.get_secret_value() if settings.session_key else None)
+    if not key:
+        raise RuntimeError("KEJIN_SESSION_KEY is not set (kejin serve generates one for demos)")
+    if engine is None:
+        from kejin.console import get_engine
+        from kejin.db import make_engine
+
+        url = get_engine().url
+        engine = (
+            make_engine(
+                url.render_as_string(hide_password=False),
+                pool_size=settings.db_pool_size,
+                max_overflow=10,
+                pool_pre_ping=False,
+            )
+            if url.get_backend_name() == "postgresql"
+            else get_engine()
+        )
+    app = FastAPI(
+        dependencies=[Depends(reject_control_chars)],
+        title="科金 kejin — 科技金融服务平台 API",
+        version="0.1.0",
+        description=(
+            "Registry, lending, access (users, tokens, consents, audit). Log in with "
+            "`POST /api/auth/login` (session cookie + CSRF token) or send a bank API token as "
+            "`Authorization: Bearer …`. Errors carry file/row/field/value and reasons in Chinese and English."
+        ),
+        responses={
+            401: {
+                "description": "未登录 / not authenticated",
+                "content": {
+                    "application/json": {
+                        "example": {**ERROR_EXAMPLE, "error": "Unauthenticated", "problems": []}
+                    }
+                },
+            },
+            403: {
+                "description": "无权限 / forbidden",
+                "content": {
+                    "application/json": {
+                        "example": {**ERROR_EXAMPLE, "error": "Forbidden", "problems": []}
+                    }
+                },
+            },
+            422: {
+                "description": "参数有误 / invalid input",
+                "content": {"application/json": {"example": ERROR_EXAMPLE}},
+            },
+        },
+    )
+    app.state.engine = engine
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=key,
+        session_cookie="kejin_session",
+        max_age=8 * 3600,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+    app.add_middleware(ConcurrencyLimit, limit=admission_limit(engine, settings.db_pool_size))
+    app.add_exception_handler(KejinError, kejin_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, internal_error)
+
+    @app.get("/api/health", tags=["service"], summary="健康检查 / health")
+    def health() -> dict[str, Any]:
+        return {"ok": True}
+
+    for mod in AREA_ROUTERS:
+        app.include_router(importlib.import_module(mod).router)
+    return app
+
+
+def route_table(app: FastAPI) -> list[tuple[str, str, Any]]:
+    """Every (method, path, route) of the app, including routes of included routers.
+
+    The security tests generate the permission matrix from this table.
+    """
+    out: list[tuple[str, str, Any]] = []
+
+    def walk(routes: list[Any]) -> None:
+        for r in routes:
+            inner = getattr(r, "original_router", None)
+            if inner is not None:
+                walk(inner.routes)
+                continue
+            for m in sorted(getattr(r, "methods", None) or ()):
+                if m != "HEAD":
+                    out.append((m, r.path, r))
+
+    walk(app.routes)
+    return out

@@ -1,0 +1,272 @@
+"""Firm search and firm profiles as each principal may see them (tenancy applied in SQL).
+
+How much of a firm a bank officer sees depends on why the firm is visible to the bank: a firm
+pushed on the whitelist shows only the whitelist fields; a consent opens the registry profile
+(scope ``profile``) or also the indicators and financing (scope ``full``). Government readers,
+the auditor and the firm itself see everything. Every read is written to the audit chain.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from kejin.access.audit import digest, utcnow
+from kejin.access.rules import (
+    Principal,
+    authorize,
+    consent_scope,
+    firm_scope,
+    pushed_visible,
+)
+from kejin.access.service import log
+from kejin.errors import NotFoundError, Problem, ValidationError
+from kejin.registry.tables import (
+    INDICATOR_FIELDS,
+    AnnualIndicator,
+    Enterprise,
+    FinancingEvent,
+    Qualification,
+)
+from kejin.vocab import INDUSTRY_CHAINS, QUALIFICATION_KINDS, STAGES
+
+#: Fields shown for a firm that is visible only through the whitelist push.
+WHITELIST_FIELDS = ("uscc", "name", "region_code", "industry_chain", "stage")
+PROFILE_FIELDS = (
+    *WHITELIST_FIELDS,
+    "industry_code",
+    "founded_on",
+    "staff",
+    "listing_board",
+    "dishonest",
+    "deregistered",
+    "abnormal_operation",
+)
+#: Levels of detail, narrowest first.
+LEVELS = ("whitelist", "profile", "full")
+MAX_PAGE = 200
+
+
+def access_level(session: Session, p: Principal, uscc: str, now: datetime) -> str:
+    """How much of the firm ``p`` may see (the rule table has already allowed the read)."""
+    if p.role != "bank_officer":
+        return "full"
+    assert p.institution_id is not None
+    scope = consent_scope(session, p.institution_id, uscc, now)
+    if scope is not None:
+        return scope
+    if pushed_visible(session, p.institution_id, uscc, now):
+        return "whitelist"
+    return "none"
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching ``text`` literally (user input never acts as a wildcard)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _check_filters(
+    chain: str | None,
+    stage: str | None,
+    qualification: str | None,
+    limit: int,
+    offset: int,
+    cap: int = MAX_PAGE,
+) -> None:
+    problems = []
+    for name, value, vocab in (
+        ("chain", chain, INDUSTRY_CHAINS),
+        ("stage", stage, STAGES),
+        ("qualification", qualification, QUALIFICATION_KINDS),
+    ):
+        if value is not None and value not in vocab:
+            problems.append(
+                Problem("取值不在词表中", "value not in the vocabulary", field=name, value=value)
+            )
+    if not 1 <= limit <= cap:
+        problems.append(
+            Problem(f"每页1–{cap}条", f"limit must be 1–{cap}", field="limit", value=limit)
+        )
+    if offset < 0:
+        problems.append(
+            Problem("偏移不能为负", "offset must not be negative", field="offset", value=offset)
+        )
+    if problems:
+        raise ValidationError("查询参数有误", "invalid query parameters", problems)
+
+
+def search_firms(
+    session: Session,
+    p: Principal,
+    *,
+    q: str | None = None,
+    chain: str | None = None,
+    stage: str | None = None,
+    qualification: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    action: str = "firm.search",
+    cap: int = MAX_PAGE,
+) -> dict[str, Any]:
+    """Firms matching the filters among those the principal may see (whitelist fields only)."""
+    authorize(session, p, action)
+    _check_filters(chain, stage, qualification, limit, offset, cap)
+    now = utcnow()
+    conds = [firm_scope(p, now)]
+    if q:
+        q = q.strip()[:100]
+        conds.append(
+            or_(
+                Enterprise.name.like(_like(q), escape="\\"),
+                Enterprise.uscc.like(_like(q.upper()), escape="\\"),
+            )
+        )
+    if chain:
+        conds.append(Enterprise.industry_chain == chain)
+    if stage:
+        conds.append(Enterprise.stage == stage)
+    if qualification:
+        today = now.date()
+        conds.append(
+            Enterprise.uscc.in_(
+                select(Qualification.uscc).where(
+                    Qualification.kind == qualification,
+                    Qualification.valid_from <= today,
+                    Qualification.valid_to >= today,
+                )
+            )
+        )
+    total = session.scalar(select(func.count()).select_from(Enterprise).where(*conds)) or 0
+    cols = [getattr(Enterprise, f) for f in WHITELIST_FIELDS]
+    rows = session.execute(
+        select(*cols).where(*conds).order_by(Enterprise.uscc).limit(limit).offset(offset)
+    ).all()
+    items = [dict(r._mapping) for r in rows]
+    filters = {
+        "q": q,
+        "chain": chain,
+        "stage": stage,
+        "qualification": qualification,
+        "limit": limit,
+        "offset": offset,
+    }
+    log(
+        session,
+        p,
+        action,
+        "firm_list",
+        "search",
+        after=[i["uscc"] for i in items],
+        detail={**filters, "total": total},
+        durable=False,
+    )
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+def _qualifications(session: Session, uscc: str) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(
+            Qualification.kind,
+            Qualification.certificate_no,
+            Qualification.valid_from,
+            Qualification.valid_to,
+            Qualification.source,
+        )
+        .where(Qualification.uscc == uscc)
+        .order_by(Qualification.valid_from.desc())
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def firm_profile(session: Session, p: Principal, uscc: str, years: int = 3) -> dict[str, Any]:
+    """One firm at the principal's level of detail; the read is audited with that level."""
+    authorize(session, p, "firm.read", uscc)
+    now = utcnow()
+    level = access_level(session, p, uscc, now)
+    e = session.execute(
+        select(*[getattr(Enterprise, f) for f in PROFILE_FIELDS]).where(Enterprise.uscc == uscc)
+    ).first()
+    if e is None:
+        raise NotFoundError(
+            "企业不存在",
+            "no such firm",
+            [Problem("企业不存在", "no such firm", field="uscc", value=uscc)],
+        )
+    fields = PROFILE_FIELDS if level in ("profile", "full") else WHITELIST_FIELDS
+    out: dict[str, Any] = {"level": level, **{f: getattr(e, f) for f in fields}}
+    quals = _qualifications(session, uscc)
+    today = now.date()
+    if level == "whitelist":
+        out["qualifications"] = sorted(
+            {q["kind"] for q in quals if q["valid_from"] <= today <= q["valid_to"]}
+        )
+    else:
+        out["qualifications"] = quals
+    if level == "full":
+        ind = session.execute(
+            select(AnnualIndicator.year, *[getattr(AnnualIndicator, f) for f in INDICATOR_FIELDS])
+            .where(AnnualIndicator.uscc == uscc)
+            .order_by(AnnualIndicator.year.desc())
+            .limit(years)
+        ).all()
+        out["indicators"] = [dict(r._mapping) for r in ind]
+        fin = session.execute(
+            select(
+                FinancingEvent.kind,
+                FinancingEvent.occurred_on,
+                FinancingEvent.amount,
+                FinancingEvent.investor,
+            )
+            .where(FinancingEvent.uscc == uscc)
+            .order_by(FinancingEvent.occurred_on)
+        ).all()
+        out["financing"] = [dict(r._mapping) for r in fin]
+    log(
+        session,
+        p,
+        "firm.read",
+        "firm",
+        uscc,
+        after=digest(out),
+        detail={"level": level},
+        durable=False,
+    )
+    return out
+
+
+EXPORT_CAP = 10_000
+
+
+def firm_rows_for_export(session: Session, p: Principal, **filters: Any) -> dict[str, Any]:
+    """Matching firms (up to 10,000) for the Excel download, audited as one export."""
+    return search_firms(
+        session, p, limit=EXPORT_CAP, offset=0, action="firm.export", cap=EXPORT_CAP, **filters
+    )
+
+
+def region_overview(session: Session, p: Principal) -> dict[str, Any]:
+    """Counts of firms by stage, chain and currently valid qualification, and loans by bank."""
+    from kejin.lending.portfolio import loan_totals
+
+    authorize(session, p, "stats.region")
+    today = utcnow().date()
+
+    def counts(col: Any) -> dict[str, int]:
+        rows = session.execute(select(col, func.count()).group_by(col)).all()
+        return {str(k): int(n) for k, n in rows if k is not None}
+
+    quals = session.execute(
+        select(Qualification.kind, func.count(func.distinct(Qualification.uscc)))
+        .where(Qualification.valid_from <= today, Qualification.valid_to >= today)
+        .group_by(Qualification.kind)
+    ).all()
+    return {
+        "firms": session.scalar(select(func.count()).select_from(Enterprise)) or 0,
+        "by_stage": counts(Enterprise.stage),
+        "by_chain": counts(Enterprise.industry_chain),
+        "by_qualification": {k: int(n) for k, n in quals},
+        "loans_by_institution": loan_totals(session),
+    }

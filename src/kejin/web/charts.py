@@ -1,0 +1,72 @@
+"""Bar charts as inline SVG, rendered on the server: no JavaScript, no CDN, crisp at any zoom.
+
+The browser draws the text with the page's fonts (Noto Sans CJK where installed), so Chinese
+labels render like the rest of the page.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from html import escape
+
+PALETTE = ("#1f5fa8", "#2f8f6f", "#c0772b", "#8a4fb0", "#b03a48", "#4a7f9c")
+
+
+def _fmt(v: float, lang: str = "zh") -> str:
+    """Compact numbers for bar labels, in the reader's units.
+
+    >>> _fmt(1234567)
+    '123.5万'
+    >>> _fmt(1234567, "en")
+    '1.2M'
+    >>> _fmt(42)
+    '42'
+    """
+    if lang == "en":
+        for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+            if abs(v) >= div:
+                return f"{v / div:.1f}{unit}"
+        return f"{v:g}"
+    if abs(v) >= 1e8:
+        return f"{v / 1e8:.1f}亿"
+    if abs(v) >= 1e4:
+        return f"{v / 1e4:.1f}万"
+    return f"{v:g}"
+
+
+def _text_width(text: str, size: int = 12) -> float:
+    """Rough rendered width: CJK glyphs are square, Latin ones about half as wide."""
+    return sum(size if ord(c) > 0x2E80 else size * 0.56 for c in text)
+
+
+def hbar(
+    title: str,
+    data: list[tuple[str, float | int | Decimal]],
+    color: int = 0,
+    width: int = 460,
+    lang: str = "zh",
+) -> str:
+    """A horizontal bar chart: one labelled row per (label, value), largest bar full width."""
+    row_h, top, right = 24, 30, 70
+    left = int(min(260, max([60.0] + [_text_width(str(lab)) for lab, _ in data]) + 12))
+    width = max(width, left + 240 + right)
+    height = top + row_h * max(len(data), 1) + 10
+    vmax = max((float(v) for _, v in data), default=0.0) or 1.0
+    span = width - left - right
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" aria-label="{escape(title)}" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
+        f'<text x="4" y="18" class="chart-title" font-size="14" font-weight="bold">{escape(title)}</text>',
+    ]
+    if not data:
+        parts.append(f'<text x="{left}" y="{top + 16}" font-size="12" fill="#666">—</text>')
+    for i, (lab, v) in enumerate(data):
+        y = top + i * row_h
+        w = max(1.0, span * float(v) / vmax)
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 16}" font-size="12" text-anchor="end">{escape(str(lab))}</text>'
+            f'<rect x="{left}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}" fill="{PALETTE[color % len(PALETTE)]}"/>'
+            f'<text x="{left + w + 4:.1f}" y="{y + 16}" font-size="12">{escape(_fmt(float(v), lang))}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,114 @@
+"""Page texts in Chinese and English. Chinese is the default; ``?lang=en`` or the cookie switches.
+
+Vocabulary labels (stages, chains, qualifications) come from :mod:`kejin.vocab`, so the pages
+and the data speak the same words.
+"""
+
+from __future__ import annotations
+
+from kejin.access.tables import CONSENT_PURPOSES, CONSENT_SCOPES, ROLES
+from kejin.vocab import FINANCING_KINDS, INDUSTRY_CHAINS, QUALIFICATION_KINDS, STAGES, Term
+
+TEXTS: dict[str, tuple[str, str]] = {
+    "app": ("科金 · 科技金融服务平台", "kejin · sci-tech finance platform"),
+    "login": ("登录", "Log in"),
+    "logout": ("退出", "Log out"),
+    "username": ("用户名", "Username"),
+    "password": ("密码", "Password"),
+    "dashboard": ("区域概览", "Region dashboard"),
+    "firms": ("企业检索", "Firm search"),
+    "bank": ("本行视图", "My bank"),
+    "enterprise": ("本企业", "My firm"),
+    "audit": ("审计日志", "Audit log"),
+    "search": ("检索", "Search"),
+    "keyword": ("名称或信用代码", "Name or USCC"),
+    "all": ("全部", "All"),
+    "chain": ("产业链", "Industry chain"),
+    "stage": ("阶段", "Stage"),
+    "qualification": ("资质", "Qualification"),
+    "download": ("下载 Excel", "Download Excel"),
+    "total": ("共", "Total"),
+    "uscc": ("统一社会信用代码", "USCC"),
+    "name": ("企业名称", "Name"),
+    "region": ("区划", "Region"),
+    "level": ("可见范围", "Visible level"),
+    "level_whitelist": ("白名单字段", "whitelist fields"),
+    "level_profile": ("基本画像（已授权）", "profile (consented)"),
+    "level_full": ("完整数据", "full data"),
+    "indicators": ("年度指标", "Annual indicators"),
+    "year": ("年度", "Year"),
+    "financing": ("融资记录", "Financing"),
+    "qualifications": ("资质认定", "Qualifications"),
+    "valid": ("有效期", "Valid"),
+    "loans": ("贷款", "Loans"),
+    "contract": ("合同编号", "Contract"),
+    "amount": ("金额", "Amount"),
+    "balance": ("余额", "Balance"),
+    "classification": ("五级分类", "Classification"),
+    "consents": ("授权", "Consents"),
+    "consented_firms": ("已授权本行的企业", "Firms that consented to us"),
+    "institution": ("机构", "Institution"),
+    "purpose": ("用途", "Purpose"),
+    "scope": ("范围", "Scope"),
+    "expires": ("到期", "Expires"),
+    "status": ("状态", "Status"),
+    "active": ("有效", "active"),
+    "inactive": ("已失效", "ended"),
+    "grant": ("授权", "Grant"),
+    "revoke": ("撤销", "Revoke"),
+    "grant_title": ("授权金融机构查看本企业数据", "Let an institution see our data"),
+    "granted": ("已授权", "Consent granted"),
+    "revoked": ("已撤销", "Consent revoked"),
+    "by_stage": ("按生命周期阶段的企业数", "Firms by stage"),
+    "by_chain": ("按重点产业链的企业数", "Firms by industry chain"),
+    "by_qual": ("按有效资质的企业数", "Firms by valid qualification"),
+    "loans_by_bank": ("各机构贷款余额（元）", "Loan balance by institution (CNY)"),
+    "firm_count": ("企业总数", "Firms"),
+    "actor": ("操作人", "Actor"),
+    "action": ("操作", "Action"),
+    "entity": ("对象", "Entity"),
+    "time": ("时间", "Time"),
+    "verify": ("校验审计链", "Verify the chain"),
+    "chain_ok": ("审计链完好", "Audit chain intact"),
+    "chain_broken": ("审计链被篡改", "Audit chain BROKEN"),
+    "events": ("条记录", "events"),
+    "prev": ("更早", "Older"),
+    "no_rows": ("暂无数据", "Nothing to show"),
+    "error": ("出错了", "Something went wrong"),
+    "back": ("返回", "Back"),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
+    "dishonest": ("失信", "Dishonest"),
+    "founded": ("成立日期", "Founded"),
+    "staff": ("从业人数", "Staff"),
+    "role": ("角色", "Role"),
+    "not_visible": (
+        "（该企业未向本行授权，仅显示白名单字段）",
+        "(not consented to us: whitelist fields only)",
+    ),
+}
+
+
+def t(key: str, lang: str) -> str:
+    zh, en = TEXTS[key]
+    return en if lang == "en" else zh
+
+
+def term(vocab: dict[str, Term], key: str | None, lang: str) -> str:
+    if key is None:
+        return "—"
+    tm = vocab.get(key)
+    if tm is None:
+        return key
+    return tm.en if lang == "en" else tm.zh
+
+
+VOCABS = {
+    "stage": STAGES,
+    "chain": INDUSTRY_CHAINS,
+    "qualification": QUALIFICATION_KINDS,
+    "role": ROLES,
+    "purpose": CONSENT_PURPOSES,
+    "scope": CONSENT_SCOPES,
+    "financing": FINANCING_KINDS,
+}

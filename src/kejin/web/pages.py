@@ -1,0 +1,367 @@
+"""Page routes: thin like the API routes — gate, call the same services, render a template.
+
+Permissions are the rule table's (each page names its action through ``permit``), so a page can
+never show more than the API would. Forms carry the session's CSRF token and re-render with the
+errors next to their fields.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kejin.access import service
+from kejin.access.audit import utcnow, verify
+from kejin.access.deps import check_csrf, csrf_token, db, permit
+from kejin.access.rules import Principal, Rule, add_rules
+from kejin.errors import KejinError, ValidationError
+from kejin.lending import portfolio
+from kejin.lending.tables import Institution
+from kejin.registry import profiles
+from kejin.vocab import INDUSTRY_CHAINS, QUALIFICATION_KINDS, STAGES
+from kejin.web import charts
+from kejin.web.i18n import VOCABS, t, term
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+add_rules(
+    [
+        Rule("page.bank", "bank_officer", "region"),
+        Rule("page.enterprise", "enterprise_user", "region"),
+    ]
+)
+
+HOME = {
+    "gov_admin": "/dashboard",
+    "gov_reviewer": "/dashboard",
+    "auditor": "/dashboard",
+    "bank_officer": "/bank",
+    "enterprise_user": "/enterprise",
+}
+
+
+def lang_of(request: Request) -> str:
+    lang = request.query_params.get("lang") or request.cookies.get("kejin_lang") or "zh"
+    return "en" if lang == "en" else "zh"
+
+
+def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> HTMLResponse:
+    lang = lang_of(request)
+    p = getattr(request.state, "principal", None)
+    full = {
+        "request": request,
+        "lang": lang,
+        "t": lambda k: t(k, lang),
+        "term": lambda vocab, k: term(VOCABS[vocab], k, lang),
+        "p": p,
+        "csrf": csrf_token(request),
+        "path": request.url.path,
+        **ctx,
+    }
+    resp = templates.TemplateResponse(request, name, full, status_code=status)
+    if request.query_params.get("lang") in ("zh", "en"):
+        resp.set_cookie("kejin_lang", lang, max_age=365 * 86400, samesite="lax")
+    return resp
+
+
+def error_page(request: Request, status: int, e: KejinError) -> Response:
+    if status == 401:
+        return RedirectResponse("/login", status_code=303)
+    return render(request, "error.html", {"status": status, "err": e}, status)
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    uid = request.session.get("uid")
+    if not isinstance(uid, int):
+        return RedirectResponse("/login", status_code=303)
+    with Session(request.app.state.engine) as s:
+        try:
+            p = service.load_principal(s, uid)
+        except KejinError:
+            request.session.clear()
+            return RedirectResponse("/login", status_code=303)
+    return RedirectResponse(HOME.get(p.role, "/login"), status_code=303)
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    return render(request, "login.html", {"error": None, "username": ""})
+
+
+@router.post("/login")
+def login_submit(
+    request: Request,
+    username: str = Form("", max_length=60),
+    password: str = Form("", max_length=200),
+    csrf_token_: str = Form("", alias="csrf_token"),
+) -> Response:
+    check_csrf(request, csrf_token_)
+    try:
+        u = service.login(request.app.state.engine, username, password)
+    except KejinError as e:
+        lang = lang_of(request)
+        msg = e.reason_en if lang == "en" else e.reason_zh
+        from kejin.api import status_of
+
+        return render(request, "login.html", {"error": msg, "username": username}, status_of(e))
+    request.session.clear()
+    request.session["uid"] = u.id
+    return RedirectResponse(HOME[u.role], status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request, csrf_token_: str = Form("", alias="csrf_token")) -> Response:
+    check_csrf(request, csrf_token_)
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/dashboard")
+def dashboard(
+    request: Request, p: Principal = permit("stats.region"), s: Session = Depends(db)
+) -> Response:
+    lang = lang_of(request)
+    ov = profiles.region_overview(s, p)
+
+    def labelled(counts: dict[str, int], vocab: str) -> list[tuple[str, int]]:
+        return sorted(
+            ((term(VOCABS[vocab], k, lang), v) for k, v in counts.items()), key=lambda x: -x[1]
+        )
+
+    svgs = [
+        charts.hbar(
+            t("by_stage", lang),
+            [(term(STAGES, k, lang), ov["by_stage"].get(k, 0)) for k in STAGES],
+            0,
+            lang=lang,
+        ),
+        charts.hbar(t("by_chain", lang), labelled(ov["by_chain"], "chain"), 1, lang=lang),
+        charts.hbar(
+            t("by_qual", lang), labelled(ov["by_qualification"], "qualification"), 2, lang=lang
+        ),
+        charts.hbar(
+            t("loans_by_bank", lang),
+            [(r["name"], r["balance"]) for r in ov["loans_by_institution"]][:15],
+            3,
+            lang=lang,
+        ),
+    ]
+    return render(request, "dashboard.html", {"ov": ov, "charts": svgs})
+
+
+@router.get("/firms")
+def firms(
+    request: Request,
+    q: str | None = Query(None, max_length=100),
+    chain: str | None = Query(None, max_length=40),
+    stage: str | None = Query(None, max_length=20),
+    qualification: str | None = Query(None, max_length=40),
+    offset: int = Query(0, ge=0, le=10_000_000),
+    p: Principal = permit("firm.search"),
+    s: Session = Depends(db),
+) -> Response:
+    filters = {
+        "q": q or None,
+        "chain": chain or None,
+        "stage": stage or None,
+        "qualification": qualification or None,
+    }
+    errors: dict[str, str] = {}
+    res: dict[str, Any] = {"total": 0, "items": [], "offset": 0, "limit": 50}
+    try:
+        res = profiles.search_firms(s, p, **filters, limit=50, offset=offset)
+    except ValidationError as e:
+        lang = lang_of(request)
+        errors = {
+            pr.field or "": (pr.reason_en if lang == "en" else pr.reason_zh) for pr in e.problems
+        }
+    qs = urlencode({k: v for k, v in filters.items() if v})
+    return render(
+        request,
+        "firms.html",
+        {
+            "res": res,
+            "f": filters,
+            "errors": errors,
+            "qs": qs,
+            "chains": INDUSTRY_CHAINS,
+            "stages": STAGES,
+            "quals": QUALIFICATION_KINDS,
+        },
+        422 if errors else 200,
+    )
+
+
+@router.get("/firms/{uscc}")
+def firm(
+    request: Request,
+    uscc: str,
+    p: Principal = permit("firm.read", target="uscc"),
+    s: Session = Depends(db),
+) -> Response:
+    prof = profiles.firm_profile(s, p, uscc)
+    return render(request, "firm.html", {"f": prof, "ind_fields": _indicator_columns()})
+
+
+def _indicator_columns() -> list[tuple[str, str, str]]:
+    from kejin.registry.tables import INDICATOR_FIELDS, AnnualIndicator
+
+    cols = AnnualIndicator.__table__.c
+    return [(f, cols[f].info["zh"], cols[f].info["en"]) for f in INDICATOR_FIELDS[:12]]
+
+
+@router.get("/bank")
+def bank(
+    request: Request, p: Principal = permit("page.bank"), s: Session = Depends(db)
+) -> Response:
+    assert p.institution_id is not None
+    inst = s.get(Institution, p.institution_id)
+    loans = portfolio.institution_loans(s, p, p.institution_id, limit=100)
+    consents = [service.consent_view(c) for c in service.list_consents(s, p)]
+    names = dict(
+        s.execute(
+            select(profiles.Enterprise.uscc, profiles.Enterprise.name).where(
+                profiles.Enterprise.uscc.in_([c["uscc"] for c in consents])
+            )
+        ).all()
+    )
+    return render(
+        request, "bank.html", {"inst": inst, "loans": loans, "consents": consents, "names": names}
+    )
+
+
+def _enterprise_page(
+    request: Request,
+    p: Principal,
+    s: Session,
+    errors: dict[str, str],
+    form: dict[str, Any],
+    notice: str | None,
+    status: int = 200,
+) -> Response:
+    assert p.uscc is not None
+    prof = profiles.firm_profile(s, p, p.uscc)
+    consents = [service.consent_view(c) for c in service.list_consents(s, p)]
+    banks = s.execute(select(Institution.id, Institution.name).order_by(Institution.id)).all()
+    return render(
+        request,
+        "enterprise.html",
+        {
+            "f": prof,
+            "consents": consents,
+            "banks": banks,
+            "errors": errors,
+            "form": form,
+            "notice": notice,
+            "inst_names": dict(banks),
+            "ind_fields": _indicator_columns(),
+        },
+        status,
+    )
+
+
+@router.get("/enterprise")
+def enterprise(
+    request: Request,
+    notice: str | None = Query(None, max_length=20),
+    p: Principal = permit("page.enterprise"),
+    s: Session = Depends(db),
+) -> Response:
+    return _enterprise_page(
+        request, p, s, {}, {}, notice if notice in ("granted", "revoked") else None
+    )
+
+
+@router.post("/enterprise/consents")
+def enterprise_grant(
+    request: Request,
+    institution_id: str = Form("", max_length=20),
+    purpose: str = Form("", max_length=40),
+    scope: str = Form("", max_length=20),
+    expires_on: str = Form("", max_length=20),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("page.enterprise"),
+    s: Session = Depends(db),
+) -> Response:
+    check_csrf(request, csrf_token_)
+    lang = lang_of(request)
+    form = {
+        "institution_id": institution_id,
+        "purpose": purpose,
+        "scope": scope,
+        "expires_on": expires_on,
+    }
+    errors: dict[str, str] = {}
+    try:
+        expires = datetime.combine(
+            datetime.strptime(expires_on, "%Y-%m-%d").date(), time(23, 59, 59)
+        )
+    except ValueError:
+        errors["expires_at"] = (
+            "Enter a date as YYYY-MM-DD" if lang == "en" else "请输入日期（年-月-日）"
+        )
+    if not errors:
+        try:
+            with s.begin_nested():
+                service.grant_consent(
+                    s,
+                    p,
+                    uscc=p.uscc or "",
+                    institution_id=institution_id,
+                    purpose=purpose,
+                    scope=scope,
+                    expires_at=expires,
+                )
+        except ValidationError as e:
+            errors = {
+                pr.field or "": (pr.reason_en if lang == "en" else pr.reason_zh)
+                for pr in e.problems
+            }
+    if errors:
+        return _enterprise_page(request, p, s, errors, form, None, 422)
+    return RedirectResponse(f"/enterprise?notice=granted&lang={lang}", status_code=303)
+
+
+@router.post("/enterprise/consents/{consent_id}/revoke")
+def enterprise_revoke(
+    request: Request,
+    consent_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("consent.revoke", target="consent_id"),
+    s: Session = Depends(db),
+) -> Response:
+    check_csrf(request, csrf_token_)
+    service.revoke_consent(s, p, consent_id)
+    return RedirectResponse(f"/enterprise?notice=revoked&lang={lang_of(request)}", status_code=303)
+
+
+@router.get("/audit")
+def audit_page(
+    request: Request,
+    actor: str | None = Query(None, max_length=60),
+    action: str | None = Query(None, max_length=60),
+    before_seq: int | None = Query(None, ge=1, le=2_000_000_000),
+    check: bool = Query(False),
+    p: Principal = permit("audit.read"),
+    s: Session = Depends(db),
+) -> Response:
+    rows = service.query_audit(
+        s, p, actor=actor or None, action=action or None, before_seq=before_seq, limit=100
+    )
+    rep = verify(request.app.state.engine) if check else None
+    return render(
+        request,
+        "audit.html",
+        {"rows": rows, "rep": rep, "actor": actor or "", "action": action or "", "now": utcnow()},
+    )

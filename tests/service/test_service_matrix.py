@@ -1,0 +1,193 @@
+"""The security matrix: every route × every principal × every tenant relation → allowed or refused.
+
+The rows come from the application's route table, not from a list kept here: a new route
+without a permission gate, with an action this file has no expectation for, or with a path
+parameter it cannot fill, fails the suite. The expectations below are written from the issue's
+words (who may see what), independently of ``kejin.access.rules.RULES``, so a wrong rule fails.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kejin.access.deps import gate_of
+from kejin.access.rules import TOKEN_SCOPES
+from kejin.api import create_app, route_table
+
+from .conftest import bearer, login
+from .world import F1, F2, F3, F4
+
+#: Routes open without login; everything else must carry a gate.
+PUBLIC = {
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/redoc"),
+    ("GET", "/api/health"),
+    ("POST", "/api/auth/login"),
+    ("POST", "/api/auth/logout"),
+    ("GET", "/"),
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+}
+
+PRINCIPALS = ("anon", "gov", "rev", "aud", "bank", "bank_token", "ent")
+GOV_READERS = {"gov", "rev", "aud"}
+
+#: Target values per path parameter: relation name -> value (consent/token ids filled from the world).
+TARGETS: dict[str, dict[str, str]] = {
+    "uscc": {"F1_consented_own": F1, "F2_pushed": F2, "F3_other_bank": F3, "F4_none": F4},
+    "institution_id": {"BKA_own": "BKA", "BKB_other": "BKB"},
+    "consent_id": {"c1_own": "c1", "c2_other": "c2"},
+    "token_id": {"t1_own": "t1", "t2_other": "t2"},
+}
+
+
+def everyone(_: str) -> set[str]:
+    return {"gov", "rev", "aud", "bank", "ent"}
+
+
+#: action -> function(relation) -> principals allowed (bank_token derived from bank + scopes).
+EXPECT: dict[str, Any] = {
+    "self.read": everyone,
+    "firm.search": everyone,
+    "firm.export": lambda _: GOV_READERS | {"bank"},
+    "firm.read": lambda rel: (
+        GOV_READERS
+        | ({"bank"} if rel in ("F1_consented_own", "F2_pushed") else set())
+        | ({"ent"} if rel == "F1_consented_own" else set())
+    ),
+    "firm.loans": lambda rel: GOV_READERS | ({"ent"} if rel == "F1_consented_own" else set()),
+    "stats.region": lambda _: GOV_READERS,
+    "institution.list": everyone,
+    "product.list": everyone,
+    "loan.list": lambda rel: GOV_READERS | ({"bank"} if rel == "BKA_own" else set()),
+    "consent.list": everyone,
+    "consent.grant": lambda rel: {"ent"} if rel == "F1_consented_own" else set(),
+    "consent.revoke": lambda rel: {"ent"} if rel == "c1_own" else set(),
+    "token.list": lambda _: {"bank", "gov"},
+    "token.issue": lambda _: {"bank"},
+    "token.revoke": lambda rel: {"gov"} | ({"bank"} if rel == "t1_own" else set()),
+    "user.list": lambda _: {"gov", "aud"},
+    "user.create": lambda _: {"gov"},
+    "audit.read": lambda _: {"gov", "aud"},
+    "page.bank": lambda _: {"bank"},
+    "page.enterprise": lambda _: {"ent"},
+}
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+def _routes() -> list[tuple[str, str, Any]]:
+    import os
+
+    os.environ.setdefault("KEJIN_SESSION_KEY", "collection-only")
+    from kejin.db import make_engine
+
+    app = create_app(make_engine("sqlite://"), session_key="collect")
+    return route_table(app)
+
+
+ROUTES = _routes()
+
+
+def test_every_route_is_public_or_gated_with_a_known_action() -> None:
+    missing = []
+    for method, path, route in ROUTES:
+        if (method, path) in PUBLIC:
+            continue
+        gate = gate_of(route.dependant) if hasattr(route, "dependant") else None
+        if gate is None:
+            missing.append(f"{method} {path}: no permission gate")
+        elif gate.action not in EXPECT:
+            missing.append(f"{method} {path}: action {gate.action} has no expectation")
+        for param in route.param_convertors if hasattr(route, "param_convertors") else {}:
+            if param not in TARGETS:
+                missing.append(f"{method} {path}: no targets for path parameter {param}")
+    assert not missing, "\n".join(missing)
+
+
+def _body(route: Any, csrf: str | None) -> dict[str, Any]:
+    """Request body from the route's OpenAPI example (JSON) or a form with the CSRF token."""
+    body = route.body_field
+    if body is None:
+        return {}
+    ann = body.field_info.annotation
+    assert isinstance(ann, type)
+    if route.path.startswith("/api/"):
+        ex = dict(ann.model_config.get("json_schema_extra", {}).get("examples", [{}])[0])
+        if "institution_id" in ex:
+            ex["institution_id"] = "BKA"
+        if "username" in ex:
+            ex["username"] = f"matrix_{abs(hash(route.path)) % 10**6}"
+        if "role" in ex:
+            ex["role"], ex["institution_id"] = "bank_officer", "BKA"
+        return {"json": ex}
+    return {
+        "data": {
+            "csrf_token": csrf or "",
+            "institution_id": "BKA",
+            "purpose": "product_matching",
+            "scope": "profile",
+            "expires_on": (date.today() + timedelta(days=400)).isoformat(),
+        }
+    }
+
+
+CELLS: list[int] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report() -> Any:
+    yield
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "matrix_cells.json").write_text(json.dumps({"cells": sum(CELLS)}))
+
+
+GATED = [(m, p, r) for m, p, r in ROUTES if (m, p) not in PUBLIC]
+
+
+@pytest.mark.parametrize(("method", "path", "route"), GATED, ids=[f"{m} {p}" for m, p, _ in GATED])
+def test_matrix(app, world, method: str, path: str, route: Any) -> None:
+    gate = gate_of(route.dependant)
+    clients: dict[str, TestClient] = {
+        "anon": TestClient(app, raise_server_exceptions=False),
+        "bank_token": bearer(app, world.secrets["t3"]),
+    }
+    for name in ("gov", "rev", "aud", "bank", "ent"):
+        clients[name] = login(app, name)
+    params = [p for p in TARGETS if "{" + p + "}" in path]
+    assert len(params) <= 1, "matrix handles one path parameter per route"
+    relations = list(TARGETS[params[0]].items()) if params else [("-", "")]
+    failures = []
+    cells = 0
+    for rel, raw in relations:
+        value = {"consent_id": world.consents, "token_id": world.tokens}.get(
+            params[0] if params else "", {}
+        ).get(raw, raw)
+        url = path.replace("{" + params[0] + "}", str(value)) if params else path
+        allowed = EXPECT[gate.action](rel)
+        for who in PRINCIPALS:
+            c = clients[who]
+            expect = who in allowed
+            if who == "bank_token":
+                expect = "bank" in allowed and gate.action in TOKEN_SCOPES
+            csrf = c.headers.get("X-CSRF-Token")
+            r = c.request(method, url, follow_redirects=False, **_body(route, csrf))
+            cells += 1
+            refused = r.status_code in (401, 403) or (
+                who == "anon" and r.status_code == 303 and r.headers["location"] == "/login"
+            )
+            if r.status_code >= 500 or refused == expect:
+                failures.append(
+                    f"{who} {method} {url} [{rel}]: expected {'allowed' if expect else 'refused'}, got {r.status_code} {r.text[:120]}"
+                )
+    CELLS.append(cells)
+    assert not failures, "\n".join(failures)

@@ -1,0 +1,95 @@
+"""Behaviour of the service end to end through the API: levels of detail, consent, tokens."""
+
+from __future__ import annotations
+
+from .conftest import bearer, login
+from .world import F1, F2, F3, F4
+
+
+def test_bank_sees_levels_by_consent_and_push(app) -> None:
+    bank = login(app, "bank")
+    full = bank.get(f"/api/firms/{F1}").json()
+    assert full["level"] == "full" and full["indicators"][0]["invention_patents"] == 7
+    wl = bank.get(f"/api/firms/{F2}").json()
+    assert wl["level"] == "whitelist"
+    assert "indicators" not in wl or wl["indicators"] is None
+    assert wl["founded_on"] is None and wl["qualifications"] == ["tsme"]
+    assert bank.get(f"/api/firms/{F3}").status_code == 403
+    assert bank.get(f"/api/firms/{F4}").status_code == 403
+    listed = {i["uscc"] for i in bank.get("/api/firms").json()["items"]}
+    assert listed == {F1, F2}
+
+
+def test_enterprise_sees_only_itself(app) -> None:
+    ent = login(app, "ent")
+    assert ent.get(f"/api/firms/{F1}").json()["level"] == "full"
+    assert ent.get(f"/api/firms/{F2}").status_code == 403
+    assert [i["uscc"] for i in ent.get("/api/firms").json()["items"]] == [F1]
+
+
+def test_bank_sees_only_its_own_loans(app) -> None:
+    bank = login(app, "bank")
+    r = bank.get("/api/institutions/BKA/loans").json()
+    assert [i["contract_no"] for i in r["items"]] == ["BKA-L1"]
+    assert r["items"][0]["balance"] == "2500000.00"
+    assert bank.get("/api/institutions/BKB/loans").status_code == 403
+
+
+def test_errors_are_json_with_problem_fields(app) -> None:
+    gov = login(app, "gov")
+    r = gov.get("/api/firms", params={"stage": "teen"})
+    assert r.status_code == 422
+    body = r.json()
+    assert body["problems"][0]["field"] == "stage" and body["problems"][0]["value"] == "teen"
+    assert body["reason_zh"] and body["reason_en"]
+    r = gov.get("/api/firms", params={"limit": "many"})
+    assert r.status_code == 422 and r.json()["problems"][0]["field"] == "limit"
+    r = gov.get("/api/firms/NOPE")
+    assert r.status_code == 404 and r.json()["problems"][0]["field"] == "uscc"
+
+
+def test_anonymous_is_refused_with_401(app) -> None:
+    from fastapi.testclient import TestClient
+
+    c = TestClient(app)
+    r = c.get(f"/api/firms/{F1}")
+    assert r.status_code == 401 and r.json()["error"] == "Unauthenticated"
+
+
+def test_token_scopes_limit_what_a_bank_system_can_do(app, world) -> None:
+    t = bearer(app, world.secrets["t1"])
+    assert t.get(f"/api/firms/{F1}").status_code == 200
+    assert t.get("/api/consents").status_code == 403
+
+
+def test_more_requests_than_connections_queue_instead_of_deadlocking(engine, world) -> None:
+    """60 concurrent profile reads on a 2-connection pool: all answered, none timed out."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from kejin.api import create_app
+    from kejin.db import make_engine
+
+    from .conftest import live_server
+
+    small = make_engine(
+        engine.url.render_as_string(hide_password=False),
+        pool_size=2,
+        max_overflow=0,
+        pool_timeout=5,
+    )
+    try:
+        with live_server(create_app(small, session_key="k")) as url:
+            headers = {"Authorization": f"Bearer {world.secrets['t1']}"}
+
+            def get(i: int) -> int:
+                return httpx.get(
+                    f"{url}/api/firms/{(F1, F2)[i % 2]}", headers=headers, timeout=60
+                ).status_code
+
+            with ThreadPoolExecutor(60) as ex:
+                codes = list(ex.map(get, range(60)))
+        assert codes == [200] * 60
+    finally:
+        small.dispose()
