@@ -6,14 +6,13 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from fundkit import actor, add_hnte_profitable, bad_status, seed_loans
 from sqlalchemy import Engine, func, select
 
 from kejin.errors import ConflictError, NotFoundError, ValidationError
 from kejin.fund import service as svc
 from kejin.fund.ledger import audit
 from kejin.fund.tables import FundCommand, JournalEntry, Posting
-
-from fundkit import actor, add_hnte_profitable, bad_status, seed_loans
 
 D = Decimal
 
@@ -153,7 +152,7 @@ def test_leverage_and_per_loan_cap(engine: Engine) -> None:
     e = svc.enrol(engine, "P1", contracts[0], actor("bank", date(2026, 1, 10)), "e0")
     assert e["covered_amount"] == D("10000000.00")  # per-loan cap 10M
     svc.enrol(engine, "P1", contracts[1], actor("bank", date(2026, 1, 10)), "e1")
-    with pytest.raises(ValidationError, match="leverage|pool balance"):
+    with pytest.raises(ValidationError, match=r"leverage|pool balance"):
         svc.enrol(engine, "P1", contracts[2], actor("bank", date(2026, 1, 10)), "e2")
 
 
