@@ -320,7 +320,13 @@ def run_command(
                 ).first()
             if prior is not None:
                 return _replay(prior, digest, key)
-            raise
+            # A unique constraint other than the key: a concurrent command got there first
+            # (the same loan enrolled or claimed twice at once). Nothing of ours was written.
+            raise ConflictError(
+                "并发操作冲突：同一对象已被另一命令修改",
+                "conflict: a concurrent command changed the same record first",
+                [Problem("唯一约束冲突", "unique constraint", field="key", value=key)],
+            ) from None
         except DBAPIError as e:
             if _is_retryable(e) and attempt + 1 < retries:
                 continue
@@ -521,6 +527,24 @@ def audit(conn: Connection, pool_id: str | None = None) -> AuditReport:
     rep.add("payouts_match_claims", wrong, "claims whose ledger payout differs from the claim")
     rep.add("payouts_within_share", over, "claims paid above their share of the loss")
     rep.add("recoveries_within_paid", rec, "claims with more recovered than paid")
+    rec_ledger = (
+        select(ENT.c.claim_id, func.sum(POST.c.amount).label("s"))
+        .join(POST, POST.c.entry_id == ENT.c.id)
+        .join(ACC, ACC.c.id == POST.c.account_id)
+        .where(*ent_f, ENT.c.kind == "recovery", ACC.c.purpose == "cash")
+        .group_by(ENT.c.claim_id)
+        .subquery()
+    )
+    drift_rec = conn.execute(
+        select(CLAIM.c.id, CLAIM.c.recovered_to_pool, rec_ledger.c.s)
+        .outerjoin(rec_ledger, rec_ledger.c.claim_id == CLAIM.c.id)
+        .where(*cl_f, CLAIM.c.recovered_to_pool != func.coalesce(rec_ledger.c.s, 0))
+    ).all()
+    rep.add(
+        "recoveries_match_claims",
+        [(r.id, str(r.recovered_to_pool), str(r.s)) for r in drift_rec],
+        "claims whose recorded recoveries differ from the ledger",
+    )
     orphan = (
         conn.execute(select(ENT.c.id).where(*ent_f, ~ENT.c.command_key.in_(select(CMD.c.key))))
         .scalars()

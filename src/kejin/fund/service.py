@@ -147,6 +147,7 @@ def deposit(
             actor,
             key,
             [EntrySpec("capital_in", [(cash, amount), (ids[(party, "capital")], -amount)])],
+            cash_ids=[cash],
         )
         return {"pool": pool_id, "party": party, "amount": amount, "balance": _cash(conn, pool_id)}
 
@@ -181,6 +182,7 @@ def collect_fee(
             actor,
             key,
             [EntrySpec("fee", [(ids[("pool", "cash")], fee), (ids[("pool", "fee_income")], -fee)])],
+            cash_ids=[ids[("pool", "cash")]],
         )
         return {"pool": pool_id, "contract_no": contract_no, "fee": fee}
 
@@ -406,7 +408,9 @@ def enrol(engine: Engine, pool_id: str, contract_no: str, actor: Actor, key: str
 
 def _enrolment(conn: Connection, pool_id: str, contract_no: str) -> Any:
     row = conn.execute(
-        select(ENR).where(ENR.c.pool_id == pool_id, ENR.c.contract_no == contract_no)
+        select(ENR)
+        .where(ENR.c.pool_id == pool_id, ENR.c.contract_no == contract_no)
+        .with_for_update()
     ).first()
     if row is None:
         _refuse(
@@ -609,8 +613,11 @@ def file_claim(
     )
 
 
-def _claim(conn: Connection, claim_id: int) -> Any:
-    row = conn.execute(select(CLAIM).where(CLAIM.c.id == claim_id)).first()
+def _claim(conn: Connection, claim_id: int, lock: bool = True) -> Any:
+    """The claim row, locked for the rest of the transaction (every transition reads then writes
+    it; without the lock two concurrent recoveries would both add to the same old total)."""
+    q = select(CLAIM).where(CLAIM.c.id == claim_id)
+    row = conn.execute(q.with_for_update() if lock else q).first()
     if row is None:
         _refuse(f"理赔 {claim_id} 不存在", f"no claim {claim_id}", "claim", claim_id, NotFoundError)
     return row
@@ -618,7 +625,7 @@ def _claim(conn: Connection, claim_id: int) -> Any:
 
 def _pool_of(engine: Engine, claim_id: int) -> str:
     with engine.connect() as conn:
-        return _claim(conn, claim_id).pool_id
+        return _claim(conn, claim_id, lock=False).pool_id
 
 
 def review(engine: Engine, claim_id: int, approve: bool, actor: Actor, key: str) -> dict[str, Any]:
@@ -920,7 +927,7 @@ def record_recovery(
         if memo:
             specs.append(EntrySpec("recovery_memo", memo, memo=True, claim_id=claim_id))
         if specs:
-            ledger.post(conn, pool_id, actor, key, specs)
+            ledger.post(conn, pool_id, actor, key, specs, cash_ids=[ids[("pool", "cash")]])
         conn.execute(
             update(CLAIM)
             .where(CLAIM.c.id == claim_id)
