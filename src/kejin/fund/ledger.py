@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kejin.console import dumps
 from kejin.db import Money
-from kejin.errors import ConflictError, NotFoundError, Problem, ValidationError
+from kejin.errors import ConflictError, KejinError, NotFoundError, Problem, ValidationError
 from kejin.fund.tables import (
     Claim,
     FundAccount,
@@ -270,13 +270,17 @@ def run_command(
     payload: dict[str, Any],
     actor: Actor,
     body: Callable[[Connection], dict[str, Any]],
-    retries: int = 5,
+    retries: int = 30,
 ) -> dict[str, Any]:
     """Run ``body`` once per idempotency key, in one transaction, recording who/when/why/result.
 
     Same key and same payload → the stored result (``replayed: true``), nothing posted again.
-    Same key, different payload or command → refused. The command row is inserted first, so a
-    concurrent duplicate waits on the key's unique index and then replays the winner's result.
+    Same key, different payload or command → refused. The command row is written last, with its
+    result (entries reference it through a deferred foreign key), so the common path costs one
+    statement; a duplicate key is caught by the primary key — immediately for a replay, or after
+    the winner commits for a concurrent duplicate — and the loser's work is rolled back. A body
+    refused because the work is already done (the claim is paid) also replays when its key was
+    used before with the same payload.
     """
     if not key or len(key) > 80:
         raise ValidationError(
@@ -290,11 +294,7 @@ def run_command(
     for attempt in range(retries):
         try:
             with engine.begin() as conn:
-                prior = conn.execute(
-                    select(CMD.c.payload_sha256, CMD.c.result).where(CMD.c.key == key)
-                ).first()
-                if prior is not None:
-                    return _replay(prior, digest, key)
+                result = body(conn)
                 conn.execute(
                     insert(CMD),
                     {
@@ -307,17 +307,17 @@ def run_command(
                         "reason": actor.why,
                         "business_date": actor.on,
                         "recorded_at": datetime.now(),
-                        "result": "",
+                        "result": dumps(result),
                     },
                 )
-                result = body(conn)
-                conn.execute(update(CMD).where(CMD.c.key == key).values(result=dumps(result)))
                 return {**result, "command": key, "replayed": False}
+        except KejinError:
+            prior = _prior(engine, key)
+            if prior is not None:
+                return _replay(prior, digest, key)
+            raise
         except IntegrityError:
-            with engine.connect() as conn:
-                prior = conn.execute(
-                    select(CMD.c.payload_sha256, CMD.c.result).where(CMD.c.key == key)
-                ).first()
+            prior = _prior(engine, key)
             if prior is not None:
                 return _replay(prior, digest, key)
             # A unique constraint other than the key: a concurrent command got there first
@@ -332,6 +332,13 @@ def run_command(
                 continue
             raise
     raise AssertionError("unreachable")
+
+
+def _prior(engine: Engine, key: str) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(
+            select(CMD.c.payload_sha256, CMD.c.result).where(CMD.c.key == key)
+        ).first()
 
 
 def _replay(prior: Any, digest: str, key: str) -> dict[str, Any]:

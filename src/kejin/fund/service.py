@@ -10,12 +10,13 @@ review trail that explain each payout.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import ROUND_DOWN, Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from kejin.errors import ConflictError, NotFoundError, Problem, ValidationError
 from kejin.fund import ledger
@@ -563,6 +564,7 @@ def file_claim(
         gov = set(s.pool_parties)
         pool_amount = sum((a for p, a in amounts.items() if p in gov), ZERO)
         pool_rate = sum((r for p, r in rates.items() if p in gov), Decimal(0))
+        lines = payout_lines(ledger.account_ids(conn, pool_id), enr.institution_id, amounts)
         cid = conn.execute(
             insert(CLAIM).returning(CLAIM.c.id),
             {
@@ -581,6 +583,7 @@ def file_claim(
                 "approval_due": s.due_date(actor.on, s.deadlines.approval_working_days),
                 "recovered_total": ZERO,
                 "recovered_to_pool": ZERO,
+                "payout_lines": json.dumps(lines),
             },
         ).scalar_one()
         conn.execute(
@@ -611,6 +614,27 @@ def file_claim(
     return ledger.run_command(
         engine, pool_id, "file_claim", key, {"contract_no": contract_no}, actor, body
     )
+
+
+def payout_lines(
+    ids: dict[tuple[str, str], int], institution_id: str, amounts: dict[str, Decimal]
+) -> dict[str, Any]:
+    """The accounts a payout will post to, fixed at filing so the payout does no lookups.
+
+    Real entry: Dr the institution's compensation, Cr the pool's cash. Memo entry: for every party
+    with a share (government pools included, so a split between province and city shows), Dr its
+    loss_share and Cr its loss_contra by its amount.
+    """
+    memo = []
+    for party, amount in sorted(amounts.items()):
+        if amount > 0:
+            memo.append([ids[(party, "loss_share")], str(amount)])
+            memo.append([ids[(party, "loss_contra")], str(-amount)])
+    return {
+        "cash": ids[("pool", "cash")],
+        "compensation": ids[(institution_id, "compensation")],
+        "memo": memo,
+    }
 
 
 def _claim(conn: Connection, claim_id: int, lock: bool = True) -> Any:
@@ -746,7 +770,7 @@ def pay(engine: Engine, pool_id: str, claim_id: int, actor: Actor, key: str) -> 
             update(CLAIM)
             .where(CLAIM.c.id == claim_id, CLAIM.c.pool_id == pool_id, CLAIM.c.status == "approved")
             .values(status="paid", paid_on=actor.on)
-            .returning(CLAIM.c.pool_amount, CLAIM.c.institution_id)
+            .returning(CLAIM.c.pool_amount, CLAIM.c.institution_id, CLAIM.c.payout_lines)
         ).first()
         if row is None:
             c = _claim(conn, claim_id)
@@ -759,40 +783,16 @@ def pay(engine: Engine, pool_id: str, claim_id: int, actor: Actor, key: str) -> 
                 claim_id,
                 ConflictError,
             )
-        shares = conn.execute(
-            select(SHARE.c.party, SHARE.c.amount, ACC.c.purpose, ACC.c.id)
-            .join(
-                ACC,
-                and_(
-                    ACC.c.pool_id == pool_id,
-                    ACC.c.party == SHARE.c.party,
-                    ACC.c.purpose.in_(("loss_share", "loss_contra")),
-                ),
-            )
-            .where(SHARE.c.claim_id == claim_id)
-        ).all()
-        acc = dict(
-            conn.execute(
-                select(ACC.c.purpose, ACC.c.id).where(
-                    ACC.c.pool_id == pool_id,
-                    ((ACC.c.party == "pool") & (ACC.c.purpose == "cash"))
-                    | ((ACC.c.party == row.institution_id) & (ACC.c.purpose == "compensation")),
-                )
-            ).all()
-        )
-        cash, amount = acc["cash"], row.pool_amount
+        plan = json.loads(row.payout_lines)
+        cash, amount = plan["cash"], row.pool_amount
         specs = []
         if amount > 0:
             specs.append(
                 EntrySpec(
-                    "payout", [(acc["compensation"], amount), (cash, -amount)], claim_id=claim_id
+                    "payout", [(plan["compensation"], amount), (cash, -amount)], claim_id=claim_id
                 )
             )
-        memo = [
-            (r.id, r.amount if r.purpose == "loss_share" else -r.amount)
-            for r in shares
-            if r.amount > 0
-        ]
+        memo = [(acc, Decimal(a)) for acc, a in plan["memo"]]
         if memo:
             specs.append(EntrySpec("payout_memo", memo, memo=True, claim_id=claim_id))
         ledger.post(conn, pool_id, actor, key, specs, cash_ids=[cash], check_open=False)

@@ -119,8 +119,9 @@ class JournalEntry(Base):
     kind: Mapped[str] = mapped_column(String(30), info=label("类型", "kind"))
     memo: Mapped[bool] = mapped_column(Boolean, info=label("备查", "memo"))
     business_date: Mapped[date] = mapped_column(Date, info=label("业务日期", "business date"))
+    # Deferred: the command row is written at the end of its transaction, with its result.
     command_key: Mapped[str] = mapped_column(
-        ForeignKey("fund_commands.key"),
+        ForeignKey("fund_commands.key", deferrable=True, initially="DEFERRED"),
         info=label("命令", "command"),
     )
     claim_id: Mapped[int | None] = mapped_column(
@@ -153,7 +154,9 @@ class PeriodClose(Base):
 
     pool_id: Mapped[str] = mapped_column(ForeignKey("fund_pools.id"), primary_key=True)
     period_end: Mapped[date] = mapped_column(Date, primary_key=True, info=label("期末", "end"))
-    command_key: Mapped[str] = mapped_column(ForeignKey("fund_commands.key"))
+    command_key: Mapped[str] = mapped_column(
+        ForeignKey("fund_commands.key", deferrable=True, initially="DEFERRED")
+    )
     trial_balance: Mapped[str] = mapped_column(Text, info=label("试算平衡", "trial balance"))
 
 
@@ -221,6 +224,9 @@ class Claim(Base):
         Money(), info=label("返还资金池", "returned to pool")
     )
     closed_on: Mapped[date | None] = mapped_column(Date, info=label("核销结案", "written off"))
+    #: The payout's ledger lines, fixed when the claim is filed (JSON: cash and compensation
+    #: account ids, memo lines), so paying needs no lookups; the audit re-derives the amounts.
+    payout_lines: Mapped[str] = mapped_column(Text, info=label("支付分录", "payout lines"))
 
     __table_args__ = (
         CheckConstraint(_in("status", CLAIM_STATES), name="status_known"),

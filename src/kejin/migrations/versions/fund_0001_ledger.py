@@ -2,7 +2,7 @@
 
 Revision ID: fund_0001
 Revises: 0001
-Create Date: 2026-11-29 08:55:30.811980
+Create Date: 2026-11-29 09:25:23.177409
 """
 
 from collections.abc import Sequence
@@ -81,6 +81,8 @@ def upgrade() -> None:
             ["command_key"],
             ["fund_commands.key"],
             name=op.f("fk_fund_periods_command_key_fund_commands"),
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.ForeignKeyConstraint(
             ["pool_id"], ["fund_pools.id"], name=op.f("fk_fund_periods_pool_id_fund_pools")
@@ -160,6 +162,7 @@ def upgrade() -> None:
         sa.Column("recovered_total", kejin.db.FixedDecimal(18, 2), nullable=False),
         sa.Column("recovered_to_pool", kejin.db.FixedDecimal(18, 2), nullable=False),
         sa.Column("closed_on", sa.Date(), nullable=True),
+        sa.Column("payout_lines", sa.Text(), nullable=False),
         sa.CheckConstraint(
             "status IN ('filed', 'reviewed', 'approved', 'rejected', 'paid', 'closed')",
             name=op.f("ck_fund_claims_status_known"),
@@ -222,6 +225,8 @@ def upgrade() -> None:
             ["command_key"],
             ["fund_commands.key"],
             name=op.f("fk_fund_entries_command_key_fund_commands"),
+            initially="DEFERRED",
+            deferrable=True,
         ),
         sa.ForeignKeyConstraint(
             ["pool_id"], ["fund_pools.id"], name=op.f("fk_fund_entries_pool_id_fund_pools")
