@@ -11,6 +11,7 @@ statement kind.
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import statistics
@@ -165,6 +166,7 @@ def prepare(engine: Engine, n: int) -> list[int]:
             "qualifications": set(),
             "profits": [],
         }
+        ids = ledger.account_ids(conn, "BENCH")
         claims, shares = [], []
         for i, eid in enumerate(eids):
             rates, amounts, _ = svc.compute_claim(s, cat, facts, D("800000.00"), banks[i % 8])
@@ -189,6 +191,7 @@ def prepare(engine: Engine, n: int) -> list[int]:
                     "approved_on": date(2026, 5, 6),
                     "recovered_total": D(0),
                     "recovered_to_pool": D(0),
+                    "payout_lines": json.dumps(svc.payout_lines(ids, banks[i % 8], amounts)),
                 }
             )
         cids = (
