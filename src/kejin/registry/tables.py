@@ -236,7 +236,7 @@ INDICATOR_FIELDS: tuple[str, ...] = tuple(
 # generated from the single list above rather than written twice. These are plain integers, not
 # foreign keys: 22 FK checks per row made PostgreSQL bulk loads ~5x slower (measured: 9.5 s for
 # 20k fully populated rows), and the only writers (ingest, synth) create the pull in the same
-# transaction as the values, so the reference cannot dangle. ``tests/test_storage.py`` checks it.
+# transaction as the values, so the reference cannot dangle.
 for _f in INDICATOR_FIELDS:
     setattr(
         AnnualIndicator,
