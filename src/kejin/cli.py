@@ -59,9 +59,11 @@ def _mount_areas() -> None:
     # Each area adds two lines here, kept sorted by area:
     #     from kejin.<area>.commands import register as register_<area>
     #     register_<area>(app)
+    from kejin.fund.commands import register as register_fund
     from kejin.ingest.commands import register as register_ingest
     from kejin.synth.commands import register as register_synth
 
+    register_fund(app)
     register_ingest(app)
     register_synth(app)
 

@@ -116,7 +116,7 @@ class FundMachine(RuleBasedStateMachine):
                 self._key(),
             )
             if out is not None:
-                self.cash += out["fee"]
+                self.cash += D(out["fee"])
 
     @rule(i=st.integers(0, N_LOANS - 1), balance=money, dpd=st.integers(0, 200))
     def status(self, i: int, balance: Decimal, dpd: int) -> None:
@@ -183,8 +183,8 @@ class FundMachine(RuleBasedStateMachine):
         if out is not None:
             assert cid not in self.paid, "paid twice"
             event("payout")
-            self.paid[cid] = out["paid"]
-            self.cash -= out["paid"]
+            self.paid[cid] = D(out["paid"])
+            self.cash -= D(out["paid"])
 
     @rule(data=st.data(), frac=st.decimals(min_value=D("0.01"), max_value=D("2"), places=2))
     def recover(self, data: st.DataObject, frac: Decimal) -> None:
@@ -195,8 +195,8 @@ class FundMachine(RuleBasedStateMachine):
         out = self._try(svc.record_recovery, self.engine, cid, amount, self._a("bank"), self._key())
         if out is not None:
             event("recovery")
-            self.cash += out["to_pool"]
-            self.recovered[cid] = self.recovered.get(cid, D(0)) + out["to_pool"]
+            self.cash += D(out["to_pool"])
+            self.recovered[cid] = self.recovered.get(cid, D(0)) + D(out["to_pool"])
 
     @rule(data=st.data())
     def reverse(self, data: st.DataObject) -> None:

@@ -51,13 +51,13 @@ def test_anhui_credit_loan_gets_35_percent_and_recovery_comes_back(engine: Engin
     cid = _to_approved(engine, contracts[0])
     out = svc.pay(engine, "P1", cid, actor("treasurer", date(2026, 5, 21)), "k-pay")
     # credit loan: 30% + 5 points bonus = 35% of the 800,000 non-performing principal
-    assert out["paid"] == D("280000.00")
+    assert D(out["paid"]) == D("280000.00")
     s = svc.summary(engine, "P1", date(2026, 5, 21))
     assert s["balance"] == D("4720000.00")
     rec = svc.record_recovery(engine, cid, D("100000.00"), actor("bank", date(2026, 7, 1)), "k-r1")
-    assert rec["to_pool"] == D("35000.00")
+    assert D(rec["to_pool"]) == D("35000.00")
     done = svc.write_off(engine, cid, actor("manager", date(2026, 8, 1)), "k-wo")
-    assert done["final_pool_loss"] == D("245000.00")
+    assert D(done["final_pool_loss"]) == D("245000.00")
     with engine.connect() as conn:
         rep = audit(conn, "P1")
     assert rep.ok, rep.to_dict()
@@ -139,7 +139,7 @@ def test_jiangsu_pays_all_principal_split_province_city(engine: Engine) -> None:
     svc.deposit(engine, "P1", "city", D("1000000.00"), actor("manager", date(2026, 1, 2)), "k-city")
     cid = _to_approved(engine, contracts[0])
     out = svc.pay(engine, "P1", cid, actor("t", date(2026, 5, 21)), "p")
-    assert out["paid"] == D("800000.00")
+    assert D(out["paid"]) == D("800000.00")
     c = svc.claims_table(engine, "P1", date(2026, 5, 21))[0]
     assert c["pool_amount"] == D("800000.00")
     with engine.connect() as conn:
@@ -150,7 +150,7 @@ def test_leverage_and_per_loan_cap(engine: Engine) -> None:
     contracts = seed_loans(engine, n=3, amount=D("12000000.00"))
     _pool(engine, capital="2000000.00")
     e = svc.enrol(engine, "P1", contracts[0], actor("bank", date(2026, 1, 10)), "e0")
-    assert e["covered_amount"] == D("10000000.00")  # per-loan cap 10M
+    assert D(e["covered_amount"]) == D("10000000.00")  # per-loan cap 10M
     svc.enrol(engine, "P1", contracts[1], actor("bank", date(2026, 1, 10)), "e1")
     with pytest.raises(ValidationError, match=r"leverage|pool balance"):
         svc.enrol(engine, "P1", contracts[2], actor("bank", date(2026, 1, 10)), "e2")

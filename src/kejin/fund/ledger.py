@@ -310,7 +310,9 @@ def run_command(
                         "result": dumps(result),
                     },
                 )
-                return {**result, "command": key, "replayed": False}
+            # Exactly what a replay returns (amounts as exact decimal strings), so a caller
+            # never sees different types for the first call and a repeat.
+            return {**json.loads(dumps(result)), "command": key, "replayed": False}
         except KejinError:
             prior = _prior(engine, key)
             if prior is not None:
