@@ -18,10 +18,10 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, case, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -31,6 +31,7 @@ from kejin.errors import ConflictError, KejinError, NotFoundError, Problem, Vali
 from kejin.fund.tables import (
     Claim,
     FundAccount,
+    FundBalance,
     FundCommand,
     FundPool,
     JournalEntry,
@@ -39,6 +40,7 @@ from kejin.fund.tables import (
 )
 
 ACC = FundAccount.__table__
+BAL = FundBalance.__table__
 ENT = JournalEntry.__table__
 POST = Posting.__table__
 CMD = FundCommand.__table__
@@ -47,6 +49,8 @@ CLAIM = Claim.__table__
 PERIOD = PeriodClose.__table__
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
+#: Shards of every maintained balance (see :class:`kejin.fund.tables.FundBalance`).
+SHARDS = 16
 
 
 @dataclass(frozen=True)
@@ -92,10 +96,7 @@ def ensure_accounts(
 ) -> dict[tuple[str, str], int]:
     """Account ids for (party, purpose, memo) triples, creating missing ones (race-safe)."""
     keys = list(keys)
-    rows = [
-        {"pool_id": pool_id, "party": p, "purpose": u, "memo": m, "balance": ZERO}
-        for p, u, m in keys
-    ]
+    rows = [{"pool_id": pool_id, "party": p, "purpose": u, "memo": m} for p, u, m in keys]
     if rows:
         conn.execute(_upsert(conn).on_conflict_do_nothing(), rows)
     found = conn.execute(
@@ -129,12 +130,13 @@ def post(
     entries: Sequence[EntrySpec],
     cash_ids: Iterable[int] = (),
     check_open: bool = True,
+    shard: int | None = 0,
 ) -> list[int]:
     """Post balanced entries and update maintained balances; returns the new entry ids.
 
-    ``cash_ids`` names accounts that must never go negative; they are updated first, each by a
-    guarded statement that takes the row lock. Refuses (nothing written, the caller's transaction
-    is rolled back) an unbalanced entry, a zero line, or a cash account that would be overdrawn.
+    ``cash_ids`` names accounts that must never go negative; they are updated first (see
+    :func:`apply_deltas`), in ``shard``. Refuses (nothing written, the caller's transaction is
+    rolled back) an unbalanced entry, a zero line, or a pool that would be overdrawn.
     """
     if check_open:
         _check_open(conn, pool_id, actor.on)
@@ -177,37 +179,111 @@ def post(
     for e in entries:
         for acc, amt in e.lines:
             deltas[acc] = deltas.get(acc, ZERO) + amt
-    deltas = {k: v for k, v in deltas.items() if v != 0}
-    cash = [c for c in cash_ids if c in deltas]
-    for c in cash:
-        d = deltas.pop(c)
-        res = conn.execute(
-            update(ACC)
-            .where(ACC.c.id == c, ACC.c.balance + bindparam("d", type_=Money()) >= 0)
-            .values(balance=ACC.c.balance + bindparam("d", type_=Money())),
-            {"d": d},
-        )
-        if res.rowcount != 1:
-            bal = conn.execute(select(ACC.c.balance).where(ACC.c.id == c)).scalar()
-            raise ValidationError(
-                f"资金池余额{bal}不足以支付{-d}",
-                f"pool balance {bal} cannot cover {-d}",
-                [Problem("余额不足", "insufficient pool balance", field="amount", value=str(-d))],
-            )
-    if deltas:
-        keys = sorted(deltas)
-        conn.execute(
-            update(ACC)
-            .where(ACC.c.id.in_(keys))
-            .values(
-                balance=ACC.c.balance
-                + case(
-                    *((ACC.c.id == k, bindparam(f"d{k}", deltas[k], type_=Money())) for k in keys),
-                    else_=bindparam("zero", ZERO, type_=Money()),
-                )
-            )
-        )
+    apply_deltas(conn, {k: v for k, v in deltas.items() if v != 0}, set(cash_ids), shard)
     return ids
+
+
+def _bal_upsert(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Add to shard rows, creating them on first use (one statement, rows in key order)."""
+    ins = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(BAL)
+    conn.execute(
+        ins.on_conflict_do_update(
+            index_elements=[BAL.c.account_id, BAL.c.shard],
+            set_={"balance": BAL.c.balance + ins.excluded.balance},
+        ),
+        rows,
+    )
+
+
+def apply_deltas(
+    conn: Connection, deltas: dict[int, Decimal], cash: set[int], shard: int | None
+) -> None:
+    """Update maintained balances: cash accounts first (their row locks), then the rest.
+
+    ``shard=None`` spreads each cash credit evenly over all shards (capital in), so every shard
+    has money to pay from. A cash debit is taken from the transaction's shard by a guarded UPDATE;
+    if that shard is short, every cash shard is locked in shard order and the debit is taken from
+    several, so a payout is refused only when the pool as a whole cannot cover it. Lock order is
+    always: cash shards ascending, then other rows by (account, shard); no cycle can form.
+    """
+    home = 0 if shard is None else shard
+    for c in sorted(k for k in deltas if k in cash):
+        d = deltas[c]
+        if d > 0 and shard is None:
+            part = (d / SHARDS).quantize(CENT, rounding=ROUND_DOWN)
+            parts = [part] * SHARDS
+            parts[0] += d - part * SHARDS
+            _bal_upsert(
+                conn,
+                [
+                    {"account_id": c, "shard": i, "nonneg": True, "balance": x}
+                    for i, x in enumerate(parts)
+                    if x != 0
+                ],
+            )
+        elif d > 0:
+            _bal_upsert(conn, [{"account_id": c, "shard": home, "nonneg": True, "balance": d}])
+        else:
+            _debit_cash(conn, c, -d, home)
+    rest = sorted(k for k in deltas if k not in cash)
+    if rest:
+        _bal_upsert(
+            conn,
+            [{"account_id": k, "shard": home, "nonneg": False, "balance": deltas[k]} for k in rest],
+        )
+
+
+def _debit_cash(conn: Connection, account: int, amount: Decimal, shard: int) -> None:
+    res = conn.execute(
+        update(BAL)
+        .where(
+            BAL.c.account_id == account,
+            BAL.c.shard == shard,
+            BAL.c.balance >= bindparam("d", type_=Money()),
+        )
+        .values(balance=BAL.c.balance - bindparam("d", type_=Money())),
+        {"d": amount},
+    )
+    if res.rowcount == 1:
+        return
+    rows = conn.execute(
+        select(BAL.c.shard, BAL.c.balance)
+        .where(BAL.c.account_id == account)
+        .order_by(BAL.c.shard)
+        .with_for_update()
+    ).all()
+    total = sum((r.balance for r in rows), ZERO)
+    if total < amount:
+        raise ValidationError(
+            f"资金池余额{total}不足以支付{amount}",
+            f"pool balance {total} cannot cover {amount}",
+            [Problem("余额不足", "insufficient pool balance", field="amount", value=str(amount))],
+        )
+    left = amount
+    for r in sorted(rows, key=lambda r: -r.balance):
+        take = min(left, r.balance)
+        if take > 0:
+            conn.execute(
+                update(BAL)
+                .where(BAL.c.account_id == account, BAL.c.shard == r.shard)
+                .values(balance=BAL.c.balance - bindparam("d", type_=Money())),
+                {"d": take},
+            )
+            left -= take
+        if left == 0:
+            break
+
+
+def balances(conn: Connection, account_ids: Iterable[int]) -> dict[int, Decimal]:
+    """Maintained balances (sum of shards) of some accounts."""
+    ids = list(account_ids)
+    rows = conn.execute(
+        select(BAL.c.account_id, func.sum(BAL.c.balance))
+        .where(BAL.c.account_id.in_(ids))
+        .group_by(BAL.c.account_id)
+    ).all()
+    got = {a: Decimal(b) for a, b in rows}
+    return {i: got.get(i, ZERO) for i in ids}
 
 
 def reverse(
@@ -217,6 +293,7 @@ def reverse(
     command_key: str,
     entry_ids: Sequence[int],
     cash_ids: Iterable[int] = (),
+    shard: int | None = 0,
 ) -> list[int]:
     """Post exact negations of entries (each may be reversed once; reversals are not reversed)."""
     specs = []
@@ -251,7 +328,7 @@ def reverse(
                 f"reversal:{e.kind}"[:30], [(a, -m) for a, m in lines], e.memo, e.claim_id, eid
             )
         )
-    return post(conn, pool_id, actor, command_key, specs, cash_ids)
+    return post(conn, pool_id, actor, command_key, specs, cash_ids, shard=shard)
 
 
 # ---------------------------------------------------------------- commands and idempotency
@@ -426,10 +503,22 @@ def audit(conn: Connection, pool_id: str | None = None) -> AuditReport:
         .group_by(POST.c.account_id)
         .subquery()
     )
+    kept = (
+        select(BAL.c.account_id, func.sum(BAL.c.balance).label("b"))
+        .group_by(BAL.c.account_id)
+        .subquery()
+    )
     drift = conn.execute(
-        select(ACC.c.id, ACC.c.party, ACC.c.purpose, ACC.c.balance, sums.c.s)
+        select(
+            ACC.c.id,
+            ACC.c.party,
+            ACC.c.purpose,
+            func.coalesce(kept.c.b, 0).label("balance"),
+            sums.c.s,
+        )
         .outerjoin(sums, sums.c.account_id == ACC.c.id)
-        .where(*acc_f, ACC.c.balance != func.coalesce(sums.c.s, 0))
+        .outerjoin(kept, kept.c.account_id == ACC.c.id)
+        .where(*acc_f, func.coalesce(kept.c.b, 0) != func.coalesce(sums.c.s, 0))
     ).all()
     rep.add(
         "maintained_balances",
@@ -437,7 +526,9 @@ def audit(conn: Connection, pool_id: str | None = None) -> AuditReport:
         "accounts whose balance differs from their postings",
     )
     neg = conn.execute(
-        select(ACC.c.id, ACC.c.balance).where(*acc_f, ACC.c.purpose == "cash", ACC.c.balance < 0)
+        select(ACC.c.id, BAL.c.balance)
+        .join(BAL, BAL.c.account_id == ACC.c.id)
+        .where(*acc_f, BAL.c.nonneg, BAL.c.balance < 0)
     ).all()
     rep.add("cash_nonnegative", [(r.id, str(r.balance)) for r in neg], "negative cash accounts")
     orig = ENT.alias("orig")
@@ -561,7 +652,8 @@ def audit(conn: Connection, pool_id: str | None = None) -> AuditReport:
     )
     rep.add("entries_have_commands", list(orphan), "entries without a recorded command")
     by_purpose = conn.execute(
-        select(ACC.c.purpose, ACC.c.memo, func.sum(ACC.c.balance))
+        select(ACC.c.purpose, ACC.c.memo, func.sum(BAL.c.balance))
+        .join(BAL, BAL.c.account_id == ACC.c.id)
         .where(*acc_f)
         .group_by(ACC.c.purpose, ACC.c.memo)
     ).all()

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from kejin.errors import ConflictError, NotFoundError, Problem, ValidationError
 from kejin.fund import ledger
-from kejin.fund.ledger import ACC, CLAIM, CMD, ENT, POOL, Actor, EntrySpec
+from kejin.fund.ledger import ACC, BAL, CLAIM, CMD, ENT, POOL, Actor, EntrySpec
 from kejin.fund.scheme import LENDER, Category, Condition, Scheme, parse_scheme, read_scheme_text
 from kejin.fund.scheme import sha256 as text_sha256
 from kejin.fund.tables import ClaimShare, Enrolment
@@ -149,6 +149,7 @@ def deposit(
             key,
             [EntrySpec("capital_in", [(cash, amount), (ids[(party, "capital")], -amount)])],
             cash_ids=[cash],
+            shard=None,
         )
         return {"pool": pool_id, "party": party, "amount": amount, "balance": _cash(conn, pool_id)}
 
@@ -158,11 +159,14 @@ def deposit(
 
 
 def _cash(conn: Connection, pool_id: str) -> Decimal:
-    return conn.execute(
-        select(ACC.c.balance).where(
-            ACC.c.pool_id == pool_id, ACC.c.party == "pool", ACC.c.purpose == "cash"
-        )
-    ).scalar_one()
+    """The pool's balance: the sum of its cash account's shards."""
+    return Decimal(
+        conn.execute(
+            select(func.coalesce(func.sum(BAL.c.balance), 0))
+            .join(ACC, ACC.c.id == BAL.c.account_id)
+            .where(ACC.c.pool_id == pool_id, ACC.c.party == "pool", ACC.c.purpose == "cash")
+        ).scalar_one()
+    )
 
 
 def collect_fee(
@@ -286,6 +290,8 @@ def enrol(engine: Engine, pool_id: str, contract_no: str, actor: Actor, key: str
 
     def body(conn: Connection) -> dict[str, Any]:
         s, _ = pool_scheme(conn, pool_id)
+        # Leverage and per-firm caps read totals: enrolments in one pool take turns.
+        conn.execute(select(POOL.c.id).where(POOL.c.id == pool_id).with_for_update())
         loan = conn.execute(select(LOAN).where(LOAN.c.contract_no == contract_no)).first()
         if loan is None:
             _refuse(
@@ -795,10 +801,12 @@ def pay(engine: Engine, pool_id: str, claim_id: int, actor: Actor, key: str) -> 
         memo = [(acc, Decimal(a)) for acc, a in plan["memo"]]
         if memo:
             specs.append(EntrySpec("payout_memo", memo, memo=True, claim_id=claim_id))
-        ledger.post(conn, pool_id, actor, key, specs, cash_ids=[cash], check_open=False)
+        # A pool-wide cap on payouts must see every payout: such schemes use one shard.
+        shard = 0 if s.caps.payout_to_fee_multiple is not None else claim_id % ledger.SHARDS
+        ledger.post(conn, pool_id, actor, key, specs, [cash], check_open=False, shard=shard)
         mult = s.caps.payout_to_fee_multiple
         if mult is not None:
-            # Under the cash lock: every payout and fee goes through the same row.
+            # Under shard 0's cash lock, which every payout and fee of such a pool takes.
             paid, fees = _paid_and_fees(conn, pool_id)
             if paid > mult * fees:
                 _refuse(
@@ -815,7 +823,8 @@ def pay(engine: Engine, pool_id: str, claim_id: int, actor: Actor, key: str) -> 
 def _paid_and_fees(conn: Connection, pool_id: str) -> tuple[Decimal, Decimal]:
     rows = dict(
         conn.execute(
-            select(ACC.c.purpose, func.sum(ACC.c.balance))
+            select(ACC.c.purpose, func.sum(BAL.c.balance))
+            .join(BAL, BAL.c.account_id == ACC.c.id)
             .where(ACC.c.pool_id == pool_id, ACC.c.purpose.in_(("compensation", "fee_income")))
             .group_by(ACC.c.purpose)
         ).all()
@@ -859,7 +868,9 @@ def reverse_payout(engine: Engine, claim_id: int, actor: Actor, key: str) -> dic
             .all()
         )
         cash = ledger.account_ids(conn, pool_id)[("pool", "cash")]
-        ids = ledger.reverse(conn, pool_id, actor, key, live, cash_ids=[cash])
+        ids = ledger.reverse(
+            conn, pool_id, actor, key, live, cash_ids=[cash], shard=claim_id % ledger.SHARDS
+        )
         conn.execute(
             update(CLAIM).where(CLAIM.c.id == claim_id).values(status="approved", paid_on=None)
         )
@@ -927,7 +938,15 @@ def record_recovery(
         if memo:
             specs.append(EntrySpec("recovery_memo", memo, memo=True, claim_id=claim_id))
         if specs:
-            ledger.post(conn, pool_id, actor, key, specs, cash_ids=[ids[("pool", "cash")]])
+            ledger.post(
+                conn,
+                pool_id,
+                actor,
+                key,
+                specs,
+                [ids[("pool", "cash")]],
+                shard=claim_id % ledger.SHARDS,
+            )
         conn.execute(
             update(CLAIM)
             .where(CLAIM.c.id == claim_id)

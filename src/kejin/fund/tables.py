@@ -76,15 +76,35 @@ class FundAccount(Base):
     party: Mapped[str] = mapped_column(String(40), info=label("参与方", "party"))
     purpose: Mapped[str] = mapped_column(String(20), info=label("用途", "purpose"))
     memo: Mapped[bool] = mapped_column(Boolean, info=label("备查", "memo (contingent)"))
+
+    __table_args__ = (
+        UniqueConstraint("pool_id", "party", "purpose"),
+        CheckConstraint(_in("purpose", PURPOSES), name="purpose_known"),
+    )
+
+
+class FundBalance(Base):
+    """The maintained balance of an account, split into shards (their sum is the balance).
+
+    Every payout touches the pool's cash and the same few memo accounts; one row per account
+    would make every payout wait for the previous one's commit (and its fsync). With shards, each
+    transaction updates the rows of one shard, so payouts in different shards commit in parallel.
+    ``nonneg`` rows (the pool's cash) can never go below zero, shard by shard, hence in total.
+    The audit checks the sum of the shards of every account against its postings.
+    """
+
+    __tablename__ = "fund_balances"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("fund_accounts.id"), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, info=label("分片", "shard"))
+    nonneg: Mapped[bool] = mapped_column(Boolean, info=label("不得为负", "never negative"))
     balance: Mapped[Decimal] = mapped_column(
         Money(), info=label("余额(借正贷负)", "balance (debit +)", unit="CNY")
     )
 
     __table_args__ = (
-        UniqueConstraint("pool_id", "party", "purpose"),
-        CheckConstraint(_in("purpose", PURPOSES), name="purpose_known"),
         # Defence in depth: even a buggy service cannot overdraw a pool.
-        CheckConstraint("purpose <> 'cash' OR balance >= 0", name="cash_nonneg"),
+        CheckConstraint("NOT nonneg OR balance >= 0", name="nonneg"),
     )
 
 

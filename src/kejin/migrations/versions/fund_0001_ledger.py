@@ -1,8 +1,8 @@
-"""fund: double-entry ledger, commands, pools, enrolments, claims
+"""fund: double-entry ledger, sharded balances, commands, pools, enrolments, claims
 
 Revision ID: fund_0001
 Revises: 0001
-Create Date: 2026-11-29 09:25:23.177409
+Create Date: 2026-11-29 09:39:37.239010
 """
 
 from collections.abc import Sequence
@@ -38,10 +38,6 @@ def upgrade() -> None:
         sa.Column("party", sa.String(length=40), nullable=False),
         sa.Column("purpose", sa.String(length=20), nullable=False),
         sa.Column("memo", sa.Boolean(), nullable=False),
-        sa.Column("balance", kejin.db.FixedDecimal(18, 2), nullable=False),
-        sa.CheckConstraint(
-            "purpose <> 'cash' OR balance >= 0", name=op.f("ck_fund_accounts_cash_nonneg")
-        ),
         sa.CheckConstraint(
             "purpose IN ('cash', 'capital', 'fee_income', 'compensation', 'recovery', 'loss_share', 'loss_contra')",
             name=op.f("ck_fund_accounts_purpose_known"),
@@ -70,6 +66,20 @@ def upgrade() -> None:
             ["pool_id"], ["fund_pools.id"], name=op.f("fk_fund_commands_pool_id_fund_pools")
         ),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_fund_commands")),
+    )
+    op.create_table(
+        "fund_balances",
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("shard", sa.Integer(), nullable=False),
+        sa.Column("nonneg", sa.Boolean(), nullable=False),
+        sa.Column("balance", kejin.db.FixedDecimal(18, 2), nullable=False),
+        sa.CheckConstraint("NOT nonneg OR balance >= 0", name=op.f("ck_fund_balances_nonneg")),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["fund_accounts.id"],
+            name=op.f("fk_fund_balances_account_id_fund_accounts"),
+        ),
+        sa.PrimaryKeyConstraint("account_id", "shard", name=op.f("pk_fund_balances")),
     )
     op.create_table(
         "fund_periods",
@@ -292,6 +302,7 @@ def downgrade() -> None:
 
     op.drop_table("fund_enrolments")
     op.drop_table("fund_periods")
+    op.drop_table("fund_balances")
     op.drop_table("fund_commands")
     op.drop_table("fund_accounts")
     op.drop_table("fund_pools")
