@@ -38,6 +38,7 @@ demo: install system-deps
 	$(BIN)/kejin db upgrade
 	$(BIN)/kejin synth --firms $(DEMO_FIRMS) --seed $(DEMO_SEED) --replace
 	$(BIN)/kejin summary
+	$(BIN)/kejin fund demo --scheme anhui --capital 50000000 --out out --replace
 
 test: install-test system-deps
 	$(BIN)/python -m pytest

@@ -399,6 +399,9 @@ def demo(
     recovery: str = typer.Option(
         "0.20", "--recovery-share", help="假设追回比例 / assumed share of each loss recovered"
     ),
+    replace: bool = typer.Option(
+        False, "--replace", help="先删除同名演示资金池 / drop the demo pool first"
+    ),
     as_json: bool = JSON,
 ) -> None:
     """演示：在区域贷款与违约上运行资金池 / Run a pool over the registry's loans and defaults."""
@@ -412,6 +415,7 @@ def demo(
         firms,
         seed,
         _money(recovery, "recovery_share"),
+        replace,
     )
     _show(res, as_json)
 

@@ -35,6 +35,36 @@ def _why(e: KejinError) -> str:
     return e.problems[0].field if e.problems and e.problems[0].field else e.reason_en[:40]
 
 
+def drop_demo_pool(engine: Engine, pool: str) -> None:
+    """Remove a *demo* pool and everything in it, so the demo can start again from scratch.
+
+    Real pools are never deleted (corrections are reversals); only ids starting with ``demo_``
+    are accepted here.
+    """
+    if not pool.startswith("demo_"):
+        raise ValueError("only demo pools can be dropped")
+    from sqlalchemy import delete
+
+    from kejin.fund.ledger import ACC, BAL, CLAIM, CMD, ENT, PERIOD, POOL, POST
+    from kejin.fund.service import ENR, SHARE
+
+    with engine.begin() as conn:
+        entries = select(ENT.c.id).where(ENT.c.pool_id == pool)
+        conn.execute(delete(POST).where(POST.c.entry_id.in_(entries)))
+        conn.execute(delete(ENT).where(ENT.c.pool_id == pool, ENT.c.reverses_id.is_not(None)))
+        conn.execute(delete(ENT).where(ENT.c.pool_id == pool))
+        accounts = select(ACC.c.id).where(ACC.c.pool_id == pool)
+        conn.execute(delete(BAL).where(BAL.c.account_id.in_(accounts)))
+        conn.execute(delete(ACC).where(ACC.c.pool_id == pool))
+        claims = select(CLAIM.c.id).where(CLAIM.c.pool_id == pool)
+        conn.execute(delete(SHARE).where(SHARE.c.claim_id.in_(claims)))
+        conn.execute(delete(CLAIM).where(CLAIM.c.pool_id == pool))
+        conn.execute(delete(ENR).where(ENR.c.pool_id == pool))
+        conn.execute(delete(PERIOD).where(PERIOD.c.pool_id == pool))
+        conn.execute(delete(CMD).where(CMD.c.pool_id == pool))
+        conn.execute(delete(POOL).where(POOL.c.id == pool))
+
+
 def _ensure_region(engine: Engine, firms: int, seed: int) -> None:
     with engine.connect() as conn:
         n = conn.execute(select(func.count()).select_from(Loan)).scalar_one()
@@ -52,10 +82,13 @@ def run_demo(
     firms: int = 5000,
     seed: int = 20241,
     recovery_share: Decimal = Decimal("0.20"),
+    replace: bool = False,
 ) -> dict[str, Any]:
     s = load_scheme(scheme)
     _ensure_region(engine, firms, seed)
     pool = f"demo_{s.id}"
+    if replace:
+        drop_demo_pool(engine, pool)
     with engine.connect() as conn:
         start, last = conn.execute(
             select(func.min(LoanStatus.month), func.max(LoanStatus.month))
