@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event, insert, text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from kejin.db import make_engine, normalize_url
 from kejin.fund import ledger
