@@ -193,3 +193,17 @@ def test_closed_period_refuses_backdated_entries(engine: Engine) -> None:
     with pytest.raises(ValidationError, match="closed"):
         svc.deposit(engine, "P1", "pool", D("1.00"), actor("manager", date(2026, 1, 30)), "late")
     svc.deposit(engine, "P1", "pool", D("1.00"), actor("manager", date(2026, 2, 3)), "ok")
+
+
+def test_payout_dated_in_a_closed_period_is_refused(engine: Engine) -> None:
+    contracts = seed_loans(engine)
+    _pool(engine)
+    cid = _to_approved(engine, contracts[0])
+    svc.close_period(engine, "P1", date(2026, 5, 31), actor("auditor", date(2026, 6, 2)), "cl")
+    before = _counts(engine)
+    with pytest.raises(ValidationError, match="closed"):
+        svc.pay(engine, "P1", cid, actor("t", date(2026, 5, 29)), "late-pay")
+    assert _counts(engine) == before
+    assert D(svc.pay(engine, "P1", cid, actor("t", date(2026, 6, 2)), "pay")["paid"]) == D(
+        "280000.00"
+    )

@@ -69,14 +69,18 @@ def pool_scheme(conn: Connection, pool_id: str) -> tuple[Scheme, date | None]:
     ).first()
     if row is None:
         _refuse(f"资金池 {pool_id} 不存在", f"no pool {pool_id}", "pool", pool_id, NotFoundError)
-    text = _scheme_text_cache.get(row.scheme_sha256)
-    if text is None:
-        text = conn.execute(select(POOL.c.scheme_text).where(POOL.c.id == pool_id)).scalar_one()
-        _scheme_text_cache[row.scheme_sha256] = text
-    return _scheme_from_text(row.scheme_sha256, text), row.closed_through
+    return _cached_scheme(conn, pool_id, row.scheme_sha256), row.closed_through
 
 
 _scheme_text_cache: dict[str, str] = {}
+
+
+def _cached_scheme(conn: Connection, pool_id: str, digest: str) -> Scheme:
+    text = _scheme_text_cache.get(digest)
+    if text is None:
+        text = conn.execute(select(POOL.c.scheme_text).where(POOL.c.id == pool_id)).scalar_one()
+        _scheme_text_cache[digest] = text
+    return _scheme_from_text(digest, text)
 
 
 # ---------------------------------------------------------------- pool and capital
@@ -764,20 +768,39 @@ def pay(engine: Engine, pool_id: str, claim_id: int, actor: Actor, key: str) -> 
     """
 
     def body(conn: Connection) -> dict[str, Any]:
-        s, closed = pool_scheme(conn, pool_id)
-        if closed is not None and actor.on <= closed:
-            _refuse(
-                f"期间已结账至{closed}",
-                f"periods closed through {closed}",
-                "business_date",
-                str(actor.on),
-            )
+        # One round trip flips the claim, checks the period is open and fetches the scheme's
+        # fingerprint; the parsed scheme is cached by that fingerprint.
+        open_period = ~(
+            select(POOL.c.id)
+            .where(POOL.c.id == pool_id, POOL.c.closed_through >= actor.on)
+            .exists()
+        )
+        sha = select(POOL.c.scheme_sha256).where(POOL.c.id == pool_id).scalar_subquery()
         row = conn.execute(
             update(CLAIM)
-            .where(CLAIM.c.id == claim_id, CLAIM.c.pool_id == pool_id, CLAIM.c.status == "approved")
+            .where(
+                CLAIM.c.id == claim_id,
+                CLAIM.c.pool_id == pool_id,
+                CLAIM.c.status == "approved",
+                open_period,
+            )
             .values(status="paid", paid_on=actor.on)
-            .returning(CLAIM.c.pool_amount, CLAIM.c.institution_id, CLAIM.c.payout_lines)
+            .returning(
+                CLAIM.c.pool_amount,
+                CLAIM.c.institution_id,
+                CLAIM.c.payout_lines,
+                sha.label("sha"),
+            )
         ).first()
+        if row is None:
+            _, closed = pool_scheme(conn, pool_id)
+            if closed is not None and actor.on <= closed:
+                _refuse(
+                    f"期间已结账至{closed}",
+                    f"periods closed through {closed}",
+                    "business_date",
+                    str(actor.on),
+                )
         if row is None:
             c = _claim(conn, claim_id)
             if c.pool_id != pool_id:
@@ -789,6 +812,7 @@ def pay(engine: Engine, pool_id: str, claim_id: int, actor: Actor, key: str) -> 
                 claim_id,
                 ConflictError,
             )
+        s = _cached_scheme(conn, pool_id, row.sha)
         plan = json.loads(row.payout_lines)
         cash, amount = plan["cash"], row.pool_amount
         specs = []
