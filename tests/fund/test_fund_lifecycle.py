@@ -207,3 +207,18 @@ def test_payout_dated_in_a_closed_period_is_refused(engine: Engine) -> None:
     assert D(svc.pay(engine, "P1", cid, actor("t", date(2026, 6, 2)), "pay")["paid"]) == D(
         "280000.00"
     )
+
+
+def test_bank_over_the_compensation_rate_cap_is_suspended(engine: Engine) -> None:
+    """Pingshan: a bank whose claimed losses exceed 2.5% of what it enrolled enrols no more."""
+    contracts = seed_loans(engine, n=4, banks=("B1", "B2"))  # B1: L0, L2; B2: L1, L3
+    _pool(engine, "pingshan")
+    for i in (0, 1):
+        svc.enrol(engine, "P1", contracts[i], actor("bank", date(2026, 1, 10)), f"e{i}")
+    bad_status(engine, contracts[0], date(2026, 5, 1), D("800000.00"))
+    svc.file_claim(engine, "P1", contracts[0], actor("bank", date(2026, 5, 4)), "c0")
+    with pytest.raises(ValidationError, match="suspended"):
+        svc.enrol(engine, "P1", contracts[2], actor("bank", date(2026, 5, 5)), "e2")
+    svc.enrol(engine, "P1", contracts[3], actor("bank", date(2026, 5, 5)), "e3")  # B2 is fine
+    banks = {b["institution"]: b for b in svc.summary(engine, "P1", date(2026, 5, 5))["banks"]}
+    assert banks["B1"]["suspended"] and not banks["B2"]["suspended"]

@@ -3,7 +3,8 @@
 Each step is an ordinary command with a deterministic idempotency key (``demo:<pool>:<step>:<id>``),
 so running the demo twice replays instead of paying twice. Loan statuses come from the registry
 (the banks' monthly reports); enrolment happens when a loan enters the status window, in
-disbursement order, until the pool's leverage limit refuses more. Claims are filed in the first
+disbursement order, until the pool's leverage limit refuses more; schemes with a guarantee fee
+collect the first year's fee at enrolment. Claims are filed in the first
 month the trigger holds, reviewed 2 working days later, approved 10 working days later and paid
 the next day. The registry has no recovery data, so recoveries are an explicit, printed assumption
 (``recovery_share`` of each loss recovered 90 days after payout, when that date falls within the
@@ -127,6 +128,16 @@ def run_demo(
             )
             enrolled.add(c.contract_no)
             outcome["enrolled"] += 1
+            if s.fee_rate is not None:  # the first year's guarantee fee, at enrolment
+                svc.collect_fee(
+                    engine,
+                    pool,
+                    c.contract_no,
+                    None,
+                    Actor("guarantor", on, "fee"),
+                    f"{k}:fee:{c.contract_no}",
+                )
+                outcome["fees collected"] += 1
         except KejinError as e:
             outcome[f"enrol refused: {_why(e)}"] += 1
     first_bad: dict[str, date] = {}
