@@ -50,6 +50,7 @@ demo: install system-deps
 	$(BIN)/kejin credit tech-model --out credit-tech-firm.json --register tech_firm
 	$(BIN)/kejin credit warnings --month 2026-06
 	$(BIN)/kejin policy demo
+	$(BIN)/kejin fund demo --scheme anhui --capital 50000000 --out out --replace
 	$(BIN)/kejin demo-accounts
 	$(BIN)/kejin serve
 

@@ -61,6 +61,7 @@ def _mount_areas() -> None:
     #     register_<area>(app)
     from kejin.access.commands import register as register_access
     from kejin.credit.commands import register as register_credit
+    from kejin.fund.commands import register as register_fund
     from kejin.ingest.commands import register as register_ingest
     from kejin.points.commands import register as register_points
     from kejin.policy.commands import register as register_policy
@@ -69,6 +70,7 @@ def _mount_areas() -> None:
 
     register_access(app)
     register_credit(app)
+    register_fund(app)
     register_ingest(app)
     register_points(app)
     register_policy(app)

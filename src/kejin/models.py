@@ -3,6 +3,7 @@
 from kejin.db import Base
 from kejin.access import tables as access_tables
 from kejin.credit import tables as credit_tables
+from kejin.fund import tables as fund_tables
 from kejin.lending import tables as lending_tables
 from kejin.points import tables as points_tables
 from kejin.policy import tables as policy_tables
@@ -14,6 +15,7 @@ __all__ = [
     "Base",
     "access_tables",
     "credit_tables",
+    "fund_tables",
     "lending_tables",
     "points_tables",
     "policy_tables",

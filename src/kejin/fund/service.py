@@ -1,0 +1,1167 @@
+"""The fund's lifecycle: capital in → enrol → monthly status → claim → review → approve → pay →
+recover → write off, each step one transaction that either completes or changes nothing.
+
+Every step is a persisted command with an idempotency key, an actor, a business date and a reason
+(:func:`kejin.fund.ledger.run_command`). The business date is an argument, never the wall clock,
+so scenario tests and back-office corrections can run any day's business. Money moves only through
+balanced journal entries (:mod:`kejin.fund.ledger`); claim rows hold the computed shares and the
+review trail that explain each payout.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import ROUND_DOWN, Decimal
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+
+from kejin.errors import ConflictError, NotFoundError, Problem, ValidationError
+from kejin.fund import ledger
+from kejin.fund.ledger import ACC, BAL, CLAIM, CMD, ENT, POOL, Actor, EntrySpec
+from kejin.fund.scheme import LENDER, Category, Condition, Scheme, parse_scheme, read_scheme_text
+from kejin.fund.scheme import sha256 as text_sha256
+from kejin.fund.tables import ClaimShare, Enrolment
+from kejin.lending.tables import Loan, LoanStatus
+from kejin.registry.tables import AnnualIndicator, Enterprise, Qualification
+from kejin.vocab import CLASSIFICATIONS
+
+ENR = Enrolment.__table__
+SHARE = ClaimShare.__table__
+LOAN = Loan.__table__
+STATUS = LoanStatus.__table__
+ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+
+
+def _cents(x: Decimal) -> Decimal:
+    """Round toward zero to the cent: the pool never pays a fraction of a cent it does not owe."""
+    return x.quantize(CENT, rounding=ROUND_DOWN)
+
+
+def _refuse(zh: str, en: str, field: str, value: Any = None, cls: type = ValidationError) -> Any:
+    raise cls(zh, en, [Problem(zh, en, field=field, value=value)])
+
+
+def _positive(amount: Decimal, field: str = "amount") -> Decimal:
+    amount = Decimal(amount)
+    if amount <= 0 or amount != amount.quantize(CENT):
+        _refuse(
+            "金额须为正数且最多两位小数",
+            "amount must be positive with at most 2 decimals",
+            field,
+            str(amount),
+        )
+    return amount
+
+
+@lru_cache(maxsize=64)
+def _scheme_from_text(digest: str, text: str) -> Scheme:
+    return parse_scheme(text, f"pool scheme {digest[:12]}")
+
+
+def pool_scheme(conn: Connection, pool_id: str) -> tuple[Scheme, date | None]:
+    """The pool's pinned scheme (parsed once per process) and its closed-through date."""
+    row = conn.execute(
+        select(POOL.c.scheme_sha256, POOL.c.closed_through).where(POOL.c.id == pool_id)
+    ).first()
+    if row is None:
+        _refuse(f"资金池 {pool_id} 不存在", f"no pool {pool_id}", "pool", pool_id, NotFoundError)
+    return _cached_scheme(conn, pool_id, row.scheme_sha256), row.closed_through
+
+
+_scheme_text_cache: dict[str, str] = {}
+
+
+def _cached_scheme(conn: Connection, pool_id: str, digest: str) -> Scheme:
+    text = _scheme_text_cache.get(digest)
+    if text is None:
+        text = conn.execute(select(POOL.c.scheme_text).where(POOL.c.id == pool_id)).scalar_one()
+        _scheme_text_cache[digest] = text
+    return _scheme_from_text(digest, text)
+
+
+# ---------------------------------------------------------------- pool and capital
+
+
+def create_pool(
+    engine: Engine, pool_id: str, name: str, scheme: str, actor: Actor, key: str
+) -> dict[str, Any]:
+    """Set up a pool under a library scheme (by id) or a scheme file; its text is pinned."""
+    text, file = read_scheme_text(scheme)
+    s = parse_scheme(text, file)
+    digest = text_sha256(text)
+    payload = {"pool": pool_id, "name": name, "scheme_sha256": digest}
+
+    def body(conn: Connection) -> dict[str, Any]:
+        keys = [("pool", "cash", False), ("pool", "fee_income", False)]
+        keys += [(p, "capital", False) for p in s.pool_parties]
+        keys += [
+            (p.id, u, True)
+            for p in s.participants
+            if p.role != LENDER
+            for u in ("loss_share", "loss_contra")
+        ]
+        ledger.ensure_accounts(conn, pool_id, keys)
+        return {
+            "pool": pool_id,
+            "scheme": s.id,
+            "scheme_version": s.version,
+            "scheme_sha256": digest,
+        }
+
+    with engine.begin() as conn:
+        exists = conn.execute(select(POOL.c.scheme_sha256).where(POOL.c.id == pool_id)).first()
+        if exists is None:
+            conn.execute(
+                insert(POOL),
+                {
+                    "id": pool_id,
+                    "name": name,
+                    "scheme_id": s.id,
+                    "scheme_sha256": digest,
+                    "scheme_text": text,
+                    "created_on": actor.on,
+                },
+            )
+    return ledger.run_command(engine, pool_id, "create_pool", key, payload, actor, body)
+
+
+def deposit(
+    engine: Engine, pool_id: str, party: str, amount: Decimal, actor: Actor, key: str
+) -> dict[str, Any]:
+    """Capital in from one government funder: Dr pool cash, Cr that funder's capital."""
+    amount = _positive(amount)
+
+    def body(conn: Connection) -> dict[str, Any]:
+        s, _ = pool_scheme(conn, pool_id)
+        if party not in s.pool_parties:
+            _refuse(
+                f"{party} 不是本方案的政府出资方（{', '.join(s.pool_parties)}）",
+                f"{party} is not a government funder of this scheme ({', '.join(s.pool_parties)})",
+                "party",
+                party,
+            )
+        ids = ledger.account_ids(conn, pool_id)
+        cash = ids[("pool", "cash")]
+        ledger.post(
+            conn,
+            pool_id,
+            actor,
+            key,
+            [EntrySpec("capital_in", [(cash, amount), (ids[(party, "capital")], -amount)])],
+            cash_ids=[cash],
+            shard=None,
+        )
+        return {"pool": pool_id, "party": party, "amount": amount, "balance": _cash(conn, pool_id)}
+
+    return ledger.run_command(
+        engine, pool_id, "deposit", key, {"party": party, "amount": amount}, actor, body
+    )
+
+
+def _cash(conn: Connection, pool_id: str) -> Decimal:
+    """The pool's balance: the sum of its cash account's shards."""
+    return Decimal(
+        conn.execute(
+            select(func.coalesce(func.sum(BAL.c.balance), 0))
+            .join(ACC, ACC.c.id == BAL.c.account_id)
+            .where(ACC.c.pool_id == pool_id, ACC.c.party == "pool", ACC.c.purpose == "cash")
+        ).scalar_one()
+    )
+
+
+def collect_fee(
+    engine: Engine, pool_id: str, contract_no: str, amount: Decimal | None, actor: Actor, key: str
+) -> dict[str, Any]:
+    """Guarantee fee into the pool (Pingshan: 1%/yr of the covered amount when none is given)."""
+
+    def body(conn: Connection) -> dict[str, Any]:
+        s, _ = pool_scheme(conn, pool_id)
+        if s.fee_rate is None:
+            _refuse("本方案不收取担保费", "this scheme collects no fee", "pool", pool_id)
+        enr = _enrolment(conn, pool_id, contract_no)
+        fee = _positive(amount) if amount is not None else _cents(enr.covered_amount * s.fee_rate)
+        ids = ledger.account_ids(conn, pool_id)
+        ledger.post(
+            conn,
+            pool_id,
+            actor,
+            key,
+            [EntrySpec("fee", [(ids[("pool", "cash")], fee), (ids[("pool", "fee_income")], -fee)])],
+            cash_ids=[ids[("pool", "cash")]],
+        )
+        return {"pool": pool_id, "contract_no": contract_no, "fee": fee}
+
+    return ledger.run_command(
+        engine,
+        pool_id,
+        "collect_fee",
+        key,
+        {"contract_no": contract_no, "amount": amount},
+        actor,
+        body,
+    )
+
+
+# ---------------------------------------------------------------- enrolment
+
+
+def loan_facts(conn: Connection, loan: Any, on: date, years: int = 2) -> dict[str, Any]:
+    """What scheme conditions look at: guarantee, first loan, valid titles, recent profits."""
+    quals = set(
+        conn.execute(
+            select(Qualification.kind).where(
+                Qualification.uscc == loan.uscc,
+                Qualification.valid_from <= on,
+                Qualification.valid_to >= on,
+            )
+        ).scalars()
+    )
+    profits = conn.execute(
+        select(AnnualIndicator.year, AnnualIndicator.profit)
+        .where(AnnualIndicator.uscc == loan.uscc, AnnualIndicator.year < on.year)
+        .order_by(AnnualIndicator.year.desc())
+        .limit(years)
+    ).all()
+    return {
+        "guarantee_type": loan.guarantee_type,
+        "first_time_borrower": loan.first_time_borrower,
+        "qualifications": quals,
+        "profits": [(y, p) for y, p in profits],
+    }
+
+
+def _holds(c: Condition, facts: dict[str, Any]) -> bool:
+    if c.guarantee_types is not None and facts["guarantee_type"] not in c.guarantee_types:
+        return False
+    if c.first_time_borrower is not None and facts["first_time_borrower"] != c.first_time_borrower:
+        return False
+    if c.qualifications is not None and not (facts["qualifications"] & set(c.qualifications)):
+        return False
+    if c.profitable_years is not None:
+        pr = facts["profits"][: c.profitable_years]
+        if len(pr) < c.profitable_years or any(p is None or p <= 0 for _, p in pr):
+            return False
+    return True
+
+
+def match_category(s: Scheme, facts: dict[str, Any]) -> Category | None:
+    return next((c for c in s.categories if _holds(c.when, facts)), None)
+
+
+def effective_shares(cat: Category, facts: dict[str, Any]) -> dict[str, Decimal]:
+    """The category's shares after any bonus whose condition holds (each bonus at most once)."""
+    shares = dict(cat.shares)
+    for b in cat.bonuses:
+        if any(_holds(w, facts) for w in b.when_any):
+            shares[b.to] += b.points
+            shares[b.from_] -= b.points
+    return shares
+
+
+def bank_compensation_rate(conn: Connection, pool_id: str, institution_id: str) -> Decimal:
+    """Claimed principal loss ÷ enrolled loan amount for one bank over the cooperation period."""
+    enrolled = conn.execute(
+        select(func.coalesce(func.sum(ENR.c.loan_amount), 0)).where(
+            ENR.c.pool_id == pool_id, ENR.c.institution_id == institution_id
+        )
+    ).scalar()
+    claimed = conn.execute(
+        select(func.coalesce(func.sum(CLAIM.c.loss_base), 0)).where(
+            CLAIM.c.pool_id == pool_id,
+            CLAIM.c.institution_id == institution_id,
+            CLAIM.c.status != "rejected",
+        )
+    ).scalar()
+    return Decimal(0) if not enrolled else Decimal(claimed) / Decimal(enrolled)
+
+
+def enrolled_balance(conn: Connection, pool_id: str) -> Decimal:
+    return Decimal(
+        conn.execute(
+            select(func.coalesce(func.sum(ENR.c.covered_balance), 0)).where(
+                ENR.c.pool_id == pool_id, ENR.c.status != "closed"
+            )
+        ).scalar()
+    )
+
+
+def enrol(engine: Engine, pool_id: str, contract_no: str, actor: Actor, key: str) -> dict[str, Any]:
+    """Bring a loan under cover: category, per-loan/per-firm caps, leverage, bank suspension."""
+
+    def body(conn: Connection) -> dict[str, Any]:
+        s, _ = pool_scheme(conn, pool_id)
+        # Leverage and per-firm caps read totals: enrolments in one pool take turns.
+        conn.execute(select(POOL.c.id).where(POOL.c.id == pool_id).with_for_update())
+        loan = conn.execute(select(LOAN).where(LOAN.c.contract_no == contract_no)).first()
+        if loan is None:
+            _refuse(
+                f"贷款合同 {contract_no} 不存在",
+                f"no loan {contract_no}",
+                "contract_no",
+                contract_no,
+                NotFoundError,
+            )
+        if conn.execute(
+            select(ENR.c.id).where(ENR.c.pool_id == pool_id, ENR.c.contract_no == contract_no)
+        ).first():
+            _refuse(
+                "该贷款已备案", "loan already enrolled", "contract_no", contract_no, ConflictError
+            )
+        firm = conn.execute(
+            select(Enterprise.dishonest, Enterprise.deregistered).where(
+                Enterprise.uscc == loan.uscc
+            )
+        ).first()
+        if firm is not None and (firm.dishonest or firm.deregistered):
+            _refuse(
+                "企业失信或已注销，不得入池", "firm is dishonest or deregistered", "uscc", loan.uscc
+            )
+        if loan.maturity_on <= actor.on:
+            _refuse(
+                "贷款已到期，不能备案", "loan already matured", "maturity_on", str(loan.maturity_on)
+            )
+        facts = loan_facts(conn, loan, actor.on)
+        cat = match_category(s, facts)
+        if cat is None:
+            _refuse(
+                f"不符合方案 {s.id} 任何类别（担保方式 {loan.guarantee_type}）",
+                f"fits no category of scheme {s.id} (guarantee {loan.guarantee_type})",
+                "guarantee_type",
+                loan.guarantee_type,
+            )
+        cap = s.caps.compensation_rate
+        if cap is not None:
+            rate = bank_compensation_rate(conn, pool_id, loan.institution_id)
+            if rate > cap:
+                _refuse(
+                    f"机构 {loan.institution_id} 代偿率 {rate:.4f} 超过上限 {cap}，已暂停备案",
+                    f"institution {loan.institution_id} compensation rate {rate:.4f} exceeds "
+                    f"cap {cap}: suspended",
+                    "institution_id",
+                    loan.institution_id,
+                )
+        covered, notes = loan.amount, []
+        if s.caps.per_loan is not None and covered > s.caps.per_loan:
+            covered, _ = s.caps.per_loan, notes.append(f"per_loan {s.caps.per_loan}")
+        if s.caps.per_firm is not None:
+            used = Decimal(
+                conn.execute(
+                    select(func.coalesce(func.sum(ENR.c.covered_amount), 0)).where(
+                        ENR.c.pool_id == pool_id, ENR.c.uscc == loan.uscc, ENR.c.status != "closed"
+                    )
+                ).scalar()
+            )
+            room = s.caps.per_firm - used
+            if room <= 0:
+                _refuse(
+                    f"企业在保额已达单户上限 {s.caps.per_firm}",
+                    f"firm already at the per-firm cap {s.caps.per_firm}",
+                    "uscc",
+                    loan.uscc,
+                )
+            if covered > room:
+                covered, _ = room, notes.append(f"per_firm room {room}")
+        latest = _latest_status(conn, contract_no, actor.on)
+        cov_bal = min(covered, latest.balance) if latest is not None else covered
+        if s.leverage is not None:
+            cash = _cash(conn, pool_id)
+            after = enrolled_balance(conn, pool_id) + cov_bal
+            if after > s.leverage * cash:
+                _refuse(
+                    f"在保余额 {after} 将超过 {s.leverage} 倍资金池余额 {cash}",
+                    f"enrolled balance {after} would exceed {s.leverage} × pool balance {cash}",
+                    "leverage",
+                    str(after),
+                )
+        eid = conn.execute(
+            insert(ENR).returning(ENR.c.id),
+            {
+                "pool_id": pool_id,
+                "contract_no": contract_no,
+                "uscc": loan.uscc,
+                "institution_id": loan.institution_id,
+                "category": cat.id,
+                "loan_amount": loan.amount,
+                "covered_amount": covered,
+                "covered_balance": cov_bal,
+                "enrolled_on": actor.on,
+                "status": "active",
+            },
+        ).scalar_one()
+        inst = loan.institution_id
+        ledger.ensure_accounts(
+            conn,
+            pool_id,
+            [
+                (inst, "compensation", False),
+                (inst, "recovery", False),
+                (inst, "loss_share", True),
+                (inst, "loss_contra", True),
+            ],
+        )
+        return {
+            "enrolment": eid,
+            "contract_no": contract_no,
+            "category": cat.id,
+            "covered_amount": covered,
+            "covered_balance": cov_bal,
+            "caps": notes,
+        }
+
+    return ledger.run_command(
+        engine, pool_id, "enrol", key, {"contract_no": contract_no}, actor, body
+    )
+
+
+def _enrolment(conn: Connection, pool_id: str, contract_no: str) -> Any:
+    row = conn.execute(
+        select(ENR)
+        .where(ENR.c.pool_id == pool_id, ENR.c.contract_no == contract_no)
+        .with_for_update()
+    ).first()
+    if row is None:
+        _refuse(
+            f"贷款 {contract_no} 未在资金池 {pool_id} 备案",
+            f"loan {contract_no} is not enrolled in pool {pool_id}",
+            "contract_no",
+            contract_no,
+            NotFoundError,
+        )
+    return row
+
+
+def _latest_status(conn: Connection, contract_no: str, on: date) -> Any:
+    return conn.execute(
+        select(STATUS)
+        .where(STATUS.c.contract_no == contract_no, STATUS.c.month <= on)
+        .order_by(STATUS.c.month.desc())
+        .limit(1)
+    ).first()
+
+
+def record_status(
+    engine: Engine,
+    pool_id: str,
+    contract_no: str,
+    month: date,
+    balance: Decimal,
+    days_past_due: int,
+    classification: str,
+    actor: Actor,
+    key: str,
+) -> dict[str, Any]:
+    """A bank's month-end report on an enrolled loan; updates the covered balance."""
+    if classification not in CLASSIFICATIONS:
+        _refuse("未知五级分类", "unknown classification", "classification", classification)
+    if days_past_due < 0:
+        _refuse(
+            "逾期天数不能为负", "days past due cannot be negative", "days_past_due", days_past_due
+        )
+    balance = Decimal(balance)
+    if balance < 0:
+        _refuse("余额不能为负", "balance cannot be negative", "balance", str(balance))
+    month = month.replace(day=1)
+    if month > actor.on:
+        _refuse("不能报告未来月份", "cannot report a future month", "month", str(month))
+
+    def body(conn: Connection) -> dict[str, Any]:
+        enr = _enrolment(conn, pool_id, contract_no)
+        row = {"balance": balance, "days_past_due": days_past_due, "classification": classification}
+        done = conn.execute(
+            update(STATUS)
+            .where(STATUS.c.contract_no == contract_no, STATUS.c.month == month)
+            .values(**row)
+        )
+        if done.rowcount == 0:
+            conn.execute(insert(STATUS), {"contract_no": contract_no, "month": month, **row})
+        cov = enr.covered_balance
+        if enr.status == "active":
+            cov = min(enr.covered_amount, balance)
+            conn.execute(update(ENR).where(ENR.c.id == enr.id).values(covered_balance=cov))
+        return {"contract_no": contract_no, "month": month, "covered_balance": cov}
+
+    return ledger.run_command(
+        engine,
+        pool_id,
+        "status",
+        key,
+        {
+            "contract_no": contract_no,
+            "month": month,
+            "balance": balance,
+            "days_past_due": days_past_due,
+            "classification": classification,
+        },
+        actor,
+        body,
+    )
+
+
+# ---------------------------------------------------------------- claims
+
+
+def compute_claim(
+    s: Scheme, cat: Category, facts: dict[str, Any], loss: Decimal, institution_id: str
+) -> tuple[dict[str, Decimal], dict[str, Decimal], list[str]]:
+    """(rates, amounts, notes) for a principal loss: government shares, caps, remainder.
+
+    Amounts are rounded down to the cent for every party but the lender side, which takes the
+    residue, so the amounts add up to the loss exactly. A cap on the pool moves the cut to the
+    lender side, because it is the institution's own liability that the cap limits.
+    """
+    rates = effective_shares(cat, facts)
+    amounts = {p: _cents(loss * r) for p, r in rates.items()}
+    gov = [p for p in rates if s.role_of(p) == "government_pool"]
+    notes: list[str] = []
+    pool_total = sum((amounts[p] for p in gov), ZERO)
+    limit = s.caps.max_share_of_liability
+    if limit is not None and pool_total > _cents(loss * limit):
+        target = _cents(loss * limit)
+        notes.append(f"max_share_of_liability {limit}: {pool_total} → {target}")
+        scaled = {p: _cents(amounts[p] * target / pool_total) for p in gov}
+        scaled[gov[0]] += target - sum(scaled.values(), ZERO)
+        amounts.update(scaled)
+    holder = LENDER if LENDER in rates else next(p for p in rates if p not in gov)
+    amounts[holder] += loss - sum(amounts.values(), ZERO)
+    named = {(institution_id if p == LENDER else p): a for p, a in amounts.items()}
+    named_rates = {(institution_id if p == LENDER else p): r for p, r in rates.items()}
+    if s.interest_borne_by:
+        notes.append(f"interest borne by {s.interest_borne_by}")
+    return named_rates, named, notes
+
+
+def file_claim(
+    engine: Engine, pool_id: str, contract_no: str, actor: Actor, key: str
+) -> dict[str, Any]:
+    """A bank claims on an enrolled loan past the trigger; shares and caps computed now."""
+
+    def body(conn: Connection) -> dict[str, Any]:
+        s, _ = pool_scheme(conn, pool_id)
+        enr = _enrolment(conn, pool_id, contract_no)
+        if enr.status != "active":
+            _refuse(
+                f"备案状态为 {enr.status}，不能再申请",
+                f"enrolment is {enr.status}",
+                "contract_no",
+                contract_no,
+                ConflictError,
+            )
+        st = _latest_status(conn, contract_no, actor.on)
+        why = None if st is None else s.triggered(st.days_past_due, st.classification)
+        if why is None:
+            seen = (
+                "无月度报告 / no monthly status"
+                if st is None
+                else (f"{st.month}: {st.days_past_due}d, {st.classification}")
+            )
+            _refuse(
+                f"未达到代偿触发条件（{seen}）",
+                f"trigger not reached ({seen})",
+                "contract_no",
+                contract_no,
+            )
+        loss = min(st.balance, enr.covered_amount)
+        if loss <= 0:
+            _refuse("无本金损失", "no principal loss", "balance", str(st.balance))
+        loan = conn.execute(select(LOAN).where(LOAN.c.contract_no == contract_no)).first()
+        facts = loan_facts(conn, loan, enr.enrolled_on)
+        cat = next(c for c in s.categories if c.id == enr.category)
+        rates, amounts, notes = compute_claim(s, cat, facts, loss, enr.institution_id)
+        gov = set(s.pool_parties)
+        pool_amount = sum((a for p, a in amounts.items() if p in gov), ZERO)
+        pool_rate = sum((r for p, r in rates.items() if p in gov), Decimal(0))
+        lines = payout_lines(ledger.account_ids(conn, pool_id), enr.institution_id, amounts)
+        cid = conn.execute(
+            insert(CLAIM).returning(CLAIM.c.id),
+            {
+                "pool_id": pool_id,
+                "enrolment_id": enr.id,
+                "institution_id": enr.institution_id,
+                "status": "filed",
+                "trigger": f"{st.month}: {why}",
+                "loss_base": loss,
+                "pool_rate": pool_rate,
+                "pool_amount": pool_amount,
+                "cap_note": "; ".join(notes),
+                "filed_by": actor.who,
+                "filed_on": actor.on,
+                "review_due": s.due_date(actor.on, s.deadlines.first_review_working_days),
+                "approval_due": s.due_date(actor.on, s.deadlines.approval_working_days),
+                "recovered_total": ZERO,
+                "recovered_to_pool": ZERO,
+                "payout_lines": json.dumps(lines),
+            },
+        ).scalar_one()
+        conn.execute(
+            insert(SHARE),
+            [
+                {
+                    "claim_id": cid,
+                    "party": p,
+                    "rate": rates[p],
+                    "amount": a,
+                    "recovered": ZERO,
+                    "role": "bank" if p == enr.institution_id else s.role_of(p),
+                }
+                for p, a in amounts.items()
+            ],
+        )
+        conn.execute(update(ENR).where(ENR.c.id == enr.id).values(status="claimed"))
+        return {
+            "claim": cid,
+            "contract_no": contract_no,
+            "loss_base": loss,
+            "pool_amount": pool_amount,
+            "shares": amounts,
+            "trigger": why,
+            "caps": notes,
+        }
+
+    return ledger.run_command(
+        engine, pool_id, "file_claim", key, {"contract_no": contract_no}, actor, body
+    )
+
+
+def payout_lines(
+    ids: dict[tuple[str, str], int], institution_id: str, amounts: dict[str, Decimal]
+) -> dict[str, Any]:
+    """The accounts a payout will post to, fixed at filing so the payout does no lookups.
+
+    Real entry: Dr the institution's compensation, Cr the pool's cash. Memo entry: for every party
+    with a share (government pools included, so a split between province and city shows), Dr its
+    loss_share and Cr its loss_contra by its amount.
+    """
+    memo = []
+    for party, amount in sorted(amounts.items()):
+        if amount > 0:
+            memo.append([ids[(party, "loss_share")], str(amount)])
+            memo.append([ids[(party, "loss_contra")], str(-amount)])
+    return {
+        "cash": ids[("pool", "cash")],
+        "compensation": ids[(institution_id, "compensation")],
+        "memo": memo,
+    }
+
+
+def _claim(conn: Connection, claim_id: int, lock: bool = True) -> Any:
+    """The claim row, locked for the rest of the transaction (every transition reads then writes
+    it; without the lock two concurrent recoveries would both add to the same old total)."""
+    q = select(CLAIM).where(CLAIM.c.id == claim_id)
+    row = conn.execute(q.with_for_update() if lock else q).first()
+    if row is None:
+        _refuse(f"理赔 {claim_id} 不存在", f"no claim {claim_id}", "claim", claim_id, NotFoundError)
+    return row
+
+
+def _pool_of(engine: Engine, claim_id: int) -> str:
+    with engine.connect() as conn:
+        return _claim(conn, claim_id, lock=False).pool_id
+
+
+def review(engine: Engine, claim_id: int, approve: bool, actor: Actor, key: str) -> dict[str, Any]:
+    """First review (初审): by someone other than the filer; late if after the due date."""
+
+    def body(conn: Connection) -> dict[str, Any]:
+        c = _claim(conn, claim_id)
+        if c.status != "filed":
+            _refuse(
+                f"理赔状态为 {c.status}，不能初审",
+                f"claim is {c.status}, not filed",
+                "claim",
+                claim_id,
+                ConflictError,
+            )
+        if actor.who == c.filed_by:
+            _refuse(
+                "申请人不能初审自己的理赔",
+                "the filer cannot review their own claim",
+                "actor",
+                actor.who,
+            )
+        conn.execute(
+            update(CLAIM)
+            .where(CLAIM.c.id == claim_id)
+            .values(
+                status="reviewed" if approve else "rejected",
+                reviewed_by=actor.who,
+                reviewed_on=actor.on,
+            )
+        )
+        if not approve:
+            conn.execute(update(ENR).where(ENR.c.id == c.enrolment_id).values(status="active"))
+        return {
+            "claim": claim_id,
+            "status": "reviewed" if approve else "rejected",
+            "late": actor.on > c.review_due,
+            "due": c.review_due,
+        }
+
+    return ledger.run_command(
+        engine,
+        _pool_of(engine, claim_id),
+        "review",
+        key,
+        {"claim": claim_id, "approve": approve},
+        actor,
+        body,
+    )
+
+
+def approve(engine: Engine, claim_id: int, approve: bool, actor: Actor, key: str) -> dict[str, Any]:
+    """Approval (审批), the checker: must differ from the filer and the first reviewer."""
+
+    def body(conn: Connection) -> dict[str, Any]:
+        c = _claim(conn, claim_id)
+        if c.status != "reviewed":
+            _refuse(
+                f"理赔状态为 {c.status}，须先初审",
+                f"claim is {c.status}, not reviewed",
+                "claim",
+                claim_id,
+                ConflictError,
+            )
+        if actor.who in (c.filed_by, c.reviewed_by):
+            _refuse(
+                "审批人不能是申请人或初审人（双人复核）",
+                "the approver must differ from the filer and the first reviewer (maker-checker)",
+                "actor",
+                actor.who,
+            )
+        conn.execute(
+            update(CLAIM)
+            .where(CLAIM.c.id == claim_id)
+            .values(
+                status="approved" if approve else "rejected",
+                approved_by=actor.who,
+                approved_on=actor.on,
+            )
+        )
+        if not approve:
+            conn.execute(update(ENR).where(ENR.c.id == c.enrolment_id).values(status="active"))
+        return {
+            "claim": claim_id,
+            "status": "approved" if approve else "rejected",
+            "late": actor.on > c.approval_due,
+            "due": c.approval_due,
+        }
+
+    return ledger.run_command(
+        engine,
+        _pool_of(engine, claim_id),
+        "approve",
+        key,
+        {"claim": claim_id, "approve": approve},
+        actor,
+        body,
+    )
+
+
+def pay(engine: Engine, pool_id: str, claim_id: int, actor: Actor, key: str) -> dict[str, Any]:
+    """Pay an approved claim: the pool's cash to the institution, every party's share as memo.
+
+    The hot path: Core statements only, one guarded status flip on the claim (so it is paid once),
+    one multi-row insert of postings, one row lock (the pool's cash account).
+    """
+
+    def body(conn: Connection) -> dict[str, Any]:
+        # One round trip flips the claim, checks the period is open and fetches the scheme's
+        # fingerprint; the parsed scheme is cached by that fingerprint.
+        open_period = ~(
+            select(POOL.c.id)
+            .where(POOL.c.id == pool_id, POOL.c.closed_through >= actor.on)
+            .exists()
+        )
+        sha = select(POOL.c.scheme_sha256).where(POOL.c.id == pool_id).scalar_subquery()
+        row = conn.execute(
+            update(CLAIM)
+            .where(
+                CLAIM.c.id == claim_id,
+                CLAIM.c.pool_id == pool_id,
+                CLAIM.c.status == "approved",
+                open_period,
+            )
+            .values(status="paid", paid_on=actor.on)
+            .returning(
+                CLAIM.c.pool_amount,
+                CLAIM.c.institution_id,
+                CLAIM.c.payout_lines,
+                sha.label("sha"),
+            )
+        ).first()
+        if row is None:
+            _, closed = pool_scheme(conn, pool_id)
+            if closed is not None and actor.on <= closed:
+                _refuse(
+                    f"期间已结账至{closed}",
+                    f"periods closed through {closed}",
+                    "business_date",
+                    str(actor.on),
+                )
+        if row is None:
+            c = _claim(conn, claim_id)
+            if c.pool_id != pool_id:
+                _refuse("理赔不属于该资金池", "claim belongs to another pool", "pool", pool_id)
+            _refuse(
+                f"理赔状态为 {c.status}，不能支付（须已审批且未支付）",
+                f"claim is {c.status}; only an approved, unpaid claim can be paid",
+                "claim",
+                claim_id,
+                ConflictError,
+            )
+        s = _cached_scheme(conn, pool_id, row.sha)
+        plan = json.loads(row.payout_lines)
+        cash, amount = plan["cash"], row.pool_amount
+        specs = []
+        if amount > 0:
+            specs.append(
+                EntrySpec(
+                    "payout", [(plan["compensation"], amount), (cash, -amount)], claim_id=claim_id
+                )
+            )
+        memo = [(acc, Decimal(a)) for acc, a in plan["memo"]]
+        if memo:
+            specs.append(EntrySpec("payout_memo", memo, memo=True, claim_id=claim_id))
+        # A pool-wide cap on payouts must see every payout: such schemes use one shard.
+        shard = 0 if s.caps.payout_to_fee_multiple is not None else claim_id % ledger.SHARDS
+        ledger.post(conn, pool_id, actor, key, specs, [cash], check_open=False, shard=shard)
+        mult = s.caps.payout_to_fee_multiple
+        if mult is not None:
+            # Under shard 0's cash lock, which every payout and fee of such a pool takes.
+            paid, fees = _paid_and_fees(conn, pool_id)
+            if paid > mult * fees:
+                _refuse(
+                    f"累计代偿 {paid} 将超过已收担保费 {fees} 的 {mult} 倍",
+                    f"total payouts {paid} would exceed {mult} × fees collected {fees}",
+                    "amount",
+                    str(amount),
+                )
+        return {"claim": claim_id, "paid": amount, "institution": row.institution_id}
+
+    return ledger.run_command(engine, pool_id, "pay", key, {"claim": claim_id}, actor, body)
+
+
+def _paid_and_fees(conn: Connection, pool_id: str) -> tuple[Decimal, Decimal]:
+    rows = dict(
+        conn.execute(
+            select(ACC.c.purpose, func.sum(BAL.c.balance))
+            .join(BAL, BAL.c.account_id == ACC.c.id)
+            .where(ACC.c.pool_id == pool_id, ACC.c.purpose.in_(("compensation", "fee_income")))
+            .group_by(ACC.c.purpose)
+        ).all()
+    )
+    return Decimal(rows.get("compensation", 0)), -Decimal(rows.get("fee_income", 0))
+
+
+def reverse_payout(engine: Engine, claim_id: int, actor: Actor, key: str) -> dict[str, Any]:
+    """Undo a payout by reversal entries (never by deleting); the claim returns to approved."""
+    pool_id = _pool_of(engine, claim_id)
+
+    def body(conn: Connection) -> dict[str, Any]:
+        c = _claim(conn, claim_id)
+        if c.status != "paid":
+            _refuse(
+                f"理赔状态为 {c.status}，只能冲销已支付的理赔",
+                f"claim is {c.status}; only a paid claim can be reversed",
+                "claim",
+                claim_id,
+                ConflictError,
+            )
+        if c.recovered_total > 0:
+            _refuse(
+                "已有追偿回款，不能冲销支付",
+                "recoveries recorded; payout cannot be reversed",
+                "claim",
+                claim_id,
+                ConflictError,
+            )
+        live = (
+            conn.execute(
+                select(ENT.c.id)
+                .where(
+                    ENT.c.claim_id == claim_id,
+                    ENT.c.kind.in_(("payout", "payout_memo")),
+                    ~ENT.c.id.in_(select(ENT.c.reverses_id).where(ENT.c.reverses_id.is_not(None))),
+                )
+                .order_by(ENT.c.id)
+            )
+            .scalars()
+            .all()
+        )
+        cash = ledger.account_ids(conn, pool_id)[("pool", "cash")]
+        ids = ledger.reverse(
+            conn, pool_id, actor, key, live, cash_ids=[cash], shard=claim_id % ledger.SHARDS
+        )
+        conn.execute(
+            update(CLAIM).where(CLAIM.c.id == claim_id).values(status="approved", paid_on=None)
+        )
+        return {"claim": claim_id, "reversal_entries": ids, "status": "approved"}
+
+    return ledger.run_command(
+        engine, pool_id, "reverse_payout", key, {"claim": claim_id}, actor, body
+    )
+
+
+def record_recovery(
+    engine: Engine, claim_id: int, amount: Decimal, actor: Actor, key: str
+) -> dict[str, Any]:
+    """Money the bank recovered after a payout, shared back to every party pro rata."""
+    amount = _positive(amount)
+    pool_id = _pool_of(engine, claim_id)
+
+    def body(conn: Connection) -> dict[str, Any]:
+        c = _claim(conn, claim_id)
+        if c.status != "paid":
+            _refuse(
+                f"理赔状态为 {c.status}，只能对已支付理赔登记追偿",
+                f"claim is {c.status}; recoveries only on paid claims",
+                "claim",
+                claim_id,
+                ConflictError,
+            )
+        total = c.recovered_total + amount
+        if total > c.loss_base:
+            _refuse(
+                f"累计追回 {total} 超过损失本金 {c.loss_base}",
+                f"recoveries {total} would exceed the principal loss {c.loss_base}",
+                "amount",
+                str(amount),
+            )
+        # Cumulative pro rata, so rounding never drifts: pool's share of all recoveries so far.
+        to_pool = min(_cents(total * c.pool_amount / c.loss_base), c.pool_amount)
+        pool_part = to_pool - c.recovered_to_pool
+        shares = conn.execute(select(SHARE).where(SHARE.c.claim_id == claim_id)).all()
+        ids = ledger.account_ids(conn, pool_id)
+        specs, memo = [], []
+        if pool_part > 0:
+            specs.append(
+                EntrySpec(
+                    "recovery",
+                    [
+                        (ids[("pool", "cash")], pool_part),
+                        (ids[(c.institution_id, "recovery")], -pool_part),
+                    ],
+                    claim_id=claim_id,
+                )
+            )
+        for sh in shares:
+            back = min(_cents(total * sh.amount / c.loss_base), sh.amount) - sh.recovered
+            if back > 0:
+                memo += [
+                    (ids[(sh.party, "loss_contra")], back),
+                    (ids[(sh.party, "loss_share")], -back),
+                ]
+                conn.execute(
+                    update(SHARE)
+                    .where(SHARE.c.claim_id == claim_id, SHARE.c.party == sh.party)
+                    .values(recovered=sh.recovered + back)
+                )
+        if memo:
+            specs.append(EntrySpec("recovery_memo", memo, memo=True, claim_id=claim_id))
+        if specs:
+            ledger.post(
+                conn,
+                pool_id,
+                actor,
+                key,
+                specs,
+                [ids[("pool", "cash")]],
+                shard=claim_id % ledger.SHARDS,
+            )
+        conn.execute(
+            update(CLAIM)
+            .where(CLAIM.c.id == claim_id)
+            .values(recovered_total=total, recovered_to_pool=to_pool)
+        )
+        return {
+            "claim": claim_id,
+            "recovered": amount,
+            "to_pool": pool_part,
+            "recovered_total": total,
+        }
+
+    return ledger.run_command(
+        engine, pool_id, "recovery", key, {"claim": claim_id, "amount": amount}, actor, body
+    )
+
+
+def write_off(engine: Engine, claim_id: int, actor: Actor, key: str) -> dict[str, Any]:
+    """Close a paid claim (核销结案): recoveries end and the enrolment is closed."""
+    pool_id = _pool_of(engine, claim_id)
+
+    def body(conn: Connection) -> dict[str, Any]:
+        c = _claim(conn, claim_id)
+        if c.status != "paid":
+            _refuse(
+                f"理赔状态为 {c.status}，只能核销已支付理赔",
+                f"claim is {c.status}; only paid claims are written off",
+                "claim",
+                claim_id,
+                ConflictError,
+            )
+        conn.execute(
+            update(CLAIM).where(CLAIM.c.id == claim_id).values(status="closed", closed_on=actor.on)
+        )
+        conn.execute(
+            update(ENR)
+            .where(ENR.c.id == c.enrolment_id)
+            .values(status="closed", covered_balance=ZERO)
+        )
+        return {
+            "claim": claim_id,
+            "status": "closed",
+            "final_pool_loss": c.pool_amount - c.recovered_to_pool,
+        }
+
+    return ledger.run_command(engine, pool_id, "write_off", key, {"claim": claim_id}, actor, body)
+
+
+def close_period(
+    engine: Engine, pool_id: str, period_end: date, actor: Actor, key: str
+) -> dict[str, Any]:
+    if period_end > actor.on:
+        _refuse("不能结账到未来日期", "cannot close a future period", "period_end", str(period_end))
+    return ledger.run_command(
+        engine,
+        pool_id,
+        "close_period",
+        key,
+        {"period_end": period_end},
+        actor,
+        lambda conn: ledger.close_period(conn, pool_id, period_end, key),
+    )
+
+
+# ---------------------------------------------------------------- reading
+
+
+def deadlines(engine: Engine, pool_id: str, on: date) -> list[dict[str, Any]]:
+    """Claims whose review or approval is overdue on ``on``, or was done late."""
+    out = []
+    with engine.connect() as conn:
+        for c in conn.execute(
+            select(CLAIM).where(CLAIM.c.pool_id == pool_id).order_by(CLAIM.c.id)
+        ).all():
+            flags = []
+            if c.reviewed_on is None and c.status == "filed" and on > c.review_due:
+                flags.append(("first_review", "overdue", c.review_due))
+            if c.reviewed_on is not None and c.reviewed_on > c.review_due:
+                flags.append(("first_review", "late", c.review_due))
+            if c.approved_on is None and c.status in ("filed", "reviewed") and on > c.approval_due:
+                flags.append(("approval", "overdue", c.approval_due))
+            if c.approved_on is not None and c.approved_on > c.approval_due:
+                flags.append(("approval", "late", c.approval_due))
+            out += [{"claim": c.id, "step": st, "flag": fl, "due": due} for st, fl, due in flags]
+    return out
+
+
+def summary(engine: Engine, pool_id: str, on: date) -> dict[str, Any]:
+    """What a fund manager watches: balance, leverage, enrolled balance, claims, per-bank rates."""
+    with engine.connect() as conn:
+        s, closed = pool_scheme(conn, pool_id)
+        cash = _cash(conn, pool_id)
+        enrolled = enrolled_balance(conn, pool_id)
+        claims = conn.execute(select(CLAIM).where(CLAIM.c.pool_id == pool_id)).all()
+        banks = conn.execute(
+            select(
+                ENR.c.institution_id,
+                func.count(),
+                func.sum(ENR.c.loan_amount),
+                func.sum(ENR.c.covered_balance),
+            )
+            .where(ENR.c.pool_id == pool_id)
+            .group_by(ENR.c.institution_id)
+        ).all()
+        _, fees = _paid_and_fees(conn, pool_id)
+    by_status: dict[str, int] = {}
+    for c in claims:
+        by_status[c.status] = by_status.get(c.status, 0) + 1
+    per_bank = []
+    for inst, n, amt, bal in banks:
+        mine = [c for c in claims if c.institution_id == inst]
+        claimed = sum((c.loss_base for c in mine if c.status != "rejected"), ZERO)
+        paid_b = sum((c.pool_amount for c in mine if c.status in ("paid", "closed")), ZERO)
+        rec_b = sum((c.recovered_to_pool for c in mine), ZERO)
+        rate = claimed / amt if amt else Decimal(0)
+        cap = s.caps.compensation_rate
+        per_bank.append(
+            {
+                "institution": inst,
+                "loans": n,
+                "enrolled_amount": amt,
+                "covered_balance": bal,
+                "claimed_loss": claimed,
+                "compensation_rate": rate.quantize(Decimal("0.0001")),
+                "paid": paid_b,
+                "recovered": rec_b,
+                "suspended": cap is not None and rate > cap,
+            }
+        )
+    paid_total = sum((c.pool_amount for c in claims if c.status in ("paid", "closed")), ZERO)
+    rec_total = sum((c.recovered_to_pool for c in claims), ZERO)
+    return {
+        "pool": pool_id,
+        "scheme": s.id,
+        "scheme_version": s.version,
+        "as_of": on,
+        "closed_through": closed,
+        "balance": cash,
+        "enrolled_balance": enrolled,
+        "leverage": (enrolled / cash).quantize(Decimal("0.01")) if cash else None,
+        "leverage_limit": s.leverage,
+        "claims_by_status": by_status,
+        "paid": paid_total,
+        "recovered": rec_total,
+        "recovery_rate": (rec_total / paid_total).quantize(Decimal("0.0001"))
+        if paid_total
+        else None,
+        "fees_collected": fees,
+        "banks": per_bank,
+        "overdue": deadlines(engine, pool_id, on),
+    }
+
+
+def claims_table(engine: Engine, pool_id: str, on: date) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(CLAIM, ENR.c.contract_no)
+            .join(ENR, ENR.c.id == CLAIM.c.enrolment_id)
+            .where(CLAIM.c.pool_id == pool_id)
+            .order_by(CLAIM.c.id)
+        ).all()
+    return [
+        {
+            "claim": r.id,
+            "contract_no": r.contract_no,
+            "institution": r.institution_id,
+            "status": r.status,
+            "filed_on": r.filed_on,
+            "age_days": (on - r.filed_on).days,
+            "loss_base": r.loss_base,
+            "pool_amount": r.pool_amount,
+            "recovered_to_pool": r.recovered_to_pool,
+            "trigger": r.trigger,
+        }
+        for r in rows
+    ]
+
+
+def commands_log(engine: Engine, pool_id: str) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(CMD).where(CMD.c.pool_id == pool_id).order_by(CMD.c.recorded_at)
+        ).all()
+    return [
+        {
+            "key": r.key,
+            "kind": r.kind,
+            "actor": r.actor,
+            "business_date": r.business_date,
+            "reason": r.reason,
+            "recorded_at": r.recorded_at,
+        }
+        for r in rows
+    ]
