@@ -54,8 +54,16 @@ def ids_check(
     raise typer.Exit(0 if all(r.valid for r in results) else 1)
 
 
+_mounted = False
+
+
 def _mount_areas() -> None:
-    """Areas register here; each owns a Typer app in its commands.py."""
+    """Areas register here; each owns a Typer app in its commands.py. Idempotent, because tests
+    that drive the CLI in-process call it too and a group mounted twice would be listed twice."""
+    global _mounted
+    if _mounted:
+        return
+    _mounted = True
     # Each area adds two lines here, kept sorted by area:
     #     from kejin.<area>.commands import register as register_<area>
     #     register_<area>(app)

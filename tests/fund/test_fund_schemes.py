@@ -85,14 +85,14 @@ def test_cli_runs_a_claim_and_the_audit(
     """The whole lifecycle through ``kejin fund`` with --json, then audit and report."""
     from fundkit import bad_status, seed_loans
 
-    from kejin import console
     from kejin.cli import _mount_areas, app
 
-    monkeypatch.setattr(console, "get_engine", lambda: engine)
+    # Mount first: mounting imports every area's commands module, and a module imported while
+    # ``console.get_engine`` was patched would keep this test's engine for the rest of the run.
+    _mount_areas()
     from kejin.fund import commands
 
     monkeypatch.setattr(commands, "get_engine", lambda: engine)
-    _mount_areas()
     seed_loans(engine, n=1)
     r = CliRunner()
 
