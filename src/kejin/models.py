@@ -1,8 +1,8 @@
 """Imports every area's tables so that ``Base.metadata`` holds the whole schema (for Alembic)."""
 
-from kejin.db import Base
 from kejin.access import tables as access_tables
 from kejin.credit import tables as credit_tables
+from kejin.db import Base
 from kejin.fund import tables as fund_tables
 from kejin.lending import tables as lending_tables
 from kejin.points import tables as points_tables
