@@ -151,11 +151,15 @@ def _choose_C(W: np.ndarray, y: np.ndarray, cfg: ScorecardConfig) -> float:
     """Regularisation by stratified K-fold AUC over a fixed grid (folds unshuffled: deterministic).
 
     Ties go to the stronger regularisation (smaller C): the simpler card when the data cannot
-    tell them apart.
+    tell them apart. With fewer bads (or goods) than ``cv_folds``, the folds are as many as the
+    smaller class, so every fold holds one of each class rather than some holding none.
     """
+    n_splits = min(cfg.cv_folds, int(y.sum()), int(len(y) - y.sum()))
     folds = [
         (tr, te)
-        for tr, te in StratifiedKFold(n_splits=cfg.cv_folds, shuffle=False).split(W, y)
+        for tr, te in (
+            StratifiedKFold(n_splits=n_splits, shuffle=False).split(W, y) if n_splits >= 2 else ()
+        )
         if 0 < y[te].sum() < len(te)  # a fold without both classes has no AUC
     ]
     if not folds:
