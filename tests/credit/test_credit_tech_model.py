@@ -79,6 +79,11 @@ def test_out_of_time_model_on_a_synthetic_region(sqlite_engine: Engine) -> None:
     assert "points_total" not in split.train.columns
     assert res["test"]["bads"] == int(split.test["bad"].sum()) >= tech_model.MIN_DEFAULTS
     assert 0 < res["test"]["auc_se"] < 0.2
+    # the challenger's monotone constraints name only features present (no points here)
+    _, gres, _ = tech_model.fit_and_test(
+        sqlite_engine, date(2025, 7, 1), date(2026, 1, 1), date(2026, 7, 1), "gbm"
+    )
+    assert gres["points_features"] is False and gres["test"]["auc"] > 0.6
     assert split.train.height > 500 and split.test.height > 500
     assert res["train"]["window"] == "2025-07-01..2026-01-01"
     assert res["test"]["window"] == "2026-01-01..2026-07-01"

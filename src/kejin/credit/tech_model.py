@@ -189,7 +189,11 @@ def fit_and_test(
     data = prepare(train, "bad", exclude=tuple(constant), source="registry")
     config = None
     if method == "gbm":
-        config = {"monotone": {k: v for k, v in GBM_MONOTONE.items() if k not in constant}}
+        config = {
+            "monotone": {
+                k: v for k, v in GBM_MONOTONE.items() if k in train.columns and k not in constant
+            }
+        }
     art = models.fit(data, method, config)
     test_pd = models.score(art, s.test)["pd"].to_numpy()
     test_m = metrics.summary(s.test["bad"].to_numpy(), test_pd)
