@@ -45,6 +45,7 @@ MIN_DEFAULTS = 10
 #: Below this many defaults in training, the result carries a note that the model is unstable.
 MIN_BADS = 50
 POINTS_FEATURES = ("points_total", "points_base", "points_bonus")
+_ZH = {"train": "训练", "test": "测试"}
 
 
 @dataclass
@@ -170,7 +171,9 @@ def fit_and_test(
     if short:
         raise InsufficientDefaultsError(
             "违约样本不足，不训练、不登记模型："
-            + "；".join(f"{k} 窗口 {w} 仅 {b} 个违约（{n} 户）" for k, (b, n, w) in short.items())
+            + "；".join(
+                f"{_ZH[k]}窗口 {w} 仅 {b} 个违约（{n} 户）" for k, (b, n, w) in short.items()
+            )
             + f"，每个窗口至少需要 {min_defaults} 个",
             "too few defaults to fit or test a model, nothing trained or registered: "
             + "; ".join(
