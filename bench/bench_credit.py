@@ -201,7 +201,7 @@ def _tech_firm(console: Console, quick: bool) -> None:
     The Bayes-optimal AUC ranks the test firms by the generator's true PD (``synth_truth``,
     which only this bench reads): no model of the observable data can expect to beat it.
     """
-    from kejin.credit import tech_model
+    from kejin.credit import features, points_link, tech_model
     from kejin.db import make_engine
     from kejin.frames import read_frame
     from kejin.migrate import upgrade
@@ -223,26 +223,29 @@ def _tech_firm(console: Console, quick: bool) -> None:
         )
         for col in ("model", "test AUC ± SE", "KS", "test n (bad)", "fit s"):
             table.add_column(col)
-        test = None
+        with engine.connect() as conn:
+            frames = features.load(conn)
+            pts = points_link.points_frame(conn)
+        # The out-of-time test set, built whether or not a model could be fitted on it.
+        test = tech_model.split(frames, start, mid, end, pts).test
         for method in ("scorecard", "gbm"):
             for use_points in (False, True):
                 label = f"kejin {method}, " + ("with points" if use_points else "without points")
                 t0 = time.perf_counter()
                 try:
-                    _, res, split = tech_model.fit_and_test(
+                    _, res, _ = tech_model.fit_and_test(
                         engine, start, mid, end, method, use_points=use_points
                     )
                 except tech_model.InsufficientDefaultsError as e:
                     table.add_row(label, "refused", e.reason_en, "", "")
                     continue
                 secs = time.perf_counter() - t0
-                test = split.test if use_points else test
                 r = res["test"]
                 table.add_row(
                     label, f"{r['auc']:.4f} ± {r['auc_se']:.4f}", f"{r['ks']:.4f}",
                     f"{r['n']} ({r['bads']})", f"{secs:.2f}",
                 )  # fmt: skip
-        if test is not None:
+        if test["bad"].sum() > 0:
             y = test["bad"].to_numpy()
             n_bad = int(y.sum())
             with engine.connect() as conn:
