@@ -47,7 +47,7 @@ demo: install system-deps
 	$(BIN)/kejin points score --system most-v1
 	$(BIN)/kejin whitelist refresh
 	$(BIN)/kejin summary
-	$(BIN)/kejin credit tech-model --out credit-tech-firm.json --register tech_firm
+	$(BIN)/kejin credit tech-model --out credit-tech-firm.json --register tech_firm --skip-if-insufficient
 	$(BIN)/kejin credit warnings --month 2026-06
 	$(BIN)/kejin policy demo
 	$(BIN)/kejin fund demo --scheme anhui --capital 50000000 --out out --replace

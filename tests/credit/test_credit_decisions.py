@@ -257,7 +257,9 @@ def test_points_from_the_points_area_are_used(engine: Engine) -> None:
     with engine.connect() as conn:
         frame = points_link.points_frame(conn, [code])
     assert frame is not None
-    assert frame.to_dicts() == [{"uscc": code, "year": 2023, "total": 10.0, "system": "other:1"}]
+    assert frame.to_dicts() == [
+        {"uscc": code, "year": 2023, "total": 10.0, "base": 10.0, "bonus": 0.0, "system": "other:1"}
+    ]
     from kejin.points.tables import ScoreResult, ScoreRun
 
     with transaction(engine) as s:

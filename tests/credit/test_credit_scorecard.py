@@ -263,3 +263,19 @@ def test_text_in_a_numeric_variable_is_refused_by_row() -> None:
         scorecard.score(art, X)
     p = e.value.problems[0]
     assert (p.row, p.field, p.value) == (3, "income", "12k")
+
+
+def test_few_bads_use_fewer_folds_without_warnings() -> None:
+    """With 3 bads, 5-fold CV would leave folds without a bad (sklearn warns): use 3 folds."""
+    import warnings
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=300)
+    y = np.zeros(300, dtype=int)
+    y[np.argsort(x)[-3:]] = 1
+    frame = pl.DataFrame({"x": x, "bad": y})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        art = scorecard.fit(dataset.prepare(frame, "bad"), scorecard.ScorecardConfig(min_iv=0.0))
+    assert art["regularisation"]["chosen_by"] == "cv"
+    assert art["regularisation"]["C"] in scorecard.ScorecardConfig().C_grid

@@ -251,10 +251,23 @@ def tech_model_cmd(
     register_as: str | None = typer.Option(
         None, "--register", help="登记名称 / register under this name (e.g. tech_firm)"
     ),
+    points: bool = typer.Option(
+        True, "--points/--no-points", help="使用创新积分特征 / use innovation-points features"
+    ),
+    min_defaults: int = typer.Option(
+        10, "--min-defaults", min=2, help="每个窗口最少违约数 / fewest defaults per window"
+    ),
+    skip_if_insufficient: bool = typer.Option(
+        False,
+        "--skip-if-insufficient",
+        help="违约不足时说明原因并以0退出(演示用) / explain and exit 0 when defaults are too few",
+    ),
 ) -> None:
     """科技企业授信模型 / Train the tech-firm model on the registry with an out-of-time test.
 
     Train on the first half of the last 12 months of loan status, test on the second half.
+    With fewer than ``--min-defaults`` defaults in either half nothing is trained or registered
+    (exit 3); ``--skip-if-insufficient`` prints the same reason and exits 0 (small demo regions).
     """
     from datetime import date
 
@@ -276,7 +289,15 @@ def tech_model_cmd(
         stop = date.fromisoformat(end)
     mid = date(stop.year - (stop.month <= 6), (stop.month - 7) % 12 + 1, 1)
     start = date(stop.year - 1, stop.month, 1)
-    art, result, _ = tech_model.fit_and_test(engine, start, mid, stop, method)
+    try:
+        art, result, _ = tech_model.fit_and_test(
+            engine, start, mid, stop, method, use_points=points, min_defaults=min_defaults
+        )
+    except tech_model.InsufficientDefaultsError as e:
+        if not skip_if_insufficient:
+            raise
+        err_console.print(f"[yellow]未训练 / not trained[/]: {e.render()}")
+        return
     result["content_hash"] = artefact.save(art, out)
     if register_as:
         row = registry.register(engine, art, register_as)

@@ -134,7 +134,9 @@ def fit(data: TrainingData, config: GbmConfig | None = None) -> dict:
     y = data.y.astype(float)
     cat_idx = [i for i, f in enumerate(features) if f["kind"] == "categorical"]
     params = _params(cfg, names)
-    folds = list(StratifiedKFold(cfg.folds, shuffle=True, random_state=cfg.seed).split(X, y))
+    # As many folds as the smaller class allows (each fold needs a bad and a good), not more.
+    n_splits = max(2, min(cfg.folds, int(y.sum()), int(len(y) - y.sum())))
+    folds = list(StratifiedKFold(n_splits, shuffle=True, random_state=cfg.seed).split(X, y))
     dall = lgb.Dataset(X, y, feature_name=names, categorical_feature=cat_idx, free_raw_data=False)
     cv = lgb.cv(
         params,

@@ -1,7 +1,7 @@
 """The seam to the innovation-points area, which is built separately.
 
-Credit needs one thing from points: each firm's points total per year, and which indicator system
-produced it. It reads the points area's published results — ``points_runs`` (one scoring run:
+Credit needs one thing from points: each firm's points per year (total, and its base and bonus
+parts), and which indicator system produced it. It reads the points area's published results — ``points_runs`` (one scoring run:
 system id and version, data year) and ``points_results`` (one row per firm and run, ``total``) —
 taking, for the system of the most recent run, the latest run of each year.
 
@@ -20,7 +20,7 @@ UNAVAILABLE = "points_unavailable"
 MISSING = "points_missing"
 
 _SQL = """
-SELECT r.uscc AS uscc, p.year AS year, r.total AS total,
+SELECT r.uscc AS uscc, p.year AS year, r.total AS total, r.base AS base, r.bonus AS bonus,
        p.system_id || ':' || p.system_version AS system
 FROM points_results r JOIN points_runs p ON p.id = r.run_id
 WHERE p.id IN (
@@ -30,11 +30,21 @@ WHERE p.id IN (
 )
 """
 
-SCHEMA = {"uscc": pl.String, "year": pl.Int64, "total": pl.Float64, "system": pl.String}
+SCHEMA = {
+    "uscc": pl.String,
+    "year": pl.Int64,
+    "total": pl.Float64,
+    "base": pl.Float64,
+    "bonus": pl.Float64,
+    "system": pl.String,
+}
 
 
 def points_frame(conn: Connection, usccs: list[str] | None = None) -> pl.DataFrame | None:
-    """Points per firm and year (columns ``uscc, year, total, system``), or ``None`` if absent."""
+    """Points per firm and year (``uscc, year, total, base, bonus, system``), or ``None`` if absent.
+
+    ``base`` and ``bonus`` are the components the points system publishes (indicator points
+    and list/qualification bonus); the tech-firm model learns from all three."""
     insp = inspect(conn)
     if not (insp.has_table("points_runs") and insp.has_table("points_results")):
         return None

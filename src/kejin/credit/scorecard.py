@@ -48,14 +48,14 @@ class ScorecardConfig(BaseModel):
     trend: Literal["auto", "ascending", "descending", "peak", "valley", "none"] = "auto"
     trends: dict[str, Literal["auto", "ascending", "descending", "peak", "valley", "none"]] = {}
     turn_gain: float = Field(0.1, ge=0)
-    merge_chi2: float = Field(2.706, ge=0)
+    merge_chi2: float = Field(0.0, ge=0)
     alpha: float = Field(0.5, gt=0)
     special_codes: tuple[float, ...] = ()
     categorical: tuple[str, ...] = ()
     min_iv: float = Field(0.02, ge=0)
     max_corr: float = Field(0.7, gt=0, le=1)
     selection: Literal["stepwise", "l1", "none"] = "stepwise"
-    criterion: Literal["aic", "bic"] = "bic"
+    criterion: Literal["aic", "bic"] = "aic"
     C: float | Literal["cv"] = "cv"
     C_grid: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
     cv_folds: int = Field(5, ge=2)
@@ -151,11 +151,15 @@ def _choose_C(W: np.ndarray, y: np.ndarray, cfg: ScorecardConfig) -> float:
     """Regularisation by stratified K-fold AUC over a fixed grid (folds unshuffled: deterministic).
 
     Ties go to the stronger regularisation (smaller C): the simpler card when the data cannot
-    tell them apart.
+    tell them apart. With fewer bads (or goods) than ``cv_folds``, the folds are as many as the
+    smaller class, so every fold holds one of each class rather than some holding none.
     """
+    n_splits = min(cfg.cv_folds, int(y.sum()), int(len(y) - y.sum()))
     folds = [
         (tr, te)
-        for tr, te in StratifiedKFold(n_splits=cfg.cv_folds, shuffle=False).split(W, y)
+        for tr, te in (
+            StratifiedKFold(n_splits=n_splits, shuffle=False).split(W, y) if n_splits >= 2 else ()
+        )
         if 0 < y[te].sum() < len(te)  # a fold without both classes has no AUC
     ]
     if not folds:
