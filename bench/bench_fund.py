@@ -251,6 +251,18 @@ def _worker(
     kw = {"isolation_level": isolation} if isolation else {}
     engine = make_engine(url, pool_size=1, **kw)
     spent = _profile(engine) if profile else None
+    if spent is not None:
+        # The PostgreSQL payout runs on the raw psycopg cursor (pipeline mode): time it here.
+        pipelined = svc._pipelined
+
+        def timed(conn, params):  # type: ignore[no-untyped-def]
+            t = time.perf_counter()
+            try:
+                return pipelined(conn, params)
+            finally:
+                spent["WITH … (one-statement payout)"].append(time.perf_counter() - t)
+
+        svc._pipelined = timed
     who = Actor("treasurer", DAY, "bench payout")
     with engine.connect() as c:
         c.execute(text("SELECT 1"))
@@ -271,6 +283,9 @@ def _worker(
             paid += Decimal(r["paid"]) > 0
     except Exception as e:  # reported by the parent; a silent worker would hang the bench
         error = repr(e)
+    if spent is not None:
+        statements = sum(sum(v) for v in spent.values())
+        spent["commit, pool checkout, Python"].append(sum(lat) - statements)
     out.put(
         {
             "paid": paid,

@@ -163,7 +163,9 @@ def _status(engine: Engine, claim_id: int) -> str:
         return conn.execute(select(Claim.status).where(Claim.id == claim_id)).scalar_one()
 
 
-def test_payout_is_one_statement_and_falls_back_when_its_shard_is_short(pg: Engine) -> None:
+def test_payout_is_one_statement_and_falls_back_when_its_shard_is_short(
+    pg: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The PostgreSQL payout writes everything in one statement; a short shard takes the general
     path (all cash shards locked) and the books are the same either way."""
     claims = _approved_claims(pg, 2, capital="600000.00")  # 37,500 a shard; 280,000 a claim
@@ -172,6 +174,14 @@ def test_payout_is_one_statement_and_falls_back_when_its_shard_is_short(pg: Engi
     @event.listens_for(pg, "before_cursor_execute")
     def _count(conn, cursor, statement, params, context, many):  # type: ignore[no-untyped-def]
         seen.append(statement.split()[0])
+
+    pipelined = svc._pipelined
+
+    def _one(conn, params):  # type: ignore[no-untyped-def]
+        seen.append("WITH")
+        return pipelined(conn, params)
+
+    monkeypatch.setattr(svc, "_pipelined", _one)
 
     slow = svc.pay(pg, "P1", claims[0], actor("t", date(2026, 5, 21)), "slow")
     assert seen[0] == "WITH" and len(seen) > 1 and slow["paid"] == "280000.00"

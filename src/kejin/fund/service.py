@@ -11,12 +11,16 @@ review trail that explain each payout.
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from decimal import ROUND_DOWN, Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, text, update
+import psycopg
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from kejin.errors import ConflictError, NotFoundError, Problem, ValidationError
 from kejin.fund import ledger
@@ -845,9 +849,7 @@ def pay(engine: Engine, pool_id: str, claim_id: int, actor: Actor, key: str) -> 
         if conn.dialect.name != "postgresql" or _slow_pools.get(pool_id) in _slow_schemes:
             return None
         shard = claim_id % ledger.SHARDS
-        row = conn.execute(
-            _PAY_IN_ONE, {**record, "claim": claim_id, "pool": pool_id, "shard": shard}
-        ).one()
+        row = _pipelined(conn, {**record, "claim": claim_id, "pool": pool_id, "shard": shard})
         if not row.flipped:
             return None  # not payable now: ``body`` finds out why (same transaction, no writes)
         s = _cached_scheme(conn, pool_id, row.sha)
@@ -865,6 +867,22 @@ def pay(engine: Engine, pool_id: str, claim_id: int, actor: Actor, key: str) -> 
     )
 
 
+def _pipelined(conn: Connection, params: dict[str, Any]) -> Any:
+    """Run ``_PAY_IN_ONE`` in psycopg pipeline mode: the transaction's implicit BEGIN and the
+    statement leave in one packet and come back in one, so a payout costs two round trips
+    (this and the commit) instead of three. Errors are raised as SQLAlchemy's (IntegrityError for
+    a duplicate key, DBAPIError with the SQLSTATE for a serialization failure), as
+    ``ledger.run_command`` expects."""
+    raw = conn.connection.driver_connection
+    try:
+        with raw.cursor(row_factory=namedtuple_row) as cur:
+            with raw.pipeline():
+                cur.execute(_PAY_SQL, params)
+            return cur.fetchone()
+    except psycopg.Error as e:
+        raise DBAPIError.instance(_PAY_SQL, params, e, psycopg.Error) from e
+
+
 #: Pools whose scheme needs the general payout (a pool-wide cap): pool → scheme fingerprint, and
 #: the fingerprints of such schemes. A hint only: a wrong entry costs speed, never correctness,
 #: because the fast statement returns the fingerprint and is rolled back for such schemes.
@@ -877,8 +895,7 @@ _slow_schemes: set[str] = set()
 #: entries, postings and the command take only key-share locks. ``gate`` holds the claim only if
 #: the debit succeeded, so a short shard writes nothing but the flip, which the caller rolls back.
 #: Memo lines must sum to zero or nothing is posted either. One round trip instead of seven.
-_PAY_IN_ONE = text(
-    """
+_PAY_IN_ONE = """
 WITH flip AS (
     UPDATE fund_claims SET status = 'paid', paid_on = :business_date
     WHERE id = :claim AND pool_id = :pool AND status = 'approved'
@@ -940,7 +957,8 @@ SELECT (SELECT count(*) FROM flip) AS flipped, (SELECT max(sha) FROM flip) AS sh
        (SELECT count(*) FROM cmd) AS commands
 FROM (SELECT 1) AS one LEFT JOIN gate g ON true
 """
-)
+#: The statement in psycopg's placeholder style (``%(name)s``), sent with the raw cursor.
+_PAY_SQL = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", _PAY_IN_ONE)
 
 
 def _paid_and_fees(conn: Connection, pool_id: str) -> tuple[Decimal, Decimal]:
