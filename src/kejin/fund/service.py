@@ -767,8 +767,10 @@ def approve(engine: Engine, claim_id: int, approve: bool, actor: Actor, key: str
 def pay(engine: Engine, pool_id: str, claim_id: int, actor: Actor, key: str) -> dict[str, Any]:
     """Pay an approved claim: the pool's cash to the institution, every party's share as memo.
 
-    The hot path: Core statements only, one guarded status flip on the claim (so it is paid once),
-    one multi-row insert of postings, one row lock (the pool's cash account).
+    The hot path. On PostgreSQL the whole payout is one pipelined statement (``fast``,
+    ``_PAY_IN_ONE``); ``body`` is the general path (SQLite, a short cash shard, a pool-wide payout
+    cap, or a claim that cannot be paid, to say why): Core statements only, one guarded status
+    flip on the claim (so it is paid once), one multi-row insert of postings, the cash row lock.
     """
 
     def body(conn: Connection) -> dict[str, Any]:
