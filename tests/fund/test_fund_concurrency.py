@@ -14,13 +14,13 @@ from decimal import Decimal
 
 import pytest
 from fundkit import actor, bad_status, seed_loans
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 
 from kejin.db import make_engine
 from kejin.errors import ConflictError, KejinError, ValidationError
 from kejin.fund import service as svc
 from kejin.fund.ledger import audit
-from kejin.fund.tables import Claim, Enrolment, JournalEntry
+from kejin.fund.tables import Claim, Enrolment, FundCommand, JournalEntry, Posting
 
 D = Decimal
 WORKERS = 8
@@ -161,3 +161,61 @@ def test_payouts_racing_recoveries_and_deposits_keep_the_books(pg: Engine) -> No
 def _status(engine: Engine, claim_id: int) -> str:
     with engine.connect() as conn:
         return conn.execute(select(Claim.status).where(Claim.id == claim_id)).scalar_one()
+
+
+def test_payout_is_one_statement_and_falls_back_when_its_shard_is_short(
+    pg: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PostgreSQL payout writes everything in one statement; a short shard takes the general
+    path (all cash shards locked) and the books are the same either way."""
+    claims = _approved_claims(pg, 2, capital="600000.00")  # 37,500 a shard; 280,000 a claim
+    seen: list[str] = []
+
+    @event.listens_for(pg, "before_cursor_execute")
+    def _count(conn, cursor, statement, params, context, many):  # type: ignore[no-untyped-def]
+        seen.append(statement.split()[0])
+
+    pipelined = svc._pipelined
+
+    def _one(conn, params):  # type: ignore[no-untyped-def]
+        seen.append("WITH")
+        return pipelined(conn, params)
+
+    monkeypatch.setattr(svc, "_pipelined", _one)
+
+    slow = svc.pay(pg, "P1", claims[0], actor("t", date(2026, 5, 21)), "slow")
+    assert seen[0] == "WITH" and len(seen) > 1 and slow["paid"] == "280000.00"
+    svc.deposit(pg, "P1", "pool", D("9000000.00"), actor("m", date(2026, 5, 21)), "more")
+    seen.clear()
+    fast = svc.pay(pg, "P1", claims[1], actor("t", date(2026, 5, 21)), "fast")
+    # claim flip, cash debit, entries, postings, balances and command row: one statement
+    assert seen == ["WITH"], seen
+    assert fast["paid"] == "280000.00" and fast["replayed"] is False
+    again = svc.pay(pg, "P1", claims[1], actor("t", date(2026, 5, 21)), "fast")
+    assert again == {**fast, "replayed": True}
+    with pg.connect() as conn:
+        rep = audit(conn, "P1")
+        lines = {
+            c: sorted(
+                conn.execute(
+                    select(Posting.amount, JournalEntry.kind)
+                    .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+                    .where(JournalEntry.claim_id == c)
+                ).all()
+            )
+            for c in claims
+        }
+        stored = dict(
+            conn.execute(
+                select(FundCommand.key, FundCommand.kind).where(
+                    FundCommand.key.in_(["slow", "fast"])
+                )
+            ).all()
+        )
+    assert rep.ok, rep.to_dict()
+    assert stored == {"slow": "pay", "fast": "pay"}
+    # Same bank, same scheme: both paths post the same lines to the same entry kinds.
+    assert lines[claims[0]] == lines[claims[1]] and len(lines[claims[0]]) > 2
+    assert svc.summary(pg, "P1", date(2026, 5, 21))["balance"] == D("9600000.00") - 2 * D(
+        "280000.00"
+    )

@@ -334,6 +334,10 @@ def reverse(
 # ---------------------------------------------------------------- commands and idempotency
 
 
+class SlowPath(Exception):
+    """Raised by a command's fast path: roll its transaction back and run the general ``body``."""
+
+
 def _is_retryable(e: DBAPIError) -> bool:
     code = getattr(getattr(e, "orig", None), "sqlstate", None)
     return code in ("40001", "40P01")
@@ -348,6 +352,7 @@ def run_command(
     actor: Actor,
     body: Callable[[Connection], dict[str, Any]],
     retries: int = 30,
+    fast: Callable[[Connection, dict[str, Any]], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """Run ``body`` once per idempotency key, in one transaction, recording who/when/why/result.
 
@@ -358,6 +363,11 @@ def run_command(
     the winner commits for a concurrent duplicate — and the loser's work is rolled back. A body
     refused because the work is already done (the claim is paid) also replays when its key was
     used before with the same payload.
+
+    ``fast`` (optional) is a one-statement version of ``body`` that also writes the command row
+    (it gets the row's columns, without ``result``). It runs first; ``None`` means "nothing was
+    written, run ``body``" in the same transaction; :class:`SlowPath` means "roll back and run
+    ``body`` in a new transaction".
     """
     if not key or len(key) > 80:
         raise ValidationError(
@@ -371,25 +381,27 @@ def run_command(
     for attempt in range(retries):
         try:
             with engine.begin() as conn:
-                result = body(conn)
-                conn.execute(
-                    insert(CMD),
-                    {
-                        "key": key,
-                        "pool_id": pool_id,
-                        "kind": kind,
-                        "payload_sha256": digest,
-                        "payload": text,
-                        "actor": actor.who,
-                        "reason": actor.why,
-                        "business_date": actor.on,
-                        "recorded_at": datetime.now(),
-                        "result": dumps(result),
-                    },
-                )
+                record = {
+                    "key": key,
+                    "pool_id": pool_id,
+                    "kind": kind,
+                    "payload_sha256": digest,
+                    "payload": text,
+                    "actor": actor.who,
+                    "reason": actor.why,
+                    "business_date": actor.on,
+                    "recorded_at": datetime.now(),
+                }
+                result = fast(conn, record) if fast is not None else None
+                if result is None:
+                    result = body(conn)
+                    conn.execute(insert(CMD), {**record, "result": dumps(result)})
             # Exactly what a replay returns (amounts as exact decimal strings), so a caller
             # never sees different types for the first call and a repeat.
             return {**json.loads(dumps(result)), "command": key, "replayed": False}
+        except SlowPath:
+            fast = None
+            continue
         except KejinError:
             prior = _prior(engine, key)
             if prior is not None:
