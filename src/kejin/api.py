@@ -34,6 +34,8 @@ AREA_ROUTERS = [
     "kejin.access.routes",
     "kejin.registry.routes",
     "kejin.lending.routes",
+    "kejin.whitelist.routes",
+    "kejin.whitelist.pages",
     "kejin.web.pages",
 ]
 

@@ -79,6 +79,12 @@ EXPECT: dict[str, Any] = {
     "user.create": lambda _: {"gov"},
     "audit.read": lambda _: {"gov", "aud"},
     "page.bank": lambda _: {"bank"},
+    "whitelist.versions": lambda _: GOV_READERS,
+    "whitelist.diff": lambda _: GOV_READERS,
+    "whitelist.refresh": lambda _: {"gov"},
+    "whitelist.push": lambda _: {"gov"},
+    "whitelist.pushed": lambda rel: GOV_READERS | ({"bank"} if rel == "BKA_own" else set()),
+    "page.whitelist": lambda _: GOV_READERS,
     "page.enterprise": lambda _: {"ent"},
 }
 
