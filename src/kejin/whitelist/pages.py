@@ -13,8 +13,8 @@ from kejin.access.rules import Principal
 from kejin.lending.tables import Institution
 from kejin.web.pages import lang_of, render
 from kejin.whitelist import service, visibility
-from kejin.whitelist.rules import load_rules
 from kejin.whitelist.routes import XLSX, do_push, do_refresh
+from kejin.whitelist.rules import load_rules
 
 router = APIRouter(include_in_schema=False)
 
