@@ -36,6 +36,8 @@ AREA_ROUTERS = [
     "kejin.lending.routes",
     "kejin.whitelist.routes",
     "kejin.whitelist.pages",
+    "kejin.points.routes",
+    "kejin.points.pages",
     "kejin.web.pages",
 ]
 

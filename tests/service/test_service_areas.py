@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import io
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine
 
@@ -100,3 +101,46 @@ def test_whitelist_push_makes_members_visible_to_that_bank_only(app, engine: Eng
     assert bank.get("/api/whitelist/pushed/BKA").json()["version"] == v2
     ids = [f["uscc"] for f in bank.get("/api/firms").json()["items"]]
     assert F3 in ids and F4 not in ids
+
+
+def test_points_profile_for_the_firm_government_and_consented_banks(
+    app, engine: Engine, world
+) -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "points"))
+    from points_region import build_region
+
+    from kejin.access.rules import Principal
+    from kejin.access.service import grant_consent
+    from kejin.points.service import score_run
+
+    codes = build_region(engine, 60)
+    score_run(engine, "most-v1")
+    code = codes[5]
+    gov, bank, ent = login(app, "gov"), login(app, "bank"), login(app, "ent")
+    r = gov.get(f"/api/firms/{code}/points")
+    assert r.status_code == 200, r.text
+    prof = r.json()
+    assert sum(i["contribution"] for i in prof["indicators"]) == pytest.approx(
+        prof["total"], abs=1e-3
+    )
+    assert all(
+        0 <= i["peer_percentile"] <= 1
+        for i in prof["indicators"]
+        if i["peer_percentile"] is not None
+    )
+    assert ent.get(f"/api/firms/{code}/points").status_code == 403  # not its own firm
+    assert bank.get(f"/api/firms/{code}/points").status_code == 403  # no consent
+    firm = Principal(user_id=world.users["ent"], username="ent", role="enterprise_user", uscc=code)
+    with transaction(engine) as s:
+        grant_consent(
+            s, firm, uscc=code, institution_id="BKA", purpose="credit_assessment",
+            scope="profile", expires_at=datetime.now() + timedelta(days=30),
+        )  # fmt: skip
+    assert bank.get(f"/api/firms/{code}/points").json()["total"] == prof["total"]
+    page = gov.get(f"/firms/{code}/points")
+    assert page.status_code == 200
+    assert "<svg" in page.text and "如何提升" in page.text and f"{prof['total']:.1f}" in page.text
+    assert "How to raise" in gov.get(f"/firms/{code}/points?lang=en").text

@@ -85,6 +85,9 @@ EXPECT: dict[str, Any] = {
     "whitelist.push": lambda _: {"gov"},
     "whitelist.pushed": lambda rel: GOV_READERS | ({"bank"} if rel == "BKA_own" else set()),
     "page.whitelist": lambda _: GOV_READERS,
+    "points.read": lambda rel: (
+        GOV_READERS | ({"bank", "ent"} if rel == "F1_consented_own" else set())
+    ),
     "page.enterprise": lambda _: {"ent"},
 }
 
