@@ -38,6 +38,8 @@ AREA_ROUTERS = [
     "kejin.whitelist.pages",
     "kejin.points.routes",
     "kejin.points.pages",
+    "kejin.policy.routes",
+    "kejin.policy.pages",
     "kejin.web.pages",
 ]
 

@@ -13,7 +13,7 @@ from kejin.db import transaction
 from kejin.whitelist.tables import WhitelistEntry, WhitelistVersion
 
 from .conftest import login
-from .world import F3, F4, NAMES
+from .world import F1, F3, F4, NAMES
 
 
 def add_version(engine: Engine, members: dict[str, str], excluded: dict[str, str]) -> int:
@@ -144,3 +144,33 @@ def test_points_profile_for_the_firm_government_and_consented_banks(
     assert page.status_code == 200
     assert "<svg" in page.text and "如何提升" in page.text and f"{prof['total']:.1f}" in page.text
     assert "How to raise" in gov.get(f"/firms/{code}/points?lang=en").text
+
+
+def test_policies_for_the_enterprise_and_the_policy_centre(app, engine: Engine, world) -> None:
+    from decimal import Decimal
+
+    from kejin.policy.service import create_programme
+
+    with transaction(engine) as s:
+        create_programme(
+            s, policy_id="karamay_interest", year=2026, budget=Decimal("5000000.00"),
+            allocation="fcfs", by="gov",
+        )  # fmt: skip
+    ent, gov, bank = login(app, "ent"), login(app, "gov"), login(app, "bank")
+    r = ent.get(f"/api/firms/{F1}/policies")
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["uscc"] == F1 and out["matches"]
+    eligible = [m for m in out["matches"] if m["status"] == "eligible"]
+    assert Decimal(str(out["total"])) == sum(
+        (Decimal(str(m["amount"])) for m in eligible), Decimal(0)
+    )
+    assert all(m["reason_zh"] for m in eligible)
+    assert ent.get(f"/api/firms/{F4}/policies").status_code == 403
+    assert bank.get(f"/api/firms/{F1}/policies").status_code == 403
+    assert ent.get("/enterprise/policies").status_code == 200
+    progs = gov.get("/api/policy/programmes").json()
+    assert progs[0]["policy"] == "karamay_interest"
+    assert Decimal(str(progs[0]["remaining"])) == Decimal("5000000.00")
+    page = gov.get("/policies")
+    assert page.status_code == 200 and "5,000,000.00" in page.text and "<svg" in page.text

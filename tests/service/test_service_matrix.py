@@ -85,6 +85,8 @@ EXPECT: dict[str, Any] = {
     "whitelist.push": lambda _: {"gov"},
     "whitelist.pushed": lambda rel: GOV_READERS | ({"bank"} if rel == "BKA_own" else set()),
     "page.whitelist": lambda _: GOV_READERS,
+    "policy.matches": lambda rel: GOV_READERS | ({"ent"} if rel == "F1_consented_own" else set()),
+    "policy.programmes": lambda _: GOV_READERS,
     "points.read": lambda rel: (
         GOV_READERS | ({"bank", "ent"} if rel == "F1_consented_own" else set())
     ),
