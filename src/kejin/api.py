@@ -40,6 +40,8 @@ AREA_ROUTERS = [
     "kejin.points.pages",
     "kejin.policy.routes",
     "kejin.policy.pages",
+    "kejin.fund.routes",
+    "kejin.fund.pages",
     "kejin.web.pages",
 ]
 

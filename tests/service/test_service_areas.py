@@ -174,3 +174,40 @@ def test_policies_for_the_enterprise_and_the_policy_centre(app, engine: Engine, 
     assert Decimal(str(progs[0]["remaining"])) == Decimal("5000000.00")
     page = gov.get("/policies")
     assert page.status_code == 200 and "5,000,000.00" in page.text and "<svg" in page.text
+
+
+def test_fund_pools_for_government_and_claims_for_their_bank_only(
+    app, engine: Engine, world
+) -> None:
+    import sys
+    from decimal import Decimal
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fund"))
+    from fundkit import actor, bad_status, seed_loans
+
+    from kejin.fund import service as svc
+
+    contracts = seed_loans(engine, n=2, banks=("B1", "B2"))
+    svc.create_pool(
+        engine, "P1", "科技贷风险补偿资金池", "anhui", actor("m", date(2026, 1, 2)), "pool"
+    )
+    svc.deposit(engine, "P1", "pool", Decimal("5000000.00"), actor("m", date(2026, 1, 2)), "cap")
+    for i, c in enumerate(contracts):
+        svc.enrol(engine, "P1", c, actor("bank", date(2026, 1, 10)), f"e{i}")
+    bad_status(engine, contracts[0], date(2026, 5, 1), Decimal("800000.00"))
+    svc.file_claim(engine, "P1", contracts[0], actor("bank", date(2026, 5, 4)), "c0")
+
+    gov, aud, bank = login(app, "gov"), login(app, "aud"), login(app, "bank")
+    pools = gov.get("/api/fund/pools").json()
+    assert [p["pool"] for p in pools] == ["P1"]
+    assert Decimal(str(pools[0]["balance"])) == Decimal("5000000.00")
+    assert sum(pools[0]["claims_by_status"].values()) == 1
+    assert bank.get("/api/fund/pools").status_code == 403  # per-bank rates of others
+    claims = aud.get("/api/fund/claims/B1").json() + aud.get("/api/fund/claims/B2").json()
+    assert [c["contract_no"] for c in claims] == [contracts[0]]
+    assert bank.get("/api/fund/claims/B1").status_code == 403
+    assert bank.get("/api/fund/claims/BKA").json() == []
+    page = gov.get("/fund")
+    assert page.status_code == 200 and "科技贷风险补偿资金池" in page.text and "<svg" in page.text
+    assert bank.get("/bank/claims").status_code == 200

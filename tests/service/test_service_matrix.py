@@ -87,6 +87,8 @@ EXPECT: dict[str, Any] = {
     "page.whitelist": lambda _: GOV_READERS,
     "policy.matches": lambda rel: GOV_READERS | ({"ent"} if rel == "F1_consented_own" else set()),
     "policy.programmes": lambda _: GOV_READERS,
+    "fund.pools": lambda _: GOV_READERS,
+    "fund.claims": lambda rel: GOV_READERS | ({"bank"} if rel == "BKA_own" else set()),
     "points.read": lambda rel: (
         GOV_READERS | ({"bank", "ent"} if rel == "F1_consented_own" else set())
     ),
