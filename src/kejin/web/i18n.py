@@ -184,6 +184,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "fund_loss": ("损失本金", "Principal loss"),
     "fund_pool_amount": ("资金池补偿", "Pool pays"),
     "bank_claims": ("本行代偿申请", "Our compensation claims"),
+    "dash_whitelist": ("白名单入库企业（按层级）", "Whitelist members by tier"),
+    "dash_points": ("创新积分分布（企业数）", "Innovation points distribution (firms)"),
     "pt_no_raise": (
         "单项指标无法单独达到下一档",
         "no single indicator reaches the next level alone",
