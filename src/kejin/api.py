@@ -42,6 +42,8 @@ AREA_ROUTERS = [
     "kejin.policy.pages",
     "kejin.fund.routes",
     "kejin.fund.pages",
+    "kejin.credit.routes",
+    "kejin.credit.pages",
     "kejin.web.pages",
 ]
 

@@ -211,3 +211,22 @@ def test_fund_pools_for_government_and_claims_for_their_bank_only(
     page = gov.get("/fund")
     assert page.status_code == 200 and "科技贷风险补偿资金池" in page.text and "<svg" in page.text
     assert bank.get("/bank/claims").status_code == 200
+
+
+def test_bank_requests_a_credit_decision_for_a_visible_firm_only(app, world) -> None:
+    from .world import F2
+
+    bank, gov = login(app, "bank"), login(app, "gov")
+    r = bank.post(f"/api/firms/{F1}/credit-decisions?product=points_credit")
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d["uscc"] == F1 and d["decision_id"] > 0
+    for c in ("eligible", "grade", "decision.credit_allowed", "decision.limit"):
+        assert "value" in d[c] and all(x["code"] and x["zh"] for x in d[c]["reasons"])
+    assert bank.post(f"/api/firms/{F2}/credit-decisions").status_code == 200  # pushed
+    assert bank.post(f"/api/firms/{F4}/credit-decisions").status_code == 403
+    assert gov.post(f"/api/firms/{F1}/credit-decisions").status_code == 403
+    # the API takes bundled products by id only, never a file path
+    assert bank.post(f"/api/firms/{F1}/credit-decisions?product=/tmp/x.toml").status_code == 422
+    page = bank.post(f"/firms/{F1}/credit", data={"csrf_token": bank.headers["X-CSRF-Token"]})
+    assert page.status_code == 200 and "授信决策" in page.text and "decision-table" in page.text

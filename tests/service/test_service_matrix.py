@@ -88,6 +88,7 @@ EXPECT: dict[str, Any] = {
     "policy.matches": lambda rel: GOV_READERS | ({"ent"} if rel == "F1_consented_own" else set()),
     "policy.programmes": lambda _: GOV_READERS,
     "fund.pools": lambda _: GOV_READERS,
+    "credit.decide": lambda rel: {"bank"} if rel in ("F1_consented_own", "F2_pushed") else set(),
     "fund.claims": lambda rel: GOV_READERS | ({"bank"} if rel == "BKA_own" else set()),
     "points.read": lambda rel: (
         GOV_READERS | ({"bank", "ent"} if rel == "F1_consented_own" else set())

@@ -40,5 +40,11 @@ def points_page(
     return render(
         request,
         "points.html",
-        {"pr": prof, "firm": firm, "radar": radar, "names": names},
+        {
+            "pr": prof,
+            "firm": firm,
+            "radar": radar,
+            "names": names,
+            "units": {i["id"]: i["unit"] for i in prof["indicators"]},
+        },
     )
