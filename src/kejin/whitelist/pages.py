@@ -130,4 +130,10 @@ def bank_whitelist(
         p.institution_id,
         detail={"rows": len(out["items"])},
     )
-    return render(request, "bank_whitelist.html", {"wl": out})
+    lang = lang_of(request)
+    rules, _ = load_rules("default")
+    names = {
+        x.id: (x.en if lang == "en" else x.zh)
+        for x in (*rules.tiers, *rules.entry, *rules.exclusions)
+    }
+    return render(request, "bank_whitelist.html", {"wl": out, "names": names})
