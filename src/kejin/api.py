@@ -34,6 +34,16 @@ AREA_ROUTERS = [
     "kejin.access.routes",
     "kejin.registry.routes",
     "kejin.lending.routes",
+    "kejin.whitelist.routes",
+    "kejin.whitelist.pages",
+    "kejin.points.routes",
+    "kejin.points.pages",
+    "kejin.policy.routes",
+    "kejin.policy.pages",
+    "kejin.fund.routes",
+    "kejin.fund.pages",
+    "kejin.credit.routes",
+    "kejin.credit.pages",
     "kejin.web.pages",
 ]
 

@@ -81,7 +81,7 @@ def test_government_dashboard_search_and_profile(server: str, browser) -> None: 
     page = _page(browser, server, "gov")
     assert page.url.endswith("/dashboard")
     assert page.inner_text("#firm-count") == "4"
-    assert page.locator("svg.chart").count() == 4
+    assert page.locator("svg.chart").count() == 8  # 4 of the registry, 4 of the areas
     assert "按生命周期阶段的企业数" in page.content()
     shot(page, "gov_dashboard")
     page.click("text=企业检索")
@@ -166,3 +166,60 @@ def test_auditor_reads_log_and_proves_chain(server: str, browser) -> None:  # ty
     page.click("#verify")
     assert "审计链完好" in page.inner_text("#chain-state")
     shot(page, "auditor_audit")
+
+
+def test_government_refreshes_and_pushes_the_whitelist_then_the_bank_sees_it(  # type: ignore[no-untyped-def]
+    server: str, browser, sqlite_engine: Engine
+) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "points"))
+    from points_region import build_region
+
+    from kejin.points.service import score_run
+
+    build_region(sqlite_engine, 60)
+    score_run(sqlite_engine, "most-v1")
+
+    gov = _page(browser, server, "gov")
+    gov.goto("/whitelist")
+    assert "暂无数据" in gov.inner_text("#version-table")
+    gov.click("#refresh")
+    gov.wait_for_load_state()
+    assert "已生成新版本" in gov.inner_text("#notice")
+    first = gov.inner_text("#version-table tr:nth-child(2)")
+    assert first.startswith("v1")
+    members = int(first.split("\t")[3])
+    assert members > 0
+    gov.select_option("#push-bank", "BKA")
+    with gov.expect_download() as dl:
+        gov.click("#push")
+    download = dl.value
+    assert download.suggested_filename == "whitelist-v1-BKA.xlsx"
+    download.save_as(ARTIFACTS / "browser_whitelist_push.xlsx")
+    gov.goto("/whitelist")
+    assert "BKA" in gov.inner_text("#push-table")
+    shot(gov, "gov_whitelist")
+    gov.goto("/dashboard")
+    assert "白名单入库企业" in gov.content()
+    shot(gov, "gov_dashboard_areas")
+
+    bank = _page(browser, server, "bank")
+    bank.goto("/bank/whitelist")
+    assert bank.inner_text("#wl-head").startswith("v1")
+    assert bank.locator("#wl-table tr").count() == members + 1
+    first_firm = bank.inner_text("#wl-table tr:nth-child(2) td:first-child")
+    shot(bank, "bank_whitelist")
+    bank.click(f"text={first_firm}")
+    bank.wait_for_load_state()
+    assert "仅显示白名单字段" in bank.content()
+    bank.goto("/bank/whitelist?lang=en")
+    assert "Our whitelist" in bank.inner_text("h1")
+
+    ent = _page(browser, server, "ent")
+    ent.goto("/enterprise/policies")
+    assert "可享政策" in ent.inner_text("h1")
+    shot(ent, "enterprise_policies")
+    gov.goto(f"/firms/{first_firm}/points")
+    assert "如何提升" in gov.content()
+    shot(gov, "gov_points")

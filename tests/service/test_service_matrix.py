@@ -79,6 +79,20 @@ EXPECT: dict[str, Any] = {
     "user.create": lambda _: {"gov"},
     "audit.read": lambda _: {"gov", "aud"},
     "page.bank": lambda _: {"bank"},
+    "whitelist.versions": lambda _: GOV_READERS,
+    "whitelist.diff": lambda _: GOV_READERS,
+    "whitelist.refresh": lambda _: {"gov"},
+    "whitelist.push": lambda _: {"gov"},
+    "whitelist.pushed": lambda rel: GOV_READERS | ({"bank"} if rel == "BKA_own" else set()),
+    "page.whitelist": lambda _: GOV_READERS,
+    "policy.matches": lambda rel: GOV_READERS | ({"ent"} if rel == "F1_consented_own" else set()),
+    "policy.programmes": lambda _: GOV_READERS,
+    "fund.pools": lambda _: GOV_READERS,
+    "credit.decide": lambda rel: {"bank"} if rel in ("F1_consented_own", "F2_pushed") else set(),
+    "fund.claims": lambda rel: GOV_READERS | ({"bank"} if rel == "BKA_own" else set()),
+    "points.read": lambda rel: (
+        GOV_READERS | ({"bank", "ent"} if rel == "F1_consented_own" else set())
+    ),
     "page.enterprise": lambda _: {"ent"},
 }
 

@@ -70,3 +70,52 @@ def hbar(
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def radar(title: str, axes: list[tuple[str, float, float | None]], size: int = 420) -> str:
+    """A radar (spider) chart: one axis per (label, score 0–1, peer median 0–1 or None).
+
+    The firm's polygon is filled; the peer median is a dashed outline, so the reader sees where
+    the firm stands above or below its peers on each indicator.
+    """
+    import math
+
+    n = max(len(axes), 3)
+    cx, cy, r = size / 2, size / 2 + 12, size / 2 - 90
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" aria-label="{escape(title)}" '
+        f'viewBox="0 0 {size} {size + 20}" width="{size}" height="{size + 20}">',
+        f'<text x="4" y="18" font-size="14" font-weight="bold">{escape(title)}</text>',
+    ]
+
+    def pt(i: int, v: float) -> tuple[float, float]:
+        a = -math.pi / 2 + 2 * math.pi * i / n
+        return cx + r * v * math.cos(a), cy + r * v * math.sin(a)
+
+    for ring in (0.25, 0.5, 0.75, 1.0):
+        pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in (pt(i, ring) for i in range(n)))
+        parts.append(f'<polygon points="{pts}" fill="none" stroke="#d9dee5"/>')
+    for i, (lab, _, _) in enumerate(axes):
+        x, y = pt(i, 1.0)
+        lx, ly = pt(i, 1.12)
+        anchor = "middle" if abs(lx - cx) < 8 else ("start" if lx > cx else "end")
+        parts.append(
+            f'<line x1="{cx:.1f}" y1="{cy:.1f}" x2="{x:.1f}" y2="{y:.1f}" stroke="#d9dee5"/>'
+            f'<text x="{lx:.1f}" y="{ly + 4:.1f}" font-size="11" text-anchor="{anchor}">{escape(lab)}</text>'
+        )
+    peer = [(i, m) for i, (_, _, m) in enumerate(axes) if m is not None]
+    if len(peer) == len(axes) and axes:
+        pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in (pt(i, m) for i, m in peer))
+        parts.append(
+            f'<polygon points="{pts}" fill="none" stroke="#c0772b" stroke-dasharray="4 3"/>'
+        )
+    if axes:
+        pts = " ".join(
+            f"{x:.1f},{y:.1f}"
+            for x, y in (pt(i, max(0.0, min(1.0, v))) for i, (_, v, _) in enumerate(axes))
+        )
+        parts.append(
+            f'<polygon points="{pts}" fill="#1f5fa8" fill-opacity="0.35" stroke="#1f5fa8" stroke-width="2"/>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

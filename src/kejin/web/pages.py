@@ -157,7 +157,54 @@ def dashboard(
             lang=lang,
         ),
     ]
+    svgs += area_charts(request, s, lang)
     return render(request, "dashboard.html", {"ov": ov, "charts": svgs})
+
+
+def area_charts(request: Request, s: Session, lang: str) -> list[str]:
+    """The areas' dashboard charts: whitelist size by tier, points distribution, policy budget
+    used, fund balances (each empty until its area has data). Imported here, not at the top,
+    because the areas' page modules import this one."""
+    from sqlalchemy import func
+
+    from kejin.fund.routes import pools
+    from kejin.points.tables import ScoreResult, ScoreRun
+    from kejin.policy.routes import programmes
+    from kejin.whitelist.rules import load_rules
+    from kejin.whitelist.visibility import versions
+
+    latest = versions(s, 1)
+    tiers = latest[0]["tiers"] if latest else {}
+    names = {x.id: (x.en if lang == "en" else x.zh) for x in load_rules("default")[0].tiers}
+    run = s.scalar(select(func.max(ScoreRun.id)))
+    bins: dict[int, int] = {}
+    if run is not None:
+        bucket = func.floor(ScoreResult.total / 10)
+        for b, n in s.execute(
+            select(bucket, func.count()).where(ScoreResult.run_id == run).group_by(bucket)
+        ):
+            k = min(int(b), 9)
+            bins[k] = bins.get(k, 0) + n
+    progs = programmes(s)
+    ps = pools(s, request.app.state.engine, utcnow().date())
+    return [
+        charts.hbar(
+            t("dash_whitelist", lang) + (f" (v{latest[0]['version']})" if latest else ""),
+            [(names.get(k, k), v) for k, v in sorted(tiers.items())],
+            4,
+            lang=lang,
+        ),
+        charts.hbar(
+            t("dash_points", lang),
+            [(f"{k * 10}–{k * 10 + 10}", bins.get(k, 0)) for k in range(10)] if bins else [],
+            5,
+            lang=lang,
+        ),
+        charts.hbar(
+            t("pol_used_chart", lang), [(r["id"], r["reserved"]) for r in progs][:15], 2, lang=lang
+        ),
+        charts.hbar(t("fund_balance", lang), [(x["name"], x["balance"]) for x in ps], 1, lang=lang),
+    ]
 
 
 @router.get("/firms")

@@ -1,0 +1,50 @@
+"""The firm's points page: score, grade, ranks, radar against the peer median, contributions and
+how to raise the score — same gate as the API (``points.read``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from kejin.access.deps import db, permit
+from kejin.access.rules import Principal
+from kejin.points.routes import points_profile
+from kejin.registry.tables import Enterprise
+from kejin.web import charts
+from kejin.web.i18n import t
+from kejin.web.pages import lang_of, render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/firms/{uscc}/points")
+def points_page(
+    request: Request,
+    uscc: str,
+    p: Principal = permit("points.read", target="uscc"),
+    s: Session = Depends(db),
+) -> Response:
+    lang = lang_of(request)
+    prof = points_profile(s, request.app.state.engine, p, uscc)
+    firm = s.get(Enterprise, prof["uscc"])
+    base = [i for i in prof["indicators"] if not i["bonus"]]
+    radar = charts.radar(
+        t("pt_radar", lang),
+        [
+            (i["en"] if lang == "en" else i["zh"], float(i["score"]), i["peer_median_score"])
+            for i in base
+        ],
+    )
+    names = {i["id"]: (i["en"] if lang == "en" else i["zh"]) for i in prof["indicators"]}
+    return render(
+        request,
+        "points.html",
+        {
+            "pr": prof,
+            "firm": firm,
+            "radar": radar,
+            "names": names,
+            "units": {i["id"]: i["unit"] for i in prof["indicators"]},
+        },
+    )
