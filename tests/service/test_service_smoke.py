@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from kejin.ids import uscc_check_char
+
 from .conftest import bearer, login
 from .world import F1, F2, F3, F4
 
@@ -45,6 +47,10 @@ def test_errors_are_json_with_problem_fields(app) -> None:
     r = gov.get("/api/firms", params={"limit": "many"})
     assert r.status_code == 422 and r.json()["problems"][0]["field"] == "limit"
     r = gov.get("/api/firms/NOPE")
+    assert r.status_code == 422 and r.json()["problems"][0]["field"] == "uscc"
+    absent = "91320700MA1B2C3D4"
+    absent += uscc_check_char(absent)  # a well-formed code no firm holds
+    r = gov.get(f"/api/firms/{absent}")
     assert r.status_code == 404 and r.json()["problems"][0]["field"] == "uscc"
 
 
@@ -93,3 +99,17 @@ def test_more_requests_than_connections_queue_instead_of_deadlocking(engine, wor
         assert codes == [200] * 60
     finally:
         small.dispose()
+
+
+def test_an_invalid_uscc_is_refused_with_its_reason(app) -> None:
+    """Like import and synth, the API names what is wrong with the code (GB 32100), for every
+    firm route, rather than answering 'no such firm'."""
+    gov = login(app, "gov")
+    bad = F1[:-1] + ("0" if F1[-1] != "0" else "1")
+    for path in (f"/api/firms/{bad}", f"/api/firms/{bad}/points", f"/api/firms/{bad}/policies"):
+        r = gov.get(path)
+        assert r.status_code == 422, path
+        (p,) = r.json()["problems"]
+        assert p["field"] == "uscc" and p["value"] == bad
+        assert "校验码" in p["reason_zh"] and "check character" in p["reason_en"]
+    assert gov.get(f"/api/firms/{F1}").status_code == 200

@@ -66,13 +66,33 @@ def current_principal(request: Request, s: Session = Depends(db)) -> Principal:
     return p
 
 
+def _require_valid_uscc(code: str) -> None:
+    """Every entry point refuses an invalid USCC with the reason (GB 32100), not a bare 404.
+
+    Checked before authorization: the check reveals nothing about which firms exist.
+    """
+    from kejin.errors import Problem, ValidationError
+    from kejin.ids import check_uscc
+
+    r = check_uscc(code)
+    if not r.valid:
+        raise ValidationError(
+            "统一社会信用代码无效",
+            "invalid USCC",
+            [Problem(r.reason_zh or "", r.reason_en or "", field="uscc", value=code)],
+        )
+
+
 def permit(action: str, target: str | None = None) -> Any:
     """Gate a route on ``action``; ``target`` names the path parameter that is the tenant target."""
 
     def gate(
         request: Request, p: Principal = Depends(current_principal), s: Session = Depends(db)
     ) -> Principal:
-        authorize(s, p, action, request.path_params.get(target) if target else None)
+        value = request.path_params.get(target) if target else None
+        if target == "uscc" and value is not None:
+            _require_valid_uscc(value)
+        authorize(s, p, action, value)
         return p
 
     gate.action = action  # type: ignore[attr-defined]
