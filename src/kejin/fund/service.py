@@ -686,23 +686,7 @@ def review(engine: Engine, claim_id: int, approve: bool, actor: Actor, key: str)
                 "actor",
                 actor.who,
             )
-        conn.execute(
-            update(CLAIM)
-            .where(CLAIM.c.id == claim_id)
-            .values(
-                status="reviewed" if approve else "rejected",
-                reviewed_by=actor.who,
-                reviewed_on=actor.on,
-            )
-        )
-        if not approve:
-            conn.execute(update(ENR).where(ENR.c.id == c.enrolment_id).values(status="active"))
-        return {
-            "claim": claim_id,
-            "status": "reviewed" if approve else "rejected",
-            "late": actor.on > c.review_due,
-            "due": c.review_due,
-        }
+        return _decide(conn, c, approve, actor, "reviewed", c.review_due)
 
     return ledger.run_command(
         engine,
@@ -713,6 +697,22 @@ def review(engine: Engine, claim_id: int, approve: bool, actor: Actor, key: str)
         actor,
         body,
     )
+
+
+def _decide(
+    conn: Connection, c: Any, approve: bool, actor: Actor, stage: str, due: date
+) -> dict[str, Any]:
+    """Record one review step (``stage`` is ``reviewed`` or ``approved``, naming its columns);
+    a rejection puts the loan's enrolment back to active so it can be claimed again."""
+    status = stage if approve else "rejected"
+    conn.execute(
+        update(CLAIM)
+        .where(CLAIM.c.id == c.id)
+        .values({"status": status, f"{stage}_by": actor.who, f"{stage}_on": actor.on})
+    )
+    if not approve:
+        conn.execute(update(ENR).where(ENR.c.id == c.enrolment_id).values(status="active"))
+    return {"claim": c.id, "status": status, "late": actor.on > due, "due": due}
 
 
 def approve(engine: Engine, claim_id: int, approve: bool, actor: Actor, key: str) -> dict[str, Any]:
@@ -735,23 +735,7 @@ def approve(engine: Engine, claim_id: int, approve: bool, actor: Actor, key: str
                 "actor",
                 actor.who,
             )
-        conn.execute(
-            update(CLAIM)
-            .where(CLAIM.c.id == claim_id)
-            .values(
-                status="approved" if approve else "rejected",
-                approved_by=actor.who,
-                approved_on=actor.on,
-            )
-        )
-        if not approve:
-            conn.execute(update(ENR).where(ENR.c.id == c.enrolment_id).values(status="active"))
-        return {
-            "claim": claim_id,
-            "status": "approved" if approve else "rejected",
-            "late": actor.on > c.approval_due,
-            "due": c.approval_due,
-        }
+        return _decide(conn, c, approve, actor, "approved", c.approval_due)
 
     return ledger.run_command(
         engine,
