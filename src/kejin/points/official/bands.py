@@ -51,3 +51,38 @@ def band_text(bands: tuple[Band, ...], unit: str = "%") -> str:
         v = b.threshold * 100 if unit == "%" else b.threshold
         parts.append(f"≥{float(v):g}{unit}→{b.points}")
     return ", ".join(parts)
+
+
+def decide_route(
+    out: pl.DataFrame,
+    gates: list[tuple[str, pl.Expr]],
+    direct: list[tuple[str, pl.Expr]],
+    by_score: pl.Expr,
+) -> pl.DataFrame:
+    """The outcome both official evaluations share: the first failing gate refuses; otherwise
+    the first direct condition that holds passes; otherwise the score decides. Adds
+    ``failed_gates`` (every failing gate, for the reason text), ``route`` and ``passed``."""
+    gate_fail: pl.Expr = pl.lit(None, dtype=pl.String)
+    for gid, failing in reversed(gates):
+        gate_fail = pl.when(failing).then(pl.lit(f"gate:{gid}")).otherwise(gate_fail)
+    route_direct: pl.Expr = pl.lit(None, dtype=pl.String)
+    for did, holds in reversed(direct):
+        route_direct = pl.when(holds).then(pl.lit(f"direct:{did}")).otherwise(route_direct)
+    failed = pl.concat_list(
+        pl.when(failing).then(pl.lit(gid)).otherwise(pl.lit(None, dtype=pl.String))
+        for gid, failing in gates
+    ).list.drop_nulls()
+    return out.with_columns(
+        failed_gates=failed, route=pl.coalesce(gate_fail, route_direct, pl.lit("score"))
+    ).with_columns(
+        passed=pl.when(pl.col("route").str.starts_with("gate:"))
+        .then(False)
+        .when(pl.col("route").str.starts_with("direct:"))
+        .then(True)
+        .otherwise(by_score)
+    )
+
+
+def ratio_text(num: int, den: int) -> str:
+    """A share for the reason text; a dash when the denominator is missing or zero."""
+    return "—" if den <= 0 else f"{num * 100 / den:.2f}%"

@@ -28,7 +28,14 @@ from fractions import Fraction
 
 import polars as pl
 
-from kejin.points.official.bands import Band, amount_points, pct, ratio_points
+from kejin.points.official.bands import (
+    Band,
+    amount_points,
+    decide_route,
+    pct,
+    ratio_points,
+    ratio_text,
+)
 from kejin.points.official.io import Column
 
 DOCUMENT = "优质中小企业梯度培育管理暂行办法（工信部企业〔2022〕63号）附件1"
@@ -271,37 +278,19 @@ def evaluate(df: pl.DataFrame) -> pl.DataFrame:
         + pl.col("growth_subtotal")
         + pl.col("specialisation_subtotal")
     )
-    gate_fail: pl.Expr = pl.lit(None, dtype=pl.String)
-    for gid, _, _, failing in reversed(GATES):
-        gate_fail = pl.when(failing).then(pl.lit(f"gate:{gid}")).otherwise(gate_fail)
-    direct: pl.Expr = pl.lit(None, dtype=pl.String)
-    for did, _, _, holds in reversed(DIRECT):
-        direct = pl.when(holds).then(pl.lit(f"direct:{did}")).otherwise(direct)
     by_score = (
         (pl.col("total") >= PASS_TOTAL)
         & (pl.col("innovation_subtotal") >= MIN_INNOVATION)
         & (pl.col("growth_subtotal") >= MIN_GROWTH)
         & (pl.col("specialisation_subtotal") >= MIN_SPECIALISATION)
     )
-    failed = pl.concat_list(
-        pl.when(failing).then(pl.lit(gid)).otherwise(pl.lit(None, dtype=pl.String))
-        for gid, _, _, failing in GATES
-    ).list.drop_nulls()
-    out = out.with_columns(
-        failed_gates=failed, route=pl.coalesce(gate_fail, direct, pl.lit("score"))
-    )
-    out = out.with_columns(
-        passed=pl.when(pl.col("route").str.starts_with("gate:"))
-        .then(False)
-        .when(pl.col("route").str.starts_with("direct:"))
-        .then(True)
-        .otherwise(by_score)
+    out = decide_route(
+        out,
+        [(gid, failing) for gid, _, _, failing in GATES],
+        [(did, holds) for did, _, _, holds in DIRECT],
+        by_score,
     )
     return out.drop("_rd_amount", "_rd_share")
-
-
-def _ratio(num: int, den: int) -> str:
-    return "—" if den <= 0 else f"{num * 100 / den:.2f}%"
 
 
 def reasons(row: dict) -> tuple[str, str]:
@@ -315,17 +304,17 @@ def reasons(row: dict) -> tuple[str, str]:
     rd_yuan = row["rd_expense"] / 100 / 10_000
     zh.append(
         f"知识产权得{row['ip_points']}分；研发费用{rd_yuan:.2f}万元、占营业收入"
-        f"{_ratio(row['rd_expense'], row['operating_revenue'])}得{row['rd_points']}分"
+        f"{ratio_text(row['rd_expense'], row['operating_revenue'])}得{row['rd_points']}分"
         f"（按{'金额' if row['rd_basis'] == 'amount' else '比重'}）；创新能力{row['innovation_subtotal']}分"
     )
     en.append(
         f"IP {row['ip_points']} pts; R&D {rd_yuan:.2f} × 10k CNY, "
-        f"{_ratio(row['rd_expense'], row['operating_revenue'])} of revenue: {row['rd_points']} pts "
+        f"{ratio_text(row['rd_expense'], row['operating_revenue'])} of revenue: {row['rd_points']} pts "
         f"(by {row['rd_basis']}); innovation {row['innovation_subtotal']}"
     )
     prior = row["main_revenue_prior"]
     growth = "—" if prior <= 0 else f"{(row['main_revenue'] - prior) * 100 / prior:.2f}%"
-    debt = _ratio(row["total_liabilities"], row["total_assets"])
+    debt = ratio_text(row["total_liabilities"], row["total_assets"])
     zh.append(
         f"主营业务收入增长率{growth}得{row['growth_points']}分；资产负债率{debt}得{row['debt_points']}分；"
         f"成长性{row['growth_subtotal']}分"
@@ -334,7 +323,7 @@ def reasons(row: dict) -> tuple[str, str]:
         f"main revenue growth {growth}: {row['growth_points']} pts; debt ratio {debt}: "
         f"{row['debt_points']} pts; growth {row['growth_subtotal']}"
     )
-    share = _ratio(row["main_revenue"], row["operating_revenue"])
+    share = ratio_text(row["main_revenue"], row["operating_revenue"])
     zh.append(
         f"主导产品领域得{row['field_points']}分；主营业务收入占比{share}得{row['main_share_points']}分；"
         f"专业化{row['specialisation_subtotal']}分；合计{row['total']}分（附件1 一）"

@@ -23,7 +23,14 @@ from fractions import Fraction
 
 import polars as pl
 
-from kejin.points.official.bands import Band, amount_points, pct, ratio_points
+from kejin.points.official.bands import (
+    Band,
+    amount_points,
+    decide_route,
+    pct,
+    ratio_points,
+    ratio_text,
+)
 from kejin.points.official.io import Column
 
 DOCUMENT = "科技型中小企业评价办法（国科发政〔2022〕16号）"
@@ -204,32 +211,14 @@ def evaluate(df: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.lit("cost")),
     )
     out = out.with_columns(total=pl.col("staff_points") + pl.col("rd_points") + pl.col("ip_points"))
-    gate_fail: pl.Expr = pl.lit(None, dtype=pl.String)
-    for gid, _, _, failing in reversed(GATES):
-        gate_fail = pl.when(failing).then(pl.lit(f"gate:{gid}")).otherwise(gate_fail)
-    direct: pl.Expr = pl.lit(None, dtype=pl.String)
-    for did, _, _ in reversed(DIRECT):
-        direct = pl.when(pl.col(did)).then(pl.lit(f"direct:{did}")).otherwise(direct)
     by_score = (pl.col("total") >= PASS_TOTAL) & (pl.col("staff_points") > 0)
-    failed = pl.concat_list(
-        pl.when(failing).then(pl.lit(gid)).otherwise(pl.lit(None, dtype=pl.String))
-        for gid, _, _, failing in GATES
-    ).list.drop_nulls()
-    out = out.with_columns(
-        failed_gates=failed,
-        route=pl.coalesce(gate_fail, direct, pl.lit("score")),
-    ).with_columns(
-        passed=pl.when(pl.col("route").str.starts_with("gate:"))
-        .then(False)
-        .when(pl.col("route").str.starts_with("direct:"))
-        .then(True)
-        .otherwise(by_score)
+    out = decide_route(
+        out,
+        [(gid, failing) for gid, _, _, failing in GATES],
+        [(did, pl.col(did)) for did, _, _ in DIRECT],
+        by_score,
     )
     return out.drop("_rd_sales", "_rd_cost")
-
-
-def _ratio(num: int, den: int) -> str:
-    return "—" if den <= 0 else f"{num * 100 / den:.2f}%"
 
 
 def reasons(row: dict) -> tuple[str, str]:
@@ -241,16 +230,16 @@ def reasons(row: dict) -> tuple[str, str]:
         zh.append("未通过第六条基本条件：" + "；".join(z for _, z, _ in failed))
         en.append("fails the Art. 6 conditions: " + "; ".join(e for _, _, e in failed))
     zh.append(
-        f"科技人员占比{_ratio(row['tech_staff'], row['staff'])}得{row['staff_points']}分；"
+        f"科技人员占比{ratio_text(row['tech_staff'], row['staff'])}得{row['staff_points']}分；"
         f"研发费用占{'销售收入' if row['rd_basis'] == 'sales' else '成本费用总额'}"
-        f"{_ratio(row['rd_expense'], row['sales_revenue'] if row['rd_basis'] == 'sales' else row['total_cost'])}"
+        f"{ratio_text(row['rd_expense'], row['sales_revenue'] if row['rd_basis'] == 'sales' else row['total_cost'])}"
         f"得{row['rd_points']}分；Ⅰ类知识产权{row['ip_class1']}项、Ⅱ类{row['ip_class2']}项得{row['ip_points']}分；"
         f"合计{row['total']}分（第八条）"
     )
     en.append(
-        f"tech staff share {_ratio(row['tech_staff'], row['staff'])}: {row['staff_points']} pts; "
+        f"tech staff share {ratio_text(row['tech_staff'], row['staff'])}: {row['staff_points']} pts; "
         f"R&D / {'sales' if row['rd_basis'] == 'sales' else 'total cost'} "
-        f"{_ratio(row['rd_expense'], row['sales_revenue'] if row['rd_basis'] == 'sales' else row['total_cost'])}: "
+        f"{ratio_text(row['rd_expense'], row['sales_revenue'] if row['rd_basis'] == 'sales' else row['total_cost'])}: "
         f"{row['rd_points']} pts; IP class I {row['ip_class1']}, class II {row['ip_class2']}: "
         f"{row['ip_points']} pts; total {row['total']} (Art. 8)"
     )
