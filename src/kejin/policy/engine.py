@@ -40,6 +40,14 @@ class Input:
     en: str
 
 
+#: The key columns every loan-year policy reads, declared once so their labels stay identical.
+LOAN_YEAR_KEYS: tuple[Input, ...] = (
+    Input("uscc", pl.String, "统一社会信用代码", "USCC"),
+    Input("contract_no", pl.String, "合同编号", "contract number"),
+    Input("year", pl.Int64, "年度", "year"),
+)
+
+
 @dataclass(frozen=True)
 class Step:
     """One named intermediate: its expression, what it means and the article it implements."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from kejin.policy.engine import Input, P, Policy, Step, YearEnd
+from kejin.policy.engine import LOAN_YEAR_KEYS, Input, P, Policy, Step, YearEnd
 
 ARTICLE = "吉安：数字化转型专项贷款贴息"
 
@@ -35,9 +35,7 @@ def build() -> Policy:
         entity="loan_year",
         key=("contract_no", "year"),
         inputs=(
-            Input("uscc", pl.String, "统一社会信用代码", "USCC"),
-            Input("contract_no", pl.String, "合同编号", "contract number"),
-            Input("year", pl.Int64, "年度", "year"),
+            *LOAN_YEAR_KEYS,
             Input("average_balance", pl.Float64, "年均贷款余额", "average balance in the year"),
             Input(
                 "digital_transformation",

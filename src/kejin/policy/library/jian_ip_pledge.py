@@ -21,7 +21,16 @@ from pathlib import Path
 
 import polars as pl
 
-from kejin.policy.engine import Input, P, ParamDate, Policy, Step, YearEnd, cap_per_group
+from kejin.policy.engine import (
+    LOAN_YEAR_KEYS,
+    Input,
+    P,
+    ParamDate,
+    Policy,
+    Step,
+    YearEnd,
+    cap_per_group,
+)
 
 ARTICLE = "吉安：新干县知识产权质押贷款贴息"
 
@@ -41,9 +50,7 @@ def build() -> Policy:
         entity="loan_year",
         key=("contract_no", "year"),
         inputs=(
-            Input("uscc", pl.String, "统一社会信用代码", "USCC"),
-            Input("contract_no", pl.String, "合同编号", "contract number"),
-            Input("year", pl.Int64, "年度", "year"),
+            *LOAN_YEAR_KEYS,
             Input("disbursed_on", pl.Date, "放款日期", "disbursed on"),
             Input("average_balance", pl.Float64, "年均贷款余额", "average balance in the year"),
             Input("ip_pledge", pl.Boolean, "知识产权质押", "secured by an IP pledge"),

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from kejin.policy.engine import Input, P, Policy, Step, YearEnd
+from kejin.policy.engine import LOAN_YEAR_KEYS, Input, P, Policy, Step, YearEnd
 
 ARTICLE = "三(二)8"
 
@@ -42,9 +42,7 @@ def build() -> Policy:
         entity="loan_year",
         key=("contract_no", "year"),
         inputs=(
-            Input("uscc", pl.String, "统一社会信用代码", "USCC"),
-            Input("contract_no", pl.String, "合同编号", "contract number"),
-            Input("year", pl.Int64, "年度", "year"),
+            *LOAN_YEAR_KEYS,
             Input("interest", pl.Float64, "当年贷款利息", "interest paid in the year"),
             Input("credit_line", pl.Float64, "单户授信", "credit line"),
             Input("partner_bank", pl.Boolean, "科技金融合作银行", "partner bank"),
