@@ -94,3 +94,12 @@ def sqlite_engine(tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
     eng = make_engine(f"sqlite:///{db}")
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    """PostgreSQL only, for behaviour SQLite does not have (e.g. the read-audit writer)."""
+    eng = make_engine(pg_url)
+    _truncate_pg(eng)
+    yield eng
+    eng.dispose()

@@ -80,16 +80,20 @@ def event_hash(ev: AuditEvent) -> str:
     return hashlib.sha256(canonical(body).encode()).hexdigest()
 
 
+#: ``session.info`` key: the transaction that holds the chain lock (it must append inline).
+LOCKED = "kejin_audit_lock"
+
+
 def _lock(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
     else:
         # A no-op write takes SQLite's write lock now, before the tail is read.
         session.execute(text("DELETE FROM audit_events WHERE 0"))
+    session.info[LOCKED] = session.get_transaction()
 
 
-def record(
-    session: Session,
+def event_fields(
     *,
     actor: str,
     actor_role: str,
@@ -99,39 +103,65 @@ def record(
     before: Any = None,
     after: Any = None,
     detail: dict[str, Any] | None = None,
-    durable: bool = True,
-) -> AuditEvent:
-    """Append one event in the caller's transaction (commits with the change it describes).
+) -> dict[str, Any]:
+    """An event's own fields, stamped now; ``append`` links them into the chain."""
+    return {
+        "at": utcnow(),
+        "actor": actor,
+        "actor_role": actor_role,
+        "action": action,
+        "entity_kind": entity_kind,
+        "entity_id": str(entity_id)[:80],
+        "before_digest": digest(before),
+        "after_digest": digest(after),
+        "detail": canonical(detail or {}),
+    }
 
-    ``durable=False`` is for reads, whose transaction writes nothing but this event: on
-    PostgreSQL the commit then does not wait for the WAL flush, which shortens the time the
-    chain lock is held (appends are serialised, so this bounds read throughput). A crash can
-    lose the last fraction of a second of read events; the chain stays whole and verifiable,
-    and changes (consents, tokens, users) always commit durably.
-    """
-    if not durable and session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+_TAIL = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+
+
+def append(session: Session, batch: list[dict[str, Any]]) -> list[AuditEvent]:
+    """Link ``batch`` (from :func:`event_fields`) to the chain's tail in the caller's transaction."""
     _lock(session)
-    last = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
-    ev = AuditEvent(
-        seq=(last.seq + 1) if last else 1,
-        at=utcnow(),
-        actor=actor,
-        actor_role=actor_role,
-        action=action,
-        entity_kind=entity_kind,
-        entity_id=str(entity_id)[:80],
-        before_digest=digest(before),
-        after_digest=digest(after),
-        detail=canonical(detail or {}),
-        prev_hash=last.hash if last else GENESIS,
-    )
-    ev.hash = event_hash(ev)
-    session.add(ev)
+    last = session.connection().execute(_TAIL).first()
+    seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
+    out = []
+    for fields in batch:
+        seq += 1
+        ev = AuditEvent(seq=seq, prev_hash=prev, **fields)
+        ev.hash = prev = event_hash(ev)
+        out.append(ev)
+    session.add_all(out)
     session.flush()
-    return ev
+    return out
+
+
+def record(
+    session: Session,
+    *,
+    durable: bool = True,
+    **fields: Any,
+) -> AuditEvent:
+    """Append one event (keyword fields as :func:`event_fields`).
+
+    A change (``durable=True``) is appended in the caller's transaction, so it commits with the
+    change it describes: no change without its record. A read (``durable=False``) on
+    PostgreSQL goes through the process's :mod:`~kejin.access.readlog` writer instead, which
+    commits many reads under one chain lock and one commit and returns only once this one is
+    committed: the data is not handed out before its record exists, and concurrent readers no
+    longer queue one by one on the chain lock. Read commits do not wait for the WAL flush: a
+    crash of the database server can lose the last fraction of a second of read events; the
+    chain stays whole and verifiable.
+    """
+    ev = event_fields(**fields)
+    if not durable:
+        from kejin.access import readlog
+
+        engine = readlog.engine_for(session)
+        if engine is not None:
+            return readlog.append(engine, ev)
+    return append(session, [ev])[0]
 
 
 @dataclass

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, literal, select, true, union
+from sqlalchemy import Select, bindparam, literal, select, true, union
 from sqlalchemy.orm import Session
 
 from kejin.access.tables import ApiToken, Consent
@@ -165,16 +165,19 @@ def consent_scope(session: Session, institution_id: str, uscc: str, now: datetim
 CONSENT_MEMO = "kejin.consent_scope"
 
 
+_CONSENT_SCOPES = select(Consent.scope).where(
+    Consent.institution_id == bindparam("institution_id"),
+    Consent.uscc == bindparam("uscc"),
+    Consent.revoked_at.is_(None),
+    Consent.expires_at > bindparam("now"),
+)
+
+
 def _consent_scope(session: Session, institution_id: str, uscc: str, now: datetime) -> str | None:
     scopes = set(
-        session.scalars(
-            select(Consent.scope).where(
-                Consent.institution_id == institution_id,
-                Consent.uscc == uscc,
-                Consent.revoked_at.is_(None),
-                Consent.expires_at > now,
-            )
-        )
+        session.connection()
+        .execute(_CONSENT_SCOPES, {"institution_id": institution_id, "uscc": uscc, "now": now})
+        .scalars()
     )
     if "full" in scopes:
         return "full"

@@ -17,7 +17,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session
 
 from kejin.access import audit
@@ -339,20 +339,39 @@ def issue_token(
     return IssuedToken(t, secret)
 
 
+#: Built once: every bank-system request resolves its token (see registry.profiles on why).
+_TOKEN = (
+    select(
+        ApiToken.scopes,
+        ApiToken.revoked_at,
+        ApiToken.expires_at,
+        User.id,
+        User.username,
+        User.role,
+        User.institution_id,
+        User.uscc,
+        User.active,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_sha256 == bindparam("sha"))
+)
+
+
 def token_principal(session: Session, raw: str, now: datetime | None = None) -> Principal:
     """Resolve a bearer token; unknown, expired and revoked tokens are refused alike."""
     now = now or audit.utcnow()
-    row = session.execute(
-        select(ApiToken, User)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_sha256 == _sha(raw))
-    ).first()
-    if row is None:
+    r = session.connection().execute(_TOKEN, {"sha": _sha(raw)}).first()
+    if r is None or r.revoked_at is not None or r.expires_at <= now or not r.active:
         raise Unauthenticated("令牌无效、已过期或已撤销", "token unknown, expired or revoked")
-    t, u = row
-    if t.revoked_at is not None or t.expires_at <= now or not u.active:
-        raise Unauthenticated("令牌无效、已过期或已撤销", "token unknown, expired or revoked")
-    return principal_of(u, via="token", scopes=frozenset(t.scopes.split()))
+    return Principal(
+        user_id=r.id,
+        username=r.username,
+        role=r.role,
+        institution_id=r.institution_id,
+        uscc=r.uscc,
+        via="token",
+        scopes=frozenset(r.scopes.split()),
+    )
 
 
 def list_tokens(session: Session, p: Principal) -> list[ApiToken]:

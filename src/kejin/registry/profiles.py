@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from kejin.access.audit import digest, utcnow
@@ -166,19 +166,41 @@ def search_firms(
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
-def _qualifications(session: Session, uscc: str) -> list[dict[str, Any]]:
-    rows = session.execute(
-        select(
-            Qualification.kind,
-            Qualification.certificate_no,
-            Qualification.valid_from,
-            Qualification.valid_to,
-            Qualification.source,
-        )
-        .where(Qualification.uscc == uscc)
-        .order_by(Qualification.valid_from.desc())
-    ).all()
-    return [dict(r._mapping) for r in rows]
+# The profile statements are built once: building a SELECT costs more CPU than running it on
+# PostgreSQL (about 0.2 ms against 0.1 ms), and the profile is the platform's hottest read.
+_FIRM = select(*[getattr(Enterprise, f) for f in PROFILE_FIELDS]).where(
+    Enterprise.uscc == bindparam("uscc")
+)
+_QUALIFICATIONS = (
+    select(
+        Qualification.kind,
+        Qualification.certificate_no,
+        Qualification.valid_from,
+        Qualification.valid_to,
+        Qualification.source,
+    )
+    .where(Qualification.uscc == bindparam("uscc"))
+    .order_by(Qualification.valid_from.desc())
+)
+_INDICATORS = (
+    select(AnnualIndicator.year, *[getattr(AnnualIndicator, f) for f in INDICATOR_FIELDS])
+    .where(AnnualIndicator.uscc == bindparam("uscc"))
+    .order_by(AnnualIndicator.year.desc())
+)
+_FINANCING = (
+    select(
+        FinancingEvent.kind,
+        FinancingEvent.occurred_on,
+        FinancingEvent.amount,
+        FinancingEvent.investor,
+    )
+    .where(FinancingEvent.uscc == bindparam("uscc"))
+    .order_by(FinancingEvent.occurred_on)
+)
+
+
+def _rows(session: Session, stmt: Any, uscc: str) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in session.connection().execute(stmt, {"uscc": uscc})]
 
 
 def firm_profile(session: Session, p: Principal, uscc: str, years: int = 3) -> dict[str, Any]:
@@ -186,9 +208,7 @@ def firm_profile(session: Session, p: Principal, uscc: str, years: int = 3) -> d
     authorize(session, p, "firm.read", uscc)
     now = utcnow()
     level = access_level(session, p, uscc, now)
-    e = session.execute(
-        select(*[getattr(Enterprise, f) for f in PROFILE_FIELDS]).where(Enterprise.uscc == uscc)
-    ).first()
+    e = session.connection().execute(_FIRM, {"uscc": uscc}).first()
     if e is None:
         raise NotFoundError(
             "企业不存在",
@@ -197,7 +217,7 @@ def firm_profile(session: Session, p: Principal, uscc: str, years: int = 3) -> d
         )
     fields = PROFILE_FIELDS if level in ("profile", "full") else WHITELIST_FIELDS
     out: dict[str, Any] = {"level": level, **{f: getattr(e, f) for f in fields}}
-    quals = _qualifications(session, uscc)
+    quals = _rows(session, _QUALIFICATIONS, uscc)
     today = now.date()
     if level == "whitelist":
         out["qualifications"] = sorted(
@@ -206,24 +226,8 @@ def firm_profile(session: Session, p: Principal, uscc: str, years: int = 3) -> d
     else:
         out["qualifications"] = quals
     if level == "full":
-        ind = session.execute(
-            select(AnnualIndicator.year, *[getattr(AnnualIndicator, f) for f in INDICATOR_FIELDS])
-            .where(AnnualIndicator.uscc == uscc)
-            .order_by(AnnualIndicator.year.desc())
-            .limit(years)
-        ).all()
-        out["indicators"] = [dict(r._mapping) for r in ind]
-        fin = session.execute(
-            select(
-                FinancingEvent.kind,
-                FinancingEvent.occurred_on,
-                FinancingEvent.amount,
-                FinancingEvent.investor,
-            )
-            .where(FinancingEvent.uscc == uscc)
-            .order_by(FinancingEvent.occurred_on)
-        ).all()
-        out["financing"] = [dict(r._mapping) for r in fin]
+        out["indicators"] = _rows(session, _INDICATORS, uscc)[:years]
+        out["financing"] = _rows(session, _FINANCING, uscc)
     log(
         session,
         p,
