@@ -8,10 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 from openpyxl import Workbook
@@ -20,9 +16,9 @@ from openpyxl.drawing.image import Image as XLImage
 from kejin.credit import metrics, models, scorecard
 from kejin.credit.dataset import prepare
 from kejin.credit.monitoring import characteristic_stability, psi_points
+from kejin.plotting import pyplot
 
-plt.rcParams["font.family"] = ["Noto Sans CJK SC", "DejaVu Sans"]
-plt.rcParams["axes.unicode_minus"] = False
+plt = pyplot()
 
 
 def build(art: dict, df: pl.DataFrame, out_dir: str | Path, source: str = "<data>") -> dict:

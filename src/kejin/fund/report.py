@@ -91,13 +91,9 @@ def write_report(engine: Engine, pool_id: str, on: date, out: Path) -> dict[str,
 
 
 def _chart(s: dict[str, Any], claims: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
+    from kejin.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["font.family"] = ["Noto Sans CJK SC", "DejaVu Sans"]
-    plt.rcParams["axes.unicode_minus"] = False
+    plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(13, 9))
     wan = Decimal(10000)
 

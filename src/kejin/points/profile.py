@@ -229,13 +229,9 @@ def _targets(me: dict, peers: Any, system: System) -> list[dict[str, Any]]:
 
 def radar_chart(profile: dict[str, Any], out_dir: Path) -> list[Path]:
     """Radar of the firm's indicator scores against its peer-group median; writes PNG and SVG."""
-    import matplotlib
+    from kejin.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["font.family"] = ["Noto Sans CJK SC", "sans-serif"]
-    plt.rcParams["axes.unicode_minus"] = False
+    plt = pyplot()
     inds = [i for i in profile["indicators"] if not i["bonus"]]
     labels = ["\n".join(i["zh"][k : k + 7] for k in range(0, len(i["zh"]), 7)) for i in inds]
     mine = [i["score"] for i in inds]

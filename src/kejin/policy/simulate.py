@@ -117,13 +117,9 @@ def simulate(
 
 def chart(sim: Simulation, path: Path) -> Path:
     """Baseline vs reform cost by industry chain, stage and region, with CJK labels."""
-    import matplotlib
+    from kejin.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["font.family"] = ["Noto Sans CJK SC", "sans-serif"]
-    plt.rcParams["axes.unicode_minus"] = False
+    plt = pyplot()
     dims = [d for d in DIMENSIONS if d in sim.by]
     fig, axes = plt.subplots(1, max(len(dims), 1), figsize=(6 * max(len(dims), 1), 5))
     axes = axes if hasattr(axes, "__len__") else [axes]
