@@ -83,6 +83,8 @@ def test_government_dashboard_search_and_profile(server: str, browser) -> None: 
     assert page.inner_text("#firm-count") == "4"
     assert page.locator("svg.chart").count() == 8  # 4 of the registry, 4 of the areas
     assert "按生命周期阶段的企业数" in page.content()
+    basis = page.inner_text("#data-basis")
+    assert "登记数据最近更新" in basis and "资质有效性判断日" in basis
     shot(page, "gov_dashboard")
     page.click("text=企业检索")
     page.fill("input[name=q]", "硅谷")
@@ -91,7 +93,7 @@ def test_government_dashboard_search_and_profile(server: str, browser) -> None: 
     page.click(f"text={F1}")
     assert page.inner_text("#level") == "完整数据"
     assert page.locator("#indicator-table tr").count() == 2
-    assert "12345678.90" in page.inner_text("#indicator-table")
+    assert "12,345,678.90" in page.inner_text("#indicator-table")
     shot(page, "gov_firm_profile")
     page.goto("/dashboard?lang=en")
     assert "Firms by stage" in page.content() and "Firm search" in page.inner_text("header")
@@ -135,7 +137,7 @@ def test_enterprise_grants_and_revokes_a_consent(server: str, browser) -> None: 
     page = _page(browser, server, "ent")
     assert page.url.endswith("/enterprise")
     assert page.inner_text("#firm-name") == world_mod.NAMES[F1]
-    assert "12345678.90" in page.inner_text("#indicator-table")
+    assert "12,345,678.90" in page.inner_text("#indicator-table")
     # Invalid input: the error appears next to the field, nothing is granted.
     page.select_option("select[name=institution_id]", "BKB")
     page.click("#grant")

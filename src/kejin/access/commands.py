@@ -7,6 +7,7 @@ import secrets
 
 import typer
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from kejin.console import err_console, get_engine, print_json
 from kejin.db import transaction
@@ -66,6 +67,39 @@ def users_create(
     print_json({"username": username, "role": role, "password": password})
 
 
+def demo_consent(s: Session, firm: str, bank: str) -> None:
+    """The demo firm opens its full data to the demo bank for a year, as a firm would before
+    applying for credit, so the bank's pages show a consented profile beside whitelist-only
+    ones. Granted through the service as the firm's user (audited); kept if already live."""
+    from datetime import timedelta
+
+    from kejin.access.audit import utcnow
+    from kejin.access.service import grant_consent, principal_of
+    from kejin.access.tables import Consent, User
+
+    now = utcnow()
+    live = s.scalar(
+        select(Consent.id).where(
+            Consent.uscc == firm,
+            Consent.institution_id == bank,
+            Consent.revoked_at.is_(None),
+            Consent.expires_at > now,
+        )
+    )
+    if live is None:
+        user = s.scalar(select(User).where(User.username == "demo_firm"))
+        assert user is not None
+        grant_consent(
+            s,
+            principal_of(user),
+            uscc=firm,
+            institution_id=bank,
+            purpose="credit_assessment",
+            scope="full",
+            expires_at=now + timedelta(days=365),
+        )
+
+
 def demo_accounts(
     as_json: bool = typer.Option(False, "--json", help="JSON 输出 / print JSON"),
 ) -> None:
@@ -80,7 +114,7 @@ def demo_accounts(
     from kejin.console import console
     from kejin.errors import NotFoundError
     from kejin.lending.tables import Institution, Loan
-    from kejin.registry.tables import Enterprise
+    from kejin.registry.tables import Enterprise, Qualification
 
     with transaction(get_engine()) as s:
         bank = s.execute(
@@ -91,8 +125,21 @@ def demo_accounts(
             .order_by(func.count(Loan.contract_no).desc(), Institution.id)
             .limit(1)
         ).scalar()
+        # A firm the demo can show at its best: a borrower of the demo bank, in good standing,
+        # holding the most qualifications (the first borrower by code was a dishonest firm).
+        good = (
+            ~Enterprise.dishonest,
+            ~Enterprise.deregistered,
+            ~Enterprise.abnormal_operation,
+        )
         firm = s.execute(
-            select(Loan.uscc).where(Loan.institution_id == bank).order_by(Loan.uscc).limit(1)
+            select(Enterprise.uscc)
+            .join(Loan, Loan.uscc == Enterprise.uscc)
+            .outerjoin(Qualification, Qualification.uscc == Enterprise.uscc)
+            .where(Loan.institution_id == bank, *good)
+            .group_by(Enterprise.uscc)
+            .order_by(func.count(func.distinct(Qualification.kind)).desc(), Enterprise.uscc)
+            .limit(1)
         ).scalar() or s.scalar(select(Enterprise.uscc).order_by(Enterprise.uscc).limit(1))
         if bank is None or firm is None:
             raise NotFoundError(
@@ -124,10 +171,13 @@ def demo_accounts(
             else:
                 u.password_hash = hasher().hash(password)
                 u.failed_logins, u.locked_until, u.active = 0, None, True
-                log(s, SYSTEM, "user.reset_password", "user", name)
+                # A re-run after a new region points the accounts at its bank and firm.
+                u.institution_id, u.uscc = inst, code
+                log(s, SYSTEM, "user.reset_password", "user", name, after={"tenant": inst or code})
             rows.append(
                 {"role": role, "username": name, "password": password, "tenant": inst or code or ""}
             )
+        demo_consent(s, firm, bank)
     if as_json:
         print_json(rows)
         return

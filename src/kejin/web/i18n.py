@@ -7,7 +7,14 @@ and the data speak the same words.
 from __future__ import annotations
 
 from kejin.access.tables import CONSENT_PURPOSES, CONSENT_SCOPES, ROLES
-from kejin.vocab import FINANCING_KINDS, INDUSTRY_CHAINS, QUALIFICATION_KINDS, STAGES, Term
+from kejin.vocab import (
+    CLASSIFICATIONS,
+    FINANCING_KINDS,
+    INDUSTRY_CHAINS,
+    QUALIFICATION_KINDS,
+    STAGES,
+    Term,
+)
 
 TEXTS: dict[str, tuple[str, str]] = {
     "app": ("科金 · 科技金融服务平台", "kejin · sci-tech finance platform"),
@@ -204,6 +211,19 @@ TEXTS: dict[str, tuple[str, str]] = {
         "单项指标无法单独达到下一档",
         "no single indicator reaches the next level alone",
     ),
+    # core pages: paging, dashboard headline figures and the data basis they rest on
+    "prev_page": ("上一页", "Previous"),
+    "next_page": ("下一页", "Next"),
+    "dash_basis": ("数据口径", "Data basis"),
+    "dash_registry_as_of": ("登记数据最近更新", "Registry data last loaded"),
+    "dash_quals_on": ("资质有效性判断日", "Qualifications judged valid on"),
+    "dash_points_run": ("积分批次", "Points run"),
+    "dash_whitelist_kpi": ("白名单企业", "Whitelist members"),
+    "dash_whitelist_change": ("较上一版", "vs previous version"),
+    "dash_budget_kpi": ("政策资金已占用 / 预算", "Policy funds committed / budget"),
+    "dash_fund_kpi": ("风险补偿资金池余额", "Risk compensation pool balance"),
+    "dash_claims_kpi": ("已代偿笔数 / 金额", "Claims paid: count / amount"),
+    "dash_none": ("尚无", "none yet"),
 }
 
 
@@ -229,4 +249,5 @@ VOCABS = {
     "purpose": CONSENT_PURPOSES,
     "scope": CONSENT_SCOPES,
     "financing": FINANCING_KINDS,
+    "classification": CLASSIFICATIONS,
 }

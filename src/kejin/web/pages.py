@@ -34,6 +34,14 @@ from kejin.web.i18n import VOCABS, t, term
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
+
+def money(v: Any) -> str:
+    """Yuan with thousands separators: staff read 38,980,578.00, not 38980578.00."""
+    return "—" if v is None else f"{v:,.2f}"
+
+
+templates.env.filters["money"] = money
+
 add_rules(
     [
         Rule("page.bank", "bank_officer", "region"),
@@ -158,7 +166,48 @@ def dashboard(
         ),
     ]
     svgs += area_charts(request, s, lang)
-    return render(request, "dashboard.html", {"ov": ov, "charts": svgs})
+    return render(
+        request,
+        "dashboard.html",
+        {"ov": ov, "charts": svgs, "kpi": headline(request, s)},
+    )
+
+
+def headline(request: Request, s: Session) -> dict[str, Any]:
+    """The figures above the charts, each with the date or run it rests on: a region's registry,
+    points, whitelist and ledgers are refreshed at different times, and a reader comparing them
+    must see which snapshot each comes from (the synthetic region's data stop at 2026-06-30
+    while qualification validity is judged today)."""
+    from sqlalchemy import func
+
+    from kejin.fund.routes import pools
+    from kejin.points.tables import ScoreRun
+    from kejin.policy.routes import programmes
+    from kejin.registry.tables import DataPull
+    from kejin.whitelist.visibility import versions
+
+    vs = versions(s, 2)
+    run = s.execute(select(ScoreRun).order_by(ScoreRun.id.desc()).limit(1)).scalar()
+    progs = programmes(s)
+    today = utcnow().date()
+    ps = pools(s, request.app.state.engine, today)
+    return {
+        "registry_as_of": s.scalar(select(func.max(DataPull.pulled_at))),
+        "today": today,
+        "points_run": run,
+        "whitelist": vs[0] if vs else None,
+        "whitelist_change": (vs[0]["members"] - vs[1]["members"]) if len(vs) > 1 else None,
+        "budget": sum(r["budget"] for r in progs) if progs else None,
+        "reserved": sum(r["reserved"] for r in progs) if progs else None,
+        "fund_balance": sum(x["balance"] for x in ps) if ps else None,
+        "claims_paid": sum(
+            x["claims_by_status"].get("paid", 0) + x["claims_by_status"].get("closed", 0)
+            for x in ps
+        )
+        if ps
+        else None,
+        "claims_paid_amount": sum(x["paid"] for x in ps) if ps else None,
+    }
 
 
 def area_charts(request: Request, s: Session, lang: str) -> list[str]:
@@ -169,13 +218,16 @@ def area_charts(request: Request, s: Session, lang: str) -> list[str]:
 
     from kejin.fund.routes import pools
     from kejin.points.tables import ScoreResult, ScoreRun
+    from kejin.policy.library import all_policies
     from kejin.policy.routes import programmes
     from kejin.whitelist.rules import load_rules
     from kejin.whitelist.visibility import versions
 
     latest = versions(s, 1)
     tiers = latest[0]["tiers"] if latest else {}
-    names = {x.id: (x.en if lang == "en" else x.zh) for x in load_rules("default")[0].tiers}
+    tier_defs = load_rules("default")[0].tiers
+    names = {x.id: (x.en if lang == "en" else x.zh) for x in tier_defs}
+    order = {x.id: i for i, x in enumerate(tier_defs)}
     run = s.scalar(select(func.max(ScoreRun.id)))
     bins: dict[int, int] = {}
     if run is not None:
@@ -185,12 +237,14 @@ def area_charts(request: Request, s: Session, lang: str) -> list[str]:
         ):
             k = min(int(b), 9)
             bins[k] = bins.get(k, 0) + n
+    titles = {x.id: (x.title_en if lang == "en" else x.title_zh) for x in all_policies()}
     progs = programmes(s)
     ps = pools(s, request.app.state.engine, utcnow().date())
+    by_tier = sorted(tiers.items(), key=lambda kv: order.get(kv[0], len(order)))
     return [
         charts.hbar(
             t("dash_whitelist", lang) + (f" (v{latest[0]['version']})" if latest else ""),
-            [(names.get(k, k), v) for k, v in sorted(tiers.items())],
+            [(names.get(k, k), v) for k, v in by_tier],
             4,
             lang=lang,
         ),
@@ -201,7 +255,12 @@ def area_charts(request: Request, s: Session, lang: str) -> list[str]:
             lang=lang,
         ),
         charts.hbar(
-            t("pol_used_chart", lang), [(r["id"], r["reserved"]) for r in progs][:15], 2, lang=lang
+            t("pol_used_chart", lang),
+            [(f"{titles.get(r['policy'], r['policy'])} {r['year']}", r["reserved"]) for r in progs][
+                :15
+            ],
+            2,
+            lang=lang,
         ),
         charts.hbar(t("fund_balance", lang), [(x["name"], x["balance"]) for x in ps], 1, lang=lang),
     ]
@@ -261,20 +320,32 @@ def firm(
     return render(request, "firm.html", {"f": prof, "ind_fields": _indicator_columns()})
 
 
-def _indicator_columns() -> list[tuple[str, str, str]]:
+def _indicator_columns() -> list[tuple[str, str, str, bool]]:
+    """(field, zh, en, is money) of the indicators a profile page shows."""
     from kejin.registry.tables import INDICATOR_FIELDS, AnnualIndicator
 
     cols = AnnualIndicator.__table__.c
-    return [(f, cols[f].info["zh"], cols[f].info["en"]) for f in INDICATOR_FIELDS[:12]]
+    return [
+        (f, cols[f].info["zh"], cols[f].info["en"], cols[f].info.get("unit") == "CNY")
+        for f in INDICATOR_FIELDS[:12]
+    ]
+
+
+BANK_PAGE = 50
 
 
 @router.get("/bank")
 def bank(
-    request: Request, p: Principal = permit("page.bank"), s: Session = Depends(db)
+    request: Request,
+    page: int = Query(1, ge=1, le=100_000),
+    p: Principal = permit("page.bank"),
+    s: Session = Depends(db),
 ) -> Response:
     assert p.institution_id is not None
     inst = s.get(Institution, p.institution_id)
-    loans = portfolio.institution_loans(s, p, p.institution_id, limit=100)
+    loans = portfolio.institution_loans(
+        s, p, p.institution_id, limit=BANK_PAGE, offset=(page - 1) * BANK_PAGE
+    )
     consents = [service.consent_view(c) for c in service.list_consents(s, p)]
     names = dict(
         s.execute(
@@ -283,8 +354,18 @@ def bank(
             )
         ).all()
     )
+    pages = max(1, -(-loans["total"] // BANK_PAGE))
     return render(
-        request, "bank.html", {"inst": inst, "loans": loans, "consents": consents, "names": names}
+        request,
+        "bank.html",
+        {
+            "inst": inst,
+            "loans": loans,
+            "consents": consents,
+            "names": names,
+            "page": min(page, pages),
+            "pages": pages,
+        },
     )
 
 

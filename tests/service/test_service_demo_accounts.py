@@ -1,0 +1,47 @@
+"""``kejin demo-accounts``: one account per role on the current region, repeatable."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from sqlalchemy import Engine, func, select
+from typer.testing import CliRunner
+
+from kejin.access.commands import register
+from kejin.access.tables import Consent, User
+from kejin.registry.tables import Enterprise
+from kejin.synth.service import build_region
+
+
+def _run(engine: Engine, monkeypatch) -> dict[str, dict]:
+    monkeypatch.setattr("kejin.access.commands.get_engine", lambda: engine)
+    cli = typer.Typer()
+    register(cli)
+    cli.command("noop")(lambda: None)  # a group, so the subcommand name is parsed
+    res = CliRunner().invoke(cli, ["demo-accounts", "--json"])
+    assert res.exit_code == 0, res.output
+    return {r["role"]: r for r in json.loads(res.stdout)}
+
+
+def test_demo_accounts_show_a_firm_in_good_standing_that_consented_to_the_bank(
+    sqlite_engine: Engine, monkeypatch
+) -> None:
+    engine = sqlite_engine
+    build_region(engine, firms=400, seed=3)
+    first = _run(engine, monkeypatch)
+    assert set(first) == {"gov_admin", "gov_reviewer", "bank_officer", "enterprise_user", "auditor"}
+    firm, bank = first["enterprise_user"]["tenant"], first["bank_officer"]["tenant"]
+    with engine.connect() as c:
+        e = c.execute(select(Enterprise).where(Enterprise.uscc == firm)).one()
+        assert not (e.dishonest or e.deregistered or e.abnormal_operation)
+        consents = c.execute(
+            select(Consent.institution_id, Consent.scope).where(Consent.uscc == firm)
+        ).all()
+        assert consents == [(bank, "full")]
+    again = _run(engine, monkeypatch)
+    assert again["enterprise_user"]["tenant"] == firm
+    assert all(again[r]["password"] != first[r]["password"] for r in first)
+    with engine.connect() as c:
+        assert c.scalar(select(func.count()).select_from(Consent)) == 1  # kept, not duplicated
+        assert c.scalar(select(func.count()).select_from(User)) == 5
