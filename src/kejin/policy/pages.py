@@ -58,6 +58,19 @@ def _field_errors(
     return out
 
 
+def _num(v: float | None, missing: str = "—") -> str:
+    """A parameter as a person writes it: ``10000000``, ``3``, ``0.2``."""
+    if v is None:
+        return missing
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
+def _half(text: str, lang: str) -> str:
+    """The page language's half of a bilingual ``中文 / English`` description."""
+    zh, sep, en = text.partition(" / ")
+    return (en if lang == "en" else zh) if sep else text
+
+
 def _notice(notice: str | None) -> str | None:
     return notice if notice in NOTICES else None
 
@@ -437,6 +450,14 @@ def simulate_page(
     return render(
         request,
         "policy_simulate.html",
-        {"sim": sim, "form": form, "errors": errors, "chart": chart, "by_chain": by_chain},
+        {
+            "sim": sim,
+            "form": form,
+            "errors": errors,
+            "chart": chart,
+            "by_chain": by_chain,
+            "num": _num,
+            "desc": lambda text: _half(text, lang),
+        },
         422 if errors else 200,
     )
