@@ -23,6 +23,7 @@ from kejin.errors import KejinError, Problem, ValidationError
 from kejin.policy import library
 from kejin.policy import operations as ops
 from kejin.policy.routes import ApplicationId, ProgrammeId, firm_matches, programmes
+from kejin.policy.service import get_application, get_programme
 from kejin.policy.tables import ALLOCATIONS
 from kejin.vocab import INDUSTRY_CHAINS
 from kejin.web import charts
@@ -329,8 +330,6 @@ def approve_programme(
 def _application_action(
     request: Request, p: Principal, s: Session, application_id: int, notice: str, act: Any
 ) -> Response:
-    from kejin.policy.service import get_application
-
     lang = lang_of(request)
     programme_id = get_application(s, application_id).programme_id
     try:
@@ -415,8 +414,6 @@ def simulate_page(
     s: Session = Depends(db),
 ) -> Response:
     """Change parameters (the form's ``p_<name>`` fields) and see the reform against the budget."""
-    from kejin.policy.service import get_programme
-
     lang = lang_of(request)
     policy = library.get(get_programme(s, programme_id).policy_id)
     form = {name: request.query_params.get(f"p_{name}", "")[:40] for name in policy.params}

@@ -84,24 +84,9 @@ def firm_matches(s: Session, engine: Any, p: Principal, uscc: str) -> dict[str, 
 
 
 def programmes(s: Session) -> list[dict[str, Any]]:
-    """Programmes with budget, reserved (owed + paid), paid, remaining, state."""
+    """Programmes with budget, reserved (owed + paid), paid, remaining, state, maker and checker."""
     rows = s.scalars(select(Programme).order_by(Programme.year.desc(), Programme.id)).all()
-    return [
-        {
-            "id": r.id,
-            "policy": r.policy_id,
-            "year": r.year,
-            "budget": r.budget,
-            "reserved": r.reserved,
-            "paid": r.paid,
-            "remaining": r.budget - r.reserved,
-            "allocation": r.allocation,
-            "state": r.state,
-            "made_by": r.made_by,
-            "approved_by": r.approved_by,
-        }
-        for r in rows
-    ]
+    return [ops.programme_view(r) for r in rows]
 
 
 @router.get("/firms/{uscc}/policies")
