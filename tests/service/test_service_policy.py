@@ -324,3 +324,21 @@ def test_pages_show_refusals_in_place(app, engine: Engine, world) -> None:
     assert sim.status_code == 200 and "<svg" in sim.text and 'id="winners">1<' in sim.text
     eligible = aud.get(f"/policies/{PROGRAMME}/eligible")
     assert eligible.status_code == 200 and 'id="eligible-total">1<' in eligible.text
+
+
+def test_parameters_not_yet_known_are_explained_not_hidden(app, engine: Engine, world) -> None:
+    """Published "as known on" a day before the policy's parameters were: nothing can be
+    computed, and every view says why instead of failing."""
+    qualify(engine)
+    gov, rev, ent = login(app, "gov"), login(app, "rev"), login(app, "ent")
+    body = {"policy": "karamay_interest", "year": 2025, "budget": "1000", "allocation": "fcfs"}
+    assert gov.post("/api/policy/programmes", json=body).status_code == 201
+    r = rev.post(f"/api/policy/programmes/{PROGRAMME}/publish?as_of=2020-01-01")
+    assert r.status_code == 200 and r.json()["params_as_of"] == "2020-01-01"
+    eligible = gov.get(f"/api/policy/programmes/{PROGRAMME}/eligible")
+    assert eligible.status_code == 422, eligible.text
+    reason = eligible.json()["reason_zh"]
+    page = ent.get("/enterprise/policies")
+    assert page.status_code == 200 and reason in page.text
+    applied = ent.post(f"/api/firms/{F1}/policy/applications", json={"programme": PROGRAMME})
+    assert applied.status_code == 422 and applied.json()["reason_zh"] == reason

@@ -350,18 +350,31 @@ def open_programmes(s: Session, engine: Engine, p: Principal, uscc: str) -> list
         rows = rows_for_year(policy, frames[policy.entity], prog.year)
         if rows.height == 0:
             continue
-        res, _ = evaluate(policy, rows, as_of=prog.params_as_of)
+        head = {
+            "programme": prog.id,
+            "policy": policy.id,
+            "title_zh": policy.title_zh,
+            "title_en": policy.title_en,
+            "document": policy.document,
+            "year": prog.year,
+        }
+        try:
+            res, _ = evaluate(policy, rows, as_of=prog.params_as_of)
+        except ValidationError as e:
+            # One programme whose parameters do not cover the firm's rows must not hide the
+            # others: it is listed with the reason, and applying would be refused with it.
+            out.append(
+                {**head, "entity": "—", "eligible": False, "amount": None,
+                 "reason_zh": e.reason_zh, "reason_en": e.reason_en, "clauses": [],
+                 "applied": False}
+            )  # fmt: skip
+            continue
         res = money(with_reasons(policy, res))
         for r in res.iter_rows(named=True):
             entity = "/".join(str(r[k]) for k in policy.key)
             out.append(
                 {
-                    "programme": prog.id,
-                    "policy": policy.id,
-                    "title_zh": policy.title_zh,
-                    "title_en": policy.title_en,
-                    "document": policy.document,
-                    "year": prog.year,
+                    **head,
                     "entity": entity,
                     "eligible": bool(r["eligible"]) and r["amount"] > 0,
                     "amount": r["amount"],
