@@ -14,6 +14,7 @@ from kejin.access.rules import Forbidden, Principal
 from kejin.access.tables import AuditEvent
 from kejin.db import transaction
 from kejin.policy import operations as ops
+from kejin.registry.tables import Enterprise
 
 from .conftest import login
 from .policy_data import F1_AMOUNT, PROGRAMME, extra_amount, qualify
@@ -220,6 +221,8 @@ def test_eligible_list_is_paged_with_clauses_and_downloads_as_excel(
     assert {c["article"] for c in first["clauses"]} == {"三(二)8"}
     assert _events(engine, "policy.eligible")[-1] == ("aud", PROGRAMME)
 
+    with transaction(engine) as s:  # a hostile name from an imported registry
+        s.get(Enterprise, codes[1]).name = '=HYPERLINK("http://x.example","点击")'
     r = gov.get(f"/api/policy/programmes/{PROGRAMME}/notify.xlsx")
     assert r.status_code == 200
     assert r.headers["content-disposition"] == f'attachment; filename="notify-{PROGRAMME}.xlsx"'
@@ -229,6 +232,8 @@ def test_eligible_list_is_paged_with_clauses_and_downloads_as_excel(
     assert rows[1][0].startswith("统一社会信用代码") and rows[1][5] == "依据条款"
     assert [(Decimal(str(x[4])).quantize(Decimal("0.01")), x[0]) for x in rows[2:]] == expected
     assert "满足：经认定的高新技术企业或科技小巨人企业（三(二)8）" in rows[2][5]
+    hostile = next(c for row in ws.iter_rows() for c in row if "HYPERLINK" in str(c.value))
+    assert hostile.data_type == "s"
     assert "met: loan from a sci-tech finance partner bank" in rows[2][6]
     assert _events(engine, "policy.notify") == [("gov", PROGRAMME)]
     assert (

@@ -567,6 +567,11 @@ def notify_xlsx(
                 clause_text(row["clauses"], "en"),
             ]
         )
+        for cell in ws[ws.max_row]:
+            # A name such as "=HYPERLINK(…)" from an imported registry stays text, never a
+            # formula the clerk's spreadsheet would run.
+            if cell.data_type == "f":
+                cell.data_type = "s"
     for col, width in zip("ABCDEFG", (22, 30, 10, 22, 16, 70, 70), strict=True):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A3"
