@@ -103,6 +103,8 @@ EXPECT: dict[str, Any] = {
     "policy.review": lambda _: {"gov"},
     "policy.approve": lambda _: {"gov", "rev"},
     "policy.pay": lambda _: {"gov"},
+    "policy.corrections": lambda _: GOV_READERS,
+    "policy.correct": lambda _: {"gov"},
     "fund.pools": lambda _: GOV_READERS,
     "credit.decide": lambda rel: {"bank"} if rel in ("F1_consented_own", "F2_pushed") else set(),
     "fund.claims": lambda rel: GOV_READERS | ({"bank"} if rel == "BKA_own" else set()),

@@ -347,3 +347,66 @@ def test_parameters_not_yet_known_are_explained_not_hidden(app, engine: Engine, 
     assert page.status_code == 200 and reason in page.text
     applied = ent.post(f"/api/firms/{F1}/policy/applications", json={"programme": PROGRAMME})
     assert applied.status_code == 422 and applied.json()["reason_zh"] == reason
+
+
+def test_a_parameter_revision_after_payment_is_corrected_once(
+    app, engine: Engine, world, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The small-line rate is revised to 25% (published next month, for 2025): F1 is owed
+    25% of 17,416.67 = 4,354.17, i.e. a top-up of 870.84 over the 3,483.33 it was paid."""
+    from datetime import date, timedelta
+
+    from kejin.policy import library
+    from kejin.policy.params import Parameter, Value
+
+    later = date.today() + timedelta(days=30)
+    rate = library.get("karamay_interest").params["rate_small"]
+    revised = Parameter(
+        rate.name, rate.description, rate.unit, rate.document, rate.article,
+        (*rate.values, Value(0.25, date(2025, 1, 1), date(9999, 12, 31), later)),
+    )  # fmt: skip
+    monkeypatch.setitem(library.get("karamay_interest").params, "rate_small", revised)
+    qualify(engine)
+    gov, rev, ent, aud = (login(app, u) for u in ("gov", "rev", "ent", "aud"))
+    _published(gov, rev)
+    [a] = ent.post(f"/api/firms/{F1}/policy/applications", json={"programme": PROGRAMME}).json()
+    assert Decimal(a["claimed"]) == F1_AMOUNT  # the revision is not known yet
+    gov.post(f"/api/policy/applications/{a['id']}/review", json={})
+    rev.post(f"/api/policy/programmes/{PROGRAMME}/approve")
+    gov.post(f"/api/policy/applications/{a['id']}/pay", json={"idempotency_key": "p-1"})
+    url = f"/api/policy/programmes/{PROGRAMME}/corrections"
+    before = aud.get(url, params={"as_of": date.today().isoformat()}).json()
+    assert [(c["kind"], Decimal(c["delta"])) for c in before["items"]] == [("none", 0)]
+    preview = aud.get(url, params={"as_of": later.isoformat()}).json()
+    [c] = preview["items"]
+    assert (c["kind"], Decimal(c["entitled"]), Decimal(c["delta"])) == (
+        "top_up",
+        Decimal("4354.17"),
+        Decimal("870.84"),
+    )
+    assert Decimal(preview["net"]) == Decimal("870.84")
+    body = {"as_of": later.isoformat(), "key_prefix": "rate-25"}
+    assert rev.post(url, json=body).status_code == 403
+    assert aud.post(url, json=body).status_code == 403
+    first = gov.post(url, json=body)
+    assert first.status_code == 200, first.text
+    [pm] = first.json()
+    assert (pm["kind"], Decimal(pm["amount"]), pm["idempotency_key"]) == (
+        "top_up",
+        Decimal("870.84"),
+        f"rate-25:{a['id']}",
+    )
+    assert [x["id"] for x in gov.post(url, json=body).json()] == [pm["id"]]
+    detail = aud.get(f"/api/policy/programmes/{PROGRAMME}").json()
+    assert Decimal(detail["paid"]) == Decimal("4354.17")
+    assert [x["kind"] for x in detail["payments"]] == ["payment", "top_up"]
+    assert _events(engine, "policy.correct") == [("gov", PROGRAMME), ("gov", PROGRAMME)]
+    assert ("aud", PROGRAMME) in _events(engine, "policy.corrections")
+    # The page previews the same figures; gov_admin records them (again: no new payment).
+    page = gov.get(f"/policies/{PROGRAMME}?corr_as_of={later}")
+    assert page.status_code == 200 and 'id="corr-net">+0.00<' in page.text
+    r = gov.post(
+        f"/policies/{PROGRAMME}/corrections",
+        data={"csrf_token": gov.headers["X-CSRF-Token"], "as_of": "soon"},
+    )
+    assert r.status_code == 422 and 'id="correct-error"' in r.text and "YYYY-MM-DD" in r.text

@@ -467,6 +467,57 @@ def pay(s: Session, p: Principal, application_id: int, key: str) -> dict[str, An
     return out
 
 
+def corrections(s: Session, p: Principal, programme_id: str, as_of: date) -> dict[str, Any]:
+    """What each paid application would receive with parameters as known on ``as_of`` and the
+    top-up or claw-back that follows (a preview; audited, it shows every payee's figures)."""
+    prog = service.get_programme(s, programme_id)
+    items = service.corrections(s, programme_id, as_of=as_of)
+    zero = Decimal("0.00")
+    out = {
+        "programme": programme_view(prog),
+        "as_of": as_of,
+        "items": items,
+        "top_up": sum((c["delta"] for c in items if c["delta"] > 0), zero),
+        "claw_back": sum((c["delta"] for c in items if c["delta"] < 0), zero),
+    }
+    out["net"] = out["top_up"] + out["claw_back"]
+    access.log(
+        s,
+        p,
+        "policy.corrections",
+        "programme",
+        programme_id,
+        detail={"as_of": as_of, "rows": len(items), "net": out["net"]},
+    )
+    return out
+
+
+def record_corrections(
+    s: Session, p: Principal, programme_id: str, as_of: date, key_prefix: str
+) -> list[dict[str, Any]]:
+    """Record the top-ups and claw-backs; the same prefix returns the same payments."""
+    before = programme_view(service.get_programme(s, programme_id))
+    pays = service.apply_corrections(
+        s, programme_id, as_of=as_of, by=p.username, key_prefix=key_prefix
+    )
+    out = [payment_view(x) for x in pays]
+    access.log(
+        s,
+        p,
+        "policy.correct",
+        "programme",
+        programme_id,
+        before=before,
+        after=programme_view(service.get_programme(s, programme_id)),
+        detail={
+            "as_of": as_of,
+            "key_prefix": key_prefix,
+            "payments": [{"id": x["id"], "kind": x["kind"], "amount": x["amount"]} for x in out],
+        },
+    )
+    return out
+
+
 # ── the precise push: eligible firms of a programme ──────────────────────────────────────
 
 

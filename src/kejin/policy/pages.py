@@ -33,7 +33,16 @@ from kejin.web.pages import lang_of, render
 router = APIRouter(include_in_schema=False)
 
 PAGE = 50
-NOTICES = ("created", "published", "applied", "reviewed", "rejected", "approved", "paid")
+NOTICES = (
+    "created",
+    "published",
+    "applied",
+    "reviewed",
+    "rejected",
+    "approved",
+    "paid",
+    "corrected",
+)
 
 
 def _reason(e: KejinError, lang: str) -> str:
@@ -256,10 +265,12 @@ def _programme_page(
     *,
     errors: dict[str, str] | None = None,
     notice: str | None = None,
+    corr_as_of: date | None = None,
     status: int = 200,
 ) -> Response:
     lang = lang_of(request)
     d = ops.programme_detail(s, p, programme_id)
+    corr = ops.corrections(s, p, programme_id, corr_as_of) if corr_as_of else None
     policy = library.get(d["policy"])
     by_state: dict[str, int] = {}
     for a in d["applications"]:
@@ -280,6 +291,8 @@ def _programme_page(
         "policy_programme.html",
         {
             "d": d,
+            "corr": corr,
+            "corr_as_of": corr_as_of or date.today(),
             "policy": policy,
             "by_state": by_state,
             "chart": chart,
@@ -296,10 +309,47 @@ def programme_page(
     request: Request,
     programme_id: ProgrammeId,
     notice: str | None = Query(None, max_length=20),
+    corr_as_of: date | None = Query(None, description="preview corrections as known on"),
     p: Principal = permit("policy.programme"),
     s: Session = Depends(db),
 ) -> Response:
-    return _programme_page(request, p, s, programme_id, notice=notice)
+    return _programme_page(request, p, s, programme_id, notice=notice, corr_as_of=corr_as_of)
+
+
+@router.post("/policies/{programme_id}/corrections")
+def record_corrections(
+    request: Request,
+    programme_id: ProgrammeId,
+    as_of: str = Form("", max_length=10),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("policy.correct"),
+    s: Session = Depends(db),
+) -> Response:
+    """Record the previewed top-ups and claw-backs with keys ``web:AS_OF:APPLICATION``: the same
+    revision recorded twice returns the same payments."""
+    check_csrf(request, csrf_token_)
+    lang = lang_of(request)
+    try:
+        with s.begin_nested():
+            try:
+                day = date.fromisoformat(as_of)
+            except ValueError:
+                raise ValidationError(
+                    "日期格式错误",
+                    "bad date",
+                    [Problem("应为YYYY-MM-DD", "expected YYYY-MM-DD", field="as_of", value=as_of)],
+                ) from None
+            ops.record_corrections(s, p, programme_id, day, f"web:{day}")
+    except KejinError as e:
+        if status_of(e) in (403, 404):
+            raise
+        return _programme_page(
+            request, p, s, programme_id, errors={"correct": _reason(e, lang)}, status=status_of(e)
+        )
+    return RedirectResponse(
+        f"/policies/{programme_id}?notice=corrected&corr_as_of={day}&lang={lang}#corrections",
+        status_code=303,
+    )
 
 
 @router.post("/policies/{programme_id}/approve")

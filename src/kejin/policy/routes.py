@@ -45,6 +45,8 @@ add_rules(
         Rule("policy.review", "gov_admin", "region"),
         *(Rule("policy.approve", r, "region") for r in GOV),
         Rule("policy.pay", "gov_admin", "region"),
+        *(Rule("policy.corrections", r, "region") for r in READERS),
+        Rule("policy.correct", "gov_admin", "region"),
     ]
 )
 
@@ -147,6 +149,16 @@ class PayIn(BaseModel):
         json_schema_extra={"examples": [{"idempotency_key": "treasury-2025-000123"}]}
     )
     idempotency_key: str = Field(min_length=1, max_length=120)
+
+
+class CorrectIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"as_of": "2026-03-01", "key_prefix": "lpr-2026-03"}]}
+    )
+    as_of: date = Field(description="recompute with parameters as known on this day")
+    key_prefix: str = Field(
+        min_length=1, max_length=60, description="idempotency key prefix (PREFIX:APPLICATION)"
+    )
 
 
 @router.post("/policy/programmes", status_code=201)
@@ -289,3 +301,27 @@ def pay_application(
 ) -> dict[str, Any]:
     """Pay an approved application once; the same key returns the first payment."""
     return ops.pay(s, p, application_id, body.idempotency_key)
+
+
+@router.get("/policy/programmes/{programme_id}/corrections")
+def correction_preview(
+    programme_id: ProgrammeId,
+    as_of: date = Query(..., description="parameters as known on this day"),
+    p: Principal = permit("policy.corrections"),
+    s: Session = Depends(db),
+) -> dict[str, Any]:
+    """Retroactive correction, preview: per paid application the amount it is entitled to with
+    the parameters as known on ``as_of`` and the top-up (+) or claw-back (−)."""
+    return ops.corrections(s, p, programme_id, as_of)
+
+
+@router.post("/policy/programmes/{programme_id}/corrections")
+def record_corrections(
+    programme_id: ProgrammeId,
+    body: CorrectIn,
+    p: Principal = permit("policy.correct"),
+    s: Session = Depends(db),
+) -> list[dict[str, Any]]:
+    """Record the top-ups and claw-backs (keys ``PREFIX:APPLICATION``; the same prefix returns
+    the same payments); a top-up beyond the budget is refused."""
+    return ops.record_corrections(s, p, programme_id, body.as_of, body.key_prefix)
