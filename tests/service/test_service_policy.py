@@ -104,6 +104,7 @@ def test_enterprise_applies_for_itself_and_two_officers_approve(app, engine: Eng
     assert r.status_code == 201, r.text
     [a] = r.json()
     assert (a["entity"], a["state"], Decimal(a["claimed"])) == ("BKA-L1/2025", "applied", F1_AMOUNT)
+    assert a["corrected"] is False
     conditions = [c for c in a["clauses"] if c["kind"] == "condition"]
     assert conditions and all(c["met"] and c["article"] == "三(二)8" for c in conditions)
     assert [Decimal(c["value"]) for c in a["clauses"] if c["kind"] == "amount"] == [F1_AMOUNT]
@@ -400,6 +401,8 @@ def test_a_parameter_revision_after_payment_is_corrected_once(
     detail = aud.get(f"/api/policy/programmes/{PROGRAMME}").json()
     assert Decimal(detail["paid"]) == Decimal("4354.17")
     assert [x["kind"] for x in detail["payments"]] == ["payment", "top_up"]
+    assert detail["applications"][0]["corrected"] is True
+    assert Decimal(detail["applications"][0]["claimed"]) == Decimal("4354.17")
     assert _events(engine, "policy.correct") == [("gov", PROGRAMME), ("gov", PROGRAMME)]
     assert ("aud", PROGRAMME) in _events(engine, "policy.corrections")
     # The page previews the same figures; gov_admin records them (again: no new payment).

@@ -6,6 +6,7 @@ simulation. Screenshots go to ``tests/artifacts/`` for a person to look at."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, timedelta
 
 import pytest
 from openpyxl import load_workbook
@@ -13,6 +14,8 @@ from sqlalchemy import Engine
 
 from kejin.access.rules import remove_visibility
 from kejin.api import create_app
+from kejin.policy import library
+from kejin.policy.params import Parameter, Value
 
 from . import world as world_mod
 from .conftest import live_server
@@ -47,7 +50,23 @@ def _row(page, programme: str):  # type: ignore[no-untyped-def]
     return page.locator(f"#programme-table tr[data-programme='{programme}']")
 
 
-def test_apply_review_approve_by_two_officers_and_pay(server: str, browser) -> None:  # type: ignore[no-untyped-def]
+def _revise_rate_next_month(monkeypatch: pytest.MonkeyPatch) -> date:
+    """The small-line rate becomes 25% for 2025, published in a month (the server runs in this
+    process, so it sees the revision)."""
+    later = date.today() + timedelta(days=30)
+    rate = library.get("karamay_interest").params["rate_small"]
+    revised = Parameter(
+        rate.name, rate.description, rate.unit, rate.document, rate.article,
+        (*rate.values, Value(0.25, date(2025, 1, 1), date(9999, 12, 31), later)),
+    )  # fmt: skip
+    monkeypatch.setitem(library.get("karamay_interest").params, "rate_small", revised)
+    return later
+
+
+def test_apply_review_approve_by_two_officers_and_pay(  # type: ignore[no-untyped-def]
+    server: str, browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    later = _revise_rate_next_month(monkeypatch)
     gov = _page(browser, server, "gov")
     gov.goto("/policies")
     # A bad budget is refused next to its field, then the draft is saved.
@@ -112,6 +131,17 @@ def test_apply_review_approve_by_two_officers_and_pay(server: str, browser) -> N
     assert "支付" in pay_row and "3,483.33" in pay_row and pay_row.endswith("gov")
     shot(gov, "policy_paid")
 
+    # The revision published next month: preview, then record the top-up (25% − 20% of 17,416.67).
+    gov.fill("#corr-as-of", later.isoformat())
+    gov.click("#corr-preview")
+    assert gov.inner_text("#corr-net") == "+870.84"
+    gov.click("#correct")
+    assert gov.inner_text("#notice") == "已记录补发与追回"
+    assert gov.inner_text("#paid") == "4,354.17"
+    assert "补发" in gov.inner_text("#payment-table tr:nth-child(3)")
+    assert "已追溯更正" in gov.inner_text("#application-table .corrected")
+    shot(gov, "policy_corrected")
+
     ent.goto("/enterprise/policies")
     assert "已支付" in ent.locator("#my-applications tr[data-application]").first.inner_text()
 
@@ -137,8 +167,8 @@ def test_apply_review_approve_by_two_officers_and_pay(server: str, browser) -> N
 
     aud = _page(browser, server, "aud")
     aud.goto(f"/policies/{PROGRAMME}")
-    assert aud.locator("main form").count() == 0 and "只读" in aud.inner_text("main")
-    assert aud.inner_text("#paid") == "3,483.33"
+    assert aud.locator("main form[method=post]").count() == 0 and "只读" in aud.inner_text("main")
+    assert aud.inner_text("#paid") == "4,354.17"
     aud.goto(f"/policies/{PROGRAMME}?lang=en")
     assert "Payments" in aud.inner_text("main")
     shot(aud, "policy_auditor_en")

@@ -233,8 +233,19 @@ def _why(s: Session, apps: list[Application]) -> dict[int, list[dict[str, Any]]]
 
 
 def _with_why(s: Session, apps: list[Application]) -> list[dict[str, Any]]:
+    """Views with clauses; ``corrected`` marks applications whose amount a later parameter
+    revision changed (their clauses show the original computation, the payments the rest)."""
     why = _why(s, apps)
-    return [{**application_view(a), "clauses": why[a.id]} for a in apps]
+    corrected = set(
+        s.scalars(
+            select(Payment.application_id).where(
+                Payment.application_id.in_([a.id for a in apps]), Payment.seq > 0
+            )
+        )
+    )
+    return [
+        {**application_view(a), "clauses": why[a.id], "corrected": a.id in corrected} for a in apps
+    ]
 
 
 def programme_detail(s: Session, p: Principal, programme_id: str) -> dict[str, Any]:

@@ -301,6 +301,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "pol_delta": ("差额", "Difference"),
     "pol_net": ("净额", "Net"),
     "pol_kind_none": ("无变化", "no change"),
+    "pol_corrected": (
+        "上列为原始测算；参数修订后已追溯更正，见支付记录",
+        "the clauses show the original computation; corrected after a parameter revision (see payments)",
+    ),
     "pol_notice_corrected": ("已记录补发与追回", "Top-ups and claw-backs recorded"),
     "pol_application": ("申请编号", "Application"),
     "pol_kind": ("类型", "Kind"),
