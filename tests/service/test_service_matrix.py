@@ -47,6 +47,10 @@ TARGETS: dict[str, dict[str, str]] = {
     "institution_id": {"BKA_own": "BKA", "BKB_other": "BKB"},
     "consent_id": {"c1_own": "c1", "c2_other": "c2"},
     "token_id": {"t1_own": "t1", "t2_other": "t2"},
+    # Policy programmes and applications are government objects without a tenant: the gate's
+    # answer cannot depend on which one, so one (absent) id each shows it (allowed → 404).
+    "programme_id": {"P_any": "karamay_interest-2025"},
+    "application_id": {"A_any": "1"},
 }
 
 
@@ -87,6 +91,20 @@ EXPECT: dict[str, Any] = {
     "page.whitelist": lambda _: GOV_READERS,
     "policy.matches": lambda rel: GOV_READERS | ({"ent"} if rel == "F1_consented_own" else set()),
     "policy.programmes": lambda _: GOV_READERS,
+    "policy.programme": lambda _: GOV_READERS,
+    "policy.eligible": lambda _: GOV_READERS,
+    "policy.simulate": lambda _: GOV_READERS,
+    "policy.create": lambda _: {"gov"},
+    "policy.publish": lambda _: {"gov", "rev"},
+    "policy.applications": lambda rel: (
+        GOV_READERS | ({"ent"} if rel == "F1_consented_own" else set())
+    ),
+    "policy.apply": lambda rel: {"ent"} if rel == "F1_consented_own" else set(),
+    "policy.review": lambda _: {"gov"},
+    "policy.approve": lambda _: {"gov", "rev"},
+    "policy.pay": lambda _: {"gov"},
+    "policy.corrections": lambda _: GOV_READERS,
+    "policy.correct": lambda _: {"gov"},
     "fund.pools": lambda _: GOV_READERS,
     "credit.decide": lambda rel: {"bank"} if rel in ("F1_consented_own", "F2_pushed") else set(),
     "fund.claims": lambda rel: GOV_READERS | ({"bank"} if rel == "BKA_own" else set()),

@@ -1,39 +1,510 @@
-"""Policy pages: the enterprise's "policies I qualify for" and the government's policy centre."""
+"""Policy pages: the enterprise's policies and applications, and the government's policy centre
+(programmes, maker-checker publication, review and approval, payments, the eligible list and
+simulation).
+
+Each form posts with the session's CSRF token; a refused action (the same officer approving
+what they reviewed, an ineligible entity …) re-renders the page with the reason next to the
+button or field that caused it, and the savepoint around the change undoes anything it wrote.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from kejin.access.deps import db, permit
+from kejin.access.deps import check_csrf, db, permit
 from kejin.access.rules import Principal
+from kejin.api import status_of
+from kejin.errors import KejinError, Problem, ValidationError
 from kejin.policy import library
-from kejin.policy.routes import firm_matches, programmes
+from kejin.policy import operations as ops
+from kejin.policy.routes import ApplicationId, ProgrammeId, firm_matches, programmes
+from kejin.policy.service import get_application, get_programme
+from kejin.policy.tables import ALLOCATIONS
+from kejin.vocab import INDUSTRY_CHAINS
 from kejin.web import charts
-from kejin.web.i18n import t
+from kejin.web.i18n import t, term
 from kejin.web.pages import lang_of, render
 
 router = APIRouter(include_in_schema=False)
 
+PAGE = 50
+NOTICES = (
+    "created",
+    "published",
+    "applied",
+    "reviewed",
+    "rejected",
+    "approved",
+    "paid",
+    "corrected",
+)
+
+
+def _reason(e: KejinError, lang: str) -> str:
+    """The error and its problems in one line, in the page language."""
+    if lang == "en":
+        details = "; ".join(pr.reason_en for pr in e.problems)
+        return e.reason_en + (f" ({details})" if details else "")
+    details = "；".join(pr.reason_zh for pr in e.problems)
+    return e.reason_zh + (f"（{details}）" if details else "")
+
+
+def _field_errors(
+    e: KejinError, lang: str, fields: tuple[str, ...], default: str
+) -> dict[str, str]:
+    """Problems keyed by the form field they concern (others go to ``default``)."""
+    out: dict[str, str] = {}
+    for pr in e.problems or ():
+        key = pr.field if pr.field in fields else default
+        msg = pr.reason_en if lang == "en" else pr.reason_zh
+        out[key] = f"{out[key]}；{msg}" if key in out else msg
+    if not out:
+        out[default] = e.reason_en if lang == "en" else e.reason_zh
+    return out
+
+
+def _num(v: float | None, missing: str = "—") -> str:
+    """A parameter as a person writes it: ``10000000``, ``3``, ``0.2``."""
+    if v is None:
+        return missing
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
+def _half(text: str, lang: str) -> str:
+    """The page language's half of a bilingual ``中文 / English`` description."""
+    zh, sep, en = text.partition(" / ")
+    return (en if lang == "en" else zh) if sep else text
+
+
+def _notice(notice: str | None) -> str | None:
+    return notice if notice in NOTICES else None
+
+
+# ── enterprise ────────────────────────────────────────────────────────────────────────────
+
+
+def _firm_page(
+    request: Request,
+    p: Principal,
+    s: Session,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
+    assert p.uscc is not None
+    engine = request.app.state.engine
+    out = firm_matches(s, engine, p, p.uscc)
+    return render(
+        request,
+        "policies_firm.html",
+        {
+            "m": out,
+            "open": ops.open_programmes(s, engine, p, p.uscc),
+            "apps": ops.firm_applications(s, p, p.uscc),
+            "clause_text": ops.clause_text,
+            "errors": errors or {},
+            "form": form or {},
+            "notice": _notice(notice),
+        },
+        status,
+    )
+
 
 @router.get("/enterprise/policies")
 def my_policies(
-    request: Request, p: Principal = permit("page.enterprise"), s: Session = Depends(db)
+    request: Request,
+    notice: str | None = Query(None, max_length=20),
+    p: Principal = permit("page.enterprise"),
+    s: Session = Depends(db),
 ) -> Response:
+    return _firm_page(request, p, s, notice=notice)
+
+
+@router.post("/enterprise/policies/apply")
+def my_apply(
+    request: Request,
+    programme: str = Form("", max_length=60),
+    entity: str = Form("", max_length=120),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("page.enterprise"),
+    s: Session = Depends(db),
+) -> Response:
+    """Apply for the firm's own entity; refused ones come back with the reason at the form."""
+    check_csrf(request, csrf_token_)
     assert p.uscc is not None
-    out = firm_matches(s, request.app.state.engine, p, p.uscc)
-    return render(request, "policies_firm.html", {"m": out})
+    lang = lang_of(request)
+    form = {"programme": programme, "entity": entity}
+    try:
+        with s.begin_nested():
+            if not programme:
+                raise ValidationError(
+                    "请选择项目",
+                    "choose a programme",
+                    [Problem("必填", "required", field="programme")],
+                )
+            ops.apply(s, request.app.state.engine, p, p.uscc, programme, entity or None)
+    except KejinError as e:
+        if status_of(e) == 403:
+            raise
+        errors = _field_errors(e, lang, ("programme", "entity"), "entity")
+        return _firm_page(request, p, s, errors=errors, form=form, status=status_of(e))
+    return RedirectResponse(f"/enterprise/policies?notice=applied&lang={lang}", status_code=303)
+
+
+# ── government: policy centre ─────────────────────────────────────────────────────────────
+
+
+def _centre(
+    request: Request,
+    s: Session,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    row_errors: dict[str, str] | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
+    lang = lang_of(request)
+    progs = programmes(s)
+    pols = library.all_policies()
+    titles = {pol.id: (pol.title_en if lang == "en" else pol.title_zh) for pol in pols}
+    chart = charts.hbar(
+        t("pol_used_chart", lang), [(r["id"], r["reserved"]) for r in progs][:15], 2, lang=lang
+    )
+    return render(
+        request,
+        "policies_gov.html",
+        {
+            "progs": progs,
+            "titles": titles,
+            "chart": chart,
+            "policies": pols,
+            "allocations": ALLOCATIONS,
+            "errors": errors or {},
+            "form": form or {"year": str(date.today().year), "allocation": "fcfs"},
+            "row_errors": row_errors or {},
+            "notice": _notice(notice),
+        },
+        status,
+    )
 
 
 @router.get("/policies")
 def policy_centre(
-    request: Request, p: Principal = permit("policy.programmes"), s: Session = Depends(db)
+    request: Request,
+    notice: str | None = Query(None, max_length=20),
+    p: Principal = permit("policy.programmes"),
+    s: Session = Depends(db),
+) -> Response:
+    return _centre(request, s, notice=notice)
+
+
+@router.post("/policies/programmes")
+def create_programme(
+    request: Request,
+    policy: str = Form("", max_length=40),
+    year: str = Form("", max_length=8),
+    budget: str = Form("", max_length=24),
+    allocation: str = Form("fcfs", max_length=20),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("policy.create"),
+    s: Session = Depends(db),
+) -> Response:
+    check_csrf(request, csrf_token_)
+    lang = lang_of(request)
+    form = {"policy": policy, "year": year, "budget": budget, "allocation": allocation}
+    try:
+        with s.begin_nested():
+            y = int(year) if year.strip().isdigit() else 0
+            ops.create(s, p, policy_id=policy, year=y, budget=budget, allocation=allocation)
+    except KejinError as e:
+        if status_of(e) == 403:
+            raise
+        errors = _field_errors(
+            e, lang, ("policy", "year", "budget", "allocation", "programme"), "policy"
+        )
+        if "programme" in errors:
+            errors["policy"] = errors.pop("programme")
+        return _centre(request, s, errors=errors, form=form, status=status_of(e))
+    return RedirectResponse(f"/policies?notice=created&lang={lang}", status_code=303)
+
+
+@router.post("/policies/{programme_id}/publish")
+def publish_programme(
+    request: Request,
+    programme_id: ProgrammeId,
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("policy.publish"),
+    s: Session = Depends(db),
+) -> Response:
+    """Publish; when the maker tries, the refusal appears in the programme's row."""
+    check_csrf(request, csrf_token_)
+    lang = lang_of(request)
+    try:
+        with s.begin_nested():
+            ops.publish(s, p, programme_id, None)
+    except KejinError as e:
+        if status_of(e) in (403, 404):
+            raise
+        return _centre(request, s, row_errors={programme_id: _reason(e, lang)}, status=status_of(e))
+    return RedirectResponse(f"/policies?notice=published&lang={lang}", status_code=303)
+
+
+def _programme_page(
+    request: Request,
+    p: Principal,
+    s: Session,
+    programme_id: str,
+    *,
+    errors: dict[str, str] | None = None,
+    notice: str | None = None,
+    corr_as_of: date | None = None,
+    status: int = 200,
 ) -> Response:
     lang = lang_of(request)
-    progs = programmes(s)
-    titles = {pol.id: pol.title_zh for pol in library.all_policies()}
+    d = ops.programme_detail(s, p, programme_id)
+    corr = ops.corrections(s, p, programme_id, corr_as_of) if corr_as_of else None
+    policy = library.get(d["policy"])
+    by_state: dict[str, int] = {}
+    for a in d["applications"]:
+        by_state[a["state"]] = by_state.get(a["state"], 0) + 1
     chart = charts.hbar(
-        t("pol_used_chart", lang), [(r["id"], r["reserved"]) for r in progs][:15], 2, lang=lang
+        t("pol_budget_chart", lang),
+        [
+            (t("pol_budget", lang), d["budget"]),
+            (t("pol_used", lang), d["reserved"]),
+            (t("pol_paid", lang), d["paid"]),
+            (t("pol_remaining", lang), d["remaining"]),
+        ],
+        0,
+        lang=lang,
     )
-    return render(request, "policies_gov.html", {"progs": progs, "titles": titles, "chart": chart})
+    return render(
+        request,
+        "policy_programme.html",
+        {
+            "d": d,
+            "corr": corr,
+            "corr_as_of": corr_as_of or date.today(),
+            "policy": policy,
+            "by_state": by_state,
+            "chart": chart,
+            "clause_text": ops.clause_text,
+            "errors": errors or {},
+            "notice": _notice(notice),
+        },
+        status,
+    )
+
+
+@router.get("/policies/{programme_id}")
+def programme_page(
+    request: Request,
+    programme_id: ProgrammeId,
+    notice: str | None = Query(None, max_length=20),
+    corr_as_of: date | None = Query(None, description="preview corrections as known on"),
+    p: Principal = permit("policy.programme"),
+    s: Session = Depends(db),
+) -> Response:
+    return _programme_page(request, p, s, programme_id, notice=notice, corr_as_of=corr_as_of)
+
+
+@router.post("/policies/{programme_id}/corrections")
+def record_corrections(
+    request: Request,
+    programme_id: ProgrammeId,
+    as_of: str = Form("", max_length=10),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("policy.correct"),
+    s: Session = Depends(db),
+) -> Response:
+    """Record the previewed top-ups and claw-backs with keys ``web:AS_OF:APPLICATION``: the same
+    revision recorded twice returns the same payments."""
+    check_csrf(request, csrf_token_)
+    lang = lang_of(request)
+    try:
+        with s.begin_nested():
+            try:
+                day = date.fromisoformat(as_of)
+            except ValueError:
+                raise ValidationError(
+                    "日期格式错误",
+                    "bad date",
+                    [Problem("应为YYYY-MM-DD", "expected YYYY-MM-DD", field="as_of", value=as_of)],
+                ) from None
+            ops.record_corrections(s, p, programme_id, day, f"web:{day}")
+    except KejinError as e:
+        if status_of(e) in (403, 404):
+            raise
+        return _programme_page(
+            request, p, s, programme_id, errors={"correct": _reason(e, lang)}, status=status_of(e)
+        )
+    return RedirectResponse(
+        f"/policies/{programme_id}?notice=corrected&corr_as_of={day}&lang={lang}#corrections",
+        status_code=303,
+    )
+
+
+@router.post("/policies/{programme_id}/approve")
+def approve_programme(
+    request: Request,
+    programme_id: ProgrammeId,
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("policy.approve"),
+    s: Session = Depends(db),
+) -> Response:
+    """Approve the reviewed applications; the reviewer trying it sees the refusal in place."""
+    check_csrf(request, csrf_token_)
+    lang = lang_of(request)
+    try:
+        with s.begin_nested():
+            ops.approve(s, p, programme_id)
+    except KejinError as e:
+        if status_of(e) in (403, 404):
+            raise
+        return _programme_page(
+            request, p, s, programme_id, errors={"approve": _reason(e, lang)}, status=status_of(e)
+        )
+    return RedirectResponse(
+        f"/policies/{programme_id}?notice=approved&lang={lang}", status_code=303
+    )
+
+
+def _application_action(
+    request: Request, p: Principal, s: Session, application_id: int, notice: str, act: Any
+) -> Response:
+    lang = lang_of(request)
+    programme_id = get_application(s, application_id).programme_id
+    try:
+        with s.begin_nested():
+            act()
+    except KejinError as e:
+        if status_of(e) in (403, 404):
+            raise
+        return _programme_page(
+            request,
+            p,
+            s,
+            programme_id,
+            errors={str(application_id): _reason(e, lang)},
+            status=status_of(e),
+        )
+    return RedirectResponse(
+        f"/policies/{programme_id}?notice={notice}&lang={lang}#app-{application_id}",
+        status_code=303,
+    )
+
+
+@router.post("/policies/applications/{application_id}/review")
+def review_application(
+    request: Request,
+    application_id: ApplicationId,
+    decision: str = Form("accept", max_length=10),
+    note: str = Form("", max_length=300),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("policy.review"),
+    s: Session = Depends(db),
+) -> Response:
+    check_csrf(request, csrf_token_)
+    accept = decision != "reject"
+    return _application_action(
+        request,
+        p,
+        s,
+        application_id,
+        "reviewed" if accept else "rejected",
+        lambda: ops.review(s, p, application_id, accept=accept, note=note.strip() or None),
+    )
+
+
+@router.post("/policies/applications/{application_id}/pay")
+def pay_application(
+    request: Request,
+    application_id: ApplicationId,
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("policy.pay"),
+    s: Session = Depends(db),
+) -> Response:
+    """Pay with the key ``web:<application>``: a double click returns the first payment."""
+    check_csrf(request, csrf_token_)
+    return _application_action(
+        request,
+        p,
+        s,
+        application_id,
+        "paid",
+        lambda: ops.pay(s, p, application_id, f"web:{application_id}"),
+    )
+
+
+@router.get("/policies/{programme_id}/eligible")
+def eligible_page(
+    request: Request,
+    programme_id: ProgrammeId,
+    offset: int = Query(0, ge=0, le=10_000_000),
+    p: Principal = permit("policy.eligible"),
+    s: Session = Depends(db),
+) -> Response:
+    out = ops.eligible(s, request.app.state.engine, p, programme_id, offset=offset, limit=PAGE)
+    return render(request, "policy_eligible.html", {"e": out, "clause_text": ops.clause_text})
+
+
+@router.get("/policies/{programme_id}/simulate")
+def simulate_page(
+    request: Request,
+    programme_id: ProgrammeId,
+    p: Principal = permit("policy.simulate"),
+    s: Session = Depends(db),
+) -> Response:
+    """Change parameters (the form's ``p_<name>`` fields) and see the reform against the budget."""
+    lang = lang_of(request)
+    policy = library.get(get_programme(s, programme_id).policy_id)
+    form = {name: request.query_params.get(f"p_{name}", "")[:40] for name in policy.params}
+    errors: dict[str, str] = {}
+    try:
+        overrides = ops.parse_overrides(list(form.items()))
+    except KejinError as e:
+        errors = _field_errors(e, lang, tuple(policy.params), next(iter(policy.params)))
+        overrides = {}
+    sim = ops.simulation(s, request.app.state.engine, p, programme_id, overrides)
+    chart = charts.hbar(
+        t("sim_chart", lang),
+        [
+            (t("sim_baseline", lang), sim["baseline_cost"]),
+            (t("sim_reform", lang), sim["reform_cost"]),
+            (t("pol_budget", lang), sim["budget"]),
+        ],
+        0,
+        lang=lang,
+    )
+    by_chain = charts.hbar(
+        t("sim_by_chain", lang),
+        [
+            (term(INDUSTRY_CHAINS, r["industry_chain"], lang), r["cost_reform"])
+            for r in sim["by_chain"]
+            if r["cost_reform"] or r["cost_baseline"]
+        ][:12],
+        1,
+        lang=lang,
+    )
+    return render(
+        request,
+        "policy_simulate.html",
+        {
+            "sim": sim,
+            "form": form,
+            "errors": errors,
+            "chart": chart,
+            "by_chain": by_chain,
+            "num": _num,
+            "desc": lambda text: _half(text, lang),
+        },
+        422 if errors else 200,
+    )

@@ -57,7 +57,8 @@ def get_programme(s: Session, programme_id: str, lock: bool = False) -> Programm
     return p
 
 
-def _application(s: Session, application_id: int) -> Application:
+def get_application(s: Session, application_id: int) -> Application:
+    """The application, or NotFoundError."""
     a = s.get(Application, application_id)
     if a is None:
         raise NotFoundError(
@@ -256,7 +257,7 @@ def review(
     now: datetime | None = None,
 ) -> Application:
     """The maker's review: accept (→ reviewed) or reject with a note."""
-    app = _application(s, application_id)
+    app = get_application(s, application_id)
     if app.state != "applied":
         raise ConflictError(
             f"申请{application_id}状态为{app.state}",
@@ -363,7 +364,7 @@ def pay(
     prev = _replay(s, idempotency_key, payload)
     if prev is not None:
         return prev
-    app = _application(s, application_id)
+    app = get_application(s, application_id)
     prog = get_programme(s, app.programme_id, lock=True)
     if app.state != "approved":
         raise ConflictError(
@@ -469,7 +470,7 @@ def apply_corrections(
                     )
                 ],
             )
-        app = _application(s, c["application"])
+        app = get_application(s, c["application"])
         seq = (
             s.scalar(select(func.max(Payment.seq)).where(Payment.application_id == app.id)) or 0
         ) + 1
