@@ -129,12 +129,14 @@ def write_xlsx(frame: pl.DataFrame, path: Path, sheet: str = "policy") -> None:
     """A plain sheet with a header row; Decimals written as numbers, dates as dates."""
     from openpyxl import Workbook
 
+    from kejin.xlsx import append_row
+
     wb = Workbook()
     ws = wb.active
     ws.title = sheet
     ws.append(frame.columns)
     for row in frame.iter_rows():
-        ws.append([float(v) if hasattr(v, "as_tuple") else v for v in row])
+        append_row(ws, (float(v) if hasattr(v, "as_tuple") else v for v in row))
     for j, c in enumerate(frame.columns, start=1):
         ws.column_dimensions[ws.cell(1, j).column_letter].width = max(10, min(40, len(c) * 2))
     wb.save(path)

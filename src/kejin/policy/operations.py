@@ -609,6 +609,8 @@ def notify_xlsx(
     """The notify list (精准推送) as an Excel file: name, bytes and row count (audited)."""
     from openpyxl import Workbook
 
+    from kejin.xlsx import append_row
+
     prog = service.get_programme(s, programme_id)
     policy, res = _eligible_frame(engine, prog)
     wb = Workbook()
@@ -618,7 +620,8 @@ def notify_xlsx(
     ws.append(list(NOTIFY_HEADER))
     for r in res.iter_rows(named=True):
         row = _eligible_row(policy, r)
-        ws.append(
+        append_row(
+            ws,
             [
                 row["firm"],
                 row["name"],
@@ -627,13 +630,8 @@ def notify_xlsx(
                 float(row["amount"]),
                 clause_text(row["clauses"], "zh"),
                 clause_text(row["clauses"], "en"),
-            ]
+            ],
         )
-        for cell in ws[ws.max_row]:
-            # A name such as "=HYPERLINK(…)" from an imported registry stays text, never a
-            # formula the clerk's spreadsheet would run.
-            if cell.data_type == "f":
-                cell.data_type = "s"
     for col, width in zip("ABCDEFG", (22, 30, 10, 22, 16, 70, 70), strict=True):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A3"

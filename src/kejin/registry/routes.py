@@ -186,6 +186,7 @@ def firms_workbook(items: list[dict[str, Any]]) -> bytes:
     from openpyxl import Workbook
 
     from kejin.registry.tables import Enterprise
+    from kejin.xlsx import append_row
 
     wb = Workbook()
     ws = wb.active
@@ -199,7 +200,7 @@ def firms_workbook(items: list[dict[str, Any]]) -> bytes:
         ]
     )
     for it in items:
-        ws.append([it[c] for c in cols])
+        append_row(ws, (it[c] for c in cols))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

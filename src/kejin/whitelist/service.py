@@ -298,12 +298,14 @@ def push(
         else:
             from openpyxl import Workbook
 
+            from kejin.xlsx import append_row
+
             wb = Workbook()
             ws = wb.active
             ws.title = f"v{version_id}"
             ws.append(fields)
             for row in out.iter_rows():
-                ws.append(list(row))
+                append_row(ws, row)
             wb.properties.created = dt.datetime(
                 2000, 1, 1
             )  # fixed, so the checksum depends on content only
