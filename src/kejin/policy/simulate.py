@@ -193,6 +193,7 @@ def matches(
                 {
                     "policy": p.id,
                     "title_zh": p.title_zh,
+                    "title_en": p.title_en,
                     "status": "needs_data",
                     "entity": p.entity,
                     "inputs": [i.name for i in p.inputs],
@@ -208,6 +209,7 @@ def matches(
                 {
                     "policy": p.id,
                     "title_zh": p.title_zh,
+                    "title_en": p.title_en,
                     "document": p.document,
                     "status": ("eligible" if kept else "set_aside")
                     if r["eligible"] and r["amount"] > 0
