@@ -260,7 +260,16 @@ def test_cli_list_and_demo(cli_registry: dict[str, str]) -> None:
         "demo-checker",
     )
     assert Decimal(status["budget"]) >= Decimal("48000")
+    # The demo walks its largest eligible applications through the workflow: whatever was
+    # approved was paid (up to three), the rest wait in the states the web pages act on.
+    apps = status["applications"]
+    assert apps and {a["state"] for a in apps} <= {"applied", "approved", "paid", "rejected"}
+    paid = [a for a in apps if a["state"] == "paid"]
+    assert 1 <= len(paid) <= 3
+    assert Decimal(status["paid"]) == sum(Decimal(a["paid_total"]) for a in paid) > 0
     _run("policy", "demo")  # a second run leaves the published programmes as they are
+    again = json.loads(_run("policy", "status", "karamay_interest-2025", "--json").stdout)
+    assert len(again["applications"]) == len(apps)
 
 
 def test_cli_trace_from_a_file_for_a_policy_outside_the_registry(

@@ -660,6 +660,40 @@ def status_cmd(programme: str = typer.Argument(...), json_out: bool = JSON) -> N
         _show({**_prog_dict(p), "applications": apps}, json_out)
 
 
+#: Applications the demo files per programme, largest amounts first: four are reviewed and
+#: approved (three of them paid, one awaiting payment), the last two await review — so the policy centre
+#: opens with work in every state and the dashboard shows budget in use.
+DEMO_APPLICATIONS = 6
+
+
+def _demo_applications(
+    s: Any, policy: Any, programme_id: str, rows: pl.DataFrame, maker: str, checker: str
+) -> None:
+    from kejin.policy import service
+    from kejin.policy.engine import evaluate
+
+    prog = service.get_programme(s, programme_id)
+    res, _ = evaluate(policy, rows, as_of=prog.params_as_of)
+    ok = (res["eligible"] & (res["amount"] > 0)).to_list()
+    top = (
+        rows.with_columns(pl.Series("_amount", res["amount"].to_list()))
+        .filter(pl.Series(ok))
+        .sort("_amount", descending=True)
+        .head(DEMO_APPLICATIONS)
+        .drop("_amount")
+    )
+    apps = [
+        service.apply(s, programme_id, top[i : i + 1], by="demo-applicant")[0]
+        for i in range(top.height)
+    ]
+    for a in apps[:4]:
+        service.review(s, a.id, by=maker)
+    decided = service.approve(s, programme_id, by=checker)
+    # Approval may still refuse one (a cost another programme already covers: stacking).
+    for a in [a for a in decided if a.state == "approved"][:3]:
+        service.pay(s, a.id, idempotency_key=f"demo:{programme_id}:{a.id}", by=maker)
+
+
 @policy_app.command("demo")
 def demo_cmd(
     year: int | None = typer.Option(None, "--year", help="年度（默认数据最近年度） / year"),
@@ -669,7 +703,7 @@ def demo_cmd(
     """演示：在登记库上发布政策库并测算 / Publish the registry-computable library and show costs."""
     from kejin.policy import library, service
     from kejin.policy.entities import registry_frames
-    from kejin.policy.simulate import evaluate_all, latest_year
+    from kejin.policy.simulate import evaluate_all, latest_year, rows_for_year
     from kejin.policy.tables import Programme
 
     frames = registry_frames(get_engine())
@@ -704,6 +738,7 @@ def demo_cmd(
                     s, policy_id=p.id, year=y, budget=budget, allocation="fcfs", by=maker
                 )
                 service.publish(s, pid, by=checker, as_of=date(y, 12, 31))
+                _demo_applications(s, p, pid, rows_for_year(p, frames[p.entity], y), maker, checker)
         t.add_row(
             p.id, str(y), str(int(res["eligible"].sum())), f"{total:,.2f}", f"{kept:,.2f}", pid
         )
