@@ -70,10 +70,14 @@ def _money(text: str) -> Decimal:
 def _attempt(
     request: Request, s: Session, go: Callable[[], Any], done: str
 ) -> tuple[Response | None, KejinError | None]:
-    """Run a desk step in a savepoint: a redirect on success, the error for the page otherwise."""
+    """Run a desk step: a redirect on success, the error for the page otherwise.
+
+    No savepoint: a desk step checks before the service writes (in its own transaction) and
+    writes this session (the audit record) only after; a savepoint would open a SQLite read
+    transaction whose snapshot the service's commit makes stale.
+    """
     try:
-        with s.begin_nested():
-            go()
+        go()
     except KejinError as e:
         return None, e
     return RedirectResponse(done, status_code=303), None
