@@ -321,6 +321,15 @@ TEXTS: dict[str, tuple[str, str]] = {
     "ingest_updated": ("更新", "Updated"),
     "ingest_unchanged": ("未变", "Unchanged"),
     "ingest_pull": ("批次", "Pull"),
+    "ingest_k_enterprises": ("企业登记信息", "Enterprises"),
+    "ingest_k_qualifications": ("资质认定", "Qualifications"),
+    "ingest_k_indicators": ("年度经营指标", "Annual indicators"),
+    "ingest_k_financing": ("融资事件", "Financing events"),
+    "ingest_k_institutions": ("金融机构", "Institutions"),
+    "ingest_k_products": ("金融产品", "Products"),
+    "ingest_k_loans": ("贷款合同", "Loans"),
+    "ingest_k_loan-status": ("贷款月度状态", "Loan month-end status"),
+    "ingest_problems": ("个问题", "problems"),
 }
 
 
