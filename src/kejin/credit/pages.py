@@ -36,7 +36,8 @@ def credit_page(
     p: Principal = permit("credit.decide", target="uscc"),
     s: Session = Depends(db),
 ) -> Response:
-    check_csrf(request, csrf_token_)
+    if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
+        check_csrf(request, csrf_token_)
     if product != "points_credit":
         raise ValidationError("没有该产品", "unknown product")
     out = decide(s, request.app.state.engine, p, uscc, product)
@@ -128,7 +129,8 @@ def credit_action(
     p: Principal = permit("credit.act"),
     s: Session = Depends(db),
 ) -> Response:
-    check_csrf(request, csrf_token_)
+    if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
+        check_csrf(request, csrf_token_)
     # No savepoint: ``act`` checks before the service writes (its own transaction) and writes
     # this session (the audit record) only after; a savepoint would open a SQLite read
     # transaction whose snapshot the service's commit makes stale.

@@ -305,6 +305,17 @@ def bank_claims(
     return _bank_page(request, p, s)
 
 
+def _chosen(pool: str, contract_no: str) -> None:
+    """A bank form must name a pool and a loan (the select boxes offer only the bank's own)."""
+    missing = [f for f, v in (("pool", pool), ("contract_no", contract_no)) if not v.strip()]
+    if missing:
+        raise ValidationError(
+            "请选择资金池和贷款合同",
+            "choose a pool and a loan contract",
+            [Problem("必填", "required", field=f) for f in missing],
+        )
+
+
 def _bank_step(
     request: Request, s: Session, p: Principal, go: Callable[[], Any], notice: str, **form: Any
 ) -> Response:
@@ -323,19 +334,23 @@ def bank_enrol(
     p: Principal = permit("fund.enrol"),
     s: Session = Depends(db),
 ) -> Response:
-    check_csrf(request, csrf_token_)
+    if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
+        check_csrf(request, csrf_token_)
     return _bank_step(
         request,
         s,
         p,
-        lambda: desk.enrol(
-            s,
-            request.app.state.engine,
-            p,
-            pool=pool,
-            contract_no=contract_no,
-            why=reason,
-            key=key,
+        lambda: (
+            _chosen(pool, contract_no)
+            or desk.enrol(
+                s,
+                request.app.state.engine,
+                p,
+                pool=pool,
+                contract_no=contract_no,
+                why=reason,
+                key=key,
+            )
         ),
         "enrolled",
         pool=pool,
@@ -359,9 +374,11 @@ def bank_status(
     p: Principal = permit("fund.report"),
     s: Session = Depends(db),
 ) -> Response:
-    check_csrf(request, csrf_token_)
+    if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
+        check_csrf(request, csrf_token_)
 
     def go() -> Any:
+        _chosen(pool, contract_no)
         try:
             m = date.fromisoformat(month + "-01" if len(month) == 7 else month)
         except ValueError:
@@ -414,20 +431,24 @@ def bank_file(
     p: Principal = permit("fund.file"),
     s: Session = Depends(db),
 ) -> Response:
-    check_csrf(request, csrf_token_)
+    if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
+        check_csrf(request, csrf_token_)
     pool, _, contract_no = pool_contract.partition(":")
     return _bank_step(
         request,
         s,
         p,
-        lambda: desk.file_claim(
-            s,
-            request.app.state.engine,
-            p,
-            pool=pool,
-            contract_no=contract_no,
-            why=reason,
-            key=key,
+        lambda: (
+            _chosen(pool, contract_no)
+            or desk.file_claim(
+                s,
+                request.app.state.engine,
+                p,
+                pool=pool,
+                contract_no=contract_no,
+                why=reason,
+                key=key,
+            )
         ),
         "filed",
         pool_contract=pool_contract,
