@@ -302,9 +302,11 @@ def claim_detail(s: Session, engine: Engine, p: Principal, claim_id: int) -> dic
     return out
 
 
-def claims(s: Session, p: Principal, *, pool: str | None = None) -> list[dict[str, Any]]:
+def claims(
+    s: Session, p: Principal, *, pool: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
     """Claims newest first with loan and firm: every claim for the government and the auditor,
-    only its own for a bank officer."""
+    only its own for a bank officer (the newest ``limit`` when given)."""
     q = (
         select(Claim, Enrolment.contract_no, Enrolment.uscc, Enterprise.name)
         .join(Enrolment, Enrolment.id == Claim.enrolment_id)
@@ -315,6 +317,8 @@ def claims(s: Session, p: Principal, *, pool: str | None = None) -> list[dict[st
         q = q.where(Claim.institution_id == p.institution_id)
     if pool is not None:
         q = q.where(Claim.pool_id == pool)
+    if limit is not None:
+        q = q.limit(limit)
     return [
         {
             "claim": c.id,

@@ -34,6 +34,8 @@ from kejin.web.pages import lang_of, render
 router = APIRouter(include_in_schema=False)
 
 ClaimId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+#: Claims on the government's desk page, newest first (every claim: ``GET /api/fund/claims/…``).
+DESK_ROWS = 300
 NOTICES = ("deposited", "reviewed", "approved", "rejected", "paid", "enrolled", "filed", "reported")
 
 
@@ -100,7 +102,7 @@ def _fund_page(
         lang=lang,
     )
     funders = [(x["pool"], party) for x in ps for party in desk.funders(engine, x["pool"])]
-    claims = desk.claims(s, p)
+    claims = desk.claims(s, p, limit=DESK_ROWS)
     access.log(s, p, "fund.claims", "institution", "*", detail={"rows": len(claims)})
     return render(
         request,
