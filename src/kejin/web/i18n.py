@@ -268,6 +268,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "fund_enrolled_on": ("备案日期", "Enrolled on"),
     "fund_paid_on": ("支付日", "Paid on"),
     "fund_bonus": ("加成", "bonus"),
+    "fund_same_clause": ("同一条款", "same clause"),
+    "fund_no_active": (
+        "暂无可申请代偿的在保贷款（先备案入池并报送月度状态）",
+        "No active enrolled loan to claim on (enrol a loan and report its month-end status first)",
+    ),
     "credit_history": ("本行授信决策记录", "Our credit decisions"),
     "credit_decided_at": ("决策时间", "Decided at"),
     "credit_officer": ("经办人", "Officer"),
