@@ -44,6 +44,8 @@ AREA_ROUTERS = [
     "kejin.fund.pages",
     "kejin.credit.routes",
     "kejin.credit.pages",
+    "kejin.ingest.routes",
+    "kejin.ingest.pages",
     "kejin.web.pages",
 ]
 

@@ -21,6 +21,8 @@ from kejin.access.rules import TOKEN_SCOPES
 from kejin.api import create_app, route_table
 
 from .conftest import bearer, login
+from .creditworld import build_decisions
+from .fundworld import build_fund
 from .world import F1, F2, F3, F4
 
 #: Routes open without login; everything else must carry a gate.
@@ -51,6 +53,17 @@ TARGETS: dict[str, dict[str, str]] = {
     # answer cannot depend on which one, so one (absent) id each shows it (allowed → 404).
     "programme_id": {"P_any": "karamay_interest-2025"},
     "application_id": {"A_any": "1"},
+    "claim_id": {"claim_BKA_own": "claim_BKA_own", "claim_BKB_other": "claim_BKB_other"},
+    "decision_id": {
+        "decision_BKA_own": "decision_BKA_own",
+        "decision_BKB_other": "decision_BKB_other",
+    },
+}
+
+#: Objects some path parameters name, built for the routes that need them (ids by relation).
+BUILDERS: dict[str, Any] = {
+    "claim_id": lambda engine: build_fund(engine, claims=True),
+    "decision_id": build_decisions,
 }
 
 
@@ -112,6 +125,21 @@ EXPECT: dict[str, Any] = {
         GOV_READERS | ({"bank", "ent"} if rel == "F1_consented_own" else set())
     ),
     "page.enterprise": lambda _: {"ent"},
+    # fund desk: government steps by role (approval by either government role, the service
+    # enforcing maker-checker by person); a bank's steps on its own loans and claims only.
+    "fund.claim": lambda rel: GOV_READERS | ({"bank"} if rel == "claim_BKA_own" else set()),
+    "fund.deposit": lambda _: {"gov"},
+    "fund.review": lambda _: {"gov"},
+    "fund.approve": lambda _: {"gov", "rev"},
+    "fund.pay": lambda _: {"gov"},
+    "fund.enrol": lambda _: {"bank"},
+    "fund.report": lambda _: {"bank"},
+    "fund.file": lambda _: {"bank"},
+    # credit decisions: the bank's own institution; the auditor reads; nobody else.
+    "credit.history": lambda rel: {"aud"} | ({"bank"} if rel == "BKA_own" else set()),
+    "credit.evidence": lambda rel: {"aud"} | ({"bank"} if rel == "decision_BKA_own" else set()),
+    "credit.act": lambda rel: {"bank"} if rel == "decision_BKA_own" else set(),
+    "ingest.import": lambda _: {"gov"},
 }
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -187,7 +215,7 @@ GATED = [(m, p, r) for m, p, r in ROUTES if (m, p) not in PUBLIC]
 
 
 @pytest.mark.parametrize(("method", "path", "route"), GATED, ids=[f"{m} {p}" for m, p, _ in GATED])
-def test_matrix(app, world, method: str, path: str, route: Any) -> None:
+def test_matrix(app, engine, world, method: str, path: str, route: Any) -> None:
     gate = gate_of(route.dependant)
     clients: dict[str, TestClient] = {
         "anon": TestClient(app, raise_server_exceptions=False),
@@ -198,12 +226,13 @@ def test_matrix(app, world, method: str, path: str, route: Any) -> None:
     params = [p for p in TARGETS if "{" + p + "}" in path]
     assert len(params) <= 1, "matrix handles one path parameter per route"
     relations = list(TARGETS[params[0]].items()) if params else [("-", "")]
+    objects: dict[str, Any] = {"consent_id": world.consents, "token_id": world.tokens}
+    if params and params[0] in BUILDERS:
+        objects[params[0]] = BUILDERS[params[0]](engine)
     failures = []
     cells = 0
     for rel, raw in relations:
-        value = {"consent_id": world.consents, "token_id": world.tokens}.get(
-            params[0] if params else "", {}
-        ).get(raw, raw)
+        value = objects.get(params[0] if params else "", {}).get(raw, raw)
         url = path.replace("{" + params[0] + "}", str(value)) if params else path
         allowed = EXPECT[gate.action](rel)
         for who in PRINCIPALS:

@@ -103,8 +103,27 @@ RULES: list[Rule] = [
     *_rules("audit.read", {"region": ("gov_admin", "auditor")}),
 ]
 
-#: Actions a bank token may carry (what a bank's system needs; never consent or user actions).
-TOKEN_SCOPES = ("firm.search", "firm.read", "firm.export", "loan.list", "product.list")
+#: Actions a bank token may carry (what a bank's system needs; never consent or user actions):
+#: the registry reads, the firms the whitelist pushed to it, its fund claims (enrol, month-end
+#: status, file, follow) and its credit decisions (request, history, evidence, officer action).
+#: A token is issued with a subset; the rule table still applies (its own institution only).
+TOKEN_SCOPES = (
+    "firm.search",
+    "firm.read",
+    "firm.export",
+    "loan.list",
+    "product.list",
+    "whitelist.pushed",
+    "fund.claims",
+    "fund.claim",
+    "fund.enrol",
+    "fund.report",
+    "fund.file",
+    "credit.decide",
+    "credit.history",
+    "credit.evidence",
+    "credit.act",
+)
 
 _index: dict[tuple[str, str], Rule] = {}
 

@@ -300,7 +300,8 @@ def issue_token(
     """Issue a bearer token for the officer's bank system; the secret is returned only here."""
     authorize(session, p, "token.issue")
     now = now or audit.utcnow()
-    scopes = list(scopes or TOKEN_SCOPES)
+    # Default: every scope the officer's role has a rule for (areas register theirs on import).
+    scopes = list(scopes or [sc for sc in TOKEN_SCOPES if rule_for(p.role, sc) is not None])
     days = get_service_settings().token_days if days is None else days
     problems = [
         Problem("令牌不能包含该权限", "a token may not carry this scope", field="scopes", value=sc)

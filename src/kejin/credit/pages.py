@@ -1,19 +1,30 @@
-"""The bank officer's credit decision page for one firm (same gate as the API)."""
+"""The bank officer's credit pages: a decision for one firm, the institution's decision history,
+and one decision's evidence pack with its replay, downloads and the officer's action form (same
+gates and functions as the API)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import Response
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from kejin.access.deps import check_csrf, db, permit
 from kejin.access.rules import Principal
-from kejin.credit.routes import COMPONENTS, decide
-from kejin.errors import ValidationError
+from kejin.api import status_of
+from kejin.credit.routes import COMPONENTS, act, decide, evidence, history
+from kejin.errors import KejinError, ValidationError
 from kejin.registry.tables import Enterprise
-from kejin.web.pages import render
+from kejin.web.pages import lang_of, render
 
 router = APIRouter(include_in_schema=False)
+
+DecisionId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+PAGE = 20
+ACTIONS = ("approve", "reject", "refer", "override")
 
 
 @router.post("/firms/{uscc}/credit")
@@ -25,9 +36,117 @@ def credit_page(
     p: Principal = permit("credit.decide", target="uscc"),
     s: Session = Depends(db),
 ) -> Response:
-    check_csrf(request, csrf_token_)
+    if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
+        check_csrf(request, csrf_token_)
     if product != "points_credit":
         raise ValidationError("没有该产品", "unknown product")
     out = decide(s, request.app.state.engine, p, uscc, product)
     firm = s.get(Enterprise, out["uscc"])
     return render(request, "credit.html", {"d": out, "firm": firm, "components": COMPONENTS})
+
+
+@router.get("/bank/credit")
+def credit_history_page(
+    request: Request,
+    offset: int = Query(0, ge=0, le=10_000_000),
+    p: Principal = permit("page.bank"),
+    s: Session = Depends(db),
+) -> Response:
+    assert p.institution_id is not None
+    res = history(s, p, p.institution_id, offset, PAGE)
+    return render(request, "credit_history.html", {"res": res, "page": PAGE})
+
+
+def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(obj, dict):
+        out: list[tuple[str, Any]] = []
+        for k in sorted(obj):
+            out += _flatten(obj[k], f"{prefix}.{k}" if prefix else str(k))
+        return out
+    if isinstance(obj, list):
+        return [(prefix, json.dumps(obj, ensure_ascii=False))]
+    return [(prefix, obj)]
+
+
+def _evidence_page(
+    request: Request,
+    p: Principal,
+    s: Session,
+    decision_id: int,
+    err: KejinError | None = None,
+    form: dict[str, Any] | None = None,
+) -> Response:
+    lang = lang_of(request)
+    pack = evidence(s, request.app.state.engine, p, decision_id)
+    firm = s.get(Enterprise, pack["uscc"])
+    outputs = [(name, item) for name, item in pack["outputs"].items() if isinstance(item, dict)]
+    error = None
+    if err is not None:
+        en = lang == "en"
+        error = {
+            "reason": err.reason_en if en else err.reason_zh,
+            "problems": [
+                {"field": pr.field, "reason": pr.reason_en if en else pr.reason_zh}
+                for pr in err.problems
+            ],
+        }
+    return render(
+        request,
+        "credit_evidence.html",
+        {
+            "e": pack,
+            "firm": firm,
+            "outputs": outputs,
+            "flags": pack["outputs"].get("flags") or [],
+            "inputs": _flatten(pack["inputs"]),
+            "actions": ACTIONS,
+            "error": error,
+            "form": form or {},
+            "notice": request.query_params.get("notice") == "recorded",
+        },
+        status_of(err) if err else 200,
+    )
+
+
+@router.get("/bank/credit/{decision_id}")
+def credit_evidence_page(
+    request: Request,
+    decision_id: DecisionId,
+    p: Principal = permit("credit.evidence"),
+    s: Session = Depends(db),
+) -> Response:
+    return _evidence_page(request, p, s, decision_id)
+
+
+@router.post("/bank/credit/{decision_id}/action")
+def credit_action(
+    request: Request,
+    decision_id: DecisionId,
+    action: str = Form("", max_length=20),
+    note: str = Form("", max_length=2000),
+    contract_no: str = Form("", max_length=40),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("credit.act"),
+    s: Session = Depends(db),
+) -> Response:
+    if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
+        check_csrf(request, csrf_token_)
+    # No savepoint: ``act`` checks before the service writes (its own transaction) and writes
+    # this session (the audit record) only after; a savepoint would open a SQLite read
+    # transaction whose snapshot the service's commit makes stale.
+    try:
+        act(
+            s,
+            request.app.state.engine,
+            p,
+            decision_id,
+            action,
+            note.strip() or None,
+            contract_no.strip() or None,
+        )
+    except KejinError as e:
+        form = {"action": action, "note": note, "contract_no": contract_no}
+        return _evidence_page(request, p, s, decision_id, e, form)
+    return RedirectResponse(
+        f"/bank/credit/{decision_id}?notice=recorded&lang={lang_of(request)}", status_code=303
+    )

@@ -1,30 +1,99 @@
-"""Fund pages: the government's pools (balance, leverage, claims by status) and a bank's claims."""
+"""Fund pages: the government's pools and claim desk, one claim with its shares and clauses, and
+a bank's enrolments and claims. Same gates and the same desk functions as the API; a refusal
+(the maker-checker rule, a trigger not reached, a loan of another bank) is shown in place, on the
+page where the form was, and each form carries a fresh idempotency key so a double submit replays
+instead of acting twice."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kejin.access import service as access
-from kejin.access.deps import db, permit
+from kejin.access.deps import check_csrf, db, permit
 from kejin.access.rules import Principal
-from kejin.fund.routes import institution_claims, pools
+from kejin.api import status_of
+from kejin.errors import KejinError, Problem, ValidationError
+from kejin.fund import desk
+from kejin.fund.routes import pools
+from kejin.lending.tables import Loan
+from kejin.vocab import CLASSIFICATIONS
 from kejin.web import charts
 from kejin.web.i18n import t
 from kejin.web.pages import lang_of, render
 
 router = APIRouter(include_in_schema=False)
 
+ClaimId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+#: Claims on the government's desk page, newest first (every claim: ``GET /api/fund/claims/…``).
+DESK_ROWS = 300
+NOTICES = ("deposited", "reviewed", "approved", "rejected", "paid", "enrolled", "filed", "reported")
 
-@router.get("/fund")
-def fund_page(
-    request: Request, p: Principal = permit("fund.pools"), s: Session = Depends(db)
+
+def new_key() -> str:
+    """A fresh idempotency key for one rendering of a form (a resubmission reuses it)."""
+    return uuid.uuid4().hex
+
+
+def _notice(notice: str | None) -> str | None:
+    return notice if notice in NOTICES else None
+
+
+def _error(e: KejinError, lang: str) -> dict[str, Any]:
+    """An error as the page shows it: the reason and each problem in the chosen language."""
+    en = lang == "en"
+    return {
+        "reason": e.reason_en if en else e.reason_zh,
+        "problems": [
+            {"field": pr.field, "value": pr.value, "reason": pr.reason_en if en else pr.reason_zh}
+            for pr in e.problems
+        ],
+    }
+
+
+def _money(text: str) -> Decimal:
+    try:
+        return Decimal(text.replace(",", "").strip())
+    except InvalidOperation:
+        raise ValidationError(
+            "金额无效", "invalid amount", [Problem("不是数字", "not a number", "amount", text)]
+        ) from None
+
+
+def _attempt(
+    request: Request, s: Session, go: Callable[[], Any], done: str
+) -> tuple[Response | None, KejinError | None]:
+    """Run a desk step: a redirect on success, the error for the page otherwise.
+
+    No savepoint: a desk step checks before the service writes (in its own transaction) and
+    writes this session (the audit record) only after; a savepoint would open a SQLite read
+    transaction whose snapshot the service's commit makes stale.
+    """
+    try:
+        go()
+    except KejinError as e:
+        return None, e
+    return RedirectResponse(done, status_code=303), None
+
+
+# ---------------------------------------------------------------- government
+
+
+def _fund_page(
+    request: Request, p: Principal, s: Session, err: KejinError | None = None, **form: Any
 ) -> Response:
     lang = lang_of(request)
-    ps = pools(s, request.app.state.engine, date.today())
+    engine = request.app.state.engine
+    ps = pools(s, engine, date.today())
     chart = charts.hbar(
         t("fund_balance_chart", lang),
         [(x["name"], x["balance"]) for x in ps]
@@ -32,14 +101,358 @@ def fund_page(
         1,
         lang=lang,
     )
-    return render(request, "fund.html", {"pools": ps, "chart": chart})
+    funders = [(x["pool"], party) for x in ps for party in desk.funders(engine, x["pool"])]
+    claims = desk.claims(s, p, limit=DESK_ROWS)
+    access.log(s, p, "fund.claims", "institution", "*", detail={"rows": len(claims)})
+    return render(
+        request,
+        "fund.html",
+        {
+            "pools": ps,
+            "chart": chart,
+            "claims": claims,
+            "funders": funders,
+            "error": _error(err, lang) if err else None,
+            "form": form,
+            "key": new_key(),
+            "notice": _notice(request.query_params.get("notice")),
+        },
+        status_of(err) if err else 200,
+    )
+
+
+@router.get("/fund")
+def fund_page(
+    request: Request, p: Principal = permit("fund.pools"), s: Session = Depends(db)
+) -> Response:
+    return _fund_page(request, p, s)
+
+
+@router.post("/fund/deposit")
+def fund_deposit(
+    request: Request,
+    pool_party: str = Form("", max_length=90),
+    amount: str = Form("", max_length=30),
+    reason: str = Form("", max_length=500),
+    key: str = Form("", max_length=desk.KEY_MAX),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("fund.deposit"),
+    s: Session = Depends(db),
+) -> Response:
+    check_csrf(request, csrf_token_)
+    pool, _, party = pool_party.partition(":")
+    done, err = _attempt(
+        request,
+        s,
+        lambda: desk.deposit(
+            s,
+            request.app.state.engine,
+            p,
+            pool=pool,
+            party=party,
+            amount=_money(amount),
+            why=reason,
+            key=key,
+        ),
+        f"/fund?notice=deposited&lang={lang_of(request)}",
+    )
+    return done or _fund_page(
+        request, p, s, err, pool_party=pool_party, amount=amount, reason=reason
+    )
+
+
+def _claim_page(
+    request: Request, p: Principal, s: Session, claim_id: int, err: KejinError | None = None
+) -> Response:
+    lang = lang_of(request)
+    c = desk.claim_detail(s, request.app.state.engine, p, claim_id)
+    return render(
+        request,
+        "fund_claim.html",
+        {
+            "c": c,
+            "error": _error(err, lang) if err else None,
+            "key": new_key(),
+            "notice": _notice(request.query_params.get("notice")),
+        },
+        status_of(err) if err else 200,
+    )
+
+
+@router.get("/fund/claims/{claim_id}")
+def claim_page(
+    request: Request,
+    claim_id: ClaimId,
+    notice: str | None = Query(None, max_length=20),
+    p: Principal = permit("fund.claim"),
+    s: Session = Depends(db),
+) -> Response:
+    return _claim_page(request, p, s, claim_id)
+
+
+def _step(
+    request: Request, s: Session, p: Principal, claim_id: int, go: Callable[[], Any], notice: str
+) -> Response:
+    done, err = _attempt(
+        request, s, go, f"/fund/claims/{claim_id}?notice={notice}&lang={lang_of(request)}"
+    )
+    return done or _claim_page(request, p, s, claim_id, err)
+
+
+@router.post("/fund/claims/{claim_id}/review")
+def claim_review(
+    request: Request,
+    claim_id: ClaimId,
+    decision: str = Form("", max_length=10),
+    reason: str = Form("", max_length=500),
+    key: str = Form("", max_length=desk.KEY_MAX),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("fund.review"),
+    s: Session = Depends(db),
+) -> Response:
+    check_csrf(request, csrf_token_)
+    ok = decision == "approve"
+    return _step(
+        request,
+        s,
+        p,
+        claim_id,
+        lambda: desk.review(s, request.app.state.engine, p, claim_id, ok, reason, key),
+        "reviewed" if ok else "rejected",
+    )
+
+
+@router.post("/fund/claims/{claim_id}/approve")
+def claim_approve(
+    request: Request,
+    claim_id: ClaimId,
+    decision: str = Form("", max_length=10),
+    reason: str = Form("", max_length=500),
+    key: str = Form("", max_length=desk.KEY_MAX),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("fund.approve"),
+    s: Session = Depends(db),
+) -> Response:
+    check_csrf(request, csrf_token_)
+    ok = decision == "approve"
+    return _step(
+        request,
+        s,
+        p,
+        claim_id,
+        lambda: desk.approve(s, request.app.state.engine, p, claim_id, ok, reason, key),
+        "approved" if ok else "rejected",
+    )
+
+
+@router.post("/fund/claims/{claim_id}/pay")
+def claim_pay(
+    request: Request,
+    claim_id: ClaimId,
+    reason: str = Form("", max_length=500),
+    key: str = Form("", max_length=desk.KEY_MAX),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("fund.pay"),
+    s: Session = Depends(db),
+) -> Response:
+    check_csrf(request, csrf_token_)
+    return _step(
+        request,
+        s,
+        p,
+        claim_id,
+        lambda: desk.pay(s, request.app.state.engine, p, claim_id, reason, key),
+        "paid",
+    )
+
+
+# ---------------------------------------------------------------- bank
+
+
+def _bank_page(
+    request: Request, p: Principal, s: Session, err: KejinError | None = None, **form: Any
+) -> Response:
+    assert p.institution_id is not None
+    lang = lang_of(request)
+    claims = desk.claims(s, p)
+    access.log(s, p, "fund.claims", "institution", p.institution_id, detail={"rows": len(claims)})
+    loans = s.scalars(
+        select(Loan.contract_no)
+        .where(Loan.institution_id == p.institution_id)
+        .order_by(Loan.contract_no)
+    ).all()
+    return render(
+        request,
+        "bank_claims.html",
+        {
+            "claims": claims,
+            "enrolments": desk.enrolments(s, p),
+            "loans": loans,
+            "pools": desk.pool_names(s),
+            "classes": CLASSIFICATIONS,
+            "error": _error(err, lang) if err else None,
+            "form": form,
+            "key": new_key(),
+            "notice": _notice(request.query_params.get("notice")),
+            "today": date.today(),
+        },
+        status_of(err) if err else 200,
+    )
 
 
 @router.get("/bank/claims")
 def bank_claims(
     request: Request, p: Principal = permit("page.bank"), s: Session = Depends(db)
 ) -> Response:
-    assert p.institution_id is not None
-    claims = institution_claims(s, p.institution_id)
-    access.log(s, p, "fund.claims", "institution", p.institution_id, detail={"rows": len(claims)})
-    return render(request, "bank_claims.html", {"claims": claims})
+    return _bank_page(request, p, s)
+
+
+def _chosen(pool: str, contract_no: str) -> None:
+    """A bank form must name a pool and a loan (the select boxes offer only the bank's own)."""
+    missing = [f for f, v in (("pool", pool), ("contract_no", contract_no)) if not v.strip()]
+    if missing:
+        raise ValidationError(
+            "请选择资金池和贷款合同",
+            "choose a pool and a loan contract",
+            [Problem("必填", "required", field=f) for f in missing],
+        )
+
+
+def _bank_step(
+    request: Request, s: Session, p: Principal, go: Callable[[], Any], notice: str, **form: Any
+) -> Response:
+    done, err = _attempt(request, s, go, f"/bank/claims?notice={notice}&lang={lang_of(request)}")
+    return done or _bank_page(request, p, s, err, step=notice, **form)
+
+
+@router.post("/bank/claims/enrol")
+def bank_enrol(
+    request: Request,
+    pool: str = Form("", max_length=40),
+    contract_no: str = Form("", max_length=40),
+    reason: str = Form("", max_length=500),
+    key: str = Form("", max_length=desk.KEY_MAX),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("fund.enrol"),
+    s: Session = Depends(db),
+) -> Response:
+    if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
+        check_csrf(request, csrf_token_)
+    return _bank_step(
+        request,
+        s,
+        p,
+        lambda: (
+            _chosen(pool, contract_no)
+            or desk.enrol(
+                s,
+                request.app.state.engine,
+                p,
+                pool=pool,
+                contract_no=contract_no,
+                why=reason,
+                key=key,
+            )
+        ),
+        "enrolled",
+        pool=pool,
+        contract_no=contract_no,
+        reason=reason,
+    )
+
+
+@router.post("/bank/claims/status")
+def bank_status(
+    request: Request,
+    pool: str = Form("", max_length=40),
+    contract_no: str = Form("", max_length=40),
+    month: str = Form("", max_length=10),
+    balance: str = Form("", max_length=30),
+    days_past_due: str = Form("", max_length=10),
+    classification: str = Form("", max_length=20),
+    reason: str = Form("", max_length=500),
+    key: str = Form("", max_length=desk.KEY_MAX),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("fund.report"),
+    s: Session = Depends(db),
+) -> Response:
+    if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
+        check_csrf(request, csrf_token_)
+
+    def go() -> Any:
+        _chosen(pool, contract_no)
+        try:
+            m = date.fromisoformat(month + "-01" if len(month) == 7 else month)
+        except ValueError:
+            raise ValidationError(
+                "月份格式应为YYYY-MM", "month must be YYYY-MM", [Problem("", "", "month", month)]
+            ) from None
+        if not days_past_due.strip().isdigit():
+            raise ValidationError(
+                "逾期天数须为非负整数",
+                "days past due must be a whole number ≥ 0",
+                [Problem("", "", "days_past_due", days_past_due)],
+            )
+        return desk.report_status(
+            s,
+            request.app.state.engine,
+            p,
+            pool=pool,
+            contract_no=contract_no,
+            month=m,
+            balance=_money(balance),
+            days_past_due=int(days_past_due),
+            classification=classification,
+            why=reason,
+            key=key,
+        )
+
+    return _bank_step(
+        request,
+        s,
+        p,
+        go,
+        "reported",
+        pool=pool,
+        contract_no=contract_no,
+        month=month,
+        balance=balance,
+        days_past_due=days_past_due,
+        classification=classification,
+        reason=reason,
+    )
+
+
+@router.post("/bank/claims/file")
+def bank_file(
+    request: Request,
+    pool_contract: str = Form("", max_length=90),
+    reason: str = Form("", max_length=500),
+    key: str = Form("", max_length=desk.KEY_MAX),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("fund.file"),
+    s: Session = Depends(db),
+) -> Response:
+    if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
+        check_csrf(request, csrf_token_)
+    pool, _, contract_no = pool_contract.partition(":")
+    return _bank_step(
+        request,
+        s,
+        p,
+        lambda: (
+            _chosen(pool, contract_no)
+            or desk.file_claim(
+                s,
+                request.app.state.engine,
+                p,
+                pool=pool,
+                contract_no=contract_no,
+                why=reason,
+                key=key,
+            )
+        ),
+        "filed",
+        pool_contract=pool_contract,
+        reason=reason,
+    )
