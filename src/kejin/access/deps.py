@@ -38,12 +38,20 @@ async def db(request: Request) -> AsyncIterator[Session]:
         s.begin()
         yield s
     except BaseException:
-        await run_in_threadpool(s.rollback)
+        await run_in_threadpool(_end, s, commit=False)
         raise
-    else:
-        await run_in_threadpool(s.commit)
+    await run_in_threadpool(_end, s, commit=True)
+
+
+def _end(s: Session, *, commit: bool) -> None:
+    """Commit or roll back, then return the connection: one thread hop for both."""
+    try:
+        if commit:
+            s.commit()
+        else:
+            s.rollback()
     finally:
-        await run_in_threadpool(s.close)
+        s.close()
 
 
 def csrf_token(request: Request) -> str:
