@@ -19,6 +19,7 @@ from kejin.console import console, err_console, get_engine, print_json
 from kejin.db import transaction
 from kejin.errors import Problem, ValidationError
 from kejin.ids import normalize_uscc
+from kejin.policy.operations import application_view, programme_view
 
 policy_app = typer.Typer(help="政策引擎 / rules-as-code policy engine", no_args_is_help=True)
 
@@ -422,39 +423,6 @@ def simulate_cmd(
     err_console.print(f"图表 / chart: {png}")
 
 
-def _app_dict(a: Any) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "programme": a.programme_id,
-        "firm": a.firm,
-        "entity": a.entity,
-        "state": a.state,
-        "claimed": a.claimed,
-        "approved_amount": a.approved_amount,
-        "paid_total": a.paid_total,
-        "reviewed_by": a.reviewed_by,
-        "approved_by": a.approved_by,
-        "note": a.note,
-    }
-
-
-def _prog_dict(p: Any) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "policy": p.policy_id,
-        "year": p.year,
-        "budget": p.budget,
-        "reserved": p.reserved,
-        "paid": p.paid,
-        "remaining": p.budget - p.reserved,
-        "allocation": p.allocation,
-        "state": p.state,
-        "made_by": p.made_by,
-        "approved_by": p.approved_by,
-        "params_as_of": p.params_as_of,
-    }
-
-
 def _show(obj: Any, json_out: bool) -> None:
     if json_out:
         print_json(obj)
@@ -478,7 +446,7 @@ def create_cmd(
         p = service.create_programme(
             s, policy_id=policy_id, year=year, budget=Decimal(budget), allocation=allocation, by=by
         )
-        _show(_prog_dict(p), json_out)
+        _show(programme_view(p), json_out)
 
 
 @policy_app.command("publish")
@@ -493,7 +461,7 @@ def publish_cmd(
 
     with transaction(get_engine()) as s:
         p = service.publish(s, programme, by=by, as_of=_date(as_of) or date.today())
-        _show(_prog_dict(p), json_out)
+        _show(programme_view(p), json_out)
 
 
 @policy_app.command("apply")
@@ -542,7 +510,7 @@ def apply_cmd(
                 ],
             )
         apps = service.apply(s, programme, frame, by=by)
-        _show([_app_dict(a) for a in apps], json_out)
+        _show([application_view(a) for a in apps], json_out)
 
 
 @policy_app.command("review")
@@ -558,7 +526,8 @@ def review_cmd(
 
     with transaction(get_engine()) as s:
         _show(
-            _app_dict(service.review(s, application, by=by, accept=not reject, note=note)), json_out
+            application_view(service.review(s, application, by=by, accept=not reject, note=note)),
+            json_out,
         )
 
 
@@ -569,7 +538,7 @@ def approve_cmd(programme: str = typer.Argument(...), by: str = BY, json_out: bo
 
     with transaction(get_engine()) as s:
         apps = service.approve(s, programme, by=by)
-        _show([_app_dict(a) for a in apps], json_out)
+        _show([application_view(a) for a in apps], json_out)
 
 
 @policy_app.command("pay")
@@ -650,14 +619,14 @@ def status_cmd(programme: str = typer.Argument(...), json_out: bool = JSON) -> N
     with transaction(get_engine()) as s:
         p = get_programme(s, programme)
         apps = [
-            _app_dict(a)
+            application_view(a)
             for a in s.scalars(
                 select(Application)
                 .where(Application.programme_id == programme)
                 .order_by(Application.id)
             )
         ]
-        _show({**_prog_dict(p), "applications": apps}, json_out)
+        _show({**programme_view(p), "applications": apps}, json_out)
 
 
 #: Applications the demo files per programme, largest amounts first: four are reviewed and
