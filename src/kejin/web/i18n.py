@@ -224,6 +224,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "dash_fund_kpi": ("风险补偿资金池余额", "Risk compensation pool balance"),
     "dash_claims_kpi": ("已代偿笔数 / 金额", "Claims paid: count / amount"),
     "dash_none": ("尚无", "none yet"),
+    "credit_how_to": (
+        "在“企业检索”中打开企业画像，点击“申请授信决策”",
+        "open a firm's profile from Firm search and press “Request a credit decision”",
+    ),
     # ── policy workflow pages (area: policy — programmes, applications, eligible list, simulation)
     "pol_st_draft": ("草稿（待发布）", "draft (to publish)"),
     "pol_st_published": ("已发布", "published"),
