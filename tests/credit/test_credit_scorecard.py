@@ -279,3 +279,41 @@ def test_few_bads_use_fewer_folds_without_warnings() -> None:
         art = scorecard.fit(dataset.prepare(frame, "bad"), scorecard.ScorecardConfig(min_iv=0.0))
     assert art["regularisation"]["chosen_by"] == "cv"
     assert art["regularisation"]["C"] in scorecard.ScorecardConfig().C_grid
+
+
+def _collinear_pair(n: int = 4000, seed: int = 5) -> pl.DataFrame:
+    """``x2 = x1 + e``: riskier with x2 on its own, but safer with e once x1 is known.
+
+    On its own x2 ranks risk upwards (its WOE is informative), but given x1 its effect is
+    reversed, so a joint fit gives x2's WOE a positive coefficient: points that run against
+    x2's own bad rates.
+    """
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=n)
+    e = rng.normal(scale=0.6, size=n)
+    logit = -1 + 2 * x1 - 1.5 * e
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return pl.DataFrame({"x1": x1, "x2": x1 + e, "bad": y})
+
+
+def test_sign_guard_drops_the_wrong_signed_variable_only() -> None:
+    d = dataset.prepare(_collinear_pair(), "bad")
+    loose = scorecard.ScorecardConfig(selection="none", max_corr=1.0, sign_guard=False)
+    unguarded = scorecard.fit(d, loose)
+    coef = {v["name"]: v["coefficient"] for v in unguarded["variables"]}
+    assert coef["x1"] < 0 < coef["x2"]  # the constructed case does produce a wrong sign
+    guarded = scorecard.fit(d, loose.model_copy(update={"sign_guard": True}))
+    assert [v["name"] for v in guarded["variables"]] == ["x1"]
+    assert guarded["variables"][0]["coefficient"] < 0
+    assert guarded["screening"]["dropped_for_sign"] == {"x2": coef["x2"]}
+    assert guarded["screening"]["dropped_by_selection"] == []
+
+
+def test_default_card_has_right_signs_and_keeps_every_right_signed_variable() -> None:
+    """Default selection keeps all variables past the IV and correlation screens; the sign
+    guard removes none here because every signal variable points the right way."""
+    art = scorecard.fit(dataset.prepare(synthetic(), "bad"))
+    names = {v["name"] for v in art["variables"]}
+    assert {"income", "debt", "region"} <= names
+    assert all(v["coefficient"] < 0 for v in art["variables"])
+    assert art["screening"]["dropped_for_sign"] == {}
