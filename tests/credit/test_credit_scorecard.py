@@ -317,3 +317,26 @@ def test_default_card_has_right_signs_and_keeps_every_right_signed_variable() ->
     assert {"income", "debt", "region"} <= names
     assert all(v["coefficient"] < 0 for v in art["variables"])
     assert art["screening"]["dropped_for_sign"] == {}
+
+
+def test_out_of_range_value_scored_in_edge_bin_and_flagged_by_default() -> None:
+    """A value beyond the training range takes the nearest edge bin's points (not the
+    population average of the special bin), and the row still says so in its flags."""
+    d = dataset.prepare(synthetic(), "bad")
+    art = scorecard.fit(d)
+    debt = next(v for v in art["variables"] if v["name"] == "debt")
+    one = synthetic(2).drop("bad").head(1)
+    base = pl.concat([one, one]).with_columns(pl.Series("debt", [0.5, 0.5]))
+    beyond = base.with_columns(pl.Series("debt", [0.5, 5.0]))
+    inside = base.with_columns(pl.Series("debt", [0.5, 0.999]))
+    out, edge = scorecard.score(art, beyond), scorecard.score(art, inside)
+    assert "out_of_domain:debt" in out["flags"][1] and "debt" not in edge["flags"][1]
+    assert out["points"][1] == edge["points"][1]  # 5.0 scored like the top debt bin
+    special = scorecard.fit(d, scorecard.ScorecardConfig(clip_out_of_range=False))
+    strict = scorecard.score(special, beyond)
+    debt_s = next(v for v in special["variables"] if v["name"] == "debt")
+    assert strict["points"][1] - strict["points"][0] == (
+        debt_s["special"]["points"]
+        - debt_s["points"][int(bin_index(debt_s, np.array([0.5]))[0][0])]
+    )
+    assert debt["points"][-1] != debt["special"]["points"]
