@@ -353,11 +353,14 @@ def _finish(
     return spec
 
 
-def bin_index(spec: dict, values: np.ndarray | pl.Series) -> tuple[np.ndarray, np.ndarray]:
+def bin_index(
+    spec: dict, values: np.ndarray | pl.Series, clip: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Bin of each value (regular 0..K-1, special K, missing K+1) and an out-of-domain flag.
 
-    Numeric values outside the training range and categories never seen in training go to the
-    special bin and are flagged, as the issue asks: never silently into a regular bin.
+    Numeric values outside the training range and categories never seen in training are
+    flagged, as the issue asks: never silently scored as if seen. They go to the special bin,
+    or with ``clip`` (numeric only) to the nearest edge bin.
     """
     if spec["kind"] == "numeric":
         k = len(spec["splits"]) + 1
@@ -370,7 +373,7 @@ def bin_index(spec: dict, values: np.ndarray | pl.Series) -> tuple[np.ndarray, n
             lo, hi = spec["range"]
             with np.errstate(invalid="ignore"):
                 flag = ~missing & ~special & ((x < lo) | (x > hi))
-        idx = np.where(special | flag, k, idx)
+        idx = np.where(special | (flag & (not clip)), k, idx)
         idx = np.where(missing, k + 1, idx)
         return idx, flag
     k = len(spec["groups"])

@@ -377,11 +377,7 @@ def score(art: dict, X: pl.DataFrame, n_reasons: int = 3) -> pl.DataFrame:
     clip = art["config"].get("clip_out_of_range", False)
     for j, v in enumerate(art["variables"]):
         values = _column_values(X, v["name"], v["kind"] != "numeric")
-        idx, flag = bin_index(v, values)
-        if clip and v["kind"] == "numeric" and v["range"] is not None:
-            idx = np.where(
-                flag, np.searchsorted(np.asarray(v["splits"]), values, side="right"), idx
-            )
+        idx, flag = bin_index(v, values, clip=clip)
         pts = np.asarray([*v["points"], v["special"]["points"], v["missing"]["points"]])
         logit += v["coefficient"] * woe_table(v)[idx]
         p = pts[idx]
