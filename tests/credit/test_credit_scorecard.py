@@ -340,3 +340,22 @@ def test_out_of_range_value_scored_in_edge_bin_and_flagged_by_default() -> None:
         - debt_s["points"][int(bin_index(debt_s, np.array([0.5]))[0][0])]
     )
     assert debt["points"][-1] != debt["special"]["points"]
+
+
+def test_auto_trend_turns_only_when_the_turn_pays() -> None:
+    """U-shaped risk (young and old riskier) → valley; a monotone risk with a small wiggle stays
+    monotone; with an unreachable ``turn_gain`` even the U shape is fitted monotone."""
+    rng = np.random.default_rng(1)
+    x = rng.uniform(18, 75, 3000)
+    u = (rng.uniform(size=3000) < 1 / (1 + np.exp(-(-1.2 + 0.004 * (x - 40) ** 2)))).astype(int)
+    valley = fit_numeric("age", x, u, BinningConfig(merge_chi2=0))
+    assert valley["trend"] == "valley"
+    rates = np.array(valley["bad"]) / np.array(valley["n"])
+    low = int(np.argmin(rates))
+    assert 0 < low < len(rates) - 1
+    assert (np.diff(rates[: low + 1]) <= 0).all() and (np.diff(rates[low:]) >= 0).all()
+    wiggle = 1 / (1 + np.exp(-(-1 + 0.04 * (x - 40) + 0.15 * np.sin(x / 3))))
+    m = (rng.uniform(size=3000) < wiggle).astype(int)
+    assert fit_numeric("age", x, m, BinningConfig(merge_chi2=0))["trend"] == "ascending"
+    never = fit_numeric("age", x, u, BinningConfig(merge_chi2=0, turn_gain=1e9))
+    assert never["trend"] in ("ascending", "descending")
