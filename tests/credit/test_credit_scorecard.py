@@ -279,3 +279,83 @@ def test_few_bads_use_fewer_folds_without_warnings() -> None:
         art = scorecard.fit(dataset.prepare(frame, "bad"), scorecard.ScorecardConfig(min_iv=0.0))
     assert art["regularisation"]["chosen_by"] == "cv"
     assert art["regularisation"]["C"] in scorecard.ScorecardConfig().C_grid
+
+
+def _collinear_pair(n: int = 4000, seed: int = 5) -> pl.DataFrame:
+    """``x2 = x1 + e``: riskier with x2 on its own, but safer with e once x1 is known.
+
+    On its own x2 ranks risk upwards (its WOE is informative), but given x1 its effect is
+    reversed, so a joint fit gives x2's WOE a positive coefficient: points that run against
+    x2's own bad rates.
+    """
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=n)
+    e = rng.normal(scale=0.6, size=n)
+    logit = -1 + 2 * x1 - 1.5 * e
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return pl.DataFrame({"x1": x1, "x2": x1 + e, "bad": y})
+
+
+def test_sign_guard_drops_the_wrong_signed_variable_only() -> None:
+    d = dataset.prepare(_collinear_pair(), "bad")
+    loose = scorecard.ScorecardConfig(selection="none", max_corr=1.0, sign_guard=False)
+    unguarded = scorecard.fit(d, loose)
+    coef = {v["name"]: v["coefficient"] for v in unguarded["variables"]}
+    assert coef["x1"] < 0 < coef["x2"]  # the constructed case does produce a wrong sign
+    guarded = scorecard.fit(d, loose.model_copy(update={"sign_guard": True}))
+    assert [v["name"] for v in guarded["variables"]] == ["x1"]
+    assert guarded["variables"][0]["coefficient"] < 0
+    assert guarded["screening"]["dropped_for_sign"] == {"x2": coef["x2"]}
+    assert guarded["screening"]["dropped_by_selection"] == []
+
+
+def test_default_card_has_right_signs_and_keeps_every_right_signed_variable() -> None:
+    """Default selection keeps all variables past the IV and correlation screens; the sign
+    guard removes none here because every signal variable points the right way."""
+    art = scorecard.fit(dataset.prepare(synthetic(), "bad"))
+    names = {v["name"] for v in art["variables"]}
+    assert {"income", "debt", "region"} <= names
+    assert all(v["coefficient"] < 0 for v in art["variables"])
+    assert art["screening"]["dropped_for_sign"] == {}
+
+
+def test_out_of_range_value_scored_in_edge_bin_and_flagged_by_default() -> None:
+    """A value beyond the training range takes the nearest edge bin's points (not the
+    population average of the special bin), and the row still says so in its flags."""
+    d = dataset.prepare(synthetic(), "bad")
+    art = scorecard.fit(d)
+    debt = next(v for v in art["variables"] if v["name"] == "debt")
+    one = synthetic(2).drop("bad").head(1)
+    base = pl.concat([one, one]).with_columns(pl.Series("debt", [0.5, 0.5]))
+    beyond = base.with_columns(pl.Series("debt", [0.5, 5.0]))
+    inside = base.with_columns(pl.Series("debt", [0.5, 0.999]))
+    out, edge = scorecard.score(art, beyond), scorecard.score(art, inside)
+    assert "out_of_domain:debt" in out["flags"][1] and "debt" not in edge["flags"][1]
+    assert out["points"][1] == edge["points"][1]  # 5.0 scored like the top debt bin
+    special = scorecard.fit(d, scorecard.ScorecardConfig(clip_out_of_range=False))
+    strict = scorecard.score(special, beyond)
+    debt_s = next(v for v in special["variables"] if v["name"] == "debt")
+    assert strict["points"][1] - strict["points"][0] == (
+        debt_s["special"]["points"]
+        - debt_s["points"][int(bin_index(debt_s, np.array([0.5]))[0][0])]
+    )
+    assert debt["points"][-1] != debt["special"]["points"]
+
+
+def test_auto_trend_turns_only_when_the_turn_pays() -> None:
+    """U-shaped risk (young and old riskier) → valley; a monotone risk with a small wiggle stays
+    monotone; with an unreachable ``turn_gain`` even the U shape is fitted monotone."""
+    rng = np.random.default_rng(1)
+    x = rng.uniform(18, 75, 3000)
+    u = (rng.uniform(size=3000) < 1 / (1 + np.exp(-(-1.2 + 0.004 * (x - 40) ** 2)))).astype(int)
+    valley = fit_numeric("age", x, u, BinningConfig(merge_chi2=0))
+    assert valley["trend"] == "valley"
+    rates = np.array(valley["bad"]) / np.array(valley["n"])
+    low = int(np.argmin(rates))
+    assert 0 < low < len(rates) - 1
+    assert (np.diff(rates[: low + 1]) <= 0).all() and (np.diff(rates[low:]) >= 0).all()
+    wiggle = 1 / (1 + np.exp(-(-1 + 0.04 * (x - 40) + 0.15 * np.sin(x / 3))))
+    m = (rng.uniform(size=3000) < wiggle).astype(int)
+    assert fit_numeric("age", x, m, BinningConfig(merge_chi2=0))["trend"] == "ascending"
+    never = fit_numeric("age", x, u, BinningConfig(merge_chi2=0, turn_gain=1e9))
+    assert never["trend"] in ("ascending", "descending")

@@ -12,10 +12,11 @@ exact where it is cheap to be exact:
    bins each hold at least ``min_bin_size`` of the rows and whose event rate follows the trend,
    take the one with the highest information value. IV is additive over bins, so the DP is exact
    (no heuristic chi-merge order to depend on); it is O(n³) in the number of pre-bins (≤ 20).
-3. **Trend**: ``ascending`` / ``descending`` event rate with the value, ``none``, or ``auto`` (the
-   better IV of the two monotone fits — a scorecard must be explainable in one direction).
-4. **Significance merge**: adjacent bins whose bad rates do not differ at 10% (chi-square) are
-   merged, so the IV-maximising DP cannot carve noise into bins.
+3. **Trend**: ``ascending`` / ``descending`` event rate with the value, ``peak`` / ``valley``
+   (one turn), ``none``, or ``auto``: the better IV of the two monotone fits, a one-turn fit
+   only when its IV is ``turn_gain`` (10%) higher — a scorecard must be explainable.
+4. **Significance merge** (optional, ``merge_chi2``; the scorecard's default leaves it off):
+   adjacent bins whose bad rates do not differ at that chi-square level are merged.
 5. **Categorical** variables: categories are ordered by smoothed event rate (ties by name) and
    then merged by the same DP, so groups are contiguous in risk.
 
@@ -353,11 +354,14 @@ def _finish(
     return spec
 
 
-def bin_index(spec: dict, values: np.ndarray | pl.Series) -> tuple[np.ndarray, np.ndarray]:
+def bin_index(
+    spec: dict, values: np.ndarray | pl.Series, clip: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Bin of each value (regular 0..K-1, special K, missing K+1) and an out-of-domain flag.
 
-    Numeric values outside the training range and categories never seen in training go to the
-    special bin and are flagged, as the issue asks: never silently into a regular bin.
+    Numeric values outside the training range and categories never seen in training are
+    flagged, as the issue asks: never silently scored as if seen. They go to the special bin,
+    or with ``clip`` (numeric only) to the nearest edge bin.
     """
     if spec["kind"] == "numeric":
         k = len(spec["splits"]) + 1
@@ -370,7 +374,7 @@ def bin_index(spec: dict, values: np.ndarray | pl.Series) -> tuple[np.ndarray, n
             lo, hi = spec["range"]
             with np.errstate(invalid="ignore"):
                 flag = ~missing & ~special & ((x < lo) | (x > hi))
-        idx = np.where(special | flag, k, idx)
+        idx = np.where(special | (flag & (not clip)), k, idx)
         idx = np.where(missing, k + 1, idx)
         return idx, flag
     k = len(spec["groups"])
