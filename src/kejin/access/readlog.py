@@ -20,7 +20,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from kejin.access import audit
@@ -97,8 +97,7 @@ class _Writer:
     def _commit(self, batch: list[tuple[dict[str, Any], Future[AuditEvent]]]) -> None:
         try:
             with Session(self.engine, expire_on_commit=False) as s, s.begin():
-                s.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                events = audit.append(s, [f for f, _ in batch])
+                events = audit.append(s, [f for f, _ in batch], durable=False)
         except Exception as e:  # every waiting read fails with it rather than hang
             for _, fut in batch:
                 fut.set_exception(e)
