@@ -176,7 +176,12 @@ def _centre(
     pols = library.all_policies()
     titles = {pol.id: (pol.title_en if lang == "en" else pol.title_zh) for pol in pols}
     chart = charts.hbar(
-        t("pol_used_chart", lang), [(r["id"], r["reserved"]) for r in progs][:15], 2, lang=lang
+        t("pol_used_chart", lang),
+        [(f"{titles.get(r['policy'], r['policy'])} {r['year']}", r["reserved"]) for r in progs][
+            :15
+        ],
+        2,
+        lang=lang,
     )
     return render(
         request,
