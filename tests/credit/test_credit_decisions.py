@@ -178,11 +178,13 @@ def test_decide_records_and_evidence_replays(engine: Engine, tmp_path) -> None: 
     assert out["grade"]["basis"] == "pd"
     assert "grade.fallback_pd" in {r["code"] for r in out["grade"]["reasons"]}
     assert 0 < out["pd"] < 1
-    decisions.record_action(engine, out["decision_id"], "王经理", "approve", contract_no="L7")
+    # A colleague acts on it: the record keeps who asked for the decision and who acted.
+    decisions.record_action(engine, out["decision_id"], "李审批", "approve", contract_no="L7")
     summary = evidence.export(engine, "L7", tmp_path)
     assert summary["reproduces"] is True and summary["differences"] == []
     pack = json.loads((tmp_path / f"evidence-{out['decision_id']}.json").read_text())
     assert pack["action"] == "approve" and pack["model"]["content_hash"] == model_id
+    assert (pack["officer"], pack["action_by"]) == ("王经理", "李审批")
     assert pack["inputs"]["revenue"] == {"2024": "20000000.00", "2025": "30000000.00"}
     wb = load_workbook(tmp_path / f"evidence-{out['decision_id']}.xlsx")
     assert wb.sheetnames == ["summary 概览", "decision 决策", "inputs 输入快照", "table 决策表"]

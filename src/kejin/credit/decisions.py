@@ -571,7 +571,7 @@ def record_action(
                 "decision not found",
                 [Problem("", "", field="decision_id", value=decision_id)],
             )
-        row.officer = officer
+        row.action_by = officer
         row.action = action
         row.action_note = note
         row.action_at = datetime.now(UTC).replace(tzinfo=None)

@@ -74,6 +74,7 @@ def pack(engine: Engine, key: str) -> dict:
         "contract_no": row.contract_no,
         "officer": row.officer,
         "action": row.action,
+        "action_by": row.action_by,
         "action_note": row.action_note,
         "action_at": row.action_at.isoformat() if row.action_at else None,
         "table_version": row.table_version,
@@ -100,7 +101,7 @@ def export(engine: Engine, key: str, out_dir: str | Path) -> dict:
     ws.title = "summary 概览"
     for k in (
         "decision_id", "uscc", "product", "decided_at", "as_of", "contract_no", "officer",
-        "action", "action_note", "action_at", "table_version", "model_id",
+        "action", "action_by", "action_note", "action_at", "table_version", "model_id",
     ):  # fmt: skip
         ws.append([k, p[k]])
     ws.append(["replay reproduces 复核一致", p["replay"]["reproduces"]])

@@ -151,6 +151,7 @@ def history(
                 "rate": _value(out, "decision.rate"),
                 "action": d.action,
                 "action_at": d.action_at,
+                "action_by": d.action_by,
                 "contract_no": d.contract_no,
             }
         )

@@ -65,6 +65,9 @@ class CreditDecision(Base):
     outputs: Mapped[str] = mapped_column(Text, info=label("决策结果", "outputs JSON"))
     officer: Mapped[str | None] = mapped_column(String(60), info=label("经办人", "officer"))
     action: Mapped[str | None] = mapped_column(String(20), info=label("处理意见", "officer action"))
+    #: Who recorded ``action``; ``officer`` stays the one who requested the decision, since the
+    #: due-diligence record (尽职免责) must show both the maker and whoever acted on the result.
+    action_by: Mapped[str | None] = mapped_column(String(60), info=label("处理人", "acted by"))
     action_note: Mapped[str | None] = mapped_column(Text, info=label("说明", "action note"))
     action_at: Mapped[datetime | None] = mapped_column(
         DateTime, info=label("处理时间", "action at")
