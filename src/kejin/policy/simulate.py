@@ -197,6 +197,8 @@ def matches(
                     "status": "needs_data",
                     "entity": p.entity,
                     "inputs": [i.name for i in p.inputs],
+                    "inputs_zh": [i.zh for i in p.inputs],
+                    "inputs_en": [i.en for i in p.inputs],
                 }
             )
             continue
