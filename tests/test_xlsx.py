@@ -29,9 +29,11 @@ def test_a_formula_looking_name_is_written_as_its_text() -> None:
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
-        st.text(min_size=1, max_size=20)
-        .filter(str.isprintable)
-        .flatmap(lambda x: st.sampled_from([x, "=" + x, "=SUM(A1:A9)" + x])),
+        st.text(
+            st.characters(exclude_categories=("C", "Z"), include_characters=" "),
+            min_size=1,
+            max_size=20,
+        ).flatmap(lambda x: st.sampled_from([x, "=" + x, "=SUM(A1:A9)" + x])),
         min_size=1,
     )
 )
