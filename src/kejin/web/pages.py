@@ -165,19 +165,19 @@ def dashboard(
             lang=lang,
         ),
     ]
-    svgs += area_charts(request, s, lang)
+    areas = area_state(request, s)
+    svgs += area_charts(s, areas, lang)
     return render(
         request,
         "dashboard.html",
-        {"ov": ov, "charts": svgs, "kpi": headline(request, s)},
+        {"ov": ov, "charts": svgs, "kpi": headline(areas)},
     )
 
 
-def headline(request: Request, s: Session) -> dict[str, Any]:
-    """The figures above the charts, each with the date or run it rests on: a region's registry,
-    points, whitelist and ledgers are refreshed at different times, and a reader comparing them
-    must see which snapshot each comes from (the synthetic region's data stop at 2026-06-30
-    while qualification validity is judged today)."""
+def area_state(request: Request, s: Session) -> dict[str, Any]:
+    """What the areas contribute to the dashboard, read once for the headline and the charts
+    (the fund summaries walk every pool's ledger). Imported here, not at the top, because the
+    areas' page modules import this one."""
     from sqlalchemy import func
 
     from kejin.fund.routes import pools
@@ -186,15 +186,27 @@ def headline(request: Request, s: Session) -> dict[str, Any]:
     from kejin.registry.tables import DataPull
     from kejin.whitelist.visibility import versions
 
-    vs = versions(s, 2)
-    run = s.execute(select(ScoreRun).order_by(ScoreRun.id.desc()).limit(1)).scalar()
-    progs = programmes(s)
     today = utcnow().date()
-    ps = pools(s, request.app.state.engine, today)
     return {
-        "registry_as_of": s.scalar(select(func.max(DataPull.pulled_at))),
         "today": today,
-        "points_run": run,
+        "registry_as_of": s.scalar(select(func.max(DataPull.pulled_at))),
+        "versions": versions(s, 2),
+        "points_run": s.execute(select(ScoreRun).order_by(ScoreRun.id.desc()).limit(1)).scalar(),
+        "programmes": programmes(s),
+        "pools": pools(s, request.app.state.engine, today),
+    }
+
+
+def headline(a: dict[str, Any]) -> dict[str, Any]:
+    """The figures above the charts, each with the date or run it rests on: a region's registry,
+    points, whitelist and ledgers are refreshed at different times, and a reader comparing them
+    must see which snapshot each comes from (the synthetic region's data stop at 2026-06-30
+    while qualification validity is judged today)."""
+    vs, progs, ps = a["versions"], a["programmes"], a["pools"]
+    return {
+        "registry_as_of": a["registry_as_of"],
+        "today": a["today"],
+        "points_run": a["points_run"],
         "whitelist": vs[0] if vs else None,
         "whitelist_change": (vs[0]["members"] - vs[1]["members"]) if len(vs) > 1 else None,
         "budget": sum(r["budget"] for r in progs) if progs else None,
@@ -210,36 +222,31 @@ def headline(request: Request, s: Session) -> dict[str, Any]:
     }
 
 
-def area_charts(request: Request, s: Session, lang: str) -> list[str]:
+def area_charts(s: Session, a: dict[str, Any], lang: str) -> list[str]:
     """The areas' dashboard charts: whitelist size by tier, points distribution, policy budget
-    used, fund balances (each empty until its area has data). Imported here, not at the top,
-    because the areas' page modules import this one."""
+    used, fund balances (each empty until its area has data)."""
     from sqlalchemy import func
 
-    from kejin.fund.routes import pools
-    from kejin.points.tables import ScoreResult, ScoreRun
+    from kejin.points.tables import ScoreResult
     from kejin.policy.library import all_policies
-    from kejin.policy.routes import programmes
     from kejin.whitelist.rules import load_rules
-    from kejin.whitelist.visibility import versions
 
-    latest = versions(s, 1)
+    latest = a["versions"][:1]
     tiers = latest[0]["tiers"] if latest else {}
     tier_defs = load_rules("default")[0].tiers
     names = {x.id: (x.en if lang == "en" else x.zh) for x in tier_defs}
     order = {x.id: i for i, x in enumerate(tier_defs)}
-    run = s.scalar(select(func.max(ScoreRun.id)))
     bins: dict[int, int] = {}
-    if run is not None:
+    if a["points_run"] is not None:
         bucket = func.floor(ScoreResult.total / 10)
         for b, n in s.execute(
-            select(bucket, func.count()).where(ScoreResult.run_id == run).group_by(bucket)
+            select(bucket, func.count())
+            .where(ScoreResult.run_id == a["points_run"].id)
+            .group_by(bucket)
         ):
             k = min(int(b), 9)
             bins[k] = bins.get(k, 0) + n
     titles = {x.id: (x.title_en if lang == "en" else x.title_zh) for x in all_policies()}
-    progs = programmes(s)
-    ps = pools(s, request.app.state.engine, utcnow().date())
     by_tier = sorted(tiers.items(), key=lambda kv: order.get(kv[0], len(order)))
     return [
         charts.hbar(
@@ -256,13 +263,16 @@ def area_charts(request: Request, s: Session, lang: str) -> list[str]:
         ),
         charts.hbar(
             t("pol_used_chart", lang),
-            [(f"{titles.get(r['policy'], r['policy'])} {r['year']}", r["reserved"]) for r in progs][
-                :15
-            ],
+            [
+                (f"{titles.get(r['policy'], r['policy'])} {r['year']}", r["reserved"])
+                for r in a["programmes"]
+            ][:15],
             2,
             lang=lang,
         ),
-        charts.hbar(t("fund_balance", lang), [(x["name"], x["balance"]) for x in ps], 1, lang=lang),
+        charts.hbar(
+            t("fund_balance", lang), [(x["name"], x["balance"]) for x in a["pools"]], 1, lang=lang
+        ),
     ]
 
 
