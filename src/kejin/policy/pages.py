@@ -9,6 +9,7 @@ button or field that caused it, and the savepoint around the change undoes anyth
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -127,6 +128,34 @@ def my_policies(
     return _firm_page(request, p, s, notice=notice)
 
 
+def _refusal(
+    s: Session, change: Callable[[], Any], *, missing_in_place: bool = False
+) -> KejinError | None:
+    """Run one form's change in a savepoint. A refusal the page shows in place comes back (the
+    savepoint undone); a forbidden target goes on to the error page, and so does an unknown one
+    unless the form itself named it (``missing_in_place``): a page never hints at what the
+    caller may not see."""
+    try:
+        with s.begin_nested():
+            change()
+    except KejinError as e:
+        if status_of(e) == 403 or (status_of(e) == 404 and not missing_in_place):
+            raise
+        return e
+    return None
+
+
+def _required_date(as_of: str) -> date:
+    try:
+        return date.fromisoformat(as_of)
+    except ValueError:
+        raise ValidationError(
+            "日期格式错误",
+            "bad date",
+            [Problem("应为YYYY-MM-DD", "expected YYYY-MM-DD", field="as_of", value=as_of)],
+        ) from None
+
+
 @router.post("/enterprise/policies/apply")
 def my_apply(
     request: Request,
@@ -141,18 +170,17 @@ def my_apply(
     assert p.uscc is not None
     lang = lang_of(request)
     form = {"programme": programme, "entity": entity}
-    try:
-        with s.begin_nested():
-            if not programme:
-                raise ValidationError(
-                    "请选择项目",
-                    "choose a programme",
-                    [Problem("必填", "required", field="programme")],
-                )
-            ops.apply(s, request.app.state.engine, p, p.uscc, programme, entity or None)
-    except KejinError as e:
-        if status_of(e) == 403:
-            raise
+
+    def change() -> None:
+        if not programme:
+            raise ValidationError(
+                "请选择项目",
+                "choose a programme",
+                [Problem("必填", "required", field="programme")],
+            )
+        ops.apply(s, request.app.state.engine, p, p.uscc, programme, entity or None)
+
+    if e := _refusal(s, change, missing_in_place=True):
         errors = _field_errors(e, lang, ("programme", "entity"), "entity")
         return _firm_page(request, p, s, errors=errors, form=form, status=status_of(e))
     return RedirectResponse(f"/enterprise/policies?notice=applied&lang={lang}", status_code=303)
@@ -225,13 +253,12 @@ def create_programme(
     check_csrf(request, csrf_token_)
     lang = lang_of(request)
     form = {"policy": policy, "year": year, "budget": budget, "allocation": allocation}
-    try:
-        with s.begin_nested():
-            y = int(year) if year.strip().isdigit() else 0
-            ops.create(s, p, policy_id=policy, year=y, budget=budget, allocation=allocation)
-    except KejinError as e:
-        if status_of(e) == 403:
-            raise
+
+    def change() -> None:
+        y = int(year) if year.strip().isdigit() else 0
+        ops.create(s, p, policy_id=policy, year=y, budget=budget, allocation=allocation)
+
+    if e := _refusal(s, change, missing_in_place=True):
         errors = _field_errors(
             e, lang, ("policy", "year", "budget", "allocation", "programme"), "policy"
         )
@@ -252,12 +279,7 @@ def publish_programme(
     """Publish; when the maker tries, the refusal appears in the programme's row."""
     check_csrf(request, csrf_token_)
     lang = lang_of(request)
-    try:
-        with s.begin_nested():
-            ops.publish(s, p, programme_id, None)
-    except KejinError as e:
-        if status_of(e) in (403, 404):
-            raise
+    if e := _refusal(s, lambda: ops.publish(s, p, programme_id, None)):
         return _centre(request, s, row_errors={programme_id: _reason(e, lang)}, status=status_of(e))
     return RedirectResponse(f"/policies?notice=published&lang={lang}", status_code=303)
 
@@ -334,25 +356,17 @@ def record_corrections(
     revision recorded twice returns the same payments."""
     check_csrf(request, csrf_token_)
     lang = lang_of(request)
-    try:
-        with s.begin_nested():
-            try:
-                day = date.fromisoformat(as_of)
-            except ValueError:
-                raise ValidationError(
-                    "日期格式错误",
-                    "bad date",
-                    [Problem("应为YYYY-MM-DD", "expected YYYY-MM-DD", field="as_of", value=as_of)],
-                ) from None
-            ops.record_corrections(s, p, programme_id, day, f"web:{day}")
-    except KejinError as e:
-        if status_of(e) in (403, 404):
-            raise
+
+    def change() -> None:
+        day = _required_date(as_of)
+        ops.record_corrections(s, p, programme_id, day, f"web:{day}")
+
+    if e := _refusal(s, change):
         return _programme_page(
             request, p, s, programme_id, errors={"correct": _reason(e, lang)}, status=status_of(e)
         )
     return RedirectResponse(
-        f"/policies/{programme_id}?notice=corrected&corr_as_of={day}&lang={lang}#corrections",
+        f"/policies/{programme_id}?notice=corrected&corr_as_of={_required_date(as_of)}&lang={lang}#corrections",
         status_code=303,
     )
 
@@ -368,12 +382,7 @@ def approve_programme(
     """Approve the reviewed applications; the reviewer trying it sees the refusal in place."""
     check_csrf(request, csrf_token_)
     lang = lang_of(request)
-    try:
-        with s.begin_nested():
-            ops.approve(s, p, programme_id)
-    except KejinError as e:
-        if status_of(e) in (403, 404):
-            raise
+    if e := _refusal(s, lambda: ops.approve(s, p, programme_id)):
         return _programme_page(
             request, p, s, programme_id, errors={"approve": _reason(e, lang)}, status=status_of(e)
         )
@@ -387,12 +396,7 @@ def _application_action(
 ) -> Response:
     lang = lang_of(request)
     programme_id = get_application(s, application_id).programme_id
-    try:
-        with s.begin_nested():
-            act()
-    except KejinError as e:
-        if status_of(e) in (403, 404):
-            raise
+    if e := _refusal(s, act):
         return _programme_page(
             request,
             p,
