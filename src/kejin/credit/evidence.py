@@ -19,6 +19,7 @@ from kejin.credit import decisions, registry
 from kejin.credit.tables import CreditDecision
 from kejin.db import transaction
 from kejin.errors import NotFoundError, Problem
+from kejin.xlsx import append_row
 
 _META = ("decision_id", "table_version", "model_id")
 
@@ -122,10 +123,10 @@ def export(engine: Engine, key: str, out_dir: str | Path) -> dict:
     inp = wb.create_sheet("inputs 输入快照")
     inp.append(["field 字段", "value 值"])
     for k, v in _flatten(p["inputs"]):
-        inp.append([k, v])
+        append_row(inp, (k, v))
     tab = wb.create_sheet("table 决策表")
     for line in p["table_text"].splitlines():
-        tab.append([line])
+        append_row(tab, (line,))
     wb.save(out / f"{stem}.xlsx")
     return {
         "decision_id": p["decision_id"],

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from kejin.fund import ledger
 from kejin.fund import service as svc
+from kejin.xlsx import append_row
 
 AGE_BUCKETS = ((0, 30, "≤30天"), (31, 90, "31–90天"), (91, 180, "91–180天"), (181, 10**6, ">180天"))
 STATUS_ZH = {
@@ -81,7 +82,7 @@ def write_report(engine: Engine, pool_id: str, on: date, out: Path) -> dict[str,
         if rows:
             w.append(list(rows[0]))
             for r in rows:
-                w.append([_cell(v) for v in r.values()])
+                append_row(w, (_cell(v) for v in r.values()))
         else:
             w.append(["(无 / none)"])
     wb.save(xlsx)

@@ -222,11 +222,13 @@ def write_table(path: Path, df: pl.DataFrame) -> None:
     elif suffix == ".xlsx":
         from openpyxl import Workbook
 
+        from kejin.xlsx import append_row
+
         wb = Workbook()
         ws = wb.active
         ws.append(df.columns)
         for r in df.iter_rows():
-            ws.append([str(v) if isinstance(v, Decimal) else v for v in r])
+            append_row(ws, (str(v) if isinstance(v, Decimal) else v for v in r))
         wb.save(path)
     else:
         raise ValidationError(
