@@ -123,6 +123,7 @@ def event_fields(
 
 
 _TAIL = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+_COLUMNS = [c.name for c in AuditEvent.__table__.columns]
 
 
 def append(session: Session, batch: list[dict[str, Any]], durable: bool = True) -> list[AuditEvent]:
@@ -144,9 +145,6 @@ def append(session: Session, batch: list[dict[str, Any]], durable: bool = True) 
         insert(AuditEvent.__table__), [{c: getattr(ev, c) for c in _COLUMNS} for ev in out]
     )
     return out
-
-
-_COLUMNS = [c.name for c in AuditEvent.__table__.columns]
 
 
 def record(
