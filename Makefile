@@ -57,7 +57,15 @@ demo: install system-deps
 test: install-test system-deps
 	$(BIN)/python -m pytest
 
-bench: install-test
+# The service bench drives its load with wrk (C; cheap on a 2-core machine): installed like the
+# system packages above when missing and we may.
+bench: install-test system-deps
+	@if command -v wrk >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get install -y -q wrk >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null)) \
+	  && echo "installed wrk"; \
+	elif sudo -n true 2>/dev/null; then sudo apt-get install -y -q wrk >/dev/null; \
+	else echo "warning: wrk missing; the service load bench will be skipped (apt-get install wrk)"; fi
 	$(BIN)/python -m bench
 
 lint: install-test

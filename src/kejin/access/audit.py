@@ -168,9 +168,9 @@ def record(
     if not durable:
         from kejin.access import readlog
 
-        engine = readlog.engine_for(session)
-        if engine is not None:
-            return readlog.append(engine, ev)
+        carried = readlog.carry(session, ev)
+        if carried is not None:
+            return carried
     return append(session, [ev], durable)[0]
 
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
+from kejin.access.readlog import LOOP_WRITER
 from kejin.access.rules import Principal, Unauthenticated, authorize
 from kejin.access.service import load_principal, token_principal
 
@@ -120,6 +123,62 @@ def permit(action: str, target: str | None = None) -> Any:
             _require_valid_uscc(value)
         authorize(s, p, action, value)
         return p
+
+    gate.action = action  # type: ignore[attr-defined]
+    gate.target = target  # type: ignore[attr-defined]
+    return Depends(gate)
+
+
+T = TypeVar("T")
+
+
+class Unit:
+    """A request's whole database work — who is calling, the rule, the handler — in one go.
+
+    The gate of :func:`permit` runs in a worker thread and the handler in another, with the
+    session's commit in a third. On the hottest reads (a bank system pulling firm profiles) those
+    thread hops, and the worker threads queueing for the GIL after every database round trip,
+    cost more than the work itself: with dozens of requests in flight each round trip waited for
+    a GIL switch interval. A unit runs authentication, the rule table and the handler in one
+    transaction: on PostgreSQL on the event loop itself through SQLAlchemy's asyncio engine (the
+    same synchronous domain code, run in a greenlet, so each database wait yields the loop
+    instead of a thread), elsewhere in one worker-thread hop.
+    """
+
+    def __init__(self, request: Request, action: str, target: str | None) -> None:
+        self.request, self.action, self.target = request, action, target
+
+    def _authorized(self, s: Session) -> Principal:
+        p = current_principal(self.request, s)
+        value = self.request.path_params.get(self.target) if self.target else None
+        if self.target == "uscc" and value is not None:
+            _require_valid_uscc(value)
+        authorize(s, p, self.action, value)
+        return p
+
+    async def __call__(self, fn: Callable[[Session, Principal], T]) -> T:
+        def work(s: Session) -> T:
+            return fn(s, self._authorized(s))
+
+        state = self.request.app.state
+        aengine: AsyncEngine | None = state.async_engine
+        if aengine is not None:
+            async with AsyncSession(aengine, expire_on_commit=False) as s, s.begin():
+                s.sync_session.info[LOOP_WRITER] = state.readlog_writer
+                return await s.run_sync(work)
+        return await run_in_threadpool(_in_transaction, self.request.app.state.engine, work)
+
+
+def _in_transaction(engine: Engine, work: Callable[[Session], T]) -> T:
+    with Session(engine, expire_on_commit=False) as s, s.begin():
+        return work(s)
+
+
+def permit_unit(action: str, target: str | None = None) -> Any:
+    """Like :func:`permit`, but the route receives a :class:`Unit` to run its work in."""
+
+    async def gate(request: Request) -> Unit:
+        return Unit(request, action, target)
 
     gate.action = action  # type: ignore[attr-defined]
     gate.target = target  # type: ignore[attr-defined]

@@ -7,6 +7,13 @@ per engine; requests hand it their event and wait until it is committed, and the
 appends everything that arrived meanwhile under one lock and one commit. Under load the
 batches grow and the lock is taken once per batch; with one client it costs one extra commit.
 
+A request unit on the event loop (:class:`kejin.access.deps.Unit`) hands its event to a
+:class:`LoopWriter` instead: the same batching, but as a task of that loop on an asyncio
+connection of its own. A writer thread would need the GIL back from the busy loop thread after
+every database round trip, one switch interval (5 ms) each time, and it holds the chain lock
+through all of them: under load each read waited about 35 ms for its event, and writers in the
+other worker processes waited on the lock behind it.
+
 Inline appends stay where a batch could deadlock or escape the caller's transaction: on SQLite
 (one writer: the thread would wait for the request's own write lock), for sessions bound to a
 connection (a test's outer transaction), and for a transaction that already holds the chain
@@ -15,13 +22,16 @@ lock.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from concurrent.futures import Future
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
+from sqlalchemy.util.concurrency import await_
 
 from kejin.access import audit
 from kejin.access.tables import AuditEvent
@@ -38,18 +48,28 @@ _registry: dict[int, _Writer] = {}
 _registry_lock = threading.Lock()
 
 
-def engine_for(session: Session) -> Engine | None:
-    """The engine whose writer may carry this session's read event, or ``None`` to append inline."""
+#: ``session.info`` key: the :class:`LoopWriter` of a unit running on the event loop.
+LOOP_WRITER = "kejin_readlog_loop_writer"
+
+
+def carry(session: Session, fields: dict[str, Any]) -> AuditEvent | None:
+    """Append a read's event through a group-commit writer and return it once committed.
+
+    ``None`` when no writer may carry it; the caller then appends inline, in its own transaction.
+    """
+    if session.info.get(audit.LOCKED) is session.get_transaction():
+        return None
+    loop_writer: LoopWriter | None = session.info.get(LOOP_WRITER)
+    if loop_writer is not None:
+        return loop_writer.append(fields)
     bind = session.get_bind()
     if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
         return None
-    if session.info.get(audit.LOCKED) is session.get_transaction():
-        return None
-    return bind
+    return _append(bind, fields)
 
 
-def append(engine: Engine, fields: dict[str, Any]) -> AuditEvent:
-    """Hand ``fields`` to the engine's writer; return the event once it is committed."""
+def _append(engine: Engine, fields: dict[str, Any]) -> AuditEvent:
+    """Hand ``fields`` to the engine's writer thread; return the event once it is committed."""
     fut: Future[AuditEvent] = Future()
     # Enqueue under the registry lock, so an idle writer cannot exit between lookup and put.
     with _registry_lock:
@@ -104,3 +124,54 @@ class _Writer:
             return
         for ev, (_, fut) in zip(events, batch, strict=True):
             fut.set_result(ev)
+
+
+class LoopWriter:
+    """Group commit as a task of the serving event loop (see the module's docstring).
+
+    Its engine must have a connection of its own (pool of one): the units waiting for it hold
+    the request pool's connections.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[AuditEvent]] | None] = (
+            asyncio.Queue()
+        )
+        self.task = asyncio.get_running_loop().create_task(self._run(), name="kejin-readlog")
+
+    def append(self, fields: dict[str, Any]) -> AuditEvent:
+        """From a unit's greenlet: wait for the commit by yielding the loop, not blocking it."""
+        fut: asyncio.Future[AuditEvent] = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait((fields, fut))
+        return await_(asyncio.wait_for(fut, WAIT_SECONDS))
+
+    async def _run(self) -> None:
+        while True:
+            first = await self.queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH and not self.queue.empty():
+                nxt = self.queue.get_nowait()
+                if nxt is None:
+                    self.queue.put_nowait(None)  # stop after this batch
+                    break
+                batch.append(nxt)
+            try:
+                async with AsyncSession(self.engine, expire_on_commit=False) as s, s.begin():
+                    events = await s.run_sync(audit.append, [f for f, _ in batch], False)
+            except Exception as e:  # every waiting read fails with it rather than hang
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(e)
+                continue
+            for ev, (_, fut) in zip(events, batch, strict=True):
+                if not fut.done():  # a waiter that timed out has gone
+                    fut.set_result(ev)
+
+    async def close(self) -> None:
+        """Stop once the events already queued are committed (server shutdown)."""
+        self.queue.put_nowait(None)
+        await self.task
+        await self.engine.dispose()

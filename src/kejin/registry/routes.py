@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
-from kejin.access.deps import db, permit
+from kejin.access.deps import Unit, db, permit, permit_unit
 from kejin.access.rules import Principal
 from kejin.registry import profiles
 
@@ -171,11 +171,9 @@ def search_firms(
 
 
 @router.get("/firms/{uscc}", response_model=FirmProfile, summary="企业画像 / firm profile")
-def firm_profile(
-    uscc: str, p: Principal = permit("firm.read", target="uscc"), s: Session = Depends(db)
-) -> Any:
+async def firm_profile(uscc: str, unit: Unit = permit_unit("firm.read", target="uscc")) -> Any:
     """Registry fields, qualifications, indicators — as much as the caller's level allows."""
-    return profiles.firm_profile(s, p, uscc)
+    return await unit(lambda s, p: profiles.firm_profile(s, p, uscc))
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
