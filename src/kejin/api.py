@@ -199,7 +199,7 @@ def admission_limit(engine: Engine, wanted: int) -> int:
 def lifespan(pool_size: int) -> Any:
     """Start-up and shutdown of a served application.
 
-    On PostgreSQL: an asyncio engine for request units (:class:`kejin.access.deps.Unit`) and
+    On PostgreSQL: a read-only asyncio engine for request units (:class:`kejin.access.deps.Unit`) and
     the event loop's read-audit writer (:class:`kejin.access.readlog.LoopWriter`) on an engine
     of its own. Both are created here, inside the serving loop, because an asyncio connection
     belongs to the loop that opened it; without a lifespan (a test client used without
@@ -223,7 +223,17 @@ def lifespan(pool_size: int) -> Any:
             url = engine.url.set(drivername="postgresql+asyncpg").render_as_string(
                 hide_password=False
             )
-            app.state.async_engine = create_async_engine(url, pool_size=pool_size, max_overflow=10)
+            # Read units need no transaction of their own (see Unit): no BEGIN and COMMIT round
+            # trips, and PostgreSQL itself refuses any write on these connections. As many
+            # connections as requests are admitted, none of them overflow: an overflow
+            # connection is closed on return, and opening one costs PostgreSQL a process.
+            app.state.async_engine = create_async_engine(
+                url,
+                isolation_level="AUTOCOMMIT",
+                connect_args={"server_settings": {"default_transaction_read_only": "on"}},
+                pool_size=admission_limit(engine, pool_size),
+                max_overflow=0,
+            )
             writer = app.state.readlog_writer = LoopWriter(
                 create_async_engine(url, pool_size=1, max_overflow=0)
             )

@@ -190,3 +190,27 @@ def test_a_refused_unit_is_not_served_by_the_loop_writer_either(
         r = c.get(f"/api/firms/{F1}")
     assert r.status_code == 401
     assert _reads(engine) == before
+
+
+@pytest.mark.postgres
+def test_units_on_the_loop_cannot_write(pg_engine: Engine) -> None:
+    """A unit's connection is read-only: a write slipped into a read route fails loudly."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    app = create_app(pg_engine, session_key="test-session-key")
+
+    async def write() -> None:
+        async with app.state.async_engine.connect() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO institutions (id, name, kind, region_code, partner_bank, "
+                    "tech_branch) VALUES ('BKX', 'x', 'bank', '320700', false, false)"
+                )
+            )
+
+    with TestClient(app) as c:
+        with pytest.raises(DBAPIError, match="read-only"):
+            c.portal.call(write)
+    with pg_engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM institutions WHERE id = 'BKX'")) == 0

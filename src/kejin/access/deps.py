@@ -133,16 +133,22 @@ T = TypeVar("T")
 
 
 class Unit:
-    """A request's whole database work — who is calling, the rule, the handler — in one go.
+    """A read request's whole database work — who is calling, the rule, the handler — in one go.
 
     The gate of :func:`permit` runs in a worker thread and the handler in another, with the
     session's commit in a third. On the hottest reads (a bank system pulling firm profiles) those
     thread hops, and the worker threads queueing for the GIL after every database round trip,
     cost more than the work itself: with dozens of requests in flight each round trip waited for
-    a GIL switch interval. A unit runs authentication, the rule table and the handler in one
-    transaction: on PostgreSQL on the event loop itself through SQLAlchemy's asyncio engine (the
+    a GIL switch interval. A unit runs authentication, the rule table and the handler together:
+    on PostgreSQL on the event loop itself through SQLAlchemy's asyncio engine with asyncpg (the
     same synchronous domain code, run in a greenlet, so each database wait yields the loop
-    instead of a thread), elsewhere in one worker-thread hop.
+    instead of a thread), elsewhere in one worker-thread hop in a transaction.
+
+    Units are for reads. On the loop their connection is read-only (PostgreSQL refuses any
+    write) and autocommit: each statement sees the latest committed data, exactly as it would in
+    a READ COMMITTED transaction, without the BEGIN and COMMIT round trips. The read's audit event
+    is written by the loop's writer (:class:`kejin.access.readlog.LoopWriter`), and the data is
+    handed out only once that event is committed.
     """
 
     def __init__(self, request: Request, action: str, target: str | None) -> None:
@@ -175,7 +181,7 @@ def _in_transaction(engine: Engine, work: Callable[[Session], T]) -> T:
 
 
 def permit_unit(action: str, target: str | None = None) -> Any:
-    """Like :func:`permit`, but the route receives a :class:`Unit` to run its work in."""
+    """Like :func:`permit`, but the read route receives a :class:`Unit` to run its work in."""
 
     async def gate(request: Request) -> Unit:
         return Unit(request, action, target)
