@@ -209,8 +209,7 @@ def test_units_on_the_loop_cannot_write(pg_engine: Engine) -> None:
                 )
             )
 
-    with TestClient(app) as c:
-        with pytest.raises(DBAPIError, match="read-only"):
-            c.portal.call(write)
+    with TestClient(app) as c, pytest.raises(DBAPIError, match="read-only"):
+        c.portal.call(write)
     with pg_engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM institutions WHERE id = 'BKX'")) == 0
