@@ -67,7 +67,7 @@ class ScorecardConfig(BaseModel):
     C: float | Literal["cv"] = "cv"
     C_grid: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
     cv_folds: int = Field(5, ge=2)
-    cv_refit_woe: bool = False
+    cv_refit_woe: bool = True
     l1_C: float = Field(0.1, gt=0)
     scaling: ScalingConfig = ScalingConfig()
     clip_out_of_range: bool = True
