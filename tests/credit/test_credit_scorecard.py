@@ -359,3 +359,42 @@ def test_auto_trend_turns_only_when_the_turn_pays() -> None:
     assert fit_numeric("age", x, m, BinningConfig(merge_chi2=0))["trend"] == "ascending"
     never = fit_numeric("age", x, u, BinningConfig(merge_chi2=0, turn_gain=1e9))
     assert never["trend"] in ("ascending", "descending")
+
+
+def test_fold_woe_is_the_cards_woe_on_the_fold_rows() -> None:
+    """Re-estimated WOE uses the card's smoothing: on all rows it is the card's own WOE
+    column, and on a fold it is what ``woe_iv`` gives for that fold's counts alone."""
+    d = dataset.prepare(synthetic(), "bad")
+    art = scorecard.fit(d)
+    y = d.y.astype(float)
+    region = next(v for v in art["variables"] if v["name"] == "region")
+    codes, _ = bin_index(region, d.X["region"].cast(pl.String))
+    full = scorecard._fold_woe(codes[:, None], y, np.arange(len(y)), 0.5)[:, 0]
+    np.testing.assert_allclose(full, np.asarray(region["woe"])[codes], atol=1e-9)
+    tr = np.arange(0, len(y), 2)
+    fold = scorecard._fold_woe(codes[:, None], y, tr, 0.5)[:, 0]
+    k = len(region["woe"])
+    bad = np.bincount(codes[tr], weights=y[tr], minlength=k)
+    good = np.bincount(codes[tr], minlength=k) - bad
+    w, _ = woe_iv(good, bad, 0.5)
+    np.testing.assert_allclose(fold, w[codes], atol=1e-12)
+    assert not np.allclose(fold, full)  # the held-out half's labels are no longer in it
+
+
+def test_cv_with_refitted_woe_does_not_reward_noise_bins() -> None:
+    """Pure-noise variables with many bins: WOE fitted on all rows carries each held-out
+    fold's own labels, so the CV sees signal and asks for little shrinkage; with the WOE
+    re-estimated per fold there is nothing to find and the strongest penalty wins the tie."""
+    rng = np.random.default_rng(11)
+    n, p = 600, 12
+    codes = rng.integers(0, 12, size=(n, p))
+    y = (rng.uniform(size=n) < 0.3).astype(float)
+    cfg = scorecard.ScorecardConfig()
+    leaky = scorecard._fold_woe(codes, y, np.arange(n), cfg.alpha)
+    c_leaky = scorecard._choose_C(leaky, y, cfg)
+    c_refit = scorecard._choose_C(leaky, y, cfg, codes)
+    assert c_refit < c_leaky
+    off = scorecard.fit(
+        dataset.prepare(synthetic(), "bad"), scorecard.ScorecardConfig(cv_refit_woe=False)
+    )
+    assert off["config"]["cv_refit_woe"] is False
