@@ -200,8 +200,8 @@ def lifespan(pool_size: int) -> Any:
     """Start-up and shutdown of a served application.
 
     On PostgreSQL: a read-only asyncio engine for request units (:class:`kejin.access.deps.Unit`) and
-    the event loop's read-audit writer (:class:`kejin.access.readlog.LoopWriter`) on an engine
-    of its own. Both are created here, inside the serving loop, because an asyncio connection
+    the event loop's read-audit writer (:class:`kejin.access.readlog.LoopWriter`) on a
+    connection of its own. Both are created here, inside the serving loop, because an asyncio connection
     belongs to the loop that opened it; without a lifespan (a test client used without
     ``with``) units run in one worker-thread hop on the synchronous engine instead.
 
@@ -235,7 +235,7 @@ def lifespan(pool_size: int) -> Any:
                 max_overflow=0,
             )
             writer = app.state.readlog_writer = LoopWriter(
-                create_async_engine(url, pool_size=1, max_overflow=0)
+                engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
             )
         gc.collect()
         gc.freeze()

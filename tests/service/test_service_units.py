@@ -141,13 +141,13 @@ def test_no_profile_leaves_when_its_read_cannot_be_recorded(pg_engine: Engine, m
     try:
         app = create_app(pg_engine, session_key="test-session-key")
 
-        def broken(session, batch, durable=True):  # type: ignore[no-untyped-def]
+        def broken(batch, seq, prev):  # type: ignore[no-untyped-def]
             raise OSError("disk full")
 
         with TestClient(app, raise_server_exceptions=False) as c:
             c.headers["Authorization"] = f"Bearer {w.secrets['t1']}"
             assert c.get(f"/api/firms/{F1}").status_code == 200
-            monkeypatch.setattr(audit, "append", broken)
+            monkeypatch.setattr(audit, "link", broken)
             r = c.get(f"/api/firms/{F1}")
             assert r.status_code == 500
             assert "name" not in r.json() and "incident" in r.json()["reason_en"]

@@ -24,8 +24,6 @@ from kejin.access.tables import AuditEvent
 from kejin.errors import Problem
 
 GENESIS = "0" * 64
-#: Key of the PostgreSQL advisory lock that serialises appends ("kejin audit").
-_PG_LOCK_KEY = 0x6B656A696E
 #: Text of the triggers that make the table append-only (installed by migration access_0001).
 APPEND_ONLY_SQLITE = [
     "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events "
@@ -90,7 +88,7 @@ def _lock(session: Session, durable: bool) -> None:
         sql = "SELECT pg_advisory_xact_lock(:k)" + (
             "" if durable else ", set_config('synchronous_commit', 'off', true)"
         )
-        session.execute(text(sql), {"k": _PG_LOCK_KEY})
+        session.execute(text(sql), {"k": PG_LOCK_KEY})
     else:
         # A no-op write takes SQLite's write lock now, before the tail is read.
         session.execute(text("DELETE FROM audit_events WHERE 0"))
@@ -122,8 +120,10 @@ def event_fields(
     }
 
 
-_TAIL = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-_COLUMNS = [c.name for c in AuditEvent.__table__.columns]
+TAIL = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+COLUMNS = [c.name for c in AuditEvent.__table__.columns]
+#: Key of the PostgreSQL advisory lock that serialises appends ("kejin audit").
+PG_LOCK_KEY = 0x6B656A696E
 
 
 def append(session: Session, batch: list[dict[str, Any]], durable: bool = True) -> list[AuditEvent]:
@@ -133,17 +133,22 @@ def append(session: Session, batch: list[dict[str, Any]], durable: bool = True) 
     the group-committed reads of a busy server append hundreds at a time.
     """
     _lock(session, durable)
-    last = session.connection().execute(_TAIL).first()
-    seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
+    last = session.connection().execute(TAIL).first()
+    out = link(batch, *((last.seq, last.hash) if last else (0, GENESIS)))
+    session.connection().execute(
+        insert(AuditEvent.__table__), [{c: getattr(ev, c) for c in COLUMNS} for ev in out]
+    )
+    return out
+
+
+def link(batch: list[dict[str, Any]], seq: int, prev: str) -> list[AuditEvent]:
+    """The events of ``batch`` chained after the tail ``(seq, prev)``; the caller holds the lock."""
     out = []
     for fields in batch:
         seq += 1
         ev = AuditEvent(seq=seq, prev_hash=prev, **fields)
         ev.hash = prev = event_hash(ev)
         out.append(ev)
-    session.connection().execute(
-        insert(AuditEvent.__table__), [{c: getattr(ev, c) for c in _COLUMNS} for ev in out]
-    )
     return out
 
 
