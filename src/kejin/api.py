@@ -224,15 +224,15 @@ def lifespan(pool_size: int) -> Any:
                 hide_password=False
             )
             # Read units need no transaction of their own (see Unit): no BEGIN and COMMIT round
-            # trips, and PostgreSQL itself refuses any write on these connections. As many
-            # connections as requests are admitted, none of them overflow: an overflow
-            # connection is closed on return, and opening one costs PostgreSQL a process.
+            # trips, and PostgreSQL itself refuses any write on these connections. Sized like
+            # the synchronous pool (kept + overflow = requests admitted), so that both pools'
+            # kept connections of every worker stay within PostgreSQL's max_connections.
             app.state.async_engine = create_async_engine(
                 url,
                 isolation_level="AUTOCOMMIT",
                 connect_args={"server_settings": {"default_transaction_read_only": "on"}},
-                pool_size=admission_limit(engine, pool_size),
-                max_overflow=0,
+                pool_size=pool_size,
+                max_overflow=max(0, admission_limit(engine, pool_size) - pool_size),
             )
             writer = app.state.readlog_writer = LoopWriter(
                 engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
