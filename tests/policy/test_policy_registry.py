@@ -246,13 +246,29 @@ def test_cli_trace_matches_notify_simulate(cli_registry: dict[str, str], tmp_pat
     assert Path(sim["chart"]).exists()
 
 
-def test_cli_list_and_demo(cli_registry: dict[str, str]) -> None:
+def test_cli_list_and_demo(cli_registry: dict[str, str], sqlite_engine) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from kejin.policy.tables import Application, Programme
+
     items = json.loads(_run("policy", "list", "--json").stdout)
     assert [i["id"] for i in items][:2] == ["karamay_interest", "karamay_investment"]
     ki = items[0]
     assert ki["parameters"]["rate_small"]["reference"].endswith("三(二)8")
     assert any(i["zh"] == "单户授信" for i in ki["inputs"])
-    _run("policy", "demo")
+    out = _run("policy", "demo").stdout
+    # Every programme the demo publishes has firms that qualify (and so applications); a
+    # policy nobody qualifies for is listed as not created, not published with a token budget.
+    with Session(sqlite_engine) as s:
+        progs = list(s.scalars(select(Programme)))
+        apps_of = dict(
+            s.execute(
+                select(Application.programme_id, func.count()).group_by(Application.programme_id)
+            ).all()
+        )
+    assert progs and all(apps_of.get(p.id, 0) > 0 and p.budget > 1 for p in progs)
+    assert "not created" not in out
     status = json.loads(_run("policy", "status", "karamay_interest-2025", "--json").stdout)
     assert (status["state"], status["made_by"], status["approved_by"]) == (
         "published",
@@ -270,6 +286,24 @@ def test_cli_list_and_demo(cli_registry: dict[str, str]) -> None:
     _run("policy", "demo")  # a second run leaves the published programmes as they are
     again = json.loads(_run("policy", "status", "karamay_interest-2025", "--json").stdout)
     assert len(again["applications"]) == len(apps)
+
+
+def test_demo_publishes_no_programme_nobody_qualifies_for(
+    cli_registry: dict[str, str], sqlite_engine
+) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select, update
+    from sqlalchemy.orm import Session
+
+    from kejin.lending.tables import Product
+    from kejin.policy.tables import Programme
+
+    with Session(sqlite_engine) as s, s.begin():  # no loan is a digital-transformation loan now
+        s.execute(update(Product).values(name="科技贷"))
+    _run("policy", "demo")
+    with Session(sqlite_engine) as s:
+        ids = set(s.scalars(select(Programme.id)))
+    assert "karamay_interest-2025" in ids
+    assert not any(i.startswith("jian_digital") for i in ids)
 
 
 def test_cli_trace_from_a_file_for_a_policy_outside_the_registry(

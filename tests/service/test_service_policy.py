@@ -291,6 +291,8 @@ def test_pages_show_refusals_in_place(app, engine: Engine, world) -> None:
     assert form(rev, f"/policies/{PROGRAMME}/publish").status_code == 200
     # The enterprise sees what it may apply for and why; a wrong entity is refused at the field.
     page = ent.get("/enterprise/policies")
+    assert '<a href="/enterprise/policies" class="on">' in page.text
+    assert '<a href="/enterprise" class="">' in page.text
     assert (
         'data-entity="BKA-L1/2025"' in page.text
         and "满足：通过科技金融合作银行获得贷款" in page.text
@@ -320,6 +322,9 @@ def test_pages_show_refusals_in_place(app, engine: Engine, world) -> None:
     # The auditor reads the programme but gets no forms; English switches the labels.
     page = aud.get(f"/policies/{PROGRAMME}")
     assert page.status_code == 200 and 'method="post" action="/policies' not in page.text
+    # The policy centre stays marked in the navigation on its sub-pages.
+    assert '<a href="/policies" class="on">' in page.text
+    assert '<a href="/fund" class="">' in page.text
     assert "3,483.33" in page.text and "只读" in page.text
     assert "Approve" not in page.text
     en = gov.get(f"/policies/{PROGRAMME}?lang=en")
@@ -345,6 +350,8 @@ def test_parameters_not_yet_known_are_explained_not_hidden(app, engine: Engine, 
     assert eligible.status_code == 422, eligible.text
     reason = eligible.json()["reason_zh"]
     page = ent.get("/enterprise/policies")
+    assert '<a href="/enterprise/policies" class="on">' in page.text
+    assert '<a href="/enterprise" class="">' in page.text
     assert page.status_code == 200 and reason in page.text
     applied = ent.post(f"/api/firms/{F1}/policy/applications", json={"programme": PROGRAMME})
     assert applied.status_code == 422 and applied.json()["reason_zh"] == reason

@@ -699,6 +699,13 @@ def demo_cmd(
         res = results[p.id]
         kept = stacked.filter(pl.col("kept") & (pl.col("policy_id") == p.id))["amount"].sum()
         total = res["amount"].sum()
+        if total <= 0:
+            # A government publishes no programme that nobody qualifies for (it would show a
+            # budget of 1.00 with nothing to spend it on).
+            t.add_row(
+                p.id, str(y), "0", "0", "0", "无符合企业，未建项目 / none eligible: not created"
+            )
+            continue
         budget = Decimal(str(total)).quantize(Decimal("1")) + Decimal("1")
         with transaction(get_engine()) as s:
             pid = f"{p.id}-{y}"
