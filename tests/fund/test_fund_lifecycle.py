@@ -152,8 +152,29 @@ def test_leverage_and_per_loan_cap(engine: Engine) -> None:
     e = svc.enrol(engine, "P1", contracts[0], actor("bank", date(2026, 1, 10)), "e0")
     assert D(e["covered_amount"]) == D("10000000.00")  # per-loan cap 10M
     svc.enrol(engine, "P1", contracts[1], actor("bank", date(2026, 1, 10)), "e1")
+    at_limit = svc.summary(engine, "P1", date(2026, 1, 10))
+    assert (at_limit["leverage"], at_limit["over_leverage"]) == (at_limit["leverage_limit"], False)
     with pytest.raises(ValidationError, match=r"leverage|pool balance"):
         svc.enrol(engine, "P1", contracts[2], actor("bank", date(2026, 1, 10)), "e2")
+
+
+def test_payouts_can_push_leverage_over_the_limit_and_it_is_said(engine: Engine) -> None:
+    """A payout shrinks the pool under loans already covered: leverage passes the limit with no
+    enrolment breaking the rule, and the summary says so (the page shows it beside the figure)."""
+    contracts = seed_loans(engine, n=3)  # 1,000,000.00 each
+    _pool(engine, capital="300000.00")  # 3,000,000.00 enrolled = exactly 10 × the pool
+    for i, c in enumerate(contracts[1:]):
+        svc.enrol(engine, "P1", c, actor("bank", date(2026, 1, 10)), f"x{i}")
+    before = svc.summary(engine, "P1", date(2026, 1, 10))
+    assert not before["over_leverage"]
+    cid = _to_approved(engine, contracts[0])
+    svc.pay(engine, "P1", cid, actor("t", date(2026, 5, 21)), "p")
+    after = svc.summary(engine, "P1", date(2026, 5, 21))
+    assert after["balance"] < before["balance"]
+    assert after["over_leverage"] == (
+        after["enrolled_balance"] > after["leverage_limit"] * after["balance"]
+    )
+    assert after["over_leverage"], after
 
 
 def test_payout_reversal_restores_the_pool_and_allows_repayment(engine: Engine) -> None:

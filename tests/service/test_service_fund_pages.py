@@ -38,6 +38,25 @@ def test_bank_form_refuses_another_banks_loan_in_place(app, engine, world) -> No
     assert len(bank.get("/api/fund/claims/BKA").json()) == 1
 
 
+def test_the_pool_page_says_when_payouts_pushed_leverage_over_the_limit(
+    app, engine, world, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from kejin.fund import service
+
+    build_fund(engine)
+    gov = login(app, "gov")
+    assert 'class="err over-leverage"' not in gov.get("/fund").text
+    real = service.summary
+
+    def after_payouts(*a, **k):  # type: ignore[no-untyped-def]
+        return {**real(*a, **k), "over_leverage": True}
+
+    monkeypatch.setattr(service, "summary", after_payouts)
+    page = gov.get("/fund").text
+    assert 'class="err over-leverage"' in page and "新的贷款备案将被拒绝" in page
+    assert "new loans are refused" in gov.get("/fund?lang=en").text
+
+
 def test_government_deposits_and_reads_the_claim_page_in_english(app, engine, world) -> None:
     ids = build_fund(engine, claims=True)
     gov = login(app, "gov")

@@ -63,6 +63,7 @@ def write_report(engine: Engine, pool_id: str, on: date, out: Path) -> dict[str,
         "enrolled_balance",
         "leverage",
         "leverage_limit",
+        "over_leverage",
         "paid",
         "recovered",
         "recovery_rate",
@@ -106,8 +107,11 @@ def _chart(s: dict[str, Any], claims: list[dict[str, Any]], path: Path) -> None:
     )
     ax.bar_label(bars, fmt="%.0f")
     lev = s["leverage"]
+    over = "\n超过上限（代偿支付后）：暂停新的贷款备案，直至补充资金" if s["over_leverage"] else ""
     ax.set_title(
         f"资金池概况（万元）  放大倍数 {lev if lev is not None else '—'} / 上限 {s['leverage_limit']}"
+        + over,
+        color="#b3261e" if over else "black",
     )
 
     ax = axes[0][1]

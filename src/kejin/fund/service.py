@@ -1215,6 +1215,10 @@ def summary(engine: Engine, pool_id: str, on: date) -> dict[str, Any]:
         "enrolled_balance": enrolled,
         "leverage": (enrolled / cash).quantize(Decimal("0.01")) if cash else None,
         "leverage_limit": s.leverage,
+        # Payouts shrink the pool under loans already covered, so leverage can pass the limit
+        # without any enrolment breaking it; the same rule as ``enrol`` then refuses new loans
+        # until the pool is replenished. Said here so the page can say it.
+        "over_leverage": s.leverage is not None and enrolled > s.leverage * cash,
         "claims_by_status": by_status,
         "paid": paid_total,
         "recovered": rec_total,

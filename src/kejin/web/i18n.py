@@ -186,6 +186,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "fund_covered": ("在保余额（元）", "Covered balance (CNY)"),
     "fund_comp_rate": ("代偿率", "Compensation rate"),
     "fund_suspended": ("已暂停（超代偿率上限）", "suspended (over the cap)"),
+    "fund_over_leverage": (
+        "代偿支付后超过放大倍数上限：新的贷款备案将被拒绝，直至补充资金",
+        "over the leverage limit after payouts: new loans are refused until the pool is replenished",
+    ),
     "fund_balance_chart": ("资金池余额与在保余额（元）", "Pool balance and enrolled balance (CNY)"),
     "fund_filed": ("申请日", "Filed"),
     "fund_loss": ("损失本金", "Principal loss"),
