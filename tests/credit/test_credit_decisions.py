@@ -285,3 +285,59 @@ def test_unknown_firm_and_action_errors(engine: Engine) -> None:
         decisions.record_action(engine, out["decision_id"], "李", "override")
     with pytest.raises(NotFoundError):
         evidence.pack(engine, "L-none")
+
+
+def test_cli_decide_says_when_no_bank_will_see_the_decision(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decision belongs to the bank of the platform user who asked for it; the CLI says when
+    the officer given (or none) is not such a user, instead of leaving it to be looked for."""
+    from typer.testing import CliRunner
+
+    from kejin.access.service import SYSTEM, create_user
+    from kejin.cli import _mount_areas, app
+    from kejin.config import get_settings
+    from kejin.console import engine_for
+    from kejin.lending.tables import Institution
+
+    code = add_firm(engine, 11, quals=("hnte",), dpd=0)
+    with transaction(engine) as s:
+        s.add(
+            Institution(
+                id="BKZ",
+                name="测试银行",
+                kind="bank",
+                region_code="320700",
+                partner_bank=True,
+                tech_branch=True,
+            )
+        )
+        s.flush()
+        create_user(
+            s,
+            SYSTEM,
+            username="zbank",
+            role="bank_officer",
+            password="x" * 12,
+            institution_id="BKZ",
+        )
+    monkeypatch.setenv("KEJIN_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    engine_for.cache_clear()
+    _mount_areas()
+    try:
+        runner = CliRunner()
+        base = ["credit", "decide", code, "--product", "points_credit", "--as-of", "2026-06-01"]
+        for extra, visible in (
+            ([], False),
+            (["--officer", "王经理"], False),
+            (["--officer", "zbank"], True),
+        ):
+            r = runner.invoke(app, [*base, *extra, "--json"])
+            assert r.exit_code == 0, r.output
+            assert ("appears in no bank's history" in r.stderr) is not visible
+            officer = extra[1] if extra else None
+            assert (decisions.officer_institution(engine, officer) == "BKZ") is visible
+    finally:
+        get_settings.cache_clear()
+        engine_for.cache_clear()

@@ -136,6 +136,15 @@ def decide_cmd(
         as_of=date.fromisoformat(as_of) if as_of else None,
         officer=officer,
     )
+    if decisions.officer_institution(get_engine(), officer) is None:
+        # Banks see a decision through the platform user who asked for it: say so now rather
+        # than let an analyst look for it on the bank's pages later.
+        err_console.print(
+            "注意：经办人不是平台上的银行用户，该决策已记录，但不会出现在任何银行的决策记录中"
+            "（用 --officer 填写其平台用户名）/ note: the officer is not a bank user of the "
+            "platform; the decision is recorded but appears in no bank's history (pass the "
+            "platform username with --officer)"
+        )
     if as_json:
         print_json(out)
         return

@@ -505,6 +505,17 @@ def _rate(rule: RateRule, grade: str, as_of: date) -> dict:
     return {"value": str(value), "reasons": reasons}
 
 
+def officer_institution(engine: Engine, officer: str | None) -> str | None:
+    """The institution a decision requested by ``officer`` belongs to: that of the platform user
+    of that name, if it is a bank user (the rule the bank pages apply), else ``None``."""
+    if not officer:
+        return None
+    from kejin.access.tables import User
+
+    with engine.connect() as conn:
+        return conn.scalar(select(User.institution_id).where(User.username == officer))
+
+
 def decide(
     engine: Engine,
     uscc: str,
