@@ -8,6 +8,7 @@ fields. A rule-based refusal also names the document and article it enforces.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any
 
 
@@ -84,3 +85,19 @@ class NotFoundError(KejinError):
 
 class ConflictError(KejinError):
     """The request contradicts stored state (duplicate key, reused idempotency key …)."""
+
+
+def parse_date(text: str, field: str) -> date:
+    """An ISO date typed by a user (CLI option, form field), or a refusal naming the field.
+
+    One place, so that every entry point answers a bad date with the same zh/en reason instead of
+    a bare ``ValueError`` traceback.
+    """
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            "日期格式应为 YYYY-MM-DD",
+            "date must be YYYY-MM-DD",
+            [Problem("日期无效", "invalid date", field=field, value=text)],
+        ) from None

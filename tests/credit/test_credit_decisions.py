@@ -338,6 +338,10 @@ def test_cli_decide_says_when_no_bank_will_see_the_decision(
             assert ("appears in no bank's history" in r.stderr) is not visible
             officer = extra[1] if extra else None
             assert (decisions.officer_institution(engine, officer) == "BKZ") is visible
+        # A bad --as-of is refused with the field named, not a ValueError traceback.
+        r = runner.invoke(app, [*base[:-1], "2026-13-01"])
+        assert isinstance(r.exception, ValidationError)
+        assert r.exception.problems[0].field == "--as-of"
     finally:
         get_settings.cache_clear()
         engine_for.cache_clear()

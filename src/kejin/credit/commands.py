@@ -124,16 +124,15 @@ def decide_cmd(
     as_json: bool = typer.Option(False, "--json", help="输出JSON / print JSON"),
 ) -> None:
     """授信决策 / Decide eligibility, credit, limit, rate and term for a firm; record it."""
-    from datetime import date
-
     from kejin.console import get_engine
     from kejin.credit import decisions
+    from kejin.errors import parse_date
 
     out = decisions.decide(
         get_engine(),
         uscc,
         decisions.load_table(product),
-        as_of=date.fromisoformat(as_of) if as_of else None,
+        as_of=parse_date(as_of, "--as-of") if as_of else None,
         officer=officer,
     )
     if decisions.officer_institution(get_engine(), officer) is None:
@@ -284,7 +283,7 @@ def tech_model_cmd(
 
     from kejin.console import get_engine
     from kejin.credit import artefact, registry, tech_model
-    from kejin.errors import ValidationError
+    from kejin.errors import ValidationError, parse_date
     from kejin.lending.tables import LoanStatus
 
     engine = get_engine()
@@ -295,7 +294,7 @@ def tech_model_cmd(
             raise ValidationError("数据库中没有贷款状态", "no loan status in the database", [])
         stop = date(last.year + (last.month == 12), last.month % 12 + 1, 1)
     else:
-        stop = date.fromisoformat(end)
+        stop = parse_date(end, "--end")
     mid = date(stop.year - (stop.month <= 6), (stop.month - 7) % 12 + 1, 1)
     start = date(stop.year - 1, stop.month, 1)
     try:

@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from kejin.console import console, dumps, get_engine, print_json
-from kejin.errors import Problem, ValidationError
+from kejin.errors import Problem, ValidationError, parse_date
 from kejin.fund import ledger
 from kejin.fund import service as svc
 from kejin.fund.ledger import Actor
@@ -33,16 +33,7 @@ JSON = typer.Option(False, "--json", help="输出JSON / print JSON")
 
 
 def _date(text: str | None, field: str = "on") -> date:
-    if text is None:
-        return date.today()
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValidationError(
-            "日期格式应为YYYY-MM-DD",
-            "date must be YYYY-MM-DD",
-            [Problem("日期无效", "bad date", field=field, value=text)],
-        ) from None
+    return date.today() if text is None else parse_date(text, field)
 
 
 def _money(text: str, field: str = "amount") -> Decimal:

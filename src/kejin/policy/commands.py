@@ -17,7 +17,7 @@ from rich.table import Table
 
 from kejin.console import console, err_console, get_engine, print_json
 from kejin.db import transaction
-from kejin.errors import Problem, ValidationError
+from kejin.errors import Problem, ValidationError, parse_date
 from kejin.ids import normalize_uscc
 from kejin.policy.operations import application_view, programme_view
 
@@ -31,16 +31,7 @@ BY = typer.Option(..., "--by", help="操作人 / acting officer")
 
 
 def _date(text: str | None, field: str = "as_of") -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValidationError(
-            "日期格式错误",
-            "bad date",
-            [Problem("应为YYYY-MM-DD", "expected YYYY-MM-DD", field=field, value=text)],
-        ) from None
+    return None if text is None else parse_date(text, field)
 
 
 def _overrides(sets: list[str]) -> dict[str, float]:

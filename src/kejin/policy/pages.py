@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from kejin.access.deps import check_csrf, db, permit
 from kejin.access.rules import Principal
 from kejin.api import status_of
-from kejin.errors import KejinError, Problem, ValidationError
+from kejin.errors import KejinError, Problem, ValidationError, parse_date
 from kejin.policy import library
 from kejin.policy import operations as ops
 from kejin.policy.routes import ApplicationId, ProgrammeId, firm_matches, programmes
@@ -143,17 +143,6 @@ def _refusal(
             raise
         return e
     return None
-
-
-def _required_date(as_of: str) -> date:
-    try:
-        return date.fromisoformat(as_of)
-    except ValueError:
-        raise ValidationError(
-            "日期格式错误",
-            "bad date",
-            [Problem("应为YYYY-MM-DD", "expected YYYY-MM-DD", field="as_of", value=as_of)],
-        ) from None
 
 
 @router.post("/enterprise/policies/apply")
@@ -358,7 +347,7 @@ def record_corrections(
     lang = lang_of(request)
 
     def change() -> None:
-        day = _required_date(as_of)
+        day = parse_date(as_of, "as_of")
         ops.record_corrections(s, p, programme_id, day, f"web:{day}")
 
     if e := _refusal(s, change):
@@ -366,7 +355,7 @@ def record_corrections(
             request, p, s, programme_id, errors={"correct": _reason(e, lang)}, status=status_of(e)
         )
     return RedirectResponse(
-        f"/policies/{programme_id}?notice=corrected&corr_as_of={_required_date(as_of)}&lang={lang}#corrections",
+        f"/policies/{programme_id}?notice=corrected&corr_as_of={parse_date(as_of, 'as_of')}&lang={lang}#corrections",
         status_code=303,
     )
 

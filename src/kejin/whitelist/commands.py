@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import typer
@@ -24,17 +23,10 @@ def refresh_cmd(
 ) -> None:
     """按规则刷新白名单，生成新版本 / Apply the rules and store a new version."""
     from kejin.console import console, get_engine
-    from kejin.errors import Problem, ValidationError
+    from kejin.errors import parse_date
     from kejin.whitelist.service import refresh
 
-    try:
-        date = dt.date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        raise ValidationError(
-            "日期格式应为 YYYY-MM-DD",
-            "date must be YYYY-MM-DD",
-            [Problem("日期无效", "invalid date", field="as_of", value=as_of)],
-        ) from None
+    date = parse_date(as_of, "as_of") if as_of else None
     res = refresh(get_engine(), date, rules, run, who)
     if json:
         print_json(res)
