@@ -172,7 +172,7 @@ class Unit:
             async with AsyncSession(aengine, expire_on_commit=False) as s, s.begin():
                 s.sync_session.info[LOOP_WRITER] = state.readlog_writer
                 return await s.run_sync(work)
-        return await run_in_threadpool(_in_transaction, self.request.app.state.engine, work)
+        return await run_in_threadpool(_in_transaction, state.engine, work)
 
 
 def _in_transaction(engine: Engine, work: Callable[[Session], T]) -> T:
