@@ -265,6 +265,26 @@ def test_text_in_a_numeric_variable_is_refused_by_row() -> None:
     assert (p.row, p.field, p.value) == (3, "income", "12k")
 
 
+def test_scoring_in_blocks_gives_the_one_pass_result_row_for_row(monkeypatch) -> None:
+    """Blocks run on a thread pool: their results must come back in order, whole, and a bad
+    value must be named by its row in the input, not in its block."""
+    art = scorecard.fit(dataset.prepare(synthetic(), "bad"))
+    X = synthetic(203, seed=11).drop("bad")
+    X = X.with_columns(  # some rows out of the training domain, so flags vary by block
+        pl.when(pl.int_range(pl.len()) % 17 == 0).then(1e9).otherwise(pl.col("income")).alias("income"),
+        pl.when(pl.int_range(pl.len()) % 23 == 0).then(pl.lit("mars")).otherwise(pl.col("region")).alias("region"),
+    )  # fmt: skip
+    one_pass = scorecard.score(art, X)
+    monkeypatch.setattr(scorecard, "SCORE_CHUNK_ROWS", 10)
+    blocked = scorecard.score(art, X)
+    assert blocked.height == 203 and blocked.equals(one_pass)
+    assert blocked["flags"].str.contains("out_of_domain:region").sum() == 9
+    bad = X.with_columns(X["income"].cast(pl.String).scatter(150, "12k"))
+    with pytest.raises(ValidationError) as e:
+        scorecard.score(art, bad)
+    assert (e.value.problems[0].row, e.value.problems[0].value) == (152, "12k")
+
+
 def test_few_bads_use_fewer_folds_without_warnings() -> None:
     """With 3 bads, 5-fold CV would leave folds without a bad (sklearn warns): use 3 folds."""
     import warnings
