@@ -12,8 +12,8 @@ functions:
 Division by zero gives null (a missing value, handled by the indicator's missing-value rule),
 never infinity.
 
->>> compile_formula("rd_expense / revenue", {"rd_expense", "revenue"}).fields
-frozenset({'rd_expense', 'revenue'})
+>>> sorted(compile_formula("rd_expense / revenue", {"rd_expense", "revenue"}).fields)
+['rd_expense', 'revenue']
 """
 
 from __future__ import annotations

@@ -39,6 +39,26 @@ def _text_width(text: str, size: int = 12) -> float:
     return sum(size if ord(c) > 0x2E80 else size * 0.56 for c in text)
 
 
+def _fit_label(text: str, room: float, size: int = 12) -> str:
+    """The label cut to ``room`` pixels with an ellipsis: the left margin is capped so the bars
+    keep their width, and a clipped glyph at the SVG edge reads as a different word. The full
+    label stays in the row's tooltip.
+
+    >>> _fit_label("江苏省苏州市科技型中小企业信贷风险补偿资金池", 120)
+    '江苏省苏州市科技型…'
+    >>> _fit_label("short", 120)
+    'short'
+    """
+    if _text_width(text, size) <= room:
+        return text
+    out = ""
+    for c in text:
+        if _text_width(out + c + "…", size) > room:
+            break
+        out += c
+    return out + "…"
+
+
 def hbar(
     title: str,
     data: list[tuple[str, float | int | Decimal]],
@@ -63,10 +83,12 @@ def hbar(
     for i, (lab, v) in enumerate(data):
         y = top + i * row_h
         w = max(1.0, span * float(v) / vmax)
+        shown = _fit_label(str(lab), left - 10)
         parts.append(
-            f'<text x="{left - 6}" y="{y + 16}" font-size="12" text-anchor="end">{escape(str(lab))}</text>'
+            f"<g><title>{escape(str(lab))}</title>"
+            f'<text x="{left - 6}" y="{y + 16}" font-size="12" text-anchor="end">{escape(shown)}</text>'
             f'<rect x="{left}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}" fill="{PALETTE[color % len(PALETTE)]}"/>'
-            f'<text x="{left + w + 4:.1f}" y="{y + 16}" font-size="12">{escape(_fmt(float(v), lang))}</text>'
+            f'<text x="{left + w + 4:.1f}" y="{y + 16}" font-size="12">{escape(_fmt(float(v), lang))}</text></g>'
         )
     parts.append("</svg>")
     return "".join(parts)
