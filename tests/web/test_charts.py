@@ -21,17 +21,19 @@ def _labels(svg: str) -> list[tuple[float, str, str]]:
     return out
 
 
-def test_a_label_too_long_for_the_margin_is_cut_with_an_ellipsis_and_kept_whole_as_tooltip() -> (
-    None
-):
-    long = "江苏省苏州市科技型中小企业信贷风险补偿资金池（第二期）合作银行"
-    svg = charts.hbar("资金池", [(long, 1_000_000), ("招商银行", 250_000)])
-    (x_long, shown_long, tip_long), (_, shown_short, tip_short) = _labels(svg)
-    # right-aligned at x: the drawn text must start at or after the picture's left edge
-    assert x_long - charts._text_width(shown_long) >= 0
-    assert shown_long.endswith("…") and long.startswith(shown_long[:-1])
-    assert tip_long == long
-    assert (shown_short, tip_short) == ("招商银行", "招商银行")
+def test_a_long_label_is_cut_in_the_middle_inside_the_picture_and_kept_whole_as_tooltip() -> None:
+    pool = "江苏省苏州市科技型中小企业信贷风险补偿资金池（第二期）"
+    rows = [(pool, 1_000_000), (pool + " · 在保余额", 250_000), ("招商银行", 9)]
+    labels = _labels(charts.hbar("资金池", rows))
+    for (x, shown, tip), (label, _) in zip(labels, rows, strict=True):
+        # right-aligned at x: the drawn text must start at or after the picture's left edge
+        assert x - charts._text_width(shown) >= 0
+        assert tip == label
+        head, _, tail = shown.partition("…")
+        assert label.startswith(head) and label.endswith(tail)
+    # rows that differ only at the end must still read differently
+    assert labels[0][1] != labels[1][1] and labels[1][1].endswith("在保余额")
+    assert labels[2][1] == "招商银行"
 
 
 def test_labels_that_fit_are_not_cut_and_the_bars_keep_their_order() -> None:

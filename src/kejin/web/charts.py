@@ -40,23 +40,29 @@ def _text_width(text: str, size: int = 12) -> float:
 
 
 def _fit_label(text: str, room: float, size: int = 12) -> str:
-    """The label cut to ``room`` pixels with an ellipsis: the left margin is capped so the bars
-    keep their width, and a clipped glyph at the SVG edge reads as a different word. The full
-    label stays in the row's tooltip.
+    """The label cut to ``room`` pixels, the ellipsis in the middle: the left margin is capped so
+    the bars keep their width, and a glyph clipped at the SVG edge reads as a different word.
+    Rows often differ only at the end (a pool's balance and its enrolled balance), so the tail
+    is kept with the head. The full label stays in the row's tooltip.
 
-    >>> _fit_label("江苏省苏州市科技型中小企业信贷风险补偿资金池", 120)
-    '江苏省苏州市科技型…'
+    >>> _fit_label("江苏省苏州市科技型中小企业信贷风险补偿资金池 · 在保余额", 200)
+    '江苏省苏州市科技型…池 · 在保余额'
     >>> _fit_label("short", 120)
     'short'
     """
     if _text_width(text, size) <= room:
         return text
-    out = ""
-    for c in text:
-        if _text_width(out + c + "…", size) > room:
+    tail = ""
+    for c in reversed(text):
+        if _text_width(c + tail, size) > 0.45 * room:
             break
-        out += c
-    return out + "…"
+        tail = c + tail
+    head, budget = "", room - _text_width(tail + "…", size)
+    for c in text:
+        if _text_width(head + c, size) > budget:
+            break
+        head += c
+    return head + "…" + tail
 
 
 def hbar(
