@@ -276,6 +276,39 @@ def test_points_from_the_points_area_are_used(engine: Engine) -> None:
     assert out["decision.limit"]["value"] == "5000000.00"
 
 
+def test_a_model_trained_with_points_features_scores_the_decision(engine: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The tech-firm model is trained with the points of the year before (tech_model.split); a
+    decision must hand it the same columns as of its own date, or the model cannot score."""
+    rng = np.random.default_rng(1)
+    n = 1500
+    lev, pts = rng.uniform(0, 1, n), rng.uniform(20, 100, n)
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(-1 + 2 * lev - 0.05 * (pts - 60))))).astype(int)
+    frame = pl.DataFrame({"leverage": lev, "points_total": pts, "bad": y})
+    art = scorecard.fit(dataset.prepare(frame, "bad"))
+    assert "points_total" in {v["name"] for v in art["variables"]}
+    model_id = registry.register(engine, art, "tech_firm").id
+    high, low, unscored = add_firm(engine, 21), add_firm(engine, 22), add_firm(engine, 23)
+    _points_run(engine, 1, "lyg", 2024, {high: 10.0, low: 90.0})  # an older year: not read
+    _points_run(engine, 2, "lyg", 2025, {high: 95.0, low: 25.0})
+    out = {
+        c: decisions.decide(engine, c, TABLE, as_of=date(2026, 6, 1)) for c in (high, low, unscored)
+    }
+    assert {o["model_id"] for o in out.values()} == {model_id}
+    assert out[high]["pd"] < out[low]["pd"]  # same registry data, points only differ
+    # the decision's evidence holds the feature the model read: the 2025 run's total
+    pack = evidence.pack(engine, str(out[high]["decision_id"]))
+    assert pack["inputs"]["features"]["points_total"] == 95.0
+    assert pack["replay"]["reproduces"] is True
+    # a firm the points area never scored is scored through the missing bin, not refused
+    assert (
+        evidence.pack(engine, str(out[unscored]["decision_id"]))["inputs"]["features"][
+            "points_total"
+        ]
+        is None
+    )
+    assert 0 < out[unscored]["pd"] < 1
+
+
 def test_unknown_firm_and_action_errors(engine: Engine) -> None:
     with pytest.raises(NotFoundError):
         decisions.decide(engine, uscc(404), TABLE)

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select
 
 from kejin.console import dumps as json_dumps
-from kejin.credit import features, models, points_link, registry
+from kejin.credit import features, models, points_link, registry, tech_model
 from kejin.credit.tables import CreditDecision, CreditModel
 from kejin.db import transaction
 from kejin.errors import NotFoundError, Problem, ValidationError
@@ -201,7 +201,12 @@ def gather(engine: Engine, uscc: str, table: DecisionTable, as_of: date) -> dict
                 "year": int(p["year"][-1]),
                 "system": p["system"][-1],
             }
-    feats = features.firm_features(r, as_of).select(features.MODEL_FEATURES).row(0, named=True)
+    x = features.firm_features(r, as_of).select("uscc", *features.MODEL_FEATURES)
+    if pts is not None:
+        # The tech-firm model is trained with these columns when the points area has scored
+        # (tech_model.split): the same join, as of the decision date, or the model cannot score.
+        x = x.join(tech_model.points_features(pts, as_of), on="uscc", how="left")
+    feats = x.drop("uscc").row(0, named=True)
     return _jsonable(
         {
             "uscc": code,
