@@ -113,3 +113,34 @@ def test_an_invalid_uscc_is_refused_with_its_reason(app) -> None:
         assert p["field"] == "uscc" and p["value"] == bad
         assert "校验码" in p["reason_zh"] and "check character" in p["reason_en"]
     assert gov.get(f"/api/firms/{F1}").status_code == 200
+
+
+def test_a_profile_says_which_titles_are_current_expiring_lapsed_or_not_yet_valid(app) -> None:
+    """The dates alone let an officer take a lapsed title for a current one: each row carries
+    its status as of today, in the API and on the page."""
+    from datetime import date, timedelta
+
+    from kejin.db import transaction
+    from kejin.registry.tables import Qualification
+
+    today = date.today()
+    spans = {"GR-OLD": (-900, -1), "ZJ-SOON": (-300, 30), "XJR-NEXT": (10, 900)}
+    with transaction(app.state.engine) as s:
+        for no, (a, b) in spans.items():
+            s.add(
+                Qualification(
+                    uscc=F1, kind="srdi_sme", certificate_no=no, source="miit",
+                    valid_from=today + timedelta(days=a), valid_to=today + timedelta(days=b),
+                )
+            )  # fmt: skip
+    bank = login(app, "bank")
+    quals = {
+        q["certificate_no"]: q["status"]
+        for q in bank.get(f"/api/firms/{F1}").json()["qualifications"]
+    }
+    assert quals == {
+        "GR2024001": "valid", "GR-OLD": "expired", "ZJ-SOON": "expiring", "XJR-NEXT": "pending",
+    }  # fmt: skip
+    page = bank.get(f"/firms/{F1}").text
+    assert page.count("已过期") == 1 and page.count("90天内到期") == 1 and page.count("未生效") == 1
+    assert "投资方" in page

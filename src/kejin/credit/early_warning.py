@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from kejin.credit import features, points_link
 from kejin.errors import Problem, ValidationError
+from kejin.registry.profiles import QUALIFICATION_EXPIRING_DAYS
 
 LEVELS = {0: ("无", "none"), 1: ("关注", "watch"), 2: ("预警", "warning"), 3: ("严重", "severe")}
 
@@ -30,7 +31,7 @@ class WarningConfig(BaseModel):
     revenue_drop: float = 0.20
     tax_drop: float = 0.30
     points_drop: float = 10.0
-    expiring_days: int = 90
+    expiring_days: int = QUALIFICATION_EXPIRING_DAYS
     lapsed_days: int = 365
 
 

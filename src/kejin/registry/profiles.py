@@ -8,7 +8,7 @@ the auditor and the firm itself see everything. Every read is written to the aud
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, or_, select
@@ -199,6 +199,30 @@ _FINANCING = (
 )
 
 
+#: A title this close to its end is shown as expiring: a renewal (高企 re-certification, say)
+#: takes months, and the credit early warning raises the same signal over the same horizon.
+QUALIFICATION_EXPIRING_DAYS = 90
+
+
+def qualification_status(valid_from: date, valid_to: date, today: date) -> str:
+    """``pending`` | ``valid`` | ``expiring`` | ``expired``: what an officer reading a profile
+    needs beside the dates, so a lapsed title is not taken for a current one.
+
+    >>> d = date(2026, 11, 29)
+    >>> [qualification_status(date(2025, 1, 1), date(2026, m, 1), d) for m in (1, 12)]
+    ['expired', 'expiring']
+    >>> qualification_status(date(2025, 1, 1), d, d), qualification_status(date(2027, 1, 1), date(2030, 1, 1), d)
+    ('expiring', 'pending')
+    """
+    if valid_from > today:
+        return "pending"
+    if valid_to < today:
+        return "expired"
+    if valid_to <= today + timedelta(days=QUALIFICATION_EXPIRING_DAYS):
+        return "expiring"
+    return "valid"
+
+
 def _rows(session: Session, stmt: Any, uscc: str) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in session.connection().execute(stmt, {"uscc": uscc})]
 
@@ -224,7 +248,10 @@ def firm_profile(session: Session, p: Principal, uscc: str, years: int = 3) -> d
             {q["kind"] for q in quals if q["valid_from"] <= today <= q["valid_to"]}
         )
     else:
-        out["qualifications"] = quals
+        out["qualifications"] = [
+            {**q, "status": qualification_status(q["valid_from"], q["valid_to"], today)}
+            for q in quals
+        ]
     if level == "full":
         out["indicators"] = _rows(session, _INDICATORS, uscc)[:years]
         out["financing"] = _rows(session, _FINANCING, uscc)
