@@ -39,3 +39,17 @@ def test_a_formula_looking_name_is_written_as_its_text() -> None:
 )
 def test_any_text_reads_back_unchanged(texts: list[str]) -> None:
     assert _roundtrip(texts) == texts
+
+
+def test_rows_append_in_order_each_with_its_text_kept() -> None:
+    """Each row is checked as it is appended, not by re-reading the sheet (which was O(n²))."""
+    wb = Workbook()
+    rows = [[i, f"=A{i}" if i % 3 == 0 else f"firm {i}", i * 0.5] for i in range(1, 301)]
+    for r in rows:
+        append_row(wb.active, r)
+    buf = io.BytesIO()
+    wb.save(buf)
+    ws = load_workbook(io.BytesIO(buf.getvalue())).active
+    got = [[c.value for c in row] for row in ws.iter_rows()]
+    assert got == rows
+    assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)

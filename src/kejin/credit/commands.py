@@ -171,6 +171,70 @@ def decide_cmd(
         err_console.print(f"标记 / flags: {', '.join(out['flags'])}")
 
 
+@credit_app.command("demo")
+def demo_cmd(
+    officer: str = typer.Option("demo_bank", "--officer", help="演示客户经理 / demo bank officer"),
+    product: str = typer.Option("points_credit", "--product", help="产品决策表 / product id"),
+    firms: int = typer.Option(6, "--firms", min=1, max=50, help="企业数 / how many firms"),
+) -> None:
+    """演示：客户经理为本行借款企业申请授信决策 / Decisions for the officer's bank's borrowers.
+
+    The firms that consented to the bank come first (the demo firm), then the bank's other
+    borrowers in good standing, by code; each decision is recorded under the officer, so the
+    bank's decision history and evidence packs have something to show.
+    """
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from kejin.access.tables import Consent
+    from kejin.console import get_engine
+    from kejin.credit import decisions
+    from kejin.errors import Problem, ValidationError
+    from kejin.lending.tables import Loan
+    from kejin.registry.tables import Enterprise
+
+    engine = get_engine()
+    bank = decisions.officer_institution(engine, officer)
+    if bank is None:
+        raise ValidationError(
+            "经办人不是平台上的银行用户，请先运行 kejin demo-accounts",
+            "the officer is not a bank user of the platform: run kejin demo-accounts first",
+            [Problem("", "", field="--officer", value=officer)],
+        )
+    table = decisions.load_table(product)
+    with engine.connect() as conn:
+        consented = conn.scalars(
+            select(Consent.uscc).where(Consent.institution_id == bank).order_by(Consent.uscc)
+        ).all()
+        borrowers = conn.scalars(
+            select(Loan.uscc)
+            .join(Enterprise, Enterprise.uscc == Loan.uscc)
+            .where(
+                Loan.institution_id == bank,
+                ~Enterprise.dishonest,
+                ~Enterprise.deregistered,
+                ~Enterprise.abnormal_operation,
+            )
+            .distinct()
+            .order_by(Loan.uscc)
+            .limit(firms)
+        ).all()
+    chosen = list(dict.fromkeys([*consented, *borrowers]))[:firms]
+    t = Table(title=f"授信决策演示 / credit decisions · {bank} · {product} · {officer}")
+    for c in ("#", "企业 USCC", "准入 eligible", "等级 grade", "信用 unsecured", "额度 limit",
+              "利率 rate", "期限 months"):  # fmt: skip
+        t.add_column(c)
+    for code in chosen:
+        out = decisions.decide(engine, code, table, officer=officer)
+        t.add_row(
+            str(out["decision_id"]), code, str(out["eligible"]["value"]),
+            str(out["grade"]["value"]), str(out["decision.credit_allowed"]["value"]),
+            str(out["decision.limit"]["value"]), str(out["decision.rate"]["value"]),
+            str(out["decision.term_months"]["value"]),
+        )  # fmt: skip
+    err_console.print(t)
+
+
 @credit_app.command("act")
 def act_cmd(
     decision_id: int = typer.Argument(..., help="决策编号 / decision id"),
