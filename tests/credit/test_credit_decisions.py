@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from tests.credit.firms import add_firm, uscc
 
 from kejin.credit import dataset, decisions, evidence, points_link, registry, scorecard
@@ -320,61 +323,92 @@ def test_unknown_firm_and_action_errors(engine: Engine) -> None:
         evidence.pack(engine, "L-none")
 
 
+def _bank_user(engine: Engine, bank: str, username: str) -> None:
+    from kejin.access.service import SYSTEM, create_user
+    from kejin.lending.tables import Institution
+
+    with transaction(engine) as s:
+        if s.get(Institution, bank) is None:
+            s.add(
+                Institution(
+                    id=bank, name="测试银行", kind="bank", region_code="320700",
+                    partner_bank=True, tech_branch=True,
+                )
+            )  # fmt: skip
+            s.flush()
+        create_user(
+            s, SYSTEM, username=username, role="bank_officer", password="x" * 12,
+            institution_id=bank,
+        )  # fmt: skip
+
+
+@contextmanager
+def _cli(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The CLI app pointed at this test's database (settings and engine caches reset after)."""
+    from typer.testing import CliRunner
+
+    from kejin.cli import _mount_areas, app
+    from kejin.config import get_settings
+    from kejin.console import engine_for
+
+    monkeypatch.setenv("KEJIN_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    engine_for.cache_clear()
+    _mount_areas()
+    runner = CliRunner()
+    try:
+        yield lambda *args: runner.invoke(app, list(args))
+    finally:
+        get_settings.cache_clear()
+        engine_for.cache_clear()
+
+
 def test_cli_decide_says_when_no_bank_will_see_the_decision(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A decision belongs to the bank of the platform user who asked for it; the CLI says when
     the officer given (or none) is not such a user, instead of leaving it to be looked for."""
-    from typer.testing import CliRunner
-
-    from kejin.access.service import SYSTEM, create_user
-    from kejin.cli import _mount_areas, app
-    from kejin.config import get_settings
-    from kejin.console import engine_for
-    from kejin.lending.tables import Institution
-
     code = add_firm(engine, 11, quals=("hnte",), dpd=0)
-    with transaction(engine) as s:
-        s.add(
-            Institution(
-                id="BKZ",
-                name="测试银行",
-                kind="bank",
-                region_code="320700",
-                partner_bank=True,
-                tech_branch=True,
-            )
-        )
-        s.flush()
-        create_user(
-            s,
-            SYSTEM,
-            username="zbank",
-            role="bank_officer",
-            password="x" * 12,
-            institution_id="BKZ",
-        )
-    monkeypatch.setenv("KEJIN_DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    get_settings.cache_clear()
-    engine_for.cache_clear()
-    _mount_areas()
-    try:
-        runner = CliRunner()
+    _bank_user(engine, "BKZ", "zbank")
+    with _cli(engine, monkeypatch) as run:
         base = ["credit", "decide", code, "--product", "points_credit", "--as-of", "2026-06-01"]
         for extra, visible in (
             ([], False),
             (["--officer", "王经理"], False),
             (["--officer", "zbank"], True),
         ):
-            r = runner.invoke(app, [*base, *extra, "--json"])
+            r = run(*base, *extra, "--json")
             assert r.exit_code == 0, r.output
             assert ("appears in no bank's history" in r.stderr) is not visible
             officer = extra[1] if extra else None
             assert (decisions.officer_institution(engine, officer) == "BKZ") is visible
         # A bad --as-of is refused with the field named, not a ValueError traceback.
-        r = runner.invoke(app, [*base[:-1], "2026-13-01"])
+        r = run(*base[:-1], "2026-13-01")
         assert isinstance(r.exception, ValidationError)
         assert r.exception.problems[0].field == "--as-of"
-    finally:
-        get_settings.cache_clear()
-        engine_for.cache_clear()
+
+
+def test_cli_demo_decides_for_the_officers_borrowers_in_good_standing(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo gives a bank's history something to show: decisions for that bank's borrowers
+    (never a dishonest one), each recorded under the officer; without a bank user, a refusal."""
+    from kejin.credit.tables import CreditDecision
+
+    good = [add_firm(engine, n, dpd=0) for n in (31, 32, 33)]
+    dishonest = add_firm(engine, 34, dpd=0, dishonest=True)
+    other_bank_only = add_firm(engine, 35)  # no loan: not a borrower
+    _bank_user(engine, "B1", "b1officer")  # add_firm's loans are with B1
+    with _cli(engine, monkeypatch) as run:
+        r = run("credit", "demo", "--officer", "nobody")
+        assert isinstance(r.exception, ValidationError)
+        assert r.exception.problems[0].field == "--officer"
+        r = run("credit", "demo", "--officer", "b1officer", "--firms", "2")
+        assert r.exit_code == 0, r.output
+        r = run("credit", "demo", "--officer", "b1officer")
+        assert r.exit_code == 0, r.output
+    with engine.connect() as conn:
+        rows = conn.execute(select(CreditDecision.uscc, CreditDecision.officer)).all()
+    assert [u for u, _ in rows] == sorted(good)[:2] + sorted(good)
+    assert {o for _, o in rows} == {"b1officer"}
+    assert dishonest not in {u for u, _ in rows} and other_bank_only not in {u for u, _ in rows}
