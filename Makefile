@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-DEMO_FIRMS ?= 5000
+DEMO_FIRMS ?= 30000
 DEMO_SEED  ?= 20241
 export KEJIN_DATABASE_URL ?= sqlite:///kejin.db
 
@@ -41,17 +41,24 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+# The demo region is big enough (30,000 firms) for the tech-firm credit model to see ten defaults
+# in each window; points are scored for 2024 as well, the year its training window's features read.
+# The whitelist is pushed to the partner banks and the demo bank officer gets decisions on its
+# borrowers, so every role finds its pages filled.
 demo: install system-deps
 	$(BIN)/kejin db upgrade
 	$(BIN)/kejin synth --firms $(DEMO_FIRMS) --seed $(DEMO_SEED) --replace
+	$(BIN)/kejin points score --system most-v1 --year 2024
 	$(BIN)/kejin points score --system most-v1
 	$(BIN)/kejin whitelist refresh
+	$(BIN)/kejin whitelist push --institution all --out-dir out/whitelist --who demo_gov
 	$(BIN)/kejin summary
 	$(BIN)/kejin credit tech-model --out credit-tech-firm.json --register tech_firm --skip-if-insufficient
 	$(BIN)/kejin credit warnings --month 2026-06
 	$(BIN)/kejin policy demo
 	$(BIN)/kejin fund demo --scheme anhui --capital 50000000 --out out --replace
 	$(BIN)/kejin demo-accounts
+	$(BIN)/kejin credit demo --officer demo_bank
 	$(BIN)/kejin serve
 
 test: install-test system-deps
@@ -84,4 +91,4 @@ import-examples: install
 	done
 
 clean:
-	rm -rf $(VENV) kejin.db kejin.db-wal kejin.db-shm examples.db examples.db-wal examples.db-shm .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) kejin.db kejin.db-wal kejin.db-shm examples.db examples.db-wal examples.db-shm .pytest_cache .ruff_cache .hypothesis out credit-tech-firm.json
