@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine, select
-from tests.credit.firms import add_firm, uscc
+from tests.credit.firms import add_firm, points_run, uscc
 
 from kejin.credit import dataset, decisions, evidence, points_link, registry, scorecard
 from kejin.db import transaction
@@ -211,54 +211,13 @@ def test_tampered_record_does_not_reproduce(engine: Engine) -> None:
     assert rep["reproduces"] is False and rep["differences"] == ["decision.credit_allowed"]
 
 
-def _points_run(engine: Engine, run_id: int, system: str, year: int, scores: dict) -> None:
-    """One scoring run in the points area's own tables (only the fields credit reads matter)."""
-    from kejin.points.tables import ScoreResult, ScoreRun
-
-    with transaction(engine) as s:
-        s.add(
-            ScoreRun(
-                id=run_id,
-                system_id=system,
-                system_version="1",
-                system_sha256="0" * 64,
-                year=year,
-                input_sha256="0" * 64,
-                parameters="{}",
-                firms=len(scores),
-                results_sha256="0" * 64,
-                created_at=datetime(2026, 6, 1),
-            )
-        )
-        s.flush()
-        for code, total in scores.items():
-            s.add(
-                ScoreResult(
-                    run_id=run_id,
-                    uscc=code,
-                    peer_group="g",
-                    base=total,
-                    bonus=0.0,
-                    total=total,
-                    group_size=1,
-                    rank_group=1,
-                    pct_group=1.0,
-                    rank_region=1,
-                    pct_region=1.0,
-                    grade="A",
-                    list_id=None,
-                    detail="{}",
-                )
-            )
-
-
 def test_points_from_the_points_area_are_used(engine: Engine) -> None:
     """The points area's tables, read through the seam: the latest system, latest run per year."""
     code = add_firm(engine, 11)
-    _points_run(engine, 1, "lyg", 2024, {code: 60.0})
-    _points_run(engine, 2, "lyg", 2025, {code: 70.0})
-    _points_run(engine, 3, "lyg", 2025, {code: 81.0})  # re-scored 2025: the latest run wins
-    _points_run(engine, 4, "other", 2023, {code: 10.0})  # the most recent run's system
+    points_run(engine, 1, "lyg", 2024, {code: 60.0})
+    points_run(engine, 2, "lyg", 2025, {code: 70.0})
+    points_run(engine, 3, "lyg", 2025, {code: 81.0})  # re-scored 2025: the latest run wins
+    points_run(engine, 4, "other", 2023, {code: 10.0})  # the most recent run's system
     with engine.connect() as conn:
         frame = points_link.points_frame(conn, [code])
     assert frame is not None
@@ -291,8 +250,8 @@ def test_a_model_trained_with_points_features_scores_the_decision(engine: Engine
     assert "points_total" in {v["name"] for v in art["variables"]}
     model_id = registry.register(engine, art, "tech_firm").id
     high, low, unscored = add_firm(engine, 21), add_firm(engine, 22), add_firm(engine, 23)
-    _points_run(engine, 1, "lyg", 2024, {high: 10.0, low: 90.0})  # an older year: not read
-    _points_run(engine, 2, "lyg", 2025, {high: 95.0, low: 25.0})
+    points_run(engine, 1, "lyg", 2024, {high: 10.0, low: 90.0})  # an older year: not read
+    points_run(engine, 2, "lyg", 2025, {high: 95.0, low: 25.0})
     out = {
         c: decisions.decide(engine, c, TABLE, as_of=date(2026, 6, 1)) for c in (high, low, unscored)
     }

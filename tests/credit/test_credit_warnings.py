@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 from sqlalchemy import Engine
-from tests.credit.firms import add_firm
+from tests.credit.firms import add_firm, points_run
 
 from kejin.credit import dataset, early_warning, monitoring, registry, scorecard
 from kejin.errors import ValidationError
@@ -82,6 +82,24 @@ def test_monthly_stability_psi(engine: Engine) -> None:
     assert (
         s["characteristics"][0]["variable"] == "leverage" and s["characteristics"][0]["psi"] > 0.25
     )
+
+
+def test_monthly_stability_scores_a_model_trained_with_points(engine: Engine) -> None:
+    """The month's rows carry the points of the year before, as the model was trained; firms
+    the points area never scored fall in the missing bin rather than failing the report."""
+    rng = np.random.default_rng(2)
+    pts = rng.uniform(20, 100, 800)
+    y = (rng.uniform(size=800) < 1 / (1 + np.exp(-(2 - 0.05 * pts)))).astype(int)
+    art = scorecard.fit(dataset.prepare(pl.DataFrame({"points_total": pts, "bad": y}), "bad"))
+    assert [v["name"] for v in art["variables"]] == ["points_total"]
+    registry.register(engine, art, "tech_firm")
+    scored = [add_firm(engine, n, dpd=0) for n in range(50, 56)]
+    add_firm(engine, 56, dpd=0)  # never scored
+    points_run(engine, 1, "lyg", 2025, {c: 30.0 + 10 * i for i, c in enumerate(scored)})
+    s = monitoring.monthly_stability(engine, "tech_firm", date(2026, 5, 1))
+    assert s["rows"] == 7
+    (char,) = s["characteristics"]
+    assert char["variable"] == "points_total" and char["psi"] is not None
 
 
 def test_points_drop_signal(engine: Engine) -> None:

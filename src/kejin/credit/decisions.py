@@ -201,12 +201,7 @@ def gather(engine: Engine, uscc: str, table: DecisionTable, as_of: date) -> dict
                 "year": int(p["year"][-1]),
                 "system": p["system"][-1],
             }
-    x = features.firm_features(r, as_of).select("uscc", *features.MODEL_FEATURES)
-    if pts is not None:
-        # The tech-firm model is trained with these columns when the points area has scored
-        # (tech_model.split): the same join, as of the decision date, or the model cannot score.
-        x = x.join(tech_model.points_features(pts, as_of), on="uscc", how="left")
-    feats = x.drop("uscc").row(0, named=True)
+    feats = tech_model.model_frame(r, as_of, pts).drop("uscc").row(0, named=True)
     return _jsonable(
         {
             "uscc": code,

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 from sqlalchemy import Engine
 
-from kejin.credit import features, metrics, models, registry
+from kejin.credit import features, metrics, models, points_link, registry, tech_model
 from kejin.credit.binning import bin_index
 
 
@@ -68,13 +68,14 @@ def monthly_stability(engine: Engine, model: str, month: date) -> dict:
     model_id, art = registry.fetch(engine, model)
     with engine.connect() as conn:
         r = features.load(conn)
+        pts = points_link.points_frame(conn)
     borrowers = (
         r.statuses.filter(pl.col("month") == month)
         .join(r.loans.select("contract_no", "uscc"), on="contract_no")
         .select("uscc")
         .unique()
     )
-    feats = features.firm_features(r, month).join(borrowers, on="uscc")
+    feats = tech_model.model_frame(r, month, pts).join(borrowers, on="uscc")
     if feats.height == 0:
         return {
             "model": model_id,

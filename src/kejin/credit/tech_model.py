@@ -111,6 +111,19 @@ def points_usable(pts: pl.DataFrame | None, *as_of: date) -> bool:
     return all(d.year - 1 in years for d in as_of)
 
 
+def model_frame(r: features.RegistryFrames, as_of: date, pts: pl.DataFrame | None) -> pl.DataFrame:
+    """``uscc`` and what the tech-firm model reads as of ``as_of``: the registry features and,
+    with ``pts``, the points of the year before (null = not scored).
+
+    Training, decisions and monthly monitoring all build their rows here: a model trained with
+    the points columns cannot score rows built without them.
+    """
+    x = features.firm_features(r, as_of).select("uscc", *features.MODEL_FEATURES)
+    if pts is not None:
+        x = x.join(points_features(pts, as_of), on="uscc", how="left")
+    return x
+
+
 def split(
     r: features.RegistryFrames,
     train_from: date,
@@ -122,10 +135,7 @@ def split(
 
     def frame(as_of: date, stop: date) -> pl.DataFrame:
         y = outcomes(r, as_of, stop)
-        x = features.firm_features(r, as_of).select("uscc", *features.MODEL_FEATURES)
-        if pts is not None:
-            x = x.join(points_features(pts, as_of), on="uscc", how="left")
-        return x.join(y, on="uscc").sort("uscc")
+        return model_frame(r, as_of, pts).join(y, on="uscc").sort("uscc")
 
     return TechSplit(frame(train_from, at), frame(at, end))
 
