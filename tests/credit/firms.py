@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 
 from kejin.db import transaction
@@ -140,3 +144,24 @@ def points_run(engine: Engine, run_id: int, system: str, year: int, scores: dict
                     detail="{}",
                 )
             )
+
+
+@contextmanager
+def cli(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The CLI app pointed at this test's database (settings and engine caches reset after)."""
+    from typer.testing import CliRunner
+
+    from kejin.cli import _mount_areas, app
+    from kejin.config import get_settings
+    from kejin.console import engine_for
+
+    monkeypatch.setenv("KEJIN_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    engine_for.cache_clear()
+    _mount_areas()
+    runner = CliRunner()
+    try:
+        yield lambda *args: runner.invoke(app, list(args))
+    finally:
+        get_settings.cache_clear()
+        engine_for.cache_clear()

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine, select
-from tests.credit.firms import add_firm, points_run, uscc
+from tests.credit.firms import add_firm, cli, points_run, uscc
 
 from kejin.credit import dataset, decisions, evidence, points_link, registry, scorecard
 from kejin.db import transaction
@@ -301,27 +298,6 @@ def _bank_user(engine: Engine, bank: str, username: str) -> None:
         )  # fmt: skip
 
 
-@contextmanager
-def _cli(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The CLI app pointed at this test's database (settings and engine caches reset after)."""
-    from typer.testing import CliRunner
-
-    from kejin.cli import _mount_areas, app
-    from kejin.config import get_settings
-    from kejin.console import engine_for
-
-    monkeypatch.setenv("KEJIN_DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    get_settings.cache_clear()
-    engine_for.cache_clear()
-    _mount_areas()
-    runner = CliRunner()
-    try:
-        yield lambda *args: runner.invoke(app, list(args))
-    finally:
-        get_settings.cache_clear()
-        engine_for.cache_clear()
-
-
 def test_cli_decide_says_when_no_bank_will_see_the_decision(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -329,7 +305,7 @@ def test_cli_decide_says_when_no_bank_will_see_the_decision(
     the officer given (or none) is not such a user, instead of leaving it to be looked for."""
     code = add_firm(engine, 11, quals=("hnte",), dpd=0)
     _bank_user(engine, "BKZ", "zbank")
-    with _cli(engine, monkeypatch) as run:
+    with cli(engine, monkeypatch) as run:
         base = ["credit", "decide", code, "--product", "points_credit", "--as-of", "2026-06-01"]
         for extra, visible in (
             ([], False),
@@ -358,7 +334,7 @@ def test_cli_demo_decides_for_the_officers_borrowers_in_good_standing(
     dishonest = add_firm(engine, 34, dpd=0, dishonest=True)
     other_bank_only = add_firm(engine, 35)  # no loan: not a borrower
     _bank_user(engine, "B1", "b1officer")  # add_firm's loans are with B1
-    with _cli(engine, monkeypatch) as run:
+    with cli(engine, monkeypatch) as run:
         r = run("credit", "demo", "--officer", "nobody")
         assert isinstance(r.exception, ValidationError)
         assert r.exception.problems[0].field == "--officer"

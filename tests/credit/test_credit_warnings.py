@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import numpy as np
 import polars as pl
 import pytest
 from sqlalchemy import Engine
-from tests.credit.firms import add_firm, points_run
+from tests.credit.firms import add_firm, cli, points_run
 
 from kejin.credit import dataset, early_warning, monitoring, registry, scorecard
 from kejin.errors import ValidationError
@@ -123,3 +124,19 @@ def test_points_drop_signal(engine: Engine) -> None:
     }
     assert [s["code"] for s in rows[code]["reasons"]] == ["warning.points_drop"]
     assert rows[other]["level"] == 0
+
+
+def test_cli_shows_the_most_severe_first_and_says_how_many_more(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A region's list runs to thousands: the terminal gets the top of it and the count left."""
+    severe = add_firm(engine, 60, dpd=95)
+    late = [add_firm(engine, n, dpd=35) for n in (61, 62, 63)]
+    with cli(engine, monkeypatch) as run:
+        r = run("credit", "warnings", "--month", "2026-05", "--model", "", "--limit", "2")
+        assert r.exit_code == 0, r.output
+        assert severe in r.stderr and "2 more" in r.stderr
+        assert sum(code in r.stderr for code in late) == 1
+        r = run("credit", "warnings", "--month", "2026-05", "--model", "", "--json")
+        listed = [w["uscc"] for w in json.loads(r.stdout)["warnings"]]
+        assert listed == [severe, *sorted(late)]

@@ -272,9 +272,16 @@ def warnings_cmd(
     model: str | None = typer.Option(
         "tech_firm", "--model", help="稳定性监测的模型名 / registered model for PSI ('' to skip)"
     ),
+    limit: int = typer.Option(
+        30, "--limit", min=1, help="终端显示前N家（最严重在前）/ rows shown, most severe first"
+    ),
     as_json: bool = typer.Option(False, "--json", help="输出JSON / print JSON"),
 ) -> None:
-    """月度预警与模型稳定性 / Monthly early-warning list and model stability (PSI)."""
+    """月度预警与模型稳定性 / Monthly early-warning list and model stability (PSI).
+
+    The terminal shows the ``--limit`` most severe firms (a region's list runs to thousands);
+    ``--json`` gives every one.
+    """
     from kejin.console import get_engine
     from kejin.credit import early_warning, monitoring
     from kejin.errors import NotFoundError
@@ -296,7 +303,7 @@ def warnings_cmd(
     t = Table(title=f"预警 / early warning {month}: {out['by_level']}")
     for c in ("USCC", "企业 firm", "等级 level", "原因 reasons"):
         t.add_column(c)
-    for w in out["warnings"]:
+    for w in out["warnings"][:limit]:
         t.add_row(
             w["uscc"],
             w["name"] or "",
@@ -304,6 +311,9 @@ def warnings_cmd(
             "\n".join(f"{r['code']}: {r['zh']}" for r in w["reasons"]),
         )
     err_console.print(t)
+    if len(out["warnings"]) > limit:
+        more = len(out["warnings"]) - limit
+        err_console.print(f"… 另有 {more} 家，--json 输出全部 / {more} more: --json lists them all")
     if "stability" in out and out["stability"]["psi"] is not None:
         s = out["stability"]
         err_console.print(
