@@ -180,15 +180,16 @@ def demo_cmd(
     """演示：客户经理为本行借款企业申请授信决策 / Decisions for the officer's bank's borrowers.
 
     The firms that consented to the bank come first (the demo firm), then the bank's other
-    borrowers in good standing, by code; each decision is recorded under the officer, so the
-    bank's decision history and evidence packs have something to show.
+    borrowers in good standing, highest innovation points first (those an officer would bring
+    to a points-credit product; unscored firms last, by code). Each decision is recorded under
+    the officer, so the bank's decision history and evidence packs have something to show.
     """
     from rich.table import Table
     from sqlalchemy import select
 
     from kejin.access.tables import Consent
     from kejin.console import get_engine
-    from kejin.credit import decisions
+    from kejin.credit import decisions, points_link
     from kejin.errors import Problem, ValidationError
     from kejin.lending.tables import Loan
     from kejin.registry.tables import Enterprise
@@ -216,23 +217,34 @@ def demo_cmd(
                 ~Enterprise.abnormal_operation,
             )
             .distinct()
-            .order_by(Loan.uscc)
-            .limit(firms)
         ).all()
-    chosen = list(dict.fromkeys([*consented, *borrowers]))[:firms]
+        pts = points_link.points_frame(conn, list(borrowers))
+    latest: dict[str, float] = {}
+    if pts is not None:
+        for row in pts.sort("year").iter_rows(named=True):
+            latest[row["uscc"]] = row["total"]
+    ranked = sorted(borrowers, key=lambda c: (c not in latest, -latest.get(c, 0.0), c))
+    chosen = list(dict.fromkeys([*consented, *ranked]))[:firms]
     t = Table(title=f"授信决策演示 / credit decisions · {bank} · {product} · {officer}")
-    for c in ("#", "企业 USCC", "准入 eligible", "等级 grade", "信用 unsecured", "额度 limit",
-              "利率 rate", "期限 months"):  # fmt: skip
-        t.add_column(c)
+    t.add_column("企业 USCC", no_wrap=True)
+    for c in ("准入\neligible", "等级\ngrade", "信用\nunsecured", "额度 万元\nlimit 10k", "利率\nrate",
+              "期限 月\nmonths"):  # fmt: skip
+        t.add_column(c, justify="right", no_wrap=True)
+    yes_no = {True: "是 Y", False: "否 N"}
     for code in chosen:
         out = decisions.decide(engine, code, table, officer=officer)
+        limit, rate = out["decision.limit"]["value"], out["decision.rate"]["value"]
         t.add_row(
-            str(out["decision_id"]), code, str(out["eligible"]["value"]),
-            str(out["grade"]["value"]), str(out["decision.credit_allowed"]["value"]),
-            str(out["decision.limit"]["value"]), str(out["decision.rate"]["value"]),
-            str(out["decision.term_months"]["value"]),
+            code, yes_no[out["eligible"]["value"]], str(out["grade"]["value"]),
+            yes_no[out["decision.credit_allowed"]["value"]],
+            f"{float(limit) / 1e4:,.0f}" if limit is not None else "—",
+            f"{float(rate):.2%}" if rate is not None else "—",
+            str(out["decision.term_months"]["value"] or "—"),
         )  # fmt: skip
     err_console.print(t)
+    err_console.print(
+        "原因与证据见网页「授信决策」/ reasons and evidence packs: the bank's 授信决策 page"
+    )
 
 
 @credit_app.command("act")
