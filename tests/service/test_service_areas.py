@@ -13,7 +13,7 @@ from kejin.db import transaction
 from kejin.whitelist.tables import WhitelistEntry, WhitelistVersion
 
 from .conftest import login
-from .world import F1, F3, F4, NAMES
+from .world import F1, F2, F3, F4, NAMES
 
 
 def add_version(engine: Engine, members: dict[str, str], excluded: dict[str, str]) -> int:
@@ -101,6 +101,29 @@ def test_whitelist_push_makes_members_visible_to_that_bank_only(app, engine: Eng
     assert bank.get("/api/whitelist/pushed/BKA").json()["version"] == v2
     ids = [f["uscc"] for f in bank.get("/api/firms").json()["items"]]
     assert F3 in ids and F4 not in ids
+
+
+def test_a_pushed_list_is_shown_a_screen_at_a_time(
+    app, engine: Engine, world, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A region's list runs to tens of thousands: the page pages it, the API slices it, and
+    both say how many members there are in all."""
+    from kejin.whitelist import pages
+
+    gov, bank = login(app, "gov"), login(app, "bank")
+    add_version(engine, {F1: "base", F2: "base", F3: "selected"}, {})
+    assert gov.post("/api/whitelist/push/BKA").status_code == 200
+    whole = bank.get("/api/whitelist/pushed/BKA").json()
+    assert whole["total"] == 3 and [i["uscc"] for i in whole["items"]] == sorted([F1, F2, F3])
+    part = bank.get("/api/whitelist/pushed/BKA", params={"limit": 1, "offset": 1}).json()
+    assert part["total"] == 3 and [i["uscc"] for i in part["items"]] == [sorted([F1, F2, F3])[1]]
+    assert bank.get("/api/whitelist/pushed/BKA", params={"limit": 0}).status_code == 422
+    monkeypatch.setattr(pages, "WL_PAGE", 2)
+    first, second = bank.get("/bank/whitelist").text, bank.get("/bank/whitelist?page=2").text
+    shown = [sum(f'href="/firms/{c}"' in html for c in (F1, F2, F3)) for html in (first, second)]
+    assert shown == [2, 1]
+    assert 'id="wl-pager"' in first and "1 / 2" in first and "2 / 2" in second
+    assert "3</p>" in first  # the head counts every member, not the screen
 
 
 def test_points_profile_for_the_firm_government_and_consented_banks(

@@ -116,12 +116,20 @@ def whitelist_push(
     )
 
 
+WL_PAGE = 100
+
+
 @router.get("/bank/whitelist")
 def bank_whitelist(
-    request: Request, p: Principal = permit("page.bank"), s: Session = Depends(db)
+    request: Request,
+    page: int = Query(1, ge=1, le=100_000),
+    p: Principal = permit("page.bank"),
+    s: Session = Depends(db),
 ) -> Response:
+    """The pushed list a screen at a time: a region's list runs to tens of thousands of firms."""
     assert p.institution_id is not None
-    out = visibility.pushed_list(s, p.institution_id)
+    out = visibility.pushed_list(s, p.institution_id, WL_PAGE, (page - 1) * WL_PAGE)
+    pages = max(1, -(-out["total"] // WL_PAGE))
     access.log(
         s,
         p,
@@ -136,4 +144,8 @@ def bank_whitelist(
         x.id: (x.en if lang == "en" else x.zh)
         for x in (*rules.tiers, *rules.entry, *rules.exclusions)
     }
-    return render(request, "bank_whitelist.html", {"wl": out, "names": names})
+    return render(
+        request,
+        "bank_whitelist.html",
+        {"wl": out, "names": names, "page": min(page, pages), "pages": pages},
+    )

@@ -114,11 +114,14 @@ def push(
 @router.get("/whitelist/pushed/{institution_id}")
 def pushed(
     institution_id: str,
+    limit: int | None = Query(None, ge=1, le=100_000),
+    offset: int = Query(0, ge=0),
     p: Principal = permit("whitelist.pushed", target="institution_id"),
     s: Session = Depends(db),
 ) -> dict[str, Any]:
-    """The latest version pushed to the institution: members, push fields only."""
-    out = visibility.pushed_list(s, institution_id)
+    """The latest version pushed to the institution: members, push fields only (``total`` of
+    them; ``limit``/``offset`` for a slice, by code)."""
+    out = visibility.pushed_list(s, institution_id, limit, offset)
     access.log(
         s, p, "whitelist.pushed", "institution", institution_id, detail={"rows": len(out["items"])}
     )

@@ -37,20 +37,28 @@ def pushed_usccs(institution_id: str, now: datetime) -> Select[Any]:
     )
 
 
-def pushed_list(session: Session, institution_id: str) -> dict[str, Any]:
-    """The latest version pushed to the institution, members only, push fields only."""
+def pushed_list(
+    session: Session, institution_id: str, limit: int | None = None, offset: int = 0
+) -> dict[str, Any]:
+    """The latest version pushed to the institution, members only, push fields only.
+
+    ``total`` counts every member; ``items`` holds the slice asked for (all by default: a
+    bank's system takes the whole list, a page shows it a screen at a time).
+    """
     vid = session.scalar(select(latest_pushed_version(institution_id)))
     if vid is None:
-        return {"institution": institution_id, "version": None, "fields": [], "items": []}
+        return {
+            "institution": institution_id, "version": None, "fields": [], "total": 0, "items": [],
+        }  # fmt: skip
     version = session.get(WhitelistVersion, vid)
     assert version is not None
     rules, _ = load_rules(version.rules_id)
     fields = list(rules.push_fields)
     cols = [getattr(WhitelistEntry, f) for f in fields]
+    members = (WhitelistEntry.version_id == vid, WhitelistEntry.status == "member")
+    total = session.scalar(select(func.count()).select_from(WhitelistEntry).where(*members))
     rows = session.execute(
-        select(*cols)
-        .where(WhitelistEntry.version_id == vid, WhitelistEntry.status == "member")
-        .order_by(WhitelistEntry.uscc)
+        select(*cols).where(*members).order_by(WhitelistEntry.uscc).limit(limit).offset(offset)
     ).all()
     last = session.scalar(
         select(func.max(WhitelistPush.pushed_at)).where(
@@ -63,6 +71,7 @@ def pushed_list(session: Session, institution_id: str) -> dict[str, Any]:
         "as_of": version.as_of,
         "pushed_at": last,
         "fields": fields,
+        "total": total,
         "items": [dict(zip(fields, r, strict=True)) for r in rows],
     }
 
