@@ -132,3 +132,41 @@ def test_pages_list_show_the_pack_and_refuse_in_place(app, world) -> None:
     )
     assert r.status_code == 303
     assert "拒绝" in bank.get(f"/bank/credit/{d}").text
+
+
+def test_the_pack_page_reads_as_an_officer_quotes_a_decision(app, world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Components in reading order with their names, yes/no, money, a rate in per cent, and
+    the model's PD: not raw codes and fractions in dictionary order."""
+    import re
+
+    from kejin.credit import pages
+    from kejin.credit.routes import COMPONENTS
+
+    bank = login(app, "bank")
+    d = _decide(bank, F1)
+    real = pages.evidence
+
+    def granted(*args):  # type: ignore[no-untyped-def]
+        """The stored pack, as if the firm had been granted credit under a model."""
+        pack = real(*args)
+        o = pack["outputs"]
+        o["eligible"]["value"] = o["decision.credit_allowed"]["value"] = True
+        o["decision.limit"]["value"], o["decision.rate"]["value"] = "12345678.00", "0.033000"
+        o["pd"], pack["model_id"] = 0.01234, "ab" * 32
+        return pack
+
+    monkeypatch.setattr(pages, "evidence", granted)
+    html = bank.get(f"/bank/credit/{d}").text
+    rows = re.findall(
+        r'<tr data-component="([^"]+)"><td>([^<]*)<span[^>]*>[^<]*</span></td><td>([^<]*)</td>',
+        html,
+    )
+    assert [r[0] for r in rows] == [*COMPONENTS, "pd"]
+    shown = {name: value for name, _, value in rows}
+    assert rows[0][1].strip() == "准入"
+    assert shown["eligible"] == shown["decision.credit_allowed"] == "是"
+    assert shown["decision.limit"] == "12,345,678.00" and shown["decision.rate"] == "3.30%"
+    assert shown["pd"] == "1.23%" and "abababababab" in html
+    assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d", html)  # no microseconds in the decision time
+    history = bank.get("/bank/credit").text
+    assert "0.0330" not in history  # a stored fraction never reaches the page as such

@@ -79,7 +79,6 @@ def _evidence_page(
     lang = lang_of(request)
     pack = evidence(s, request.app.state.engine, p, decision_id)
     firm = s.get(Enterprise, pack["uscc"])
-    outputs = [(name, item) for name, item in pack["outputs"].items() if isinstance(item, dict)]
     error = None
     if err is not None:
         en = lang == "en"
@@ -96,8 +95,8 @@ def _evidence_page(
         {
             "e": pack,
             "firm": firm,
-            "outputs": outputs,
-            "flags": pack["outputs"].get("flags") or [],
+            "outputs": {**pack["outputs"], "model_id": pack["model_id"]},
+            "components": COMPONENTS,
             "inputs": _flatten(pack["inputs"]),
             "actions": ACTIONS,
             "error": error,

@@ -217,6 +217,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cd_limit": ("额度（元）", "Limit (CNY)"),
     "cd_rate": ("利率", "Rate"),
     "cd_term_months": ("期限（月）", "Term (months)"),
+    "cd_pd": ("模型违约概率", "Model PD"),
+    "credit_no_model": ("未使用模型", "no model used"),
     "pt_no_raise": (
         "单项指标无法单独达到下一档",
         "no single indicator reaches the next level alone",

@@ -40,7 +40,13 @@ def money(v: Any) -> str:
     return "—" if v is None else f"{v:,.2f}"
 
 
+def pct(v: Any, digits: int = 2) -> str:
+    """A rate stored as a fraction (``0.033000``) the way an officer quotes it: 3.30%."""
+    return "—" if v is None else f"{float(v):.{digits}%}"
+
+
 templates.env.filters["money"] = money
+templates.env.filters["pct"] = pct
 
 add_rules(
     [
