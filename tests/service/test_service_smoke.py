@@ -144,3 +144,14 @@ def test_a_profile_says_which_titles_are_current_expiring_lapsed_or_not_yet_vali
     page = bank.get(f"/firms/{F1}").text
     assert page.count("已过期") == 1 and page.count("90天内到期") == 1 and page.count("未生效") == 1
     assert "投资方" in page
+
+
+def test_a_missing_page_keeps_the_signed_in_users_navigation(app) -> None:
+    """An unknown path runs no gate; the error page still knows who is signed in."""
+    bank = login(app, "bank")
+    r = bank.get("/no-such-page")
+    assert r.status_code == 404 and 'href="/bank/credit"' in r.text and "退出" in r.text
+    from fastapi.testclient import TestClient
+
+    anon = TestClient(app).get("/no-such-page")
+    assert anon.status_code == 404 and 'href="/bank/credit"' not in anon.text

@@ -91,6 +91,15 @@ def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) 
 def error_page(request: Request, status: int, e: KejinError) -> Response:
     if status == 401:
         return RedirectResponse("/login", status_code=303)
+    uid = request.session.get("uid")
+    if getattr(request.state, "principal", None) is None and isinstance(uid, int):
+        # An unknown path never ran a gate: find who is signed in, or the page loses its
+        # navigation and the user their way back.
+        try:
+            with Session(request.app.state.engine) as s:
+                request.state.principal = service.load_principal(s, uid)
+        except KejinError:
+            pass
     return render(request, "error.html", {"status": status, "err": e}, status)
 
 
