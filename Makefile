@@ -8,22 +8,22 @@ export KEJIN_DATABASE_URL ?= sqlite:///kejin.db
 
 .PHONY: demo test bench lint venv install install-test system-deps clean import-examples
 
-# Charts carry Chinese labels: without a CJK font they render as tofu boxes. Install Debian's
-# Noto CJK when missing and we may (root or passwordless sudo); otherwise say so and go on.
+# $(call ensure,CHECK,PACKAGE,WHAT IS LOST WITHOUT IT): install a Debian package when CHECK
+# fails and we may (root or passwordless sudo); otherwise say what is lost and go on.
+define ensure
+	@if $(1); then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get install -y -q $(2) >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $(2) >/dev/null)) \
+	  && echo "installed $(2)"; \
+	elif sudo -n true 2>/dev/null; then sudo apt-get install -y -q $(2) >/dev/null && echo "installed $(2)"; \
+	else echo "warning: $(2) missing; $(3) (apt-get install $(2))"; fi
+endef
+
+# Charts carry Chinese labels: without a CJK font they render as tofu boxes. Browser tests drive
+# Debian's Chromium headless (Playwright with executable_path, no download).
 system-deps:
-	@if fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  (apt-get install -y -q fonts-noto-cjk >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q fonts-noto-cjk >/dev/null)) \
-	  && echo "installed fonts-noto-cjk"; \
-	elif sudo -n true 2>/dev/null; then sudo apt-get install -y -q fonts-noto-cjk >/dev/null; \
-	else echo "warning: fonts-noto-cjk missing; Chinese chart labels will not render (apt-get install fonts-noto-cjk)"; fi
-	@# Browser tests drive Debian's Chromium headless (Playwright with executable_path, no download).
-	@if command -v chromium >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null)) \
-	  && echo "installed chromium"; \
-	elif sudo -n true 2>/dev/null; then sudo apt-get install -y -q chromium >/dev/null; \
-	else echo "warning: chromium missing; browser tests will be skipped (apt-get install chromium)"; fi
+	$(call ensure,fc-list 2>/dev/null | grep -qi "Noto Sans CJK",fonts-noto-cjk,Chinese chart labels will not render)
+	$(call ensure,command -v chromium >/dev/null,chromium,browser tests will be skipped)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,12 +67,7 @@ test: install-test system-deps
 # The service bench drives its load with wrk (C; cheap on a 2-core machine): installed like the
 # system packages above when missing and we may.
 bench: install-test system-deps
-	@if command -v wrk >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  (apt-get install -y -q wrk >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null)) \
-	  && echo "installed wrk"; \
-	elif sudo -n true 2>/dev/null; then sudo apt-get install -y -q wrk >/dev/null; \
-	else echo "warning: wrk missing; the service load bench will be skipped (apt-get install wrk)"; fi
+	$(call ensure,command -v wrk >/dev/null,wrk,the service load bench will be skipped)
 	$(BIN)/python -m bench
 
 lint: install-test
