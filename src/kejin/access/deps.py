@@ -113,16 +113,22 @@ def _require_valid_uscc(code: str) -> None:
         )
 
 
+def _authorized(request: Request, s: Session, action: str, target: str | None) -> Principal:
+    """Who is calling, and may they do ``action`` on the ``target`` path parameter: the check
+    both :func:`permit` and a :class:`Unit` run."""
+    p = current_principal(request, s)
+    value = request.path_params.get(target) if target else None
+    if target == "uscc" and value is not None:
+        _require_valid_uscc(value)
+    authorize(s, p, action, value)
+    return p
+
+
 def permit(action: str, target: str | None = None) -> Any:
     """Gate a route on ``action``; ``target`` names the path parameter that is the tenant target."""
 
     def gate(request: Request, s: Session = Depends(db)) -> Principal:
-        p = current_principal(request, s)
-        value = request.path_params.get(target) if target else None
-        if target == "uscc" and value is not None:
-            _require_valid_uscc(value)
-        authorize(s, p, action, value)
-        return p
+        return _authorized(request, s, action, target)
 
     gate.action = action  # type: ignore[attr-defined]
     gate.target = target  # type: ignore[attr-defined]
@@ -154,17 +160,9 @@ class Unit:
     def __init__(self, request: Request, action: str, target: str | None) -> None:
         self.request, self.action, self.target = request, action, target
 
-    def _authorized(self, s: Session) -> Principal:
-        p = current_principal(self.request, s)
-        value = self.request.path_params.get(self.target) if self.target else None
-        if self.target == "uscc" and value is not None:
-            _require_valid_uscc(value)
-        authorize(s, p, self.action, value)
-        return p
-
     async def __call__(self, fn: Callable[[Session, Principal], T]) -> T:
         def work(s: Session) -> T:
-            return fn(s, self._authorized(s))
+            return fn(s, _authorized(self.request, s, self.action, self.target))
 
         state = self.request.app.state
         aengine: AsyncEngine | None = state.async_engine
