@@ -127,16 +127,11 @@ def demo_accounts(
         ).scalar()
         # A firm the demo can show at its best: a borrower of the demo bank, in good standing,
         # holding the most qualifications (the first borrower by code was a dishonest firm).
-        good = (
-            ~Enterprise.dishonest,
-            ~Enterprise.deregistered,
-            ~Enterprise.abnormal_operation,
-        )
         firm = s.execute(
             select(Enterprise.uscc)
             .join(Loan, Loan.uscc == Enterprise.uscc)
             .outerjoin(Qualification, Qualification.uscc == Enterprise.uscc)
-            .where(Loan.institution_id == bank, *good)
+            .where(Loan.institution_id == bank, Enterprise.in_good_standing())
             .group_by(Enterprise.uscc)
             .order_by(func.count(func.distinct(Qualification.kind)).desc(), Enterprise.uscc)
             .limit(1)

@@ -210,19 +210,13 @@ def demo_cmd(
         borrowers = conn.scalars(
             select(Loan.uscc)
             .join(Enterprise, Enterprise.uscc == Loan.uscc)
-            .where(
-                Loan.institution_id == bank,
-                ~Enterprise.dishonest,
-                ~Enterprise.deregistered,
-                ~Enterprise.abnormal_operation,
-            )
+            .where(Loan.institution_id == bank, Enterprise.in_good_standing())
             .distinct()
         ).all()
         pts = points_link.points_frame(conn, list(borrowers))
     latest: dict[str, float] = {}
     if pts is not None:
-        for row in pts.sort("year").iter_rows(named=True):
-            latest[row["uscc"]] = row["total"]
+        latest = dict(points_link.latest(pts).select("uscc", "total").iter_rows())
     ranked = sorted(borrowers, key=lambda c: (c not in latest, -latest.get(c, 0.0), c))
     chosen = list(dict.fromkeys([*consented, *ranked]))[:firms]
     t = Table(title=f"授信决策演示 / credit decisions · {bank} · {product} · {officer}")

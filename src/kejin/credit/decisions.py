@@ -194,12 +194,12 @@ def gather(engine: Engine, uscc: str, table: DecisionTable, as_of: date) -> dict
     tax_grade = ind["tax_credit_grade"][-1] if ind.height else None
     points = None
     if pts is not None:
-        p = pts.filter(pl.col("uscc") == code).sort("year")
-        if p.height:
+        last = points_link.latest(pts.filter(pl.col("uscc") == code))
+        if last.height:
             points = {
-                "total": float(p["total"][-1]),
-                "year": int(p["year"][-1]),
-                "system": p["system"][-1],
+                "total": float(last["total"][0]),
+                "year": int(last["year"][0]),
+                "system": last["system"][0],
             }
     feats = tech_model.model_frame(r, as_of, pts).drop("uscc").row(0, named=True)
     return _jsonable(

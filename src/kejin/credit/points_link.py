@@ -58,3 +58,8 @@ def points_frame(conn: Connection, usccs: list[str] | None = None) -> pl.DataFra
     return pl.DataFrame([tuple(r) for r in rows], schema=SCHEMA, orient="row").sort(
         ["uscc", "year"]
     )
+
+
+def latest(pts: pl.DataFrame) -> pl.DataFrame:
+    """Each firm's row of its most recent scored year: the points a decision grades by."""
+    return pts.sort("uscc", "year").group_by("uscc", maintain_order=True).last()

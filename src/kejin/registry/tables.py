@@ -21,8 +21,10 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    and_,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from kejin.db import Base, Money
 from kejin.vocab import (
@@ -113,6 +115,12 @@ class Enterprise(Base):
     pull_id: Mapped[int | None] = mapped_column(ForeignKey("data_pulls.id"))
 
     __table_args__ = (CheckConstraint("staff IS NULL OR staff >= 0", name="staff_nonneg"),)
+
+    @classmethod
+    def in_good_standing(cls) -> ColumnElement[bool]:
+        """Not dishonest, deregistered or in abnormal operation: a firm a demo or a bank can
+        show as a customer (the three status flags every status check reads)."""
+        return and_(~cls.dishonest, ~cls.deregistered, ~cls.abnormal_operation)
 
 
 class Qualification(Base):
