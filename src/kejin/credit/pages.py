@@ -95,7 +95,7 @@ def _evidence_page(
         {
             "e": pack,
             "firm": firm,
-            "outputs": {**pack["outputs"], "model_id": pack["model_id"]},
+            "outputs": pack["outputs"],
             "components": COMPONENTS,
             "inputs": _flatten(pack["inputs"]),
             "actions": ACTIONS,

@@ -359,6 +359,11 @@ def _indicator_columns() -> list[tuple[str, str, str, bool]]:
 BANK_PAGE = 50
 
 
+def page_count(total: int, size: int) -> int:
+    """Screens needed for ``total`` rows (at least one, which says "nothing yet")."""
+    return max(1, -(-total // size))
+
+
 @router.get("/bank")
 def bank(
     request: Request,
@@ -379,7 +384,7 @@ def bank(
             )
         ).all()
     )
-    pages = max(1, -(-loans["total"] // BANK_PAGE))
+    pages = page_count(loans["total"], BANK_PAGE)
     return render(
         request,
         "bank.html",

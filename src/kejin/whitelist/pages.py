@@ -11,7 +11,7 @@ from kejin.access import service as access
 from kejin.access.deps import check_csrf, db, permit
 from kejin.access.rules import Principal
 from kejin.lending.tables import Institution
-from kejin.web.pages import lang_of, render
+from kejin.web.pages import lang_of, page_count, render
 from kejin.whitelist import service, visibility
 from kejin.whitelist.routes import XLSX, do_push, do_refresh
 from kejin.whitelist.rules import load_rules
@@ -129,7 +129,7 @@ def bank_whitelist(
     """The pushed list a screen at a time: a region's list runs to tens of thousands of firms."""
     assert p.institution_id is not None
     out = visibility.pushed_list(s, p.institution_id, WL_PAGE, (page - 1) * WL_PAGE)
-    pages = max(1, -(-out["total"] // WL_PAGE))
+    pages = page_count(out["total"], WL_PAGE)
     access.log(
         s,
         p,
