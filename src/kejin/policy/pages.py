@@ -346,16 +346,19 @@ def record_corrections(
     check_csrf(request, csrf_token_)
     lang = lang_of(request)
 
-    def change() -> None:
+    e: KejinError | None
+    try:
         day = parse_date(as_of, "as_of")
-        ops.record_corrections(s, p, programme_id, day, f"web:{day}")
-
-    if e := _refusal(s, change):
+    except ValidationError as bad:
+        e = bad
+    else:
+        e = _refusal(s, lambda: ops.record_corrections(s, p, programme_id, day, f"web:{day}"))
+    if e is not None:
         return _programme_page(
             request, p, s, programme_id, errors={"correct": _reason(e, lang)}, status=status_of(e)
         )
     return RedirectResponse(
-        f"/policies/{programme_id}?notice=corrected&corr_as_of={parse_date(as_of, 'as_of')}&lang={lang}#corrections",
+        f"/policies/{programme_id}?notice=corrected&corr_as_of={day}&lang={lang}#corrections",
         status_code=303,
     )
 
