@@ -343,3 +343,28 @@ def test_bad_key_settings_are_refused_not_ignored(monkeypatch, tmp_path) -> None
             auditkey.current()
     finally:
         get_service_settings.cache_clear()
+
+
+@pytest.mark.parametrize("with_key", [False, True])
+def test_the_audit_page_says_when_its_proof_is_unkeyed(
+    with_key: bool, monkeypatch: pytest.MonkeyPatch, engine: Engine
+) -> None:
+    from kejin.access.rules import remove_visibility
+    from kejin.api import create_app
+
+    from . import world as world_mod
+    from .conftest import login
+
+    monkeypatch.delenv("KEJIN_AUDIT_KEY_FILE", raising=False)
+    monkeypatch.delenv("KEJIN_AUDIT_KEY", raising=False)
+    if with_key:
+        monkeypatch.setenv("KEJIN_AUDIT_KEY", KEY)
+    get_service_settings.cache_clear()
+    try:
+        world_mod.build(engine)
+        page = login(create_app(engine, session_key="k"), "gov").get("/audit?check=1").text
+        assert 'id="chain-state"' in page and "审计链完好" in page
+        assert ('id="chain-unkeyed"' in page) is not with_key
+    finally:
+        remove_visibility("test_push")
+        get_service_settings.cache_clear()
