@@ -45,7 +45,15 @@ install-test: $(VENV)/.installed-test
 # in each window; points are scored for 2024 as well, the year its training window's features read.
 # The whitelist is pushed to the partner banks and the demo bank officer gets decisions on its
 # borrowers, so every role finds its pages filled.
+# The audit chain is signed (MAC) with a per-machine key kept outside the repository and the
+# database (docs/service.md): generated once under ~/.config/kejin, reused by every later demo.
+# A KEJIN_AUDIT_KEY or KEJIN_AUDIT_KEY_FILE already set is used instead.
+AUDIT_KEY_FILE ?= $(HOME)/.config/kejin/audit.key
+ifeq ($(KEJIN_AUDIT_KEY),)
+demo: export KEJIN_AUDIT_KEY_FILE ?= $(AUDIT_KEY_FILE)
+endif
 demo: install system-deps
+	@if [ -z "$$KEJIN_AUDIT_KEY" ]; then $(BIN)/kejin audit keygen; fi
 	$(BIN)/kejin db upgrade
 	$(BIN)/kejin synth --firms $(DEMO_FIRMS) --seed $(DEMO_SEED) --replace
 	$(BIN)/kejin points score --system most-v1 --year 2024

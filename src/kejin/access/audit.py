@@ -5,7 +5,10 @@ its hash and deleting one leaves a gap in ``seq``. Writers serialise on a lock (
 on PostgreSQL, the database write lock on SQLite) so the chain never forks, and the event is
 written in the same transaction as the change it records: no change without its record.
 Triggers installed by the migration refuse UPDATE and DELETE; ``verify`` is the proof for the
-case where someone with owner rights went around them.
+case where someone with owner rights went around them. Against such an owner the hashes alone
+prove nothing (they can be recomputed): each event also carries a MAC under a key kept outside
+the database (:mod:`kejin.access.auditkey`), and signed heads can be kept outside it too
+(:mod:`kejin.access.checkpoints`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.orm import Session
 
+from kejin.access import auditkey
+from kejin.access.checkpoints import Checkpoint
 from kejin.access.tables import AuditEvent
 from kejin.errors import Problem
 
@@ -142,12 +147,19 @@ def append(session: Session, batch: list[dict[str, Any]], durable: bool = True) 
 
 
 def link(batch: list[dict[str, Any]], seq: int, prev: str) -> list[AuditEvent]:
-    """The events of ``batch`` chained after the tail ``(seq, prev)``; the caller holds the lock."""
+    """The events of ``batch`` chained after the tail ``(seq, prev)``; the caller holds the lock.
+
+    Each is MACed under the process's audit key here, the one function every writer (inline,
+    writer thread, the event loop's writer) links through, so none can write an unkeyed event
+    while a key is configured.
+    """
+    keys = auditkey.current()
     out = []
     for fields in batch:
         seq += 1
         ev = AuditEvent(seq=seq, prev_hash=prev, **fields)
         ev.hash = prev = event_hash(ev)
+        ev.mac = keys.mac(ev.hash)
         out.append(ev)
     return out
 
@@ -179,25 +191,75 @@ def record(
     return append(session, [ev], durable)[0]
 
 
+#: Said by every verification made without a key (zh, en): what such a proof is worth.
+UNKEYED_NOTE = (
+    "审计链未设密钥（KEJIN_AUDIT_KEY 或 KEJIN_AUDIT_KEY_FILE）：只能发现无权改写此表者的改动，"
+    "数据库所有者可改动记录并重算其后全部哈希而不被发现",
+    "the audit chain is unkeyed (no KEJIN_AUDIT_KEY or KEJIN_AUDIT_KEY_FILE): it only detects "
+    "edits by someone who cannot rewrite the table; a database owner could edit an event and "
+    "recompute every later hash undetected",
+)
+
+
 @dataclass
 class ChainReport:
-    """What ``kejin audit verify`` proves: how many links, the head, and every break found."""
+    """What ``kejin audit verify`` proves: how many links, the head, and every break found.
+
+    ``unsealed`` holds the events of a keyed verification that carry no MAC and that no signed
+    checkpoint vouches for: apart from ``problems`` so that ``kejin audit checkpoint
+    --seal-unkeyed`` can vouch for them (events written before the key was set) while refusing
+    to sign any other break.
+    """
 
     events: int = 0
     head: str = GENESIS
+    head_seq: int = 0
+    keyed: bool = False
+    checkpoints: int = 0
     problems: list[Problem] = field(default_factory=list)
+    unsealed: list[Problem] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.unsealed
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "keyed": self.keyed,
             "events": self.events,
             "head": self.head,
-            "problems": [p.to_dict() for p in self.problems],
+            "head_seq": self.head_seq,
+            "checkpoints": self.checkpoints,
+            "problems": [p.to_dict() for p in self.problems + self.unsealed],
+            "notes": [{"zh": zh, "en": en} for zh, en in self.notes],
         }
+
+
+class _Runs:
+    """Consecutive events with the same MAC fault, reported once per run: a rewritten tail of a
+    million events is one problem naming its first ``seq``, not a million problems."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        self.zh, self.en = zh, en
+        self.spans: list[list[int]] = []
+
+    def add(self, seq: int) -> None:
+        if self.spans and self.spans[-1][1] == seq - 1:
+            self.spans[-1][1] = seq
+        else:
+            self.spans.append([seq, seq])
+
+    def problems(self, after: int = 0) -> list[Problem]:
+        """One problem per run, leaving out the events up to ``after``."""
+        out = []
+        for first, last in self.spans:
+            first = max(first, after + 1)
+            if first <= last:
+                span = str(first) if first == last else f"{first}..{last}"
+                out.append(Problem(self.zh, self.en, "audit_events", first, "mac", span))
+        return out
 
 
 def _stream(engine: Engine) -> Iterator[AuditEvent]:
@@ -207,13 +269,42 @@ def _stream(engine: Engine) -> Iterator[AuditEvent]:
         )
 
 
-def verify(engine: Engine, expect_head: str | None = None) -> ChainReport:
+def verify(
+    engine: Engine,
+    expect_head: str | None = None,
+    checkpoints: list[Checkpoint] | None = None,
+    keys: auditkey.Keyring | None = None,
+) -> ChainReport:
     """Walk the whole chain; report gaps, broken links and rows whose content was changed.
 
-    ``expect_head`` (a head printed by an earlier run and kept elsewhere) also catches removal of
-    the newest events, which no chain can detect by itself.
+    With an audit key (``keys``, by default the process's), every event's MAC must hold: a row
+    edited by someone without the key, hashes recomputed or not, fails from the first such row.
+    Each of ``checkpoints`` (heads kept outside the database) must still be in the chain, which
+    catches a cut or rewritten tail; ``expect_head`` is the same check for one head kept by hand.
     """
-    rep = ChainReport()
+    keys = keys if keys is not None else auditkey.current()
+    rep = ChainReport(keyed=keys.keyed)
+    if not keys.keyed:
+        rep.notes.append(UNKEYED_NOTE)
+    pending: dict[int, list[tuple[Checkpoint, bool]]] = {}
+    for cp in checkpoints or ():
+        bad = cp.signature_problem(keys)
+        if bad is not None:
+            rep.problems.append(bad)
+        pending.setdefault(cp.seq, []).append((cp, bad is None))
+    bad_mac = _Runs(
+        "MAC不符：记录或其哈希被无密钥者改写",
+        "MAC mismatch: the event or its hash was rewritten by someone without the key",
+    )
+    unknown_key = _Runs(
+        "MAC的密钥未知（请在密钥文件中保留旧密钥）",
+        "MAC made with an unknown key (keep retired keys in the key file)",
+    )
+    unsealed = _Runs(
+        "记录没有MAC，也没有已签名的检查点为其担保",
+        "event has no MAC and no signed checkpoint vouches for it",
+    )
+    unchecked = anchored = 0
     prev = GENESIS
     expected_seq = 1
     for ev in _stream(engine):
@@ -249,9 +340,66 @@ def verify(engine: Engine, expect_head: str | None = None) -> ChainReport:
                     **where,
                 )
             )
+        if ev.mac is None:
+            if keys.keyed:
+                unsealed.add(ev.seq)
+        elif not keys.keyed:
+            unchecked += 1
+        else:
+            ok = keys.check(ev.hash, ev.mac)
+            if ok is None:
+                unknown_key.add(ev.seq)
+            elif not ok:
+                bad_mac.add(ev.seq)
+        for cp, trusted in pending.pop(ev.seq, ()):
+            rep.checkpoints += 1
+            if cp.hash != ev.hash:
+                rep.problems.append(
+                    Problem(
+                        "与检查点不符：此后的记录被改写",
+                        "differs from a checkpoint: the chain was rewritten from here on",
+                        file=cp.file,
+                        row=ev.seq,
+                        field="hash",
+                        value=ev.hash,
+                    )
+                )
+            elif trusted and keys.keyed:
+                anchored = max(anchored, ev.seq)
         prev = ev.hash
+        rep.head_seq = ev.seq
         expected_seq = ev.seq + 1
     rep.head = prev
+    for seq, cps in sorted(pending.items()):
+        for cp, _ in cps:
+            rep.checkpoints += 1
+            rep.problems.append(
+                Problem(
+                    f"检查点记录的事件已不在链中（链头为第{rep.head_seq}条）：记录被删除",
+                    f"the checkpointed event is no longer in the chain (head is {rep.head_seq}): "
+                    "events were removed",
+                    file=cp.file,
+                    row=seq,
+                    field="seq",
+                    value=cp.hash,
+                )
+            )
+    rep.problems += bad_mac.problems() + unknown_key.problems()
+    rep.unsealed = unsealed.problems(after=anchored)
+    if unchecked:
+        rep.notes.append(
+            (
+                f"{unchecked}条记录带有MAC，但未设密钥，未能校验",
+                f"{unchecked} events carry a MAC that was not checked: no key is set",
+            )
+        )
+    if checkpoints and not keys.keyed:
+        rep.notes.append(
+            (
+                "未设密钥：检查点的签名未校验",
+                "no key is set: checkpoint signatures were not checked",
+            )
+        )
     if expect_head is not None and expect_head != prev:
         rep.problems.append(
             Problem(

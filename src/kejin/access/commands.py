@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
+from typing import Any
 
 import typer
 from sqlalchemy import func, select
@@ -16,25 +18,143 @@ audit_app = typer.Typer(help="审计日志 / audit log", no_args_is_help=True)
 users_app = typer.Typer(help="用户 / user accounts", no_args_is_help=True)
 
 
+def _checkpoints(directory: Path | None) -> tuple[list[Any], list[Any]]:
+    from kejin.access import checkpoints
+
+    return checkpoints.read(directory) if directory is not None else ([], [])
+
+
+def _print_report(rep: Any) -> None:
+    for p in rep.problems + rep.unsealed:
+        err_console.print(p.render(), markup=False, highlight=False)
+    for zh, en in rep.notes:
+        err_console.print(f"注意 / note: {zh} / {en}", markup=False, highlight=False)
+    state = "完好 / intact" if rep.ok else "被篡改 / BROKEN"
+    keyed = "已用密钥校验 / keyed" if rep.keyed else "未设密钥 / UNKEYED"
+    err_console.print(
+        f"审计链 {state} ({keyed}): {rep.events} events, head {rep.head_seq} {rep.head}, "
+        f"{rep.checkpoints} checkpoints",
+        markup=False,
+        highlight=False,
+    )
+
+
 @audit_app.command("verify")
 def audit_verify(
     expect_head: str | None = typer.Option(
         None, help="先前记录的链头哈希 / head hash recorded earlier (detects removed tail)"
     ),
+    checkpoints: Path | None = typer.Option(
+        None,
+        "--checkpoints",
+        help="检查点目录（库外）/ directory of checkpoints kept outside the database",
+    ),
     as_json: bool = typer.Option(False, "--json", help="JSON 输出 / print JSON"),
 ) -> None:
-    """校验审计链 / Prove the audit chain intact; exit 1 on any break."""
+    """校验审计链 / Prove the audit chain intact; exit 1 on any break.
+
+    With KEJIN_AUDIT_KEY (or KEJIN_AUDIT_KEY_FILE) every event's MAC is checked too; without a
+    key the output says that only edits by someone who cannot rewrite the table are detected.
+    """
     from kejin.access.audit import verify
 
-    rep = verify(get_engine(), expect_head)
+    cps, unreadable = _checkpoints(checkpoints)
+    rep = verify(get_engine(), expect_head, cps)
+    rep.problems[:0] = unreadable
     if as_json:
         print_json(rep.to_dict())
     else:
-        for p in rep.problems:
-            err_console.print(p.render(), markup=False, highlight=False)
-        state = "完好 / intact" if rep.ok else "被篡改 / BROKEN"
-        err_console.print(f"审计链 {state}: {rep.events} events, head {rep.head}")
+        _print_report(rep)
     raise typer.Exit(0 if rep.ok else 1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    out: Path = typer.Option(
+        ..., "--out", help="检查点目录（库外）/ directory outside the database to write to"
+    ),
+    seal_unkeyed: bool = typer.Option(
+        False,
+        "--seal-unkeyed",
+        help="为设密钥之前写入的无MAC记录担保 / vouch for events written before the key was set",
+    ),
+) -> None:
+    """记录链头检查点 / Verify the chain, then write its signed head to OUT.
+
+    Refused when the chain is broken: a checkpoint must never vouch for a tampered chain.
+    """
+    from kejin.access import auditkey, checkpoints
+    from kejin.access.audit import utcnow, verify
+    from kejin.errors import ValidationError
+
+    keys = auditkey.current()
+    cps, unreadable = checkpoints.read(out) if out.is_dir() else ([], [])
+    rep = verify(get_engine(), checkpoints=cps, keys=keys)
+    rep.problems[:0] = unreadable
+    if rep.problems or (rep.unsealed and not seal_unkeyed):
+        _print_report(rep)
+        hint = (
+            ("", "")
+            if rep.problems
+            else (
+                "；如这些记录写于设密钥之前，可加 --seal-unkeyed",
+                "; if they were written before the key was set, add --seal-unkeyed",
+            )
+        )
+        raise ValidationError(
+            "审计链未通过校验，不写检查点" + hint[0],
+            "the audit chain does not verify: no checkpoint written" + hint[1],
+            exit_code=1,
+        )
+    if rep.head_seq == 0:
+        raise ValidationError("审计链为空，无可记录", "the audit chain is empty: nothing to record")
+    path = checkpoints.write(out, rep.head_seq, rep.head, utcnow(), keys)
+    for zh, en in rep.notes:
+        err_console.print(f"注意 / note: {zh} / {en}", markup=False, highlight=False)
+    print_json(
+        {"checkpoint": str(path), "seq": rep.head_seq, "hash": rep.head, "keyed": keys.keyed}
+    )
+
+
+@audit_app.command("keygen")
+def audit_keygen(
+    file: Path | None = typer.Option(
+        None,
+        "--file",
+        help="密钥文件（默认 KEJIN_AUDIT_KEY_FILE）/ key file (default: KEJIN_AUDIT_KEY_FILE)",
+    ),
+    rotate: bool = typer.Option(
+        False, "--rotate", help="新增签名密钥，旧密钥保留用于校验 / new signing key, old ones kept"
+    ),
+) -> None:
+    """生成审计密钥文件 / Create the audit key file (kept if it exists, unless --rotate).
+
+    The file must live outside the repository and the database's backups; mode 0600.
+    """
+    from kejin.access import auditkey
+    from kejin.access.settings import get_service_settings
+    from kejin.errors import Problem, ValidationError
+
+    path = file or get_service_settings().audit_key_file
+    if path is None:
+        raise ValidationError(
+            "未指定密钥文件",
+            "no key file named",
+            [
+                Problem(
+                    "请用 --file 或 KEJIN_AUDIT_KEY_FILE",
+                    "use --file or KEJIN_AUDIT_KEY_FILE",
+                    field="file",
+                )
+            ],
+        )
+    kid, written = auditkey.generate(path, rotate)
+    verb = ("已生成", "written") if written else ("已存在，保留", "exists, kept")
+    err_console.print(
+        f"审计密钥{verb[0]} / audit key {verb[1]}: {path} (key id {kid})",
+        markup=False,
+        highlight=False,
+    )
 
 
 @users_app.command("create")
@@ -199,6 +319,12 @@ def serve(
         err_console.print(
             "KEJIN_SESSION_KEY 未设置，已生成临时密钥 / not set: generated a random key for this run"
         )
+    from kejin.access import auditkey
+    from kejin.access.audit import UNKEYED_NOTE
+
+    # A bad key setting fails here, once, not in every audited request of every worker.
+    if not auditkey.current().keyed:
+        err_console.print(f"注意 / note: {' / '.join(UNKEYED_NOTE)}", markup=False, highlight=False)
     err_console.print(f"科金平台 / kejin platform: http://{host}:{port}/")
     uvicorn.run(
         "kejin.api:create_app",

@@ -8,6 +8,7 @@ while production keeps OWASP-grade parameters.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,10 @@ class ServiceSettings(BaseSettings):
     login_lock_seconds: int = 300
     #: Default lifetime of a bank API token.
     token_days: int = 90
+    #: Key of the audit chain's MACs (:mod:`kejin.access.auditkey`); never stored in the database.
+    audit_key: SecretStr | None = None
+    #: Or a file of keys, the signing key first and retired keys below it (rotation).
+    audit_key_file: Path | None = None
     #: Connection pool per worker process (the profile endpoint holds one connection briefly).
     db_pool_size: int = 20
 

@@ -156,5 +156,8 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="{}", info=label("详情", "detail"))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: ``<key id>:<HMAC-SHA256 of hash>`` under the audit key (:mod:`kejin.access.auditkey`);
+    #: ``None`` when written without a key. Outside the hash, so adding it changed no hash.
+    mac: Mapped[str | None] = mapped_column(String(81))
 
     __table_args__ = (Index("ix_audit_events_entity", "entity_kind", "entity_id"),)

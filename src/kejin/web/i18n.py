@@ -84,6 +84,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "verify": ("校验审计链", "Verify the chain"),
     "chain_ok": ("审计链完好", "Audit chain intact"),
     "chain_broken": ("审计链被篡改", "Audit chain BROKEN"),
+    "chain_unkeyed": (
+        "未设审计密钥：只能发现无权改写此表者的改动，数据库所有者可改动记录并重算哈希而不被发现",
+        "No audit key is set: only edits by someone who cannot rewrite the table are detected; "
+        "a database owner could edit events and recompute the hashes undetected",
+    ),
     "events": ("条记录", "events"),
     "prev": ("更早", "Older"),
     "no_rows": ("暂无数据", "Nothing to show"),
