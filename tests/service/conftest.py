@@ -18,7 +18,7 @@ os.environ["KEJIN_ARGON2_TIME_COST"] = "1"
 os.environ["KEJIN_ARGON2_MEMORY_KIB"] = "8"
 
 from kejin.access.rules import remove_visibility
-from kejin.access.settings import get_service_settings
+from kejin.access.settings import ServiceSettings, get_service_settings
 from kejin.api import create_app
 
 from . import world as world_mod
@@ -59,7 +59,12 @@ def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # As ``kejin serve``: uvicorn believes no forwarded header; the app reads them from the
+    # proxies configured in KEJIN_TRUSTED_PROXIES only.
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False
+    )
+    srv = uvicorn.Server(config)
     th = threading.Thread(target=srv.run, daemon=True)
     th.start()
     deadline = time.monotonic() + 20
@@ -71,3 +76,20 @@ def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     finally:
         srv.should_exit = True
         th.join(10)
+
+
+@contextmanager
+def service_settings(**env: str) -> Iterator[ServiceSettings]:
+    """Service settings with ``KEJIN_<NAME>`` overrides, restored afterwards (they are cached)."""
+    old = {k: os.environ.get(f"KEJIN_{k.upper()}") for k in env}
+    os.environ.update({f"KEJIN_{k.upper()}": v for k, v in env.items()})
+    get_service_settings.cache_clear()
+    try:
+        yield get_service_settings()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(f"KEJIN_{k.upper()}", None)
+            else:
+                os.environ[f"KEJIN_{k.upper()}"] = v
+        get_service_settings.cache_clear()
