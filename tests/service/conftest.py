@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import threading
@@ -38,9 +39,21 @@ def app(engine: Engine, world: world_mod.World):  # type: ignore[no-untyped-def]
     return create_app(engine, session_key="test-session-key")
 
 
+_addresses = itertools.count(1)
+
+
 def login(app, username: str) -> TestClient:  # type: ignore[no-untyped-def]
-    """A client logged in as ``username``, sending the CSRF header on every request."""
-    c = TestClient(app, raise_server_exceptions=False)
+    """A client logged in as ``username``, sending the CSRF header on every request.
+
+    Each from an address of its own, as people are: the login throttle counts per address, and
+    tests that send wrong logins through one client must not lock the next one out.
+    """
+    n = next(_addresses)
+    c = TestClient(
+        app,
+        raise_server_exceptions=False,
+        client=(f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}", 50000),
+    )
     r = c.post("/api/auth/login", json={"username": username, "password": world_mod.PASSWORD})
     assert r.status_code == 200, r.text
     c.headers["X-CSRF-Token"] = r.json()["csrf_token"]

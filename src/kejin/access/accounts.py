@@ -346,6 +346,13 @@ def deactivate_user(
     ``active``)."""
     authorize(session, actor, "user.deactivate", user_id)
     u = _user(session, user_id)
+    if u.id == actor.user_id:
+        # The last administrator switching themself off would leave nobody to switch anyone on.
+        raise ConflictError(
+            "不能停用自己的账户",
+            "you cannot deactivate your own account",
+            [Problem("不能停用自己", "not your own account", field="user_id", value=user_id)],
+        )
     if u.active:
         now = now or audit.utcnow()
         before = user_view(u)
