@@ -9,8 +9,6 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from kejin.access.tables import UserSession
-
 from .conftest import bearer, login
 from .world import F1, PASSWORD
 
@@ -69,6 +67,7 @@ def test_deactivation_ends_sessions_and_tokens(app, world) -> None:
 
 def test_the_table_keeps_only_digests_of_session_ids(app, engine: Engine) -> None:
     from kejin.access.sessions import SID
+    from kejin.access.tables import UserSession
 
     bank = login(app, "bank")
     raw = bank.get("/api/auth/me")
