@@ -307,15 +307,17 @@ def create_app(engine: Engine | None = None, session_key: str | None = None) -> 
     )
     app.state.engine = engine
     app.state.async_engine = app.state.readlog_writer = None  # set by the lifespan on PostgreSQL
+    # The cookie holds the session's id (its row in user_sessions is what logout revokes) and
+    # the CSRF token. ``Secure`` is added per request by Hardening when served over HTTPS.
     app.add_middleware(
         SessionMiddleware,
         secret_key=key,
         session_cookie="kejin_session",
-        max_age=8 * 3600,
+        max_age=settings.session_hours * 3600,
         same_site="lax",
-        https_only=settings.secure_cookies,
     )
     app.add_middleware(ConcurrencyLimit, limit=admission_limit(engine, settings.db_pool_size))
+    _wrap_outside(app, settings.trusted_proxies, settings.secure_cookies)
     app.add_exception_handler(KejinError, kejin_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
@@ -328,6 +330,30 @@ def create_app(engine: Engine | None = None, session_key: str | None = None) -> 
     for mod in AREA_ROUTERS:
         app.include_router(importlib.import_module(mod).router)
     return app
+
+
+def _wrap_outside(app: FastAPI, trusted_proxies: str, always_secure: bool) -> None:
+    """Put the security headers and the proxy-header reading outside the whole stack.
+
+    Starlette's error middleware, which sends the 500 answer, is always the outermost of
+    ``add_middleware``; wrapping the built stack is the only way every response gets the
+    headers. Forwarded headers are read only from the configured proxies (``kejin serve`` turns
+    uvicorn's own reading off), so the client address — the login throttle's key — and the
+    scheme — whether cookies are ``Secure`` — cannot be claimed by a client.
+    """
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    from kejin.web.headers import Hardening
+
+    build = app.build_middleware_stack
+
+    def outside() -> Any:
+        inner = Hardening(build(), always_secure=always_secure)
+        if not trusted_proxies.strip():
+            return inner
+        return ProxyHeadersMiddleware(inner, trusted_hosts=trusted_proxies)
+
+    app.build_middleware_stack = outside  # type: ignore[method-assign]
 
 
 def route_table(app: FastAPI) -> list[tuple[str, str, Any]]:

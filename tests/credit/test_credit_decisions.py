@@ -280,7 +280,8 @@ def test_unknown_firm_and_action_errors(engine: Engine) -> None:
 
 
 def _bank_user(engine: Engine, bank: str, username: str) -> None:
-    from kejin.access.service import SYSTEM, create_user
+    from kejin.access.accounts import create_user
+    from kejin.access.service import SYSTEM
     from kejin.lending.tables import Institution
 
     with transaction(engine) as s:
@@ -293,7 +294,7 @@ def _bank_user(engine: Engine, bank: str, username: str) -> None:
             )  # fmt: skip
             s.flush()
         create_user(
-            s, SYSTEM, username=username, role="bank_officer", password="x" * 12,
+            s, SYSTEM, username=username, role="bank_officer", password="seven-quiet-lanterns",
             institution_id=bank,
         )  # fmt: skip
 

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from kejin.access.commands import register
-from kejin.access.tables import Consent, User
+from kejin.access.tables import AuditEvent, Consent, User
 from kejin.registry.tables import Enterprise
 from kejin.synth.service import build_region
 
@@ -45,3 +45,11 @@ def test_demo_accounts_show_a_firm_in_good_standing_that_consented_to_the_bank(
     with engine.connect() as c:
         assert c.scalar(select(func.count()).select_from(Consent)) == 1  # kept, not duplicated
         assert c.scalar(select(func.count()).select_from(User)) == 5
+        # The demo's audited exemption: no second person, and the printed passwords work as
+        # they are (no first-login change), privileged roles included.
+        users = c.execute(select(User.username, User.approved_by, User.must_change_password)).all()
+        assert {(a, m) for _, a, m in users} == {("system", False)}
+        details = c.scalars(
+            select(AuditEvent.detail).where(AuditEvent.action == "user.create")
+        ).all()
+        assert len(details) == 5 and all(json.loads(d)["exemption"] == "demo" for d in details)

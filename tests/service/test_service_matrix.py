@@ -33,7 +33,7 @@ PUBLIC = {
     ("GET", "/redoc"),
     ("GET", "/api/health"),
     ("POST", "/api/auth/login"),
-    ("POST", "/api/auth/logout"),
+    ("POST", "/api/auth/logout"),  # ends only the caller's own session (CSRF-checked)
     ("GET", "/"),
     ("GET", "/login"),
     ("POST", "/login"),
@@ -49,6 +49,8 @@ TARGETS: dict[str, dict[str, str]] = {
     "institution_id": {"BKA_own": "BKA", "BKB_other": "BKB"},
     "consent_id": {"c1_own": "c1", "c2_other": "c2"},
     "token_id": {"t1_own": "t1", "t2_other": "t2"},
+    # Accounts have no tenant: one (absent) id shows the gate's answer (allowed → 404).
+    "user_id": {"U_any": "999999"},
     # Policy programmes and applications are government objects without a tenant: the gate's
     # answer cannot depend on which one, so one (absent) id each shows it (allowed → 404).
     "programme_id": {"P_any": "karamay_interest-2025"},
@@ -94,6 +96,11 @@ EXPECT: dict[str, Any] = {
     "token.revoke": lambda rel: {"gov"} | ({"bank"} if rel == "t1_own" else set()),
     "user.list": lambda _: {"gov", "aud"},
     "user.create": lambda _: {"gov"},
+    # The second person of a privileged account: either government role (the service refuses
+    # the account's creator); switching accounts off is the administrator's.
+    "user.approve": lambda _: {"gov", "rev"},
+    "user.deactivate": lambda _: {"gov"},
+    "self.password": everyone,
     "audit.read": lambda _: {"gov", "aud"},
     "page.bank": lambda _: {"bank"},
     "whitelist.versions": lambda _: GOV_READERS,

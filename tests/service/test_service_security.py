@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select, text, update
 
-from kejin.access import audit, service
+from kejin.access import accounts, audit, service
 from kejin.access.rules import Principal, Unauthenticated
-from kejin.access.tables import ApiToken, AuditEvent, User
+from kejin.access.tables import ApiToken, AuditEvent
 from kejin.db import transaction
 from kejin.errors import ValidationError
 
@@ -103,32 +103,6 @@ def test_consent_validation_names_the_fields(app) -> None:
     assert r.status_code == 422
     fields = {p["field"] for p in r.json()["problems"]}
     assert fields == {"institution_id", "purpose", "expires_at"}
-
-
-def test_login_throttling_locks_after_repeated_failures(app, engine: Engine) -> None:
-    c = TestClient(app)
-    for _ in range(5):
-        assert (
-            c.post(
-                "/api/auth/login", json={"username": "rev", "password": "wrong-password!"}
-            ).status_code
-            == 401
-        )
-    r = c.post("/api/auth/login", json={"username": "rev", "password": PASSWORD})
-    assert r.status_code == 429 and r.json()["error"] == "Throttled"
-    with engine.connect() as conn:
-        actions = [
-            a
-            for (a,) in conn.execute(select(AuditEvent.action).where(AuditEvent.entity_id == "rev"))
-        ]
-    assert actions.count("auth.login_failed") == 4 and "auth.locked" in actions
-    with transaction(engine) as s:
-        s.execute(
-            update(User).where(User.username == "rev").values(locked_until=datetime(2000, 1, 1))
-        )
-    assert (
-        c.post("/api/auth/login", json={"username": "rev", "password": PASSWORD}).status_code == 200
-    )
 
 
 def test_unknown_user_and_wrong_password_look_alike(app) -> None:
@@ -281,12 +255,12 @@ def test_server_errors_are_generic_json_without_traceback(app, monkeypatch) -> N
 def test_user_creation_requires_the_tenant_of_the_role(engine: Engine, world) -> None:
     with transaction(engine) as s:
         with pytest.raises(ValidationError) as e:
-            service.create_user(
+            accounts.create_user(
                 s, service.SYSTEM, username="b2", role="bank_officer", password=PASSWORD
             )
         assert e.value.problems[0].field == "institution_id"
         with pytest.raises(ValidationError):
-            service.create_user(
+            accounts.create_user(
                 s,
                 service.SYSTEM,
                 username="e2",

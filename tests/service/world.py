@@ -14,16 +14,20 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
-from kejin.access import service
-from kejin.access.rules import add_visibility
+from kejin.access import accounts, service
+from kejin.access.rules import Principal, add_visibility
 from kejin.access.service import SYSTEM
+from kejin.access.tables import PRIVILEGED_ROLES, User
 from kejin.db import transaction
 from kejin.ids import uscc_check_char
 from kejin.lending.tables import Institution, Loan, LoanStatus, Product
 from kejin.registry.tables import AnnualIndicator, Enterprise, FinancingEvent, Qualification
 
 PASSWORD = "correct-horse-battery-staple"
+#: The first password someone else chose (changed to PASSWORD, as at a first login).
+FIRST_PASSWORD = "issued-by-the-admin-desk"
 
 
 def uscc(n: int) -> str:
@@ -54,6 +58,40 @@ class World:
     consents: dict[str, int] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
+
+
+def add_user(
+    s: Session,
+    approver: Principal | None,
+    username: str,
+    role: str,
+    institution_id: str | None = None,
+    uscc: str | None = None,
+) -> User:
+    """An account made usable the way production makes one, its password then :data:`PASSWORD`.
+
+    A privileged account is created pending and approved by ``approver`` (the first one, with no
+    approver yet, by the operator's audited ``bootstrap`` exemption); every account then changes
+    the password someone else chose, as its owner must at first login.
+    """
+    first: str | None = FIRST_PASSWORD
+    if role in PRIVILEGED_ROLES and approver is not None:
+        first = None
+    u = accounts.create_user(
+        s,
+        SYSTEM,
+        username=username,
+        role=role,
+        password=first,
+        institution_id=institution_id,
+        uscc=uscc,
+        exemption="bootstrap" if role in PRIVILEGED_ROLES and approver is None else None,
+    )
+    if first is None:
+        assert approver is not None
+        first = accounts.approve_user(s, approver, u.id).password
+    accounts.change_password(s, service.principal_of(u), current=first, new=PASSWORD)
+    return u
 
 
 def build(engine: Engine) -> World:
@@ -221,16 +259,10 @@ def build(engine: Engine) -> World:
             ("ent", "enterprise_user", None, F1),
             ("ent3", "enterprise_user", None, F3),
         ]
+        approver = None
         for name, role, inst, code in specs:
-            u = service.create_user(
-                s,
-                SYSTEM,
-                username=name,
-                role=role,
-                password=PASSWORD,
-                institution_id=inst,
-                uscc=code,
-            )
+            u = add_user(s, approver, name, role, inst, code)
+            approver = approver or service.principal_of(u)
             w.users[name] = u.id
         ent = service.principal_of(s.get(service.User, w.users["ent"]))
         ent3 = service.principal_of(s.get(service.User, w.users["ent3"]))

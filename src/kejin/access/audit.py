@@ -83,15 +83,22 @@ def event_hash(ev: AuditEvent) -> str:
     return hashlib.sha256(canonical(body).encode()).hexdigest()
 
 
+def read_durable() -> bool:
+    """Whether reads' events wait for the durable commit (``KEJIN_READ_AUDIT_DURABLE``)."""
+    from kejin.access.settings import get_service_settings
+
+    return get_service_settings().read_audit_durable
+
+
 #: ``session.info`` key: the transaction that holds the chain lock (it must append inline).
 LOCKED = "kejin_audit_lock"
 
 
 def _lock(session: Session, durable: bool) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        # A read's commit need not wait for the WAL flush (see ``record``); one round trip.
+        # A read's commit may skip the WAL flush if configured so (see ``record``); one round trip.
         sql = "SELECT pg_advisory_xact_lock(:k)" + (
-            "" if durable else ", set_config('synchronous_commit', 'off', true)"
+            "" if durable or read_durable() else ", set_config('synchronous_commit', 'off', true)"
         )
         session.execute(text(sql), {"k": PG_LOCK_KEY})
     else:
@@ -177,9 +184,10 @@ def record(
     PostgreSQL goes through the process's :mod:`~kejin.access.readlog` writer instead, which
     commits many reads under one chain lock and one commit and returns only once this one is
     committed: the data is not handed out before its record exists, and concurrent readers no
-    longer queue one by one on the chain lock. Read commits do not wait for the WAL flush: a
-    crash of the database server can lose the last fraction of a second of read events; the
-    chain stays whole and verifiable.
+    longer queue one by one on the chain lock. Whether a read's commit waits for the WAL flush
+    is the setting ``read_audit_durable`` (default: it waits). When it does not, a crash of the
+    database server can lose the last fraction of a second of read events; the chain stays
+    whole and verifiable.
     """
     ev = event_fields(**fields)
     if not durable:

@@ -168,11 +168,24 @@ def users_create(
     ),
     uscc: str | None = typer.Option(None, help="企业用户的信用代码 / enterprise user's USCC"),
     display_name: str | None = typer.Option(None, help="姓名 / display name"),
+    bootstrap: bool = typer.Option(
+        False,
+        "--bootstrap",
+        help="首批管理员：免除第二人批准（审计留痕）/ first administrators: no second person (audited)",
+    ),
 ) -> None:
-    """创建用户，随机密码只显示一次 / Create a user; its random password is printed once."""
-    from kejin.access.service import SYSTEM, create_user
+    """创建用户 / Create a user.
 
-    password = secrets.token_urlsafe(12)
+    A privileged role (gov_admin, gov_reviewer, auditor) stays pending until another government
+    user approves it (``kejin users approve``), unless ``--bootstrap``. Otherwise a random first
+    password is printed once; it must be changed at first login.
+    """
+    from kejin.access.accounts import create_user
+    from kejin.access.service import SYSTEM
+    from kejin.access.tables import PRIVILEGED_ROLES
+
+    pending = role in PRIVILEGED_ROLES and not bootstrap
+    password = None if pending else secrets.token_urlsafe(12)
     with transaction(get_engine()) as s:
         create_user(
             s,
@@ -183,8 +196,36 @@ def users_create(
             display_name=display_name,
             institution_id=institution,
             uscc=uscc,
+            exemption="bootstrap" if bootstrap else None,
         )
-    print_json({"username": username, "role": role, "password": password})
+    print_json({"username": username, "role": role, "password": password, "pending": pending})
+
+
+@users_app.command("approve")
+def users_approve(
+    username: str = typer.Argument(..., help="待批准的用户名 / pending account"),
+    who: str = typer.Option(..., "--who", help="批准人（政府用户，非创建人）/ approver"),
+) -> None:
+    """批准特权账户，初始密码只显示一次 / Approve a pending account; its first password is printed once."""
+    from kejin.access.accounts import approve_user
+    from kejin.access.service import principal_of
+    from kejin.access.tables import User
+    from kejin.errors import NotFoundError, Problem
+
+    with transaction(get_engine()) as s:
+        users = {
+            u.username: u for u in s.scalars(select(User).where(User.username.in_([username, who])))
+        }
+        for name, field in ((username, "username"), (who, "who")):
+            if name not in users:
+                raise NotFoundError(
+                    "用户不存在",
+                    "no such user",
+                    [Problem("用户不存在", "no such user", field=field, value=name)],
+                )
+        issued = approve_user(s, principal_of(users[who], via="cli"), users[username].id)
+        out = {"username": username, "approved_by": who, "password": issued.password}
+    print_json(out)
 
 
 def demo_consent(s: Session, firm: str, bank: str) -> None:
@@ -229,7 +270,8 @@ def demo_accounts(
     """
     from rich.table import Table
 
-    from kejin.access.service import SYSTEM, create_user, hasher, log
+    from kejin.access.accounts import create_user, reset_password
+    from kejin.access.service import SYSTEM, log
     from kejin.access.tables import User
     from kejin.console import console
     from kejin.errors import NotFoundError
@@ -273,6 +315,8 @@ def demo_accounts(
             password = secrets.token_urlsafe(12)
             u = s.scalar(select(User).where(User.username == name))
             if u is None:
+                # The demo exemption (audited on each account): no second person, and the printed
+                # passwords work as they are (docs/service.md, "Accounts").
                 create_user(
                     s,
                     SYSTEM,
@@ -282,13 +326,15 @@ def demo_accounts(
                     display_name=display,
                     institution_id=inst,
                     uscc=code,
+                    exemption="demo",
                 )
             else:
-                u.password_hash = hasher().hash(password)
-                u.failed_logins, u.locked_until, u.active = 0, None, True
+                reset_password(s, SYSTEM, u, password, must_change=False)
+                u.active = True
                 # A re-run after a new region points the accounts at its bank and firm.
-                u.institution_id, u.uscc = inst, code
-                log(s, SYSTEM, "user.reset_password", "user", name, after={"tenant": inst or code})
+                if (u.institution_id, u.uscc) != (inst, code):
+                    u.institution_id, u.uscc = inst, code
+                    log(s, SYSTEM, "user.tenant", "user", name, after={"tenant": inst or code})
             rows.append(
                 {"role": role, "username": name, "password": password, "tenant": inst or code or ""}
             )
@@ -334,6 +380,9 @@ def serve(
         workers=workers,
         log_level="warning",
         access_log=False,
+        # Forwarded headers are believed only from KEJIN_TRUSTED_PROXIES, by the application
+        # itself (kejin.api); uvicorn would otherwise believe any from 127.0.0.1.
+        proxy_headers=False,
     )
 
 

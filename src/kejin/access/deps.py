@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from kejin.access.readlog import LOOP_WRITER
 from kejin.access.rules import Principal, Unauthenticated, authorize
-from kejin.access.service import load_principal, token_principal
+from kejin.access.service import token_principal
+from kejin.access.sessions import SID, logout, session_principal
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
@@ -86,14 +87,45 @@ def current_principal(request: Request, s: Session) -> Principal:
     if auth.lower().startswith("bearer "):
         p = token_principal(s, auth[7:].strip())
     else:
-        uid = request.session.get("uid")
-        if not isinstance(uid, int):
+        sid = request.session.get(SID)
+        if not isinstance(sid, str):
             raise Unauthenticated("请先登录", "log in first")
-        p = load_principal(s, uid)
+        try:
+            # A unit's connection on the loop is read-only: it cannot refresh last_seen_at.
+            p = session_principal(s, sid, touch=LOOP_WRITER not in s.info)
+        except Unauthenticated:
+            request.session.clear()  # the cookie of an ended session is dropped too
+            raise
         if request.method not in SAFE_METHODS and request.url.path.startswith("/api/"):
             check_csrf(request, request.headers.get(CSRF_HEADER))
     request.state.principal = p
     return p
+
+
+def signed_in(request: Request) -> Principal | None:
+    """The person of the request's session, or None, for pages that run no gate (home, errors)."""
+    sid = request.session.get(SID)
+    if not isinstance(sid, str):
+        return None
+    with Session(request.app.state.engine) as s:
+        try:
+            return session_principal(s, sid, touch=False)
+        except Unauthenticated:
+            return None
+
+
+def end_session(request: Request, supplied_csrf: str | None) -> None:
+    """Log out: the session's row is revoked (the cookie alone would stay valid until it
+    expires), then the cookie is cleared. Needs the CSRF token, or any site could log a person
+    out; a request without a session has nothing to end."""
+    sid = request.session.get(SID)
+    if isinstance(sid, str):
+        check_csrf(request, supplied_csrf)
+        from kejin.db import transaction
+
+        with transaction(request.app.state.engine) as s:
+            logout(s, sid)
+    request.session.clear()
 
 
 def _require_valid_uscc(code: str) -> None:

@@ -128,7 +128,8 @@ class _Writer:
 def _statements() -> tuple[str, str]:
     """The loop writer's two round trips, compiled from the chain's own definitions.
 
-    1. ``BEGIN``, the chain lock, no WAL-flush wait, the tail — one simple-protocol message:
+    1. ``BEGIN``, the chain lock, no WAL-flush wait unless reads are to be durable
+       (:func:`audit.read_durable`), the tail — one simple-protocol message:
        each statement runs in turn with its own snapshot, so the tail is read after the lock
        is held.
     2. The insert and ``COMMIT`` — one pipeline.
@@ -136,10 +137,8 @@ def _statements() -> tuple[str, str]:
     from sqlalchemy.dialects import postgresql
 
     tail = audit.TAIL.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
-    head = (
-        f"BEGIN; SELECT pg_advisory_xact_lock({audit.PG_LOCK_KEY}); "
-        f"SET LOCAL synchronous_commit TO off; {tail}"
-    )
+    fast = "" if audit.read_durable() else "SET LOCAL synchronous_commit TO off; "
+    head = f"BEGIN; SELECT pg_advisory_xact_lock({audit.PG_LOCK_KEY}); {fast}{tail}"
     cols = ", ".join(audit.COLUMNS)
     marks = ", ".join(["%s"] * len(audit.COLUMNS))
     return head, f"INSERT INTO {AuditEvent.__tablename__} ({cols}) VALUES ({marks})"

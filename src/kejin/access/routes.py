@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from kejin.access import service
-from kejin.access.deps import csrf_token, db, permit
+from kejin.access import accounts, service, sessions
+from kejin.access.deps import CSRF_HEADER, csrf_token, db, end_session, permit
 from kejin.access.rules import TOKEN_SCOPES, Principal
 
 router = APIRouter(prefix="/api", tags=["access 权限"])
@@ -48,6 +48,24 @@ class MeOut(BaseModel):
     uscc: str | None
     via: str
     csrf_token: str | None = None
+    must_change_password: bool = Field(
+        False, description="须先修改密码 / the account may only change its password until it does"
+    )
+
+
+class PasswordIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "current_password": "issued-by-approver-1",
+                    "new_password": "seven-quiet-lanterns-of-haizhou",
+                }
+            ]
+        }
+    )
+    current_password: str = Field(max_length=200)
+    new_password: str = Field(max_length=200)
 
 
 class TokenIn(BaseModel):
@@ -157,7 +175,14 @@ class UserIn(BaseModel):
     )
     username: str = Field(max_length=60)
     role: str = Field(max_length=20)
-    password: str = Field(max_length=200)
+    password: str | None = Field(
+        None,
+        max_length=200,
+        description=(
+            "初始密码（首次登录须修改）；特权角色不设，由批准人签发 / first password (changed at "
+            "first login); none for privileged roles, whose approver issues it"
+        ),
+    )
     display_name: str | None = Field(None, max_length=100)
     institution_id: str | None = Field(None, max_length=20)
     uscc: str | None = Field(None, max_length=18)
@@ -176,6 +201,10 @@ class UserOut(BaseModel):
                     "institution_id": "B001",
                     "uscc": None,
                     "active": True,
+                    "created_by": "demo_gov",
+                    "approved_by": "demo_gov",
+                    "approved_at": "2026-01-05T08:00:00",
+                    "must_change_password": True,
                 }
             ]
         },
@@ -187,6 +216,17 @@ class UserOut(BaseModel):
     institution_id: str | None
     uscc: str | None
     active: bool
+    created_by: str | None
+    approved_by: str | None
+    approved_at: datetime | None = Field(description="空为待批准 / null while pending approval")
+    must_change_password: bool
+
+
+class ApprovedOut(BaseModel):
+    user: UserOut
+    password: str = Field(
+        description="初始密码，只显示一次，交给本人 / first password, shown once: hand it to the person"
+    )
 
 
 class AuditOut(BaseModel):
@@ -233,21 +273,48 @@ def _me(request: Request, p: Principal) -> dict[str, Any]:
         "uscc": p.uscc,
         "via": p.via,
         "csrf_token": csrf_token(request) if p.via == "session" else None,
+        "must_change_password": p.must_change,
     }
 
 
 @router.post("/auth/login", response_model=MeOut, summary="登录 / log in (session cookie)")
 def login(body: LoginIn, request: Request) -> Any:
-    """Sets the session cookie; send the returned ``csrf_token`` as ``X-CSRF-Token`` on changes."""
-    u = service.login(request.app.state.engine, body.username, body.password)
+    """Sets the session cookie; send the returned ``csrf_token`` as ``X-CSRF-Token`` on changes.
+
+    With ``must_change_password`` true, the only thing the session can do is
+    ``POST /api/auth/password``."""
+    u, sid = sessions.login(
+        request.app.state.engine,
+        body.username,
+        body.password,
+        sessions.client_key(request.client.host if request.client else None),
+    )
     request.session.clear()
-    request.session["uid"] = u.id
+    request.session[sessions.SID] = sid
     return _me(request, service.principal_of(u))
 
 
-@router.post("/auth/logout", status_code=204, summary="退出 / log out")
+@router.post("/auth/logout", status_code=204, summary="退出 / log out (X-CSRF-Token)")
 def logout(request: Request) -> None:
-    request.session.clear()
+    """Ends the session on the server, so the old cookie no longer works."""
+    end_session(request, request.headers.get(CSRF_HEADER))
+
+
+@router.post("/auth/password", status_code=204, summary="修改密码 / change my password")
+def change_password(
+    body: PasswordIn,
+    request: Request,
+    p: Principal = permit("self.password"),
+    s: Session = Depends(db),
+) -> None:
+    """Needs the current password; every other session of the account ends, this one stays."""
+    accounts.change_password(
+        s,
+        p,
+        current=body.current_password,
+        new=body.new_password,
+        keep_session=request.session.get(sessions.SID),
+    )
 
 
 @router.get("/auth/me", response_model=MeOut, summary="当前用户 / who am I")
@@ -331,7 +398,30 @@ def users(p: Principal = permit("user.list"), s: Session = Depends(db)) -> Any:
 def create_user(
     body: UserIn, p: Principal = permit("user.create"), s: Session = Depends(db)
 ) -> Any:
-    return service.create_user(s, p, **body.model_dump())
+    """A privileged account (gov_admin, gov_reviewer, auditor) stays pending until another
+    government user approves it; others must change their first password at first login."""
+    return accounts.create_user(s, p, **body.model_dump())
+
+
+@router.post(
+    "/users/{user_id}/approve",
+    response_model=ApprovedOut,
+    summary="批准账户 / approve a pending account (second person)",
+)
+def approve_user(
+    user_id: ID, p: Principal = permit("user.approve"), s: Session = Depends(db)
+) -> Any:
+    """Not by its creator. Returns the account's first password once."""
+    issued = accounts.approve_user(s, p, user_id)
+    return {"user": issued.user, "password": issued.password}
+
+
+@router.post("/users/{user_id}/deactivate", response_model=UserOut, summary="停用账户 / deactivate")
+def deactivate_user(
+    user_id: ID, p: Principal = permit("user.deactivate"), s: Session = Depends(db)
+) -> Any:
+    """Its sessions end at once; its API tokens stop working too."""
+    return accounts.deactivate_user(s, p, user_id)
 
 
 @router.get("/audit", response_model=list[AuditOut], summary="审计日志 / audit log")

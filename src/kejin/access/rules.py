@@ -34,7 +34,7 @@ from sqlalchemy import Select, bindparam, literal, select, true, union
 from sqlalchemy.orm import Session
 
 from kejin.access.tables import ApiToken, Consent
-from kejin.errors import KejinError
+from kejin.errors import KejinError, Problem
 
 
 class Unauthenticated(KejinError):
@@ -60,6 +60,8 @@ class Principal:
     uscc: str | None = None
     via: str = "session"
     scopes: frozenset[str] | None = None
+    #: The account still has a password someone else chose: it may only change it.
+    must_change: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +101,11 @@ RULES: list[Rule] = [
     *_rules("token.issue", {"region": ("bank_officer",)}),
     *_rules("token.revoke", {"own_token": ("bank_officer",), "region": ("gov_admin",)}),
     *_rules("user.list", {"region": ("gov_admin", "auditor")}),
+    *_rules("self.password", {"region": ALL_ROLES}),
     *_rules("user.create", {"region": ("gov_admin",)}),
+    # The second person of a privileged account's creation (the service refuses the creator).
+    *_rules("user.approve", {"region": GOV}),
+    *_rules("user.deactivate", {"region": ("gov_admin",)}),
     *_rules("audit.read", {"region": ("gov_admin", "auditor")}),
 ]
 
@@ -124,6 +130,9 @@ TOKEN_SCOPES = (
     "credit.evidence",
     "credit.act",
 )
+
+#: All an account with a password chosen by someone else may do until it changes it.
+FIRST_LOGIN_ACTIONS = frozenset({"self.read", "self.password"})
 
 _index: dict[tuple[str, str], Rule] = {}
 
@@ -271,6 +280,12 @@ def authorize(
     """Return the rule that allows ``action`` on ``target``, or raise :class:`Forbidden`."""
     from kejin.access.audit import utcnow
 
+    if p.must_change and action not in FIRST_LOGIN_ACTIONS:
+        raise Forbidden(
+            "请先修改初始密码",
+            "change your initial password first",
+            [Problem("须先修改密码", "password change required", field="password")],
+        )
     if p.scopes is not None and action not in p.scopes:
         raise Forbidden(
             f"令牌权限范围不含操作 {action}",

@@ -1,4 +1,7 @@
-"""Transactional operations of access: users, login, API tokens and consents.
+"""Transactional operations of access: API tokens, consents and the audit log.
+
+Accounts are in :mod:`kejin.access.accounts`, logging in and sessions in
+:mod:`kejin.access.sessions`.
 
 Every change writes its audit event in the same transaction; every refusal is a
 :class:`~kejin.errors.KejinError` with Chinese and English reasons, so the CLI and the API report
@@ -7,7 +10,6 @@ it the same way.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -16,8 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from kejin.access import audit
@@ -25,7 +26,6 @@ from kejin.access.rules import (
     CONSENT_MEMO,
     TOKEN_SCOPES,
     Principal,
-    Throttled,
     Unauthenticated,
     authorize,
     rule_for,
@@ -34,18 +34,14 @@ from kejin.access.settings import get_service_settings
 from kejin.access.tables import (
     CONSENT_PURPOSES,
     CONSENT_SCOPES,
-    ROLES,
     ApiToken,
     AuditEvent,
     Consent,
     User,
 )
-from kejin.db import transaction
-from kejin.errors import ConflictError, KejinError, NotFoundError, Problem, ValidationError
+from kejin.errors import NotFoundError, Problem, ValidationError
 from kejin.lending.tables import Institution
-from kejin.registry.tables import Enterprise
 
-MIN_PASSWORD = 12
 TOKEN_PREFIX = "kj_"
 #: The identity used by commands run on the server (migrations, demo accounts).
 SYSTEM = Principal(user_id=0, username="system", role="system", via="cli")
@@ -84,10 +80,12 @@ def principal_of(
         uscc=user.uscc,
         via=via,
         scopes=scopes,
+        must_change=user.must_change_password,
     )
 
 
-def _user_view(u: User) -> dict[str, Any]:
+def user_view(u: User) -> dict[str, Any]:
+    """What an account's audit events and the user list show (never the password hash)."""
     return {
         "id": u.id,
         "username": u.username,
@@ -96,183 +94,11 @@ def _user_view(u: User) -> dict[str, Any]:
         "institution_id": u.institution_id,
         "uscc": u.uscc,
         "active": u.active,
+        "created_by": u.created_by,
+        "approved_by": u.approved_by,
+        "approved_at": u.approved_at,
+        "must_change_password": u.must_change_password,
     }
-
-
-def create_user(
-    session: Session,
-    actor: Principal,
-    *,
-    username: str,
-    role: str,
-    password: str,
-    display_name: str | None = None,
-    institution_id: str | None = None,
-    uscc: str | None = None,
-) -> User:
-    """Create an account; refuse a role without its tenant or a tenant that does not exist."""
-    problems: list[Problem] = []
-    if role not in ROLES:
-        problems.append(Problem("未知角色", "unknown role", field="role", value=role))
-    if (
-        not username
-        or len(username) > 60
-        or not username.replace("_", "").replace("-", "").replace(".", "").isalnum()
-    ):
-        problems.append(
-            Problem(
-                "用户名须为1–60位字母、数字、_-.",
-                "username must be 1–60 letters, digits or _-.",
-                field="username",
-                value=username,
-            )
-        )
-    if len(password) < MIN_PASSWORD:
-        problems.append(
-            Problem(
-                f"密码至少{MIN_PASSWORD}位",
-                f"password must have at least {MIN_PASSWORD} characters",
-                field="password",
-            )
-        )
-    if role == "bank_officer":
-        if not institution_id or session.get(Institution, institution_id) is None:
-            problems.append(
-                Problem(
-                    "银行用户须指定已登记的机构",
-                    "a bank officer needs a registered institution",
-                    field="institution_id",
-                    value=institution_id,
-                )
-            )
-    elif institution_id is not None:
-        problems.append(
-            Problem(
-                "仅银行用户可指定机构",
-                "only bank officers have an institution",
-                field="institution_id",
-                value=institution_id,
-            )
-        )
-    if role == "enterprise_user":
-        if not uscc or session.get(Enterprise, uscc) is None:
-            problems.append(
-                Problem(
-                    "企业用户须指定已登记的企业",
-                    "an enterprise user needs a registered firm",
-                    field="uscc",
-                    value=uscc,
-                )
-            )
-    elif uscc is not None:
-        problems.append(
-            Problem(
-                "仅企业用户可指定企业",
-                "only enterprise users have a USCC",
-                field="uscc",
-                value=uscc,
-            )
-        )
-    if problems:
-        raise ValidationError("用户信息有误", "invalid user", problems)
-    if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise ConflictError(
-            "用户名已存在",
-            "username already exists",
-            [Problem("用户名已存在", "username already exists", field="username", value=username)],
-        )
-    u = User(
-        username=username,
-        display_name=display_name or username,
-        role=role,
-        institution_id=institution_id,
-        uscc=uscc,
-        password_hash=hasher().hash(password),
-        active=True,
-        created_at=audit.utcnow(),
-        failed_logins=0,
-    )
-    session.add(u)
-    session.flush()
-    log(session, actor, "user.create", "user", u.username, after=_user_view(u))
-    return u
-
-
-_DUMMY_HASH: str | None = None
-
-
-def _dummy_verify(password: str) -> None:
-    """Spend the same time for an unknown user as for a wrong password (no user enumeration)."""
-    global _DUMMY_HASH
-    if _DUMMY_HASH is None:
-        _DUMMY_HASH = hasher().hash(secrets.token_hex(16))
-    with contextlib.suppress(VerificationError):
-        hasher().verify(_DUMMY_HASH, password)
-
-
-BAD_LOGIN = ("用户名或密码错误", "wrong username or password")
-
-
-def login(engine: Engine, username: str, password: str, now: datetime | None = None) -> User:
-    """Check a password with throttling: after N failures the account is locked for a while.
-
-    Runs its own transaction and commits before refusing, because a failed attempt must be
-    counted and audited even though the caller sees an error. The lock is stored on the account,
-    so it holds across worker processes.
-    """
-    error: KejinError | None = None
-    with transaction(engine) as session:
-        u = session.scalar(select(User).where(User.username == username))
-        if u is None or not u.active:
-            _dummy_verify(password)
-            raise Unauthenticated(*BAD_LOGIN)
-        error = _check_password(session, u, password, now or audit.utcnow())
-    if error is not None:
-        raise error
-    return u
-
-
-def _check_password(session: Session, u: User, password: str, now: datetime) -> KejinError | None:
-    s = get_service_settings()
-    anon = Principal(user_id=u.id, username=u.username, role=u.role)
-    if u.locked_until is not None and u.locked_until > now:
-        log(session, anon, "auth.refused_locked", "user", u.username)
-        return Throttled(
-            "登录失败次数过多，账户暂时锁定",
-            "too many failed logins; the account is locked for a while",
-            [
-                Problem(
-                    "请稍后再试",
-                    "try again later",
-                    field="locked_until",
-                    value=u.locked_until.isoformat(timespec="seconds"),
-                )
-            ],
-        )
-    try:
-        hasher().verify(u.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        u.failed_logins += 1
-        if u.failed_logins >= s.login_max_failures:
-            u.locked_until = now + timedelta(seconds=s.login_lock_seconds)
-            u.failed_logins = 0
-            log(session, anon, "auth.locked", "user", u.username)
-        else:
-            log(session, anon, "auth.login_failed", "user", u.username)
-        return Unauthenticated(*BAD_LOGIN)
-    if hasher().check_needs_rehash(u.password_hash):
-        u.password_hash = hasher().hash(password)
-    u.failed_logins = 0
-    u.locked_until = None
-    log(session, anon, "auth.login", "user", u.username)
-    return None
-
-
-def load_principal(session: Session, user_id: int) -> Principal:
-    u = session.get(User, user_id)
-    if u is None or not u.active:
-        raise Unauthenticated("会话无效，请重新登录", "session no longer valid; log in again")
-    return principal_of(u)
 
 
 # --- API tokens -----------------------------------------------------------------------------

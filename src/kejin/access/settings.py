@@ -19,14 +19,32 @@ class ServiceSettings(BaseSettings):
 
     #: Signs session cookies. ``kejin serve`` generates a random one when unset (demo only).
     session_key: SecretStr | None = None
-    #: Send cookies with ``Secure`` (set true behind HTTPS).
+    #: Always send cookies with ``Secure``. Without it they get ``Secure`` whenever the request
+    #: came over HTTPS (as the server sees it: see ``trusted_proxies``).
     secure_cookies: bool = False
+    #: Addresses of reverse proxies whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are
+    #: believed (comma-separated IPs or networks, ``*`` for any). Empty: no forwarded header is
+    #: believed, so nobody can claim another client address (the login throttle's key) or HTTPS.
+    trusted_proxies: str = ""
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 1
     #: Failed logins in a row before the account is locked for ``login_lock_seconds``.
-    login_max_failures: int = 5
-    login_lock_seconds: int = 300
+    login_max_failures: int = 10
+    login_lock_seconds: int = 900
+    #: Failed logins from one client address within ``login_client_window_seconds`` before that
+    #: address is refused for the rest of the window. Below ``login_max_failures``, so one client
+    #: alone cannot lock another person's account; many addresses still can (the trade-off is in
+    #: docs/service.md).
+    login_client_max_failures: int = 5
+    login_client_window_seconds: int = 900
+    #: Lifetime of a login session (the cookie and its row in ``user_sessions``).
+    session_hours: int = 8
+    #: Whether audit events of reads (profile views, lists) wait for the database's durable
+    #: commit. True: a read is answered only once its record would survive a crash of the
+    #: database server. False: up to a fraction of a second of read records can be lost in such a
+    #: crash (never a change's record; the chain stays whole), for less latency under load.
+    read_audit_durable: bool = True
     #: Default lifetime of a bank API token.
     token_days: int = 90
     #: Key of the audit chain's MACs (:mod:`kejin.access.auditkey`); never stored in the database.

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -37,6 +38,10 @@ ROLES: dict[str, Term] = {
         Term("auditor", "审计员", "auditor"),
     )
 }
+
+#: Roles whose accounts can approve, publish, pay or read everything: creating one needs a second
+#: person (see :func:`kejin.access.accounts.approve_user`), or one person could act as two.
+PRIVILEGED_ROLES = frozenset({"gov_admin", "gov_reviewer", "auditor"})
 
 #: Why an enterprise lets an institution see its data (seed 001 §16, §18: scoped sharing).
 CONSENT_PURPOSES: dict[str, Term] = {
@@ -79,6 +84,22 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    #: Who created the account (a username, or ``system``) and who approved it: a privileged
+    #: account stays unusable (``approved_at`` NULL) until a second person approves it.
+    created_by: Mapped[str | None] = mapped_column(String(60), info=label("创建人", "created by"))
+    approved_by: Mapped[str | None] = mapped_column(String(60), info=label("批准人", "approved by"))
+    approved_at: Mapped[datetime | None] = mapped_column(
+        DateTime, info=label("批准时间", "approved at")
+    )
+    #: Set on every password someone else chose: until the owner changes it, the account can do
+    #: nothing but change it (checked by :func:`kejin.access.rules.authorize`).
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean,
+        default=False,
+        server_default=false(),
+        info=label("须改密码", "must change password"),
+    )
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (
         CheckConstraint(
@@ -88,6 +109,42 @@ class User(Base):
             "(role = 'enterprise_user') = (uscc IS NOT NULL)", name="enterprise_has_uscc"
         ),
     )
+
+
+class UserSession(Base):
+    """A person's login, held on the server so that logout, a password change or deactivation
+    ends it at once (a signed cookie alone lives until it expires).
+
+    The cookie carries a random id; the table keeps only its SHA-256, like API tokens, so a read
+    of the table does not hand out live sessions. ``last_seen_at`` is refreshed at most once a
+    minute, and only by requests that write anyway (see :mod:`kejin.access.sessions`).
+    """
+
+    __tablename__ = "user_sessions"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, info=label("登录时间", "created at"))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, info=label("最近活动", "last seen"))
+    expires_at: Mapped[datetime] = mapped_column(DateTime, info=label("到期时间", "expires at"))
+    revoked_at: Mapped[datetime | None] = mapped_column(
+        DateTime, info=label("注销时间", "revoked at")
+    )
+
+
+class LoginClient(Base):
+    """Failed logins per client address, shared by every worker process.
+
+    One address guessing passwords is refused before it reaches an account's lock threshold, so
+    one client alone cannot lock someone else's account (see :func:`kejin.access.sessions.login`).
+    """
+
+    __tablename__ = "login_clients"
+
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    #: Failures count within a fixed window from here; a new window starts the count again.
+    window_start: Mapped[datetime] = mapped_column(DateTime)
 
 
 class ApiToken(Base):

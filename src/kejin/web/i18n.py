@@ -22,6 +22,23 @@ TEXTS: dict[str, tuple[str, str]] = {
     "logout": ("退出", "Log out"),
     "username": ("用户名", "Username"),
     "password": ("密码", "Password"),
+    "pw_change": ("修改密码", "Change password"),
+    "pw_current": ("当前密码", "Current password"),
+    "pw_new": ("新密码", "New password"),
+    "pw_again": ("再次输入新密码", "New password again"),
+    "pw_must": (
+        "您的密码由他人设置，请先修改密码；修改前账户不能进行其他操作。",
+        "Your password was set by someone else: change it first. Until then the account can do nothing else.",
+    ),
+    "pw_rules": (
+        "至少12位，不能是常见密码、重复或连续字符、键盘序列，也不能包含用户名。建议用几个不相关的词组成的短语。",
+        "At least 12 characters; not a common password, repeats, sequences or keyboard patterns, and not containing your username. A phrase of a few unrelated words works well.",
+    ),
+    "pw_done": (
+        "密码已修改；您在其他设备上的登录已全部退出。",
+        "Password changed; your sessions on other devices have been logged out.",
+    ),
+    "pw_continue": ("继续", "Continue"),
     "dashboard": ("区域概览", "Region dashboard"),
     "firms": ("企业检索", "Firm search"),
     "bank": ("本行视图", "My bank"),

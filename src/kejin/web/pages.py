@@ -7,6 +7,7 @@ errors next to their fields.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,11 +20,11 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kejin.access import service
+from kejin.access import accounts, service, sessions
 from kejin.access.audit import utcnow, verify
-from kejin.access.deps import check_csrf, csrf_token, db, permit
+from kejin.access.deps import check_csrf, csrf_token, db, end_session, permit, signed_in
 from kejin.access.rules import Principal, Rule, add_rules
-from kejin.errors import KejinError, ValidationError
+from kejin.errors import KejinError, Problem, ValidationError
 from kejin.lending import portfolio
 from kejin.lending.tables import Institution
 from kejin.registry import profiles
@@ -91,29 +92,24 @@ def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) 
 def error_page(request: Request, status: int, e: KejinError) -> Response:
     if status == 401:
         return RedirectResponse("/login", status_code=303)
-    uid = request.session.get("uid")
-    if getattr(request.state, "principal", None) is None and isinstance(uid, int):
+    if getattr(request.state, "principal", None) is None:
         # An unknown path never ran a gate: find who is signed in, or the page loses its
         # navigation and the user their way back.
-        try:
-            with Session(request.app.state.engine) as s:
-                request.state.principal = service.load_principal(s, uid)
-        except KejinError:
-            pass
+        request.state.principal = signed_in(request)
+    p = request.state.principal
+    if p is not None and p.must_change:
+        return RedirectResponse("/password", status_code=303)
     return render(request, "error.html", {"status": status, "err": e}, status)
 
 
 @router.get("/")
 def home(request: Request) -> Response:
-    uid = request.session.get("uid")
-    if not isinstance(uid, int):
+    p = signed_in(request)
+    if p is None:
+        request.session.clear()
         return RedirectResponse("/login", status_code=303)
-    with Session(request.app.state.engine) as s:
-        try:
-            p = service.load_principal(s, uid)
-        except KejinError:
-            request.session.clear()
-            return RedirectResponse("/login", status_code=303)
+    if p.must_change:
+        return RedirectResponse("/password", status_code=303)
     return RedirectResponse(HOME.get(p.role, "/login"), status_code=303)
 
 
@@ -131,7 +127,12 @@ def login_submit(
 ) -> Response:
     check_csrf(request, csrf_token_)
     try:
-        u = service.login(request.app.state.engine, username, password)
+        u, sid = sessions.login(
+            request.app.state.engine,
+            username,
+            password,
+            sessions.client_key(request.client.host if request.client else None),
+        )
     except KejinError as e:
         lang = lang_of(request)
         msg = e.reason_en if lang == "en" else e.reason_zh
@@ -139,15 +140,55 @@ def login_submit(
 
         return render(request, "login.html", {"error": msg, "username": username}, status_of(e))
     request.session.clear()
-    request.session["uid"] = u.id
-    return RedirectResponse(HOME[u.role], status_code=303)
+    request.session[sessions.SID] = sid
+    return RedirectResponse(
+        "/password" if u.must_change_password else HOME[u.role], status_code=303
+    )
 
 
 @router.post("/logout")
 def logout(request: Request, csrf_token_: str = Form("", alias="csrf_token")) -> Response:
-    check_csrf(request, csrf_token_)
-    request.session.clear()
+    end_session(request, csrf_token_)
     return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/password")
+def password_form(request: Request, p: Principal = permit("self.password")) -> Response:
+    return render(request, "password.html", {"problems": {}, "done": False})
+
+
+@router.post("/password")
+def password_submit(
+    request: Request,
+    current_password: str = Form("", max_length=200),
+    new_password: str = Form("", max_length=200),
+    new_password_again: str = Form("", max_length=200),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("self.password"),
+    s: Session = Depends(db),
+) -> Response:
+    """Self-service password change (also the one page a first login may open)."""
+    check_csrf(request, csrf_token_)
+    lang = lang_of(request)
+    try:
+        if new_password != new_password_again:
+            raise ValidationError(
+                "两次输入的新密码不一致",
+                "the new passwords do not match",
+                [Problem("两次输入不一致", "does not match", field="new_password_again")],
+            )
+        accounts.change_password(
+            s,
+            p,
+            current=current_password,
+            new=new_password,
+            keep_session=request.session.get(sessions.SID),
+        )
+    except ValidationError as e:
+        problems = {pr.field: (pr.reason_en if lang == "en" else pr.reason_zh) for pr in e.problems}
+        return render(request, "password.html", {"problems": problems, "done": False}, 422)
+    request.state.principal = replace(p, must_change=False)
+    return render(request, "password.html", {"problems": {}, "done": True})
 
 
 @router.get("/dashboard")
