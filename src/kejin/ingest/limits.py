@@ -45,8 +45,9 @@ class Limits:
         )
 
 
-def _mb(n: float) -> str:
-    return f"{n / 1024 / 1024:,.0f} MB"
+def size_text(n: int) -> str:
+    """Bytes as a person reads them: ``1,000 B`` below a megabyte, ``200 MB`` above."""
+    return f"{n:,} B" if n < 1024 * 1024 else f"{n / 1024 / 1024:,.0f} MB"
 
 
 def refuse(
@@ -71,9 +72,9 @@ def check_size(path: Path, size: int, limits: Limits) -> None:
     if size > limits.max_bytes:
         raise refuse(
             path.name,
-            f"文件大小 {_mb(size)} 超过上限 {_mb(limits.max_bytes)}"
+            f"文件大小 {size_text(size)} 超过上限 {size_text(limits.max_bytes)}"
             "（配置项 KEJIN_INGEST_MAX_BYTES），请拆分后导入",
-            f"file size {_mb(size)} exceeds the limit of {_mb(limits.max_bytes)}"
+            f"file size {size_text(size)} exceeds the limit of {size_text(limits.max_bytes)}"
             " (setting KEJIN_INGEST_MAX_BYTES); split the file",
             value=size,
         )
@@ -124,10 +125,10 @@ def check_zip(path: Path, limits: Limits) -> None:
     if total > limits.max_unzipped_bytes:
         raise refuse(
             path.name,
-            f"Excel 文件解压后共 {_mb(total)}，超过上限 {_mb(limits.max_unzipped_bytes)}"
+            f"Excel 文件解压后共 {size_text(total)}，超过上限 {size_text(limits.max_unzipped_bytes)}"
             "（配置项 KEJIN_INGEST_MAX_UNZIPPED_BYTES），请拆分或另存为 CSV",
-            f"the workbook unpacks to {_mb(total)}, more than the limit of"
-            f" {_mb(limits.max_unzipped_bytes)} (setting KEJIN_INGEST_MAX_UNZIPPED_BYTES);"
+            f"the workbook unpacks to {size_text(total)}, more than the limit of"
+            f" {size_text(limits.max_unzipped_bytes)} (setting KEJIN_INGEST_MAX_UNZIPPED_BYTES);"
             " split it or save as CSV",
             value=total,
         )

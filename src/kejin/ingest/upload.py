@@ -20,16 +20,17 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from fastapi import HTTPException, Request, Response
+from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
 
 from kejin.access import service as access
 from kejin.access.rules import Principal, authorize
 from kejin.db import transaction
 from kejin.errors import Problem, ValidationError
-from kejin.ingest.limits import Limits
+from kejin.ingest.limits import Limits, size_text
 from kejin.ingest.service import import_file, resolve
 from kejin.ingest.upsert import Outcome
 
@@ -39,10 +40,10 @@ _FORM_SLACK = 64 * 1024
 
 
 def _too_large(file: str | None = None) -> ValidationError:
-    mb = Limits.configured().max_bytes // 1024 // 1024
+    cap = size_text(Limits.configured().max_bytes)
     return ValidationError(
-        f"文件超过 {mb} MB（配置项 KEJIN_INGEST_MAX_BYTES），请拆分后上传",
-        f"file larger than {mb} MB (setting KEJIN_INGEST_MAX_BYTES); split it",
+        f"文件超过 {cap}（配置项 KEJIN_INGEST_MAX_BYTES），请拆分后上传",
+        f"file larger than {cap} (setting KEJIN_INGEST_MAX_BYTES); split it",
         [Problem("文件过大", "file too large", file=file, field="file")],
     )
 
