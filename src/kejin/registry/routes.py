@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from kejin.access.deps import Unit, db, permit, permit_unit
 from kejin.access.rules import Principal
+from kejin.params import Offset
 from kejin.registry import profiles
 
 router = APIRouter(prefix="/api", tags=["registry 企业库"])
@@ -160,7 +161,7 @@ def search_firms(
     stage: str | None = STAGE_Q,
     qualification: str | None = QUAL_Q,
     limit: int = Query(50, ge=1, le=profiles.MAX_PAGE),
-    offset: int = Query(0, ge=0, le=10_000_000),
+    offset: Offset = 0,
     p: Principal = permit("firm.search"),
     s: Session = Depends(db),
 ) -> Any:
