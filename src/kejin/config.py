@@ -17,6 +17,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KEJIN_", extra="ignore")
 
     database_url: str = "sqlite:///kejin.db"
+    #: Bounds on a department file, checked before it is parsed (:mod:`kejin.ingest.limits`):
+    #: its size on disk or in an upload, the rows it may hold, and for an .xlsx (a zip of XML)
+    #: the total size its members declare once unpacked and the most any member may expand.
+    ingest_max_bytes: int = 200 * 1024 * 1024
+    ingest_max_rows: int = 2_000_000
+    ingest_max_unzipped_bytes: int = 1024 * 1024 * 1024
+    ingest_max_zip_ratio: float = 100.0
 
 
 @lru_cache(maxsize=1)

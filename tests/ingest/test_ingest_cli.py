@@ -64,18 +64,25 @@ def test_import_summary_then_noop(engine: Engine) -> None:
 
 
 def test_bad_file_exits_2_with_every_problem_in_json(loaded: Engine, tmp_path: Path) -> None:
+    """A wrong header row is refused alone, before any row is read; with the header right,
+    every bad row is listed."""
     path = tmp_path / "bad.csv"
-    path.write_text(f"uscc,year,revenue,oops\n{FIRM_A},2030,-1,x\nnot-a-code,2031,5,y\n")
     before = snapshot(loaded)
-    res = kejin_process(loaded, "import", "indicators", str(path), "--json")
-    assert res.returncode == 2
-    report = json.loads(res.stdout)
-    assert report["error"] == "ValidationError"
-    got = [(p["row"], p["field"], p["value"]) for p in report["problems"]]
-    assert got == [(1, "oops", "oops"), (2, "revenue", "-1"), (3, "uscc", "not-a-code")]
-    assert all(p["reason_zh"] and p["reason_en"] for p in report["problems"])
-    assert snapshot(loaded) == before
-    assert "Traceback" not in res.stderr
+    rows = f"{FIRM_A},2030,-1\nnot-a-code,2031,5\n"
+    for header, want in (
+        ("uscc,year,oops", [(1, "oops", "oops")]),
+        ("uscc,year,revenue", [(2, "revenue", "-1"), (3, "uscc", "not-a-code")]),
+    ):
+        path.write_text(f"{header}\n{rows}")
+        res = kejin_process(loaded, "import", "indicators", str(path), "--json")
+        assert res.returncode == 2
+        report = json.loads(res.stdout)
+        assert report["error"] == "ValidationError"
+        got = [(p["row"], p["field"], p["value"]) for p in report["problems"]]
+        assert got == want
+        assert all(p["reason_zh"] and p["reason_en"] for p in report["problems"])
+        assert snapshot(loaded) == before
+        assert "Traceback" not in res.stderr
 
 
 def test_bad_file_human_report_is_a_table_without_traceback(

@@ -250,6 +250,34 @@ def test_refresh_diff_push_log_end_to_end(engine: Engine, tmp_path: Path) -> Non
         push(engine, "B001", "pdf", tmp_path, v2["version"])
 
 
+def test_pushed_files_keep_formula_looking_names_as_text(engine: Engine, tmp_path: Path) -> None:
+    """A firm name from a department's file reaches the bank's CSV and Excel as inert text."""
+    build_region(engine, 60)
+    _institutions(engine)
+    score_run(engine, "most-v1")
+    members = entries(engine, refresh(engine, AS_OF)["version"]).filter(
+        pl.col("status") == "member"
+    )
+    names = ['=HYPERLINK("http://x.example","点我")', "@SUM(A1)", "+1", "－1", "\t=1"]
+    firms = members["uscc"].to_list()[: len(names)]
+    with transaction(engine) as s:
+        for code, name in zip(firms, names, strict=True):
+            s.get(Enterprise, code).name = name  # type: ignore[union-attr]
+    v = refresh(engine, AS_OF)["version"]
+    csv_file = push(engine, "B001", "csv", tmp_path, v)[0]["file"]
+    pushed = pl.read_csv(Path(csv_file).read_bytes(), infer_schema=False)
+    got = dict(zip(pushed["uscc"], pushed["name"], strict=True))
+    assert [got[c] for c in firms] == ["'" + n for n in names]
+    from openpyxl import load_workbook
+
+    ws = load_workbook(push(engine, "B001", "xlsx", tmp_path, v)[0]["file"]).active
+    cells = {r[0].value: r[1] for r in ws.iter_rows(min_row=2)}
+    assert not [c.coordinate for row in ws.iter_rows() for c in row if c.data_type == "f"]
+    assert all(
+        cells[c].value == n and cells[c].quotePrefix for c, n in zip(firms, names, strict=True)
+    )
+
+
 def test_refresh_is_reproducible(engine: Engine) -> None:
     build_region(engine, 60)
     score_run(engine, "most-v1")

@@ -84,12 +84,13 @@ def score_cmd(
     out: Path = typer.Option(..., "--out", help="输出CSV / output CSV"),
 ) -> None:
     """批量评分 / Score a CSV: input rows plus pd, points, reasons, flags."""
+    from kejin import exports
     from kejin.credit import artefact, dataset, models
 
     art = artefact.load(model)
     df = dataset.read_csv(data)
     scored = models.score(art, df)
-    df.hstack(scored).write_csv(out)
+    exports.write_csv(df.hstack(scored), out, bom=False)
     flagged = int((scored["flags"] != "").sum())
     print_json(
         {"rows": df.height, "out": str(out), "flagged_rows": flagged, "model": art["content_hash"]}

@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from openpyxl import Workbook
 from sqlalchemy import Engine, select
 
 from kejin.credit import decisions, registry
 from kejin.credit.tables import CreditDecision
 from kejin.db import transaction
 from kejin.errors import NotFoundError, Problem
-from kejin.xlsx import append_row
+from kejin.exports import Book
 
 _META = ("decision_id", "table_version", "model_id")
 
@@ -97,21 +96,20 @@ def export(engine: Engine, key: str, out_dir: str | Path) -> dict:
     (out / f"{stem}.json").write_text(
         json.dumps(p, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8"
     )
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "summary 概览"
+    wb = Book()
+    ws = wb.sheet("summary 概览")
     for k in (
         "decision_id", "uscc", "product", "decided_at", "as_of", "contract_no", "officer",
         "action", "action_by", "action_note", "action_at", "table_version", "model_id",
     ):  # fmt: skip
-        ws.append([k, p[k]])
-    ws.append(["replay reproduces 复核一致", p["replay"]["reproduces"]])
-    comp = wb.create_sheet("decision 决策")
-    comp.append(["component 项目", "value 结果", "reason code", "原因", "reason"])
+        ws.row([k, p[k]])
+    ws.row(["replay reproduces 复核一致", p["replay"]["reproduces"]])
+    comp = wb.sheet("decision 决策")
+    comp.row(["component 项目", "value 结果", "reason code", "原因", "reason"])
     for name, item in p["outputs"].items():
         if isinstance(item, dict) and "reasons" in item:
             for r in item["reasons"]:
-                comp.append(
+                comp.row(
                     [
                         name,
                         json.dumps(item["value"], ensure_ascii=False),
@@ -120,13 +118,11 @@ def export(engine: Engine, key: str, out_dir: str | Path) -> dict:
                         r["en"],
                     ]
                 )
-    inp = wb.create_sheet("inputs 输入快照")
-    inp.append(["field 字段", "value 值"])
-    for k, v in _flatten(p["inputs"]):
-        append_row(inp, (k, v))
-    tab = wb.create_sheet("table 决策表")
-    for line in p["table_text"].splitlines():
-        append_row(tab, (line,))
+    inp = wb.sheet("inputs 输入快照")
+    inp.row(["field 字段", "value 值"])
+    inp.rows(_flatten(p["inputs"]))
+    tab = wb.sheet("table 决策表")
+    tab.rows((line,) for line in p["table_text"].splitlines())
     wb.save(out / f"{stem}.xlsx")
     return {
         "decision_id": p["decision_id"],

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
@@ -17,6 +17,7 @@ from kejin.access.rules import Principal
 from kejin.api import status_of
 from kejin.credit.routes import COMPONENTS, act, decide, evidence, history
 from kejin.errors import KejinError, ValidationError
+from kejin.params import Offset
 from kejin.registry.tables import Enterprise
 from kejin.web.pages import lang_of, render
 
@@ -48,7 +49,7 @@ def credit_page(
 @router.get("/bank/credit")
 def credit_history_page(
     request: Request,
-    offset: int = Query(0, ge=0, le=10_000_000),
+    offset: Offset = 0,
     p: Principal = permit("page.bank"),
     s: Session = Depends(db),
 ) -> Response:

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from openpyxl import Workbook
-from openpyxl.drawing.image import Image as XLImage
 
 from kejin.credit import metrics, models, scorecard
 from kejin.credit.dataset import prepare
 from kejin.credit.monitoring import characteristic_stability, psi_points
+from kejin.exports import Book
 from kejin.plotting import pyplot
 
 plt = pyplot()
@@ -53,12 +52,10 @@ def build(art: dict, df: pl.DataFrame, out_dir: str | Path, source: str = "<data
     for name, fig in charts.items():
         fig.savefig(out / name, dpi=110, bbox_inches="tight")
         plt.close(fig)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "summary 概览"
-    ws.append(["指标 / measure", "值 / value"])
-    for k, v in head.items():
-        ws.append([k, v])
+    wb = Book()
+    ws = wb.sheet("summary 概览")
+    ws.row(["指标 / measure", "值 / value"])
+    ws.rows([k, v] for k, v in head.items())
     _sheet(wb, "deciles 十分位", dec)
     _sheet(wb, "calibration 校准", rel)
     _sheet(wb, "psi 稳定性", psi_rows)
@@ -66,23 +63,20 @@ def build(art: dict, df: pl.DataFrame, out_dir: str | Path, source: str = "<data
         _sheet(wb, "characteristics 特征稳定", stab)
     if art["method"] == "scorecard":
         _sheet(wb, "points 评分表", scorecard.points_table(art).to_dicts())
-    cws = wb.create_sheet("charts 图表")
+    cws = wb.sheet("charts 图表")
     for i, name in enumerate(charts):
-        img = XLImage(str(out / name))
-        img.width, img.height = img.width * 0.6, img.height * 0.6
-        cws.add_image(img, f"A{1 + i * 22}")
+        cws.image(out / name, f"A{1 + i * 22}", scale=0.6)
     wb.save(out / "report.xlsx")
     head["files"] = sorted([*charts, "report.xlsx"])
     return head
 
 
-def _sheet(wb: Workbook, title: str, rows: list[dict]) -> None:
-    ws = wb.create_sheet(title)
+def _sheet(wb: Book, title: str, rows: list[dict]) -> None:
+    ws = wb.sheet(title)
     if not rows:
         return
-    ws.append(list(rows[0]))
-    for r in rows:
-        ws.append(list(r.values()))
+    ws.row(list(rows[0]))
+    ws.rows(r.values() for r in rows)
 
 
 def _roc(y: np.ndarray, p: np.ndarray, head: dict) -> plt.Figure:

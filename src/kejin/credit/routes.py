@@ -30,6 +30,7 @@ from kejin.credit.tables import CreditDecision
 from kejin.errors import NotFoundError, Problem
 from kejin.ids import normalize_uscc
 from kejin.lending.tables import Loan
+from kejin.params import Offset
 from kejin.registry.tables import Enterprise
 
 add_rules(
@@ -258,7 +259,7 @@ def request_decision(
 @router.get("/institutions/{institution_id}/credit-decisions")
 def list_decisions(
     institution_id: str,
-    offset: int = Query(0, ge=0, le=10_000_000),
+    offset: Offset = 0,
     limit: int = Query(50, ge=1, le=500),
     p: Principal = permit("credit.history", target="institution_id"),
     s: Session = Depends(db),

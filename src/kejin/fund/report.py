@@ -11,12 +11,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy import Engine
 
+from kejin.exports import Book
 from kejin.fund import ledger
 from kejin.fund import service as svc
-from kejin.xlsx import append_row
 
 AGE_BUCKETS = ((0, 30, "≤30天"), (31, 90, "31–90天"), (91, 180, "91–180天"), (181, 10**6, ">180天"))
 STATUS_ZH = {
@@ -50,10 +49,9 @@ def write_report(engine: Engine, pool_id: str, on: date, out: Path) -> dict[str,
         rep = ledger.audit(conn, pool_id)
         tb = ledger.trial_balance(conn, pool_id)
     xlsx = out / f"fund_{pool_id}.xlsx"
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "概览 summary"
-    ws.append(["指标 / item", "值 / value"])
+    book = Book()
+    ws = book.sheet("概览 summary")
+    ws.row(["指标 / item", "值 / value"])
     for k in (
         "pool",
         "scheme",
@@ -69,8 +67,8 @@ def write_report(engine: Engine, pool_id: str, on: date, out: Path) -> dict[str,
         "recovery_rate",
         "fees_collected",
     ):
-        ws.append([k, _cell(s[k])])
-    ws.append(["audit", "OK" if rep.ok else "FAILED"])
+        ws.row([k, _cell(s[k])])
+    ws.row(["audit", "OK" if rep.ok else "FAILED"])
     sheets: list[tuple[str, list[dict[str, Any]]]] = [
         ("银行 banks", s["banks"]),
         ("理赔 claims", claims),
@@ -79,14 +77,13 @@ def write_report(engine: Engine, pool_id: str, on: date, out: Path) -> dict[str,
         ("审计 audit", [c.__dict__ for c in rep.checks]),
     ]
     for title, rows in sheets:
-        w = wb.create_sheet(title)
+        w = book.sheet(title)
         if rows:
-            w.append(list(rows[0]))
-            for r in rows:
-                append_row(w, (_cell(v) for v in r.values()))
+            w.row(list(rows[0]))
+            w.rows((_cell(v) for v in r.values()) for r in rows)
         else:
-            w.append(["(无 / none)"])
-    wb.save(xlsx)
+            w.row(["(无 / none)"])
+    book.save(xlsx)
     png = out / f"fund_{pool_id}.png"
     _chart(s, claims, png)
     return {"xlsx": xlsx, "png": png}

@@ -11,11 +11,11 @@ from kejin.access.deps import check_csrf, db, permit
 from kejin.access.rules import Principal
 from kejin.errors import ValidationError
 from kejin.ingest.kinds import KINDS
-from kejin.ingest.upload import run_upload
+from kejin.ingest.upload import CappedUpload, run_upload
 from kejin.vocab import DEPARTMENTS
 from kejin.web.pages import render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=CappedUpload)
 
 
 def _page(request: Request, status: int = 200, **ctx: object) -> Response:

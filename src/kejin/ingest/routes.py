@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from kejin.access.deps import db, permit
 from kejin.access.rules import Principal, Rule, add_rules
 from kejin.ingest.kinds import KINDS
-from kejin.ingest.upload import run_upload
+from kejin.ingest.upload import CappedUpload, run_upload
 
 add_rules([Rule("ingest.import", "gov_admin", "region")])
 
-router = APIRouter(prefix="/api", tags=["ingest 数据导入"])
+router = APIRouter(prefix="/api", tags=["ingest 数据导入"], route_class=CappedUpload)
 
 
 @router.post("/imports", summary="导入部门数据文件 / import a department file")

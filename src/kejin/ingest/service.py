@@ -15,7 +15,7 @@ from kejin.errors import Problem, ValidationError
 from kejin.ingest.kinds import KINDS, find_kind
 from kejin.ingest.read import read_file
 from kejin.ingest.upsert import Outcome, upsert
-from kejin.ingest.validate import validate
+from kejin.ingest.validate import check_headers, validate
 from kejin.vocab import DEPARTMENTS, lookup
 
 
@@ -55,7 +55,7 @@ def import_file(
     spec = KINDS[name]
     say = step or (lambda _msg: None)
     say("读取 / reading")
-    raw = read_file(path, rows_read)
+    raw = read_file(path, rows_read, lambda headers: check_headers(path.name, headers, spec))
     try:
         with engine.begin() as conn:
             say("校验 / validating")

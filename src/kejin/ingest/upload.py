@@ -5,6 +5,10 @@ every problem names the file the clerk chose, then :func:`kejin.ingest.service.i
 validates and writes it all-or-nothing. Every attempt — dry run, import, or file refused with its
 problems — is recorded in the audit log with the file's SHA-256, so "who loaded what, when" can
 be answered and the very file matched later.
+
+Upload routes use :class:`CappedUpload`, which refuses a body over the configured file size as it
+arrives (by its declared length, else by counting): FastAPI spools the whole multipart body to
+disk before a handler sees it, so a check in the handler came after the harm.
 """
 
 from __future__ import annotations
@@ -12,22 +16,71 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
 
 from kejin.access import service as access
 from kejin.access.rules import Principal, authorize
 from kejin.db import transaction
 from kejin.errors import Problem, ValidationError
+from kejin.ingest.limits import Limits, size_text
 from kejin.ingest.service import import_file, resolve
 from kejin.ingest.upsert import Outcome
 
-#: Largest upload accepted (a year of a department's file is a few MB; 10⁶ loan rows ≈ 100 MB).
-MAX_BYTES = 200 * 1024 * 1024
 _CHUNK = 1024 * 1024
+#: Room for the multipart envelope and the small form fields beside the file.
+_FORM_SLACK = 64 * 1024
+
+
+def _too_large(file: str | None = None) -> ValidationError:
+    cap = size_text(Limits.configured().max_bytes)
+    return ValidationError(
+        f"文件超过 {cap}（配置项 KEJIN_INGEST_MAX_BYTES），请拆分后上传",
+        f"file larger than {cap} (setting KEJIN_INGEST_MAX_BYTES); split it",
+        [Problem("文件过大", "file too large", file=file, field="file")],
+    )
+
+
+class _BodyTooLarge(Exception):
+    """Raised inside the body stream; turned into the bilingual refusal by the route."""
+
+
+class CappedUpload(APIRoute):
+    """A route whose request body may not exceed the configured file size (plus the form)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def capped(request: Request) -> Response:
+            cap = Limits.configured().max_bytes + _FORM_SLACK
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > cap:
+                raise _too_large()
+            receive, seen = request.receive, 0
+
+            async def counted() -> Any:
+                nonlocal seen
+                message = await receive()
+                seen += len(message.get("body", b""))
+                if seen > cap:
+                    raise _BodyTooLarge
+                return message
+
+            try:
+                return await handle(Request(request.scope, counted))
+            except HTTPException as e:  # FastAPI wraps what breaks while it parses the form
+                if isinstance(e.__cause__, _BodyTooLarge):
+                    raise _too_large() from None
+                raise
+
+        return capped
 
 
 def safe_name(name: str | None) -> str:
@@ -39,16 +92,12 @@ def safe_name(name: str | None) -> str:
 
 def _save(src: BinaryIO, dest: Path) -> str:
     """Copy the upload to ``dest`` in chunks, refusing an over-large or empty file; its SHA-256."""
-    digest, size = hashlib.sha256(), 0
+    digest, size, cap = hashlib.sha256(), 0, Limits.configured().max_bytes
     with dest.open("wb") as out:
         while chunk := src.read(_CHUNK):
             size += len(chunk)
-            if size > MAX_BYTES:
-                raise ValidationError(
-                    f"文件超过 {MAX_BYTES // 1024 // 1024} MB，请拆分后上传",
-                    f"file larger than {MAX_BYTES // 1024 // 1024} MB; split it",
-                    [Problem("文件过大", "file too large", file=dest.name)],
-                )
+            if size > cap:
+                raise _too_large(dest.name)
             digest.update(chunk)
             out.write(chunk)
     if size == 0:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from kejin.access.deps import db, permit
 from kejin.access.rules import Principal
 from kejin.lending import portfolio
+from kejin.params import MAX_OFFSET
 
 router = APIRouter(prefix="/api", tags=["lending 信贷"])
 
@@ -127,7 +128,7 @@ class LoanPage(BaseModel):
 
 
 PAGE = Query(50, ge=1, le=portfolio.MAX_PAGE)
-OFFSET = Query(0, ge=0, le=10_000_000)
+OFFSET = Query(0, ge=0, le=MAX_OFFSET)
 
 
 @router.get("/institutions", response_model=list[InstitutionOut], summary="金融机构 / institutions")

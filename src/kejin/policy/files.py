@@ -94,17 +94,22 @@ def read_input(policy: Policy, path: Path) -> pl.DataFrame:
 
 def write_output(frame: pl.DataFrame, path: Path) -> None:
     """Write CSV or XLSX by suffix (amounts as exact text in CSV, numbers in XLSX)."""
+    from kejin import exports
+
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".xlsx":
         write_xlsx(frame, path)
     else:
-        frame.write_csv(path)
+        exports.write_csv(frame, path, bom=False)
 
 
 def _read_xlsx(path: Path) -> pl.DataFrame:
     """First sheet as text columns (openpyxl: no extra engine to install)."""
     from openpyxl import load_workbook
 
+    from kejin.ingest.limits import Limits, check_zip
+
+    check_zip(path, Limits.configured())  # a zip bomb is refused before openpyxl unpacks it
     wb = load_workbook(path, read_only=True, data_only=True)
     rows = list(wb.worksheets[0].iter_rows(values_only=True))
     wb.close()
@@ -127,16 +132,11 @@ def _read_xlsx(path: Path) -> pl.DataFrame:
 
 def write_xlsx(frame: pl.DataFrame, path: Path, sheet: str = "policy") -> None:
     """A plain sheet with a header row; Decimals written as numbers, dates as dates."""
-    from openpyxl import Workbook
+    from kejin import exports
 
-    from kejin.xlsx import append_row
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = sheet
-    ws.append(frame.columns)
-    for row in frame.iter_rows():
-        append_row(ws, (float(v) if hasattr(v, "as_tuple") else v for v in row))
-    for j, c in enumerate(frame.columns, start=1):
-        ws.column_dimensions[ws.cell(1, j).column_letter].width = max(10, min(40, len(c) * 2))
-    wb.save(path)
+    book = exports.Book()
+    ws = book.sheet(sheet)
+    ws.row(frame.columns)
+    ws.rows((float(v) if hasattr(v, "as_tuple") else v for v in row) for row in frame.iter_rows())
+    ws.widths([max(10, min(40, len(c) * 2)) for c in frame.columns])
+    book.save(path)

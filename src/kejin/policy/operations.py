@@ -9,7 +9,6 @@ event. The acting officer is the logged-in user: maker-checker compares username
 
 from __future__ import annotations
 
-import io
 import math
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -607,21 +606,17 @@ def notify_xlsx(
     s: Session, engine: Engine, p: Principal, programme_id: str
 ) -> tuple[str, bytes, int]:
     """The notify list (精准推送) as an Excel file: name, bytes and row count (audited)."""
-    from openpyxl import Workbook
-
-    from kejin.xlsx import append_row
+    from kejin.exports import Book
 
     prog = service.get_programme(s, programme_id)
     policy, res = _eligible_frame(engine, prog)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = programme_id[:31]
-    ws.append([f"{policy.title_zh}（{policy.document}） {prog.year}年度 待通知企业清单"])
-    ws.append(list(NOTIFY_HEADER))
+    book = Book()
+    ws = book.sheet(programme_id)
+    ws.row([f"{policy.title_zh}（{policy.document}） {prog.year}年度 待通知企业清单"])
+    ws.row(list(NOTIFY_HEADER))
     for r in res.iter_rows(named=True):
         row = _eligible_row(policy, r)
-        append_row(
-            ws,
+        ws.row(
             [
                 row["firm"],
                 row["name"],
@@ -632,13 +627,11 @@ def notify_xlsx(
                 clause_text(row["clauses"], "en"),
             ],
         )
-    for col, width in zip("ABCDEFG", (22, 30, 10, 22, 16, 70, 70), strict=True):
-        ws.column_dimensions[col].width = width
-    ws.freeze_panes = "A3"
-    buf = io.BytesIO()
-    wb.save(buf)
+    ws.widths((22, 30, 10, 22, 16, 70, 70))
+    ws.freeze("A3")
+    data = book.to_bytes()
     access.log(s, p, "policy.notify", "programme", programme_id, detail={"rows": res.height})
-    return f"notify-{programme_id}.xlsx", buf.getvalue(), res.height
+    return f"notify-{programme_id}.xlsx", data, res.height
 
 
 # ── simulation ────────────────────────────────────────────────────────────────────────────

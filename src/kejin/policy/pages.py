@@ -21,6 +21,7 @@ from kejin.access.deps import check_csrf, db, permit
 from kejin.access.rules import Principal
 from kejin.api import status_of
 from kejin.errors import KejinError, Problem, ValidationError, parse_date
+from kejin.params import Offset
 from kejin.policy import library
 from kejin.policy import operations as ops
 from kejin.policy.routes import ApplicationId, ProgrammeId, firm_matches, programmes
@@ -449,7 +450,7 @@ def pay_application(
 def eligible_page(
     request: Request,
     programme_id: ProgrammeId,
-    offset: int = Query(0, ge=0, le=10_000_000),
+    offset: Offset = 0,
     p: Principal = permit("policy.eligible"),
     s: Session = Depends(db),
 ) -> Response:

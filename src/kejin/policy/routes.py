@@ -26,6 +26,7 @@ from kejin.access.deps import db, permit
 from kejin.access.rules import GOV, READERS, Principal, Rule, add_rules
 from kejin.errors import NotFoundError, Problem, ValidationError
 from kejin.ids import normalize_uscc
+from kejin.params import Offset
 from kejin.policy import operations as ops
 from kejin.policy.tables import Programme
 
@@ -203,7 +204,7 @@ def approve_programme(
 def eligible_firms(
     request: Request,
     programme_id: ProgrammeId,
-    offset: int = Query(0, ge=0, le=10_000_000),
+    offset: Offset = 0,
     limit: int = Query(50, ge=1, le=500),
     p: Principal = permit("policy.eligible"),
     s: Session = Depends(db),

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from kejin.access.deps import Unit, db, permit, permit_unit
 from kejin.access.rules import Principal
+from kejin.params import Offset
 from kejin.registry import profiles
 
 router = APIRouter(prefix="/api", tags=["registry 企业库"])
@@ -160,7 +161,7 @@ def search_firms(
     stage: str | None = STAGE_Q,
     qualification: str | None = QUAL_Q,
     limit: int = Query(50, ge=1, le=profiles.MAX_PAGE),
-    offset: int = Query(0, ge=0, le=10_000_000),
+    offset: Offset = 0,
     p: Principal = permit("firm.search"),
     s: Session = Depends(db),
 ) -> Any:
@@ -181,27 +182,18 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def firms_workbook(items: list[dict[str, Any]]) -> bytes:
     """The firm list as an Excel sheet with Chinese/English headers."""
-    from openpyxl import Workbook
-
+    from kejin.exports import Book
     from kejin.registry.tables import Enterprise
-    from kejin.xlsx import append_row
 
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "企业名单"
+    book = Book()
+    ws = book.sheet("企业名单")
     cols = profiles.WHITELIST_FIELDS
-    ws.append(
-        [
-            f"{Enterprise.__table__.c[c].info['zh']} / {Enterprise.__table__.c[c].info['en']}"
-            for c in cols
-        ]
+    ws.row(
+        f"{Enterprise.__table__.c[c].info['zh']} / {Enterprise.__table__.c[c].info['en']}"
+        for c in cols
     )
-    for it in items:
-        append_row(ws, (it[c] for c in cols))
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    ws.rows((it[c] for c in cols) for it in items)
+    return book.to_bytes()
 
 
 @router.get(

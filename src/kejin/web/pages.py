@@ -27,6 +27,7 @@ from kejin.access.rules import Principal, Rule, add_rules
 from kejin.errors import KejinError, Problem, ValidationError
 from kejin.lending import portfolio
 from kejin.lending.tables import Institution
+from kejin.params import Offset
 from kejin.registry import profiles
 from kejin.vocab import INDUSTRY_CHAINS, QUALIFICATION_KINDS, STAGES
 from kejin.web import charts
@@ -339,7 +340,7 @@ def firms(
     chain: str | None = Query(None, max_length=40),
     stage: str | None = Query(None, max_length=20),
     qualification: str | None = Query(None, max_length=40),
-    offset: int = Query(0, ge=0, le=10_000_000),
+    offset: Offset = 0,
     p: Principal = permit("firm.search"),
     s: Session = Depends(db),
 ) -> Response:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from kejin.access import service as access
 from kejin.access.deps import db, permit
 from kejin.access.rules import READERS, Principal, Rule, add_rules, add_visibility
+from kejin.params import Offset
 from kejin.whitelist import service, visibility
 
 router = APIRouter(prefix="/api", tags=["whitelist 白名单"])
@@ -115,7 +116,7 @@ def push(
 def pushed(
     institution_id: str,
     limit: int | None = Query(None, ge=1, le=100_000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     p: Principal = permit("whitelist.pushed", target="institution_id"),
     s: Session = Depends(db),
 ) -> dict[str, Any]:

@@ -279,11 +279,13 @@ def push(
     fields = list(rules.push_fields)
     out = data.select(fields).sort("uscc")
     out_dir.mkdir(parents=True, exist_ok=True)
+    from kejin import exports
+
     log = []
     for inst in targets:
         path = out_dir / f"whitelist-v{version_id}-{inst}.{fmt}"
         if fmt == "csv":
-            path.write_bytes(out.write_csv(float_precision=2).encode("utf-8-sig"))
+            exports.write_csv(out, path, float_precision=2)
         elif fmt == "json":
             payload = {
                 "version": version_id,
@@ -296,21 +298,11 @@ def push(
                 json.dumps(payload, ensure_ascii=False, indent=1, default=str), encoding="utf-8"
             )
         else:
-            from openpyxl import Workbook
-
-            from kejin.xlsx import append_row
-
-            wb = Workbook()
-            ws = wb.active
-            ws.title = f"v{version_id}"
-            ws.append(fields)
-            for row in out.iter_rows():
-                append_row(ws, row)
-            wb.properties.created = dt.datetime(
-                2000, 1, 1
-            )  # fixed, so the checksum depends on content only
-            wb.properties.modified = dt.datetime(2000, 1, 1)
-            wb.save(path)
+            book = exports.Book()  # fixed timestamps: the checksum depends on content only
+            sheet = book.sheet(f"v{version_id}")
+            sheet.row(fields)
+            sheet.rows(out.iter_rows())
+            book.save(path)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         rec = WhitelistPush(
             version_id=version_id,

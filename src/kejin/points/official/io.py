@@ -49,6 +49,9 @@ def _read_raw(path: Path) -> tuple[list[str], list[list[str]]]:
     elif suffix in (".xlsx", ".xlsm"):
         from openpyxl import load_workbook
 
+        from kejin.ingest.limits import Limits, check_zip
+
+        check_zip(path, Limits.configured())  # a zip bomb is refused before openpyxl unpacks it
         wb = load_workbook(path, read_only=True, data_only=True)
         ws = wb.worksheets[0]
         rows = [["" if v is None else str(v) for v in r] for r in ws.iter_rows(values_only=True)]
@@ -214,22 +217,18 @@ def money_out(df: pl.DataFrame, columns: tuple[Column, ...]) -> pl.DataFrame:
 
 def write_table(path: Path, df: pl.DataFrame) -> None:
     """Write CSV (UTF-8 with BOM so Excel shows Chinese) or XLSX, chosen by the suffix."""
+    from kejin import exports
+
     suffix = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
-        with path.open("w", encoding="utf-8-sig", newline="") as fh:
-            fh.write(df.write_csv())
+        exports.write_csv(df, path)
     elif suffix == ".xlsx":
-        from openpyxl import Workbook
-
-        from kejin.xlsx import append_row
-
-        wb = Workbook()
-        ws = wb.active
-        ws.append(df.columns)
-        for r in df.iter_rows():
-            append_row(ws, (str(v) if isinstance(v, Decimal) else v for v in r))
-        wb.save(path)
+        book = exports.Book()
+        ws = book.sheet("Sheet")
+        ws.row(df.columns)
+        ws.rows((str(v) if isinstance(v, Decimal) else v for v in r) for r in df.iter_rows())
+        book.save(path)
     else:
         raise ValidationError(
             "输出仅支持 CSV 或 XLSX",
