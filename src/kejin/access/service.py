@@ -275,6 +275,19 @@ def load_principal(session: Session, user_id: int) -> Principal:
     return principal_of(u)
 
 
+def named_principal(session: Session, username: str, option: str = "--who") -> Principal:
+    """The principal of an active platform user named on the command line: the CLI acts as a
+    person (``--who``) through the same services, permissions and audit as the web."""
+    u = session.scalar(select(User).where(User.username == username))
+    if u is None or not u.active:
+        raise Unauthenticated(
+            "没有该平台用户（或已停用）",
+            "no such active platform user",
+            [Problem("用户不存在或已停用", "no such active user", field=option, value=username)],
+        )
+    return principal_of(u)
+
+
 # --- API tokens -----------------------------------------------------------------------------
 
 
