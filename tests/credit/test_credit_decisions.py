@@ -298,7 +298,9 @@ def _bank_user(engine: Engine, bank: str, username: str) -> None:
         )  # fmt: skip
 
 
-def _credit_consent(engine: Engine, code: str, bank: str, purpose: str = "credit_assessment") -> int:
+def _credit_consent(
+    engine: Engine, code: str, bank: str, purpose: str = "credit_assessment"
+) -> int:
     """The firm (through a user of its own) lets ``bank`` assess it: a bank's decision needs it."""
     from datetime import timedelta
 
