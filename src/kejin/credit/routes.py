@@ -46,7 +46,10 @@ from kejin.registry.tables import Enterprise
 
 add_rules(
     [
-        Rule("credit.decide", "bank_officer", "firm_visible"),
+        # The firm's live credit-assessment consent is the gate (a push only makes the firm
+        # visible): decisions.decide checks it before reading anything and refuses naming the
+        # consent missing, which a tenant check here could only call "not allowed".
+        Rule("credit.decide", "bank_officer", "region"),
         Rule("credit.history", "bank_officer", "own_institution"),
         Rule("credit.history", "auditor", "region"),
         # One decision: a bank officer only its institution's (checked by own_decision).
