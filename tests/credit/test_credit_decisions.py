@@ -299,6 +299,26 @@ def _bank_user(engine: Engine, bank: str, username: str) -> None:
         )  # fmt: skip
 
 
+def _credit_consent(
+    engine: Engine, code: str, bank: str, purpose: str = "credit_assessment"
+) -> int:
+    """The firm (through a user of its own) lets ``bank`` assess it: a bank's decision needs it."""
+    from datetime import timedelta
+
+    from kejin.access.audit import utcnow
+    from kejin.access.service import SYSTEM, create_user, grant_consent, principal_of
+
+    with transaction(engine) as s:
+        user = create_user(
+            s, SYSTEM, username=f"ent-{code}-{bank}-{purpose}", role="enterprise_user",
+            password="x" * 12, uscc=code,
+        )  # fmt: skip
+        return grant_consent(
+            s, principal_of(user), uscc=code, institution_id=bank, purpose=purpose,
+            scope="full", expires_at=utcnow() + timedelta(days=365),
+        ).id  # fmt: skip
+
+
 def test_cli_decide_says_when_no_bank_will_see_the_decision(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -306,6 +326,7 @@ def test_cli_decide_says_when_no_bank_will_see_the_decision(
     the officer given (or none) is not such a user, instead of leaving it to be looked for."""
     code = add_firm(engine, 11, quals=("hnte",), dpd=0)
     _bank_user(engine, "BKZ", "zbank")
+    _credit_consent(engine, code, "BKZ")
     with cli(engine, monkeypatch) as run:
         base = ["credit", "decide", code, "--product", "points_credit", "--as-of", "2026-06-01"]
         for extra, visible in (
@@ -334,7 +355,10 @@ def test_cli_demo_decides_for_the_officers_borrowers_in_good_standing(
     good = [add_firm(engine, n, dpd=0) for n in (31, 32, 33)]
     dishonest = add_firm(engine, 34, dpd=0, dishonest=True)
     other_bank_only = add_firm(engine, 35)  # no loan: not a borrower
+    unconsented = add_firm(engine, 36, dpd=0)  # a borrower that never let the bank assess it
     _bank_user(engine, "B1", "b1officer")  # add_firm's loans are with B1
+    for code in good:
+        _credit_consent(engine, code, "B1")
     with cli(engine, monkeypatch) as run:
         r = run("credit", "demo", "--officer", "nobody")
         assert isinstance(r.exception, ValidationError)
@@ -348,6 +372,7 @@ def test_cli_demo_decides_for_the_officers_borrowers_in_good_standing(
     assert [u for u, _ in rows] == sorted(good)[:2] + sorted(good)
     assert {o for _, o in rows} == {"b1officer"}
     assert dishonest not in {u for u, _ in rows} and other_bank_only not in {u for u, _ in rows}
+    assert unconsented not in {u for u, _ in rows}
 
 
 def test_evidence_workbook_keeps_formula_looking_text_as_text(engine: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]

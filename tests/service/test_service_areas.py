@@ -157,11 +157,17 @@ def test_points_profile_for_the_firm_government_and_consented_banks(
     assert ent.get(f"/api/firms/{code}/points").status_code == 403  # not its own firm
     assert bank.get(f"/api/firms/{code}/points").status_code == 403  # no consent
     firm = Principal(user_id=world.users["ent"], username="ent", role="enterprise_user", uscc=code)
-    with transaction(engine) as s:
-        grant_consent(
-            s, firm, uscc=code, institution_id="BKA", purpose="credit_assessment",
-            scope="profile", expires_at=datetime.now() + timedelta(days=30),
-        )  # fmt: skip
+    # the points detail is computed from the annual indicators: a consent opening the firm's
+    # full data opens it, one of scope ``profile`` does not
+    for scope in ("profile", "full"):
+        with transaction(engine) as s:
+            grant_consent(
+                s, firm, uscc=code, institution_id="BKA", purpose="credit_assessment",
+                scope=scope, expires_at=datetime.now() + timedelta(days=30),
+            )  # fmt: skip
+        if scope == "profile":
+            r = bank.get(f"/api/firms/{code}/points")
+            assert r.status_code == 403 and r.json()["problems"][0]["field"] == "consent"
     assert bank.get(f"/api/firms/{code}/points").json()["total"] == prof["total"]
     page = gov.get(f"/firms/{code}/points")
     assert page.status_code == 200
@@ -246,7 +252,10 @@ def test_bank_requests_a_credit_decision_for_a_visible_firm_only(app, world) -> 
     assert d["uscc"] == F1 and d["decision_id"] > 0
     for c in ("eligible", "grade", "decision.credit_allowed", "decision.limit"):
         assert "value" in d[c] and all(x["code"] and x["zh"] for x in d[c]["reasons"])
-    assert bank.post(f"/api/firms/{F2}/credit-decisions").status_code == 200  # pushed
+    # pushed, not consented: the push shows the whitelist fields, not the data a decision reads
+    r = bank.post(f"/api/firms/{F2}/credit-decisions")
+    assert r.status_code == 403 and r.json()["problems"][0]["field"] == "consent"
+    assert "credit_assessment" in r.json()["reason_en"]
     assert bank.post(f"/api/firms/{F4}/credit-decisions").status_code == 403
     assert gov.post(f"/api/firms/{F1}/credit-decisions").status_code == 403
     # the API takes bundled products by id only, never a file path

@@ -14,6 +14,7 @@ from kejin.access.tables import AuditEvent
 from kejin.db import transaction
 
 from .conftest import bearer, login
+from .creditworld import credit_consent
 from .world import F1, F3, NAMES
 
 
@@ -26,6 +27,7 @@ def _decide(client, uscc: str) -> int:  # type: ignore[no-untyped-def]
 def test_history_and_evidence_are_the_institutions_own(app, engine: Engine, world) -> None:
     bank, bankb, gov, aud, ent = (login(app, u) for u in ("bank", "bankb", "gov", "aud", "ent"))
     mine = [_decide(bank, F1) for _ in range(3)]
+    credit_consent(engine, F3, "BKB")
     theirs = _decide(bankb, F3)
 
     r = bank.get("/api/institutions/BKA/credit-decisions?limit=2")

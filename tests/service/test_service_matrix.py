@@ -126,7 +126,9 @@ EXPECT: dict[str, Any] = {
     "policy.corrections": lambda _: GOV_READERS,
     "policy.correct": lambda _: {"gov"},
     "fund.pools": lambda _: GOV_READERS,
-    "credit.decide": lambda rel: {"bank"} if rel in ("F1_consented_own", "F2_pushed") else set(),
+    # a decision reads the firm's data for credit assessment: the firm's consent for that
+    # purpose, not a push, opens it (F1 gave BKA one; F2 was only pushed)
+    "credit.decide": lambda rel: {"bank"} if rel == "F1_consented_own" else set(),
     "fund.claims": lambda rel: GOV_READERS | ({"bank"} if rel == "BKA_own" else set()),
     "points.read": lambda rel: (
         GOV_READERS | ({"bank", "ent"} if rel == "F1_consented_own" else set())

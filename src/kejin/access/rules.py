@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, literal, select, true, union
 from sqlalchemy.orm import Session
 
-from kejin.access.tables import ApiToken, Consent
+from kejin.access.tables import CONSENT_PURPOSES, CONSENT_SCOPES, ApiToken, Consent
 from kejin.errors import KejinError, Problem
 
 
@@ -177,39 +177,153 @@ def active_consents(institution_id: str, now: datetime) -> Select[Any]:
     )
 
 
-def consent_scope(session: Session, institution_id: str, uscc: str, now: datetime) -> str | None:
-    """The widest scope of the firm's live consents to the institution, or None.
+@dataclass(frozen=True, slots=True)
+class ConsentRef:
+    """A live consent under which firm data is read: named in the audit log and on every
+    credit decision, so each value a bank saw can be traced to the firm's own grant."""
 
-    Remembered for the rest of the session (one request), since the gate, the service and the
-    level of detail all ask; granting or revoking a consent clears the memo.
-    """
-    memo = session.info.setdefault(CONSENT_MEMO, {})
-    key = (institution_id, uscc)
-    if key not in memo:
-        memo[key] = _consent_scope(session, institution_id, uscc, now)
-    return memo[key]
+    id: int
+    purpose: str
+    scope: str
+    expires_at: datetime
 
 
-CONSENT_MEMO = "kejin.consent_scope"
+@dataclass(frozen=True, slots=True)
+class DataClass:
+    """A class of firm data beyond the whitelist fields and the consents that open it."""
+
+    label_zh: str
+    label_en: str
+    scopes: frozenset[str]
+    purposes: frozenset[str]
 
 
-_CONSENT_SCOPES = select(Consent.scope).where(
-    Consent.institution_id == bindparam("institution_id"),
-    Consent.uscc == bindparam("uscc"),
-    Consent.revoked_at.is_(None),
-    Consent.expires_at > bindparam("now"),
+_ANY_PURPOSE = frozenset(CONSENT_PURPOSES)
+
+#: Which consents open which data (docs/service.md, "Consent and data classes"). The whitelist
+#: fields need none. A firm states a purpose when it grants: a decision on credit uses its data
+#: for credit assessment, so only that purpose opens a new decision; the stored decision may be
+#: read again under that purpose or under post-loan monitoring (the loan it led to).
+DATA_CLASSES: dict[str, DataClass] = {
+    "profile": DataClass(
+        "基本画像（登记信息与资质）",
+        "profile (registry fields and qualifications)",
+        frozenset({"profile", "full"}),
+        _ANY_PURPOSE,
+    ),
+    "financials": DataClass(
+        "经营数据（年度指标、融资、创新积分明细）",
+        "financial data (annual indicators, financing, points detail)",
+        frozenset({"full"}),
+        _ANY_PURPOSE,
+    ),
+    "credit_decision": DataClass(
+        "授信评估（新的授信决策）",
+        "credit assessment (a new credit decision)",
+        frozenset({"full"}),
+        frozenset({"credit_assessment"}),
+    ),
+    "credit_record": DataClass(
+        "授信决策记录（决策结果与证据包）",
+        "credit decision record (outcomes and evidence pack)",
+        frozenset({"full"}),
+        frozenset({"credit_assessment", "post_loan_monitoring"}),
+    ),
+}
+
+CONSENT_MEMO = "kejin.consents"
+
+_LIVE_CONSENTS = (
+    select(Consent.id, Consent.purpose, Consent.scope, Consent.expires_at)
+    .where(
+        Consent.institution_id == bindparam("institution_id"),
+        Consent.uscc == bindparam("uscc"),
+        Consent.revoked_at.is_(None),
+        Consent.expires_at > bindparam("now"),
+    )
+    .order_by(Consent.id)
 )
 
 
-def _consent_scope(session: Session, institution_id: str, uscc: str, now: datetime) -> str | None:
-    scopes = set(
-        session.connection()
-        .execute(_CONSENT_SCOPES, {"institution_id": institution_id, "uscc": uscc, "now": now})
-        .scalars()
+def live_consent(
+    session: Session, institution_id: str, uscc: str, data_class: str, now: datetime
+) -> ConsentRef | None:
+    """May ``institution_id`` see ``data_class`` of firm ``uscc`` now, and under which consent?
+
+    The one answer every bank-reachable path asks (gate, profile, points, credit decisions,
+    their evidence and history, the CLI through the same services). Among several fitting
+    consents the one lasting longest (then the newest) is named. The live consents are
+    remembered for the rest of the session (one request), since the gate, the service and the
+    level of detail all ask; granting or revoking a consent clears the memo.
+    """
+    need = DATA_CLASSES[data_class]
+    memo = session.info.setdefault(CONSENT_MEMO, {})
+    key = (institution_id, uscc)
+    if key not in memo:
+        rows = session.connection().execute(
+            _LIVE_CONSENTS, {"institution_id": institution_id, "uscc": uscc, "now": now}
+        )
+        memo[key] = tuple(ConsentRef(*r) for r in rows)
+    fitting = [
+        c
+        for c in memo[key]
+        if c.scope in need.scopes and c.purpose in need.purposes and c.expires_at > now
+    ]
+    return max(fitting, key=lambda c: (c.expires_at, c.id), default=None)
+
+
+class ConsentRequired(Forbidden):
+    """The firm has no live consent to the institution covering the data asked for (HTTP 403)."""
+
+
+def require_consent(
+    session: Session, p: Principal, uscc: str, data_class: str, now: datetime
+) -> ConsentRef | None:
+    """The consent under which a bank officer reads ``data_class`` of the firm, or a refusal
+    naming the consent that is missing and, if there was one, why it no longer counts.
+
+    Only a bank reads another party's firm data under consent: for the government, the
+    auditor and the firm itself (whom the rule table has already held to their tenant) the
+    answer is ``None``, no consent involved.
+    """
+    if p.role != "bank_officer":
+        return None
+    assert p.institution_id is not None
+    ref = live_consent(session, p.institution_id, uscc, data_class, now)
+    if ref is not None:
+        return ref
+    need = DATA_CLASSES[data_class]
+    purposes_zh = "或".join(f"「{CONSENT_PURPOSES[x].zh}」" for x in sorted(need.purposes))
+    purposes_en = " or ".join(x for x in sorted(need.purposes))
+    scope = "full" if need.scopes == {"full"} else "profile"
+    past = session.execute(
+        select(Consent.id, Consent.revoked_at, Consent.expires_at)
+        .where(
+            Consent.institution_id == p.institution_id,
+            Consent.uscc == uscc,
+            Consent.purpose.in_(need.purposes),
+            Consent.scope.in_(need.scopes),
+        )
+        .order_by(Consent.id.desc())
+        .limit(1)
+    ).first()
+    why_zh, why_en = "企业未授权", "the firm has not consented"
+    if past is not None:
+        if past.revoked_at is not None:
+            why_zh = f"授权 #{past.id} 已于 {past.revoked_at:%Y-%m-%d %H:%M} 撤销"
+            why_en = f"consent #{past.id} was revoked on {past.revoked_at:%Y-%m-%d %H:%M}"
+        else:
+            why_zh = f"授权 #{past.id} 已于 {past.expires_at:%Y-%m-%d %H:%M} 到期"
+            why_en = f"consent #{past.id} expired on {past.expires_at:%Y-%m-%d %H:%M}"
+    zh = (
+        f"读取{need.label_zh}需要企业 {uscc} 向 {p.institution_id} 授予有效的{purposes_zh}"
+        f"授权（范围「{CONSENT_SCOPES[scope].zh}」）：{why_zh}"
     )
-    if "full" in scopes:
-        return "full"
-    return "profile" if scopes else None
+    en = (
+        f"{need.label_en} needs a live consent of firm {uscc} to {p.institution_id} for "
+        f"purpose {purposes_en} with scope {scope}: {why_en}"
+    )
+    raise ConsentRequired(zh, en, [Problem(zh, en, field="consent", value=uscc)])
 
 
 def pushed_visible(session: Session, institution_id: str, uscc: str, now: datetime) -> bool:
@@ -236,9 +350,9 @@ def visible_usccs(institution_id: str, now: datetime) -> Select[Any]:
 def _firm_visible(session: Session, p: Principal, target: Any, now: datetime) -> bool:
     if p.institution_id is None:
         return False
-    return consent_scope(session, p.institution_id, target, now) is not None or pushed_visible(
-        session, p.institution_id, target, now
-    )
+    return live_consent(
+        session, p.institution_id, target, "profile", now
+    ) is not None or pushed_visible(session, p.institution_id, target, now)
 
 
 def _int(target: Any) -> int | None:

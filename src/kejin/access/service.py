@@ -84,6 +84,19 @@ def principal_of(
     )
 
 
+def named_principal(session: Session, username: str, option: str = "--who") -> Principal:
+    """The principal of an active platform user named on the command line: the CLI acts as a
+    person (``--who``) through the same services, permissions and audit as the web."""
+    u = session.scalar(select(User).where(User.username == username))
+    if u is None or not u.active:
+        raise Unauthenticated(
+            "没有该平台用户（或已停用）",
+            "no such active platform user",
+            [Problem("用户不存在或已停用", "no such active user", field=option, value=username)],
+        )
+    return principal_of(u)
+
+
 def user_view(u: User) -> dict[str, Any]:
     """What an account's audit events and the user list show (never the password hash)."""
     return {

@@ -121,10 +121,20 @@ def decide_cmd(
     uscc: str = typer.Argument(..., help="统一社会信用代码 / USCC"),
     product: str = typer.Option(..., "--product", help="产品决策表 / product id or TOML file"),
     as_of: str | None = typer.Option(None, "--as-of", help="决策日 YYYY-MM-DD (default today)"),
-    officer: str | None = typer.Option(None, "--officer", help="经办人 / officer"),
+    officer: str | None = typer.Option(
+        None,
+        "--who",
+        "--officer",
+        help="经办人（银行用户须有企业的授信评估授权）/ officer (a bank user needs the firm's "
+        "credit-assessment consent)",
+    ),
     as_json: bool = typer.Option(False, "--json", help="输出JSON / print JSON"),
 ) -> None:
-    """授信决策 / Decide eligibility, credit, limit, rate and term for a firm; record it."""
+    """授信决策 / Decide eligibility, credit, limit, rate and term for a firm; record it.
+
+    A decision requested for a bank user (``--who``) is that bank's: it needs the firm's live
+    credit-assessment consent (scope full) to the bank, like the same request on the web.
+    """
     from kejin.console import get_engine
     from kejin.credit import decisions
     from kejin.errors import parse_date
@@ -182,15 +192,19 @@ def demo_cmd(
 
     The firms that consented to the bank come first (the demo firm), then the bank's other
     borrowers in good standing, highest innovation points first (those an officer would bring
-    to a points-credit product; unscored firms last, by code). Each decision is recorded under
+    to a points-credit product; unscored firms last, by code) — of these only the firms with a
+    live credit-assessment consent to the bank, since a decision reads their data. Each decision is recorded under
     the officer, so the bank's decision history and evidence packs have something to show.
     """
     from rich.table import Table
     from sqlalchemy import select
 
+    from kejin.access.audit import utcnow
+    from kejin.access.rules import live_consent
     from kejin.access.tables import Consent
     from kejin.console import get_engine
     from kejin.credit import decisions, points_link
+    from kejin.db import transaction
     from kejin.errors import Problem, ValidationError
     from kejin.lending.tables import Loan
     from kejin.registry.tables import Enterprise
@@ -219,7 +233,20 @@ def demo_cmd(
     if pts is not None:
         latest = dict(points_link.latest(pts).select("uscc", "total").iter_rows())
     ranked = sorted(borrowers, key=lambda c: (c not in latest, -latest.get(c, 0.0), c))
-    chosen = list(dict.fromkeys([*consented, *ranked]))[:firms]
+    # Only firms whose live consent lets the bank assess them: a decision reads their data.
+    with transaction(engine) as s:
+        now = utcnow()
+        chosen = [
+            c
+            for c in dict.fromkeys([*consented, *ranked])
+            if live_consent(s, bank, c, "credit_decision", now) is not None
+        ][:firms]
+    if not chosen:
+        err_console.print(
+            "该行没有企业授予有效的授信评估授权，未作任何决策 / no firm has a live "
+            "credit-assessment consent to this bank: no decision made"
+        )
+        return
     t = Table(title=f"授信决策演示 / credit decisions · {bank} · {product} · {officer}")
     t.add_column("企业 USCC", no_wrap=True)
     for c in ("准入\neligible", "等级\ngrade", "信用\nunsecured", "额度 万元\nlimit 10k", "利率\nrate",
@@ -261,13 +288,30 @@ def act_cmd(
 @credit_app.command("evidence")
 def evidence_cmd(
     key: str = typer.Argument(..., help="贷款合同编号或决策编号 / LOAN_ID or DECISION_ID"),
+    who: str = typer.Option(
+        ...,
+        "--who",
+        help="读取人（平台用户名）：银行用户只见本行决策且受企业授权约束，审计员见全部 / "
+        "platform user reading: a bank user its own bank's decisions under the firm's consent, "
+        "the auditor all",
+    ),
     out: Path = typer.Option(Path("evidence"), "--out", help="输出目录 / output directory"),
 ) -> None:
-    """尽职免责证据包 / Export the evidence pack (JSON + Excel) and replay the decision."""
+    """尽职免责证据包 / Export the evidence pack (JSON + Excel) and replay the decision.
+
+    The same service as the web's download: the reader's permissions, the firm's consent and
+    the audit log apply to the command as to the page.
+    """
+    from kejin.access.service import named_principal
     from kejin.console import get_engine
     from kejin.credit import evidence
+    from kejin.credit.routes import export_evidence
+    from kejin.db import transaction
 
-    summary = evidence.export(get_engine(), key, out)
+    engine = get_engine()
+    decision_id = evidence.find(engine, key).id
+    with transaction(engine) as s:
+        summary = export_evidence(s, engine, named_principal(s, who), decision_id, out)
     print_json(summary)
     if not summary["reproduces"]:
         raise typer.Exit(1)

@@ -27,7 +27,11 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
+from kejin.access.audit import utcnow
+from kejin.access.rules import CONSENT_MEMO, ConsentRef, Principal, require_consent
+from kejin.access.tables import Consent
 from kejin.console import dumps as json_dumps
 from kejin.credit import features, models, points_link, registry, tech_model
 from kejin.credit.tables import CreditDecision, CreditModel
@@ -516,6 +520,39 @@ def officer_institution(engine: Engine, officer: str | None) -> str | None:
         return conn.scalar(select(User.institution_id).where(User.username == officer))
 
 
+def _bank_officer(s: Session, officer: str | None) -> Principal | None:
+    """The principal of ``officer`` if it names a bank user (whose bank the decision then
+    belongs to), else ``None`` (an analyst's decision, which no bank sees)."""
+    from kejin.access.service import principal_of
+    from kejin.access.tables import User
+
+    if not officer:
+        return None
+    user = s.scalar(select(User).where(User.username == officer))
+    return principal_of(user) if user is not None and user.institution_id else None
+
+
+def _credit_consent(s: Session, bank: Principal, uscc: str) -> ConsentRef:
+    """The firm's live credit-assessment consent to the bank, held until the decision commits.
+
+    The row is locked (FOR UPDATE on PostgreSQL) so a revocation racing the decision waits for
+    it and a decision never commits under a consent already revoked.
+    """
+    now = utcnow()
+    s.info.pop(CONSENT_MEMO, None)
+    ref = require_consent(s, bank, uscc, "credit_decision", now)
+    assert ref is not None
+    held = s.scalar(
+        select(Consent.id)
+        .where(Consent.id == ref.id, Consent.revoked_at.is_(None), Consent.expires_at > now)
+        .with_for_update()
+    )
+    if held is None:  # revoked between the read and the lock
+        s.info.pop(CONSENT_MEMO, None)
+        require_consent(s, bank, uscc, "credit_decision", now)
+    return ref
+
+
 def decide(
     engine: Engine,
     uscc: str,
@@ -524,15 +561,29 @@ def decide(
     officer: str | None = None,
     store: bool = True,
 ) -> dict:
-    """Gather, evaluate and (unless ``store=False``) record the decision; returns its outputs."""
+    """Gather, evaluate and (unless ``store=False``) record the decision; returns its outputs.
+
+    A decision requested by a bank's officer reads the firm's data for credit assessment: it
+    needs the firm's live consent to that bank for that purpose with scope ``full``, checked
+    before anything is read and again, locked, in the transaction that records it; the record
+    names the consent (``consent_id``). Every caller — API, pages, CLI — passes through here.
+    """
     day = as_of or datetime.now(UTC).date()
-    snap = gather(engine, uscc, loaded.table, day)
+    code = normalize_uscc(uscc)
+    with transaction(engine) as s:
+        bank = _bank_officer(s, officer)
+        if bank is not None:
+            _credit_consent(s, bank, code)
+    snap = gather(engine, code, loaded.table, day)
     art = registry.fetch(engine, snap["model_id"])[1] if snap["model_id"] else None
     out = evaluate(snap, loaded.table, art)
     out["table_version"] = loaded.version
     out["model_id"] = snap["model_id"]
+    out["consent_id"] = None
     if store:
         with transaction(engine) as s:
+            if bank is not None:
+                out["consent_id"] = _credit_consent(s, bank, code).id
             row = CreditDecision(
                 uscc=snap["uscc"],
                 product=loaded.table.product,
@@ -544,6 +595,7 @@ def decide(
                 table=loaded.text,
                 outputs="",
                 officer=officer,
+                consent_id=out["consent_id"],
             )
             s.add(row)
             s.flush()

@@ -1,11 +1,14 @@
 """Routes of credit decisions.
 
 A bank officer asks for a decision on a firm it may see (consented or pushed) for one of the
-bundled products and gets every component with its reason codes; it then reads its institution's
+bundled products — which the firm's live credit-assessment consent must cover, else it is refused
+naming that consent — and gets every component with its reason codes; it then reads its institution's
 decision history, opens a decision's 尽职免责 evidence pack (inputs snapshot, table and model
 versions, outputs with reason codes, officer action, replay), downloads it as JSON or Excel and
 records its action. A decision belongs to the institution of the officer who made it (the record
 names the officer), so a bank never sees another bank's decisions; the auditor reads them all.
+Once no consent of the firm covers the record (revoked, expired), the bank's history and
+evidence show only the whitelist fields and the bank's own facts of it (docs/service.md).
 """
 
 from __future__ import annotations
@@ -23,11 +26,20 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kejin.access import service as access
+from kejin.access.audit import utcnow
 from kejin.access.deps import db, permit
-from kejin.access.rules import Forbidden, Principal, Rule, add_rules, authorize
+from kejin.access.rules import (
+    ConsentRequired,
+    Forbidden,
+    Principal,
+    Rule,
+    add_rules,
+    authorize,
+    require_consent,
+)
 from kejin.access.tables import User
 from kejin.credit.tables import CreditDecision
-from kejin.errors import NotFoundError, Problem
+from kejin.errors import KejinError, NotFoundError, Problem
 from kejin.ids import normalize_uscc
 from kejin.lending.tables import Loan
 from kejin.params import Offset
@@ -35,7 +47,10 @@ from kejin.registry.tables import Enterprise
 
 add_rules(
     [
-        Rule("credit.decide", "bank_officer", "firm_visible"),
+        # The firm's live credit-assessment consent is the gate (a push only makes the firm
+        # visible): decisions.decide checks it before reading anything and refuses naming the
+        # consent missing, which a tenant check here could only call "not allowed".
+        Rule("credit.decide", "bank_officer", "region"),
         Rule("credit.history", "bank_officer", "own_institution"),
         Rule("credit.history", "auditor", "region"),
         # One decision: a bank officer only its institution's (checked by own_decision).
@@ -74,7 +89,11 @@ def decide(s: Session, engine: Any, p: Principal, uscc: str, product: str) -> di
         "credit.decide",
         "enterprise",
         out["uscc"],
-        after={"decision": out["decision_id"], "product": product},
+        after={
+            "decision": out["decision_id"],
+            "product": product,
+            "consent": out["consent_id"],
+        },
     )
     return out
 
@@ -113,6 +132,18 @@ def own_decision(s: Session, p: Principal, decision_id: int, action: str) -> Cre
     return row
 
 
+def record_consent(s: Session, p: Principal, uscc: str) -> tuple[int | None, KejinError | None]:
+    """Whether the reader sees a stored decision's values on the firm now: the live consent
+    covering credit decision records (``None`` for the auditor, who needs none), or the
+    refusal naming the consent missing, which the history and evidence then show in place of
+    every value beyond the whitelist fields."""
+    try:
+        ref = require_consent(s, p, uscc, "credit_record", utcnow())
+    except ConsentRequired as e:
+        return None, e
+    return (ref.id if ref else None), None
+
+
 def _value(outputs: dict[str, Any], key: str) -> Any:
     item = outputs.get(key)
     return item.get("value") if isinstance(item, dict) else None
@@ -135,7 +166,8 @@ def history(
     ).all()
     items = []
     for d, name in rows:
-        out = json.loads(d.outputs or "{}")
+        refusal = record_consent(s, p, d.uscc)[1]
+        out = {} if refusal else json.loads(d.outputs or "{}")
         items.append(
             {
                 "decision_id": d.id,
@@ -154,6 +186,8 @@ def history(
                 "action_at": d.action_at,
                 "action_by": d.action_by,
                 "contract_no": d.contract_no,
+                "consent_id": d.consent_id,
+                "withheld": refusal is not None,
             }
         )
     access.log(
@@ -167,42 +201,55 @@ def history(
     return {"total": total, "offset": offset, "limit": limit, "items": items}
 
 
-def evidence(s: Session, engine: Any, p: Principal, decision_id: int) -> dict[str, Any]:
-    """The evidence pack with its replay; reading it is audited (it holds the firm's data)."""
+def readable_pack(
+    s: Session, engine: Any, p: Principal, decision_id: int
+) -> tuple[CreditDecision, dict[str, Any]]:
+    """One decision's evidence pack as ``p`` may read it now: its own bank's decision only, and
+    a bank's view of the firm's values only under a live consent covering the record."""
     from kejin.credit import evidence as ev
 
     row = own_decision(s, p, decision_id, "credit.evidence")
-    pack = ev.pack(engine, str(decision_id))
-    access.log(
-        s,
-        p,
-        "credit.evidence",
-        "enterprise",
-        row.uscc,
-        detail={"decision": decision_id, "reproduces": pack["replay"]["reproduces"]},
-    )
+    consent, refusal = record_consent(s, p, row.uscc)
+    return row, ev.for_bank(ev.pack(engine, str(decision_id)), consent, refusal)
+
+
+def _read_detail(pack: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "decision": pack["decision_id"],
+        "reproduces": pack["replay"]["reproduces"],
+        "consent": pack["read_under_consent"],
+        "withheld": "withheld" in pack,
+    }
+
+
+def evidence(s: Session, engine: Any, p: Principal, decision_id: int) -> dict[str, Any]:
+    """The evidence pack with its replay; reading it is audited (it holds the firm's data)."""
+    row, pack = readable_pack(s, engine, p, decision_id)
+    access.log(s, p, "credit.evidence", "enterprise", row.uscc, detail=_read_detail(pack))
     return pack
+
+
+def export_evidence(
+    s: Session, engine: Any, p: Principal, decision_id: int, out_dir: str | Path
+) -> dict[str, Any]:
+    """Write the pack as ``p`` may read it (JSON + Excel) into ``out_dir``; audited."""
+    from kejin.credit import evidence as ev
+
+    row, pack = readable_pack(s, engine, p, decision_id)
+    out = ev.export(engine, str(decision_id), out_dir, pack)
+    detail = {**_read_detail(pack), "files": out["files"]}
+    access.log(s, p, "credit.evidence", "enterprise", row.uscc, detail=detail)
+    return out
 
 
 def evidence_file(
     s: Session, engine: Any, p: Principal, decision_id: int, kind: Literal["json", "xlsx"]
 ) -> Response:
     """The pack as the CLI exports it (``evidence-<id>.json`` / ``.xlsx``), as a download."""
-    from kejin.credit import evidence as ev
-
-    row = own_decision(s, p, decision_id, "credit.evidence")
     with tempfile.TemporaryDirectory() as tmp:
-        out = ev.export(engine, str(decision_id), tmp)
+        out = export_evidence(s, engine, p, decision_id, tmp)
         name = next(f for f in out["files"] if f.endswith(kind))
         data = (Path(tmp) / name).read_bytes()
-    access.log(
-        s,
-        p,
-        "credit.evidence",
-        "enterprise",
-        row.uscc,
-        detail={"decision": decision_id, "file": name},
-    )
     media = XLSX if kind == "xlsx" else "application/json; charset=utf-8"
     return Response(
         data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}

@@ -75,3 +75,8 @@ class CreditDecision(Base):
     contract_no: Mapped[str | None] = mapped_column(
         String(40), index=True, info=label("合同编号", "loan contract number")
     )
+    #: The firm's consent under which a bank's decision read its data (explainability: the
+    #: evidence pack names it); empty for an analyst's decision, which belongs to no bank.
+    consent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("consents.id"), info=label("数据授权", "consent used")
+    )

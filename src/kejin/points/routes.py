@@ -4,41 +4,23 @@ consented to (a push alone does not open the points detail: it is beyond the whi
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from kejin.access import service as access
+from kejin.access.audit import utcnow
 from kejin.access.deps import db, permit
-from kejin.access.rules import (
-    READERS,
-    TENANT_CHECKS,
-    Principal,
-    Rule,
-    add_rules,
-    consent_scope,
-)
+from kejin.access.rules import READERS, Principal, Rule, add_rules, require_consent
 from kejin.ids import normalize_uscc
 from kejin.points.profile import explain
 
-
-def _firm_consented(s: Session, p: Principal, target: Any, now: datetime) -> bool:
-    """The firm has a live consent (any scope) to the officer's institution."""
-    return (
-        p.institution_id is not None
-        and target is not None
-        and consent_scope(s, p.institution_id, target, now) is not None
-    )
-
-
-TENANT_CHECKS.setdefault("firm_consented", _firm_consented)
 add_rules(
     [
         *(Rule("points.read", r, "region") for r in READERS),
         Rule("points.read", "enterprise_user", "own_firm"),
-        Rule("points.read", "bank_officer", "firm_consented"),
+        Rule("points.read", "bank_officer", "firm_visible"),
     ]
 )
 
@@ -46,9 +28,17 @@ router = APIRouter(prefix="/api", tags=["points 创新积分"])
 
 
 def points_profile(s: Session, engine: Any, p: Principal, uscc: str) -> dict[str, Any]:
-    """The profile of the latest run, with the read audited (it is enterprise data)."""
-    out = explain(engine, normalize_uscc(uscc))
-    access.log(s, p, "points.read", "enterprise", uscc, detail={"run": out["run_id"]})
+    """The profile of the latest run, with the read audited (it is enterprise data).
+
+    The points detail (contributions, peer position) is computed from the annual indicators,
+    so a bank reads it only under a consent opening the firm's financial data; the refusal
+    names the consent missing (the gate only asked that the firm be visible).
+    """
+    code = normalize_uscc(uscc)
+    ref = require_consent(s, p, code, "financials", utcnow())
+    out = explain(engine, code)
+    detail = {"run": out["run_id"], **({"consent": ref.id} if ref else {})}
+    access.log(s, p, "points.read", "enterprise", uscc, detail=detail)
     return out
 
 

@@ -2,7 +2,8 @@
 
 How much of a firm a bank officer sees depends on why the firm is visible to the bank: a firm
 pushed on the whitelist shows only the whitelist fields; a consent opens the registry profile
-(scope ``profile``) or also the indicators and financing (scope ``full``). Government readers,
+(scope ``profile``) or also the indicators and financing (scope ``full``), whatever its
+purpose, as :func:`kejin.access.rules.live_consent` decides for every bank-reachable path. Government readers,
 the auditor and the firm itself see everything. Every read is written to the audit chain.
 """
 
@@ -16,10 +17,11 @@ from sqlalchemy.orm import Session
 
 from kejin.access.audit import digest, utcnow
 from kejin.access.rules import (
+    ConsentRef,
     Principal,
     authorize,
-    consent_scope,
     firm_scope,
+    live_consent,
     pushed_visible,
 )
 from kejin.access.service import log
@@ -47,20 +49,26 @@ PROFILE_FIELDS = (
 )
 #: Levels of detail, narrowest first.
 LEVELS = ("whitelist", "profile", "full")
+#: The level a data class of :data:`kejin.access.rules.DATA_CLASSES` opens.
+LEVEL_OF_CLASS = {"financials": "full", "profile": "profile"}
 MAX_PAGE = 200
 
 
-def access_level(session: Session, p: Principal, uscc: str, now: datetime) -> str:
-    """How much of the firm ``p`` may see (the rule table has already allowed the read)."""
+def access_level(
+    session: Session, p: Principal, uscc: str, now: datetime
+) -> tuple[str, ConsentRef | None]:
+    """How much of the firm ``p`` may see, and under which consent (the rule table has already
+    allowed the read; the government, the auditor and the firm itself need no consent)."""
     if p.role != "bank_officer":
-        return "full"
+        return "full", None
     assert p.institution_id is not None
-    scope = consent_scope(session, p.institution_id, uscc, now)
-    if scope is not None:
-        return scope
+    for data_class in ("financials", "profile"):
+        ref = live_consent(session, p.institution_id, uscc, data_class, now)
+        if ref is not None:
+            return LEVEL_OF_CLASS[data_class], ref
     if pushed_visible(session, p.institution_id, uscc, now):
-        return "whitelist"
-    return "none"
+        return "whitelist", None
+    return "none", None
 
 
 def _like(text: str) -> str:
@@ -231,7 +239,7 @@ def firm_profile(session: Session, p: Principal, uscc: str, years: int = 3) -> d
     """One firm at the principal's level of detail; the read is audited with that level."""
     authorize(session, p, "firm.read", uscc)
     now = utcnow()
-    level = access_level(session, p, uscc, now)
+    level, ref = access_level(session, p, uscc, now)
     e = session.connection().execute(_FIRM, {"uscc": uscc}).first()
     if e is None:
         raise NotFoundError(
@@ -262,7 +270,7 @@ def firm_profile(session: Session, p: Principal, uscc: str, years: int = 3) -> d
         "firm",
         uscc,
         after=digest(out),
-        detail={"level": level},
+        detail={"level": level, **({"consent": ref.id} if ref else {})},
         durable=False,
     )
     return out
