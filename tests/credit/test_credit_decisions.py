@@ -305,14 +305,13 @@ def _credit_consent(
     """The firm (through a user of its own) lets ``bank`` assess it: a bank's decision needs it."""
     from datetime import timedelta
 
+    from tests.service.world import add_user
+
     from kejin.access.audit import utcnow
-    from kejin.access.service import SYSTEM, create_user, grant_consent, principal_of
+    from kejin.access.service import grant_consent, principal_of
 
     with transaction(engine) as s:
-        user = create_user(
-            s, SYSTEM, username=f"ent-{code}-{bank}-{purpose}", role="enterprise_user",
-            password="x" * 12, uscc=code,
-        )  # fmt: skip
+        user = add_user(s, None, f"ent-{code}-{bank}-{purpose}", "enterprise_user", uscc=code)
         return grant_consent(
             s, principal_of(user), uscc=code, institution_id=bank, purpose=purpose,
             scope="full", expires_at=utcnow() + timedelta(days=365),

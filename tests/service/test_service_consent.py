@@ -34,7 +34,7 @@ from kejin.db import transaction
 from kejin.registry.tables import AnnualIndicator
 
 from .conftest import bearer, login
-from .world import F2
+from .world import F2, add_user
 
 #: The firm's relation to BKA: (purpose, scope) of the consent, and what became of it.
 STATES: dict[str, tuple[str, str, str] | None] = {
@@ -61,11 +61,7 @@ REVENUE = Decimal("7654321.09")  # F2's revenue last year: distinctive, so any l
 
 def _enterprise_user(engine: Engine) -> Any:
     with transaction(engine) as s:
-        u = service.create_user(
-            s, service.SYSTEM, username="ent2", role="enterprise_user",
-            password="correct-horse-battery-staple", uscc=F2,
-        )  # fmt: skip
-        return service.principal_of(u)
+        return service.principal_of(add_user(s, None, "ent2", "enterprise_user", uscc=F2))
 
 
 def _set_state(engine: Engine, state: str) -> None:
