@@ -406,10 +406,10 @@ def decide(
     n = get(s, need_id, lock=True)
     _holder(p, n)
     now = now or utcnow()
+    if not approve:
+        n.decline_reason = reason  # before the move: its audit flush must see a reasoned decline
     _move(s, p, n, "approved" if approve else "declined", now, None if approve else reason, note)
     n.decided_at = now
-    if not approve:
-        n.decline_reason = reason
     return n
 
 
@@ -458,7 +458,8 @@ def redispatch(s: Session, p: Principal, now: datetime | None = None) -> dict[st
 
     * a published need untaken for more than ``sla_working_days`` is flagged (once) for
       re-dispatch; past its ``expires_on`` it expires;
-    * a taken need whose exclusive period ended without a first review returns to the market.
+    * a taken need whose exclusive period ended without a first review returns to the market,
+      flagged for re-dispatch.
     """
     authorize(s, p, "match.redispatch")
     now = now or utcnow()
@@ -492,6 +493,7 @@ def redispatch(s: Session, p: Principal, now: datetime | None = None) -> dict[st
                 None,
                 None,
             )
+            n.flagged_at = now  # back on the market, flagged for re-dispatch
             _event(s, p, n, "taken", "published", now, reason="exclusive_lapsed", note=old)
             released.append(n.id)
     return {"flagged": flagged, "expired": expired, "released": released}
