@@ -13,15 +13,15 @@ from sqlalchemy import Engine, func, select
 os.environ["KEJIN_ARGON2_TIME_COST"] = "1"
 os.environ["KEJIN_ARGON2_MEMORY_KIB"] = "8"
 
-from kejin.access import service as access  # noqa: E402
-from kejin.access.rules import Principal, remove_visibility  # noqa: E402
-from kejin.access.settings import get_service_settings  # noqa: E402
-from kejin.access.tables import AuditEvent  # noqa: E402
-from kejin.db import transaction  # noqa: E402
-from kejin.lending.tables import Institution  # noqa: E402
-from kejin.matching import products  # noqa: E402
-from kejin.matching.products import ProductTerms  # noqa: E402
-from service import world as world_mod  # noqa: E402
+from kejin.access import service as access
+from kejin.access.rules import Principal, remove_visibility
+from kejin.access.settings import get_service_settings
+from kejin.access.tables import AuditEvent
+from kejin.db import transaction
+from kejin.lending.tables import Institution
+from kejin.matching import products
+from kejin.matching.products import ProductTerms
+from service import world as world_mod
 
 get_service_settings.cache_clear()
 

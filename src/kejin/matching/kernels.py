@@ -127,7 +127,13 @@ def compile_products(products: pl.DataFrame) -> Rules:
         },
         schema={"eligibility": pl.String, "word": pl.Int64, "value": pl.UInt64},
     )
-    exploded = texts.explode("eligibility").join(index, on="eligibility", how="left")
+    # A rule written twice in one product is one condition: summing its bit twice would carry
+    # into the next rule's bit (found by the property test).
+    exploded = (
+        texts.explode("eligibility")
+        .unique(["product_id", "eligibility"])
+        .join(index, on="eligibility", how="left")
+    )
     masks = exploded.group_by("product_id").agg(
         [
             pl.when(pl.col("word") == w)
