@@ -6,6 +6,7 @@ import threading
 
 from sqlalchemy import func, select
 
+from kejin.access.rules import Principal
 from kejin.db import transaction
 from kejin.errors import ConflictError
 from kejin.matching import service
@@ -17,35 +18,40 @@ from .test_lifecycle import GOOD
 OFFICERS = ("bank", "bankb", *(f"officer_{b}" for b in EXTRA_BANKS))
 
 
+def _race(
+    m: Market, who: dict[str, Principal], need: int
+) -> tuple[list[str], list[ConflictError], list[BaseException]]:
+    """Every officer takes ``need`` in its own thread and transaction, released together."""
+    start = threading.Barrier(len(who))
+    won: list[str] = []
+    lost: list[ConflictError] = []
+    other: list[BaseException] = []
+
+    def attempt(name: str) -> None:
+        start.wait()
+        try:
+            with transaction(m.engine) as s:
+                won.append(service.take(s, who[name], need).institution_id or "")
+        except ConflictError as e:
+            lost.append(e)
+        except BaseException as e:  # noqa: BLE001 - any other failure is the test's failure
+            other.append(e)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in who]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return won, lost, other
+
+
 def test_concurrent_takes_have_exactly_one_winner(market: Market) -> None:
     m = market
-    needs = []
+    who = {name: m.who(name) for name in OFFICERS}
     for _ in range(3):
         with transaction(m.engine) as s:
-            needs.append(service.post(s, m.who("ent"), F1, GOOD).id)
-    who = {name: m.who(name) for name in OFFICERS}
-    for need in needs:
-        start = threading.Barrier(len(OFFICERS))
-        won: list[str] = []
-        lost: list[ConflictError] = []
-        other: list[BaseException] = []
-
-        def attempt(name: str, need: int = need, start: threading.Barrier = start) -> None:
-            start.wait()
-            try:
-                with transaction(m.engine) as s:
-                    n = service.take(s, who[name], need)
-                    won.append(n.institution_id or "")
-            except ConflictError as e:
-                lost.append(e)
-            except BaseException as e:
-                other.append(e)
-
-        threads = [threading.Thread(target=attempt, args=(n,)) for n in OFFICERS]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+            need = service.post(s, m.who("ent"), F1, GOOD).id
+        won, lost, other = _race(m, who, need)
         assert not other, other
         assert len(won) == 1, won
         assert len(lost) == len(OFFICERS) - 1
