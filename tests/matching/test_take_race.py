@@ -34,7 +34,7 @@ def _race(
                 won.append(service.take(s, who[name], need).institution_id or "")
         except ConflictError as e:
             lost.append(e)
-        except BaseException as e:  # noqa: BLE001 - any other failure is the test's failure
+        except BaseException as e:
             other.append(e)
 
     threads = [threading.Thread(target=attempt, args=(n,)) for n in who]

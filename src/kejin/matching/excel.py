@@ -28,7 +28,7 @@ from kejin.matching import service
 from kejin.matching.products import ProductTerms
 from kejin.policy.predicates import split_rules
 from kejin.registry.tables import Enterprise
-from kejin.vocab import GUARANTEE_KINDS, REPAYMENT_OPTIONS, lookup
+from kejin.vocab import GUARANTEE_KINDS, PRODUCT_KINDS, REPAYMENT_OPTIONS, lookup
 from kejin.xlsx import append_row
 
 #: Product columns: identifier, Chinese header, English header.
@@ -129,6 +129,13 @@ class _Row:
             self._bad(ident, v, "应为“是”或“否”", "must be yes or no")
         return v in YES
 
+    def one(self, ident: str, vocab: dict) -> str:
+        v = self.required(ident)
+        k = lookup(vocab, v) if v else None
+        if v and k is None:
+            self._bad(ident, v, "取值不在词表中", "value not in the vocabulary")
+        return k or v
+
     def terms(self, ident: str, vocab: dict) -> list[str]:
         out = []
         for t in split_rules((self.text(ident) or "").replace("、", ";").replace(",", ";")):
@@ -155,7 +162,7 @@ def import_products(s: Session, p: Principal, path: Path) -> list[dict[str, Any]
             product_id=r.required("product_id"),
             institution_id=r.required("institution_id"),
             name=r.required("name"),
-            kind=r.required("kind"),
+            kind=r.one("kind", PRODUCT_KINDS),
             min_amount=r.number("min_amount", Decimal) or Decimal(0),
             max_amount=r.number("max_amount", Decimal) or Decimal(0),
             min_term_months=r.number("min_term_months", int) or 0,

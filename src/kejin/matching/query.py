@@ -23,6 +23,7 @@ from kejin.credit import features, models, points_link, tech_model
 from kejin.credit.artefact import loads
 from kejin.credit.tables import CreditModel
 from kejin.errors import NotFoundError, Problem, ValidationError
+from kejin.frames import table_schema
 from kejin.lending.tables import Institution, Loan
 from kejin.matching import kernels, params
 from kejin.matching.service import get as get_need
@@ -71,7 +72,7 @@ def firms(conn: Connection, usccs: list[str] | None, as_of: date) -> pl.DataFram
             stmt = stmt.where(table.c.uscc.in_(usccs))
         rows = conn.execute(stmt).all()
         return pl.DataFrame(
-            [tuple(r) for r in rows], schema=cols, orient="row", infer_schema_length=None
+            [tuple(r) for r in rows], schema=table_schema(table, cols), orient="row", strict=False
         )
 
     ent = q(
@@ -370,37 +371,12 @@ def funnel(
         )
     now = now or utcnow()
     conn = s.connection()
-    rows = conn.execute(
-        select(
-            *[
-                Need.__table__.c[c]
-                for c in (
-                    "id",
-                    "uscc",
-                    "state",
-                    "institution_id",
-                    "product_id",
-                    "published_at",
-                    "taken_at",
-                    "decided_at",
-                    "disbursed_amount",
-                )
-            ]
-        )
-    ).all()
-    cols = [
-        "id",
-        "uscc",
-        "state",
-        "institution_id",
-        "product_id",
-        "published_at",
-        "taken_at",
-        "decided_at",
-        "disbursed_amount",
-    ]
+    cols = ["id", "uscc", "state", "institution_id", "product_id", "published_at", "taken_at",
+            "decided_at", "disbursed_amount"]  # fmt: skip
+    table = Need.__table__
+    rows = conn.execute(select(*[table.c[c] for c in cols])).all()
     needs = pl.DataFrame(
-        [tuple(r) for r in rows], schema=cols, orient="row", infer_schema_length=None
+        [tuple(r) for r in rows], schema=table_schema(table, cols), orient="row", strict=False
     )
     if needs.height == 0:
         return []
@@ -410,7 +386,14 @@ def funnel(
         ),
         return_dtype=pl.Int64,
     )
-    kinds = dict(s.execute(select(ProductVersion.product_id, ProductVersion.kind).distinct()).all())
+    kinds = pl.DataFrame(
+        [
+            tuple(r)
+            for r in s.execute(select(ProductVersion.product_id, ProductVersion.kind).distinct())
+        ],
+        schema={"product_id": pl.String, "kind": pl.String},
+        orient="row",
+    ).unique("product_id")
     firm = firms(conn, needs["uscc"].unique().to_list(), now.date()).select(
         "uscc", "industry_chain", "tier"
     )
@@ -421,14 +404,12 @@ def funnel(
         orient="row",
     )
     frame = (
-        needs.join(firm, on="uscc", how="left")
+        needs.join(kinds, on="product_id", how="left")
+        .join(firm, on="uscc", how="left")
         .join(first_loan, on="uscc", how="left")
         .with_columns(
             wd("published_at", "taken_at").alias("taken_days"),
             wd("published_at", "decided_at").alias("decision_days"),
-            pl.col("product_id")
-            .replace_strict(kinds, default=None, return_dtype=pl.String)
-            .alias("kind"),
             pl.col("published_at").dt.strftime("%Y-%m").alias("month"),
             (
                 pl.col("first_loan_on").is_null()
