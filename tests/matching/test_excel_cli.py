@@ -253,3 +253,31 @@ def test_adopt_brings_registry_products_live(market: Market) -> None:
         live = {v.product_id: v for v in products.live(s)}
         p = s.get(Product, "BKA-P1")
         assert live["BKA-P1"].approved_by == "rev" and p.rate_floor == Decimal("0.030000")
+
+
+def test_approval_probability_from_the_named_model_with_its_id(market: Market) -> None:
+    import numpy as np
+    import polars as pl
+
+    from kejin.credit import dataset, registry, scorecard
+
+    rng = np.random.default_rng(0)
+    lev, g = rng.uniform(0, 1, 800), rng.normal(0, 0.3, 800)
+    y = (rng.uniform(size=800) < 1 / (1 + np.exp(-(-2 + 3 * lev - 2 * g)))).astype(int)
+    frame = pl.DataFrame({"leverage": lev, "revenue_growth": g, "bad": y})
+    model_id = registry.register(
+        market.engine, scorecard.fit(dataset.prepare(frame, "bad")), "tech_firm"
+    ).id
+    m = market
+    with transaction(m.engine) as s:
+        for pid, model in (("BKA-M1", "tech_firm"), ("BKA-M2", "no_such_model")):
+            v = products.draft(
+                s, m.who("bank"), ip_terms(product_id=pid, credit_model=model), submit=True
+            )
+            products.approve(s, m.who("bank2"), v.id)
+        need = service.post(s, m.who("ent"), F1, GOOD).id
+    with transaction(m.engine) as s:
+        by = {r["product_id"]: r for r in query.for_need(s, m.who("ent"), need)["products"]}
+    assert by["BKA-M1"]["model_id"] == model_id and 0 < by["BKA-M1"]["approval_prob"] < 1
+    assert model_id[:12] in by["BKA-M1"]["model_note"]
+    assert by["BKA-M2"]["approval_prob"] is None and "未登记" in by["BKA-M2"]["model_note"]

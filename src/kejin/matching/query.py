@@ -189,7 +189,7 @@ def approvals(
             )
             continue
         art = loads(row.artefact, f"credit_models/{row.id}")
-        r = features.load(conn, None)
+        r = features.load(conn, usccs[0] if len(usccs) == 1 else None)
         frame = tech_model.model_frame(r, as_of, points_link.points_frame(conn, usccs))
         frame = frame.filter(pl.col("uscc").is_in(usccs))
         pd_ = models.score(art, frame.drop("uscc"))["pd"]
