@@ -46,6 +46,7 @@ AREA_ROUTERS = [
     "kejin.fund.routes",
     "kejin.fund.pages",
     "kejin.credit.routes",
+    "kejin.matching.routes",
     "kejin.credit.pages",
     "kejin.ingest.routes",
     "kejin.ingest.pages",

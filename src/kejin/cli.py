@@ -149,6 +149,7 @@ def _mount_areas() -> None:
     from kejin.credit.commands import register as register_credit
     from kejin.fund.commands import register as register_fund
     from kejin.ingest.commands import register as register_ingest
+    from kejin.matching.commands import register as register_matching
     from kejin.points.commands import register as register_points
     from kejin.policy.commands import register as register_policy
     from kejin.synth.commands import register as register_synth
@@ -158,6 +159,7 @@ def _mount_areas() -> None:
     register_credit(app)
     register_fund(app)
     register_ingest(app)
+    register_matching(app)
     register_points(app)
     register_policy(app)
     register_synth(app)

@@ -5,6 +5,7 @@ from kejin.credit import tables as credit_tables
 from kejin.db import Base
 from kejin.fund import tables as fund_tables
 from kejin.lending import tables as lending_tables
+from kejin.matching import tables as matching_tables
 from kejin.points import tables as points_tables
 from kejin.policy import tables as policy_tables
 from kejin.registry import tables as registry_tables
@@ -17,6 +18,7 @@ __all__ = [
     "credit_tables",
     "fund_tables",
     "lending_tables",
+    "matching_tables",
     "points_tables",
     "policy_tables",
     "registry_tables",

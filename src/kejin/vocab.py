@@ -93,6 +93,34 @@ GUARANTEE_TYPES = _terms(
     ("mortgage", "抵押", "mortgage"),
 )
 
+#: What a product accepts and a need offers as credit enhancement (seed 000 (四), 004 §12; 001 §12).
+GUARANTEE_KINDS = _terms(
+    ("credit", "信用", "unsecured (credit)"),
+    ("ip_pledge", "知识产权质押", "IP pledge"),
+    ("equity_pledge", "股权质押", "equity pledge"),
+    ("receivables", "应收账款", "receivables pledge"),
+    ("guarantee", "担保公司", "guarantee company"),
+    ("mortgage", "抵押", "mortgage"),
+)
+
+REPAYMENT_OPTIONS = _terms(
+    ("on_demand", "随借随还", "draw and repay at any time"),
+    ("renewal_without_repayment", "无还本续贷", "renewal without repaying principal"),
+    ("instalments", "分期还款", "instalments"),
+    ("bullet", "到期一次还本", "principal at maturity"),
+)
+
+#: Why a bank declines a need (the code is required; the funnel counts by it).
+DECLINE_REASONS = _terms(
+    ("revenue", "营业收入不足", "insufficient revenue"),
+    ("collateral", "担保或抵押不足", "insufficient collateral or guarantee"),
+    ("credit_record", "信用记录不良", "poor credit record"),
+    ("outside_policy", "不符合授信政策", "outside the bank's credit policy"),
+    ("documents", "材料不全", "documents incomplete"),
+    ("firm_declined", "企业放弃", "the firm withdrew"),
+    ("other", "其他", "other"),
+)
+
 #: 五级分类, in order of worsening; the last three are non-performing.
 CLASSIFICATIONS = _terms(
     ("normal", "正常", "normal"),

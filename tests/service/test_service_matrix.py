@@ -56,6 +56,11 @@ TARGETS: dict[str, dict[str, str]] = {
     "programme_id": {"P_any": "karamay_interest-2025"},
     "application_id": {"A_any": "1"},
     "claim_id": {"claim_BKA_own": "claim_BKA_own", "claim_BKB_other": "claim_BKB_other"},
+    # Marketplace objects: the gate's answer does not depend on which one (the service checks
+    # the holder, the maker, the firm), so one absent id each shows it (allowed → 404).
+    "need_id": {"N_any": "999999"},
+    "product_id": {"P_any": "NO-SUCH-PRODUCT"},
+    "version_id": {"V_any": "999999"},
     "decision_id": {
         "decision_BKA_own": "decision_BKA_own",
         "decision_BKB_other": "decision_BKB_other",
@@ -149,6 +154,20 @@ EXPECT: dict[str, Any] = {
     "credit.evidence": lambda rel: {"aud"} | ({"bank"} if rel == "decision_BKA_own" else set()),
     "credit.act": lambda rel: {"bank"} if rel == "decision_BKA_own" else set(),
     "ingest.import": lambda _: {"gov"},
+    # marketplace: banks edit and approve products (own institution, checked in the service),
+    # firms post and follow their own needs, banks take and decide, the government watches.
+    "match.product.edit": lambda _: {"bank", "gov"},
+    "match.product.approve": lambda _: {"bank", "gov", "rev"},
+    "match.for_product": lambda _: GOV_READERS | {"bank"},
+    "match.need.post": lambda rel: {"ent"} if rel == "F1_consented_own" else set(),
+    "match.need.list": lambda rel: GOV_READERS | ({"ent"} if rel == "F1_consented_own" else set()),
+    "match.need.edit": lambda _: {"ent"},
+    "match.need.read": lambda _: GOV_READERS | {"bank", "ent"},
+    "match.for_need": lambda _: GOV_READERS | {"bank", "ent"},
+    "match.take": lambda _: {"bank"},
+    "match.decide": lambda _: {"bank"},
+    "match.funnel": lambda _: GOV_READERS,
+    "match.redispatch": lambda _: {"gov"},
 }
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"

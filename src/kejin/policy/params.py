@@ -41,6 +41,9 @@ UNITS = {
     "year": ("年", "years"),
     "month": ("月", "months"),
     "1/year": ("年利率", "per year"),
+    "times": ("倍", "multiple"),
+    "working_day": ("工作日", "working days"),
+    "day": ("日", "calendar days"),
 }
 
 #: The latest date we accept as "open-ended"; comparisons need a real date.

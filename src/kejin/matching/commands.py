@@ -1,0 +1,230 @@
+"""``kejin match …``: the marketplace from the command line, thin over the same audited services.
+
+``--who USER`` names a registered user: the command runs as that person, with that person's role
+and institution, through the rule table and into the audit chain, exactly as the API does.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import typer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kejin.access.rules import Principal
+from kejin.console import console, get_engine, print_json
+from kejin.db import transaction
+from kejin.errors import NotFoundError, Problem, ValidationError
+
+match_app = typer.Typer(help="融资对接 / financing marketplace", no_args_is_help=True)
+products_app = typer.Typer(help="产品超市 / product catalogue", no_args_is_help=True)
+needs_app = typer.Typer(help="融资需求 / financing needs", no_args_is_help=True)
+match_app.add_typer(products_app, name="products")
+match_app.add_typer(needs_app, name="needs")
+
+WHO = typer.Option(..., "--who", help="操作人（已登记用户名）/ acting user (username)")
+JSON = typer.Option(False, "--json", help="输出JSON / print JSON")
+
+
+def principal(s: Session, username: str) -> Principal:
+    """The registered user ``username`` as the services see a caller."""
+    from kejin.access.service import principal_of
+    from kejin.access.tables import User
+
+    u = s.scalar(select(User).where(User.username == username))
+    if u is None:
+        raise NotFoundError(
+            "用户不存在", "no such user", [Problem("", "", field="who", value=username)]
+        )
+    return principal_of(u, via="cli")
+
+
+def _show(result: Any, as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+    elif isinstance(result, list):
+        for r in result:
+            console.print(r)
+    else:
+        for k, v in result.items():
+            console.print(f"[bold]{k}[/]: {v}")
+
+
+@products_app.command("import")
+def products_import(path: Path, who: str = WHO, as_json: bool = JSON) -> None:
+    """导入产品（提交待复核）/ Import products from Excel; each awaits a second person."""
+    from kejin.matching import excel
+
+    with transaction(get_engine()) as s:
+        rows = excel.import_products(s, principal(s, who), path)
+    _show({"imported": len(rows), "versions": [r["version_id"] for r in rows]}, as_json)
+
+
+@products_app.command("export")
+def products_export(path: Path, who: str = WHO, as_json: bool = JSON) -> None:
+    """导出在售产品 / Export the live catalogue to Excel (the import layout)."""
+    from kejin.matching import excel
+
+    with transaction(get_engine()) as s:
+        n = excel.export_products(s, principal(s, who), path)
+    _show({"exported": n, "file": str(path)}, as_json)
+
+
+@products_app.command("approve")
+def products_approve(version_id: int, who: str = WHO, as_json: bool = JSON) -> None:
+    """复核上线 / Approve a submitted version (not its maker)."""
+    from kejin.matching import products
+
+    with transaction(get_engine()) as s:
+        v = products.view(products.approve(s, principal(s, who), version_id))
+    _show(v, as_json)
+
+
+@products_app.command("adopt")
+def products_adopt(
+    who: str = WHO,
+    checker: str = typer.Option(..., "--checker", help="复核人 / approving user"),
+    as_json: bool = JSON,
+) -> None:
+    """已有产品纳入产品超市 / Bring the registry's products (e.g. the synthetic region's) live."""
+    from kejin.matching import products
+
+    with transaction(get_engine()) as s:
+        ids = products.adopt_registry(s, principal(s, who), principal(s, checker))
+    _show({"adopted": len(ids), "products": ids}, as_json)
+
+
+@needs_app.command("import")
+def needs_import(path: Path, who: str = WHO, as_json: bool = JSON) -> None:
+    """导入需求调查表 / Import a needs survey (every bad row named; nothing written on error)."""
+    from kejin.matching import excel
+
+    with transaction(get_engine()) as s:
+        ids = excel.import_needs(s, principal(s, who), path)
+    _show({"imported": len(ids), "needs": ids}, as_json)
+
+
+@match_app.command("for-need")
+def for_need(need_id: int, who: str = WHO, as_json: bool = JSON) -> None:
+    """需求匹配的产品（含不符合原因）/ Every product for a need, with the failed conditions."""
+    from kejin.matching import query
+
+    with transaction(get_engine()) as s:
+        res = query.for_need(s, principal(s, who), need_id)
+    if as_json:
+        print_json(res)
+        return
+    for r in res["products"]:
+        mark = f"#{r['rank']}" if r["eligible"] else "✗"
+        why = "；".join(x["reason_zh"] for x in r["reasons"])
+        console.print(f"{mark} {r['product_id']} {r['name']} {r['expected_rate']:.2%} {why}")
+
+
+@match_app.command("for-product")
+def for_product(product_id: str, who: str = WHO, as_json: bool = JSON) -> None:
+    """产品匹配的需求与首贷培育名单 / Needs and prospects for a product."""
+    from kejin.matching import query
+
+    with transaction(get_engine()) as s:
+        res = query.for_product(s, principal(s, who), product_id)
+    _show(res, as_json)
+
+
+@match_app.command("take")
+def take(
+    need_id: int,
+    institution: str = typer.Option(..., "--institution", help="接单机构 / institution id"),
+    product: str | None = typer.Option(None, "--product", help="对接产品 / product id"),
+    who: str = WHO,
+    as_json: bool = JSON,
+) -> None:
+    """接单 / Take a need for an institution (exclusive for the configured working days)."""
+    from kejin.matching import service
+
+    with transaction(get_engine()) as s:
+        n = service.take(
+            s, principal(s, who), need_id, institution_id=institution, product_id=product
+        )
+        out = service.view(n)
+    _show(out, as_json)
+
+
+@match_app.command("decide")
+def decide(
+    need_id: int,
+    approve: bool = typer.Option(False, "--approve", help="批准 / approve"),
+    decline: str | None = typer.Option(None, "--decline", help="拒绝原因代码 / decline reason"),
+    note: str | None = typer.Option(None, "--note"),
+    who: str = WHO,
+    as_json: bool = JSON,
+) -> None:
+    """审批决定 / Approve, or decline with a reason code."""
+    from kejin.matching import service
+
+    if approve == (decline is not None):
+        raise ValidationError(
+            "须且只能指定 --approve 或 --decline REASON",
+            "give exactly one of --approve or --decline REASON",
+            [Problem("", "", field="decision")],
+        )
+    with transaction(get_engine()) as s:
+        n = service.decide(
+            s, principal(s, who), need_id, approve=approve, reason=decline, note=note
+        )
+        out = service.view(n)
+    _show(out, as_json)
+
+
+@match_app.command("disburse")
+def disburse(
+    need_id: int,
+    amount: str = typer.Option(..., "--amount"),
+    contract: str | None = typer.Option(None, "--contract", help="贷款合同编号 / contract"),
+    who: str = WHO,
+    as_json: bool = JSON,
+) -> None:
+    """放款 / Record the disbursement of an approved need."""
+    from kejin.matching import service
+
+    try:
+        value = Decimal(amount)
+    except ArithmeticError:
+        raise ValidationError(
+            "金额无效", "invalid amount", [Problem("", "", field="amount", value=amount)]
+        ) from None
+    with transaction(get_engine()) as s:
+        out = service.view(
+            service.disburse(s, principal(s, who), need_id, amount=value, contract_no=contract)
+        )
+    _show(out, as_json)
+
+
+@match_app.command("redispatch")
+def redispatch(who: str = WHO, as_json: bool = JSON) -> None:
+    """超时派单规则 / Flag, expire and release needs by the service-level rule."""
+    from kejin.matching import service
+
+    with transaction(get_engine()) as s:
+        res = service.redispatch(s, principal(s, who))
+    _show(res, as_json)
+
+
+@match_app.command("funnel")
+def funnel(
+    by: str = typer.Option("bank", "--by", help="bank|kind|chain|tier|month"),
+    who: str = WHO,
+    as_json: bool = JSON,
+) -> None:
+    """对接漏斗 / The funnel by bank, product kind, chain, tier or month."""
+    from kejin.matching import query
+
+    with transaction(get_engine()) as s:
+        res = query.funnel(s, principal(s, who), by)
+    _show(res, as_json)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(match_app, name="match")

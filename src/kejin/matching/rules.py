@@ -1,0 +1,39 @@
+"""The marketplace's rows of the permission rule table (registered on import).
+
+The service modules import this, so the CLI (which never imports the routes) and the API apply
+the same rules. ``scoped`` means the gate lets the role through and the service checks the
+object: a bank officer acts on its own institution's products and on needs it holds, a firm on
+its own needs (``kejin.matching.service`` / ``products`` / ``query``).
+"""
+
+from __future__ import annotations
+
+from kejin.access.rules import READERS, Rule, add_rules
+
+add_rules(
+    [
+        Rule("match.product.edit", "bank_officer", "scoped"),
+        Rule("match.product.edit", "gov_admin", "region"),
+        # A second person of the bank, or the government (maker-checker in the service).
+        Rule("match.product.approve", "bank_officer", "scoped"),
+        Rule("match.product.approve", "gov_admin", "region"),
+        Rule("match.product.approve", "gov_reviewer", "region"),
+        Rule("match.need.post", "enterprise_user", "own_firm"),
+        Rule("match.need.edit", "enterprise_user", "scoped"),
+        Rule("match.need.import", "gov_admin", "region"),
+        *(Rule("match.need.list", r, "region") for r in READERS),
+        Rule("match.need.list", "enterprise_user", "own_firm"),
+        *(Rule("match.need.read", r, "region") for r in READERS),
+        Rule("match.need.read", "enterprise_user", "scoped"),
+        Rule("match.need.read", "bank_officer", "scoped"),
+        *(Rule("match.for_need", r, "region") for r in READERS),
+        Rule("match.for_need", "enterprise_user", "scoped"),
+        Rule("match.for_need", "bank_officer", "scoped"),
+        *(Rule("match.for_product", r, "region") for r in READERS),
+        Rule("match.for_product", "bank_officer", "scoped"),
+        Rule("match.take", "bank_officer", "scoped"),
+        Rule("match.decide", "bank_officer", "scoped"),
+        Rule("match.redispatch", "gov_admin", "region"),
+        *(Rule("match.funnel", r, "region") for r in READERS),
+    ]
+)
