@@ -78,8 +78,7 @@ def market(engine: Engine) -> Iterator[Market]:
                               partner_bank=False, tech_branch=False))  # fmt: skip
         s.flush()
         for name, inst in [("bank2", "BKA"), *((f"officer_{i}", i) for i in EXTRA_BANKS)]:
-            access.create_user(s, access.SYSTEM, username=name, role="bank_officer",
-                               password=world_mod.PASSWORD, institution_id=inst)  # fmt: skip
+            world_mod.add_user(s, None, name, "bank_officer", institution_id=inst)
     m = Market(engine)
     with transaction(engine) as s:
         v = products.draft(s, m.who("bank"), ip_terms(), submit=True)

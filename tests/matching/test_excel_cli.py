@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from kejin import cli
+from kejin.access.rules import ConsentRequired
 from kejin.db import transaction
 from kejin.errors import ValidationError
 from kejin.lending.tables import Product
@@ -187,9 +188,9 @@ def test_for_need_ranks_and_explains(market: Market) -> None:
         "不属于白名单企业",
     }
     with transaction(m.engine) as s:
-        with pytest.raises(Exception) as e:
+        with pytest.raises(ConsentRequired) as e:
             query.for_need(s, m.who("bankb"), need)  # F1 consented to BKA only
-        assert type(e.value).__name__ == "Forbidden"
+        assert any(p.field == "consent" for p in e.value.problems)
 
 
 def _strict() -> products.ProductTerms:

@@ -2,7 +2,7 @@
 
 Files are read by the ingest reader (:func:`kejin.ingest.read.read_file`: CSV, XLSX or Parquet,
 cells as text, row numbers as a clerk sees them) and written through the one xlsx writer
-(:func:`kejin.xlsx.append_row`, which keeps formula-looking text as text). Headers are the
+(:class:`kejin.exports.Book`, which keeps formula-looking text as text). Headers are the
 Chinese labels; the English label or the identifier is accepted too. Every row is validated by
 the same functions as the API (:func:`kejin.matching.products.problems_of`,
 :func:`kejin.matching.service.need_problems`); one bad row means nothing is written.
@@ -15,13 +15,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
 import kejin.matching.rules  # noqa: F401  (registers the rules)
 from kejin.access.audit import utcnow
 from kejin.access.rules import Principal, authorize
 from kejin.errors import Problem, ValidationError
+from kejin.exports import Book
 from kejin.ingest.read import ROW, read_file
 from kejin.matching import products as catalogue
 from kejin.matching import service
@@ -29,7 +29,6 @@ from kejin.matching.products import ProductTerms
 from kejin.policy.predicates import split_rules
 from kejin.registry.tables import Enterprise
 from kejin.vocab import GUARANTEE_KINDS, PRODUCT_KINDS, REPAYMENT_OPTIONS, lookup
-from kejin.xlsx import append_row
 
 #: Product columns: identifier, Chinese header, English header.
 PRODUCT_HEADERS = (
@@ -206,12 +205,10 @@ def _cell(v: Any) -> Any:
 def export_products(s: Session, p: Principal, path: Path) -> int:
     """The live catalogue in the import layout (Chinese headers), so it round-trips."""
     rows = catalogue.catalogue(s, p)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "产品 products"
-    append_row(ws, [zh for _, zh, _ in PRODUCT_HEADERS])
-    for r in rows:
-        append_row(ws, [_cell(r[ident]) for ident, _, _ in PRODUCT_HEADERS])
+    wb = Book()
+    ws = wb.sheet("产品 products")
+    ws.row([zh for _, zh, _ in PRODUCT_HEADERS])
+    ws.rows([_cell(r[ident]) for ident, _, _ in PRODUCT_HEADERS] for r in rows)
     wb.save(path)
     return len(rows)
 

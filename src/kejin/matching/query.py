@@ -3,7 +3,8 @@
 This module reads the tables into frames (the analytic path, :mod:`kejin.frames`), hands them to
 the pure kernels, and shapes the answer — including what a bank may see of a firm: the whitelist
 fields always, the firm's figures only under a live consent to that bank
-(:func:`kejin.access.rules.consent_scope`, the function the registry's profiles use).
+(:func:`kejin.access.rules.live_consent` for the ``financials`` data class, the function the
+registry's profiles use).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 import kejin.matching.rules  # noqa: F401  (registers the rules)
 from kejin.access.audit import utcnow
-from kejin.access.rules import Forbidden, Principal, authorize, consent_scope
+from kejin.access.rules import Forbidden, Principal, authorize, live_consent, require_consent
 from kejin.access.service import log
 from kejin.credit import features, models, points_link, tech_model
 from kejin.credit.artefact import loads
@@ -227,13 +228,7 @@ def for_need(s: Session, p: Principal, need_id: int, now: datetime | None = None
     authorize(s, p, "match.for_need")
     if p.role == "enterprise_user" and p.uscc != n.uscc:
         raise Forbidden("只能查看本企业需求的匹配", "a firm sees the matches of its own needs only")
-    if (
-        p.role == "bank_officer"
-        and consent_scope(s, p.institution_id or "", n.uscc, now or utcnow()) is None
-    ):
-        raise Forbidden(
-            "该企业未授权本机构查看其数据", "the firm has not consented to this institution"
-        )
+    require_consent(s, p, n.uscc, "financials", now or utcnow())
     as_of = (now or utcnow()).date()
     prods = products_frame(s)
     pairs, why, notes = _rank_frame(s, [n], prods, as_of)
@@ -278,7 +273,7 @@ def _firm_view(s: Session, p: Principal, row: dict[str, Any], now: datetime) -> 
     out = {k: row.get(k) for k in WHITELIST_FIELDS}
     if (
         p.role != "bank_officer"
-        or consent_scope(s, p.institution_id or "", row["uscc"], now) is not None
+        or live_consent(s, p.institution_id or "", row["uscc"], "financials", now) is not None
     ):
         out.update({k: row.get(k) for k in FIRM_DETAIL})
         out["detail"] = "consent" if p.role == "bank_officer" else "region"
