@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
@@ -91,16 +92,26 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/") or request.url.path == "/openapi.json"
 
 
-def _respond(request: Request, code: int, e: KejinError) -> Response:
+async def _respond(request: Request, code: int, e: KejinError) -> Response:
+    """The error as JSON for the API, as a page otherwise.
+
+    A page may look up who is signed in (a database query): that runs in a worker thread, like
+    every other database call of an exception handler, never on the event loop.
+    """
     if not _is_api(request):
         from kejin.web.pages import error_page
 
-        return error_page(request, code, e)
+        return await run_in_threadpool(error_page, request, code, e)
     return JSONResponse(e.to_dict(), status_code=code)
 
 
 def _audit_refusal(request: Request, e: KejinError) -> None:
-    """A refused access is evidence too: record it in its own transaction (the request's rolled back)."""
+    """A refused access is evidence too: record it in its own transaction (the request's rolled back).
+
+    Blocking (a pooled connection, then the audit chain's lock): run in a worker thread. On the
+    event loop it hung the whole process: the lock's holder is another request's transaction,
+    whose commit is dispatched by that same loop.
+    """
     p = getattr(request.state, "principal", None)
     if p is None:
         return
@@ -122,8 +133,8 @@ async def kejin_error(request: Request, e: Exception) -> Response:
     assert isinstance(e, KejinError)
     code = status_of(e)
     if code == 403:
-        _audit_refusal(request, e)
-    return _respond(request, code, e)
+        await run_in_threadpool(_audit_refusal, request, e)
+    return await _respond(request, code, e)
 
 
 async def validation_error(request: Request, e: Exception) -> Response:
@@ -146,14 +157,16 @@ async def validation_error(request: Request, e: Exception) -> Response:
                 value=value,
             )
         )
-    return _respond(request, 422, ValidationError("请求参数有误", "invalid request", problems))
+    return await _respond(
+        request, 422, ValidationError("请求参数有误", "invalid request", problems)
+    )
 
 
 async def http_error(request: Request, e: Exception) -> Response:
     assert isinstance(e, StarletteHTTPException)
     zh = {404: "页面或资源不存在", 405: "不支持该请求方法"}.get(e.status_code, "请求无法处理")
     err = KejinError(zh, str(e.detail))
-    return _respond(request, e.status_code, err)
+    return await _respond(request, e.status_code, err)
 
 
 async def internal_error(request: Request, e: Exception) -> Response:
@@ -162,7 +175,7 @@ async def internal_error(request: Request, e: Exception) -> Response:
     err = KejinError(
         f"服务器内部错误（事件编号 {incident}）", f"internal server error (incident {incident})"
     )
-    return _respond(request, 500, err)
+    return await _respond(request, 500, err)
 
 
 class ConcurrencyLimit:
@@ -324,7 +337,8 @@ def create_app(engine: Engine | None = None, session_key: str | None = None) -> 
     app.add_exception_handler(Exception, internal_error)
 
     @app.get("/api/health", tags=["service"], summary="健康检查 / health")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
+        """No I/O: answered on the event loop, without waiting for a worker thread."""
         return {"ok": True}
 
     for mod in AREA_ROUTERS:

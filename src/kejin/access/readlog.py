@@ -23,6 +23,7 @@ lock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from concurrent.futures import Future
@@ -42,6 +43,8 @@ MAX_BATCH = 500
 IDLE_SECONDS = 10.0
 #: How long a request waits for its event before failing (the read then fails too).
 WAIT_SECONDS = 30.0
+#: How long shutdown waits for the loop writer's last batch.
+CLOSE_SECONDS = 5.0
 
 _registry: dict[int, _Writer] = {}
 _registry_lock = threading.Lock()
@@ -243,8 +246,13 @@ class LoopWriter:
             await conn.close()
 
     async def close(self) -> None:
-        """Stop once the events already queued are committed (server shutdown)."""
+        """Stop once the events already queued are committed (server shutdown).
+
+        Bounded: a batch that cannot get the chain lock in time is cancelled (its readers have
+        failed already) rather than keep the process from exiting.
+        """
         self.queue.put_nowait(None)
-        await self.task
+        with contextlib.suppress(TimeoutError):  # wait_for then cancelled the task
+            await asyncio.wait_for(self.task, CLOSE_SECONDS)
         if self.conn is not None:
             await self.conn.close()
