@@ -34,7 +34,7 @@ def credit_page(
     product: str = Form("points_credit", max_length=40),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("credit.decide", target="uscc"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
         check_csrf(request, csrf_token_)
@@ -50,7 +50,7 @@ def credit_history_page(
     request: Request,
     offset: int = Query(0, ge=0, le=10_000_000),
     p: Principal = permit("page.bank"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     assert p.institution_id is not None
     res = history(s, p, p.institution_id, offset, PAGE)
@@ -112,7 +112,7 @@ def credit_evidence_page(
     request: Request,
     decision_id: DecisionId,
     p: Principal = permit("credit.evidence"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     return _evidence_page(request, p, s, decision_id)
 
@@ -126,7 +126,7 @@ def credit_action(
     contract_no: str = Form("", max_length=40),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("credit.act"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
         check_csrf(request, csrf_token_)

@@ -248,7 +248,7 @@ def request_decision(
     uscc: str,
     product: str = Query("points_credit", pattern=PRODUCT_PATTERN),
     p: Principal = permit("credit.decide", target="uscc"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> dict[str, Any]:
     """Eligibility, grade, credit allowed, limit, rate and term, each with reason codes (zh/en),
     and the flags; the decision is stored with its inputs and table for replay."""
@@ -261,7 +261,7 @@ def list_decisions(
     offset: int = Query(0, ge=0, le=10_000_000),
     limit: int = Query(50, ge=1, le=500),
     p: Principal = permit("credit.history", target="institution_id"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> dict[str, Any]:
     """The institution's credit decisions, newest first (paged): firm, product, grade, credit
     allowed, limit, rate and the officer's action."""
@@ -273,7 +273,7 @@ def get_evidence(
     request: Request,
     decision_id: DecisionId,
     p: Principal = permit("credit.evidence"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> dict[str, Any]:
     """The evidence pack: inputs snapshot, decision-table text and version, model id and
     artefact, outputs with reason codes, the officer's action, and the replay (reproduces or
@@ -286,7 +286,7 @@ def get_evidence_json(
     request: Request,
     decision_id: DecisionId,
     p: Principal = permit("credit.evidence"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     """The evidence pack as a JSON file (``evidence-<id>.json``)."""
     return evidence_file(s, request.app.state.engine, p, decision_id, "json")
@@ -297,7 +297,7 @@ def get_evidence_xlsx(
     request: Request,
     decision_id: DecisionId,
     p: Principal = permit("credit.evidence"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     """The evidence pack as an Excel workbook (summary, decision, inputs, table sheets)."""
     return evidence_file(s, request.app.state.engine, p, decision_id, "xlsx")
@@ -322,7 +322,7 @@ def record_action(
     decision_id: DecisionId,
     body: ActionIn,
     p: Principal = permit("credit.act"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> dict[str, Any]:
     """The officer's action on the decision: the other half of the evidence."""
     return act(

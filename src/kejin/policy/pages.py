@@ -123,7 +123,7 @@ def my_policies(
     request: Request,
     notice: str | None = Query(None, max_length=20),
     p: Principal = permit("page.enterprise"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     return _firm_page(request, p, s, notice=notice)
 
@@ -152,7 +152,7 @@ def my_apply(
     entity: str = Form("", max_length=120),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("page.enterprise"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     """Apply for the firm's own entity; refused ones come back with the reason at the form."""
     check_csrf(request, csrf_token_)
@@ -223,7 +223,7 @@ def policy_centre(
     request: Request,
     notice: str | None = Query(None, max_length=20),
     p: Principal = permit("policy.programmes"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     return _centre(request, s, notice=notice)
 
@@ -237,7 +237,7 @@ def create_programme(
     allocation: str = Form("fcfs", max_length=20),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("policy.create"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     check_csrf(request, csrf_token_)
     lang = lang_of(request)
@@ -263,7 +263,7 @@ def publish_programme(
     programme_id: ProgrammeId,
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("policy.publish"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     """Publish; when the maker tries, the refusal appears in the programme's row."""
     check_csrf(request, csrf_token_)
@@ -327,7 +327,7 @@ def programme_page(
     notice: str | None = Query(None, max_length=20),
     corr_as_of: date | None = Query(None, description="preview corrections as known on"),
     p: Principal = permit("policy.programme"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     return _programme_page(request, p, s, programme_id, notice=notice, corr_as_of=corr_as_of)
 
@@ -339,7 +339,7 @@ def record_corrections(
     as_of: str = Form("", max_length=10),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("policy.correct"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     """Record the previewed top-ups and claw-backs with keys ``web:AS_OF:APPLICATION``: the same
     revision recorded twice returns the same payments."""
@@ -369,7 +369,7 @@ def approve_programme(
     programme_id: ProgrammeId,
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("policy.approve"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     """Approve the reviewed applications; the reviewer trying it sees the refusal in place."""
     check_csrf(request, csrf_token_)
@@ -411,7 +411,7 @@ def review_application(
     note: str = Form("", max_length=300),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("policy.review"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     check_csrf(request, csrf_token_)
     accept = decision != "reject"
@@ -431,7 +431,7 @@ def pay_application(
     application_id: ApplicationId,
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("policy.pay"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     """Pay with the key ``web:<application>``: a double click returns the first payment."""
     check_csrf(request, csrf_token_)
@@ -451,7 +451,7 @@ def eligible_page(
     programme_id: ProgrammeId,
     offset: int = Query(0, ge=0, le=10_000_000),
     p: Principal = permit("policy.eligible"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     out = ops.eligible(s, request.app.state.engine, p, programme_id, offset=offset, limit=PAGE)
     return render(request, "policy_eligible.html", {"e": out, "clause_text": ops.clause_text})
@@ -462,7 +462,7 @@ def simulate_page(
     request: Request,
     programme_id: ProgrammeId,
     p: Principal = permit("policy.simulate"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     """Change parameters (the form's ``p_<name>`` fields) and see the reform against the budget."""
     lang = lang_of(request)

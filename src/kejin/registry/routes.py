@@ -162,7 +162,7 @@ def search_firms(
     limit: int = Query(50, ge=1, le=profiles.MAX_PAGE),
     offset: int = Query(0, ge=0, le=10_000_000),
     p: Principal = permit("firm.search"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Any:
     """Firms the caller may see (a bank: consented or pushed; an enterprise: itself)."""
     return profiles.search_firms(
@@ -216,7 +216,7 @@ def export_firms(
     stage: str | None = STAGE_Q,
     qualification: str | None = QUAL_Q,
     p: Principal = permit("firm.export"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> StreamingResponse:
     res = profiles.firm_rows_for_export(
         s, p, q=q, chain=chain, stage=stage, qualification=qualification
@@ -229,5 +229,7 @@ def export_firms(
 
 
 @router.get("/stats/region", response_model=RegionOverview, summary="区域概览 / region overview")
-def region(p: Principal = permit("stats.region"), s: Session = Depends(db)) -> Any:
+def region(
+    p: Principal = permit("stats.region"), s: Session = Depends(db, scope="function")
+) -> Any:
     return profiles.region_overview(s, p)
