@@ -131,3 +131,20 @@ def transaction(engine: Engine) -> Iterator[Session]:
     """One unit of work: commit on success, roll back everything on any exception."""
     with session_factory(engine)() as session, session.begin():
         yield session
+
+
+@contextmanager
+def joined(engine: Engine, session: Session | None) -> Iterator[Session]:
+    """The caller's transaction when it passes one, else a unit of work of our own.
+
+    A service called by a route writes its change in the route's transaction, so that the
+    change and the audit record the route writes commit together or not at all (a change
+    committed on its own could outlive a lost record). Flushed, not committed: the caller
+    commits. Called without a session (the CLI, batch jobs), it is :func:`transaction`.
+    """
+    if session is None:
+        with transaction(engine) as own:
+            yield own
+        return
+    yield session
+    session.flush()

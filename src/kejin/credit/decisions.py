@@ -27,11 +27,12 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from kejin.console import dumps as json_dumps
 from kejin.credit import features, models, points_link, registry, tech_model
 from kejin.credit.tables import CreditDecision, CreditModel
-from kejin.db import transaction
+from kejin.db import joined
 from kejin.errors import NotFoundError, Problem, ValidationError
 from kejin.ids import normalize_uscc
 
@@ -523,8 +524,13 @@ def decide(
     as_of: date | None = None,
     officer: str | None = None,
     store: bool = True,
+    session: Session | None = None,
 ) -> dict:
-    """Gather, evaluate and (unless ``store=False``) record the decision; returns its outputs."""
+    """Gather, evaluate and (unless ``store=False``) record the decision; returns its outputs.
+
+    With ``session`` the decision is recorded in the caller's transaction, which then writes the
+    audit record beside it: both commit together or neither does. Without, in one of its own.
+    """
     day = as_of or datetime.now(UTC).date()
     snap = gather(engine, uscc, loaded.table, day)
     art = registry.fetch(engine, snap["model_id"])[1] if snap["model_id"] else None
@@ -532,7 +538,7 @@ def decide(
     out["table_version"] = loaded.version
     out["model_id"] = snap["model_id"]
     if store:
-        with transaction(engine) as s:
+        with joined(engine, session) as s:
             row = CreditDecision(
                 uscc=snap["uscc"],
                 product=loaded.table.product,
@@ -562,8 +568,12 @@ def record_action(
     action: str,
     note: str | None = None,
     contract_no: str | None = None,
+    session: Session | None = None,
 ) -> None:
-    """The officer's action on a decision (and the loan it led to): the other half of the evidence."""
+    """The officer's action on a decision (and the loan it led to): the other half of the evidence.
+
+    ``session``: recorded in the caller's transaction (with its audit record), as in :func:`decide`.
+    """
     if action not in ACTIONS:
         raise ValidationError(
             "未知的处理意见",
@@ -574,7 +584,7 @@ def record_action(
         raise ValidationError(
             "推翻模型结论必须说明理由", "an override needs a note", [Problem("", "", field="note")]
         )
-    with transaction(engine) as s:
+    with joined(engine, session) as s:
         row = s.get(CreditDecision, decision_id)
         if row is None:
             raise NotFoundError(

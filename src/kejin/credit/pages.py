@@ -130,9 +130,8 @@ def credit_action(
 ) -> Response:
     if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
         check_csrf(request, csrf_token_)
-    # No savepoint: ``act`` checks before the service writes (its own transaction) and writes
-    # this session (the audit record) only after; a savepoint would open a SQLite read
-    # transaction whose snapshot the service's commit makes stale.
+    # ``act`` checks everything before it writes the action and its audit record (both in this
+    # session, committed together), so a refusal shown in place has written nothing.
     try:
         act(
             s,

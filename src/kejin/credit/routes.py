@@ -61,11 +61,12 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def decide(s: Session, engine: Any, p: Principal, uscc: str, product: str) -> dict[str, Any]:
-    """Evaluate, record (officer = the acting user) and audit one decision."""
+    """Evaluate, record (officer = the acting user) and audit one decision: the decision and its
+    audit record are written in the request's transaction, so they commit together."""
     from kejin.credit import decisions
 
     out = decisions.decide(
-        engine, normalize_uscc(uscc), decisions.load_table(product), officer=p.username
+        engine, normalize_uscc(uscc), decisions.load_table(product), officer=p.username, session=s
     )
     access.log(
         s,
@@ -236,7 +237,9 @@ def act(
                 f"loan {contract_no} is not your institution's loan to this firm",
                 [Problem("合同不符", "contract does not match", "contract_no", contract_no)],
             )
-    decisions.record_action(engine, decision_id, p.username, action, note or None, contract)
+    decisions.record_action(
+        engine, decision_id, p.username, action, note or None, contract, session=s
+    )
     after = {"action": action, "note": note or None, "contract_no": contract}
     access.log(s, p, "credit.act", "credit_decision", decision_id, before=before, after=after)
     return {"decision_id": decision_id, "officer": p.username, **after}

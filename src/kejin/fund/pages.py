@@ -74,9 +74,8 @@ def _attempt(
 ) -> tuple[Response | None, KejinError | None]:
     """Run a desk step: a redirect on success, the error for the page otherwise.
 
-    No savepoint: a desk step checks before the service writes (in its own transaction) and
-    writes this session (the audit record) only after; a savepoint would open a SQLite read
-    transaction whose snapshot the service's commit makes stale.
+    No savepoint: a desk step checks before the service writes, and the service writes the
+    change and its audit record in a transaction of its own; this session writes nothing.
     """
     try:
         go()

@@ -63,16 +63,15 @@ def version_diff(
 
 
 def do_refresh(request: Request, p: Principal, s: Session) -> dict[str, Any]:
-    out = service.refresh(request.app.state.engine, who=p.username)
+    out = service.refresh(request.app.state.engine, who=p.username, session=s)
     access.log(s, p, "whitelist.refresh", "whitelist_version", out["version"], after=out)
     return out
 
 
 def do_push(request: Request, p: Principal, s: Session, institution_id: str) -> tuple[str, bytes]:
     """Push the latest version to one institution as xlsx; the file's name and bytes."""
-    rec = service.push(request.app.state.engine, institution_id, "xlsx", PUSH_DIR, who=p.username)[
-        0
-    ]
+    engine = request.app.state.engine
+    rec = service.push(engine, institution_id, "xlsx", PUSH_DIR, who=p.username, session=s)[0]
     access.log(
         s,
         p,
