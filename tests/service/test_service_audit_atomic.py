@@ -141,3 +141,21 @@ def test_an_import_is_not_kept_without_its_audit_record(
     with transaction(engine) as s:
         assert s.scalar(select(func.count()).select_from(Enterprise)) == firms
     assert _count(engine, "ingest.import") == 0
+
+
+def test_a_whitelist_push_is_not_kept_without_its_audit_record(
+    app, engine: Engine, world, audit_fails: Callable[[str], None]
+) -> None:
+    """A push makes firms visible to the bank: logged without its record, it would open data
+    nobody can trace."""
+    from kejin.whitelist.tables import WhitelistPush
+
+    from .test_service_areas import add_version
+
+    add_version(engine, {F1: "base"}, {})
+    gov = login(app, "gov")
+    audit_fails("whitelist.push")
+    assert gov.post("/api/whitelist/push/BKA").status_code == 500
+    with transaction(engine) as s:
+        assert not s.scalar(select(func.count()).select_from(WhitelistPush))
+    assert _count(engine, "whitelist.push") == 0
