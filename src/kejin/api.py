@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
@@ -92,16 +93,26 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/") or request.url.path == "/openapi.json"
 
 
-def _respond(request: Request, code: int, e: KejinError) -> Response:
+async def _respond(request: Request, code: int, e: KejinError) -> Response:
+    """The error as JSON for the API, as a page otherwise.
+
+    A page may look up who is signed in (a database query): that runs in a worker thread, like
+    every other database call of an exception handler, never on the event loop.
+    """
     if not _is_api(request):
         from kejin.web.pages import error_page
 
-        return error_page(request, code, e)
+        return await run_in_threadpool(error_page, request, code, e)
     return JSONResponse(e.to_dict(), status_code=code)
 
 
 def _audit_refusal(request: Request, e: KejinError) -> None:
-    """A refused access is evidence too: record it in its own transaction (the request's rolled back)."""
+    """A refused access is evidence too: record it in its own transaction (the request's rolled back).
+
+    Blocking (a pooled connection, then the audit chain's lock): run in a worker thread. On the
+    event loop it hung the whole process: the lock's holder is another request's transaction,
+    whose commit is dispatched by that same loop.
+    """
     p = getattr(request.state, "principal", None)
     if p is None:
         return
@@ -123,8 +134,8 @@ async def kejin_error(request: Request, e: Exception) -> Response:
     assert isinstance(e, KejinError)
     code = status_of(e)
     if code == 403:
-        _audit_refusal(request, e)
-    return _respond(request, code, e)
+        await run_in_threadpool(_audit_refusal, request, e)
+    return await _respond(request, code, e)
 
 
 async def validation_error(request: Request, e: Exception) -> Response:
@@ -147,14 +158,16 @@ async def validation_error(request: Request, e: Exception) -> Response:
                 value=value,
             )
         )
-    return _respond(request, 422, ValidationError("请求参数有误", "invalid request", problems))
+    return await _respond(
+        request, 422, ValidationError("请求参数有误", "invalid request", problems)
+    )
 
 
 async def http_error(request: Request, e: Exception) -> Response:
     assert isinstance(e, StarletteHTTPException)
     zh = {404: "页面或资源不存在", 405: "不支持该请求方法"}.get(e.status_code, "请求无法处理")
     err = KejinError(zh, str(e.detail))
-    return _respond(request, e.status_code, err)
+    return await _respond(request, e.status_code, err)
 
 
 async def internal_error(request: Request, e: Exception) -> Response:
@@ -163,7 +176,7 @@ async def internal_error(request: Request, e: Exception) -> Response:
     err = KejinError(
         f"服务器内部错误（事件编号 {incident}）", f"internal server error (incident {incident})"
     )
-    return _respond(request, 500, err)
+    return await _respond(request, 500, err)
 
 
 class ConcurrencyLimit:
@@ -234,6 +247,9 @@ def lifespan(pool_size: int) -> Any:
                 connect_args={"server_settings": {"default_transaction_read_only": "on"}},
                 pool_size=pool_size,
                 max_overflow=max(0, admission_limit(engine, pool_size) - pool_size),
+                # Like the synchronous engine's (kejin.db.make_engine): a connection whose
+                # backend was terminated is replaced before a request gets it.
+                pool_pre_ping=True,
             )
             writer = app.state.readlog_writer = LoopWriter(
                 engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -268,7 +284,6 @@ def create_app(engine: Engine | None = None, session_key: str | None = None) -> 
                 url.render_as_string(hide_password=False),
                 pool_size=settings.db_pool_size,
                 max_overflow=10,
-                pool_pre_ping=False,
             )
             if url.get_backend_name() == "postgresql"
             else get_engine()
@@ -325,7 +340,8 @@ def create_app(engine: Engine | None = None, session_key: str | None = None) -> 
     app.add_exception_handler(Exception, internal_error)
 
     @app.get("/api/health", tags=["service"], summary="健康检查 / health")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
+        """No I/O: answered on the event loop, without waiting for a worker thread."""
         return {"ok": True}
 
     for mod in AREA_ROUTERS:

@@ -354,8 +354,18 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="监听地址 / bind address"),
     port: int = typer.Option(8000, help="端口 / port"),
     workers: int = typer.Option(1, help="工作进程数 / worker processes"),
+    graceful_timeout: int = typer.Option(
+        10,
+        "--graceful-timeout",
+        min=1,
+        help="收到 SIGTERM 后等待进行中请求的秒数 / seconds in-flight requests get after SIGTERM",
+    ),
 ) -> None:
-    """启动平台服务 / Serve the API and web pages (uvicorn)."""
+    """启动平台服务 / Serve the API and web pages (uvicorn).
+
+    On SIGTERM each worker stops accepting, gives the requests in flight ``--graceful-timeout``
+    seconds, then cancels what is left and exits (uvicorn waits forever by default).
+    """
     import uvicorn
 
     if not os.environ.get("KEJIN_SESSION_KEY"):
@@ -383,6 +393,7 @@ def serve(
         # Forwarded headers are believed only from KEJIN_TRUSTED_PROXIES, by the application
         # itself (kejin.api); uvicorn would otherwise believe any from 127.0.0.1.
         proxy_headers=False,
+        timeout_graceful_shutdown=graceful_timeout,
     )
 
 

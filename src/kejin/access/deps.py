@@ -32,6 +32,14 @@ CSRF_HEADER = "X-CSRF-Token"
 async def db(request: Request) -> AsyncIterator[Session]:
     """One transaction per request: commit if the handler returns, roll back if it raises.
 
+    Every route declares it as ``Depends(db, scope="function")``: then the commit runs when the
+    handler returns, before the response is sent, so a failed commit is answered with a 500
+    and a success is only ever reported once it is durable. With FastAPI's default scope the
+    commit ran after the response had gone out: a revoke answered 200 could still be rolled
+    back, and the client's next request could be served before the commit (the revoked token
+    still worked). A route with the default scope would also get a second session, apart from
+    its gate's: ``tests/service/test_service_commit.py`` refuses both.
+
     Async so that opening the session (no I/O: the connection is taken at the first query)
     costs no worker-thread round trip; only the commit or rollback, which talk to the database,
     go to a thread. Every thread hop of a request is a GIL hand-over, and with dozens of
@@ -159,7 +167,7 @@ def _authorized(request: Request, s: Session, action: str, target: str | None) -
 def permit(action: str, target: str | None = None) -> Any:
     """Gate a route on ``action``; ``target`` names the path parameter that is the tenant target."""
 
-    def gate(request: Request, s: Session = Depends(db)) -> Principal:
+    def gate(request: Request, s: Session = Depends(db, scope="function")) -> Principal:
         return _authorized(request, s, action, target)
 
     gate.action = action  # type: ignore[attr-defined]

@@ -23,6 +23,7 @@ lock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from concurrent.futures import Future
@@ -42,6 +43,8 @@ MAX_BATCH = 500
 IDLE_SECONDS = 10.0
 #: How long a request waits for its event before failing (the read then fails too).
 WAIT_SECONDS = 30.0
+#: How long shutdown waits for the loop writer's last batch.
+CLOSE_SECONDS = 5.0
 
 _registry: dict[int, _Writer] = {}
 _registry_lock = threading.Lock()
@@ -195,12 +198,7 @@ class LoopWriter:
                     fut.set_result(ev)
 
     async def _commit(self, batch: list[dict[str, Any]]) -> list[AuditEvent]:
-        import psycopg
-
-        if self.conn is None:
-            self.conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
-        cur = self.conn.cursor()
-        await cur.execute(self.head)
+        cur = await self._begin()
         while cur.nextset():
             pass
         last = await cur.fetchone()
@@ -211,6 +209,29 @@ class LoopWriter:
             )
             await cur.execute("COMMIT")
         return events
+
+    async def _begin(self) -> Any:
+        """Send the batch's first round trip (``BEGIN``, lock, tail) and return its cursor.
+
+        A connection that died while idle (PostgreSQL restarted, the backend terminated) is
+        only found out by using it; then nothing of the batch has been written, so it is sent
+        once more on a new connection instead of failing every read waiting for it.
+        """
+        import psycopg
+
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+            cur = self.conn.cursor()
+            try:
+                await cur.execute(self.head)
+                return cur
+            except psycopg.OperationalError:
+                if attempt == 2 or not self.conn.broken:
+                    raise
+                conn, self.conn = self.conn, None
+                await conn.close()
+        raise AssertionError("unreachable")
 
     async def _reset(self) -> None:
         """After a failure: roll back, or drop a broken connection (the next batch reconnects)."""
@@ -224,8 +245,13 @@ class LoopWriter:
             await conn.close()
 
     async def close(self) -> None:
-        """Stop once the events already queued are committed (server shutdown)."""
+        """Stop once the events already queued are committed (server shutdown).
+
+        Bounded: a batch that cannot get the chain lock in time is cancelled (its readers have
+        failed already) rather than keep the process from exiting.
+        """
         self.queue.put_nowait(None)
-        await self.task
+        with contextlib.suppress(TimeoutError):  # wait_for then cancelled the task
+            await asyncio.wait_for(self.task, CLOSE_SECONDS)
         if self.conn is not None:
             await self.conn.close()

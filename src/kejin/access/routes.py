@@ -323,7 +323,7 @@ def me(request: Request, p: Principal = permit("self.read")) -> Any:
 
 
 @router.get("/tokens", response_model=list[TokenOut], summary="API 令牌 / list tokens")
-def tokens(p: Principal = permit("token.list"), s: Session = Depends(db)) -> Any:
+def tokens(p: Principal = permit("token.list"), s: Session = Depends(db, scope="function")) -> Any:
     return service.list_tokens(s, p)
 
 
@@ -331,7 +331,7 @@ def tokens(p: Principal = permit("token.list"), s: Session = Depends(db)) -> Any
     "/tokens", response_model=IssuedTokenOut, status_code=201, summary="签发令牌 / issue a token"
 )
 def issue_token(
-    body: TokenIn, p: Principal = permit("token.issue"), s: Session = Depends(db)
+    body: TokenIn, p: Principal = permit("token.issue"), s: Session = Depends(db, scope="function")
 ) -> Any:
     it = service.issue_token(s, p, name=body.name, scopes=body.scopes, days=body.days)
     return {**TokenOut.model_validate(it.token).model_dump(), "secret": it.secret}
@@ -343,13 +343,15 @@ def issue_token(
 def revoke_token(
     token_id: ID,
     p: Principal = permit("token.revoke", target="token_id"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Any:
     return service.revoke_token(s, p, token_id)
 
 
 @router.get("/consents", response_model=list[ConsentOut], summary="授权列表 / consents")
-def consents(p: Principal = permit("consent.list"), s: Session = Depends(db)) -> Any:
+def consents(
+    p: Principal = permit("consent.list"), s: Session = Depends(db, scope="function")
+) -> Any:
     """An enterprise sees its grants, a bank the grants to it, government and auditor all."""
     return [service.consent_view(c) for c in service.list_consents(s, p)]
 
@@ -364,7 +366,7 @@ def grant_consent(
     uscc: str,
     body: ConsentIn,
     p: Principal = permit("consent.grant", target="uscc"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Any:
     c = service.grant_consent(
         s,
@@ -384,19 +386,19 @@ def grant_consent(
 def revoke_consent(
     consent_id: ID,
     p: Principal = permit("consent.revoke", target="consent_id"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Any:
     return service.consent_view(service.revoke_consent(s, p, consent_id))
 
 
 @router.get("/users", response_model=list[UserOut], summary="用户 / users")
-def users(p: Principal = permit("user.list"), s: Session = Depends(db)) -> Any:
+def users(p: Principal = permit("user.list"), s: Session = Depends(db, scope="function")) -> Any:
     return service.list_users(s, p)
 
 
 @router.post("/users", response_model=UserOut, status_code=201, summary="创建用户 / create a user")
 def create_user(
-    body: UserIn, p: Principal = permit("user.create"), s: Session = Depends(db)
+    body: UserIn, p: Principal = permit("user.create"), s: Session = Depends(db, scope="function")
 ) -> Any:
     """A privileged account (gov_admin, gov_reviewer, auditor) stays pending until another
     government user approves it; others must change their first password at first login."""
@@ -433,7 +435,7 @@ def audit_log(
     before_seq: int | None = Query(None, ge=1, le=2_000_000_000),
     limit: int = Query(100, ge=1, le=500),
     p: Principal = permit("audit.read"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Any:
     return service.query_audit(
         s,

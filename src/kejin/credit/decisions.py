@@ -35,7 +35,7 @@ from kejin.access.tables import Consent
 from kejin.console import dumps as json_dumps
 from kejin.credit import features, models, points_link, registry, tech_model
 from kejin.credit.tables import CreditDecision, CreditModel
-from kejin.db import transaction
+from kejin.db import joined
 from kejin.errors import NotFoundError, Problem, ValidationError
 from kejin.ids import normalize_uscc
 
@@ -560,6 +560,7 @@ def decide(
     as_of: date | None = None,
     officer: str | None = None,
     store: bool = True,
+    session: Session | None = None,
 ) -> dict:
     """Gather, evaluate and (unless ``store=False``) record the decision; returns its outputs.
 
@@ -567,10 +568,13 @@ def decide(
     needs the firm's live consent to that bank for that purpose with scope ``full``, checked
     before anything is read and again, locked, in the transaction that records it; the record
     names the consent (``consent_id``). Every caller — API, pages, CLI — passes through here.
+
+    With ``session`` the decision is recorded in the caller's transaction, which then writes the
+    audit record beside it: both commit together or neither does. Without, in one of its own.
     """
     day = as_of or datetime.now(UTC).date()
     code = normalize_uscc(uscc)
-    with transaction(engine) as s:
+    with joined(engine, session) as s:
         bank = _bank_officer(s, officer)
         if bank is not None:
             _credit_consent(s, bank, code)
@@ -581,7 +585,7 @@ def decide(
     out["model_id"] = snap["model_id"]
     out["consent_id"] = None
     if store:
-        with transaction(engine) as s:
+        with joined(engine, session) as s:
             if bank is not None:
                 out["consent_id"] = _credit_consent(s, bank, code).id
             row = CreditDecision(
@@ -614,8 +618,12 @@ def record_action(
     action: str,
     note: str | None = None,
     contract_no: str | None = None,
+    session: Session | None = None,
 ) -> None:
-    """The officer's action on a decision (and the loan it led to): the other half of the evidence."""
+    """The officer's action on a decision (and the loan it led to): the other half of the evidence.
+
+    ``session``: recorded in the caller's transaction (with its audit record), as in :func:`decide`.
+    """
     if action not in ACTIONS:
         raise ValidationError(
             "未知的处理意见",
@@ -626,7 +634,7 @@ def record_action(
         raise ValidationError(
             "推翻模型结论必须说明理由", "an override needs a note", [Problem("", "", field="note")]
         )
-    with transaction(engine) as s:
+    with joined(engine, session) as s:
         row = s.get(CreditDecision, decision_id)
         if row is None:
             raise NotFoundError(

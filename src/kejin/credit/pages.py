@@ -35,7 +35,7 @@ def credit_page(
     product: str = Form("points_credit", max_length=40),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("credit.decide", target="uscc"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
         check_csrf(request, csrf_token_)
@@ -51,7 +51,7 @@ def credit_history_page(
     request: Request,
     offset: Offset = 0,
     p: Principal = permit("page.bank"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     assert p.institution_id is not None
     res = history(s, p, p.institution_id, offset, PAGE)
@@ -113,7 +113,7 @@ def credit_evidence_page(
     request: Request,
     decision_id: DecisionId,
     p: Principal = permit("credit.evidence"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     return _evidence_page(request, p, s, decision_id)
 
@@ -127,13 +127,12 @@ def credit_action(
     contract_no: str = Form("", max_length=40),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("credit.act"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
         check_csrf(request, csrf_token_)
-    # No savepoint: ``act`` checks before the service writes (its own transaction) and writes
-    # this session (the audit record) only after; a savepoint would open a SQLite read
-    # transaction whose snapshot the service's commit makes stale.
+    # ``act`` checks everything before it writes the action and its audit record (both in this
+    # session, committed together), so a refusal shown in place has written nothing.
     try:
         act(
             s,

@@ -77,11 +77,12 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def decide(s: Session, engine: Any, p: Principal, uscc: str, product: str) -> dict[str, Any]:
-    """Evaluate, record (officer = the acting user) and audit one decision."""
+    """Evaluate, record (officer = the acting user) and audit one decision: the decision and its
+    audit record are written in the request's transaction, so they commit together."""
     from kejin.credit import decisions
 
     out = decisions.decide(
-        engine, normalize_uscc(uscc), decisions.load_table(product), officer=p.username
+        engine, normalize_uscc(uscc), decisions.load_table(product), officer=p.username, session=s
     )
     access.log(
         s,
@@ -284,7 +285,9 @@ def act(
                 f"loan {contract_no} is not your institution's loan to this firm",
                 [Problem("合同不符", "contract does not match", "contract_no", contract_no)],
             )
-    decisions.record_action(engine, decision_id, p.username, action, note or None, contract)
+    decisions.record_action(
+        engine, decision_id, p.username, action, note or None, contract, session=s
+    )
     after = {"action": action, "note": note or None, "contract_no": contract}
     access.log(s, p, "credit.act", "credit_decision", decision_id, before=before, after=after)
     return {"decision_id": decision_id, "officer": p.username, **after}
@@ -296,7 +299,7 @@ def request_decision(
     uscc: str,
     product: str = Query("points_credit", pattern=PRODUCT_PATTERN),
     p: Principal = permit("credit.decide", target="uscc"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> dict[str, Any]:
     """Eligibility, grade, credit allowed, limit, rate and term, each with reason codes (zh/en),
     and the flags; the decision is stored with its inputs and table for replay."""
@@ -309,7 +312,7 @@ def list_decisions(
     offset: Offset = 0,
     limit: int = Query(50, ge=1, le=500),
     p: Principal = permit("credit.history", target="institution_id"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> dict[str, Any]:
     """The institution's credit decisions, newest first (paged): firm, product, grade, credit
     allowed, limit, rate and the officer's action."""
@@ -321,7 +324,7 @@ def get_evidence(
     request: Request,
     decision_id: DecisionId,
     p: Principal = permit("credit.evidence"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> dict[str, Any]:
     """The evidence pack: inputs snapshot, decision-table text and version, model id and
     artefact, outputs with reason codes, the officer's action, and the replay (reproduces or
@@ -334,7 +337,7 @@ def get_evidence_json(
     request: Request,
     decision_id: DecisionId,
     p: Principal = permit("credit.evidence"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     """The evidence pack as a JSON file (``evidence-<id>.json``)."""
     return evidence_file(s, request.app.state.engine, p, decision_id, "json")
@@ -345,7 +348,7 @@ def get_evidence_xlsx(
     request: Request,
     decision_id: DecisionId,
     p: Principal = permit("credit.evidence"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     """The evidence pack as an Excel workbook (summary, decision, inputs, table sheets)."""
     return evidence_file(s, request.app.state.engine, p, decision_id, "xlsx")
@@ -370,7 +373,7 @@ def record_action(
     decision_id: DecisionId,
     body: ActionIn,
     p: Principal = permit("credit.act"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> dict[str, Any]:
     """The officer's action on the decision: the other half of the evidence."""
     return act(

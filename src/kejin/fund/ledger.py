@@ -343,6 +343,10 @@ def _is_retryable(e: DBAPIError) -> bool:
     return code in ("40001", "40P01")
 
 
+#: Writes a command's audit record into the command's own transaction, given the result.
+AuditHook = Callable[[Connection, dict[str, Any]], None]
+
+
 def run_command(
     engine: Engine,
     pool_id: str,
@@ -353,6 +357,7 @@ def run_command(
     body: Callable[[Connection], dict[str, Any]],
     retries: int = 30,
     fast: Callable[[Connection, dict[str, Any]], dict[str, Any] | None] | None = None,
+    audit: AuditHook | None = None,
 ) -> dict[str, Any]:
     """Run ``body`` once per idempotency key, in one transaction, recording who/when/why/result.
 
@@ -368,6 +373,11 @@ def run_command(
     (it gets the row's columns, without ``result``). It runs first; ``None`` means "nothing was
     written, run ``body``" in the same transaction; :class:`SlowPath` means "roll back and run
     ``body`` in a new transaction".
+
+    ``audit`` (optional) writes the audit record of the change, given the result as the caller
+    receives it, in the same transaction: the money and its record commit together or not at
+    all (a record written afterwards in the request's own transaction was lost whenever that
+    second commit failed). A replay changes nothing and writes no record.
     """
     if not key or len(key) > 80:
         raise ValidationError(
@@ -396,9 +406,12 @@ def run_command(
                 if result is None:
                     result = body(conn)
                     conn.execute(insert(CMD), {**record, "result": dumps(result)})
-            # Exactly what a replay returns (amounts as exact decimal strings), so a caller
-            # never sees different types for the first call and a repeat.
-            return {**json.loads(dumps(result)), "command": key, "replayed": False}
+                # Exactly what a replay returns (amounts as exact decimal strings), so a caller
+                # never sees different types for the first call and a repeat.
+                out = {**json.loads(dumps(result)), "command": key, "replayed": False}
+                if audit is not None:
+                    audit(conn, out)
+            return out
         except SlowPath:
             fast = None
             continue

@@ -74,9 +74,8 @@ def _attempt(
 ) -> tuple[Response | None, KejinError | None]:
     """Run a desk step: a redirect on success, the error for the page otherwise.
 
-    No savepoint: a desk step checks before the service writes (in its own transaction) and
-    writes this session (the audit record) only after; a savepoint would open a SQLite read
-    transaction whose snapshot the service's commit makes stale.
+    No savepoint: a desk step checks before the service writes, and the service writes the
+    change and its audit record in a transaction of its own; this session writes nothing.
     """
     try:
         go()
@@ -123,7 +122,9 @@ def _fund_page(
 
 @router.get("/fund")
 def fund_page(
-    request: Request, p: Principal = permit("fund.pools"), s: Session = Depends(db)
+    request: Request,
+    p: Principal = permit("fund.pools"),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     return _fund_page(request, p, s)
 
@@ -137,7 +138,7 @@ def fund_deposit(
     key: str = Form("", max_length=desk.KEY_MAX),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("fund.deposit"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     check_csrf(request, csrf_token_)
     pool, _, party = pool_party.partition(":")
@@ -185,7 +186,7 @@ def claim_page(
     claim_id: ClaimId,
     notice: str | None = Query(None, max_length=20),
     p: Principal = permit("fund.claim"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     return _claim_page(request, p, s, claim_id)
 
@@ -208,7 +209,7 @@ def claim_review(
     key: str = Form("", max_length=desk.KEY_MAX),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("fund.review"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     check_csrf(request, csrf_token_)
     ok = decision == "approve"
@@ -231,7 +232,7 @@ def claim_approve(
     key: str = Form("", max_length=desk.KEY_MAX),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("fund.approve"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     check_csrf(request, csrf_token_)
     ok = decision == "approve"
@@ -253,7 +254,7 @@ def claim_pay(
     key: str = Form("", max_length=desk.KEY_MAX),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("fund.pay"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     check_csrf(request, csrf_token_)
     return _step(
@@ -302,7 +303,7 @@ def _bank_page(
 
 @router.get("/bank/claims")
 def bank_claims(
-    request: Request, p: Principal = permit("page.bank"), s: Session = Depends(db)
+    request: Request, p: Principal = permit("page.bank"), s: Session = Depends(db, scope="function")
 ) -> Response:
     return _bank_page(request, p, s)
 
@@ -334,7 +335,7 @@ def bank_enrol(
     key: str = Form("", max_length=desk.KEY_MAX),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("fund.enrol"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
         check_csrf(request, csrf_token_)
@@ -374,7 +375,7 @@ def bank_status(
     key: str = Form("", max_length=desk.KEY_MAX),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("fund.report"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
         check_csrf(request, csrf_token_)
@@ -431,7 +432,7 @@ def bank_file(
     key: str = Form("", max_length=desk.KEY_MAX),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("fund.file"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
         check_csrf(request, csrf_token_)

@@ -134,7 +134,13 @@ def create_pool(
 
 
 def deposit(
-    engine: Engine, pool_id: str, party: str, amount: Decimal, actor: Actor, key: str
+    engine: Engine,
+    pool_id: str,
+    party: str,
+    amount: Decimal,
+    actor: Actor,
+    key: str,
+    audit: ledger.AuditHook | None = None,
 ) -> dict[str, Any]:
     """Capital in from one government funder: Dr pool cash, Cr that funder's capital."""
     amount = _positive(amount)
@@ -162,7 +168,14 @@ def deposit(
         return {"pool": pool_id, "party": party, "amount": amount, "balance": _cash(conn, pool_id)}
 
     return ledger.run_command(
-        engine, pool_id, "deposit", key, {"party": party, "amount": amount}, actor, body
+        engine,
+        pool_id,
+        "deposit",
+        key,
+        {"party": party, "amount": amount},
+        actor,
+        body,
+        audit=audit,
     )
 
 
@@ -293,7 +306,14 @@ def enrolled_balance(conn: Connection, pool_id: str) -> Decimal:
     )
 
 
-def enrol(engine: Engine, pool_id: str, contract_no: str, actor: Actor, key: str) -> dict[str, Any]:
+def enrol(
+    engine: Engine,
+    pool_id: str,
+    contract_no: str,
+    actor: Actor,
+    key: str,
+    audit: ledger.AuditHook | None = None,
+) -> dict[str, Any]:
     """Bring a loan under cover: category, per-loan/per-firm caps, leverage, bank suspension."""
 
     def body(conn: Connection) -> dict[str, Any]:
@@ -417,7 +437,7 @@ def enrol(engine: Engine, pool_id: str, contract_no: str, actor: Actor, key: str
         }
 
     return ledger.run_command(
-        engine, pool_id, "enrol", key, {"contract_no": contract_no}, actor, body
+        engine, pool_id, "enrol", key, {"contract_no": contract_no}, actor, body, audit=audit
     )
 
 
@@ -457,6 +477,7 @@ def record_status(
     classification: str,
     actor: Actor,
     key: str,
+    audit: ledger.AuditHook | None = None,
 ) -> dict[str, Any]:
     """A bank's month-end report on an enrolled loan; updates the covered balance."""
     if classification not in CLASSIFICATIONS:
@@ -502,6 +523,7 @@ def record_status(
         },
         actor,
         body,
+        audit=audit,
     )
 
 
@@ -539,7 +561,12 @@ def compute_claim(
 
 
 def file_claim(
-    engine: Engine, pool_id: str, contract_no: str, actor: Actor, key: str
+    engine: Engine,
+    pool_id: str,
+    contract_no: str,
+    actor: Actor,
+    key: str,
+    audit: ledger.AuditHook | None = None,
 ) -> dict[str, Any]:
     """A bank claims on an enrolled loan past the trigger; shares and caps computed now."""
 
@@ -626,7 +653,7 @@ def file_claim(
         }
 
     return ledger.run_command(
-        engine, pool_id, "file_claim", key, {"contract_no": contract_no}, actor, body
+        engine, pool_id, "file_claim", key, {"contract_no": contract_no}, actor, body, audit=audit
     )
 
 
@@ -666,7 +693,14 @@ def _pool_of(engine: Engine, claim_id: int) -> str:
         return _claim(conn, claim_id, lock=False).pool_id
 
 
-def review(engine: Engine, claim_id: int, approve: bool, actor: Actor, key: str) -> dict[str, Any]:
+def review(
+    engine: Engine,
+    claim_id: int,
+    approve: bool,
+    actor: Actor,
+    key: str,
+    audit: ledger.AuditHook | None = None,
+) -> dict[str, Any]:
     """First review (初审): by someone other than the filer; late if after the due date."""
 
     def body(conn: Connection) -> dict[str, Any]:
@@ -696,6 +730,7 @@ def review(engine: Engine, claim_id: int, approve: bool, actor: Actor, key: str)
         {"claim": claim_id, "approve": approve},
         actor,
         body,
+        audit=audit,
     )
 
 
@@ -715,7 +750,14 @@ def _decide(
     return {"claim": c.id, "status": status, "late": actor.on > due, "due": due}
 
 
-def approve(engine: Engine, claim_id: int, approve: bool, actor: Actor, key: str) -> dict[str, Any]:
+def approve(
+    engine: Engine,
+    claim_id: int,
+    approve: bool,
+    actor: Actor,
+    key: str,
+    audit: ledger.AuditHook | None = None,
+) -> dict[str, Any]:
     """Approval (审批), the checker: must differ from the filer and the first reviewer."""
 
     def body(conn: Connection) -> dict[str, Any]:
@@ -745,10 +787,18 @@ def approve(engine: Engine, claim_id: int, approve: bool, actor: Actor, key: str
         {"claim": claim_id, "approve": approve},
         actor,
         body,
+        audit=audit,
     )
 
 
-def pay(engine: Engine, pool_id: str, claim_id: int, actor: Actor, key: str) -> dict[str, Any]:
+def pay(
+    engine: Engine,
+    pool_id: str,
+    claim_id: int,
+    actor: Actor,
+    key: str,
+    audit: ledger.AuditHook | None = None,
+) -> dict[str, Any]:
     """Pay an approved claim: the pool's cash to the institution, every party's share as memo.
 
     The hot path. On PostgreSQL the whole payout is one pipelined statement (``fast``,
@@ -849,7 +899,7 @@ def pay(engine: Engine, pool_id: str, claim_id: int, actor: Actor, key: str) -> 
         return {"claim": claim_id, "paid": row.pool_amount, "institution": row.institution_id}
 
     return ledger.run_command(
-        engine, pool_id, "pay", key, {"claim": claim_id}, actor, body, fast=fast
+        engine, pool_id, "pay", key, {"claim": claim_id}, actor, body, fast=fast, audit=audit
     )
 
 

@@ -37,7 +37,7 @@ def ingest_upload(
     file: UploadFile | None = File(None),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("ingest.import"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     check_csrf(request, csrf_token_)
     form = {"kind": kind, "source": source}

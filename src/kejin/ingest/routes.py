@@ -26,7 +26,7 @@ def import_upload(
     source: str = Form("", max_length=40, description="来源部门（留空取默认）/ department"),
     dry_run: bool = Form(False, description="只校验并统计，不写入 / validate and count only"),
     p: Principal = permit("ingest.import"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> dict[str, Any]:
     """All rows valid, or nothing written: a bad file is answered 422 with every problem (file,
     row, field, value, reason_zh, reason_en); a good one with rows inserted/updated/unchanged."""

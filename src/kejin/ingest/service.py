@@ -10,7 +10,9 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
+from kejin.db import joined
 from kejin.errors import Problem, ValidationError
 from kejin.ingest.kinds import KINDS, find_kind
 from kejin.ingest.read import read_file
@@ -45,11 +47,13 @@ def import_file(
     pulled_at: datetime | None = None,
     step: Callable[[str], None] | None = None,
     rows_read: Callable[[int], None] | None = None,
+    session: Session | None = None,
 ) -> Outcome:
     """All or nothing: any bad row raises :class:`ValidationError` and the transaction rolls back.
 
     ``step`` hears each phase's name and ``rows_read`` the progress of a slow (Excel) read, for a
-    progress display.
+    progress display. ``session``: written in the caller's transaction, beside the audit record
+    it writes (:func:`kejin.db.joined`); without, in a transaction of its own.
     """
     name, dept = resolve(kind, source)
     spec = KINDS[name]
@@ -57,7 +61,8 @@ def import_file(
     say("读取 / reading")
     raw = read_file(path, rows_read, lambda headers: check_headers(path.name, headers, spec))
     try:
-        with engine.begin() as conn:
+        with joined(engine, session) as unit:
+            conn = unit.connection()
             say("校验 / validating")
             checked = validate(raw, spec, conn, dept)
             say("写入 / writing")

@@ -129,9 +129,13 @@ def run_upload(
         path = Path(tmp) / name
         detail["sha256"] = _save(data, path)
         try:
-            out = import_file(engine, spec_name, path, source, dry_run)
+            out = import_file(engine, spec_name, path, source, dry_run, session=s)
         except ValidationError as e:
-            # In its own transaction: the API rolls the request's back on the 422.
+            # The file's rows were written in this request's transaction (so an import commits
+            # with its audit record): drop them now, which also frees SQLite's write lock for
+            # the refusal's record. That record has its own transaction: the API rolls the
+            # request's back on the 422.
+            s.rollback()
             with transaction(engine) as own:
                 access.log(
                     own,

@@ -132,7 +132,9 @@ OFFSET = Query(0, ge=0, le=MAX_OFFSET)
 
 
 @router.get("/institutions", response_model=list[InstitutionOut], summary="金融机构 / institutions")
-def institutions(p: Principal = permit("institution.list"), s: Session = Depends(db)) -> Any:
+def institutions(
+    p: Principal = permit("institution.list"), s: Session = Depends(db, scope="function")
+) -> Any:
     return portfolio.list_institutions(s, p)
 
 
@@ -140,7 +142,7 @@ def institutions(p: Principal = permit("institution.list"), s: Session = Depends
 def products(
     institution_id: str | None = Query(None, max_length=20, examples=["B001"]),
     p: Principal = permit("product.list"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Any:
     return portfolio.list_products(s, p, institution_id)
 
@@ -155,7 +157,7 @@ def institution_loans(
     limit: int = PAGE,
     offset: int = OFFSET,
     p: Principal = permit("loan.list", target="institution_id"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Any:
     """A bank officer sees its own institution's loans only."""
     return portfolio.institution_loans(s, p, institution_id, limit, offset)
@@ -167,6 +169,6 @@ def firm_loans(
     limit: int = PAGE,
     offset: int = OFFSET,
     p: Principal = permit("firm.loans", target="uscc"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Any:
     return portfolio.firm_loans(s, p, uscc, limit, offset)

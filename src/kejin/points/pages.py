@@ -23,7 +23,7 @@ def points_page(
     request: Request,
     uscc: str,
     p: Principal = permit("points.read", target="uscc"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     lang = lang_of(request)
     prof = points_profile(s, request.app.state.engine, p, uscc)

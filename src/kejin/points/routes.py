@@ -47,7 +47,7 @@ def firm_points(
     request: Request,
     uscc: str,
     p: Principal = permit("points.read", target="uscc"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> dict[str, Any]:
     """Points, grade, ranks, per-indicator contributions and peer percentile, and the cheapest
     ways to reach the next list (``improvements``), from the latest score run."""

@@ -163,7 +163,7 @@ def search_firms(
     limit: int = Query(50, ge=1, le=profiles.MAX_PAGE),
     offset: Offset = 0,
     p: Principal = permit("firm.search"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Any:
     """Firms the caller may see (a bank: consented or pushed; an enterprise: itself)."""
     return profiles.search_firms(
@@ -208,7 +208,7 @@ def export_firms(
     stage: str | None = STAGE_Q,
     qualification: str | None = QUAL_Q,
     p: Principal = permit("firm.export"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> StreamingResponse:
     res = profiles.firm_rows_for_export(
         s, p, q=q, chain=chain, stage=stage, qualification=qualification
@@ -221,5 +221,7 @@ def export_firms(
 
 
 @router.get("/stats/region", response_model=RegionOverview, summary="区域概览 / region overview")
-def region(p: Principal = permit("stats.region"), s: Session = Depends(db)) -> Any:
+def region(
+    p: Principal = permit("stats.region"), s: Session = Depends(db, scope="function")
+) -> Any:
     return profiles.region_overview(s, p)

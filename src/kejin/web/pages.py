@@ -194,7 +194,9 @@ def password_submit(
 
 @router.get("/dashboard")
 def dashboard(
-    request: Request, p: Principal = permit("stats.region"), s: Session = Depends(db)
+    request: Request,
+    p: Principal = permit("stats.region"),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     lang = lang_of(request)
     ov = profiles.region_overview(s, p)
@@ -342,7 +344,7 @@ def firms(
     qualification: str | None = Query(None, max_length=40),
     offset: Offset = 0,
     p: Principal = permit("firm.search"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     filters = {
         "q": q or None,
@@ -381,7 +383,7 @@ def firm(
     request: Request,
     uscc: str,
     p: Principal = permit("firm.read", target="uscc"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     prof = profiles.firm_profile(s, p, uscc)
     return render(request, "firm.html", {"f": prof, "ind_fields": _indicator_columns()})
@@ -411,7 +413,7 @@ def bank(
     request: Request,
     page: int = Query(1, ge=1, le=100_000),
     p: Principal = permit("page.bank"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     assert p.institution_id is not None
     inst = s.get(Institution, p.institution_id)
@@ -476,7 +478,7 @@ def enterprise(
     request: Request,
     notice: str | None = Query(None, max_length=20),
     p: Principal = permit("page.enterprise"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     return _enterprise_page(
         request, p, s, {}, {}, notice if notice in ("granted", "revoked") else None
@@ -492,7 +494,7 @@ def enterprise_grant(
     expires_on: str = Form("", max_length=20),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("page.enterprise"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     check_csrf(request, csrf_token_)
     lang = lang_of(request)
@@ -539,7 +541,7 @@ def enterprise_revoke(
     consent_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("consent.revoke", target="consent_id"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     check_csrf(request, csrf_token_)
     service.revoke_consent(s, p, consent_id)
@@ -554,7 +556,7 @@ def audit_page(
     before_seq: int | None = Query(None, ge=1, le=2_000_000_000),
     check: bool = Query(False),
     p: Principal = permit("audit.read"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     rows = service.query_audit(
         s, p, actor=actor or None, action=action or None, before_seq=before_seq, limit=100

@@ -48,7 +48,7 @@ def whitelist_page(
     b: int | None = Query(None, ge=1, le=2**31 - 1),
     notice: str | None = Query(None, max_length=40),
     p: Principal = permit("page.whitelist"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     vs = visibility.versions(s)
     ids = [v["version"] for v in vs]
@@ -91,7 +91,7 @@ def whitelist_refresh(
     request: Request,
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("whitelist.refresh"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     check_csrf(request, csrf_token_)
     out = do_refresh(request, p, s)
@@ -106,7 +106,7 @@ def whitelist_push(
     institution_id: str = Form("", max_length=20),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("whitelist.push"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     """Push the latest version to the chosen bank and hand the file to the browser."""
     check_csrf(request, csrf_token_)
@@ -124,7 +124,7 @@ def bank_whitelist(
     request: Request,
     page: int = Query(1, ge=1, le=100_000),
     p: Principal = permit("page.bank"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     """The pushed list a screen at a time: a region's list runs to tens of thousands of firms."""
     assert p.institution_id is not None

@@ -42,7 +42,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 @router.get("/whitelist/versions")
 def list_versions(
-    p: Principal = permit("whitelist.versions"), s: Session = Depends(db)
+    p: Principal = permit("whitelist.versions"), s: Session = Depends(db, scope="function")
 ) -> list[dict[str, Any]]:
     """Whitelist versions, newest first, with members per tier."""
     return visibility.versions(s)
@@ -54,7 +54,7 @@ def version_diff(
     a: int = Query(..., ge=1, le=2**31 - 1, description="older version"),
     b: int = Query(..., ge=1, le=2**31 - 1, description="newer version"),
     p: Principal = permit("whitelist.diff"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> dict[str, Any]:
     """Firms added, removed or re-tiered from version ``a`` to ``b``, each with the rules that
     caused it."""
@@ -64,16 +64,15 @@ def version_diff(
 
 
 def do_refresh(request: Request, p: Principal, s: Session) -> dict[str, Any]:
-    out = service.refresh(request.app.state.engine, who=p.username)
+    out = service.refresh(request.app.state.engine, who=p.username, session=s)
     access.log(s, p, "whitelist.refresh", "whitelist_version", out["version"], after=out)
     return out
 
 
 def do_push(request: Request, p: Principal, s: Session, institution_id: str) -> tuple[str, bytes]:
     """Push the latest version to one institution as xlsx; the file's name and bytes."""
-    rec = service.push(request.app.state.engine, institution_id, "xlsx", PUSH_DIR, who=p.username)[
-        0
-    ]
+    engine = request.app.state.engine
+    rec = service.push(engine, institution_id, "xlsx", PUSH_DIR, who=p.username, session=s)[0]
     access.log(
         s,
         p,
@@ -88,7 +87,9 @@ def do_push(request: Request, p: Principal, s: Session, institution_id: str) -> 
 
 @router.post("/whitelist/refresh")
 def refresh(
-    request: Request, p: Principal = permit("whitelist.refresh"), s: Session = Depends(db)
+    request: Request,
+    p: Principal = permit("whitelist.refresh"),
+    s: Session = Depends(db, scope="function"),
 ) -> dict[str, Any]:
     """Build a new version from the latest points run and the rule set (gov_admin)."""
     return do_refresh(request, p, s)
@@ -103,7 +104,7 @@ def push(
     request: Request,
     institution_id: str,
     p: Principal = permit("whitelist.push"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> Response:
     """Push the latest version's members (push fields only) to a bank; returns the xlsx file."""
     name, data = do_push(request, p, s, institution_id)
@@ -118,7 +119,7 @@ def pushed(
     limit: int | None = Query(None, ge=1, le=100_000),
     offset: Offset = 0,
     p: Principal = permit("whitelist.pushed", target="institution_id"),
-    s: Session = Depends(db),
+    s: Session = Depends(db, scope="function"),
 ) -> dict[str, Any]:
     """The latest version pushed to the institution: members, push fields only (``total`` of
     them; ``limit``/``offset`` for a slice, by code)."""

@@ -11,8 +11,9 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
-from kejin.db import transaction
+from kejin.db import joined, transaction
 from kejin.errors import NotFoundError, Problem, ValidationError
 from kejin.frames import read_frame, write_frame
 from kejin.lending.tables import Institution, Loan, LoanStatus
@@ -125,8 +126,13 @@ def refresh(
     rules_name: str = "default",
     run_id: int | None = None,
     who: str | None = None,
+    session: Session | None = None,
 ) -> dict[str, Any]:
-    """Build and store a new whitelist version as of ``as_of`` (default: today)."""
+    """Build and store a new whitelist version as of ``as_of`` (default: today).
+
+    ``session``: stored in the caller's transaction, beside the audit record it writes
+    (:func:`kejin.db.joined`); without, in a transaction of its own.
+    """
     as_of = as_of or dt.date.today()
     rules, sha = load_rules(rules_name)
     data = gather(engine, as_of, rules.points_system, run_id)
@@ -146,7 +152,7 @@ def refresh(
         data["tax"],
     )
     members = int((entries["status"] == "member").sum())
-    with transaction(engine) as s:
+    with joined(engine, session) as s:
         version = WhitelistVersion(
             as_of=as_of,
             rules_id=rules.id,
@@ -235,9 +241,13 @@ def push(
     out_dir: Path,
     version_id: int | None = None,
     who: str | None = None,
+    session: Session | None = None,
 ) -> list[dict[str, Any]]:
     """Write the version's members (only the rules' push fields) for one bank, or every partner bank
-    (``institution='all'``); one file per bank, each logged with its checksum."""
+    (``institution='all'``); one file per bank, each logged with its checksum.
+
+    ``session``: the pushes are logged in the caller's transaction, beside its audit record
+    (:func:`kejin.db.joined`); without, each in a transaction of its own."""
     if fmt not in FORMATS:
         raise ValidationError(
             "推送格式无效",
@@ -315,7 +325,7 @@ def push(
             pushed_at=_now(),
             pushed_by=who or getpass.getuser(),
         )
-        with transaction(engine) as s:
+        with joined(engine, session) as s:
             s.add(rec)
             s.flush()
             log.append(
