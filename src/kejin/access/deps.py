@@ -32,7 +32,7 @@ CSRF_HEADER = "X-CSRF-Token"
 async def db(request: Request) -> AsyncIterator[Session]:
     """One transaction per request: commit if the handler returns, roll back if it raises.
 
-    Every route declares it as ``Depends(db, scope="function")``: then the commit runs when the
+    Every route declares it as :data:`TX` (``Depends(db, scope="function")``): the commit runs when the
     handler returns, before the response is sent, so a failed commit is answered with a 500
     and a success is only ever reported once it is durable. With FastAPI's default scope the
     commit ran after the response had gone out: a revoke answered 200 could still be rolled
@@ -53,6 +53,11 @@ async def db(request: Request) -> AsyncIterator[Session]:
         await run_in_threadpool(_end, s, commit=False)
         raise
     await run_in_threadpool(_end, s, commit=True)
+
+
+#: The request's transaction as a route parameter: ``s: Session = TX``. The one way to declare it,
+#: so no route can fall back to FastAPI's default scope (commit after the answer).
+TX: Any = Depends(db, scope="function")
 
 
 def _end(s: Session, *, commit: bool) -> None:
@@ -167,7 +172,7 @@ def _authorized(request: Request, s: Session, action: str, target: str | None) -
 def permit(action: str, target: str | None = None) -> Any:
     """Gate a route on ``action``; ``target`` names the path parameter that is the tenant target."""
 
-    def gate(request: Request, s: Session = Depends(db, scope="function")) -> Principal:
+    def gate(request: Request, s: Session = TX) -> Principal:
         return _authorized(request, s, action, target)
 
     gate.action = action  # type: ignore[attr-defined]

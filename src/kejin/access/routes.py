@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from kejin.access import accounts, service, sessions
-from kejin.access.deps import CSRF_HEADER, csrf_token, db, end_session, permit
+from kejin.access.deps import CSRF_HEADER, TX, csrf_token, end_session, permit
 from kejin.access.rules import TOKEN_SCOPES, Principal
 
 router = APIRouter(prefix="/api", tags=["access 权限"])
@@ -305,7 +305,7 @@ def change_password(
     body: PasswordIn,
     request: Request,
     p: Principal = permit("self.password"),
-    s: Session = Depends(db),
+    s: Session = TX,
 ) -> None:
     """Needs the current password; every other session of the account ends, this one stays."""
     accounts.change_password(
@@ -323,16 +323,14 @@ def me(request: Request, p: Principal = permit("self.read")) -> Any:
 
 
 @router.get("/tokens", response_model=list[TokenOut], summary="API 令牌 / list tokens")
-def tokens(p: Principal = permit("token.list"), s: Session = Depends(db, scope="function")) -> Any:
+def tokens(p: Principal = permit("token.list"), s: Session = TX) -> Any:
     return service.list_tokens(s, p)
 
 
 @router.post(
     "/tokens", response_model=IssuedTokenOut, status_code=201, summary="签发令牌 / issue a token"
 )
-def issue_token(
-    body: TokenIn, p: Principal = permit("token.issue"), s: Session = Depends(db, scope="function")
-) -> Any:
+def issue_token(body: TokenIn, p: Principal = permit("token.issue"), s: Session = TX) -> Any:
     it = service.issue_token(s, p, name=body.name, scopes=body.scopes, days=body.days)
     return {**TokenOut.model_validate(it.token).model_dump(), "secret": it.secret}
 
@@ -343,15 +341,13 @@ def issue_token(
 def revoke_token(
     token_id: ID,
     p: Principal = permit("token.revoke", target="token_id"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Any:
     return service.revoke_token(s, p, token_id)
 
 
 @router.get("/consents", response_model=list[ConsentOut], summary="授权列表 / consents")
-def consents(
-    p: Principal = permit("consent.list"), s: Session = Depends(db, scope="function")
-) -> Any:
+def consents(p: Principal = permit("consent.list"), s: Session = TX) -> Any:
     """An enterprise sees its grants, a bank the grants to it, government and auditor all."""
     return [service.consent_view(c) for c in service.list_consents(s, p)]
 
@@ -366,7 +362,7 @@ def grant_consent(
     uscc: str,
     body: ConsentIn,
     p: Principal = permit("consent.grant", target="uscc"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Any:
     c = service.grant_consent(
         s,
@@ -386,20 +382,18 @@ def grant_consent(
 def revoke_consent(
     consent_id: ID,
     p: Principal = permit("consent.revoke", target="consent_id"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Any:
     return service.consent_view(service.revoke_consent(s, p, consent_id))
 
 
 @router.get("/users", response_model=list[UserOut], summary="用户 / users")
-def users(p: Principal = permit("user.list"), s: Session = Depends(db, scope="function")) -> Any:
+def users(p: Principal = permit("user.list"), s: Session = TX) -> Any:
     return service.list_users(s, p)
 
 
 @router.post("/users", response_model=UserOut, status_code=201, summary="创建用户 / create a user")
-def create_user(
-    body: UserIn, p: Principal = permit("user.create"), s: Session = Depends(db, scope="function")
-) -> Any:
+def create_user(body: UserIn, p: Principal = permit("user.create"), s: Session = TX) -> Any:
     """A privileged account (gov_admin, gov_reviewer, auditor) stays pending until another
     government user approves it; others must change their first password at first login."""
     return accounts.create_user(s, p, **body.model_dump())
@@ -410,18 +404,14 @@ def create_user(
     response_model=ApprovedOut,
     summary="批准账户 / approve a pending account (second person)",
 )
-def approve_user(
-    user_id: ID, p: Principal = permit("user.approve"), s: Session = Depends(db)
-) -> Any:
+def approve_user(user_id: ID, p: Principal = permit("user.approve"), s: Session = TX) -> Any:
     """Not by its creator. Returns the account's first password once."""
     issued = accounts.approve_user(s, p, user_id)
     return {"user": issued.user, "password": issued.password}
 
 
 @router.post("/users/{user_id}/deactivate", response_model=UserOut, summary="停用账户 / deactivate")
-def deactivate_user(
-    user_id: ID, p: Principal = permit("user.deactivate"), s: Session = Depends(db)
-) -> Any:
+def deactivate_user(user_id: ID, p: Principal = permit("user.deactivate"), s: Session = TX) -> Any:
     """Its sessions end at once; its API tokens stop working too."""
     return accounts.deactivate_user(s, p, user_id)
 
@@ -435,7 +425,7 @@ def audit_log(
     before_seq: int | None = Query(None, ge=1, le=2_000_000_000),
     limit: int = Query(100, ge=1, le=500),
     p: Principal = permit("audit.read"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Any:
     return service.query_audit(
         s,

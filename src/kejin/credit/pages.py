@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from kejin.access.deps import check_csrf, db, permit
+from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Principal
 from kejin.api import status_of
 from kejin.credit.routes import COMPONENTS, act, decide, evidence, history
@@ -35,7 +35,7 @@ def credit_page(
     product: str = Form("points_credit", max_length=40),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("credit.decide", target="uscc"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
         check_csrf(request, csrf_token_)
@@ -51,7 +51,7 @@ def credit_history_page(
     request: Request,
     offset: Offset = 0,
     p: Principal = permit("page.bank"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     assert p.institution_id is not None
     res = history(s, p, p.institution_id, offset, PAGE)
@@ -113,7 +113,7 @@ def credit_evidence_page(
     request: Request,
     decision_id: DecisionId,
     p: Principal = permit("credit.evidence"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     return _evidence_page(request, p, s, decision_id)
 
@@ -127,7 +127,7 @@ def credit_action(
     contract_no: str = Form("", max_length=40),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("credit.act"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
         check_csrf(request, csrf_token_)

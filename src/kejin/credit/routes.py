@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from kejin.access import service as access
 from kejin.access.audit import utcnow
-from kejin.access.deps import db, permit
+from kejin.access.deps import TX, permit
 from kejin.access.rules import (
     ConsentRequired,
     Forbidden,
@@ -299,7 +299,7 @@ def request_decision(
     uscc: str,
     product: str = Query("points_credit", pattern=PRODUCT_PATTERN),
     p: Principal = permit("credit.decide", target="uscc"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """Eligibility, grade, credit allowed, limit, rate and term, each with reason codes (zh/en),
     and the flags; the decision is stored with its inputs and table for replay."""
@@ -312,7 +312,7 @@ def list_decisions(
     offset: Offset = 0,
     limit: int = Query(50, ge=1, le=500),
     p: Principal = permit("credit.history", target="institution_id"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """The institution's credit decisions, newest first (paged): firm, product, grade, credit
     allowed, limit, rate and the officer's action."""
@@ -324,7 +324,7 @@ def get_evidence(
     request: Request,
     decision_id: DecisionId,
     p: Principal = permit("credit.evidence"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """The evidence pack: inputs snapshot, decision-table text and version, model id and
     artefact, outputs with reason codes, the officer's action, and the replay (reproduces or
@@ -337,7 +337,7 @@ def get_evidence_json(
     request: Request,
     decision_id: DecisionId,
     p: Principal = permit("credit.evidence"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     """The evidence pack as a JSON file (``evidence-<id>.json``)."""
     return evidence_file(s, request.app.state.engine, p, decision_id, "json")
@@ -348,7 +348,7 @@ def get_evidence_xlsx(
     request: Request,
     decision_id: DecisionId,
     p: Principal = permit("credit.evidence"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     """The evidence pack as an Excel workbook (summary, decision, inputs, table sheets)."""
     return evidence_file(s, request.app.state.engine, p, decision_id, "xlsx")
@@ -373,7 +373,7 @@ def record_action(
     decision_id: DecisionId,
     body: ActionIn,
     p: Principal = permit("credit.act"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """The officer's action on the decision: the other half of the evidence."""
     return act(

@@ -12,14 +12,14 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kejin.access import service as access
-from kejin.access.deps import check_csrf, db, permit
+from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Principal
 from kejin.api import status_of
 from kejin.errors import KejinError, Problem, ValidationError
@@ -124,7 +124,7 @@ def _fund_page(
 def fund_page(
     request: Request,
     p: Principal = permit("fund.pools"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     return _fund_page(request, p, s)
 
@@ -138,7 +138,7 @@ def fund_deposit(
     key: str = Form("", max_length=desk.KEY_MAX),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("fund.deposit"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
     pool, _, party = pool_party.partition(":")
@@ -186,7 +186,7 @@ def claim_page(
     claim_id: ClaimId,
     notice: str | None = Query(None, max_length=20),
     p: Principal = permit("fund.claim"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     return _claim_page(request, p, s, claim_id)
 
@@ -209,7 +209,7 @@ def claim_review(
     key: str = Form("", max_length=desk.KEY_MAX),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("fund.review"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
     ok = decision == "approve"
@@ -232,7 +232,7 @@ def claim_approve(
     key: str = Form("", max_length=desk.KEY_MAX),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("fund.approve"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
     ok = decision == "approve"
@@ -254,7 +254,7 @@ def claim_pay(
     key: str = Form("", max_length=desk.KEY_MAX),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("fund.pay"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
     return _step(
@@ -302,9 +302,7 @@ def _bank_page(
 
 
 @router.get("/bank/claims")
-def bank_claims(
-    request: Request, p: Principal = permit("page.bank"), s: Session = Depends(db, scope="function")
-) -> Response:
+def bank_claims(request: Request, p: Principal = permit("page.bank"), s: Session = TX) -> Response:
     return _bank_page(request, p, s)
 
 
@@ -335,7 +333,7 @@ def bank_enrol(
     key: str = Form("", max_length=desk.KEY_MAX),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("fund.enrol"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
         check_csrf(request, csrf_token_)
@@ -375,7 +373,7 @@ def bank_status(
     key: str = Form("", max_length=desk.KEY_MAX),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("fund.report"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
         check_csrf(request, csrf_token_)
@@ -432,7 +430,7 @@ def bank_file(
     key: str = Form("", max_length=desk.KEY_MAX),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("fund.file"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     if p.via != "token":  # a bearer token is no cookie: there is no cross-site forgery to stop
         check_csrf(request, csrf_token_)

@@ -13,14 +13,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kejin.access import service as access
-from kejin.access.deps import db, permit
+from kejin.access.deps import TX, permit
 from kejin.access.rules import READERS, Principal, Rule, add_rules
 from kejin.fund import desk, service
 from kejin.fund.tables import Claim, Enrolment, FundPool
@@ -98,7 +98,7 @@ def institution_claims(s: Session, institution_id: str) -> list[dict[str, Any]]:
 def list_pools(
     request: Request,
     p: Principal = permit("fund.pools"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> list[dict[str, Any]]:
     """Each pool as of today: balance, leverage and its limit, enrolled balance, claims by
     status, paid and recovered, per-bank compensation rates, overdue deadlines, accounts."""
@@ -109,7 +109,7 @@ def list_pools(
 def list_claims(
     institution_id: str,
     p: Principal = permit("fund.claims", target="institution_id"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> list[dict[str, Any]]:
     """The institution's compensation claims (a bank officer: only its own institution)."""
     out = institution_claims(s, institution_id)
@@ -122,7 +122,7 @@ def claim_detail(
     request: Request,
     claim_id: ClaimId,
     p: Principal = permit("fund.claim"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """One claim: trigger, loss, review trail with due dates, and every party's share with the
     scheme clause (document and article) deciding it."""
@@ -155,7 +155,7 @@ def deposit(
     request: Request,
     body: DepositIn,
     p: Principal = permit("fund.deposit"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """Capital in from one of the scheme's government funders; returns the new balance."""
     return desk.deposit(
@@ -194,7 +194,7 @@ def enrol(
     request: Request,
     body: LoanIn,
     p: Principal = permit("fund.enrol"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """Bring one of the bank's own loans under the pool's cover (category, caps, leverage)."""
     return desk.enrol(
@@ -240,7 +240,7 @@ def report_status(
     request: Request,
     body: StatusIn,
     p: Principal = permit("fund.report"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """Balance, days past due and classification of one of the bank's enrolled loans."""
     return desk.report_status(
@@ -263,7 +263,7 @@ def file_claim(
     request: Request,
     body: LoanIn,
     p: Principal = permit("fund.file"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """A claim on one of the bank's enrolled loans past the scheme's trigger; the shares are
     computed now and each is explained by its scheme clause (see ``GET /api/fund/claim/{id}``)."""
@@ -303,7 +303,7 @@ def review(
     claim_id: ClaimId,
     body: DecisionIn,
     p: Principal = permit("fund.review"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """First review by someone other than the filer; says whether it was late."""
     return desk.review(
@@ -317,7 +317,7 @@ def approve(
     claim_id: ClaimId,
     body: DecisionIn,
     p: Principal = permit("fund.approve"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """Approval by a person other than the filer and the first reviewer (maker-checker)."""
     return desk.approve(
@@ -331,7 +331,7 @@ def pay(
     claim_id: ClaimId,
     body: PayIn,
     p: Principal = permit("fund.pay"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """Pay an approved claim from the pool's cash; every party's share is posted as memo."""
     return desk.pay(s, request.app.state.engine, p, claim_id, body.reason, body.key)

@@ -3,11 +3,11 @@ listed in place (row, column, value, reason in Chinese and English) and nothing 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from kejin.access.deps import check_csrf, db, permit
+from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Principal
 from kejin.errors import ValidationError
 from kejin.ingest.kinds import KINDS
@@ -37,7 +37,7 @@ def ingest_upload(
     file: UploadFile | None = File(None),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("ingest.import"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
     form = {"kind": kind, "source": source}

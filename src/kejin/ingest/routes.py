@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from sqlalchemy.orm import Session
 
-from kejin.access.deps import db, permit
+from kejin.access.deps import TX, permit
 from kejin.access.rules import Principal, Rule, add_rules
 from kejin.ingest.kinds import KINDS
 from kejin.ingest.upload import CappedUpload, run_upload
@@ -26,7 +26,7 @@ def import_upload(
     source: str = Form("", max_length=40, description="来源部门（留空取默认）/ department"),
     dry_run: bool = Form(False, description="只校验并统计，不写入 / validate and count only"),
     p: Principal = permit("ingest.import"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """All rows valid, or nothing written: a bad file is answered 422 with every problem (file,
     row, field, value, reason_zh, reason_en); a good one with rows inserted/updated/unchanged."""

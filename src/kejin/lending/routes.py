@@ -6,11 +6,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
-from kejin.access.deps import db, permit
+from kejin.access.deps import TX, permit
 from kejin.access.rules import Principal
 from kejin.lending import portfolio
 from kejin.params import MAX_OFFSET
@@ -132,9 +132,7 @@ OFFSET = Query(0, ge=0, le=MAX_OFFSET)
 
 
 @router.get("/institutions", response_model=list[InstitutionOut], summary="金融机构 / institutions")
-def institutions(
-    p: Principal = permit("institution.list"), s: Session = Depends(db, scope="function")
-) -> Any:
+def institutions(p: Principal = permit("institution.list"), s: Session = TX) -> Any:
     return portfolio.list_institutions(s, p)
 
 
@@ -142,7 +140,7 @@ def institutions(
 def products(
     institution_id: str | None = Query(None, max_length=20, examples=["B001"]),
     p: Principal = permit("product.list"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Any:
     return portfolio.list_products(s, p, institution_id)
 
@@ -157,7 +155,7 @@ def institution_loans(
     limit: int = PAGE,
     offset: int = OFFSET,
     p: Principal = permit("loan.list", target="institution_id"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Any:
     """A bank officer sees its own institution's loans only."""
     return portfolio.institution_loans(s, p, institution_id, limit, offset)
@@ -169,6 +167,6 @@ def firm_loans(
     limit: int = PAGE,
     offset: int = OFFSET,
     p: Principal = permit("firm.loans", target="uscc"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Any:
     return portfolio.firm_loans(s, p, uscc, limit, offset)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from kejin.access.deps import db, permit
+from kejin.access.deps import TX, permit
 from kejin.access.rules import Principal
 from kejin.matching import products, query, service
 from kejin.matching.products import ProductTerms
@@ -122,7 +122,7 @@ def catalogue(
     institution_id: str | None = Query(None, max_length=20),
     pending: bool = Query(False, description="含草稿与待复核 / include drafts and pending"),
     p: Principal = permit("product.list"),
-    s: Session = Depends(db),
+    s: Session = TX,
 ) -> list[dict[str, Any]]:
     states = ("draft", "pending", "live") if pending else ("live",)
     return products.catalogue(s, p, institution_id, states)
@@ -130,7 +130,7 @@ def catalogue(
 
 @router.post("/products", summary="起草产品 / draft a product version")
 def draft_product(
-    body: ProductIn, p: Principal = permit("match.product.edit"), s: Session = Depends(db)
+    body: ProductIn, p: Principal = permit("match.product.edit"), s: Session = TX
 ) -> dict[str, Any]:
     data = body.model_dump()
     submit = data.pop("submit")
@@ -139,7 +139,7 @@ def draft_product(
 
 @router.post("/products/versions/{version_id}/submit", summary="提交复核 / submit")
 def submit_product(
-    version_id: VersionId, p: Principal = permit("match.product.edit"), s: Session = Depends(db)
+    version_id: VersionId, p: Principal = permit("match.product.edit"), s: Session = TX
 ) -> dict[str, Any]:
     return products.view(products.submit(s, p, version_id))
 
@@ -148,14 +148,14 @@ def submit_product(
 def approve_product(
     version_id: VersionId,
     p: Principal = permit("match.product.approve"),
-    s: Session = Depends(db),
+    s: Session = TX,
 ) -> dict[str, Any]:
     return products.view(products.approve(s, p, version_id))
 
 
 @router.get("/products/{product_id}/matches", summary="产品匹配的需求与首贷培育 / matches")
 def product_matches(
-    product_id: str, p: Principal = permit("match.for_product"), s: Session = Depends(db)
+    product_id: str, p: Principal = permit("match.for_product"), s: Session = TX
 ) -> dict[str, Any]:
     return query.for_product(s, p, product_id)
 
@@ -165,7 +165,7 @@ def post_need(
     uscc: str,
     body: NeedBody,
     p: Principal = permit("match.need.post", target="uscc"),
-    s: Session = Depends(db),
+    s: Session = TX,
 ) -> dict[str, Any]:
     data = body.model_dump()
     publish = data.pop("publish")
@@ -174,28 +174,28 @@ def post_need(
 
 @router.get("/firms/{uscc}/needs", summary="企业的融资需求 / a firm's needs")
 def firm_needs(
-    uscc: str, p: Principal = permit("match.need.list", target="uscc"), s: Session = Depends(db)
+    uscc: str, p: Principal = permit("match.need.list", target="uscc"), s: Session = TX
 ) -> list[dict[str, Any]]:
     return service.firm_needs(s, p, uscc)
 
 
 @router.get("/needs/{need_id}/products", summary="需求匹配的产品 / products for a need")
 def need_products(
-    need_id: NeedId, p: Principal = permit("match.for_need"), s: Session = Depends(db)
+    need_id: NeedId, p: Principal = permit("match.for_need"), s: Session = TX
 ) -> dict[str, Any]:
     return query.for_need(s, p, need_id)
 
 
 @router.get("/needs/{need_id}/history", summary="需求进度 / a need's transitions")
 def need_history(
-    need_id: NeedId, p: Principal = permit("match.need.read"), s: Session = Depends(db)
+    need_id: NeedId, p: Principal = permit("match.need.read"), s: Session = TX
 ) -> list[dict[str, Any]]:
     return service.history(s, p, need_id)
 
 
 @router.post("/needs/{need_id}/withdraw", summary="撤回需求 / withdraw")
 def withdraw(
-    need_id: NeedId, p: Principal = permit("match.need.edit"), s: Session = Depends(db)
+    need_id: NeedId, p: Principal = permit("match.need.edit"), s: Session = TX
 ) -> dict[str, Any]:
     return service.view(service.withdraw(s, p, need_id))
 
@@ -205,14 +205,14 @@ def take(
     need_id: NeedId,
     body: TakeBody,
     p: Principal = permit("match.take"),
-    s: Session = Depends(db),
+    s: Session = TX,
 ) -> dict[str, Any]:
     return service.view(service.take(s, p, need_id, product_id=body.product_id))
 
 
 @router.post("/needs/{need_id}/review", summary="初审通过 / first review")
 def review(
-    need_id: NeedId, p: Principal = permit("match.decide"), s: Session = Depends(db)
+    need_id: NeedId, p: Principal = permit("match.decide"), s: Session = TX
 ) -> dict[str, Any]:
     return service.view(service.review(s, p, need_id))
 
@@ -222,7 +222,7 @@ def decide(
     need_id: NeedId,
     body: DecideBody,
     p: Principal = permit("match.decide"),
-    s: Session = Depends(db),
+    s: Session = TX,
 ) -> dict[str, Any]:
     n = service.decide(s, p, need_id, approve=body.approve, reason=body.reason, note=body.note)
     return service.view(n)
@@ -233,7 +233,7 @@ def disburse(
     need_id: NeedId,
     body: DisburseBody,
     p: Principal = permit("match.decide"),
-    s: Session = Depends(db),
+    s: Session = TX,
 ) -> dict[str, Any]:
     n = service.disburse(s, p, need_id, amount=body.amount, contract_no=body.contract_no)
     return service.view(n)
@@ -243,13 +243,11 @@ def disburse(
 def funnel(
     by: str = Query("bank", max_length=10),
     p: Principal = permit("match.funnel"),
-    s: Session = Depends(db),
+    s: Session = TX,
 ) -> list[dict[str, Any]]:
     return query.funnel(s, p, by)
 
 
 @router.post("/redispatch", summary="超时派单 / service-level re-dispatch")
-def redispatch(
-    p: Principal = permit("match.redispatch"), s: Session = Depends(db)
-) -> dict[str, list[int]]:
+def redispatch(p: Principal = permit("match.redispatch"), s: Session = TX) -> dict[str, list[int]]:
     return service.redispatch(s, p)

@@ -3,11 +3,11 @@ how to raise the score — same gate as the API (``points.read``)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from kejin.access.deps import db, permit
+from kejin.access.deps import TX, permit
 from kejin.access.rules import Principal
 from kejin.points.routes import points_profile
 from kejin.registry.tables import Enterprise
@@ -23,7 +23,7 @@ def points_page(
     request: Request,
     uscc: str,
     p: Principal = permit("points.read", target="uscc"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     lang = lang_of(request)
     prof = points_profile(s, request.app.state.engine, p, uscc)

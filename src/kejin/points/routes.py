@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
 from kejin.access import service as access
 from kejin.access.audit import utcnow
-from kejin.access.deps import db, permit
+from kejin.access.deps import TX, permit
 from kejin.access.rules import READERS, Principal, Rule, add_rules, require_consent
 from kejin.ids import normalize_uscc
 from kejin.points.profile import explain
@@ -47,7 +47,7 @@ def firm_points(
     request: Request,
     uscc: str,
     p: Principal = permit("points.read", target="uscc"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """Points, grade, ranks, per-indicator contributions and peer percentile, and the cheapest
     ways to reach the next list (``improvements``), from the latest score run."""

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from kejin.access.deps import check_csrf, db, permit
+from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Principal
 from kejin.api import status_of
 from kejin.errors import KejinError, Problem, ValidationError, parse_date
@@ -124,7 +124,7 @@ def my_policies(
     request: Request,
     notice: str | None = Query(None, max_length=20),
     p: Principal = permit("page.enterprise"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     return _firm_page(request, p, s, notice=notice)
 
@@ -153,7 +153,7 @@ def my_apply(
     entity: str = Form("", max_length=120),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("page.enterprise"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     """Apply for the firm's own entity; refused ones come back with the reason at the form."""
     check_csrf(request, csrf_token_)
@@ -224,7 +224,7 @@ def policy_centre(
     request: Request,
     notice: str | None = Query(None, max_length=20),
     p: Principal = permit("policy.programmes"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     return _centre(request, s, notice=notice)
 
@@ -238,7 +238,7 @@ def create_programme(
     allocation: str = Form("fcfs", max_length=20),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("policy.create"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
     lang = lang_of(request)
@@ -264,7 +264,7 @@ def publish_programme(
     programme_id: ProgrammeId,
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("policy.publish"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     """Publish; when the maker tries, the refusal appears in the programme's row."""
     check_csrf(request, csrf_token_)
@@ -328,7 +328,7 @@ def programme_page(
     notice: str | None = Query(None, max_length=20),
     corr_as_of: date | None = Query(None, description="preview corrections as known on"),
     p: Principal = permit("policy.programme"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     return _programme_page(request, p, s, programme_id, notice=notice, corr_as_of=corr_as_of)
 
@@ -340,7 +340,7 @@ def record_corrections(
     as_of: str = Form("", max_length=10),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("policy.correct"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     """Record the previewed top-ups and claw-backs with keys ``web:AS_OF:APPLICATION``: the same
     revision recorded twice returns the same payments."""
@@ -370,7 +370,7 @@ def approve_programme(
     programme_id: ProgrammeId,
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("policy.approve"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     """Approve the reviewed applications; the reviewer trying it sees the refusal in place."""
     check_csrf(request, csrf_token_)
@@ -412,7 +412,7 @@ def review_application(
     note: str = Form("", max_length=300),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("policy.review"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
     accept = decision != "reject"
@@ -432,7 +432,7 @@ def pay_application(
     application_id: ApplicationId,
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("policy.pay"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     """Pay with the key ``web:<application>``: a double click returns the first payment."""
     check_csrf(request, csrf_token_)
@@ -452,7 +452,7 @@ def eligible_page(
     programme_id: ProgrammeId,
     offset: Offset = 0,
     p: Principal = permit("policy.eligible"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     out = ops.eligible(s, request.app.state.engine, p, programme_id, offset=offset, limit=PAGE)
     return render(request, "policy_eligible.html", {"e": out, "clause_text": ops.clause_text})
@@ -463,7 +463,7 @@ def simulate_page(
     request: Request,
     programme_id: ProgrammeId,
     p: Principal = permit("policy.simulate"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     """Change parameters (the form's ``p_<name>`` fields) and see the reform against the budget."""
     lang = lang_of(request)

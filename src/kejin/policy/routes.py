@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kejin.access import service as access
-from kejin.access.deps import db, permit
+from kejin.access.deps import TX, permit
 from kejin.access.rules import GOV, READERS, Principal, Rule, add_rules
 from kejin.errors import NotFoundError, Problem, ValidationError
 from kejin.ids import normalize_uscc
@@ -97,7 +97,7 @@ def policies_for_firm(
     request: Request,
     uscc: str,
     p: Principal = permit("policy.matches", target="uscc"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """政策精准推送: each policy the firm qualifies for, with amount and reason (zh/en); policies
     needing data the registry lacks are listed as ``needs_data`` with their inputs."""
@@ -106,7 +106,7 @@ def policies_for_firm(
 
 @router.get("/policy/programmes")
 def list_programmes(
-    p: Principal = permit("policy.programmes"), s: Session = Depends(db, scope="function")
+    p: Principal = permit("policy.programmes"), s: Session = TX
 ) -> list[dict[str, Any]]:
     """Programmes with budget used and remaining, and their state (draft / published / …)."""
     return programmes(s)
@@ -166,7 +166,7 @@ class CorrectIn(BaseModel):
 def create_programme(
     body: ProgrammeIn,
     p: Principal = permit("policy.create"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """New draft programme: a policy funded for a budget year; the caller is its maker."""
     return ops.create(
@@ -178,7 +178,7 @@ def create_programme(
 def programme_detail(
     programme_id: ProgrammeId,
     p: Principal = permit("policy.programme"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """The programme with every application (status, amounts, clauses) and every payment."""
     return ops.programme_detail(s, p, programme_id)
@@ -189,7 +189,7 @@ def publish_programme(
     programme_id: ProgrammeId,
     as_of: date | None = Query(None, description="parameters as known on (default today)"),
     p: Principal = permit("policy.publish"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """Publish a draft; refused (422) when the caller is its maker (经办与审批分离)."""
     return ops.publish(s, p, programme_id, as_of)
@@ -199,7 +199,7 @@ def publish_programme(
 def approve_programme(
     programme_id: ProgrammeId,
     p: Principal = permit("policy.approve"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> list[dict[str, Any]]:
     """Approve every reviewed application, reserving budget by the programme's allocation rule;
     refused (422) when the caller reviewed any of them."""
@@ -213,7 +213,7 @@ def eligible_firms(
     offset: Offset = 0,
     limit: int = Query(50, ge=1, le=500),
     p: Principal = permit("policy.eligible"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """Every firm/entity of the region eligible in the programme's year, largest amount first,
     with the clauses (and articles) that decide each; paged."""
@@ -229,7 +229,7 @@ def notify_list(
     request: Request,
     programme_id: ProgrammeId,
     p: Principal = permit("policy.eligible"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     """The eligible list as an Excel file to notify firms (精准推送)."""
     name, data, _ = ops.notify_xlsx(s, request.app.state.engine, p, programme_id)
@@ -246,7 +246,7 @@ def simulate_programme(
         [], alias="set", description="reform parameter NAME=VALUE (repeatable)"
     ),
     p: Principal = permit("policy.simulate"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """Baseline vs reform over the region: beneficiaries, cost against the budget, winners and
     losers per firm, cost by industry chain."""
@@ -267,7 +267,7 @@ def simulate_programme(
 def firm_applications(
     uscc: str,
     p: Principal = permit("policy.applications", target="uscc"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> list[dict[str, Any]]:
     """The firm's applications: status, claimed / approved / paid amounts and the clauses."""
     return ops.firm_applications(s, p, normalize_uscc(uscc))
@@ -279,7 +279,7 @@ def apply_for_programme(
     uscc: str,
     body: ApplyIn,
     p: Principal = permit("policy.apply", target="uscc"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> list[dict[str, Any]]:
     """Apply (the firm's own user only) for its eligible entities of the programme's year, from
     the registry's data; an ineligible entity is refused with the failed clause."""
@@ -293,7 +293,7 @@ def review_application(
     application_id: ApplicationId,
     body: ReviewIn,
     p: Principal = permit("policy.review"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """Review (the maker): accept, or reject with a note."""
     return ops.review(s, p, application_id, accept=body.accept, note=body.note)
@@ -304,7 +304,7 @@ def pay_application(
     application_id: ApplicationId,
     body: PayIn,
     p: Principal = permit("policy.pay"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """Pay an approved application once; the same key returns the first payment."""
     return ops.pay(s, p, application_id, body.idempotency_key)
@@ -315,7 +315,7 @@ def correction_preview(
     programme_id: ProgrammeId,
     as_of: date = Query(..., description="parameters as known on this day"),
     p: Principal = permit("policy.corrections"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """Retroactive correction, preview: per paid application the amount it is entitled to with
     the parameters as known on ``as_of`` and the top-up (+) or claw-back (−)."""
@@ -327,7 +327,7 @@ def record_corrections(
     programme_id: ProgrammeId,
     body: CorrectIn,
     p: Principal = permit("policy.correct"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> list[dict[str, Any]]:
     """Record the top-ups and claw-backs (keys ``PREFIX:APPLICATION``; the same prefix returns
     the same payments); a top-up beyond the budget is refused."""

@@ -8,12 +8,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
-from kejin.access.deps import Unit, db, permit, permit_unit
+from kejin.access.deps import TX, Unit, permit, permit_unit
 from kejin.access.rules import Principal
 from kejin.params import Offset
 from kejin.registry import profiles
@@ -163,7 +163,7 @@ def search_firms(
     limit: int = Query(50, ge=1, le=profiles.MAX_PAGE),
     offset: Offset = 0,
     p: Principal = permit("firm.search"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Any:
     """Firms the caller may see (a bank: consented or pushed; an enterprise: itself)."""
     return profiles.search_firms(
@@ -208,7 +208,7 @@ def export_firms(
     stage: str | None = STAGE_Q,
     qualification: str | None = QUAL_Q,
     p: Principal = permit("firm.export"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> StreamingResponse:
     res = profiles.firm_rows_for_export(
         s, p, q=q, chain=chain, stage=stage, qualification=qualification
@@ -221,7 +221,5 @@ def export_firms(
 
 
 @router.get("/stats/region", response_model=RegionOverview, summary="区域概览 / region overview")
-def region(
-    p: Principal = permit("stats.region"), s: Session = Depends(db, scope="function")
-) -> Any:
+def region(p: Principal = permit("stats.region"), s: Session = TX) -> Any:
     return profiles.region_overview(s, p)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from kejin.access import accounts, service, sessions
 from kejin.access.audit import utcnow, verify
-from kejin.access.deps import check_csrf, csrf_token, db, end_session, permit, signed_in
+from kejin.access.deps import TX, check_csrf, csrf_token, end_session, permit, signed_in
 from kejin.access.rules import Principal, Rule, add_rules
 from kejin.errors import KejinError, Problem, ValidationError
 from kejin.lending import portfolio
@@ -166,7 +166,7 @@ def password_submit(
     new_password_again: str = Form("", max_length=200),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("self.password"),
-    s: Session = Depends(db),
+    s: Session = TX,
 ) -> Response:
     """Self-service password change (also the one page a first login may open)."""
     check_csrf(request, csrf_token_)
@@ -196,7 +196,7 @@ def password_submit(
 def dashboard(
     request: Request,
     p: Principal = permit("stats.region"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     lang = lang_of(request)
     ov = profiles.region_overview(s, p)
@@ -344,7 +344,7 @@ def firms(
     qualification: str | None = Query(None, max_length=40),
     offset: Offset = 0,
     p: Principal = permit("firm.search"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     filters = {
         "q": q or None,
@@ -383,7 +383,7 @@ def firm(
     request: Request,
     uscc: str,
     p: Principal = permit("firm.read", target="uscc"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     prof = profiles.firm_profile(s, p, uscc)
     return render(request, "firm.html", {"f": prof, "ind_fields": _indicator_columns()})
@@ -413,7 +413,7 @@ def bank(
     request: Request,
     page: int = Query(1, ge=1, le=100_000),
     p: Principal = permit("page.bank"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     assert p.institution_id is not None
     inst = s.get(Institution, p.institution_id)
@@ -478,7 +478,7 @@ def enterprise(
     request: Request,
     notice: str | None = Query(None, max_length=20),
     p: Principal = permit("page.enterprise"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     return _enterprise_page(
         request, p, s, {}, {}, notice if notice in ("granted", "revoked") else None
@@ -494,7 +494,7 @@ def enterprise_grant(
     expires_on: str = Form("", max_length=20),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("page.enterprise"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
     lang = lang_of(request)
@@ -541,7 +541,7 @@ def enterprise_revoke(
     consent_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("consent.revoke", target="consent_id"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
     service.revoke_consent(s, p, consent_id)
@@ -556,7 +556,7 @@ def audit_page(
     before_seq: int | None = Query(None, ge=1, le=2_000_000_000),
     check: bool = Query(False),
     p: Principal = permit("audit.read"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     rows = service.query_audit(
         s, p, actor=actor or None, action=action or None, before_seq=before_seq, limit=100

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kejin.access import service as access
-from kejin.access.deps import check_csrf, db, permit
+from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Principal
 from kejin.lending.tables import Institution
 from kejin.web.pages import lang_of, page_count, render
@@ -48,7 +48,7 @@ def whitelist_page(
     b: int | None = Query(None, ge=1, le=2**31 - 1),
     notice: str | None = Query(None, max_length=40),
     p: Principal = permit("page.whitelist"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     vs = visibility.versions(s)
     ids = [v["version"] for v in vs]
@@ -91,7 +91,7 @@ def whitelist_refresh(
     request: Request,
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("whitelist.refresh"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
     out = do_refresh(request, p, s)
@@ -106,7 +106,7 @@ def whitelist_push(
     institution_id: str = Form("", max_length=20),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("whitelist.push"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     """Push the latest version to the chosen bank and hand the file to the browser."""
     check_csrf(request, csrf_token_)
@@ -124,7 +124,7 @@ def bank_whitelist(
     request: Request,
     page: int = Query(1, ge=1, le=100_000),
     p: Principal = permit("page.bank"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     """The pushed list a screen at a time: a region's list runs to tens of thousands of firms."""
     assert p.institution_id is not None

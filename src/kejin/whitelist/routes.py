@@ -10,12 +10,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from kejin.access import service as access
-from kejin.access.deps import db, permit
+from kejin.access.deps import TX, permit
 from kejin.access.rules import READERS, Principal, Rule, add_rules, add_visibility
 from kejin.params import Offset
 from kejin.whitelist import service, visibility
@@ -42,7 +42,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 @router.get("/whitelist/versions")
 def list_versions(
-    p: Principal = permit("whitelist.versions"), s: Session = Depends(db, scope="function")
+    p: Principal = permit("whitelist.versions"), s: Session = TX
 ) -> list[dict[str, Any]]:
     """Whitelist versions, newest first, with members per tier."""
     return visibility.versions(s)
@@ -54,7 +54,7 @@ def version_diff(
     a: int = Query(..., ge=1, le=2**31 - 1, description="older version"),
     b: int = Query(..., ge=1, le=2**31 - 1, description="newer version"),
     p: Principal = permit("whitelist.diff"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """Firms added, removed or re-tiered from version ``a`` to ``b``, each with the rules that
     caused it."""
@@ -89,7 +89,7 @@ def do_push(request: Request, p: Principal, s: Session, institution_id: str) -> 
 def refresh(
     request: Request,
     p: Principal = permit("whitelist.refresh"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """Build a new version from the latest points run and the rule set (gov_admin)."""
     return do_refresh(request, p, s)
@@ -104,7 +104,7 @@ def push(
     request: Request,
     institution_id: str,
     p: Principal = permit("whitelist.push"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> Response:
     """Push the latest version's members (push fields only) to a bank; returns the xlsx file."""
     name, data = do_push(request, p, s, institution_id)
@@ -119,7 +119,7 @@ def pushed(
     limit: int | None = Query(None, ge=1, le=100_000),
     offset: Offset = 0,
     p: Principal = permit("whitelist.pushed", target="institution_id"),
-    s: Session = Depends(db, scope="function"),
+    s: Session = TX,
 ) -> dict[str, Any]:
     """The latest version pushed to the institution: members, push fields only (``total`` of
     them; ``limit``/``offset`` for a slice, by code)."""
