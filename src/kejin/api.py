@@ -233,6 +233,9 @@ def lifespan(pool_size: int) -> Any:
                 connect_args={"server_settings": {"default_transaction_read_only": "on"}},
                 pool_size=pool_size,
                 max_overflow=max(0, admission_limit(engine, pool_size) - pool_size),
+                # Like the synchronous engine's (kejin.db.make_engine): a connection whose
+                # backend was terminated is replaced before a request gets it.
+                pool_pre_ping=True,
             )
             writer = app.state.readlog_writer = LoopWriter(
                 engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -267,7 +270,6 @@ def create_app(engine: Engine | None = None, session_key: str | None = None) -> 
                 url.render_as_string(hide_password=False),
                 pool_size=settings.db_pool_size,
                 max_overflow=10,
-                pool_pre_ping=False,
             )
             if url.get_backend_name() == "postgresql"
             else get_engine()

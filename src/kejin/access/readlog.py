@@ -196,12 +196,7 @@ class LoopWriter:
                     fut.set_result(ev)
 
     async def _commit(self, batch: list[dict[str, Any]]) -> list[AuditEvent]:
-        import psycopg
-
-        if self.conn is None:
-            self.conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
-        cur = self.conn.cursor()
-        await cur.execute(self.head)
+        cur = await self._begin()
         while cur.nextset():
             pass
         last = await cur.fetchone()
@@ -212,6 +207,29 @@ class LoopWriter:
             )
             await cur.execute("COMMIT")
         return events
+
+    async def _begin(self) -> Any:
+        """Send the batch's first round trip (``BEGIN``, lock, tail) and return its cursor.
+
+        A connection that died while idle (PostgreSQL restarted, the backend terminated) is
+        only found out by using it; then nothing of the batch has been written, so it is sent
+        once more on a new connection instead of failing every read waiting for it.
+        """
+        import psycopg
+
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+            cur = self.conn.cursor()
+            try:
+                await cur.execute(self.head)
+                return cur
+            except psycopg.OperationalError:
+                if attempt == 2 or not self.conn.broken:
+                    raise
+                conn, self.conn = self.conn, None
+                await conn.close()
+        raise AssertionError("unreachable")
 
     async def _reset(self) -> None:
         """After a failure: roll back, or drop a broken connection (the next batch reconnects)."""
