@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import random
 import signal
 import threading
@@ -72,7 +73,9 @@ class ApiClients:
         self.log, self.reads = Log(), Log()
         self.lock = threading.Lock()
         self.progress = 0
-        clients = [(session_client(base, "gov"), session_client(base, "ent")) for _ in range(threads)]
+        clients = [
+            (session_client(base, "gov"), session_client(base, "ent")) for _ in range(threads)
+        ]
         self.threads = [
             threading.Thread(target=self._work, args=(gov, ent, jobs[i::threads]), daemon=True)
             for i, (gov, ent) in enumerate(clients)
@@ -94,7 +97,9 @@ class ApiClients:
 
     def _read(self, secret: str) -> None:
         """A bank system reading a consented profile all along (the asynchronous read path)."""
-        c = httpx.Client(base_url=self.base, timeout=30, headers={"Authorization": f"Bearer {secret}"})
+        c = httpx.Client(
+            base_url=self.base, timeout=30, headers={"Authorization": f"Bearer {secret}"}
+        )
         while not self.stop.is_set():
             after = self.over.is_set()
             try:
@@ -121,7 +126,7 @@ def _jobs(claims: list[int], consents: list[int], seed_: int) -> list[tuple[str,
 
 
 def test_postmaster_killed_mid_run_every_payout_whole_and_the_service_recovers(
-    cluster: Cluster, tmp_path: Path
+    cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     url = cluster.create_database("fault_postmaster")
     desk = seed(url, n_claims=36, n_consents=12)
@@ -133,23 +138,29 @@ def test_postmaster_killed_mid_run_every_payout_whole_and_the_service_recovers(
         ctx = multiprocessing.get_context("spawn")
         over, q = ctx.Event(), ctx.Queue()
         procs = [
-            ctx.Process(target=process_worker, args=(url, desk.users, proc_jobs[i::2], over, DEADLINE, q))
+            ctx.Process(
+                target=process_worker, args=(url, desk.users, proc_jobs[i::2], over, DEADLINE, q)
+            )
             for i in range(2)
         ]
         for p in procs:
             p.start()
+        request.addfinalizer(lambda: [p.kill() for p in procs if p.is_alive()])
         api = ApiClients(srv.base, api_jobs, desk.bank_secret)
         done: list[list[tuple]] = []  # type: ignore[type-arg]
         proc_ok = 0
+        proc_failed: list[str] = []
 
         def drain(timeout: float) -> None:
             nonlocal proc_ok
             try:
                 kind, v = q.get(timeout=timeout)
-            except Exception:  # noqa: BLE001 — queue.Empty
+            except queue.Empty:
                 return
             if kind == "progress":
-                proc_ok += v
+                proc_ok += v[0]
+                if not v[0]:
+                    proc_failed.append(v[1])
             else:
                 done.append(v)
 
@@ -162,7 +173,10 @@ def test_postmaster_killed_mid_run_every_payout_whole_and_the_service_recovers(
         over.set()
         api.over.set()
         api.finish()
-        wait_until(lambda: drain(0.2) or len(done) == len(procs), "back-office processes")
+        try:
+            wait_until(lambda: drain(0.2) or len(done) == len(procs), "back-office processes")
+        except AssertionError:
+            raise AssertionError(f"processes: {proc_ok} ok, failures {proc_failed}") from None
         for p in procs:
             p.join(30)
         assert srv.proc.poll() is None and srv.workers() == workers, "the service was restarted"
