@@ -21,6 +21,7 @@ ceiling of the HTTP stack itself on this machine, so the cost of the profile pat
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import secrets
@@ -41,6 +42,7 @@ from sqlalchemy.engine import make_url
 from kejin.access.audit import verify
 from kejin.access.service import SYSTEM, create_user, issue_token, principal_of
 from kejin.access.tables import AuditEvent, Consent
+from kejin.api import AREA_ROUTERS
 from kejin.db import make_engine, normalize_url, transaction
 from kejin.frames import write_frame
 from kejin.ids import uscc_check_char
@@ -48,6 +50,8 @@ from kejin.lending.tables import Institution
 from kejin.migrate import upgrade
 from kejin.registry.tables import AnnualIndicator, Enterprise, Qualification
 from kejin.vocab import INDUSTRY_CHAINS, STAGES
+
+from . import service_mixed as mixed
 
 SERVER_URL = os.environ.get(
     "KEJIN_BENCH_DATABASE_URL",
@@ -105,8 +109,9 @@ def _region(n: int) -> dict[str, pl.DataFrame]:
     return {"enterprises": ent, "annual_indicators": ind, "qualifications": qual}
 
 
-def _prepare(url: str, n: int) -> tuple[str, list[str]]:
-    """Fill the scratch database; return the bank token and the USCCs."""
+def _prepare(url: str, n: int, loans: int) -> tuple[str, list[str], dict[str, object]]:
+    """Fill the scratch database; return the bank token, the USCCs and the mixed workload's
+    pushed firms, claimable loans and enterprise users."""
     eng = make_engine(url)
     upgrade(eng)
     frames = _region(n)
@@ -127,6 +132,8 @@ def _prepare(url: str, n: int) -> tuple[str, list[str]]:
             )
         )
         s.flush()
+        for mod in AREA_ROUTERS:  # every area's rules, so the token carries every bank scope
+            importlib.import_module(mod)
         u = create_user(
             s,
             SYSTEM,
@@ -152,6 +159,14 @@ def _prepare(url: str, n: int) -> tuple[str, list[str]]:
     )
     with eng.begin() as conn:
         write_frame(conn, Consent.__table__, consents)
+    pushed = mixed.push_half(eng, frames["enterprises"])
+    work = {
+        "pushed": pushed,
+        "loans": mixed.defaulted_loans(eng, pushed, loans),
+        "ents": dict(
+            zip(pushed[-40:], mixed.enterprise_users(eng, pushed[-40:]).items(), strict=True)
+        ),
+    }
     # A server is not measured seconds after a bulk load: without this, autovacuum's first pass
     # over the 500,000 new rows and the checkpoint of their pages ran during the first load run.
     with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -161,7 +176,7 @@ def _prepare(url: str, n: int) -> tuple[str, list[str]]:
         f"region: {n:,} firms, {3 * n:,} indicator rows, {n:,} consents loaded in {time.perf_counter() - t0:.1f} s"
     )
     eng.dispose()
-    return token, usccs
+    return token, usccs, work
 
 
 LUA = """
@@ -293,10 +308,12 @@ def main(quick: bool) -> None:
     url = server.set(database=name).render_as_string(hide_password=False)
     proc = None
     try:
-        token, usccs = _prepare(url, n)
+        token, usccs, work = _prepare(url, n, loans=150 if quick else 800)
         tmp = Path(tempfile.mkdtemp(prefix="kejin_bench_"))
         (tmp / "usccs.txt").write_text("\n".join(usccs) + "\n")
+        (tmp / "pushed.txt").write_text("\n".join(work["pushed"]) + "\n")  # type: ignore[arg-type]
         (tmp / "profile.lua").write_text(LUA % (tmp / "usccs.txt", token))
+        (tmp / "visible.lua").write_text(LUA % (tmp / "pushed.txt", token))
         (tmp / "health.lua").write_text(LUA_HEALTH % token)
         per_thread = CLIENTS // 2  # wrk -t2: each thread opens half the connections
         (tmp / "users.lua").write_text(LUA_USERS % (tmp / "usccs.txt", per_thread, token, token))
@@ -307,7 +324,18 @@ def main(quick: bool) -> None:
         users = _wrk(port, tmp / "users.lua", seconds)
         load = os.getloadavg()[0]
         _drain(port)
+        sessions = mixed.log_in(port, {u: pw for u, pw in work["ents"].values()})  # type: ignore[union-attr]
+        ents = [(c, t, f) for (c, t), f in zip(sessions, work["ents"], strict=True)]  # type: ignore[arg-type]
+        (tmp / "mixed.lua").write_text(
+            mixed.lua_mixed(str(tmp / "pushed.txt"), token, work["loans"], ents, per_thread)  # type: ignore[arg-type]
+        )
+        mixed_seconds = 10 if quick else 60
+        mix = _wrk(port, tmp / "mixed.lua", mixed_seconds)
+        mix_load = os.getloadavg()[0]
+        _drain(port)
         ours = _wrk(port, tmp / "profile.lua", seconds)
+        _drain(port)
+        visible = _wrk(port, tmp / "visible.lua", seconds)
         _drain(port)
         single = _wrk(port, tmp / "profile.lua", 10, clients=1)
         _drain(port)
@@ -324,7 +352,9 @@ def main(quick: bool) -> None:
         )
         for label, r in (
             ("firm profile, 200 users (ours)", users),
+            (f"mixed 90/10, 200 users, {mixed_seconds} s", mix),
             ("firm profile, 200 conns (ours)", ours),
+            ("pushed firms, 200 conns (ours)", visible),
             ("firm profile, 1 client (ours)", single),
             ("/api/health, 200 conns (peer)", peer),
         ):
@@ -338,9 +368,16 @@ def main(quick: bool) -> None:
             f"{'met' if users['p99'] < 100 and users['errors'] == 0 else 'NOT met'}"
         )
         print(
-            f"  saturation: profile throughput = {ours['rps'] / peer['rps']:.2f} × the bare stack "
-            f"({ours['rps']:.0f} vs {peer['rps']:.0f} req/s)"
+            f"  mixed (60% profiles, 30% lists, 4% decisions, 3% consents, 3% claims), 200 users: "
+            f"p99 {mix['p99']:.1f} ms, errors {int(mix['errors'])}; target p99 < 100 ms and no "
+            f"error: {'met' if mix['p99'] < 100 and mix['errors'] == 0 else 'NOT met'} "
+            f"(load average {mix_load:.1f})"
         )
+        for label, r in (("profile, consented", ours), ("profile, pushed", visible)):
+            print(
+                f"  saturation, {label}: {r['rps']:.0f} req/s, p99 {r['p99']:.0f} ms = "
+                f"{r['rps'] / peer['rps']:.2f} × the bare stack ({peer['rps']:.0f} req/s)"
+            )
         print(
             f"  machine: {os.cpu_count()} cores shared with other work; load average {load:.1f} during the 200-client run"
         )
