@@ -39,8 +39,9 @@ import polars as pl
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
+from kejin.access.accounts import create_user
 from kejin.access.audit import verify
-from kejin.access.service import SYSTEM, create_user, issue_token, principal_of
+from kejin.access.service import SYSTEM, issue_token, principal_of
 from kejin.access.tables import AuditEvent, Consent
 from kejin.api import AREA_ROUTERS
 from kejin.db import make_engine, normalize_url, transaction
@@ -141,6 +142,7 @@ def _prepare(url: str, n: int, loans: int) -> tuple[str, list[str], dict[str, ob
             role="bank_officer",
             password=secrets.token_urlsafe(16),
             institution_id="BK01",
+            exemption="demo",  # a synthetic bench account: no first-login change
         )
         token = issue_token(s, principal_of(u), name="bench", days=2).secret
         uid = u.id

@@ -21,7 +21,8 @@ from decimal import Decimal
 import polars as pl
 from sqlalchemy import Engine, insert
 
-from kejin.access.service import SYSTEM, create_user
+from kejin.access.accounts import create_user
+from kejin.access.service import SYSTEM
 from kejin.db import transaction
 from kejin.frames import write_frame
 from kejin.fund import service as fund
@@ -106,7 +107,10 @@ def enterprise_users(engine: Engine, usccs: list[str]) -> dict[str, str]:
     with transaction(engine) as s:
         for i, u in enumerate(usccs):
             name, pw = f"bench_ent{i}", secrets.token_urlsafe(16)
-            create_user(s, SYSTEM, username=name, role="enterprise_user", password=pw, uscc=u)
+            create_user(
+                s, SYSTEM, username=name, role="enterprise_user", password=pw, uscc=u,
+                exemption="demo",  # synthetic bench accounts: no first-login change
+            )  # fmt: skip
             out[name] = pw
     return out
 
