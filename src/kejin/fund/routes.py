@@ -53,9 +53,11 @@ POOL_ID = Field(min_length=1, max_length=40, description="资金池编号 / pool
 CONTRACT = Field(min_length=1, max_length=40, description="贷款合同编号 / loan contract number")
 REASON = Field(min_length=1, max_length=500, description="事由 / reason, recorded with the command")
 KEY = Field(
+    default=None,
     min_length=1,
     max_length=desk.KEY_MAX,
-    description="幂等键：同一键与同一请求只执行一次，重发返回首次结果 / idempotency key",
+    description="幂等键：标识一次请求（不是其内容）；省略时新生成并在结果 command 中返回，重试时传回"
+    " / idempotency key naming the request; omitted: a fresh one, returned as `command`",
 )
 
 
@@ -145,7 +147,7 @@ class DepositIn(BaseModel):
     party: str = Field(min_length=1, max_length=40, description="出资方 / government funder")
     amount: Decimal = Field(gt=0, max_digits=16, decimal_places=2)
     reason: str = REASON
-    key: str = KEY
+    key: str | None = KEY
 
 
 @router.post("/fund/deposits", summary="资金池注资 / deposit capital")
@@ -184,7 +186,7 @@ class LoanIn(BaseModel):
     pool: str = POOL_ID
     contract_no: str = CONTRACT
     reason: str = REASON
-    key: str = KEY
+    key: str | None = KEY
 
 
 @router.post("/fund/enrolments", summary="贷款备案入池 / enrol a loan")
@@ -227,7 +229,7 @@ class StatusIn(BaseModel):
     days_past_due: int = Field(ge=0, le=100_000)
     classification: str = Field(min_length=1, max_length=20)
     reason: str = REASON
-    key: str = KEY
+    key: str | None = KEY
 
 
 @router.post("/fund/statuses", summary="月度贷后报告 / month-end loan status")
@@ -278,7 +280,7 @@ class DecisionIn(BaseModel):
     )
     approve: bool = Field(description="通过 true / 驳回 false")
     reason: str = REASON
-    key: str = KEY
+    key: str | None = KEY
 
 
 class PayIn(BaseModel):
@@ -286,7 +288,7 @@ class PayIn(BaseModel):
         json_schema_extra={"examples": [{"reason": "按审批结果拨付", "key": "pay-1"}]}
     )
     reason: str = REASON
-    key: str = KEY
+    key: str | None = KEY
 
 
 @router.post("/fund/claim/{claim_id}/review", summary="初审 / first review")
