@@ -14,9 +14,11 @@ class Term:
     id: str
     zh: str
     en: str
+    #: Other labels an import accepts for this term (older labels, common synonyms).
+    also: tuple[str, ...] = ()
 
 
-def _terms(*rows: tuple[str, str, str]) -> dict[str, Term]:
+def _terms(*rows: tuple[str, str, str] | tuple[str, str, str, tuple[str, ...]]) -> dict[str, Term]:
     return {r[0]: Term(*r) for r in rows}
 
 
@@ -86,22 +88,28 @@ PRODUCT_KINDS = _terms(
     ("equity", "股权投资", "equity investment"),
 )
 
-GUARANTEE_TYPES = _terms(
-    ("credit", "信用", "unsecured (credit)"),
-    ("ip_pledge", "知识产权质押", "IP pledge"),
-    ("guarantee", "保证担保", "guarantee"),
-    ("mortgage", "抵押", "mortgage"),
-)
-
-#: What a product accepts and a need offers as credit enhancement (seed 000 (四), 004 §12; 001 §12).
+#: The one guarantee vocabulary of loans, products, needs and fund schemes: 信用, 保证, 抵押, and
+#: 质押 by the pledged asset (seed 000 (四), 001 §12, 004 §5; Anhui's receivable and inventory
+#: pledges). ``receivables`` keeps the identifier the marketplace already stores.
 GUARANTEE_KINDS = _terms(
-    ("credit", "信用", "unsecured (credit)"),
+    ("credit", "信用", "unsecured (credit)", ("纯信用", "信用贷款")),
+    ("guarantee", "保证", "guarantee (surety)", ("保证担保", "担保公司", "担保")),
+    ("mortgage", "抵押", "mortgage", ("抵押担保",)),
     ("ip_pledge", "知识产权质押", "IP pledge"),
     ("equity_pledge", "股权质押", "equity pledge"),
-    ("receivables", "应收账款", "receivables pledge"),
-    ("guarantee", "担保公司", "guarantee company"),
-    ("mortgage", "抵押", "mortgage"),
+    ("receivables", "应收账款质押", "receivables pledge", ("应收账款",)),
+    ("inventory_pledge", "存货质押", "inventory pledge", ("存货",)),
+    ("order_pledge", "订单质押", "order pledge", ("订单",)),
 )
+
+#: The family (信用 / 保证 / 抵押 / 质押) of each guarantee kind; a pledge's label names its asset.
+GUARANTEE_FAMILIES = _terms(
+    ("credit", "信用", "credit"),
+    ("guarantee", "保证", "guarantee"),
+    ("mortgage", "抵押", "mortgage"),
+    ("pledge", "质押", "pledge"),
+)
+GUARANTEE_FAMILY = {k: (k if k in GUARANTEE_FAMILIES else "pledge") for k in GUARANTEE_KINDS}
 
 REPAYMENT_OPTIONS = _terms(
     ("on_demand", "随借随还", "draw and repay at any time"),
@@ -162,6 +170,6 @@ def lookup(vocab: dict[str, Term], text: str) -> str | None:
         return t
     low = t.lower()
     for term in vocab.values():
-        if t == term.zh or low == term.en.lower() or low == term.id.lower():
+        if t == term.zh or low == term.en.lower() or low == term.id.lower() or t in term.also:
             return term.id
     return None

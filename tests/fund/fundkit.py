@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
+import yaml
 from sqlalchemy import Engine, insert
 
 from kejin.fund.ledger import Actor
+from kejin.fund.scheme import SCHEMES_DIR
 from kejin.ids import org_code_check_char, uscc_check_char
 from kejin.lending.tables import Institution, Loan, LoanStatus
 from kejin.registry.tables import AnnualIndicator, Enterprise, Qualification
@@ -128,3 +131,17 @@ def bad_status(
 
 def actor(who: str = "clerk", on: date = date(2026, 3, 2), why: str = "test") -> Actor:
     return Actor(who, on, why)
+
+
+def region_scheme(directory: Path, base: str, caps: dict[str, str], article: str = "第五条") -> str:
+    """A region's own scheme file: a library scheme plus caps the region sets, each cited to the
+    region's own document (no library scheme carries a cap its source does not state)."""
+    data = yaml.safe_load((SCHEMES_DIR / f"{base}.yaml").read_text(encoding="utf-8"))
+    data["references"].append(
+        {"id": "region", "document": "某市风险补偿资金池实施细则（测试）", "article": article}
+    )
+    data.setdefault("caps", {}).update(caps)
+    data["sources"].update({f"caps.{k}": {"ref": "region", "article": article} for k in caps})
+    path = directory / f"{base}_region.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return str(path)

@@ -53,7 +53,7 @@ def _facts(guarantee: str, first: bool = False) -> dict:
 def test_a_share_names_its_category_clause_and_any_bonus_that_held() -> None:
     s = load_scheme("anhui")
     credit = share_clauses(s, "direct", _facts("credit"))
-    assert [c["article"] for c in credit["pool"]] == ["补偿标准（一）（二）"] * 2
+    assert [c["article"][:7] for c in credit["pool"]] == ["补偿标准（一）", "补偿标准 首笔"]
     assert credit["pool"][1]["bonus"] == "bank → pool +0.05" == credit["bank"][1]["bonus"]
     mortgage = share_clauses(s, "direct", _facts("mortgage"))
     assert all("bonus" not in c for cs in mortgage.values() for c in cs)
@@ -62,8 +62,11 @@ def test_a_share_names_its_category_clause_and_any_bonus_that_held() -> None:
     assert len(first["pool"]) == 2
 
 
-def test_a_category_without_its_own_reference_cites_the_scheme() -> None:
+def test_a_category_cites_its_own_source() -> None:
     s = load_scheme("jiangsu_suke")
     out = share_clauses(s, "all", _facts("credit"))
     assert {c["document"] for cs in out.values() for c in cs} == {s.references[0].document}
+    assert {c["article"] for cs in out.values() for c in cs} == {
+        "风险补偿 本金损失省级70%、市（县）30%"
+    }
     assert set(out) == {"province", "city", "bank"}

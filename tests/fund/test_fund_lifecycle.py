@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-from fundkit import actor, add_hnte_profitable, bad_status, seed_loans
+from fundkit import actor, add_hnte_profitable, bad_status, region_scheme, seed_loans
 from sqlalchemy import Engine, func, select
 
 from kejin.errors import ConflictError, NotFoundError, ValidationError
@@ -146,11 +147,11 @@ def test_jiangsu_pays_all_principal_split_province_city(engine: Engine) -> None:
         assert audit(conn, "P1").ok
 
 
-def test_leverage_and_per_loan_cap(engine: Engine) -> None:
+def test_leverage_and_a_regions_per_loan_cap(engine: Engine, tmp_path: Path) -> None:
     contracts = seed_loans(engine, n=3, amount=D("12000000.00"))
-    _pool(engine, capital="2000000.00")
+    _pool(engine, region_scheme(tmp_path, "anhui", {"per_loan": "10000000"}), "2000000.00")
     e = svc.enrol(engine, "P1", contracts[0], actor("bank", date(2026, 1, 10)), "e0")
-    assert D(e["covered_amount"]) == D("10000000.00")  # per-loan cap 10M
+    assert D(e["covered_amount"]) == D("10000000.00")  # the region's per-loan cap 10M
     svc.enrol(engine, "P1", contracts[1], actor("bank", date(2026, 1, 10)), "e1")
     at_limit = svc.summary(engine, "P1", date(2026, 1, 10))
     assert (at_limit["leverage"], at_limit["over_leverage"]) == (at_limit["leverage_limit"], False)

@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 from fundkit import seed_loans
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 
 from kejin.errors import KejinError
 from kejin.fund import service as svc
 from kejin.fund.ledger import Actor, audit
+from kejin.fund.tables import ClaimShare
+from kejin.lending.tables import Loan
 
 ANHUI_CREDIT_LOAN = """
 | day        | actor     | step     | arg                      | expect                                   |
@@ -47,10 +49,11 @@ PINGSHAN_FEE_CAP = """
 | 2026-01-12 | bank      | enrol    | L00000                   | category=all                             |
 | 2026-01-12 | bank      | fee      | L00000                   | fee=10000.00                             |
 | 2026-05-31 | bank      | status   | L00000 600000.00 120 doubtful | covered_balance=600000.00           |
-| 2026-06-02 | bank      | claim    | L00000                   | pool_amount=240000.00                    |
+| 2026-06-02 | bank      | claim    | L00000                   | pool_amount=240000.00 bank_share=120000.00 |
 | 2026-06-03 | reviewer  | review   |                          | status=reviewed                          |
 | 2026-06-04 | approver  | approve  |                          | status=approved                          |
-| 2026-06-05 | treasurer | pay      |                          | refused: 2 × fees collected              |
+| 2026-06-05 | treasurer | pay      |                          | paid=10000.00                            |
+| 2026-06-05 | treasurer | shares   |                          | pool=10000.00 guarantor=10000.00 B1=580000.00 total=600000.00 |
 """
 
 LATE_REVIEW = """
@@ -74,12 +77,14 @@ def _rows(table: str) -> list[dict[str, str]]:
     ]
 
 
-def _step(engine: Engine, st: dict[str, Any], row: dict[str, str], key: str) -> dict[str, Any]:
+def _step(
+    engine: Engine, st: dict[str, Any], row: dict[str, str], key: str, schemes: dict[str, str]
+) -> dict[str, Any]:
     a = Actor(row["actor"], date.fromisoformat(row["day"]), "scenario")
     arg = row["arg"].split()
     step = row["step"]
     if step == "create":
-        return svc.create_pool(engine, "P", "情景", arg[0], a, key)
+        return svc.create_pool(engine, "P", "情景", schemes.get(arg[0], arg[0]), a, key)
     if step == "deposit":
         party = "province" if st.get("scheme") == "jiangsu_suke" else "pool"
         return svc.deposit(engine, "P", party, Decimal(arg[0]), a, key)
@@ -105,7 +110,37 @@ def _step(engine: Engine, st: dict[str, Any], row: dict[str, str], key: str) -> 
         return svc.record_recovery(engine, cid, Decimal(arg[0]), a, key)
     if step == "writeoff":
         return svc.write_off(engine, cid, a, key)
+    if step == "shares":  # each party's share of the claim's loss, as stored, and their sum
+        with engine.connect() as conn:
+            shares = {
+                r.party: r.amount
+                for r in conn.execute(
+                    select(ClaimShare.party, ClaimShare.amount).where(ClaimShare.claim_id == cid)
+                )
+            }
+        return {**shares, "total": sum(shares.values(), Decimal("0.00"))}
     raise AssertionError(f"unknown step {step}")
+
+
+def run_table(engine: Engine, table: str, schemes: dict[str, str] | None = None) -> None:
+    """Run a business table row by row and check each row's expectations, then the audit."""
+    state: dict[str, Any] = {}
+    for i, row in enumerate(_rows(table), start=2):
+        expect = row["expect"]
+        try:
+            out = _step(engine, state, row, f"s{i}", schemes or {})
+        except KejinError as e:
+            assert expect.startswith("refused:"), f"row {i}: unexpected refusal {e.render()}"
+            assert expect.removeprefix("refused:").strip() in e.reason_en, (i, e.reason_en)
+            continue
+        assert not expect.startswith("refused:"), f"row {i}: expected a refusal, got {out}"
+        state.update({k: v for k, v in out.items() if k == "claim" or k == "scheme"})
+        for pair in expect.split():
+            k, v = pair.split("=")
+            assert str(out[k]) == v, f"row {i} {row['step']}: {k}={out[k]!r}, expected {v}"
+    with engine.connect() as conn:
+        rep = audit(conn, "P")
+    assert rep.ok, rep.to_dict()
 
 
 @pytest.mark.parametrize(
@@ -115,28 +150,8 @@ def _step(engine: Engine, st: dict[str, Any], row: dict[str, str], key: str) -> 
 )
 def test_scenario(engine: Engine, table: str) -> None:
     seed_loans(engine, n=2, guarantee="credit")
-    from sqlalchemy import update
-
-    from kejin.lending.tables import Loan
-
     with engine.begin() as conn:  # the second loan is a mortgage loan (Zhengzhou 60%)
         conn.execute(
             update(Loan).where(Loan.contract_no == "L00001").values(guarantee_type="mortgage")
         )
-    state: dict[str, Any] = {}
-    for i, row in enumerate(_rows(table), start=2):
-        expect = row["expect"]
-        try:
-            out = _step(engine, state, row, f"s{i}")
-        except KejinError as e:
-            assert expect.startswith("refused:"), f"row {i}: unexpected refusal {e.render()}"
-            assert expect.removeprefix("refused:").strip() in e.reason_en, (i, e.reason_en)
-            continue
-        assert not expect.startswith("refused:"), f"row {i}: expected a refusal, got {out}"
-        state.update(out)
-        for pair in expect.split():
-            k, v = pair.split("=")
-            assert str(out[k]) == v, f"row {i} {row['step']}: {k}={out[k]!r}, expected {v}"
-    with engine.connect() as conn:
-        rep = audit(conn, "P")
-    assert rep.ok, rep.to_dict()
+    run_table(engine, table)

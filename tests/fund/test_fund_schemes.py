@@ -51,9 +51,9 @@ def test_shares_that_do_not_add_up_are_refused_with_file_and_key(tmp_path: Path)
     ("old", "new", "field"),
     [
         (
-            "guarantee_types: [mortgage]",
-            "guarantee_types: [gold]",
-            "categories[1](mortgage).when.guarantee_types",
+            "guarantee_kinds: [mortgage]",
+            "guarantee_kinds: [gold]",
+            "categories[1](mortgage).when.guarantee_kinds",
         ),
         ("trigger: {days_past_due: 90}", "trigger: {}", "trigger"),
         (
@@ -102,11 +102,17 @@ def test_cli_runs_a_claim_and_the_audit(
         return json.loads(res.stdout)
 
     run("create", "P", "--scheme", "anhui", "--on", "2026-01-02")
-    assert (
-        run("deposit", "P", "--amount", "1000000", "--on", "2026-01-02")["balance"] == "1000000.00"
+    first = run("deposit", "P", "--amount", "500000", "--on", "2026-01-02")
+    assert first["balance"] == "500000.00"
+    # A key names a request, not its content: the same deposit again is a second deposit ...
+    assert run("deposit", "P", "--amount", "500000", "--on", "2026-01-02")["balance"] == (
+        "1000000.00"
     )
-    # same command, same day: replayed, not deposited twice
-    assert run("deposit", "P", "--amount", "1000000", "--on", "2026-01-02")["replayed"] is True
+    # ... and a retry passing the printed key back replays the first, posting nothing.
+    again = run(
+        "deposit", "P", "--amount", "500000", "--on", "2026-01-02", "--key", first["command"]
+    )
+    assert again["replayed"] is True and again["balance"] == "500000.00"
     run("enrol", "P", "L00000", "--on", "2026-01-10", "-u", "bank")
     bad_status(engine, "L00000", __import__("datetime").date(2026, 5, 1), Decimal("500000.00"))
     cid = run("claim", "P", "L00000", "--on", "2026-05-04", "-u", "bank")["claim"]
@@ -115,8 +121,12 @@ def test_cli_runs_a_claim_and_the_audit(
     assert res.exit_code != 0
     run("approve", str(cid), "--on", "2026-05-06", "-u", "wang")
     assert run("pay", "P", str(cid), "--on", "2026-05-07", "-u", "t")["paid"] == "175000.00"
+    # Two genuine recoveries of the same size on the same day both post.
+    for total in ("50000.00", "100000.00"):
+        rec = run("recover", str(cid), "--amount", "50000", "--on", "2026-06-01", "-u", "bank")
+        assert (rec["replayed"], rec["recovered_total"]) == (False, total)
     assert run("audit", "P")["ok"] is True
     files = run("report", "P", "--out", str(tmp_path), "--on", "2026-05-07")
     assert Path(files["xlsx"]).stat().st_size > 0
     assert Path(files["png"]).read_bytes()[:4] == b"\x89PNG"
-    assert run("show", "P", "--on", "2026-05-07")["balance"] == "825000.00"
+    assert run("show", "P", "--on", "2026-06-01")["balance"] == "860000.00"

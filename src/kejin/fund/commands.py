@@ -1,14 +1,14 @@
 """``kejin fund …``: every step of a risk-compensation pool, thin over :mod:`kejin.fund.service`.
 
 Every command that changes state takes ``--actor``, ``--on`` (business date, default today),
-``--why`` and ``--key``. Without ``--key`` the idempotency key is derived from the command and its
-arguments, so repeating the same command on the same business date replays the first result
-instead of paying twice; pass an explicit ``--key`` to do the same thing twice on purpose.
+``--why`` and ``--key``. Without ``--key`` a command gets a fresh idempotency key, printed with its
+result (``command``): running it again is a new request, and a retry that must not post twice
+passes that key back with ``--key``, which replays the first result.
 """
 
 from __future__ import annotations
 
-import hashlib
+import uuid
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from kejin.console import console, dumps, get_engine, print_json
+from kejin.console import console, get_engine, print_json
 from kejin.errors import Problem, ValidationError, parse_date
 from kejin.fund import ledger
 from kejin.fund import service as svc
@@ -28,7 +28,11 @@ fund_app = typer.Typer(help="风险补偿资金池 / risk-sharing fund", no_args
 ACTOR = typer.Option("cli", "--actor", "-u", help="操作人 / who acts")
 ON = typer.Option(None, "--on", help="业务日期 YYYY-MM-DD（默认今天）/ business date")
 WHY = typer.Option("命令行操作 / CLI", "--why", help="事由 / reason")
-KEY = typer.Option(None, "--key", help="幂等键（默认由命令与参数派生）/ idempotency key")
+KEY = typer.Option(
+    None,
+    "--key",
+    help="幂等键（默认新生成并随结果输出，重试时传回）/ idempotency key (default: fresh, printed)",
+)
 JSON = typer.Option(False, "--json", help="输出JSON / print JSON")
 
 
@@ -47,14 +51,11 @@ def _money(text: str, field: str = "amount") -> Decimal:
         ) from None
 
 
-def _ctx(
-    kind: str, args: dict[str, Any], actor: str, on: str | None, why: str, key: str | None
-) -> tuple[Actor, str]:
-    a = Actor(actor, _date(on), why)
-    if key is None:
-        digest = hashlib.sha256(dumps({"k": kind, "a": args, "on": a.on, "u": actor}).encode())
-        key = f"cli:{kind}:{digest.hexdigest()[:40]}"
-    return a, key
+def _ctx(kind: str, actor: str, on: str | None, why: str, key: str | None) -> tuple[Actor, str]:
+    """The actor and the idempotency key: ``--key`` when given, else a fresh one. A key names a
+    request, not its content, so two genuine deposits of the same amount on the same day both
+    post; the key is printed with the result (``command``) for a retry to pass as ``--key``."""
+    return Actor(actor, _date(on), why), key or f"cli:{kind}:{uuid.uuid4().hex}"
 
 
 def _show(result: Any, as_json: bool) -> None:
@@ -111,7 +112,7 @@ def create(
     as_json: bool = JSON,
 ) -> None:
     """设立资金池 / Set up a pool under a scheme."""
-    a, k = _ctx("create", {"pool": pool, "scheme": scheme}, actor, on, why, key)
+    a, k = _ctx("create", actor, on, why, key)
     _show(svc.create_pool(get_engine(), pool, name or pool, scheme, a, k), as_json)
 
 
@@ -127,7 +128,7 @@ def deposit(
     as_json: bool = JSON,
 ) -> None:
     """注资 / Capital in."""
-    a, k = _ctx("deposit", {"pool": pool, "amount": amount, "party": party}, actor, on, why, key)
+    a, k = _ctx("deposit", actor, on, why, key)
     _show(svc.deposit(get_engine(), pool, party, _money(amount), a, k), as_json)
 
 
@@ -143,7 +144,7 @@ def fee(
     as_json: bool = JSON,
 ) -> None:
     """收取担保费 / Collect a guarantee fee (default: scheme rate × covered amount)."""
-    a, k = _ctx("fee", {"pool": pool, "contract": contract, "amount": amount}, actor, on, why, key)
+    a, k = _ctx("fee", actor, on, why, key)
     amt = _money(amount) if amount is not None else None
     _show(svc.collect_fee(get_engine(), pool, contract, amt, a, k), as_json)
 
@@ -159,7 +160,7 @@ def enrol(
     as_json: bool = JSON,
 ) -> None:
     """贷款备案入池 / Enrol a loan (eligibility, caps, leverage)."""
-    a, k = _ctx("enrol", {"pool": pool, "contract": contract}, actor, on, why, key)
+    a, k = _ctx("enrol", actor, on, why, key)
     _show(svc.enrol(get_engine(), pool, contract, a, k), as_json)
 
 
@@ -178,15 +179,7 @@ def status(
     as_json: bool = JSON,
 ) -> None:
     """月度贷款状态 / Monthly loan status report."""
-    args = {
-        "pool": pool,
-        "contract": contract,
-        "month": month,
-        "balance": balance,
-        "dpd": dpd,
-        "class": classification,
-    }
-    a, k = _ctx("status", args, actor, on, why, key)
+    a, k = _ctx("status", actor, on, why, key)
     _show(
         svc.record_status(
             get_engine(),
@@ -214,7 +207,7 @@ def claim(
     as_json: bool = JSON,
 ) -> None:
     """申请代偿 / File a claim on a loan past the trigger."""
-    a, k = _ctx("claim", {"pool": pool, "contract": contract}, actor, on, why, key)
+    a, k = _ctx("claim", actor, on, why, key)
     _show(svc.file_claim(get_engine(), pool, contract, a, k), as_json)
 
 
@@ -229,7 +222,7 @@ def review(
     as_json: bool = JSON,
 ) -> None:
     """初审 / First review (not by the filer)."""
-    a, k = _ctx("review", {"claim": claim_id, "reject": reject}, actor, on, why, key)
+    a, k = _ctx("review", actor, on, why, key)
     _show(svc.review(get_engine(), claim_id, not reject, a, k), as_json)
 
 
@@ -244,7 +237,7 @@ def approve(
     as_json: bool = JSON,
 ) -> None:
     """审批（双人复核）/ Approval by a second person."""
-    a, k = _ctx("approve", {"claim": claim_id, "reject": reject}, actor, on, why, key)
+    a, k = _ctx("approve", actor, on, why, key)
     _show(svc.approve(get_engine(), claim_id, not reject, a, k), as_json)
 
 
@@ -259,7 +252,7 @@ def pay(
     as_json: bool = JSON,
 ) -> None:
     """支付代偿 / Pay an approved claim."""
-    a, k = _ctx("pay", {"pool": pool, "claim": claim_id}, actor, on, why, key)
+    a, k = _ctx("pay", actor, on, why, key)
     _show(svc.pay(get_engine(), pool, claim_id, a, k), as_json)
 
 
@@ -273,7 +266,7 @@ def reverse(
     as_json: bool = JSON,
 ) -> None:
     """冲销支付 / Reverse a payout (by reversal entries)."""
-    a, k = _ctx("reverse", {"claim": claim_id}, actor, on, why, key)
+    a, k = _ctx("reverse", actor, on, why, key)
     _show(svc.reverse_payout(get_engine(), claim_id, a, k), as_json)
 
 
@@ -288,7 +281,7 @@ def recover(
     as_json: bool = JSON,
 ) -> None:
     """登记追偿回款（按比例返还）/ Record a recovery, shared back pro rata."""
-    a, k = _ctx("recover", {"claim": claim_id, "amount": amount}, actor, on, why, key)
+    a, k = _ctx("recover", actor, on, why, key)
     _show(svc.record_recovery(get_engine(), claim_id, _money(amount), a, k), as_json)
 
 
@@ -302,7 +295,7 @@ def write_off(
     as_json: bool = JSON,
 ) -> None:
     """核销结案 / Write off and close a paid claim."""
-    a, k = _ctx("write_off", {"claim": claim_id}, actor, on, why, key)
+    a, k = _ctx("write_off", actor, on, why, key)
     _show(svc.write_off(get_engine(), claim_id, a, k), as_json)
 
 
@@ -317,7 +310,7 @@ def close(
     as_json: bool = JSON,
 ) -> None:
     """期末结账 / Close periods through a date (after a clean audit)."""
-    a, k = _ctx("close", {"pool": pool, "end": period_end}, actor, on, why, key)
+    a, k = _ctx("close", actor, on, why, key)
     _show(svc.close_period(get_engine(), pool, _date(period_end, "period_end"), a, k), as_json)
 
 

@@ -11,6 +11,7 @@ user, so two banks can never collide on a key, and a double-submitted form repla
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -24,7 +25,7 @@ from kejin.access.rules import Forbidden, Principal, authorize
 from kejin.errors import NotFoundError, Problem, ValidationError
 from kejin.fund import ledger, service
 from kejin.fund.ledger import Actor
-from kejin.fund.scheme import Reference, Scheme
+from kejin.fund.scheme import Scheme
 from kejin.fund.tables import Claim, ClaimShare, Enrolment, FundPool
 from kejin.lending.tables import Loan
 from kejin.registry.tables import Enterprise
@@ -33,9 +34,10 @@ from kejin.registry.tables import Enterprise
 KEY_MAX = 60
 
 
-def command_key(p: Principal, key: str) -> str:
-    """The caller's idempotency key within its own namespace (``web:<user id>:<key>``)."""
-    key = key.strip()
+def command_key(p: Principal, key: str | None) -> str:
+    """The caller's idempotency key within its own namespace (``web:<user id>:<key>``); a
+    request without one gets a fresh key (returned with the result as ``command``)."""
+    key = uuid.uuid4().hex if key is None else key.strip()
     if not key or len(key) > KEY_MAX or not key.isprintable():
         raise ValidationError(
             f"幂等键须为1–{KEY_MAX}个可见字符",
@@ -124,7 +126,7 @@ def deposit(
     party: str,
     amount: Decimal,
     why: str,
-    key: str,
+    key: str | None,
 ) -> dict[str, Any]:
     authorize(s, p, "fund.deposit")
     audit = _record(p, "fund.deposit", "fund_pool", pool)
@@ -134,7 +136,7 @@ def deposit(
 
 
 def review(
-    s: Session, engine: Engine, p: Principal, claim_id: int, ok: bool, why: str, key: str
+    s: Session, engine: Engine, p: Principal, claim_id: int, ok: bool, why: str, key: str | None
 ) -> dict[str, Any]:
     """First review; the service refuses the filer (maker-checker)."""
     authorize(s, p, "fund.review")
@@ -144,7 +146,7 @@ def review(
 
 
 def approve(
-    s: Session, engine: Engine, p: Principal, claim_id: int, ok: bool, why: str, key: str
+    s: Session, engine: Engine, p: Principal, claim_id: int, ok: bool, why: str, key: str | None
 ) -> dict[str, Any]:
     """Approval; the service refuses the filer and the first reviewer (maker-checker)."""
     authorize(s, p, "fund.approve")
@@ -154,7 +156,7 @@ def approve(
 
 
 def pay(
-    s: Session, engine: Engine, p: Principal, claim_id: int, why: str, key: str
+    s: Session, engine: Engine, p: Principal, claim_id: int, why: str, key: str | None
 ) -> dict[str, Any]:
     authorize(s, p, "fund.pay")
     c = own_claim(s, p, claim_id)
@@ -166,7 +168,14 @@ def pay(
 
 
 def enrol(
-    s: Session, engine: Engine, p: Principal, *, pool: str, contract_no: str, why: str, key: str
+    s: Session,
+    engine: Engine,
+    p: Principal,
+    *,
+    pool: str,
+    contract_no: str,
+    why: str,
+    key: str | None,
 ) -> dict[str, Any]:
     authorize(s, p, "fund.enrol")
     loan = own_loan(s, p, contract_no)
@@ -186,7 +195,7 @@ def report_status(
     days_past_due: int,
     classification: str,
     why: str,
-    key: str,
+    key: str | None,
 ) -> dict[str, Any]:
     """A month-end status of an enrolled loan (what a claim's trigger is judged on)."""
     authorize(s, p, "fund.report")
@@ -206,7 +215,14 @@ def report_status(
 
 
 def file_claim(
-    s: Session, engine: Engine, p: Principal, *, pool: str, contract_no: str, why: str, key: str
+    s: Session,
+    engine: Engine,
+    p: Principal,
+    *,
+    pool: str,
+    contract_no: str,
+    why: str,
+    key: str | None,
 ) -> dict[str, Any]:
     authorize(s, p, "fund.file")
     loan = own_loan(s, p, contract_no)
@@ -235,22 +251,16 @@ def funders(engine: Engine, pool_id: str) -> list[str]:
         return service.pool_scheme(conn, pool_id)[0].pool_parties
 
 
-def _clause(r: Reference | None) -> dict[str, Any] | None:
-    if r is None:
-        return None
-    return {"document": r.document, "article": r.article, "url": r.url}
-
-
 def share_clauses(s: Scheme, category: str, facts: dict[str, Any]) -> dict[str, list[dict]]:
     """For each scheme party: the clauses that decide its share of a loss in this category —
-    the category's article (the scheme's first reference when the category cites none) and the
-    article of every bonus that held for the loan and moved points to or from the party."""
+    the category's cited article and that of every bonus that held for the loan and moved points
+    to or from the party."""
     cat = next(c for c in s.categories if c.id == category)
-    base = _clause(cat.reference) or _clause(s.references[0])
-    out: dict[str, list[dict]] = {party: [dict(base or {})] for party in cat.shares}
-    for b in cat.bonuses:
+    base = s.citation(f"categories.{cat.id}")
+    out: dict[str, list[dict]] = {party: [dict(base)] for party in cat.shares}
+    for j, b in enumerate(cat.bonuses):
         if any(service._holds(w, facts) for w in b.when_any):
-            why = _clause(b.reference or cat.reference or s.references[0]) or {}
+            why = s.citation(f"categories.{cat.id}.bonuses[{j}]")
             note = {**why, "bonus": f"{b.from_} → {b.to} +{b.points}"}
             out[b.to].append(note)
             out[b.from_].append(note)
@@ -302,12 +312,12 @@ def claim_detail(s: Session, engine: Engine, p: Principal, claim_id: int) -> dic
         "shares": [
             {
                 "party": sh.party,
-                "name": list(names.get("bank" if sh.role == "bank" else sh.party, (sh.party,) * 2)),
+                "name": list(names.get(scheme.party_of_role(sh.role, sh.party), (sh.party,) * 2)),
                 "role": sh.role,
                 "rate": sh.rate,
                 "amount": sh.amount,
                 "recovered": sh.recovered,
-                "clauses": clauses.get("bank" if sh.role == "bank" else sh.party, []),
+                "clauses": clauses.get(scheme.party_of_role(sh.role, sh.party), []),
             }
             for sh in shares
         ],

@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
@@ -642,7 +642,7 @@ def audit(conn: Connection, pool_id: str | None = None) -> AuditReport:
         if paid != (r.pool_amount if paid_state else 0):
             wrong.append((r.id, str(paid), str(r.pool_amount)))
         if (
-            r.pool_amount > (r.loss_base * r.pool_rate).quantize(CENT)
+            r.pool_amount > (r.loss_base * r.pool_rate).quantize(CENT, ROUND_HALF_UP)
             or r.pool_amount > r.loss_base
         ):
             over.append((r.id, str(r.pool_amount)))

@@ -52,10 +52,13 @@ ClaimId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 POOL_ID = Field(min_length=1, max_length=40, description="资金池编号 / pool id")
 CONTRACT = Field(min_length=1, max_length=40, description="贷款合同编号 / loan contract number")
 REASON = Field(min_length=1, max_length=500, description="事由 / reason, recorded with the command")
+# Required on the API: a key the server made up is no use to a client whose answer was lost,
+# the one case a key exists for. The CLI prints a fresh one instead (docs/fund.md).
 KEY = Field(
     min_length=1,
     max_length=desk.KEY_MAX,
-    description="幂等键：同一键与同一请求只执行一次，重发返回首次结果 / idempotency key",
+    description="幂等键：标识一次请求（不是其内容），重试时传回同一键只执行一次"
+    " / idempotency key naming the request (not its content); a retry with it runs once",
 )
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 
 from kejin.errors import Problem, ValidationError
-from kejin.vocab import CLASSIFICATIONS, GUARANTEE_TYPES, QUALIFICATION_KINDS
+from kejin.vocab import CLASSIFICATIONS, GUARANTEE_FAMILIES, GUARANTEE_KINDS, QUALIFICATION_KINDS
 
 SCHEMES_DIR = Path(__file__).parent / "schemes"
 ROLES = ("government_pool", "bank", "guarantor", "insurer", "reguarantor")
@@ -33,10 +33,30 @@ class _Model(BaseModel):
 
 
 class Reference(_Model):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
     document: str
     article: str
     url: str | None = None
     note: str | None = None
+
+
+class Cite(_Model):
+    """Where one figure of the scheme comes from: a reference and its article, or, for a value no
+    source gives, ``choice`` saying so and naming the alternatives (listed in docs/fund.md)."""
+
+    ref: str | None = None
+    article: str | None = None
+    choice: str | None = None
+
+
+class Rounding(_Model):
+    """How shares are rounded to the fen (a scheme may state its own rule, with its source)."""
+
+    #: 四舍五入 per payment line by default; ``down`` rounds every line toward zero.
+    mode: Literal["half_up", "down"] = "half_up"
+    #: Who takes the residue so the lines add up to the loss; default: the party the category
+    #: compensates (the lender unless the category says otherwise).
+    remainder_to: str | None = None
 
 
 class Participant(_Model):
@@ -49,7 +69,8 @@ class Participant(_Model):
 class Condition(_Model):
     """Facts a loan must have; every field given must hold (an empty condition always holds)."""
 
-    guarantee_types: list[str] | None = None
+    guarantee_kinds: list[str] | None = None  # any one of these (vocab GUARANTEE_KINDS)
+    guarantee_families: list[str] | None = None  # 信用 / 保证 / 抵押 / 质押 (any pledged asset)
     first_time_borrower: bool | None = None
     qualifications: list[str] | None = None  # any one of these, valid on the enrolment date
     profitable_years: int | None = Field(default=None, ge=1, le=10)  # latest N years, profit > 0
@@ -62,7 +83,6 @@ class Bonus(_Model):
     to: str
     from_: str = Field(alias="from")
     when_any: list[Condition]
-    reference: Reference | None = None
 
 
 class Category(_Model):
@@ -72,7 +92,9 @@ class Category(_Model):
     when: Condition = Condition()
     shares: dict[str, Decimal]
     bonuses: list[Bonus] = []
-    reference: Reference | None = None
+    #: The party the pool's payout goes to, the one that bore the loss it compensates (Anhui's
+    #: guaranteed loans: the guarantor); default the lender.
+    compensates: str = LENDER
 
 
 class Trigger(_Model):
@@ -113,6 +135,29 @@ class Scheme(_Model):
     leverage: Decimal | None = Field(default=None, gt=0)
     fee_rate: Decimal | None = Field(default=None, gt=0, lt=1)
     deadlines: Deadlines
+    rounding: Rounding = Rounding()
+    #: figure path (see :func:`figures`) → where it comes from; every figure needs one.
+    sources: dict[str, Cite] = {}
+
+    def citation(self, path: str) -> dict[str, str | None]:
+        """Where the figure at ``path`` comes from: document, article, url (a stated choice shows
+        as kejin's reading with its alternatives)."""
+        c = self.sources[path]
+        r = next((r for r in self.references if r.id == c.ref), None)
+        if r is None:
+            return {"document": "kejin 取舍 / kejin reading", "article": c.choice, "url": None}
+        return {"document": r.document, "article": c.article, "url": r.url}
+
+    def party_of_role(self, role: str, party: str) -> str:
+        """The participant a claim share stands for: the lender and the guarantor are named by
+        institution on a claim; every other party by its participant id."""
+        if role in ("bank", "guarantor"):
+            return next(p.id for p in self.participants if p.role == role)
+        return party
+
+    def remainder_party(self, cat: Category) -> str:
+        """Who takes the rounding residue and any amount a cap cuts from the others."""
+        return self.rounding.remainder_to or cat.compensates
 
     def role_of(self, party: str) -> str:
         return next(p.role for p in self.participants if p.id == party)
@@ -165,9 +210,61 @@ def _problems_from_pydantic(err: PydanticError, file: str) -> list[Problem]:
     return out
 
 
+def figures(s: Scheme) -> list[str]:
+    """Every figure the scheme states, by path: each needs an entry in ``sources``."""
+    out = [f"categories.{c.id}" for c in s.categories]  # its conditions and shares
+    out += [f"categories.{c.id}.bonuses[{j}]" for c in s.categories for j in range(len(c.bonuses))]
+    out += [
+        f"categories.{c.id}.compensates"
+        for c in s.categories
+        if "compensates" in c.model_fields_set
+    ]
+    out += [f"caps.{k}" for k, v in s.caps if v is not None]
+    out += [f"trigger.{k}" for k, v in s.trigger if v is not None]
+    out += [k for k in ("leverage", "fee_rate", "interest_borne_by") if getattr(s, k) is not None]
+    out.append("deadlines")
+    if "rounding" in s.model_fields_set:
+        out.append("rounding")
+    return out
+
+
+def _citation_problems(s: Scheme, file: str) -> list[Problem]:
+    """A figure without a source is refused: a scheme says where each of its numbers comes from."""
+    refs = {r.id for r in s.references}
+    probs: list[Problem] = []
+    wanted = figures(s)
+    for path in wanted:
+        c = s.sources.get(path)
+        if c is None or not (c.choice or (c.ref and c.article)):
+            probs.append(
+                Problem(
+                    "数值缺少出处（文件与条款，或注明为取舍及备选）",
+                    "figure without a reference (document and article, or a stated choice)",
+                    file=file,
+                    field=f"sources.{path}",
+                )
+            )
+        elif c.ref is not None and c.ref not in refs:
+            probs.append(
+                Problem(
+                    "未知出处", "unknown reference", file=file, field=f"sources.{path}", value=c.ref
+                )
+            )
+    for path in sorted(set(s.sources) - set(wanted)):
+        probs.append(
+            Problem(
+                "出处指向不存在的数值",
+                "source given for a figure the scheme does not state",
+                file=file,
+                field=f"sources.{path}",
+            )
+        )
+    return probs
+
+
 def _domain_problems(s: Scheme, file: str) -> list[Problem]:
     """Checks pydantic cannot express: shares add up, parties exist, vocabularies are known."""
-    probs: list[Problem] = []
+    probs: list[Problem] = _citation_problems(s, file)
     ids = [p.id for p in s.participants]
     if len(set(ids)) != len(ids):
         probs.append(
@@ -247,6 +344,29 @@ def _domain_problems(s: Scheme, file: str) -> list[Problem]:
                         value=str(rate),
                     )
                 )
+        # The compensated party bears what caps cut (it may hold a zero share, as 苏科贷's bank);
+        # the remainder party must hold a positive share, or rounding could leave it negative.
+        if c.compensates not in c.shares:
+            probs.append(
+                Problem(
+                    "被补偿方不在本类别份额中",
+                    "the compensated party has no share in this category",
+                    file=file,
+                    field=f"{where}.compensates",
+                    value=c.compensates,
+                )
+            )
+        rest = s.remainder_party(c)
+        if c.shares.get(rest, Decimal(0)) <= 0:
+            probs.append(
+                Problem(
+                    "尾差承担方在本类别中须有正的份额",
+                    "the rounding remainder party needs a positive share in this category",
+                    file=file,
+                    field=f"{where}.rounding.remainder_to",
+                    value=rest,
+                )
+            )
         total = sum(c.shares.values(), Decimal(0))
         if total != 1:
             probs.append(
@@ -292,17 +412,21 @@ def _domain_problems(s: Scheme, file: str) -> list[Problem]:
                 )
         conds = [c.when] + [w for b in c.bonuses for w in b.when_any]
         for cond in conds:
-            for g in cond.guarantee_types or []:
-                if g not in GUARANTEE_TYPES:
-                    probs.append(
-                        Problem(
-                            "未知担保方式",
-                            "unknown guarantee type",
-                            file=file,
-                            field=f"{where}.when.guarantee_types",
-                            value=g,
+            for fld, vocab, vals in (
+                ("guarantee_kinds", GUARANTEE_KINDS, cond.guarantee_kinds),
+                ("guarantee_families", GUARANTEE_FAMILIES, cond.guarantee_families),
+            ):
+                for g in vals or []:
+                    if g not in vocab:
+                        probs.append(
+                            Problem(
+                                "未知担保方式",
+                                "unknown guarantee kind",
+                                file=file,
+                                field=f"{where}.when.{fld}",
+                                value=g,
+                            )
                         )
-                    )
             for q in cond.qualifications or []:
                 if q not in QUALIFICATION_KINDS:
                     probs.append(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -23,14 +23,14 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from kejin.errors import ConflictError, NotFoundError, Problem, ValidationError
-from kejin.fund import ledger
+from kejin.fund import ledger, money
 from kejin.fund.ledger import ACC, BAL, CLAIM, CMD, ENT, POOL, Actor, EntrySpec
 from kejin.fund.scheme import LENDER, Category, Condition, Scheme, parse_scheme, read_scheme_text
 from kejin.fund.scheme import sha256 as text_sha256
 from kejin.fund.tables import ClaimShare, Enrolment
 from kejin.lending.tables import Loan, LoanStatus
 from kejin.registry.tables import AnnualIndicator, Enterprise, Qualification
-from kejin.vocab import CLASSIFICATIONS
+from kejin.vocab import CLASSIFICATIONS, GUARANTEE_FAMILY
 
 ENR = Enrolment.__table__
 SHARE = ClaimShare.__table__
@@ -38,11 +38,6 @@ LOAN = Loan.__table__
 STATUS = LoanStatus.__table__
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
-
-
-def _cents(x: Decimal) -> Decimal:
-    """Round toward zero to the cent: the pool never pays a fraction of a cent it does not owe."""
-    return x.quantize(CENT, rounding=ROUND_DOWN)
 
 
 def _refuse(zh: str, en: str, field: str, value: Any = None, cls: type = ValidationError) -> Any:
@@ -200,7 +195,11 @@ def collect_fee(
         if s.fee_rate is None:
             _refuse("本方案不收取担保费", "this scheme collects no fee", "pool", pool_id)
         enr = _enrolment(conn, pool_id, contract_no)
-        fee = _positive(amount) if amount is not None else _cents(enr.covered_amount * s.fee_rate)
+        fee = (
+            _positive(amount)
+            if amount is not None
+            else money.line(enr.covered_amount, s.fee_rate, s.rounding.mode)
+        )
         ids = ledger.account_ids(conn, pool_id)
         ledger.post(
             conn,
@@ -252,7 +251,10 @@ def loan_facts(conn: Connection, loan: Any, on: date, years: int = 2) -> dict[st
 
 
 def _holds(c: Condition, facts: dict[str, Any]) -> bool:
-    if c.guarantee_types is not None and facts["guarantee_type"] not in c.guarantee_types:
+    g = facts["guarantee_type"]
+    if c.guarantee_kinds is not None and g not in c.guarantee_kinds:
+        return False
+    if c.guarantee_families is not None and GUARANTEE_FAMILY[g] not in c.guarantee_families:
         return False
     if c.first_time_borrower is not None and facts["first_time_borrower"] != c.first_time_borrower:
         return False
@@ -357,6 +359,8 @@ def enrol(
                 "guarantee_type",
                 loan.guarantee_type,
             )
+        names = party_names(s, loan)
+        _payee(s, cat, names, contract_no)
         cap = s.caps.compensation_rate
         if cap is not None:
             rate = bank_compensation_rate(conn, pool_id, loan.institution_id)
@@ -370,7 +374,7 @@ def enrol(
                 )
         covered, notes = loan.amount, []
         if s.caps.per_loan is not None and covered > s.caps.per_loan:
-            covered, _ = s.caps.per_loan, notes.append(f"per_loan {s.caps.per_loan}")
+            covered, _ = s.caps.per_loan.quantize(CENT), notes.append(f"per_loan {s.caps.per_loan}")
         if s.caps.per_firm is not None:
             used = Decimal(
                 conn.execute(
@@ -379,7 +383,7 @@ def enrol(
                     )
                 ).scalar()
             )
-            room = s.caps.per_firm - used
+            room = s.caps.per_firm.quantize(CENT) - used
             if room <= 0:
                 _refuse(
                     f"企业在保额已达单户上限 {s.caps.per_firm}",
@@ -416,15 +420,16 @@ def enrol(
                 "status": "active",
             },
         ).scalar_one()
-        inst = loan.institution_id
+        # The loan's own parties (its bank, and its guarantor when it names one) get accounts:
+        # the pool pays the party the category compensates, and every share is booked by name.
+        named = sorted(set(names.values()))
         ledger.ensure_accounts(
             conn,
             pool_id,
             [
-                (inst, "compensation", False),
-                (inst, "recovery", False),
-                (inst, "loss_share", True),
-                (inst, "loss_contra", True),
+                (inst, purpose, purpose.startswith("loss"))
+                for inst in named
+                for purpose in ("compensation", "recovery", "loss_share", "loss_contra")
             ],
         )
         return {
@@ -531,33 +536,58 @@ def record_status(
 
 
 def compute_claim(
-    s: Scheme, cat: Category, facts: dict[str, Any], loss: Decimal, institution_id: str
+    s: Scheme,
+    cat: Category,
+    facts: dict[str, Any],
+    loss: Decimal,
+    covered: Decimal,
+    names: dict[str, str],
 ) -> tuple[dict[str, Decimal], dict[str, Decimal], list[str]]:
-    """(rates, amounts, notes) for a principal loss: government shares, caps, remainder.
+    """(rates, amounts, notes) of a principal loss, by named party; the amounts add up to it.
 
-    Amounts are rounded down to the cent for every party but the lender side, which takes the
-    residue, so the amounts add up to the loss exactly. A cap on the pool moves the cut to the
-    lender side, because it is the institution's own liability that the cap limits.
+    The covered part of the loss (``covered``: the enrolment's cover, the whole loan unless a
+    region's cap says otherwise) is shared by the category's rates, each line rounded by the
+    scheme's rule and the residue to its remainder party (:mod:`kejin.fund.money`). A cap on the
+    government share (``max_share_of_liability``) and any loss beyond the cover fall to the party
+    the category compensates, because it is that party's own liability: the amounts say what each
+    party actually bears. ``names`` maps scheme participants to real parties (``bank`` → the
+    lending institution, ``guarantor`` → the loan's guarantor).
     """
     rates = effective_shares(cat, facts)
-    amounts = {p: _cents(loss * r) for p, r in rates.items()}
+    base = min(loss, covered)
+    amounts = money.split(base, rates, s.remainder_party(cat), s.rounding.mode)
     gov = [p for p in rates if s.role_of(p) == "government_pool"]
+    bearer = cat.compensates
     notes: list[str] = []
     pool_total = sum((amounts[p] for p in gov), ZERO)
     limit = s.caps.max_share_of_liability
-    if limit is not None and pool_total > _cents(loss * limit):
-        target = _cents(loss * limit)
-        notes.append(f"max_share_of_liability {limit}: {pool_total} → {target}")
-        scaled = {p: _cents(amounts[p] * target / pool_total) for p in gov}
-        scaled[gov[0]] += target - sum(scaled.values(), ZERO)
-        amounts.update(scaled)
-    holder = LENDER if LENDER in rates else next(p for p in rates if p not in gov)
-    amounts[holder] += loss - sum(amounts.values(), ZERO)
-    named = {(institution_id if p == LENDER else p): a for p, a in amounts.items()}
-    named_rates = {(institution_id if p == LENDER else p): r for p, r in rates.items()}
+    if limit is not None and pool_total > money.cap(loss, limit):
+        target = money.cap(loss, limit)
+        notes.append(
+            f"max_share_of_liability {limit}: {pool_total} → {target}, {bearer} bears the rest"
+        )
+        weights = {p: rates[p] for p in gov if rates[p] > 0}
+        scaled = money.prorata(target, weights, next(iter(weights)), s.rounding.mode)
+        amounts.update({p: scaled.get(p, ZERO) for p in gov})
+        amounts[bearer] += pool_total - target
+    if loss > base:
+        notes.append(f"covered {covered}: {loss - base} beyond the cover borne by {bearer}")
+        amounts[bearer] += loss - base
     if s.interest_borne_by:
         notes.append(f"interest borne by {s.interest_borne_by}")
-    return named_rates, named, notes
+    return (
+        {names.get(p, p): r for p, r in rates.items()},
+        {names.get(p, p): a for p, a in amounts.items()},
+        notes,
+    )
+
+
+def party_names(s: Scheme, loan: Any) -> dict[str, str]:
+    """Scheme participants that stand for a loan's own parties: the lender and its guarantor."""
+    names = {LENDER: loan.institution_id}
+    if loan.guarantor_id is not None:
+        names.update({p.id: loan.guarantor_id for p in s.participants if p.role == "guarantor"})
+    return names
 
 
 def file_claim(
@@ -595,23 +625,28 @@ def file_claim(
                 "contract_no",
                 contract_no,
             )
-        loss = min(st.balance, enr.covered_amount)
+        # The whole principal outstanding is the loss; the cover limits what the others share.
+        loss = st.balance
         if loss <= 0:
             _refuse("无本金损失", "no principal loss", "balance", str(st.balance))
         loan = conn.execute(select(LOAN).where(LOAN.c.contract_no == contract_no)).first()
         facts = loan_facts(conn, loan, enr.enrolled_on)
         cat = next(c for c in s.categories if c.id == enr.category)
-        rates, amounts, notes = compute_claim(s, cat, facts, loss, enr.institution_id)
+        names = party_names(s, loan)
+        payee = _payee(s, cat, names, contract_no)
+        rates, amounts, notes = compute_claim(s, cat, facts, loss, enr.covered_amount, names)
         gov = set(s.pool_parties)
         pool_amount = sum((a for p, a in amounts.items() if p in gov), ZERO)
         pool_rate = sum((r for p, r in rates.items() if p in gov), Decimal(0))
-        lines = payout_lines(ledger.account_ids(conn, pool_id), enr.institution_id, amounts)
+        roles = {names.get(p.id, p.id): p.role for p in s.participants}
+        lines = payout_lines(ledger.account_ids(conn, pool_id), payee, amounts)
         cid = conn.execute(
             insert(CLAIM).returning(CLAIM.c.id),
             {
                 "pool_id": pool_id,
                 "enrolment_id": enr.id,
                 "institution_id": enr.institution_id,
+                "paid_to": payee,
                 "status": "filed",
                 "trigger": f"{st.month}: {why}",
                 "loss_base": loss,
@@ -636,7 +671,7 @@ def file_claim(
                     "rate": rates[p],
                     "amount": a,
                     "recovered": ZERO,
-                    "role": "bank" if p == enr.institution_id else s.role_of(p),
+                    "role": roles[p],
                 }
                 for p, a in amounts.items()
             ],
@@ -647,7 +682,9 @@ def file_claim(
             "contract_no": contract_no,
             "loss_base": loss,
             "pool_amount": pool_amount,
+            "paid_to": payee,
             "shares": amounts,
+            "bank_share": amounts.get(enr.institution_id, ZERO),
             "trigger": why,
             "caps": notes,
         }
@@ -657,25 +694,44 @@ def file_claim(
     )
 
 
+def _payee(s: Scheme, cat: Category, names: dict[str, str], contract_no: str) -> str:
+    """The institution the pool pays: the party the category compensates, named on the loan."""
+    payee = names.get(cat.compensates)
+    if payee is None:
+        _refuse(
+            f"方案 {s.id} 的类别 {cat.id} 补偿担保机构，但贷款 {contract_no} 未登记担保机构",
+            f"category {cat.id} of scheme {s.id} compensates the guarantor, but loan "
+            f"{contract_no} names no guarantor",
+            "guarantor_id",
+            contract_no,
+        )
+    return payee
+
+
 def payout_lines(
-    ids: dict[tuple[str, str], int], institution_id: str, amounts: dict[str, Decimal]
+    ids: dict[tuple[str, str], int], payee: str, amounts: dict[str, Decimal]
 ) -> dict[str, Any]:
     """The accounts a payout will post to, fixed at filing so the payout does no lookups.
 
-    Real entry: Dr the institution's compensation, Cr the pool's cash. Memo entry: for every party
+    Real entry: Dr the payee's compensation, Cr the pool's cash. Memo entry: for every party
     with a share (government pools included, so a split between province and city shows), Dr its
     loss_share and Cr its loss_contra by its amount.
     """
+    return {
+        "cash": ids[("pool", "cash")],
+        "compensation": ids[(payee, "compensation")],
+        "memo": memo_lines(ids, amounts),
+    }
+
+
+def memo_lines(ids: dict[tuple[str, str], int], amounts: dict[str, Decimal]) -> list[list[Any]]:
+    """Dr loss_share, Cr loss_contra of every party with a share, by its amount."""
     memo = []
     for party, amount in sorted(amounts.items()):
         if amount > 0:
             memo.append([ids[(party, "loss_share")], str(amount)])
             memo.append([ids[(party, "loss_contra")], str(-amount)])
-    return {
-        "cash": ids[("pool", "cash")],
-        "compensation": ids[(institution_id, "compensation")],
-        "memo": memo,
-    }
+    return memo
 
 
 def _claim(conn: Connection, claim_id: int, lock: bool = True) -> Any:
@@ -854,7 +910,11 @@ def pay(
             )
         s = _cached_scheme(conn, pool_id, row.sha)
         plan = json.loads(row.payout_lines)
-        cash, amount = plan["cash"], row.pool_amount
+        cash, amount, notes = plan["cash"], row.pool_amount, []
+        mult = s.caps.payout_to_fee_multiple
+        if mult is not None:
+            amount, memo_plan, notes = _within_fee_cap(conn, s, pool_id, claim_id, mult)
+            plan["memo"] = memo_plan if memo_plan is not None else plan["memo"]
         specs = []
         if amount > 0:
             specs.append(
@@ -866,20 +926,10 @@ def pay(
         if memo:
             specs.append(EntrySpec("payout_memo", memo, memo=True, claim_id=claim_id))
         # A pool-wide cap on payouts must see every payout: such schemes use one shard.
-        shard = 0 if s.caps.payout_to_fee_multiple is not None else claim_id % ledger.SHARDS
+        shard = 0 if mult is not None else claim_id % ledger.SHARDS
         ledger.post(conn, pool_id, actor, key, specs, [cash], check_open=False, shard=shard)
-        mult = s.caps.payout_to_fee_multiple
-        if mult is not None:
-            # Under shard 0's cash lock, which every payout and fee of such a pool takes.
-            paid, fees = _paid_and_fees(conn, pool_id)
-            if paid > mult * fees:
-                _refuse(
-                    f"累计代偿 {paid} 将超过已收担保费 {fees} 的 {mult} 倍",
-                    f"total payouts {paid} would exceed {mult} × fees collected {fees}",
-                    "amount",
-                    str(amount),
-                )
-        return {"claim": claim_id, "paid": amount, "institution": row.institution_id}
+        out = {"claim": claim_id, "paid": amount, "institution": row.institution_id}
+        return {**out, "caps": notes} if notes else out
 
     def fast(conn: Connection, record: dict[str, Any]) -> dict[str, Any] | None:
         if conn.dialect.name != "postgresql" or _slow_pools.get(pool_id) in _slow_schemes:
@@ -901,6 +951,62 @@ def pay(
     return ledger.run_command(
         engine, pool_id, "pay", key, {"claim": claim_id}, actor, body, fast=fast, audit=audit
     )
+
+
+def _within_fee_cap(
+    conn: Connection, s: Scheme, pool_id: str, claim_id: int, mult: Decimal
+) -> tuple[Decimal, list[list[Any]] | None, list[str]]:
+    """(pool payout, memo lines or None if unchanged, notes) of a claim under a fee-funded cap.
+
+    What the pool and the guarantor pay together stays within ``mult`` × the fees collected
+    (Pingshan: 2×). A claim beyond the room left is paid up to it, the pool and the guarantor cut
+    in proportion to their shares, and the bank bears the rest; the claim's shares and note say
+    so. Payouts of such a pool take turns on the pool row, so each sees the ones before it.
+    """
+    conn.execute(select(POOL.c.id).where(POOL.c.id == pool_id).with_for_update())
+    capped_roles = ("government_pool", "guarantor")
+    before = conn.execute(
+        select(func.coalesce(func.sum(SHARE.c.amount), 0))
+        .join(CLAIM, CLAIM.c.id == SHARE.c.claim_id)
+        .where(
+            CLAIM.c.pool_id == pool_id,
+            CLAIM.c.id != claim_id,
+            CLAIM.c.status.in_(("paid", "closed")),
+            SHARE.c.role.in_(capped_roles),
+        )
+    ).scalar_one()
+    _, fees = _paid_and_fees(conn, pool_id)
+    room = max(mult * fees - Decimal(before), ZERO)
+    rows = conn.execute(select(SHARE).where(SHARE.c.claim_id == claim_id)).all()
+    capped = {r.party: r.amount for r in rows if r.role in capped_roles and r.amount > 0}
+    total = sum(capped.values(), ZERO)
+    gov = [r.party for r in rows if r.role == "government_pool"]
+    pool_amount = sum((r.amount for r in rows if r.role == "government_pool"), ZERO)
+    if total <= room:
+        return pool_amount, None, []
+    new = money.prorata(room, capped, next(iter(capped)), s.rounding.mode) if room else {}
+    bank = next(r for r in rows if r.role == "bank")
+    amounts = {r.party: new.get(r.party, ZERO) if r.party in capped else r.amount for r in rows}
+    amounts[bank.party] += total - room
+    note = (
+        f"payout_to_fee_multiple {mult}: pool and guarantor {total} → {room} "
+        f"({mult} × fees {fees} − {before} paid before), bank bears the rest"
+    )
+    for party, a in amounts.items():
+        conn.execute(
+            update(SHARE)
+            .where(SHARE.c.claim_id == claim_id, SHARE.c.party == party)
+            .values(amount=a)
+        )
+    pool_amount = sum((amounts[p] for p in gov), ZERO)
+    old = conn.execute(select(CLAIM.c.cap_note).where(CLAIM.c.id == claim_id)).scalar_one()
+    conn.execute(
+        update(CLAIM)
+        .where(CLAIM.c.id == claim_id)
+        .values(pool_amount=pool_amount, cap_note="; ".join(x for x in (old, note) if x))
+    )
+    ids = ledger.account_ids(conn, pool_id)
+    return pool_amount, memo_lines(ids, amounts), [note]
 
 
 def _pipelined(conn: Connection, params: dict[str, Any]) -> Any:
@@ -1084,7 +1190,9 @@ def record_recovery(
                 str(amount),
             )
         # Cumulative pro rata, so rounding never drifts: pool's share of all recoveries so far.
-        to_pool = min(_cents(total * c.pool_amount / c.loss_base), c.pool_amount)
+        s, _ = pool_scheme(conn, pool_id)
+        mode = s.rounding.mode
+        to_pool = min(money.part(total, c.pool_amount, c.loss_base, mode), c.pool_amount)
         pool_part = to_pool - c.recovered_to_pool
         shares = conn.execute(select(SHARE).where(SHARE.c.claim_id == claim_id)).all()
         ids = ledger.account_ids(conn, pool_id)
@@ -1095,13 +1203,13 @@ def record_recovery(
                     "recovery",
                     [
                         (ids[("pool", "cash")], pool_part),
-                        (ids[(c.institution_id, "recovery")], -pool_part),
+                        (ids[(c.paid_to, "recovery")], -pool_part),
                     ],
                     claim_id=claim_id,
                 )
             )
         for sh in shares:
-            back = min(_cents(total * sh.amount / c.loss_base), sh.amount) - sh.recovered
+            back = min(money.part(total, sh.amount, c.loss_base, mode), sh.amount) - sh.recovered
             if back > 0:
                 memo += [
                     (ids[(sh.party, "loss_contra")], back),

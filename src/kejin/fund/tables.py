@@ -224,6 +224,8 @@ class Claim(Base):
         ForeignKey("fund_enrolments.id"), unique=True, info=label("备案", "enrolment")
     )
     institution_id: Mapped[str] = mapped_column(String(20), index=True)
+    #: Who the payout goes to: the party the category compensates (the bank, or the guarantor).
+    paid_to: Mapped[str] = mapped_column(String(20), info=label("受偿机构", "paid to"))
     status: Mapped[str] = mapped_column(String(10), index=True, info=label("状态", "status"))
     trigger: Mapped[str] = mapped_column(Text, info=label("触发依据", "trigger evidence"))
     loss_base: Mapped[Decimal] = mapped_column(Money(), info=label("损失本金", "principal loss"))

@@ -25,7 +25,7 @@ from kejin.vocab import (
     CLASSIFICATIONS,
     DEPARTMENTS,
     FINANCING_KINDS,
-    GUARANTEE_TYPES,
+    GUARANTEE_KINDS,
     INDUSTRY_CHAINS,
     INSTITUTION_KINDS,
     LISTING_BOARDS,
@@ -47,7 +47,7 @@ VOCABS: dict[str, dict[str, Term]] = {
     "tax_credit_grade": TAX_CREDIT_GRADES,
     "institution_kind": INSTITUTION_KINDS,
     "product_kind": PRODUCT_KINDS,
-    "guarantee_type": GUARANTEE_TYPES,
+    "guarantee_type": GUARANTEE_KINDS,
     "classification": CLASSIFICATIONS,
 }
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from kejin.db import Base, Money, Rate
 from kejin.registry.tables import label, vocab_enum
-from kejin.vocab import CLASSIFICATIONS, GUARANTEE_TYPES, INSTITUTION_KINDS, PRODUCT_KINDS
+from kejin.vocab import CLASSIFICATIONS, GUARANTEE_KINDS, INSTITUTION_KINDS, PRODUCT_KINDS
 
 
 class Institution(Base):
@@ -55,7 +55,7 @@ class Product(Base):
         vocab_enum(PRODUCT_KINDS, "product_kind"), info=label("产品类型", "kind")
     )
     guarantee_type: Mapped[str | None] = mapped_column(
-        vocab_enum(GUARANTEE_TYPES, "guarantee_type"), info=label("担保方式", "guarantee type")
+        vocab_enum(GUARANTEE_KINDS, "guarantee_type"), info=label("担保方式", "guarantee type")
     )
     min_amount: Mapped[Decimal | None] = mapped_column(
         Money(), info=label("最低金额", "minimum amount", unit="CNY")
@@ -113,10 +113,18 @@ class Loan(Base):
     disbursed_on: Mapped[date] = mapped_column(Date, info=label("放款日期", "disbursed on"))
     maturity_on: Mapped[date] = mapped_column(Date, info=label("到期日期", "maturity"))
     guarantee_type: Mapped[str] = mapped_column(
-        vocab_enum(GUARANTEE_TYPES, "guarantee_type"), info=label("担保方式", "guarantee type")
+        vocab_enum(GUARANTEE_KINDS, "guarantee_type"), info=label("担保方式", "guarantee type")
     )
     first_time_borrower: Mapped[bool] = mapped_column(
         Boolean, default=False, info=label("首贷户", "first-time borrower")
+    )
+    #: The institution (kind guarantor) that guarantees the loan, when one does: a risk-sharing
+    #: scheme pays or books its share to it (Anhui pays guaranteed loans to the guarantor).
+    guarantor_id: Mapped[str | None] = mapped_column(
+        ForeignKey("institutions.id"), info=label("担保机构编号", "guarantor id")
+    )
+    guarantee_contract: Mapped[str | None] = mapped_column(
+        String(60), info=label("担保合同编号", "guarantee contract")
     )
     pull_id: Mapped[int | None] = mapped_column(ForeignKey("data_pulls.id"))
 

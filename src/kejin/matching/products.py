@@ -29,7 +29,7 @@ from kejin.matching.kernels import FIRM_FIELDS
 from kejin.matching.tables import ProductVersion
 from kejin.policy.predicates import compile_condition, split_rules
 from kejin.policy.service import _same_person
-from kejin.vocab import GUARANTEE_KINDS, GUARANTEE_TYPES, PRODUCT_KINDS, REPAYMENT_OPTIONS
+from kejin.vocab import GUARANTEE_KINDS, PRODUCT_KINDS, REPAYMENT_OPTIONS
 
 GOV_CHECKERS = ("gov_admin", "gov_reviewer")
 
@@ -331,7 +331,8 @@ def _terms(v: ProductVersion) -> ProductTerms:
 def _project(s: Session, v: ProductVersion, day: date) -> None:
     """The shared ``products`` row (what loans and ``/api/products`` read) from the live version."""
     lpr = Decimal(f"{params.pricing(day).lpr:.6f}")
-    primary = next((g for g in v.guarantee_kinds if g in GUARANTEE_TYPES), None)
+    # One vocabulary for products and loans: the first kind the version accepts is the primary.
+    primary = v.guarantee_kinds[0] if v.guarantee_kinds else None
     row = s.get(Product, v.product_id) or Product(id=v.product_id)
     row.institution_id, row.name, row.kind, row.guarantee_type = (
         v.institution_id,

@@ -117,6 +117,8 @@ OTHER_PRODUCTS = {
     "insurer": ("S1", "科技企业贷款保证保险", "insurance", None),
     "vc_fund": ("E1", "科技企业股权投资", "equity", None),
 }
+#: The region's guarantors, named on guaranteed loans.
+GUARANTORS = tuple(r[0] for r in INSTITUTIONS if r[2] == "guarantor")
 GUARANTEE_SHARE = np.array([0.40, 0.12, 0.30, 0.18])  # credit, ip_pledge, guarantee, mortgage
 GUARANTEE_IDS = ("credit", "ip_pledge", "guarantee", "mortgage")
 GUARANTEE_RATE_SPREAD = np.array([0.006, 0.004, 0.008, -0.002])
@@ -769,6 +771,22 @@ def _loans(
         "guarantee_type",
         "first_time_borrower",
         pl.lit(pull_id, pl.Int64).alias("pull_id"),
+        # A guaranteed loan names its guarantor and guarantee contract (alternating between the
+        # region's guarantors by sequence, so no random draw shifts the rest of the region).
+        pl.when(pl.col("guarantee_type") == "guarantee")
+        .then(
+            pl.when(pl.col("seq") % 2 == 0)
+            .then(pl.lit(GUARANTORS[0]))
+            .otherwise(pl.lit(GUARANTORS[1]))
+        )
+        .alias("guarantor_id"),
+        pl.when(pl.col("guarantee_type") == "guarantee")
+        .then(
+            pl.concat_str(
+                pl.lit("DB-"), "bank", pl.lit("-"), pl.col("seq").cast(pl.String).str.zfill(8)
+            )
+        )
+        .alias("guarantee_contract"),
     )
     statuses = pl.DataFrame(
         {
