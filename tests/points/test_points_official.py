@@ -315,6 +315,27 @@ def test_inno_pass_needs_total_and_each_subtotal() -> None:
     assert "成长性低于15" in r["reason_zh"]
 
 
+def test_inno_pass_mark_is_60_inclusive_and_55_fails() -> None:
+    """附件1 二: 总分60分以上. Every indicator scores in steps of 5, so the total just below 60 is
+    55 (no 59 exists); both rows meet every subtotal minimum, so only the pass mark decides."""
+    base = dict(
+        ip_class1=1,  # 10
+        rd_expense=3_000_000 * Y,  # 300万: amount band 10 (share 3% → 5)
+        operating_revenue=100_000_000 * Y,
+        main_revenue=55_000_000 * Y,  # 55% of revenue → 10
+        main_revenue_prior=52_000_000 * Y,  # growth 5.8% → 10
+        total_liabilities=5_000_000 * Y,  # 50% debt ratio → 10
+        total_assets=10_000_000 * Y,
+    )
+    r = inno_row(**base, strategic_emerging=True)  # field 10
+    subtotals = (r["innovation_subtotal"], r["growth_subtotal"], r["specialisation_subtotal"])
+    assert (subtotals, r["total"], r["passed"], r["route"]) == ((20, 20, 20), 60, True, "score")
+    r = inno_row(**base, strategic_emerging=False)  # field 5
+    subtotals = (r["innovation_subtotal"], r["growth_subtotal"], r["specialisation_subtotal"])
+    assert (subtotals, r["total"], r["passed"]) == ((20, 20, 15), 55, False)
+    assert r["reason_zh"].endswith("；总分低于60，不通过（附件1 二）")
+
+
 @pytest.mark.parametrize("cond", ["award_3y", "valid_honour", "provincial_rd_institution"])
 def test_inno_direct_routes(cond: str) -> None:
     r = inno_row(ip_class1=0, rd_expense=0, **{cond: True})
