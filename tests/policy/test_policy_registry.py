@@ -100,6 +100,34 @@ def test_cli_eval_with_chinese_headers_and_missing_column(
     assert "investment_amount" in str(r.exception) and "bad.csv" in str(r.exception)
 
 
+def test_cli_eval_reads_financing_kinds_as_the_import_does(
+    cli_registry: dict[str, str], tmp_path: Path
+) -> None:
+    """创业投资 / 天使投资 / VC are what `kejin import financing` accepts: they pay, and an unknown
+    kind is refused with its spreadsheet row and field instead of "不符合, 0.00"."""
+    src = tmp_path / "in.csv"
+    head = "统一社会信用代码,投资编号,融资类型,融资日期,投资额,科技型企业\n"
+    rows = [
+        "A,I1,创业投资,2024-05-01,10000000,是",
+        "A,I2,天使投资,2024-05-01,10000000,是",
+        "A,I3,VC,2024-05-01,10000000,是",
+    ]
+    src.write_text(head + "\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    _run("policy", "eval", "karamay_investment", "--input", str(src), "--out", str(out))
+    res = pl.read_csv(out)
+    assert res["kind"].to_list() == ["vc", "angel", "vc"]
+    assert res["amount"].to_list() == [100000.0] * 3
+    src.write_text(head + "\n".join([*rows, "A,I4,风投,2024-05-01,10000000,是"]) + "\n")
+    r = runner.invoke(
+        app, ["policy", "eval", "karamay_investment", "--input", str(src), "--out", str(out)]
+    )
+    assert isinstance(r.exception, KejinError)
+    [pr] = r.exception.problems
+    assert (pr.file, pr.row, pr.field, pr.value) == (str(src), 5, "kind", "风投")
+    assert "融资类型" in pr.reason_zh and "financing kind" in pr.reason_en
+
+
 def test_cli_xlsx_round_trip_and_bad_value_row(
     cli_registry: dict[str, str], tmp_path: Path
 ) -> None:

@@ -25,6 +25,7 @@ import polars as pl
 
 from kejin.errors import Problem, ValidationError
 from kejin.policy.params import OPEN_END, Parameter, Value, load_parameters, outside_validity
+from kejin.vocab import Term, lookup
 
 StepKind = Literal["condition", "amount", "value"]
 AMOUNT_DTYPE = pl.Decimal(18, 2)
@@ -32,12 +33,19 @@ AMOUNT_DTYPE = pl.Decimal(18, 2)
 
 @dataclass(frozen=True)
 class Input:
-    """A column the policy reads, with the Chinese header a clerk may use instead."""
+    """A column the policy reads, with the Chinese header a clerk may use instead.
+
+    ``vocab`` marks a column that takes a controlled vocabulary (:mod:`kejin.vocab`): it accepts
+    the identifiers and the Chinese/English labels the imports accept, through the same
+    :func:`kejin.vocab.lookup`, and an unknown value is refused by row and field, never read as
+    "not eligible".
+    """
 
     name: str
     dtype: type[pl.DataType] | pl.DataType
     zh: str
     en: str
+    vocab: Mapping[str, Term] | None = None
 
 
 #: The key columns every loan-year policy reads, declared once so their labels stay identical.
@@ -280,6 +288,45 @@ def _check_inputs(policy: Policy, frame: pl.DataFrame, file: str | None) -> None
         )
 
 
+def normalise_vocab(policy: Policy, frame: pl.DataFrame, file: str | None) -> pl.DataFrame:
+    """Vocabulary columns as identifiers; the first unknown value refused with its row and field.
+
+    Each distinct value is looked up once (:func:`kejin.vocab.lookup`, the imports' normaliser),
+    so a million rows cost a join on a handful of labels.
+    """
+    for i in policy.inputs:
+        if i.vocab is None or i.name not in frame.columns:
+            continue
+        col = frame[i.name].cast(pl.String)
+        distinct = col.drop_nulls().unique().to_list()
+        table = pl.DataFrame(
+            {"v": distinct, "id": [lookup(i.vocab, v) for v in distinct]},
+            schema={"v": pl.String, "id": pl.String},
+        )
+        ids = col.to_frame("v").join(table, on="v", how="left", maintain_order="left")["id"]
+        bad = ids.is_null()
+        if bad.any():
+            idx = bad.arg_true()[0]
+            allowed_zh = "、".join(f"{k}（{t.zh}）" for k, t in i.vocab.items())
+            allowed_en = ", ".join(f"{k} ({t.en})" for k, t in i.vocab.items())
+            raise ValidationError(
+                f"{i.zh}不在代码表中",
+                f"{i.en} is not in the vocabulary",
+                [
+                    Problem(
+                        f"{i.zh}（{i.name}）的值不在代码表中；可选：{allowed_zh}",
+                        f"{i.en} ({i.name}) is not in the vocabulary; one of {allowed_en}",
+                        file=file,
+                        row=idx + 2,
+                        field=i.name,
+                        value=col[idx],
+                    )
+                ],
+            )
+        frame = frame.with_columns(ids.alias(i.name))
+    return frame
+
+
 def _year_span(s: Value) -> tuple[int, int]:
     """The years whose 31 December falls inside segment ``s``."""
     last = s.end.year if (s.end.month, s.end.day) == (12, 31) else s.end.year - 1
@@ -346,6 +393,7 @@ def evaluate(
             ],
         )
     _check_inputs(policy, frame, file)
+    frame = normalise_vocab(policy, frame, file)
     restore = False
     if policy.order and frame.height > 1:
         frame, restore = _in_order(frame, list(policy.order))
