@@ -249,7 +249,11 @@ def test_cli_trace_matches_notify_simulate(cli_registry: dict[str, str], tmp_pat
     steps = {s["name"]: s for s in item["steps"]}
     assert steps["within_period"]["outcome"] == "pass" and steps["subsidy_year_no"]["value"] == 3
     rate = next(p for p in item["parameters"] if p["name"] == "rate_small")
-    assert (rate["value"], rate["in_force_from"], rate["article"]) == (0.2, "2022-08-15", "三(二)8")
+    assert (rate["value"], rate["in_force_from"], rate["article"]) == (
+        "0.2",
+        "2022-08-15",
+        "三(二)8",
+    )
     r = _run("policy", "matches", "--uscc", cli_registry["hnte"], "--json")
     assert any(
         m["policy"] == "karamay_investment" and m["amount"] == "200000.00"
@@ -270,7 +274,7 @@ def test_cli_trace_matches_notify_simulate(cli_registry: dict[str, str], tmp_pat
         "--json",
     )
     sim = json.loads(r.stdout)
-    assert (sim["baseline_cost"], sim["reform_cost"]) == (48000.0, 60000.0)
+    assert (sim["baseline_cost"], sim["reform_cost"]) == ("48000.00", "60000.00")  # exact text
     assert Path(sim["chart"]).exists()
 
 
@@ -352,7 +356,7 @@ def test_cli_trace_from_a_file_for_a_policy_outside_the_registry(
     steps = {s["name"]: s["value"] for s in item["steps"]}
     assert (steps["held_full_year"], steps["carry_forward"], item["amount"]) == (
         2025,
-        0.0,
+        "0.00",
         "150000.00",
     )
     r = runner.invoke(app, ["policy", "trace", "vc_tax_deduction", "--entity", "T1/2027"])

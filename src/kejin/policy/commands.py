@@ -7,7 +7,7 @@ Thin: parse, call the engine or the service, print. ``--json`` gives machine-rea
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +34,18 @@ def _date(text: str | None, field: str = "as_of") -> date | None:
     return None if text is None else parse_date(text, field)
 
 
-def _overrides(sets: list[str]) -> dict[str, float]:
+def _overrides(sets: list[str]) -> dict[str, Decimal]:
+    """``NAME=VALUE`` pairs as exact decimals (``0.3`` is 0.3, not a binary float)."""
     out = {}
     for item in sets:
         name, sep, value = item.partition("=")
         try:
             if not sep:
                 raise ValueError
-            out[name.strip()] = float(value)
-        except ValueError:
+            out[name.strip()] = Decimal(value.strip())
+            if not out[name.strip()].is_finite():
+                raise ValueError
+        except (ValueError, InvalidOperation):
             raise ValidationError(
                 "--set 应为 NAME=VALUE",
                 "--set takes NAME=VALUE",

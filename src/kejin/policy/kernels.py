@@ -7,7 +7,8 @@ Derivations (documented in ``docs/policy.md``):
 
 * **loan-year**: for each loan and calendar year with month-end statuses, ``interest`` is
   ``Σ balance × annual rate / 12`` over the months reported and ``average_balance`` is
-  ``Σ balance / 12`` (months not reported count as zero balance).
+  ``Σ balance / 12`` (months not reported count as zero balance), both in exact decimals
+  rounded half up to the fen.
 * A qualification counts for a year when its validity overlaps that year, and for an
   investment when it is valid on the investment date.
 * ``first_subsidy_year`` is the first year in which the firm has a loan-year meeting the Karamay
@@ -19,6 +20,8 @@ Derivations (documented in ``docs/policy.md``):
 from __future__ import annotations
 
 import polars as pl
+
+from kejin.policy.engine import MONEY, RATE, to_fen
 
 QUAL_FLAGS = {
     "hnte": ["hnte"],
@@ -64,13 +67,11 @@ def loan_years(
     # joined to one row per loan-year instead of one per month-end status.
     ly = (
         statuses.group_by("contract_no", pl.col("month").dt.year().cast(pl.Int64).alias("year"))
-        .agg(pl.col("balance").cast(pl.Float64).sum().alias("balance_sum"))
+        .agg(pl.col("balance").cast(MONEY).sum().alias("balance_sum"))
         .join(loans, on="contract_no")
         .with_columns(
-            (pl.col("balance_sum") * pl.col("rate").cast(pl.Float64) / 12)
-            .round(2)
-            .alias("interest"),
-            (pl.col("balance_sum") / 12).round(2).alias("average_balance"),
+            to_fen(pl.col("balance_sum") * pl.col("rate").cast(RATE) / 12).alias("interest"),
+            to_fen(pl.col("balance_sum").cast(RATE) / 12).alias("average_balance"),
         )
         .join(
             institutions.select(pl.col("id").alias("institution_id"), "partner_bank"),
@@ -94,7 +95,7 @@ def loan_years(
     ly = ly.join(yq, on=["uscc", "year"], how="left").with_columns(
         *[pl.col(f).fill_null(False) for f in QUAL_FLAGS],
         pl.col("partner_bank").fill_null(False),
-        pl.col("credit_line").cast(pl.Float64),
+        pl.col("credit_line").cast(MONEY),
         (pl.col("guarantee_type") == "ip_pledge").alias("ip_pledge"),
         pl.col("product_name")
         .fill_null("")
@@ -138,7 +139,7 @@ def investments(events: pl.DataFrame, quals: pl.DataFrame) -> pl.DataFrame:
         pl.col("id").cast(pl.String).alias("investment_id"),
         "kind",
         "occurred_on",
-        pl.col("amount").cast(pl.Float64).alias("investment_amount"),
+        pl.col("amount").cast(MONEY).alias("investment_amount"),
     )
     held = (
         ev.select("uscc", "investment_id", "occurred_on")

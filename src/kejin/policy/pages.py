@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -69,11 +70,15 @@ def _field_errors(
     return out
 
 
-def _num(v: float | None, missing: str = "—") -> str:
-    """A parameter as a person writes it: ``10000000``, ``3``, ``0.2``."""
+def _num(v: float | Decimal | None, missing: str = "—") -> str:
+    """A parameter as a person writes it: ``10000000``, ``3``, ``0.2``.
+
+    >>> _num(Decimal("0.200000000000")), _num(Decimal("10000000")), _num(0.3)
+    ('0.2', '10000000', '0.3')
+    """
     if v is None:
         return missing
-    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+    return format(Decimal(str(v)).normalize(), "f")
 
 
 def _half(text: str, lang: str) -> str:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ OPEN_END = date(9999, 12, 31)
 class Value:
     """One dated value of a parameter."""
 
-    value: float
+    value: Decimal  # exact: read from the file's text, never through a binary float
     start: date
     end: date  # inclusive; OPEN_END when the file gives no ``until``
     published: date
@@ -90,12 +91,12 @@ class Parameter:
         as a reader on ``as_of`` would have applied it.
 
         >>> p = Parameter("r", "", "ratio", "d", "a", (
-        ...     Value(0.2, date(2022, 1, 1), OPEN_END, date(2022, 1, 1)),
-        ...     Value(0.25, date(2024, 1, 1), OPEN_END, date(2024, 6, 1))))
-        >>> [(s.value, s.start.year, s.end.year) for s in p.segments(date(2024, 7, 1))]
-        [(0.2, 2022, 2023), (0.25, 2024, 9999)]
-        >>> [s.value for s in p.segments(date(2024, 5, 1))]
-        [0.2]
+        ...     Value(Decimal("0.2"), date(2022, 1, 1), OPEN_END, date(2022, 1, 1)),
+        ...     Value(Decimal("0.25"), date(2024, 1, 1), OPEN_END, date(2024, 6, 1))))
+        >>> [(str(s.value), s.start.year, s.end.year) for s in p.segments(date(2024, 7, 1))]
+        [('0.2', 2022, 2023), ('0.25', 2024, 9999)]
+        >>> [str(s.value) for s in p.segments(date(2024, 5, 1))]
+        ['0.2']
         """
         out: list[Value] = []
         for v in sorted(self.known(as_of), key=lambda v: v.published):
@@ -269,8 +270,10 @@ def load_parameters(path: Path, expected_units: dict[str, str]) -> dict[str, Par
                 )
                 continue
             try:
-                num = float(rv["value"])
-            except (TypeError, ValueError):
+                num = Decimal(str(rv["value"]))
+                if not num.is_finite() or isinstance(rv["value"], bool):
+                    raise InvalidOperation
+            except (TypeError, ValueError, InvalidOperation):
                 problems.append(
                     Problem(
                         "取值须为数字",

@@ -23,6 +23,7 @@ import polars as pl
 
 from kejin.policy.engine import (
     LOAN_YEAR_KEYS,
+    MONEY,
     Input,
     P,
     ParamDate,
@@ -30,6 +31,7 @@ from kejin.policy.engine import (
     Step,
     YearEnd,
     cap_per_group,
+    zero,
 )
 
 ARTICLE = "吉安：新干县知识产权质押贷款贴息"
@@ -52,7 +54,7 @@ def build() -> Policy:
         inputs=(
             *LOAN_YEAR_KEYS,
             Input("disbursed_on", pl.Date, "放款日期", "disbursed on"),
-            Input("average_balance", pl.Float64, "年均贷款余额", "average balance in the year"),
+            Input("average_balance", MONEY, "年均贷款余额", "average balance in the year"),
             Input("ip_pledge", pl.Boolean, "知识产权质押", "secured by an IP pledge"),
         ),
         param_units={"lpr_1y": "1/year", "lpr_share": "ratio", "firm_cap": "CNY"},
@@ -78,7 +80,7 @@ def build() -> Policy:
                 "subsidy_raw",
                 pl.when(pl.col("is_ip_pledge"))
                 .then(pl.col("average_balance") * pl.col("subsidy_rate"))
-                .otherwise(0.0),
+                .otherwise(zero()),
                 "amount",
                 "年均余额 × 贴息率",
                 "average balance × subsidy rate",

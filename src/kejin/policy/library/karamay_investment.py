@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from kejin.policy.engine import Input, P, ParamDate, Policy, Step
+from kejin.policy.engine import MONEY, Input, P, ParamDate, Policy, Step
 from kejin.vocab import FINANCING_KINDS
 
 ARTICLE = "三(三)10"
@@ -44,7 +44,7 @@ def build() -> Policy:
             Input("investment_id", pl.String, "投资编号", "investment id"),
             Input("kind", pl.String, "融资类型", "financing kind", vocab=FINANCING_KINDS),
             Input("occurred_on", pl.Date, "融资日期", "investment date"),
-            Input("investment_amount", pl.Float64, "投资额", "investment amount"),
+            Input("investment_amount", MONEY, "投资额", "investment amount"),
             Input("tech_firm", pl.Boolean, "科技型企业", "technology firm"),
         ),
         param_units={"reward_rate": "ratio", "reward_cap": "CNY"},
