@@ -24,7 +24,7 @@ def test_loan_years_from_monthly_statuses(engine: Engine, policy_registry: dict[
     h = ly.filter(pl.col("contract_no") == "L-H1").sort("year")
     assert h["year"].to_list() == [2023, 2024, 2025]
     assert h["interest"].to_list() == [240000.0] * 3  # 6,000,000 × 4% over 12 months
-    assert h["first_subsidy_year"].to_list() == [2023] * 3
+    assert h["first_subsidy_year"].to_list() == [2023, 2024, 2025]  # never paid: its own year
     assert h["hnte"].all() and h["partner_bank"].all() and h["digital_transformation"].all()
     i = ly.filter(pl.col("contract_no") == "L-I1")
     assert i["ip_pledge"].to_list() == [True]
@@ -247,7 +247,8 @@ def test_cli_trace_matches_notify_simulate(cli_registry: dict[str, str], tmp_pat
     r = _run("policy", "trace", "karamay_interest", "--entity", "L-H1/2025", "--json")
     (item,) = json.loads(r.stdout)
     steps = {s["name"]: s for s in item["steps"]}
-    assert steps["within_period"]["outcome"] == "pass" and steps["subsidy_year_no"]["value"] == 3
+    # Never paid by the platform: 2025 is its own first subsidised year.
+    assert steps["within_period"]["outcome"] == "pass" and steps["subsidy_year_no"]["value"] == 1
     rate = next(p for p in item["parameters"] if p["name"] == "rate_small")
     assert (rate["value"], rate["in_force_from"], rate["article"]) == (
         "0.2",

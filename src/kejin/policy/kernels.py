@@ -11,8 +11,11 @@ Derivations (documented in ``docs/policy.md``):
   rounded half up to the fen.
 * A qualification counts for a year when its validity overlaps that year, and for an
   investment when it is valid on the investment date.
-* ``first_subsidy_year`` is the first year in which the firm has a loan-year meeting the Karamay
-  conditions (the registry keeps no record of subsidies paid before kejin).
+* ``first_subsidy_year`` is the first year the firm was **paid** the Karamay subsidy by this
+  platform (its paid applications, :func:`kejin.policy.entities.first_paid_years`), or the row's
+  own year when it never was: "享受贴息…最长不超过3年" counts years the firm *received* the
+  subsidy, so a firm eligible since 2022 that never claimed starts its three years when first
+  paid, not when it first met the conditions.
 * ``digital_transformation`` is read from the product name (contains 数字化转型), the only
   place the registry records a loan's purpose.
 """
@@ -61,8 +64,13 @@ def loan_years(
     institutions: pl.DataFrame,
     products: pl.DataFrame,
     quals: pl.DataFrame,
+    first_paid: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """The loan-year entity frame (karamay_interest, jian_ip_pledge, jian_digital)."""
+    """The loan-year entity frame (karamay_interest, jian_ip_pledge, jian_digital).
+
+    ``first_paid`` (``uscc``, ``first_paid_year``) is the first year each firm was paid the
+    Karamay subsidy; firms absent from it have never been paid.
+    """
     # Sum balances per loan and year first, then apply the loan's (constant) rate: the rate is
     # joined to one row per loan-year instead of one per month-end status.
     ly = (
@@ -102,17 +110,13 @@ def loan_years(
         .str.contains("数字化转型")
         .alias("digital_transformation"),
     )
-    karamay_ok = (
-        (pl.col("hnte") | pl.col("local_little_giant"))
-        & pl.col("partner_bank")
-        & (pl.col("interest") > 0)
-    )
-    first = (
-        ly.filter(karamay_ok).group_by("uscc").agg(pl.col("year").min().alias("first_subsidy_year"))
-    )
+    if first_paid is None:
+        first_paid = pl.DataFrame(schema={"uscc": pl.String, "first_paid_year": pl.Int64})
     return (
-        ly.join(first, on="uscc", how="left")
-        .with_columns(pl.col("first_subsidy_year").fill_null(pl.col("year")))
+        ly.join(first_paid.select("uscc", "first_paid_year"), on="uscc", how="left")
+        .with_columns(
+            pl.min_horizontal("first_paid_year", "year").cast(pl.Int64).alias("first_subsidy_year")
+        )
         .select(
             "uscc",
             "contract_no",
