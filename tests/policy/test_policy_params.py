@@ -184,3 +184,26 @@ def test_unknown_override_is_refused() -> None:
     policy = library.get("jian_digital")
     with pytest.raises(ValidationError, match="no such parameter"):
         evaluate(policy, pl.DataFrame(), overrides={"rate": 0.1})
+
+
+def test_every_reading_names_its_alternatives_and_a_choice_its_meaning() -> None:
+    """Ji'an's three readings are parameters (issue #17 item 8), and every reading in the
+    library carries its alternatives; a choice value shows what it means."""
+    jian = library.get("jian_ip_pledge")
+    assert {n for n, p in jian.params.items() if p.reading} == {
+        "lpr_share",
+        "cap_per_year",
+        "first_year",
+    }
+    for policy in library.all_policies():
+        for p in policy.params.values():
+            if p.reading:
+                assert "备选：" in p.description and "alternatives" in p.description, p.name
+    assert jian.params["cap_per_year"].choice_text(Decimal(1)) == "每户每年 / per firm per year"
+
+
+def test_a_reading_without_alternatives_is_refused(tmp_path: Path) -> None:
+    text = GOOD.replace("    unit: ratio\n", "    unit: ratio\n    reading: true\n", 1)
+    with pytest.raises(ValidationError) as e:
+        load_parameters(_write(tmp_path, text), {"rate": "ratio"})
+    assert [p.field for p in e.value.problems] == ["parameters.rate.description"]

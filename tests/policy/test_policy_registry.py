@@ -249,7 +249,11 @@ def test_cli_trace_matches_notify_simulate(cli_registry: dict[str, str], tmp_pat
     steps = {s["name"]: s for s in item["steps"]}
     # Never paid by the platform: 2025 is its own first subsidised year.
     assert steps["within_period"]["outcome"] == "pass" and steps["subsidy_year_no"]["value"] == 1
-    rate = next(p for p in item["parameters"] if p["name"] == "rate_small")
+    params = {p["name"]: p for p in item["parameters"]}
+    assert (params["rate_small"]["reading"], params["max_years"]["reading"]) == (False, True)
+    assert "备选" in params["max_years"]["description"]
+    assert (item["rounding"], item["rounding_zh"]) == ("half_up", "四舍五入到分（每笔支付）")
+    rate = params["rate_small"]
     assert (rate["value"], rate["in_force_from"], rate["article"]) == (
         "0.2",
         "2022-08-15",

@@ -329,8 +329,12 @@ def test_pages_show_refusals_in_place(app, engine: Engine, world) -> None:
     assert '<a href="/fund" class="">' in page.text
     assert "3,483.33" in page.text and "只读" in page.text
     assert "Approve" not in page.text
+    # Readings that are choices are listed with the value taken and the alternatives.
+    assert 'data-reading="max_years"' in page.text and "备选：任意3个获贴息年度" in page.text
+    assert "四舍五入到分（每笔支付）" in page.text
     en = gov.get(f"/policies/{PROGRAMME}?lang=en")
     assert "Payments" in en.text and "met: loan from a sci-tech finance partner bank" in en.text
+    assert "alternatives — any 3 subsidised years" in en.text
     sim = gov.get(f"/policies/{PROGRAMME}/simulate?p_rate_small=x")
     assert sim.status_code == 422 and 'id="rate_small-error"' in sim.text
     sim = gov.get(f"/policies/{PROGRAMME}/simulate?p_rate_small=0.4")

@@ -234,7 +234,11 @@ def trace_cmd(
         for st in it["steps"]:
             s.add_row(st["name"], st["zh"], str(st["value"]), st.get("outcome", ""), st["article"])
         console.print(s)
+        for p in it["parameters"]:
+            if p["reading"]:
+                console.print(f"解读选择 reading · {p['name']} = {p['value']}: {p['description']}")
         console.print(f"[bold]符合 eligible: {it['eligible']} · 金额 amount: {it['amount']} 元")
+        console.print(f"舍入 rounding: {it['rounding_zh']} / {it['rounding_en']}")
         for st in it.get("stacking", []):
             if not st["kept"]:
                 console.print(

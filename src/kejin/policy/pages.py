@@ -24,6 +24,7 @@ from kejin.api import status_of
 from kejin.errors import KejinError, Problem, ValidationError, parse_date
 from kejin.policy import library
 from kejin.policy import operations as ops
+from kejin.policy.engine import ROUNDING_TEXT, Policy
 from kejin.policy.routes import ApplicationId, ProgrammeId, firm_matches, programmes
 from kejin.policy.service import get_application, get_programme
 from kejin.policy.tables import ALLOCATIONS
@@ -79,6 +80,30 @@ def _num(v: float | Decimal | None, missing: str = "—") -> str:
     if v is None:
         return missing
     return format(Decimal(str(v)).normalize(), "f")
+
+
+def readings(policy: Policy, year: int, as_of: date | None) -> list[dict[str, Any]]:
+    """The policy's readings that are choices, with the value in force at the end of ``year``
+    as known on ``as_of`` (None when none is) and, for a choice, the meaning of that value."""
+    out = []
+    for name, prm in policy.params.items():
+        if not prm.reading:
+            continue
+        try:
+            value: Decimal | None = prm.at(date(year, 12, 31), as_of).value
+        except KejinError:
+            value = None
+        out.append(
+            {
+                "name": name,
+                "value": value,
+                "unit": prm.unit,
+                "choice": prm.choice_text(value),
+                "description": prm.description,
+                "article": prm.article,
+            }
+        )
+    return out
 
 
 def _half(text: str, lang: str) -> str:
@@ -311,6 +336,10 @@ def _programme_page(
         request,
         "policy_programme.html",
         {
+            "readings": readings(policy, d["year"], d["params_as_of"]),
+            "rounding": ROUNDING_TEXT[policy.rounding][1 if lang == "en" else 0],
+            "num": _num,
+            "desc": lambda text: _half(text, lang),
             "d": d,
             "corr": corr,
             "corr_as_of": corr_as_of or date.today(),

@@ -8,6 +8,11 @@ did the rule say for 2024?" and "what did we *know* the rule said when we paid i
 * ``from`` / ``until`` — the period the value is in force (``until`` inclusive, open when absent);
 * ``published`` — the day the value became known (a notice, a revision published late).
 
+A parameter marked ``reading: true`` is a **reading that is a choice**: the text admits more than
+one reading, the value is the one this library takes, and its description names the alternatives
+(``…；备选：… / …; alternatives: …``). Pages and traces show them as such. A ``choice`` unit takes
+one of the numbered ``choices`` the file lists (e.g. ``1: 每户每年 / per firm per year``).
+
 Computing "as known on X" ignores every value published after X. When a later publication covers
 a period already covered by an earlier one, it is a correction and wins for that period; two values
 of the *same* publication that overlap are a contradiction and the file is refused.
@@ -45,6 +50,7 @@ UNITS = {
     "times": ("倍", "multiple"),
     "working_day": ("工作日", "working days"),
     "day": ("日", "calendar days"),
+    "choice": ("选项", "one of the listed choices"),
 }
 
 #: The latest date we accept as "open-ended"; comparisons need a real date.
@@ -79,6 +85,12 @@ class Parameter:
     document: str
     article: str
     values: tuple[Value, ...]
+    reading: bool = False
+    choices: tuple[tuple[int, str], ...] = ()
+
+    def choice_text(self, value: Decimal | None) -> str | None:
+        """The listed meaning of a ``choice`` value (None for other units)."""
+        return next((t for k, t in self.choices if value is not None and k == value), None)
 
     def known(self, as_of: date | None) -> list[Value]:
         """The values published on or before ``as_of`` (all of them when None)."""
@@ -228,6 +240,29 @@ def load_parameters(path: Path, expected_units: dict[str, str]) -> dict[str, Par
             )
             continue
         unit = str(spec["unit"])
+        reading = spec.get("reading", False)
+        if reading and "备选" not in str(spec["description"]):
+            problems.append(
+                Problem(
+                    "解读选择须在说明中写明备选（备选：…）",
+                    "a reading must name its alternatives in the description (备选：…)",
+                    file=file,
+                    field=f"{key}.description",
+                )
+            )
+            continue
+        raw_choices = spec.get("choices") or {}
+        choices = tuple(sorted((int(k), str(v)) for k, v in raw_choices.items()))
+        if (unit == "choice") != bool(choices):
+            problems.append(
+                Problem(
+                    "choice单位须列出choices，其他单位不得列出",
+                    "a choice unit lists its choices; other units list none",
+                    file=file,
+                    field=f"{key}.choices",
+                )
+            )
+            continue
         if unit not in UNITS:
             problems.append(
                 Problem(
@@ -295,6 +330,17 @@ def load_parameters(path: Path, expected_units: dict[str, str]) -> dict[str, Par
                     )
                 )
                 continue
+            if choices and num not in {k for k, _ in choices}:
+                problems.append(
+                    Problem(
+                        "取值不在choices中",
+                        f"value is not one of the choices {[k for k, _ in choices]}",
+                        file=file,
+                        field=vkey,
+                        value=str(num),
+                    )
+                )
+                continue
             start = _as_date(rv["from"], file, vkey)
             end = _as_date(rv["until"], file, vkey) if rv.get("until") else OPEN_END
             if end < start:
@@ -323,6 +369,8 @@ def load_parameters(path: Path, expected_units: dict[str, str]) -> dict[str, Par
             str(ref["document"]),
             str(ref["article"]),
             tuple(values),
+            bool(reading),
+            choices,
         )
     if problems:
         raise ValidationError("参数文件有误，未加载", "parameter file refused", problems)

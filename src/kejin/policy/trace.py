@@ -1,5 +1,8 @@
 """Explain one result: every condition, parameter and intermediate amount, with its article.
 
+Parameters that are readings of the text (``reading: true``) say so, with the alternatives in
+their description, and the result names the rounding rule that made the amount.
+
 The trace evaluates the policy over the whole frame the entity belongs to (per-firm caps and
 carry-forwards depend on the firm's other rows), then reads the named step columns of the one
 row. Nothing is recomputed differently for explaining: the numbers are the batch's numbers.
@@ -14,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from kejin.errors import NotFoundError, Problem
-from kejin.policy.engine import MONEY, Policy, evaluate
+from kejin.policy.engine import MONEY, ROUNDING_TEXT, Policy, evaluate
 from kejin.policy.params import OPEN_END
 
 
@@ -75,7 +78,10 @@ def trace(
                 "value": _plain(row[name]),
                 "document": p.document,
                 "article": p.article,
+                "reading": p.reading,
             }
+            if p.choices:
+                item["choice"] = p.choice_text(row[name])
             if name in resolved.overrides:
                 item["selected_by"] = "override (reform)"
             else:
@@ -113,6 +119,9 @@ def trace(
             "steps": steps,
             "eligible": row["eligible"],
             "amount": f"{row['amount']:.2f}",
+            "rounding": policy.rounding,
+            "rounding_zh": ROUNDING_TEXT[policy.rounding][0],
+            "rounding_en": ROUNDING_TEXT[policy.rounding][1],
         }
         if set_aside is not None:
             mine = set_aside.filter(
