@@ -6,7 +6,7 @@ DEMO_FIRMS ?= 30000
 DEMO_SEED  ?= 20241
 export KEJIN_DATABASE_URL ?= sqlite:///kejin.db
 
-.PHONY: demo test bench lint venv install install-test system-deps clean import-examples
+.PHONY: demo test bench lint mutate venv install install-test system-deps clean import-examples
 
 # $(call ensure,CHECK,PACKAGE,WHAT IS LOST WITHOUT IT): install a Debian package when CHECK
 # fails and we may (root or passwordless sudo); otherwise say what is lost and go on.
@@ -77,6 +77,20 @@ test: install-test system-deps
 bench: install-test system-deps
 	$(call ensure,command -v wrk >/dev/null,wrk,the service load bench will be skipped)
 	$(BIN)/python -m bench
+
+# Mutation testing (the `mutate` extra, mutmut; never part of `make test`): mutates fund/,
+# policy/engine, whitelist/rules, points/official and access/rules ([tool.mutmut] in
+# pyproject.toml) and lists the survivors. Slow: narrow it with MUTANTS, e.g.
+# `make mutate MUTANTS='kejin.points.official.*'`; MUTATE_JOBS workers (the machine is shared).
+MUTANTS ?=
+MUTATE_JOBS ?= 1
+$(VENV)/.installed-mutate: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,mutate]"
+	touch $@ $(VENV)/.installed
+
+mutate: $(VENV)/.installed-mutate
+	$(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(MUTANTS)
+	$(BIN)/mutmut results
 
 lint: install-test
 	$(BIN)/ruff check src tests bench

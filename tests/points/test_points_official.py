@@ -258,6 +258,8 @@ def test_inno_rd_share_bands(pct: float, points: int) -> None:
     revenue = 10_000_000 * Y  # 1000万; amounts stay below 200万 up to 10% -> 100万
     r = inno_row(rd_expense=round(revenue * pct / 100), operating_revenue=revenue)
     assert r["rd_points"] == points
+    if points > 0:  # the amount (≤ 100万) scores 0: the share is the basis
+        assert r["rd_basis"] == "ratio"
 
 
 @pytest.mark.parametrize(
@@ -313,6 +315,44 @@ def test_inno_pass_needs_total_and_each_subtotal() -> None:
     )
     assert r["growth_subtotal"] == 10 and r["total"] >= 60 and not r["passed"]
     assert "成长性低于15" in r["reason_zh"]
+
+
+def test_inno_pass_mark_is_60_inclusive_and_55_fails() -> None:
+    """附件1 二: 总分60分以上. Every indicator scores in steps of 5, so the total just below 60 is
+    55 (no 59 exists); both rows meet every subtotal minimum, so only the pass mark decides."""
+    base = dict(
+        ip_class1=1,  # 10
+        rd_expense=3_000_000 * Y,  # 300万: amount band 10 (share 3% → 5)
+        operating_revenue=100_000_000 * Y,
+        main_revenue=55_000_000 * Y,  # 55% of revenue → 10
+        main_revenue_prior=52_000_000 * Y,  # growth 5.8% → 10
+        total_liabilities=5_000_000 * Y,  # 50% debt ratio → 10
+        total_assets=10_000_000 * Y,
+    )
+    r = inno_row(**base, strategic_emerging=True)  # field 10
+    subtotals = (r["innovation_subtotal"], r["growth_subtotal"], r["specialisation_subtotal"])
+    assert (subtotals, r["total"], r["passed"], r["route"]) == ((20, 20, 20), 60, True, "score")
+    r = inno_row(**base, strategic_emerging=False)  # field 5
+    subtotals = (r["innovation_subtotal"], r["growth_subtotal"], r["specialisation_subtotal"])
+    assert (subtotals, r["total"], r["passed"]) == ((20, 20, 15), 55, False)
+    assert r["reason_zh"].endswith("；总分低于60，不通过（附件1 二）")
+
+
+def test_inno_subtotal_minimums_are_inclusive() -> None:
+    """成长性 and 专业化 exactly at 15 (and 创新能力 above 20) with a total of 60 pass: the
+    minimums are "不低于" (found by `make mutate`: `>=` → `>` survived)."""
+    r = inno_row(
+        ip_class1_high_value=1,  # 20
+        rd_expense=3_000_000 * Y,  # 10 by amount
+        operating_revenue=100_000_000 * Y,
+        main_revenue=55_000_000 * Y,  # 55% → 10
+        main_revenue_prior=55_000_000 * Y,  # growth 0% → 5
+        total_liabilities=5_000_000 * Y,  # 50% → 10
+        total_assets=10_000_000 * Y,
+        strategic_emerging=False,  # 5
+    )
+    subtotals = (r["innovation_subtotal"], r["growth_subtotal"], r["specialisation_subtotal"])
+    assert (subtotals, r["total"], r["passed"]) == ((30, 15, 15), 60, True)
 
 
 @pytest.mark.parametrize("cond", ["award_3y", "valid_honour", "provincial_rd_institution"])

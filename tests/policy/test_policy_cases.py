@@ -20,9 +20,15 @@ CASES = Path(__file__).parent / "cases"
 
 
 def _frame(policy_id: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """The case rows with their YAML numbers read as written (``10000000.01`` is that decimal)."""
     policy = library.get(policy_id)
     schema = {i.name: i.dtype for i in policy.inputs}
-    return pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema, orient="row")
+    exact = {k for k, t in schema.items() if isinstance(t, pl.Decimal)}
+    return pl.DataFrame(
+        [{k: Decimal(str(r[k])) if k in exact else r[k] for k in schema} for r in rows],
+        schema=schema,
+        orient="row",
+    )
 
 
 def _policy_cases() -> list[Any]:
@@ -38,8 +44,12 @@ def _policy_cases() -> list[Any]:
 
 
 def _check(actual: Any, expected: Any, what: str) -> None:
-    if isinstance(actual, Decimal):
-        assert str(actual) == str(expected), what
+    """Amounts written as text ("2469.13") must match to the character, so to the fen and with
+    exactly two decimals; other numbers are compared as exact decimals."""
+    if isinstance(actual, Decimal) and isinstance(expected, str):
+        assert str(actual) == expected, what
+    elif isinstance(actual, Decimal):
+        assert actual == Decimal(str(expected)), what
     elif isinstance(actual, float):
         assert actual == pytest.approx(float(expected), abs=1e-9), what
     else:

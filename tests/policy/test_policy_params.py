@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -10,7 +11,7 @@ import pytest
 
 from kejin.errors import ValidationError
 from kejin.policy import library
-from kejin.policy.engine import Input, ParamDate, Policy, Step, evaluate
+from kejin.policy.engine import MONEY, Input, ParamDate, Policy, Step, evaluate
 from kejin.policy.params import load_parameters
 
 GOOD = """
@@ -77,10 +78,10 @@ def test_a_ratio_above_one_is_refused(tmp_path: Path) -> None:
 def test_bitemporal_selection(tmp_path: Path) -> None:
     p = load_parameters(_write(tmp_path, GOOD), {"rate": "ratio"})["rate"]
     # In force for 2024, but only known from 2024-06-30.
-    assert p.at(date(2024, 3, 1), as_of=None).value == 0.25
-    assert p.at(date(2024, 3, 1), as_of=date(2024, 6, 29)).value == 0.20
-    assert p.at(date(2024, 3, 1), as_of=date(2024, 6, 30)).value == 0.25
-    assert p.at(date(2023, 3, 1), as_of=None).value == 0.20
+    assert p.at(date(2024, 3, 1), as_of=None).value == Decimal("0.25")
+    assert p.at(date(2024, 3, 1), as_of=date(2024, 6, 29)).value == Decimal("0.20")
+    assert p.at(date(2024, 3, 1), as_of=date(2024, 6, 30)).value == Decimal("0.25")
+    assert p.at(date(2023, 3, 1), as_of=None).value == Decimal("0.20")
     with pytest.raises(ValidationError, match="no value in force"):
         p.at(date(2021, 12, 31), as_of=None)
 
@@ -101,7 +102,7 @@ def _toy_policy(tmp_path: Path, steps: tuple[Step, ...]) -> Policy:
         inputs=(
             Input("id", pl.String, "编号", "id"),
             Input("day", pl.Date, "日期", "day"),
-            Input("x", pl.Float64, "金额", "x"),
+            Input("x", MONEY, "金额", "x"),
         ),
         param_units={"rate": "ratio"},
         param_dates={"rate": ParamDate("day", pl.col("day"))},
@@ -147,6 +148,28 @@ def test_rows_straddling_a_revision_take_their_own_value(tmp_path: Path) -> None
     assert e.value.problems[0].value == "z"
 
 
+def test_a_money_step_computed_in_float_is_refused(tmp_path: Path) -> None:
+    """Exact money is structural: a formula that falls back to float never pays."""
+    policy = _toy_policy(
+        tmp_path,
+        (
+            Step("ok", pl.col("x") > 0, "condition", "正数", "positive", "第1条"),
+            Step(
+                "pay",
+                pl.col("x").cast(pl.Float64) * pl.col("rate").cast(pl.Float64),
+                "amount",
+                "金额",
+                "amount",
+                "第1条",
+            ),
+        ),
+    )
+    frame = pl.DataFrame({"id": ["a"], "day": [date(2023, 5, 1)], "x": [100.0]})
+    with pytest.raises(ValidationError, match="exactly") as e:
+        evaluate(policy, frame)
+    assert [p.field for p in e.value.problems] == ["pay"]
+
+
 def test_missing_input_column_is_refused_with_its_name() -> None:
     policy = library.get("karamay_investment")
     frame = pl.DataFrame({"uscc": ["x"], "investment_id": ["i"]})
@@ -161,3 +184,26 @@ def test_unknown_override_is_refused() -> None:
     policy = library.get("jian_digital")
     with pytest.raises(ValidationError, match="no such parameter"):
         evaluate(policy, pl.DataFrame(), overrides={"rate": 0.1})
+
+
+def test_every_reading_names_its_alternatives_and_a_choice_its_meaning() -> None:
+    """Ji'an's three readings are parameters (issue #17 item 8), and every reading in the
+    library carries its alternatives; a choice value shows what it means."""
+    jian = library.get("jian_ip_pledge")
+    assert {n for n, p in jian.params.items() if p.reading} == {
+        "lpr_share",
+        "cap_per_year",
+        "first_year",
+    }
+    for policy in library.all_policies():
+        for p in policy.params.values():
+            if p.reading:
+                assert "备选：" in p.description and "alternatives" in p.description, p.name
+    assert jian.params["cap_per_year"].choice_text(Decimal(1)) == "每户每年 / per firm per year"
+
+
+def test_a_reading_without_alternatives_is_refused(tmp_path: Path) -> None:
+    text = GOOD.replace("    unit: ratio\n", "    unit: ratio\n    reading: true\n", 1)
+    with pytest.raises(ValidationError) as e:
+        load_parameters(_write(tmp_path, text), {"rate": "ratio"})
+    assert [p.field for p in e.value.problems] == ["parameters.rate.description"]

@@ -24,7 +24,7 @@ def test_loan_years_from_monthly_statuses(engine: Engine, policy_registry: dict[
     h = ly.filter(pl.col("contract_no") == "L-H1").sort("year")
     assert h["year"].to_list() == [2023, 2024, 2025]
     assert h["interest"].to_list() == [240000.0] * 3  # 6,000,000 × 4% over 12 months
-    assert h["first_subsidy_year"].to_list() == [2023] * 3
+    assert h["first_subsidy_year"].to_list() == [2023, 2024, 2025]  # never paid: its own year
     assert h["hnte"].all() and h["partner_bank"].all() and h["digital_transformation"].all()
     i = ly.filter(pl.col("contract_no") == "L-I1")
     assert i["ip_pledge"].to_list() == [True]
@@ -98,6 +98,34 @@ def test_cli_eval_with_chinese_headers_and_missing_column(
     )
     assert isinstance(r.exception, KejinError)
     assert "investment_amount" in str(r.exception) and "bad.csv" in str(r.exception)
+
+
+def test_cli_eval_reads_financing_kinds_as_the_import_does(
+    cli_registry: dict[str, str], tmp_path: Path
+) -> None:
+    """创业投资 / 天使投资 / VC are what `kejin import financing` accepts: they pay, and an unknown
+    kind is refused with its spreadsheet row and field instead of "不符合, 0.00"."""
+    src = tmp_path / "in.csv"
+    head = "统一社会信用代码,投资编号,融资类型,融资日期,投资额,科技型企业\n"
+    rows = [
+        "A,I1,创业投资,2024-05-01,10000000,是",
+        "A,I2,天使投资,2024-05-01,10000000,是",
+        "A,I3,VC,2024-05-01,10000000,是",
+    ]
+    src.write_text(head + "\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    _run("policy", "eval", "karamay_investment", "--input", str(src), "--out", str(out))
+    res = pl.read_csv(out)
+    assert res["kind"].to_list() == ["vc", "angel", "vc"]
+    assert res["amount"].to_list() == [100000.0] * 3
+    src.write_text(head + "\n".join([*rows, "A,I4,风投,2024-05-01,10000000,是"]) + "\n")
+    r = runner.invoke(
+        app, ["policy", "eval", "karamay_investment", "--input", str(src), "--out", str(out)]
+    )
+    assert isinstance(r.exception, KejinError)
+    [pr] = r.exception.problems
+    assert (pr.file, pr.row, pr.field, pr.value) == (str(src), 5, "kind", "风投")
+    assert "融资类型" in pr.reason_zh and "financing kind" in pr.reason_en
 
 
 def test_cli_xlsx_round_trip_and_bad_value_row(
@@ -219,9 +247,18 @@ def test_cli_trace_matches_notify_simulate(cli_registry: dict[str, str], tmp_pat
     r = _run("policy", "trace", "karamay_interest", "--entity", "L-H1/2025", "--json")
     (item,) = json.loads(r.stdout)
     steps = {s["name"]: s for s in item["steps"]}
-    assert steps["within_period"]["outcome"] == "pass" and steps["subsidy_year_no"]["value"] == 3
-    rate = next(p for p in item["parameters"] if p["name"] == "rate_small")
-    assert (rate["value"], rate["in_force_from"], rate["article"]) == (0.2, "2022-08-15", "三(二)8")
+    # Never paid by the platform: 2025 is its own first subsidised year.
+    assert steps["within_period"]["outcome"] == "pass" and steps["subsidy_year_no"]["value"] == 1
+    params = {p["name"]: p for p in item["parameters"]}
+    assert (params["rate_small"]["reading"], params["max_years"]["reading"]) == (False, True)
+    assert "备选" in params["max_years"]["description"]
+    assert (item["rounding"], item["rounding_zh"]) == ("half_up", "四舍五入到分（每笔支付）")
+    rate = params["rate_small"]
+    assert (rate["value"], rate["in_force_from"], rate["article"]) == (
+        "0.2",
+        "2022-08-15",
+        "三(二)8",
+    )
     r = _run("policy", "matches", "--uscc", cli_registry["hnte"], "--json")
     assert any(
         m["policy"] == "karamay_investment" and m["amount"] == "200000.00"
@@ -242,7 +279,7 @@ def test_cli_trace_matches_notify_simulate(cli_registry: dict[str, str], tmp_pat
         "--json",
     )
     sim = json.loads(r.stdout)
-    assert (sim["baseline_cost"], sim["reform_cost"]) == (48000.0, 60000.0)
+    assert (sim["baseline_cost"], sim["reform_cost"]) == ("48000.00", "60000.00")  # exact text
     assert Path(sim["chart"]).exists()
 
 
@@ -324,7 +361,7 @@ def test_cli_trace_from_a_file_for_a_policy_outside_the_registry(
     steps = {s["name"]: s["value"] for s in item["steps"]}
     assert (steps["held_full_year"], steps["carry_forward"], item["amount"]) == (
         2025,
-        0.0,
+        "0.00",
         "150000.00",
     )
     r = runner.invoke(app, ["policy", "trace", "vc_tax_deduction", "--entity", "T1/2027"])

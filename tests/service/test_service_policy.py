@@ -250,21 +250,23 @@ def test_simulation_counts_firms_cost_against_budget_winners_and_losers(
     _published(gov, rev, budget="60000.00")
     url = f"/api/policy/programmes/{PROGRAMME}/simulation"
     base = gov.get(url).json()
-    baseline = float(F1_AMOUNT) + 8000 + 16000 + 24000
-    assert base["baseline_cost"] == base["reform_cost"] == round(baseline, 2)
+    # Money is exact decimal text in JSON (never a binary float).
+    baseline = Decimal(F1_AMOUNT) + 8000 + 16000 + 24000
+    assert base["baseline_cost"] == base["reform_cost"] == str(baseline)
     assert (base["winners"], base["losers"], base["baseline_beneficiaries"]) == (0, 0, 4)
-    assert base["parameters"]["rate_small"]["baseline"] == 0.2
+    assert base["parameters"]["rate_small"]["baseline"] == "0.2"
     up = gov.get(url, params={"set": "rate_small=0.3"}).json()
     # F1's interest is 17,416.67: 30% of it is 5,225.00 (each row is rounded to the cent).
-    assert up["reform_cost"] == 5225.00 + 1.5 * 48000
+    assert up["reform_cost"] == str(Decimal("5225.00") + Decimal("1.5") * 48000)
     assert (up["winners"], up["losers"], up["reform_beneficiaries"]) == (4, 0, 4)
     assert up["reform_within_budget"] is False and up["baseline_within_budget"] is True
-    assert up["top_winners"][0]["firm"] == codes[3] and up["top_winners"][0]["delta"] == 12000.0
+    assert up["top_winners"][0]["firm"] == codes[3] and up["top_winners"][0]["delta"] == "12000.00"
     down = rev.get(url, params={"set": ["rate_small=0.1"]}).json()
     assert (down["winners"], down["losers"]) == (0, 4) and down["reform_within_budget"] is True
     # Nobody qualifies with a zero threshold of years: every firm loses everything.
     none = gov.get(url, params={"set": "max_years=0"}).json()
-    assert none["reform_beneficiaries"] == 0 and none["losers"] == 4 and none["reform_cost"] == 0
+    assert none["reform_beneficiaries"] == 0 and none["losers"] == 4
+    assert none["reform_cost"] == "0.00"
     for bad, field in (("rate_small=abc", "rate_small"), ("rate_small=nan", "rate_small"),
                        ("rate_small=1e400", "rate_small"), ("no_such=1", "no_such"),
                        ("rate_small", "set")):  # fmt: skip
@@ -327,8 +329,12 @@ def test_pages_show_refusals_in_place(app, engine: Engine, world) -> None:
     assert '<a href="/fund" class="">' in page.text
     assert "3,483.33" in page.text and "只读" in page.text
     assert "Approve" not in page.text
+    # Readings that are choices are listed with the value taken and the alternatives.
+    assert 'data-reading="max_years"' in page.text and "备选：任意3个获贴息年度" in page.text
+    assert "四舍五入到分（每笔支付）" in page.text
     en = gov.get(f"/policies/{PROGRAMME}?lang=en")
     assert "Payments" in en.text and "met: loan from a sci-tech finance partner bank" in en.text
+    assert "alternatives — any 3 subsidised years" in en.text
     sim = gov.get(f"/policies/{PROGRAMME}/simulate?p_rate_small=x")
     assert sim.status_code == 422 and 'id="rate_small-error"' in sim.text
     sim = gov.get(f"/policies/{PROGRAMME}/simulate?p_rate_small=0.4")

@@ -156,6 +156,24 @@ def test_bad_rules_refused(tmp_path: Path) -> None:
     assert all(pr.file == str(p) for pr in e.value.problems)
 
 
+def test_push_fields_beyond_the_pushable_set_refused_by_name(tmp_path: Path) -> None:
+    """A rule file may only push fields of ``PUSHABLE``: a balance-sheet figure is refused with
+    the field named, and nothing else is wrong with the file (switching the rule off fails)."""
+    data = yaml.safe_load((RULES_DIR / "default.yaml").read_text(encoding="utf-8"))
+    data["push_fields"] = [*data["push_fields"], "total_liabilities"]
+    p = tmp_path / "leaky.yaml"
+    p.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValidationError) as e:
+        load_rules(str(p))
+    [pr] = e.value.problems
+    assert (pr.field, pr.file) == ("push_fields", str(p))
+    assert pr.reason_en == "push_fields not pushable: total_liabilities"
+    assert pr.reason_zh == "不可推送的字段：total_liabilities"
+    data["push_fields"].remove("total_liabilities")
+    p.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert load_rules(str(p))[0].push_fields == tuple(data["push_fields"])
+
+
 def _institutions(engine: Engine) -> None:
     with transaction(engine) as s:
         s.add_all(

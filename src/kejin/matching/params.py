@@ -33,8 +33,11 @@ def parameters() -> dict[str, Parameter]:
 
 
 def value(name: str, day: date) -> float:
-    """The value of ``name`` in force on ``day`` (an error naming the parameter outside it)."""
-    return parameters()[name].at(day, None).value
+    """The value of ``name`` in force on ``day`` (an error naming the parameter outside it).
+
+    Parameter files are read as exact decimals; the marketplace's rate bands work in float.
+    """
+    return float(parameters()[name].at(day, None).value)
 
 
 def pricing(day: date) -> Pricing:

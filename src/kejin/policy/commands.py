@@ -7,7 +7,7 @@ Thin: parse, call the engine or the service, print. ``--json`` gives machine-rea
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +34,18 @@ def _date(text: str | None, field: str = "as_of") -> date | None:
     return None if text is None else parse_date(text, field)
 
 
-def _overrides(sets: list[str]) -> dict[str, float]:
+def _overrides(sets: list[str]) -> dict[str, Decimal]:
+    """``NAME=VALUE`` pairs as exact decimals (``0.3`` is 0.3, not a binary float)."""
     out = {}
     for item in sets:
         name, sep, value = item.partition("=")
         try:
             if not sep:
                 raise ValueError
-            out[name.strip()] = float(value)
-        except ValueError:
+            out[name.strip()] = Decimal(value.strip())
+            if not out[name.strip()].is_finite():
+                raise ValueError
+        except (ValueError, InvalidOperation):
             raise ValidationError(
                 "--set 应为 NAME=VALUE",
                 "--set takes NAME=VALUE",
@@ -231,7 +234,11 @@ def trace_cmd(
         for st in it["steps"]:
             s.add_row(st["name"], st["zh"], str(st["value"]), st.get("outcome", ""), st["article"])
         console.print(s)
+        for p in it["parameters"]:
+            if p["reading"]:
+                console.print(f"解读选择 reading · {p['name']} = {p['value']}: {p['description']}")
         console.print(f"[bold]符合 eligible: {it['eligible']} · 金额 amount: {it['amount']} 元")
+        console.print(f"舍入 rounding: {it['rounding_zh']} / {it['rounding_en']}")
         for st in it.get("stacking", []):
             if not st["kept"]:
                 console.print(

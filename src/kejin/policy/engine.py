@@ -6,10 +6,12 @@ says which article it implements and whether it is a condition (a yes/no the rea
 or an amount. Parameters enter the plan as columns chosen by date *before* the steps run: one
 ``when`` per dated segment, never a per-row lookup, which is what keeps a million loan-years fast.
 
-Amounts are computed in float64 and rounded to the cent once, at the end: every formula here is
-a product of a money amount and a rate followed by caps, so that is the only rounding. They
-become ``Decimal(18,2)`` (:func:`money`) where they are stored or written for people, not in the
-batch path, where the cast alone cost 25 ms per million rows (documented in ``docs/policy.md``).
+Money is exact: money inputs are :data:`MONEY` (``Decimal(38,2)``, fen), parameters and rates
+:data:`RATE` (``Decimal(38,12)``), so ``2,456,315.65 × 10% = 245,631.565`` exactly, and the
+result is rounded to the fen by the policy's ``rounding`` rule (四舍五入, half up per payment
+line, unless the policy says otherwise). A float would have paid 245,631.56. Every ``amount``
+step must be a Decimal column; a policy whose formula falls back to float is refused when
+evaluated (:func:`_check_exact`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -25,19 +28,53 @@ import polars as pl
 
 from kejin.errors import Problem, ValidationError
 from kejin.policy.params import OPEN_END, Parameter, Value, load_parameters, outside_validity
+from kejin.vocab import Term, lookup
 
 StepKind = Literal["condition", "amount", "value"]
+#: Stored and shown amounts (the Money column holds 18 digits with 2 decimals).
 AMOUNT_DTYPE = pl.Decimal(18, 2)
+#: Money inputs and results, exact to the fen.
+MONEY = pl.Decimal(38, 2)
+#: Parameters and rates: 12 decimals hold a fen amount times two rates of up to 5 decimals each
+#: (LPR × share) exactly; Polars keeps the larger scale of a product's operands.
+RATE = pl.Decimal(38, 12)
+
+#: How an amount is rounded to the fen; ``half_up`` is 四舍五入 (ties away from zero, so a
+#: claw-back of −0.005 is −0.01 as its top-up would be 0.01).
+Rounding = Literal["half_up", "half_even", "down"]
+ROUNDING_TEXT: dict[str, tuple[str, str]] = {
+    "half_up": ("四舍五入到分（每笔支付）", "half up to the fen, per payment line"),
+    "half_even": ("银行家舍入到分", "half to even to the fen (banker's rounding)"),
+    "down": ("舍去分以下", "truncated to the fen"),
+}
+_POLARS_MODE = {"half_up": "half_away_from_zero", "half_even": "half_to_even", "down": "to_zero"}
+
+
+def to_fen(x: pl.Expr, rounding: Rounding = "half_up") -> pl.Expr:
+    """An exact Decimal amount rounded to the fen by ``rounding``, as :data:`MONEY`."""
+    return x.round(2, mode=_POLARS_MODE[rounding]).cast(MONEY)  # type: ignore[arg-type]
+
+
+def zero() -> pl.Expr:
+    """The Decimal zero a formula's ``otherwise`` uses (a float 0.0 would make the column float)."""
+    return pl.lit(Decimal(0), dtype=MONEY)
 
 
 @dataclass(frozen=True)
 class Input:
-    """A column the policy reads, with the Chinese header a clerk may use instead."""
+    """A column the policy reads, with the Chinese header a clerk may use instead.
+
+    ``vocab`` marks a column that takes a controlled vocabulary (:mod:`kejin.vocab`): it accepts
+    the identifiers and the Chinese/English labels the imports accept, through the same
+    :func:`kejin.vocab.lookup`, and an unknown value is refused by row and field, never read as
+    "not eligible".
+    """
 
     name: str
     dtype: type[pl.DataType] | pl.DataType
     zh: str
     en: str
+    vocab: Mapping[str, Term] | None = None
 
 
 #: The key columns every loan-year policy reads, declared once so their labels stay identical.
@@ -113,6 +150,7 @@ class Policy:
     order: tuple[str, ...] = ()
     summary_zh: str = ""
     summary_en: str = ""
+    rounding: Rounding = "half_up"
     params: dict[str, Parameter] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -235,9 +273,9 @@ def group_cum_sum(x: pl.Expr, by: Iterable[str]) -> pl.Expr:
     return cs - start
 
 
-def group_shift(x: pl.Expr, by: Iterable[str], fill: float = 0.0) -> pl.Expr:
-    """The previous row's ``x`` within the run of ``by`` (``fill`` on each run's first row)."""
-    return pl.when(run_starts(by)).then(pl.lit(fill)).otherwise(x.shift(1))
+def group_shift(x: pl.Expr, by: Iterable[str]) -> pl.Expr:
+    """The previous row's ``x`` within the run of ``by`` (zero on each run's first row)."""
+    return pl.when(run_starts(by)).then(zero()).otherwise(x.shift(1))
 
 
 def cap_per_group(raw: pl.Expr, cap: pl.Expr, by: Iterable[str]) -> pl.Expr:
@@ -249,9 +287,9 @@ def cap_per_group(raw: pl.Expr, cap: pl.Expr, by: Iterable[str]) -> pl.Expr:
     firm never add up to a cent more than the cap (found by a hypothesis test).
     """
     by = list(by)
-    cents = raw.round(2)
+    cents = to_fen(raw)
     before = group_cum_sum(cents, by) - cents
-    return pl.min_horizontal(cents, pl.max_horizontal(cap - before, pl.lit(0.0)))
+    return pl.min_horizontal(cents, pl.max_horizontal(cap - before, zero()))
 
 
 @dataclass
@@ -259,7 +297,7 @@ class Resolved:
     """How each parameter was chosen for an evaluation (the trace reports it)."""
 
     segments: dict[str, list[Value]]
-    overrides: dict[str, float]
+    overrides: dict[str, Decimal]
 
 
 def _check_inputs(policy: Policy, frame: pl.DataFrame, file: str | None) -> None:
@@ -280,6 +318,45 @@ def _check_inputs(policy: Policy, frame: pl.DataFrame, file: str | None) -> None
         )
 
 
+def normalise_vocab(policy: Policy, frame: pl.DataFrame, file: str | None) -> pl.DataFrame:
+    """Vocabulary columns as identifiers; the first unknown value refused with its row and field.
+
+    Each distinct value is looked up once (:func:`kejin.vocab.lookup`, the imports' normaliser),
+    so a million rows cost a join on a handful of labels.
+    """
+    for i in policy.inputs:
+        if i.vocab is None or i.name not in frame.columns:
+            continue
+        col = frame[i.name].cast(pl.String)
+        distinct = col.drop_nulls().unique().to_list()
+        table = pl.DataFrame(
+            {"v": distinct, "id": [lookup(i.vocab, v) for v in distinct]},
+            schema={"v": pl.String, "id": pl.String},
+        )
+        ids = col.to_frame("v").join(table, on="v", how="left", maintain_order="left")["id"]
+        bad = ids.is_null()
+        if bad.any():
+            idx = bad.arg_true()[0]
+            allowed_zh = "、".join(f"{k}（{t.zh}）" for k, t in i.vocab.items())
+            allowed_en = ", ".join(f"{k} ({t.en})" for k, t in i.vocab.items())
+            raise ValidationError(
+                f"{i.zh}不在代码表中",
+                f"{i.en} is not in the vocabulary",
+                [
+                    Problem(
+                        f"{i.zh}（{i.name}）的值不在代码表中；可选：{allowed_zh}",
+                        f"{i.en} ({i.name}) is not in the vocabulary; one of {allowed_en}",
+                        file=file,
+                        row=idx + 2,
+                        field=i.name,
+                        value=col[idx],
+                    )
+                ],
+            )
+        frame = frame.with_columns(ids.alias(i.name))
+    return frame
+
+
 def _year_span(s: Value) -> tuple[int, int]:
     """The years whose 31 December falls inside segment ``s``."""
     last = s.end.year if (s.end.month, s.end.day) == (12, 31) else s.end.year - 1
@@ -296,7 +373,7 @@ def _param_expr(
         a.end.toordinal() + 1 >= b.start.toordinal() for a, b in itertools.pairwise(used)
     )
     if covered and len({s.value for s in used}) == 1:
-        return pl.lit(used[0].value, dtype=pl.Float64).alias(p.name), False
+        return pl.lit(used[0].value, dtype=RATE).alias(p.name), False
     chain = None
     for s in used:
         if pd_.year_column is not None:
@@ -305,13 +382,13 @@ def _param_expr(
         else:
             cond = pl.col(pd_.name).is_between(pl.lit(s.start), pl.lit(s.end))
         chain = (
-            pl.when(cond).then(pl.lit(s.value))
+            pl.when(cond).then(pl.lit(s.value, dtype=RATE))
             if chain is None
-            else chain.when(cond).then(pl.lit(s.value))
+            else chain.when(cond).then(pl.lit(s.value, dtype=RATE))
         )
     if chain is None:
-        return pl.lit(None, dtype=pl.Float64).alias(p.name), True
-    return chain.otherwise(pl.lit(None, dtype=pl.Float64)).alias(p.name), not covered
+        return pl.lit(None, dtype=RATE).alias(p.name), True
+    return chain.otherwise(pl.lit(None, dtype=RATE)).alias(p.name), not covered
 
 
 def evaluate(
@@ -319,18 +396,18 @@ def evaluate(
     frame: pl.DataFrame,
     *,
     as_of: date | None = None,
-    overrides: Mapping[str, float] | None = None,
+    overrides: Mapping[str, float | Decimal | str] | None = None,
     file: str | None = None,
 ) -> tuple[pl.DataFrame, Resolved]:
     """Evaluate ``policy`` on every row of ``frame``; adds parameter and step columns.
 
     The result keeps the input columns and adds, in order: the parameter dates, each parameter,
-    each step, then ``eligible`` (bool) and ``amount`` (float rounded to the cent, zero when not
-    eligible; :func:`money` makes it ``Decimal(18,2)`` where it is stored or shown).
+    each step, then ``eligible`` (bool) and ``amount`` (exact :data:`MONEY`, rounded to the fen by
+    the policy's ``rounding``, zero when not eligible).
     ``overrides`` replace parameters by a constant (a reform in :mod:`.simulate`).
     Raises ValidationError for a missing column or a row outside a parameter's validity.
     """
-    overrides = dict(overrides or {})
+    overrides = {k: exact(v) for k, v in (overrides or {}).items()}
     unknown = sorted(set(overrides) - set(policy.params))
     if unknown:
         raise ValidationError(
@@ -346,6 +423,7 @@ def evaluate(
             ],
         )
     _check_inputs(policy, frame, file)
+    frame = normalise_vocab(policy, frame, file)
     restore = False
     if policy.order and frame.height > 1:
         frame, restore = _in_order(frame, list(policy.order))
@@ -381,14 +459,14 @@ def evaluate(
     check: list[tuple[Parameter, ParamDate]] = []
     for name, p in policy.params.items():
         if name in overrides:
-            exprs.append(pl.lit(float(overrides[name]), dtype=pl.Float64).alias(name))
+            exprs.append(pl.lit(overrides[name], dtype=RATE).alias(name))
             continue
         segs = p.segments(as_of)
         resolved.segments[name] = segs
         pd_ = policy.param_dates[name]
         span = bounds.get(pd_.name)
         if span is None:
-            exprs.append(pl.lit(None, dtype=pl.Float64).alias(name))
+            exprs.append(pl.lit(None, dtype=RATE).alias(name))
             continue
         e, needs_check = _param_expr(p, segs, pd_, *span)
         exprs.append(e)
@@ -420,12 +498,13 @@ def evaluate(
             raise outside_validity(p, day, as_of, entity)
     for step in policy.steps:
         lf = lf.with_columns(step.expr.alias(step.name))
+    _check_exact(policy, lf.collect_schema())
     lf = lf.with_columns(
         pl.col(policy.eligible).fill_null(False).alias("eligible"),
     ).with_columns(
         pl.when(pl.col("eligible"))
-        .then(pl.col(policy.amount).round(2))
-        .otherwise(0.0)
+        .then(to_fen(pl.col(policy.amount), policy.rounding))
+        .otherwise(zero())
         .alias("amount")
     )
     out = lf.collect()
@@ -435,6 +514,43 @@ def evaluate(
 
 
 ROW_INDEX = "__row"
+
+
+def exact(v: float | Decimal | str) -> Decimal:
+    """A parameter value or reform as an exact decimal (a float through its shortest repr,
+    so ``0.3`` is 0.3, not 0.299999…), held to :data:`RATE`'s 12 decimals.
+
+    >>> exact(0.3), exact("1e-20"), exact(Decimal("0.0000000000005"))
+    (Decimal('0.3'), Decimal('0E-12'), Decimal('1E-12'))
+    """
+    d = v if isinstance(v, Decimal) else Decimal(str(v))
+    if d.as_tuple().exponent < -12:  # type: ignore[operator]
+        d = d.quantize(Decimal("1e-12"), rounding=ROUND_HALF_UP)
+    return d
+
+
+def _check_exact(policy: Policy, schema: pl.Schema) -> None:
+    """Refuse a policy whose money step is not a Decimal column (a float slipped in)."""
+    bad = [
+        s.name
+        for s in policy.steps
+        if (s.kind == "amount" or s.name == policy.amount)
+        and not isinstance(schema[s.name], pl.Decimal)
+    ]
+    if bad:
+        raise ValidationError(
+            "金额须按十进制精确计算",
+            "money must be computed exactly (Decimal)",
+            [
+                Problem(
+                    f"步骤{b}的类型为{schema[b]}，不是十进制",
+                    f"step {b} is {schema[b]}, not Decimal",
+                    file=str(policy.source),
+                    field=b,
+                )
+                for b in bad
+            ],
+        )
 
 
 def _in_order(frame: pl.DataFrame, order: list[str]) -> tuple[pl.DataFrame, bool]:
@@ -452,8 +568,8 @@ def _in_order(frame: pl.DataFrame, order: list[str]) -> tuple[pl.DataFrame, bool
 
 
 def money(frame: pl.DataFrame, column: str = "amount") -> pl.DataFrame:
-    """The amount column as ``Decimal(18,2)``, for storage and for files people read."""
-    return frame.with_columns(pl.col(column).round(2).cast(AMOUNT_DTYPE))
+    """The amount column (already exact to the fen) as ``Decimal(18,2)``, the stored type."""
+    return frame.with_columns(pl.col(column).cast(AMOUNT_DTYPE))
 
 
 def with_reasons(policy: Policy, result: pl.DataFrame) -> pl.DataFrame:

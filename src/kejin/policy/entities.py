@@ -8,17 +8,38 @@ policies are evaluated from files (``kejin policy eval``) and say so in ``matche
 from __future__ import annotations
 
 import polars as pl
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, func, select
 
 from kejin.frames import read_frame
 from kejin.lending.tables import Institution, Loan, LoanStatus, Product
 from kejin.policy import kernels
+from kejin.policy.tables import Application, Programme
 from kejin.registry.tables import Enterprise, FinancingEvent, Qualification
 
 #: Entities the registry can supply.
 REGISTRY_ENTITIES = ("loan_year", "investment")
 
 FIRM_COLUMNS = ("uscc", "name", "region_code", "industry_chain", "stage")
+
+
+#: The policy whose "at most 3 years" counts from the first year the platform paid it.
+YEAR_LIMITED = "karamay_interest"
+
+
+def first_paid_years(conn: Connection) -> pl.DataFrame:
+    """``uscc``, ``first_paid_year``: the budget year of each firm's first Karamay subsidy that
+    money actually reached (an application with a positive paid total, after claw-backs)."""
+    rows = conn.execute(
+        select(Application.firm, func.min(Programme.year))
+        .join(Programme, Programme.id == Application.programme_id)
+        .where(Programme.policy_id == YEAR_LIMITED, Application.paid_total > 0)
+        .group_by(Application.firm)
+    ).all()
+    return pl.DataFrame(
+        [tuple(r) for r in rows],
+        schema={"uscc": pl.String, "first_paid_year": pl.Int64},
+        orient="row",
+    )
 
 
 def registry_frames(engine: Engine, uscc: str | None = None) -> dict[str, pl.DataFrame]:
@@ -49,6 +70,7 @@ def registry_frames(engine: Engine, uscc: str | None = None) -> dict[str, pl.Dat
         events = read_frame(
             conn, FinancingEvent.__table__, ["id", "uscc", "kind", "occurred_on", "amount"]
         )
+        paid = first_paid_years(conn)
     if uscc is not None:
         firms = firms.filter(pl.col("uscc") == uscc)
         quals = quals.filter(pl.col("uscc") == uscc)
@@ -57,6 +79,6 @@ def registry_frames(engine: Engine, uscc: str | None = None) -> dict[str, pl.Dat
         events = events.filter(pl.col("uscc") == uscc)
     return {
         "firm": firms,
-        "loan_year": kernels.loan_years(loans, statuses, insts, products, quals),
+        "loan_year": kernels.loan_years(loans, statuses, insts, products, quals, paid),
         "investment": kernels.investments(events, quals),
     }

@@ -2,7 +2,8 @@
 
 Each column is converted to the type the policy declares; the first value that cannot be read is
 reported with its file, spreadsheet row (header = row 1), column and value, and nothing is
-evaluated. Booleans accept true/false, 1/0, 是/否, Y/N.
+evaluated. Booleans accept true/false, 1/0, 是/否, Y/N; vocabulary columns (a financing kind)
+accept what the imports accept, and an unknown label is refused with its row.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from kejin.errors import Problem, ValidationError
-from kejin.policy.engine import Policy
+from kejin.policy.engine import Policy, normalise_vocab
 
 TRUE = {"true", "1", "是", "y", "yes", "t"}
 FALSE = {"false", "0", "否", "n", "no", "f", ""}
@@ -89,7 +90,7 @@ def read_input(policy: Policy, path: Path) -> pl.DataFrame:
                 ],
             )
         out[i.name] = conv
-    return raw.with_columns(pl.Series(k, v) for k, v in out.items())
+    return normalise_vocab(policy, raw.with_columns(pl.Series(k, v) for k, v in out.items()), file)
 
 
 def write_output(frame: pl.DataFrame, path: Path) -> None:

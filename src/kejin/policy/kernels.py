@@ -7,11 +7,15 @@ Derivations (documented in ``docs/policy.md``):
 
 * **loan-year**: for each loan and calendar year with month-end statuses, ``interest`` is
   ``Σ balance × annual rate / 12`` over the months reported and ``average_balance`` is
-  ``Σ balance / 12`` (months not reported count as zero balance).
+  ``Σ balance / 12`` (months not reported count as zero balance), both in exact decimals
+  rounded half up to the fen.
 * A qualification counts for a year when its validity overlaps that year, and for an
   investment when it is valid on the investment date.
-* ``first_subsidy_year`` is the first year in which the firm has a loan-year meeting the Karamay
-  conditions (the registry keeps no record of subsidies paid before kejin).
+* ``first_subsidy_year`` is the first year the firm was **paid** the Karamay subsidy by this
+  platform (its paid applications, :func:`kejin.policy.entities.first_paid_years`), or the row's
+  own year when it never was: "享受贴息…最长不超过3年" counts years the firm *received* the
+  subsidy, so a firm eligible since 2022 that never claimed starts its three years when first
+  paid, not when it first met the conditions.
 * ``digital_transformation`` is read from the product name (contains 数字化转型), the only
   place the registry records a loan's purpose.
 """
@@ -19,6 +23,8 @@ Derivations (documented in ``docs/policy.md``):
 from __future__ import annotations
 
 import polars as pl
+
+from kejin.policy.engine import MONEY, RATE, to_fen
 
 QUAL_FLAGS = {
     "hnte": ["hnte"],
@@ -58,19 +64,22 @@ def loan_years(
     institutions: pl.DataFrame,
     products: pl.DataFrame,
     quals: pl.DataFrame,
+    first_paid: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """The loan-year entity frame (karamay_interest, jian_ip_pledge, jian_digital)."""
+    """The loan-year entity frame (karamay_interest, jian_ip_pledge, jian_digital).
+
+    ``first_paid`` (``uscc``, ``first_paid_year``) is the first year each firm was paid the
+    Karamay subsidy; firms absent from it have never been paid.
+    """
     # Sum balances per loan and year first, then apply the loan's (constant) rate: the rate is
     # joined to one row per loan-year instead of one per month-end status.
     ly = (
         statuses.group_by("contract_no", pl.col("month").dt.year().cast(pl.Int64).alias("year"))
-        .agg(pl.col("balance").cast(pl.Float64).sum().alias("balance_sum"))
+        .agg(pl.col("balance").cast(MONEY).sum().alias("balance_sum"))
         .join(loans, on="contract_no")
         .with_columns(
-            (pl.col("balance_sum") * pl.col("rate").cast(pl.Float64) / 12)
-            .round(2)
-            .alias("interest"),
-            (pl.col("balance_sum") / 12).round(2).alias("average_balance"),
+            to_fen(pl.col("balance_sum") * pl.col("rate").cast(RATE) / 12).alias("interest"),
+            to_fen(pl.col("balance_sum").cast(RATE) / 12).alias("average_balance"),
         )
         .join(
             institutions.select(pl.col("id").alias("institution_id"), "partner_bank"),
@@ -94,24 +103,20 @@ def loan_years(
     ly = ly.join(yq, on=["uscc", "year"], how="left").with_columns(
         *[pl.col(f).fill_null(False) for f in QUAL_FLAGS],
         pl.col("partner_bank").fill_null(False),
-        pl.col("credit_line").cast(pl.Float64),
+        pl.col("credit_line").cast(MONEY),
         (pl.col("guarantee_type") == "ip_pledge").alias("ip_pledge"),
         pl.col("product_name")
         .fill_null("")
         .str.contains("数字化转型")
         .alias("digital_transformation"),
     )
-    karamay_ok = (
-        (pl.col("hnte") | pl.col("local_little_giant"))
-        & pl.col("partner_bank")
-        & (pl.col("interest") > 0)
-    )
-    first = (
-        ly.filter(karamay_ok).group_by("uscc").agg(pl.col("year").min().alias("first_subsidy_year"))
-    )
+    if first_paid is None:
+        first_paid = pl.DataFrame(schema={"uscc": pl.String, "first_paid_year": pl.Int64})
     return (
-        ly.join(first, on="uscc", how="left")
-        .with_columns(pl.col("first_subsidy_year").fill_null(pl.col("year")))
+        ly.join(first_paid.select("uscc", "first_paid_year"), on="uscc", how="left")
+        .with_columns(
+            pl.min_horizontal("first_paid_year", "year").cast(pl.Int64).alias("first_subsidy_year")
+        )
         .select(
             "uscc",
             "contract_no",
@@ -138,7 +143,7 @@ def investments(events: pl.DataFrame, quals: pl.DataFrame) -> pl.DataFrame:
         pl.col("id").cast(pl.String).alias("investment_id"),
         "kind",
         "occurred_on",
-        pl.col("amount").cast(pl.Float64).alias("investment_amount"),
+        pl.col("amount").cast(MONEY).alias("investment_amount"),
     )
     held = (
         ev.select("uscc", "investment_id", "occurred_on")

@@ -9,9 +9,8 @@ event. The acting officer is the logged-in user: maker-checker compares username
 
 from __future__ import annotations
 
-import math
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 import polars as pl
@@ -22,7 +21,7 @@ from kejin.access import service as access
 from kejin.access.rules import Principal, authorize
 from kejin.errors import Problem, ValidationError
 from kejin.policy import library, service
-from kejin.policy.engine import Policy, evaluate, money, with_reasons
+from kejin.policy.engine import Policy, Rounding, evaluate, money, with_reasons, zero
 from kejin.policy.entities import REGISTRY_ENTITIES, registry_frames
 from kejin.policy.simulate import Simulation, rows_for_year, simulate
 from kejin.policy.tables import Application, Payment, Programme
@@ -31,7 +30,7 @@ from kejin.policy.trace import entity_filter
 #: Largest budget accepted (the Money column holds 18 digits with 2 decimals).
 MAX_BUDGET = Decimal("1000000000000")
 #: A reform parameter is a rate, a cap or a count; anything beyond this is a typing error.
-MAX_OVERRIDE = 1e12
+MAX_OVERRIDE = Decimal("1e12")
 
 
 # ── views ─────────────────────────────────────────────────────────────────────────────────
@@ -122,10 +121,17 @@ def clauses(policy: Policy, row: dict[str, Any]) -> list[dict[str, Any]]:
                     "zh": st.zh,
                     "en": st.en,
                     "article": st.article,
-                    "value": None if v is None else Decimal(f"{float(v):.2f}"),
+                    "value": None if v is None else fen(v, policy.rounding),
                 }
             )
     return out
+
+
+def fen(v: Decimal | float | int, rounding: Rounding = "half_up") -> Decimal:
+    """An intermediate amount shown to the fen by the policy's rounding rule (the same rule
+    that made the amount, so a clause never shows 245,631.56 beside a payment of .57)."""
+    mode = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN, "down": ROUND_DOWN}
+    return Decimal(str(v)).quantize(Decimal("0.01"), rounding=mode[rounding])
 
 
 def clause_text(items: list[dict[str, Any]], lang: str) -> str:
@@ -568,7 +574,7 @@ def eligible(
     """One page of the eligible list with totals and the budget it would need (audited)."""
     prog = service.get_programme(s, programme_id)
     policy, res = _eligible_frame(engine, prog)
-    total = Decimal(str(res["amount"].sum() or 0)).quantize(Decimal("0.01"))
+    total = (res["amount"].sum() or Decimal(0)).quantize(Decimal("0.01"))
     page = res.slice(offset, limit)
     access.log(
         s,
@@ -637,18 +643,18 @@ def notify_xlsx(
 # ── simulation ────────────────────────────────────────────────────────────────────────────
 
 
-def parse_overrides(pairs: list[tuple[str, str]]) -> dict[str, float]:
-    """``[(name, value)]`` → overrides; empty values are skipped, bad ones refused by field."""
-    out: dict[str, float] = {}
+def parse_overrides(pairs: list[tuple[str, str]]) -> dict[str, Decimal]:
+    """``[(name, value)]`` → exact overrides; empty values are skipped, bad ones refused by field."""
+    out: dict[str, Decimal] = {}
     problems = []
     for name, text in pairs:
         if not text.strip():
             continue
         try:
-            v = float(text.strip())
-        except ValueError:
-            v = math.nan
-        if not math.isfinite(v) or abs(v) > MAX_OVERRIDE:
+            v = Decimal(text.strip())
+        except InvalidOperation:
+            v = Decimal("NaN")
+        if not v.is_finite() or abs(v) > MAX_OVERRIDE:
             problems.append(
                 Problem("应为有限数值", "a finite number is expected", field=name, value=text[:40])
             )
@@ -664,13 +670,13 @@ def firm_changes(sim: Simulation) -> pl.DataFrame:
     col = sim.policy.firm_column
 
     def per_firm(res: pl.DataFrame, name: str) -> pl.DataFrame:
-        return res.group_by(col).agg(pl.col("amount").cast(pl.Float64).sum().round(2).alias(name))
+        return res.group_by(col).agg(pl.col("amount").sum().alias(name))
 
     return (
         per_firm(sim.baseline, "baseline")
         .join(per_firm(sim.reform, "reform"), on=col, how="full", coalesce=True)
-        .fill_null(0.0)
-        .with_columns((pl.col("reform") - pl.col("baseline")).round(2).alias("delta"))
+        .fill_null(zero())
+        .with_columns((pl.col("reform") - pl.col("baseline")).alias("delta"))
     )
 
 
@@ -679,7 +685,7 @@ def simulation(
     engine: Engine,
     p: Principal,
     programme_id: str,
-    overrides: dict[str, float],
+    overrides: dict[str, Decimal],
     *,
     top: int = 20,
 ) -> dict[str, Any]:
@@ -715,6 +721,7 @@ def simulation(
     params = {}
     for name, prm in policy.params.items():
         v = sim.baseline[name][0] if sim.baseline.height else None
+        v = v.normalize() if isinstance(v, Decimal) else v  # 0.2, not 0.200000000000
         params[name] = {
             "baseline": v,
             "reform": overrides.get(name, v),
@@ -722,7 +729,7 @@ def simulation(
             "description": prm.description,
             "article": prm.article,
         }
-    budget = float(prog.budget)
+    budget = prog.budget
     by_chain = sim.by.get("industry_chain")
     out = {
         "programme": programme_view(prog),
@@ -731,8 +738,8 @@ def simulation(
         "parameters": params,
         **sim.totals,
         "budget": budget,
-        "baseline_within_budget": float(sim.totals["baseline_cost"]) <= budget,  # type: ignore[arg-type]
-        "reform_within_budget": float(sim.totals["reform_cost"]) <= budget,  # type: ignore[arg-type]
+        "baseline_within_budget": sim.totals["baseline_cost"] <= budget,  # type: ignore[operator]
+        "reform_within_budget": sim.totals["reform_cost"] <= budget,  # type: ignore[operator]
         "winners": winners.height,
         "losers": losers.height,
         "unchanged": ch.height - winners.height - losers.height,

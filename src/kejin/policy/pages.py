@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -24,6 +25,7 @@ from kejin.errors import KejinError, Problem, ValidationError, parse_date
 from kejin.params import Offset
 from kejin.policy import library
 from kejin.policy import operations as ops
+from kejin.policy.engine import ROUNDING_TEXT, Policy
 from kejin.policy.routes import ApplicationId, ProgrammeId, firm_matches, programmes
 from kejin.policy.service import get_application, get_programme
 from kejin.policy.tables import ALLOCATIONS
@@ -70,11 +72,39 @@ def _field_errors(
     return out
 
 
-def _num(v: float | None, missing: str = "—") -> str:
-    """A parameter as a person writes it: ``10000000``, ``3``, ``0.2``."""
+def _num(v: float | Decimal | None, missing: str = "—") -> str:
+    """A parameter as a person writes it: ``10000000``, ``3``, ``0.2``.
+
+    >>> _num(Decimal("0.200000000000")), _num(Decimal("10000000")), _num(0.3)
+    ('0.2', '10000000', '0.3')
+    """
     if v is None:
         return missing
-    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+    return format(Decimal(str(v)).normalize(), "f")
+
+
+def readings(policy: Policy, year: int, as_of: date | None) -> list[dict[str, Any]]:
+    """The policy's readings that are choices, with the value in force at the end of ``year``
+    as known on ``as_of`` (None when none is) and, for a choice, the meaning of that value."""
+    out = []
+    for name, prm in policy.params.items():
+        if not prm.reading:
+            continue
+        try:
+            value: Decimal | None = prm.at(date(year, 12, 31), as_of).value
+        except KejinError:
+            value = None
+        out.append(
+            {
+                "name": name,
+                "value": value,
+                "unit": prm.unit,
+                "choice": prm.choice_text(value),
+                "description": prm.description,
+                "article": prm.article,
+            }
+        )
+    return out
 
 
 def _half(text: str, lang: str) -> str:
@@ -307,6 +337,10 @@ def _programme_page(
         request,
         "policy_programme.html",
         {
+            "readings": readings(policy, d["year"], d["params_as_of"]),
+            "rounding": ROUNDING_TEXT[policy.rounding][1 if lang == "en" else 0],
+            "num": _num,
+            "desc": lambda text: _half(text, lang),
             "d": d,
             "corr": corr,
             "corr_as_of": corr_as_of or date.today(),

@@ -8,6 +8,11 @@ did the rule say for 2024?" and "what did we *know* the rule said when we paid i
 * ``from`` / ``until`` — the period the value is in force (``until`` inclusive, open when absent);
 * ``published`` — the day the value became known (a notice, a revision published late).
 
+A parameter marked ``reading: true`` is a **reading that is a choice**: the text admits more than
+one reading, the value is the one this library takes, and its description names the alternatives
+(``…；备选：… / …; alternatives: …``). Pages and traces show them as such. A ``choice`` unit takes
+one of the numbered ``choices`` the file lists (e.g. ``1: 每户每年 / per firm per year``).
+
 Computing "as known on X" ignores every value published after X. When a later publication covers
 a period already covered by an earlier one, it is a correction and wins for that period; two values
 of the *same* publication that overlap are a contradiction and the file is refused.
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +50,7 @@ UNITS = {
     "times": ("倍", "multiple"),
     "working_day": ("工作日", "working days"),
     "day": ("日", "calendar days"),
+    "choice": ("选项", "one of the listed choices"),
 }
 
 #: The latest date we accept as "open-ended"; comparisons need a real date.
@@ -54,7 +61,7 @@ OPEN_END = date(9999, 12, 31)
 class Value:
     """One dated value of a parameter."""
 
-    value: float
+    value: Decimal  # exact: read from the file's text, never through a binary float
     start: date
     end: date  # inclusive; OPEN_END when the file gives no ``until``
     published: date
@@ -78,6 +85,12 @@ class Parameter:
     document: str
     article: str
     values: tuple[Value, ...]
+    reading: bool = False
+    choices: tuple[tuple[int, str], ...] = ()
+
+    def choice_text(self, value: Decimal | None) -> str | None:
+        """The listed meaning of a ``choice`` value (None for other units)."""
+        return next((t for k, t in self.choices if value is not None and k == value), None)
 
     def known(self, as_of: date | None) -> list[Value]:
         """The values published on or before ``as_of`` (all of them when None)."""
@@ -90,12 +103,12 @@ class Parameter:
         as a reader on ``as_of`` would have applied it.
 
         >>> p = Parameter("r", "", "ratio", "d", "a", (
-        ...     Value(0.2, date(2022, 1, 1), OPEN_END, date(2022, 1, 1)),
-        ...     Value(0.25, date(2024, 1, 1), OPEN_END, date(2024, 6, 1))))
-        >>> [(s.value, s.start.year, s.end.year) for s in p.segments(date(2024, 7, 1))]
-        [(0.2, 2022, 2023), (0.25, 2024, 9999)]
-        >>> [s.value for s in p.segments(date(2024, 5, 1))]
-        [0.2]
+        ...     Value(Decimal("0.2"), date(2022, 1, 1), OPEN_END, date(2022, 1, 1)),
+        ...     Value(Decimal("0.25"), date(2024, 1, 1), OPEN_END, date(2024, 6, 1))))
+        >>> [(str(s.value), s.start.year, s.end.year) for s in p.segments(date(2024, 7, 1))]
+        [('0.2', 2022, 2023), ('0.25', 2024, 9999)]
+        >>> [str(s.value) for s in p.segments(date(2024, 5, 1))]
+        ['0.2']
         """
         out: list[Value] = []
         for v in sorted(self.known(as_of), key=lambda v: v.published):
@@ -227,6 +240,29 @@ def load_parameters(path: Path, expected_units: dict[str, str]) -> dict[str, Par
             )
             continue
         unit = str(spec["unit"])
+        reading = spec.get("reading", False)
+        if reading and "备选" not in str(spec["description"]):
+            problems.append(
+                Problem(
+                    "解读选择须在说明中写明备选（备选：…）",
+                    "a reading must name its alternatives in the description (备选：…)",
+                    file=file,
+                    field=f"{key}.description",
+                )
+            )
+            continue
+        raw_choices = spec.get("choices") or {}
+        choices = tuple(sorted((int(k), str(v)) for k, v in raw_choices.items()))
+        if (unit == "choice") != bool(choices):
+            problems.append(
+                Problem(
+                    "choice单位须列出choices，其他单位不得列出",
+                    "a choice unit lists its choices; other units list none",
+                    file=file,
+                    field=f"{key}.choices",
+                )
+            )
+            continue
         if unit not in UNITS:
             problems.append(
                 Problem(
@@ -269,8 +305,10 @@ def load_parameters(path: Path, expected_units: dict[str, str]) -> dict[str, Par
                 )
                 continue
             try:
-                num = float(rv["value"])
-            except (TypeError, ValueError):
+                num = Decimal(str(rv["value"]))
+                if not num.is_finite() or isinstance(rv["value"], bool):
+                    raise InvalidOperation
+            except (TypeError, ValueError, InvalidOperation):
                 problems.append(
                     Problem(
                         "取值须为数字",
@@ -289,6 +327,17 @@ def load_parameters(path: Path, expected_units: dict[str, str]) -> dict[str, Par
                         file=file,
                         field=vkey,
                         value=num,
+                    )
+                )
+                continue
+            if choices and num not in {k for k, _ in choices}:
+                problems.append(
+                    Problem(
+                        "取值不在choices中",
+                        f"value is not one of the choices {[k for k, _ in choices]}",
+                        file=file,
+                        field=vkey,
+                        value=str(num),
                     )
                 )
                 continue
@@ -320,6 +369,8 @@ def load_parameters(path: Path, expected_units: dict[str, str]) -> dict[str, Par
             str(ref["document"]),
             str(ref["article"]),
             tuple(values),
+            bool(reading),
+            choices,
         )
     if problems:
         raise ValidationError("参数文件有误，未加载", "parameter file refused", problems)

@@ -162,14 +162,21 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def frame_from_inputs(policy: Policy, rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """Rebuild an input frame from stored JSON rows (dates come back from ISO text)."""
+    """Rebuild an input frame from stored JSON rows: dates come back from ISO text and money
+    from exact decimal text (older rows stored a JSON number, read through its text too)."""
     schema = {i.name: i.dtype for i in policy.inputs}
+    text = {k for k, v in schema.items() if v == pl.Date or isinstance(v, pl.Decimal)}
     raw = pl.DataFrame(
-        rows,
-        schema={k: (pl.String if v == pl.Date else v) for k, v in schema.items()},
+        [{k: (None if r.get(k) is None else str(r[k])) if k in text else r.get(k) for k in schema}
+         for r in rows],
+        schema={k: (pl.String if k in text else v) for k, v in schema.items()},
         orient="row",
+    )  # fmt: skip
+    return raw.with_columns(
+        pl.col(k).str.to_date() if v == pl.Date else pl.col(k).cast(v)
+        for k, v in schema.items()
+        if k in text
     )
-    return raw.with_columns(pl.col(k).str.to_date() for k, v in schema.items() if v == pl.Date)
 
 
 def apply(

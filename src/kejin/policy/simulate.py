@@ -14,8 +14,10 @@ from pathlib import Path
 
 import polars as pl
 
-from kejin.policy.engine import Policy, evaluate, with_reasons
+from kejin.policy.engine import Policy, evaluate, exact, with_reasons
 from kejin.policy.stacking import claims, no_stacking
+
+CENT = Decimal("0.01")
 
 DIMENSIONS = {
     "industry_chain": ("产业链", "industry chain"),
@@ -41,23 +43,29 @@ def latest_year(policy: Policy, frame: pl.DataFrame) -> int | None:
 class Simulation:
     policy: Policy
     year: int | None
-    overrides: dict[str, float]
+    overrides: dict[str, Decimal]
     baseline: pl.DataFrame
     reform: pl.DataFrame
     totals: dict[str, object]
     by: dict[str, pl.DataFrame]
 
 
-def _summ(result: pl.DataFrame, firm_col: str) -> tuple[float, int]:
+def _summ(result: pl.DataFrame, firm_col: str) -> tuple[Decimal, int]:
+    """Exact cost (the sum of the fen amounts) and the number of firms paid."""
     paid = result.filter(pl.col("eligible") & (pl.col("amount") > 0))
-    return float(paid["amount"].cast(pl.Float64).sum()), paid[firm_col].n_unique()
+    return total(paid["amount"]), paid[firm_col].n_unique()
+
+
+def total(amounts: pl.Series) -> Decimal:
+    """The exact sum of an amount column, ``0.00`` when empty."""
+    return (amounts.sum() or Decimal(0)).quantize(CENT)
 
 
 def simulate(
     policy: Policy,
     frame: pl.DataFrame,
     firms: pl.DataFrame,
-    overrides: dict[str, float],
+    overrides: dict[str, float | Decimal],
     *,
     year: int | None = None,
     as_of: date | None = None,
@@ -70,9 +78,9 @@ def simulate(
     r_cost, r_n = _summ(ref, policy.firm_column)
     totals = {
         "rows": rows.height,
-        "baseline_cost": round(b_cost, 2),
-        "reform_cost": round(r_cost, 2),
-        "delta_cost": round(r_cost - b_cost, 2),
+        "baseline_cost": b_cost,
+        "reform_cost": r_cost,
+        "delta_cost": r_cost - b_cost,
         "baseline_beneficiaries": b_n,
         "reform_beneficiaries": r_n,
     }
@@ -90,9 +98,7 @@ def simulate(
         ).join(firms, on="uscc", how="left")
         for dim in DIMENSIONS:
             g = (
-                both.with_columns(
-                    pl.col(dim).fill_null("(未知)"), pl.col("amount").cast(pl.Float64)
-                )
+                both.with_columns(pl.col(dim).fill_null("(未知)"))
                 .group_by(dim, "run")
                 .agg(
                     pl.col("amount").sum().alias("cost"),
@@ -112,7 +118,8 @@ def simulate(
             by[dim] = g.with_columns(
                 (pl.col("cost_reform") - pl.col("cost_baseline")).alias("cost_delta")
             ).sort("cost_reform", descending=True)
-    return Simulation(policy, year, overrides, base, ref, totals, by)
+    exact_overrides = {k: exact(v) for k, v in overrides.items()}
+    return Simulation(policy, year, exact_overrides, base, ref, totals, by)
 
 
 def chart(sim: Simulation, path: Path) -> Path:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from kejin.policy.engine import Policy, run_starts
+from kejin.policy.engine import MONEY, Policy, run_starts
 
 ARTICLE = "沪府办规〔2025〕8号：从优、就高、不重复"
 
@@ -24,7 +24,7 @@ SCHEMA = {
     "entity": pl.String,
     "cost_kind": pl.String,
     "cost_item": pl.String,
-    "amount": pl.Float64,
+    "amount": MONEY,
 }
 
 

@@ -1,5 +1,8 @@
 """Explain one result: every condition, parameter and intermediate amount, with its article.
 
+Parameters that are readings of the text (``reading: true``) say so, with the alternatives in
+their description, and the result names the rounding rule that made the amount.
+
 The trace evaluates the policy over the whole frame the entity belongs to (per-firm caps and
 carry-forwards depend on the firm's other rows), then reads the named step columns of the one
 row. Nothing is recomputed differently for explaining: the numbers are the batch's numbers.
@@ -14,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from kejin.errors import NotFoundError, Problem
-from kejin.policy.engine import Policy, evaluate
+from kejin.policy.engine import MONEY, ROUNDING_TEXT, Policy, evaluate
 from kejin.policy.params import OPEN_END
 
 
@@ -24,11 +27,16 @@ def entity_filter(policy: Policy, entity: str) -> pl.Expr:
     return (joined == entity) | (pl.col(policy.key[0]).cast(pl.String) == entity)
 
 
-def _plain(v: Any) -> Any:
+def _plain(v: Any, money: bool = False) -> Any:
+    """A value as JSON shows it: decimals as exact text (money with at least its two decimals,
+    ``245631.565`` or ``0.00``; a rate as written, ``0.2``)."""
     if isinstance(v, float):
         return round(v, 6)
     if isinstance(v, Decimal):
-        return str(v)
+        n = v.normalize()
+        if money and n.as_tuple().exponent > -2:  # type: ignore[operator]
+            n = n.quantize(Decimal("0.01"))
+        return format(n, "f")
     if isinstance(v, date):
         return v.isoformat()
     return v
@@ -70,7 +78,10 @@ def trace(
                 "value": _plain(row[name]),
                 "document": p.document,
                 "article": p.article,
+                "reading": p.reading,
             }
+            if p.choices:
+                item["choice"] = p.choice_text(row[name])
             if name in resolved.overrides:
                 item["selected_by"] = "override (reform)"
             else:
@@ -93,7 +104,7 @@ def trace(
                 "zh": s.zh,
                 "en": s.en,
                 "article": s.article,
-                "value": _plain(row[s.name]),
+                "value": _plain(row[s.name], money=s.kind == "amount"),
                 **({"outcome": "pass" if row[s.name] else "fail"} if s.kind == "condition" else {}),
             }
             for s in policy.steps
@@ -103,11 +114,14 @@ def trace(
             "title_zh": policy.title_zh,
             "document": policy.document,
             "entity": "/".join(str(row[k]) for k in policy.key),
-            "inputs": {i.name: _plain(row[i.name]) for i in policy.inputs},
+            "inputs": {i.name: _plain(row[i.name], money=i.dtype == MONEY) for i in policy.inputs},
             "parameters": params,
             "steps": steps,
             "eligible": row["eligible"],
             "amount": f"{row['amount']:.2f}",
+            "rounding": policy.rounding,
+            "rounding_zh": ROUNDING_TEXT[policy.rounding][0],
+            "rounding_en": ROUNDING_TEXT[policy.rounding][1],
         }
         if set_aside is not None:
             mine = set_aside.filter(

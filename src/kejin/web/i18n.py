@@ -329,6 +329,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "pol_notice_paid": ("已支付", "Paid"),
     "pol_budget_chart": ("预算使用（元）", "Budget use (CNY)"),
     "pol_params_as_of": ("参数认知日", "Parameters as known on"),
+    "pol_readings": (
+        "解读选择（本库所取读法及备选）",
+        "Readings that are choices (ours and the alternatives)",
+    ),
+    "pol_rounding": ("金额舍入", "Rounding of amounts"),
     "pol_firms": ("企业数", "Firms"),
     "pol_entities": ("对象数", "Entities"),
     "pol_total_amount": ("预计金额合计", "Total amount"),

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticError
 
 from kejin.errors import Problem, ValidationError
@@ -127,10 +127,19 @@ class Rules(_Strict):
         for t in self.tiers:
             if any(s not in STAGES for s in t.stages):
                 raise ValueError(f"tier {t.id}: unknown stage / 未知阶段")
-        bad = [f for f in self.push_fields if f not in PUSHABLE]
-        if bad:
-            raise ValueError(f"push_fields not pushable: {bad} / 不可推送的字段")
         return self
+
+    @field_validator("push_fields")
+    @classmethod
+    def _pushable(cls, fields: tuple[str, ...]) -> tuple[str, ...]:
+        """A field validator (not the model check) so the refusal names ``push_fields`` and is
+        reported together with any other error in the file, never hidden behind it."""
+        bad = [f for f in fields if f not in PUSHABLE]
+        if bad:
+            raise ValueError(
+                f"push_fields not pushable: {', '.join(bad)} / 不可推送的字段：{'、'.join(bad)}"
+            )
+        return fields
 
 
 def load_rules(name: str = "default") -> tuple[Rules, str]:
@@ -153,8 +162,7 @@ def load_rules(name: str = "default") -> tuple[Rules, str]:
             "the whitelist rules are invalid",
             [
                 Problem(
-                    err["msg"],
-                    err["msg"],
+                    *_zh_en(err["msg"]),
                     file=str(path),
                     field=".".join(str(p) for p in err["loc"]) or "(root)",
                 )
@@ -162,3 +170,10 @@ def load_rules(name: str = "default") -> tuple[Rules, str]:
             ],
         ) from None
     return rules, hashlib.sha256(raw).hexdigest()
+
+
+def _zh_en(msg: str) -> tuple[str, str]:
+    """Our validators write ``English / 中文``; pydantic's own messages are English only."""
+    msg = msg.removeprefix("Value error, ")
+    en, sep, zh = msg.partition(" / ")
+    return (zh, en) if sep else (msg, msg)

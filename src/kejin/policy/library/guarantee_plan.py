@@ -24,7 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
-from kejin.policy.engine import Input, P, ParamDate, Policy, Step
+from kejin.policy.engine import MONEY, RATE, Input, P, ParamDate, Policy, Step, zero
 
 ARTICLE = "四(八)"
 PLAN_DOC = "支持科技创新专项担保计划（issue #4 所列份额；种子000 四(八)）"
@@ -33,9 +33,9 @@ INPUTS = (
     Input("uscc", pl.String, "统一社会信用代码", "USCC"),
     Input("contract_no", pl.String, "合同编号", "contract number"),
     Input("signed_on", pl.Date, "担保日期", "guarantee date"),
-    Input("guaranteed_amount", pl.Float64, "担保金额", "guaranteed amount"),
-    Input("fee_rate", pl.Float64, "担保费率", "guarantee fee rate"),
-    Input("bank_share", pl.Float64, "银行分险比例", "bank risk share"),
+    Input("guaranteed_amount", MONEY, "担保金额", "guaranteed amount"),
+    Input("fee_rate", RATE, "担保费率", "guarantee fee rate"),
+    Input("bank_share", RATE, "银行分险比例", "bank risk share"),
     Input("little_giant_or_srdi", pl.Boolean, "小巨人或专精特新", "little giant or SRDI SME"),
     Input(
         "hnte_or_points", pl.Boolean, "高新技术企业或创新积分入选", "high-tech or points-screened"
@@ -124,7 +124,7 @@ def build() -> Policy:
             *plan_steps(),
             Step(
                 "national_risk",
-                pl.col("guaranteed_amount") * pl.col("national_share").fill_null(0.0),
+                pl.col("guaranteed_amount") * pl.col("national_share").fill_null(zero()),
                 "amount",
                 "国家基金承担的风险金额",
                 "risk carried by the national fund",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from kejin.policy.engine import LOAN_YEAR_KEYS, Input, P, Policy, Step, YearEnd
+from kejin.policy.engine import LOAN_YEAR_KEYS, MONEY, Input, P, Policy, Step, YearEnd
 
 ARTICLE = "吉安：数字化转型专项贷款贴息"
 
@@ -36,7 +36,7 @@ def build() -> Policy:
         key=("contract_no", "year"),
         inputs=(
             *LOAN_YEAR_KEYS,
-            Input("average_balance", pl.Float64, "年均贷款余额", "average balance in the year"),
+            Input("average_balance", MONEY, "年均贷款余额", "average balance in the year"),
             Input(
                 "digital_transformation",
                 pl.Boolean,

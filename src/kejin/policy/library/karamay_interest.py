@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from kejin.policy.engine import LOAN_YEAR_KEYS, Input, P, Policy, Step, YearEnd
+from kejin.policy.engine import LOAN_YEAR_KEYS, MONEY, Input, P, Policy, Step, YearEnd
 
 ARTICLE = "三(二)8"
 
@@ -43,8 +43,8 @@ def build() -> Policy:
         key=("contract_no", "year"),
         inputs=(
             *LOAN_YEAR_KEYS,
-            Input("interest", pl.Float64, "当年贷款利息", "interest paid in the year"),
-            Input("credit_line", pl.Float64, "单户授信", "credit line"),
+            Input("interest", MONEY, "当年贷款利息", "interest paid in the year"),
+            Input("credit_line", MONEY, "单户授信", "credit line"),
             Input("partner_bank", pl.Boolean, "科技金融合作银行", "partner bank"),
             Input("hnte", pl.Boolean, "高新技术企业", "certified high-tech enterprise"),
             Input("local_little_giant", pl.Boolean, "科技小巨人企业", "science-tech little giant"),

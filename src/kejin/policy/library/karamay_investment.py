@@ -5,7 +5,8 @@ Text: 对获得天使投资和创业投资机构投资的科技型企业，按�
 Interpretation (also in ``docs/policy.md``):
 
 * The entity is one **investment** (a financing event of kind ``angel`` or ``vc``); PE, IPO and
-  bonds are not 天使投资/创业投资 and do not qualify.
+  bonds are not 天使投资/创业投资 and do not qualify. ``kind`` takes the financing vocabulary the
+  imports take (``vc``, 创业投资, ``venture capital``, ``VC`` …); an unknown kind is an error.
 * "科技型企业" is any firm holding a current 科技型中小企业, 高新技术企业 or other registry
   qualification on the investment date (``tech_firm``).
 * The 500,000 ceiling applies **per investment**: the sentence attaches it to "投资额的1%".
@@ -19,7 +20,8 @@ from pathlib import Path
 
 import polars as pl
 
-from kejin.policy.engine import Input, P, ParamDate, Policy, Step
+from kejin.policy.engine import MONEY, Input, P, ParamDate, Policy, Step
+from kejin.vocab import FINANCING_KINDS
 
 ARTICLE = "三(三)10"
 
@@ -40,9 +42,9 @@ def build() -> Policy:
         inputs=(
             Input("uscc", pl.String, "统一社会信用代码", "USCC"),
             Input("investment_id", pl.String, "投资编号", "investment id"),
-            Input("kind", pl.String, "融资类型", "financing kind"),
+            Input("kind", pl.String, "融资类型", "financing kind", vocab=FINANCING_KINDS),
             Input("occurred_on", pl.Date, "融资日期", "investment date"),
-            Input("investment_amount", pl.Float64, "投资额", "investment amount"),
+            Input("investment_amount", MONEY, "投资额", "investment amount"),
             Input("tech_firm", pl.Boolean, "科技型企业", "technology firm"),
         ),
         param_units={"reward_rate": "ratio", "reward_cap": "CNY"},

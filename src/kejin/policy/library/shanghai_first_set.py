@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from kejin.policy.engine import Input, P, ParamDate, Policy, Step
+from kejin.policy.engine import MONEY, Input, P, ParamDate, Policy, Step
 
 ARTICLE = "(八)"
 
@@ -39,7 +39,7 @@ def build() -> Policy:
             Input("uscc", pl.String, "统一社会信用代码", "USCC"),
             Input("contract_no", pl.String, "合同编号", "contract number"),
             Input("signed_on", pl.Date, "签订日期", "signed on"),
-            Input("contract_amount", pl.Float64, "合同金额", "contract amount"),
+            Input("contract_amount", MONEY, "合同金额", "contract amount"),
             Input(
                 "first_set", pl.Boolean, "首台套首批次首版次", "recognised first set/batch/version"
             ),

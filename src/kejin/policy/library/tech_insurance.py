@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from kejin.policy.engine import Input, P, Policy, Step, YearEnd, cap_per_group
+from kejin.policy.engine import MONEY, Input, P, Policy, Step, YearEnd, cap_per_group, zero
 
 ARTICLE = "四(八)"
 
@@ -39,7 +39,7 @@ def build() -> Policy:
             Input("uscc", pl.String, "统一社会信用代码", "USCC"),
             Input("policy_no", pl.String, "保单号", "policy number"),
             Input("year", pl.Int64, "年度", "year"),
-            Input("premium", pl.Float64, "保费", "premium"),
+            Input("premium", MONEY, "保费", "premium"),
             Input("tech_insurance", pl.Boolean, "科技保险产品", "sci-tech insurance product"),
         ),
         param_units={"premium_share": "ratio", "firm_cap": "CNY"},
@@ -57,7 +57,7 @@ def build() -> Policy:
                 "subsidy_raw",
                 pl.when(pl.col("is_tech_insurance"))
                 .then(pl.col("premium") * P("premium_share"))
-                .otherwise(0.0),
+                .otherwise(zero()),
                 "amount",
                 "保费 × 补贴比例",
                 "premium × share",

@@ -27,7 +27,18 @@ from pathlib import Path
 
 import polars as pl
 
-from kejin.policy.engine import Input, P, Policy, Step, YearEnd, group_cum_sum, group_shift
+from kejin.policy.engine import (
+    MONEY,
+    Input,
+    P,
+    Policy,
+    Step,
+    YearEnd,
+    group_cum_sum,
+    group_shift,
+    to_fen,
+    zero,
+)
 
 ARTICLE = "四(八)"
 
@@ -51,9 +62,9 @@ def build() -> Policy:
             Input("investment_id", pl.String, "投资编号", "investment id"),
             Input("uscc", pl.String, "被投企业统一社会信用代码", "investee USCC"),
             Input("invested_on", pl.Date, "投资日期", "invested on"),
-            Input("investment_amount", pl.Float64, "投资额", "investment amount"),
+            Input("investment_amount", MONEY, "投资额", "investment amount"),
             Input("year", pl.Int64, "纳税年度", "tax year"),
-            Input("taxable_income", pl.Float64, "应纳税所得额", "taxable income"),
+            Input("taxable_income", MONEY, "应纳税所得额", "taxable income"),
         ),
         param_units={"deduction_share": "ratio", "holding_months": "month"},
         param_dates={"deduction_share": at_year_end, "holding_months": at_year_end},
@@ -91,7 +102,7 @@ def build() -> Policy:
                 "usable_income",
                 pl.when(pl.col("held_full_period"))
                 .then(pl.col("taxable_income").clip(lower_bound=0))
-                .otherwise(0.0),
+                .otherwise(zero()),
                 "value",
                 "满2年后当年可抵扣的应纳税所得额",
                 "taxable income usable this year",
@@ -100,8 +111,8 @@ def build() -> Policy:
             Step(
                 "cumulative_used",
                 pl.min_horizontal(
-                    group_cum_sum(pl.col("usable_income").round(2), inv),
-                    pl.col("deduction_base").round(2),
+                    group_cum_sum(to_fen(pl.col("usable_income")), inv),
+                    to_fen(pl.col("deduction_base")),
                 ),
                 "amount",
                 "累计已抵扣",
@@ -120,7 +131,7 @@ def build() -> Policy:
                 "carry_forward",
                 pl.when(pl.col("held_full_period"))
                 .then(pl.col("deduction_base") - pl.col("cumulative_used"))
-                .otherwise(0.0),
+                .otherwise(zero()),
                 "amount",
                 "结转以后年度抵扣",
                 "carried forward to later years",
