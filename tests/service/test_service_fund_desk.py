@@ -52,7 +52,10 @@ def test_bank_files_only_on_its_own_loan_and_the_claim_goes_through_maker_checke
     assert d["status"] == "filed" and d["contract_no"] == LOAN_A
     pool_share = next(x for x in d["shares"] if x["party"] == "pool")
     assert Decimal(str(pool_share["rate"])) == Decimal("0.35")
-    assert [c["article"] for c in pool_share["clauses"]] == ["补偿标准（一）（二）"] * 2
+    assert [c["article"] for c in pool_share["clauses"]] == [
+        "补偿标准（一）直接贷款给予合作银行不良贷款本金余额30%",
+        "补偿标准 首笔贷款或纯信用、知识产权、应收账款、存货抵质押贷款再提高5个百分点",
+    ]
     assert "bank → pool +0.05" in pool_share["clauses"][1]["bonus"]
     assert bankb.get(f"/api/fund/claim/{claim}").status_code == 403
     assert ent.get(f"/api/fund/claim/{claim}").status_code == 403
