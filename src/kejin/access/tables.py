@@ -23,6 +23,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+# ``consents.need_id`` names ``match_needs``: every path that writes a consent (a CLI command, a
+# test) must have that table in the metadata.
+import kejin.matching.tables  # noqa: F401
 from kejin.db import Base
 from kejin.registry.tables import label, vocab_enum
 from kejin.vocab import Term

@@ -103,6 +103,7 @@ def int_of(text: str, fld: str) -> int:
 
 
 def bank_names(s: Session) -> dict[str, str]:
+    """The banks by id (the choices of "which banks may see my profile" and of assignment)."""
     return dict(
         s.execute(
             select(Institution.id, Institution.name)
@@ -110,6 +111,11 @@ def bank_names(s: Session) -> dict[str, str]:
             .order_by(Institution.id)
         ).all()
     )
+
+
+def institution_names(s: Session) -> dict[str, str]:
+    """Every institution by id: a product may be a guarantor's, an insurer's or a fund's."""
+    return dict(s.execute(select(Institution.id, Institution.name)).all())
 
 
 def product_rows(s: Session) -> dict[str, ProductVersion]:
@@ -148,6 +154,7 @@ def _market_page(
             "shelf": shelf,
             "needs": needs,
             "banks": bank_names(s),
+            "institutions": institution_names(s),
             "vocab_guarantee": GUARANTEE_KINDS,
             "lpr": params.pricing(datetime.now().date()).lpr,
             "form": form or {"urgency": "normal", "guarantee_offered": [], "banks": []},
@@ -233,7 +240,7 @@ def _need_page(
             "history": history,
             "matches": matches,
             "shared": service.shared_with(s, need_id),
-            "banks": bank_names(s),
+            "banks": institution_names(s),
             "can_withdraw": n.state in service.MOVES["withdrawn"],
             "can_rate": n.state in service.RATEABLE and n.rating is None,
             "error": error_view(err, lang) if err else None,

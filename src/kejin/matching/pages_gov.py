@@ -21,7 +21,14 @@ from kejin.api import status_of
 from kejin.errors import KejinError
 from kejin.exports import Book
 from kejin.matching import params, products, query, service
-from kejin.matching.pages import attempt, bank_names, done, error_view, notice
+from kejin.matching.pages import (
+    attempt,
+    bank_names,
+    done,
+    error_view,
+    institution_names,
+    notice,
+)
 from kejin.matching.tables import Need
 from kejin.matching.texts import FUNNEL_GROUPS
 from kejin.registry.tables import Enterprise
@@ -57,7 +64,7 @@ GROUP_VOCAB = {"kind": "product_kind", "chain": "chain", "tier": "tier"}
 def group_label(by: str, value: Any, names: dict[str, str], lang: str) -> str:
     """What a person reads for a group: a bank's name, a vocabulary label, a month as written."""
     if value is None:
-        return t("mk_unknown", lang)
+        return t("mk_untaken" if by in ("bank", "kind") else "mk_unknown", lang)
     if by == "bank":
         return names.get(value, value)
     if by in GROUP_VOCAB:
@@ -66,7 +73,7 @@ def group_label(by: str, value: Any, names: dict[str, str], lang: str) -> str:
 
 
 def _funnel(s: Session, p: Principal, by: str, lang: str) -> list[dict[str, Any]]:
-    names = bank_names(s)
+    names = institution_names(s)
     return [{**r, "label": group_label(by, r[by], names, lang)} for r in query.funnel(s, p, by)]
 
 
@@ -118,6 +125,7 @@ def _monitor(
             "overdue": _overdue(s, today),
             "sla": int(params.value("sla_working_days", today)),
             "banks": bank_names(s),
+            "institutions": institution_names(s),
             "pending": pending,
             "error": error_view(err, lang) if err else None,
             "notice": notice(request),

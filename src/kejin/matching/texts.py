@@ -287,6 +287,7 @@ MARKET_TEXTS: dict[str, tuple[str, str]] = {
     "mk_assign": ("指派", "Assign"),
     "mk_redispatch": ("运行超时派单规则", "Run the service-level rule"),
     "mk_unknown": ("未分组", "not grouped"),
+    "mk_untaken": ("尚未接单", "not taken yet"),
     "mk_show": ("显示", "Show"),
     "mk_pending_products": ("待复核产品", "Products awaiting a checker"),
 }
