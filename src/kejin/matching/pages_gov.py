@@ -64,7 +64,7 @@ GROUP_VOCAB = {"kind": "product_kind", "chain": "chain", "tier": "tier"}
 def group_label(by: str, value: Any, names: dict[str, str], lang: str) -> str:
     """What a person reads for a group: a bank's name, a vocabulary label, a month as written."""
     if value is None:
-        return t("mk_untaken" if by in ("bank", "kind") else "mk_unknown", lang)
+        return t({"bank": "mk_untaken", "kind": "mk_no_product"}.get(by, "mk_unknown"), lang)
     if by == "bank":
         return names.get(value, value)
     if by in GROUP_VOCAB:

@@ -288,6 +288,7 @@ MARKET_TEXTS: dict[str, tuple[str, str]] = {
     "mk_redispatch": ("运行超时派单规则", "Run the service-level rule"),
     "mk_unknown": ("未分组", "not grouped"),
     "mk_untaken": ("尚未接单", "not taken yet"),
+    "mk_no_product": ("未指定产品", "no product named"),
     "mk_show": ("显示", "Show"),
     "mk_pending_products": ("待复核产品", "Products awaiting a checker"),
 }
