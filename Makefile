@@ -66,6 +66,8 @@ demo: install system-deps
 	$(BIN)/kejin policy demo
 	$(BIN)/kejin fund demo --scheme anhui --capital 50000000 --out out --replace
 	$(BIN)/kejin demo-accounts
+	$(BIN)/kejin match products adopt --who demo_gov --checker demo_reviewer
+	$(BIN)/kejin match demo --who demo_gov --checker demo_reviewer --firm demo_firm --bank demo_bank
 	$(BIN)/kejin credit demo --officer demo_bank
 	$(BIN)/kejin serve
 

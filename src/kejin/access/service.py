@@ -261,6 +261,7 @@ def consent_view(c: Consent, now: datetime | None = None) -> dict[str, Any]:
         "granted_at": c.granted_at,
         "expires_at": c.expires_at,
         "revoked_at": c.revoked_at,
+        "need_id": c.need_id,
         "active": c.revoked_at is None and c.expires_at > now,
     }
 
@@ -275,8 +276,10 @@ def grant_consent(
     scope: str,
     expires_at: datetime,
     now: datetime | None = None,
+    need_id: int | None = None,
 ) -> Consent:
-    """The enterprise opens its data to one institution for a purpose, a scope and a period."""
+    """The enterprise opens its data to one institution for a purpose, a scope and a period
+    (``need_id``: for one financing need, revoked with it — :mod:`kejin.matching.service`)."""
     authorize(session, p, "consent.grant", uscc)
     session.info.pop(CONSENT_MEMO, None)
     now = now or audit.utcnow()
@@ -319,6 +322,7 @@ def grant_consent(
         granted_by=p.user_id,
         granted_at=now,
         expires_at=expires_at,
+        need_id=need_id,
     )
     session.add(c)
     session.flush()

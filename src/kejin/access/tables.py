@@ -23,6 +23,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+# ``consents.need_id`` names ``match_needs``: every path that writes a consent (a CLI command, a
+# test) must have that table in the metadata.
+import kejin.matching.tables  # noqa: F401
 from kejin.db import Base
 from kejin.registry.tables import label, vocab_enum
 from kejin.vocab import Term
@@ -185,6 +188,11 @@ class Consent(Base):
         DateTime, info=label("撤销时间", "revoked at")
     )
     revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: Set when the firm granted the consent for one financing need (the marketplace's "banks
+    #: that may see my profile for this need"); it is revoked when the need is withdrawn.
+    need_id: Mapped[int | None] = mapped_column(
+        ForeignKey("match_needs.id"), index=True, info=label("融资需求", "financing need")
+    )
 
     __table_args__ = (
         CheckConstraint("expires_at > granted_at", name="expiry_after_grant"),

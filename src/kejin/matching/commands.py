@@ -226,5 +226,31 @@ def funnel(
     _show(res, as_json)
 
 
+@match_app.command("demo")
+def demo(
+    who: str = WHO,
+    checker: str = typer.Option(..., "--checker", help="产品复核人 / product checker"),
+    firm: str = typer.Option("demo_firm", "--firm", help="演示企业用户 / demo firm user"),
+    bank: str = typer.Option("demo_bank", "--bank", help="演示银行客户经理 / demo bank officer"),
+    needs: int = typer.Option(80, "--needs", min=0, max=5000, help="需求数 / needs to post"),
+    seed: int = typer.Option(7, "--seed", help="随机种子 / seed"),
+    as_json: bool = JSON,
+) -> None:
+    """演示对接数据：产品上架、需求、接单、拒绝与放款 / Fill the demo marketplace (seeded)."""
+    from kejin.matching import demo as demo_fill
+
+    with transaction(get_engine()) as s:
+        res = demo_fill.fill(
+            s,
+            principal(s, who),
+            principal(s, checker),
+            principal(s, firm),
+            principal(s, bank),
+            needs=needs,
+            seed=seed,
+        )
+    _show(res, as_json)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(match_app, name="match")

@@ -31,6 +31,7 @@ from kejin.matching.service import get as get_need
 from kejin.matching.tables import Need, ProductVersion
 from kejin.registry.profiles import WHITELIST_FIELDS
 from kejin.registry.tables import AnnualIndicator, Enterprise, Qualification
+from kejin.vocab import GUARANTEE_KINDS
 from kejin.whitelist.tables import WhitelistEntry, WhitelistVersion
 
 PRODUCT_COLUMNS = [
@@ -421,3 +422,115 @@ def funnel(
         for r in res:
             r["name"] = names.get(r["bank"])
     return res
+
+
+def supermarket(
+    s: Session, p: Principal, uscc: str, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Every live product checked against the firm's own conditions (its eligibility rules),
+    products it qualifies for first; each other product with its failed conditions in words.
+
+    A firm has no need yet when it browses, so the pair checks (amount, term, rate, credit
+    enhancement) are left to :func:`for_need`: the kernel runs on a probe need that passes them
+    and only the rule reasons are kept.
+    """
+    authorize(s, p, "match.need.list", uscc)
+    as_of = (now or utcnow()).date()
+    prods = products_frame(s)
+    if prods.height == 0:
+        return []
+    probe = pl.DataFrame(
+        {
+            "need_id": [0],
+            "uscc": [uscc],
+            "amount": [1.0],
+            "term_months": [1],
+            "max_rate": [None],
+            "guarantee_offered": [sorted(GUARANTEE_KINDS)],
+        },
+        schema={
+            "need_id": pl.Int64,
+            "uscc": pl.String,
+            "amount": pl.Float64,
+            "term_months": pl.Int64,
+            "max_rate": pl.Float64,
+            "guarantee_offered": pl.List(pl.String),
+        },
+    )
+    rules = kernels.compile_products(prods)
+    firm = firms(s.connection(), [uscc], as_of)
+    pairs = kernels.match(probe, firm, prods, params.pricing(as_of), None, rules)
+    why = kernels.reasons(pairs, rules).filter(pl.col("code").str.starts_with("rule:"))
+    failed: dict[str, list[dict[str, str]]] = {}
+    for r in why.iter_rows(named=True):
+        failed.setdefault(r["product_id"], []).append({"zh": r["reason_zh"], "en": r["reason_en"]})
+    out = [
+        {"product_id": pid, "eligible": pid not in failed, "reasons": failed.get(pid, [])}
+        for pid in prods["product_id"].to_list()
+    ]
+    log(s, p, "match.supermarket", "enterprise", uscc, detail={"products": len(out)})
+    return sorted(out, key=lambda r: (not r["eligible"], r["product_id"]))
+
+
+def bank_queue(s: Session, p: Principal, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Published needs that fit at least one live product of the officer's bank, best first.
+
+    One kernel run over the open needs × the bank's products; each need once, with the
+    products it fits (best first) and the firm as the bank may see it (:func:`_firm_view`).
+    """
+    authorize(s, p, "match.for_product")
+    now = now or utcnow()
+    prods = products_frame(s)
+    if p.role == "bank_officer":
+        prods = prods.filter(pl.col("institution_id") == p.institution_id)
+    open_needs = list(s.scalars(select(Need).where(Need.state == "published").order_by(Need.id)))
+    if not open_needs or prods.height == 0:
+        return []
+    pairs, _, _ = _rank_frame(s, open_needs, prods, now.date())
+    fit = pairs.filter(pl.col("eligible")).sort("score", "need_id", descending=[True, False])
+    by_need = {n.id: n for n in open_needs}
+    firm = firms(s.connection(), fit["uscc"].unique().to_list(), now.date())
+    by_uscc = {r["uscc"]: r for r in firm.iter_rows(named=True)}
+    names = dict(zip(prods["product_id"], prods["name"], strict=True))
+    out: dict[int, dict[str, Any]] = {}
+    for r in fit.iter_rows(named=True):
+        row = out.get(r["need_id"])
+        if row is None:
+            n = by_need[r["need_id"]]
+            row = out[r["need_id"]] = {
+                "need_id": n.id,
+                "amount": n.amount,
+                "term_months": n.term_months,
+                "purpose": n.purpose,
+                "guarantee_offered": list(n.guarantee_offered),
+                "urgency": n.urgency,
+                "published_at": n.published_at,
+                "score": round(r["score"], 4),
+                "expected_rate": round(r["expected_rate"], 6),
+                "products": [],
+                "firm": _firm_view(s, p, by_uscc[r["uscc"]], now),
+            }
+        row["products"].append({"product_id": r["product_id"], "name": names[r["product_id"]]})
+    log(s, p, "match.queue", "institution", p.institution_id or "*", detail={"needs": len(out)})
+    return list(out.values())
+
+
+def bank_prospects(s: Session, p: Principal, now: datetime | None = None) -> list[dict[str, Any]]:
+    """首贷培育 for the officer's bank: whitelist firms that pass one of its live products'
+    rules and never borrowed, each with the products it fits."""
+    authorize(s, p, "match.for_product")
+    now = now or utcnow()
+    prods = products_frame(s)
+    if p.role == "bank_officer":
+        prods = prods.filter(pl.col("institution_id") == p.institution_id)
+    if prods.height == 0:
+        return []
+    allf = firms(s.connection(), None, now.date())
+    pros = kernels.prospects(allf, prods)
+    fits: dict[str, list[str]] = {}
+    for u, pid in pros.iter_rows():
+        fits.setdefault(u, []).append(pid)
+    by = {r["uscc"]: r for r in allf.filter(pl.col("uscc").is_in(list(fits))).iter_rows(named=True)}
+    out = [{**_firm_view(s, p, by[u], now), "products": fits[u]} for u in sorted(fits)]
+    log(s, p, "match.prospects", "institution", p.institution_id or "*", detail={"firms": len(out)})
+    return out

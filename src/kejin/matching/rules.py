@@ -34,6 +34,8 @@ add_rules(
         Rule("match.take", "bank_officer", "scoped"),
         Rule("match.decide", "bank_officer", "scoped"),
         Rule("match.redispatch", "gov_admin", "region"),
+        Rule("match.assign", "gov_admin", "region"),
+        Rule("match.need.rate", "enterprise_user", "own_firm"),
         *(Rule("match.funnel", r, "region") for r in READERS),
     ]
 )

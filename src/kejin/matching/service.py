@@ -19,7 +19,7 @@ re-checks the WHERE on the row it waited for), and every loser reads who holds t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session
 import kejin.matching.rules  # noqa: F401  (registers the rules)
 from kejin.access.audit import utcnow
 from kejin.access.rules import Forbidden, Principal, authorize
-from kejin.access.service import log
+from kejin.access.service import grant_consent, log, revoke_consent
+from kejin.access.tables import Consent
 from kejin.errors import ConflictError, NotFoundError, Problem, ValidationError
 from kejin.lending.tables import Institution, Loan
 from kejin.matching import params
@@ -140,6 +141,7 @@ def view(n: Need) -> dict[str, Any]:
         "disbursed_amount": n.disbursed_amount,
         "contract_no": n.contract_no,
         "flagged_at": n.flagged_at,
+        "rating": n.rating,
     }
 
 
@@ -278,9 +280,119 @@ def publish(s: Session, p: Principal, need_id: int, now: datetime | None = None)
 
 
 def withdraw(s: Session, p: Principal, need_id: int, now: datetime | None = None) -> Need:
+    """The firm takes its need off the market; the consents it granted for it end with it."""
     n = get(s, need_id, lock=True)
     authorize(s, p, "match.need.post", n.uscc)
-    _move(s, p, n, "withdrawn", now or utcnow())
+    now = now or utcnow()
+    _move(s, p, n, "withdrawn", now)
+    for c in s.scalars(
+        select(Consent).where(Consent.need_id == n.id, Consent.revoked_at.is_(None))
+    ):
+        revoke_consent(s, p, c.id, now)
+    return n
+
+
+def share(
+    s: Session,
+    p: Principal,
+    need_id: int,
+    institution_ids: list[str],
+    now: datetime | None = None,
+) -> list[Consent]:
+    """The banks that may see the firm's profile and figures for this need.
+
+    One consent per bank, purpose ``product_matching``, scope ``full`` (the queue shows the
+    firm's figures to these banks only), tied to the need and lasting until the need's
+    expiry; :func:`withdraw` revokes them. Granted through the one consent door
+    (:func:`kejin.access.service.grant_consent`), so the firm's own rule and audit apply.
+    """
+    n = get(s, need_id)
+    now = now or utcnow()
+    authorize(s, p, "match.need.post", n.uscc)
+    until = datetime.combine(
+        n.expires_on
+        or now.date() + timedelta(days=int(params.value("need_validity_days", now.date()))),
+        time.max.replace(microsecond=0),
+    )
+    banks = set(s.scalars(select(Institution.id).where(Institution.id.in_(institution_ids))))
+    unknown = [i for i in institution_ids if i not in banks]
+    if unknown:
+        raise ValidationError(
+            "所选机构不存在",
+            "no such institution",
+            [Problem("机构不存在", "no such institution", field="banks", value=i) for i in unknown],
+        )
+    return [
+        grant_consent(
+            s,
+            p,
+            uscc=n.uscc,
+            institution_id=i,
+            purpose="product_matching",
+            scope="full",
+            expires_at=until,
+            now=now,
+            need_id=n.id,
+        )
+        for i in dict.fromkeys(institution_ids)
+    ]
+
+
+def shared_with(s: Session, need_id: int, now: datetime | None = None) -> list[str]:
+    """The institutions a need's live consents open the firm to."""
+    now = now or utcnow()
+    return list(
+        s.scalars(
+            select(Consent.institution_id)
+            .where(
+                Consent.need_id == need_id,
+                Consent.revoked_at.is_(None),
+                Consent.expires_at > now,
+            )
+            .order_by(Consent.institution_id)
+        )
+    )
+
+
+RATEABLE = ("approved", "declined", "disbursed", "closed")
+
+
+def rate(
+    s: Session,
+    p: Principal,
+    need_id: int,
+    stars: int,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> Need:
+    """The firm rates the bank's service once the bank has decided (once per need)."""
+    n = get(s, need_id, lock=True)
+    authorize(s, p, "match.need.rate", n.uscc)
+    bad = []
+    if n.state not in RATEABLE:
+        bad.append(
+            Problem(
+                "银行作出决定后才能评价",
+                "a service can be rated after the bank's decision",
+                field="state",
+                value=n.state,
+            )
+        )
+    if n.rating is not None:
+        bad.append(Problem("已评价过", "already rated", field="rating", value=n.rating))
+    if not 1 <= stars <= 5:
+        bad.append(Problem("评分须为1–5", "the rating must be 1–5", field="rating", value=stars))
+    if bad:
+        raise ValidationError("评价未保存", "the rating was not saved", bad)
+    n.rating, n.rating_note, n.rated_at = stars, (note or "").strip() or None, now or utcnow()
+    log(
+        s,
+        p,
+        "match.need.rate",
+        "need",
+        n.id,
+        detail={"rating": stars, "institution_id": n.institution_id},
+    )
     return n
 
 
@@ -298,15 +410,43 @@ def take(
     Exactly one of concurrent takes wins (one conditional UPDATE); a loser is told who holds it.
     """
     authorize(s, p, "match.take")
-    now = now or utcnow()
     inst = institution_id or p.institution_id
-    if inst is None or s.get(Institution, inst) is None:
-        raise NotFoundError(
-            "机构不存在", "no such institution", [Problem("", "", field="institution", value=inst)]
-        )
     if p.role == "bank_officer" and inst != p.institution_id:
         raise Forbidden(
             "只能以本机构名义接单", "an officer takes needs for its own institution only"
+        )
+    return _take(s, p, need_id, inst, product_id, now or utcnow())
+
+
+def assign(
+    s: Session,
+    p: Principal,
+    need_id: int,
+    *,
+    institution_id: str,
+    now: datetime | None = None,
+) -> Need:
+    """派单: the government hands a published need nobody took in time to a bank by hand.
+
+    The same conditional UPDATE as :func:`take` (a bank taking it at the same moment wins or
+    loses cleanly); the transition records ``assigned`` as its reason.
+    """
+    authorize(s, p, "match.assign")
+    return _take(s, p, need_id, institution_id, None, now or utcnow(), reason="assigned")
+
+
+def _take(
+    s: Session,
+    p: Principal,
+    need_id: int,
+    inst: str | None,
+    product_id: str | None,
+    now: datetime,
+    reason: str | None = None,
+) -> Need:
+    if inst is None or s.get(Institution, inst) is None:
+        raise NotFoundError(
+            "机构不存在", "no such institution", [Problem("", "", field="institution", value=inst)]
         )
     if product_id is not None:
         ok = s.scalar(
@@ -363,7 +503,7 @@ def take(
                 )
             ],
         )
-    _event(s, p, n, "published", "taken", now)
+    _event(s, p, n, "published", "taken", now, reason=reason)
     return n
 
 

@@ -190,6 +190,13 @@ class Need(Base):
     flagged_at: Mapped[datetime | None] = mapped_column(
         DateTime, info=label("超时标记", "flagged past the service level")
     )
+    rating: Mapped[int | None] = mapped_column(
+        Integer, info=label("服务评价(1–5)", "service rating (1–5)")
+    )
+    rating_note: Mapped[str | None] = mapped_column(
+        String(500), info=label("评价说明", "rating comment")
+    )
+    rated_at: Mapped[datetime | None] = mapped_column(DateTime, info=label("评价时间", "rated at"))
 
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_pos"),
@@ -202,6 +209,7 @@ class Need(Base):
             " OR institution_id IS NOT NULL",
             name="taken_has_holder",
         ),
+        CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating_range"),
     )
 
 

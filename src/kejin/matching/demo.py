@@ -1,0 +1,231 @@
+"""The demo marketplace: every role finds its pages populated after ``make demo``.
+
+Everything goes through the services, as named people: the synthetic region's products enter
+the catalogue (maker and checker), each gains eligibility rules in a second version (same two
+steps), firms' needs are posted (the demo firm's by its own user, with a consent to the demo
+bank; the others as a surveyed need, the government's import action), and each bank's demo
+officer takes, reviews, declines with a reason, approves and disburses — dated over the past
+weeks so the funnel has months, working days and a service level to measure. Draws are seeded:
+the same region and seed give the same marketplace.
+
+The bank actions need an officer per bank; the demo makes one synthetic account per bank
+(``demo_officer_<bank>``, the demo exemption, a random password nobody is told) — the demo
+bank's own officer ``demo_bank`` acts for its bank.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kejin.access.accounts import create_user
+from kejin.access.audit import utcnow
+from kejin.access.rules import Principal
+from kejin.access.service import SYSTEM, principal_of
+from kejin.access.tables import User
+from kejin.lending.tables import Institution, Loan
+from kejin.matching import products, query, service
+from kejin.matching.products import ProductTerms
+from kejin.matching.service import NeedIn
+from kejin.matching.tables import Need
+from kejin.registry.tables import Enterprise
+from kejin.vocab import DECLINE_REASONS
+
+#: Eligibility rules given to the synthetic products by their guarantee kind (the first kind
+#: of the version): what a bank of the region would plausibly ask for such a loan.
+RULES = {
+    "credit": ["whitelisted", "not dishonest", "years_in_business >= 2"],
+    "ip_pledge": ["invention_patents >= 1", "not dishonest"],
+    "guarantee": ["not dishonest", "not abnormal_operation"],
+    "mortgage": ["revenue >= 5000000", "not dishonest"],
+}
+PURPOSES = ("研发投入", "原材料采购", "扩大产能", "设备更新", "流动资金周转", "技术改造")
+TERMS = (6, 12, 12, 24, 36)
+OFFERED = (["credit"], ["ip_pledge"], ["guarantee"], ["credit", "ip_pledge"], ["mortgage"])
+
+
+def _officer(s: Session, bank: str, demo_bank: Principal) -> Principal:
+    if bank == demo_bank.institution_id:
+        return demo_bank
+    name = f"demo_officer_{bank}".replace("-", "_").lower()
+    u = s.scalar(select(User).where(User.username == name))
+    if u is None:
+        u = create_user(
+            s,
+            SYSTEM,
+            username=name,
+            role="bank_officer",
+            password=secrets.token_urlsafe(16),
+            display_name=f"演示·{bank}客户经理",
+            institution_id=bank,
+            exemption="demo",
+        )
+    return principal_of(u, via="cli")
+
+
+def _add_rules(s: Session, maker: Principal, checker: Principal, now: datetime) -> int:
+    """A second version with eligibility rules for each live product that has none."""
+    n = 0
+    for v in products.live(s):
+        if v.eligibility.strip() or v.guarantee_kinds[0] not in RULES:
+            continue
+        terms = products.view(v)
+        for k in ("version_id", "version", "state", "made_by", "approved_by", "approved_at"):
+            terms.pop(k)
+        terms["eligibility"] = RULES[v.guarantee_kinds[0]]
+        d = products.draft(s, maker, ProductTerms(**terms), submit=True, now=now)
+        products.approve(s, checker, d.id, now=now)
+        n += 1
+    return n
+
+
+def fill(
+    s: Session,
+    maker: Principal,
+    checker: Principal,
+    firm_user: Principal,
+    bank_user: Principal,
+    *,
+    needs: int = 80,
+    seed: int = 7,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Fill the marketplace (once: a second run with needs already present changes nothing)."""
+    now = now or utcnow()
+    if s.scalar(select(Need.id).limit(1)) is not None:
+        return {"skipped": "the marketplace already has needs"}
+    start = now - timedelta(days=80)
+    adopted = products.adopt_registry(s, maker, checker, now=now)
+    ruled = _add_rules(s, maker, checker, now)
+    rng = np.random.default_rng(seed)
+    firms = list(
+        s.scalars(
+            select(Enterprise.uscc)
+            .where(Enterprise.in_good_standing(), Enterprise.uscc != firm_user.uscc)
+            .order_by(Enterprise.uscc)
+        )
+    )
+    chosen = [firms[i] for i in rng.choice(len(firms), min(needs, len(firms)), replace=False)]
+    posted: list[Need] = []
+    for i, uscc in enumerate(chosen):
+        at = start + timedelta(days=int(rng.integers(0, 55)), hours=int(rng.integers(1, 8)))
+        n = service.post(
+            s,
+            maker,
+            uscc,
+            NeedIn(
+                amount=Decimal(int(rng.integers(2, 60)) * 100_000),
+                term_months=TERMS[int(rng.integers(0, len(TERMS)))],
+                purpose=PURPOSES[i % len(PURPOSES)],
+                guarantee_offered=OFFERED[int(rng.integers(0, len(OFFERED)))],
+                urgency="urgent" if rng.random() < 0.2 else "normal",
+            ),
+            now=at,
+            action="match.need.import",
+        )
+        posted.append(n)
+    # Which live product fits each need best (the same kernel as the pages), then who acts.
+    # Which banks' loan products fit each need (the same kernel as the pages); one of them,
+    # drawn, takes it — the synthetic banks' products are alike, so "the best" would always be
+    # the first bank's.
+    banks = set(s.scalars(select(Institution.id).where(Institution.kind == "bank")))
+    prods = query.products_frame(s).filter(
+        (pl.col("kind") == "loan") & pl.col("institution_id").is_in(list(banks))
+    )
+    pairs, _, _ = query._rank_frame(s, posted, prods, now.date())
+    options: dict[int, list[tuple[str, str]]] = {}
+    for r in pairs.filter(pl.col("eligible")).sort("need_id", "product_id").iter_rows(named=True):
+        options.setdefault(r["need_id"], []).append((r["product_id"], r["institution_id"]))
+    fit = {k: v[int(rng.integers(0, len(v)))] for k, v in options.items()}
+    reasons = [r for r in DECLINE_REASONS if r != "other"]
+    counts = dict.fromkeys(("taken", "first_review", "declined", "approved", "disbursed"), 0)
+    for n in posted:
+        if n.id not in fit or rng.random() < 0.25:
+            continue  # nobody took it: the government's overdue list
+        product_id, bank = fit[n.id]
+        officer = _officer(s, bank, bank_user)
+        assert n.published_at is not None
+        at = n.published_at + timedelta(days=int(rng.integers(0, 4)), hours=2)
+        service.take(s, officer, n.id, product_id=product_id, now=at)
+        counts["taken"] += 1
+        roll = rng.random()
+        if roll < 0.15:
+            continue
+        at += timedelta(days=int(rng.integers(1, 4)))
+        if roll < 0.3:
+            service.review(s, officer, n.id, note="材料齐全", now=at)
+            counts["first_review"] += 1
+            continue
+        if roll < 0.55:
+            reason = reasons[int(rng.integers(0, len(reasons)))]
+            service.decide(s, officer, n.id, approve=False, reason=reason, now=at)
+            counts["declined"] += 1
+            continue
+        service.review(s, officer, n.id, now=at)
+        at += timedelta(days=int(rng.integers(1, 6)))
+        service.decide(s, officer, n.id, approve=True, now=at)
+        counts["approved"] += 1
+        if rng.random() < 0.75:
+            at += timedelta(days=int(rng.integers(1, 5)))
+            contract = s.scalar(
+                select(Loan.contract_no)
+                .where(Loan.uscc == n.uscc, Loan.institution_id == bank)
+                .limit(1)
+            )
+            service.disburse(s, officer, n.id, amount=n.amount, contract_no=contract, now=at)
+            counts["disbursed"] += 1
+    mine = _firm_needs(s, firm_user, bank_user, now)
+    return {
+        "adopted": len(adopted),
+        "ruled": ruled,
+        "posted": len(posted) + len(mine),
+        **counts,
+        "demo_firm_needs": mine,
+    }
+
+
+def _firm_needs(s: Session, firm_user: Principal, bank_user: Principal, now: datetime) -> list[int]:
+    """The demo firm's own needs, shared with the demo bank: one the bank holds and has
+    reviewed (progress to follow), one open in the demo bank's queue."""
+    assert firm_user.uscc is not None and bank_user.institution_id is not None
+    bank_products = [
+        v.product_id
+        for v in products.live(s, bank_user.institution_id)
+        if set(v.guarantee_kinds) & {"credit", "ip_pledge"}
+    ]
+    out = []
+    for days, amount, purpose in (
+        (9, "3000000", "研发投入与原材料采购"),
+        (1, "1500000", "设备更新"),
+    ):
+        n = service.post(
+            s,
+            firm_user,
+            firm_user.uscc,
+            NeedIn(
+                amount=Decimal(amount),
+                term_months=12,
+                purpose=purpose,
+                guarantee_offered=["credit", "ip_pledge"],
+            ),
+            now=now - timedelta(days=days),
+        )
+        service.share(
+            s, firm_user, n.id, [bank_user.institution_id], now=now - timedelta(days=days)
+        )
+        out.append(n.id)
+    if bank_products:
+        first = out[0]
+        at = now - timedelta(days=2)
+        service.take(s, bank_user, first, product_id=bank_products[0], now=at)
+        service.review(
+            s, bank_user, first, note="已收到知识产权评估报告", now=at + timedelta(days=1)
+        )
+    return out

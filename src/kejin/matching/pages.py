@@ -1,0 +1,289 @@
+"""The marketplace's pages for the firm: the product supermarket, posting a need with the banks
+that may see it, one need's matches, progress, withdrawal and the rating of the bank's service.
+
+Thin like the routes: gate, call the same services as the API and the CLI, render. Every POST
+runs its service calls in a savepoint — a refusal undoes everything the step wrote and the page
+shows the reason in place, next to the form — and answers a success with a redirect to a page
+that says what happened and where to go next (post/redirect/get). The bank's desk is in
+:mod:`kejin.matching.pages_bank`, the government's monitor in :mod:`kejin.matching.pages_gov`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi import Path as PathParam
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import kejin.matching.texts  # noqa: F401  (registers the marketplace's words and labels)
+from kejin.access.deps import TX, check_csrf, permit
+from kejin.access.rules import Forbidden, Principal
+from kejin.api import status_of
+from kejin.errors import KejinError, Problem, ValidationError
+from kejin.lending.tables import Institution
+from kejin.matching import params, products, query, service
+from kejin.matching.tables import ProductVersion
+from kejin.vocab import GUARANTEE_KINDS
+from kejin.web.pages import lang_of, render
+
+router = APIRouter(include_in_schema=False)
+
+NeedId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+#: The notices a page may show after a redirect (anything else in the query is ignored).
+NOTICES = (
+    "posted",
+    "withdrawn",
+    "rated",
+    "taken",
+    "reviewed",
+    "approved",
+    "declined",
+    "disbursed",
+    "drafted",
+    "submitted",
+    "product_approved",
+    "assigned",
+    "redispatched",
+)
+
+
+def notice(request: Request) -> str | None:
+    n = request.query_params.get("notice")
+    return n if n in NOTICES else None
+
+
+def error_view(e: KejinError, lang: str) -> dict[str, Any]:
+    """An error as a page shows it: the reason and each problem, in the reader's language."""
+    en = lang == "en"
+    return {
+        "reason": e.reason_en if en else e.reason_zh,
+        "problems": [
+            {"field": pr.field, "value": pr.value, "reason": pr.reason_en if en else pr.reason_zh}
+            for pr in e.problems
+        ],
+    }
+
+
+def attempt(s: Session, go: Callable[[], Any]) -> tuple[Any, KejinError | None]:
+    """Run a page's step in a savepoint: its result, or the refusal with nothing left written."""
+    try:
+        with s.begin_nested():
+            return go(), None
+    except KejinError as e:
+        return None, e
+
+
+def done(request: Request, url: str, what: str) -> Response:
+    sep = "&" if "?" in url else "?"
+    return RedirectResponse(f"{url}{sep}notice={what}&lang={lang_of(request)}", status_code=303)
+
+
+def decimal_of(text: str, fld: str) -> Decimal:
+    try:
+        return Decimal(text.replace(",", "").strip())
+    except InvalidOperation:
+        raise ValidationError(
+            "数字无效", "not a number", [Problem("不是数字", "not a number", fld, text)]
+        ) from None
+
+
+def int_of(text: str, fld: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValidationError(
+            "整数无效", "not a whole number", [Problem("不是整数", "not a whole number", fld, text)]
+        ) from None
+
+
+def bank_names(s: Session) -> dict[str, str]:
+    """The banks by id (the choices of "which banks may see my profile" and of assignment)."""
+    return dict(
+        s.execute(
+            select(Institution.id, Institution.name)
+            .where(Institution.kind == "bank")
+            .order_by(Institution.id)
+        ).all()
+    )
+
+
+def institution_names(s: Session) -> dict[str, str]:
+    """Every institution by id: a product may be a guarantor's, an insurer's or a fund's."""
+    return dict(s.execute(select(Institution.id, Institution.name)).all())
+
+
+def product_rows(s: Session) -> dict[str, ProductVersion]:
+    return {v.product_id: v for v in products.live(s)}
+
+
+def _firm_of(p: Principal) -> str:
+    if p.uscc is None:
+        raise Forbidden("账户未关联企业", "the account is not linked to a firm")
+    return p.uscc
+
+
+# ---------------------------------------------------------------- the firm's market page
+
+
+def _market_page(
+    request: Request,
+    p: Principal,
+    s: Session,
+    err: KejinError | None = None,
+    form: dict[str, Any] | None = None,
+) -> Response:
+    lang = lang_of(request)
+    uscc = _firm_of(p)
+    live = product_rows(s)
+    shelf = [
+        {**r, "v": live[r["product_id"]]}
+        for r in query.supermarket(s, p, uscc)
+        if r["product_id"] in live
+    ]
+    needs = sorted(service.firm_needs(s, p, uscc), key=lambda n: -n["id"])
+    return render(
+        request,
+        "market_firm.html",
+        {
+            "shelf": shelf,
+            "needs": needs,
+            "banks": bank_names(s),
+            "institutions": institution_names(s),
+            "vocab_guarantee": GUARANTEE_KINDS,
+            "lpr": params.pricing(datetime.now().date()).lpr,
+            "form": form or {"urgency": "normal", "guarantee_offered": [], "banks": []},
+            "error": error_view(err, lang) if err else None,
+            "notice": notice(request),
+        },
+        status_of(err) if err else 200,
+    )
+
+
+@router.get("/enterprise/market")
+def market_page(
+    request: Request, p: Principal = permit("page.enterprise"), s: Session = TX
+) -> Response:
+    return _market_page(request, p, s)
+
+
+@router.post("/enterprise/market/needs")
+def post_need(
+    request: Request,
+    amount: str = Form("", max_length=30),
+    term_months: str = Form("", max_length=6),
+    purpose: str = Form("", max_length=200),
+    max_rate: str = Form("", max_length=12),
+    urgency: str = Form("normal", max_length=10),
+    guarantee_offered: list[str] = Form([]),
+    banks: list[str] = Form([]),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("page.enterprise"),
+    s: Session = TX,
+) -> Response:
+    """Post a need and grant the chosen banks a consent tied to it, in one step."""
+    check_csrf(request, csrf_token_)
+    f = {
+        "amount": amount,
+        "term_months": term_months,
+        "purpose": purpose,
+        "max_rate": max_rate,
+        "urgency": urgency,
+        "guarantee_offered": guarantee_offered[:10],
+        "banks": banks[:50],
+    }
+
+    def go() -> int:
+        rate = f["max_rate"].strip()
+        need = service.post(
+            s,
+            p,
+            _firm_of(p),
+            service.NeedIn(
+                amount=decimal_of(f["amount"], "amount"),
+                term_months=int_of(f["term_months"], "term_months"),
+                purpose=f["purpose"],
+                guarantee_offered=f["guarantee_offered"],
+                max_rate=decimal_of(rate, "max_rate") / 100 if rate else None,
+                urgency=f["urgency"],
+            ),
+        )
+        service.share(s, p, need.id, f["banks"])
+        return need.id
+
+    need_id, err = attempt(s, go)
+    if err:
+        return _market_page(request, p, s, err, f)
+    return done(request, f"/enterprise/market/needs/{need_id}", "posted")
+
+
+def _need_page(
+    request: Request, p: Principal, s: Session, need_id: int, err: KejinError | None = None
+) -> Response:
+    lang = lang_of(request)
+    n = service.get(s, need_id)
+    if n.uscc != p.uscc:
+        raise Forbidden("只能查看本企业的需求", "a firm sees its own needs only")
+    history = service.history(s, p, need_id)
+    matches = query.for_need(s, p, need_id)
+    return render(
+        request,
+        "market_need.html",
+        {
+            "n": service.view(n),
+            "rating_note": n.rating_note,
+            "history": history,
+            "matches": matches,
+            "shared": service.shared_with(s, need_id),
+            "banks": institution_names(s),
+            "can_withdraw": n.state in service.MOVES["withdrawn"],
+            "can_rate": n.state in service.RATEABLE and n.rating is None,
+            "error": error_view(err, lang) if err else None,
+            "notice": notice(request),
+        },
+        status_of(err) if err else 200,
+    )
+
+
+@router.get("/enterprise/market/needs/{need_id}")
+def need_page(
+    request: Request, need_id: NeedId, p: Principal = permit("page.enterprise"), s: Session = TX
+) -> Response:
+    return _need_page(request, p, s, need_id)
+
+
+@router.post("/enterprise/market/needs/{need_id}/withdraw")
+def withdraw(
+    request: Request,
+    need_id: NeedId,
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("match.need.edit"),
+    s: Session = TX,
+) -> Response:
+    check_csrf(request, csrf_token_)
+    _, err = attempt(s, lambda: service.withdraw(s, p, need_id))
+    if err:
+        return _need_page(request, p, s, need_id, err)
+    return done(request, f"/enterprise/market/needs/{need_id}", "withdrawn")
+
+
+@router.post("/enterprise/market/needs/{need_id}/rate")
+def rate(
+    request: Request,
+    need_id: NeedId,
+    rating: str = Form("", max_length=2),
+    note: str = Form("", max_length=500),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("page.enterprise"),
+    s: Session = TX,
+) -> Response:
+    check_csrf(request, csrf_token_)
+    _, err = attempt(s, lambda: service.rate(s, p, need_id, int_of(rating, "rating"), note))
+    if err:
+        return _need_page(request, p, s, need_id, err)
+    return done(request, f"/enterprise/market/needs/{need_id}", "rated")

@@ -1,0 +1,353 @@
+"""The bank officer's marketplace desk: its products (draft, edit, submit; a second person
+approves), the queue of needs that fit them, taking a need (接单), first review, approve or
+decline with a reason code, disbursement linked to a loan contract, and the 首贷培育 prospects.
+
+Same shape as :mod:`kejin.matching.pages`: the services decide who may do what (an officer acts
+on its own bank's products and on needs its bank holds), a refusal is shown in place with
+nothing written, a success redirects to a page that says so.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kejin.access.audit import utcnow
+from kejin.access.deps import TX, check_csrf, permit
+from kejin.access.rules import Forbidden, Principal, live_consent
+from kejin.api import status_of
+from kejin.errors import KejinError
+from kejin.lending.tables import Loan
+from kejin.matching import params, products, query, service
+from kejin.matching.pages import (
+    attempt,
+    bank_names,
+    decimal_of,
+    done,
+    error_view,
+    int_of,
+    notice,
+)
+from kejin.matching.products import ProductTerms
+from kejin.matching.tables import Need, ProductVersion
+from kejin.registry.tables import Enterprise
+from kejin.vocab import DECLINE_REASONS, GUARANTEE_KINDS, PRODUCT_KINDS, REPAYMENT_OPTIONS
+from kejin.web.pages import lang_of, render
+
+router = APIRouter(include_in_schema=False)
+
+NeedId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+VersionId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+#: Needs the bank holds, newest first, on the desk (older ones through the API).
+HELD_ROWS = 200
+
+
+def _desk(request: Request, p: Principal, s: Session, err: KejinError | None = None) -> Response:
+    lang = lang_of(request)
+    now = utcnow()
+    versions = [
+        v
+        for v in products.catalogue(s, p, p.institution_id, ("draft", "pending", "live"))
+        if v["institution_id"] == p.institution_id
+    ]
+    held = list(
+        s.scalars(
+            select(Need)
+            .where(Need.institution_id == p.institution_id)
+            .order_by(Need.id.desc())
+            .limit(HELD_ROWS)
+        )
+    )
+    names = dict(
+        s.execute(
+            select(Enterprise.uscc, Enterprise.name).where(
+                Enterprise.uscc.in_({n.uscc for n in held})
+            )
+        ).all()
+    )
+    return render(
+        request,
+        "market_bank.html",
+        {
+            "versions": versions,
+            "queue": query.bank_queue(s, p, now),
+            "held": [{**service.view(n), "firm": names.get(n.uscc, n.uscc)} for n in held],
+            "exclusive_days": int(params.value("exclusive_working_days", now.date())),
+            "error": error_view(err, lang) if err else None,
+            "notice": notice(request),
+        },
+        status_of(err) if err else 200,
+    )
+
+
+@router.get("/bank/market")
+def desk(request: Request, p: Principal = permit("page.bank"), s: Session = TX) -> Response:
+    return _desk(request, p, s)
+
+
+@router.post("/bank/market/needs/{need_id}/take")
+def take(
+    request: Request,
+    need_id: NeedId,
+    product_id: str = Form("", max_length=30),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("match.take"),
+    s: Session = TX,
+) -> Response:
+    check_csrf(request, csrf_token_)
+    _, err = attempt(s, lambda: service.take(s, p, need_id, product_id=product_id or None))
+    if err:
+        return _desk(request, p, s, err)
+    return done(request, f"/bank/market/needs/{need_id}", "taken")
+
+
+def _need(
+    request: Request, p: Principal, s: Session, need_id: int, err: KejinError | None = None
+) -> Response:
+    lang = lang_of(request)
+    now = utcnow()
+    n = service.get(s, need_id)
+    if n.institution_id != p.institution_id:
+        raise Forbidden("只能办理本行已接的需求", "an officer works on needs its bank holds only")
+    firm = s.get(Enterprise, n.uscc)
+    consented = live_consent(s, p.institution_id or "", n.uscc, "financials", now) is not None
+    loans = list(
+        s.scalars(
+            select(Loan.contract_no).where(
+                Loan.uscc == n.uscc, Loan.institution_id == p.institution_id
+            )
+        )
+    )
+    return render(
+        request,
+        "market_bank_need.html",
+        {
+            "n": service.view(n),
+            "firm": firm,
+            "consented": consented,
+            "history": service.history(s, p, need_id),
+            "loans": loans,
+            "banks": bank_names(s),
+            "reasons": DECLINE_REASONS,
+            "error": error_view(err, lang) if err else None,
+            "notice": notice(request),
+        },
+        status_of(err) if err else 200,
+    )
+
+
+@router.get("/bank/market/needs/{need_id}")
+def need_page(
+    request: Request, need_id: NeedId, p: Principal = permit("page.bank"), s: Session = TX
+) -> Response:
+    return _need(request, p, s, need_id)
+
+
+def _step(request: Request, p: Principal, s: Session, need_id: int, go: Any, what: str) -> Response:
+    _, err = attempt(s, go)
+    if err:
+        return _need(request, p, s, need_id, err)
+    return done(request, f"/bank/market/needs/{need_id}", what)
+
+
+@router.post("/bank/market/needs/{need_id}/review")
+def review(
+    request: Request,
+    need_id: NeedId,
+    note: str = Form("", max_length=500),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("match.decide"),
+    s: Session = TX,
+) -> Response:
+    check_csrf(request, csrf_token_)
+    go = lambda: service.review(s, p, need_id, note or None)  # noqa: E731
+    return _step(request, p, s, need_id, go, "reviewed")
+
+
+@router.post("/bank/market/needs/{need_id}/decide")
+def decide(
+    request: Request,
+    need_id: NeedId,
+    outcome: str = Form("", max_length=10),
+    reason: str = Form("", max_length=20),
+    note: str = Form("", max_length=500),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("match.decide"),
+    s: Session = TX,
+) -> Response:
+    check_csrf(request, csrf_token_)
+    approve = outcome == "approve"
+    go = lambda: service.decide(  # noqa: E731
+        s,
+        p,
+        need_id,
+        approve=approve,
+        reason=None if approve else (reason or None),
+        note=note or None,
+    )
+    return _step(request, p, s, need_id, go, "approved" if approve else "declined")
+
+
+@router.post("/bank/market/needs/{need_id}/disburse")
+def disburse(
+    request: Request,
+    need_id: NeedId,
+    amount: str = Form("", max_length=30),
+    contract_no: str = Form("", max_length=40),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("match.decide"),
+    s: Session = TX,
+) -> Response:
+    check_csrf(request, csrf_token_)
+    go = lambda: service.disburse(  # noqa: E731
+        s, p, need_id, amount=decimal_of(amount, "amount"), contract_no=contract_no or None
+    )
+    return _step(request, p, s, need_id, go, "disbursed")
+
+
+@router.get("/bank/market/prospects")
+def prospects(request: Request, p: Principal = permit("page.bank"), s: Session = TX) -> Response:
+    names = {v.product_id: v.name for v in products.live(s, p.institution_id)}
+    return render(
+        request, "market_prospects.html", {"rows": query.bank_prospects(s, p), "names": names}
+    )
+
+
+# ---------------------------------------------------------------- products
+
+
+def _product_form(
+    request: Request,
+    p: Principal,
+    s: Session,
+    form: dict[str, Any],
+    err: KejinError | None = None,
+) -> Response:
+    lang = lang_of(request)
+    return render(
+        request,
+        "market_product.html",
+        {
+            "form": form,
+            "kinds": PRODUCT_KINDS,
+            "guarantees": GUARANTEE_KINDS,
+            "repayments": REPAYMENT_OPTIONS,
+            "error": error_view(err, lang) if err else None,
+        },
+        status_of(err) if err else 200,
+    )
+
+
+@router.get("/bank/market/product")
+def product_form(
+    request: Request,
+    version: int | None = Query(None, ge=1, le=2**31 - 1),
+    p: Principal = permit("match.product.edit"),
+    s: Session = TX,
+) -> Response:
+    """An empty form, or one filled from a version of the bank's product (its next version)."""
+    form: dict[str, Any] = {"kind": "loan", "guarantee_kinds": [], "repayment": []}
+    if version is not None:
+        v = s.get(ProductVersion, version)
+        if v is None or (p.role == "bank_officer" and v.institution_id != p.institution_id):
+            raise Forbidden("只能修改本行的产品", "an officer edits its own bank's products only")
+        form = products.view(v)
+        form["eligibility"] = "\n".join(form["eligibility"])
+    return _product_form(request, p, s, form)
+
+
+@router.post("/bank/market/products")
+def save_product(
+    request: Request,
+    product_id: str = Form("", max_length=30),
+    name: str = Form("", max_length=200),
+    kind: str = Form("loan", max_length=20),
+    min_amount: str = Form("", max_length=30),
+    max_amount: str = Form("", max_length=30),
+    min_term_months: str = Form("", max_length=6),
+    max_term_months: str = Form("", max_length=6),
+    spread_min_bp: str = Form("", max_length=6),
+    spread_max_bp: str = Form("", max_length=6),
+    guarantee_kinds: list[str] = Form([]),
+    repayment: list[str] = Form([]),
+    talent_loan: str = Form("", max_length=3),
+    invest_loan_link: str = Form("", max_length=3),
+    eligibility: str = Form("", max_length=5000),
+    submit: str = Form("", max_length=3),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("match.product.edit"),
+    s: Session = TX,
+) -> Response:
+    check_csrf(request, csrf_token_)
+    form = {
+        "product_id": product_id.strip(),
+        "name": name,
+        "kind": kind,
+        "min_amount": min_amount,
+        "max_amount": max_amount,
+        "min_term_months": min_term_months,
+        "max_term_months": max_term_months,
+        "spread_min_bp": spread_min_bp,
+        "spread_max_bp": spread_max_bp,
+        "guarantee_kinds": guarantee_kinds[:10],
+        "repayment": repayment[:10],
+        "talent_loan": bool(talent_loan),
+        "invest_loan_link": bool(invest_loan_link),
+        "eligibility": eligibility,
+    }
+
+    def go() -> Any:
+        terms = ProductTerms(
+            product_id=form["product_id"],
+            institution_id=p.institution_id or "",
+            name=name.strip(),
+            kind=kind,
+            min_amount=decimal_of(min_amount, "min_amount"),
+            max_amount=decimal_of(max_amount, "max_amount"),
+            min_term_months=int_of(min_term_months, "min_term_months"),
+            max_term_months=int_of(max_term_months, "max_term_months"),
+            spread_min_bp=int_of(spread_min_bp, "spread_min_bp"),
+            spread_max_bp=int_of(spread_max_bp, "spread_max_bp"),
+            guarantee_kinds=form["guarantee_kinds"],
+            repayment=form["repayment"],
+            talent_loan=form["talent_loan"],
+            invest_loan_link=form["invest_loan_link"],
+            eligibility=[r.strip() for r in eligibility.splitlines() if r.strip()],
+        )
+        return products.draft(s, p, terms, submit=bool(submit))
+
+    _, err = attempt(s, go)
+    if err:
+        return _product_form(request, p, s, form, err)
+    return done(request, "/bank/market", "submitted" if submit else "drafted")
+
+
+@router.post("/bank/market/products/versions/{version_id}/submit")
+def submit_version(
+    request: Request,
+    version_id: VersionId,
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("match.product.edit"),
+    s: Session = TX,
+) -> Response:
+    check_csrf(request, csrf_token_)
+    _, err = attempt(s, lambda: products.submit(s, p, version_id))
+    return _desk(request, p, s, err) if err else done(request, "/bank/market", "submitted")
+
+
+@router.post("/bank/market/products/versions/{version_id}/approve")
+def approve_version(
+    request: Request,
+    version_id: VersionId,
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("match.product.approve"),
+    s: Session = TX,
+) -> Response:
+    check_csrf(request, csrf_token_)
+    _, err = attempt(s, lambda: products.approve(s, p, version_id))
+    return _desk(request, p, s, err) if err else done(request, "/bank/market", "product_approved")

@@ -1,0 +1,208 @@
+"""The government's marketplace monitor: the funnel by bank, product kind, chain, tier or month
+(table, bar charts, Excel through :mod:`kejin.exports`), needs nobody took in time with the
+service-level rule and assignment by hand, and product versions waiting for a checker.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kejin.access.audit import utcnow
+from kejin.access.deps import TX, check_csrf, permit
+from kejin.access.rules import Principal
+from kejin.api import status_of
+from kejin.errors import KejinError
+from kejin.exports import Book
+from kejin.matching import params, products, query, service
+from kejin.matching.pages import (
+    attempt,
+    bank_names,
+    done,
+    error_view,
+    institution_names,
+    notice,
+)
+from kejin.matching.tables import Need
+from kejin.matching.texts import FUNNEL_GROUPS
+from kejin.registry.tables import Enterprise
+from kejin.web import charts
+from kejin.web.i18n import VOCABS, t, term
+from kejin.web.pages import lang_of, render
+
+router = APIRouter(include_in_schema=False)
+
+NeedId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+VersionId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+#: The funnel's columns, in the order of the loop (each a text key ``mk_<column>``).
+COLUMNS = (
+    "posted",
+    "taken",
+    "taken_in_sla",
+    "first_review",
+    "approved",
+    "declined",
+    "disbursed",
+    "disbursed_amount",
+    "days_to_decision",
+    "first_loans",
+)
+HEAD = {c: f"mk_{c}" for c in COLUMNS} | {
+    "disbursed_amount": "mk_disbursed_sum",
+    "days_to_decision": "mk_days",
+}
+#: The vocabulary that labels each grouping's values (the bank's name is looked up instead).
+GROUP_VOCAB = {"kind": "product_kind", "chain": "chain", "tier": "tier"}
+
+
+def group_label(by: str, value: Any, names: dict[str, str], lang: str) -> str:
+    """What a person reads for a group: a bank's name, a vocabulary label, a month as written."""
+    if value is None:
+        return t({"bank": "mk_untaken", "kind": "mk_no_product"}.get(by, "mk_unknown"), lang)
+    if by == "bank":
+        return names.get(value, value)
+    if by in GROUP_VOCAB:
+        return term(VOCABS[GROUP_VOCAB[by]], value, lang)
+    return str(value)
+
+
+def _funnel(s: Session, p: Principal, by: str, lang: str) -> list[dict[str, Any]]:
+    names = institution_names(s)
+    return [{**r, "label": group_label(by, r[by], names, lang)} for r in query.funnel(s, p, by)]
+
+
+def _overdue(s: Session, today: date) -> list[dict[str, Any]]:
+    """Published needs older than the service level (or flagged by the rule), oldest first."""
+    sla = int(params.value("sla_working_days", today))
+    rows = s.execute(
+        select(Need, Enterprise.name)
+        .join(Enterprise, Enterprise.uscc == Need.uscc)
+        .where(Need.state == "published")
+        .order_by(Need.published_at)
+    ).all()
+    out = []
+    for n, name in rows:
+        waited = params.working_days(n.published_at.date(), today) if n.published_at else 0
+        if waited > sla or n.flagged_at is not None:
+            out.append({**service.view(n), "firm": name, "waited": waited})
+    return out
+
+
+def _monitor(
+    request: Request, p: Principal, s: Session, by: str, err: KejinError | None = None
+) -> Response:
+    lang = lang_of(request)
+    today = utcnow().date()
+    rows = _funnel(s, p, by, lang)
+    svgs = [
+        charts.hbar(
+            t("mk_chart_posted", lang), [(r["label"], r["posted"]) for r in rows], 0, lang=lang
+        ),
+        charts.hbar(
+            t("mk_chart_disbursed", lang),
+            [(r["label"], r["disbursed_amount"] or 0) for r in rows],
+            1,
+            lang=lang,
+        ),
+    ]
+    pending = [v for v in products.catalogue(s, p, None, ("pending",)) if v["state"] == "pending"]
+    return render(
+        request,
+        "market_gov.html",
+        {
+            "by": by,
+            "groups": FUNNEL_GROUPS,
+            "rows": rows,
+            "columns": COLUMNS,
+            "head": HEAD,
+            "charts": svgs,
+            "overdue": _overdue(s, today),
+            "sla": int(params.value("sla_working_days", today)),
+            "banks": bank_names(s),
+            "institutions": institution_names(s),
+            "pending": pending,
+            "error": error_view(err, lang) if err else None,
+            "notice": notice(request),
+        },
+        status_of(err) if err else 200,
+    )
+
+
+By = Query("bank", pattern="^(bank|kind|chain|tier|month)$")
+
+
+@router.get("/market")
+def monitor(
+    request: Request, by: str = By, p: Principal = permit("match.funnel"), s: Session = TX
+) -> Response:
+    return _monitor(request, p, s, by)
+
+
+@router.get("/market/funnel.xlsx")
+def funnel_xlsx(
+    request: Request, by: str = By, p: Principal = permit("match.funnel"), s: Session = TX
+) -> Response:
+    """The funnel as a workbook, labelled in the reader's language (through the export door)."""
+    lang = lang_of(request)
+    rows = _funnel(s, p, by, lang)
+    book = Book()
+    sh = book.sheet(t("mk_funnel", lang))
+    sh.row([term(FUNNEL_GROUPS, by, lang), *(t(HEAD[c], lang) for c in COLUMNS)])
+    sh.rows([[r["label"], *(r[c] for c in COLUMNS)] for r in rows])
+    sh.widths([28, *([12] * len(COLUMNS))])
+    sh.freeze("B2")
+    return Response(
+        book.to_bytes(),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="funnel-{by}.xlsx"'},
+    )
+
+
+@router.post("/market/redispatch")
+def redispatch(
+    request: Request,
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("match.redispatch"),
+    s: Session = TX,
+) -> Response:
+    check_csrf(request, csrf_token_)
+    _, err = attempt(s, lambda: service.redispatch(s, p))
+    return _monitor(request, p, s, "bank", err) if err else done(request, "/market", "redispatched")
+
+
+@router.post("/market/needs/{need_id}/assign")
+def assign(
+    request: Request,
+    need_id: NeedId,
+    institution_id: str = Form("", max_length=20),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("match.assign"),
+    s: Session = TX,
+) -> Response:
+    check_csrf(request, csrf_token_)
+    _, err = attempt(s, lambda: service.assign(s, p, need_id, institution_id=institution_id))
+    return _monitor(request, p, s, "bank", err) if err else done(request, "/market", "assigned")
+
+
+@router.post("/market/products/versions/{version_id}/approve")
+def approve_version(
+    request: Request,
+    version_id: VersionId,
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("match.product.approve"),
+    s: Session = TX,
+) -> Response:
+    """The government as the second person of a bank's product (maker-checker)."""
+    check_csrf(request, csrf_token_)
+    _, err = attempt(s, lambda: products.approve(s, p, version_id))
+    if err is None:
+        return done(request, "/market", "product_approved")
+    if p.role not in products.GOV_CHECKERS:  # a bank approves on its own desk
+        raise err
+    return _monitor(request, p, s, "bank", err)
