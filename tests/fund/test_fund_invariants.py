@@ -26,6 +26,8 @@ from kejin.fund.ledger import audit
 
 D = Decimal
 N_LOANS = 6
+#: Loans kept for :meth:`FundMachine.full_cycle` alone, so no other rule has touched them.
+N_CYCLE = 4
 money = st.decimals(min_value=D("1000.00"), max_value=D("900000.00"), places=2)
 
 
@@ -51,6 +53,7 @@ class FundMachine(RuleBasedStateMachine):
         self.paid: dict[int, Decimal] = {}
         self.recovered: dict[int, Decimal] = {}
         self.last: tuple[str, tuple, dict] | None = None  # type: ignore[type-arg]
+        self.cycle_next = N_LOANS
 
     def teardown(self) -> None:
         self.engine.dispose()
@@ -72,7 +75,7 @@ class FundMachine(RuleBasedStateMachine):
     def setup(self, scheme: str, capital: Decimal) -> None:
         self.scheme = scheme
         self.contracts = seed_loans(
-            self.engine, n=N_LOANS, amount=D("1000000.00"), guarantee="credit"
+            self.engine, n=N_LOANS + N_CYCLE, amount=D("1000000.00"), guarantee="credit"
         )
         svc.create_pool(self.engine, "P", "假设", scheme, actor("m", self.day), "pool")
         self.funder = "province" if scheme == "jiangsu_suke" else "pool"
@@ -185,6 +188,42 @@ class FundMachine(RuleBasedStateMachine):
             event("payout")
             self.paid[cid] = D(out["paid"])
             self.cash -= D(out["paid"])
+
+    @precondition(lambda self: hasattr(self, "scheme") and self.cycle_next < N_LOANS + N_CYCLE)
+    @rule(balance=st.decimals(min_value=D("10000.00"), max_value=D("900000.00"), places=2))
+    def full_cycle(self, balance: Decimal) -> None:
+        """A fresh loan goes the whole way with every step asserted, so the machine cannot pass
+        by refusing everything: the only refusals allowed are the pool's own limits (leverage, or
+        the bank suspended for its compensation rate, at enrolment; cash at payout), and when none
+        binds, money moves to the bank."""
+        c = self.contracts[self.cycle_next]
+        self.cycle_next += 1
+        try:
+            svc.enrol(self.engine, "P", c, self._a("bank"), self._key())
+        except KejinError as e:
+            assert {p.field for p in e.problems} <= {"leverage", "institution_id"}, e.to_dict()
+            return
+        if self.scheme == "pingshan":
+            fee = svc.collect_fee(self.engine, "P", c, None, self._a("bank"), self._key())
+            self.cash += D(fee["fee"])
+        month = self.day.replace(day=1)
+        svc.record_status(
+            self.engine, "P", c, month, balance, 120, "substandard", self._a("bank"), self._key()
+        )
+        cid = svc.file_claim(self.engine, "P", c, self._a("bank"), self._key())["claim"]
+        self.claims[cid] = "filed"
+        svc.review(self.engine, cid, True, self._a("rev"), self._key())
+        svc.approve(self.engine, cid, True, self._a("app"), self._key())
+        try:
+            out = svc.pay(self.engine, "P", cid, self._a("t"), self._key())
+        except KejinError as e:
+            assert {p.reason_en for p in e.problems} == {"insufficient pool balance"}, e.to_dict()
+            return
+        paid = D(out["paid"])
+        assert paid > 0 or out.get("caps"), out  # only a binding fee cap may leave it at zero
+        event("full cycle paid")
+        self.paid[cid] = paid
+        self.cash -= paid
 
     @rule(data=st.data(), frac=st.decimals(min_value=D("0.01"), max_value=D("2"), places=2))
     def recover(self, data: st.DataObject, frac: Decimal) -> None:
