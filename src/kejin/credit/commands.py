@@ -57,7 +57,8 @@ def fit_cmd(
         None, "--register", help="登记到模型库的名称 / also store in the model registry"
     ),
 ) -> None:
-    """训练评分卡或GBM / Fit a scorecard or GBM on a CSV and write the sealed JSON artefact."""
+    """训练评分卡、加性提升评分卡或GBM / Fit a scorecard, boosted scorecard or GBM on a CSV and
+    write the sealed JSON artefact."""
     from kejin.credit import artefact, dataset, models
     from kejin.errors import Problem, ValidationError
 

@@ -1,4 +1,4 @@
-"""One entry point over both model kinds, chosen by the artefact's method (never by guessing)."""
+"""One entry point over the model kinds, chosen by the artefact's method (never by guessing)."""
 
 from __future__ import annotations
 
