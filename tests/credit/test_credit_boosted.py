@@ -10,14 +10,26 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import polars as pl
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine
 from tests.credit.firms import add_firm
 from tests.credit.test_credit_cli import run
 from tests.credit.test_credit_scorecard import synthetic
 
-from kejin.credit import artefact, boosted, dataset, decisions, evidence, gbm, registry, scorecard
+from kejin.credit import (
+    artefact,
+    boosted,
+    dataset,
+    decisions,
+    evidence,
+    gbm,
+    models,
+    registry,
+    scorecard,
+)
 from kejin.credit.binning import bin_index
+from kejin.errors import ValidationError
 
 CFG = boosted.BoostedConfig(max_rounds=300)
 
@@ -116,3 +128,10 @@ def test_decision_and_evidence_pack_with_a_boosted_card(engine: Engine, tmp_path
     assert summary["reproduces"] is True and summary["differences"] == []
     pack = json.loads((tmp_path / f"evidence-{out['decision_id']}.json").read_text())
     assert pack["model"]["content_hash"] == model_id
+
+
+def test_unknown_method_is_refused_not_fitted_as_another() -> None:
+    """Before: any method but "scorecard" silently fitted a GBM (tech-model --method typo)."""
+    with pytest.raises(ValidationError) as e:
+        models.fit(dataset.prepare(synthetic(300), "bad"), "boosed")
+    assert e.value.problems[0].field == "method"

@@ -62,7 +62,7 @@ def fit_cmd(
     from kejin.credit import artefact, dataset, models
     from kejin.errors import Problem, ValidationError
 
-    if method not in models.METHODS:
+    if method not in models.METHODS:  # before reading the data: refuse a typo at once
         raise ValidationError(
             "未知的建模方法", "unknown method", [Problem("", "", field="--method", value=method)]
         )

@@ -21,6 +21,19 @@ METHODS = {
 def fit(data: TrainingData, method: str, config: dict | None = None) -> dict:
     """Fit a scorecard, boosted scorecard or GBM from a validated config dict (unknown keys
     are refused)."""
+    if method not in METHODS:
+        raise ValidationError(
+            "未知的建模方法",
+            "unknown method",
+            [
+                Problem(
+                    f"可选 {', '.join(METHODS)}",
+                    f"one of {', '.join(METHODS)}",
+                    field="method",
+                    value=method,
+                )
+            ],
+        )
     kind, fitter = METHODS[method]
     try:
         cfg = kind(**(config or {}))
