@@ -46,20 +46,23 @@ def fit_cmd(
     bad: str | None = typer.Option(
         None, "--bad", help="坏样本取值 / value meaning bad (default 1)"
     ),
-    method: str = typer.Option("scorecard", "--method", help="scorecard | gbm"),
+    method: str = typer.Option("scorecard", "--method", help="scorecard | boosted | gbm"),
     out: Path = typer.Option(..., "--out", help="模型文件 / model JSON to write"),
     exclude: list[str] = typer.Option([], "--exclude", help="排除的列 / columns to ignore"),
     config: Path | None = typer.Option(None, "--config", help="配置 TOML/JSON / model config"),
-    monotone: list[str] = typer.Option([], "--monotone", help="GBM: COL=+1|-1 (PD direction)"),
+    monotone: list[str] = typer.Option(
+        [], "--monotone", help="GBM / boosted: COL=+1|-1 (PD direction)"
+    ),
     register_as: str | None = typer.Option(
         None, "--register", help="登记到模型库的名称 / also store in the model registry"
     ),
 ) -> None:
-    """训练评分卡或GBM / Fit a scorecard or GBM on a CSV and write the sealed JSON artefact."""
+    """训练评分卡、加性提升评分卡或GBM / Fit a scorecard, boosted scorecard or GBM on a CSV and
+    write the sealed JSON artefact."""
     from kejin.credit import artefact, dataset, models
     from kejin.errors import Problem, ValidationError
 
-    if method not in ("scorecard", "gbm"):
+    if method not in models.METHODS:  # before reading the data: refuse a typo at once
         raise ValidationError(
             "未知的建模方法", "unknown method", [Problem("", "", field="--method", value=method)]
         )
@@ -377,7 +380,7 @@ def warnings_cmd(
 @credit_app.command("tech-model")
 def tech_model_cmd(
     out: Path = typer.Option(..., "--out", help="模型文件 / model JSON to write"),
-    method: str = typer.Option("scorecard", "--method", help="scorecard | gbm"),
+    method: str = typer.Option("scorecard", "--method", help="scorecard | boosted | gbm"),
     end: str | None = typer.Option(
         None, "--end", help="观察期末 YYYY-MM-DD (default: month after the latest loan status)"
     ),

@@ -19,7 +19,7 @@ Why these choices:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Protocol
 
 import lightgbm as lgb
 import numpy as np
@@ -104,10 +104,12 @@ def _encode(X: pl.DataFrame, features: list[dict]) -> tuple[np.ndarray, np.ndarr
     return np.column_stack(cols), np.column_stack(flags)
 
 
-def fit(data: TrainingData, config: GbmConfig | None = None) -> dict:
-    """Train, early-stop and calibrate on a stratified holdout; return the sealed artefact."""
-    cfg = config or GbmConfig()
-    unknown = sorted(set(cfg.monotone) - set(data.X.columns))
+def feature_specs(
+    X: pl.DataFrame, categorical: tuple[str, ...], monotone: dict[str, int]
+) -> list[dict]:
+    """Each column as numeric (with its training range) or categorical (with its categories),
+    refusing a monotone constraint on an unknown or a categorical variable."""
+    unknown = sorted(set(monotone) - set(X.columns))
     if unknown:
         raise ValidationError(
             "单调约束指向不存在的变量",
@@ -115,10 +117,10 @@ def fit(data: TrainingData, config: GbmConfig | None = None) -> dict:
             [Problem("", "", field=n) for n in unknown],
         )
     features = []
-    for name in data.X.columns:
-        s = data.X[name]
-        if name in cfg.categorical or not is_numeric(s.dtype):
-            if cfg.monotone.get(name):
+    for name in X.columns:
+        s = X[name]
+        if name in categorical or not is_numeric(s.dtype):
+            if monotone.get(name):
                 raise ValidationError(
                     "分类变量不能设单调约束",
                     "a categorical variable cannot be monotone-constrained",
@@ -129,11 +131,30 @@ def fit(data: TrainingData, config: GbmConfig | None = None) -> dict:
         else:
             v = s.cast(pl.Float64).drop_nulls().drop_nans()
             features.append({"name": name, "kind": "numeric", "range": [v.min(), v.max()]})
-    names = [f["name"] for f in features]
-    X, _ = _encode(data.X, features)
-    y = data.y.astype(float)
-    cat_idx = [i for i, f in enumerate(features) if f["kind"] == "categorical"]
-    params = _params(cfg, names)
+    return features
+
+
+class Boosting(Protocol):
+    """The settings ``cv_train`` reads (GbmConfig and the boosted scorecard's config)."""
+
+    folds: int
+    seed: int
+    max_rounds: int
+    early_stopping: int
+
+
+def cv_train(
+    params: dict,
+    X: np.ndarray,
+    y: np.ndarray,
+    names: list[str],
+    cat_idx: list[int],
+    cfg: Boosting,
+) -> tuple[lgb.Booster, int, np.ndarray]:
+    """Rounds by early stopping in stratified K-fold CV, the out-of-fold raw scores (each row
+    scored by the fold model that did not see it: the calibration's data), and the final
+    booster trained on every row for that many rounds. ``cfg`` supplies ``folds``, ``seed``,
+    ``max_rounds`` and ``early_stopping``."""
     # As many folds as the smaller class allows (each fold needs a bad and a good), not more.
     n_splits = max(2, min(cfg.folds, int(y.sum()), int(len(y) - y.sum())))
     folds = list(StratifiedKFold(n_splits, shuffle=True, random_state=cfg.seed).split(X, y))
@@ -147,11 +168,22 @@ def fit(data: TrainingData, config: GbmConfig | None = None) -> dict:
         return_cvbooster=True,
     )
     rounds = len(next(iter(v for k, v in cv.items() if k.endswith("-mean"))))
-    # Out-of-fold raw scores: each row scored by the fold model that did not see it.
     oof = np.empty(len(y))
     for (_, te), fold_model in zip(folds, cv["cvbooster"].boosters, strict=True):
         oof[te] = fold_model.predict(X[te], num_iteration=rounds, raw_score=True)
-    final = lgb.train(params, dall, num_boost_round=rounds)
+    return lgb.train(params, dall, num_boost_round=rounds), rounds, oof
+
+
+def fit(data: TrainingData, config: GbmConfig | None = None) -> dict:
+    """Train, early-stop and calibrate on a stratified holdout; return the sealed artefact."""
+    cfg = config or GbmConfig()
+    features = feature_specs(data.X, cfg.categorical, cfg.monotone)
+    names = [f["name"] for f in features]
+    X, _ = _encode(data.X, features)
+    y = data.y.astype(float)
+    cat_idx = [i for i, f in enumerate(features) if f["kind"] == "categorical"]
+    params = _params(cfg, names)
+    final, rounds, oof = cv_train(params, X, y, names, cat_idx, cfg)
     model_str = final.model_to_string()
     calib = _fit_calibration(oof, y, cfg.calibration)
     factor, offset = scale_factors(cfg.scaling)

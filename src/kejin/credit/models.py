@@ -1,18 +1,40 @@
-"""One entry point over both model kinds, chosen by the artefact's method (never by guessing)."""
+"""One entry point over the model kinds, chosen by the artefact's method (never by guessing)."""
 
 from __future__ import annotations
 
 import polars as pl
 import pydantic
 
-from kejin.credit import gbm, scorecard
+from kejin.credit import boosted, gbm, scorecard
 from kejin.credit.dataset import TrainingData
 from kejin.errors import Problem, ValidationError
 
+# What ``fit`` can make. A boosted card is a scorecard artefact (``method: scorecard``), so
+# scoring, reports and decisions treat it as one; only fitting differs.
+METHODS = {
+    "scorecard": (scorecard.ScorecardConfig, scorecard.fit),
+    "boosted": (boosted.BoostedConfig, boosted.fit),
+    "gbm": (gbm.GbmConfig, gbm.fit),
+}
+
 
 def fit(data: TrainingData, method: str, config: dict | None = None) -> dict:
-    """Fit a scorecard or a GBM from a validated config dict (unknown keys are refused)."""
-    kind = scorecard.ScorecardConfig if method == "scorecard" else gbm.GbmConfig
+    """Fit a scorecard, boosted scorecard or GBM from a validated config dict (unknown keys
+    are refused)."""
+    if method not in METHODS:
+        raise ValidationError(
+            "未知的建模方法",
+            "unknown method",
+            [
+                Problem(
+                    f"可选 {', '.join(METHODS)}",
+                    f"one of {', '.join(METHODS)}",
+                    field="method",
+                    value=method,
+                )
+            ],
+        )
+    kind, fitter = METHODS[method]
     try:
         cfg = kind(**(config or {}))
     except pydantic.ValidationError as e:
@@ -29,9 +51,7 @@ def fit(data: TrainingData, method: str, config: dict | None = None) -> dict:
                 for err in e.errors()
             ],
         ) from None
-    if isinstance(cfg, scorecard.ScorecardConfig):
-        return scorecard.fit(data, cfg)
-    return gbm.fit(data, cfg)
+    return fitter(data, cfg)
 
 
 def score(art: dict, X: pl.DataFrame) -> pl.DataFrame:

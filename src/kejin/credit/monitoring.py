@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from kejin.credit import features, metrics, models, points_link, registry, tech_model
 from kejin.credit.binning import bin_index
+from kejin.credit.scorecard import column_values
 
 
 def psi_points(art: dict, points: np.ndarray) -> tuple[float, list[dict]]:
@@ -40,13 +41,7 @@ def characteristic_stability(art: dict, X: pl.DataFrame) -> list[dict]:
         return []
     out = []
     for v in art["variables"]:
-        values = X[v["name"]]
-        arr = (
-            values.cast(pl.Float64).fill_null(np.nan).to_numpy()
-            if v["kind"] == "numeric"
-            else values.cast(pl.String)
-        )
-        idx, flag = bin_index(v, arr)
+        idx, flag = bin_index(v, column_values(X, v["name"], v["kind"] != "numeric"))
         actual = np.bincount(idx, minlength=len(v["woe"]) + 2)
         expected = np.asarray(art["reference"]["bin_counts"][v["name"]])
         out.append(

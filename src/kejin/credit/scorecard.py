@@ -7,6 +7,12 @@ between WOE columns); the L2-penalised logistic regression, its C chosen by stra
 CV, weighs them; the sign guard then removes, one at a time, only variables whose coefficient
 runs against their own WOE. Stepwise AIC/BIC and L1 stay one config line away.
 
+A numeric column of whole numbers with at most ``code_levels`` (10) distinct values may be a
+category code (loan purpose 1..8) rather than a quantity: it is binned both ways and read as
+categories when their IV beats the ordered bins by ``turn_gain`` (round 6; an unseen consumer
+set lost its rare codes to their numeric neighbours). ``screening.codes_as_categories`` names
+them.
+
 Fitting is deterministic (CART pre-bins with a fixed seed, exact DP merging, Newton's method
 on a fixed problem, floats rounded before they are stored), so the same data and config give
 the same artefact byte for byte. Scoring needs only the artefact: bins, WOE, coefficients and integer points are all in it.
@@ -61,6 +67,7 @@ class ScorecardConfig(BaseModel):
     alpha: float = Field(0.5, gt=0)
     special_codes: tuple[float, ...] = ()
     categorical: tuple[str, ...] = ()
+    code_levels: int = Field(10, ge=0)
     min_iv: float = Field(0.02, ge=0)
     max_corr: float = Field(0.95, gt=0, le=1)
     selection: Literal["stepwise", "l1", "none"] = "none"
@@ -86,12 +93,44 @@ def scale_factors(s: ScalingConfig) -> tuple[float, float]:
     return factor, s.base_points - factor * math.log(s.base_odds)
 
 
-def _column_values(X: pl.DataFrame, name: str, categorical: bool) -> np.ndarray | pl.Series:
+def column_values(X: pl.DataFrame, name: str, categorical: bool) -> np.ndarray | pl.Series:
     """Numeric columns as float arrays (NaN = missing); categorical ones stay Polars strings."""
     s = X[name]
     if categorical:
-        return s.cast(pl.String)
+        return _as_text(s)
     return numeric_values(s)
+
+
+def _as_text(s: pl.Series) -> pl.Series:
+    """Category labels; a whole number in a float column reads as the integer (2.0 → "2"), so a
+    code column keeps its labels whether a file stored it as integers or as floats."""
+    if not s.dtype.is_float():
+        return s.cast(pl.String)
+    whole = s.is_not_nan() & (s == s.round()) & (s.abs() < 2**53)
+    return (
+        pl.select(
+            pl.when(s.is_nan())
+            .then(None)  # NaN is missing, as in a numeric column
+            .when(whole)
+            .then(s.cast(pl.Int64, strict=False).cast(pl.String))
+            .otherwise(s.cast(pl.String))
+        )
+        .to_series()
+        .rename(s.name)
+    )
+
+
+def is_code(s: pl.Series, levels: int) -> bool:
+    """A numeric column of whole numbers with at most ``levels`` distinct values: possibly a
+    category code (purpose 1..8, housing 0..5) rather than a quantity."""
+    if levels == 0 or not is_numeric(s.dtype):
+        return False
+    v = s.drop_nulls()
+    if v.dtype.is_float():
+        v = v.drop_nans()
+        if len(v) == 0 or not bool((v == v.round()).all()):
+            return False
+    return 2 < v.n_unique() <= levels
 
 
 def _logit_newton(
@@ -275,6 +314,7 @@ def fit(data: TrainingData, config: ScorecardConfig | None = None) -> dict:
     cfg = config or ScorecardConfig()
     X, y = data.X, data.y.astype(float)
     specs: list[dict] = []
+    codes_as_categories: list[str] = []
     for name in X.columns:
         cat = name in cfg.categorical or not is_numeric(X[name].dtype)
         bcfg = BinningConfig(
@@ -287,11 +327,20 @@ def fit(data: TrainingData, config: ScorecardConfig | None = None) -> dict:
             alpha=cfg.alpha,
             special_codes=cfg.special_codes,
         )
-        values = _column_values(X, name, cat)
+        values = column_values(X, name, cat)
         if cat:
             specs.append(fit_categorical(name, values.to_numpy().astype(object), data.y, bcfg))
-        else:
-            specs.append(fit_numeric(name, values, data.y, bcfg))
+            continue
+        spec = fit_numeric(name, values, data.y, bcfg)
+        if is_code(X[name], cfg.code_levels):
+            labels = _as_text(X[name]).to_numpy().astype(object)
+            as_cat = fit_categorical(name, labels, data.y, bcfg)
+            # Categories are taken only when they pay, by the same margin as a turn in the
+            # trend: an ordered count (dependants 0..5) keeps its ordered bins.
+            if as_cat["iv"] > spec["iv"] * (1 + cfg.turn_gain):
+                spec = as_cat
+                codes_as_categories.append(name)
+        specs.append(spec)
     ivs = {s["name"]: s["iv"] for s in specs}
     by_iv = sorted(specs, key=lambda s: (-s["iv"], s["name"]))
     candidates = [s for s in by_iv if s["iv"] >= cfg.min_iv]
@@ -302,7 +351,7 @@ def fit(data: TrainingData, config: ScorecardConfig | None = None) -> dict:
             [Problem(f"IV={s['iv']:.4f} < {cfg.min_iv}", "", field=s["name"]) for s in by_iv[:10]],
         )
     codes = {
-        s["name"]: bin_index(s, _column_values(X, s["name"], s["kind"] != "numeric"))[0]
+        s["name"]: bin_index(s, column_values(X, s["name"], s["kind"] != "numeric"))[0]
         for s in candidates
     }
     woes = {s["name"]: woe_table(s)[codes[s["name"]]] for s in candidates}
@@ -366,6 +415,7 @@ def fit(data: TrainingData, config: ScorecardConfig | None = None) -> dict:
         "variables": variables,
         "screening": {
             "iv": {k: ivs[k] for k in sorted(ivs)},
+            "codes_as_categories": codes_as_categories,
             "below_min_iv": sorted(s["name"] for s in specs if s["iv"] < cfg.min_iv),
             "dropped_for_correlation": dict(sorted(dropped_corr.items())),
             "dropped_by_selection": sorted(set(kept) - set(selected) - set(dropped_sign)),
@@ -373,17 +423,23 @@ def fit(data: TrainingData, config: ScorecardConfig | None = None) -> dict:
         },
         "libraries": library_versions("scikit-learn", "polars"),
     }
+    return finish(art, data)
+
+
+def finish(art: dict, data: TrainingData) -> dict:
+    """Training metrics and the stability reference (points and bin shares), then the seal:
+    what every points-table artefact carries, however its bins and points were found."""
     scored = score(art, data.X)
     art["metrics"] = {"train": metrics.summary(data.y, scored["pd"].to_numpy())}
     art["reference"] = {
         "points_hist": _points_hist(scored["points"].to_numpy()),
-        "bin_counts": {v["name"]: _bin_counts(v, data.X) for v in variables},
+        "bin_counts": {v["name"]: _bin_counts(v, data.X) for v in art["variables"]},
     }
     return seal(art)
 
 
 def _bin_counts(spec: dict, X: pl.DataFrame) -> list[int]:
-    idx, _ = bin_index(spec, _column_values(X, spec["name"], spec["kind"] != "numeric"))
+    idx, _ = bin_index(spec, column_values(X, spec["name"], spec["kind"] != "numeric"))
     return [int(c) for c in np.bincount(idx, minlength=len(spec["woe"]) + 2)]
 
 
@@ -417,7 +473,7 @@ def score(art: dict, X: pl.DataFrame, n_reasons: int = 3) -> pl.DataFrame:
         )
     # Whole columns are read (and text in a numeric column refused, by its row in X) before
     # splitting, so an error names the same row whatever block it falls in.
-    columns = [_column_values(X, v["name"], v["kind"] != "numeric") for v in art["variables"]]
+    columns = [column_values(X, v["name"], v["kind"] != "numeric") for v in art["variables"]]
     n = X.height
     if n <= SCORE_CHUNK_ROWS:
         return _score_block(art, columns, n, n_reasons)

@@ -201,7 +201,7 @@ def fit_and_test(
     constant = [c for c in train.columns if c != "bad" and train[c].drop_nulls().n_unique() <= 1]
     data = prepare(train, "bad", exclude=tuple(constant), source="registry")
     config = None
-    if method == "gbm":
+    if method in ("gbm", "boosted"):
         config = {
             "monotone": {
                 k: v for k, v in GBM_MONOTONE.items() if k in train.columns and k not in constant
