@@ -12,9 +12,12 @@ from kejin.access.service import SYSTEM
 from kejin.db import transaction
 
 
-def add_people(engine: Engine, *specs: tuple[str, str, str | None, str | None]) -> None:
+def add_people(
+    engine: Engine, *specs: tuple[str, str, str | None, str | None], password: str | None = None
+) -> None:
     """Create ``(username, role, institution_id, uscc)`` accounts usable at once, as the demo's
-    are (the audited ``demo`` exemption: no second person, no first-login change)."""
+    are (the audited ``demo`` exemption: no second person, no first-login change), with
+    ``password`` when a test logs in (else a random one)."""
     with transaction(engine) as s:
         for name, role, inst, uscc in specs:
             accounts.create_user(
@@ -22,7 +25,7 @@ def add_people(engine: Engine, *specs: tuple[str, str, str | None, str | None]) 
                 SYSTEM,
                 username=name,
                 role=role,
-                password=secrets.token_urlsafe(12),
+                password=password or secrets.token_urlsafe(12),
                 institution_id=inst,
                 uscc=uscc,
                 exemption="demo",

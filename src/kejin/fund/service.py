@@ -101,6 +101,21 @@ def create_pool(
     payload = {"pool": pool_id, "name": name, "scheme_sha256": digest}
 
     def body(conn: Connection) -> dict[str, Any]:
+        # The pool row is written with its accounts and the command (and its audit record) in
+        # one transaction: a pool is never set up without the record of who set it up.
+        exists = conn.execute(select(POOL.c.scheme_sha256).where(POOL.c.id == pool_id)).first()
+        if exists is None:
+            conn.execute(
+                insert(POOL),
+                {
+                    "id": pool_id,
+                    "name": name,
+                    "scheme_id": s.id,
+                    "scheme_sha256": digest,
+                    "scheme_text": text,
+                    "created_on": actor.on,
+                },
+            )
         keys = [("pool", "cash", False), ("pool", "fee_income", False)]
         keys += [(p, "capital", False) for p in s.pool_parties]
         keys += [
@@ -117,20 +132,6 @@ def create_pool(
             "scheme_sha256": digest,
         }
 
-    with engine.begin() as conn:
-        exists = conn.execute(select(POOL.c.scheme_sha256).where(POOL.c.id == pool_id)).first()
-        if exists is None:
-            conn.execute(
-                insert(POOL),
-                {
-                    "id": pool_id,
-                    "name": name,
-                    "scheme_id": s.id,
-                    "scheme_sha256": digest,
-                    "scheme_text": text,
-                    "created_on": actor.on,
-                },
-            )
     return ledger.run_command(
         engine, pool_id, "create_pool", key, payload, actor, body, audit=audit
     )
