@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from kejin.console import console, err_console, get_engine, print_json, progress
-from kejin.errors import ValidationError
+from kejin.errors import Problem, ValidationError
 from kejin.ingest.kinds import KINDS
 
 #: Above this many problems the report is printed as plain lines: still every row, but fast.
@@ -73,6 +73,13 @@ def import_cmd(
 
     quiet = as_json or not err_console.is_terminal
     try:
+        if not file.is_file():
+            # Nothing was attempted: a mistyped path is the command's usage, not an import.
+            raise ValidationError(
+                f"文件 {file.name} 不存在",
+                f"no such file {file.name}",
+                [Problem("文件不存在", "no such file", file=file.name, value=str(file))],
+            )
         with progress(quiet) as bar:
             task = bar.add_task("读取 / reading", total=3)
 

@@ -165,7 +165,8 @@ def import_audited(
         "kind": spec_name,
         "source": dept,
         "dry_run": dry_run,
-        "sha256": sha256 or _sha256(path),
+        # A file that cannot be read is refused by the import below, naming it; no digest then.
+        "sha256": sha256 or (_sha256(path) if path.is_file() else None),
     }
     try:
         out = import_file(
