@@ -206,6 +206,15 @@ def _steps(engine: Engine, tmp: Path) -> list[Step]:
              denied=(aud, "fund.write_off")),
         Step("fund close", lambda c: ["fund", "close", "P", "--period-end", "2026-01-31",
              "--json", *gov], [("gov", "fund.close")], denied=(aud, "fund.close")),
+        # a pool under a scheme with a guarantee fee: the fee is the government's record
+        Step("fund create (fee scheme)", lambda c: ["fund", "create", "Q", "--scheme",
+             "pingshan", *fund_on, "2026-01-02", "--json", *gov], [("gov", "fund.create")]),
+        Step("fund deposit (fee scheme)", lambda c: ["fund", "deposit", "Q", "--amount",
+             "500000", *fund_on, "2026-01-02", "--json", *gov], [("gov", "fund.deposit")]),
+        Step("fund enrol (fee scheme)", lambda c: ["fund", "enrol", "Q", "L00001", *fund_on,
+             "2026-01-10", "--json", *bank], [("bank", "fund.enrol")]),
+        Step("fund fee", lambda c: ["fund", "fee", "Q", "L00001", *fund_on, "2026-01-10",
+             "--json", *gov], [("gov", "fund.fee")], denied=(aud, "fund.fee")),
         # policy: a programme's whole workflow
         Step("policy create", lambda c: ["policy", "create", c["policy"], "--year", c["year"],
              "--budget", "100000000", "--json", *gov], [("gov", "policy.create")],
@@ -263,7 +272,7 @@ def _world(engine: Engine, run: Callable[..., Any]) -> Ctx:
     assert Counter(_events_after(engine, seq)) == Counter(
         {("system", "user.create"): 5, ("demo_firm", "consent.grant"): 1}
     )
-    seed_loans(engine, n=1)
+    seed_loans(engine, n=2, banks=("B1",))
     bad_status(engine, "L00000", date(2026, 5, 1), Decimal("500000.00"))
     policy, year, firm, entity = _programme(engine)
     add_people(

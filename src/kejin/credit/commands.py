@@ -377,7 +377,7 @@ def warnings_cmd(
             f"{w['level']} {w['level_zh']}/{w['level_en']}",
             "\n".join(f"{r['code']}: {r['zh']}" for r in w["reasons"]),
         )
-    err_console.print(t)
+    console.print(t)
     if len(out["warnings"]) > limit:
         more = len(out["warnings"]) - limit
         err_console.print(f"… 另有 {more} 家，--json 输出全部 / {more} more: --json lists them all")

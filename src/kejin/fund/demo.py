@@ -240,6 +240,8 @@ def run_demo(
                     last_day = max(last_day, rec_on)
         except KejinError as e:
             outcome[f"claim refused: {_why(e)}"] += 1
+    if tick is not None:
+        tick("审计与报表 / audit and report", len(bad), len(bad))
     with engine.connect() as conn:
         rep = ledger.audit(conn, pool)
     last_day = max(last_day, data_end)
