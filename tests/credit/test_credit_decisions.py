@@ -375,7 +375,9 @@ def test_cli_demo_decides_for_the_officers_borrowers_in_good_standing(
         r = run("credit", "demo", "--officer", "b1officer")
         assert r.exit_code == 0, r.output
     with engine.connect() as conn:
-        rows = conn.execute(select(CreditDecision.uscc, CreditDecision.officer)).all()
+        rows = conn.execute(
+            select(CreditDecision.uscc, CreditDecision.officer).order_by(CreditDecision.id)
+        ).all()
     assert [u for u, _ in rows] == sorted(good)[:2] + sorted(good)
     assert {o for _, o in rows} == {"b1officer"}
     assert dishonest not in {u for u, _ in rows} and other_bank_only not in {u for u, _ in rows}
