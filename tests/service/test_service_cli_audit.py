@@ -401,3 +401,21 @@ def test_the_cli_refusal_is_the_apis(engine: Engine, cli: Callable[..., Any]) ->
         api.json()["reason_zh"],
         api.json()["reason_en"],
     )
+
+
+def test_make_demo_acts_as_demo_accounts_made_before_it() -> None:
+    """`make demo` passes the demo accounts' names where a person acts, and creates them before
+    the first such step (they were made last, so the demo's pushes, programmes and payouts had
+    no person to act as)."""
+    import re
+
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\ndemo: ", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+    made = next(i for i, line in enumerate(recipe) if "kejin demo-accounts" in line)
+    acting = [i for i, line in enumerate(recipe) if re.search(r"--(who|checker) ", line)]
+    assert acting and min(acting) > made
+    names = {m for line in recipe for m in re.findall(r"--(?:who|checker) (\S+)", line)}
+    assert names <= {"demo_gov", "demo_reviewer", "demo_bank", "demo_firm", "demo_auditor"}
+    for step in ("whitelist push", "policy demo", "fund demo", "credit demo"):
+        line = next(x for x in recipe if f"kejin {step}" in x)
+        assert "--who demo_" in line, step
