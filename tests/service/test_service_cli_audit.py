@@ -158,6 +158,9 @@ def _steps(engine: Engine, tmp: Path) -> list[Step]:
         Step("points score", lambda c: ["points", "score", "--json"], [("system", "points.score")]),
         Step("whitelist refresh (batch)", lambda c: ["whitelist", "refresh", "--json"],
              [("system", "whitelist.refresh")]),
+        Step("credit fit --register", lambda c: ["credit", "fit", "--data", c["training"],
+             "--target", "bad", "--out", tmp / "m.json", "--register", "cli_model"],
+             [("system", "credit.model.register")]),
         Step("import (scheduled feed)",
              lambda c: ["import", "institutions", EXAMPLES / "institutions.csv", "--json"],
              [("system", "ingest.import")]),
@@ -258,7 +261,7 @@ def _steps(engine: Engine, tmp: Path) -> list[Step]:
     # fmt: on
 
 
-def _world(engine: Engine, run: Callable[..., Any]) -> Ctx:
+def _world(engine: Engine, run: Callable[..., Any], tmp: Path) -> Ctx:
     """A small synthetic region built and peopled through the CLI (each audited as system),
     plus one known loan at bank B1 past the claim trigger and the people who act."""
     assert _events_after(engine, 0) == []
@@ -288,7 +291,12 @@ def _world(engine: Engine, run: Callable[..., Any]) -> Ctx:
     r = run("users", "create", "rev2", "--role", "gov_reviewer")
     assert r.exit_code == 0, r.output
     assert _events_after(engine, seq) == [("system", "user.create")]
+    from tests.credit.test_credit_scorecard import synthetic
+
+    training = tmp / "train.csv"
+    synthetic(600).write_csv(training)
     return {
+        "training": training,
         "policy": policy,
         "year": year,
         "programme": f"{policy}-{year}",
@@ -302,7 +310,7 @@ def _world(engine: Engine, run: Callable[..., Any]) -> Ctx:
 def test_every_state_changing_command_is_audited_as_its_actor(
     engine: Engine, cli: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = _world(engine, cli)
+    ctx = _world(engine, cli, tmp_path)
 
     def audit_down(*a: Any, **kw: Any) -> Any:
         raise RuntimeError("audit log unavailable")
