@@ -57,8 +57,14 @@ def _money(text: str, field: str = "amount") -> Decimal:
         ) from None
 
 
-def _step(step: Callable[..., dict[str, Any]], who: str | None, key: str | None,
-          on: str | None, as_json: bool, **kw: Any) -> None:  # fmt: skip
+def _step(
+    step: Callable[..., dict[str, Any]],
+    who: str | None,
+    key: str | None,
+    on: str | None,
+    as_json: bool,
+    **kw: Any,
+) -> None:
     """Run a desk step as ``--who`` with the key ``--key`` (default fresh). A key names a request,
     not its content, so two genuine deposits of the same amount on the same day both post; the
     key is printed with the result (``command``) for a retry to pass back as ``--key``, and is
@@ -80,9 +86,12 @@ def _same_pool(pool: str, claim_id: int) -> None:
         raise ValidationError(
             "理赔不属于该资金池",
             "claim belongs to another pool",
-            [Problem("理赔不属于该资金池", "claim belongs to another pool", field="pool",
-                     value=pool)],
-        )  # fmt: skip
+            [
+                Problem(
+                    "理赔不属于该资金池", "claim belongs to another pool", field="pool", value=pool
+                )
+            ],
+        )
 
 
 def _show(result: Any, as_json: bool) -> None:
@@ -139,8 +148,17 @@ def create(
     as_json: bool = JSON,
 ) -> None:
     """设立资金池 / Set up a pool under a scheme."""
-    _step(desk.create_pool, who, key, on, as_json, pool=pool, name=name or pool, scheme=scheme,
-          why=why)  # fmt: skip
+    _step(
+        desk.create_pool,
+        who,
+        key,
+        on,
+        as_json,
+        pool=pool,
+        name=name or pool,
+        scheme=scheme,
+        why=why,
+    )
 
 
 @fund_app.command("deposit")
@@ -155,8 +173,9 @@ def deposit(
     as_json: bool = JSON,
 ) -> None:
     """注资 / Capital in."""
-    _step(desk.deposit, who, key, on, as_json, pool=pool, party=party, amount=_money(amount),
-          why=why)  # fmt: skip
+    _step(
+        desk.deposit, who, key, on, as_json, pool=pool, party=party, amount=_money(amount), why=why
+    )
 
 
 @fund_app.command("fee")
@@ -172,8 +191,17 @@ def fee(
 ) -> None:
     """收取担保费 / Collect a guarantee fee (default: scheme rate × covered amount)."""
     amt = _money(amount) if amount is not None else None
-    _step(desk.collect_fee, who, key, on, as_json, pool=pool, contract_no=contract, amount=amt,
-          why=why)  # fmt: skip
+    _step(
+        desk.collect_fee,
+        who,
+        key,
+        on,
+        as_json,
+        pool=pool,
+        contract_no=contract,
+        amount=amt,
+        why=why,
+    )
 
 
 @fund_app.command("enrol")
@@ -205,9 +233,20 @@ def status(
     as_json: bool = JSON,
 ) -> None:
     """月度贷款状态 / Monthly loan status report."""
-    _step(desk.report_status, who, key, on, as_json, pool=pool, contract_no=contract,
-          month=_date(month, "month"), balance=_money(balance, "balance"), days_past_due=dpd,
-          classification=classification, why=why)  # fmt: skip
+    _step(
+        desk.report_status,
+        who,
+        key,
+        on,
+        as_json,
+        pool=pool,
+        contract_no=contract,
+        month=_date(month, "month"),
+        balance=_money(balance, "balance"),
+        days_past_due=dpd,
+        classification=classification,
+        why=why,
+    )
 
 
 @fund_app.command("claim")
@@ -318,8 +357,16 @@ def close(
     as_json: bool = JSON,
 ) -> None:
     """期末结账 / Close periods through a date (after a clean audit)."""
-    _step(desk.close_period, who, key, on, as_json, pool=pool,
-          period_end=_date(period_end, "period_end"), why=why)  # fmt: skip
+    _step(
+        desk.close_period,
+        who,
+        key,
+        on,
+        as_json,
+        pool=pool,
+        period_end=_date(period_end, "period_end"),
+        why=why,
+    )
 
 
 @fund_app.command("show")

@@ -143,11 +143,29 @@ def run_demo(
     k = f"demo:{pool}"
     why = f"demo of scheme {s.id}"
     with transaction(engine) as ses:
-        desk.create_pool(ses, engine, gov, pool=pool, name=f"{s.name_zh}（演示）", scheme=scheme,
-                         why=why, key=f"{k}:pool", on=start)  # fmt: skip
+        desk.create_pool(
+            ses,
+            engine,
+            gov,
+            pool=pool,
+            name=f"{s.name_zh}（演示）",
+            scheme=scheme,
+            why=why,
+            key=f"{k}:pool",
+            on=start,
+        )
     with transaction(engine) as ses:
-        desk.deposit(ses, engine, gov, pool=pool, party=s.pool_parties[0], amount=capital,
-                     why=why, key=f"{k}:capital", on=start)  # fmt: skip
+        desk.deposit(
+            ses,
+            engine,
+            gov,
+            pool=pool,
+            party=s.pool_parties[0],
+            amount=capital,
+            why=why,
+            key=f"{k}:capital",
+            on=start,
+        )
     outcome: Counter[str] = Counter()
     enrolled: set[str] = set()
     uscc = {c.contract_no: c.uscc for c in loans}
@@ -207,16 +225,17 @@ def run_demo(
             outcome["claims filed"] += 1
             rev = s.due_date(filed, 2)
             with transaction(engine) as ses:
-                desk.review(ses, engine, gov, cid, True, "documents complete",
-                            f"{k}:review:{cid}", on=rev)  # fmt: skip
+                desk.review(
+                    ses, engine, gov, cid, True, "documents complete", f"{k}:review:{cid}", on=rev
+                )
             app = s.due_date(filed, 10)
             with transaction(engine) as ses:
-                desk.approve(ses, engine, checker, cid, True, "approved",
-                             f"{k}:approve:{cid}", on=app)  # fmt: skip
+                desk.approve(
+                    ses, engine, checker, cid, True, "approved", f"{k}:approve:{cid}", on=app
+                )
             paid_on = app + timedelta(days=1)
             with transaction(engine) as ses:
-                out_pay = desk.pay(ses, engine, gov, cid, "payout", f"{k}:pay:{cid}",
-                                   on=paid_on)  # fmt: skip
+                out_pay = desk.pay(ses, engine, gov, cid, "payout", f"{k}:pay:{cid}", on=paid_on)
             outcome["claims paid"] += 1
             last_day = max(last_day, paid_on)
             if recovery_share > 0:

@@ -92,9 +92,18 @@ def import_cmd(
             engine = get_engine()
             with transaction(engine) as s:
                 p = SYSTEM if who is None else person(s, who, "ingest.import")
-                outcome = import_audited(s, engine, p, kind=kind, path=file, source=source,
-                                         dry_run=dry_run, pulled_at=pulled_at, step=step,
-                                         rows_read=rows_read)  # fmt: skip
+                outcome = import_audited(
+                    s,
+                    engine,
+                    p,
+                    kind=kind,
+                    path=file,
+                    source=source,
+                    dry_run=dry_run,
+                    pulled_at=pulled_at,
+                    step=step,
+                    rows_read=rows_read,
+                )
             bar.update(task, completed=3, description="完成 / done")
     except ValidationError as e:
         if as_json:

@@ -56,8 +56,9 @@ def score(
         bar.add_task(f"评分 / scoring {system}", total=None)
         result = score_run(engine, system, year, peer, session=s)
         keep = ("system", "version", "year", "firms", "results_sha256")
-        system_event(s, "points.score", "score_run", result["run_id"],
-                     {k: result.get(k) for k in keep})  # fmt: skip
+        system_event(
+            s, "points.score", "score_run", result["run_id"], {k: result.get(k) for k in keep}
+        )
     if json:
         print_json(result)
         return

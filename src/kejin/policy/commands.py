@@ -499,14 +499,25 @@ def apply_cmd(
                 raise ValidationError(
                     "没有可申请的对象",
                     "nothing eligible to apply for",
-                    [Problem("文件中没有本企业的对象", "no entity of this firm in the file",
-                             field="entity", value=entity or code)],
-                )  # fmt: skip
+                    [
+                        Problem(
+                            "文件中没有本企业的对象",
+                            "no entity of this firm in the file",
+                            field="entity",
+                            value=entity or code,
+                        )
+                    ],
+                )
             out = [application_view(a) for a in service.apply(s, programme, frame, by=p.username)]
             for a in out:
-                access.log(s, p, "policy.apply", "application", a["id"],
-                           after={k: a[k] for k in ("programme", "firm", "entity", "state",
-                                                    "claimed")})  # fmt: skip
+                access.log(
+                    s,
+                    p,
+                    "policy.apply",
+                    "application",
+                    a["id"],
+                    after={k: a[k] for k in ("programme", "firm", "entity", "state", "claimed")},
+                )
     _show(out, json_out)
 
 
@@ -664,8 +675,9 @@ def _demo_applications(
         a = service.apply(s, programme_id, top[i : i + 1], by="system")[0]
         view = application_view(a)
         after = {k: view[k] for k in ("programme", "firm", "entity", "state", "claimed")}
-        system_event(s, "policy.apply", "application", a.id, {"simulated": "policy demo"},
-                     after=after)  # fmt: skip
+        system_event(
+            s, "policy.apply", "application", a.id, {"simulated": "policy demo"}, after=after
+        )
         apps.append(a)
     for a in apps[:4]:
         authorize(s, maker, "policy.review")

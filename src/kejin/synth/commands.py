@@ -38,8 +38,13 @@ def synth(
 
     def audit(conn: Connection, rep: BuildReport) -> None:
         with Session(bind=conn) as s:
-            system_event(s, "synth.build", "region", f"seed {seed}",
-                         {"firms": firms, "seed": seed, "replace": replace, "rows": rep.rows})  # fmt: skip
+            system_event(
+                s,
+                "synth.build",
+                "region",
+                f"seed {seed}",
+                {"firms": firms, "seed": seed, "replace": replace, "rows": rep.rows},
+            )
 
     engine = get_engine()
     with progress(quiet=as_json) as bar:
