@@ -44,7 +44,10 @@ install-test: $(VENV)/.installed-test
 # The demo region is big enough (30,000 firms) for the tech-firm credit model to see ten defaults
 # in each window; points are scored for 2024 as well, the year its training window's features read.
 # The whitelist is pushed to the partner banks and the demo bank officer gets decisions on its
-# borrowers, so every role finds its pages filled.
+# borrowers, so every role finds its pages filled. The demo accounts come right after the region:
+# every later step a person takes (push, publish, approve, pay, decide) acts as one of them
+# (--who), through the same audited services as the web; batch runs (scoring, refresh, the
+# model) are recorded as the system (docs/service.md, "CLI commands and who they act as").
 # The audit chain is signed (MAC) with a per-machine key kept outside the repository and the
 # database (docs/service.md): generated once under ~/.config/kejin, reused by every later demo.
 # A KEJIN_AUDIT_KEY or KEJIN_AUDIT_KEY_FILE already set is used instead.
@@ -56,6 +59,7 @@ demo: install system-deps
 	@if [ -z "$$KEJIN_AUDIT_KEY" ]; then $(BIN)/kejin audit keygen; fi
 	$(BIN)/kejin db upgrade
 	$(BIN)/kejin synth --firms $(DEMO_FIRMS) --seed $(DEMO_SEED) --replace
+	$(BIN)/kejin demo-accounts
 	$(BIN)/kejin points score --system most-v1 --year 2024
 	$(BIN)/kejin points score --system most-v1
 	$(BIN)/kejin whitelist refresh
@@ -63,12 +67,12 @@ demo: install system-deps
 	$(BIN)/kejin summary
 	$(BIN)/kejin credit tech-model --out credit-tech-firm.json --register tech_firm --skip-if-insufficient
 	$(BIN)/kejin credit warnings --month 2026-06
-	$(BIN)/kejin policy demo
-	$(BIN)/kejin fund demo --scheme anhui --capital 50000000 --out out --replace
-	$(BIN)/kejin demo-accounts
+	$(BIN)/kejin policy demo --who demo_gov --checker demo_reviewer
+	$(BIN)/kejin fund demo --scheme anhui --capital 50000000 --out out --replace --who demo_gov --checker demo_reviewer
 	$(BIN)/kejin match products adopt --who demo_gov --checker demo_reviewer
 	$(BIN)/kejin match demo --who demo_gov --checker demo_reviewer --firm demo_firm --bank demo_bank
-	$(BIN)/kejin credit demo --officer demo_bank
+	$(BIN)/kejin credit demo --who demo_bank
+	@echo "演示账户的密码见上方 kejin demo-accounts 的输出（仅显示一次）/ the demo accounts' passwords are printed above by kejin demo-accounts (once)"
 	$(BIN)/kejin serve
 
 test: install-test system-deps

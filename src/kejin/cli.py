@@ -30,11 +30,22 @@ app.add_typer(ids_app, name="ids")
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("heads", help="目标版本 / target revision")) -> None:
     """升级数据库结构 / Apply migrations up to REVISION (default: all heads)."""
+    from kejin.access.acting import system_event
+    from kejin.db import transaction
     from kejin.migrate import current_heads, upgrade
 
     engine = get_engine()
+    before = sorted(current_heads(engine))
     upgrade(engine, revision)
-    err_console.print(f"数据库已升级 / schema at: {', '.join(sorted(current_heads(engine)))}")
+    after = sorted(current_heads(engine))
+    from sqlalchemy import inspect
+
+    if after != before and inspect(engine).has_table("audit_events"):
+        # A schema change is the platform's act: recorded as ``system`` once the audit table
+        # exists (Alembic runs each revision in its own transaction, so this record follows).
+        with transaction(engine) as s:
+            system_event(s, "db.upgrade", "schema", ",".join(after), {"from": before, "to": after})
+    err_console.print(f"数据库已升级 / schema at: {', '.join(after)}")
 
 
 @db_app.command("current")

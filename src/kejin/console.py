@@ -24,8 +24,10 @@ from sqlalchemy import Engine
 from kejin.config import get_settings
 from kejin.db import make_engine
 
-console = Console()
-err_console = Console(stderr=True)
+#: Lines are never broken to fit a width (``soft_wrap``): piped to a file or another program, Rich
+#: would wrap at 80 columns and cut a contract number, a USCC or a file path in two.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 

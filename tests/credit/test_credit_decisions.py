@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from tests.credit.firms import add_firm, cli, points_run, uscc
 
 from kejin.credit import dataset, decisions, evidence, points_link, registry, scorecard
@@ -293,9 +293,11 @@ def _bank_user(engine: Engine, bank: str, username: str) -> None:
                 )
             )  # fmt: skip
             s.flush()
+        # Usable at once (the demo exemption): the CLI acts as this officer, and an account
+        # still holding a password someone else chose may do nothing but change it.
         create_user(
             s, SYSTEM, username=username, role="bank_officer", password="seven-quiet-lanterns",
-            institution_id=bank,
+            institution_id=bank, exemption="demo",
         )  # fmt: skip
 
 
@@ -318,28 +320,33 @@ def _credit_consent(
         ).id  # fmt: skip
 
 
-def test_cli_decide_says_when_no_bank_will_see_the_decision(
+def test_cli_decide_acts_as_the_named_bank_officer(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A decision belongs to the bank of the platform user who asked for it; the CLI says when
-    the officer given (or none) is not such a user, instead of leaving it to be looked for."""
+    """A CLI decision is the act of the bank officer ``--who`` names, as on the web: without a
+    name, or with one that is no active platform user, it is refused naming ``--who`` and
+    nothing is recorded; with the bank user it is recorded under that officer, for its bank."""
+    from kejin.access.rules import Unauthenticated
+    from kejin.credit.tables import CreditDecision
+
     code = add_firm(engine, 11, quals=("hnte",), dpd=0)
     _bank_user(engine, "BKZ", "zbank")
     _credit_consent(engine, code, "BKZ")
     with cli(engine, monkeypatch) as run:
         base = ["credit", "decide", code, "--product", "points_credit", "--as-of", "2026-06-01"]
-        for extra, visible in (
-            ([], False),
-            (["--officer", "王经理"], False),
-            (["--officer", "zbank"], True),
-        ):
+        for extra in ([], ["--officer", "王经理"]):
             r = run(*base, *extra, "--json")
-            assert r.exit_code == 0, r.output
-            assert ("appears in no bank's history" in r.stderr) is not visible
-            officer = extra[1] if extra else None
-            assert (decisions.officer_institution(engine, officer) == "BKZ") is visible
+            assert isinstance(r.exception, Unauthenticated), r.output
+            assert r.exception.problems[0].field == "--who"
+        with engine.connect() as conn:
+            assert conn.scalar(select(func.count()).select_from(CreditDecision)) == 0
+        r = run(*base, "--who", "zbank", "--json")
+        assert r.exit_code == 0, r.output
+        assert decisions.officer_institution(engine, "zbank") == "BKZ"
+        with engine.connect() as conn:
+            assert conn.scalars(select(CreditDecision.officer)).all() == ["zbank"]
         # A bad --as-of is refused with the field named, not a ValueError traceback.
-        r = run(*base[:-1], "2026-13-01")
+        r = run(*base[:-1], "2026-13-01", "--who", "zbank")
         assert isinstance(r.exception, ValidationError)
         assert r.exception.problems[0].field == "--as-of"
 
@@ -349,6 +356,7 @@ def test_cli_demo_decides_for_the_officers_borrowers_in_good_standing(
 ) -> None:
     """The demo gives a bank's history something to show: decisions for that bank's borrowers
     (never a dishonest one), each recorded under the officer; without a bank user, a refusal."""
+    from kejin.access.rules import Unauthenticated
     from kejin.credit.tables import CreditDecision
 
     good = [add_firm(engine, n, dpd=0) for n in (31, 32, 33)]
@@ -360,14 +368,16 @@ def test_cli_demo_decides_for_the_officers_borrowers_in_good_standing(
         _credit_consent(engine, code, "B1")
     with cli(engine, monkeypatch) as run:
         r = run("credit", "demo", "--officer", "nobody")
-        assert isinstance(r.exception, ValidationError)
-        assert r.exception.problems[0].field == "--officer"
+        assert isinstance(r.exception, Unauthenticated)
+        assert r.exception.problems[0].field == "--who"
         r = run("credit", "demo", "--officer", "b1officer", "--firms", "2")
         assert r.exit_code == 0, r.output
         r = run("credit", "demo", "--officer", "b1officer")
         assert r.exit_code == 0, r.output
     with engine.connect() as conn:
-        rows = conn.execute(select(CreditDecision.uscc, CreditDecision.officer)).all()
+        rows = conn.execute(
+            select(CreditDecision.uscc, CreditDecision.officer).order_by(CreditDecision.id)
+        ).all()
     assert [u for u, _ in rows] == sorted(good)[:2] + sorted(good)
     assert {o for _, o in rows} == {"b1officer"}
     assert dishonest not in {u for u, _ in rows} and other_bank_only not in {u for u, _ in rows}

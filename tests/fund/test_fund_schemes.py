@@ -82,8 +82,10 @@ def test_parse_rejects_non_mapping() -> None:
 def test_cli_runs_a_claim_and_the_audit(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The whole lifecycle through ``kejin fund`` with --json, then audit and report."""
+    """The whole lifecycle through ``kejin fund`` with --json, then audit and report; each step
+    acts as a platform user (--who), maker-checker holding between them as on the web."""
     from fundkit import bad_status, seed_loans
+    from tests.people import add_people
 
     from kejin.cli import _mount_areas, app
 
@@ -94,6 +96,13 @@ def test_cli_runs_a_claim_and_the_audit(
 
     monkeypatch.setattr(commands, "get_engine", lambda: engine)
     seed_loans(engine, n=1)
+    add_people(
+        engine,
+        ("gov", "gov_admin", None, None),
+        ("li", "gov_admin", None, None),
+        ("wang", "gov_reviewer", None, None),
+        ("bank", "bank_officer", "B1", None),
+    )
     r = CliRunner()
 
     def run(*args: str) -> dict:  # type: ignore[type-arg]
@@ -101,16 +110,17 @@ def test_cli_runs_a_claim_and_the_audit(
         assert res.exit_code == 0, res.output
         return json.loads(res.stdout)
 
-    run("create", "P", "--scheme", "anhui", "--on", "2026-01-02")
-    first = run("deposit", "P", "--amount", "500000", "--on", "2026-01-02")
+    gov = ("--who", "gov")
+    run("create", "P", "--scheme", "anhui", "--on", "2026-01-02", *gov)
+    first = run("deposit", "P", "--amount", "500000", "--on", "2026-01-02", *gov)
     assert first["balance"] == "500000.00"
     # A key names a request, not its content: the same deposit again is a second deposit ...
-    assert run("deposit", "P", "--amount", "500000", "--on", "2026-01-02")["balance"] == (
+    assert run("deposit", "P", "--amount", "500000", "--on", "2026-01-02", *gov)["balance"] == (
         "1000000.00"
     )
     # ... and a retry passing the printed key back replays the first, posting nothing.
     again = run(
-        "deposit", "P", "--amount", "500000", "--on", "2026-01-02", "--key", first["command"]
+        "deposit", "P", "--amount", "500000", "--on", "2026-01-02", "--key", first["command"], *gov
     )
     assert again["replayed"] is True and again["balance"] == "500000.00"
     run("enrol", "P", "L00000", "--on", "2026-01-10", "-u", "bank")
@@ -120,7 +130,7 @@ def test_cli_runs_a_claim_and_the_audit(
     res = r.invoke(app, ["fund", "approve", str(cid), "--on", "2026-05-06", "-u", "li"])
     assert res.exit_code != 0
     run("approve", str(cid), "--on", "2026-05-06", "-u", "wang")
-    assert run("pay", "P", str(cid), "--on", "2026-05-07", "-u", "t")["paid"] == "175000.00"
+    assert run("pay", "P", str(cid), "--on", "2026-05-07", "-u", "gov")["paid"] == "175000.00"
     # Two genuine recoveries of the same size on the same day both post.
     for total in ("50000.00", "100000.00"):
         rec = run("recover", str(cid), "--amount", "50000", "--on", "2026-06-01", "-u", "bank")

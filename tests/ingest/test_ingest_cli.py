@@ -63,11 +63,21 @@ def test_import_summary_then_noop(engine: Engine) -> None:
     assert "未变 unchanged" in again.stdout and "5" in again.stdout
 
 
+def _without_audit(engine: Engine) -> tuple[dict[str, list[tuple[object, ...]]], list[object]]:
+    """The database content but the audit log, and the audit log's actions: an import writes
+    nothing when refused or dry-run, except the audit record of the attempt (as the web's)."""
+    from kejin.access.tables import AuditEvent
+
+    at = [c.name for c in AuditEvent.__table__.columns].index("action")
+    rows = snapshot(engine)
+    return rows, [r[at] for r in rows.pop("audit_events")]
+
+
 def test_bad_file_exits_2_with_every_problem_in_json(loaded: Engine, tmp_path: Path) -> None:
     """A wrong header row is refused alone, before any row is read; with the header right,
-    every bad row is listed."""
+    every bad row is listed. Nothing is written but the record of each refused attempt."""
     path = tmp_path / "bad.csv"
-    before = snapshot(loaded)
+    before, seen = _without_audit(loaded)
     rows = f"{FIRM_A},2030,-1\nnot-a-code,2031,5\n"
     for header, want in (
         ("uscc,year,oops", [(1, "oops", "oops")]),
@@ -81,7 +91,10 @@ def test_bad_file_exits_2_with_every_problem_in_json(loaded: Engine, tmp_path: P
         got = [(p["row"], p["field"], p["value"]) for p in report["problems"]]
         assert got == want
         assert all(p["reason_zh"] and p["reason_en"] for p in report["problems"])
-        assert snapshot(loaded) == before
+        after, actions = _without_audit(loaded)
+        assert after == before
+        seen.append("ingest.refused")
+        assert actions == seen
         assert "Traceback" not in res.stderr
 
 
@@ -110,9 +123,9 @@ def test_unknown_kind_and_department_exit_2(
 
 def test_dry_run_writes_nothing(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     kejin = Run(engine, monkeypatch)
-    before = snapshot(engine)
+    before, seen = _without_audit(engine)
     res = kejin("import", "enterprises", str(EXAMPLES / "enterprises.csv"), "--dry-run", "--json")
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert (out["inserted"], out["dry_run"], out["pull_id"]) == (5, True, None)
-    assert snapshot(engine) == before
+    assert _without_audit(engine) == (before, [*seen, "ingest.dry_run"])

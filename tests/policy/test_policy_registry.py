@@ -172,8 +172,28 @@ def test_cli_xlsx_round_trip_and_bad_value_row(
     assert ws.cell(2, header.index("amount") + 1).value == 300000.0
 
 
-def test_cli_workflow_end_to_end(cli_registry: dict[str, str]) -> None:
-    """create → publish (other officer) → apply from the registry → review → approve → pay twice."""
+DEMO = ("--who", "dg", "--checker", "dr")
+
+
+def _people(engine: Engine, registry: dict[str, str]) -> None:
+    from tests.people import add_people
+
+    add_people(
+        engine,
+        ("ann", "gov_admin", None, None),
+        ("ben", "gov_reviewer", None, None),
+        ("cai", "gov_admin", None, None),
+        ("dg", "gov_admin", None, None),
+        ("dr", "gov_reviewer", None, None),
+        ("firm", "enterprise_user", None, registry["hnte"]),
+        ("firmp", "enterprise_user", None, registry["plain"]),
+    )
+
+
+def test_cli_workflow_end_to_end(cli_registry: dict[str, str], sqlite_engine: Engine) -> None:
+    """create → publish (other officer) → apply from the registry → review → approve → pay twice,
+    each step as a platform user; the demo as two officers."""
+    _people(sqlite_engine, cli_registry)
     _run(
         "policy",
         "create",
@@ -213,7 +233,7 @@ def test_cli_workflow_end_to_end(cli_registry: dict[str, str]) -> None:
             "--uscc",
             cli_registry["plain"],
             "--by",
-            "firm",
+            "firmp",
         ],
     )
     assert isinstance(r.exception, KejinError)
@@ -284,6 +304,7 @@ def test_cli_trace_matches_notify_simulate(cli_registry: dict[str, str], tmp_pat
 
 
 def test_cli_list_and_demo(cli_registry: dict[str, str], sqlite_engine) -> None:  # type: ignore[no-untyped-def]
+    _people(sqlite_engine, cli_registry)
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session
 
@@ -294,7 +315,7 @@ def test_cli_list_and_demo(cli_registry: dict[str, str], sqlite_engine) -> None:
     ki = items[0]
     assert ki["parameters"]["rate_small"]["reference"].endswith("三(二)8")
     assert any(i["zh"] == "单户授信" for i in ki["inputs"])
-    out = _run("policy", "demo").stdout
+    out = _run("policy", "demo", *DEMO).stdout
     # Every programme the demo publishes has firms that qualify (and so applications); a
     # policy nobody qualifies for is listed as not created, not published with a token budget.
     with Session(sqlite_engine) as s:
@@ -309,8 +330,8 @@ def test_cli_list_and_demo(cli_registry: dict[str, str], sqlite_engine) -> None:
     status = json.loads(_run("policy", "status", "karamay_interest-2025", "--json").stdout)
     assert (status["state"], status["made_by"], status["approved_by"]) == (
         "published",
-        "demo-maker",
-        "demo-checker",
+        "dg",
+        "dr",
     )
     assert Decimal(status["budget"]) >= Decimal("48000")
     # The demo walks its largest eligible applications through the workflow: whatever was
@@ -320,7 +341,7 @@ def test_cli_list_and_demo(cli_registry: dict[str, str], sqlite_engine) -> None:
     paid = [a for a in apps if a["state"] == "paid"]
     assert 1 <= len(paid) <= 3
     assert Decimal(status["paid"]) == sum(Decimal(a["paid_total"]) for a in paid) > 0
-    _run("policy", "demo")  # a second run leaves the published programmes as they are
+    _run("policy", "demo", *DEMO)  # a second run leaves the published programmes as they are
     again = json.loads(_run("policy", "status", "karamay_interest-2025", "--json").stdout)
     assert len(again["applications"]) == len(apps)
 
@@ -334,9 +355,10 @@ def test_demo_publishes_no_programme_nobody_qualifies_for(
     from kejin.lending.tables import Product
     from kejin.policy.tables import Programme
 
+    _people(sqlite_engine, cli_registry)
     with Session(sqlite_engine) as s, s.begin():  # no loan is a digital-transformation loan now
         s.execute(update(Product).values(name="科技贷"))
-    _run("policy", "demo")
+    _run("policy", "demo", *DEMO)
     with Session(sqlite_engine) as s:
         ids = set(s.scalars(select(Programme.id)))
     assert "karamay_interest-2025" in ids

@@ -208,22 +208,20 @@ def users_approve(
 ) -> None:
     """批准特权账户，初始密码只显示一次 / Approve a pending account; its first password is printed once."""
     from kejin.access.accounts import approve_user
-    from kejin.access.service import principal_of
+    from kejin.access.acting import person
     from kejin.access.tables import User
     from kejin.errors import NotFoundError, Problem
 
     with transaction(get_engine()) as s:
-        users = {
-            u.username: u for u in s.scalars(select(User).where(User.username.in_([username, who])))
-        }
-        for name, field in ((username, "username"), (who, "who")):
-            if name not in users:
-                raise NotFoundError(
-                    "用户不存在",
-                    "no such user",
-                    [Problem("用户不存在", "no such user", field=field, value=name)],
-                )
-        issued = approve_user(s, principal_of(users[who], via="cli"), users[username].id)
+        approver = person(s, who)
+        pending = s.scalar(select(User).where(User.username == username))
+        if pending is None:
+            raise NotFoundError(
+                "用户不存在",
+                "no such user",
+                [Problem("用户不存在", "no such user", field="username", value=username)],
+            )
+        issued = approve_user(s, approver, pending.id)
         out = {"username": username, "approved_by": who, "password": issued.password}
     print_json(out)
 

@@ -94,7 +94,7 @@ def named_principal(session: Session, username: str, option: str = "--who") -> P
             "no such active platform user",
             [Problem("用户不存在或已停用", "no such active user", field=option, value=username)],
         )
-    return principal_of(u)
+    return principal_of(u, via="cli")
 
 
 def user_view(u: User) -> dict[str, Any]:

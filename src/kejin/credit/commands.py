@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from kejin.console import err_console, print_json
+from kejin.console import console, err_console, print_json
 
 credit_app = typer.Typer(
     help="信用风险模型与授信决策 / credit risk models and decisions", no_args_is_help=True
@@ -17,6 +18,20 @@ credit_app = typer.Typer(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(credit_app, name="credit")
+
+
+def _register(engine: Any, art: dict, name: str) -> dict[str, Any]:
+    """Store the model in the registry: a batch job's result, recorded as the ``system``
+    principal in the same transaction (a model in use for decisions has its audit record)."""
+    from kejin.access.acting import system_event
+    from kejin.credit import registry
+    from kejin.db import transaction
+
+    with transaction(engine) as s:
+        row = registry.register(engine, art, name, session=s)
+        out = {"name": row.name, "version": row.version, "id": row.id}
+        system_event(s, "credit.model.register", "credit_model", row.id, after=out)
+    return {"name": out["name"], "version": out["version"]}
 
 
 def _config(path: Path | None, monotone: list[str]) -> dict:
@@ -66,17 +81,19 @@ def fit_cmd(
         raise ValidationError(
             "未知的建模方法", "unknown method", [Problem("", "", field="--method", value=method)]
         )
+    from kejin.console import progress
+
     df = dataset.read_csv(data)
     prepared = dataset.prepare(df, target, bad, tuple(exclude), source=str(data))
-    art = models.fit(prepared, method, _config(config, monotone))
+    with progress() as bar:
+        bar.add_task(f"训练 / fitting {method}", total=None)
+        art = models.fit(prepared, method, _config(config, monotone))
     digest = artefact.save(art, out)
     summary = {"model": str(out), "content_hash": digest, "method": method, **art["metrics"]}
     if register_as:
         from kejin.console import get_engine
-        from kejin.credit import registry
 
-        row = registry.register(get_engine(), art, register_as)
-        summary["registered"] = {"name": row.name, "version": row.version}
+        summary["registered"] = _register(get_engine(), art, register_as)
     print_json(summary)
 
 
@@ -124,40 +141,30 @@ def decide_cmd(
     uscc: str = typer.Argument(..., help="统一社会信用代码 / USCC"),
     product: str = typer.Option(..., "--product", help="产品决策表 / product id or TOML file"),
     as_of: str | None = typer.Option(None, "--as-of", help="决策日 YYYY-MM-DD (default today)"),
-    officer: str | None = typer.Option(
+    who: str | None = typer.Option(
         None,
         "--who",
         "--officer",
-        help="经办人（银行用户须有企业的授信评估授权）/ officer (a bank user needs the firm's "
-        "credit-assessment consent)",
+        help="经办人：银行用户（平台用户名），须有企业的授信评估授权 / the bank officer "
+        "(platform username); needs the firm's credit-assessment consent",
     ),
     as_json: bool = typer.Option(False, "--json", help="输出JSON / print JSON"),
 ) -> None:
     """授信决策 / Decide eligibility, credit, limit, rate and term for a firm; record it.
 
-    A decision requested for a bank user (``--who``) is that bank's: it needs the firm's live
-    credit-assessment consent (scope full) to the bank, like the same request on the web.
+    The same service as the web's request: the officer named by ``--who`` must be a bank user
+    allowed ``credit.decide``, the firm's live credit-assessment consent (scope full) to the
+    bank is required, and the decision and its audit record commit together.
     """
+    from kejin.access.acting import acting
     from kejin.console import get_engine
-    from kejin.credit import decisions
+    from kejin.credit import routes
     from kejin.errors import parse_date
 
-    out = decisions.decide(
-        get_engine(),
-        uscc,
-        decisions.load_table(product),
-        as_of=parse_date(as_of, "--as-of") if as_of else None,
-        officer=officer,
-    )
-    if decisions.officer_institution(get_engine(), officer) is None:
-        # Banks see a decision through the platform user who asked for it: say so now rather
-        # than let an analyst look for it on the bank's pages later.
-        err_console.print(
-            "注意：经办人不是平台上的银行用户，该决策已记录，但不会出现在任何银行的决策记录中"
-            "（用 --officer 填写其平台用户名）/ note: the officer is not a bank user of the "
-            "platform; the decision is recorded but appears in no bank's history (pass the "
-            "platform username with --officer)"
-        )
+    day = parse_date(as_of, "--as-of") if as_of else None
+    engine = get_engine()
+    with acting(engine, who, "credit.decide", uscc) as (s, p):
+        out = routes.decide(s, engine, p, uscc, product, as_of=day)
     if as_json:
         print_json(out)
         return
@@ -180,14 +187,16 @@ def decide_cmd(
             str(item["value"]),
             "\n".join(f"{r['code']}: {r['zh']} / {r['en']}" for r in item["reasons"]),
         )
-    err_console.print(t)
+    console.print(t)
     if out["flags"]:
         err_console.print(f"标记 / flags: {', '.join(out['flags'])}")
 
 
 @credit_app.command("demo")
 def demo_cmd(
-    officer: str = typer.Option("demo_bank", "--officer", help="演示客户经理 / demo bank officer"),
+    officer: str = typer.Option(
+        "demo_bank", "--who", "--officer", help="演示客户经理（平台用户名）/ demo bank officer"
+    ),
     product: str = typer.Option("points_credit", "--product", help="产品决策表 / product id"),
     firms: int = typer.Option(6, "--firms", min=1, max=50, help="企业数 / how many firms"),
 ) -> None:
@@ -196,31 +205,28 @@ def demo_cmd(
     The firms that consented to the bank come first (the demo firm), then the bank's other
     borrowers in good standing, highest innovation points first (those an officer would bring
     to a points-credit product; unscored firms last, by code) — of these only the firms with a
-    live credit-assessment consent to the bank, since a decision reads their data. Each decision is recorded under
-    the officer, so the bank's decision history and evidence packs have something to show.
+    live credit-assessment consent to the bank, since a decision reads their data. Each decision
+    is the officer's own act, through the web's service (permission, consent, audit record), so
+    the bank's decision history and evidence packs have something to show.
     """
     from rich.table import Table
     from sqlalchemy import select
 
+    from kejin.access.acting import acting, person
     from kejin.access.audit import utcnow
     from kejin.access.rules import live_consent
     from kejin.access.tables import Consent
-    from kejin.console import get_engine
-    from kejin.credit import decisions, points_link
+    from kejin.console import console, get_engine
+    from kejin.credit import decisions, points_link, routes
     from kejin.db import transaction
-    from kejin.errors import Problem, ValidationError
     from kejin.lending.tables import Loan
     from kejin.registry.tables import Enterprise
 
     engine = get_engine()
-    bank = decisions.officer_institution(engine, officer)
-    if bank is None:
-        raise ValidationError(
-            "经办人不是平台上的银行用户，请先运行 kejin demo-accounts",
-            "the officer is not a bank user of the platform: run kejin demo-accounts first",
-            [Problem("", "", field="--officer", value=officer)],
-        )
-    table = decisions.load_table(product)
+    with transaction(engine) as s:
+        bank = person(s, officer, "credit.decide").institution_id
+    assert bank is not None  # only a bank officer may decide
+    decisions.load_table(product)  # an unknown product is refused before any work
     with engine.connect() as conn:
         consented = conn.scalars(
             select(Consent.uscc).where(Consent.institution_id == bank).order_by(Consent.uscc)
@@ -257,7 +263,8 @@ def demo_cmd(
         t.add_column(c, justify="right", no_wrap=True)
     yes_no = {True: "是 Y", False: "否 N"}
     for code in chosen:
-        out = decisions.decide(engine, code, table, officer=officer)
+        with acting(engine, officer, "credit.decide", code) as (s, p):
+            out = routes.decide(s, engine, p, code, product)
         limit, rate = out["decision.limit"]["value"], out["decision.rate"]["value"]
         t.add_row(
             code, yes_no[out["eligible"]["value"]], str(out["grade"]["value"]),
@@ -266,7 +273,7 @@ def demo_cmd(
             f"{float(rate):.2%}" if rate is not None else "—",
             str(out["decision.term_months"]["value"] or "—"),
         )  # fmt: skip
-    err_console.print(t)
+    console.print(t)
     err_console.print(
         "原因与证据见网页「授信决策」/ reasons and evidence packs: the bank's 授信决策 page"
     )
@@ -275,17 +282,26 @@ def demo_cmd(
 @credit_app.command("act")
 def act_cmd(
     decision_id: int = typer.Argument(..., help="决策编号 / decision id"),
-    officer: str = typer.Option(..., "--officer", help="经办人 / officer"),
+    who: str | None = typer.Option(
+        None, "--who", "--officer", help="经办人（平台用户名）/ officer (platform username)"
+    ),
     action: str = typer.Option(..., "--action", help="approve | reject | refer | override"),
     note: str | None = typer.Option(None, "--note", help="说明 / note (required for override)"),
     loan: str | None = typer.Option(None, "--loan", help="合同编号 / loan contract number"),
 ) -> None:
-    """记录经办人处理意见 / Record the officer's action on a decision (and the loan it led to)."""
-    from kejin.console import get_engine
-    from kejin.credit import decisions
+    """记录经办人处理意见 / Record the officer's action on a decision (and the loan it led to).
 
-    decisions.record_action(get_engine(), decision_id, officer, action, note, loan)
-    print_json({"decision_id": decision_id, "action": action, "officer": officer, "loan": loan})
+    As on the web: only the decision's own bank, the loan must be the bank's loan to the firm,
+    and the action and its audit record commit together.
+    """
+    from kejin.access.acting import acting
+    from kejin.console import get_engine
+    from kejin.credit import routes
+
+    engine = get_engine()
+    with acting(engine, who) as (s, p):
+        out = routes.act(s, engine, p, decision_id, action, note, loan)
+    print_json(out)
 
 
 @credit_app.command("evidence")
@@ -364,7 +380,7 @@ def warnings_cmd(
             f"{w['level']} {w['level_zh']}/{w['level_en']}",
             "\n".join(f"{r['code']}: {r['zh']}" for r in w["reasons"]),
         )
-    err_console.print(t)
+    console.print(t)
     if len(out["warnings"]) > limit:
         more = len(out["warnings"]) - limit
         err_console.print(f"… 另有 {more} 家，--json 输出全部 / {more} more: --json lists them all")
@@ -409,8 +425,8 @@ def tech_model_cmd(
 
     from sqlalchemy import func, select
 
-    from kejin.console import get_engine
-    from kejin.credit import artefact, registry, tech_model
+    from kejin.console import get_engine, progress
+    from kejin.credit import artefact, tech_model
     from kejin.errors import ValidationError, parse_date
     from kejin.lending.tables import LoanStatus
 
@@ -426,9 +442,11 @@ def tech_model_cmd(
     mid = date(stop.year - (stop.month <= 6), (stop.month - 7) % 12 + 1, 1)
     start = date(stop.year - 1, stop.month, 1)
     try:
-        art, result, _ = tech_model.fit_and_test(
-            engine, start, mid, stop, method, use_points=points, min_defaults=min_defaults
-        )
+        with progress() as bar:
+            bar.add_task(f"训练 / fitting {method} {start} – {stop}", total=None)
+            art, result, _ = tech_model.fit_and_test(
+                engine, start, mid, stop, method, use_points=points, min_defaults=min_defaults
+            )
     except tech_model.InsufficientDefaultsError as e:
         if not skip_if_insufficient:
             raise
@@ -436,6 +454,5 @@ def tech_model_cmd(
         return
     result["content_hash"] = artefact.save(art, out)
     if register_as:
-        row = registry.register(engine, art, register_as)
-        result["registered"] = {"name": row.name, "version": row.version}
+        result["registered"] = _register(engine, art, register_as)
     print_json(result)

@@ -9,18 +9,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from kejin.credit.artefact import dumps, loads
 from kejin.credit.tables import CreditModel
-from kejin.db import transaction
+from kejin.db import joined, transaction
 from kejin.errors import NotFoundError, Problem
 
 
-def register(engine: Engine, art: dict, name: str) -> CreditModel:
-    """Store ``art`` under ``name``; returns the (new or existing) registry row."""
+def register(engine: Engine, art: dict, name: str, session: Session | None = None) -> CreditModel:
+    """Store ``art`` under ``name``; returns the (new or existing) registry row.
+
+    ``session``: stored in the caller's transaction, beside the audit record it writes
+    (:func:`kejin.db.joined`); without, in a transaction of its own."""
     text = dumps(art)
     sealed = loads(text)
-    with transaction(engine) as s:
+    with joined(engine, session) as s:
         row = s.get(CreditModel, sealed["content_hash"])
         if row is not None:
             s.expunge(row)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -76,13 +77,21 @@ DecisionId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def decide(s: Session, engine: Any, p: Principal, uscc: str, product: str) -> dict[str, Any]:
+def decide(
+    s: Session, engine: Any, p: Principal, uscc: str, product: str, as_of: date | None = None
+) -> dict[str, Any]:
     """Evaluate, record (officer = the acting user) and audit one decision: the decision and its
-    audit record are written in the request's transaction, so they commit together."""
+    audit record are written in the request's transaction, so they commit together. The web
+    and the CLI (``kejin credit decide --who``, which may also name a decision date) call this."""
     from kejin.credit import decisions
 
     out = decisions.decide(
-        engine, normalize_uscc(uscc), decisions.load_table(product), officer=p.username, session=s
+        engine,
+        normalize_uscc(uscc),
+        decisions.load_table(product),
+        as_of=as_of,
+        officer=p.username,
+        session=s,
     )
     access.log(
         s,

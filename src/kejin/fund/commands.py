@@ -1,14 +1,18 @@
 """``kejin fund …``: every step of a risk-compensation pool, thin over :mod:`kejin.fund.service`.
 
-Every command that changes state takes ``--actor``, ``--on`` (business date, default today),
-``--why`` and ``--key``. Without ``--key`` a command gets a fresh idempotency key, printed with its
-result (``command``): running it again is a new request, and a retry that must not post twice
-passes that key back with ``--key``, which replays the first result.
+Every command that changes state acts as the platform user ``--who`` names, through the same
+step of :mod:`kejin.fund.desk` as the web: the same permission, the same tenancy (a bank officer
+its own loans and claims), the same maker-checker and the same audit record, written in the
+money's own transaction. It also takes ``--on`` (business date, default today), ``--why`` and
+``--key``. Without ``--key`` a command gets a fresh idempotency key, printed with its result
+(``command``): running it again is a new request, and a retry that must not post twice passes
+that key back with ``--key``, which replays the first result.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -16,16 +20,18 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from sqlalchemy import select
 
+from kejin.access.acting import acting, who_option
 from kejin.console import console, get_engine, print_json
 from kejin.errors import Problem, ValidationError, parse_date
-from kejin.fund import ledger
+from kejin.fund import desk, ledger
+from kejin.fund import routes as _rules  # noqa: F401  (registers the fund's permission rules)
 from kejin.fund import service as svc
-from kejin.fund.ledger import Actor
 
 fund_app = typer.Typer(help="风险补偿资金池 / risk-sharing fund", no_args_is_help=True)
 
-ACTOR = typer.Option("cli", "--actor", "-u", help="操作人 / who acts")
+WHO = who_option("操作人（平台用户名）/ acting person (platform username)", "-u")
 ON = typer.Option(None, "--on", help="业务日期 YYYY-MM-DD（默认今天）/ business date")
 WHY = typer.Option("命令行操作 / CLI", "--why", help="事由 / reason")
 KEY = typer.Option(
@@ -51,11 +57,41 @@ def _money(text: str, field: str = "amount") -> Decimal:
         ) from None
 
 
-def _ctx(kind: str, actor: str, on: str | None, why: str, key: str | None) -> tuple[Actor, str]:
-    """The actor and the idempotency key: ``--key`` when given, else a fresh one. A key names a
-    request, not its content, so two genuine deposits of the same amount on the same day both
-    post; the key is printed with the result (``command``) for a retry to pass as ``--key``."""
-    return Actor(actor, _date(on), why), key or f"cli:{kind}:{uuid.uuid4().hex}"
+def _step(
+    step: Callable[..., dict[str, Any]],
+    who: str | None,
+    key: str | None,
+    on: str | None,
+    as_json: bool,
+    **kw: Any,
+) -> None:
+    """Run a desk step as ``--who`` with the key ``--key`` (default fresh). A key names a request,
+    not its content, so two genuine deposits of the same amount on the same day both post; the
+    key is printed with the result (``command``) for a retry to pass back as ``--key``, and is
+    namespaced by the desk to the acting user as on the web."""
+    k = key or uuid.uuid4().hex
+    engine = get_engine()
+    with acting(engine, who) as (s, p):
+        out = step(s, engine, p, key=k, on=_date(on), **kw)
+    _show({**out, "command": k}, as_json)
+
+
+def _same_pool(pool: str, claim_id: int) -> None:
+    """``fund pay POOL CLAIM``: the claim must be of that pool (the desk pays the claim's)."""
+    from kejin.fund.tables import Claim
+
+    with get_engine().connect() as conn:
+        owner = conn.scalar(select(Claim.pool_id).where(Claim.id == claim_id))
+    if owner is not None and owner != pool:
+        raise ValidationError(
+            "理赔不属于该资金池",
+            "claim belongs to another pool",
+            [
+                Problem(
+                    "理赔不属于该资金池", "claim belongs to another pool", field="pool", value=pool
+                )
+            ],
+        )
 
 
 def _show(result: Any, as_json: bool) -> None:
@@ -105,15 +141,24 @@ def create(
     pool: str,
     scheme: str = typer.Option(..., "--scheme", help="方案id或YAML路径"),
     name: str = typer.Option(None, "--name"),
-    actor: str = ACTOR,
+    who: str = WHO,
     on: str = ON,
     why: str = WHY,
     key: str = KEY,
     as_json: bool = JSON,
 ) -> None:
     """设立资金池 / Set up a pool under a scheme."""
-    a, k = _ctx("create", actor, on, why, key)
-    _show(svc.create_pool(get_engine(), pool, name or pool, scheme, a, k), as_json)
+    _step(
+        desk.create_pool,
+        who,
+        key,
+        on,
+        as_json,
+        pool=pool,
+        name=name or pool,
+        scheme=scheme,
+        why=why,
+    )
 
 
 @fund_app.command("deposit")
@@ -121,15 +166,16 @@ def deposit(
     pool: str,
     amount: str = typer.Option(..., "--amount"),
     party: str = typer.Option("pool", "--party", help="出资方 / funder"),
-    actor: str = ACTOR,
+    who: str = WHO,
     on: str = ON,
     why: str = WHY,
     key: str = KEY,
     as_json: bool = JSON,
 ) -> None:
     """注资 / Capital in."""
-    a, k = _ctx("deposit", actor, on, why, key)
-    _show(svc.deposit(get_engine(), pool, party, _money(amount), a, k), as_json)
+    _step(
+        desk.deposit, who, key, on, as_json, pool=pool, party=party, amount=_money(amount), why=why
+    )
 
 
 @fund_app.command("fee")
@@ -137,31 +183,39 @@ def fee(
     pool: str,
     contract: str,
     amount: str = typer.Option(None, "--amount"),
-    actor: str = ACTOR,
+    who: str = WHO,
     on: str = ON,
     why: str = WHY,
     key: str = KEY,
     as_json: bool = JSON,
 ) -> None:
     """收取担保费 / Collect a guarantee fee (default: scheme rate × covered amount)."""
-    a, k = _ctx("fee", actor, on, why, key)
     amt = _money(amount) if amount is not None else None
-    _show(svc.collect_fee(get_engine(), pool, contract, amt, a, k), as_json)
+    _step(
+        desk.collect_fee,
+        who,
+        key,
+        on,
+        as_json,
+        pool=pool,
+        contract_no=contract,
+        amount=amt,
+        why=why,
+    )
 
 
 @fund_app.command("enrol")
 def enrol(
     pool: str,
     contract: str,
-    actor: str = ACTOR,
+    who: str = WHO,
     on: str = ON,
     why: str = WHY,
     key: str = KEY,
     as_json: bool = JSON,
 ) -> None:
     """贷款备案入池 / Enrol a loan (eligibility, caps, leverage)."""
-    a, k = _ctx("enrol", actor, on, why, key)
-    _show(svc.enrol(get_engine(), pool, contract, a, k), as_json)
+    _step(desk.enrol, who, key, on, as_json, pool=pool, contract_no=contract, why=why)
 
 
 @fund_app.command("status")
@@ -172,27 +226,26 @@ def status(
     balance: str = typer.Option(..., "--balance"),
     dpd: int = typer.Option(0, "--dpd", help="逾期天数 / days past due"),
     classification: str = typer.Option("normal", "--class", help="五级分类"),
-    actor: str = ACTOR,
+    who: str = WHO,
     on: str = ON,
     why: str = WHY,
     key: str = KEY,
     as_json: bool = JSON,
 ) -> None:
     """月度贷款状态 / Monthly loan status report."""
-    a, k = _ctx("status", actor, on, why, key)
-    _show(
-        svc.record_status(
-            get_engine(),
-            pool,
-            contract,
-            _date(month, "month"),
-            _money(balance, "balance"),
-            dpd,
-            classification,
-            a,
-            k,
-        ),
+    _step(
+        desk.report_status,
+        who,
+        key,
+        on,
         as_json,
+        pool=pool,
+        contract_no=contract,
+        month=_date(month, "month"),
+        balance=_money(balance, "balance"),
+        days_past_due=dpd,
+        classification=classification,
+        why=why,
     )
 
 
@@ -200,118 +253,120 @@ def status(
 def claim(
     pool: str,
     contract: str,
-    actor: str = ACTOR,
+    who: str = WHO,
     on: str = ON,
     why: str = WHY,
     key: str = KEY,
     as_json: bool = JSON,
 ) -> None:
     """申请代偿 / File a claim on a loan past the trigger."""
-    a, k = _ctx("claim", actor, on, why, key)
-    _show(svc.file_claim(get_engine(), pool, contract, a, k), as_json)
+    _step(desk.file_claim, who, key, on, as_json, pool=pool, contract_no=contract, why=why)
 
 
 @fund_app.command("review")
 def review(
     claim_id: int,
     reject: bool = typer.Option(False, "--reject"),
-    actor: str = ACTOR,
+    who: str = WHO,
     on: str = ON,
     why: str = WHY,
     key: str = KEY,
     as_json: bool = JSON,
 ) -> None:
     """初审 / First review (not by the filer)."""
-    a, k = _ctx("review", actor, on, why, key)
-    _show(svc.review(get_engine(), claim_id, not reject, a, k), as_json)
+    _step(desk.review, who, key, on, as_json, claim_id=claim_id, ok=not reject, why=why)
 
 
 @fund_app.command("approve")
 def approve(
     claim_id: int,
     reject: bool = typer.Option(False, "--reject"),
-    actor: str = ACTOR,
+    who: str = WHO,
     on: str = ON,
     why: str = WHY,
     key: str = KEY,
     as_json: bool = JSON,
 ) -> None:
     """审批（双人复核）/ Approval by a second person."""
-    a, k = _ctx("approve", actor, on, why, key)
-    _show(svc.approve(get_engine(), claim_id, not reject, a, k), as_json)
+    _step(desk.approve, who, key, on, as_json, claim_id=claim_id, ok=not reject, why=why)
 
 
 @fund_app.command("pay")
 def pay(
     pool: str,
     claim_id: int,
-    actor: str = ACTOR,
+    who: str = WHO,
     on: str = ON,
     why: str = WHY,
     key: str = KEY,
     as_json: bool = JSON,
 ) -> None:
     """支付代偿 / Pay an approved claim."""
-    a, k = _ctx("pay", actor, on, why, key)
-    _show(svc.pay(get_engine(), pool, claim_id, a, k), as_json)
+    _same_pool(pool, claim_id)
+    _step(desk.pay, who, key, on, as_json, claim_id=claim_id, why=why)
 
 
 @fund_app.command("reverse")
 def reverse(
     claim_id: int,
-    actor: str = ACTOR,
+    who: str = WHO,
     on: str = ON,
     why: str = WHY,
     key: str = KEY,
     as_json: bool = JSON,
 ) -> None:
     """冲销支付 / Reverse a payout (by reversal entries)."""
-    a, k = _ctx("reverse", actor, on, why, key)
-    _show(svc.reverse_payout(get_engine(), claim_id, a, k), as_json)
+    _step(desk.reverse, who, key, on, as_json, claim_id=claim_id, why=why)
 
 
 @fund_app.command("recover")
 def recover(
     claim_id: int,
     amount: str = typer.Option(..., "--amount"),
-    actor: str = ACTOR,
+    who: str = WHO,
     on: str = ON,
     why: str = WHY,
     key: str = KEY,
     as_json: bool = JSON,
 ) -> None:
     """登记追偿回款（按比例返还）/ Record a recovery, shared back pro rata."""
-    a, k = _ctx("recover", actor, on, why, key)
-    _show(svc.record_recovery(get_engine(), claim_id, _money(amount), a, k), as_json)
+    _step(desk.recover, who, key, on, as_json, claim_id=claim_id, amount=_money(amount), why=why)
 
 
 @fund_app.command("write-off")
 def write_off(
     claim_id: int,
-    actor: str = ACTOR,
+    who: str = WHO,
     on: str = ON,
     why: str = WHY,
     key: str = KEY,
     as_json: bool = JSON,
 ) -> None:
     """核销结案 / Write off and close a paid claim."""
-    a, k = _ctx("write_off", actor, on, why, key)
-    _show(svc.write_off(get_engine(), claim_id, a, k), as_json)
+    _step(desk.write_off, who, key, on, as_json, claim_id=claim_id, why=why)
 
 
 @fund_app.command("close")
 def close(
     pool: str,
     period_end: str = typer.Option(..., "--period-end"),
-    actor: str = ACTOR,
+    who: str = WHO,
     on: str = ON,
     why: str = WHY,
     key: str = KEY,
     as_json: bool = JSON,
 ) -> None:
     """期末结账 / Close periods through a date (after a clean audit)."""
-    a, k = _ctx("close", actor, on, why, key)
-    _show(svc.close_period(get_engine(), pool, _date(period_end, "period_end"), a, k), as_json)
+    _step(
+        desk.close_period,
+        who,
+        key,
+        on,
+        as_json,
+        pool=pool,
+        period_end=_date(period_end, "period_end"),
+        why=why,
+    )
 
 
 @fund_app.command("show")
@@ -386,21 +441,47 @@ def demo(
     replace: bool = typer.Option(
         False, "--replace", help="先删除同名演示资金池 / drop the demo pool first"
     ),
+    who: str = who_option(
+        "政府经办人：设立、注资、初审、支付 / government officer: set-up, capital, review, payout"
+    ),
+    checker: str = typer.Option(
+        None, "--checker", help="审批人（另一人）/ approver, a second person"
+    ),
     as_json: bool = JSON,
 ) -> None:
-    """演示：在区域贷款与违约上运行资金池 / Run a pool over the registry's loans and defaults."""
+    """演示：在区域贷款与违约上运行资金池 / Run a pool over the registry's loans and defaults.
+
+    The government's steps are taken as ``--who`` and approvals as ``--checker`` (maker-checker,
+    audited as on the web); the banks' side is the region's history replayed as ``system``.
+    """
+    from kejin.access.acting import person
+    from kejin.console import progress
+    from kejin.db import transaction
     from kejin.fund.demo import run_demo
 
-    res = run_demo(
-        get_engine(),
-        scheme,
-        _money(capital, "capital"),
-        out,
-        firms,
-        seed,
-        _money(recovery, "recovery_share"),
-        replace,
-    )
+    engine = get_engine()
+    with transaction(engine) as s:
+        gov = person(s, who)
+        approver = person(s, checker, option="--checker")
+    with progress(as_json) as bar:
+        task = bar.add_task("资金池演示 / fund demo", total=None)
+
+        def tick(what: str, done: int, total: int) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+
+        res = run_demo(
+            engine,
+            scheme,
+            _money(capital, "capital"),
+            out,
+            gov,
+            approver,
+            firms,
+            seed,
+            _money(recovery, "recovery_share"),
+            replace,
+            tick,
+        )
     _show(res, as_json)
 
 

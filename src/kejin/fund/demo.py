@@ -9,11 +9,19 @@ month the trigger holds, reviewed 2 working days later, approved 10 working days
 the next day. The registry has no recovery data, so recoveries are an explicit, printed assumption
 (``recovery_share`` of each loss recovered 90 days after payout, when that date falls within the
 data's window).
+
+Who acts: the government's steps (setting up the pool, the capital, the first review and the
+payout) are taken by the person ``gov`` names and the approval by a second person ``checker``,
+through :mod:`kejin.fund.desk` exactly as on the web (permission, maker-checker, audit record in
+the money's transaction). The banks' and guarantors' side (enrolments, fees, claims, recoveries
+of every bank in the region) is the region's recorded history replayed, no one's act on the
+platform: it is recorded as the ``system`` principal, one audit event per step, marked simulated.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,8 +29,11 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from kejin.access.rules import Principal
+from kejin.access.service import SYSTEM
+from kejin.db import transaction
 from kejin.errors import KejinError
-from kejin.fund import ledger
+from kejin.fund import desk, ledger
 from kejin.fund import service as svc
 from kejin.fund.ledger import Actor
 from kejin.fund.report import write_report
@@ -75,15 +86,35 @@ def _ensure_region(engine: Engine, firms: int, seed: int) -> None:
         build_region(engine, firms=firms, seed=seed)
 
 
+#: Reports progress: (what, done, total).
+Tick = Callable[[str, int, int], None]
+
+
+def _simulated(action: str, kind: str, entity: Any) -> ledger.AuditHook:
+    """The audit record of a replayed bank-side step: the system principal, marked simulated."""
+    from kejin.access.service import log
+
+    def write(conn: Any, out: dict[str, Any]) -> None:
+        from sqlalchemy.orm import Session
+
+        with Session(bind=conn) as s:
+            log(s, SYSTEM, action, kind, entity, after=out, detail={"simulated": "fund demo"})
+
+    return write
+
+
 def run_demo(
     engine: Engine,
     scheme: str,
     capital: Decimal,
     out: Path,
+    gov: Principal,
+    checker: Principal,
     firms: int = 5000,
     seed: int = 20241,
     recovery_share: Decimal = Decimal("0.20"),
     replace: bool = False,
+    tick: Tick | None = None,
 ) -> dict[str, Any]:
     s = load_scheme(scheme)
     _ensure_region(engine, firms, seed)
@@ -96,7 +127,7 @@ def run_demo(
         ).one()
         data_end = (last.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
         loans = conn.execute(
-            select(Loan.contract_no, Loan.disbursed_on, Loan.maturity_on)
+            select(Loan.contract_no, Loan.uscc, Loan.disbursed_on, Loan.maturity_on)
             .join(Institution, Institution.id == Loan.institution_id)
             .where(Institution.kind == "bank", Loan.maturity_on > start)
             .order_by(Loan.disbursed_on, Loan.contract_no)
@@ -110,21 +141,46 @@ def run_demo(
             ).order_by(LoanStatus.contract_no, LoanStatus.month)
         ).all()
     k = f"demo:{pool}"
-    boss = Actor("fund_manager", start, f"demo of scheme {s.id}")
-    svc.create_pool(engine, pool, f"{s.name_zh}（演示）", scheme, boss, f"{k}:pool")
-    funder = s.pool_parties[0]
-    svc.deposit(engine, pool, funder, capital, boss, f"{k}:capital")
+    why = f"demo of scheme {s.id}"
+    with transaction(engine) as ses:
+        desk.create_pool(
+            ses,
+            engine,
+            gov,
+            pool=pool,
+            name=f"{s.name_zh}（演示）",
+            scheme=scheme,
+            why=why,
+            key=f"{k}:pool",
+            on=start,
+        )
+    with transaction(engine) as ses:
+        desk.deposit(
+            ses,
+            engine,
+            gov,
+            pool=pool,
+            party=s.pool_parties[0],
+            amount=capital,
+            why=why,
+            key=f"{k}:capital",
+            on=start,
+        )
     outcome: Counter[str] = Counter()
     enrolled: set[str] = set()
-    for c in loans:
+    uscc = {c.contract_no: c.uscc for c in loans}
+    for i, c in enumerate(loans):
+        if tick is not None and i % 200 == 0:
+            tick("入池 / enrolling", i, len(loans))
         on = max(c.disbursed_on, start)
         try:
             svc.enrol(
                 engine,
                 pool,
                 c.contract_no,
-                Actor("bank", on, "enrol"),
+                Actor(SYSTEM.username, on, "simulated bank"),
                 f"{k}:enrol:{c.contract_no}",
+                audit=_simulated("fund.enrol", "enterprise", c.uscc),
             )
             enrolled.add(c.contract_no)
             outcome["enrolled"] += 1
@@ -134,8 +190,9 @@ def run_demo(
                     pool,
                     c.contract_no,
                     None,
-                    Actor("guarantor", on, "fee"),
+                    Actor(SYSTEM.username, on, "simulated guarantor"),
                     f"{k}:fee:{c.contract_no}",
+                    audit=_simulated("fund.fee", "enterprise", c.uscc),
                 )
                 outcome["fees collected"] += 1
         except KejinError as e:
@@ -151,29 +208,34 @@ def run_demo(
             ):
                 first_bad[st.contract_no] = st.month
     last_day = start
-    for contract, month in sorted(first_bad.items(), key=lambda kv: (kv[1], kv[0])):
+    bad = sorted(first_bad.items(), key=lambda kv: (kv[1], kv[0]))
+    for i, (contract, month) in enumerate(bad):
+        if tick is not None:
+            tick("理赔 / claims", i, len(bad))
         filed = month + timedelta(days=4)
         try:
             cid = svc.file_claim(
-                engine, pool, contract, Actor("bank", filed, "default"), f"{k}:claim:{contract}"
+                engine,
+                pool,
+                contract,
+                Actor(SYSTEM.username, filed, "default (simulated bank)"),
+                f"{k}:claim:{contract}",
+                audit=_simulated("fund.file", "enterprise", uscc[contract]),
             )["claim"]
             outcome["claims filed"] += 1
             rev = s.due_date(filed, 2)
-            svc.review(
-                engine,
-                cid,
-                True,
-                Actor("reviewer_li", rev, "documents complete"),
-                f"{k}:review:{cid}",
-            )
+            with transaction(engine) as ses:
+                desk.review(
+                    ses, engine, gov, cid, True, "documents complete", f"{k}:review:{cid}", on=rev
+                )
             app = s.due_date(filed, 10)
-            svc.approve(
-                engine, cid, True, Actor("approver_wang", app, "approved"), f"{k}:approve:{cid}"
-            )
+            with transaction(engine) as ses:
+                desk.approve(
+                    ses, engine, checker, cid, True, "approved", f"{k}:approve:{cid}", on=app
+                )
             paid_on = app + timedelta(days=1)
-            out_pay = svc.pay(
-                engine, pool, cid, Actor("treasurer", paid_on, "payout"), f"{k}:pay:{cid}"
-            )
+            with transaction(engine) as ses:
+                out_pay = desk.pay(ses, engine, gov, cid, "payout", f"{k}:pay:{cid}", on=paid_on)
             outcome["claims paid"] += 1
             last_day = max(last_day, paid_on)
             if recovery_share > 0:
@@ -189,13 +251,16 @@ def run_demo(
                         engine,
                         cid,
                         amount,
-                        Actor("bank", rec_on, "recovery"),
+                        Actor(SYSTEM.username, rec_on, "recovery (simulated bank)"),
                         f"{k}:recovery:{cid}",
+                        audit=_simulated("fund.recover", "fund_claim", cid),
                     )
                     outcome["recoveries"] += 1
                     last_day = max(last_day, rec_on)
         except KejinError as e:
             outcome[f"claim refused: {_why(e)}"] += 1
+    if tick is not None:
+        tick("审计与报表 / audit and report", len(bad), len(bad))
     with engine.connect() as conn:
         rep = ledger.audit(conn, pool)
     last_day = max(last_day, data_end)

@@ -95,7 +95,7 @@ def own_claim(s: Session, p: Principal, claim_id: int) -> Claim:
     return c
 
 
-def _record(
+def audit_hook(
     p: Principal,
     action: str,
     kind: str,
@@ -127,41 +127,179 @@ def deposit(
     amount: Decimal,
     why: str,
     key: str | None,
+    on: date | None = None,
 ) -> dict[str, Any]:
     authorize(s, p, "fund.deposit")
-    audit = _record(p, "fund.deposit", "fund_pool", pool)
+    audit = audit_hook(p, "fund.deposit", "fund_pool", pool)
     return service.deposit(
-        engine, pool, party, amount, actor(p, why), command_key(p, key), audit=audit
+        engine, pool, party, amount, actor(p, why, on), command_key(p, key), audit=audit
+    )
+
+
+def create_pool(
+    s: Session,
+    engine: Engine,
+    p: Principal,
+    *,
+    pool: str,
+    name: str,
+    scheme: str,
+    why: str,
+    key: str | None,
+    on: date | None = None,
+) -> dict[str, Any]:
+    """Set up a pool under a scheme (the government's act, like every capital movement)."""
+    authorize(s, p, "fund.create")
+    audit = audit_hook(p, "fund.create", "fund_pool", pool)
+    return service.create_pool(
+        engine, pool, name, scheme, actor(p, why, on), command_key(p, key), audit=audit
+    )
+
+
+def collect_fee(
+    s: Session,
+    engine: Engine,
+    p: Principal,
+    *,
+    pool: str,
+    contract_no: str,
+    amount: Decimal | None,
+    why: str,
+    key: str | None,
+    on: date | None = None,
+) -> dict[str, Any]:
+    """A guarantee fee into the pool (scheme rate × covered amount when none is given)."""
+    authorize(s, p, "fund.fee")
+    loan = own_loan(s, p, contract_no)
+    audit = audit_hook(p, "fund.fee", "enterprise", loan.uscc, lambda out: {"pool": pool, **out})
+    return service.collect_fee(
+        engine, pool, contract_no, amount, actor(p, why, on), command_key(p, key), audit=audit
+    )
+
+
+def close_period(
+    s: Session,
+    engine: Engine,
+    p: Principal,
+    *,
+    pool: str,
+    period_end: date,
+    why: str,
+    key: str | None,
+    on: date | None = None,
+) -> dict[str, Any]:
+    """Close the pool's periods through ``period_end`` (after a clean ledger audit)."""
+    authorize(s, p, "fund.close")
+    audit = audit_hook(p, "fund.close", "fund_pool", pool)
+    return service.close_period(
+        engine, pool, period_end, actor(p, why, on), command_key(p, key), audit=audit
     )
 
 
 def review(
-    s: Session, engine: Engine, p: Principal, claim_id: int, ok: bool, why: str, key: str | None
+    s: Session,
+    engine: Engine,
+    p: Principal,
+    claim_id: int,
+    ok: bool,
+    why: str,
+    key: str | None,
+    on: date | None = None,
 ) -> dict[str, Any]:
     """First review; the service refuses the filer (maker-checker)."""
     authorize(s, p, "fund.review")
     own_claim(s, p, claim_id)
-    audit = _record(p, "fund.review", "fund_claim", claim_id)
-    return service.review(engine, claim_id, ok, actor(p, why), command_key(p, key), audit=audit)
+    audit = audit_hook(p, "fund.review", "fund_claim", claim_id)
+    return service.review(engine, claim_id, ok, actor(p, why, on), command_key(p, key), audit=audit)
 
 
 def approve(
-    s: Session, engine: Engine, p: Principal, claim_id: int, ok: bool, why: str, key: str | None
+    s: Session,
+    engine: Engine,
+    p: Principal,
+    claim_id: int,
+    ok: bool,
+    why: str,
+    key: str | None,
+    on: date | None = None,
 ) -> dict[str, Any]:
     """Approval; the service refuses the filer and the first reviewer (maker-checker)."""
     authorize(s, p, "fund.approve")
     own_claim(s, p, claim_id)
-    audit = _record(p, "fund.approve", "fund_claim", claim_id)
-    return service.approve(engine, claim_id, ok, actor(p, why), command_key(p, key), audit=audit)
+    audit = audit_hook(p, "fund.approve", "fund_claim", claim_id)
+    return service.approve(
+        engine, claim_id, ok, actor(p, why, on), command_key(p, key), audit=audit
+    )
 
 
 def pay(
-    s: Session, engine: Engine, p: Principal, claim_id: int, why: str, key: str | None
+    s: Session,
+    engine: Engine,
+    p: Principal,
+    claim_id: int,
+    why: str,
+    key: str | None,
+    on: date | None = None,
 ) -> dict[str, Any]:
     authorize(s, p, "fund.pay")
     c = own_claim(s, p, claim_id)
-    audit = _record(p, "fund.pay", "fund_claim", claim_id)
-    return service.pay(engine, c.pool_id, claim_id, actor(p, why), command_key(p, key), audit=audit)
+    audit = audit_hook(p, "fund.pay", "fund_claim", claim_id)
+    return service.pay(
+        engine, c.pool_id, claim_id, actor(p, why, on), command_key(p, key), audit=audit
+    )
+
+
+def reverse(
+    s: Session,
+    engine: Engine,
+    p: Principal,
+    claim_id: int,
+    why: str,
+    key: str | None,
+    on: date | None = None,
+) -> dict[str, Any]:
+    """Undo a payout by reversal entries; the claim returns to approved."""
+    authorize(s, p, "fund.reverse")
+    own_claim(s, p, claim_id)
+    audit = audit_hook(p, "fund.reverse", "fund_claim", claim_id)
+    return service.reverse_payout(
+        engine, claim_id, actor(p, why, on), command_key(p, key), audit=audit
+    )
+
+
+def recover(
+    s: Session,
+    engine: Engine,
+    p: Principal,
+    claim_id: int,
+    amount: Decimal,
+    why: str,
+    key: str | None,
+    on: date | None = None,
+) -> dict[str, Any]:
+    """Money recovered after a payout, shared back pro rata (a bank: its own claims only)."""
+    authorize(s, p, "fund.recover")
+    own_claim(s, p, claim_id)
+    audit = audit_hook(p, "fund.recover", "fund_claim", claim_id)
+    return service.record_recovery(
+        engine, claim_id, amount, actor(p, why, on), command_key(p, key), audit=audit
+    )
+
+
+def write_off(
+    s: Session,
+    engine: Engine,
+    p: Principal,
+    claim_id: int,
+    why: str,
+    key: str | None,
+    on: date | None = None,
+) -> dict[str, Any]:
+    """Close a paid claim (核销结案)."""
+    authorize(s, p, "fund.write_off")
+    own_claim(s, p, claim_id)
+    audit = audit_hook(p, "fund.write_off", "fund_claim", claim_id)
+    return service.write_off(engine, claim_id, actor(p, why, on), command_key(p, key), audit=audit)
 
 
 # ---------------------------------------------------------------- bank
@@ -176,11 +314,14 @@ def enrol(
     contract_no: str,
     why: str,
     key: str | None,
+    on: date | None = None,
 ) -> dict[str, Any]:
     authorize(s, p, "fund.enrol")
     loan = own_loan(s, p, contract_no)
-    audit = _record(p, "fund.enrol", "enterprise", loan.uscc, lambda out: {"pool": pool, **out})
-    return service.enrol(engine, pool, contract_no, actor(p, why), command_key(p, key), audit=audit)
+    audit = audit_hook(p, "fund.enrol", "enterprise", loan.uscc, lambda out: {"pool": pool, **out})
+    return service.enrol(
+        engine, pool, contract_no, actor(p, why, on), command_key(p, key), audit=audit
+    )
 
 
 def report_status(
@@ -196,6 +337,7 @@ def report_status(
     classification: str,
     why: str,
     key: str | None,
+    on: date | None = None,
 ) -> dict[str, Any]:
     """A month-end status of an enrolled loan (what a claim's trigger is judged on)."""
     authorize(s, p, "fund.report")
@@ -208,9 +350,11 @@ def report_status(
         balance,
         days_past_due,
         classification,
-        actor(p, why),
+        actor(p, why, on),
         command_key(p, key),
-        audit=_record(p, "fund.report", "enterprise", loan.uscc, lambda out: {"pool": pool, **out}),
+        audit=audit_hook(
+            p, "fund.report", "enterprise", loan.uscc, lambda out: {"pool": pool, **out}
+        ),
     )
 
 
@@ -223,12 +367,13 @@ def file_claim(
     contract_no: str,
     why: str,
     key: str | None,
+    on: date | None = None,
 ) -> dict[str, Any]:
     authorize(s, p, "fund.file")
     loan = own_loan(s, p, contract_no)
-    audit = _record(p, "fund.file", "enterprise", loan.uscc, lambda out: {"pool": pool, **out})
+    audit = audit_hook(p, "fund.file", "enterprise", loan.uscc, lambda out: {"pool": pool, **out})
     return service.file_claim(
-        engine, pool, contract_no, actor(p, why), command_key(p, key), audit=audit
+        engine, pool, contract_no, actor(p, why, on), command_key(p, key), audit=audit
     )
 
 

@@ -86,7 +86,13 @@ def _cached_scheme(conn: Connection, pool_id: str, digest: str) -> Scheme:
 
 
 def create_pool(
-    engine: Engine, pool_id: str, name: str, scheme: str, actor: Actor, key: str
+    engine: Engine,
+    pool_id: str,
+    name: str,
+    scheme: str,
+    actor: Actor,
+    key: str,
+    audit: ledger.AuditHook | None = None,
 ) -> dict[str, Any]:
     """Set up a pool under a library scheme (by id) or a scheme file; its text is pinned."""
     text, file = read_scheme_text(scheme)
@@ -95,6 +101,21 @@ def create_pool(
     payload = {"pool": pool_id, "name": name, "scheme_sha256": digest}
 
     def body(conn: Connection) -> dict[str, Any]:
+        # The pool row is written with its accounts and the command (and its audit record) in
+        # one transaction: a pool is never set up without the record of who set it up.
+        exists = conn.execute(select(POOL.c.scheme_sha256).where(POOL.c.id == pool_id)).first()
+        if exists is None:
+            conn.execute(
+                insert(POOL),
+                {
+                    "id": pool_id,
+                    "name": name,
+                    "scheme_id": s.id,
+                    "scheme_sha256": digest,
+                    "scheme_text": text,
+                    "created_on": actor.on,
+                },
+            )
         keys = [("pool", "cash", False), ("pool", "fee_income", False)]
         keys += [(p, "capital", False) for p in s.pool_parties]
         keys += [
@@ -111,21 +132,9 @@ def create_pool(
             "scheme_sha256": digest,
         }
 
-    with engine.begin() as conn:
-        exists = conn.execute(select(POOL.c.scheme_sha256).where(POOL.c.id == pool_id)).first()
-        if exists is None:
-            conn.execute(
-                insert(POOL),
-                {
-                    "id": pool_id,
-                    "name": name,
-                    "scheme_id": s.id,
-                    "scheme_sha256": digest,
-                    "scheme_text": text,
-                    "created_on": actor.on,
-                },
-            )
-    return ledger.run_command(engine, pool_id, "create_pool", key, payload, actor, body)
+    return ledger.run_command(
+        engine, pool_id, "create_pool", key, payload, actor, body, audit=audit
+    )
 
 
 def deposit(
@@ -186,7 +195,13 @@ def _cash(conn: Connection, pool_id: str) -> Decimal:
 
 
 def collect_fee(
-    engine: Engine, pool_id: str, contract_no: str, amount: Decimal | None, actor: Actor, key: str
+    engine: Engine,
+    pool_id: str,
+    contract_no: str,
+    amount: Decimal | None,
+    actor: Actor,
+    key: str,
+    audit: ledger.AuditHook | None = None,
 ) -> dict[str, Any]:
     """Guarantee fee into the pool (Pingshan: 1%/yr of the covered amount when none is given)."""
 
@@ -219,6 +234,7 @@ def collect_fee(
         {"contract_no": contract_no, "amount": amount},
         actor,
         body,
+        audit=audit,
     )
 
 
@@ -1115,7 +1131,9 @@ def _paid_and_fees(conn: Connection, pool_id: str) -> tuple[Decimal, Decimal]:
     return Decimal(rows.get("compensation", 0)), -Decimal(rows.get("fee_income", 0))
 
 
-def reverse_payout(engine: Engine, claim_id: int, actor: Actor, key: str) -> dict[str, Any]:
+def reverse_payout(
+    engine: Engine, claim_id: int, actor: Actor, key: str, audit: ledger.AuditHook | None = None
+) -> dict[str, Any]:
     """Undo a payout by reversal entries (never by deleting); the claim returns to approved."""
     pool_id = _pool_of(engine, claim_id)
 
@@ -1160,12 +1178,17 @@ def reverse_payout(engine: Engine, claim_id: int, actor: Actor, key: str) -> dic
         return {"claim": claim_id, "reversal_entries": ids, "status": "approved"}
 
     return ledger.run_command(
-        engine, pool_id, "reverse_payout", key, {"claim": claim_id}, actor, body
+        engine, pool_id, "reverse_payout", key, {"claim": claim_id}, actor, body, audit=audit
     )
 
 
 def record_recovery(
-    engine: Engine, claim_id: int, amount: Decimal, actor: Actor, key: str
+    engine: Engine,
+    claim_id: int,
+    amount: Decimal,
+    actor: Actor,
+    key: str,
+    audit: ledger.AuditHook | None = None,
 ) -> dict[str, Any]:
     """Money the bank recovered after a payout, shared back to every party pro rata."""
     amount = _positive(amount)
@@ -1245,11 +1268,20 @@ def record_recovery(
         }
 
     return ledger.run_command(
-        engine, pool_id, "recovery", key, {"claim": claim_id, "amount": amount}, actor, body
+        engine,
+        pool_id,
+        "recovery",
+        key,
+        {"claim": claim_id, "amount": amount},
+        actor,
+        body,
+        audit=audit,
     )
 
 
-def write_off(engine: Engine, claim_id: int, actor: Actor, key: str) -> dict[str, Any]:
+def write_off(
+    engine: Engine, claim_id: int, actor: Actor, key: str, audit: ledger.AuditHook | None = None
+) -> dict[str, Any]:
     """Close a paid claim (核销结案): recoveries end and the enrolment is closed."""
     pool_id = _pool_of(engine, claim_id)
 
@@ -1277,11 +1309,18 @@ def write_off(engine: Engine, claim_id: int, actor: Actor, key: str) -> dict[str
             "final_pool_loss": c.pool_amount - c.recovered_to_pool,
         }
 
-    return ledger.run_command(engine, pool_id, "write_off", key, {"claim": claim_id}, actor, body)
+    return ledger.run_command(
+        engine, pool_id, "write_off", key, {"claim": claim_id}, actor, body, audit=audit
+    )
 
 
 def close_period(
-    engine: Engine, pool_id: str, period_end: date, actor: Actor, key: str
+    engine: Engine,
+    pool_id: str,
+    period_end: date,
+    actor: Actor,
+    key: str,
+    audit: ledger.AuditHook | None = None,
 ) -> dict[str, Any]:
     if period_end > actor.on:
         _refuse("不能结账到未来日期", "cannot close a future period", "period_end", str(period_end))
@@ -1293,6 +1332,7 @@ def close_period(
         {"period_end": period_end},
         actor,
         lambda conn: ledger.close_period(conn, pool_id, period_end, key),
+        audit=audit,
     )
 
 

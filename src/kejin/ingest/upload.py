@@ -17,6 +17,7 @@ import hashlib
 import re
 import tempfile
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -123,29 +124,70 @@ def run_upload(
     """Import (or dry-run) an uploaded file; audited whether it passes or is refused."""
     authorize(s, p, "ingest.import")
     name = safe_name(filename)
-    spec_name, dept = resolve(kind, source or None)
-    detail: dict[str, Any] = {"file": name, "kind": spec_name, "source": dept, "dry_run": dry_run}
+    resolve(kind, source or None)  # an unknown kind or department is refused before saving
     with tempfile.TemporaryDirectory(prefix="kejin-upload-") as tmp:
         path = Path(tmp) / name
-        detail["sha256"] = _save(data, path)
-        try:
-            out = import_file(engine, spec_name, path, source, dry_run, session=s)
-        except ValidationError as e:
-            # The file's rows were written in this request's transaction (so an import commits
-            # with its audit record): drop them now, which also frees SQLite's write lock for
-            # the refusal's record. That record has its own transaction: the API rolls the
-            # request's back on the 422.
-            s.rollback()
-            with transaction(engine) as own:
-                access.log(
-                    own,
-                    p,
-                    "ingest.refused",
-                    "import",
-                    spec_name,
-                    detail={**detail, "problems": len(e.problems)},
-                )
-            raise
+        digest = _save(data, path)
+        return import_audited(
+            s, engine, p, kind=kind, path=path, source=source, dry_run=dry_run, sha256=digest
+        )
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def import_audited(
+    s: Session,
+    engine: Engine,
+    p: Principal,
+    *,
+    kind: str,
+    path: Path,
+    source: str | None,
+    dry_run: bool,
+    pulled_at: datetime | None = None,
+    sha256: str | None = None,
+    step: Callable[[str], None] | None = None,
+    rows_read: Callable[[int], None] | None = None,
+) -> Outcome:
+    """Import (or dry-run) a file as ``p``: the web's upload and ``kejin import --who`` both end
+    here. The rows and the audit record (with the file's SHA-256) commit together; a refused
+    file is recorded too, with the number of its problems. The caller has checked ``p`` may
+    (``ingest.import``), or ``p`` is the system principal of a scheduled feed."""
+    spec_name, dept = resolve(kind, source or None)
+    detail: dict[str, Any] = {
+        "file": path.name,
+        "kind": spec_name,
+        "source": dept,
+        "dry_run": dry_run,
+        # A file that cannot be read is refused by the import below, naming it; no digest then.
+        "sha256": sha256 or (_sha256(path) if path.is_file() else None),
+    }
+    try:
+        out = import_file(
+            engine, spec_name, path, source, dry_run, pulled_at, step, rows_read, session=s
+        )
+    except ValidationError as e:
+        # The file's rows were written in this request's transaction (so an import commits
+        # with its audit record): drop them now, which also frees SQLite's write lock for
+        # the refusal's record. That record has its own transaction: the API rolls the
+        # request's back on the 422.
+        s.rollback()
+        with transaction(engine) as own:
+            access.log(
+                own,
+                p,
+                "ingest.refused",
+                "import",
+                spec_name,
+                detail={**detail, "problems": len(e.problems)},
+            )
+        raise
     access.log(
         s,
         p,

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kejin.access.rules import Principal
 from kejin.console import console, get_engine, print_json
 from kejin.db import transaction
-from kejin.errors import NotFoundError, Problem, ValidationError
+from kejin.errors import Problem, ValidationError
 
 match_app = typer.Typer(help="融资对接 / financing marketplace", no_args_is_help=True)
 products_app = typer.Typer(help="产品超市 / product catalogue", no_args_is_help=True)
@@ -30,16 +29,11 @@ JSON = typer.Option(False, "--json", help="输出JSON / print JSON")
 
 
 def principal(s: Session, username: str) -> Principal:
-    """The registered user ``username`` as the services see a caller."""
-    from kejin.access.service import principal_of
-    from kejin.access.tables import User
+    """The active registered user ``username`` as the services see a caller (an unknown or
+    deactivated account is refused naming --who, as every area's CLI does)."""
+    from kejin.access.service import named_principal
 
-    u = s.scalar(select(User).where(User.username == username))
-    if u is None:
-        raise NotFoundError(
-            "用户不存在", "no such user", [Problem("", "", field="who", value=username)]
-        )
-    return principal_of(u, via="cli")
+    return named_principal(s, username, "--who")
 
 
 def _show(result: Any, as_json: bool) -> None:

@@ -42,11 +42,23 @@ def score(
     ),
     json: bool = typer.Option(False, "--json", help="JSON 输出 / JSON output"),
 ) -> None:
-    """按指标体系为全部企业评分并保存 / Score every firm and store the run."""
-    from kejin.console import get_engine
+    """按指标体系为全部企业评分并保存 / Score every firm and store the run.
+
+    A batch run, no one's decision: recorded as the ``system`` principal, the run and its audit
+    record committed together."""
+    from kejin.access.acting import system_event
+    from kejin.console import get_engine, progress
+    from kejin.db import transaction
     from kejin.points.service import score_run
 
-    result = score_run(get_engine(), system, year, peer)
+    engine = get_engine()
+    with progress(json) as bar, transaction(engine) as s:
+        bar.add_task(f"评分 / scoring {system}", total=None)
+        result = score_run(engine, system, year, peer, session=s)
+        keep = ("system", "version", "year", "firms", "results_sha256")
+        system_event(
+            s, "points.score", "score_run", result["run_id"], {k: result.get(k) for k in keep}
+        )
     if json:
         print_json(result)
         return

@@ -13,8 +13,9 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
-from kejin.db import transaction
+from kejin.db import joined, transaction
 from kejin.errors import NotFoundError, Problem, ValidationError
 from kejin.frames import read_frame, write_frame
 from kejin.points.formula import lag_name
@@ -104,9 +105,16 @@ def results_frame(scored: pl.DataFrame, system: System) -> pl.DataFrame:
 
 
 def score_run(
-    engine: Engine, system_name: str, year: int | None = None, peer: str | None = None
+    engine: Engine,
+    system_name: str,
+    year: int | None = None,
+    peer: str | None = None,
+    session: Session | None = None,
 ) -> dict[str, Any]:
-    """Score every firm for ``year`` (default: latest) and store the run; returns its summary."""
+    """Score every firm for ``year`` (default: latest) and store the run; returns its summary.
+
+    ``session``: stored in the caller's transaction, beside the audit record it writes
+    (:func:`kejin.db.joined`); without, in a transaction of its own."""
     loaded = load_system(system_name)
     system = loaded.system
     if peer is not None and peer not in ("none", "chain", "revenue_band"):
@@ -132,7 +140,7 @@ def score_run(
     params = {"system": system.id, "year": year, "peer": peer or system.peer_groups.extra}
     with engine.connect() as conn:
         pull = conn.execute(select(func.max(DataPull.id))).scalar()
-    with transaction(engine) as session:
+    with joined(engine, session) as unit:
         run = ScoreRun(
             system_id=system.id,
             system_version=system.version,
@@ -145,10 +153,10 @@ def score_run(
             results_sha256=results_hash,
             created_at=datetime.now(UTC).replace(tzinfo=None),
         )
-        session.add(run)
-        session.flush()
+        unit.add(run)
+        unit.flush()
         write_frame(
-            session.connection(), ScoreResult.__table__, results.with_columns(run_id=pl.lit(run.id))
+            unit.connection(), ScoreResult.__table__, results.with_columns(run_id=pl.lit(run.id))
         )
         run_id = run.id
     return summary(results, system, loaded, run_id, params, results_hash)

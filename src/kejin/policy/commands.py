@@ -1,7 +1,9 @@
 """``kejin policy …``: the library, evaluation from files, trace, precise push, simulation, workflow.
 
-Thin: parse, call the engine or the service, print. ``--json`` gives machine-readable output;
-``--by`` names the officer for every workflow step (maker-checker is checked on these names).
+Thin: parse, call the engine or the service, print. ``--json`` gives machine-readable output.
+Every workflow step acts as the platform user ``--who`` names (``--by`` is kept as an alias),
+through the same operation as the web (:mod:`kejin.policy.operations`): the same permission, the
+same maker-checker on these users and the same audit record, in the step's own transaction.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from kejin.console import console, err_console, get_engine, print_json
+from kejin.access.acting import acting, who_option
+from kejin.console import console, err_console, get_engine, print_json, progress
 from kejin.db import transaction
 from kejin.errors import Problem, ValidationError, parse_date
 from kejin.ids import normalize_uscc
@@ -27,7 +30,7 @@ AS_OF = typer.Option(
     None, "--as-of", help="按此日已公布的参数计算 / parameters as known on DATE (YYYY-MM-DD)"
 )
 JSON = typer.Option(False, "--json", help="输出JSON / JSON output")
-BY = typer.Option(..., "--by", help="操作人 / acting officer")
+BY = who_option("操作人（平台用户名）/ acting person (platform username)", "--by")
 
 
 def _date(text: str | None, field: str = "as_of") -> date | None:
@@ -428,6 +431,13 @@ def _show(obj: Any, json_out: bool) -> None:
         console.print(obj)
 
 
+def _acting(who: str | None, action: str, target: Any = None) -> Any:
+    """A workflow step's unit of work as ``--who``, permitted as the route permits it."""
+    from kejin.policy import routes as _rules  # noqa: F401  (registers the policy's rules)
+
+    return acting(get_engine(), who, action, target)
+
+
 @policy_app.command("create")
 def create_cmd(
     policy_id: str = typer.Argument(..., help="政策编号 / policy id"),
@@ -438,13 +448,11 @@ def create_cmd(
     json_out: bool = JSON,
 ) -> None:
     """新建项目（草稿） / Create a draft programme with a yearly budget."""
-    from kejin.policy import service
+    from kejin.policy import operations as ops
 
-    with transaction(get_engine()) as s:
-        p = service.create_programme(
-            s, policy_id=policy_id, year=year, budget=Decimal(budget), allocation=allocation, by=by
-        )
-        _show(programme_view(p), json_out)
+    with _acting(by, "policy.create") as (s, p):
+        out = ops.create(s, p, policy_id=policy_id, year=year, budget=budget, allocation=allocation)
+    _show(out, json_out)
 
 
 @policy_app.command("publish")
@@ -455,60 +463,69 @@ def publish_cmd(
     json_out: bool = JSON,
 ) -> None:
     """发布项目（须另一人审批） / Publish a programme (checker ≠ maker)."""
-    from kejin.policy import service
+    from kejin.policy import operations as ops
 
-    with transaction(get_engine()) as s:
-        p = service.publish(s, programme, by=by, as_of=_date(as_of) or date.today())
-        _show(programme_view(p), json_out)
+    with _acting(by, "policy.publish") as (s, p):
+        out = ops.publish(s, p, programme, _date(as_of))
+    _show(out, json_out)
 
 
 @policy_app.command("apply")
 def apply_cmd(
     programme: str = typer.Argument(...),
-    uscc: str | None = typer.Option(
-        None, "--uscc", help="从登记库取该企业的对象 / the firm's entities from the registry"
-    ),
+    uscc: str = typer.Option(..., "--uscc", help="申请企业 / the applying firm"),
     entity: str | None = typer.Option(None, "--entity", help="只申请此对象 / only this entity"),
-    input_file: Path | None = typer.Option(None, "--input", help="输入文件 / input file"),
+    input_file: Path | None = typer.Option(
+        None, "--input", help="该企业对象的输入文件 / input file of the firm's entities"
+    ),
     by: str = BY,
     json_out: bool = JSON,
 ) -> None:
-    """申请 / Apply for a firm's eligible entities (registry) or the rows of a file."""
+    """申请 / Apply as the firm's own user, for its eligible entities (registry) or for its rows
+    of a file (policies whose data the registry does not hold)."""
+    from kejin.access import service as access
+    from kejin.access.rules import authorize
     from kejin.policy import library, service
-    from kejin.policy.engine import evaluate
+    from kejin.policy import operations as ops
     from kejin.policy.simulate import rows_for_year
-    from kejin.policy.tables import Programme
     from kejin.policy.trace import entity_filter
 
-    with transaction(get_engine()) as s:
-        prog = s.get(Programme, programme)
-        if prog is None:
-            from kejin.errors import NotFoundError
-
-            raise NotFoundError(f"没有项目{programme}", f"no programme {programme}")
-        policy = library.get(prog.policy_id)
-        frame = _frame_for(prog.policy_id, input_file, normalize_uscc(uscc) if uscc else None)
-        frame = rows_for_year(policy, frame, prog.year)
-        if entity:
-            frame = frame.filter(entity_filter(policy, entity))
-        elif input_file is None:
-            res, _ = evaluate(policy, frame, as_of=prog.params_as_of)
-            frame = frame.filter(res["eligible"] & (res["amount"] > 0))
-        if frame.height == 0:
-            raise ValidationError(
-                "没有可申请的对象",
-                "nothing eligible to apply for",
-                [
-                    Problem(
-                        "无符合条件的对象",
-                        "no eligible entity",
-                        field="entity",
-                        value=entity or uscc,
-                    )
-                ],
-            )
-        apps = service.apply(s, programme, frame, by=by)
-        _show([application_view(a) for a in apps], json_out)
+    code = normalize_uscc(uscc)
+    with _acting(by, "policy.apply", code) as (s, p):
+        if input_file is None:
+            out = ops.apply(s, get_engine(), p, code, programme, entity)
+        else:
+            authorize(s, p, "policy.apply", code)
+            prog = service.get_programme(s, programme)
+            policy = library.get(prog.policy_id)
+            frame = rows_for_year(policy, _frame_for(prog.policy_id, input_file), prog.year)
+            frame = frame.filter(pl.col(policy.firm_column).cast(pl.String) == code)
+            if entity:
+                frame = frame.filter(entity_filter(policy, entity))
+            if frame.height == 0:
+                raise ValidationError(
+                    "没有可申请的对象",
+                    "nothing eligible to apply for",
+                    [
+                        Problem(
+                            "文件中没有本企业的对象",
+                            "no entity of this firm in the file",
+                            field="entity",
+                            value=entity or code,
+                        )
+                    ],
+                )
+            out = [application_view(a) for a in service.apply(s, programme, frame, by=p.username)]
+            for a in out:
+                access.log(
+                    s,
+                    p,
+                    "policy.apply",
+                    "application",
+                    a["id"],
+                    after={k: a[k] for k in ("programme", "firm", "entity", "state", "claimed")},
+                )
+    _show(out, json_out)
 
 
 @policy_app.command("review")
@@ -520,23 +537,21 @@ def review_cmd(
     json_out: bool = JSON,
 ) -> None:
     """审核（经办） / Review an application (the maker)."""
-    from kejin.policy import service
+    from kejin.policy import operations as ops
 
-    with transaction(get_engine()) as s:
-        _show(
-            application_view(service.review(s, application, by=by, accept=not reject, note=note)),
-            json_out,
-        )
+    with _acting(by, "policy.review") as (s, p):
+        out = ops.review(s, p, application, accept=not reject, note=note)
+    _show(out, json_out)
 
 
 @policy_app.command("approve")
 def approve_cmd(programme: str = typer.Argument(...), by: str = BY, json_out: bool = JSON) -> None:
     """审批并占用预算（复核） / Approve reviewed applications, reserving budget (checker ≠ reviewer)."""
-    from kejin.policy import service
+    from kejin.policy import operations as ops
 
-    with transaction(get_engine()) as s:
-        apps = service.approve(s, programme, by=by)
-        _show([application_view(a) for a in apps], json_out)
+    with _acting(by, "policy.approve") as (s, p):
+        out = ops.approve(s, p, programme)
+    _show(out, json_out)
 
 
 @policy_app.command("pay")
@@ -547,20 +562,20 @@ def pay_cmd(
     json_out: bool = JSON,
 ) -> None:
     """支付 / Pay an approved application once (idempotent by key)."""
-    from kejin.policy import service
+    from kejin.policy import operations as ops
 
-    with transaction(get_engine()) as s:
-        p = service.pay(s, application, idempotency_key=key, by=by)
-        _show(
-            {
-                "payment": p.id,
-                "application": p.application_id,
-                "amount": p.amount,
-                "key": p.idempotency_key,
-                "paid_at": p.paid_at,
-            },
-            json_out,
-        )
+    with _acting(by, "policy.pay") as (s, p):
+        pm = ops.pay(s, p, application, key)
+    _show(
+        {
+            "payment": pm["id"],
+            "application": pm["application"],
+            "amount": pm["amount"],
+            "key": pm["idempotency_key"],
+            "paid_at": pm["paid_at"],
+        },
+        json_out,
+    )
 
 
 @policy_app.command("correct")
@@ -575,35 +590,42 @@ def correct_cmd(
     key_prefix: str | None = typer.Option(
         None, "--key-prefix", help="幂等键前缀 / idempotency key prefix"
     ),
-    by: str | None = typer.Option(None, "--by"),
+    by: str | None = who_option(
+        "操作人（记录时必填）/ acting person (needed with --apply)", "--by"
+    ),
     json_out: bool = JSON,
 ) -> None:
     """追溯更正 / Per-beneficiary top-up or claw-back after a parameter revision."""
+    from kejin.policy import operations as ops
     from kejin.policy import service
 
     day = _date(as_of)
-    with transaction(get_engine()) as s:
-        if record:
-            if not key_prefix or not by:
-                raise ValidationError(
-                    "--apply 需要 --key-prefix 和 --by", "--apply needs --key-prefix and --by"
-                )
-            pays = service.apply_corrections(s, programme, as_of=day, by=by, key_prefix=key_prefix)
-            _show(
-                [
-                    {
-                        "payment": p.id,
-                        "application": p.application_id,
-                        "kind": p.kind,
-                        "amount": p.amount,
-                        "key": p.idempotency_key,
-                    }
-                    for p in pays
-                ],
-                json_out,
-            )
-        else:
+    assert day is not None
+    if not record:
+        with transaction(get_engine()) as s:
             _show(service.corrections(s, programme, as_of=day), json_out)
+        return
+    if not key_prefix:
+        raise ValidationError(
+            "--apply 需要 --key-prefix",
+            "--apply needs --key-prefix",
+            [Problem("缺少幂等键前缀", "no key prefix", field="--key-prefix")],
+        )
+    with _acting(by, "policy.correct") as (s, p):
+        pays = ops.record_corrections(s, p, programme, day, key_prefix)
+    _show(
+        [
+            {
+                "payment": x["id"],
+                "application": x["application"],
+                "kind": x["kind"],
+                "amount": x["amount"],
+                "key": x["idempotency_key"],
+            }
+            for x in pays
+        ],
+        json_out,
+    )
 
 
 @policy_app.command("status")
@@ -634,8 +656,14 @@ DEMO_APPLICATIONS = 6
 
 
 def _demo_applications(
-    s: Any, policy: Any, programme_id: str, rows: pl.DataFrame, maker: str, checker: str
+    s: Any, policy: Any, programme_id: str, rows: pl.DataFrame, maker: Any, checker: Any
 ) -> None:
+    """The largest eligible applications, walked through the workflow. The applicants are the
+    region's firms replayed (no one's act on the platform: ``system``, marked simulated); the
+    review, approval and payments are the officers' own acts through the web's operations."""
+    from kejin.access.acting import system_event
+    from kejin.access.rules import authorize
+    from kejin.policy import operations as ops
     from kejin.policy import service
     from kejin.policy.engine import evaluate
 
@@ -649,31 +677,55 @@ def _demo_applications(
         .head(DEMO_APPLICATIONS)
         .drop("_amount")
     )
-    apps = [
-        service.apply(s, programme_id, top[i : i + 1], by="demo-applicant")[0]
-        for i in range(top.height)
-    ]
+    apps = []
+    for i in range(top.height):
+        a = service.apply(s, programme_id, top[i : i + 1], by="system")[0]
+        view = application_view(a)
+        after = {k: view[k] for k in ("programme", "firm", "entity", "state", "claimed")}
+        system_event(
+            s, "policy.apply", "application", a.id, {"simulated": "policy demo"}, after=after
+        )
+        apps.append(a)
     for a in apps[:4]:
-        service.review(s, a.id, by=maker)
-    decided = service.approve(s, programme_id, by=checker)
+        authorize(s, maker, "policy.review")
+        ops.review(s, maker, a.id, accept=True, note=None)
+    authorize(s, checker, "policy.approve")
+    decided = ops.approve(s, checker, programme_id)
     # Approval may still refuse one (a cost another programme already covers: stacking).
-    for a in [a for a in decided if a.state == "approved"][:3]:
-        service.pay(s, a.id, idempotency_key=f"demo:{programme_id}:{a.id}", by=maker)
+    for a in [a for a in decided if a["state"] == "approved"][:3]:
+        authorize(s, maker, "policy.pay")
+        ops.pay(s, maker, a["id"], f"demo:{programme_id}:{a['id']}")
 
 
 @policy_app.command("demo")
 def demo_cmd(
     year: int | None = typer.Option(None, "--year", help="年度（默认数据最近年度） / year"),
-    maker: str = typer.Option("demo-maker", "--maker"),
-    checker: str = typer.Option("demo-checker", "--checker"),
+    maker: str = who_option(
+        "经办人（平台用户名）：建项目、审核、支付 / maker: creates, reviews, pays", "--maker"
+    ),
+    checker: str = typer.Option(
+        None, "--checker", help="复核人（另一人）：发布、审批 / checker: publishes, approves"
+    ),
 ) -> None:
-    """演示：在登记库上发布政策库并测算 / Publish the registry-computable library and show costs."""
-    from kejin.policy import library, service
+    """演示：在登记库上发布政策库并测算 / Publish the registry-computable library and show costs.
+
+    The officers act as on the web: ``--who`` (a gov_admin) creates each programme, reviews and
+    pays; ``--checker`` (a second government user) publishes and approves.
+    """
+    from kejin.access.acting import person
+    from kejin.access.rules import authorize
+    from kejin.policy import library
+    from kejin.policy import operations as ops
+    from kejin.policy import routes as _rules  # noqa: F401  (registers the policy's rules)
     from kejin.policy.entities import registry_frames
     from kejin.policy.simulate import evaluate_all, latest_year, rows_for_year
     from kejin.policy.tables import Programme
 
-    frames = registry_frames(get_engine())
+    engine = get_engine()
+    with transaction(engine) as s:
+        gov = person(s, maker, "policy.create")
+        second = person(s, checker, "policy.publish", option="--checker")
+    frames = registry_frames(engine)
     pols = [p for p in library.all_policies() if p.entity in frames]
     t = Table(title="政策库测算 / library over the registry")
     for c in (
@@ -686,11 +738,14 @@ def demo_cmd(
     ):
         t.add_column(c)
     by_year: dict[int, tuple[dict[str, pl.DataFrame], pl.DataFrame]] = {}
-    for p in pols:
+
+    def one(p: Any) -> None:
+        """One policy: its cost over the registry, and its programme when anyone qualifies
+        (created by the maker, published by the checker, in one audited transaction)."""
         y = year or latest_year(p, frames[p.entity])
         if y is None:
             t.add_row(p.id, "-", "0", "0", "0", "无数据 / no rows in force")
-            continue
+            return
         if y not in by_year:
             by_year[y] = evaluate_all(pols, frames, year=y)
         results, stacked = by_year[y]
@@ -703,19 +758,26 @@ def demo_cmd(
             t.add_row(
                 p.id, str(y), "0", "0", "0", "无符合企业，未建项目 / none eligible: not created"
             )
-            continue
+            return
         budget = Decimal(str(total)).quantize(Decimal("1")) + Decimal("1")
-        with transaction(get_engine()) as s:
+        with transaction(engine) as s:
             pid = f"{p.id}-{y}"
             if s.get(Programme, pid) is None:
-                service.create_programme(
-                    s, policy_id=p.id, year=y, budget=budget, allocation="fcfs", by=maker
-                )
-                service.publish(s, pid, by=checker, as_of=date(y, 12, 31))
-                _demo_applications(s, p, pid, rows_for_year(p, frames[p.entity], y), maker, checker)
+                authorize(s, gov, "policy.create")
+                ops.create(s, gov, policy_id=p.id, year=y, budget=str(budget), allocation="fcfs")
+                authorize(s, second, "policy.publish")
+                ops.publish(s, second, pid, date(y, 12, 31))
+                _demo_applications(s, p, pid, rows_for_year(p, frames[p.entity], y), gov, second)
         t.add_row(
             p.id, str(y), str(int(res["eligible"].sum())), f"{total:,.2f}", f"{kept:,.2f}", pid
         )
+
+    with progress() as bar:
+        task = bar.add_task("政策演示 / policy demo", total=len(pols))
+        for p in pols:
+            bar.update(task, description=f"政策 / policy {p.id}")
+            one(p)
+            bar.advance(task)
     console.print(t)
     err_console.print(f"已发布 / published at {datetime.now():%Y-%m-%d %H:%M}")
 

@@ -26,8 +26,25 @@ def synth(
     ),
     as_json: bool = typer.Option(False, "--json", help="输出JSON / print JSON"),
 ) -> None:
-    """生成合成区域（企业、指标、资质、融资、机构、贷款） / Build the synthetic region."""
-    from kejin.synth.service import build_region
+    """生成合成区域（企业、指标、资质、融资、机构、贷款） / Build the synthetic region.
+
+    A batch job, no one's decision: recorded as the ``system`` principal, the region and its
+    audit record committed together."""
+    from sqlalchemy import Connection
+    from sqlalchemy.orm import Session
+
+    from kejin.access.acting import system_event
+    from kejin.synth.service import BuildReport, build_region
+
+    def audit(conn: Connection, rep: BuildReport) -> None:
+        with Session(bind=conn) as s:
+            system_event(
+                s,
+                "synth.build",
+                "region",
+                f"seed {seed}",
+                {"firms": firms, "seed": seed, "replace": replace, "rows": rep.rows},
+            )
 
     engine = get_engine()
     with progress(quiet=as_json) as bar:
@@ -36,7 +53,9 @@ def synth(
         def advance(description: str, done: int, total: int) -> None:
             bar.update(task, description=description, completed=done, total=total)
 
-        report = build_region(engine, firms=firms, seed=seed, replace=replace, progress=advance)
+        report = build_region(
+            engine, firms=firms, seed=seed, replace=replace, progress=advance, audit=audit
+        )
     if as_json:
         print_json(report.to_dict())
         return

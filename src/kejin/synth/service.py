@@ -133,12 +133,14 @@ def build_region(
     progress: Progress | None = None,
     as_of: dt.date = AS_OF,
     years: int = 3,
+    audit: Callable[[Connection, BuildReport], None] | None = None,
 ) -> BuildReport:
     """Generate a region of ``firms`` firms from ``seed`` and write it, all or nothing.
 
     Refuses (:class:`ConflictError`) when the registry already holds data, unless ``replace``:
     then the registry, lending and synth tables, and every table that references them, are
-    emptied in the same transaction before the load.
+    emptied in the same transaction before the load. ``audit`` writes the run's audit record
+    on the load's connection, so the region and its record commit together.
     """
     t0 = time.perf_counter()
     _require_schema(engine)
@@ -181,6 +183,8 @@ def build_region(
             on_table=on_table,
             on_rows=on_rows,
         )
+        if audit is not None:
+            audit(loader.conn, report)
     report.total_seconds = round(time.perf_counter() - t0, 3)
     return report
 

@@ -18,16 +18,36 @@ def refresh_cmd(
     ),
     rules: str = typer.Option("default", "--rules", help="规则集 / rule set id or YAML path"),
     run: int | None = typer.Option(None, "--run", help="积分批次 / points run (default latest)"),
-    who: str | None = typer.Option(None, "--who", help="操作人 / operator"),
+    who: str | None = typer.Option(
+        None,
+        "--who",
+        help="操作人（平台用户名；不填则为系统批处理）/ acting person (platform username); "
+        "without it, a system batch run",
+    ),
     json: bool = typer.Option(False, "--json", help="JSON 输出 / JSON output"),
 ) -> None:
-    """按规则刷新白名单，生成新版本 / Apply the rules and store a new version."""
+    """按规则刷新白名单，生成新版本 / Apply the rules and store a new version.
+
+    With ``--who`` the refresh is that person's act, as the web's button (gov_admin). Without,
+    it is a scheduled batch run recorded as the ``system`` principal. Either way the version
+    and its audit record commit together.
+    """
+    from kejin.access.acting import acting, system_event
     from kejin.console import console, get_engine
+    from kejin.db import transaction
     from kejin.errors import parse_date
-    from kejin.whitelist.service import refresh
+    from kejin.whitelist import routes as _rules  # noqa: F401  (the whitelist's rules)
+    from kejin.whitelist.service import refresh, refresh_by
 
     date = parse_date(as_of, "as_of") if as_of else None
-    res = refresh(get_engine(), date, rules, run, who)
+    engine = get_engine()
+    if who is not None:
+        with acting(engine, who) as (s, p):
+            res = refresh_by(s, engine, p, date, rules, run)
+    else:
+        with transaction(engine) as s:
+            res = refresh(engine, date, rules, run, "system", session=s)
+            system_event(s, "whitelist.refresh", "whitelist_version", res["version"], after=res)
     if json:
         print_json(res)
         return
@@ -88,14 +108,29 @@ def push_cmd(
     format: str = typer.Option("xlsx", "--format", help="xlsx | csv | json"),
     version: int | None = typer.Option(None, "--version", help="版本 / version (default latest)"),
     out_dir: Path = typer.Option(Path("pushes"), "--out-dir", help="输出目录 / output directory"),
-    who: str | None = typer.Option(None, "--who", help="推送人 / operator"),
+    who: str | None = typer.Option(
+        None, "--who", help="推送人（平台用户名，须为政府管理员）/ acting person (gov_admin)"
+    ),
     json: bool = typer.Option(False, "--json", help="JSON 输出 / JSON output"),
 ) -> None:
-    """向银行推送白名单文件并记录 / Write one file per bank and log each push."""
-    from kejin.console import console, get_engine
-    from kejin.whitelist.service import push
+    """向银行推送白名单文件并记录 / Write one file per bank and log each push.
 
-    log = push(get_engine(), institution, format, out_dir, version, who)
+    A push makes firms visible to a bank: it is a person's act (``--who``, a gov_admin as on
+    the web), each push and its audit record committed together.
+    """
+    from kejin.access.acting import acting
+    from kejin.console import console, get_engine, progress
+    from kejin.whitelist import routes as _rules  # noqa: F401  (the whitelist's rules)
+    from kejin.whitelist.service import push_by
+
+    engine = get_engine()
+    with acting(engine, who) as (s, p), progress(json) as bar:
+        task = bar.add_task("推送 / pushing", total=None)
+
+        def tick(what: str, done: int, total: int) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+
+        log = push_by(s, engine, p, institution, format, out_dir, version, tick)
     if json:
         print_json(log)
         return

@@ -64,23 +64,13 @@ def version_diff(
 
 
 def do_refresh(request: Request, p: Principal, s: Session) -> dict[str, Any]:
-    out = service.refresh(request.app.state.engine, who=p.username, session=s)
-    access.log(s, p, "whitelist.refresh", "whitelist_version", out["version"], after=out)
-    return out
+    return service.refresh_by(s, request.app.state.engine, p)
 
 
 def do_push(request: Request, p: Principal, s: Session, institution_id: str) -> tuple[str, bytes]:
     """Push the latest version to one institution as xlsx; the file's name and bytes."""
     engine = request.app.state.engine
-    rec = service.push(engine, institution_id, "xlsx", PUSH_DIR, who=p.username, session=s)[0]
-    access.log(
-        s,
-        p,
-        "whitelist.push",
-        "institution",
-        institution_id,
-        after={k: rec[k] for k in ("push", "version", "sha256", "rows")},
-    )
+    rec = service.push_by(s, engine, p, institution_id, "xlsx", PUSH_DIR)[0]
     path = Path(rec["file"])
     return path.name, path.read_bytes()
 

@@ -6,6 +6,7 @@ import datetime as dt
 import getpass
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ import polars as pl
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from kejin.access import service as access
+from kejin.access.rules import Principal, authorize
 from kejin.db import joined, transaction
 from kejin.errors import NotFoundError, Problem, ValidationError
 from kejin.frames import read_frame, write_frame
@@ -242,6 +245,7 @@ def push(
     version_id: int | None = None,
     who: str | None = None,
     session: Session | None = None,
+    tick: Callable[[str, int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Write the version's members (only the rules' push fields) for one bank, or every partner bank
     (``institution='all'``); one file per bank, each logged with its checksum.
@@ -292,7 +296,9 @@ def push(
     from kejin import exports
 
     log = []
-    for inst in targets:
+    for i, inst in enumerate(targets):
+        if tick is not None:
+            tick(f"推送 / pushing {inst}", i, len(targets))
         path = out_dir / f"whitelist-v{version_id}-{inst}.{fmt}"
         if fmt == "csv":
             exports.write_csv(out, path, float_precision=2)
@@ -339,6 +345,51 @@ def push(
                     "fields": fields,
                 }
             )
+    if tick is not None:
+        tick("推送完成 / pushed", len(targets), len(targets))
+    return log
+
+
+def refresh_by(
+    s: Session,
+    engine: Engine,
+    p: Principal,
+    as_of: dt.date | None = None,
+    rules_name: str = "default",
+    run_id: int | None = None,
+) -> dict[str, Any]:
+    """A person's refresh (web button or ``kejin whitelist refresh --who``): permitted by the rule
+    table, the version and its audit record in the caller's transaction."""
+    authorize(s, p, "whitelist.refresh")
+    out = refresh(engine, as_of, rules_name, run_id, who=p.username, session=s)
+    access.log(s, p, "whitelist.refresh", "whitelist_version", out["version"], after=out)
+    return out
+
+
+def push_by(
+    s: Session,
+    engine: Engine,
+    p: Principal,
+    institution: str,
+    fmt: str,
+    out_dir: Path,
+    version_id: int | None = None,
+    tick: Callable[[str, int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """A person's push (web or ``kejin whitelist push --who``) to one bank or every partner bank:
+    permitted by the rule table; each push logged and audited in the caller's transaction, so a
+    push is never kept without its record."""
+    authorize(s, p, "whitelist.push")
+    log = push(engine, institution, fmt, out_dir, version_id, who=p.username, session=s, tick=tick)
+    for rec in log:
+        access.log(
+            s,
+            p,
+            "whitelist.push",
+            "institution",
+            rec["institution"],
+            after={k: rec[k] for k in ("push", "version", "sha256", "rows")},
+        )
     return log
 
 
