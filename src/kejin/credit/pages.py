@@ -7,18 +7,19 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Principal
-from kejin.api import status_of
-from kejin.credit.routes import COMPONENTS, act, decide, evidence, history
+from kejin.credit.routes import COMPONENTS, act, decide, evidence, history, own_decision
 from kejin.errors import KejinError, ValidationError
 from kejin.params import Offset
 from kejin.registry.tables import Enterprise
+from kejin.web import flash
+from kejin.web.flash import refused, see_other
 from kejin.web.pages import lang_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -42,8 +43,9 @@ def credit_page(
     if product != "points_credit":
         raise ValidationError("没有该产品", "unknown product")
     out = decide(s, request.app.state.engine, p, uscc, product)
-    firm = s.get(Enterprise, out["uscc"])
-    return render(request, "credit.html", {"d": out, "firm": firm, "components": COMPONENTS})
+    # The decision is recorded with its evidence pack: its page shows the outcome, links to the
+    # downloads and back to the firm, and survives a reload or a language switch.
+    return see_other(request, f"/bank/credit/{out['decision_id']}", notice="decided")
 
 
 @router.get("/bank/credit")
@@ -74,10 +76,11 @@ def _evidence_page(
     p: Principal,
     s: Session,
     decision_id: int,
-    err: KejinError | None = None,
-    form: dict[str, Any] | None = None,
+    notice: str | None,
 ) -> Response:
     lang = lang_of(request)
+    f = flash.read(request, s)
+    err, form = f.error, f.form
     pack = evidence(s, request.app.state.engine, p, decision_id)
     firm = s.get(Enterprise, pack["uscc"])
     error = None
@@ -101,10 +104,9 @@ def _evidence_page(
             "inputs": _flatten(pack["inputs"]),
             "actions": ACTIONS,
             "error": error,
-            "form": form or {},
-            "notice": request.query_params.get("notice") == "recorded",
+            "form": form,
+            "notice": notice if notice in ("recorded", "decided") else None,
         },
-        status_of(err) if err else 200,
     )
 
 
@@ -112,10 +114,11 @@ def _evidence_page(
 def credit_evidence_page(
     request: Request,
     decision_id: DecisionId,
+    notice: str | None = Query(None, max_length=20),
     p: Principal = permit("credit.evidence"),
     s: Session = TX,
 ) -> Response:
-    return _evidence_page(request, p, s, decision_id)
+    return _evidence_page(request, p, s, decision_id, notice)
 
 
 @router.post("/bank/credit/{decision_id}/action")
@@ -133,6 +136,7 @@ def credit_action(
         check_csrf(request, csrf_token_)
     # ``act`` checks everything before it writes the action and its audit record (both in this
     # session, committed together), so a refusal shown in place has written nothing.
+    own_decision(s, p, decision_id, "credit.act")  # another bank's decision is refused, not shown
     try:
         act(
             s,
@@ -145,7 +149,5 @@ def credit_action(
         )
     except KejinError as e:
         form = {"action": action, "note": note, "contract_no": contract_no}
-        return _evidence_page(request, p, s, decision_id, e, form)
-    return RedirectResponse(
-        f"/bank/credit/{decision_id}?notice=recorded&lang={lang_of(request)}", status_code=303
-    )
+        return refused(request, s, f"/bank/credit/{decision_id}", e, form)
+    return see_other(request, f"/bank/credit/{decision_id}", notice="recorded")

@@ -57,7 +57,10 @@ def _refuse_loan(contract_no: str) -> Forbidden:
         f"loan {contract_no} is not your institution's or does not exist",
         [
             Problem(
-                "只能操作本行贷款", "only your own institution's loans", "contract_no", contract_no
+                "只能操作本行贷款",
+                "only your own institution's loans",
+                field="contract_no",
+                value=contract_no,
             )
         ],
     )

@@ -6,6 +6,8 @@ and the data speak the same words.
 
 from __future__ import annotations
 
+from fastapi import Request
+
 from kejin.access.tables import CONSENT_PURPOSES, CONSENT_SCOPES, ROLES
 from kejin.vocab import (
     CLASSIFICATIONS,
@@ -15,6 +17,13 @@ from kejin.vocab import (
     STAGES,
     Term,
 )
+
+
+def lang_of(request: Request) -> str:
+    """The page language: ``?lang=`` first, then the cookie the last choice set, else Chinese."""
+    lang = request.query_params.get("lang") or request.cookies.get("kejin_lang") or "zh"
+    return "en" if lang == "en" else "zh"
+
 
 TEXTS: dict[str, tuple[str, str]] = {
     "app": ("科金 · 科技金融服务平台", "kejin · sci-tech finance platform"),
@@ -125,7 +134,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "bank_whitelist": ("本行收到的白名单", "Our whitelist"),
     "wl_refresh": ("重新生成白名单", "Refresh the whitelist"),
     "wl_refreshed": ("已生成新版本", "New version built:"),
-    "wl_push": ("推送最新版本（下载 Excel）", "Push the latest version (download Excel)"),
+    "wl_push": ("推送最新版本", "Push the latest version"),
+    "wl_pushed": ("已推送", "Pushed"),
+    "wl_push_file": ("推送文件（Excel）", "File sent (Excel)"),
     "wl_push_note": ("仅推送规则集允许的字段", "only the rule set's push fields are sent"),
     "wl_versions": ("版本", "Versions"),
     "wl_diff": ("版本对比", "Compare versions"),
@@ -476,6 +487,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     "credit_act_override": ("推翻模型结论", "override"),
     "credit_contract": ("关联贷款合同", "Loan contract"),
     "credit_n_recorded": ("已记录处理意见", "Action recorded"),
+    "credit_n_decided": (
+        "授信决策已作出并留存证据包（见下方结果与下载）",
+        "Credit decision made and its evidence pack kept (outcome and downloads below)",
+    ),
+    "credit_to_firm": ("返回企业画像", "Back to the firm's profile"),
+    "credit_to_points": ("企业创新积分", "The firm's innovation points"),
+    "credit_to_history": ("本行授信决策记录", "My bank's credit decisions"),
     "credit_none": ("尚无", "none yet"),
     "credit_consent": ("数据授权", "Consent"),
     "credit_consent_none": ("无（非银行决策）", "none (not a bank's decision)"),

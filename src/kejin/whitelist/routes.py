@@ -69,8 +69,10 @@ def do_refresh(request: Request, p: Principal, s: Session) -> dict[str, Any]:
     return out
 
 
-def do_push(request: Request, p: Principal, s: Session, institution_id: str) -> tuple[str, bytes]:
-    """Push the latest version to one institution as xlsx; the file's name and bytes."""
+def do_push(
+    request: Request, p: Principal, s: Session, institution_id: str
+) -> tuple[str, bytes, int]:
+    """Push the latest version to one institution as xlsx; the file's name, bytes and push id."""
     engine = request.app.state.engine
     rec = service.push(engine, institution_id, "xlsx", PUSH_DIR, who=p.username, session=s)[0]
     access.log(
@@ -82,7 +84,7 @@ def do_push(request: Request, p: Principal, s: Session, institution_id: str) -> 
         after={k: rec[k] for k in ("push", "version", "sha256", "rows")},
     )
     path = Path(rec["file"])
-    return path.name, path.read_bytes()
+    return path.name, path.read_bytes(), rec["push"]
 
 
 @router.post("/whitelist/refresh")
@@ -107,7 +109,7 @@ def push(
     s: Session = TX,
 ) -> Response:
     """Push the latest version's members (push fields only) to a bank; returns the xlsx file."""
-    name, data = do_push(request, p, s, institution_id)
+    name, data, _ = do_push(request, p, s, institution_id)
     return Response(
         data, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )
