@@ -656,14 +656,17 @@ def _demo_applications(
 
 @policy_app.command("demo")
 def demo_cmd(
-    year: int | None = typer.Option(None, "--year", help="年度（默认数据最近年度） / year"),
+    year: int | None = typer.Option(
+        None, "--year", help="年度（默认上一完整年度） / year (default: the last complete one)"
+    ),
     maker: str = typer.Option("demo-maker", "--maker"),
     checker: str = typer.Option("demo-checker", "--checker"),
 ) -> None:
     """演示：在登记库上发布政策库并测算 / Publish the registry-computable library and show costs."""
     from kejin.policy import library, service
     from kejin.policy.entities import registry_frames
-    from kejin.policy.simulate import evaluate_all, latest_year, rows_for_year
+    from kejin.policy.operations import claim_year
+    from kejin.policy.simulate import evaluate_all, rows_for_year
     from kejin.policy.tables import Programme
 
     frames = registry_frames(get_engine())
@@ -680,8 +683,9 @@ def demo_cmd(
         t.add_column(c)
     by_year: dict[int, tuple[dict[str, pl.DataFrame], pl.DataFrame]] = {}
     for p in pols:
-        y = year or latest_year(p, frames[p.entity])
-        if y is None:
+        # The year every programme pays for, by the rule the firm's page uses too.
+        y = year or claim_year(date.today())
+        if rows_for_year(p, frames[p.entity], y).height == 0:
             t.add_row(p.id, "-", "0", "0", "0", "无数据 / no rows in force")
             continue
         if y not in by_year:

@@ -24,7 +24,8 @@ from kejin.errors import KejinError, Problem, ValidationError, parse_date
 from kejin.params import Offset
 from kejin.policy import library
 from kejin.policy import operations as ops
-from kejin.policy.routes import ApplicationId, ProgrammeId, firm_matches, programmes
+from kejin.policy.entities import REGISTRY_ENTITIES
+from kejin.policy.routes import ApplicationId, ProgrammeId, programmes
 from kejin.policy.service import get_application, get_programme
 from kejin.policy.tables import ALLOCATIONS
 from kejin.vocab import INDUSTRY_CHAINS
@@ -84,6 +85,11 @@ def _half(text: str, lang: str) -> str:
     return (en if lang == "en" else zh) if sep else text
 
 
+def _title(policy_id: str, lang: str) -> str:
+    pol = library.get(policy_id)
+    return pol.title_en if lang == "en" else pol.title_zh
+
+
 def _notice(notice: str | None) -> str | None:
     return notice if notice in NOTICES else None
 
@@ -102,7 +108,7 @@ def _firm_page(
     f = flash.read(request, s)
     lang = lang_of(request)
     errors = _field_errors(f.error, lang, ("programme", "entity"), "entity") if f.error else {}
-    out = firm_matches(s, engine, p, p.uscc)
+    out = ops.firm_policies(s, engine, p, p.uscc)
     return render(
         request,
         "policies_firm.html",
@@ -110,6 +116,9 @@ def _firm_page(
             "m": out,
             "open": ops.open_programmes(s, engine, p, p.uscc),
             "apps": ops.firm_applications(s, p, p.uscc),
+            "prog_names": {
+                r["id"]: f"{_title(r['policy'], lang)} {r['year']}" for r in programmes(s)
+            },
             "clause_text": ops.clause_text,
             "errors": errors,
             "form": f.form,
@@ -207,10 +216,11 @@ def _centre(request: Request, s: Session, notice: str | None = None) -> Response
             "progs": progs,
             "titles": titles,
             "chart": chart,
-            "policies": pols,
+            # only what the platform can compute: the others are refused (ops.computable)
+            "policies": [pol for pol in pols if pol.entity in REGISTRY_ENTITIES],
             "allocations": ALLOCATIONS,
             "errors": errors,
-            "form": f.form or {"year": str(date.today().year), "allocation": "fcfs"},
+            "form": f.form or {"year": str(ops.claim_year(date.today())), "allocation": "fcfs"},
             "row_errors": row_errors,
             "notice": _notice(notice),
         },
