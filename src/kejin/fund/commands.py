@@ -389,7 +389,7 @@ def demo(
     as_json: bool = JSON,
 ) -> None:
     """演示：在区域贷款与违约上运行资金池 / Run a pool over the registry's loans and defaults."""
-    from kejin.fund.demo import run_demo
+    from kejin.fund.demo import run_demo, story
 
     res = run_demo(
         get_engine(),
@@ -401,7 +401,15 @@ def demo(
         _money(recovery, "recovery_share"),
         replace,
     )
-    _show(res, as_json)
+    if as_json:
+        print_json(res)
+        return
+    # What it did in sentences, Chinese then English (a dict of counters read as code).
+    for zh, _ in story(res):  # soft wrap: a terminal's width never cuts a number or a path
+        console.print(zh, soft_wrap=True)
+    console.print()
+    for _, en in story(res):
+        console.print(en, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
