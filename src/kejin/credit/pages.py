@@ -4,7 +4,6 @@ gates and functions as the API)."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -20,6 +19,7 @@ from kejin.params import Offset
 from kejin.registry.tables import Enterprise
 from kejin.web import flash
 from kejin.web.flash import refused, see_other
+from kejin.web.i18n import VOCABS, term
 from kejin.web.pages import lang_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -57,18 +57,41 @@ def credit_history_page(
 ) -> Response:
     assert p.institution_id is not None
     res = history(s, p, p.institution_id, offset, PAGE)
-    return render(request, "credit_history.html", {"res": res, "page": PAGE})
+    names = {d["product"]: product_name(d["product"], lang_of(request)) for d in res["items"]}
+    return render(request, "credit_history.html", {"res": res, "page": PAGE, "products": names})
 
 
-def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
+def product_name(product: str, lang: str) -> str:
+    """A credit product by the name its decision table gives it (``points_credit`` → 科创积分贷)."""
+    from kejin.credit.decisions import load_table
+
+    try:
+        table = load_table(product).table
+    except KejinError:
+        return product
+    return table.name_en if lang == "en" else table.name_zh
+
+
+def _word(v: Any, lang: str) -> Any:
+    """A vocabulary code among the pack's values (a stage, a chain, a qualification …) in words."""
+    if isinstance(v, str):
+        for vocab in VOCABS.values():
+            if v in vocab:
+                return term(vocab, v, lang)
+    return v
+
+
+def _flatten(obj: Any, lang: str, prefix: str = "") -> list[tuple[str, Any]]:
+    """The pack's inputs as (field path, value) rows; the path stays the record's own (the JSON
+    and Excel downloads carry it), each value a code is of reads as its label."""
     if isinstance(obj, dict):
         out: list[tuple[str, Any]] = []
         for k in sorted(obj):
-            out += _flatten(obj[k], f"{prefix}.{k}" if prefix else str(k))
+            out += _flatten(obj[k], lang, f"{prefix}.{k}" if prefix else str(k))
         return out
     if isinstance(obj, list):
-        return [(prefix, json.dumps(obj, ensure_ascii=False))]
-    return [(prefix, obj)]
+        return [(prefix, "、".join(str(_word(v, lang)) for v in obj) if obj else "—")]
+    return [(prefix, _word(obj, lang))]
 
 
 def _evidence_page(
@@ -101,7 +124,8 @@ def _evidence_page(
             "firm": firm,
             "outputs": pack["outputs"],
             "components": COMPONENTS,
-            "inputs": _flatten(pack["inputs"]),
+            "inputs": _flatten(pack["inputs"], lang),
+            "product_name": product_name(pack["product"], lang),
             "actions": ACTIONS,
             "error": error,
             "form": form,

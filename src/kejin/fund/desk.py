@@ -259,12 +259,19 @@ def share_clauses(s: Scheme, category: str, facts: dict[str, Any]) -> dict[str, 
     the category's cited article and that of every bonus that held for the loan and moved points
     to or from the party."""
     cat = next(c for c in s.categories if c.id == category)
+    names = {x.id: (x.name_zh, x.name_en) for x in s.participants}
     base = s.citation(f"categories.{cat.id}")
     out: dict[str, list[dict]] = {party: [dict(base)] for party in cat.shares}
     for j, b in enumerate(cat.bonuses):
         if any(service._holds(w, facts) for w in b.when_any):
             why = s.citation(f"categories.{cat.id}.bonuses[{j}]")
-            note = {**why, "bonus": f"{b.from_} → {b.to} +{b.points}"}
+            note = {
+                **why,
+                "bonus": f"{b.from_} → {b.to} +{b.points}",
+                # the same by the parties' names, for the pages (the ids above are codes)
+                "bonus_zh": f"{names[b.from_][0]} → {names[b.to][0]} +{b.points}",
+                "bonus_en": f"{names[b.from_][1]} → {names[b.to][1]} +{b.points}",
+            }
             out[b.to].append(note)
             out[b.from_].append(note)
     return out

@@ -24,6 +24,8 @@ from kejin.access.rules import Principal
 from kejin.errors import KejinError, NotFoundError, Problem, ValidationError
 from kejin.fund import desk
 from kejin.fund.routes import pools
+from kejin.fund.scheme import load_scheme
+from kejin.fund.tables import FundPool
 from kejin.lending.tables import Loan
 from kejin.vocab import CLASSIFICATIONS
 from kejin.web import charts, flash
@@ -96,6 +98,47 @@ def _attempt(
     return see_other(request, page, notice=notice)
 
 
+def labels(s: Session, lang: str) -> dict[str, Callable[..., str]]:
+    """Names for the fund's codes on a page — pool, scheme, party, loan category — from the
+    pools and their scheme files (``demo_anhui · pool`` read as code; the names were there)."""
+    rows = s.execute(select(FundPool.id, FundPool.name, FundPool.scheme_id)).all()
+    pools = {r.id: r for r in rows}
+    en = lang == "en"
+
+    loaded: dict[str, Any] = {}
+
+    def scheme(scheme_id: str) -> Any:
+        if scheme_id not in loaded:
+            try:
+                loaded[scheme_id] = load_scheme(scheme_id)
+            except KejinError:
+                loaded[scheme_id] = None
+        return loaded[scheme_id]
+
+    def scheme_name(scheme_id: str) -> str:
+        sc = scheme(scheme_id)
+        return scheme_id if sc is None else (sc.name_en if en else sc.name_zh)
+
+    def party(scheme_id: str | None, party_id: str) -> str:
+        sc = scheme(scheme_id) if scheme_id else None
+        hit = next((x for x in sc.participants if x.id == party_id), None) if sc else None
+        return party_id if hit is None else (hit.name_en if en else hit.name_zh)
+
+    def category(pool_id: str, category_id: str) -> str:
+        row = pools.get(pool_id)
+        sc = scheme(row.scheme_id) if row else None
+        hit = next((x for x in sc.categories if x.id == category_id), None) if sc else None
+        return category_id if hit is None else (hit.name_en if en else hit.name_zh)
+
+    return {
+        "pool_label": lambda pool_id: pools[pool_id].name if pool_id in pools else pool_id,
+        "pool_scheme": lambda pool_id: pools[pool_id].scheme_id if pool_id in pools else None,
+        "scheme_name": scheme_name,
+        "party": party,
+        "category": category,
+    }
+
+
 # ---------------------------------------------------------------- government
 
 
@@ -126,6 +169,7 @@ def _fund_page(request: Request, p: Principal, s: Session) -> Response:
             "form": f.form,
             "key": new_key(),
             "notice": _notice(request.query_params.get("notice")),
+            **labels(s, lang),
         },
     )
 
@@ -183,6 +227,7 @@ def _claim_page(request: Request, p: Principal, s: Session, claim_id: int) -> Re
             "error": _error(err, lang) if err else None,
             "key": new_key(),
             "notice": _notice(request.query_params.get("notice")),
+            **labels(s, lang),
         },
     )
 
@@ -299,6 +344,7 @@ def _bank_page(request: Request, p: Principal, s: Session) -> Response:
             "key": new_key(),
             "notice": _notice(request.query_params.get("notice")),
             "today": date.today(),
+            **labels(s, lang),
         },
     )
 

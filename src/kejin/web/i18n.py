@@ -9,10 +9,14 @@ from __future__ import annotations
 from fastapi import Request
 
 from kejin.access.tables import CONSENT_PURPOSES, CONSENT_SCOPES, ROLES
+from kejin.ids import REGIONS
 from kejin.vocab import (
+    AUDIT_ENTITIES,
     CLASSIFICATIONS,
+    DECISION_FLAGS,
     FINANCING_KINDS,
     INDUSTRY_CHAINS,
+    LEDGER_PURPOSES,
     QUALIFICATION_KINDS,
     STAGES,
     Term,
@@ -193,6 +197,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "pt_peer_pct": ("同组百分位", "Peer percentile"),
     "pt_missing": ("缺失", "missing"),
     "pt_raise": ("如何提升", "How to raise the score"),
+    "pt_none": (
+        "该企业尚无创新积分：最近一次积分测算未包含它（新入库企业，或尚未测算）。",
+        "This firm has no innovation points yet: the latest points run did not include it (a new firm, or no run yet).",
+    ),
     "pt_target": ("目标", "Target"),
     "pt_current": ("当前值", "Current"),
     "pt_needed": ("需达到", "Needed"),
@@ -356,7 +364,6 @@ TEXTS: dict[str, tuple[str, str]] = {
         "政策模拟：调整参数看受益企业、财政成本与预算",
         "Simulation: change parameters, see firms, cost and budget",
     ),
-    "sim_param": ("参数", "Parameter"),
     "sim_desc": ("含义（条款）", "Meaning (article)"),
     "pol_corrections": (
         "追溯更正（参数修订后补发或追回）",
@@ -552,7 +559,14 @@ def term(vocab: dict[str, Term], key: str | None, lang: str) -> str:
     return tm.en if lang == "en" else tm.zh
 
 
+#: Region names by GB/T 2260 code (kejin.ids.REGIONS) as terms, for ``term('region', code)``.
+REGION_TERMS = {k: Term(k, zh, en) for k, (zh, en) in REGIONS.items()}
+
 VOCABS = {
+    "region": REGION_TERMS,
+    "ledger": LEDGER_PURPOSES,
+    "entity": AUDIT_ENTITIES,
+    "flag": DECISION_FLAGS,
     "stage": STAGES,
     "chain": INDUSTRY_CHAINS,
     "qualification": QUALIFICATION_KINDS,

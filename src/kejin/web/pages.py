@@ -7,6 +7,7 @@ errors next to their fields.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated, Any
@@ -83,6 +84,22 @@ def problem_texts(e: KejinError | None, lang: str) -> dict[str, str]:
     return {pr.field or "": (pr.reason_en if lang == "en" else pr.reason_zh) for pr in e.problems}
 
 
+def institution_names(request: Request) -> Callable[[str | None], str]:
+    """``inst(id)`` for templates: an institution's name (its id is a code no reader knows),
+    read once per page and only if the page asks."""
+    names: dict[str, str] = {}
+
+    def inst(code: str | None) -> str:
+        if code is None:
+            return "—"
+        if not names:
+            with transaction(request.app.state.engine) as s:
+                names.update(s.execute(select(Institution.id, Institution.name)).all())
+        return names.get(code, code)
+
+    return inst
+
+
 def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> HTMLResponse:
     lang = lang_of(request)
     p = getattr(request.state, "principal", None)
@@ -92,6 +109,7 @@ def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) 
         "lang_switch": lang_switch(request, lang),
         "t": lambda k: t(k, lang),
         "term": lambda vocab, k: term(VOCABS[vocab], k, lang),
+        "inst": institution_names(request),
         "p": p,
         "csrf": csrf_token(request),
         "path": request.url.path,

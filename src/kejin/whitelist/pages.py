@@ -16,6 +16,7 @@ from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Principal
 from kejin.errors import KejinError, NotFoundError
 from kejin.lending.tables import Institution
+from kejin.points.system import load_system
 from kejin.web import flash
 from kejin.web.flash import refused, see_other
 from kejin.web.pages import lang_of, page_count, render
@@ -73,6 +74,11 @@ def whitelist_page(
         ]
     rules, _ = load_rules(vs[0]["rules"] if vs else "default")
     tier_names = {x.id: (x.en if lang == "en" else x.zh) for x in rules.tiers}
+    rule_sets = {}
+    for v in vs:
+        if v["rules"] not in rule_sets:
+            r = load_rules(v["rules"])[0]
+            rule_sets[v["rules"]] = r.en if lang == "en" else r.zh
     banks = s.execute(
         select(Institution.id, Institution.name)
         .where(Institution.partner_bank.is_(True))
@@ -86,6 +92,7 @@ def whitelist_page(
             "diff": d,
             "changes": changes,
             "tier_names": tier_names,
+            "rule_sets": rule_sets,
             "a": a,
             "b": b,
             "banks": banks,
@@ -184,9 +191,10 @@ def bank_whitelist(
     )
     lang = lang_of(request)
     rules, _ = load_rules("default")
+    bands = load_system(rules.points_system).system.lists  # the list_id column's bands
     names = {
         x.id: (x.en if lang == "en" else x.zh)
-        for x in (*rules.tiers, *rules.entry, *rules.exclusions)
+        for x in (*rules.tiers, *rules.entry, *rules.exclusions, *bands)
     }
     return render(
         request,
