@@ -197,6 +197,7 @@ DECISION_FLAGS = _terms(
 #: What an audit record is about (its ``entity_kind``), as the audit page names it.
 AUDIT_ENTITIES = _terms(
     ("enterprise", "企业", "enterprise"),
+    ("firm", "企业", "firm"),
     ("institution", "金融机构", "institution"),
     ("user", "用户", "user"),
     ("consent", "数据授权", "consent"),

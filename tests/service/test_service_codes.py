@@ -183,6 +183,7 @@ def test_no_page_a_role_reaches_shows_an_unlabelled_code(app, engine: Engine, wo
             pages += 1
             tokens = set(re.findall(r"(?<![\w./:-])[A-Za-z][A-Za-z0-9_]*(?![\w/-])", text))
             bad = sorted(t for t in tokens - people if _is_code(t, codes, lang))
+            bad += sorted(set(re.findall(r"(?<![\w./-])[a-z][a-z_]*:[A-Za-z0-9_]+", text)))
             bad += sorted(
                 n for n in named if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text)
             )

@@ -32,6 +32,16 @@ def list_name(system: System, list_id: str | None, lang: str) -> str:
     )
 
 
+def target_name(system: System, target: str, lang: str) -> str:
+    """An improvement target in words (``grade:A`` → 等级 A, ``list:top5`` → 名单 前5%)."""
+    kind, _, code = target.partition(":")
+    if kind == "grade":
+        return f"{t('pt_grade', lang)} {code}"
+    if kind == "list":
+        return f"{t('pt_list', lang)} {list_name(system, code, lang)}"
+    return target
+
+
 def peer_name(group: str, lang: str) -> str:
     """A peer group in words: its parts are a lifecycle stage and, by the system, an industry
     chain (``growth`` → 成长期; the page said "同组 growth")."""
@@ -81,5 +91,6 @@ def points_page(
             "system_name": system.en if lang == "en" else system.zh,
             "list_name": list_name(system, prof["list_id"], lang),
             "peer_name": peer_name(prof["peer_group"], lang),
+            "target_name": lambda tid: target_name(system, tid, lang),
         },
     )

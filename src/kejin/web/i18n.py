@@ -214,7 +214,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "pol_eligible": ("符合，可申请", "eligible: open for applications"),
     "pol_not_open": ("符合，该年度尚未开放申报", "eligible: not open for applications yet"),
     "pol_set_aside": ("从优就高，由其他政策支付：", "paid by another policy:"),
-    "pol_needs_data": ("需提交数据", "needs data"),
+    "pol_needs_data": (
+        "平台暂不能测算：登记库缺少所需数据，请按政策文件线下申报",
+        "not computable here: the registry lacks its data; apply as the policy document says",
+    ),
     "pol_inputs": ("需要的数据", "inputs needed"),
     "pol_centre": ("政策中心", "Policy centre"),
     "pol_programme": ("项目", "Programme"),
