@@ -293,6 +293,8 @@ def create_app(engine: Engine | None = None, session_key: str | None = None) -> 
         )
     app = FastAPI(
         lifespan=lifespan(settings.db_pool_size),
+        docs_url=None,  # kejin.web.docs serves /docs and /redoc from installed assets
+        redoc_url=None,
         dependencies=[Depends(reject_control_chars)],
         title="科金 kejin — 科技金融服务平台 API",
         version="0.1.0",
@@ -349,6 +351,9 @@ def create_app(engine: Engine | None = None, session_key: str | None = None) -> 
 
     for mod in AREA_ROUTERS:
         app.include_router(importlib.import_module(mod).router)
+    from kejin.web import docs
+
+    docs.mount(app)
     return app
 
 

@@ -163,6 +163,62 @@ DEPARTMENTS = _terms(
 )
 
 
+#: What each account of a fund pool's ledger is for (kejin.fund.tables.PURPOSES): the pages show
+#: these words, not ``fee_income`` or ``loss_contra``.
+LEDGER_PURPOSES = _terms(
+    ("cash", "资金池存款", "pool cash"),
+    ("capital", "出资", "capital contributed"),
+    ("fee_income", "担保费收入", "guarantee fee income"),
+    ("compensation", "已付补偿", "compensation paid"),
+    ("recovery", "追回款", "recoveries"),
+    ("loss_share", "损失分担（备查）", "share of losses (memo)"),
+    ("loss_contra", "损失分担对冲（备查）", "share of losses, contra (memo)"),
+)
+
+#: What a credit decision flags about its own basis (kejin.credit.decisions, points_link).
+DECISION_FLAGS = _terms(
+    (
+        "model_unavailable",
+        "信用模型不可用，按积分评级",
+        "credit model unavailable: graded on points",
+    ),
+    (
+        "points_unavailable",
+        "创新积分不可用，按模型评级",
+        "innovation points unavailable: graded by the model",
+    ),
+    (
+        "points_missing",
+        "该企业尚无创新积分，按模型评级",
+        "the firm has no innovation points yet: graded by the model",
+    ),
+)
+
+#: What an audit record is about (its ``entity_kind``), as the audit page names it.
+AUDIT_ENTITIES = _terms(
+    ("enterprise", "企业", "enterprise"),
+    ("firm", "企业", "firm"),
+    ("institution", "金融机构", "institution"),
+    ("user", "用户", "user"),
+    ("consent", "数据授权", "consent"),
+    ("token", "接口令牌", "API token"),
+    ("programme", "政策项目", "programme"),
+    ("application", "政策申请", "application"),
+    ("credit_decision", "授信决策", "credit decision"),
+    ("whitelist_version", "白名单版本", "whitelist version"),
+    ("import", "数据导入", "data import"),
+    ("need", "融资需求", "financing need"),
+    ("product", "金融产品", "financial product"),
+    ("product_version", "金融产品版本", "product version"),
+    ("region", "区域", "region"),
+    ("pool", "资金池", "fund pool"),
+    ("claim", "代偿申请", "claim"),
+    ("score_run", "积分测算", "points run"),
+    ("audit_log", "审计日志", "audit log"),
+    ("firm_list", "企业名单", "firm list"),
+)
+
+
 def lookup(vocab: dict[str, Term], text: str) -> str | None:
     """Map an identifier or a Chinese/English label to the identifier; None when unknown."""
     t = text.strip()

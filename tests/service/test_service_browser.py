@@ -74,7 +74,7 @@ def test_wrong_password_shows_error_in_place(server: str, browser) -> None:  # t
     page.fill("input[name=password]", "not-the-password")
     page.click("button[type=submit]")
     assert "用户名或密码错误" in page.inner_text("#login-error")
-    assert page.url.endswith("/login")
+    assert "/login?" in page.url  # post/redirect/get: the login page again, with the error
 
 
 def test_government_dashboard_search_and_profile(server: str, browser) -> None:  # type: ignore[no-untyped-def]
@@ -194,13 +194,16 @@ def test_government_refreshes_and_pushes_the_whitelist_then_the_bank_sees_it(  #
     members = int(first.split("\t")[3])
     assert members > 0
     gov.select_option("#push-bank", "BKA")
+    gov.click("#push")  # post/redirect/get: the page says it was pushed and links the file
+    gov.wait_for_load_state()
+    assert gov.inner_text("#notice").startswith("已推送")
     with gov.expect_download() as dl:
-        gov.click("#push")
+        gov.click("#pushed-file")
     download = dl.value
     assert download.suggested_filename == "whitelist-v1-BKA.xlsx"
     download.save_as(ARTIFACTS / "browser_whitelist_push.xlsx")
     gov.goto("/whitelist")
-    assert "BKA" in gov.inner_text("#push-table")
+    assert "甲银行连云港分行" in gov.inner_text("#push-table")  # the bank's name, not its code
     shot(gov, "gov_whitelist")
     gov.goto("/dashboard")
     assert "白名单入库企业" in gov.content()

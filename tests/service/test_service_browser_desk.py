@@ -106,6 +106,13 @@ def test_bank_opens_an_evidence_pack_and_records_its_action(  # type: ignore[no-
     bank.goto(f"/firms/{F1}")
     bank.click("#credit-request")
     bank.wait_for_load_state()
+    # post/redirect/get: the decision's own page, with its evidence and the way back
+    assert bank.inner_text("#notice").startswith("授信决策已作出")
+    bank.click("#lang-switch")
+    assert bank.inner_text("#notice").startswith("Credit decision made")
+    bank.click("#to-firm")
+    assert bank.url.endswith(f"/firms/{F1}")
+    bank.click("#lang-switch")
     bank.click("header >> text=授信决策")
     bank.locator("#decision-list tr[data-decision] a").first.click()
     assert "重放结果一致" in bank.inner_text("#replay")

@@ -61,6 +61,8 @@ TARGETS: dict[str, dict[str, str]] = {
     "need_id": {"N_any": "999999"},
     "product_id": {"P_any": "NO-SUCH-PRODUCT"},
     "version_id": {"V_any": "999999"},
+    # A whitelist push's file: the government's, no tenant (one absent id: allowed → 404).
+    "push_id": {"W_any": "999999"},
     "decision_id": {
         "decision_BKA_own": "decision_BKA_own",
         "decision_BKB_other": "decision_BKB_other",

@@ -226,3 +226,24 @@ class AuditEvent(Base):
     mac: Mapped[str | None] = mapped_column(String(81))
 
     __table_args__ = (Index("ix_audit_events_entity", "entity_kind", "entity_id"),)
+
+
+class PageFlash(Base):
+    """What a page form's POST produced, for the GET page it redirects to (post/redirect/get).
+
+    After a POST the browser is sent on to a GET page, so a reload, the back button or the
+    language switch never repeats the POST (the switch on a POST's answer asked for a GET of
+    the POST's address: 405). A refusal and the values typed travel to that page as a row here,
+    named by a random id in the page's address and readable by its owner only; the row keeps
+    both languages of every reason, so the switch shows the same result in the other language.
+    The id is random (128 bits), not a counter, so one person cannot read another's by guessing.
+    Rows older than :data:`kejin.web.flash.KEEP` are deleted when the next one is written.
+    """
+
+    __tablename__ = "page_flashes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: The user who posted (0: not signed in, e.g. a refused login).
+    user_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    payload: Mapped[str] = mapped_column(Text, info=label("页面结果", "page result JSON"))

@@ -4,21 +4,22 @@ gates and functions as the API)."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Principal
-from kejin.api import status_of
-from kejin.credit.routes import COMPONENTS, act, decide, evidence, history
+from kejin.credit.routes import COMPONENTS, act, decide, evidence, history, own_decision
 from kejin.errors import KejinError, ValidationError
 from kejin.params import Offset
 from kejin.registry.tables import Enterprise
+from kejin.web import flash
+from kejin.web.flash import refused, see_other
+from kejin.web.i18n import VOCABS, term
 from kejin.web.pages import lang_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -42,8 +43,9 @@ def credit_page(
     if product != "points_credit":
         raise ValidationError("没有该产品", "unknown product")
     out = decide(s, request.app.state.engine, p, uscc, product)
-    firm = s.get(Enterprise, out["uscc"])
-    return render(request, "credit.html", {"d": out, "firm": firm, "components": COMPONENTS})
+    # The decision is recorded with its evidence pack: its page shows the outcome, links to the
+    # downloads and back to the firm, and survives a reload or a language switch.
+    return see_other(request, f"/bank/credit/{out['decision_id']}", notice="decided")
 
 
 @router.get("/bank/credit")
@@ -55,18 +57,41 @@ def credit_history_page(
 ) -> Response:
     assert p.institution_id is not None
     res = history(s, p, p.institution_id, offset, PAGE)
-    return render(request, "credit_history.html", {"res": res, "page": PAGE})
+    names = {d["product"]: product_name(d["product"], lang_of(request)) for d in res["items"]}
+    return render(request, "credit_history.html", {"res": res, "page": PAGE, "products": names})
 
 
-def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
+def product_name(product: str, lang: str) -> str:
+    """A credit product by the name its decision table gives it (``points_credit`` → 科创积分贷)."""
+    from kejin.credit.decisions import load_table
+
+    try:
+        table = load_table(product).table
+    except KejinError:
+        return product
+    return table.name_en if lang == "en" else table.name_zh
+
+
+def _word(v: Any, lang: str) -> Any:
+    """A vocabulary code among the pack's values (a stage, a chain, a qualification …) in words."""
+    if isinstance(v, str):
+        for vocab in VOCABS.values():
+            if v in vocab:
+                return term(vocab, v, lang)
+    return v
+
+
+def _flatten(obj: Any, lang: str, prefix: str = "") -> list[tuple[str, Any]]:
+    """The pack's inputs as (field path, value) rows; the path stays the record's own (the JSON
+    and Excel downloads carry it), each value a code is of reads as its label."""
     if isinstance(obj, dict):
         out: list[tuple[str, Any]] = []
         for k in sorted(obj):
-            out += _flatten(obj[k], f"{prefix}.{k}" if prefix else str(k))
+            out += _flatten(obj[k], lang, f"{prefix}.{k}" if prefix else str(k))
         return out
     if isinstance(obj, list):
-        return [(prefix, json.dumps(obj, ensure_ascii=False))]
-    return [(prefix, obj)]
+        return [(prefix, "、".join(str(_word(v, lang)) for v in obj) if obj else "—")]
+    return [(prefix, _word(obj, lang))]
 
 
 def _evidence_page(
@@ -74,10 +99,11 @@ def _evidence_page(
     p: Principal,
     s: Session,
     decision_id: int,
-    err: KejinError | None = None,
-    form: dict[str, Any] | None = None,
+    notice: str | None,
 ) -> Response:
     lang = lang_of(request)
+    f = flash.read(request, s)
+    err, form = f.error, f.form
     pack = evidence(s, request.app.state.engine, p, decision_id)
     firm = s.get(Enterprise, pack["uscc"])
     error = None
@@ -98,13 +124,13 @@ def _evidence_page(
             "firm": firm,
             "outputs": pack["outputs"],
             "components": COMPONENTS,
-            "inputs": _flatten(pack["inputs"]),
+            "inputs": _flatten(pack["inputs"], lang),
+            "product_name": product_name(pack["product"], lang),
             "actions": ACTIONS,
             "error": error,
-            "form": form or {},
-            "notice": request.query_params.get("notice") == "recorded",
+            "form": form,
+            "notice": notice if notice in ("recorded", "decided") else None,
         },
-        status_of(err) if err else 200,
     )
 
 
@@ -112,10 +138,11 @@ def _evidence_page(
 def credit_evidence_page(
     request: Request,
     decision_id: DecisionId,
+    notice: str | None = Query(None, max_length=20),
     p: Principal = permit("credit.evidence"),
     s: Session = TX,
 ) -> Response:
-    return _evidence_page(request, p, s, decision_id)
+    return _evidence_page(request, p, s, decision_id, notice)
 
 
 @router.post("/bank/credit/{decision_id}/action")
@@ -133,6 +160,7 @@ def credit_action(
         check_csrf(request, csrf_token_)
     # ``act`` checks everything before it writes the action and its audit record (both in this
     # session, committed together), so a refusal shown in place has written nothing.
+    own_decision(s, p, decision_id, "credit.act")  # another bank's decision is refused, not shown
     try:
         act(
             s,
@@ -145,7 +173,5 @@ def credit_action(
         )
     except KejinError as e:
         form = {"action": action, "note": note, "contract_no": contract_no}
-        return _evidence_page(request, p, s, decision_id, e, form)
-    return RedirectResponse(
-        f"/bank/credit/{decision_id}?notice=recorded&lang={lang_of(request)}", status_code=303
-    )
+        return refused(request, s, f"/bank/credit/{decision_id}", e, form)
+    return see_other(request, f"/bank/credit/{decision_id}", notice="recorded")

@@ -129,7 +129,10 @@ def own_decision(s: Session, p: Principal, decision_id: int, action: str) -> Cre
                 f"credit decision {decision_id} is not your institution's or does not exist",
                 [
                     Problem(
-                        "只能查看本行决策", "only your own decisions", "decision_id", decision_id
+                        "只能查看本行决策",
+                        "only your own decisions",
+                        field="decision_id",
+                        value=decision_id,
                     )
                 ],
             )
@@ -292,7 +295,14 @@ def act(
             raise Forbidden(
                 f"贷款合同 {contract_no} 不是本行对该企业的贷款",
                 f"loan {contract_no} is not your institution's loan to this firm",
-                [Problem("合同不符", "contract does not match", "contract_no", contract_no)],
+                [
+                    Problem(
+                        "合同不符",
+                        "contract does not match",
+                        field="contract_no",
+                        value=contract_no,
+                    )
+                ],
             )
     decisions.record_action(
         engine, decision_id, p.username, action, note or None, contract, session=s

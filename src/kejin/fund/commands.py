@@ -457,7 +457,7 @@ def demo(
     from kejin.access.acting import person
     from kejin.console import progress
     from kejin.db import transaction
-    from kejin.fund.demo import run_demo
+    from kejin.fund.demo import run_demo, story
 
     engine = get_engine()
     with transaction(engine) as s:
@@ -482,7 +482,15 @@ def demo(
             replace,
             tick,
         )
-    _show(res, as_json)
+    if as_json:
+        print_json(res)
+        return
+    # What it did in sentences, Chinese then English (a dict of counters read as code).
+    for zh, _ in story(res):  # soft wrap: a terminal's width never cuts a number or a path
+        console.print(zh, soft_wrap=True)
+    console.print()
+    for _, en in story(res):
+        console.print(en, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -41,10 +41,24 @@ from kejin.fund.scheme import load_scheme
 from kejin.lending.tables import Institution, Loan, LoanStatus
 from kejin.vocab import CLASSIFICATIONS
 
+#: Leverage the demo leaves the pool at, as a share of the scheme's limit: a pool left at its
+#: limit (10.05 / 10 after the payouts shrank its cash) refused every bank's next enrolment.
+HEADROOM = Decimal("0.9")
+#: Replenishments are made in round sums, as a treasury transfers them.
+ROUND_TO = Decimal("10000")
+NOT_DUE = "recoveries not yet due by the data's last month"
+
 
 def _why(e: KejinError) -> str:
     """A stable label for counting refusals (the field at fault, not the changing amounts)."""
     return e.problems[0].field if e.problems and e.problems[0].field else e.reason_en[:40]
+
+
+def _reason(e: KejinError) -> tuple[str, str]:
+    """The refusal as a person reads it (the problem's reason, else the error's)."""
+    if e.problems and e.problems[0].reason_zh:
+        return e.problems[0].reason_zh, e.problems[0].reason_en
+    return e.reason_zh, e.reason_en
 
 
 def drop_demo_pool(engine: Engine, pool: str) -> None:
@@ -167,6 +181,7 @@ def run_demo(
             on=start,
         )
     outcome: Counter[str] = Counter()
+    reasons: dict[str, tuple[str, str]] = {}
     enrolled: set[str] = set()
     uscc = {c.contract_no: c.uscc for c in loans}
     for i, c in enumerate(loans):
@@ -197,6 +212,7 @@ def run_demo(
                 outcome["fees collected"] += 1
         except KejinError as e:
             outcome[f"enrol refused: {_why(e)}"] += 1
+            reasons.setdefault(f"enrol refused: {_why(e)}", _reason(e))
     first_bad: dict[str, date] = {}
     order = list(CLASSIFICATIONS)
     for st in statuses:
@@ -245,7 +261,7 @@ def run_demo(
                 amount = (claim["loss_base"] * recovery_share).quantize(Decimal("0.01"))
                 rec_on = paid_on + timedelta(days=90)
                 if rec_on > data_end:
-                    outcome["recoveries not yet due by the data's last month"] += 1
+                    outcome[NOT_DUE] += 1
                 elif amount > 0 and Decimal(out_pay["paid"]) > 0:
                     svc.record_recovery(
                         engine,
@@ -259,11 +275,14 @@ def run_demo(
                     last_day = max(last_day, rec_on)
         except KejinError as e:
             outcome[f"claim refused: {_why(e)}"] += 1
+            reasons.setdefault(f"claim refused: {_why(e)}", _reason(e))
+    last_day = max(last_day, data_end)
+    before = svc.summary(engine, pool, last_day)
+    topped = replenish(engine, pool, s.pool_parties[0], before, gov, last_day)
     if tick is not None:
         tick("审计与报表 / audit and report", len(bad), len(bad))
     with engine.connect() as conn:
         rep = ledger.audit(conn, pool)
-    last_day = max(last_day, data_end)
     files = write_report(engine, pool, last_day, out)
     summ = svc.summary(engine, pool, last_day)
     return {
@@ -277,6 +296,126 @@ def run_demo(
         "leverage": summ["leverage"],
         "paid": summ["paid"],
         "recovered": summ["recovered"],
+        "leverage_limit": summ["leverage_limit"],
+        "over_leverage": summ["over_leverage"],
+        "replenished": topped,
+        "balance_before_replenishment": before["balance"],
+        "leverage_before_replenishment": before["leverage"],
+        "capital": capital,
+        "recovery_share": recovery_share,
+        "name_zh": s.name_zh,
+        "name_en": s.name_en,
+        "refusal_reasons": {k2: {"zh": zh, "en": en} for k2, (zh, en) in reasons.items()},
         "audit_ok": rep.ok,
         "files": {k2: str(v) for k2, v in files.items()},
     }
+
+
+def replenish(
+    engine: Engine, pool: str, funder: str, summ: dict[str, Any], gov: Principal, on: date
+) -> Decimal:
+    """Top the pool up when payouts have left it at or over its leverage limit, so that banks can
+    enrol loans again: to :data:`HEADROOM` of the limit, in round sums. Zero when not needed.
+
+    Payouts shrink the pool's cash under loans already covered; the scheme then refuses every
+    new loan until the pool is replenished — the step a fund manager takes, and the demo too,
+    so the pool it leaves behind is one a bank can use.
+    """
+    limit = summ["leverage_limit"]
+    if limit is None or summ["enrolled_balance"] <= 0:
+        return Decimal("0")
+    need = summ["enrolled_balance"] / (limit * HEADROOM) - summ["balance"]
+    if need <= 0:
+        return Decimal("0")
+    amount = (need / ROUND_TO).to_integral_value(rounding="ROUND_CEILING") * ROUND_TO
+    # The key names the state the top-up answers: a rerun over the same state replays it; a
+    # rerun that enrolled more (the pool had room again) tops up anew.
+    key = f"demo:{pool}:replenish:{summ['enrolled_balance']}:{summ['balance']}"
+    with transaction(engine) as ses:
+        desk.deposit(
+            ses,
+            engine,
+            gov,
+            pool=pool,
+            party=funder,
+            amount=amount,
+            why="replenish",
+            key=key,
+            on=on,
+        )
+    return amount
+
+
+def story(res: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the demo did, in sentences (Chinese, English), from its result."""
+    o = res["outcome"]
+    lim = res["leverage_limit"]
+    out = [
+        (
+            f"资金池「{res['name_zh']}（演示）」以 {res['capital']:,.2f} 元起步，"
+            f"按数据中的放款顺序逐笔考察了 {res['loans_considered']:,} 笔银行贷款。",
+            f"The pool “{res['name_en']} (demo)” started with {res['capital']:,.2f} CNY and "
+            f"went through {res['loans_considered']:,} bank loans in order of disbursement.",
+        ),
+        (
+            f"{o.get('enrolled', 0):,} 笔纳入风险补偿"
+            + (f"，并收取首年担保费 {o['fees collected']:,} 笔" if o.get("fees collected") else "")
+            + "。",
+            f"{o.get('enrolled', 0):,} loans were enrolled"
+            + (f", with the first year's fee collected on {o['fees collected']:,}" if o.get("fees collected") else "")
+            + ".",
+        ),
+    ]  # fmt: skip
+    for key, n in sorted(o.items()):
+        if not key.startswith(("enrol refused", "claim refused")):
+            continue
+        zh, en = res["refusal_reasons"].get(key, {"zh": key, "en": key}).values()
+        if key == "enrol refused: leverage":
+            zh = f"资金池在保余额已达 {lim} 倍放大上限"
+            en = f"the pool's enrolled balance had reached its {lim}× leverage limit"
+        what = ("笔贷款未能纳入", "loans were not enrolled") if key.startswith("enrol") else (
+            "笔代偿申请未获支付", "claims were not paid")  # fmt: skip
+        out.append((f"{n:,} {what[0]}：{zh}。", f"{n:,} {what[1]}: {en}."))
+    if o.get("claims filed"):
+        out.append(
+            (
+                f"{o['claims filed']:,} 笔贷款触发代偿条件并申请补偿，其中 {o.get('claims paid', 0):,} 笔"
+                f"经初审、审批后支付，共 {res['paid']:,.2f} 元。",
+                f"{o['claims filed']:,} loans met the trigger and were claimed; "
+                f"{o.get('claims paid', 0):,} were reviewed, approved and paid, {res['paid']:,.2f} CNY in all.",
+            )
+        )  # fmt: skip
+    if o.get("recoveries") or o.get(NOT_DUE):
+        share = f"{res['recovery_share']:.0%}"
+        zh = f"按假设（每笔损失的 {share} 在赔付后 90 天追回）记录追回 {o.get('recoveries', 0):,} 笔，共 {res['recovered']:,.2f} 元"
+        en = f"Assuming {share} of each loss is recovered 90 days after payout, {o.get('recoveries', 0):,} recoveries were recorded, {res['recovered']:,.2f} CNY"
+        if o.get(NOT_DUE):
+            zh += f"；另 {o[NOT_DUE]:,} 笔在数据截止时尚未到期"
+            en += f"; {o[NOT_DUE]:,} more were not yet due by the data's last month"
+        out.append((zh + "。", en + "."))
+    if res["replenished"] > 0:
+        out.append(
+            (
+                f"赔付使资金池余额降至 {res['balance_before_replenishment']:,.2f} 元，放大倍数达 "
+                f"{res['leverage_before_replenishment']} / {lim}，新贷款将被拒绝；演示补充资金 "
+                f"{res['replenished']:,.2f} 元，银行可继续申请纳入新贷款。",
+                f"Payouts left the pool at {res['balance_before_replenishment']:,.2f} CNY, leverage "
+                f"{res['leverage_before_replenishment']} / {lim}, which refuses every new loan; the demo "
+                f"replenished it with {res['replenished']:,.2f} CNY so that banks can enrol loans again.",
+            )
+        )  # fmt: skip
+    lev = res["leverage"] if res["leverage"] is not None else "—"
+    state = ("可受理新贷款", "open to new loans") if not res["over_leverage"] else (
+        "已达放大上限，暂停受理新贷款", "at its leverage limit: new loans are refused")  # fmt: skip
+    out.append(
+        (
+            f"资金池现余额 {res['balance']:,.2f} 元，在保余额 {res['enrolled_balance']:,.2f} 元，"
+            f"放大倍数 {lev} / {lim}，{state[0]}；账簿核对{'通过' if res['audit_ok'] else '未通过'}。",
+            f"The pool now holds {res['balance']:,.2f} CNY against {res['enrolled_balance']:,.2f} CNY "
+            f"enrolled, leverage {lev} / {lim}: {state[1]}; the ledger audit "
+            f"{'passed' if res['audit_ok'] else 'FAILED'}.",
+        )
+    )  # fmt: skip
+    files = "、".join(res["files"].values())
+    out.append((f"报告已写入：{files}。", f"Reports written: {', '.join(res['files'].values())}."))
+    return out

@@ -57,7 +57,10 @@ def _refuse_loan(contract_no: str) -> Forbidden:
         f"loan {contract_no} is not your institution's or does not exist",
         [
             Problem(
-                "只能操作本行贷款", "only your own institution's loans", "contract_no", contract_no
+                "只能操作本行贷款",
+                "only your own institution's loans",
+                field="contract_no",
+                value=contract_no,
             )
         ],
     )
@@ -401,12 +404,19 @@ def share_clauses(s: Scheme, category: str, facts: dict[str, Any]) -> dict[str, 
     the category's cited article and that of every bonus that held for the loan and moved points
     to or from the party."""
     cat = next(c for c in s.categories if c.id == category)
+    names = {x.id: (x.name_zh, x.name_en) for x in s.participants}
     base = s.citation(f"categories.{cat.id}")
     out: dict[str, list[dict]] = {party: [dict(base)] for party in cat.shares}
     for j, b in enumerate(cat.bonuses):
         if any(service._holds(w, facts) for w in b.when_any):
             why = s.citation(f"categories.{cat.id}.bonuses[{j}]")
-            note = {**why, "bonus": f"{b.from_} → {b.to} +{b.points}"}
+            note = {
+                **why,
+                "bonus": f"{b.from_} → {b.to} +{b.points}",
+                # the same by the parties' names, for the pages (the ids above are codes)
+                "bonus_zh": f"{names[b.from_][0]} → {names[b.to][0]} +{b.points}",
+                "bonus_en": f"{names[b.from_][1]} → {names[b.to][1]} +{b.points}",
+            }
             out[b.to].append(note)
             out[b.from_].append(note)
     return out

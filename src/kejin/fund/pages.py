@@ -14,20 +14,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kejin.access import service as access
 from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Principal
-from kejin.api import status_of
-from kejin.errors import KejinError, Problem, ValidationError
+from kejin.errors import KejinError, NotFoundError, Problem, ValidationError
 from kejin.fund import desk
 from kejin.fund.routes import pools
+from kejin.fund.scheme import load_scheme
+from kejin.fund.tables import FundPool
 from kejin.lending.tables import Loan
 from kejin.vocab import CLASSIFICATIONS
-from kejin.web import charts
+from kejin.web import charts, flash
+from kejin.web.flash import refused, see_other
 from kejin.web.i18n import t
 from kejin.web.pages import lang_of, render
 
@@ -65,32 +67,84 @@ def _money(text: str) -> Decimal:
         return Decimal(text.replace(",", "").strip())
     except InvalidOperation:
         raise ValidationError(
-            "金额无效", "invalid amount", [Problem("不是数字", "not a number", "amount", text)]
+            "金额无效",
+            "invalid amount",
+            [Problem("不是数字", "not a number", field="amount", value=text)],
         ) from None
 
 
 def _attempt(
-    request: Request, s: Session, go: Callable[[], Any], done: str
-) -> tuple[Response | None, KejinError | None]:
-    """Run a desk step: a redirect on success, the error for the page otherwise.
+    request: Request,
+    s: Session,
+    go: Callable[[], Any],
+    page: str,
+    notice: str,
+    form: dict[str, str] | None = None,
+    page_names: type[KejinError] | None = None,
+) -> Response:
+    """Run a desk step, then go to its GET ``page``: with ``notice`` on success, with the
+    refusal and the values typed (a flash) otherwise — unless the refusal is ``page_names``
+    (the page's own object is missing or not the caller's: no page to show it on).
 
     No savepoint: a desk step checks before the service writes, and the service writes the
-    change and its audit record in a transaction of its own; this session writes nothing.
+    change and its audit record in a transaction of its own; this session writes only the flash.
     """
     try:
         go()
     except KejinError as e:
-        return None, e
-    return RedirectResponse(done, status_code=303), None
+        if page_names is not None and isinstance(e, page_names):
+            raise
+        return refused(request, s, page, e, form)
+    return see_other(request, page, notice=notice)
+
+
+def labels(s: Session, lang: str) -> dict[str, Callable[..., str]]:
+    """Names for the fund's codes on a page — pool, scheme, party, loan category — from the
+    pools and their scheme files (``demo_anhui · pool`` read as code; the names were there)."""
+    rows = s.execute(select(FundPool.id, FundPool.name, FundPool.scheme_id)).all()
+    pools = {r.id: r for r in rows}
+    en = lang == "en"
+
+    loaded: dict[str, Any] = {}
+
+    def scheme(scheme_id: str) -> Any:
+        if scheme_id not in loaded:
+            try:
+                loaded[scheme_id] = load_scheme(scheme_id)
+            except KejinError:
+                loaded[scheme_id] = None
+        return loaded[scheme_id]
+
+    def scheme_name(scheme_id: str) -> str:
+        sc = scheme(scheme_id)
+        return scheme_id if sc is None else (sc.name_en if en else sc.name_zh)
+
+    def party(scheme_id: str | None, party_id: str) -> str:
+        sc = scheme(scheme_id) if scheme_id else None
+        hit = next((x for x in sc.participants if x.id == party_id), None) if sc else None
+        return party_id if hit is None else (hit.name_en if en else hit.name_zh)
+
+    def category(pool_id: str, category_id: str) -> str:
+        row = pools.get(pool_id)
+        sc = scheme(row.scheme_id) if row else None
+        hit = next((x for x in sc.categories if x.id == category_id), None) if sc else None
+        return category_id if hit is None else (hit.name_en if en else hit.name_zh)
+
+    return {
+        "pool_label": lambda pool_id: pools[pool_id].name if pool_id in pools else pool_id,
+        "pool_scheme": lambda pool_id: pools[pool_id].scheme_id if pool_id in pools else None,
+        "scheme_name": scheme_name,
+        "party": party,
+        "category": category,
+    }
 
 
 # ---------------------------------------------------------------- government
 
 
-def _fund_page(
-    request: Request, p: Principal, s: Session, err: KejinError | None = None, **form: Any
-) -> Response:
+def _fund_page(request: Request, p: Principal, s: Session) -> Response:
     lang = lang_of(request)
+    f = flash.read(request, s)
     engine = request.app.state.engine
     ps = pools(s, engine, date.today())
     chart = charts.hbar(
@@ -111,12 +165,12 @@ def _fund_page(
             "chart": chart,
             "claims": claims,
             "funders": funders,
-            "error": _error(err, lang) if err else None,
-            "form": form,
+            "error": _error(f.error, lang) if f.error else None,
+            "form": f.form,
             "key": new_key(),
             "notice": _notice(request.query_params.get("notice")),
+            **labels(s, lang),
         },
-        status_of(err) if err else 200,
     )
 
 
@@ -142,7 +196,7 @@ def fund_deposit(
 ) -> Response:
     check_csrf(request, csrf_token_)
     pool, _, party = pool_party.partition(":")
-    done, err = _attempt(
+    return _attempt(
         request,
         s,
         lambda: desk.deposit(
@@ -155,17 +209,15 @@ def fund_deposit(
             why=reason,
             key=key,
         ),
-        f"/fund?notice=deposited&lang={lang_of(request)}",
-    )
-    return done or _fund_page(
-        request, p, s, err, pool_party=pool_party, amount=amount, reason=reason
+        "/fund",
+        "deposited",
+        {"pool_party": pool_party, "amount": amount, "reason": reason},
     )
 
 
-def _claim_page(
-    request: Request, p: Principal, s: Session, claim_id: int, err: KejinError | None = None
-) -> Response:
+def _claim_page(request: Request, p: Principal, s: Session, claim_id: int) -> Response:
     lang = lang_of(request)
+    err = flash.read(request, s).error
     c = desk.claim_detail(s, request.app.state.engine, p, claim_id)
     return render(
         request,
@@ -175,8 +227,8 @@ def _claim_page(
             "error": _error(err, lang) if err else None,
             "key": new_key(),
             "notice": _notice(request.query_params.get("notice")),
+            **labels(s, lang),
         },
-        status_of(err) if err else 200,
     )
 
 
@@ -194,10 +246,7 @@ def claim_page(
 def _step(
     request: Request, s: Session, p: Principal, claim_id: int, go: Callable[[], Any], notice: str
 ) -> Response:
-    done, err = _attempt(
-        request, s, go, f"/fund/claims/{claim_id}?notice={notice}&lang={lang_of(request)}"
-    )
-    return done or _claim_page(request, p, s, claim_id, err)
+    return _attempt(request, s, go, f"/fund/claims/{claim_id}", notice, page_names=NotFoundError)
 
 
 @router.post("/fund/claims/{claim_id}/review")
@@ -270,11 +319,10 @@ def claim_pay(
 # ---------------------------------------------------------------- bank
 
 
-def _bank_page(
-    request: Request, p: Principal, s: Session, err: KejinError | None = None, **form: Any
-) -> Response:
+def _bank_page(request: Request, p: Principal, s: Session) -> Response:
     assert p.institution_id is not None
     lang = lang_of(request)
+    f = flash.read(request, s)
     claims = desk.claims(s, p)
     access.log(s, p, "fund.claims", "institution", p.institution_id, detail={"rows": len(claims)})
     loans = s.scalars(
@@ -291,13 +339,13 @@ def _bank_page(
             "loans": loans,
             "pools": desk.pool_names(s),
             "classes": CLASSIFICATIONS,
-            "error": _error(err, lang) if err else None,
-            "form": form,
+            "error": _error(f.error, lang) if f.error else None,
+            "form": f.form,
             "key": new_key(),
             "notice": _notice(request.query_params.get("notice")),
             "today": date.today(),
+            **labels(s, lang),
         },
-        status_of(err) if err else 200,
     )
 
 
@@ -320,8 +368,7 @@ def _chosen(pool: str, contract_no: str) -> None:
 def _bank_step(
     request: Request, s: Session, p: Principal, go: Callable[[], Any], notice: str, **form: Any
 ) -> Response:
-    done, err = _attempt(request, s, go, f"/bank/claims?notice={notice}&lang={lang_of(request)}")
-    return done or _bank_page(request, p, s, err, step=notice, **form)
+    return _attempt(request, s, go, "/bank/claims", notice, {"step": notice, **form})
 
 
 @router.post("/bank/claims/enrol")
@@ -384,13 +431,22 @@ def bank_status(
             m = date.fromisoformat(month + "-01" if len(month) == 7 else month)
         except ValueError:
             raise ValidationError(
-                "月份格式应为YYYY-MM", "month must be YYYY-MM", [Problem("", "", "month", month)]
+                "月份格式应为YYYY-MM",
+                "month must be YYYY-MM",
+                [Problem("应为YYYY-MM", "must be YYYY-MM", field="month", value=month)],
             ) from None
         if not days_past_due.strip().isdigit():
             raise ValidationError(
                 "逾期天数须为非负整数",
                 "days past due must be a whole number ≥ 0",
-                [Problem("", "", "days_past_due", days_past_due)],
+                [
+                    Problem(
+                        "须为非负整数",
+                        "a whole number ≥ 0",
+                        field="days_past_due",
+                        value=days_past_due,
+                    )
+                ],
             )
         return desk.report_status(
             s,

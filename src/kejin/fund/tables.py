@@ -28,20 +28,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from kejin.db import Base, Money, Rate
 from kejin.registry.tables import label
+from kejin.vocab import LEDGER_PURPOSES
 
 #: Account purposes. ``cash`` is the pool's money; ``capital`` what each funder paid in;
 #: ``fee_income`` guarantee fees collected; ``compensation`` what the pool paid one institution;
 #: ``recovery`` what came back; ``loss_share`` / ``loss_contra`` are memo (contingent) accounts that
 #: show each party's share of a loss the pool did not pay in cash.
-PURPOSES = (
-    "cash",
-    "capital",
-    "fee_income",
-    "compensation",
-    "recovery",
-    "loss_share",
-    "loss_contra",
-)
+PURPOSES = tuple(LEDGER_PURPOSES)
 CLAIM_STATES = ("filed", "reviewed", "approved", "rejected", "paid", "closed")
 ENROLMENT_STATES = ("active", "claimed", "closed")
 

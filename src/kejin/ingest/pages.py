@@ -13,19 +13,28 @@ from kejin.errors import ValidationError
 from kejin.ingest.kinds import KINDS
 from kejin.ingest.upload import CappedUpload, run_upload
 from kejin.vocab import DEPARTMENTS
+from kejin.web import flash
+from kejin.web.flash import see_other
 from kejin.web.pages import render
 
 router = APIRouter(include_in_schema=False, route_class=CappedUpload)
 
 
-def _page(request: Request, status: int = 200, **ctx: object) -> Response:
-    base = {"kinds": list(KINDS), "depts": DEPARTMENTS, "kind": "", "source": "", "out": None}
-    return render(request, "ingest.html", {**base, "err": None, **ctx}, status)
-
-
 @router.get("/ingest")
-def ingest_page(request: Request, p: Principal = permit("ingest.import")) -> Response:
-    return _page(request)
+def ingest_page(
+    request: Request, p: Principal = permit("ingest.import"), s: Session = TX
+) -> Response:
+    """The form, and the last upload's outcome or its bad rows (carried here by a flash)."""
+    f = flash.read(request, s)
+    ctx = {
+        "kinds": list(KINDS),
+        "depts": DEPARTMENTS,
+        "kind": f.form.get("kind", ""),
+        "source": f.form.get("source", ""),
+        "out": f.data.get("out"),
+        "err": f.error,
+    }
+    return render(request, "ingest.html", ctx)
 
 
 @router.post("/ingest")
@@ -41,10 +50,9 @@ def ingest_upload(
 ) -> Response:
     check_csrf(request, csrf_token_)
     form = {"kind": kind, "source": source}
-    if file is None or not file.filename:
-        err = ValidationError("请选择要上传的文件", "choose a file to upload")
-        return _page(request, 422, err=err, **form)
     try:
+        if file is None or not file.filename:
+            raise ValidationError("请选择要上传的文件", "choose a file to upload")
         out = run_upload(
             s,
             request.app.state.engine,
@@ -56,5 +64,5 @@ def ingest_upload(
             dry_run=mode != "commit",
         )
     except ValidationError as e:
-        return _page(request, 422, err=e, **form)
-    return _page(request, out=out, **form)
+        return flash.refused(request, s, "/ingest", e, form)
+    return see_other(request, "/ingest", flash=flash.put(s, request, form=form, out=out.to_dict()))

@@ -699,7 +699,9 @@ def _demo_applications(
 
 @policy_app.command("demo")
 def demo_cmd(
-    year: int | None = typer.Option(None, "--year", help="年度（默认数据最近年度） / year"),
+    year: int | None = typer.Option(
+        None, "--year", help="年度（默认上一完整年度） / year (default: the last complete one)"
+    ),
     maker: str = who_option(
         "经办人（平台用户名）：建项目、审核、支付 / maker: creates, reviews, pays", "--maker"
     ),
@@ -718,7 +720,8 @@ def demo_cmd(
     from kejin.policy import operations as ops
     from kejin.policy import routes as _rules  # noqa: F401  (registers the policy's rules)
     from kejin.policy.entities import registry_frames
-    from kejin.policy.simulate import evaluate_all, latest_year, rows_for_year
+    from kejin.policy.operations import claim_year
+    from kejin.policy.simulate import evaluate_all, rows_for_year
     from kejin.policy.tables import Programme
 
     engine = get_engine()
@@ -742,8 +745,9 @@ def demo_cmd(
     def one(p: Any) -> None:
         """One policy: its cost over the registry, and its programme when anyone qualifies
         (created by the maker, published by the checker, in one audited transaction)."""
-        y = year or latest_year(p, frames[p.entity])
-        if y is None:
+        # The year every programme pays for, by the rule the firm's page uses too.
+        y = year or claim_year(date.today())
+        if rows_for_year(p, frames[p.entity], y).height == 0:
             t.add_row(p.id, "-", "0", "0", "0", "无数据 / no rows in force")
             return
         if y not in by_year:

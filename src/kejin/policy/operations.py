@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from kejin.access import service as access
 from kejin.access.rules import Principal, authorize
-from kejin.errors import Problem, ValidationError
+from kejin.errors import NotFoundError, Problem, ValidationError
 from kejin.policy import library, service
 from kejin.policy.engine import Policy, Rounding, evaluate, money, with_reasons, zero
 from kejin.policy.entities import REGISTRY_ENTITIES, registry_frames
@@ -184,6 +184,44 @@ def parse_budget(text: str) -> Decimal:
     return v.quantize(Decimal("0.01"))
 
 
+def claim_year(on: date) -> int:
+    """The year a programme pays for, and so the one year a firm's eligibility is shown for:
+    the last calendar year complete on ``on``.
+
+    A policy pays on a year's interest, investment or revenue; a year still running has no final
+    figures (the demo region's data stop mid-year). The budget form's default, the demo's
+    programmes and the firm's policies page all take the year from here: programmes published
+    for 2026 while the page computed eligibility on 2025 left a firm told it qualified with
+    nothing it could apply for.
+
+    >>> claim_year(date(2026, 12, 7)), claim_year(date(2026, 12, 31))
+    (2025, 2026)
+    """
+    return on.year if (on.month, on.day) == (12, 31) else on.year - 1
+
+
+def computable(policy: Policy) -> None:
+    """Refuse a programme the platform cannot compute from the registry: nobody could be listed
+    as eligible, notified or apply through the platform (its eligible list answered 422)."""
+    if policy.entity not in REGISTRY_ENTITIES:
+        raise ValidationError(
+            f"《{policy.title_zh}》所需的数据不在登记库中，平台无法测算符合条件的企业，不能在平台发布",
+            f"the registry holds no data for {policy.title_en}: the platform cannot compute who "
+            "qualifies, so it cannot be published here",
+            [
+                Problem(
+                    f"登记库中没有本政策所需的数据（{'、'.join(i.zh for i in policy.inputs)}）；"
+                    "请先将这些数据导入登记库，或按文件线下测算",
+                    "the registry lacks the data this policy needs "
+                    f"({', '.join(i.en for i in policy.inputs)}): import it first, or evaluate "
+                    "from a file off the platform",
+                    field="policy",
+                    value=policy.id,
+                )
+            ],
+        )
+
+
 def check_year(year: int) -> int:
     if not 2000 <= year <= 2100:
         raise ValidationError(
@@ -197,7 +235,9 @@ def check_year(year: int) -> int:
 def create(
     s: Session, p: Principal, *, policy_id: str, year: int, budget: str, allocation: str
 ) -> dict[str, Any]:
-    """A draft programme; its maker is the acting officer."""
+    """A draft programme; its maker is the acting officer. Only a policy the platform can
+    compute from the registry (:func:`computable`)."""
+    computable(library.get(policy_id))
     prog = service.create_programme(
         s,
         policy_id=policy_id,
@@ -212,8 +252,11 @@ def create(
 
 
 def publish(s: Session, p: Principal, programme_id: str, as_of: date | None) -> dict[str, Any]:
-    """Publish a draft (checker ≠ maker, refused by the service otherwise)."""
-    before = programme_view(service.get_programme(s, programme_id))
+    """Publish a draft (checker ≠ maker, refused by the service otherwise) of a policy the
+    platform can compute (a draft made before this rule, or by the CLI, may not be)."""
+    prog = service.get_programme(s, programme_id)
+    computable(library.get(prog.policy_id))
+    before = programme_view(prog)
     prog = service.publish(s, programme_id, by=p.username, as_of=as_of or date.today())
     out = programme_view(prog)
     access.log(s, p, "policy.publish", "programme", prog.id, before=before, after=out)
@@ -340,6 +383,73 @@ def _registry_frame(engine: Engine, policy: Policy, uscc: str | None) -> dict[st
             ],
         )
     return registry_frames(engine, uscc)
+
+
+def firm_policies(s: Session, engine: Engine, p: Principal, uscc: str) -> dict[str, Any]:
+    """What the firm's policies page says it qualifies for, policy by policy, in the years it can
+    claim: each published programme's year, else the :func:`claim_year` (then marked "not open
+    yet", outside the total). The same year filter as :func:`open_programmes` and :func:`apply`,
+    so every amount in the total is one the firm can apply for. Audited like the API's read."""
+    from kejin.policy.stacking import claims, no_stacking
+
+    frames = registry_frames(engine, uscc)
+    if frames["firm"].height == 0:
+        raise NotFoundError(
+            f"登记库中没有企业{uscc}",
+            f"no firm {uscc} in the registry",
+            [Problem("未找到", "not found", field="uscc", value=uscc)],
+        )
+    today = date.today()
+    published: dict[str, dict[int, str]] = {}
+    for prog in s.scalars(select(Programme).where(Programme.state == "published")):
+        published.setdefault(prog.policy_id, {})[prog.year] = prog.id
+    pols = library.all_policies()
+    years = {pol.id: set(published.get(pol.id, {claim_year(today): ""})) for pol in pols}
+    found: list[dict[str, Any]] = []
+    for pol in pols:
+        if pol.entity not in frames:
+            found.append(
+                {"policy": pol.id, "title_zh": pol.title_zh, "title_en": pol.title_en,
+                 "document": pol.document, "status": "needs_data", "year": None,
+                 "inputs_zh": [i.zh for i in pol.inputs], "inputs_en": [i.en for i in pol.inputs]}
+            )  # fmt: skip
+    for y in sorted({y for ys in years.values() for y in ys}, reverse=True):
+        results, parts = {}, []
+        for pol in pols:
+            if pol.entity not in frames or y not in years[pol.id]:
+                continue
+            try:
+                res, _ = evaluate(pol, rows_for_year(pol, frames[pol.entity], y), as_of=today)
+            except ValidationError:
+                continue  # parameters not in force for that year: nothing to claim, no entitlement
+            results[pol.id] = with_reasons(pol, res)
+            parts.append(claims(pol, res))
+        stacked = no_stacking(parts)
+        for pol_id, res in results.items():
+            pol = library.get(pol_id)
+            programme = published.get(pol_id, {}).get(y)
+            for r in res.iter_rows(named=True):
+                entity = "/".join(str(r[k]) for k in pol.key)
+                st = stacked.filter((pl.col("policy_id") == pol_id) & (pl.col("entity") == entity))
+                kept = st.height == 0 or st["kept"][0]
+                status = "not_eligible"
+                if r["eligible"] and r["amount"] > 0:
+                    status = ("eligible" if programme else "not_open") if kept else "set_aside"
+                found.append(
+                    {"policy": pol_id, "title_zh": pol.title_zh, "title_en": pol.title_en,
+                     "document": pol.document, "status": status, "entity": entity, "year": y,
+                     "programme": programme, "amount": Decimal(f"{r['amount']:.2f}"),
+                     "reason_zh": r["reason_zh"], "reason_en": r["reason_en"],
+                     "set_aside_by": None if kept else st["set_aside_by"][0]}
+                )  # fmt: skip
+    eligible = [m for m in found if m["status"] == "eligible"]
+    access.log(s, p, "policy.matches", "enterprise", uscc, detail={"eligible": len(eligible)})
+    return {
+        "uscc": uscc,
+        "name": frames["firm"]["name"][0],
+        "total": sum((m["amount"] for m in eligible), Decimal("0")),
+        "matches": found,
+    }
 
 
 def open_programmes(s: Session, engine: Engine, p: Principal, uscc: str) -> list[dict[str, Any]]:

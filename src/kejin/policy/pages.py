@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from kejin.access.deps import TX, check_csrf, permit
@@ -26,11 +26,13 @@ from kejin.params import Offset
 from kejin.policy import library
 from kejin.policy import operations as ops
 from kejin.policy.engine import ROUNDING_TEXT, Policy
-from kejin.policy.routes import ApplicationId, ProgrammeId, firm_matches, programmes
+from kejin.policy.entities import REGISTRY_ENTITIES
+from kejin.policy.routes import ApplicationId, ProgrammeId, programmes
 from kejin.policy.service import get_application, get_programme
 from kejin.policy.tables import ALLOCATIONS
 from kejin.vocab import INDUSTRY_CHAINS
-from kejin.web import charts
+from kejin.web import charts, flash
+from kejin.web.flash import refused, see_other
 from kejin.web.i18n import t, term
 from kejin.web.pages import lang_of, render
 
@@ -113,6 +115,11 @@ def _half(text: str, lang: str) -> str:
     return (en if lang == "en" else zh) if sep else text
 
 
+def _title(policy_id: str, lang: str) -> str:
+    pol = library.get(policy_id)
+    return pol.title_en if lang == "en" else pol.title_zh
+
+
 def _notice(notice: str | None) -> str | None:
     return notice if notice in NOTICES else None
 
@@ -124,15 +131,14 @@ def _firm_page(
     request: Request,
     p: Principal,
     s: Session,
-    *,
-    errors: dict[str, str] | None = None,
-    form: dict[str, str] | None = None,
     notice: str | None = None,
-    status: int = 200,
 ) -> Response:
     assert p.uscc is not None
     engine = request.app.state.engine
-    out = firm_matches(s, engine, p, p.uscc)
+    f = flash.read(request, s)
+    lang = lang_of(request)
+    errors = _field_errors(f.error, lang, ("programme", "entity"), "entity") if f.error else {}
+    out = ops.firm_policies(s, engine, p, p.uscc)
     return render(
         request,
         "policies_firm.html",
@@ -140,12 +146,14 @@ def _firm_page(
             "m": out,
             "open": ops.open_programmes(s, engine, p, p.uscc),
             "apps": ops.firm_applications(s, p, p.uscc),
+            "prog_names": {
+                r["id"]: f"{_title(r['policy'], lang)} {r['year']}" for r in programmes(s)
+            },
             "clause_text": ops.clause_text,
-            "errors": errors or {},
-            "form": form or {},
+            "errors": errors,
+            "form": f.form,
             "notice": _notice(notice),
         },
-        status,
     )
 
 
@@ -156,7 +164,7 @@ def my_policies(
     p: Principal = permit("page.enterprise"),
     s: Session = TX,
 ) -> Response:
-    return _firm_page(request, p, s, notice=notice)
+    return _firm_page(request, p, s, notice)
 
 
 def _refusal(
@@ -188,7 +196,6 @@ def my_apply(
     """Apply for the firm's own entity; refused ones come back with the reason at the form."""
     check_csrf(request, csrf_token_)
     assert p.uscc is not None
-    lang = lang_of(request)
     form = {"programme": programme, "entity": entity}
 
     def change() -> None:
@@ -201,25 +208,26 @@ def my_apply(
         ops.apply(s, request.app.state.engine, p, p.uscc, programme, entity or None)
 
     if e := _refusal(s, change, missing_in_place=True):
-        errors = _field_errors(e, lang, ("programme", "entity"), "entity")
-        return _firm_page(request, p, s, errors=errors, form=form, status=status_of(e))
-    return RedirectResponse(f"/enterprise/policies?notice=applied&lang={lang}", status_code=303)
+        return refused(request, s, "/enterprise/policies", e, form)
+    return see_other(request, "/enterprise/policies", notice="applied")
 
 
 # ── government: policy centre ─────────────────────────────────────────────────────────────
 
 
-def _centre(
-    request: Request,
-    s: Session,
-    *,
-    errors: dict[str, str] | None = None,
-    form: dict[str, str] | None = None,
-    row_errors: dict[str, str] | None = None,
-    notice: str | None = None,
-    status: int = 200,
-) -> Response:
+def _centre(request: Request, s: Session, notice: str | None = None) -> Response:
     lang = lang_of(request)
+    f = flash.read(request, s)
+    errors: dict[str, str] = {}
+    row_errors: dict[str, str] = {}
+    if f.error is not None and f.data.get("at") == "create":
+        errors = _field_errors(
+            f.error, lang, ("policy", "year", "budget", "allocation", "programme"), "policy"
+        )
+        if "programme" in errors:
+            errors["policy"] = errors.pop("programme")
+    elif f.error is not None:
+        row_errors = {f.data.get("at", ""): _reason(f.error, lang)}
     progs = programmes(s)
     pols = library.all_policies()
     titles = {pol.id: (pol.title_en if lang == "en" else pol.title_zh) for pol in pols}
@@ -238,14 +246,14 @@ def _centre(
             "progs": progs,
             "titles": titles,
             "chart": chart,
-            "policies": pols,
+            # only what the platform can compute: the others are refused (ops.computable)
+            "policies": [pol for pol in pols if pol.entity in REGISTRY_ENTITIES],
             "allocations": ALLOCATIONS,
-            "errors": errors or {},
-            "form": form or {"year": str(date.today().year), "allocation": "fcfs"},
-            "row_errors": row_errors or {},
+            "errors": errors,
+            "form": f.form or {"year": str(ops.claim_year(date.today())), "allocation": "fcfs"},
+            "row_errors": row_errors,
             "notice": _notice(notice),
         },
-        status,
     )
 
 
@@ -256,7 +264,7 @@ def policy_centre(
     p: Principal = permit("policy.programmes"),
     s: Session = TX,
 ) -> Response:
-    return _centre(request, s, notice=notice)
+    return _centre(request, s, notice)
 
 
 @router.post("/policies/programmes")
@@ -271,7 +279,6 @@ def create_programme(
     s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
-    lang = lang_of(request)
     form = {"policy": policy, "year": year, "budget": budget, "allocation": allocation}
 
     def change() -> None:
@@ -279,13 +286,8 @@ def create_programme(
         ops.create(s, p, policy_id=policy, year=y, budget=budget, allocation=allocation)
 
     if e := _refusal(s, change, missing_in_place=True):
-        errors = _field_errors(
-            e, lang, ("policy", "year", "budget", "allocation", "programme"), "policy"
-        )
-        if "programme" in errors:
-            errors["policy"] = errors.pop("programme")
-        return _centre(request, s, errors=errors, form=form, status=status_of(e))
-    return RedirectResponse(f"/policies?notice=created&lang={lang}", status_code=303)
+        return refused(request, s, "/policies", e, form, at="create")
+    return see_other(request, "/policies", notice="created")
 
 
 @router.post("/policies/{programme_id}/publish")
@@ -298,10 +300,9 @@ def publish_programme(
 ) -> Response:
     """Publish; when the maker tries, the refusal appears in the programme's row."""
     check_csrf(request, csrf_token_)
-    lang = lang_of(request)
     if e := _refusal(s, lambda: ops.publish(s, p, programme_id, None)):
-        return _centre(request, s, row_errors={programme_id: _reason(e, lang)}, status=status_of(e))
-    return RedirectResponse(f"/policies?notice=published&lang={lang}", status_code=303)
+        return refused(request, s, "/policies", e, at=programme_id)
+    return see_other(request, "/policies", notice="published")
 
 
 def _programme_page(
@@ -310,12 +311,12 @@ def _programme_page(
     s: Session,
     programme_id: str,
     *,
-    errors: dict[str, str] | None = None,
     notice: str | None = None,
     corr_as_of: date | None = None,
-    status: int = 200,
 ) -> Response:
     lang = lang_of(request)
+    f = flash.read(request, s)
+    errors = {f.data.get("at", ""): _reason(f.error, lang)} if f.error is not None else {}
     d = ops.programme_detail(s, p, programme_id)
     corr = ops.corrections(s, p, programme_id, corr_as_of) if corr_as_of else None
     policy = library.get(d["policy"])
@@ -348,10 +349,9 @@ def _programme_page(
             "by_state": by_state,
             "chart": chart,
             "clause_text": ops.clause_text,
-            "errors": errors or {},
+            "errors": errors,
             "notice": _notice(notice),
         },
-        status,
     )
 
 
@@ -379,8 +379,6 @@ def record_corrections(
     """Record the previewed top-ups and claw-backs with keys ``web:AS_OF:APPLICATION``: the same
     revision recorded twice returns the same payments."""
     check_csrf(request, csrf_token_)
-    lang = lang_of(request)
-
     e: KejinError | None
     try:
         day = parse_date(as_of, "as_of")
@@ -388,14 +386,10 @@ def record_corrections(
         e = bad
     else:
         e = _refusal(s, lambda: ops.record_corrections(s, p, programme_id, day, f"web:{day}"))
+    page = f"/policies/{programme_id}#corrections"
     if e is not None:
-        return _programme_page(
-            request, p, s, programme_id, errors={"correct": _reason(e, lang)}, status=status_of(e)
-        )
-    return RedirectResponse(
-        f"/policies/{programme_id}?notice=corrected&corr_as_of={day}&lang={lang}#corrections",
-        status_code=303,
-    )
+        return refused(request, s, page, e, at="correct")
+    return see_other(request, page, notice="corrected", corr_as_of=day)
 
 
 @router.post("/policies/{programme_id}/approve")
@@ -408,34 +402,18 @@ def approve_programme(
 ) -> Response:
     """Approve the reviewed applications; the reviewer trying it sees the refusal in place."""
     check_csrf(request, csrf_token_)
-    lang = lang_of(request)
     if e := _refusal(s, lambda: ops.approve(s, p, programme_id)):
-        return _programme_page(
-            request, p, s, programme_id, errors={"approve": _reason(e, lang)}, status=status_of(e)
-        )
-    return RedirectResponse(
-        f"/policies/{programme_id}?notice=approved&lang={lang}", status_code=303
-    )
+        return refused(request, s, f"/policies/{programme_id}", e, at="approve")
+    return see_other(request, f"/policies/{programme_id}", notice="approved")
 
 
 def _application_action(
     request: Request, p: Principal, s: Session, application_id: int, notice: str, act: Any
 ) -> Response:
-    lang = lang_of(request)
-    programme_id = get_application(s, application_id).programme_id
+    page = f"/policies/{get_application(s, application_id).programme_id}#app-{application_id}"
     if e := _refusal(s, act):
-        return _programme_page(
-            request,
-            p,
-            s,
-            programme_id,
-            errors={str(application_id): _reason(e, lang)},
-            status=status_of(e),
-        )
-    return RedirectResponse(
-        f"/policies/{programme_id}?notice={notice}&lang={lang}#app-{application_id}",
-        status_code=303,
-    )
+        return refused(request, s, page, e, at=str(application_id))
+    return see_other(request, page, notice=notice)
 
 
 @router.post("/policies/applications/{application_id}/review")

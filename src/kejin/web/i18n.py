@@ -6,15 +6,28 @@ and the data speak the same words.
 
 from __future__ import annotations
 
+from fastapi import Request
+
 from kejin.access.tables import CONSENT_PURPOSES, CONSENT_SCOPES, ROLES
+from kejin.ids import REGIONS
 from kejin.vocab import (
+    AUDIT_ENTITIES,
     CLASSIFICATIONS,
+    DECISION_FLAGS,
     FINANCING_KINDS,
     INDUSTRY_CHAINS,
+    LEDGER_PURPOSES,
     QUALIFICATION_KINDS,
     STAGES,
     Term,
 )
+
+
+def lang_of(request: Request) -> str:
+    """The page language: ``?lang=`` first, then the cookie the last choice set, else Chinese."""
+    lang = request.query_params.get("lang") or request.cookies.get("kejin_lang") or "zh"
+    return "en" if lang == "en" else "zh"
+
 
 TEXTS: dict[str, tuple[str, str]] = {
     "app": ("科金 · 科技金融服务平台", "kejin · sci-tech finance platform"),
@@ -125,7 +138,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "bank_whitelist": ("本行收到的白名单", "Our whitelist"),
     "wl_refresh": ("重新生成白名单", "Refresh the whitelist"),
     "wl_refreshed": ("已生成新版本", "New version built:"),
-    "wl_push": ("推送最新版本（下载 Excel）", "Push the latest version (download Excel)"),
+    "wl_push": ("推送最新版本", "Push the latest version"),
+    "wl_pushed": ("已推送", "Pushed"),
+    "wl_push_file": ("推送文件（Excel）", "File sent (Excel)"),
     "wl_push_note": ("仅推送规则集允许的字段", "only the rule set's push fields are sent"),
     "wl_versions": ("版本", "Versions"),
     "wl_diff": ("版本对比", "Compare versions"),
@@ -182,19 +197,27 @@ TEXTS: dict[str, tuple[str, str]] = {
     "pt_peer_pct": ("同组百分位", "Peer percentile"),
     "pt_missing": ("缺失", "missing"),
     "pt_raise": ("如何提升", "How to raise the score"),
+    "pt_none": (
+        "该企业尚无创新积分：最近一次积分测算未包含它（新入库企业，或尚未测算）。",
+        "This firm has no innovation points yet: the latest points run did not include it (a new firm, or no run yet).",
+    ),
     "pt_target": ("目标", "Target"),
     "pt_current": ("当前值", "Current"),
     "pt_needed": ("需达到", "Needed"),
     "pol_mine": ("可享政策", "Policies we qualify for"),
     "pol_total_note": (
-        "可享政策预计金额合计（从优、就高、不重复后）",
-        "estimated total after the no-double-funding rules",
+        "已开放申报、本企业可申请的金额合计（从优、就高、不重复后）",
+        "total the firm can apply for in open programmes, after the no-double-funding rules",
     ),
     "pol_policy": ("政策", "Policy"),
     "pol_entity": ("对象", "Entity"),
-    "pol_eligible": ("符合", "eligible"),
+    "pol_eligible": ("符合，可申请", "eligible: open for applications"),
+    "pol_not_open": ("符合，该年度尚未开放申报", "eligible: not open for applications yet"),
     "pol_set_aside": ("从优就高，由其他政策支付：", "paid by another policy:"),
-    "pol_needs_data": ("需提交数据", "needs data"),
+    "pol_needs_data": (
+        "平台暂不能测算：登记库缺少所需数据，请按政策文件线下申报",
+        "not computable here: the registry lacks its data; apply as the policy document says",
+    ),
     "pol_inputs": ("需要的数据", "inputs needed"),
     "pol_centre": ("政策中心", "Policy centre"),
     "pol_programme": ("项目", "Programme"),
@@ -349,7 +372,6 @@ TEXTS: dict[str, tuple[str, str]] = {
         "政策模拟：调整参数看受益企业、财政成本与预算",
         "Simulation: change parameters, see firms, cost and budget",
     ),
-    "sim_param": ("参数", "Parameter"),
     "sim_desc": ("含义（条款）", "Meaning (article)"),
     "pol_corrections": (
         "追溯更正（参数修订后补发或追回）",
@@ -481,6 +503,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     "credit_act_override": ("推翻模型结论", "override"),
     "credit_contract": ("关联贷款合同", "Loan contract"),
     "credit_n_recorded": ("已记录处理意见", "Action recorded"),
+    "credit_n_decided": (
+        "授信决策已作出并留存证据包（见下方结果与下载）",
+        "Credit decision made and its evidence pack kept (outcome and downloads below)",
+    ),
+    "credit_to_firm": ("返回企业画像", "Back to the firm's profile"),
+    "credit_to_points": ("企业创新积分", "The firm's innovation points"),
+    "credit_to_history": ("本行授信决策记录", "My bank's credit decisions"),
     "credit_none": ("尚无", "none yet"),
     "credit_consent": ("数据授权", "Consent"),
     "credit_consent_none": ("无（非银行决策）", "none (not a bank's decision)"),
@@ -538,7 +567,14 @@ def term(vocab: dict[str, Term], key: str | None, lang: str) -> str:
     return tm.en if lang == "en" else tm.zh
 
 
+#: Region names by GB/T 2260 code (kejin.ids.REGIONS) as terms, for ``term('region', code)``.
+REGION_TERMS = {k: Term(k, zh, en) for k, (zh, en) in REGIONS.items()}
+
 VOCABS = {
+    "region": REGION_TERMS,
+    "ledger": LEDGER_PURPOSES,
+    "entity": AUDIT_ENTITIES,
+    "flag": DECISION_FLAGS,
     "stage": STAGES,
     "chain": INDUSTRY_CHAINS,
     "qualification": QUALIFICATION_KINDS,

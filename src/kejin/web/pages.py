@@ -7,7 +7,7 @@ errors next to their fields.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
 from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,14 +24,15 @@ from kejin.access import accounts, service, sessions
 from kejin.access.audit import utcnow, verify
 from kejin.access.deps import TX, check_csrf, csrf_token, end_session, permit, signed_in
 from kejin.access.rules import Principal, Rule, add_rules
+from kejin.db import transaction
 from kejin.errors import KejinError, Problem, ValidationError
 from kejin.lending import portfolio
 from kejin.lending.tables import Institution
 from kejin.params import Offset
 from kejin.registry import profiles
 from kejin.vocab import INDUSTRY_CHAINS, QUALIFICATION_KINDS, STAGES
-from kejin.web import charts
-from kejin.web.i18n import VOCABS, t, term
+from kejin.web import charts, flash
+from kejin.web.i18n import VOCABS, lang_of, t, term
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -66,9 +67,37 @@ HOME = {
 }
 
 
-def lang_of(request: Request) -> str:
-    lang = request.query_params.get("lang") or request.cookies.get("kejin_lang") or "zh"
-    return "en" if lang == "en" else "zh"
+def lang_switch(request: Request, lang: str) -> str:
+    """The language switch's address: this page, its path and query kept, in the other language
+    (a list's search filters survive the switch). A page answering something other than a GET
+    (an error shown for a POST) switches on the home page: its address serves no GET."""
+    other = "zh" if lang == "en" else "en"
+    if request.method != "GET":
+        return f"/?lang={other}"
+    return flash.with_query(f"{request.url.path}?{request.url.query}", lang=other)
+
+
+def problem_texts(e: KejinError | None, lang: str) -> dict[str, str]:
+    """A refusal's problems keyed by form field, in the page language."""
+    if e is None:
+        return {}
+    return {pr.field or "": (pr.reason_en if lang == "en" else pr.reason_zh) for pr in e.problems}
+
+
+def institution_names(request: Request) -> Callable[[str | None], str]:
+    """``inst(id)`` for templates: an institution's name (its id is a code no reader knows),
+    read once per page and only if the page asks."""
+    names: dict[str, str] = {}
+
+    def inst(code: str | None) -> str:
+        if code is None:
+            return "—"
+        if not names:
+            with transaction(request.app.state.engine) as s:
+                names.update(s.execute(select(Institution.id, Institution.name)).all())
+        return names.get(code, code)
+
+    return inst
 
 
 def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> HTMLResponse:
@@ -77,8 +106,10 @@ def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) 
     full = {
         "request": request,
         "lang": lang,
+        "lang_switch": lang_switch(request, lang),
         "t": lambda k: t(k, lang),
         "term": lambda vocab, k: term(VOCABS[vocab], k, lang),
+        "inst": institution_names(request),
         "p": p,
         "csrf": csrf_token(request),
         "path": request.url.path,
@@ -116,7 +147,11 @@ def home(request: Request) -> Response:
 
 @router.get("/login")
 def login_form(request: Request) -> Response:
-    return render(request, "login.html", {"error": None, "username": ""})
+    with transaction(request.app.state.engine) as s:
+        f = flash.read(request, s)
+    lang = lang_of(request)
+    err = f.error and (f.error.reason_en if lang == "en" else f.error.reason_zh)
+    return render(request, "login.html", {"error": err, "username": f.form.get("username", "")})
 
 
 @router.post("/login")
@@ -135,27 +170,29 @@ def login_submit(
             sessions.client_key(request.client.host if request.client else None),
         )
     except KejinError as e:
-        lang = lang_of(request)
-        msg = e.reason_en if lang == "en" else e.reason_zh
-        from kejin.api import status_of
-
-        return render(request, "login.html", {"error": msg, "username": username}, status_of(e))
+        with transaction(request.app.state.engine) as s:
+            return flash.refused(request, s, "/login", e, {"username": username})
     request.session.clear()
     request.session[sessions.SID] = sid
-    return RedirectResponse(
-        "/password" if u.must_change_password else HOME[u.role], status_code=303
-    )
+    return flash.see_other(request, "/password" if u.must_change_password else HOME[u.role])
 
 
 @router.post("/logout")
 def logout(request: Request, csrf_token_: str = Form("", alias="csrf_token")) -> Response:
     end_session(request, csrf_token_)
-    return RedirectResponse("/login", status_code=303)
+    return flash.see_other(request, "/login")
 
 
 @router.get("/password")
-def password_form(request: Request, p: Principal = permit("self.password")) -> Response:
-    return render(request, "password.html", {"problems": {}, "done": False})
+def password_form(
+    request: Request,
+    notice: str | None = Query(None, max_length=20),
+    p: Principal = permit("self.password"),
+    s: Session = TX,
+) -> Response:
+    f = flash.read(request, s)
+    problems = problem_texts(f.error, lang_of(request))
+    return render(request, "password.html", {"problems": problems, "done": notice == "changed"})
 
 
 @router.post("/password")
@@ -170,7 +207,6 @@ def password_submit(
 ) -> Response:
     """Self-service password change (also the one page a first login may open)."""
     check_csrf(request, csrf_token_)
-    lang = lang_of(request)
     try:
         if new_password != new_password_again:
             raise ValidationError(
@@ -186,10 +222,8 @@ def password_submit(
             keep_session=request.session.get(sessions.SID),
         )
     except ValidationError as e:
-        problems = {pr.field: (pr.reason_en if lang == "en" else pr.reason_zh) for pr in e.problems}
-        return render(request, "password.html", {"problems": problems, "done": False}, 422)
-    request.state.principal = replace(p, must_change=False)
-    return render(request, "password.html", {"problems": {}, "done": True})
+        return flash.refused(request, s, "/password", e)
+    return flash.see_other(request, "/password", notice="changed")
 
 
 @router.get("/dashboard")
@@ -443,16 +477,9 @@ def bank(
     )
 
 
-def _enterprise_page(
-    request: Request,
-    p: Principal,
-    s: Session,
-    errors: dict[str, str],
-    form: dict[str, Any],
-    notice: str | None,
-    status: int = 200,
-) -> Response:
+def _enterprise_page(request: Request, p: Principal, s: Session, notice: str | None) -> Response:
     assert p.uscc is not None
+    f = flash.read(request, s)
     prof = profiles.firm_profile(s, p, p.uscc)
     consents = [service.consent_view(c) for c in service.list_consents(s, p)]
     banks = s.execute(select(Institution.id, Institution.name).order_by(Institution.id)).all()
@@ -463,13 +490,12 @@ def _enterprise_page(
             "f": prof,
             "consents": consents,
             "banks": banks,
-            "errors": errors,
-            "form": form,
+            "errors": problem_texts(f.error, lang_of(request)),
+            "form": f.form,
             "notice": notice,
             "inst_names": dict(banks),
             "ind_fields": _indicator_columns(),
         },
-        status,
     )
 
 
@@ -480,9 +506,7 @@ def enterprise(
     p: Principal = permit("page.enterprise"),
     s: Session = TX,
 ) -> Response:
-    return _enterprise_page(
-        request, p, s, {}, {}, notice if notice in ("granted", "revoked") else None
-    )
+    return _enterprise_page(request, p, s, notice if notice in ("granted", "revoked") else None)
 
 
 @router.post("/enterprise/consents")
@@ -497,42 +521,38 @@ def enterprise_grant(
     s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
-    lang = lang_of(request)
     form = {
         "institution_id": institution_id,
         "purpose": purpose,
         "scope": scope,
         "expires_on": expires_on,
     }
-    errors: dict[str, str] = {}
     try:
-        expires = datetime.combine(
-            datetime.strptime(expires_on, "%Y-%m-%d").date(), time(23, 59, 59)
-        )
-    except ValueError:
-        errors["expires_at"] = (
-            "Enter a date as YYYY-MM-DD" if lang == "en" else "请输入日期（年-月-日）"
-        )
-    if not errors:
         try:
-            with s.begin_nested():
-                service.grant_consent(
-                    s,
-                    p,
-                    uscc=p.uscc or "",
-                    institution_id=institution_id,
-                    purpose=purpose,
-                    scope=scope,
-                    expires_at=expires,
-                )
-        except ValidationError as e:
-            errors = {
-                pr.field or "": (pr.reason_en if lang == "en" else pr.reason_zh)
-                for pr in e.problems
-            }
-    if errors:
-        return _enterprise_page(request, p, s, errors, form, None, 422)
-    return RedirectResponse(f"/enterprise?notice=granted&lang={lang}", status_code=303)
+            day = datetime.strptime(expires_on, "%Y-%m-%d").date()
+        except ValueError:
+            raise ValidationError(
+                "到期日无效",
+                "invalid expiry date",
+                [
+                    Problem(
+                        "请输入日期（年-月-日）", "enter a date as YYYY-MM-DD", field="expires_at"
+                    )
+                ],
+            ) from None
+        with s.begin_nested():
+            service.grant_consent(
+                s,
+                p,
+                uscc=p.uscc or "",
+                institution_id=institution_id,
+                purpose=purpose,
+                scope=scope,
+                expires_at=datetime.combine(day, time(23, 59, 59)),
+            )
+    except ValidationError as e:
+        return flash.refused(request, s, "/enterprise", e, form)
+    return flash.see_other(request, "/enterprise", notice="granted")
 
 
 @router.post("/enterprise/consents/{consent_id}/revoke")
@@ -545,7 +565,7 @@ def enterprise_revoke(
 ) -> Response:
     check_csrf(request, csrf_token_)
     service.revoke_consent(s, p, consent_id)
-    return RedirectResponse(f"/enterprise?notice=revoked&lang={lang_of(request)}", status_code=303)
+    return flash.see_other(request, "/enterprise", notice="revoked")
 
 
 @router.get("/audit")

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import Path as PathParam
+from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kejin.access import service as access
 from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Principal
+from kejin.errors import KejinError, NotFoundError
 from kejin.lending.tables import Institution
+from kejin.points.system import load_system
+from kejin.web import flash
+from kejin.web.flash import refused, see_other
 from kejin.web.pages import lang_of, page_count, render
 from kejin.whitelist import service, visibility
 from kejin.whitelist.routes import XLSX, do_push, do_refresh
 from kejin.whitelist.rules import load_rules
+from kejin.whitelist.tables import WhitelistPush
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,6 +64,7 @@ def whitelist_page(
     if a is None and b is None and len(ids) >= 2:
         a, b = ids[1], ids[0]
     lang = lang_of(request)
+    f = flash.read(request, s)
     d, changes = None, []
     if a in ids and b in ids and a is not None and b is not None:
         d = service.diff(request.app.state.engine, a, b)
@@ -64,6 +74,11 @@ def whitelist_page(
         ]
     rules, _ = load_rules(vs[0]["rules"] if vs else "default")
     tier_names = {x.id: (x.en if lang == "en" else x.zh) for x in rules.tiers}
+    rule_sets = {}
+    for v in vs:
+        if v["rules"] not in rule_sets:
+            r = load_rules(v["rules"])[0]
+            rule_sets[v["rules"]] = r.en if lang == "en" else r.zh
     banks = s.execute(
         select(Institution.id, Institution.name)
         .where(Institution.partner_bank.is_(True))
@@ -77,11 +92,15 @@ def whitelist_page(
             "diff": d,
             "changes": changes,
             "tier_names": tier_names,
+            "rule_sets": rule_sets,
             "a": a,
             "b": b,
             "banks": banks,
+            "bank_names": dict(s.execute(select(Institution.id, Institution.name)).all()),
             "pushes": service.push_log(request.app.state.engine, 20),
             "notice": notice,
+            "error": f.error and (f.error.reason_en if lang == "en" else f.error.reason_zh),
+            "pushed": request.query_params.get("push") if notice == "pushed" else None,
         },
     )
 
@@ -94,10 +113,12 @@ def whitelist_refresh(
     s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
-    out = do_refresh(request, p, s)
-    return RedirectResponse(
-        f"/whitelist?notice=refreshed_{out['version']}&lang={lang_of(request)}", status_code=303
-    )
+    try:
+        with s.begin_nested():
+            out = do_refresh(request, p, s)
+    except KejinError as e:  # e.g. no points run yet: said on the page, beside the button
+        return refused(request, s, "/whitelist", e)
+    return see_other(request, "/whitelist", notice=f"refreshed_{out['version']}")
 
 
 @router.post("/whitelist/push")
@@ -108,11 +129,41 @@ def whitelist_push(
     p: Principal = permit("whitelist.push"),
     s: Session = TX,
 ) -> Response:
-    """Push the latest version to the chosen bank and hand the file to the browser."""
+    """Push the latest version to the chosen bank, then show the push on the whitelist page
+    with a link to the file sent (a download as the POST's answer left the page unchanged, with
+    no word that the push had happened)."""
     check_csrf(request, csrf_token_)
-    name, data = do_push(request, p, s, institution_id)
+    try:
+        with s.begin_nested():
+            push_id = do_push(request, p, s, institution_id)[2]
+    except KejinError as e:  # no version yet, an unknown bank …
+        return refused(request, s, "/whitelist", e, {"institution_id": institution_id})
+    return see_other(request, "/whitelist", notice="pushed", push=push_id)
+
+
+@router.get("/whitelist/pushes/{push_id}/file")
+def pushed_file(
+    request: Request,
+    push_id: int = PathParam(ge=1, le=2**31 - 1),
+    p: Principal = permit("whitelist.push"),
+    s: Session = TX,
+) -> Response:
+    """The file one push sent, as it was sent (its checksum is verified before it is served)."""
+    row = s.get(WhitelistPush, push_id)
+    path = Path(row.file_name) if row is not None else None
+    data = path.read_bytes() if path is not None and path.is_file() else None
+    if row is None or data is None or hashlib.sha256(data).hexdigest() != row.sha256:
+        raise NotFoundError(
+            f"推送 {push_id} 的文件已不在服务器上，请重新推送",
+            f"the file of push {push_id} is no longer on the server: push again",
+        )
+    access.log(
+        s, p, "whitelist.push_file", "institution", row.institution_id, detail={"push": push_id}
+    )
     return Response(
-        data, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        data,
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{path.name}"'},
     )
 
 
@@ -140,9 +191,10 @@ def bank_whitelist(
     )
     lang = lang_of(request)
     rules, _ = load_rules("default")
+    bands = load_system(rules.points_system).system.lists  # the list_id column's bands
     names = {
         x.id: (x.en if lang == "en" else x.zh)
-        for x in (*rules.tiers, *rules.entry, *rules.exclusions)
+        for x in (*rules.tiers, *rules.entry, *rules.exclusions, *bands)
     }
     return render(
         request,

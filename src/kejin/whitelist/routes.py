@@ -67,12 +67,14 @@ def do_refresh(request: Request, p: Principal, s: Session) -> dict[str, Any]:
     return service.refresh_by(s, request.app.state.engine, p)
 
 
-def do_push(request: Request, p: Principal, s: Session, institution_id: str) -> tuple[str, bytes]:
-    """Push the latest version to one institution as xlsx; the file's name and bytes."""
+def do_push(
+    request: Request, p: Principal, s: Session, institution_id: str
+) -> tuple[str, bytes, int]:
+    """Push the latest version to one institution as xlsx; the file's name, bytes and push id."""
     engine = request.app.state.engine
     rec = service.push_by(s, engine, p, institution_id, "xlsx", PUSH_DIR)[0]
     path = Path(rec["file"])
-    return path.name, path.read_bytes()
+    return path.name, path.read_bytes(), rec["push"]
 
 
 @router.post("/whitelist/refresh")
@@ -97,7 +99,7 @@ def push(
     s: Session = TX,
 ) -> Response:
     """Push the latest version's members (push fields only) to a bank; returns the xlsx file."""
-    name, data = do_push(request, p, s, institution_id)
+    name, data, _ = do_push(request, p, s, institution_id)
     return Response(
         data, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )
