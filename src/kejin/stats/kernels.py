@@ -1,0 +1,332 @@
+"""The monthly statistics kernel: loan, status and qualification frames in, measures out.
+
+Pure Polars, no database, so that the same code serves the command, the tests' hand-made
+portfolios and the benchmark. Every month asked for is computed in one pass (with the months a
+year earlier, which the growth figures need). Money is summed as integer fen (``Int64``; the
+amount × rate products as ``Int128``) so that every total is exact; the indicator formulas are
+then evaluated from the definitions as data (:mod:`kejin.stats.definitions`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+
+import polars as pl
+
+from kejin.stats.definitions import LIST_QUALIFICATIONS, MEASURES, IndicatorSet
+
+#: Breakdowns, and whether their key belongs to the firm (else to the loan).
+BREAKDOWNS: dict[str, str] = {
+    "bank": "loan",
+    "product-kind": "loan",
+    "chain": "firm",
+    "stage": "firm",
+    "tier": "firm",
+    "qualification": "firm",
+}
+
+#: The group of the whole, and of rows whose key is missing (a loan without a product, a firm
+#: without a chain or tier, a firm outside the list population in the qualification breakdown).
+TOTAL = "all"
+NONE = "none"
+
+NPL_CLASSES = ("substandard", "doubtful", "loss")
+RATIO_PLACES = 6
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Frames:
+    """The kernel's inputs, with the columns of the registry tables they come from.
+
+    loans: contract_no, uscc, institution_id, product_id, amount, rate, disbursed_on, maturity_on,
+    guarantee_type, first_time_borrower (lending.tables.Loan); statuses: contract_no, month (first
+    day), balance, classification (LoanStatus); qualifications: uscc, kind, valid_from, valid_to;
+    firms: uscc, industry_chain, stage; tiers: uscc, tier (the whitelist version in force);
+    products: id, kind.
+    """
+
+    loans: pl.DataFrame
+    statuses: pl.DataFrame
+    qualifications: pl.DataFrame
+    firms: pl.DataFrame | None = None
+    tiers: pl.DataFrame | None = None
+    products: pl.DataFrame | None = None
+
+
+def month_start(d: date) -> date:
+    return d.replace(day=1)
+
+
+def shift_months(d: date, n: int) -> date:
+    """The first day of the month ``n`` months from ``d``'s month."""
+    k = d.year * 12 + d.month - 1 + n
+    return date(k // 12, k % 12 + 1, 1)
+
+
+def _fen(col: str) -> pl.Expr:
+    return (pl.col(col) * 100).cast(pl.Int64)
+
+
+def _months_frame(months: Sequence[date]) -> pl.DataFrame:
+    m = pl.DataFrame({"month": sorted(set(months))}, schema={"month": pl.Date})
+    return m.with_columns(month_end=pl.col("month").dt.month_end())
+
+
+def population(qualifications: pl.DataFrame, months: Sequence[date]) -> pl.DataFrame:
+    """(month, uscc, kind) for every list qualification valid on the month end D (bounds inclusive)."""
+    return (
+        qualifications.lazy()
+        .filter(pl.col("kind").is_in(LIST_QUALIFICATIONS))
+        .select("uscc", "kind", "valid_from", "valid_to")
+        .join(_months_frame(months).lazy(), how="cross")
+        .filter(
+            (pl.col("valid_from") <= pl.col("month_end"))
+            & (pl.col("month_end") <= pl.col("valid_to"))
+        )
+        .select("month", "uscc", "kind")
+        .unique()
+        .collect()
+    )
+
+
+def _loan_keys(f: Frames, by: str | None) -> pl.LazyFrame:
+    """contract_no → group for a loan-keyed breakdown."""
+    loans = f.loans.lazy()
+    if by is None:
+        return loans.select("contract_no", group=pl.lit(TOTAL))
+    if by == "bank":
+        return loans.select("contract_no", group=pl.col("institution_id"))
+    if f.products is None:
+        raise ValueError("the product-kind breakdown needs the products frame")
+    return loans.join(
+        f.products.lazy().select(product_id="id", group="kind"), on="product_id", how="left"
+    ).select("contract_no", pl.col("group").fill_null(NONE))
+
+
+def _firm_keys(f: Frames, by: str, pop: pl.DataFrame) -> pl.LazyFrame:
+    """(month, uscc) → group for a firm-keyed breakdown; a firm holding several kinds is in each."""
+    if by == "qualification":
+        return pop.lazy().select("month", "uscc", group="kind")
+    src = f.tiers if by == "tier" else f.firms
+    col = "tier" if by == "tier" else {"chain": "industry_chain", "stage": "stage"}[by]
+    if src is None:
+        raise ValueError(f"the {by} breakdown needs its frame")
+    return src.lazy().select("uscc", group=pl.col(col))
+
+
+def _with_group(rows: pl.LazyFrame, f: Frames, by: str | None, pop: pl.DataFrame) -> pl.LazyFrame:
+    """Rows (with contract_no, uscc, month) given their group; firm keys missing → NONE."""
+    if by is None or BREAKDOWNS[by] == "loan":
+        return rows.join(_loan_keys(f, by), on="contract_no", how="left")
+    keys = _firm_keys(f, by, pop)
+    on = ["month", "uscc"] if by == "qualification" else ["uscc"]
+    return rows.join(keys, on=on, how="left").with_columns(pl.col("group").fill_null(NONE))
+
+
+def measures(f: Frames, months: Sequence[date], by: str | None = None) -> pl.DataFrame:
+    """One row per (month, group) with every measure of :data:`MEASURES` (money in fen).
+
+    ``months`` are first days. Year-ago measures come from the month twelve months earlier, its
+    population taken on that earlier date; they are null when that month has no status rows.
+    """
+    if by is not None and by not in BREAKDOWNS:
+        raise ValueError(f"unknown breakdown {by!r}")
+    asked = sorted({month_start(m) for m in months})
+    every = sorted(set(asked) | {shift_months(m, -12) for m in asked})
+    pop = population(f.qualifications, every)
+    pop_firms = pop.select("month", "uscc").unique()
+    mframe = _months_frame(every)
+    loans = f.loans.lazy().with_columns(
+        amount_fen=_fen("amount"),
+        rate_m=(pl.col("rate") * 1_000_000).cast(pl.Int64),
+        medium_long=pl.col("maturity_on") > pl.col("disbursed_on").dt.offset_by("12mo"),
+    )
+    flagged = pop_firms.lazy().with_columns(pop=pl.lit(True))
+
+    # Balances: a loan has a balance in a month only through its status row for that month.
+    bal = (
+        f.statuses.lazy()
+        .filter(pl.col("month").is_in(every))
+        .select(
+            "contract_no",
+            "month",
+            bal=_fen("balance"),
+            npl=pl.col("classification").is_in(NPL_CLASSES),
+        )
+        .join(
+            loans.select("contract_no", "uscc", "guarantee_type", "medium_long"), on="contract_no"
+        )
+        .join(flagged, on=["month", "uscc"], how="left")
+        .with_columns(pl.col("pop").fill_null(False))
+    )
+    bal = _with_group(bal, f, by, pop)
+    stock = bal.group_by("month", "group").agg(
+        all_balance=pl.col("bal").sum(),
+        balance=pl.col("bal").filter(pl.col("pop")).sum(),
+        credit_balance=pl.col("bal")
+        .filter(pl.col("pop") & (pl.col("guarantee_type") == "credit"))
+        .sum(),
+        medium_long_balance=pl.col("bal").filter(pl.col("pop") & pl.col("medium_long")).sum(),
+        npl_balance=pl.col("bal").filter(pl.col("pop") & pl.col("npl")).sum(),
+        borrowers=pl.col("uscc").filter(pl.col("pop") & (pl.col("bal") > 0)).n_unique(),
+    )
+
+    # Flows: loans of population firms disbursed in the month, first and last day included.
+    disb = loans.join_where(
+        mframe.lazy(),
+        pl.col("disbursed_on") >= pl.col("month"),
+        pl.col("disbursed_on") <= pl.col("month_end"),
+    ).join(flagged, on=["month", "uscc"], how="inner")
+    first = loans.group_by("uscc").agg(first_on=pl.col("disbursed_on").min())
+    disb = _with_group(disb.join(first, on="uscc"), f, by, pop)
+    flow = disb.group_by("month", "group").agg(
+        new_amount=pl.col("amount_fen").sum(),
+        new_amount_rate=(pl.col("amount_fen").cast(pl.Int128) * pl.col("rate_m")).sum(),
+        first_time=pl.col("uscc").filter(pl.col("disbursed_on") == pl.col("first_on")).n_unique(),
+    )
+
+    # Firms in the population: per firm group, or the whole population for loan-keyed groups.
+    if by is not None and BREAKDOWNS[by] == "firm":
+        firms = (
+            _with_group(pop_firms.lazy(), f, by, pop)
+            .group_by("month", "group")
+            .agg(firms=pl.len().cast(pl.Int64))
+        )
+    else:
+        firms = None
+    totals = pop_firms.group_by("month").agg(pop_total=pl.len().cast(pl.Int64)).lazy()
+
+    out = stock.join(flow, on=["month", "group"], how="full", coalesce=True)
+    if firms is not None:
+        out = out.join(firms, on=["month", "group"], how="full", coalesce=True)
+    else:
+        out = out.with_columns(firms=pl.lit(None, pl.Int64))
+    out = (
+        out.join(mframe.lazy().select("month"), on="month", how="right")
+        .join(totals, on="month", how="left")
+        .with_columns(
+            pl.col("group").fill_null(TOTAL if by is None else NONE),
+            pl.col("firms").fill_null(pl.col("pop_total") if firms is None else 0).fill_null(0),
+            *[
+                pl.col(c).fill_null(0)
+                for c in (
+                    "all_balance",
+                    "balance",
+                    "credit_balance",
+                    "medium_long_balance",
+                    "npl_balance",
+                    "borrowers",
+                    "new_amount",
+                    "first_time",
+                )
+            ],
+            pl.col("new_amount_rate").fill_null(0),
+        )
+        .drop("pop_total")
+    )
+    # Months with no status rows at all have no balances (null), never zeros.
+    has_status = f.statuses.lazy().filter(pl.col("month").is_in(every)).select("month").unique()
+    out = out.join(has_status.with_columns(has=pl.lit(True)), on="month", how="left")
+    money = ["all_balance", "balance", "credit_balance", "medium_long_balance", "npl_balance"]
+    out = out.with_columns(
+        *[pl.when(pl.col("has")).then(pl.col(c)).alias(c) for c in [*money, "borrowers"]]
+    ).drop("has")
+    year_ago = out.select(
+        month=pl.col("month").dt.offset_by("12mo"),
+        group="group",
+        balance_year_ago="balance",
+        all_balance_year_ago="all_balance",
+    )
+    res = (
+        out.filter(pl.col("month").is_in(asked))
+        .join(year_ago, on=["month", "group"], how="left")
+        .collect()
+    )
+    # A group absent a year ago (no loans then) had a zero balance, if that month has data.
+    had = set(f.statuses.filter(pl.col("month").is_in(every))["month"].unique().to_list())
+    ago_known = pl.col("month").dt.offset_by("-12mo").is_in(list(had))
+    res = res.with_columns(
+        *[
+            pl.when(ago_known).then(pl.col(c).fill_null(0)).alias(c)
+            for c in ("balance_year_ago", "all_balance_year_ago")
+        ]
+    )
+    return res.select("month", "group", *MEASURES).sort("month", "group")
+
+
+def _value(ind_kind: str, num: object, den: object) -> Fraction | int | None:
+    if num is None or (ind_kind != "measure" and den is None):
+        return None
+    if ind_kind == "measure":
+        return int(num)  # type: ignore[call-overload]
+    if den == 0:
+        return None
+    q = Fraction(num) / Fraction(den)  # type: ignore[arg-type]
+    return q - 1 if ind_kind == "growth" else q
+
+
+def _present(unit: str, v: Fraction | int | None) -> object:
+    """As the JSON states it: money in yuan (exact), counts as ints, ratios as 6-place fractions."""
+    if v is None:
+        return None
+    if unit == "yuan":
+        return (Decimal(int(v)) / 100).quantize(CENT)
+    if unit == "firms":
+        return int(v)
+    places = RATIO_PLACES if unit != "pp" else 4
+    if unit == "rate":  # Σ fen × millionths ÷ Σ fen
+        v = Fraction(v) / 1_000_000
+    return float(round(Fraction(v), places))  # exact, half to even
+
+
+def indicators(m: pl.DataFrame, defs: IndicatorSet) -> list[dict[str, object]]:
+    """Each (month, group) row's indicators by id, in definition order, from its measures."""
+    out = []
+    for row in m.iter_rows(named=True):
+        exact: dict[str, Fraction | int | None] = {}
+        shown: dict[str, object] = {}
+        for ind in defs.indicators:
+            fm = ind.formula
+            if fm.kind == "gap_pp":
+                a, b = exact.get(fm.numerator), exact.get(fm.denominator or "")
+                v = None if a is None or b is None else (Fraction(a) - Fraction(b)) * 100
+            else:
+                v = _value(
+                    fm.kind, row[fm.numerator], row.get(fm.denominator) if fm.denominator else None
+                )
+            exact[ind.id] = v
+            shown[ind.id] = _present(ind.unit, v)
+        out.append({"month": row["month"], "group": row["group"], "indicators": shown})
+    return out
+
+
+def flag_disagreements(f: Frames, month: date) -> pl.DataFrame:
+    """Loans disbursed in the month whose bank-reported 首贷户 flag contradicts the history.
+
+    The history is every loan in the registry, over every bank: a loan is a first loan when it
+    was disbursed on its firm's earliest disbursement date. A refinancing loan is not.
+    """
+    start = month_start(month)
+    end = pl.select(pl.lit(start).dt.month_end()).item()
+    first = f.loans.group_by("uscc").agg(first_on=pl.col("disbursed_on").min())
+    return (
+        f.loans.filter(pl.col("disbursed_on").is_between(start, end))
+        .join(first, on="uscc")
+        .with_columns(computed=pl.col("disbursed_on") == pl.col("first_on"))
+        .filter(pl.col("computed") != pl.col("first_time_borrower"))
+        .select(
+            "contract_no",
+            "uscc",
+            "institution_id",
+            "disbursed_on",
+            reported="first_time_borrower",
+            computed="computed",
+            first_disbursed_on="first_on",
+        )
+        .sort("contract_no")
+    )
