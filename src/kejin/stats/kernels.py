@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -66,6 +66,10 @@ def shift_months(d: date, n: int) -> date:
     """The first day of the month ``n`` months from ``d``'s month."""
     k = d.year * 12 + d.month - 1 + n
     return date(k // 12, k % 12 + 1, 1)
+
+
+def month_end(d: date) -> date:
+    return shift_months(d, 1) - timedelta(days=1)
 
 
 def _fen(col: str) -> pl.Expr:
@@ -312,7 +316,7 @@ def flag_disagreements(f: Frames, month: date) -> pl.DataFrame:
     was disbursed on its firm's earliest disbursement date. A refinancing loan is not.
     """
     start = month_start(month)
-    end = pl.select(pl.lit(start).dt.month_end()).item()
+    end = month_end(start)
     first = f.loans.group_by("uscc").agg(first_on=pl.col("disbursed_on").min())
     return (
         f.loans.filter(pl.col("disbursed_on").is_between(start, end))
