@@ -35,6 +35,7 @@ TOTAL = "all"
 NONE = "none"
 
 NPL_CLASSES = ("substandard", "doubtful", "loss")
+_MONEY = ["all_balance", "balance", "credit_balance", "medium_long_balance", "npl_balance"]
 RATIO_PLACES = 6
 CENT = Decimal("0.01")
 
@@ -208,57 +209,51 @@ def measures(f: Frames, months: Sequence[date], by: str | None = None) -> pl.Dat
     out = stock.join(flow, on=["month", "group"], how="full", coalesce=True)
     if firms is not None:
         out = out.join(firms, on=["month", "group"], how="full", coalesce=True)
-    else:
-        out = out.with_columns(firms=pl.lit(None, pl.Int64))
-    out = (
-        out.join(mframe.lazy().select("month"), on="month", how="right")
-        .join(totals, on="month", how="left")
-        .with_columns(
-            pl.col("group").fill_null(TOTAL if by is None else NONE),
-            pl.col("firms").fill_null(pl.col("pop_total") if firms is None else 0).fill_null(0),
-            *[
-                pl.col(c).fill_null(0)
-                for c in (
-                    "all_balance",
-                    "balance",
-                    "credit_balance",
-                    "medium_long_balance",
-                    "npl_balance",
-                    "borrowers",
-                    "new_amount",
-                    "first_time",
-                )
-            ],
-            pl.col("new_amount_rate").fill_null(0),
+    raw = out.collect()
+
+    # A month reports every group present then or a year earlier (a bank whose loans were all
+    # repaid still shows its fall), and the whole always.
+    keys = (
+        pl.concat(
+            [
+                raw.select("month", "group"),
+                raw.select(pl.col("month").dt.offset_by("12mo"), "group"),
+                pl.DataFrame({"month": asked, "group": TOTAL}).filter(pl.lit(by is None)),
+            ]
         )
-        .drop("pop_total")
+        .filter(pl.col("month").is_in(asked))
+        .unique()
     )
-    # Months with no status rows at all have no balances (null), never zeros.
-    has_status = f.statuses.lazy().filter(pl.col("month").is_in(every)).select("month").unique()
-    out = out.join(has_status.with_columns(has=pl.lit(True)), on="month", how="left")
-    money = ["all_balance", "balance", "credit_balance", "medium_long_balance", "npl_balance"]
-    out = out.with_columns(
-        *[pl.when(pl.col("has")).then(pl.col(c)).alias(c) for c in [*money, "borrowers"]]
-    ).drop("has")
-    year_ago = out.select(
-        month=pl.col("month").dt.offset_by("12mo"),
-        group="group",
+    with_data = f.statuses.filter(pl.col("month").is_in(every))["month"].unique().to_list()
+    counts = ["borrowers", "first_time"]
+    flows = ["new_amount", "new_amount_rate"]
+    res = (
+        keys.join(raw, on=["month", "group"], how="left")
+        .join(totals.collect(), on="month", how="left")
+        .with_columns(
+            *[pl.col(c).fill_null(0) for c in [*_MONEY, *counts, *flows]],
+            firms=pl.col("pop_total").fill_null(0)
+            if firms is None
+            else pl.col("firms").fill_null(0),
+        )
+        # A month without status rows has no balances (null), never zeros.
+        .with_columns(
+            *[
+                pl.when(pl.col("month").is_in(with_data)).then(pl.col(c)).alias(c)
+                for c in [*_MONEY, "borrowers"]
+            ]
+        )
+    )
+    ago = raw.select(
+        pl.col("month").dt.offset_by("12mo"),
+        "group",
         balance_year_ago="balance",
         all_balance_year_ago="all_balance",
     )
-    res = (
-        out.filter(pl.col("month").is_in(asked))
-        .join(year_ago, on=["month", "group"], how="left")
-        .collect()
-    )
-    # A group absent a year ago (no loans then) had a zero balance, if that month has data.
-    had = set(f.statuses.filter(pl.col("month").is_in(every))["month"].unique().to_list())
-    ago_known = pl.col("month").dt.offset_by("-12mo").is_in(list(had))
-    res = res.with_columns(
-        *[
-            pl.when(ago_known).then(pl.col(c).fill_null(0)).alias(c)
-            for c in ("balance_year_ago", "all_balance_year_ago")
-        ]
+    ago_known = pl.col("month").dt.offset_by("-12mo").is_in(with_data)
+    res = res.join(ago, on=["month", "group"], how="left").with_columns(
+        pl.when(ago_known).then(pl.col(c).fill_null(0)).alias(c)
+        for c in ("balance_year_ago", "all_balance_year_ago")
     )
     return res.select("month", "group", *MEASURES).sort("month", "group")
 
