@@ -88,10 +88,10 @@ def population(qualifications: pl.DataFrame, months: Sequence[date]) -> pl.DataF
         qualifications.lazy()
         .filter(pl.col("kind").is_in(LIST_QUALIFICATIONS))
         .select("uscc", "kind", "valid_from", "valid_to")
-        .join(_months_frame(months).lazy(), how="cross")
-        .filter(
-            (pl.col("valid_from") <= pl.col("month_end"))
-            & (pl.col("month_end") <= pl.col("valid_to"))
+        .join_where(
+            _months_frame(months).lazy(),
+            pl.col("valid_from") <= pl.col("month_end"),
+            pl.col("valid_to") >= pl.col("month_end"),
         )
         .select("month", "uscc", "kind")
         .unique()
@@ -99,65 +99,84 @@ def population(qualifications: pl.DataFrame, months: Sequence[date]) -> pl.DataF
     )
 
 
-def _loan_keys(f: Frames, by: str | None) -> pl.LazyFrame:
-    """contract_no → group for a loan-keyed breakdown."""
-    loans = f.loans.lazy()
+def _key_column(by: str) -> str:
+    return f"key_{by}"
+
+
+def _with_keys(rows: pl.LazyFrame, f: Frames, bys: Sequence[str]) -> pl.LazyFrame:
+    """Rows (with contract_no and uscc) given a ``key_<by>`` column per breakdown but qualification
+    (whose key depends on the month, see :func:`_group_rows`); a missing key is NONE."""
+    need = set(bys) - {"qualification"}
+    if need & {"bank", "product-kind"}:
+        cols = ["contract_no", "institution_id", "product_id"]
+        rows = rows.join(f.loans.lazy().select(cols), on="contract_no", how="left")
+        rows = rows.rename({"institution_id": _key_column("bank")})
+    if "product-kind" in need:
+        if f.products is None:
+            raise ValueError("the product-kind breakdown needs the products frame")
+        kinds = f.products.lazy().select(product_id="id", **{_key_column("product-kind"): "kind"})
+        rows = rows.join(kinds, on="product_id", how="left")
+    if need & {"chain", "stage"}:
+        if f.firms is None:
+            raise ValueError("the chain and stage breakdowns need the firms frame")
+        firm = f.firms.lazy().select(
+            "uscc", **{_key_column("chain"): "industry_chain", _key_column("stage"): "stage"}
+        )
+        rows = rows.join(firm, on="uscc", how="left")
+    if "tier" in need:
+        if f.tiers is None:
+            raise ValueError("the tier breakdown needs the tiers frame")
+        rows = rows.join(
+            f.tiers.lazy().select("uscc", **{_key_column("tier"): "tier"}), on="uscc", how="left"
+        )
+    keys = [_key_column(b) for b in sorted(need)]
+    return rows.with_columns(pl.col(keys).fill_null(NONE)) if keys else rows
+
+
+def _group_rows(rows: pl.DataFrame, by: str | None, pop: pl.DataFrame) -> pl.LazyFrame:
+    """The rows with their ``group`` for one breakdown; a firm holding two kinds is in each."""
+    lf = rows.lazy()
     if by is None:
-        return loans.select("contract_no", group=pl.lit(TOTAL))
-    if by == "bank":
-        return loans.select("contract_no", group=pl.col("institution_id"))
-    if f.products is None:
-        raise ValueError("the product-kind breakdown needs the products frame")
-    return loans.join(
-        f.products.lazy().select(product_id="id", group="kind"), on="product_id", how="left"
-    ).select("contract_no", pl.col("group").fill_null(NONE))
-
-
-def _firm_keys(f: Frames, by: str, pop: pl.DataFrame) -> pl.LazyFrame:
-    """(month, uscc) → group for a firm-keyed breakdown; a firm holding several kinds is in each."""
+        return lf.with_columns(group=pl.lit(TOTAL))
     if by == "qualification":
-        return pop.lazy().select("month", "uscc", group="kind")
-    src = f.tiers if by == "tier" else f.firms
-    col = "tier" if by == "tier" else {"chain": "industry_chain", "stage": "stage"}[by]
-    if src is None:
-        raise ValueError(f"the {by} breakdown needs its frame")
-    return src.lazy().select("uscc", group=pl.col(col))
+        kinds = pop.lazy().select("month", "uscc", group="kind")
+        return lf.join(kinds, on=["month", "uscc"], how="left").with_columns(
+            pl.col("group").fill_null(NONE)
+        )
+    return lf.with_columns(group=pl.col(_key_column(by)))
 
 
-def _with_group(rows: pl.LazyFrame, f: Frames, by: str | None, pop: pl.DataFrame) -> pl.LazyFrame:
-    """Rows (with contract_no, uscc, month) given their group; firm keys missing → NONE."""
-    if by is None or BREAKDOWNS[by] == "loan":
-        return rows.join(_loan_keys(f, by), on="contract_no", how="left")
-    keys = _firm_keys(f, by, pop)
-    on = ["month", "uscc"] if by == "qualification" else ["uscc"]
-    return rows.join(keys, on=on, how="left").with_columns(pl.col("group").fill_null(NONE))
+@dataclass(frozen=True)
+class _Base:
+    """What every breakdown shares: status rows, disbursements, the population, months with data."""
+
+    asked: list[date]
+    pop: pl.DataFrame
+    pop_keyed: pl.DataFrame
+    stock: pl.DataFrame
+    flow: pl.DataFrame
+    with_data: list[date]
 
 
-def measures(f: Frames, months: Sequence[date], by: str | None = None) -> pl.DataFrame:
-    """One row per (month, group) with every measure of :data:`MEASURES` (money in fen).
-
-    ``months`` are first days. Year-ago measures come from the month twelve months earlier, its
-    population taken on that earlier date; they are null when that month has no status rows.
-    """
-    if by is not None and by not in BREAKDOWNS:
-        raise ValueError(f"unknown breakdown {by!r}")
+def _base(f: Frames, months: Sequence[date], bys: Sequence[str | None]) -> _Base:
+    for by in bys:
+        if by is not None and by not in BREAKDOWNS:
+            raise ValueError(f"unknown breakdown {by!r}")
     asked = sorted({month_start(m) for m in months})
     every = sorted(set(asked) | {shift_months(m, -12) for m in asked})
     pop = population(f.qualifications, every)
     pop_firms = pop.select("month", "uscc").unique()
-    mframe = _months_frame(every)
+    flagged = pop_firms.lazy().with_columns(pop=pl.lit(True))
+    named = [b for b in bys if b is not None]
     loans = f.loans.lazy().with_columns(
         amount_fen=_fen("amount"),
         rate_m=(pl.col("rate") * 1_000_000).cast(pl.Int64),
         medium_long=pl.col("maturity_on") > pl.col("disbursed_on").dt.offset_by("12mo"),
     )
-    flagged = pop_firms.lazy().with_columns(pop=pl.lit(True))
-
+    statuses = f.statuses.lazy().filter(pl.col("month").is_in(every))
     # Balances: a loan has a balance in a month only through its status row for that month.
-    bal = (
-        f.statuses.lazy()
-        .filter(pl.col("month").is_in(every))
-        .select(
+    stock = (
+        statuses.select(
             "contract_no",
             "month",
             bal=_fen("balance"),
@@ -169,45 +188,61 @@ def measures(f: Frames, months: Sequence[date], by: str | None = None) -> pl.Dat
         .join(flagged, on=["month", "uscc"], how="left")
         .with_columns(pl.col("pop").fill_null(False))
     )
-    bal = _with_group(bal, f, by, pop)
-    stock = bal.group_by("month", "group").agg(
-        all_balance=pl.col("bal").sum(),
-        balance=pl.col("bal").filter(pl.col("pop")).sum(),
-        credit_balance=pl.col("bal")
-        .filter(pl.col("pop") & (pl.col("guarantee_type") == "credit"))
-        .sum(),
-        medium_long_balance=pl.col("bal").filter(pl.col("pop") & pl.col("medium_long")).sum(),
-        npl_balance=pl.col("bal").filter(pl.col("pop") & pl.col("npl")).sum(),
-        borrowers=pl.col("uscc").filter(pl.col("pop") & (pl.col("bal") > 0)).n_unique(),
-    )
-
     # Flows: loans of population firms disbursed in the month, first and last day included.
-    disb = loans.join_where(
-        mframe.lazy(),
-        pl.col("disbursed_on") >= pl.col("month"),
-        pl.col("disbursed_on") <= pl.col("month_end"),
-    ).join(flagged, on=["month", "uscc"], how="inner")
     first = loans.group_by("uscc").agg(first_on=pl.col("disbursed_on").min())
-    disb = _with_group(disb.join(first, on="uscc"), f, by, pop)
-    flow = disb.group_by("month", "group").agg(
-        new_amount=pl.col("amount_fen").sum(),
-        new_amount_rate=(pl.col("amount_fen").cast(pl.Int128) * pl.col("rate_m")).sum(),
-        first_time=pl.col("uscc").filter(pl.col("disbursed_on") == pl.col("first_on")).n_unique(),
+    flow = (
+        loans.select("contract_no", "uscc", "amount_fen", "rate_m", "disbursed_on")
+        .with_columns(month=pl.col("disbursed_on").dt.month_start())
+        .filter(pl.col("month").is_in(every))
+        .join(flagged, on=["month", "uscc"], how="inner")
+        .join(first, on="uscc")
     )
+    firm_keyed = [b for b in named if BREAKDOWNS[b] == "firm" and b != "qualification"]
+    pop_keyed, stock, flow, data = pl.collect_all(
+        [
+            _with_keys(pop_firms.lazy(), f, firm_keyed),
+            _with_keys(stock, f, named),
+            _with_keys(flow, f, named),
+            statuses.select(pl.col("month").unique()),
+        ]
+    )
+    return _Base(asked, pop, pop_keyed, stock, flow, data["month"].to_list())
 
-    # Firms in the population: per firm group, or the whole population for loan-keyed groups.
-    if by is not None and BREAKDOWNS[by] == "firm":
+
+def _aggregate(b: _Base, by: str | None) -> pl.DataFrame:
+    stock = (
+        _group_rows(b.stock, by, b.pop)
+        .group_by("month", "group")
+        .agg(
+            all_balance=pl.col("bal").sum(),
+            balance=pl.col("bal").filter("pop").sum(),
+            credit_balance=pl.col("bal")
+            .filter(pl.col("pop") & (pl.col("guarantee_type") == "credit"))
+            .sum(),
+            medium_long_balance=pl.col("bal").filter(pl.col("pop") & pl.col("medium_long")).sum(),
+            npl_balance=pl.col("bal").filter(pl.col("pop") & pl.col("npl")).sum(),
+            borrowers=pl.col("uscc").filter(pl.col("pop") & (pl.col("bal") > 0)).n_unique(),
+        )
+    )
+    flow = (
+        _group_rows(b.flow, by, b.pop)
+        .group_by("month", "group")
+        .agg(
+            new_amount=pl.col("amount_fen").sum(),
+            new_amount_rate=(pl.col("amount_fen").cast(pl.Int128) * pl.col("rate_m")).sum(),
+            first_time=pl.col("uscc")
+            .filter(pl.col("disbursed_on") == pl.col("first_on"))
+            .n_unique(),
+        )
+    )
+    firm_keyed = by is not None and BREAKDOWNS[by] == "firm"
+    out = stock.join(flow, on=["month", "group"], how="full", coalesce=True)
+    if firm_keyed:
         firms = (
-            _with_group(pop_firms.lazy(), f, by, pop)
+            _group_rows(b.pop_keyed, by, b.pop)
             .group_by("month", "group")
             .agg(firms=pl.len().cast(pl.Int64))
         )
-    else:
-        firms = None
-    totals = pop_firms.group_by("month").agg(pop_total=pl.len().cast(pl.Int64)).lazy()
-
-    out = stock.join(flow, on=["month", "group"], how="full", coalesce=True)
-    if firms is not None:
         out = out.join(firms, on=["month", "group"], how="full", coalesce=True)
     raw = out.collect()
 
@@ -218,30 +253,25 @@ def measures(f: Frames, months: Sequence[date], by: str | None = None) -> pl.Dat
             [
                 raw.select("month", "group"),
                 raw.select(pl.col("month").dt.offset_by("12mo"), "group"),
-                pl.DataFrame({"month": asked, "group": TOTAL}).filter(pl.lit(by is None)),
+                pl.DataFrame({"month": b.asked, "group": TOTAL}).filter(pl.lit(by is None)),
             ]
         )
-        .filter(pl.col("month").is_in(asked))
+        .filter(pl.col("month").is_in(b.asked))
         .unique()
     )
-    with_data = f.statuses.filter(pl.col("month").is_in(every))["month"].unique().to_list()
-    counts = ["borrowers", "first_time"]
-    flows = ["new_amount", "new_amount_rate"]
+    totals = b.pop_keyed.group_by("month").agg(pop_total=pl.col("uscc").n_unique().cast(pl.Int64))
     res = (
         keys.join(raw, on=["month", "group"], how="left")
-        .join(totals.collect(), on="month", how="left")
+        .join(totals, on="month", how="left")
         .with_columns(
-            *[pl.col(c).fill_null(0) for c in [*_MONEY, *counts, *flows]],
-            firms=pl.col("pop_total").fill_null(0)
-            if firms is None
-            else pl.col("firms").fill_null(0),
+            *[pl.col(c).fill_null(0) for c in [*_MONEY, "borrowers", "first_time", "new_amount"]],
+            pl.col("new_amount_rate").fill_null(0),
+            firms=pl.col("firms").fill_null(0) if firm_keyed else pl.col("pop_total").fill_null(0),
         )
         # A month without status rows has no balances (null), never zeros.
         .with_columns(
-            *[
-                pl.when(pl.col("month").is_in(with_data)).then(pl.col(c)).alias(c)
-                for c in [*_MONEY, "borrowers"]
-            ]
+            pl.when(pl.col("month").is_in(b.with_data)).then(pl.col(c)).alias(c)
+            for c in [*_MONEY, "borrowers"]
         )
     )
     ago = raw.select(
@@ -250,12 +280,29 @@ def measures(f: Frames, months: Sequence[date], by: str | None = None) -> pl.Dat
         balance_year_ago="balance",
         all_balance_year_ago="all_balance",
     )
-    ago_known = pl.col("month").dt.offset_by("-12mo").is_in(with_data)
+    ago_known = pl.col("month").dt.offset_by("-12mo").is_in(b.with_data)
     res = res.join(ago, on=["month", "group"], how="left").with_columns(
         pl.when(ago_known).then(pl.col(c).fill_null(0)).alias(c)
         for c in ("balance_year_ago", "all_balance_year_ago")
     )
     return res.select("month", "group", *MEASURES).sort("month", "group")
+
+
+def measures_by(
+    f: Frames, months: Sequence[date], bys: Sequence[str | None]
+) -> dict[str | None, pl.DataFrame]:
+    """:func:`measures` for several breakdowns, sharing the joins and the population."""
+    b = _base(f, months, bys)
+    return {by: _aggregate(b, by) for by in bys}
+
+
+def measures(f: Frames, months: Sequence[date], by: str | None = None) -> pl.DataFrame:
+    """One row per (month, group) with every measure of :data:`MEASURES` (money in fen).
+
+    ``months`` are first days. Year-ago measures come from the month twelve months earlier, its
+    population taken on that earlier date; they are null when that month has no status rows.
+    """
+    return measures_by(f, months, [by])[by]
 
 
 def _value(ind_kind: str, num: object, den: object) -> Fraction | int | None:

@@ -128,7 +128,8 @@ def month_report(engine: Engine, month_text: str, by: str | None = None) -> dict
     month = parse_month(month_text)
     f = gather(engine, month)
     defs = monthly()
-    (overall,) = kernels.indicators(kernels.measures(f, [month]), defs)
+    m = kernels.measures_by(f, [month], [None] if by is None else [None, by])
+    (overall,) = kernels.indicators(m[None], defs)
     out: dict[str, Any] = {
         "month": f"{month:%Y-%m}",
         "date": kernels.month_end(month).isoformat(),
@@ -141,7 +142,7 @@ def month_report(engine: Engine, month_text: str, by: str | None = None) -> dict
         "indicators": overall["indicators"],
     }
     if by is not None:
-        rows = kernels.indicators(kernels.measures(f, [month], by), defs)
+        rows = kernels.indicators(m[by], defs)
         out["by"] = by
         out["groups"] = [{"group": r["group"], "indicators": r["indicators"]} for r in rows]
     out["first_time_flag_disagreements"] = [
