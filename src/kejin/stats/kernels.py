@@ -158,10 +158,34 @@ class _Base:
     with_data: list[date]
 
 
+def _coded(f: Frames) -> Frames:
+    """The frames with each USCC replaced by a dense integer code (only firms with a loan or a
+    qualification matter): the joins on (month, firm) run several times faster on integers than
+    on 18-character strings. The statuses carry no USCC and are passed through."""
+    codes = (
+        pl.concat([f.loans.select("uscc"), f.qualifications.select("uscc")])
+        .unique()
+        .with_row_index("code")
+    )
+
+    def code(df: pl.DataFrame) -> pl.DataFrame:
+        return df.join(codes, on="uscc").drop("uscc").rename({"code": "uscc"})
+
+    return Frames(
+        loans=code(f.loans),
+        statuses=f.statuses,
+        qualifications=code(f.qualifications),
+        firms=None if f.firms is None else code(f.firms),
+        tiers=None if f.tiers is None else code(f.tiers),
+        products=f.products,
+    )
+
+
 def _base(f: Frames, months: Sequence[date], bys: Sequence[str | None]) -> _Base:
     for by in bys:
         if by is not None and by not in BREAKDOWNS:
             raise ValueError(f"unknown breakdown {by!r}")
+    f = _coded(f)
     asked = sorted({month_start(m) for m in months})
     every = sorted(set(asked) | {shift_months(m, -12) for m in asked})
     pop = population(f.qualifications, every)
