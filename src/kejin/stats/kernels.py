@@ -104,13 +104,12 @@ def _key_column(by: str) -> str:
 
 
 def _with_keys(rows: pl.LazyFrame, f: Frames, bys: Sequence[str]) -> pl.LazyFrame:
-    """Rows (with contract_no and uscc) given a ``key_<by>`` column per breakdown but qualification
-    (whose key depends on the month, see :func:`_group_rows`); a missing key is NONE."""
+    """Rows (with uscc, and institution_id and product_id for the loan-keyed breakdowns) given a
+    ``key_<by>`` column per breakdown but qualification (whose key depends on the month, see
+    :func:`_group_rows`); a missing key is NONE."""
     need = set(bys) - {"qualification"}
-    if need & {"bank", "product-kind"}:
-        cols = ["contract_no", "institution_id", "product_id"]
-        rows = rows.join(f.loans.lazy().select(cols), on="contract_no", how="left")
-        rows = rows.rename({"institution_id": _key_column("bank")})
+    if "bank" in need:
+        rows = rows.with_columns(pl.col("institution_id").alias(_key_column("bank")))
     if "product-kind" in need:
         if f.products is None:
             raise ValueError("the product-kind breakdown needs the products frame")
@@ -154,6 +153,7 @@ class _Base:
     pop: pl.DataFrame
     pop_keyed: pl.DataFrame
     stock: pl.DataFrame
+    firm_stock: pl.DataFrame
     flow: pl.DataFrame
     with_data: list[date]
 
@@ -207,44 +207,67 @@ def _base(f: Frames, months: Sequence[date], bys: Sequence[str | None]) -> _Base
             npl=pl.col("classification").is_in(NPL_CLASSES),
         )
         .join(
-            loans.select("contract_no", "uscc", "guarantee_type", "medium_long"), on="contract_no"
+            loans.select(
+                "contract_no",
+                "uscc",
+                "institution_id",
+                "product_id",
+                "guarantee_type",
+                "medium_long",
+            ),
+            on="contract_no",
         )
         .join(flagged, on=["month", "uscc"], how="left")
-        .with_columns(pl.col("pop").fill_null(False))
+        .select(
+            "month",
+            "uscc",
+            "institution_id",
+            "product_id",
+            "bal",
+            pop=pl.col("pop").fill_null(False),
+            credit_bal=pl.when(pl.col("guarantee_type") == "credit").then("bal").otherwise(0),
+            ml_bal=pl.when("medium_long").then("bal").otherwise(0),
+            npl_bal=pl.when("npl").then("bal").otherwise(0),
+        )
+    )
+    # Firm-keyed breakdowns need only each firm's month: one row per firm and month, not per loan.
+    firm_stock = stock.group_by("month", "uscc").agg(
+        pl.col("bal", "credit_bal", "ml_bal", "npl_bal").sum(), pl.col("pop").first()
     )
     # Flows: loans of population firms disbursed in the month, first and last day included.
     first = loans.group_by("uscc").agg(first_on=pl.col("disbursed_on").min())
     flow = (
-        loans.select("contract_no", "uscc", "amount_fen", "rate_m", "disbursed_on")
+        loans.select("uscc", "institution_id", "product_id", "amount_fen", "rate_m", "disbursed_on")
         .with_columns(month=pl.col("disbursed_on").dt.month_start())
         .filter(pl.col("month").is_in(every))
         .join(flagged, on=["month", "uscc"], how="inner")
         .join(first, on="uscc")
     )
     firm_keyed = [b for b in named if BREAKDOWNS[b] == "firm" and b != "qualification"]
-    pop_keyed, stock, flow, data = pl.collect_all(
+    loan_keyed = [b for b in named if BREAKDOWNS[b] == "loan"]
+    pop_keyed, stock, firm_stock, flow, data = pl.collect_all(
         [
             _with_keys(pop_firms.lazy(), f, firm_keyed),
-            _with_keys(stock, f, named),
+            _with_keys(stock, f, loan_keyed) if loan_keyed else pl.LazyFrame(),
+            _with_keys(firm_stock, f, firm_keyed),
             _with_keys(flow, f, named),
             statuses.select(pl.col("month").unique()),
         ]
     )
-    return _Base(asked, pop, pop_keyed, stock, flow, data["month"].to_list())
+    return _Base(asked, pop, pop_keyed, stock, firm_stock, flow, data["month"].to_list())
 
 
 def _aggregate(b: _Base, by: str | None) -> pl.DataFrame:
+    rows = b.stock if by is not None and BREAKDOWNS[by] == "loan" else b.firm_stock
     stock = (
-        _group_rows(b.stock, by, b.pop)
+        _group_rows(rows, by, b.pop)
         .group_by("month", "group")
         .agg(
             all_balance=pl.col("bal").sum(),
             balance=pl.col("bal").filter("pop").sum(),
-            credit_balance=pl.col("bal")
-            .filter(pl.col("pop") & (pl.col("guarantee_type") == "credit"))
-            .sum(),
-            medium_long_balance=pl.col("bal").filter(pl.col("pop") & pl.col("medium_long")).sum(),
-            npl_balance=pl.col("bal").filter(pl.col("pop") & pl.col("npl")).sum(),
+            credit_balance=pl.col("credit_bal").filter("pop").sum(),
+            medium_long_balance=pl.col("ml_bal").filter("pop").sum(),
+            npl_balance=pl.col("npl_bal").filter("pop").sum(),
             borrowers=pl.col("uscc").filter(pl.col("pop") & (pl.col("bal") > 0)).n_unique(),
         )
     )
