@@ -1,0 +1,313 @@
+"""Monthly statistics: every indicator for every month and breakdown, ours beside pandas groupby.
+
+The data: loans to a region's firms, one status row per loan per month it is outstanding
+(10,000,000 loan-months at full size, 36 months), qualifications with validity windows, chains,
+stages, tiers and product kinds. Ours: :func:`kejin.stats.kernels.measures` for all months at
+once, the joins shared by every breakdown (:func:`kejin.stats.kernels.measures_by`), then :func:`kejin.stats.kernels.indicators`. Peer: the same definitions
+written as pandas merges and groupbys (money as int64 fen, as ours sums it), evaluated by the same
+indicator step. The two measure tables are compared before any time is printed.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from rich.console import Console
+
+from bench.timing import measure, ratio_line
+from kejin.stats import kernels
+from kejin.stats.definitions import LIST_QUALIFICATIONS, MEASURES, monthly
+
+console = Console()
+FIRST = date(2023, 1, 1)
+N_MONTHS = 36
+BYS: list[str | None] = [None, *kernels.BREAKDOWNS]
+
+
+def synth(loan_months: int, seed: int = 18) -> kernels.Frames:
+    """A portfolio of about ``loan_months`` status rows over 36 months."""
+    rng = np.random.default_rng(seed)
+    n_loans = max(loan_months // 12, 10)
+    n_firms = max(n_loans // 3, 5)
+    firm = rng.integers(0, n_firms, n_loans)
+    start = np.datetime64(FIRST) - 365 + rng.integers(0, 365 * 4, n_loans)
+    term_m = rng.choice([6, 12, 12, 24, 36], n_loans)
+    maturity = start + term_m * 30 + rng.integers(-3, 4, n_loans)
+    amount = rng.integers(10_000_00, 5_000_000_00, n_loans)  # fen
+    loans = pl.DataFrame(
+        {
+            "contract_no": pl.Series(np.arange(n_loans)).cast(pl.String),
+            "uscc": pl.Series(firm).cast(pl.String),
+            "institution_id": pl.Series(rng.integers(0, 12, n_loans)).cast(pl.String),
+            "product_id": pl.Series(rng.integers(0, 6, n_loans)).cast(pl.String),
+            "amount": pl.Series(amount, dtype=pl.Int64).cast(pl.Decimal(18, 0)) / 100,
+            "rate": pl.Series(rng.integers(25_000, 60_000, n_loans)).cast(pl.Decimal(9, 0))
+            / 1_000_000,
+            "disbursed_on": pl.Series(start).cast(pl.Date),
+            "maturity_on": pl.Series(maturity).cast(pl.Date),
+            "guarantee_type": rng.choice(["credit", "guarantee", "mortgage", "ip_pledge"], n_loans),
+            "first_time_borrower": rng.random(n_loans) < 0.2,
+        }
+    ).with_columns(
+        pl.col("amount").cast(pl.Decimal(18, 2)),
+        pl.col("rate").cast(pl.Decimal(9, 6)),
+        pl.col("maturity_on").clip(lower_bound=pl.col("disbursed_on").dt.offset_by("1d")),
+    )
+    months = pl.date_range(FIRST, kernels.shift_months(FIRST, N_MONTHS - 1), "1mo", eager=True)
+    span = loans.select(
+        "contract_no",
+        "amount",
+        a=pl.col("disbursed_on").dt.month_start(),
+        b=pl.col("maturity_on").dt.month_start(),
+    )
+    statuses = (
+        span.with_columns(month=pl.date_ranges("a", "b", "1mo"))
+        .explode("month")
+        .filter(pl.col("month").is_between(months.min(), months.max()))
+    )
+    k = statuses.height
+    statuses = statuses.select(
+        "contract_no",
+        "month",
+        balance=(pl.col("amount") * pl.Series(rng.random(k).round(2)).cast(pl.Decimal(4, 2))).cast(
+            pl.Decimal(18, 2)
+        ),
+        classification=pl.Series(
+            rng.choice(
+                ["normal"] * 45 + ["special_mention"] * 2 + ["substandard", "doubtful", "loss"], k
+            )
+        ),
+    )
+    kinds = [*LIST_QUALIFICATIONS, "local_little_giant"]
+    nq = n_firms * 2
+    q_from = np.datetime64(FIRST) - 730 + rng.integers(0, 365 * 4, nq)
+    quals = pl.DataFrame(
+        {
+            "uscc": pl.Series(rng.integers(0, n_firms, nq)).cast(pl.String),
+            "kind": rng.choice(kinds, nq),
+            "valid_from": pl.Series(q_from).cast(pl.Date),
+            "valid_to": pl.Series(q_from + 365 * 3).cast(pl.Date),
+        }
+    )
+    ids = pl.Series(np.arange(n_firms)).cast(pl.String)
+    firms = pl.DataFrame(
+        {
+            "uscc": ids,
+            "industry_chain": rng.choice(
+                ["information", "new_energy", "equipment", "petrochemical"], n_firms
+            ),
+            "stage": rng.choice(["seed", "startup", "growth", "mature"], n_firms),
+        }
+    )
+    tiers = pl.DataFrame({"uscc": ids, "tier": rng.choice(["A", "B", "C"], n_firms)}).sample(
+        fraction=0.5, seed=seed
+    )
+    products = pl.DataFrame(
+        {
+            "id": [str(i) for i in range(6)],
+            "kind": ["loan", "loan", "guarantee", "insurance", "loan", "equity"],
+        }
+    )
+    return kernels.Frames(loans, statuses, quals, firms, tiers, products)
+
+
+def asked_months() -> list[date]:
+    """Every month that has a month twelve earlier in the data."""
+    return [kernels.shift_months(FIRST, i) for i in range(12, N_MONTHS)]
+
+
+def ours(f: kernels.Frames) -> dict[str | None, pl.DataFrame]:
+    out = kernels.measures_by(f, asked_months(), BYS)
+    for m in out.values():
+        kernels.indicators(m, monthly())
+    return out
+
+
+# ---- the peer: the same definitions as pandas merges and groupbys ---------------------------
+
+
+def to_pandas(f: kernels.Frames) -> dict[str, pd.DataFrame]:
+    """The inputs as pandas frames, money as int64 fen (untimed, as our reading is untimed)."""
+    loans = f.loans.with_columns(
+        amount_fen=(pl.col("amount") * 100).cast(pl.Int64),
+        rate_m=(pl.col("rate") * 1_000_000).cast(pl.Int64),
+    ).drop("amount", "rate")
+    st = f.statuses.with_columns(bal=(pl.col("balance") * 100).cast(pl.Int64)).drop("balance")
+    return {
+        "loans": loans.to_pandas(),
+        "statuses": st.to_pandas(),
+        "quals": f.qualifications.to_pandas(),
+        "firms": f.firms.to_pandas() if f.firms is not None else None,
+        "tiers": f.tiers.to_pandas() if f.tiers is not None else None,
+        "products": f.products.to_pandas() if f.products is not None else None,
+    }
+
+
+def _pd_keys(
+    p: dict[str, pd.DataFrame], rows: pd.DataFrame, by: str | None, pop: pd.DataFrame
+) -> pd.DataFrame:
+    if by is None:
+        return rows.assign(group=kernels.TOTAL)
+    if by == "bank":
+        return rows.assign(group=rows["institution_id"])
+    if by == "product-kind":
+        kinds = p["products"].rename(columns={"id": "product_id", "kind": "group"})
+        out = rows.merge(kinds, on="product_id", how="left")
+    elif by == "qualification":
+        out = rows.merge(pop.rename(columns={"kind": "group"}), on=["month", "uscc"], how="left")
+    else:
+        src, col = (
+            (p["tiers"], "tier")
+            if by == "tier"
+            else (p["firms"], {"chain": "industry_chain", "stage": "stage"}[by])
+        )
+        out = rows.merge(src[["uscc", col]].rename(columns={col: "group"}), on="uscc", how="left")
+    out["group"] = out["group"].fillna(kernels.NONE)
+    return out
+
+
+def pandas_measures(p: dict[str, pd.DataFrame], months: list[date], by: str | None) -> pd.DataFrame:
+    every = sorted(set(months) | {kernels.shift_months(m, -12) for m in months})
+    mf = pd.DataFrame({"month": pd.to_datetime(every)})
+    mf["month_end"] = mf["month"] + pd.offsets.MonthEnd(0)
+    q = p["quals"]
+    q = q[q["kind"].isin(LIST_QUALIFICATIONS)]
+    pop = q.merge(mf, how="cross")
+    pop = pop[(pop["valid_from"] <= pop["month_end"]) & (pop["month_end"] <= pop["valid_to"])]
+    pop = pop[["month", "uscc", "kind"]].drop_duplicates()
+    pop_firms = pop[["month", "uscc"]].drop_duplicates()
+    loans = p["loans"].copy()
+    loans["medium_long"] = loans["maturity_on"] > loans["disbursed_on"] + pd.DateOffset(months=12)
+
+    st = p["statuses"]
+    st = st[st["month"].isin(mf["month"])]
+    rows = st.merge(
+        loans[
+            ["contract_no", "uscc", "institution_id", "product_id", "guarantee_type", "medium_long"]
+        ],
+        on="contract_no",
+    )
+    rows = rows.merge(pop_firms.assign(pop=True), on=["month", "uscc"], how="left")
+    rows["pop"] = rows["pop"].fillna(False).astype(bool)
+    rows = _pd_keys(p, rows, by, pop)
+    pb = rows["bal"].where(rows["pop"], 0)
+    rows = rows.assign(
+        balance=pb,
+        credit_balance=pb.where(rows["guarantee_type"] == "credit", 0),
+        medium_long_balance=pb.where(rows["medium_long"], 0),
+        npl_balance=pb.where(rows["classification"].isin(kernels.NPL_CLASSES), 0),
+    )
+    g = rows.groupby(["month", "group"])
+    stock = g[["bal", "balance", "credit_balance", "medium_long_balance", "npl_balance"]].sum()
+    stock = stock.rename(columns={"bal": "all_balance"})
+    lent = rows[rows["pop"] & (rows["bal"] > 0)]
+    stock["borrowers"] = lent.groupby(["month", "group"])["uscc"].nunique()
+
+    first = loans.groupby("uscc")["disbursed_on"].min().rename("first_on")
+    d = loans.assign(month=loans["disbursed_on"].dt.to_period("M").dt.to_timestamp())
+    d = (
+        d[d["month"].isin(mf["month"])]
+        .merge(pop_firms, on=["month", "uscc"])
+        .join(first, on="uscc")
+    )
+    d = _pd_keys(p, d, by, pop)
+    d["amount_rate"] = d["amount_fen"].astype(object) * d["rate_m"].astype(object)
+    gd = d.groupby(["month", "group"])
+    flow = pd.DataFrame(
+        {"new_amount": gd["amount_fen"].sum(), "new_amount_rate": gd["amount_rate"].sum()}
+    )
+    flow["first_time"] = (
+        d[d["disbursed_on"] == d["first_on"]].groupby(["month", "group"])["uscc"].nunique()
+    )
+    raw = stock.join(flow, how="outer")
+    if by is not None and kernels.BREAKDOWNS[by] == "firm":
+        raw = raw.join(
+            _pd_keys(p, pop_firms.copy(), by, pop)
+            .groupby(["month", "group"])
+            .size()
+            .rename("firms"),
+            how="outer",
+        )
+    raw = raw.reset_index()
+
+    asked = pd.to_datetime(months)
+    keys = pd.concat(
+        [
+            raw[["month", "group"]],
+            raw[["month", "group"]].assign(month=raw["month"] + pd.DateOffset(months=12)),
+        ]
+        + ([pd.DataFrame({"month": asked, "group": kernels.TOTAL})] if by is None else [])
+    )
+    keys = keys[keys["month"].isin(asked)].drop_duplicates()
+    res = keys.merge(raw, on=["month", "group"], how="left")
+    zero = [
+        "all_balance",
+        "balance",
+        "credit_balance",
+        "medium_long_balance",
+        "npl_balance",
+        "borrowers",
+        "first_time",
+        "new_amount",
+        "new_amount_rate",
+    ]
+    res[zero] = res[zero].fillna(0)
+    if by is None or kernels.BREAKDOWNS[by] == "loan":
+        res["firms"] = res["month"].map(pop_firms.groupby("month").size()).fillna(0)
+    else:
+        res["firms"] = res["firms"].fillna(0)
+    ago = raw[["month", "group", "balance", "all_balance"]].rename(
+        columns={"balance": "balance_year_ago", "all_balance": "all_balance_year_ago"}
+    )
+    ago["month"] = ago["month"] + pd.DateOffset(months=12)
+    res = res.merge(ago, on=["month", "group"], how="left")
+    res[["balance_year_ago", "all_balance_year_ago"]] = res[
+        ["balance_year_ago", "all_balance_year_ago"]
+    ].fillna(0)
+    return res[["month", "group", *MEASURES]].sort_values(["month", "group"]).reset_index(drop=True)
+
+
+def peer(p: dict[str, pd.DataFrame]) -> dict[str | None, pd.DataFrame]:
+    out = {}
+    for by in BYS:
+        m = pandas_measures(p, asked_months(), by)
+        kernels.indicators(_as_polars(m), monthly())
+        out[by] = m
+    return out
+
+
+def _as_polars(m: pd.DataFrame) -> pl.DataFrame:
+    ints = [c for c in MEASURES if c != "new_amount_rate"]
+    return pl.from_pandas(
+        m.astype({c: "int64" for c in ints}).assign(
+            month=m["month"].dt.date, new_amount_rate=m["new_amount_rate"].astype(str)
+        )
+    ).with_columns(pl.col("new_amount_rate").cast(pl.Int128))
+
+
+def check_equal(a: dict[str | None, pl.DataFrame], b: dict[str | None, pd.DataFrame]) -> None:
+    for by in BYS:
+        x = a[by].with_columns(pl.col(c).cast(pl.Int128) for c in MEASURES)
+        y = _as_polars(b[by]).with_columns(pl.col(c).cast(pl.Int128) for c in MEASURES)
+        if not x.equals(y.select(x.columns)):
+            raise AssertionError(f"ours and pandas differ for --by {by}")
+
+
+def main(quick: bool = False) -> None:
+    for n in [200_000] if quick else [1_000_000, 10_000_000]:
+        f = synth(n)
+        p = to_pandas(f)
+        console.print(
+            f"{f.statuses.height:,} loan-months, {f.loans.height:,} loans, {len(asked_months())} months × "
+            f"{len(BYS)} breakdowns (whole + {', '.join(kernels.BREAKDOWNS)})"
+        )
+        check_equal(ours(f), peer(p))
+        console.print("results equal: every measure, every month, every group")
+        a = measure("kejin (Polars)", lambda f=f: ours(f), repeat=3)
+        b = measure("pandas groupby", lambda p=p: peer(p), repeat=1 if n >= 10_000_000 else 3)
+        console.print(str(a))
+        console.print(str(b))
+        console.print(ratio_line(a, b))

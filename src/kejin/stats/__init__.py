@@ -1,0 +1,1 @@
+"""Regulator statistics: indicator definitions as data, computed monthly from loans and loan status."""

@@ -1,0 +1,203 @@
+"""Indicator definitions as data: a YAML file of formulas over named measures, checked on load.
+
+A regulator's figure is only comparable if its definition is fixed and visible, so each indicator
+states its formula, unit, population, the document and article it comes from and the date it takes
+effect; the kernel evaluates these definitions rather than hard-coding the figures.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticError
+
+from kejin.errors import Problem, ValidationError
+
+#: The seven qualification kinds of the list-based population (issue 18); the local 科技小巨人 title
+#: is not among them.
+LIST_QUALIFICATIONS = (
+    "hnte",
+    "tsme",
+    "srdi_sme",
+    "little_giant",
+    "innovative_sme",
+    "innovation_demo_firm",
+    "single_champion",
+)
+
+#: Every measure the kernel computes per month and group, with its meaning (zh, en) and kind.
+#: Money measures are integer fen; ``new_amount_rate`` is Σ amount(fen) × rate(millionths).
+MEASURES: dict[str, tuple[str, str]] = {
+    "firms": ("人群企业数", "firms in the population"),
+    "balance": ("人群贷款余额", "month-end balance of the population's loans"),
+    "all_balance": ("全部贷款余额", "month-end balance of every loan"),
+    "balance_year_ago": (
+        "十二个月前人群贷款余额",
+        "the population's balance twelve months earlier",
+    ),
+    "all_balance_year_ago": (
+        "十二个月前全部贷款余额",
+        "balance of every loan twelve months earlier",
+    ),
+    "borrowers": ("有余额的人群企业数", "population firms with a balance > 0"),
+    "first_time": (
+        "首次放款在本月的人群企业数",
+        "population firms first ever disbursed this month",
+    ),
+    "credit_balance": ("信用贷款余额", "balance of credit (unsecured) loans"),
+    "medium_long_balance": ("中长期贷款余额", "balance of loans with an original term > 12 months"),
+    "npl_balance": ("不良贷款余额", "balance classified substandard, doubtful or loss"),
+    "new_amount": ("本月新发放金额", "amount disbursed in the month"),
+    "new_amount_rate": ("本月新发放金额×利率", "amount disbursed in the month times its rate"),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Formula(_Strict):
+    kind: Literal["measure", "ratio", "growth", "gap_pp"]
+    numerator: str
+    denominator: str | None = None
+
+
+class Source(_Strict):
+    document: str = Field(pattern=r"^\d{3}$")
+    article: str = Field(min_length=1)
+
+
+class Indicator(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label_zh: str = Field(min_length=1)
+    label_en: str = Field(min_length=1)
+    unit: Literal["firms", "yuan", "fraction", "pp", "rate"]
+    population: Literal["list", "all"]
+    formula: Formula
+    source: Source
+    effective_from: date
+
+
+class IndicatorSet(_Strict):
+    version: int
+    indicators: list[Indicator]
+
+    def by_id(self) -> dict[str, Indicator]:
+        return {i.id: i for i in self.indicators}
+
+
+def _domain_problems(s: IndicatorSet, file: str) -> list[Problem]:
+    """What pydantic cannot check: names refer to known measures or earlier indicators."""
+    out: list[Problem] = []
+    seen: set[str] = set()
+    for n, ind in enumerate(s.indicators):
+        where = f"indicators[{n}]"
+        if ind.id in seen:
+            out.append(
+                Problem("指标编号重复", "duplicate indicator id", file, None, f"{where}.id", ind.id)
+            )
+        f = ind.formula
+        refs = seen if f.kind == "gap_pp" else MEASURES.keys()
+        what_zh, what_en = (
+            ("此前定义的指标", "an indicator defined above")
+            if f.kind == "gap_pp"
+            else ("已知度量", "a known measure")
+        )
+        for part in ("numerator", "denominator"):
+            name = getattr(f, part)
+            if name is None:
+                if f.kind != "measure":
+                    out.append(
+                        Problem(
+                            f"{f.kind} 公式需要分母",
+                            f"a {f.kind} formula needs a denominator",
+                            file,
+                            None,
+                            f"{where}.formula.denominator",
+                        )
+                    )
+                continue
+            if f.kind == "measure" and part == "denominator":
+                out.append(
+                    Problem(
+                        "measure 公式不取分母",
+                        "a measure formula takes no denominator",
+                        file,
+                        None,
+                        f"{where}.formula.denominator",
+                        name,
+                    )
+                )
+            elif name not in refs:
+                out.append(
+                    Problem(
+                        f"未知名称，应为{what_zh}：{', '.join(sorted(refs))}",
+                        f"unknown name, expected {what_en}: {', '.join(sorted(refs))}",
+                        file,
+                        None,
+                        f"{where}.formula.{part}",
+                        name,
+                    )
+                )
+        seen.add(ind.id)
+    return out
+
+
+def _problems_from_pydantic(err: PydanticError, file: str) -> list[Problem]:
+    out = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"])
+        if e["type"] == "extra_forbidden":
+            zh, en = "未知字段", "unknown field"
+        elif e["type"] == "missing":
+            zh, en = "缺少字段", "missing field"
+        else:
+            zh, en = "字段不合规：" + e["msg"], e["msg"]
+        value = e.get("input")
+        out.append(
+            Problem(zh, en, file=file, field=loc, value=None if isinstance(value, dict) else value)
+        )
+    return out
+
+
+def parse(text: str, file: str) -> IndicatorSet:
+    """An indicator set from YAML text, or a refusal naming every bad field in zh and en."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ValidationError(
+            "指标定义不是合法的YAML",
+            "indicator definitions are not valid YAML",
+            [Problem("YAML解析失败", str(e), file=file)],
+        ) from None
+    if not isinstance(raw, dict):
+        raise ValidationError(
+            "指标定义应为映射",
+            "indicator definitions must be a mapping",
+            [Problem("顶层不是映射", "top level is not a mapping", file=file)],
+        )
+    try:
+        s = IndicatorSet.model_validate(raw)
+    except PydanticError as e:
+        raise ValidationError(
+            "指标定义不合规", "invalid indicator definitions", _problems_from_pydantic(e, file)
+        ) from None
+    probs = _domain_problems(s, file)
+    if probs:
+        raise ValidationError("指标定义不合规", "invalid indicator definitions", probs)
+    return s
+
+
+def load(path: Path) -> IndicatorSet:
+    return parse(path.read_text(encoding="utf-8"), path.name)
+
+
+@lru_cache(maxsize=1)
+def monthly() -> IndicatorSet:
+    """The shipped monthly indicator set (``indicators/monthly.yaml``)."""
+    return load(Path(__file__).parent / "indicators" / "monthly.yaml")
