@@ -11,16 +11,29 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import Engine
+from tests.people import add_people
 
+import kejin.fund.routes  # noqa: F401  (registers the fund rules the desk checks)
+from kejin.access.service import named_principal
+from kejin.db import transaction
 from kejin.fund import service as svc
 from kejin.fund.demo import HEADROOM, run_demo, story
+from kejin.synth.service import build_region
 
 
 def test_the_demo_leaves_the_pool_open_to_new_loans_and_tells_it(
     sqlite_engine: Engine, tmp_path: Path
 ) -> None:
     # A small pool over a small region: it fills to its limit and its payouts push it over.
-    res = run_demo(sqlite_engine, "anhui", Decimal("2000000"), tmp_path, firms=400, seed=7)
+    build_region(sqlite_engine, firms=400, seed=7)  # the region first: then its officers
+    add_people(
+        sqlite_engine, ("gov9", "gov_admin", None, None), ("rev9", "gov_reviewer", None, None)
+    )
+    with transaction(sqlite_engine) as s:
+        gov, rev = named_principal(s, "gov9"), named_principal(s, "rev9")
+    res = run_demo(
+        sqlite_engine, "anhui", Decimal("2000000"), tmp_path, gov, rev, firms=400, seed=7
+    )
     assert res["outcome"].get("enrol refused: leverage", 0) > 0  # the pool did fill up
     assert res["leverage_before_replenishment"] > res["leverage_limit"]  # payouts pushed it over
     assert res["replenished"] > 0 and res["replenished"] % 10000 == 0
@@ -38,7 +51,9 @@ def test_the_demo_leaves_the_pool_open_to_new_loans_and_tells_it(
     assert "leverage limit" in en and "open to new loans" in en and "replenished" in en
     assert all(re.search(r"[。.]$", z) and re.search(r"\.$", e) for z, e in lines)
     # Run again: the banks had room again, so more loans came in; the pool is again left open.
-    again = run_demo(sqlite_engine, "anhui", Decimal("2000000"), tmp_path, firms=400, seed=7)
+    again = run_demo(
+        sqlite_engine, "anhui", Decimal("2000000"), tmp_path, gov, rev, firms=400, seed=7
+    )
     assert not again["over_leverage"] and again["audit_ok"]
     assert again["outcome"].get("claims paid", 0) >= res["outcome"].get("claims paid", 0)
 
