@@ -23,6 +23,7 @@ from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Forbidden, Principal, live_consent
 from kejin.lending.tables import Loan
 from kejin.matching import params, products, query, service
+from kejin.matching.kernels import FIRM_FIELDS
 from kejin.matching.pages import bank_names, decimal_of, error_view, int_of, notice, step
 from kejin.matching.products import ProductTerms
 from kejin.matching.tables import Need, ProductVersion
@@ -217,6 +218,7 @@ def _product_form(request: Request, form: dict[str, Any], err: Any = None) -> Re
             "kinds": PRODUCT_KINDS,
             "guarantees": GUARANTEE_KINDS,
             "repayments": REPAYMENT_OPTIONS,
+            "fields": FIRM_FIELDS.values(),
             "error": error_view(err, lang_of(request)),
         },
     )
