@@ -84,16 +84,19 @@ NEED = {
 }
 
 
-def refused(c: TestClient, url: str, back: str, **data: object) -> str:
+def refused(c: TestClient, url: str, back: str, **data: object) -> tuple[str, str]:
     """Post a form that is refused: a 303 to its GET page ``back`` with the refusal as a flash;
-    that page's text (where the refusal and the values typed are shown)."""
+    that page's text in Chinese and in English (where the refusal and the values typed are
+    shown)."""
     r = c.post(url, data=_form(c, **data), follow_redirects=False)
     assert r.status_code == 303, r.text
     loc = r.headers["location"]
     assert loc.startswith(back + "?") and "flash=" in loc, loc
-    page = c.get(loc)
-    assert page.status_code == 200 and 'id="action-error"' in page.text
-    return page.text
+    en = c.get(loc + "&lang=en")
+    zh = c.get(loc + "&lang=zh")  # last: the language chosen is kept (a cookie) for what follows
+    assert zh.status_code == en.status_code == 200
+    assert 'id="action-error"' in zh.text and 'id="action-error"' in en.text
+    return zh.text, en.text
 
 
 def _post_need(ent: TestClient, **kw: object) -> int:
@@ -117,9 +120,12 @@ def test_the_loop_through_every_roles_pages(market: Market, app) -> None:  # typ
     no_codes(page.text)
 
     # A bad need is refused in place, every problem named, nothing written.
-    bad = refused(ent, "/enterprise/market/needs", "/enterprise/market", **{**NEED, "amount": "0"})
-    assert "需求金额须大于0" in bad
+    bad, en = refused(
+        ent, "/enterprise/market/needs", "/enterprise/market", **{**NEED, "amount": "0"}
+    )
+    assert "需求金额须大于0" in bad and "amount must be positive" in en
     assert 'value="研发投入与原材料采购"' in bad  # the form keeps what was typed
+    assert 'value="研发投入与原材料采购"' in en
     with transaction(market.engine) as s:
         assert s.scalar(select(func.count()).select_from(Need)) == 0
         assert (
@@ -157,14 +163,14 @@ def test_the_loop_through_every_roles_pages(market: Market, app) -> None:  # typ
 
     # Another bank is told who holds it, on its own desk, nothing changed.
     other = login(app, "officer_BKC")
-    assert "已由BKA接单" in refused(other, f"/bank/market/needs/{first}/take", "/bank/market")
+    assert "已由BKA接单" in refused(other, f"/bank/market/needs/{first}/take", "/bank/market")[0]
 
     # A decline needs a reason; with one, the page shows its label.
-    bad = refused(
+    bad, en = refused(
         bank, f"/bank/market/needs/{first}/decide", f"/bank/market/needs/{first}",
         outcome="decline", note="再议",
     )  # fmt: skip
-    assert "拒绝须给出原因代码" in bad and 'value="再议"' in bad
+    assert "拒绝须给出原因代码" in bad and 'value="再议"' in bad and 'value="再议"' in en
     assert 'value="decline" id="outcome-decline" checked' in bad
     r = bank.post(
         f"/bank/market/needs/{first}/decide",
@@ -200,6 +206,11 @@ def test_the_loop_through_every_roles_pages(market: Market, app) -> None:  # typ
     page = ent.get(f"/enterprise/market/needs/{first}")
     assert "未获批" in page.text and "担保或抵押不足" in page.text and 'id="rate-form"' in page.text
     no_codes(page.text, "collateral")
+    bad, _ = refused(
+        ent, f"/enterprise/market/needs/{first}/rate", f"/enterprise/market/needs/{first}",
+        rating="9", note="响应快",
+    )  # fmt: skip
+    assert 'value="响应快"' in bad  # the note typed is kept beside the reason
     r = ent.post(
         f"/enterprise/market/needs/{first}/rate",
         data=_form(ent, rating="4", note="响应快"),
@@ -209,7 +220,8 @@ def test_the_loop_through_every_roles_pages(market: Market, app) -> None:  # typ
     page = ent.get(r.headers["location"])
     assert "感谢评价" in page.text and "★★★★" in page.text and 'id="rate-form"' not in page.text
     need_page = f"/enterprise/market/needs/{first}"
-    assert "已评价过" in refused(ent, f"{need_page}/rate", need_page, rating="5")
+    again, en = refused(ent, f"{need_page}/rate", need_page, rating="5")
+    assert "已评价过" in again and 'id="rate-form"' not in en  # rated once: no form to refill
 
     # The government's funnel moved; the chart and the workbook carry labels.
     page = gov.get("/market")
@@ -294,7 +306,7 @@ def test_bank_drafts_a_product_and_a_second_person_puts_it_live(market: Market, 
     page = bank.get("/bank/market/product")
     assert page.status_code == 200 and "随借随还" in page.text
     no_codes(page.text)
-    bad = refused(
+    bad, _ = refused(
         bank, "/bank/market/products", "/bank/market/product",
         product_id="BKA-TAL", name="人才贷", kind="loan", min_amount="5000000",
         max_amount="1000000", min_term_months="6", max_term_months="36",
