@@ -27,7 +27,7 @@ from kejin.api import create_app
 from kejin.db import transaction
 from kejin.matching import service
 from kejin.matching.service import NeedIn
-from kejin.matching.tables import Need
+from kejin.matching.tables import Need, ProductVersion
 from kejin.vocab import DECLINE_REASONS, GUARANTEE_KINDS, REPAYMENT_OPTIONS
 from service import world as world_mod
 
@@ -84,6 +84,21 @@ NEED = {
 }
 
 
+def refused(c: TestClient, url: str, back: str, **data: object) -> tuple[str, str]:
+    """Post a form that is refused: a 303 to its GET page ``back`` with the refusal as a flash;
+    that page's text in Chinese and in English (where the refusal and the values typed are
+    shown)."""
+    r = c.post(url, data=_form(c, **data), follow_redirects=False)
+    assert r.status_code == 303, r.text
+    loc = r.headers["location"]
+    assert loc.startswith(back + "?") and "flash=" in loc, loc
+    en = c.get(loc + "&lang=en")
+    zh = c.get(loc + "&lang=zh")  # last: the language chosen is kept (a cookie) for what follows
+    assert zh.status_code == en.status_code == 200
+    assert 'id="action-error"' in zh.text and 'id="action-error"' in en.text
+    return zh.text, en.text
+
+
 def _post_need(ent: TestClient, **kw: object) -> int:
     r = ent.post(
         "/enterprise/market/needs", data=_form(ent, **{**NEED, **kw}), follow_redirects=False
@@ -105,11 +120,12 @@ def test_the_loop_through_every_roles_pages(market: Market, app) -> None:  # typ
     no_codes(page.text)
 
     # A bad need is refused in place, every problem named, nothing written.
-    bad = ent.post("/enterprise/market/needs", data=_form(ent, **{**NEED, "amount": "0"}))
-    assert (
-        bad.status_code == 422 and 'id="action-error"' in bad.text and "需求金额须大于0" in bad.text
+    bad, en = refused(
+        ent, "/enterprise/market/needs", "/enterprise/market", **{**NEED, "amount": "0"}
     )
-    assert 'value="研发投入与原材料采购"' in bad.text  # the form keeps what was typed
+    assert "需求金额须大于0" in bad and "amount must be positive" in en
+    assert 'value="研发投入与原材料采购"' in bad  # the form keeps what was typed
+    assert 'value="研发投入与原材料采购"' in en
     with transaction(market.engine) as s:
         assert s.scalar(select(func.count()).select_from(Need)) == 0
         assert (
@@ -147,12 +163,15 @@ def test_the_loop_through_every_roles_pages(market: Market, app) -> None:  # typ
 
     # Another bank is told who holds it, on its own desk, nothing changed.
     other = login(app, "officer_BKC")
-    r = other.post(f"/bank/market/needs/{first}/take", data=_form(other))
-    assert r.status_code == 409 and "已由BKA接单" in r.text
+    assert "已由BKA接单" in refused(other, f"/bank/market/needs/{first}/take", "/bank/market")[0]
 
     # A decline needs a reason; with one, the page shows its label.
-    r = bank.post(f"/bank/market/needs/{first}/decide", data=_form(bank, outcome="decline"))
-    assert r.status_code == 422 and "拒绝须给出原因代码" in r.text
+    bad, en = refused(
+        bank, f"/bank/market/needs/{first}/decide", f"/bank/market/needs/{first}",
+        outcome="decline", note="再议",
+    )  # fmt: skip
+    assert "拒绝须给出原因代码" in bad and 'value="再议"' in bad and 'value="再议"' in en
+    assert 'value="decline" id="outcome-decline" checked' in bad
     r = bank.post(
         f"/bank/market/needs/{first}/decide",
         data=_form(bank, outcome="decline", reason="collateral", note="质押物估值不足"),
@@ -187,6 +206,11 @@ def test_the_loop_through_every_roles_pages(market: Market, app) -> None:  # typ
     page = ent.get(f"/enterprise/market/needs/{first}")
     assert "未获批" in page.text and "担保或抵押不足" in page.text and 'id="rate-form"' in page.text
     no_codes(page.text, "collateral")
+    bad, _ = refused(
+        ent, f"/enterprise/market/needs/{first}/rate", f"/enterprise/market/needs/{first}",
+        rating="9", note="响应快",
+    )  # fmt: skip
+    assert 'value="响应快"' in bad  # the note typed is kept beside the reason
     r = ent.post(
         f"/enterprise/market/needs/{first}/rate",
         data=_form(ent, rating="4", note="响应快"),
@@ -195,8 +219,9 @@ def test_the_loop_through_every_roles_pages(market: Market, app) -> None:  # typ
     assert r.status_code == 303
     page = ent.get(r.headers["location"])
     assert "感谢评价" in page.text and "★★★★" in page.text and 'id="rate-form"' not in page.text
-    again = ent.post(f"/enterprise/market/needs/{first}/rate", data=_form(ent, rating="5"))
-    assert again.status_code == 422 and "已评价过" in again.text
+    need_page = f"/enterprise/market/needs/{first}"
+    again, en = refused(ent, f"{need_page}/rate", need_page, rating="5")
+    assert "已评价过" in again and 'id="rate-form"' not in en  # rated once: no form to refill
 
     # The government's funnel moved; the chart and the workbook carry labels.
     page = gov.get("/market")
@@ -281,13 +306,16 @@ def test_bank_drafts_a_product_and_a_second_person_puts_it_live(market: Market, 
     page = bank.get("/bank/market/product")
     assert page.status_code == 200 and "随借随还" in page.text
     no_codes(page.text)
-    bad = bank.post(
-        "/bank/market/products",
-        data=_form(bank, product_id="BKA-TAL", name="人才贷", kind="loan", min_amount="5000000",
-                   max_amount="1000000", min_term_months="6", max_term_months="36",
-                   spread_min_bp="0", spread_max_bp="100", guarantee_kinds=["credit"]),
+    bad, _ = refused(
+        bank, "/bank/market/products", "/bank/market/product",
+        product_id="BKA-TAL", name="人才贷", kind="loan", min_amount="5000000",
+        max_amount="1000000", min_term_months="6", max_term_months="36",
+        spread_min_bp="0", spread_max_bp="100", guarantee_kinds=["credit"],
     )  # fmt: skip
-    assert bad.status_code == 422 and 'id="action-error"' in bad.text
+    assert 'value="5000000"' in bad and 'value="人才贷"' in bad  # the form keeps what was typed
+    with transaction(market.engine) as s:
+        got = select(func.count()).where(ProductVersion.product_id == "BKA-TAL")
+        assert s.scalar(got) == 0  # nothing written
     r = bank.post(
         "/bank/market/products",
         data=_form(bank, product_id="BKA-TAL", name="人才贷", kind="loan", min_amount="100000",

@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from kejin.access import service as access
+from kejin.access.rules import Principal
 from kejin.api import create_app, route_table
+from kejin.db import transaction
+from kejin.matching import products
+from kejin.matching import service as market
+from kejin.matching.products import ProductTerms
 
+from . import world as world_mod
 from .conftest import login
 from .creditworld import build_decisions
 from .fundworld import build_fund
@@ -63,6 +71,53 @@ def _consent(world: Any) -> dict[str, str]:
     return {"consent_id": str(world.consents["c1"])}
 
 
+def _who(s: Any, username: str) -> Principal:
+    u = s.scalar(select(access.User).where(access.User.username == username))
+    return access.principal_of(u)
+
+
+def _terms(product_id: str) -> ProductTerms:
+    return ProductTerms(
+        product_id=product_id, institution_id="BKA", name="知识产权质押贷", kind="loan",
+        min_amount=Decimal("200000"), max_amount=Decimal("10000000"), min_term_months=6,
+        max_term_months=36, spread_min_bp=0, spread_max_bp=150, guarantee_kinds=["ip_pledge"],
+        repayment=["on_demand"], eligibility=["hnte"],
+    )  # fmt: skip
+
+
+def _market(app: Any, engine: Engine) -> dict[str, str]:
+    """BKA's live product (a second BKA officer, ``bank2``, approved it), a draft and a pending
+    version, F1's need published and shared with BKA, and another F1 need BKA has taken."""
+    with transaction(engine) as s:
+        world_mod.add_user(s, None, "bank2", "bank_officer", institution_id="BKA")
+        s.flush()
+        bank, ent = _who(s, "bank"), _who(s, "ent")
+        live = products.draft(s, bank, _terms("BKA-IP1"), submit=True)
+        products.approve(s, _who(s, "bank2"), live.id)
+        draft = products.draft(s, bank, _terms("BKA-IP2"))
+        pending = products.draft(s, bank, _terms("BKA-IP3"), submit=True)
+        need = market.NeedIn(Decimal("1000000"), 12, "研发投入", guarantee_offered=["ip_pledge"])
+        published = market.post(s, ent, F1, need)
+        market.share(s, ent, published.id, ["BKA"])
+        taken = market.post(s, ent, F1, need)
+        market.share(s, ent, taken.id, ["BKA"])
+        market.take(s, bank, taken.id, product_id="BKA-IP1")
+        return {
+            "need_published": str(published.id),
+            "need_taken": str(taken.id),
+            "draft": str(draft.id),
+            "pending": str(pending.id),
+        }
+
+
+def _on(build: Callable[..., dict[str, str]], **names: str) -> Callable[..., dict[str, str]]:
+    """``build``'s ids under the names a path uses (``need_id`` is the taken need, or …)."""
+    return lambda app, engine: {k: build(app, engine)[v] for k, v in names.items()}
+
+
+_published = _on(_market, need_id="need_published")
+_taken = _on(_market, need_id="need_taken")
+
 #: page POST path -> (who posts, what the path needs); ``anon`` posts without logging in.
 CASES: dict[str, tuple[str, Callable[..., dict[str, str]] | None]] = {
     "/login": ("anon", None),
@@ -89,6 +144,25 @@ CASES: dict[str, tuple[str, Callable[..., dict[str, str]] | None]] = {
     "/policies/applications/{application_id}/pay": ("gov", _programme),
     "/whitelist/refresh": ("gov", None),
     "/whitelist/push": ("gov", None),
+    "/enterprise/market/needs": ("ent", None),
+    "/enterprise/market/needs/{need_id}/withdraw": ("ent", _published),
+    "/enterprise/market/needs/{need_id}/rate": ("ent", _taken),
+    "/bank/market/needs/{need_id}/take": ("bank", _published),
+    "/bank/market/needs/{need_id}/review": ("bank", _taken),
+    "/bank/market/needs/{need_id}/decide": ("bank", _taken),
+    "/bank/market/needs/{need_id}/disburse": ("bank", _taken),
+    "/bank/market/products": ("bank", None),
+    "/bank/market/products/versions/{version_id}/submit": (
+        "bank",
+        _on(_market, version_id="draft"),
+    ),
+    "/bank/market/products/versions/{version_id}/approve": (
+        "bank2",
+        _on(_market, version_id="pending"),
+    ),
+    "/market/needs/{need_id}/assign": ("gov", _published),
+    "/market/products/versions/{version_id}/approve": ("gov", _on(_market, version_id="pending")),
+    "/market/redispatch": ("gov", None),
 }
 
 

@@ -2,9 +2,10 @@
 that may see it, one need's matches, progress, withdrawal and the rating of the bank's service.
 
 Thin like the routes: gate, call the same services as the API and the CLI, render. Every POST
-runs its service calls in a savepoint — a refusal undoes everything the step wrote and the page
-shows the reason in place, next to the form — and answers a success with a redirect to a page
-that says what happened and where to go next (post/redirect/get). The bank's desk is in
+runs its service calls in a savepoint and answers 303 to its GET page the one way every page
+form does (:mod:`kejin.web.flash`): a refusal undoes everything the step wrote and travels as a
+flash — shown to its owner beside the form, in either language, with the values typed — and a
+success carries a notice that says what happened and where to go next. The bank's desk is in
 :mod:`kejin.matching.pages_bank`, the government's monitor in :mod:`kejin.matching.pages_gov`.
 """
 
@@ -17,19 +18,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi import Path as PathParam
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import kejin.matching.texts  # noqa: F401  (registers the marketplace's words and labels)
 from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Forbidden, Principal
-from kejin.api import status_of
-from kejin.errors import KejinError, Problem, ValidationError
+from kejin.errors import KejinError, NotFoundError, Problem, ValidationError
 from kejin.lending.tables import Institution
 from kejin.matching import params, products, query, service
 from kejin.matching.tables import ProductVersion
 from kejin.vocab import GUARANTEE_KINDS
+from kejin.web import flash
 from kejin.web.pages import lang_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -58,8 +59,10 @@ def notice(request: Request) -> str | None:
     return n if n in NOTICES else None
 
 
-def error_view(e: KejinError, lang: str) -> dict[str, Any]:
+def error_view(e: KejinError | None, lang: str) -> dict[str, Any] | None:
     """An error as a page shows it: the reason and each problem, in the reader's language."""
+    if e is None:
+        return None
     en = lang == "en"
     return {
         "reason": e.reason_en if en else e.reason_zh,
@@ -70,18 +73,30 @@ def error_view(e: KejinError, lang: str) -> dict[str, Any]:
     }
 
 
-def attempt(s: Session, go: Callable[[], Any]) -> tuple[Any, KejinError | None]:
-    """Run a page's step in a savepoint: its result, or the refusal with nothing left written."""
+def step(
+    request: Request,
+    s: Session,
+    go: Callable[[], Any],
+    back: str,
+    what: str,
+    form: dict[str, Any] | None = None,
+    to: Callable[[Any], str] | None = None,
+    *,
+    own: bool = False,
+) -> Response:
+    """Run a page's step in a savepoint, then 303: a refusal (nothing left written) to ``back``
+    as a flash with the values typed, a success to ``to(result)`` (else ``back``) with the
+    notice ``what``. When ``back`` is the page of the very object the step acts on (``own``),
+    a caller who may not see it or an object that is not there has no page to be told on: that
+    refusal is answered as the page itself would be (403, 404)."""
     try:
         with s.begin_nested():
-            return go(), None
+            out = go()
     except KejinError as e:
-        return None, e
-
-
-def done(request: Request, url: str, what: str) -> Response:
-    sep = "&" if "?" in url else "?"
-    return RedirectResponse(f"{url}{sep}notice={what}&lang={lang_of(request)}", status_code=303)
+        if own and isinstance(e, (Forbidden, NotFoundError)):
+            raise
+        return flash.refused(request, s, back, e, form)
+    return flash.see_other(request, to(out) if to else back, notice=what)
 
 
 def decimal_of(text: str, fld: str) -> Decimal:
@@ -131,14 +146,8 @@ def _firm_of(p: Principal) -> str:
 # ---------------------------------------------------------------- the firm's market page
 
 
-def _market_page(
-    request: Request,
-    p: Principal,
-    s: Session,
-    err: KejinError | None = None,
-    form: dict[str, Any] | None = None,
-) -> Response:
-    lang = lang_of(request)
+def _market_page(request: Request, p: Principal, s: Session) -> Response:
+    f = flash.read(request, s)
     uscc = _firm_of(p)
     live = product_rows(s)
     shelf = [
@@ -157,11 +166,10 @@ def _market_page(
             "institutions": institution_names(s),
             "vocab_guarantee": GUARANTEE_KINDS,
             "lpr": params.pricing(datetime.now().date()).lpr,
-            "form": form or {"urgency": "normal", "guarantee_offered": [], "banks": []},
-            "error": error_view(err, lang) if err else None,
+            "form": f.form or {"urgency": "normal", "guarantee_offered": [], "banks": []},
+            "error": error_view(f.error, lang_of(request)),
             "notice": notice(request),
         },
-        status_of(err) if err else 200,
     )
 
 
@@ -216,16 +224,19 @@ def post_need(
         service.share(s, p, need.id, f["banks"])
         return need.id
 
-    need_id, err = attempt(s, go)
-    if err:
-        return _market_page(request, p, s, err, f)
-    return done(request, f"/enterprise/market/needs/{need_id}", "posted")
+    return step(
+        request,
+        s,
+        go,
+        "/enterprise/market",
+        "posted",
+        f,
+        to=lambda i: f"/enterprise/market/needs/{i}",
+    )
 
 
-def _need_page(
-    request: Request, p: Principal, s: Session, need_id: int, err: KejinError | None = None
-) -> Response:
-    lang = lang_of(request)
+def _need_page(request: Request, p: Principal, s: Session, need_id: int) -> Response:
+    f = flash.read(request, s)
     n = service.get(s, need_id)
     if n.uscc != p.uscc:
         raise Forbidden("只能查看本企业的需求", "a firm sees its own needs only")
@@ -243,10 +254,10 @@ def _need_page(
             "banks": institution_names(s),
             "can_withdraw": n.state in service.MOVES["withdrawn"],
             "can_rate": n.state in service.RATEABLE and n.rating is None,
-            "error": error_view(err, lang) if err else None,
+            "form": f.form,
+            "error": error_view(f.error, lang_of(request)),
             "notice": notice(request),
         },
-        status_of(err) if err else 200,
     )
 
 
@@ -266,10 +277,8 @@ def withdraw(
     s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
-    _, err = attempt(s, lambda: service.withdraw(s, p, need_id))
-    if err:
-        return _need_page(request, p, s, need_id, err)
-    return done(request, f"/enterprise/market/needs/{need_id}", "withdrawn")
+    go = lambda: service.withdraw(s, p, need_id)  # noqa: E731
+    return step(request, s, go, f"/enterprise/market/needs/{need_id}", "withdrawn", own=True)
 
 
 @router.post("/enterprise/market/needs/{need_id}/rate")
@@ -283,7 +292,6 @@ def rate(
     s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
-    _, err = attempt(s, lambda: service.rate(s, p, need_id, int_of(rating, "rating"), note))
-    if err:
-        return _need_page(request, p, s, need_id, err)
-    return done(request, f"/enterprise/market/needs/{need_id}", "rated")
+    go = lambda: service.rate(s, p, need_id, int_of(rating, "rating"), note)  # noqa: E731
+    back = f"/enterprise/market/needs/{need_id}"
+    return step(request, s, go, back, "rated", {"rating": rating, "note": note}, own=True)

@@ -3,8 +3,9 @@ approves), the queue of needs that fit them, taking a need (接单), first revie
 decline with a reason code, disbursement linked to a loan contract, and the 首贷培育 prospects.
 
 Same shape as :mod:`kejin.matching.pages`: the services decide who may do what (an officer acts
-on its own bank's products and on needs its bank holds), a refusal is shown in place with
-nothing written, a success redirects to a page that says so.
+on its own bank's products and on needs its bank holds); every POST answers 303 through
+:func:`kejin.matching.pages.step` — a refusal, with nothing written, shown on the GET page
+beside its form with the values typed, a success with a notice.
 """
 
 from __future__ import annotations
@@ -20,23 +21,15 @@ from sqlalchemy.orm import Session
 from kejin.access.audit import utcnow
 from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Forbidden, Principal, live_consent
-from kejin.api import status_of
-from kejin.errors import KejinError
 from kejin.lending.tables import Loan
 from kejin.matching import params, products, query, service
-from kejin.matching.pages import (
-    attempt,
-    bank_names,
-    decimal_of,
-    done,
-    error_view,
-    int_of,
-    notice,
-)
+from kejin.matching.kernels import FIRM_FIELDS
+from kejin.matching.pages import bank_names, decimal_of, error_view, int_of, notice, step
 from kejin.matching.products import ProductTerms
 from kejin.matching.tables import Need, ProductVersion
 from kejin.registry.tables import Enterprise
 from kejin.vocab import DECLINE_REASONS, GUARANTEE_KINDS, PRODUCT_KINDS, REPAYMENT_OPTIONS
+from kejin.web import flash
 from kejin.web.pages import lang_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -47,8 +40,8 @@ VersionId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 HELD_ROWS = 200
 
 
-def _desk(request: Request, p: Principal, s: Session, err: KejinError | None = None) -> Response:
-    lang = lang_of(request)
+def _desk(request: Request, p: Principal, s: Session) -> Response:
+    f = flash.read(request, s)
     now = utcnow()
     versions = [
         v
@@ -78,10 +71,9 @@ def _desk(request: Request, p: Principal, s: Session, err: KejinError | None = N
             "queue": query.bank_queue(s, p, now),
             "held": [{**service.view(n), "firm": names.get(n.uscc, n.uscc)} for n in held],
             "exclusive_days": int(params.value("exclusive_working_days", now.date())),
-            "error": error_view(err, lang) if err else None,
+            "error": error_view(f.error, lang_of(request)),
             "notice": notice(request),
         },
-        status_of(err) if err else 200,
     )
 
 
@@ -100,16 +92,14 @@ def take(
     s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
-    _, err = attempt(s, lambda: service.take(s, p, need_id, product_id=product_id or None))
-    if err:
-        return _desk(request, p, s, err)
-    return done(request, f"/bank/market/needs/{need_id}", "taken")
+    go = lambda: service.take(s, p, need_id, product_id=product_id or None)  # noqa: E731
+    return step(
+        request, s, go, "/bank/market", "taken", to=lambda _: f"/bank/market/needs/{need_id}"
+    )
 
 
-def _need(
-    request: Request, p: Principal, s: Session, need_id: int, err: KejinError | None = None
-) -> Response:
-    lang = lang_of(request)
+def _need(request: Request, p: Principal, s: Session, need_id: int) -> Response:
+    f = flash.read(request, s)
     now = utcnow()
     n = service.get(s, need_id)
     if n.institution_id != p.institution_id:
@@ -134,10 +124,10 @@ def _need(
             "loans": loans,
             "banks": bank_names(s),
             "reasons": DECLINE_REASONS,
-            "error": error_view(err, lang) if err else None,
+            "form": f.form,
+            "error": error_view(f.error, lang_of(request)),
             "notice": notice(request),
         },
-        status_of(err) if err else 200,
     )
 
 
@@ -146,13 +136,6 @@ def need_page(
     request: Request, need_id: NeedId, p: Principal = permit("page.bank"), s: Session = TX
 ) -> Response:
     return _need(request, p, s, need_id)
-
-
-def _step(request: Request, p: Principal, s: Session, need_id: int, go: Any, what: str) -> Response:
-    _, err = attempt(s, go)
-    if err:
-        return _need(request, p, s, need_id, err)
-    return done(request, f"/bank/market/needs/{need_id}", what)
 
 
 @router.post("/bank/market/needs/{need_id}/review")
@@ -166,7 +149,9 @@ def review(
 ) -> Response:
     check_csrf(request, csrf_token_)
     go = lambda: service.review(s, p, need_id, note or None)  # noqa: E731
-    return _step(request, p, s, need_id, go, "reviewed")
+    return step(
+        request, s, go, f"/bank/market/needs/{need_id}", "reviewed", {"note": note}, own=True
+    )
 
 
 @router.post("/bank/market/needs/{need_id}/decide")
@@ -190,7 +175,9 @@ def decide(
         reason=None if approve else (reason or None),
         note=note or None,
     )
-    return _step(request, p, s, need_id, go, "approved" if approve else "declined")
+    form = {"outcome": outcome, "reason": reason, "decide_note": note}
+    what = "approved" if approve else "declined"
+    return step(request, s, go, f"/bank/market/needs/{need_id}", what, form, own=True)
 
 
 @router.post("/bank/market/needs/{need_id}/disburse")
@@ -207,7 +194,8 @@ def disburse(
     go = lambda: service.disburse(  # noqa: E731
         s, p, need_id, amount=decimal_of(amount, "amount"), contract_no=contract_no or None
     )
-    return _step(request, p, s, need_id, go, "disbursed")
+    form = {"amount": amount, "contract_no": contract_no}
+    return step(request, s, go, f"/bank/market/needs/{need_id}", "disbursed", form, own=True)
 
 
 @router.get("/bank/market/prospects")
@@ -221,14 +209,7 @@ def prospects(request: Request, p: Principal = permit("page.bank"), s: Session =
 # ---------------------------------------------------------------- products
 
 
-def _product_form(
-    request: Request,
-    p: Principal,
-    s: Session,
-    form: dict[str, Any],
-    err: KejinError | None = None,
-) -> Response:
-    lang = lang_of(request)
+def _product_form(request: Request, form: dict[str, Any], err: Any = None) -> Response:
     return render(
         request,
         "market_product.html",
@@ -237,9 +218,9 @@ def _product_form(
             "kinds": PRODUCT_KINDS,
             "guarantees": GUARANTEE_KINDS,
             "repayments": REPAYMENT_OPTIONS,
-            "error": error_view(err, lang) if err else None,
+            "fields": FIRM_FIELDS.values(),
+            "error": error_view(err, lang_of(request)),
         },
-        status_of(err) if err else 200,
     )
 
 
@@ -250,7 +231,11 @@ def product_form(
     p: Principal = permit("match.product.edit"),
     s: Session = TX,
 ) -> Response:
-    """An empty form, or one filled from a version of the bank's product (its next version)."""
+    """An empty form, one filled from a version of the bank's product (its next version), or
+    the one a refused save typed (its flash)."""
+    f = flash.read(request, s)
+    if f.form:
+        return _product_form(request, f.form, f.error)
     form: dict[str, Any] = {"kind": "loan", "guarantee_kinds": [], "repayment": []}
     if version is not None:
         v = s.get(ProductVersion, version)
@@ -258,7 +243,7 @@ def product_form(
             raise Forbidden("只能修改本行的产品", "an officer edits its own bank's products only")
         form = products.view(v)
         form["eligibility"] = "\n".join(form["eligibility"])
-    return _product_form(request, p, s, form)
+    return _product_form(request, form)
 
 
 @router.post("/bank/market/products")
@@ -321,10 +306,8 @@ def save_product(
         )
         return products.draft(s, p, terms, submit=bool(submit))
 
-    _, err = attempt(s, go)
-    if err:
-        return _product_form(request, p, s, form, err)
-    return done(request, "/bank/market", "submitted" if submit else "drafted")
+    what = "submitted" if submit else "drafted"
+    return step(request, s, go, "/bank/market/product", what, form, to=lambda _: "/bank/market")
 
 
 @router.post("/bank/market/products/versions/{version_id}/submit")
@@ -336,8 +319,8 @@ def submit_version(
     s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
-    _, err = attempt(s, lambda: products.submit(s, p, version_id))
-    return _desk(request, p, s, err) if err else done(request, "/bank/market", "submitted")
+    go = lambda: products.submit(s, p, version_id)  # noqa: E731
+    return step(request, s, go, "/bank/market", "submitted")
 
 
 @router.post("/bank/market/products/versions/{version_id}/approve")
@@ -349,5 +332,5 @@ def approve_version(
     s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
-    _, err = attempt(s, lambda: products.approve(s, p, version_id))
-    return _desk(request, p, s, err) if err else done(request, "/bank/market", "product_approved")
+    go = lambda: products.approve(s, p, version_id)  # noqa: E731
+    return step(request, s, go, "/bank/market", "product_approved")

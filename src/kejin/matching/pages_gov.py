@@ -17,22 +17,13 @@ from sqlalchemy.orm import Session
 from kejin.access.audit import utcnow
 from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Principal
-from kejin.api import status_of
-from kejin.errors import KejinError
 from kejin.exports import Book
 from kejin.matching import params, products, query, service
-from kejin.matching.pages import (
-    attempt,
-    bank_names,
-    done,
-    error_view,
-    institution_names,
-    notice,
-)
+from kejin.matching.pages import bank_names, error_view, institution_names, notice, step
 from kejin.matching.tables import Need
 from kejin.matching.texts import FUNNEL_GROUPS
 from kejin.registry.tables import Enterprise
-from kejin.web import charts
+from kejin.web import charts, flash
 from kejin.web.i18n import VOCABS, t, term
 from kejin.web.pages import lang_of, render
 
@@ -94,9 +85,8 @@ def _overdue(s: Session, today: date) -> list[dict[str, Any]]:
     return out
 
 
-def _monitor(
-    request: Request, p: Principal, s: Session, by: str, err: KejinError | None = None
-) -> Response:
+def _monitor(request: Request, p: Principal, s: Session, by: str) -> Response:
+    f = flash.read(request, s)
     lang = lang_of(request)
     today = utcnow().date()
     rows = _funnel(s, p, by, lang)
@@ -127,10 +117,10 @@ def _monitor(
             "banks": bank_names(s),
             "institutions": institution_names(s),
             "pending": pending,
-            "error": error_view(err, lang) if err else None,
+            "form": f.form,
+            "error": error_view(f.error, lang),
             "notice": notice(request),
         },
-        status_of(err) if err else 200,
     )
 
 
@@ -172,8 +162,7 @@ def redispatch(
     s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
-    _, err = attempt(s, lambda: service.redispatch(s, p))
-    return _monitor(request, p, s, "bank", err) if err else done(request, "/market", "redispatched")
+    return step(request, s, lambda: service.redispatch(s, p), "/market", "redispatched")
 
 
 @router.post("/market/needs/{need_id}/assign")
@@ -186,8 +175,9 @@ def assign(
     s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
-    _, err = attempt(s, lambda: service.assign(s, p, need_id, institution_id=institution_id))
-    return _monitor(request, p, s, "bank", err) if err else done(request, "/market", "assigned")
+    go = lambda: service.assign(s, p, need_id, institution_id=institution_id)  # noqa: E731
+    form = {"need_id": str(need_id), "institution_id": institution_id}
+    return step(request, s, go, "/market", "assigned", form)
 
 
 @router.post("/market/products/versions/{version_id}/approve")
@@ -200,9 +190,6 @@ def approve_version(
 ) -> Response:
     """The government as the second person of a bank's product (maker-checker)."""
     check_csrf(request, csrf_token_)
-    _, err = attempt(s, lambda: products.approve(s, p, version_id))
-    if err is None:
-        return done(request, "/market", "product_approved")
-    if p.role not in products.GOV_CHECKERS:  # a bank approves on its own desk
-        raise err
-    return _monitor(request, p, s, "bank", err)
+    go = lambda: products.approve(s, p, version_id)  # noqa: E731
+    desk = "/market" if p.role in products.GOV_CHECKERS else "/bank/market"  # a bank's own desk
+    return step(request, s, go, desk, "product_approved")

@@ -251,10 +251,8 @@ MARKET_TEXTS: dict[str, tuple[str, str]] = {
     "mk_spread_min": ("LPR加点下限（基点）", "Spread over LPR, low (bp)"),
     "mk_spread_max": ("LPR加点上限（基点）", "Spread over LPR, high (bp)"),
     "mk_eligibility": ("准入条件（每行一条）", "Eligibility rules (one a line)"),
-    "mk_eligibility_note": (
-        "例如：revenue_2y >= 10000000、hnte、not dishonest、tier in selected,core",
-        "e.g. revenue_2y >= 10000000, hnte, not dishonest, tier in selected,core",
-    ),
+    "mk_eligibility_note": ("例如：", "e.g."),
+    "mk_eligibility_fields": ("条件可用的名称", "Names a rule may use"),
     "mk_talent": ("人才贷", "Talent loan"),
     "mk_link": ("投贷联动", "Investment-loan link"),
     "mk_save_draft": ("保存草稿", "Save draft"),
