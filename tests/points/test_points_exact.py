@@ -157,3 +157,17 @@ def test_ranks_of_a_tie_heavy_registry_equal_the_exact_reference() -> None:
 @settings(max_examples=25, deadline=None)
 def test_ranks_equal_the_exact_reference_on_any_registry(n: int, seed: int) -> None:
     check(registry(n, seed), system())
+
+
+def test_amounts_float32_would_merge_still_rank_apart() -> None:
+    from kejin.points.kernels import PeerLayout
+
+    # 12,345,678.91 and .92 yuan (and 2^24 vs 2^24 + 1) are one float32 each: must not tie
+    v = np.array([12_345_678.92, 12_345_678.91, 16_777_217.0, 16_777_216.0, 1.0, 12_345_678.91])
+    g = np.zeros(v.size, dtype=np.int32)
+    layout = PeerLayout(g, 1)
+    # 2·below + ties − 1 over 2·(n − 1) = 10
+    assert layout.percentile(v).tolist() == [6 / 10, 3 / 10, 10 / 10, 8 / 10, 0.0, 3 / 10]
+    rank, ahead, _ = layout.rank_desc(v)
+    assert rank.tolist() == [3, 4, 1, 2, 6, 4]
+    assert ahead.tolist() == [2, 3, 0, 1, 5, 3]

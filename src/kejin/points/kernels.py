@@ -17,9 +17,9 @@ to the same integer unit.
 
 **The kernel.** The hot path is the rank of every indicator within every peer group. Each column
 is ranked with **one** sort of a packed 64-bit key ``(group, value, row)``: the value is mapped to
-an unsigned 32-bit integer with the same order (float32 bits when the column is exactly
-representable in float32, else its dense rank — so money in cents never collapses two amounts),
-and ``row`` makes the key unique, so the sorted key also says where each row went. Ties are runs
+an unsigned 32-bit integer with the same order (its float32 bits; rounding to float32 is
+monotone, so when it merges two distinct amounts only those tie runs are re-ordered by the exact
+value afterwards — money in cents never collapses), and ``row`` makes the key unique, so the sorted key also says where each row went. Ties are runs
 of equal ``(group, value)`` in the sorted keys. Columns of small integers (patent counts, awards…)
 skip the sort: a ``bincount`` over ``(group, value)`` and a cumulative sum give the same counts.
 """
@@ -49,20 +49,6 @@ def order_key(v: np.ndarray) -> np.ndarray:
     b = (np.ascontiguousarray(v, dtype=np.float32) + np.float32(0.0)).view(np.uint32)  # -0.0 → +0.0
     mask = (b >> np.uint32(31)) * np.uint32(0x7FFFFFFF) | np.uint32(0x80000000)
     return b ^ mask
-
-
-def exact_key(v: np.ndarray) -> np.ndarray:
-    """uint32 key with exactly the order of ``v`` (no NaN): equal keys iff equal values.
-
-    float32 bits when every value survives the round trip to float32 (counts, 3-decimal ratios
-    of modest size, cents totals), else the dense rank — 12,345,678.91 and 12,345,678.92 yuan are
-    one float32 but must not tie.
-    """
-    v = np.asarray(v)
-    f = v.astype(np.float32)
-    if v.dtype == np.float32 or np.array_equal(f.astype(v.dtype), v):
-        return order_key(f)
-    return pl.Series(v).rank("dense").cast(pl.UInt32).to_numpy()
 
 
 class PeerLayout:
@@ -97,18 +83,36 @@ class PeerLayout:
 
     # -- the one sort per column --------------------------------------------------------------
     def _sorted(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rows in (group, value, row) order, and the value-bits of the sorted keys."""
-        key = exact_key(v).astype(np.uint64)
-        if self.packable:
-            key <<= np.uint64(self.row_bits)
-            key |= self._base
-            s = pl.Series(key).sort().to_numpy()
-            rows = (s & np.uint64((1 << self.row_bits) - 1)).astype(np.intp)
-            vg = s >> np.uint64(self.row_bits)
-        else:  # more groups than the packed key holds: lexicographic sort instead
-            rows = np.lexsort((np.arange(self.n), key, self.groups))
-            vg = key[rows] | (self.groups[rows].astype(np.uint64) << np.uint64(32))
-        return rows, vg
+        """Rows in (group, value, row) order, and a key per sorted position that is equal for
+        neighbours exactly when their (group, value) are equal."""
+        v = np.asarray(v)
+        f = v.astype(np.float32)
+        if not self.packable:  # more groups than the packed key holds: lexicographic sort
+            rows = np.lexsort((np.arange(self.n), v, self.groups))
+            vs, gs = v[rows], self.groups[rows]
+            change = np.ones(self.n, dtype=bool)
+            change[1:] = (vs[1:] != vs[:-1]) | (gs[1:] != gs[:-1])
+            return rows, np.cumsum(change)
+        key = order_key(f).astype(np.uint64)
+        key <<= np.uint64(self.row_bits)
+        key |= self._base
+        s = pl.Series(key).sort().to_numpy()
+        rows = (s & np.uint64((1 << self.row_bits) - 1)).astype(np.intp)
+        vg = s >> np.uint64(self.row_bits)
+        if v.dtype == np.float32 or np.array_equal(f, v):
+            return rows, vg
+        # float32 is coarser than the data: two distinct amounts may share float32 bits. Rounding
+        # is monotone, so only those float32 tie runs need ordering by the exact value.
+        vs = v[rows]
+        if not np.any((vg[1:] == vg[:-1]) & (vs[1:] != vs[:-1])):
+            return rows, vg
+        pos, first, _ = self._ties(vg)  # type: ignore[misc]
+        order = np.lexsort((vs[pos], first))  # stable: exact ties stay in row order
+        rows[pos] = rows[pos][order]
+        vs[pos] = vs[pos][order]
+        change = np.ones(self.n, dtype=bool)
+        change[1:] = (vg[1:] != vg[:-1]) | (vs[1:] != vs[:-1])
+        return rows, np.cumsum(change)
 
     @staticmethod
     def _ties(vg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -470,15 +474,16 @@ def rank_frame(total_cents: np.ndarray, layout: PeerLayout, system: System) -> p
     rank_g, ahead, pct_g = layout.rank_desc(total_cents)
     rank_r, _, pct_r = PeerLayout(np.zeros(n, dtype=np.int32), 1).rank_desc(total_cents)
     size = layout.sizes[layout.groups]
-    grade = np.full(n, system.grades[-1].id, dtype=object)
-    for g in reversed(system.grades):
-        need = math.ceil(Decimal(repr(float(g.min_total))) * CENTS)
-        grade = np.where(total_cents >= need, g.id, grade)
-    lst = np.full(n, None, dtype=object)
-    for li in system.lists:
-        (ap, aq), (up, uq) = _ratio(li.above), _ratio(li.upto)
-        inside = (ahead * aq >= ap * size) & (ahead * uq < up * size)
-        lst = np.where(inside & (lst == None), li.id, lst)  # noqa: E711 (elementwise)
+    grade = np.full(n, len(system.grades) - 1, dtype=np.int32)  # index into system.grades
+    for k in range(len(system.grades) - 1, -1, -1):
+        need = math.ceil(Decimal(repr(float(system.grades[k].min_total))) * CENTS)
+        grade[total_cents >= need] = k
+    lst = np.full(n, len(system.lists), dtype=np.int32)  # index into system.lists; last = none
+    for k in range(len(system.lists) - 1, -1, -1):
+        (ap, aq), (up, uq) = _ratio(system.lists[k].above), _ratio(system.lists[k].upto)
+        lst[(ahead * aq >= ap * size) & (ahead * uq < up * size)] = k
+    grade_ids = pl.Series([g.id for g in system.grades], dtype=pl.String)
+    list_ids = pl.Series([li.id for li in system.lists] + [None], dtype=pl.String)
     return pl.DataFrame(
         {
             "group_size": size.astype(np.int64),
@@ -486,7 +491,7 @@ def rank_frame(total_cents: np.ndarray, layout: PeerLayout, system: System) -> p
             "pct_group": pct_g,
             "rank_region": rank_r,
             "pct_region": pct_r,
-            "grade": pl.Series(grade.tolist(), dtype=pl.String),
-            "list_id": pl.Series(lst.tolist(), dtype=pl.String),
+            "grade": grade_ids.gather(grade),
+            "list_id": list_ids.gather(lst),
         }
     )
