@@ -171,3 +171,17 @@ def test_amounts_float32_would_merge_still_rank_apart() -> None:
     rank, ahead, _ = layout.rank_desc(v)
     assert rank.tolist() == [3, 4, 1, 2, 6, 4]
     assert ahead.tolist() == [2, 3, 0, 1, 5, 3]
+
+
+def test_round_units_is_half_up_in_int64_and_python_integers() -> None:
+    from kejin.points.kernels import round_units
+
+    num, den = [5, 7, 1, 249, 251], [1000, 2, 3, 10_000, 10_000]  # 0.005 3.5 0.333 0.0249 0.0251
+    want = [1, 350, 33, 2, 3]
+    assert round_units(np.array(num), np.array(den)).tolist() == want
+    big = 10**19  # beyond int64: the ExactSum fallback holds Python integers
+    obj = round_units(
+        np.array([n * big for n in num], dtype=object),
+        np.array([d * big for d in den], dtype=object),
+    )
+    assert obj.tolist() == want

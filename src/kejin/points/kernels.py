@@ -342,7 +342,8 @@ def scaled(x: float, k: int) -> int:
 def round_units(num: np.ndarray, den: np.ndarray, unit: int = CENTS) -> np.ndarray:
     """``num / den`` rounded half-up to ``1/unit``, as an integer count of ``1/unit`` — in
     integers (``num·unit`` is never formed, so it cannot overflow)."""
-    q, r = np.divmod(num, den)
+    q = num // den  # floor, as divmod; written out so object (Python int) arrays work too
+    r = num - q * den
     return q * unit + (2 * r * unit + den) // (2 * den)
 
 
