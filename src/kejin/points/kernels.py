@@ -1,26 +1,33 @@
 """Scoring kernels: pure numpy/Polars functions from frames (or arrays) to a frame, no database.
 
-The hot path is the percentile rank of every indicator within every peer group. A generic
-``groupby().rank()`` sorts each group separately and pays per-group overhead; here each column is
-ranked with **one** sort of a packed 64-bit key ``(group, value, row)``:
+**Exact published figures.** A firm's rank decides whether it is on a published list, so totals,
+percentiles and ranks are computed in integer arithmetic, identical on every engine:
 
-* ``value`` is a float32 mapped to an unsigned integer with the same order (flip all bits of a
-  negative number, set the sign bit of a positive one), so integer order = numeric order;
-* ``row`` (the low bits) makes the key unique, so the sorted key also says where each row went —
-  no argsort, no gather of values, and Polars' parallel radix-capable sort does the work;
-* ties are runs of equal ``(group, value)`` in the sorted keys: their first and last positions
-  give average ranks (percentiles) and the count of strictly better peers (list cut-offs).
+* a percentile is the rational ``(2·less + ties − 1) / (2·(n − 1))`` and is carried as its integer
+  numerator over the group's denominator — never as a float that rounding could reorder;
+* a contribution is percentile (or band score) × weight, all exact decimals, so the total is an
+  exact integer number of ``1 / (2·(n − 1)·10^k)`` points; it is rounded half-up to the displayed
+  cents (0.01 point) in integers, and **ranks are taken on the displayed cents**;
+* **tie rule**: firms with equal displayed totals share a rank, the best one (``min`` method:
+  1 + the number of peers strictly ahead); percentiles average tied positions. Nothing depends on
+  row order or summation order.
 
-Columns of small integers (patent counts, awards…) skip the sort: a ``bincount`` over
-``(group, value)`` and a cumulative sum give the same statistics in one pass.
+Only min-max / z-score normalisations (irrational scores) enter the sum as float64 values rounded
+to the same integer unit.
 
-Values are ranked at float32 precision (about 7 significant digits): two amounts that differ by
-less than that tie, which is the honest resolution of department data anyway.
+**The kernel.** The hot path is the rank of every indicator within every peer group. Each column
+is ranked with **one** sort of a packed 64-bit key ``(group, value, row)``: the value is mapped to
+an unsigned 32-bit integer with the same order (its float32 bits; rounding to float32 is
+monotone, so when it merges two distinct amounts only those tie runs are re-ordered by the exact
+value afterwards — money in cents never collapses), and ``row`` makes the key unique, so the sorted key also says where each row went. Ties are runs
+of equal ``(group, value)`` in the sorted keys. Columns of small integers (patent counts, awards…)
+skip the sort: a ``bincount`` over ``(group, value)`` and a cumulative sum give the same counts.
 """
 
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import numpy as np
 import polars as pl
@@ -28,6 +35,8 @@ import polars as pl
 from kejin.points.system import REVENUE_BANDS, Indicator, System
 
 _COUNT_LIMIT = 1 << 22  # bins for the counting path (groups × distinct integer values)
+WEIGHT_DECIMALS = 6  # weights are exact up to 10⁻⁶ point (sensitivity draws are quantised to it)
+CENTS = 100  # totals are displayed and ranked in 0.01 point
 
 
 def order_key(v: np.ndarray) -> np.ndarray:
@@ -46,7 +55,7 @@ class PeerLayout:
     """Everything about the peer groups that does not depend on the column being ranked.
 
     Sorted by ``(group, value, row)``, group ``g`` always occupies positions
-    ``[start[g], start[g] + size[g])``, so each position's rank within its group and the
+    ``[start[g], start[g] + size[g])``, so each position's place within its group and the
     percentile denominator are the same for every column: computed once here, reused per column.
     """
 
@@ -59,14 +68,14 @@ class PeerLayout:
         self.row_bits = max(1, math.ceil(math.log2(max(self.n, 2))))
         self.packable = n_groups <= (1 << (64 - 32 - self.row_bits))
         self.pos_in_group = np.arange(self.n, dtype=np.int64) - np.repeat(self.start, self.sizes)
-        den = np.maximum(self.sizes - 1, 1).astype(np.float64)
-        self.inv_den = np.repeat(1.0 / den, self.sizes)
         self.single = np.repeat(self.sizes <= 1, self.sizes)
         self.start_of_pos = np.repeat(self.start, self.sizes)
-        # percentile of each sorted position when values are distinct (1 for a group of one)
-        self.p_distinct = np.where(self.single, 1.0, self.pos_in_group * self.inv_den).astype(
-            np.float32
-        )
+        # percentile denominator 2·(n − 1) per group (2 for a group of one, whose share is 1)
+        self.den_group = 2 * np.maximum(self.sizes - 1, 1)
+        self.den = self.den_group[self.groups]
+        self.den_sorted = np.repeat(self.den_group, self.sizes)
+        # numerator of each sorted position when values are distinct: 2·position in group
+        self.twice_distinct = np.where(self.single, 2, 2 * self.pos_in_group)
         # the constant part of every packed key: group bits above the value, row bits below
         self._base = (self.groups.astype(np.uint64) << np.uint64(32 + self.row_bits)) | np.arange(
             self.n, dtype=np.uint64
@@ -74,25 +83,42 @@ class PeerLayout:
 
     # -- the one sort per column --------------------------------------------------------------
     def _sorted(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rows in (group, value, row) order, and the value-bits of the sorted keys."""
-        key = order_key(v).astype(np.uint64)
-        if self.packable:
-            key <<= np.uint64(self.row_bits)
-            key |= self._base
-            s = pl.Series(key).sort().to_numpy()
-            rows = (s & np.uint64((1 << self.row_bits) - 1)).astype(np.intp)
-            vg = s >> np.uint64(self.row_bits)
-        else:  # more groups than the packed key holds: lexicographic sort instead
-            rows = np.lexsort((np.arange(self.n), key, self.groups))
-            vg = key[rows] | (self.groups[rows].astype(np.uint64) << np.uint64(32))
-        return rows, vg
+        """Rows in (group, value, row) order, and a key per sorted position that is equal for
+        neighbours exactly when their (group, value) are equal."""
+        v = np.asarray(v)
+        f = v.astype(np.float32)
+        if not self.packable:  # more groups than the packed key holds: lexicographic sort
+            rows = np.lexsort((np.arange(self.n), v, self.groups))
+            vs, gs = v[rows], self.groups[rows]
+            change = np.ones(self.n, dtype=bool)
+            change[1:] = (vs[1:] != vs[:-1]) | (gs[1:] != gs[:-1])
+            return rows, np.cumsum(change)
+        key = order_key(f).astype(np.uint64)
+        key <<= np.uint64(self.row_bits)
+        key |= self._base
+        s = pl.Series(key).sort().to_numpy()
+        rows = (s & np.uint64((1 << self.row_bits) - 1)).astype(np.intp)
+        vg = s >> np.uint64(self.row_bits)
+        if v.dtype == np.float32 or np.array_equal(f, v):
+            return rows, vg
+        # float32 is coarser than the data: two distinct amounts may share float32 bits. Rounding
+        # is monotone, so only those float32 tie runs need ordering by the exact value.
+        vs = v[rows]
+        if not np.any((vg[1:] == vg[:-1]) & (vs[1:] != vs[:-1])):
+            return rows, vg
+        pos, first, _ = self._ties(vg)  # type: ignore[misc]
+        order = np.lexsort((vs[pos], first))  # stable: exact ties stay in row order
+        rows[pos] = rows[pos][order]
+        vs[pos] = vs[pos][order]
+        change = np.ones(self.n, dtype=bool)
+        change[1:] = (vg[1:] != vg[:-1]) | (vs[1:] != vs[:-1])
+        return rows, np.cumsum(change)
 
     @staticmethod
     def _ties(vg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Sorted positions inside tie runs with their run's first and last position.
 
-        Real data has few exact ties, so only the tied positions are touched: None when there
-        are none at all.
+        Only the tied positions are touched: None when there are none at all.
         """
         eq = vg[1:] == vg[:-1]
         if not eq.any():
@@ -108,8 +134,8 @@ class PeerLayout:
         last = np.append(pos[np.flatnonzero(new_run)[1:] - 1], pos[-1])
         return pos, first[run], last[run]
 
-    def _counting(self, v: np.ndarray, group_scale: np.ndarray | None = None) -> np.ndarray | None:
-        """Percentiles of a small-integer column by counting (one bincount), or None.
+    def _counting(self, v: np.ndarray) -> np.ndarray | None:
+        """Percentile numerators of a small-integer column by counting (one bincount), or None.
 
         The percentile depends only on (group, value), so it is computed once per distinct pair
         and gathered: one pass over the rows instead of a sort.
@@ -126,75 +152,66 @@ class PeerLayout:
         code = self.groups * np.int32(k) + iv
         cnt = np.bincount(code, minlength=self.n_groups * k).reshape(self.n_groups, k)
         less = np.cumsum(cnt, axis=1) - cnt
-        den = np.maximum(self.sizes - 1, 1)[:, None]
-        table = np.where((self.sizes > 1)[:, None], (less + (cnt - 1) * 0.5) / den, 1.0)
-        if group_scale is not None:
-            table = table * np.asarray(group_scale, dtype=np.float64)[:, None]
-        return table.astype(np.float32).ravel()[code]
+        table = np.where((self.sizes > 1)[:, None], 2 * less + cnt - 1, 2)
+        return table.astype(np.int64).ravel()[code]
 
     # -- what callers use ---------------------------------------------------------------------
-    def percentile(self, v: np.ndarray, group_scale: np.ndarray | None = None) -> np.ndarray:
-        """Average-rank percentile of ``v`` within each group, in [0, 1] (float32, row order).
+    def twice_position(self, v: np.ndarray) -> np.ndarray:
+        """Numerator of the average-rank percentile of ``v`` in its group, over :attr:`den`.
 
-        A group of one scores 1: it is its group's best. With ``group_scale`` (one factor per
-        group, e.g. the indicator's weight in the group's weight vector) the result is
-        percentile × factor, computed before the scatter back to row order so that weighting
-        costs no extra pass over the rows.
+        ``2·(peers strictly below) + (peers equal, self included) − 1`` — twice the average
+        0-based position of the row's tie run, an exact integer (row order).
         """
         if self.n == 0:
-            return np.zeros(0, dtype=np.float32)
-        vf = np.asarray(v, dtype=np.float32)
-        counted = self._counting(vf, group_scale)
+            return np.zeros(0, dtype=np.int64)
+        counted = self._counting(np.asarray(v))
         if counted is not None:
             return counted
-        rows, vg = self._sorted(vf)
+        rows, vg = self._sorted(v)
         ties = self._ties(vg)
-        p_sorted = self.p_distinct
+        t_sorted = self.twice_distinct
         if ties is not None:
             pos, first, last = ties
-            p_sorted = p_sorted.copy()
-            p_sorted[pos] = ((first + last) * 0.5 - self.start_of_pos[pos]) * self.inv_den[pos]
-        if group_scale is not None:
-            p_sorted = p_sorted * np.repeat(np.asarray(group_scale, dtype=np.float32), self.sizes)
-        out = np.empty(self.n, dtype=np.float32)
-        out[rows] = p_sorted
+            t_sorted = t_sorted.copy()
+            t_sorted[pos] = first + last - 2 * self.start_of_pos[pos]
+        out = np.empty(self.n, dtype=np.int64)
+        out[rows] = t_sorted
         return out
 
-    def rank_desc(
-        self, v: np.ndarray, ahead: bool = True, pct: bool = True
-    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """(ordinal rank from the best, peers strictly better, percentile with 1 = best) per row.
+    def percentile(self, v: np.ndarray) -> np.ndarray:
+        """Average-rank percentile of ``v`` within each group in [0, 1] (float64, row order).
 
-        Ordinal ranks are a permutation of 1..size within each group; equal values rank in row
-        order (rows are sorted by USCC, so ties rank the same way every run). ``ahead=False`` /
-        ``pct=False`` skip outputs a caller does not need (None is returned in their place).
+        One IEEE division of two exact integers: the correctly rounded value of the exact
+        fraction, the same on every engine. A group of one scores 1: it is its group's best.
+        """
+        return self.twice_position(v) / self.den
+
+    def rank_desc(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rank from the best, peers strictly better, percentile with 1 = best) per row.
+
+        Tie rule: equal values share the best rank of their run (``min``: 1 + peers strictly
+        ahead); the percentile averages the run. Pass exact values (e.g. integer cents).
         """
         if self.n == 0:
             e = np.zeros(0, dtype=np.int64)
-            return e, e, np.zeros(0, dtype=np.float32)
-        neg = -np.asarray(v, dtype=np.float32)
-        rows, vg = self._sorted(neg)  # ascending in -v: best first, ties by row
+            return e, e, np.zeros(0, dtype=np.float64)
+        v = np.asarray(v)
+        neg = -v if v.dtype.kind != "u" else -v.astype(np.int64)
+        rows, vg = self._sorted(neg)  # ascending in -v: best first
         ties = self._ties(vg)
-        ordinal = np.empty(self.n, dtype=np.int64)
-        ordinal[rows] = self.pos_in_group + 1
-        ahead_out = pct_out = None
-        if ahead:
-            ahead_sorted = self.pos_in_group
-            if ties is not None:
-                pos, first, _ = ties
-                ahead_sorted = ahead_sorted.copy()
-                ahead_sorted[pos] = first - self.start_of_pos[pos]
-            ahead_out = np.empty(self.n, dtype=np.int64)
-            ahead_out[rows] = ahead_sorted
-        if pct:
-            p_sorted = self.p_distinct
-            if ties is not None:
-                pos, first, last = ties
-                p_sorted = p_sorted.copy()
-                p_sorted[pos] = ((first + last) * 0.5 - self.start_of_pos[pos]) * self.inv_den[pos]
-            pct_out = np.empty(self.n, dtype=np.float32)
-            pct_out[rows] = np.where(self.single, 1.0, 1.0 - p_sorted)
-        return ordinal, ahead_out, pct_out
+        ahead_sorted = self.pos_in_group
+        t_sorted = 2 * self.pos_in_group
+        if ties is not None:
+            pos, first, last = ties
+            ahead_sorted = ahead_sorted.copy()
+            ahead_sorted[pos] = first - self.start_of_pos[pos]
+            t_sorted = t_sorted.copy()
+            t_sorted[pos] = first + last - 2 * self.start_of_pos[pos]
+        ahead = np.empty(self.n, dtype=np.int64)
+        ahead[rows] = ahead_sorted
+        pct = np.empty(self.n, dtype=np.float64)
+        pct[rows] = np.where(self.single, 1.0, (self.den_sorted - t_sorted) / self.den_sorted)
+        return ahead + 1, ahead, pct
 
 
 # ---------------------------------------------------------------- normalisation of one indicator
@@ -207,8 +224,11 @@ def _group_quantile(x: pl.Series, groups: np.ndarray, q: float) -> np.ndarray:
     )
 
 
-def normalise(raw: pl.Series, ind: Indicator, layout: PeerLayout) -> tuple[np.ndarray, np.ndarray]:
-    """Score of one indicator in [0, 1] per row (direction applied) and the row's missing flag.
+def normalise(
+    raw: pl.Series, ind: Indicator, layout: PeerLayout
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Score of one indicator in [0, 1] per row (direction applied), the row's missing flag, and
+    for a percentile its exact numerator over ``layout.den`` (None for other normalisations).
 
     Order of operations: missing-value rule → winsorisation at group quantiles → direction →
     normalisation within the peer group. ``worst`` fills missing values with the group's worst
@@ -236,16 +256,18 @@ def normalise(raw: pl.Series, ind: Indicator, layout: PeerLayout) -> tuple[np.nd
     sign = 1.0 if ind.direction == "positive" else -1.0
     worst = np.isnan(xv)
     v = np.where(worst, -np.inf, sign * xv)
+    twice = None
     if ind.normalisation == "percentile":
         finite = np.where(np.isinf(v), np.finfo(np.float32).min, v)
-        score = layout.percentile(finite)
+        twice = np.where(worst, 0, layout.twice_position(finite))
+        score = twice / layout.den if layout.n else np.zeros(0)
     elif ind.normalisation == "banded":
         lowers = np.array([b.lower for b in ind.bands or ()], dtype=np.float64)
-        scores = np.array([b.score for b in ind.bands or ()], dtype=np.float32)
+        scores = np.array([b.score for b in ind.bands or ()], dtype=np.float64)
         at = np.searchsorted(lowers, np.where(worst, -np.inf, xv), side="right") - 1
-        score = np.where(at >= 0, scores[np.clip(at, 0, None)], np.float32(0.0)).astype(np.float32)
+        score = np.where(at >= 0, scores[np.clip(at, 0, None)], 0.0)
         if ind.direction == "negative":
-            score = (1 - score).astype(np.float32)
+            score = 1 - score
     else:
         t = v.copy()
         if ind.normalisation == "log_minmax":
@@ -271,9 +293,9 @@ def normalise(raw: pl.Series, ind: Indicator, layout: PeerLayout) -> tuple[np.nd
             hi = stats["hi"].fill_null(0.0).to_numpy()
             with np.errstate(invalid="ignore", divide="ignore"):
                 score = np.where(hi > lo, (t - lo) / (hi - lo), 1.0)
-        score = np.clip(np.where(np.isfinite(score), score, 0.0), 0.0, 1.0).astype(np.float32)
-    score = np.where(worst, np.float32(0.0), score).astype(np.float32)
-    return score, missing
+        score = np.clip(np.where(np.isfinite(score), score, 0.0), 0.0, 1.0)
+    score = np.where(worst, 0.0, score)
+    return score, missing, twice
 
 
 # ---------------------------------------------------------------- the whole system
@@ -305,6 +327,63 @@ def raw_values(frame: pl.DataFrame, system: System) -> pl.DataFrame:
     return frame.select(ind.compiled.expr.alias(ind.id) for ind in system.indicators)
 
 
+def decimals(x: float) -> int:
+    """Decimal places of a number as written (``7`` → 0, ``0.05`` → 2), at most
+    :data:`WEIGHT_DECIMALS`."""
+    exp = Decimal(repr(float(x))).normalize().as_tuple().exponent
+    return min(max(-int(exp), 0), WEIGHT_DECIMALS)  # type: ignore[arg-type]
+
+
+def scaled(x: float, k: int) -> int:
+    """``x × 10^k`` as an exact integer (``x`` as written, rounded half-even past k decimals)."""
+    return int((Decimal(repr(float(x))) * 10**k).to_integral_value())
+
+
+def round_units(num: np.ndarray, den: np.ndarray, unit: int = CENTS) -> np.ndarray:
+    """``num / den`` rounded half-up to ``1/unit``, as an integer count of ``1/unit`` — in
+    integers (``num·unit`` is never formed, so it cannot overflow)."""
+    q = num // den  # floor, as divmod; written out so object (Python int) arrays work too
+    r = num - q * den
+    return q * unit + (2 * r * unit + den) // (2 * den)
+
+
+class ExactSum:
+    """Per-row sums of contributions as exact integers over a per-row denominator.
+
+    Denominator ``Q = den·10^(kw+ks)``: ``den = 2·(n − 1)`` of the row's peer group (percentile
+    numerators), ``10^kw`` the weights' decimals, ``10^ks`` the band scores' decimals. int64 when
+    the largest possible sum fits, Python integers (object arrays: slower, still exact) otherwise.
+    """
+
+    def __init__(self, layout: PeerLayout, kw: int, ks: int, max_total_scaled: int) -> None:
+        self.kw, self.ks = kw, ks
+        den_max = int(layout.den_group.max()) if layout.n else 2
+        q_max = den_max * 10 ** (kw + ks)
+        big = max(q_max * 2 * CENTS, den_max * 10**ks * max_total_scaled) >= 1 << 62
+        self.dtype: type | np.dtype = object if big else np.dtype(np.int64)
+        self.den = layout.den.astype(self.dtype)
+        self.q = self.den * 10 ** (kw + ks)
+
+    def term(self, score: np.ndarray, twice: np.ndarray | None, w: np.ndarray, kind: str):
+        """Exact numerator of score × weight (``w`` scaled by 10^kw, per row) over ``Q``."""
+        w = w.astype(self.dtype)
+        if twice is not None:  # percentile: twice / den
+            return twice.astype(self.dtype) * w * 10**self.ks
+        if kind == "banded":  # band scores are exact decimals with ≤ ks places
+            s = np.rint(score * 10**self.ks).astype(np.int64).astype(self.dtype)
+            return s * w * self.den
+        # min-max / z-score: a float64 score, rounded once to the integer unit
+        f = np.rint(score * w.astype(np.float64) * self.den.astype(np.float64) * 10**self.ks)
+        return f.astype(np.int64).astype(self.dtype)
+
+    def zeros(self):
+        return np.zeros(self.den.shape[0], dtype=self.dtype)
+
+    def value(self, num) -> np.ndarray:
+        """The exact fraction as float64 (correctly rounded when it fits 53 bits)."""
+        return (num / self.q).astype(np.float64)
+
+
 def score_system(
     frame: pl.DataFrame,
     system: System,
@@ -330,45 +409,82 @@ def score_system(
     wcodes, wnames = codes(wkey) if n else (np.zeros(0, dtype=np.int32), [])
     weights = weights or system.weights
     raw = raw if raw is not None else raw_values(frame, system)
+    inds = [
+        ind.model_copy(update={"normalisation": normalisation})
+        if normalisation is not None and ind.normalisation != "banded"
+        else ind
+        for ind in system.indicators
+    ]
+    bonus_ids = {ind.id for ind in inds if ind.bonus_points is not None}
+    kw = max(
+        [decimals(w) for k in wnames for i, w in weights[k].items() if i not in bonus_ids]
+        + [decimals(ind.bonus_points) for ind in inds if ind.bonus_points is not None]
+        + [0]
+    )
+    ks = max([decimals(b.score) for ind in inds for b in ind.bands or ()] + [0])
+    wtab = {
+        ind.id: np.array(
+            [scaled(ind.bonus_points, kw)]
+            if ind.id in bonus_ids
+            else [scaled(weights[k][ind.id], kw) for k in wnames],
+            dtype=np.int64,
+        )
+        for ind in inds
+    }
+    max_total = sum(int(t.max()) for t in wtab.values() if t.size)
+    acc = ExactSum(layout, kw, ks, max_total)
+    base, bonus = acc.zeros(), acc.zeros()
     cols: dict[str, object] = {"uscc": frame["uscc"], "peer_group": labels}
-    base = np.zeros(n, dtype=np.float32)
-    bonus = np.zeros(n, dtype=np.float32)
-    for ind in system.indicators:
-        if normalisation is not None and ind.normalisation != "banded":
-            ind = ind.model_copy(update={"normalisation": normalisation})
-        score, missing = normalise(raw[ind.id], ind, layout)
-        if ind.bonus_points is not None:
-            contrib = (score * np.float32(ind.bonus_points)).astype(np.float32)
-            bonus += contrib
+    for ind in inds:
+        score, missing, twice = normalise(raw[ind.id], ind, layout)
+        w = wtab[ind.id]
+        w_row = np.broadcast_to(w, (n,)) if ind.id in bonus_ids else w[wcodes] if n else w[:0]
+        term = acc.term(score, twice, w_row, ind.normalisation)
+        if ind.id in bonus_ids:
+            bonus += term
         else:
-            w = np.array([weights[k][ind.id] for k in wnames], dtype=np.float32)
-            contrib = (score * w[wcodes]).astype(np.float32) if n else np.zeros(0, dtype=np.float32)
-            base += contrib
+            base += term
         cols[f"{ind.id}__raw"] = raw[ind.id]
         cols[f"{ind.id}__score"] = score
-        cols[f"{ind.id}__contrib"] = contrib
+        cols[f"{ind.id}__contrib"] = acc.value(term) if n else np.zeros(0)
         cols[f"{ind.id}__missing"] = missing
-    total = base + bonus
+    total_cents = round_units(base + bonus, acc.q).astype(np.int64)
     return (
         pl.DataFrame(cols)
-        .with_columns(pl.Series("base", base), pl.Series("bonus", bonus), pl.Series("total", total))
-        .hstack(rank_frame(total, layout, system))
+        .with_columns(
+            pl.Series("base", round_units(base, acc.q).astype(np.int64) / CENTS),
+            pl.Series("bonus", round_units(bonus, acc.q).astype(np.int64) / CENTS),
+            pl.Series("total", total_cents / CENTS),
+        )
+        .hstack(rank_frame(total_cents, layout, system))
     )
 
 
-def rank_frame(total: np.ndarray, layout: PeerLayout, system: System) -> pl.DataFrame:
-    """Ranks, percentiles, grade and list membership from the totals."""
-    n = total.shape[0]
-    rank_g, ahead, pct_g = layout.rank_desc(total)
-    rank_r, _, pct_r = PeerLayout(np.zeros(n, dtype=np.int32), 1).rank_desc(total)
+def _ratio(x: float) -> tuple[int, int]:
+    """A share as written (0.05 → 1/20), so list cut-offs compare in integers."""
+    return Decimal(repr(float(x))).as_integer_ratio()
+
+
+def rank_frame(total_cents: np.ndarray, layout: PeerLayout, system: System) -> pl.DataFrame:
+    """Ranks, percentiles, grade and list membership from the displayed totals in integer cents.
+
+    Equal displayed totals share the best rank of their run (``min``); grades and lists compare
+    in integers, so a cut-off like 10% of 30 peers (3.0000000000000004 in floats) is exactly 3.
+    """
+    n = total_cents.shape[0]
+    rank_g, ahead, pct_g = layout.rank_desc(total_cents)
+    rank_r, _, pct_r = PeerLayout(np.zeros(n, dtype=np.int32), 1).rank_desc(total_cents)
     size = layout.sizes[layout.groups]
-    grade = np.full(n, system.grades[-1].id, dtype=object)
-    for g in reversed(system.grades):
-        grade = np.where(total >= np.float32(g.min_total), g.id, grade)
-    lst = np.full(n, None, dtype=object)
-    for li in system.lists:
-        inside = (ahead >= li.above * size) & (ahead < li.upto * size)
-        lst = np.where(inside & (lst == None), li.id, lst)  # noqa: E711 (elementwise)
+    grade = np.full(n, len(system.grades) - 1, dtype=np.int32)  # index into system.grades
+    for k in range(len(system.grades) - 1, -1, -1):
+        need = math.ceil(Decimal(repr(float(system.grades[k].min_total))) * CENTS)
+        grade[total_cents >= need] = k
+    lst = np.full(n, len(system.lists), dtype=np.int32)  # index into system.lists; last = none
+    for k in range(len(system.lists) - 1, -1, -1):
+        (ap, aq), (up, uq) = _ratio(system.lists[k].above), _ratio(system.lists[k].upto)
+        lst[(ahead * aq >= ap * size) & (ahead * uq < up * size)] = k
+    grade_ids = pl.Series([g.id for g in system.grades], dtype=pl.String)
+    list_ids = pl.Series([li.id for li in system.lists] + [None], dtype=pl.String)
     return pl.DataFrame(
         {
             "group_size": size.astype(np.int64),
@@ -376,41 +492,7 @@ def rank_frame(total: np.ndarray, layout: PeerLayout, system: System) -> pl.Data
             "pct_group": pct_g,
             "rank_region": rank_r,
             "pct_region": pct_r,
-            "grade": pl.Series(grade.tolist(), dtype=pl.String),
-            "list_id": pl.Series(lst.tolist(), dtype=pl.String),
+            "grade": grade_ids.gather(grade),
+            "list_id": list_ids.gather(lst),
         }
     )
-
-
-# ---------------------------------------------------------------- the benchmark's core
-
-
-def score_core(
-    values: list[np.ndarray], groups: np.ndarray, n_groups: int, group_weights: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Percentile per indicator within groups, contributions, totals and ranks — arrays only.
-
-    ``values[i]`` is indicator i (float32, positive direction, no missing); ``group_weights`` is
-    (groups × indicators): each peer group's weight vector (peer groups nest inside the stage that
-    picks the weight vector, so a weight is a function of the group). This is what
-    :func:`score_system` does after formulas and missing-value rules, without them, so the
-    benchmark measures the kernel itself.
-    """
-    layout = PeerLayout(groups, n_groups)
-    n = layout.n
-    contrib = np.empty((len(values), n), dtype=np.float32)
-    total = np.zeros(n, dtype=np.float32)
-    for i, v in enumerate(values):
-        contrib[i] = layout.percentile(v, group_weights[:, i])
-        total += contrib[i]
-    rank_g, _, pct_g = layout.rank_desc(total, ahead=False)
-    rank_r, _, _ = PeerLayout(np.zeros(n, dtype=np.int32), 1).rank_desc(
-        total, ahead=False, pct=False
-    )
-    return {
-        "contrib": contrib,
-        "total": total,
-        "rank_group": rank_g,
-        "rank_region": rank_r,
-        "pct_group": pct_g,
-    }
