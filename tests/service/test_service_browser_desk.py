@@ -64,7 +64,7 @@ def test_claim_filed_reviewed_refused_to_the_same_person_approved_and_paid(  # t
     gov = _page(chromium, desk_server, "gov")
     gov.click("header >> text=风险补偿")
     gov.click(f"#claim-table tr[data-claim='{claim}'] a")
-    assert "补偿标准（一）（二）" in gov.inner_text("#share-table")
+    assert "补偿标准（一）直接贷款给予合作银行不良贷款本金余额30%" in gov.inner_text("#share-table")
     gov.fill("#review-form input[name=reason]", "材料齐全，触发条件成立")
     gov.click("#review")
     assert gov.inner_text("#notice") == "初审已通过"
@@ -91,7 +91,10 @@ def test_claim_filed_reviewed_refused_to_the_same_person_approved_and_paid(  # t
     assert gov.inner_text("#notice") == "已支付代偿"
     assert gov.inner_text("#claim-status") == "已支付"
     gov.goto("/fund")
-    assert "compensation" in gov.inner_text(f"#accounts-{POOL}")
+    accounts = gov.inner_text(f"#accounts-{POOL}")
+    assert (
+        "已付补偿" in accounts and "compensation" not in accounts
+    )  # the purpose's label, not its id
     shot(gov, "desk_gov_fund")
 
     bank.goto("/bank/claims")
