@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
@@ -96,6 +96,25 @@ def own_claim(s: Session, p: Principal, claim_id: int) -> Claim:
             [Problem("理赔不存在", "no such claim", field="claim", value=claim_id)],
         )
     return c
+
+
+class _Step(NamedTuple):
+    claim: Claim
+    actor: Actor
+    key: str
+    audit: ledger.AuditHook
+
+
+def _claim_step(
+    s: Session, p: Principal, action: str, claim_id: int, why: str, key: str | None, on: date | None
+) -> _Step:
+    """The opening every step on one claim shares: the rule, the tenant's claim, who acts, the
+    request's key and the audit record written inside the money's own transaction."""
+    authorize(s, p, action)
+    c = own_claim(s, p, claim_id)
+    return _Step(
+        c, actor(p, why, on), command_key(p, key), audit_hook(p, action, "fund_claim", claim_id)
+    )
 
 
 def audit_hook(
@@ -210,10 +229,8 @@ def review(
     on: date | None = None,
 ) -> dict[str, Any]:
     """First review; the service refuses the filer (maker-checker)."""
-    authorize(s, p, "fund.review")
-    own_claim(s, p, claim_id)
-    audit = audit_hook(p, "fund.review", "fund_claim", claim_id)
-    return service.review(engine, claim_id, ok, actor(p, why, on), command_key(p, key), audit=audit)
+    st = _claim_step(s, p, "fund.review", claim_id, why, key, on)
+    return service.review(engine, claim_id, ok, st.actor, st.key, audit=st.audit)
 
 
 def approve(
@@ -227,12 +244,8 @@ def approve(
     on: date | None = None,
 ) -> dict[str, Any]:
     """Approval; the service refuses the filer and the first reviewer (maker-checker)."""
-    authorize(s, p, "fund.approve")
-    own_claim(s, p, claim_id)
-    audit = audit_hook(p, "fund.approve", "fund_claim", claim_id)
-    return service.approve(
-        engine, claim_id, ok, actor(p, why, on), command_key(p, key), audit=audit
-    )
+    st = _claim_step(s, p, "fund.approve", claim_id, why, key, on)
+    return service.approve(engine, claim_id, ok, st.actor, st.key, audit=st.audit)
 
 
 def pay(
@@ -244,12 +257,8 @@ def pay(
     key: str | None,
     on: date | None = None,
 ) -> dict[str, Any]:
-    authorize(s, p, "fund.pay")
-    c = own_claim(s, p, claim_id)
-    audit = audit_hook(p, "fund.pay", "fund_claim", claim_id)
-    return service.pay(
-        engine, c.pool_id, claim_id, actor(p, why, on), command_key(p, key), audit=audit
-    )
+    st = _claim_step(s, p, "fund.pay", claim_id, why, key, on)
+    return service.pay(engine, st.claim.pool_id, claim_id, st.actor, st.key, audit=st.audit)
 
 
 def reverse(
@@ -262,12 +271,8 @@ def reverse(
     on: date | None = None,
 ) -> dict[str, Any]:
     """Undo a payout by reversal entries; the claim returns to approved."""
-    authorize(s, p, "fund.reverse")
-    own_claim(s, p, claim_id)
-    audit = audit_hook(p, "fund.reverse", "fund_claim", claim_id)
-    return service.reverse_payout(
-        engine, claim_id, actor(p, why, on), command_key(p, key), audit=audit
-    )
+    st = _claim_step(s, p, "fund.reverse", claim_id, why, key, on)
+    return service.reverse_payout(engine, claim_id, st.actor, st.key, audit=st.audit)
 
 
 def recover(
@@ -281,12 +286,8 @@ def recover(
     on: date | None = None,
 ) -> dict[str, Any]:
     """Money recovered after a payout, shared back pro rata (a bank: its own claims only)."""
-    authorize(s, p, "fund.recover")
-    own_claim(s, p, claim_id)
-    audit = audit_hook(p, "fund.recover", "fund_claim", claim_id)
-    return service.record_recovery(
-        engine, claim_id, amount, actor(p, why, on), command_key(p, key), audit=audit
-    )
+    st = _claim_step(s, p, "fund.recover", claim_id, why, key, on)
+    return service.record_recovery(engine, claim_id, amount, st.actor, st.key, audit=st.audit)
 
 
 def write_off(
@@ -299,10 +300,8 @@ def write_off(
     on: date | None = None,
 ) -> dict[str, Any]:
     """Close a paid claim (核销结案)."""
-    authorize(s, p, "fund.write_off")
-    own_claim(s, p, claim_id)
-    audit = audit_hook(p, "fund.write_off", "fund_claim", claim_id)
-    return service.write_off(engine, claim_id, actor(p, why, on), command_key(p, key), audit=audit)
+    st = _claim_step(s, p, "fund.write_off", claim_id, why, key, on)
+    return service.write_off(engine, claim_id, st.actor, st.key, audit=st.audit)
 
 
 # ---------------------------------------------------------------- bank
