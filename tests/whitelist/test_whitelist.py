@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select, update
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "points"))
 from points_region import build_region
@@ -23,8 +23,8 @@ from kejin.points.service import score_run
 from kejin.registry.tables import Enterprise, Qualification
 from kejin.whitelist import kernels
 from kejin.whitelist.rules import RULES_DIR, load_rules
-from kejin.whitelist.service import diff, entries, push, push_log, refresh
-from kejin.whitelist.tables import WhitelistPush
+from kejin.whitelist.service import diff, entries, push, push_log, refresh, refresh_sentence
+from kejin.whitelist.tables import WhitelistEntry, WhitelistPush, WhitelistVersion
 
 AS_OF = dt.date(2026, 3, 1)
 
@@ -300,9 +300,22 @@ def test_refresh_is_reproducible(engine: Engine) -> None:
     build_region(engine, 60)
     score_run(engine, "most-v1")
     a = refresh(engine, AS_OF)
-    b = refresh(engine, AS_OF)
-    assert a["entries_sha256"] == b["entries_sha256"] and a["version"] != b["version"]
-    assert diff(engine, a["version"], b["version"])["changes"] == []
+    b = refresh(engine, AS_OF + dt.timedelta(days=1))
+    # Nothing changed: the same version stands (a later as-of date alone is no change), and the
+    # refresh says so in a sentence.
+    assert a["entries_sha256"] == b["entries_sha256"] and a["version"] == b["version"]
+    assert not a["unchanged"] and b["unchanged"] and b["as_of"] == AS_OF
+    zh, en = refresh_sentence(b)
+    assert "未生成新版本" in zh and f"version {a['version']}" in en and "stands" in en
+    with transaction(engine) as s:
+        assert s.scalar(select(func.count()).select_from(WhitelistVersion)) == 1
+        name = s.scalar(
+            select(WhitelistEntry.name).where(WhitelistEntry.status == "member").limit(1)
+        )
+        s.execute(update(Enterprise).where(Enterprise.name == name).values(name=name + "（更名）"))
+    c = refresh(engine, AS_OF)
+    assert not c["unchanged"] and c["version"] != a["version"]
+    assert "已生成白名单版本" in refresh_sentence(c)[0]
     with transaction(engine) as s:
         s.add(Qualification(uscc=entries(engine, a["version"])["uscc"][0], kind="tsme", certificate_no="X1",
                             valid_from=dt.date(2026, 1, 1), valid_to=dt.date(2026, 12, 31), source="most"))  # fmt: skip

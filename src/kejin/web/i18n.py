@@ -138,6 +138,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "bank_whitelist": ("本行收到的白名单", "Our whitelist"),
     "wl_refresh": ("重新生成白名单", "Refresh the whitelist"),
     "wl_refreshed": ("已生成新版本", "New version built:"),
+    "wl_unchanged": (
+        "名单没有变化，未生成新版本；当前版本仍为",
+        "Nothing changed, so no new version was made; the current version stays",
+    ),
     "wl_push": ("推送最新版本", "Push the latest version"),
     "wl_pushed": ("已推送", "Pushed"),
     "wl_push_file": ("推送文件（Excel）", "File sent (Excel)"),

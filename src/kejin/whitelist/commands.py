@@ -37,7 +37,7 @@ def refresh_cmd(
     from kejin.db import transaction
     from kejin.errors import parse_date
     from kejin.whitelist import routes as _rules  # noqa: F401  (the whitelist's rules)
-    from kejin.whitelist.service import refresh, refresh_by
+    from kejin.whitelist.service import refresh, refresh_by, refresh_sentence
 
     date = parse_date(as_of, "as_of") if as_of else None
     engine = get_engine()
@@ -51,11 +51,8 @@ def refresh_cmd(
     if json:
         print_json(res)
         return
-    console.print(
-        f"白名单版本 / version {res['version']} (基准日 as of {res['as_of']}, 规则 rules {res['rules']} v{res['rules_version']}, "
-        f"积分批次 points run {res['score_run']}): 入库 members {res['members']}, 排除 excluded {res['excluded']}, "
-        f"层级 tiers {res['tiers']}"
-    )
+    zh, en = refresh_sentence(res)
+    console.print(f"{zh}\n{en}")
 
 
 @whitelist_app.command("diff")

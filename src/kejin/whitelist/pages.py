@@ -118,7 +118,8 @@ def whitelist_refresh(
             out = do_refresh(request, p, s)
     except KejinError as e:  # e.g. no points run yet: said on the page, beside the button
         return refused(request, s, "/whitelist", e)
-    return see_other(request, "/whitelist", notice=f"refreshed_{out['version']}")
+    kind = "unchanged" if out["unchanged"] else "refreshed"
+    return see_other(request, "/whitelist", notice=f"{kind}_{out['version']}")
 
 
 @router.post("/whitelist/push")

@@ -155,7 +155,24 @@ def refresh(
         data["tax"],
     )
     members = int((entries["status"] == "member").sum())
+    entries_sha = entries_sha256(entries)
+    tiers = entries.filter(pl.col("status") == "member").group_by("tier").len().sort("tier")
+    summary = {
+        "as_of": as_of,
+        "rules": rules.id,
+        "rules_version": rules.version,
+        "score_run": data["run_id"],
+        "members": members,
+        "excluded": entries.height - members,
+        "tiers": dict(tiers.iter_rows()),
+        "entries_sha256": entries_sha,
+    }
     with joined(engine, session) as s:
+        same = _unchanged(s, sha, data["run_id"], entries_sha)
+        if same is not None:
+            # Nothing a bank would receive differs: a new version would only add noise to the
+            # version list and the diff (a daily refresh used to make one per day).
+            return {**summary, "version": same.id, "as_of": same.as_of, "unchanged": True}
         version = WhitelistVersion(
             as_of=as_of,
             rules_id=rules.id,
@@ -163,7 +180,7 @@ def refresh(
             rules_sha256=sha,
             score_run_id=data["run_id"],
             members=members,
-            entries_sha256=entries_sha256(entries),
+            entries_sha256=entries_sha,
             created_at=_now(),
             created_by=who or getpass.getuser(),
         )
@@ -175,18 +192,38 @@ def refresh(
             entries.with_columns(version_id=pl.lit(version.id)),
         )
         vid = version.id
-    tiers = entries.filter(pl.col("status") == "member").group_by("tier").len().sort("tier")
-    return {
-        "version": vid,
-        "as_of": as_of,
-        "rules": rules.id,
-        "rules_version": rules.version,
-        "score_run": data["run_id"],
-        "members": members,
-        "excluded": entries.height - members,
-        "tiers": dict(tiers.iter_rows()),
-        "entries_sha256": entries_sha256(entries),
-    }
+    return {**summary, "version": vid, "unchanged": False}
+
+
+def _unchanged(
+    s: Session, rules_sha: str, run_id: int | None, entries_sha: str
+) -> WhitelistVersion | None:
+    """The latest version when a refresh would store the same thing again: same rule set bytes,
+    same points run, same entries (the as-of date alone is no change)."""
+    latest = s.scalars(
+        select(WhitelistVersion).order_by(WhitelistVersion.id.desc()).limit(1)
+    ).first()
+    if (
+        latest is not None
+        and latest.rules_sha256 == rules_sha
+        and latest.score_run_id == run_id
+        and latest.entries_sha256 == entries_sha
+    ):
+        return latest
+    return None
+
+
+def refresh_sentence(out: dict[str, Any]) -> tuple[str, str]:
+    """What a refresh did, in a sentence each language (the CLI and the page say the same)."""
+    if out.get("unchanged"):
+        return (
+            f"名单没有变化，未生成新版本：当前仍为版本 {out['version']}（基准日 {out['as_of']}，入库 {out['members']:,} 家）。",
+            f"Nothing changed, so no new version was made: version {out['version']} (as of {out['as_of']}, {out['members']:,} members) stands.",
+        )
+    return (
+        f"已生成白名单版本 {out['version']}（基准日 {out['as_of']}）：入库 {out['members']:,} 家，排除 {out['excluded']:,} 家。",
+        f"Whitelist version {out['version']} built (as of {out['as_of']}): {out['members']:,} members, {out['excluded']:,} excluded.",
+    )
 
 
 def _version(engine: Engine, version_id: int) -> WhitelistVersion:
