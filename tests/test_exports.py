@@ -145,3 +145,18 @@ def test_the_allowed_non_exports_still_exist() -> None:
         tree = ast.parse((SRC / rel).read_text(encoding="utf-8"))
         names = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
         assert func in names, (rel, func, why)
+
+
+def test_a_streamed_workbook_guards_text_the_same_way() -> None:
+    """Write-only (streamed) sheets go through the same guard and hand the file on in pieces."""
+    book = exports.Book(streaming=True)
+    sheet = book.sheet("s")
+    sheet.widths([20, 20])
+    rows = [[t, i] for i, t in enumerate(t for t in RISKY if "\r" not in t)] * 300
+    sheet.rows(rows)
+    body = b"".join(exports.chunks(book.spooled(), size=4096))
+    ws = load_workbook(io.BytesIO(body)).active
+    cells = [c for row in ws.iter_rows() for c in row]
+    assert all(c.data_type != "f" for c in cells)
+    assert all(c.quotePrefix for c in cells if isinstance(c.value, str))
+    assert [[c.value for c in row] for row in ws.iter_rows()] == rows

@@ -19,9 +19,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import polars as pl
 from openpyxl import Workbook
@@ -70,7 +71,7 @@ class Sheet:
         row: list[Any] = []
         for v in values:
             if isinstance(v, str) and risky(v):
-                cell = Cell(self._ws, value=v)
+                cell = Cell(self._ws, row=1, column=1, value=v)  # placed by append
                 cell.data_type = "s"
                 cell.quotePrefix = True
                 v = cell
@@ -97,11 +98,17 @@ class Sheet:
 
 
 class Book:
-    """An Excel workbook whose sheets are :class:`Sheet` s; saved with fixed timestamps."""
+    """An Excel workbook whose sheets are :class:`Sheet` s; saved with fixed timestamps.
 
-    def __init__(self) -> None:
-        self._wb = Workbook()
-        self._fresh = True
+    ``streaming=True`` is openpyxl's write-only mode, for exports of a whole region (30,000 firms,
+    a year of audit events): each row goes to a temporary file as it is appended instead of
+    being held as cell objects, and :meth:`chunks` hands the saved file on piece by piece. Such
+    a sheet is written top to bottom once (widths and frozen panes before the first row).
+    """
+
+    def __init__(self, *, streaming: bool = False) -> None:
+        self._wb = Workbook(write_only=streaming)
+        self._fresh = not streaming
 
     def sheet(self, title: str) -> Sheet:
         """A new sheet (the first call names the workbook's initial sheet); 31 characters max."""
@@ -114,7 +121,7 @@ class Book:
             ws = self._wb.create_sheet(title[:31])
         return Sheet(ws)
 
-    def save(self, dest: Path | io.BytesIO) -> None:
+    def save(self, dest: Path | IO[bytes]) -> None:
         self._wb.properties.created = _EPOCH
         self._wb.properties.modified = _EPOCH
         self._wb.save(dest)
@@ -123,6 +130,21 @@ class Book:
         buf = io.BytesIO()
         self.save(buf)
         return buf.getvalue()
+
+    def spooled(self) -> IO[bytes]:
+        """The saved workbook in a temporary file (in memory up to 8 MB, on disk beyond), at
+        its start: what :func:`chunks` streams to a browser."""
+        f = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+        self.save(f)  # type: ignore[arg-type]
+        f.seek(0)
+        return f  # type: ignore[return-value]
+
+
+def chunks(f: IO[bytes], size: int = 64 * 1024) -> Iterator[bytes]:
+    """A saved export read in pieces for a streaming answer; the file is closed at the end."""
+    with f:
+        while block := f.read(size):
+            yield block
 
 
 def _neutral(frame: pl.DataFrame) -> pl.DataFrame:

@@ -219,7 +219,7 @@ def test_a_page_post_answers_303_to_a_get_page_that_renders(
 
 def test_the_language_switch_keeps_the_search_filters(app, world) -> None:
     gov = login(app, "gov")
-    page = gov.get("/firms?q=连云港&stage=growth&offset=0")
+    page = gov.get("/firms?q=连云港&stage=growth&page=1")
     assert page.status_code == 200
     switch = _lang_switch(page.text)
     parts = urlsplit(switch)
@@ -227,7 +227,7 @@ def test_the_language_switch_keeps_the_search_filters(app, world) -> None:
     assert parse_qs(parts.query) == {
         "q": ["连云港"],
         "stage": ["growth"],
-        "offset": ["0"],
+        "page": ["1"],
         "lang": ["en"],
     }
     en = gov.get(switch)

@@ -9,6 +9,7 @@ the auditor and the firm itself see everything. Every read is written to the aud
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -106,23 +107,44 @@ def _check_filters(
         raise ValidationError("查询参数有误", "invalid query parameters", problems)
 
 
-def search_firms(
-    session: Session,
+#: Columns a government list adds to the whitelist fields: the latest points run's total and
+#: grade, and the latest whitelist version's tier (a bank sees neither without consent).
+RANKING_FIELDS = ("points", "points_grade", "tier")
+
+
+def latest_ranking(session: Session) -> dict[str, Any]:
+    """The points run and whitelist version the list's points and tier come from (newest of each),
+    with the dates they rest on, so the page can say which snapshot a column shows."""
+    from kejin.points.tables import ScoreRun
+    from kejin.whitelist.tables import WhitelistVersion
+
+    run = session.execute(
+        select(ScoreRun.id, ScoreRun.year, ScoreRun.created_at)
+        .order_by(ScoreRun.id.desc())
+        .limit(1)
+    ).first()
+    version = session.execute(
+        select(WhitelistVersion.id, WhitelistVersion.as_of, WhitelistVersion.rules_id)
+        .order_by(WhitelistVersion.id.desc())
+        .limit(1)
+    ).first()
+    return {
+        "run_id": run.id if run else None,
+        "run_year": run.year if run else None,
+        "version_id": version.id if version else None,
+        "version_as_of": version.as_of if version else None,
+        "rules_id": version.rules_id if version else None,
+    }
+
+
+def _firm_conditions(
     p: Principal,
-    *,
-    q: str | None = None,
-    chain: str | None = None,
-    stage: str | None = None,
-    qualification: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-    action: str = "firm.search",
-    cap: int = MAX_PAGE,
-) -> dict[str, Any]:
-    """Firms matching the filters among those the principal may see (whitelist fields only)."""
-    authorize(session, p, action)
-    _check_filters(chain, stage, qualification, limit, offset, cap)
-    now = utcnow()
+    now: datetime,
+    q: str | None,
+    chain: str | None,
+    stage: str | None,
+    qualification: str | None,
+) -> list[Any]:
     conds = [firm_scope(p, now)]
     if q:
         q = q.strip()[:100]
@@ -147,11 +169,60 @@ def search_firms(
                 )
             )
         )
+    return conds
+
+
+def _list_select(p: Principal, ranking: dict[str, Any], conds: list[Any]) -> Any:
+    """The firm list's SELECT: whitelist fields, and for readers who may see them the points
+    and tier from the newest run and version (outer joins: a firm without either still lists)."""
+    from kejin.points.tables import ScoreResult
+    from kejin.whitelist.tables import WhitelistEntry
+
+    cols: list[Any] = [getattr(Enterprise, f) for f in WHITELIST_FIELDS]
+    stmt = select(*cols)
+    if p.role != "bank_officer":
+        stmt = (
+            stmt.add_columns(
+                ScoreResult.total.label("points"),
+                ScoreResult.grade.label("points_grade"),
+                WhitelistEntry.tier.label("tier"),
+            )
+            .outerjoin(
+                ScoreResult,
+                (ScoreResult.uscc == Enterprise.uscc)
+                & (ScoreResult.run_id == (ranking["run_id"] or -1)),
+            )
+            .outerjoin(
+                WhitelistEntry,
+                (WhitelistEntry.uscc == Enterprise.uscc)
+                & (WhitelistEntry.version_id == (ranking["version_id"] or -1))
+                & (WhitelistEntry.status == "member"),
+            )
+        )
+    return stmt.where(*conds).order_by(Enterprise.uscc)
+
+
+def search_firms(
+    session: Session,
+    p: Principal,
+    *,
+    q: str | None = None,
+    chain: str | None = None,
+    stage: str | None = None,
+    qualification: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """Firms matching the filters among those the principal may see: the whitelist fields, and
+    for the government, the auditor and the firm itself its points and whitelist tier."""
+    action = "firm.search"
+    authorize(session, p, action)
+    _check_filters(chain, stage, qualification, limit, offset)
+    now = utcnow()
+    conds = _firm_conditions(p, now, q, chain, stage, qualification)
+    ranking = latest_ranking(session)
     total = session.scalar(select(func.count()).select_from(Enterprise).where(*conds)) or 0
-    cols = [getattr(Enterprise, f) for f in WHITELIST_FIELDS]
-    rows = session.execute(
-        select(*cols).where(*conds).order_by(Enterprise.uscc).limit(limit).offset(offset)
-    ).all()
+    rows = session.execute(_list_select(p, ranking, conds).limit(limit).offset(offset)).all()
     items = [dict(r._mapping) for r in rows]
     filters = {
         "q": q,
@@ -171,7 +242,7 @@ def search_firms(
         detail={**filters, "total": total},
         durable=False,
     )
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
+    return {"total": total, "limit": limit, "offset": offset, "items": items, "ranking": ranking}
 
 
 # The profile statements are built once: building a SELECT costs more CPU than running it on
@@ -276,14 +347,50 @@ def firm_profile(session: Session, p: Principal, uscc: str, years: int = 3) -> d
     return out
 
 
-EXPORT_CAP = 10_000
-
-
-def firm_rows_for_export(session: Session, p: Principal, **filters: Any) -> dict[str, Any]:
-    """Matching firms (up to 10,000) for the Excel download, audited as one export."""
-    return search_firms(
-        session, p, limit=EXPORT_CAP, offset=0, action="firm.export", cap=EXPORT_CAP, **filters
+def export_firms(
+    session: Session,
+    p: Principal,
+    write: Any,
+    *,
+    q: str | None = None,
+    chain: str | None = None,
+    stage: str | None = None,
+    qualification: str | None = None,
+) -> dict[str, Any]:
+    """Every firm matching the filters, row by row into ``write(row)`` (no cap: the list of a
+    whole region), audited as one export naming the filters, the row count and a digest of the
+    firms it held. Returns that count and the ranking the columns came from."""
+    action = "firm.export"
+    authorize(session, p, action)
+    _check_filters(chain, stage, qualification, 1, 0)
+    now = utcnow()
+    conds = _firm_conditions(p, now, q, chain, stage, qualification)
+    ranking = latest_ranking(session)
+    seen = hashlib.sha256()
+    n = 0
+    for r in session.execute(_list_select(p, ranking, conds).execution_options(yield_per=2000)):
+        row = dict(r._mapping)
+        seen.update(row["uscc"].encode())
+        write(row)
+        n += 1
+    log(
+        session,
+        p,
+        action,
+        "firm_list",
+        "export",
+        after=seen.hexdigest(),
+        detail={
+            "q": q,
+            "chain": chain,
+            "stage": stage,
+            "qualification": qualification,
+            "rows": n,
+            "points_run": ranking["run_id"],
+            "whitelist_version": ranking["version_id"],
+        },
     )
+    return {"rows": n, "ranking": ranking}
 
 
 def region_overview(session: Session, p: Principal) -> dict[str, Any]:

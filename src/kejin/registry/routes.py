@@ -3,12 +3,11 @@ gate, call :mod:`kejin.registry.profiles`)."""
 
 from __future__ import annotations
 
-import io
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
@@ -44,6 +43,9 @@ class FirmSummary(BaseModel):
     region_code: str
     industry_chain: str | None
     stage: str
+    points: float | None = None
+    points_grade: str | None = None
+    tier: str | None = None
 
 
 class FirmPage(BaseModel):
@@ -63,6 +65,8 @@ class FirmPage(BaseModel):
     limit: int
     offset: int
     items: list[FirmSummary]
+    #: The points run and whitelist version the points and tier columns come from.
+    ranking: dict[str, Any] | None = None
 
 
 class FirmProfile(BaseModel):
@@ -180,20 +184,71 @@ async def firm_profile(uscc: str, unit: Unit = permit_unit("firm.read", target="
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def firms_workbook(items: list[dict[str, Any]]) -> bytes:
-    """The firm list as an Excel sheet with Chinese/English headers."""
-    from kejin.exports import Book
-    from kejin.registry.tables import Enterprise
+def tier_names(rules_id: str | None, lang: str) -> dict[str, str]:
+    """Whitelist tier labels of the rule set a version was built with (its YAML names them)."""
+    from kejin.whitelist.rules import load_rules
 
-    book = Book()
-    ws = book.sheet("企业名单")
-    cols = profiles.WHITELIST_FIELDS
-    ws.row(
-        f"{Enterprise.__table__.c[c].info['zh']} / {Enterprise.__table__.c[c].info['en']}"
-        for c in cols
-    )
-    ws.rows((it[c] for c in cols) for it in items)
-    return book.to_bytes()
+    rules, _ = load_rules(rules_id or "default")
+    return {x.id: (x.en if lang == "en" else x.zh) for x in rules.tiers}
+
+
+#: The firm workbook's columns: (field, zh, en); values are written as labels, never codes.
+FIRM_COLUMNS = (
+    ("uscc", "统一社会信用代码", "USCC"),
+    ("name", "企业名称", "name"),
+    ("region_code", "区划", "region"),
+    ("industry_chain", "产业链", "industry chain"),
+    ("stage", "阶段", "stage"),
+    ("points", "创新积分", "innovation points"),
+    ("points_grade", "积分等级", "points grade"),
+    ("tier", "白名单层级", "whitelist tier"),
+)
+
+
+def firms_export(s: Session, p: Principal, lang: str, **filters: Any) -> tuple[IO[bytes], int]:
+    """All matching firms as a streamed workbook (write-only, through :mod:`kejin.exports`),
+    with the snapshot each column rests on in a second sheet; the export audited as one event."""
+    from kejin.exports import Book
+    from kejin.ids import REGIONS
+    from kejin.vocab import INDUSTRY_CHAINS, STAGES
+    from kejin.web.i18n import term
+
+    gov = p.role != "bank_officer"
+    cols = [c for c in FIRM_COLUMNS if gov or c[0] not in profiles.RANKING_FIELDS]
+    ranking = profiles.latest_ranking(s)
+    tiers = tier_names(ranking["rules_id"], lang)
+    book = Book(streaming=True)
+    ws = book.sheet("企业名单 firms")
+    ws.widths([22, 36, 12, 16, 10, 10, 10, 12][: len(cols)])
+    ws.freeze("A2")
+    ws.row(f"{zh} / {en}" for _, zh, en in cols)
+
+    def region(code: str) -> str:
+        zh, en = REGIONS.get(code, (code, code))
+        return en if lang == "en" else zh
+
+    def write(r: dict[str, Any]) -> None:
+        shown = {
+            **r,
+            "region_code": region(r["region_code"]),
+            "industry_chain": term(INDUSTRY_CHAINS, r["industry_chain"], lang),
+            "stage": term(STAGES, r["stage"], lang),
+        }
+        if gov:
+            shown["tier"] = tiers.get(r["tier"], "—") if r["tier"] else "—"
+            shown["points_grade"] = r["points_grade"] or "—"
+        ws.row(shown[c] for c, _, _ in cols)
+
+    out = profiles.export_firms(s, p, write, **filters)
+    about = book.sheet("说明 about")
+    about.row(["项目 / item", "值 / value"])
+    about.row(["行数 / rows", out["rows"]])
+    if gov:
+        about.row(["积分批次 / points run", ranking["run_id"] or "—"])
+        about.row(["积分数据年度 / points data year", ranking["run_year"] or "—"])
+        about.row(["白名单版本 / whitelist version", ranking["version_id"] or "—"])
+        about.row(["白名单基准日 / whitelist as of", ranking["version_as_of"] or "—"])
+    return book.spooled(), out["rows"]
 
 
 @router.get(
@@ -203,6 +258,7 @@ def firms_workbook(items: list[dict[str, Any]]) -> bytes:
     responses={200: {"content": {XLSX: {}}, "description": "Excel workbook"}},
 )
 def export_firms(
+    request: Request,
     q: str | None = SEARCH_Q,
     chain: str | None = CHAIN_Q,
     stage: str | None = STAGE_Q,
@@ -210,13 +266,20 @@ def export_firms(
     p: Principal = permit("firm.export"),
     s: Session = TX,
 ) -> StreamingResponse:
-    res = profiles.firm_rows_for_export(
-        s, p, q=q, chain=chain, stage=stage, qualification=qualification
+    """Every firm matching the filters (no cap), with points and tier for the government."""
+    from kejin.exports import chunks
+    from kejin.web.i18n import lang_of
+
+    f, rows = firms_export(
+        s, p, lang_of(request), q=q, chain=chain, stage=stage, qualification=qualification
     )
     return StreamingResponse(
-        io.BytesIO(firms_workbook(res["items"])),
+        chunks(f),
         media_type=XLSX,
-        headers={"Content-Disposition": 'attachment; filename="firms.xlsx"'},
+        headers={
+            "Content-Disposition": 'attachment; filename="firms.xlsx"',
+            "X-Kejin-Rows": str(rows),
+        },
     )
 
 

@@ -554,6 +554,18 @@ TEXTS: dict[str, tuple[str, str]] = {
     "ingest_k_loans": ("贷款合同", "Loans"),
     "ingest_k_loan-status": ("贷款月度状态", "Loan month-end status"),
     "ingest_problems": ("个问题", "problems"),
+    # --- government and auditor views (issue 16) ---
+    "page_of": ("页", "page"),
+    "rows_shown": ("第", "Rows"),
+    "download_all": ("下载全部（Excel）", "Download all (Excel)"),
+    "data_year": ("数据年度", "data year"),
+    "points_grade": ("积分等级", "Points grade"),
+    "wl_tier": ("白名单层级", "Whitelist tier"),
+    "wl_not_member": ("未入库", "not listed"),
+    "asof_points": ("积分来自积分批次", "Points from points run"),
+    "asof_no_points": ("尚无积分批次", "no points run yet"),
+    "asof_tier": ("层级来自白名单版本", "tiers from whitelist version"),
+    "asof_no_tier": ("尚无白名单版本", "no whitelist version yet"),
 }
 
 

@@ -28,11 +28,11 @@ from kejin.db import transaction
 from kejin.errors import KejinError, Problem, ValidationError
 from kejin.lending import portfolio
 from kejin.lending.tables import Institution
-from kejin.params import Offset
 from kejin.registry import profiles
 from kejin.vocab import INDUSTRY_CHAINS, QUALIFICATION_KINDS, STAGES
 from kejin.web import charts, flash
 from kejin.web.i18n import VOCABS, lang_of, t, term
+from kejin.web.paging import PAGE_Q, clamp, pager
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -369,6 +369,9 @@ def area_charts(s: Session, a: dict[str, Any], lang: str) -> list[str]:
     ]
 
 
+FIRM_PAGE = 50
+
+
 @router.get("/firms")
 def firms(
     request: Request,
@@ -376,10 +379,15 @@ def firms(
     chain: str | None = Query(None, max_length=40),
     stage: str | None = Query(None, max_length=20),
     qualification: str | None = Query(None, max_length=40),
-    offset: Offset = 0,
+    page: int = PAGE_Q,
     p: Principal = permit("firm.search"),
     s: Session = TX,
 ) -> Response:
+    """The firm list a screen at a time (numbered pages, filters kept); for the government with
+    each firm's points and whitelist tier, and the run and version those come from."""
+    from kejin.registry.routes import tier_names
+
+    lang = lang_of(request)
     filters = {
         "q": q or None,
         "chain": chain or None,
@@ -387,14 +395,17 @@ def firms(
         "qualification": qualification or None,
     }
     errors: dict[str, str] = {}
-    res: dict[str, Any] = {"total": 0, "items": [], "offset": 0, "limit": 50}
+    res: dict[str, Any] = {"total": 0, "items": [], "offset": 0, "limit": FIRM_PAGE}
     try:
-        res = profiles.search_firms(s, p, **filters, limit=50, offset=offset)
+        res = profiles.search_firms(s, p, **filters, limit=FIRM_PAGE, offset=(page - 1) * FIRM_PAGE)
+        if not res["items"] and page > 1 and res["total"]:  # a stale link past the end
+            page = clamp(page, res["total"], FIRM_PAGE)
+            res = profiles.search_firms(
+                s, p, **filters, limit=FIRM_PAGE, offset=(page - 1) * FIRM_PAGE
+            )
     except ValidationError as e:
-        lang = lang_of(request)
-        errors = {
-            pr.field or "": (pr.reason_en if lang == "en" else pr.reason_zh) for pr in e.problems
-        }
+        errors = problem_texts(e, lang)
+    ranking = res.get("ranking") or {}
     qs = urlencode({k: v for k, v in filters.items() if v})
     return render(
         request,
@@ -404,6 +415,10 @@ def firms(
             "f": filters,
             "errors": errors,
             "qs": qs,
+            "pg": pager(request, page, res["total"], FIRM_PAGE),
+            "ranking": ranking,
+            "tiers": tier_names(ranking.get("rules_id"), lang) if ranking else {},
+            "ranked": p.role != "bank_officer",
             "chains": INDUSTRY_CHAINS,
             "stages": STAGES,
             "quals": QUALIFICATION_KINDS,
