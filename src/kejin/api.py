@@ -54,6 +54,7 @@ AREA_ROUTERS = [
     "kejin.credit.pages",
     "kejin.ingest.routes",
     "kejin.ingest.pages",
+    "kejin.web.audit_pages",
     "kejin.web.pages",
 ]
 

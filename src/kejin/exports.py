@@ -134,7 +134,7 @@ class Book:
     def spooled(self) -> IO[bytes]:
         """The saved workbook in a temporary file (in memory up to 8 MB, on disk beyond), at
         its start: what :func:`chunks` streams to a browser."""
-        f = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+        f = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115  (closed by chunks)
         self.save(f)  # type: ignore[arg-type]
         f.seek(0)
         return f  # type: ignore[return-value]

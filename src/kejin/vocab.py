@@ -229,3 +229,125 @@ def lookup(vocab: dict[str, Term], text: str) -> str | None:
         if t == term.zh or low == term.en.lower() or low == term.id.lower() or t in term.also:
             return term.id
     return None
+
+
+#: The areas an audited action belongs to (the first part of ``fund.pay``): the audit page's
+#: action filter offers these, and each event's action reads "资金池 · 支付", not a code.
+AUDIT_AREAS = _terms(
+    ("audit", "审计日志", "audit log"),
+    ("auth", "登录", "sign-in"),
+    ("consent", "数据授权", "consent"),
+    ("credit", "授信", "credit"),
+    ("db", "数据库", "database"),
+    ("firm", "企业", "firm"),
+    ("fund", "风险补偿资金池", "risk-compensation fund"),
+    ("ingest", "数据导入", "data import"),
+    ("institution", "金融机构", "institution"),
+    ("loan", "贷款", "loan"),
+    ("match", "融资对接", "financing match"),
+    ("page", "页面", "page"),
+    ("points", "创新积分", "innovation points"),
+    ("policy", "政策兑现", "policy"),
+    ("product", "金融产品", "financial product"),
+    ("self", "本人账户", "own account"),
+    ("stats", "统计", "statistics"),
+    ("token", "接口令牌", "API token"),
+    ("user", "用户", "user"),
+    ("whitelist", "白名单", "whitelist"),
+)
+
+#: What was done (the later parts of an action), labelled once for every area.
+AUDIT_STEPS = _terms(
+    ("act", "处理", "act"),
+    ("applications", "申请列表", "applications"),
+    ("apply", "申请", "apply"),
+    ("approve", "批准", "approve"),
+    ("assign", "分派", "assign"),
+    ("bank", "本行视图", "bank view"),
+    ("claim", "代偿申请", "claim"),
+    ("claims", "代偿申请列表", "claims"),
+    ("close", "结清", "close"),
+    ("correct", "更正", "correct"),
+    ("corrections", "更正记录", "corrections"),
+    ("create", "创建", "create"),
+    ("deactivate", "停用", "deactivate"),
+    ("decide", "决策", "decide"),
+    ("deposit", "存入资金", "deposit"),
+    ("diff", "版本对比", "compare versions"),
+    ("edit", "编辑", "edit"),
+    ("eligible", "符合条件的企业", "eligible firms"),
+    ("enrol", "备案入池", "enrol"),
+    ("enterprise", "本企业视图", "enterprise view"),
+    ("evidence", "证据包", "evidence pack"),
+    ("export", "导出", "export"),
+    ("fee", "担保费", "guarantee fee"),
+    ("file", "提交代偿", "file a claim"),
+    ("for_need", "为需求匹配产品", "products for a need"),
+    ("for_product", "为产品匹配需求", "needs for a product"),
+    ("funnel", "对接漏斗", "funnel"),
+    ("grant", "授予", "grant"),
+    ("history", "历史记录", "history"),
+    ("import", "导入", "import"),
+    ("issue", "签发", "issue"),
+    ("list", "列表", "list"),
+    ("loans", "贷款", "loans"),
+    ("locked", "账户锁定", "account locked"),
+    ("login", "登录成功", "signed in"),
+    ("login_failed", "登录失败", "sign-in failed"),
+    ("matches", "匹配结果", "matches"),
+    ("model", "模型", "model"),
+    ("need", "融资需求", "financing need"),
+    ("notify", "通知", "notify"),
+    ("open", "开放申报", "open"),
+    ("password", "修改密码", "change password"),
+    ("password_change", "修改密码", "password changed"),
+    ("password_change_refused", "修改密码被拒", "password change refused"),
+    ("pay", "支付", "pay"),
+    ("pools", "资金池列表", "pools"),
+    ("post", "发布", "post"),
+    ("product", "金融产品", "product"),
+    ("programme", "项目", "programme"),
+    ("programmes", "项目列表", "programmes"),
+    ("prospects", "潜在客户", "prospects"),
+    ("publish", "发布", "publish"),
+    ("push", "推送", "push"),
+    ("pushed", "已推送名单", "pushed list"),
+    ("queue", "待办队列", "queue"),
+    ("rate", "评价", "rate"),
+    ("read", "查看", "read"),
+    ("recover", "追回", "recovery"),
+    ("redispatch", "重新分派", "redispatch"),
+    ("refresh", "刷新", "refresh"),
+    ("refused_locked", "锁定期间拒绝登录", "refused while locked"),
+    ("region", "区域概览", "region overview"),
+    ("register", "登记", "register"),
+    ("reject", "退回", "reject"),
+    ("report", "月度报送", "monthly report"),
+    ("reverse", "冲正", "reverse"),
+    ("review", "复核", "review"),
+    ("revoke", "撤销", "revoke"),
+    ("search", "检索", "search"),
+    ("simulate", "测算", "simulate"),
+    ("submit", "提交", "submit"),
+    ("supermarket", "产品超市", "product supermarket"),
+    ("take", "承接", "take"),
+    ("tenant", "所属机构变更", "tenant changed"),
+    ("upgrade", "升级", "upgrade"),
+    ("versions", "版本列表", "versions"),
+    ("warnings", "风险预警", "early warnings"),
+    ("whitelist", "白名单", "whitelist"),
+    ("write_off", "核销", "write off"),
+)
+
+
+def audit_action_label(action: str, lang: str) -> str:
+    """``fund.write_off`` → ``风险补偿资金池 · 核销``: an audited action as a reader names it. A
+    part without a label (an action newer than this table) reads as "其他操作", never as code;
+    ``tests/service/test_service_gov_audit.py`` holds every known action to a full label."""
+    area, *steps = action.split(".")
+    parts = [AUDIT_AREAS.get(area)] + [AUDIT_STEPS.get(s) for s in steps]
+    if any(p is None for p in parts):
+        head = AUDIT_AREAS.get(area)
+        other = Term("", "其他操作", "other action")
+        parts = [head, other] if head else [other]
+    return " · ".join((p.en if lang == "en" else p.zh) for p in parts if p is not None)

@@ -164,7 +164,7 @@ def test_enterprise_grants_and_revokes_a_consent(server: str, browser) -> None: 
 def test_auditor_reads_log_and_proves_chain(server: str, browser) -> None:  # type: ignore[no-untyped-def]
     page = _page(browser, server, "aud")
     page.click("header >> text=审计日志")
-    assert "consent.grant" in page.inner_text("#audit-table")
+    assert "数据授权 · 授予" in page.inner_text("#audit-table")
     page.click("#verify")
     assert "审计链完好" in page.inner_text("#chain-state")
     shot(page, "auditor_audit")

@@ -109,6 +109,7 @@ EXPECT: dict[str, Any] = {
     "user.deactivate": lambda _: {"gov"},
     "self.password": everyone,
     "audit.read": lambda _: {"gov", "aud"},
+    "audit.export": lambda _: {"gov", "aud"},
     "page.bank": lambda _: {"bank"},
     "whitelist.versions": lambda _: GOV_READERS,
     "whitelist.diff": lambda _: GOV_READERS,

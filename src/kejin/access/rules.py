@@ -107,6 +107,7 @@ RULES: list[Rule] = [
     *_rules("user.approve", {"region": GOV}),
     *_rules("user.deactivate", {"region": ("gov_admin",)}),
     *_rules("audit.read", {"region": ("gov_admin", "auditor")}),
+    *_rules("audit.export", {"region": ("gov_admin", "auditor")}),
 ]
 
 #: Actions a bank token may carry (what a bank's system needs; never consent or user actions):

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -363,14 +364,53 @@ def list_consents(session: Session, p: Principal) -> list[Consent]:
     return list(session.scalars(q))
 
 
+def _audit_where(
+    actor: str | None,
+    action: str | None,
+    action_prefix: str | None,
+    entity_kind: str | None,
+    entity_id: str | None,
+    since: date | None,
+    until: date | None,
+) -> list[Any]:
+    """The WHERE of an audit query: exact fields, an action prefix (``fund.`` for every fund
+    act), and a date range of whole days, both ends included."""
+    if since is not None and until is not None and since > until:
+        raise ValidationError(
+            "起始日期晚于截止日期",
+            "the start date is after the end date",
+            [Problem("起始日期晚于截止日期", "start after end", field="since", value=str(since))],
+        )
+    conds: list[Any] = []
+    for col, val in (
+        (AuditEvent.actor, actor),
+        (AuditEvent.action, action),
+        (AuditEvent.entity_kind, entity_kind),
+        (AuditEvent.entity_id, entity_id),
+    ):
+        if val is not None:
+            conds.append(col == val)
+    if action_prefix:
+        esc = action_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conds.append(AuditEvent.action.like(esc + "%", escape="\\"))
+    if since is not None:
+        conds.append(AuditEvent.at >= datetime.combine(since, time.min))
+    if until is not None:
+        conds.append(AuditEvent.at < datetime.combine(until + timedelta(days=1), time.min))
+    return conds
+
+
 def query_audit(
     session: Session,
     p: Principal,
     *,
     actor: str | None = None,
     action: str | None = None,
+    action_prefix: str | None = None,
     entity_kind: str | None = None,
     entity_id: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
     before_seq: int | None = None,
     limit: int = 100,
 ) -> list[AuditEvent]:
@@ -382,19 +422,20 @@ def query_audit(
             "limit must be 1–500",
             [Problem("每页1–500条", "limit must be 1–500", field="limit", value=limit)],
         )
-    q = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
-    for col, val in (
-        (AuditEvent.actor, actor),
-        (AuditEvent.action, action),
-        (AuditEvent.entity_kind, entity_kind),
-        (AuditEvent.entity_id, entity_id),
-    ):
-        if val is not None:
-            q = q.where(col == val)
+    conds = _audit_where(actor, action, action_prefix, entity_kind, entity_id, since, until)
+    q = select(AuditEvent).where(*conds).order_by(AuditEvent.seq.desc()).limit(limit)
     if before_seq is not None:
         q = q.where(AuditEvent.seq < before_seq)
     rows = list(session.scalars(q))
-    filters = {"actor": actor, "action": action, "entity_kind": entity_kind, "entity_id": entity_id}
+    filters = {
+        "actor": actor,
+        "action": action,
+        "action_prefix": action_prefix,
+        "entity_kind": entity_kind,
+        "entity_id": entity_id,
+        "since": since and since.isoformat(),
+        "until": until and until.isoformat(),
+    }
     log(
         session,
         p,
@@ -404,6 +445,43 @@ def query_audit(
         detail={k: v for k, v in filters.items() if v},
     )
     return rows
+
+
+def export_audit(
+    session: Session,
+    p: Principal,
+    write: Callable[[AuditEvent], None],
+    *,
+    actor: str | None = None,
+    action_prefix: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> int:
+    """Every event matching the filters, oldest first, into ``write``; the export is itself
+    audited (one event naming the filters, the rows and the last sequence number it held)."""
+    authorize(session, p, "audit.export")
+    conds = _audit_where(actor, None, action_prefix, None, None, since, until)
+    n, last = 0, None
+    for e in session.scalars(
+        select(AuditEvent).where(*conds).order_by(AuditEvent.seq).execution_options(yield_per=2000)
+    ):
+        write(e)
+        n, last = n + 1, e.seq
+    filters = {
+        "actor": actor,
+        "action_prefix": action_prefix,
+        "since": since and since.isoformat(),
+        "until": until and until.isoformat(),
+    }
+    log(
+        session,
+        p,
+        "audit.export",
+        "audit_log",
+        "export",
+        detail={**{k: v for k, v in filters.items() if v}, "rows": n, "last_seq": last},
+    )
+    return n
 
 
 def list_users(session: Session, p: Principal) -> list[User]:

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kejin.access import accounts, service, sessions
-from kejin.access.audit import utcnow, verify
+from kejin.access.audit import utcnow
 from kejin.access.deps import TX, check_csrf, csrf_token, end_session, permit, signed_in
 from kejin.access.rules import Principal, Rule, add_rules
 from kejin.db import transaction
@@ -581,24 +581,3 @@ def enterprise_revoke(
     check_csrf(request, csrf_token_)
     service.revoke_consent(s, p, consent_id)
     return flash.see_other(request, "/enterprise", notice="revoked")
-
-
-@router.get("/audit")
-def audit_page(
-    request: Request,
-    actor: str | None = Query(None, max_length=60),
-    action: str | None = Query(None, max_length=60),
-    before_seq: int | None = Query(None, ge=1, le=2_000_000_000),
-    check: bool = Query(False),
-    p: Principal = permit("audit.read"),
-    s: Session = TX,
-) -> Response:
-    rows = service.query_audit(
-        s, p, actor=actor or None, action=action or None, before_seq=before_seq, limit=100
-    )
-    rep = verify(request.app.state.engine) if check else None
-    return render(
-        request,
-        "audit.html",
-        {"rows": rows, "rep": rep, "actor": actor or "", "action": action or "", "now": utcnow()},
-    )
