@@ -52,6 +52,7 @@ AREA_ROUTERS = [
     "kejin.matching.pages_bank",
     "kejin.matching.pages_gov",
     "kejin.credit.pages",
+    "kejin.credit.warning_pages",
     "kejin.ingest.routes",
     "kejin.ingest.pages",
     "kejin.web.audit_pages",

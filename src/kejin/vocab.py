@@ -216,6 +216,7 @@ AUDIT_ENTITIES = _terms(
     ("score_run", "积分测算", "points run"),
     ("audit_log", "审计日志", "audit log"),
     ("firm_list", "企业名单", "firm list"),
+    ("warning_list", "风险预警名单", "early-warning list"),
 )
 
 
@@ -351,3 +352,29 @@ def audit_action_label(action: str, lang: str) -> str:
         other = Term("", "其他操作", "other action")
         parts = [head, other] if head else [other]
     return " · ".join((p.en if lang == "en" else p.zh) for p in parts if p is not None)
+
+
+#: Kinds of early-warning signal (kejin.credit.early_warning), as pages, workbooks and the CLI
+#: name them; the data class a bank needs consent for before it may see one about a borrower
+#: is in :data:`kejin.credit.warning_views.KIND_DATA_CLASS`.
+WARNING_KINDS = _terms(
+    ("warning.dpd_severe", "严重逾期（90天以上）", "severely past due (90+ days)"),
+    ("warning.dpd", "逾期（30天以上）", "past due (30+ days)"),
+    ("warning.dpd_watch", "逾期（1天以上）", "past due (1+ days)"),
+    ("warning.classification", "五级分类下调", "downgraded loan classification"),
+    ("warning.dishonest", "失信被执行人", "listed as a dishonest judgment debtor"),
+    ("warning.deregistered", "企业已注销", "firm deregistered"),
+    ("warning.abnormal_operation", "列入经营异常名录", "listed for abnormal operation"),
+    ("warning.revenue_drop", "营业收入下降", "revenue fell"),
+    ("warning.tax_drop", "纳税额下降", "tax paid fell"),
+    ("warning.qualification_expiring", "资质即将到期", "qualification expiring"),
+    ("warning.qualification_lapsed", "资质已失效", "qualification lapsed"),
+    ("warning.points_drop", "创新积分下降", "innovation points fell"),
+)
+
+#: Warning levels, 1 watch … 3 severe (0 is no warning).
+WARNING_LEVELS = _terms(
+    ("1", "关注", "watch"),
+    ("2", "预警", "warning"),
+    ("3", "严重", "severe"),
+)

@@ -110,6 +110,8 @@ EXPECT: dict[str, Any] = {
     "self.password": everyone,
     "audit.read": lambda _: {"gov", "aud"},
     "audit.export": lambda _: {"gov", "aud"},
+    # every bank may ask; the service cuts its list to its own borrowers
+    "credit.warnings": lambda _: GOV_READERS | {"bank"},
     "page.bank": lambda _: {"bank"},
     "whitelist.versions": lambda _: GOV_READERS,
     "whitelist.diff": lambda _: GOV_READERS,

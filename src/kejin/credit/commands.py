@@ -370,15 +370,27 @@ def warnings_cmd(
         return
     from rich.table import Table
 
-    t = Table(title=f"预警 / early warning {month}: {out['by_level']}")
-    for c in ("USCC", "企业 firm", "等级 level", "原因 reasons"):
-        t.add_column(c)
+    from kejin.vocab import WARNING_KINDS
+
+    levels = "，".join(
+        f"{early_warning.LEVELS[k][0]} {n:,}"
+        for k, n in (
+            (3, out["by_level"]["severe"]),
+            (2, out["by_level"]["warning"]),
+            (1, out["by_level"]["watch"]),
+        )
+    )
+    t = Table(title=f"预警 / early warning {month}（数据月份 data month）: {levels}")
+    t.add_column("统一社会信用代码 USCC", no_wrap=True, min_width=18)
+    t.add_column("企业 firm", overflow="fold")
+    t.add_column("等级 level", no_wrap=True)
+    t.add_column("预警信号 signals", overflow="fold")
     for w in out["warnings"][:limit]:
         t.add_row(
             w["uscc"],
             w["name"] or "",
-            f"{w['level']} {w['level_zh']}/{w['level_en']}",
-            "\n".join(f"{r['code']}: {r['zh']}" for r in w["reasons"]),
+            f"{w['level_zh']} {w['level_en']}",
+            "\n".join(f"{WARNING_KINDS[r['code']].zh}：{r['zh']}" for r in w["reasons"]),
         )
     console.print(t)
     if len(out["warnings"]) > limit:

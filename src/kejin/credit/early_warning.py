@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from kejin.credit import features, points_link
 from kejin.errors import Problem, ValidationError
 from kejin.registry.profiles import QUALIFICATION_EXPIRING_DAYS
+from kejin.vocab import CLASSIFICATIONS, QUALIFICATION_KINDS, WARNING_KINDS, Term
 
 LEVELS = {0: ("无", "none"), 1: ("关注", "watch"), 2: ("预警", "warning"), 3: ("严重", "severe")}
 
@@ -45,6 +46,11 @@ def parse_month(text: str) -> date:
             "month must be YYYY-MM",
             [Problem("", "", field="month", value=text)],
         ) from None
+
+
+def _q(kind: str) -> Term:
+    """A qualification kind's label (a kind outside the vocabulary is named as such)."""
+    return QUALIFICATION_KINDS.get(kind) or Term(kind, "其他资质", "another qualification")
 
 
 def _signal(code: str, level: int, zh: str, en: str) -> dict:
@@ -94,25 +100,22 @@ def signals(
             sig.append(_signal("warning.dpd", 2, f"逾期 {dpd} 天", f"{dpd} days past due"))
         elif dpd >= cfg.dpd_watch:
             sig.append(_signal("warning.dpd_watch", 1, f"逾期 {dpd} 天", f"{dpd} days past due"))
-        bad_classes = sorted(set(b["classes"]) - {"normal"})
+        bad_classes = sorted(set(b["classes"]) - {"normal"}, key=list(CLASSIFICATIONS).index)
         if bad_classes:
             lvl = 3 if set(bad_classes) & {"substandard", "doubtful", "loss"} else 2
             sig.append(
                 _signal(
                     "warning.classification",
                     lvl,
-                    f"五级分类: {','.join(bad_classes)}",
-                    f"classified {','.join(bad_classes)}",
+                    f"五级分类：{'、'.join(CLASSIFICATIONS[c].zh for c in bad_classes)}",
+                    f"classified {', '.join(CLASSIFICATIONS[c].en for c in bad_classes)}",
                 )
             )
         f = firms.get(u, {})
-        for flag, zh in (
-            ("dishonest", "失信"),
-            ("deregistered", "注销"),
-            ("abnormal_operation", "经营异常"),
-        ):
+        for flag in ("dishonest", "deregistered", "abnormal_operation"):
             if f.get(flag):
-                sig.append(_signal(f"warning.{flag}", 3, f"企业状态: {zh}", f"firm flagged {flag}"))
+                k = WARNING_KINDS[f"warning.{flag}"]
+                sig.append(_signal(k.id, 3, f"企业状态：{k.zh}", f"firm status: {k.en}"))
         rr = rev_map.get(u, {})
         for field, thr, code, zh in (
             ("revenue", cfg.revenue_drop, "warning.revenue_drop", "营业收入"),
@@ -142,8 +145,8 @@ def signals(
                         _signal(
                             "warning.qualification_expiring",
                             1,
-                            f"资质 {kind} 将于 {end} 到期",
-                            f"{kind} expires on {end}",
+                            f"资质“{_q(kind).zh}”将于 {end} 到期",
+                            f"{_q(kind).en} expires on {end}",
                         )
                     )
             else:
@@ -153,8 +156,8 @@ def signals(
                         _signal(
                             "warning.qualification_lapsed",
                             2,
-                            f"资质 {kind} 已于 {last_end} 失效",
-                            f"{kind} lapsed on {last_end}",
+                            f"资质“{_q(kind).zh}”已于 {last_end} 失效",
+                            f"{_q(kind).en} lapsed on {last_end}",
                         )
                     )
         if len(pts_map.get(u, [])) >= 2:

@@ -576,6 +576,29 @@ TEXTS: dict[str, tuple[str, str]] = {
     "audit_hash": ("哈希", "Hash"),
     "audit_system": ("系统批处理", "system batch"),
     "audit_newest": ("最新", "Newest"),
+    "ew_nav": ("风险预警", "Early warnings"),
+    "ew_title": ("贷款企业风险预警", "Early warnings on borrowing firms"),
+    "ew_gov_scope": (
+        "本月有贷款报送的企业中出现风险信号的企业，最严重的在前；按等级、预警类型和贷款银行筛选。",
+        "Firms with a loan reported in the month that show a risk signal, most severe first; filter by level, kind of signal and lending bank.",
+    ),
+    "ew_bank_scope": (
+        "仅本行借款企业。逾期和五级分类来自本行贷款；企业状态、资质、经营和积分信号须有企业的有效数据授权才显示。",
+        "Your own borrowers only. Past-due days and classification come from your own loans; signals from the firm's status, titles, figures and points show only under the firm's live consent.",
+    ),
+    "ew_month": ("预警月份", "Month"),
+    "ew_level": ("预警等级", "Level"),
+    "ew_kind": ("预警类型", "Kind of signal"),
+    "ew_bank": ("贷款银行", "Lending bank"),
+    "ew_reasons": ("预警信号", "Signals"),
+    "ew_contracts": ("涉及合同", "Contracts"),
+    "ew_asof": ("预警依据的数据月份：", "Warnings rest on the data of month"),
+    "ew_latest": ("最新数据月份", "latest data month"),
+    "ew_no_data": (
+        "尚无贷款月度报送，无法生成预警。",
+        "No month-end loan report yet: no warnings can be computed.",
+    ),
+    "ew_hidden": ("未获授权而未显示的信号数：", "Signals withheld for want of consent:"),
 }
 
 
