@@ -316,6 +316,7 @@ AUDIT_STEPS = _terms(
     ("queue", "待办队列", "queue"),
     ("rate", "评价", "rate"),
     ("read", "查看", "read"),
+    ("record", "综合档案", "full record"),
     ("recover", "追回", "recovery"),
     ("redispatch", "重新分派", "redispatch"),
     ("refresh", "刷新", "refresh"),

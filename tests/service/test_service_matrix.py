@@ -112,6 +112,7 @@ EXPECT: dict[str, Any] = {
     "audit.export": lambda _: {"gov", "aud"},
     # every bank may ask; the service cuts its list to its own borrowers
     "credit.warnings": lambda _: GOV_READERS | {"bank"},
+    "firm.record": lambda _: GOV_READERS,
     "page.bank": lambda _: {"bank"},
     "whitelist.versions": lambda _: GOV_READERS,
     "whitelist.diff": lambda _: GOV_READERS,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from kejin.access.deps import TX, Unit, permit, permit_unit
 from kejin.access.rules import Principal
 from kejin.params import Offset
+from kejin.registry import firm_record as firm_record_mod
 from kejin.registry import profiles
 
 router = APIRouter(prefix="/api", tags=["registry 企业库"])
@@ -179,6 +180,15 @@ def search_firms(
 async def firm_profile(uscc: str, unit: Unit = permit_unit("firm.read", target="uscc")) -> Any:
     """Registry fields, qualifications, indicators — as much as the caller's level allows."""
     return await unit(lambda s, p: profiles.firm_profile(s, p, uscc))
+
+
+@router.get("/firms/{uscc}/record", summary="企业综合档案 / a firm's full record (government)")
+def firm_record(
+    uscc: str, p: Principal = permit("firm.record", target="uscc"), s: Session = TX
+) -> Any:
+    """Points (grade, rank), whitelist tier, loans with status, this month's warning signals
+    and the banks' credit decisions, each with the run, version or month it rests on."""
+    return firm_record_mod.firm_record(s, p, uscc)
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

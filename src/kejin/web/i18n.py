@@ -19,6 +19,7 @@ from kejin.vocab import (
     LEDGER_PURPOSES,
     QUALIFICATION_KINDS,
     STAGES,
+    WARNING_KINDS,
     Term,
 )
 
@@ -599,6 +600,31 @@ TEXTS: dict[str, tuple[str, str]] = {
         "No month-end loan report yet: no warnings can be computed.",
     ),
     "ew_hidden": ("未获授权而未显示的信号数：", "Signals withheld for want of consent:"),
+    "rec_title": ("综合档案", "Full record"),
+    "rec_points": ("创新积分", "Innovation points"),
+    "rec_rank": ("区域排名", "Rank in region"),
+    "rec_group_rank": ("同组排名", "Rank in peer group"),
+    "rec_no_points": ("尚无该企业的积分。", "No points for this firm yet."),
+    "rec_tier": ("白名单", "Whitelist"),
+    "rec_no_version": ("尚无白名单版本。", "No whitelist version yet."),
+    "rec_member": ("入库", "member"),
+    "rec_excluded": ("已排除", "excluded"),
+    "rec_loans": ("贷款", "Loans"),
+    "rec_bank": ("贷款机构", "Lender"),
+    "rec_contract": ("合同编号", "Contract"),
+    "rec_amount": ("金额（元）", "Amount (CNY)"),
+    "rec_guarantee": ("担保方式", "Guarantee"),
+    "rec_term": ("期限", "Term"),
+    "rec_status": ("最新状态", "Latest status"),
+    "rec_balance": ("余额（元）", "Balance (CNY)"),
+    "rec_unreported": ("未报送", "not reported"),
+    "rec_settled": ("已结清", "settled"),
+    "rec_dpd": ("逾期天数", "days past due"),
+    "rec_warnings": ("风险预警", "Early warnings"),
+    "rec_no_warning": ("本月无预警信号。", "No warning signal this month."),
+    "rec_decisions": ("授信决策记录", "Credit decisions"),
+    "rec_credit_grade": ("授信评级", "Credit rating"),
+    "rec_more_loans": ("仅显示最近的", "Showing the latest"),
 }
 
 
@@ -632,4 +658,5 @@ VOCABS = {
     "scope": CONSENT_SCOPES,
     "financing": FINANCING_KINDS,
     "classification": CLASSIFICATIONS,
+    "warning": WARNING_KINDS,
 }

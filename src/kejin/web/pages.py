@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from kejin.access import accounts, service, sessions
 from kejin.access.audit import utcnow
 from kejin.access.deps import TX, check_csrf, csrf_token, end_session, permit, signed_in
-from kejin.access.rules import Principal, Rule, add_rules
+from kejin.access.rules import READERS, Principal, Rule, add_rules
 from kejin.db import transaction
 from kejin.errors import KejinError, Problem, ValidationError
 from kejin.lending import portfolio
@@ -435,7 +435,27 @@ def firm(
     s: Session = TX,
 ) -> Response:
     prof = profiles.firm_profile(s, p, uscc)
-    return render(request, "firm.html", {"f": prof, "ind_fields": _indicator_columns()})
+    rec = None
+    if p.role in READERS:
+        from kejin.registry.firm_record import firm_record
+        from kejin.registry.routes import tier_names
+
+        rec = firm_record(s, p, uscc)
+        if rec["tier"]:
+            rec["tier_names"] = tier_names(rec["tier"]["rules_id"], lang_of(request))
+    from kejin.credit.pages import product_name
+
+    lang = lang_of(request)
+    return render(
+        request,
+        "firm.html",
+        {
+            "f": prof,
+            "ind_fields": _indicator_columns(),
+            "rec": rec,
+            "product_name": lambda prod: product_name(prod, lang),
+        },
+    )
 
 
 def _indicator_columns() -> list[tuple[str, str, str, bool]]:
