@@ -175,6 +175,16 @@ LEDGER_PURPOSES = _terms(
     ("loss_contra", "损失分担对冲（备查）", "share of losses, contra (memo)"),
 )
 
+#: The parts a fund scheme's parties play (kejin.fund.scheme.Participant.role), the order a
+#: fund statement lists them in.
+FUND_ROLES = _terms(
+    ("government_pool", "政府出资方", "government funder"),
+    ("bank", "合作银行", "partner bank"),
+    ("guarantor", "担保机构", "guarantor"),
+    ("insurer", "保险机构", "insurer"),
+    ("reguarantor", "再担保机构", "re-guarantor"),
+)
+
 #: What a credit decision flags about its own basis (kejin.credit.decisions, points_link).
 DECISION_FLAGS = _terms(
     (
@@ -330,6 +340,7 @@ AUDIT_STEPS = _terms(
     ("revoke", "撤销", "revoke"),
     ("search", "检索", "search"),
     ("simulate", "测算", "simulate"),
+    ("statement", "对账单", "statement"),
     ("submit", "提交", "submit"),
     ("supermarket", "产品超市", "product supermarket"),
     ("take", "承接", "take"),

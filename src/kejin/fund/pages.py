@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,8 @@ from kejin.access import service as access
 from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Principal
 from kejin.errors import KejinError, NotFoundError, Problem, ValidationError
-from kejin.fund import desk
+from kejin.exports import chunks
+from kejin.fund import desk, statement
 from kejin.fund.routes import pools
 from kejin.fund.scheme import load_scheme
 from kejin.fund.tables import FundPool
@@ -155,6 +156,7 @@ def _fund_page(request: Request, p: Principal, s: Session) -> Response:
         lang=lang,
     )
     funders = [(x["pool"], party) for x in ps for party in desk.funders(engine, x["pool"])]
+    statements = {x["pool"]: statement.statement(engine, x["pool"], lang) for x in ps}
     claims = desk.claims(s, p, limit=DESK_ROWS)
     access.log(s, p, "fund.claims", "institution", "*", detail={"rows": len(claims)})
     return render(
@@ -165,6 +167,8 @@ def _fund_page(request: Request, p: Principal, s: Session) -> Response:
             "chart": chart,
             "claims": claims,
             "funders": funders,
+            "statements": statements,
+            "today": date.today(),
             "error": _error(f.error, lang) if f.error else None,
             "form": f.form,
             "key": new_key(),
@@ -181,6 +185,30 @@ def fund_page(
     s: Session = TX,
 ) -> Response:
     return _fund_page(request, p, s)
+
+
+@router.get("/fund/{pool_id}/statement.xlsx")
+def fund_statement(
+    request: Request,
+    pool_id: Annotated[str, PathParam(min_length=1, max_length=40)],
+    p: Principal = permit("fund.pools"),
+    s: Session = TX,
+) -> StreamingResponse:
+    """The pool's statement (per party, by name, zero accounts folded) as Excel."""
+    pool = s.get(FundPool, pool_id)
+    if pool is None:
+        raise NotFoundError(
+            "资金池不存在",
+            "no such pool",
+            [Problem("不存在", "not found", field="pool_id", value=pool_id)],
+        )
+    book = statement.workbook(request.app.state.engine, pool_id, pool.name, lang_of(request))
+    access.log(s, p, "fund.statement", "pool", pool_id)
+    return StreamingResponse(
+        chunks(book),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="fund_{pool_id}_statement.xlsx"'},
+    )
 
 
 @router.post("/fund/deposit")

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from kejin.exports import Book
 from kejin.fund import ledger
 from kejin.fund import service as svc
+from kejin.fund.statement import statement
 
 AGE_BUCKETS = ((0, 30, "≤30天"), (31, 90, "31–90天"), (91, 180, "91–180天"), (181, 10**6, ">180天"))
 STATUS_ZH = {
@@ -47,7 +48,17 @@ def write_report(engine: Engine, pool_id: str, on: date, out: Path) -> dict[str,
     claims = svc.claims_table(engine, pool_id, on)
     with engine.connect() as conn:
         rep = ledger.audit(conn, pool_id)
-        tb = ledger.trial_balance(conn, pool_id)
+    statement_rows = [
+        {
+            "参与方 / party": p["name"],
+            "角色 / role": p["role_label"],
+            "科目 / purpose": x["purpose"],
+            "备查 / memo": "是 / yes" if x["memo"] else "",
+            "余额（元）/ balance (CNY)": x["balance"],
+        }
+        for p in statement(engine, pool_id, "zh")["parties"]
+        for x in p["lines"]
+    ]
     xlsx = out / f"fund_{pool_id}.xlsx"
     book = Book()
     ws = book.sheet("概览 summary")
@@ -73,7 +84,7 @@ def write_report(engine: Engine, pool_id: str, on: date, out: Path) -> dict[str,
         ("银行 banks", s["banks"]),
         ("理赔 claims", claims),
         ("逾期步骤 deadlines", s["overdue"]),
-        ("试算平衡 trial balance", tb),
+        ("对账单 statement", statement_rows),
         ("审计 audit", [c.__dict__ for c in rep.checks]),
     ]
     for title, rows in sheets:

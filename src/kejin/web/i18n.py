@@ -415,7 +415,6 @@ TEXTS: dict[str, tuple[str, str]] = {
     "sim_over": ("超出预算", "over the budget"),
     # --- web-fund-credit: fund desk, credit decision history and evidence, web import ---
     "fund_desk": ("代偿申请审核", "Claims desk"),
-    "fund_accounts": ("账户余额（按账户）", "Balances by account"),
     "fund_party": ("参与方", "Party"),
     "fund_purpose": ("账户用途", "Purpose"),
     "fund_memo": ("备查账户", "Memo account"),
@@ -625,6 +624,14 @@ TEXTS: dict[str, tuple[str, str]] = {
     "rec_decisions": ("授信决策记录", "Credit decisions"),
     "rec_credit_grade": ("授信评级", "Credit rating"),
     "rec_more_loans": ("仅显示最近的", "Showing the latest"),
+    "fund_statement": ("资金池对账单", "Fund statement"),
+    "fund_role": ("角色", "Role"),
+    "fund_folded": (
+        "已折叠余额为零的科目 {n} 个（共 {total} 个科目）。",
+        "{n} of {total} accounts have a zero balance and are folded.",
+    ),
+    "fund_quiet": ("无余额的参与方：", "Parties with no balance:"),
+    "fund_asof": ("余额截至", "Balances as of"),
 }
 
 
