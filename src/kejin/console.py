@@ -77,3 +77,19 @@ def track(
 ) -> Iterator[T]:
     with progress(quiet) as p:
         yield from p.track(items, total=total, description=description)
+
+
+#: Column names whose values are identifiers a person copies (USCC, contract numbers, claim and
+#: account ids): never wrapped nor cut with "…", whatever the terminal's width.
+ID_COLUMNS = ("uscc", "contract_no", "contract", "institution", "pool", "claim", "USCC")
+
+
+def id_column(table: Any, header: str, width: int = 18) -> None:
+    """Add a column of identifiers to a Rich table: kept on one line and at least ``width``
+    wide, so an 80-column terminal shows ``91320700MA1N2B3C4D`` whole (other columns wrap)."""
+    table.add_column(header, no_wrap=True, min_width=width, overflow="fold")
+
+
+def text_column(table: Any, header: str, **kw: Any) -> None:
+    """Add a column of free text that folds onto more lines instead of being cut with "…"."""
+    table.add_column(header, overflow="fold", **kw)

@@ -216,7 +216,7 @@ def demo_cmd(
     from kejin.access.audit import utcnow
     from kejin.access.rules import live_consent
     from kejin.access.tables import Consent
-    from kejin.console import console, get_engine
+    from kejin.console import console, get_engine, id_column
     from kejin.credit import decisions, points_link, routes
     from kejin.db import transaction
     from kejin.lending.tables import Loan
@@ -257,7 +257,7 @@ def demo_cmd(
         )
         return
     t = Table(title=f"授信决策演示 / credit decisions · {bank} · {product} · {officer}")
-    t.add_column("企业 USCC", no_wrap=True)
+    id_column(t, "企业 USCC")
     for c in ("准入\neligible", "等级\ngrade", "信用\nunsecured", "额度 万元\nlimit 10k", "利率\nrate",
               "期限 月\nmonths"):  # fmt: skip
         t.add_column(c, justify="right", no_wrap=True)

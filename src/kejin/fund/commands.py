@@ -23,7 +23,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from kejin.access.acting import acting, who_option
-from kejin.console import console, get_engine, print_json
+from kejin.console import ID_COLUMNS, console, get_engine, id_column, print_json, text_column
 from kejin.errors import Problem, ValidationError, parse_date
 from kejin.fund import desk, ledger
 from kejin.fund import routes as _rules  # noqa: F401  (registers the fund's permission rules)
@@ -104,7 +104,10 @@ def _show(result: Any, as_json: bool) -> None:
             return
         t = Table()
         for col in result[0]:
-            t.add_column(str(col))
+            if str(col) in ID_COLUMNS:
+                id_column(t, str(col), width=max(len(str(r[col] or "")) for r in result))
+            else:
+                text_column(t, str(col))
         for r in result:
             t.add_row(*(str(v) for v in r.values()))
         console.print(t)

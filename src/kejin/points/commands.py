@@ -71,9 +71,15 @@ def score(
         f"{result['firms']} 家企业 / firms, 结果哈希 / results sha256 {result['results_sha256'][:16]}…"
     )
     console.print(f"名单 / lists: {result['lists']}  等级 / grades: {result['grades']}")
-    t = Table(
-        "区域排名 rank", "USCC", "同业组 peer group", "积分 points", "等级 grade", "名单 list"
-    )
+    from kejin.console import id_column, text_column
+
+    t = Table()
+    t.add_column("区域排名 rank", no_wrap=True)
+    id_column(t, "统一社会信用代码 USCC")
+    text_column(t, "同业组 peer group")
+    t.add_column("积分 points", no_wrap=True, justify="right")
+    t.add_column("积分等级 points grade", no_wrap=True)
+    text_column(t, "名单 list")
     for r in result["top"]:
         t.add_row(
             str(r["rank_region"]),

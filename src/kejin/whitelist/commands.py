@@ -62,7 +62,7 @@ def diff_cmd(
     json: bool = typer.Option(False, "--json", help="JSON 输出 / JSON output"),
 ) -> None:
     """两个版本的变化及原因 / What changed between two versions, and which rule caused it."""
-    from kejin.console import console, get_engine
+    from kejin.console import console, err_console, get_engine
     from kejin.errors import NotFoundError
     from kejin.whitelist.service import diff, latest_versions
 
@@ -79,7 +79,14 @@ def diff_cmd(
     from rich.table import Table
 
     console.print(f"版本 {a} → {b}: {res['counts']}")
-    t = Table("变化 change", "USCC", "原层级 tier A", "新层级 tier B", "原因 reason")
+    from kejin.console import id_column, text_column
+
+    t = Table()
+    text_column(t, "变化 change")
+    id_column(t, "统一社会信用代码 USCC")
+    text_column(t, "原层级 tier A")
+    text_column(t, "新层级 tier B")
+    text_column(t, "原因 reason")
     for r in res["changes"][:50]:
         _, _, ids = r["reason"].partition(":")
         names = "; ".join(
@@ -92,7 +99,7 @@ def diff_cmd(
         )
     console.print(t)
     if len(res["changes"]) > 50:
-        console.print(
+        err_console.print(
             f"… 共 {len(res['changes'])} 条 / {len(res['changes'])} changes in all (--json for every one)"
         )
 
