@@ -138,6 +138,7 @@ def latest_ranking(session: Session) -> dict[str, Any]:
 
 
 def _firm_conditions(
+    session: Session,
     p: Principal,
     now: datetime,
     q: str | None,
@@ -159,7 +160,10 @@ def _firm_conditions(
     if stage:
         conds.append(Enterprise.stage == stage)
     if qualification:
-        today = now.date()
+        from kejin.asof import data_date
+
+        # valid on the data date, as the dashboard counts them (kejin.asof)
+        today = data_date(session.connection())
         conds.append(
             Enterprise.uscc.in_(
                 select(Qualification.uscc).where(
@@ -219,7 +223,7 @@ def search_firms(
     authorize(session, p, action)
     _check_filters(chain, stage, qualification, limit, offset)
     now = utcnow()
-    conds = _firm_conditions(p, now, q, chain, stage, qualification)
+    conds = _firm_conditions(session, p, now, q, chain, stage, qualification)
     ranking = latest_ranking(session)
     total = session.scalar(select(func.count()).select_from(Enterprise).where(*conds)) or 0
     rows = session.execute(_list_select(p, ranking, conds).limit(limit).offset(offset)).all()
@@ -364,7 +368,7 @@ def export_firms(
     authorize(session, p, action)
     _check_filters(chain, stage, qualification, 1, 0)
     now = utcnow()
-    conds = _firm_conditions(p, now, q, chain, stage, qualification)
+    conds = _firm_conditions(session, p, now, q, chain, stage, qualification)
     ranking = latest_ranking(session)
     seen = hashlib.sha256()
     n = 0
@@ -395,10 +399,11 @@ def export_firms(
 
 def region_overview(session: Session, p: Principal) -> dict[str, Any]:
     """Counts of firms by stage, chain and currently valid qualification, and loans by bank."""
+    from kejin.asof import data_date
     from kejin.lending.portfolio import loan_totals
 
     authorize(session, p, "stats.region")
-    today = utcnow().date()
+    today = data_date(session.connection())
 
     def counts(col: Any) -> dict[str, int]:
         rows = session.execute(select(col, func.count()).group_by(col)).all()
@@ -410,6 +415,7 @@ def region_overview(session: Session, p: Principal) -> dict[str, Any]:
         .group_by(Qualification.kind)
     ).all()
     return {
+        "as_of": today,
         "firms": session.scalar(select(func.count()).select_from(Enterprise)) or 0,
         "by_stage": counts(Enterprise.stage),
         "by_chain": counts(Enterprise.industry_chain),

@@ -144,6 +144,8 @@ class RegionOverview(BaseModel):
             ]
         }
     )
+    #: The data date every count here is judged on (kejin.asof).
+    as_of: date | None = None
     firms: int
     by_stage: dict[str, int]
     by_chain: dict[str, int]

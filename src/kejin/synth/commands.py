@@ -89,7 +89,12 @@ def summary(as_json: bool = typer.Option(False, "--json", help="输出JSON / pri
         print_json(s)
         return
     f, loans = s["firms"], s["loans"]
-    console.print(f"[bold]企业总数 / firms: {f['total']:,}[/]  （截至 / as of {s['as_of']}）")
+    from kejin.asof import RULE, note
+
+    console.print(
+        f"[bold]企业总数 / firms: {f['total']:,}[/]  （{note('data', s['as_of'], 'both')}）"
+    )
+    err_console.print(f"{RULE[0]}\n{RULE[1]}")
     console.print(_table("生命周期阶段 / lifecycle stage", STAGES, f["by_stage"]))
     console.print(_table("重点产业链 / industry chain", INDUSTRY_CHAINS, f["by_chain"]))
     console.print(

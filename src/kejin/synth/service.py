@@ -18,13 +18,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, distinct, func, inspect, select
 
 import kejin.models  # noqa: F401  (the whole schema, to find tables that depend on ours)
+from kejin.asof import data_date
 from kejin.db import Base
 from kejin.errors import ConflictError, NotFoundError
 from kejin.frames import BulkLoader, bulk_transaction
 from kejin.lending.tables import Institution, Loan, LoanStatus, Product
 from kejin.registry.tables import Enterprise, Qualification
 from kejin.synth.model import AS_OF, generate
-from kejin.synth.tables import SynthRun
 from kejin.vocab import (
     INDUSTRY_CHAINS,
     INSTITUTION_KINDS,
@@ -200,7 +200,7 @@ def _counts(conn: Connection, column: Any, vocab: dict[str, Any], *where: Any) -
 def region_summary(engine: Engine, as_of: dt.date | None = None) -> dict[str, Any]:
     """Firms, institutions, products and loans of the database, as plain numbers.
 
-    ``as_of`` (default: the latest synthetic run's date, else today) decides which
+    ``as_of`` (default: the data date, :func:`kejin.asof.data_date`) decides which
     qualifications count as held. Loan figures use the monthly status table:
 
     * ``outstanding_balance``: sum of balances in the latest status month;
@@ -212,8 +212,7 @@ def region_summary(engine: Engine, as_of: dt.date | None = None) -> dict[str, An
     _require_schema(engine)
     with engine.connect() as conn:
         if as_of is None:
-            latest = conn.execute(select(SynthRun.as_of).order_by(SynthRun.id.desc())).first()
-            as_of = dt.date.fromisoformat(latest[0]) if latest else dt.date.today()
+            as_of = data_date(conn)
         firms = conn.execute(select(func.count()).select_from(Enterprise)).scalar_one()
         by_stage = _counts(conn, Enterprise.stage, STAGES)
         by_chain = _counts(conn, Enterprise.industry_chain, INDUSTRY_CHAINS)

@@ -632,6 +632,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "fund_quiet": ("无余额的参与方：", "Parties with no balance:"),
     "fund_asof": ("余额截至", "Balances as of"),
+    "asof_data": ("数据截至", "Data as of"),
+    "asof_ledger": (
+        "资金池与政策预算为台账今日数",
+        "fund and budget figures are the ledgers' today",
+    ),
 }
 
 

@@ -260,10 +260,12 @@ def dashboard(
     ]
     areas = area_state(request, s)
     svgs += area_charts(s, areas, lang)
+    from kejin.asof import RULE
+
     return render(
         request,
         "dashboard.html",
-        {"ov": ov, "charts": svgs, "kpi": headline(areas)},
+        {"ov": ov, "charts": svgs, "kpi": headline(areas), "rule": RULE[1 if lang == "en" else 0]},
     )
 
 
@@ -293,12 +295,11 @@ def area_state(request: Request, s: Session) -> dict[str, Any]:
 def headline(a: dict[str, Any]) -> dict[str, Any]:
     """The figures above the charts, each with the date or run it rests on: a region's registry,
     points, whitelist and ledgers are refreshed at different times, and a reader comparing them
-    must see which snapshot each comes from (the synthetic region's data stop at 2026-06-30
-    while qualification validity is judged today)."""
+    must see which snapshot each comes from. Counts are judged on the data date
+    (:mod:`kejin.asof`), the one rule of every page and command."""
     vs, progs, ps = a["versions"], a["programmes"], a["pools"]
     return {
         "registry_as_of": a["registry_as_of"],
-        "today": a["today"],
         "points_run": a["points_run"],
         "whitelist": vs[0] if vs else None,
         "whitelist_change": (vs[0]["members"] - vs[1]["members"]) if len(vs) > 1 else None,

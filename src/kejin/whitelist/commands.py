@@ -14,7 +14,9 @@ whitelist_app = typer.Typer(help="科技型企业白名单 / tech-firm whitelist
 @whitelist_app.command("refresh")
 def refresh_cmd(
     as_of: str | None = typer.Option(
-        None, "--as-of", help="基准日 YYYY-MM-DD / as-of date (default today)"
+        None,
+        "--as-of",
+        help="基准日 YYYY-MM-DD（默认：数据日期）/ as-of date (default: the data date)",
     ),
     rules: str = typer.Option("default", "--rules", help="规则集 / rule set id or YAML path"),
     run: int | None = typer.Option(None, "--run", help="积分批次 / points run (default latest)"),

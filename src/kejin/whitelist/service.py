@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from kejin.access import service as access
 from kejin.access.rules import Principal, authorize
+from kejin.asof import data_date
 from kejin.db import joined, transaction
 from kejin.errors import NotFoundError, Problem, ValidationError
 from kejin.frames import read_frame, write_frame
@@ -131,12 +132,15 @@ def refresh(
     who: str | None = None,
     session: Session | None = None,
 ) -> dict[str, Any]:
-    """Build and store a new whitelist version as of ``as_of`` (default: today).
+    """Build and store a new whitelist version as of ``as_of`` (default: the data date,
+    :func:`kejin.asof.data_date`), unless it would equal the latest version.
 
     ``session``: stored in the caller's transaction, beside the audit record it writes
     (:func:`kejin.db.joined`); without, in a transaction of its own.
     """
-    as_of = as_of or dt.date.today()
+    if as_of is None:
+        with engine.connect() as conn:
+            as_of = data_date(conn)
     rules, sha = load_rules(rules_name)
     data = gather(engine, as_of, rules.points_system, run_id)
     if data["run_id"] is None and any(r.kind == "points" for r in rules.entry):

@@ -1,0 +1,47 @@
+"""One "as of" rule: the dashboard, the firm list and ``kejin summary`` count titles on the
+same data date, and say which date that is."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import delete
+
+from kejin.access.audit import utcnow
+from kejin.asof import data_date
+from kejin.db import transaction
+from kejin.registry.tables import Qualification
+from kejin.synth.service import region_summary
+from kejin.synth.tables import SynthRun
+
+from .conftest import login
+from .world import F1, F2
+
+
+def test_every_count_uses_the_data_date_and_says_so(app, world, engine) -> None:
+    day = utcnow().date() - timedelta(days=200)
+    with transaction(engine) as s:
+        s.execute(delete(Qualification).where(Qualification.kind == "hnte"))
+        # F1's title was valid on the data date and lapsed since; F2's starts after it
+        s.add(Qualification(uscc=F1, kind="hnte", certificate_no="Q1", source="most",
+                            valid_from=day - timedelta(days=300), valid_to=day + timedelta(days=30)))  # fmt: skip
+        s.add(Qualification(uscc=F2, kind="hnte", certificate_no="Q2", source="most",
+                            valid_from=day + timedelta(days=60), valid_to=day + timedelta(days=900)))  # fmt: skip
+        s.add(SynthRun(seed=1, firms=4, as_of=day.isoformat(), generator_version="t"))
+    with engine.connect() as conn:
+        assert data_date(conn) == day
+    gov = login(app, "gov")
+    overview = gov.get("/api/stats/region").json()
+    assert overview["as_of"] == day.isoformat() and overview["by_qualification"]["hnte"] == 1
+    listed = gov.get("/api/firms", params={"qualification": "hnte"}).json()
+    assert listed["total"] == 1 and listed["items"][0]["uscc"] == F1
+    assert region_summary(engine)["firms"]["by_qualification"]["hnte"] == 1
+    page = gov.get("/dashboard").text
+    assert f"数据截至 {day}" in page and "除另有注明外" in page
+    en = gov.get("/dashboard?lang=en").text
+    assert f"Data as of {day}" in en and "Unless stated otherwise" in en
+
+
+def test_without_data_the_data_date_is_today(engine) -> None:
+    with engine.connect() as conn:
+        assert data_date(conn) == date.today()
