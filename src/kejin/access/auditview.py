@@ -13,7 +13,7 @@ from kejin.access import service
 from kejin.access.rules import Principal
 from kejin.access.tables import ROLES, AuditEvent
 from kejin.errors import Problem, ValidationError
-from kejin.vocab import AUDIT_ENTITIES, audit_action_label
+from kejin.vocab import AUDIT_ENTITIES, AUDIT_STEPS, audit_action_label
 
 
 def parse_day(text: str | None, field: str) -> date | None:
@@ -39,6 +39,17 @@ def entity_label(kind: str, lang: str) -> str:
     if t is None:
         return "其他对象" if lang != "en" else "other object"
     return t.en if lang == "en" else t.zh
+
+
+def entity_text(kind: str, entity_id: str, lang: str, names: dict[str, str]) -> str:
+    """The record's object as a reader names it: an institution by its name, a list's act
+    (``search``, ``export``) by its label, anything else (a USCC, a number) as it is."""
+    if kind == "institution":
+        return names.get(entity_id, entity_id)
+    step = AUDIT_STEPS.get(entity_id)
+    if step is not None:
+        return step[1] if lang == "en" else step[0]
+    return entity_id
 
 
 def role_label(role: str, lang: str) -> str:
@@ -84,9 +95,7 @@ def workbook(
     ws.row(f"{zh} / {en}" for zh, en in COLUMNS)
 
     def write(e: AuditEvent) -> None:
-        entity = (
-            names.get(e.entity_id, e.entity_id) if e.entity_kind == "institution" else e.entity_id
-        )
+        entity = entity_text(e.entity_kind, e.entity_id, lang, names)
         ws.row(
             [
                 e.seq,

@@ -28,6 +28,14 @@ ACTION_Q = Query(None, max_length=60)
 DAY_Q = Query(None, max_length=10)
 
 
+def institution_names(s: Session) -> dict[str, str]:
+    from sqlalchemy import select
+
+    from kejin.lending.tables import Institution
+
+    return dict(s.execute(select(Institution.id, Institution.name)).all())
+
+
 @router.get("/audit")
 def audit_page(
     request: Request,
@@ -61,8 +69,11 @@ def audit_page(
             "since": since or "",
             "until": until or "",
             "errors": errors,
-            "areas": AUDIT_AREAS,
+            "areas": [(f"{k}.", a.en if lang == "en" else a.zh) for k, a in AUDIT_AREAS.items()],
             "label": lambda a: audit_action_label(a, lang),
+            "entity": lambda e: auditview.entity_text(
+                e.entity_kind, e.entity_id, lang, institution_names(s)
+            ),
             "older": with_query(here, before_seq=rows[-1].seq, check=None)
             if len(rows) == AUDIT_PAGE
             else None,

@@ -566,10 +566,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "asof_no_points": ("尚无积分批次", "no points run yet"),
     "asof_tier": ("层级来自白名单版本", "tiers from whitelist version"),
     "asof_no_tier": ("尚无白名单版本", "no whitelist version yet"),
-    "audit_area": ("操作类别（前缀）", "Action area (prefix)"),
+    "audit_area": ("操作类别", "Action area"),
     "audit_area_hint": (
-        "操作类别按前缀筛选：如 fund. 为资金池的全部操作，policy. 为政策兑现的全部操作；日期按协调世界时（UTC）整日计，含起止两日。",
-        "The action area filters by prefix: fund. is every fund act, policy. every policy act; dates are whole days in UTC, both ends included.",
+        "操作类别包含该类别下的全部操作（如“风险补偿资金池”含存入、审批、支付、核销等）；日期按协调世界时（UTC）整日计，含起止两日。",
+        "An action area holds every act of that area (the fund: deposits, approvals, payments, write-offs…); dates are whole days in UTC, both ends included.",
     ),
     "date_from": ("起始日期", "From"),
     "date_to": ("截止日期", "To"),
