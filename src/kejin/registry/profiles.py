@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from kejin import totals
 from kejin.access.audit import digest, utcnow
 from kejin.access.rules import (
     ConsentRef,
@@ -225,7 +226,12 @@ def search_firms(
     now = utcnow()
     conds = _firm_conditions(session, p, now, q, chain, stage, qualification)
     ranking = latest_ranking(session)
-    total = session.scalar(select(func.count()).select_from(Enterprise).where(*conds)) or 0
+    whole = [firm_scope(p, now, whole=True), *conds[1:]]
+    total, counted_at = totals.counted(
+        session,
+        ("firms", p.role, p.institution_id, p.uscc, q, chain, stage, qualification),
+        select(func.count()).select_from(Enterprise).where(*whole),
+    )
     rows = session.execute(_list_select(p, ranking, conds).limit(limit).offset(offset)).all()
     items = [dict(r._mapping) for r in rows]
     filters = {
@@ -246,7 +252,10 @@ def search_firms(
         detail={**filters, "total": total},
         durable=False,
     )
-    return {"total": total, "limit": limit, "offset": offset, "items": items, "ranking": ranking}
+    return {
+        "total": total, "total_counted_at": counted_at, "limit": limit, "offset": offset,
+        "items": items, "ranking": ranking,
+    }  # fmt: skip
 
 
 # The profile statements are built once: building a SELECT costs more CPU than running it on
@@ -369,6 +378,8 @@ def export_firms(
     _check_filters(chain, stage, qualification, 1, 0)
     now = utcnow()
     conds = _firm_conditions(session, p, now, q, chain, stage, qualification)
+    # the whole visible set, hashed once per source (not probed per firm: there is no page)
+    conds = [firm_scope(p, now, whole=True), *conds[1:]]
     ranking = latest_ranking(session)
     seen = hashlib.sha256()
     n = 0
