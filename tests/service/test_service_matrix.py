@@ -51,6 +51,8 @@ TARGETS: dict[str, dict[str, str]] = {
     "token_id": {"t1_own": "t1", "t2_other": "t2"},
     # Accounts have no tenant: one (absent) id shows the gate's answer (allowed → 404).
     "user_id": {"U_any": "999999"},
+    # A fund pool is a government object without a tenant: one absent id (allowed → 404).
+    "pool_id": {"pool_any": "NO-SUCH-POOL"},
     # Policy programmes and applications are government objects without a tenant: the gate's
     # answer cannot depend on which one, so one (absent) id each shows it (allowed → 404).
     "programme_id": {"P_any": "karamay_interest-2025"},
