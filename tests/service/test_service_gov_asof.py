@@ -45,3 +45,21 @@ def test_every_count_uses_the_data_date_and_says_so(app, world, engine) -> None:
 def test_without_data_the_data_date_is_today(engine) -> None:
     with engine.connect() as conn:
         assert data_date(conn) == date.today()
+
+
+def test_a_refresh_with_nothing_changed_makes_no_version_and_says_so(app, world, engine) -> None:
+    import re
+
+    from .govkit import add_ranking
+
+    add_ranking(engine)
+    gov = login(app, "gov")
+    page = gov.get("/whitelist")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)[1]  # type: ignore[index]
+    first = gov.post("/whitelist/refresh", data={"csrf_token": csrf}, follow_redirects=False)
+    assert first.status_code == 303 and "notice=refreshed_" in first.headers["location"]
+    again = gov.post("/whitelist/refresh", data={"csrf_token": csrf}, follow_redirects=False)
+    assert again.status_code == 303 and "notice=unchanged_" in again.headers["location"]
+    shown = gov.get(again.headers["location"]).text
+    assert "名单没有变化，未生成新版本" in shown
+    assert shown.count("<tr><td>v") == 2  # the fixture's version and the first refresh only
