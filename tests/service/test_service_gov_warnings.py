@@ -126,3 +126,20 @@ def test_the_bank_page_shows_its_borrowers_only(app, world, engine) -> None:
     assert {r[0] for r in rows[1:]} == {F1, F2} and "失信被执行人" not in {r[3] for r in rows[1:]}
     assert bank.get("/api/credit/warnings", params={"bank": "BKB"}).status_code == 422
     assert login(app, "ent").get("/bank/warnings").status_code == 403
+
+
+def test_a_kept_list_is_retired_when_its_data_change(world, engine) -> None:
+    _book(engine)
+    with transaction(engine) as s:
+        gov = named_principal(s, "gov")
+        before = {w["uscc"] for w in warning_views.warning_list(s, gov)["items"]}
+    assert F3 not in before
+    with transaction(engine) as s:  # an in-place correction: same rows, F3 now 100 days late
+        s.execute(
+            update(LoanStatus).where(LoanStatus.contract_no == "W-B3").values(days_past_due=100)
+        )
+    with transaction(engine) as s:
+        after = {
+            w["uscc"] for w in warning_views.warning_list(s, named_principal(s, "gov"))["items"]
+        }
+    assert after == before | {F3}

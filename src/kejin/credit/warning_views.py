@@ -72,12 +72,30 @@ def data_month(session: Session) -> date | None:
 
 
 def _fingerprint(session: Session) -> tuple[Any, ...]:
-    return (
-        session.scalar(select(func.max(DataPull.id))),
-        session.scalar(select(func.count()).select_from(LoanStatus)),
-        session.scalar(select(func.count()).select_from(Loan)),
-        session.scalar(select(func.max(ScoreRun.id))),
-        session.scalar(select(func.count()).select_from(Enterprise)),
+    """Cheap aggregates of everything a warning reads: a new pull, status, loan, title,
+    indicator year, flag or points run changes one of them and retires the kept list."""
+    from sqlalchemy import Integer, cast
+
+    from kejin.registry.tables import AnnualIndicator, Qualification
+
+    flags = cast(Enterprise.dishonest, Integer) + cast(Enterprise.deregistered, Integer) * 2
+    flags = flags + cast(Enterprise.abnormal_operation, Integer) * 4
+    aggregates = [
+        (func.max(DataPull.id), DataPull),
+        (func.count(), LoanStatus),
+        (func.sum(LoanStatus.days_past_due), LoanStatus),
+        (func.count(), Loan),
+        (func.max(ScoreRun.id), ScoreRun),
+        (func.count(), Enterprise),
+        (func.sum(flags), Enterprise),
+        (func.count(), Qualification),
+        (func.max(Qualification.valid_to), Qualification),
+        (func.count(), AnnualIndicator),
+    ]
+    return tuple(
+        session.execute(
+            select(*(select(agg).select_from(t).scalar_subquery() for agg, t in aggregates))
+        ).one()
     )
 
 
