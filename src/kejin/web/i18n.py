@@ -555,8 +555,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "ingest_k_loan-status": ("贷款月度状态", "Loan month-end status"),
     "ingest_problems": ("个问题", "problems"),
     # --- government and auditor views (issue 16) ---
-    "page_of": ("页", "page"),
-    "rows_shown": ("第", "Rows"),
+    "page_of": ("页码", "Page"),
+    "rows_shown": ("本页", "Rows"),
     "download_all": ("下载全部（Excel）", "Download all (Excel)"),
     "data_year": ("数据年度", "data year"),
     "points_grade": ("积分等级", "Points grade"),
