@@ -143,3 +143,37 @@ def test_a_kept_list_is_retired_when_its_data_change(world, engine) -> None:
             w["uscc"] for w in warning_views.warning_list(s, named_principal(s, "gov"))["items"]
         }
     assert after == before | {F3}
+
+
+def test_the_cli_reads_as_a_person_through_the_same_service(world, engine, monkeypatch) -> None:
+    """``kejin credit warnings --who``: a bank officer gets its own borrowers, and the read is
+    in the audit log as that person's."""
+    import json
+
+    from sqlalchemy import select
+    from typer.testing import CliRunner
+
+    from kejin.access.tables import AuditEvent
+    from kejin.cli import _mount_areas, app
+    from kejin.config import get_settings
+    from kejin.console import engine_for
+
+    _book(engine)
+    monkeypatch.setenv("KEJIN_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    engine_for.cache_clear()
+    _mount_areas()
+    try:
+        args = ["credit", "warnings", "--month", "2026-05", "--model", "", "--json"]
+        r = CliRunner().invoke(app, [*args, "--who", "bank"])
+        assert r.exit_code == 0, r.output
+        out = json.loads(r.stdout)
+        assert {w["uscc"] for w in out["warnings"]} == {F1, F2} and out["who"] == "bank"
+        region = json.loads(CliRunner().invoke(app, args).stdout)
+        assert {w["uscc"] for w in region["warnings"]} == {F1, F2, F4}
+    finally:
+        get_settings.cache_clear()
+        engine_for.cache_clear()
+    with transaction(engine) as s:
+        ev = s.scalars(select(AuditEvent).where(AuditEvent.action == "credit.warnings")).all()
+    assert [e.actor for e in ev] == ["bank"]

@@ -371,11 +371,19 @@ def warnings_cmd(
         30, "--limit", min=1, help="终端显示前N家（最严重在前）/ rows shown, most severe first"
     ),
     as_json: bool = typer.Option(False, "--json", help="输出JSON / print JSON"),
+    who: str | None = typer.Option(
+        None,
+        "--who",
+        help="查阅人（平台用户名）：经与网页相同的服务读取，银行用户仅见本行借款企业，记入审计日志 / "
+        "reader (platform username): read through the web's service (a bank user sees its own "
+        "borrowers only), recorded in the audit log",
+    ),
 ) -> None:
     """月度预警与模型稳定性 / Monthly early-warning list and model stability (PSI).
 
     The terminal shows the ``--limit`` most severe firms (a region's list runs to thousands);
-    ``--json`` gives every one.
+    ``--json`` gives every one. With ``--who`` the list is the one the web shows that person
+    (:mod:`kejin.credit.warning_views`: tenancy, consent and audit as on the page).
     """
     from kejin.console import get_engine
     from kejin.credit import early_warning, monitoring
@@ -383,6 +391,19 @@ def warnings_cmd(
 
     engine = get_engine()
     out = early_warning.monthly(engine, month)
+    if who is not None:
+        from kejin.access.acting import acting
+        from kejin.credit import warning_views
+
+        with acting(engine, who) as (s, p):
+            seen = warning_views.warning_list(
+                s, p, month=early_warning.parse_month(month), limit=100_000_000
+            )
+        out["warnings"] = seen["items"]
+        names = {3: "severe", 2: "warning", 1: "watch"}
+        out["by_level"] = {names[k]: n for k, n in seen["by_level"].items()}
+        out.pop("firms_with_loans")  # the region's, not what this reader sees
+        out["who"] = who
     if model:
         try:
             out["stability"] = monitoring.monthly_stability(
