@@ -33,9 +33,9 @@ def compile_catalogs(locale_dir: Path = LOCALE_DIR) -> list[Path]:
     """Compile each ``.po`` to the ``.mo`` the server reads. Refuses a catalog with an empty
     translation (a page would show its key): the ``.po`` names the message to fill in."""
     written = []
-    for lang, po in po_files(locale_dir).items():
+    for po in po_files(locale_dir).values():
         with po.open("rb") as f:
-            catalog = read_po(f, locale=None, domain=DOMAIN)
+            catalog = read_po(f, domain=DOMAIN)
         empty = [m.id for m in catalog if m.id and not m.string]
         if empty:
             raise SystemExit(

@@ -42,7 +42,7 @@ def _catalogs(locale_dir: Path) -> dict[str, dict[str, str]]:
     """Each compiled catalog as {message id: text}, read once. A ``.po`` without its ``.mo``, or
     edited after it, is refused: the page would otherwise show stale or missing words."""
     out: dict[str, dict[str, str]] = {}
-    for lang, po in catalogs.po_files(locale_dir).items():
+    for po in catalogs.po_files(locale_dir).values():
         mo = po.with_suffix(".mo")
         if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
             raise RuntimeError(
