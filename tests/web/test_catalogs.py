@@ -176,3 +176,27 @@ def test_no_page_text_is_left_in_a_python_dict(po: dict[str, dict[str, str]]) ->
             if isinstance(node, ast.Tuple) and len(node.elts) == 2:
                 values = tuple(getattr(e, "value", None) for e in node.elts)
                 assert values not in pairs, f"{path.relative_to(SRC)}:{node.lineno}: {values}"
+
+
+def test_texts_written_in_an_old_style_dict_move_into_the_catalogs(tmp_path: Path) -> None:
+    """Branches begun before the catalogs add ``key: (zh, en)`` to a dict: ``adopt`` moves them."""
+    import shutil
+
+    locale = tmp_path / "locale"
+    shutil.copytree(catalogs.LOCALE_DIR, locale)
+    old = tmp_path / "i18n.py"
+    old.write_text(
+        "TEXTS: dict[str, tuple[str, str]] = {\n"
+        '    "login": ("登录", "Sign in"),\n'
+        '    "app": ("科金 · 科技金融服务平台", "kejin · sci-tech finance platform"),\n'
+        '    "wl_brand_new": ("新增的文字", "A text added on a branch"),\n'
+        "}\n",
+        encoding="utf-8",
+    )
+    messages.adopt([old], locale_dir=locale)
+    po = {lang: messages.read(p) for lang, p in catalogs.po_files(locale).items()}
+    assert po["zh"]["wl_brand_new"].string == "新增的文字"
+    assert po["en"]["wl_brand_new"].string == "A text added on a branch"
+    assert po["en"]["login"].string == "Log in"  # a different text is listed, not taken
+    messages.adopt([old], replace=True, locale_dir=locale)
+    assert messages.read(catalogs.po_files(locale)["en"])["login"].string == "Sign in"

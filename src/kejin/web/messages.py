@@ -13,7 +13,9 @@ languages), and the merge keeps it.
 
 from __future__ import annotations
 
+import ast
 import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -90,6 +92,42 @@ def update(locale_dir: Path = LOCALE_DIR) -> Catalog:
     return pot
 
 
+def adopt(sources: Iterable[Path], replace: bool = False, locale_dir: Path = LOCALE_DIR) -> None:
+    """Move texts written the old way — a dict of ``key: (中文, English)`` pairs, as branches begun
+    before the catalogs still write them — into the zh and en catalogs. A key the catalogs lack
+    is added; one they hold with other words is listed, and taken only with ``replace``."""
+    pairs: dict[str, tuple[str, str]] = {}
+    for source in sources:
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Dict):
+                for k, v in zip(node.keys, node.values, strict=True):
+                    try:
+                        key, value = ast.literal_eval(k), ast.literal_eval(v)  # type: ignore[arg-type]
+                    except (ValueError, TypeError, SyntaxError):
+                        continue
+                    if isinstance(key, str) and isinstance(value, tuple) and len(value) == 2:
+                        pairs[key] = value
+    pos = po_files(locale_dir)
+    for i, lang in enumerate(("zh", "en")):
+        catalog = read(pos[lang])
+        for key, texts in sorted(pairs.items()):
+            old = catalog.get(key)
+            if old is None or not old.string:
+                catalog.add(key, texts[i])
+                print(f"{lang}: + {key}")
+            elif old.string != texts[i]:
+                if replace:
+                    old.string = texts[i]
+                print(f"{lang}: {'replaced' if replace else 'differs (kept)'} {key}: {old.string!r} / {texts[i]!r}")
+        with pos[lang].open("wb") as f:
+            write_po(f, catalog, width=100)
+
+
 if __name__ == "__main__":
+    # ``python -m kejin.web.messages``: what ``make messages`` runs.
+    # ``python -m kejin.web.messages adopt [--replace] FILE.py…``: old-style text dicts → catalogs.
+    if sys.argv[1:2] == ["adopt"]:
+        args = sys.argv[2:]
+        adopt([Path(a) for a in args if a != "--replace"], replace="--replace" in args)
     pot = update()
     print(f"{len(pot)} message ids → {POT} and {', '.join(po_files())}")
