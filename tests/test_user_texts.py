@@ -93,7 +93,13 @@ def test_the_pattern_finds_internal_citations_and_spares_ordinary_words() -> Non
         "/work/shared/seeds/README.md",
     ):
         assert INTERNAL.search(cited), cited
-    for ordinary in ("种子期", "随机种子 / random seed", "seed stage", "--seed", "海州种子投资有限公司"):
+    for ordinary in (
+        "种子期",
+        "随机种子 / random seed",
+        "seed stage",
+        "--seed",
+        "海州种子投资有限公司",
+    ):
         assert not INTERNAL.search(ordinary), ordinary
 
 

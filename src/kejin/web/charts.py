@@ -182,7 +182,9 @@ def radar(title: str, axes: list[tuple[str, float, float | None]], r: int = 130)
     width, height = right - left, bottom - top
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart radar" role="img" aria-label="{escape(title)}" '
-        f'viewBox="{left:.1f} {top:.1f} {width:.1f} {height:.1f}" width="{width:.0f}" height="{height:.0f}">',
+        f'viewBox="{left:.1f} {top:.1f} {width:.1f} {height:.1f}" width="{width:.0f}" height="{height:.0f}" '
+        # narrower than its labels need, the card scales the whole picture down, never cuts it
+        'style="max-width:100%;height:auto">',
         f'<text x="{left + 4:.1f}" y="{top + 18:.1f}" font-size="14" font-weight="bold">{escape(title)}</text>',
     ]
     for ring in (0.25, 0.5, 0.75, 1.0):

@@ -118,7 +118,9 @@ def adopt(sources: Iterable[Path], replace: bool = False, locale_dir: Path = LOC
             elif old.string != texts[i]:
                 if replace:
                     old.string = texts[i]
-                print(f"{lang}: {'replaced' if replace else 'differs (kept)'} {key}: {old.string!r} / {texts[i]!r}")
+                print(
+                    f"{lang}: {'replaced' if replace else 'differs (kept)'} {key}: {old.string!r} / {texts[i]!r}"
+                )
         with pos[lang].open("wb") as f:
             write_po(f, catalog, width=100)
 
