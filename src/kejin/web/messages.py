@@ -79,16 +79,17 @@ def family_ids(catalog: Catalog, prefixes: Iterable[str]) -> list[str]:
 
 def update(locale_dir: Path = LOCALE_DIR) -> Catalog:
     """Write the ``.pot`` and merge it into every language's ``.po`` (no fuzzy guesses: a key is
-    a name, and a text guessed from a similar key would be a wrong text)."""
+    a name, and a text guessed from a similar key would be a wrong text). Locations name files,
+    not lines, so an edit elsewhere in a template does not rewrite every catalog."""
     pos = po_files(locale_dir)
     pot = template(extracted(), family_ids(read(pos[DEFAULT]), families()))
     with (locale_dir / f"{DOMAIN}.pot").open("wb") as f:
-        write_po(f, pot, width=100)
+        write_po(f, pot, width=100, include_lineno=False)
     for po in pos.values():
         catalog = read(po)
-        catalog.update(pot, no_fuzzy_matching=True)
+        catalog.update(pot, no_fuzzy_matching=True, update_creation_date=False)
         with po.open("wb") as f:
-            write_po(f, catalog, width=100, ignore_obsolete=True)
+            write_po(f, catalog, width=100, ignore_obsolete=True, include_lineno=False)
     return pot
 
 
@@ -122,7 +123,7 @@ def adopt(sources: Iterable[Path], replace: bool = False, locale_dir: Path = LOC
                     f"{lang}: {'replaced' if replace else 'differs (kept)'} {key}: {old.string!r} / {texts[i]!r}"
                 )
         with pos[lang].open("wb") as f:
-            write_po(f, catalog, width=100)
+            write_po(f, catalog, width=100, include_lineno=False)
 
 
 if __name__ == "__main__":
