@@ -4,8 +4,8 @@ notes — no "issue #4", "种子004", "seed 003" or "DESIGN.md" (issue 16).
 Every user-visible text source is read: the page catalogs, the templates, every string the
 shipped YAML and TOML libraries hold (policies, parameters, points systems, whitelist rules,
 fund schemes, decision tables, statistics definitions — parsed, so comments are free), and every
-string constant of the Python package that is not a docstring (CLI output, error messages,
-document fields of the policy library).
+string constant of the Python package that is not a developer's docstring (CLI output and
+help, API descriptions, error messages, document fields of the policy library).
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ INTERNAL = re.compile(
 )
 
 
+#: Decorators whose function's docstring a user reads: Typer commands, FastAPI routes.
+SHOWN_DOC = re.compile(r"command|callback|\.(get|post|put|patch|delete|api_route)\(")
+
+
 def _strings(node: object) -> Iterator[str]:
     if isinstance(node, str):
         yield node
@@ -64,6 +68,8 @@ def user_texts() -> Iterator[tuple[str, str]]:
             yield str(path.relative_to(SRC)), text
     for path in sorted(SRC.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
+        # Docstrings are for developers — except a command's (its --help) and a route's (the
+        # API docs page), which are scanned like any other string.
         docstrings = {
             id(node.body[0].value)
             for node in ast.walk(tree)
@@ -71,6 +77,9 @@ def user_texts() -> Iterator[tuple[str, str]]:
             and node.body
             and isinstance(node.body[0], ast.Expr)
             and isinstance(node.body[0].value, ast.Constant)
+            and not any(
+                SHOWN_DOC.search(ast.unparse(d)) for d in getattr(node, "decorator_list", ())
+            )
         }
         for node in ast.walk(tree):
             if (
