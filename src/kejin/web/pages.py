@@ -32,7 +32,7 @@ from kejin.params import Offset
 from kejin.registry import profiles
 from kejin.vocab import INDUSTRY_CHAINS, QUALIFICATION_KINDS, STAGES
 from kejin.web import charts, flash
-from kejin.web.i18n import N_, VOCABS, lang_of, languages, t, term
+from kejin.web.i18n import N_, VOCABS, lang_of, languages, t, term, texts
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -116,7 +116,7 @@ def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) 
         "lang": lang,
         "lang_tag": t(N_("lang_tag"), lang),
         "lang_switches": lang_switches(request, lang),
-        "t": lambda k: t(k, lang),
+        "t": texts()[lang].__getitem__,  # the page language's catalog, looked up once
         "term": lambda vocab, k: term(VOCABS[vocab], k, lang),
         "inst": institution_names(request),
         "p": p,
