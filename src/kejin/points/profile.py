@@ -232,12 +232,12 @@ def radar_figure(profile: dict[str, Any]) -> Any:
     every label, the title and the legend lie inside the figure (nothing cut when saved)."""
     from kejin.plotting import pyplot
     from kejin.points.labels import peer_name
-    from kejin.web.charts import _wrap
+    from kejin.web.charts import wrap_label
 
     plt = pyplot()
     system = load_system(profile["system"]).system
     inds = [i for i in profile["indicators"] if not i["bonus"]]
-    labels = ["\n".join(_wrap(i["zh"], 96, 12)) for i in inds]
+    labels = ["\n".join(wrap_label(i["zh"], 96, 12)) for i in inds]
     mine = [i["score"] for i in inds]
     median = [i["peer_median_score"] for i in inds]
     angles = np.linspace(0, 2 * np.pi, len(inds), endpoint=False).tolist()

@@ -100,15 +100,15 @@ def hbar(
     return "".join(parts)
 
 
-def _wrap(text: str, room: float, size: int) -> list[str]:
+def wrap_label(text: str, room: float, size: int) -> list[str]:
     """The label in as few lines as fit ``room`` pixels, of even length: broken at spaces where
     it has them (English), between any two glyphs where it has none (Chinese). Never cut.
 
-    >>> _wrap("high-tech product revenue", 100, 11)
+    >>> wrap_label("high-tech product revenue", 100, 11)
     ['high-tech', 'product revenue']
-    >>> _wrap("研发费用占营业收入比例", 100, 11)
+    >>> wrap_label("研发费用占营业收入比例", 100, 11)
     ['研发费用占营', '业收入比例']
-    >>> _wrap("R&D expense", 100, 11)
+    >>> wrap_label("R&D expense", 100, 11)
     ['R&D expense']
     """
     words = text.split(" ") if " " in text else list(text)
@@ -159,7 +159,7 @@ def radar(title: str, axes: list[tuple[str, float, float | None]], r: int = 130)
     labels = []
     for i, (lab, _, _) in enumerate(axes):
         lx, ly = pt(i, 1.08)
-        lines = _wrap(lab, RADAR_LABEL_ROOM, fs)
+        lines = wrap_label(lab, RADAR_LABEL_ROOM, fs)
         widest = max(_text_width(x, fs) for x in lines)
         anchor = "middle" if abs(lx) < 8 else ("start" if lx > 0 else "end")
         x0 = {"middle": lx - widest / 2, "start": lx, "end": lx - widest}[anchor]
