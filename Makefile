@@ -6,7 +6,7 @@ DEMO_FIRMS ?= 30000
 DEMO_SEED  ?= 20241
 export KEJIN_DATABASE_URL ?= sqlite:///kejin.db
 
-.PHONY: demo test bench lint mutate venv install install-test system-deps clean import-examples
+.PHONY: demo test bench lint mutate venv install install-test system-deps clean import-examples locale messages
 
 # $(call ensure,CHECK,PACKAGE,WHAT IS LOST WITHOUT IT): install a Debian package when CHECK
 # fails and we may (root or passwordless sudo); otherwise say what is lost and go on.
@@ -40,8 +40,21 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test,bench,spark]"
 	touch $@ $(VENV)/.installed
 
-install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+install: $(VENV)/.installed locale
+install-test: $(VENV)/.installed-test locale
+
+# Page texts are gettext catalogs, one per language (src/kejin/web/locale/<lang>/LC_MESSAGES/
+# kejin.po; docs/service.md, "Page texts"). The server reads the compiled .mo (not in git): pip's
+# build compiles them (setup.py), and `make locale` recompiles whichever .po changed since.
+# `make messages` brings every .po up to date with the code: new t('key') calls arrive with an
+# empty text to fill in (compiling refuses until each is filled), keys no longer used leave.
+LOCALE   := src/kejin/web/locale
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(LOCALE)/*/LC_MESSAGES/kejin.po))
+$(LOCALE)/%.mo: $(LOCALE)/%.po | $(BIN)/python
+	PYTHONPATH=src $(BIN)/python -m kejin.web.catalogs
+locale: $(MO_FILES)
+messages: | $(BIN)/python
+	PYTHONPATH=src $(BIN)/python -m kejin.web.messages
 
 # The demo region is big enough (30,000 firms) for the tech-firm credit model to see ten defaults
 # in each window; points are scored for 2024 as well, the year its training window's features read.

@@ -245,8 +245,16 @@ def trace_cmd(
         for st in it.get("stacking", []):
             if not st["kept"]:
                 console.print(
-                    f"从优、就高、不重复：{st['cost_item']} 由 {st['set_aside_by']} 支付，本项不予叠加 / set aside"
+                    f"从优、就高、不重复：{st['cost_item']} 由「{_policy_title(st['set_aside_by'])}」支付，"
+                    "本项不予叠加 / set aside"
                 )
+
+
+def _policy_title(policy_id: str) -> str:
+    """A policy by its title (its id is a code no reader knows)."""
+    from kejin.policy import library
+
+    return library.get(policy_id).title_zh
 
 
 @policy_app.command("matches")
@@ -292,9 +300,10 @@ def matches_cmd(
             why = (
                 m["reason_zh"]
                 if m["status"] == "eligible"
-                else f"从优就高：由{m['set_aside_by']}支付"
+                else f"从优就高：由「{_policy_title(m['set_aside_by'])}」支付"
             )
-            t.add_row(m["title_zh"], m["entity"], m["status"], str(m["amount"]), why)
+            status = "符合 eligible" if m["status"] == "eligible" else "不予叠加 set aside"
+            t.add_row(m["title_zh"], m["entity"], status, str(m["amount"]), why)
     console.print(t)
 
 
