@@ -68,6 +68,10 @@ def test_lianyungang_offers_only_its_own_policies_and_fund(region) -> None:  # t
             param = pol.params[name]
             assert [v.value for v in param.values] == [pv.value]
             assert (param.document, param.article) == (rp.document, pv.article)
+            assert param.description == pv.description and not param.reading
+        for name, label in rp.labels.items():
+            step = next(st for st in pol.steps if st.name == name)
+            assert (step.zh, step.en) == (label.zh, label.en)
         # the parameters the region leaves alone keep the template's values and sources
         for name in set(pol.params) - set(rp.params):
             assert pol.params[name] == library.template(rp.template).params[name]
@@ -158,6 +162,10 @@ def _set(path: str, value: object):  # type: ignore[no-untyped-def]
         ("policies.2.params.firm_cap.from", "someday", "policies.2.params.firm_cap.from", "date"),
         ("policies.0.title_en", "", "policies.0.title_en", "at least 1"),
         ("policies.0.colour", "blue", "policies.0.colour", "Extra inputs"),
+        ("policies.2.labels.no_step", {"zh": "无", "en": "none"}, "policies.2.labels.no_step",
+         "has no step"),
+        ("policies.2.params.lpr_share.description", None, "policies.2.params.lpr_share.description",
+         "reading"),
         ("fund.template", "atlantis", "fund.template", "available"),
         ("fund.overrides", {"categories": [{"id": "all", "name_zh": "全部", "name_en": "all",
          "shares": {"pool": "0.5", "bank": "0.2"}}]}, "fund.overrides", "add up to"),

@@ -41,6 +41,17 @@ class ParamValue(_Model):
     start: date = Field(alias="from")
     published: date
     article: str = Field(min_length=1)
+    #: What the value means in the region's own words (replaces the template's description,
+    #: which may argue a reading of another city's text). Required where the template's
+    #: parameter is such a reading.
+    description: str | None = Field(None, min_length=1)
+
+
+class Label(_Model):
+    """A step's wording in the region's terms (a template's may quote its own city's figures)."""
+
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
 
 
 class RegionPolicy(_Model):
@@ -60,6 +71,7 @@ class RegionPolicy(_Model):
     summary_zh: str = ""
     summary_en: str = ""
     params: dict[str, ParamValue] = Field(default_factory=dict)
+    labels: dict[str, Label] = Field(default_factory=dict)
 
 
 class RegionFund(_Model):
@@ -183,6 +195,16 @@ def _template_problems(region: Region, file: str) -> list[Problem]:
                         field=f"{at}.params.{name}",
                     )
                 )
+            elif param.reading and pv.description is None:
+                out.append(
+                    Problem(
+                        "模板的该参数是对原文的一种读法，区域取值须写明自己的说明（description）",
+                        "the template's parameter is a reading of its own text: the region's "
+                        "value needs its own description",
+                        file=file,
+                        field=f"{at}.params.{name}.description",
+                    )
+                )
             elif param.choices and pv.value not in {k for k, _ in param.choices}:
                 out.append(
                     Problem(
@@ -201,6 +223,17 @@ def _template_problems(region: Region, file: str) -> list[Problem]:
                         file=file,
                         field=f"{at}.params.{name}.value",
                         value=str(pv.value),
+                    )
+                )
+        steps = [st.name for st in template.steps]
+        for name in rp.labels:
+            if name not in steps:
+                out.append(
+                    Problem(
+                        f"模板{rp.template}没有步骤{name}（有：{', '.join(steps)}）",
+                        f"template {rp.template} has no step {name} (it has: {', '.join(steps)})",
+                        file=file,
+                        field=f"{at}.labels.{name}",
                     )
                 )
     if not (SCHEMES_DIR / f"{region.fund.template}.yaml").is_file():

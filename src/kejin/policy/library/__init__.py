@@ -76,7 +76,8 @@ def adapt(rp: RegionPolicy, region: Region) -> Policy:
     """The template under the region's own id, titles, issuer and document; every step cites
     the region's article, and each parameter the region sets has the region's value alone (from
     its own date, citing its own document), so no figure of the template's city is paid out
-    under the region's name. Parameters the region leaves alone (a national rate such as the
+    under the region's name; steps the region relabels read in its own words. Parameters the
+    region leaves alone (a national rate such as the
     LPR) keep the template's dated values and sources."""
     base = template(rp.template)
     pol = dataclasses.replace(
@@ -87,7 +88,14 @@ def adapt(rp: RegionPolicy, region: Region) -> Policy:
         issuer=rp.issuer,
         document=rp.document,
         articles=(rp.article,),
-        steps=tuple(dataclasses.replace(st, article=rp.article) for st in base.steps),
+        steps=tuple(
+            dataclasses.replace(
+                st,
+                article=rp.article,
+                **(rp.labels[st.name].model_dump() if st.name in rp.labels else {}),
+            )
+            for st in base.steps
+        ),
         summary_zh=rp.summary_zh or base.summary_zh,
         summary_en=rp.summary_en or base.summary_en,
     )
@@ -97,6 +105,9 @@ def adapt(rp: RegionPolicy, region: Region) -> Policy:
             document=rp.document,
             article=pv.article,
             values=(Value(pv.value, pv.start, OPEN_END, pv.published),),
+            # the region's value is its own decision, not a reading of another city's text
+            description=pv.description or pol.params[name].description,
+            reading=pol.params[name].reading and pv.description is None,
         )
     return pol
 
