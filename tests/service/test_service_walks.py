@@ -39,6 +39,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kejin.db import make_engine, transaction
+from kejin.regions import load_region
 
 from .conftest import live_server
 from .test_service_codes import (
@@ -356,6 +357,10 @@ def test_government_reviews_approves_pays_and_reads_the_dashboard(
     gov = Walk(browser, demo, "government", "demo_gov", lang)
     assert urlsplit(gov.page.url).path == "/dashboard"
     assert gov.page.locator("svg").count() >= 1  # the dashboard draws its figures
+    region = load_region("lianyungang")  # and says which region they are of
+    assert gov.page.inner_text("#region-name") == (
+        region.name_en if lang == "en" else region.name_zh
+    )
     gov.shot("dashboard")
     gov.go("/firms")
     gov.shot("firms")
