@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     #: The region served (:mod:`kejin.regions`, docs/region.md): a bundled region's name or a
     #: region file's path; empty for none (every library template active).
     region: str = "lianyungang"
+    #: Seconds a worker reuses the exact total of a long list for the same caller and filters
+    #: (:mod:`kejin.totals`); 0 counts on every page.
+    list_total_ttl: float = 30.0
 
 
 @lru_cache(maxsize=1)
