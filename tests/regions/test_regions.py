@@ -72,8 +72,10 @@ def test_lianyungang_offers_only_its_own_policies_and_fund(region) -> None:  # t
         for name, label in rp.labels.items():
             step = next(st for st in pol.steps if st.name == name)
             assert (step.zh, step.en) == (label.zh, label.en)
-        # the parameters the region leaves alone keep the template's values and sources
-        for name in set(pol.params) - set(rp.params):
+        # every parameter is the region's own but those it keeps on purpose (the LPR), which
+        # keep the template's values and sources
+        assert set(pol.params) == set(rp.params) | set(rp.keeps)
+        for name in rp.keeps:
             assert pol.params[name] == library.template(rp.template).params[name]
     scheme = load_scheme(region_scheme_id() or "")
     assert scheme.name_zh == r.fund.name_zh
@@ -162,6 +164,8 @@ def _set(path: str, value: object):  # type: ignore[no-untyped-def]
         ("policies.2.params.firm_cap.from", "someday", "policies.2.params.firm_cap.from", "date"),
         ("policies.0.title_en", "", "policies.0.title_en", "at least 1"),
         ("policies.0.colour", "blue", "policies.0.colour", "Extra inputs"),
+        ("policies.0.params.max_years", None, "policies.0.params.max_years", "kept on purpose"),
+        ("policies.2.keeps", ["lpr_share"], "policies.2.keeps", "not also in params"),
         ("policies.2.labels.no_step", {"zh": "无", "en": "none"}, "policies.2.labels.no_step",
          "has no step"),
         ("policies.2.params.lpr_share.description", None, "policies.2.params.lpr_share.description",

@@ -71,6 +71,10 @@ class RegionPolicy(_Model):
     summary_zh: str = ""
     summary_en: str = ""
     params: dict[str, ParamValue] = Field(default_factory=dict)
+    #: Template parameters the region keeps as they are (a national rate such as the LPR): every
+    #: other parameter is the region's own (``params``), so no other city's figure is paid
+    #: under the region's name.
+    keeps: list[str] = Field(default_factory=list)
     labels: dict[str, Label] = Field(default_factory=dict)
 
 
@@ -223,6 +227,28 @@ def _template_problems(region: Region, file: str) -> list[Problem]:
                         file=file,
                         field=f"{at}.params.{name}.value",
                         value=str(pv.value),
+                    )
+                )
+        for name in rp.keeps:
+            if name not in template.params or name in rp.params:
+                out.append(
+                    Problem(
+                        f"沿用的参数{name}须是模板的参数，且不在params中",
+                        f"a kept parameter ({name}) is the template's and not also in params",
+                        file=file,
+                        field=f"{at}.keeps",
+                        value=name,
+                    )
+                )
+        for name in template.params:
+            if name not in rp.params and name not in rp.keeps:
+                out.append(
+                    Problem(
+                        f"模板参数{name}须由区域设定（params）或声明沿用（keeps）",
+                        f"the template's parameter {name} is set by the region (params) or "
+                        "kept on purpose (keeps)",
+                        file=file,
+                        field=f"{at}.params.{name}",
                     )
                 )
         steps = [st.name for st in template.steps]
