@@ -202,3 +202,26 @@ def test_not_yaml_is_refused_in_both_languages() -> None:
     with pytest.raises(ValidationError) as e:
         parse_region("code: [unclosed", "x.yaml")
     assert e.value.problems[0].reason_zh.startswith("YAML格式错误")
+
+
+def test_region_cli_shows_the_region_and_checks_a_file(region, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from kejin.cli import _mount_areas, app
+
+    region(str(TINY))
+    _mount_areas()
+    res = CliRunner().invoke(app, ["region", "show", "--json"])
+    assert res.exit_code == 0, res.output
+    shown = json.loads(res.stdout)
+    assert (shown["code"], shown["policies"][0]["id"], shown["fund"]["id"]) == (
+        "320703",
+        "tiny_digital",
+        "tiny",
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('code: "12"\nname_zh: 某地\n', encoding="utf-8")
+    res = CliRunner().invoke(app, ["region", "check", str(bad)])
+    assert isinstance(res.exception, ValidationError)
+    by_field = {p.field: p for p in res.exception.problems}
+    assert {"code", "name_en", "policies", "fund"} <= set(by_field)
+    assert "缺少必填字段" in by_field["fund"].reason_zh and by_field["fund"].reason_en
+    assert "6位数字" in by_field["code"].reason_zh

@@ -709,7 +709,7 @@ def demo_cmd(
         None, "--checker", help="复核人（另一人）：发布、审批 / checker: publishes, approves"
     ),
 ) -> None:
-    """演示：在登记库上发布政策库并测算 / Publish the registry-computable library and show costs.
+    """演示：在登记库上发布本区域政策并测算 / Publish the region's computable policies, show costs.
 
     The officers act as on the web: ``--who`` (a gov_admin) creates each programme, reviews and
     pays; ``--checker`` (a second government user) publishes and approves.
@@ -730,7 +730,7 @@ def demo_cmd(
         second = person(s, checker, "policy.publish", option="--checker")
     frames = registry_frames(engine)
     pols = [p for p in library.all_policies() if p.entity in frames]
-    t = Table(title="政策库测算 / library over the registry")
+    t = Table(title="本区域政策测算 / the region's policies over the registry")
     for c in (
         "政策 policy",
         "年度 year",

@@ -114,6 +114,25 @@ class Region(_Model):
         return next((p for p in self.policies if p.id == policy_id), None)
 
 
+#: pydantic's error types in Chinese (its English message stays the English reason).
+ZH_ERRORS = {
+    "missing": "缺少必填字段",
+    "extra_forbidden": "不认识的字段（拼写？）",
+    "string_pattern_mismatch": "格式不符（区划代码为6位数字；编号为小写字母、数字与下划线）",
+    "string_too_short": "不得为空",
+    "string_type": "应为文本",
+    "too_short": "至少需要一项",
+    "date_from_datetime_parsing": "日期应为YYYY-MM-DD",
+    "date_parsing": "日期应为YYYY-MM-DD",
+    "date_type": "日期应为YYYY-MM-DD",
+    "decimal_parsing": "应为数字",
+    "decimal_type": "应为数字",
+    "dict_type": "应为键值映射",
+    "list_type": "应为列表",
+    "value_error": "取值不合规",
+}
+
+
 def region_path(name_or_path: str) -> Path:
     p = Path(name_or_path)
     return p if p.suffix in (".yaml", ".yml") else REGIONS_DIR / f"{name_or_path}.yaml"
@@ -143,7 +162,7 @@ def parse_region(text: str, file: str) -> Region:
             value = e.get("input")
             problems.append(
                 Problem(
-                    "字段不合规：" + e["msg"],
+                    "字段不合规：" + ZH_ERRORS.get(e["type"], e["msg"]),
                     e["msg"],
                     file=file,
                     field=loc or None,
