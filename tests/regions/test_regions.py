@@ -78,7 +78,7 @@ def test_lianyungang_offers_only_its_own_policies_and_fund(region) -> None:  # t
         for name in rp.keeps:
             assert pol.params[name] == library.template(rp.template).params[name]
     scheme = load_scheme(region_scheme_id() or "")
-    assert scheme.name_zh == r.fund.name_zh
+    assert (scheme.name_zh, scheme.version) == (r.fund.name_zh, r.fund.version)
     assert all("安徽" not in p.name_zh for p in scheme.participants)
     assert scheme.references[0].document == r.fund.document
     # the library's scheme the fund adapts is unchanged and still loads by its own id

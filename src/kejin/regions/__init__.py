@@ -86,6 +86,8 @@ class RegionFund(_Model):
 
     id: str = Field(pattern=ID)
     template: str = Field(pattern=ID)
+    #: The region's own version of its rules (shown beside the name; not the template's).
+    version: str = Field(min_length=1)
     name_zh: str = Field(min_length=1)
     name_en: str = Field(min_length=1)
     document: str = Field(min_length=1)
@@ -355,7 +357,7 @@ def fund_scheme_text(region: Region, file: str) -> str:
     fund = region.fund
     raw = yaml.safe_load((SCHEMES_DIR / f"{fund.template}.yaml").read_text(encoding="utf-8"))
     raw = _merge(raw, fund.overrides)
-    raw.update(id=fund.id, name_zh=fund.name_zh, name_en=fund.name_en)
+    raw.update(id=fund.id, version=fund.version, name_zh=fund.name_zh, name_en=fund.name_en)
     raw["references"] = [
         {
             "id": "region",
