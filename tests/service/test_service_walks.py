@@ -81,6 +81,7 @@ def _make_demo_argv(tmp: Path) -> list[list[str]]:
     points product, which needs no fitted model."""
     demo = ["--who", "demo_gov", "--checker", "demo_reviewer"]
     return [
+        ["db", "upgrade"],
         ["synth", "--firms", str(FIRMS), "--seed", "20241", "--replace"],
         ["demo-accounts", "--json"],
         ["points", "score", "--system", "most-v1", "--year", "2024"],
@@ -88,6 +89,7 @@ def _make_demo_argv(tmp: Path) -> list[list[str]]:
         ["whitelist", "refresh"],
         ["whitelist", "push", "--institution", "all", "--out-dir", str(tmp / "wl"), "--who",
          "demo_gov"],
+        ["summary"],
         ["credit", "warnings", "--month", "2026-06"],
         ["policy", "demo", *demo],
         ["fund", "demo", "--capital", "50000000", "--out", str(tmp / "out"), "--replace", *demo],
@@ -95,6 +97,32 @@ def _make_demo_argv(tmp: Path) -> list[list[str]]:
         ["match", "demo", *demo, "--firm", "demo_firm", "--bank", "demo_bank"],
         ["credit", "demo", "--who", "demo_bank"],
     ]  # fmt: skip
+
+
+#: Steps of the Makefile's recipe the walks leave out: the key (set in the environment instead),
+#: the model fit (see :func:`_make_demo_argv`) and the server (the live server is).
+NOT_WALKED = {("audit", "keygen"), ("credit", "tech-model"), ("serve",)}
+
+
+def test_the_walks_build_their_state_as_make_demo_does(tmp_path: Path) -> None:
+    """The walks' state is ``make demo``'s: the recipe's commands, in its order."""
+    recipe = (Path(__file__).resolve().parents[2] / "Makefile").read_text(encoding="utf-8")
+    body = re.search(r"^demo: install.*?\n((?:\t.*\n)+)", recipe, flags=re.M)
+    assert body, "the Makefile has a demo recipe"
+    made = []
+    for line in body[1].splitlines():
+        m = re.search(r"\$\(BIN\)/kejin ([a-z-]+)(?: ([a-z-]+))?", line)
+        if m:
+            words = tuple(w for w in m.groups() if w and not w.startswith("-"))
+            head = words if words[0] in GROUPS else words[:1]
+            if head not in NOT_WALKED:
+                made.append(head)
+    walked = [tuple(a[:2]) if a[0] in GROUPS else tuple(a[:1]) for a in _make_demo_argv(tmp_path)]
+    assert walked == made
+
+
+#: Command groups (``kejin GROUP COMMAND``) among the recipe's commands; the rest are single.
+GROUPS = {"audit", "db", "points", "whitelist", "credit", "policy", "fund", "match"}
 
 
 def _eligible_firms(engine: Any, n: int) -> list[str]:
@@ -310,6 +338,12 @@ def test_enterprise_applies_for_what_its_policies_page_offers(demo: Demo, browse
         w.go(link)
         w.shot(link.rsplit("/", 1)[-1])
     w.done()
+    # the demo's own firm account reads the same pages (what `make demo` hands a user)
+    d = Walk(browser, demo, "demo-firm", "demo_firm", lang)
+    for link in d.links(r"/enterprise/policies|/firms/\w+/points|/enterprise/market"):
+        d.go(link)
+        d.shot(link.rsplit("/", 1)[-1])
+    d.done()
 
 
 @pytest.mark.parametrize("lang", LANGS)
