@@ -17,6 +17,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine
 from tests.policy.conftest import populate_registry
 from typer.testing import CliRunner
@@ -118,6 +120,8 @@ def test_second_region_file_drives_the_cli(region, tmp_path: Path) -> None:  # t
     assert [(p["id"], p["title_zh"]) for p in listed] == [
         ("tiny_digital", "连云区数字化转型贷款贴息")
     ]
+    res = CliRunner().invoke(app, ["policy", "list", "--templates", "--json"])
+    assert "jian_digital" in [p["id"] for p in json.loads(res.stdout)]  # the library, to adapt
     res = CliRunner().invoke(app, ["fund", "schemes", "--json"])
     assert res.exit_code == 0, res.output
     ids = [s["id"] for s in json.loads(res.stdout)]
@@ -225,3 +229,23 @@ def test_region_cli_shows_the_region_and_checks_a_file(region, tmp_path: Path) -
     assert {"code", "name_en", "policies", "fund"} <= set(by_field)
     assert "缺少必填字段" in by_field["fund"].reason_zh and by_field["fund"].reason_en
     assert "6位数字" in by_field["code"].reason_zh
+
+
+@settings(max_examples=30, deadline=None)
+@given(share=st.decimals(min_value=-2, max_value=3, places=3))
+def test_a_ratio_is_taken_exactly_when_in_0_1_and_refused_otherwise(share: Decimal) -> None:
+    """The region's value of a ratio parameter is the one the policy resolves, to the digit,
+    for every value in 0..1; any other is refused, naming the field."""
+    doc = yaml.safe_load(LYG.read_text(encoding="utf-8"))
+    i = next(i for i, p in enumerate(doc["policies"]) if "lpr_share" in p.get("params", {}))
+    doc["policies"][i]["params"]["lpr_share"]["value"] = str(share)
+    text = yaml.safe_dump(doc, allow_unicode=True)
+    if 0 <= share <= 1:
+        region = parse_region(text, "h.yaml")
+        pol = library.adapt(region.policies[i], region)
+        (seg,) = pol.params["lpr_share"].segments(date(2025, 12, 31))
+        assert seg.value == share
+    else:
+        with pytest.raises(ValidationError) as e:
+            parse_region(text, "h.yaml")
+        assert [p.field for p in e.value.problems] == [f"policies.{i}.params.lpr_share.value"]

@@ -79,12 +79,19 @@ def _frame_for(policy_id: str, input_file: Path | None, uscc: str | None = None)
 
 
 @policy_app.command("list")
-def list_policies(json_out: bool = JSON) -> None:
-    """列出政策库 / Every policy with its document, input columns and parameters."""
+def list_policies(
+    json_out: bool = JSON,
+    templates: bool = typer.Option(
+        False,
+        "--templates",
+        help="列出政策库模板（区域据以改编） / the library's templates (what a region adapts)",
+    ),
+) -> None:
+    """列出本区域政策 / The active policies (the region's) with document, inputs and parameters."""
     from kejin.policy import library
 
     items = []
-    for p in library.all_policies():
+    for p in library.templates() if templates else library.all_policies():
         items.append(
             {
                 "id": p.id,
