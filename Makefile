@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 DEMO_FIRMS ?= 30000
 DEMO_SEED  ?= 20241
 export KEJIN_DATABASE_URL ?= sqlite:///kejin.db
+# The region the demo serves: its name, policies and fund in one file (docs/region.md).
+export KEJIN_REGION ?= lianyungang
 
 .PHONY: demo test bench lint mutate venv install install-test system-deps clean import-examples locale messages
 
@@ -83,7 +85,7 @@ demo: install system-deps
 	$(BIN)/kejin credit tech-model --out credit-tech-firm.json --register tech_firm --skip-if-insufficient
 	$(BIN)/kejin credit warnings --month 2026-06
 	$(BIN)/kejin policy demo --who demo_gov --checker demo_reviewer
-	$(BIN)/kejin fund demo --scheme anhui --capital 50000000 --out out --replace --who demo_gov --checker demo_reviewer
+	$(BIN)/kejin fund demo --capital 50000000 --out out --replace --who demo_gov --checker demo_reviewer
 	$(BIN)/kejin match products adopt --who demo_gov --checker demo_reviewer
 	$(BIN)/kejin match demo --who demo_gov --checker demo_reviewer --firm demo_firm --bank demo_bank
 	$(BIN)/kejin credit demo --who demo_bank

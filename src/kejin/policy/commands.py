@@ -79,12 +79,19 @@ def _frame_for(policy_id: str, input_file: Path | None, uscc: str | None = None)
 
 
 @policy_app.command("list")
-def list_policies(json_out: bool = JSON) -> None:
-    """列出政策库 / Every policy with its document, input columns and parameters."""
+def list_policies(
+    json_out: bool = JSON,
+    templates: bool = typer.Option(
+        False,
+        "--templates",
+        help="列出政策库模板（区域据以改编） / the library's templates (what a region adapts)",
+    ),
+) -> None:
+    """列出本区域政策 / The active policies (the region's) with document, inputs and parameters."""
     from kejin.policy import library
 
     items = []
-    for p in library.all_policies():
+    for p in library.templates() if templates else library.all_policies():
         items.append(
             {
                 "id": p.id,
@@ -718,7 +725,7 @@ def demo_cmd(
         None, "--checker", help="复核人（另一人）：发布、审批 / checker: publishes, approves"
     ),
 ) -> None:
-    """演示：在登记库上发布政策库并测算 / Publish the registry-computable library and show costs.
+    """演示：在登记库上发布本区域政策并测算 / Publish the region's computable policies, show costs.
 
     The officers act as on the web: ``--who`` (a gov_admin) creates each programme, reviews and
     pays; ``--checker`` (a second government user) publishes and approves.
@@ -739,7 +746,7 @@ def demo_cmd(
         second = person(s, checker, "policy.publish", option="--checker")
     frames = registry_frames(engine)
     pols = [p for p in library.all_policies() if p.entity in frames]
-    t = Table(title="政策库测算 / library over the registry")
+    t = Table(title="本区域政策测算 / the region's policies over the registry")
     for c in (
         "政策 policy",
         "年度 year",

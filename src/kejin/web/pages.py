@@ -108,6 +108,14 @@ def institution_names(request: Request) -> Callable[[str | None], str]:
     return inst
 
 
+def region_name(lang: str) -> str:
+    """The configured region's name (docs/region.md), empty when none is configured."""
+    from kejin.regions import current
+
+    r = current()
+    return "" if r is None else (r.name_en if lang == "en" else r.name_zh)
+
+
 def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> HTMLResponse:
     lang = lang_of(request)
     p = getattr(request.state, "principal", None)
@@ -122,6 +130,7 @@ def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) 
         "p": p,
         "csrf": csrf_token(request),
         "path": request.url.path,
+        "region": region_name(lang),
         **ctx,
     }
     resp = templates.TemplateResponse(request, name, full, status_code=status)
