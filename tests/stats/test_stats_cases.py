@@ -64,8 +64,6 @@ def test_overall_lists_every_indicator() -> None:
 
 
 @pytest.mark.parametrize("name", ["june_2025.yaml", "lpr_terms.yaml"])
-
-
 def test_flag_disagreements_name_the_wrong_flags(name: str) -> None:
     doc = read_case(name)
     got = kernels.flag_disagreements(frames(doc), case_month(doc))

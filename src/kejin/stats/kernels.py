@@ -192,11 +192,7 @@ def _coded(f: Frames) -> Frames:
     held = [f.loans.select("uscc"), f.qualifications.select("uscc")]
     if f.members is not None:  # a member with neither loan nor qualification is still counted
         held.append(f.members.select("uscc"))
-    codes = (
-        pl.concat(held)
-        .unique()
-        .with_row_index("code")
-    )
+    codes = pl.concat(held).unique().with_row_index("code")
 
     def code(df: pl.DataFrame) -> pl.DataFrame:
         return df.join(codes, on="uscc").drop("uscc").rename({"code": "uscc"})

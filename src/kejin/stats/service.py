@@ -241,17 +241,26 @@ def month_report(
     engine: Engine, month_text: str, by: str | None = None, population: str = "list"
 ) -> dict[str, Any]:
     """The month's indicators overall (and by ``by``), with their definitions and data date."""
-    _check_by(by)
+    return month_reports(engine, month_text, [by], population)[by]
+
+
+def month_reports(
+    engine: Engine, month_text: str, bys: Sequence[str | None], population: str = "list"
+) -> dict[str | None, dict[str, Any]]:
+    """:func:`month_report` for several breakdowns, reading the registry and joining once."""
+    for by in bys:
+        _check_by(by)
     _check_population(population)
     month = parse_month(month_text)
     f = gather(engine, month)
     defs = monthly()
-    m = kernels.measures_by(f, [month], [None] if by is None else [None, by], population)
+    wanted = [None, *[b for b in bys if b is not None]]
+    m = kernels.measures_by(f, [month], wanted, population)
     (overall,) = kernels.indicators(m[None], defs)
     with engine.connect() as conn:
         as_of = _data_as_of(conn, month)
     lpr = f.lpr.filter(pl.col("month") == month) if f.lpr is not None else None
-    out: dict[str, Any] = {
+    base: dict[str, Any] = {
         "month": f"{month:%Y-%m}",
         "date": kernels.month_end(month).isoformat(),
         "data_as_of": as_of,
@@ -262,16 +271,24 @@ def month_report(
         else {"lpr_1y": lpr["lpr_1y"][0], "lpr_5y": lpr["lpr_5y"][0]},
         "indicators": overall["indicators"],
     }
-    if by is not None:
-        rows = kernels.indicators(m[by], defs)
-        out["by"] = by
-        out["groups"] = [{"group": r["group"], "indicators": r["indicators"]} for r in rows]
-    out["first_time_flag_disagreements"] = [
-        {**r, "disbursed_on": r["disbursed_on"].isoformat(),
-         "first_disbursed_on": r["first_disbursed_on"].isoformat()}
-        for r in kernels.flag_disagreements(f, month).to_dicts()
-    ]  # fmt: skip
-    out["definitions"] = definitions()
+    tail = {
+        "first_time_flag_disagreements": [
+            {**r, "disbursed_on": r["disbursed_on"].isoformat(),
+             "first_disbursed_on": r["first_disbursed_on"].isoformat()}
+            for r in kernels.flag_disagreements(f, month).to_dicts()
+        ],
+        "definitions": definitions(),
+    }  # fmt: skip
+    out: dict[str | None, dict[str, Any]] = {}
+    for by in bys:
+        rep = dict(base)
+        if by is not None:
+            rep["by"] = by
+            rep["groups"] = [
+                {"group": r["group"], "indicators": r["indicators"]}
+                for r in kernels.indicators(m[by], defs)
+            ]
+        out[by] = rep | tail
     return out
 
 
@@ -325,10 +342,16 @@ def import_lpr(engine: Engine, path: Path | None = None) -> dict[str, Any]:
         try:
             month = parse_month(r["month"] or "")
         except ValidationError:
-            problems.append(Problem("月份应为 YYYY-MM", "month must be YYYY-MM", path.name, n, "month", r["month"]))
+            problems.append(
+                Problem(
+                    "月份应为 YYYY-MM", "month must be YYYY-MM", path.name, n, "month", r["month"]
+                )
+            )
             continue
         if month in seen:
-            problems.append(Problem("月份重复", "duplicate month", path.name, n, "month", r["month"]))
+            problems.append(
+                Problem("月份重复", "duplicate month", path.name, n, "month", r["month"])
+            )
         seen.add(month)
         vals = {}
         for col in ("lpr_1y", "lpr_5y"):
@@ -341,7 +364,10 @@ def import_lpr(engine: Engine, path: Path | None = None) -> dict[str, Any]:
                     Problem(
                         "应为小数形式的年利率（如0.0300），大于0、小于0.2",
                         "must be an annual rate as a fraction (e.g. 0.0300), above 0 and below 0.2",
-                        path.name, n, col, r[col],
+                        path.name,
+                        n,
+                        col,
+                        r[col],
                     )
                 )
             vals[col] = v

@@ -33,6 +33,4 @@ class LprRate(Base):
     )
     source: Mapped[str] = mapped_column(String(200), info=label("来源", "source"))
 
-    __table_args__ = (
-        CheckConstraint("lpr_1y > 0 AND lpr_5y > 0", name="lpr_pos"),
-    )
+    __table_args__ = (CheckConstraint("lpr_1y > 0 AND lpr_5y > 0", name="lpr_pos"),)
