@@ -29,8 +29,8 @@ STATS_TEXTS: dict[str, tuple[str, str]] = {
     "st_lpr_1y": ("1年期", "1-year"),
     "st_lpr_5y": ("5年期以上", "over 5 years"),
     "st_lpr_none": (
-        "LPR表中没有该月的公布值，利差不计算（可用 kejin stats lpr import 导入）",
-        "the LPR table has no value published for this month: no spread (import with kejin stats lpr import)",
+        "LPR表中没有该月的公布值，不计算较LPR的加点；管理员导入该月公布值后即可计算。",
+        "the LPR table has no value published for this month, so no spread over it is computed; it is once an administrator imports the month's published value.",
     ),
     "st_flags": ("首贷户标志核对", "First-loan flag check"),
     "st_flags_note": (
