@@ -93,11 +93,6 @@ def _fen(col: str) -> pl.Expr:
     return (pl.col(col) * 100).cast(pl.Int64)
 
 
-def _months_frame(months: Sequence[date]) -> pl.DataFrame:
-    m = pl.DataFrame({"month": sorted(set(months))}, schema={"month": pl.Date})
-    return m.with_columns(month_end=pl.col("month").dt.month_end())
-
-
 def population(qualifications: pl.DataFrame, months: Sequence[date]) -> pl.DataFrame:
     """(month, uscc, kind) for every list qualification valid on the month end D (bounds inclusive)."""
     return _spans_on(qualifications.filter(pl.col("kind").is_in(LIST_QUALIFICATIONS)), months)
@@ -109,17 +104,48 @@ def whitelist_population(members: pl.DataFrame, months: Sequence[date]) -> pl.Da
     return _spans_on(spans, months).select("month", "uscc")
 
 
+def _month_index(d: pl.Expr) -> pl.Expr:
+    return d.dt.year().cast(pl.Int32) * 12 + d.dt.month().cast(pl.Int32) - 1
+
+
+def _mk(month: str = "month", uscc: str = "uscc") -> pl.Expr:
+    """One Int64 key for (month, coded firm): joins on one integer column run several times
+    faster than on a (date, integer) pair."""
+    return (
+        _month_index(pl.col(month)).cast(pl.Int64) * (1 << 32) + pl.col(uscc).cast(pl.Int64)
+    ).alias("mk")
+
+
 def _spans_on(spans: pl.DataFrame, months: Sequence[date]) -> pl.DataFrame:
+    """(month, uscc, kind) for each span valid on the month end D of each of ``months``.
+
+    Valid on D means ``valid_from ≤ D ≤ valid_to``: from the month of ``valid_from`` to the month
+    of ``valid_to`` (that month itself only when ``valid_to`` is its last day). The months are
+    generated from these two month numbers rather than found by a range join (three times faster).
+    """
+    idx = sorted({m.year * 12 + m.month - 1 for m in months})
+    if not idx:
+        return pl.DataFrame(
+            schema={"month": pl.Date, "uscc": spans.schema["uscc"], "kind": pl.String}
+        )
+    lo, hi = idx[0], idx[-1]
+    last = _month_index(pl.col("valid_to")) - (
+        pl.col("valid_to") != pl.col("valid_to").dt.month_end()
+    ).cast(pl.Int32)
     return (
         spans.lazy()
-        .select("uscc", "kind", "valid_from", "valid_to")
-        .join_where(
-            _months_frame(months).lazy(),
-            pl.col("valid_from") <= pl.col("month_end"),
-            pl.col("valid_to") >= pl.col("month_end"),
+        .select(
+            "uscc",
+            "kind",
+            a=pl.max_horizontal(_month_index(pl.col("valid_from")), pl.lit(lo, pl.Int32)),
+            b=pl.min_horizontal(last, pl.lit(hi, pl.Int32)),
         )
-        .select("month", "uscc", "kind")
+        .filter(pl.col("a") <= pl.col("b"))
+        .select("uscc", "kind", m=pl.int_ranges("a", pl.col("b") + 1, dtype=pl.Int32))
+        .explode("m")
+        .filter(pl.col("m").is_in(idx))
         .unique()
+        .select(month=pl.date(pl.col("m") // 12, pl.col("m") % 12 + 1, 1), uscc="uscc", kind="kind")
         .collect()
     )
 
@@ -164,10 +190,8 @@ def _group_rows(rows: pl.DataFrame, by: str | None, pop: pl.DataFrame) -> pl.Laz
     if by is None:
         return lf.with_columns(group=pl.lit(TOTAL))
     if by == "qualification":
-        kinds = pop.lazy().select("month", "uscc", group="kind")
-        return lf.join(kinds, on=["month", "uscc"], how="left").with_columns(
-            pl.col("group").fill_null(NONE)
-        )
+        kinds = pop.lazy().select(_mk(), group="kind")
+        return lf.join(kinds, on="mk", how="left").with_columns(pl.col("group").fill_null(NONE))
     return lf.with_columns(group=pl.col(_key_column(by)))
 
 
@@ -232,7 +256,8 @@ def _base(
         pop = pop.join(pop_firms, on=["month", "uscc"], how="semi")
     else:
         pop_firms = pop.select("month", "uscc").unique()
-    flagged = pop_firms.lazy().with_columns(pop=pl.lit(True))
+    pop_firms = pop_firms.with_columns(_mk())
+    flagged = pop_firms.lazy().select("mk", pop=pl.lit(True))
     named = [b for b in bys if b is not None]
     loans = f.loans.lazy().with_columns(
         amount_fen=_fen("amount"),
@@ -261,8 +286,10 @@ def _base(
             ),
             on="contract_no",
         )
-        .join(flagged, on=["month", "uscc"], how="left")
+        .with_columns(_mk())
+        .join(flagged, on="mk", how="left")
         .select(
+            "mk",
             "month",
             "uscc",
             "institution_id",
@@ -276,8 +303,9 @@ def _base(
         )
     )
     # Firm-keyed breakdowns need only each firm's month: one row per firm and month, not per loan.
-    firm_stock = stock.group_by("month", "uscc").agg(
-        pl.col("bal", "credit_bal", "ml_bal", "npl_bal", "ip_bal").sum(), pl.col("pop").first()
+    firm_stock = stock.group_by("mk").agg(
+        pl.col("bal", "credit_bal", "ml_bal", "npl_bal", "ip_bal").sum(),
+        pl.col("month", "uscc", "pop").first(),
     )
     # Flows: loans of population firms disbursed in the month, first and last day included.
     first = loans.group_by("uscc").agg(first_on=pl.col("disbursed_on").min())
@@ -301,7 +329,8 @@ def _base(
         )
         .with_columns(month=pl.col("disbursed_on").dt.month_start())
         .filter(pl.col("month").is_in(every))
-        .join(flagged, on=["month", "uscc"], how="inner")
+        .with_columns(_mk())
+        .join(flagged, on="mk", how="inner")
         .join(first, on="uscc")
         .join(lpr, on="month", how="left")
         .with_columns(
@@ -327,7 +356,10 @@ def _base(
 
 
 def _aggregate(b: _Base, by: str | None) -> pl.DataFrame:
-    rows = b.stock if by is not None and BREAKDOWNS[by] == "loan" else b.firm_stock
+    # Loan-keyed breakdowns aggregate loans (a firm may count in several groups); the others one
+    # row per firm and month (per kind for qualification), where a borrower is a row.
+    per_loan = by is not None and BREAKDOWNS[by] == "loan"
+    rows = b.stock if per_loan else b.firm_stock
     stock = (
         _group_rows(rows, by, b.pop)
         .group_by("month", "group")
@@ -339,7 +371,11 @@ def _aggregate(b: _Base, by: str | None) -> pl.DataFrame:
             npl_balance=pl.col("npl_bal").filter("pop").sum(),
             ip_pledge_balance=pl.col("ip_bal").filter("pop").sum(),
             all_npl_balance=pl.col("npl_bal").sum(),
-            borrowers=pl.col("uscc").filter(pl.col("pop") & (pl.col("bal") > 0)).n_unique(),
+            borrowers=(
+                pl.col("uscc").filter(pl.col("pop") & (pl.col("bal") > 0)).n_unique()
+                if per_loan
+                else (pl.col("pop") & (pl.col("bal") > 0)).sum()
+            ),
         )
     )
     flow = (
