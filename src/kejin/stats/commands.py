@@ -14,6 +14,16 @@ lpr_app = typer.Typer(help="贷款市场报价利率 / the loan prime rate table
 stats_app.add_typer(lpr_app, name="lpr")
 
 BY_HELP = "分组 / breakdown: bank|chain|region|stage|tier|qualification|product-kind"
+#: The indicators a terminal has room for in the trend table (``--json`` gives every one).
+TREND_COLUMNS = (
+    "tech_loan_balance",
+    "tech_loan_yoy",
+    "tech_loan_mom",
+    "borrowers",
+    "loan_access_rate",
+    "first_time_borrowers",
+    "npl_ratio",
+)
 POP_HELP = "统计口径 / population: list (七类资质 seven kinds) | whitelist (白名单)"
 
 
@@ -81,15 +91,21 @@ def trend_cmd(
         return
     from rich.table import Table
 
-    from kejin.stats.labels import shown
+    from kejin.stats.labels import group_label, institution_names, shown
 
     defs = res["definitions"]
-    t = Table("月份 month", "分组 group", *[defs[i]["label_zh"] for i in defs])
+    names = institution_names(get_engine()) if by == "bank" else {}
+    t = Table("月份 month", "分组 group", *[defs[i]["label_zh"] for i in TREND_COLUMNS])
     for r in res["rows"]:
         t.add_row(
-            r["month"], r["group"], *[shown(defs[i]["unit"], r["indicators"][i]) for i in defs]
+            r["month"],
+            group_label(by, r["group"], names, "zh"),
+            *[shown(defs[i]["unit"], r["indicators"][i]) for i in TREND_COLUMNS],
         )
     console.print(t)
+    console.print(
+        "金额单位：万元；全部指标见 --json / money in CNY 10k; every indicator with --json"
+    )
 
 
 @stats_app.command("book")
