@@ -35,6 +35,7 @@ def test_book_sheets_formats_and_definitions(engine: Engine, tmp_path: Path) -> 
     banks = wb["按银行 by bank"]
     assert banks.freeze_panes == "B2"
     assert {banks.cell(row=r, column=1).value for r in (2, 3)} == {"B1", "B2"}  # names = ids here
+    assert "2025-06-30" in banks.cell(row=5, column=1).value  # the date travels with the table
     region = wb["按区县 by district"]
     assert {region.cell(row=r, column=1).value for r in (2, 3)} == {"海州区", "连云区"}
     defs = wb["指标定义 Definitions"]

@@ -71,6 +71,10 @@ def build(
     sh.widths([52, 24, 18, 10, 26, 12, 20])
 
     fmts = [None, *[EXCEL_FORMATS[defs[i]["unit"]] for i in ids]]
+    note = (
+        f"统计日 date {date}；数据日期 data as of {as_of}；口径 population：{basis}；"
+        "各指标定义见“指标定义”表 / definitions on the Definitions sheet"
+    )
     for by in BOOK_BREAKDOWNS:
         zh, en = BREAKDOWN_LABELS[by]
         sh = book.sheet(f"{zh} {en}")
@@ -80,6 +84,8 @@ def build(
         for g in parts[by]["groups"]:
             label = group_label(by, g["group"], names, "zh")
             sh.row([label, *[in_unit(defs[i]["unit"], g["indicators"][i]) for i in ids]], fmts)
+        sh.row([])
+        sh.row([note])
         sh.freeze("B2")
         sh.widths([24, *[16] * len(ids)])
 
@@ -87,6 +93,8 @@ def build(
     sh.row(["月份 month", *[_head(i, defs) for i in ids]])
     for r in trend["rows"]:
         sh.row([r["month"], *[in_unit(defs[i]["unit"], r["indicators"][i]) for i in ids]], fmts)
+    sh.row([])
+    sh.row([note.replace(f"统计日 date {date}", f"截至 through {date}")])
     sh.freeze("B2")
     sh.widths([12, *[16] * len(ids)])
 
