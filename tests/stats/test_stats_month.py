@@ -201,3 +201,45 @@ def test_cli_refuses_a_month_without_data(cli_db: Engine) -> None:
     r = runner.invoke(app, ["stats", "month", "2024-07", "--json"])
     assert r.exit_code != 0 and isinstance(r.exception, ValidationError)
     assert "2024-07" in str(r.exception)
+
+
+def test_whitelist_based_population_from_the_versions(engine: Engine) -> None:
+    """The case's whitelist as two versions: A and B from 2025-01-01, A and E from 2025-06-01
+    (B left at the end of May): the spans the kernel case states, read from the registry."""
+    from datetime import datetime
+
+    from kejin.whitelist.tables import WhitelistEntry, WhitelistVersion
+
+    doc = load_case(engine)
+    versions = {1: (date(2025, 1, 1), ["A", "B"]), 2: (date(2025, 6, 1), ["A", "E"])}
+    with engine.begin() as conn:
+        for vid, (as_of, members) in versions.items():
+            conn.execute(
+                WhitelistVersion.__table__.insert(),
+                [
+                    {
+                        "id": vid, "as_of": as_of, "rules_id": "default", "rules_version": "1",
+                        "rules_sha256": "0" * 64, "members": len(members),
+                        "entries_sha256": "0" * 64, "created_at": datetime(2025, 1, 1),
+                        "created_by": "system",
+                    }
+                ],
+            )  # fmt: skip
+            conn.execute(
+                WhitelistEntry.__table__.insert(),
+                [
+                    {
+                        "version_id": vid, "uscc": u, "name": u, "stage": "growth",
+                        "region_code": "320706", "status": "member", "tier": "base",
+                        "entry_rules": "", "exclusion_rules": "",
+                    }
+                    for u in members
+                ],
+            )  # fmt: skip
+    res = json.loads(json.dumps(month_report(engine, "2025-06", None, "whitelist"), default=str))
+    assert res["population_basis"] == "whitelist"
+    for ind, value in doc["expected_whitelist"].items():
+        assert res["indicators"][ind] == value, ind
+    tiers = json.loads(json.dumps(month_report(engine, "2025-06", "tier"), default=str))
+    got = {g["group"]: g["indicators"]["population"] for g in tiers["groups"]}
+    assert got == {"base": 1, "none": 3}  # A is the only list firm on version 2 (E has no kind)
