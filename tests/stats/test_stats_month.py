@@ -156,7 +156,7 @@ def test_a_month_without_status_rows_is_refused_by_name(engine: Engine) -> None:
     assert "2025-07" in e.value.reason_zh and "2025-07" in e.value.reason_en
 
 
-@pytest.mark.parametrize("bad", ["2025-13", "2025-6", "June", "2025-06-01"])
+@pytest.mark.parametrize("bad", ["2025-13", "2025-6", "June", "2025-06-01", "0000-01", "0001-01"])
 def test_a_bad_month_is_refused(engine: Engine, bad: str) -> None:
     with pytest.raises(ValidationError) as e:
         month_report(engine, bad)

@@ -34,9 +34,9 @@ LPR_FILE = Path(__file__).with_name("lpr.csv")
 
 
 def parse_month(text: str, field: str = "month") -> date:
-    """``YYYY-MM`` as the month's first day, or a refusal naming the field."""
+    """``YYYY-MM`` (years 1900–2999) as the month's first day, or a refusal naming the field."""
     m = _MONTH.match(text)
-    if not m or not 1 <= int(m.group(2)) <= 12:
+    if not m or not 1 <= int(m.group(2)) <= 12 or not 1900 <= int(m.group(1)) <= 2999:
         raise ValidationError(
             "月份格式应为 YYYY-MM",
             "month must be YYYY-MM",
