@@ -355,29 +355,63 @@ def _base(
     )
 
 
+#: Each list kind's bit in a firm-month's kind mask (the qualification breakdown).
+_KIND_BITS = {k: 1 << i for i, k in enumerate(LIST_QUALIFICATIONS)}
+
+
+def _kind_masks(pop: pl.DataFrame) -> pl.LazyFrame:
+    """(mk, mask): the list kinds each firm holds in each month, as bits of one integer."""
+    return (
+        pop.lazy()
+        .select(_mk(), bit=pl.col("kind").replace_strict(_KIND_BITS, return_dtype=pl.Int32))
+        .group_by("mk")
+        .agg(mask=pl.col("bit").sum())
+    )
+
+
+def _by_kind(rows: pl.LazyFrame, masks: pl.LazyFrame, aggs: list[pl.Expr]) -> pl.LazyFrame:
+    """Additive measures of firm-month rows by qualification kind: aggregated per kind mask
+    first (a handful of masks rather than a row per firm, month and kind), then each mask's sums
+    added to every kind it holds; a firm-month holding no list kind is in NONE."""
+    per_mask = (
+        rows.join(masks, on="mk", how="left")
+        .with_columns(pl.col("mask").fill_null(0))
+        .group_by("month", "mask")
+        .agg(aggs)
+    )
+    names = [e.meta.output_name() for e in aggs]
+    parts = [
+        per_mask.filter((pl.col("mask") & bit) != 0).with_columns(group=pl.lit(kind))
+        for kind, bit in _KIND_BITS.items()
+    ]
+    parts.append(per_mask.filter(pl.col("mask") == 0).with_columns(group=pl.lit(NONE)))
+    return pl.concat(parts).group_by("month", "group").agg(pl.col(names).sum())
+
+
 def _aggregate(b: _Base, by: str | None) -> pl.DataFrame:
     # Loan-keyed breakdowns aggregate loans (a firm may count in several groups); the others one
-    # row per firm and month (per kind for qualification), where a borrower is a row.
+    # row per firm and month, where a borrower is a row.
     per_loan = by is not None and BREAKDOWNS[by] == "loan"
     rows = b.stock if per_loan else b.firm_stock
-    stock = (
-        _group_rows(rows, by, b.pop)
-        .group_by("month", "group")
-        .agg(
-            all_balance=pl.col("bal").sum(),
-            balance=pl.col("bal").filter("pop").sum(),
-            credit_balance=pl.col("credit_bal").filter("pop").sum(),
-            medium_long_balance=pl.col("ml_bal").filter("pop").sum(),
-            npl_balance=pl.col("npl_bal").filter("pop").sum(),
-            ip_pledge_balance=pl.col("ip_bal").filter("pop").sum(),
-            all_npl_balance=pl.col("npl_bal").sum(),
-            borrowers=(
-                pl.col("uscc").filter(pl.col("pop") & (pl.col("bal") > 0)).n_unique()
-                if per_loan
-                else (pl.col("pop") & (pl.col("bal") > 0)).sum()
-            ),
-        )
-    )
+    masks = _kind_masks(b.pop) if by == "qualification" else None
+    stock_aggs = [
+        pl.col("bal").sum().alias("all_balance"),
+        pl.col("bal").filter("pop").sum().alias("balance"),
+        pl.col("credit_bal").filter("pop").sum().alias("credit_balance"),
+        pl.col("ml_bal").filter("pop").sum().alias("medium_long_balance"),
+        pl.col("npl_bal").filter("pop").sum().alias("npl_balance"),
+        pl.col("ip_bal").filter("pop").sum().alias("ip_pledge_balance"),
+        pl.col("npl_bal").sum().alias("all_npl_balance"),
+        (
+            pl.col("uscc").filter(pl.col("pop") & (pl.col("bal") > 0)).n_unique()
+            if per_loan
+            else (pl.col("pop") & (pl.col("bal") > 0)).sum()
+        ).alias("borrowers"),
+    ]
+    if masks is not None:
+        stock = _by_kind(rows.lazy(), masks, stock_aggs)
+    else:
+        stock = _group_rows(rows, by, b.pop).group_by("month", "group").agg(stock_aggs)
     flow = (
         _group_rows(b.flow, by, b.pop)
         .group_by("month", "group")
@@ -395,7 +429,9 @@ def _aggregate(b: _Base, by: str | None) -> pl.DataFrame:
     out = stock.join(flow, on=["month", "group"], how="full", coalesce=True)
     if firm_keyed:
         firms = (
-            _group_rows(b.pop_keyed, by, b.pop)
+            _by_kind(b.pop_keyed.lazy(), masks, [pl.len().cast(pl.Int64).alias("firms")])
+            if masks is not None
+            else _group_rows(b.pop_keyed, by, b.pop)
             .group_by("month", "group")
             .agg(firms=pl.len().cast(pl.Int64))
         )
