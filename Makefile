@@ -65,6 +65,9 @@ messages: | $(BIN)/python
 # every later step a person takes (push, publish, approve, pay, decide) acts as one of them
 # (--who), through the same audited services as the web; batch runs (scoring, refresh, the
 # model) are recorded as the system (docs/service.md, "CLI commands and who they act as").
+# The whitelist is also taken as at the region's last data month (2026-06-30), so the statistics
+# of that month have a whitelist-based population and tiers; the LPR table is loaded with the
+# published values it ships, and the month's statistics book is written to out/stats.
 # The audit chain is signed (MAC) with a per-machine key kept outside the repository and the
 # database (docs/service.md): generated once under ~/.config/kejin, reused by every later demo.
 # A KEJIN_AUDIT_KEY or KEJIN_AUDIT_KEY_FILE already set is used instead.
@@ -79,9 +82,12 @@ demo: install system-deps
 	$(BIN)/kejin demo-accounts
 	$(BIN)/kejin points score --system most-v1 --year 2024
 	$(BIN)/kejin points score --system most-v1
+	$(BIN)/kejin whitelist refresh --as-of 2026-06-30
 	$(BIN)/kejin whitelist refresh
 	$(BIN)/kejin whitelist push --institution all --out-dir out/whitelist --who demo_gov
 	$(BIN)/kejin summary
+	$(BIN)/kejin stats lpr import
+	$(BIN)/kejin stats book --month 2026-06 --out out/stats/stats-2026-06.xlsx
 	$(BIN)/kejin credit tech-model --out credit-tech-firm.json --register tech_firm --skip-if-insufficient
 	$(BIN)/kejin credit warnings --month 2026-06
 	$(BIN)/kejin policy demo --who demo_gov --checker demo_reviewer

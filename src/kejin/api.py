@@ -54,6 +54,8 @@ AREA_ROUTERS = [
     "kejin.credit.pages",
     "kejin.ingest.routes",
     "kejin.ingest.pages",
+    "kejin.stats.routes",
+    "kejin.stats.pages",
     "kejin.web.pages",
 ]
 

@@ -6,6 +6,7 @@ labels render like the rest of the page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from html import escape
 
@@ -213,6 +214,68 @@ def radar(title: str, axes: list[tuple[str, float, float | None]], r: int = 130)
         )
         parts.append(
             f'<polygon points="{pts}" fill="#1f5fa8" fill-opacity="0.35" stroke="#1f5fa8" stroke-width="2"/>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def line(
+    title: str,
+    points: list[tuple[str, float | None]],
+    fmt: Callable[[float], str],
+    color: int = 0,
+    width: int = 640,
+    height: int = 240,
+) -> str:
+    """A line over labelled points (months); a missing value (None) breaks the line and is
+    shown as a gap, never as zero. Every point carries its value as a tooltip and a label."""
+    left, right, top, bottom = 70, 16, 30, 46
+    vals = [v for _, v in points if v is not None]
+    lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
+    if lo == hi:
+        lo, hi = lo - (abs(lo) or 1) * 0.1, hi + (abs(hi) or 1) * 0.1
+    span_x, span_y = width - left - right, height - top - bottom
+    step = span_x / max(len(points) - 1, 1)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        return left + i * step, top + span_y * (1 - (v - lo) / (hi - lo))
+
+    c = PALETTE[color % len(PALETTE)]
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" aria-label="{escape(title)}" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
+        f'<text x="4" y="18" class="chart-title" font-size="14" font-weight="bold">{escape(title)}</text>',
+        f'<line x1="{left}" y1="{top + span_y}" x2="{width - right}" y2="{top + span_y}" stroke="#d9dee5"/>',
+        f'<text x="{left - 6}" y="{top + 4}" font-size="11" text-anchor="end">{escape(fmt(hi))}</text>',
+        f'<text x="{left - 6}" y="{top + span_y}" font-size="11" text-anchor="end">{escape(fmt(lo))}</text>',
+    ]
+    if not vals:
+        parts.append(
+            f'<text x="{left + 10}" y="{top + span_y / 2}" font-size="12" fill="#666">—</text>'
+        )
+    run: list[str] = []
+    for i, (lab, v) in enumerate(points):
+        x = left + i * step
+        parts.append(
+            f'<text x="{x:.1f}" y="{height - 8}" font-size="10" text-anchor="end" '
+            f'transform="rotate(-35 {x:.1f} {height - 8})">{escape(lab)}</text>'
+        )
+        if v is None:
+            if len(run) > 1:
+                parts.append(
+                    f'<polyline points="{" ".join(run)}" fill="none" stroke="{c}" stroke-width="2"/>'
+                )
+            run = []
+            continue
+        px, py = xy(i, v)
+        run.append(f"{px:.1f},{py:.1f}")
+        parts.append(
+            f"<g><title>{escape(lab)}: {escape(fmt(v))}</title>"
+            f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3.5" fill="{c}"/></g>'
+        )
+    if len(run) > 1:
+        parts.append(
+            f'<polyline points="{" ".join(run)}" fill="none" stroke="{c}" stroke-width="2"/>'
         )
     parts.append("</svg>")
     return "".join(parts)
