@@ -146,6 +146,7 @@ CODE_LABEL_TABLES = {
     "matching/kernels.py": "whitelist tiers in match reasons",
     "whitelist/pages.py": "whitelist change reasons",
     "stats/definitions.py": "statistics measures",
+    "stats/labels.py": "statistics breakdowns, populations and units",
     "policy/params.py": "parameter units",
     "policy/simulate.py": "simulation groupings",
     "policy/engine.py": "rounding rules",

@@ -19,7 +19,6 @@ from kejin.access.deps import TX, permit
 from kejin.access.rules import Principal
 from kejin.errors import KejinError
 from kejin.stats import kernels, service
-from kejin.stats import texts as _texts  # noqa: F401 (registers the page texts)
 from kejin.stats.book import build
 from kejin.stats.definitions import MEASURES
 from kejin.stats.labels import (
