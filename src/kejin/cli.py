@@ -163,6 +163,7 @@ def _mount_areas() -> None:
     from kejin.matching.commands import register as register_matching
     from kejin.points.commands import register as register_points
     from kejin.policy.commands import register as register_policy
+    from kejin.regions.commands import register as register_region
     from kejin.scale.commands import register as register_scale
     from kejin.stats.commands import register as register_stats
     from kejin.synth.commands import register as register_synth
@@ -175,6 +176,7 @@ def _mount_areas() -> None:
     register_matching(app)
     register_points(app)
     register_policy(app)
+    register_region(app)
     register_scale(app)
     register_stats(app)
     register_synth(app)

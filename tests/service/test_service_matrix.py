@@ -94,6 +94,8 @@ EXPECT: dict[str, Any] = {
     ),
     "firm.loans": lambda rel: GOV_READERS | ({"ent"} if rel == "F1_consented_own" else set()),
     "stats.region": lambda _: GOV_READERS,
+    # Regulator statistics: the region's figures and the first-loan flag check (names firms).
+    "stats.monthly": lambda _: GOV_READERS,
     "institution.list": everyone,
     "product.list": everyone,
     "loan.list": lambda rel: GOV_READERS | ({"bank"} if rel == "BKA_own" else set()),
