@@ -23,6 +23,10 @@ from .conftest import login
 
 #: Actions recorded outside the rule table (sign-in, the CLI's system events, steps of an act).
 LOGGED_ONLY = [
+    "credit.warnings.export",
+    "fund.statement",
+    "firm.record",
+    "registry.snapshot",
     "auth.locked",
     "auth.login",
     "auth.login_failed",
