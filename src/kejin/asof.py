@@ -6,10 +6,10 @@ the day its generation describes (its data stop there), whichever is later; toda
 nothing has been loaded. Counts judged on a date (firms holding a valid title, say) use it, so
 the dashboard, the firm list and ``kejin summary`` give one number for 高新 firms.
 
-Figures that rest on something else name it where they are shown, in the same words everywhere
-(:data:`SOURCES`): innovation points by their run and data year, the whitelist by its version
-and its own as-of date, early warnings by their data month, fund balances and claims as of the
-ledger today (money moves daily). docs/asof.md states the rule for readers.
+Figures that rest on something else name it where they are shown, in the same words everywhere:
+innovation points by their run and data year, the whitelist by its version and its own as-of
+date, early warnings by their data month, fund balances and claims as of the ledger today
+(money moves daily). docs/asof.md states the rule for readers.
 """
 
 from __future__ import annotations
@@ -17,15 +17,6 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import Connection, func, select
-
-#: How each kind of figure is dated (zh, en), the words pages and commands print beside it.
-SOURCES = {
-    "data": ("数据截至", "data as of"),
-    "points": ("积分批次", "points run"),
-    "whitelist": ("白名单版本", "whitelist version"),
-    "warnings": ("预警数据月份", "warning data month"),
-    "ledger": ("资金台账截至今日", "ledger as of today"),
-}
 
 RULE = (
     "除另有注明外，所有数字均截至数据日期（最近一次数据快照所描述的日期）。",
@@ -48,11 +39,3 @@ def data_date(conn: Connection) -> dt.date:
     if synth:
         days.append(dt.date.fromisoformat(synth))
     return max(days) if days else dt.date.today()
-
-
-def note(kind: str, value: object, lang: str = "zh") -> str:
-    """``数据截至 2026-06-30``: a figure's dating in the page's language (CLI: both)."""
-    zh, en = SOURCES[kind]
-    if lang == "both":
-        return f"{zh} / {en} {value}"
-    return f"{en if lang == 'en' else zh} {value}"

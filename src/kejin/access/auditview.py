@@ -48,7 +48,7 @@ def entity_text(kind: str, entity_id: str, lang: str, names: dict[str, str]) -> 
         return names.get(entity_id, entity_id)
     step = AUDIT_STEPS.get(entity_id)
     if step is not None:
-        return step[1] if lang == "en" else step[0]
+        return step.en if lang == "en" else step.zh
     return entity_id
 
 

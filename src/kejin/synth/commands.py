@@ -89,10 +89,10 @@ def summary(as_json: bool = typer.Option(False, "--json", help="输出JSON / pri
         print_json(s)
         return
     f, loans = s["firms"], s["loans"]
-    from kejin.asof import RULE, note
+    from kejin.asof import RULE
 
     console.print(
-        f"[bold]企业总数 / firms: {f['total']:,}[/]  （{note('data', s['as_of'], 'both')}）"
+        f"[bold]企业总数 / firms: {f['total']:,}[/]  （数据截至 / data as of {s['as_of']}）"
     )
     err_console.print(f"{RULE[0]}\n{RULE[1]}")
     console.print(_table("生命周期阶段 / lifecycle stage", STAGES, f["by_stage"]))
