@@ -9,6 +9,7 @@ from kejin.matching import tables as matching_tables
 from kejin.points import tables as points_tables
 from kejin.policy import tables as policy_tables
 from kejin.registry import tables as registry_tables
+from kejin.relend import tables as relend_tables
 from kejin.synth import tables as synth_tables
 from kejin.whitelist import tables as whitelist_tables
 
@@ -22,6 +23,7 @@ __all__ = [
     "points_tables",
     "policy_tables",
     "registry_tables",
+    "relend_tables",
     "synth_tables",
     "whitelist_tables",
 ]
