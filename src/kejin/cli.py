@@ -164,6 +164,7 @@ def _mount_areas() -> None:
     from kejin.points.commands import register as register_points
     from kejin.policy.commands import register as register_policy
     from kejin.relend.commands import register as register_relend
+    from kejin.stats.annual_commands import register as register_annual
     from kejin.stats.commands import register as register_stats
     from kejin.synth.commands import register as register_synth
     from kejin.whitelist.commands import register as register_whitelist
@@ -177,6 +178,7 @@ def _mount_areas() -> None:
     register_policy(app)
     register_relend(app)
     register_stats(app)
+    register_annual(app)
     register_synth(app)
     register_whitelist(app)
 

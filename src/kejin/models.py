@@ -10,6 +10,7 @@ from kejin.points import tables as points_tables
 from kejin.policy import tables as policy_tables
 from kejin.registry import tables as registry_tables
 from kejin.relend import tables as relend_tables
+from kejin.stats.evaluation import tables as evaluation_tables
 from kejin.synth import tables as synth_tables
 from kejin.whitelist import tables as whitelist_tables
 
@@ -17,6 +18,7 @@ __all__ = [
     "Base",
     "access_tables",
     "credit_tables",
+    "evaluation_tables",
     "fund_tables",
     "lending_tables",
     "matching_tables",

@@ -1,0 +1,80 @@
+"""``kejin stats banks | mark | index | effect``: the yearly figures (evaluation, index, effects).
+
+Added to the ``kejin stats`` group beside the monthly commands. Reads without ``--who`` show the
+whole region, as ``kejin stats month`` does; with ``--who`` they act as that person (a bank
+officer sees only its own scorecard). Entering a qualitative mark always names the person.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from kejin.access.acting import acting, who_option
+from kejin.console import console, get_engine, print_json
+from kejin.errors import Problem, ValidationError
+from kejin.stats.commands import stats_app
+
+JSON = typer.Option(False, "--json", help="输出JSON / print JSON")
+READ_WHO = typer.Option(None, "--who", help="以此用户身份查看 / view as this platform user")
+
+
+def _as(who: str | None) -> Any:
+    return nullcontext((None, None)) if who is None else acting(get_engine(), who)
+
+
+@stats_app.command("banks")
+def banks_cmd(
+    year: int = typer.Option(..., "--year", help="评估年度 / year"),
+    draws: int = typer.Option(200, "--draws", help="敏感性抽样次数 / sensitivity draws"),
+    who: str | None = READ_WHO,
+    as_json: bool = JSON,
+) -> None:
+    """银行服务成效评估 / Bank service-effect evaluation: scorecards and annual rank."""
+    from kejin.stats.evaluation.service import evaluate
+
+    with _as(who) as (s, p):
+        res = evaluate(get_engine(), year, s, p, draws=draws)
+    if as_json:
+        print_json(res)
+        return
+    t = Table("名次 rank", "区间 interval", "银行 bank", "定量 quant.", "定性 qual.", "总分 total")
+    t.title = f"{year} 银行科技金融服务成效评估（统计日 {res['date']}，比 {res['last_year_end']}）"
+    for c in res["scorecards"]:
+        t.add_row(str(c["rank"]), f"{c['rank_p5']}–{c['rank_p95']}", c["bank_name"],
+                  f"{c['quantitative']:.2f}", f"{c['qualitative']:.2f}", f"{c['total']:.2f}")  # fmt: skip
+    console.print(t)
+
+
+@stats_app.command("mark")
+def mark_cmd(
+    bank: str = typer.Option(..., "--bank"),
+    year: int = typer.Option(..., "--year"),
+    item: str = typer.Option(..., "--item", help="定性项目 / qualitative item id"),
+    points: str = typer.Option(..., "--points"),
+    reason: str = typer.Option(..., "--reason", help="评分理由 / reason"),
+    evidence: Path = typer.Option(..., "--evidence", exists=True, help="佐证材料 / evidence file"),
+    who: str | None = who_option(),
+) -> None:
+    """录入定性评分 / Enter a qualitative mark with its evidence file (stored and audited)."""
+    from kejin.stats.evaluation.service import enter_mark
+
+    try:
+        pts = Decimal(points)
+    except InvalidOperation:
+        raise ValidationError(
+            "得分无效", "invalid points", [Problem("不是数字", "not a number", field="--points", value=points)]
+        ) from None  # fmt: skip
+    with acting(get_engine(), who) as (s, p):
+        enter_mark(s, p, year=year, bank=bank, item=item, points=pts, reason=reason,
+                   evidence_name=evidence.name, evidence=evidence.read_bytes())  # fmt: skip
+    console.print(f"已录入 / entered: {bank} {year} {item} = {pts}")
+
+
+def register(app: typer.Typer) -> None:
+    """Nothing to add to ``app``: importing this module adds the commands to ``kejin stats``."""
