@@ -198,7 +198,7 @@ def scorecards(
                         "points": None if it.id not in marks else _cents(marks[it.id]) / 100,
                     }
                     for it in scheme.qualitative
-                ],  # fmt: skip
+                ],
                 "total": c / 100,
                 "rank": rk[b],
                 "rank_p5": iv.get(b, (rk[b], rk[b]))[0],

@@ -160,7 +160,7 @@ def evaluate(
                 "unit": defs[i.id].unit,
             }
             for i in scheme.indicators
-        },  # fmt: skip
+        },
         "qualitative_items": {
             x.id: {"zh": x.zh, "en": x.en, "max": x.max} for x in scheme.qualitative
         },
