@@ -76,5 +76,32 @@ def mark_cmd(
     console.print(f"已录入 / entered: {bank} {year} {item} = {pts}")
 
 
+@stats_app.command("index")
+def index_cmd(
+    year: int = typer.Option(..., "--year", help="年度 / year"),
+    draws: int = typer.Option(200, "--draws", help="敏感性抽样次数 / sensitivity draws"),
+    as_json: bool = JSON,
+) -> None:
+    """科技金融发展指数 / The development index (base month = 100), dimensions and trend."""
+    from kejin.stats.index import index_report
+
+    res = index_report(get_engine(), year, draws=draws)
+    if as_json:
+        print_json(res)
+        return
+    console.print(
+        f"{year} 科技金融发展指数 / development index: {res['index']} "
+        f"（{res['range_p5']}–{res['range_p95']}，基期 base {res['base']} = 100，统计日 {res['date']}）"
+    )
+    t = Table("维度 dimension", "权重 weight", "指数 index")
+    for d in res["dimensions"].values():
+        t.add_row(
+            f"{d['zh']} {d['en']}",
+            f"{d['weight']:g}",
+            "—" if d["value"] is None else str(d["value"]),
+        )
+    console.print(t)
+
+
 def register(app: typer.Typer) -> None:
     """Nothing to add to ``app``: importing this module adds the commands to ``kejin stats``."""
