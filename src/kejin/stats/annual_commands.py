@@ -103,5 +103,29 @@ def index_cmd(
     console.print(t)
 
 
+@stats_app.command("effect")
+def effect_cmd(
+    programme: str = typer.Argument(..., help="政策项目编号 / programme id"),
+    as_json: bool = JSON,
+) -> None:
+    """政策效果评估 / Matched difference-in-differences for a programme's beneficiaries."""
+    from kejin.stats.effect import effect_report
+
+    res = effect_report(get_engine(), programme)
+    if as_json:
+        print_json(res)
+        return
+    console.print(
+        f"{programme}: 受益企业 {res['beneficiaries']} 户，拨付 {res['amount_paid']:,.2f} 元；"
+        f"匹配 {res['matched']} 户（未匹配 {res['unmatched']}）/ beneficiaries, paid, matched"
+    )
+    t = Table("结果 outcome", "估计 estimate", "95% 区间 CI", "配对 pairs", "朴素 naive")
+    for o in res["outcomes"].values():
+        ci = "—" if o["estimate"] is None else f"[{o['ci_low']:.4f}, {o['ci_high']:.4f}]"
+        est = "—" if o["estimate"] is None else f"{o['estimate']:.4f}"
+        t.add_row(f"{o['label_zh']} {o['label_en']}", est, ci, str(o["pairs"]), str(o["naive"]))
+    console.print(t)
+
+
 def register(app: typer.Typer) -> None:
     """Nothing to add to ``app``: importing this module adds the commands to ``kejin stats``."""
