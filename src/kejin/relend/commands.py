@@ -154,6 +154,23 @@ def ledger_cmd(who: str | None = who_option(), as_json: bool = JSON) -> None:
     console.print(b)
 
 
+@relend_app.command("demo")
+def demo_cmd(
+    who: str | None = who_option("设定额度的管理员 / administrator setting quotas"),
+    checker: str = typer.Option(..., "--checker", help="审批人（人民银行分支机构用户）/ approver"),
+    bank: str = typer.Option(..., "--bank", help="报送批次的银行用户 / bank officer submitting"),
+) -> None:
+    """演示台账 / Fill the ledger: quotas for every bank, the demo bank's batches."""
+    from kejin.access.acting import require_who
+    from kejin.relend.demo import run
+
+    res = run(get_engine(), require_who(who), checker, bank)
+    console.print(
+        f"再贷款演示 / relending demo {res['year']}: {res['quotas']} 个额度 quotas, "
+        f"{res['eligible_loans']} 笔合格贷款 eligible loans, 批次 batches {res['batches']}"
+    )
+
+
 def _state(x: dict[str, Any]) -> str:
     label = RELEND_BATCH_STATES[x["state"]].zh
     return label + ("（逾期）" if x["overdue"] else "")

@@ -127,5 +127,18 @@ def effect_cmd(
     console.print(t)
 
 
+@stats_app.command("demo")
+def demo_cmd(
+    year: int = typer.Option(..., "--year"),
+    who: str | None = who_option(),
+) -> None:
+    """演示：录入各银行定性评分及佐证 / Demo: qualitative marks with evidence for every bank."""
+    from kejin.access.acting import require_who
+    from kejin.stats.evaluation.demo import run
+
+    n = run(get_engine(), require_who(who), year)
+    console.print(f"已录入定性评分 {n} 项 / {n} qualitative marks entered")
+
+
 def register(app: typer.Typer) -> None:
     """Nothing to add to ``app``: importing this module adds the commands to ``kejin stats``."""
