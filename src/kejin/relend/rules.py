@@ -14,6 +14,9 @@ add_rules(
     [
         Rule("relend.quota", "gov_admin", "region"),
         Rule("relend.submit", "bank_officer", "own_institution"),
+        # A bank's system submitting through the API (a token may carry it): the service
+        # checks the quota is the officer's own institution's.
+        Rule("relend.batches", "bank_officer", "scoped"),
         Rule("relend.approve", "gov_reviewer", "region"),
         Rule("relend.repay", "bank_officer", "own_institution"),
         *(Rule("relend.read", r, "region") for r in READERS),
