@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from relendkit import seed
+from relendkit import make_uscc, seed
 from sqlalchemy import Engine, func, select, update
 from tests.people import add_people
 
@@ -109,6 +109,12 @@ def test_approve_draws_repay_restores_and_the_ledger_is_tenanted(engine: Engine)
         svc.repay(s, p, b, D("2500000"))
     with acting(engine, "b2") as (s, p):
         assert svc.ledger(s, p)["batches"] == []
+    with acting(engine, "admin") as (s, p):  # "再贷款+贴息" on the firm's page
+        (funded,) = svc.combination(s, make_uscc(0))["loans"]
+        (waiting,) = svc.combination(s, make_uscc(2))["loans"]
+    assert funded["relend"] == {"tool": "tech_relending", "amount": D("3000000.00"), "batch": b,
+                                "state": "approved"}  # fmt: skip
+    assert waiting["relend"] is None and waiting["relend_quota"] == qid
     with acting(engine, "b1") as (s, p):
         svc.submit(s, p, qid, [svc.Line("L2", "rd")])  # now within the quota
         with pytest.raises(ValidationError):

@@ -593,3 +593,78 @@ def firm_relending(s: Session, uscc: str) -> list[dict[str, Any]]:
         }
         for x, b, loan in rows
     ]
+
+
+def combination(s: Session, uscc: str, lang: str = "zh") -> dict[str, Any]:
+    """ "再贷款+贴息" for one firm: per loan, the relending that funds it (or the quota it would
+    qualify under, or why not) and the interest subsidies paid on it; and the published
+    interest-subsidy programmes. Ji'an's firms did not know they could combine the two."""
+    from kejin.policy import library
+    from kejin.policy.tables import Application, Programme
+
+    interest = {p.id for p in library.all_policies() if getattr(p, "cost_kind", None) == "interest"}
+    progs = s.execute(
+        select(Programme.id, Programme.policy_id, Programme.year).where(
+            Programme.state == "published", Programme.policy_id.in_(sorted(interest))
+        ).order_by(Programme.year.desc(), Programme.id)
+    ).all()  # fmt: skip
+    titles = {p.id: (p.title_en if lang == "en" else p.title_zh) for p in library.all_policies()}
+    out = []
+    for loan in s.scalars(select(Loan).where(Loan.uscc == uscc).order_by(Loan.disbursed_on)):
+        funded = s.execute(
+            select(RelendLoan, RelendBatch)
+            .join(RelendBatch, RelendBatch.id == RelendLoan.batch_id)
+            .where(RelendLoan.contract_no == loan.contract_no)
+        ).first()
+        row: dict[str, Any] = {
+            "contract_no": loan.contract_no,
+            "bank": loan.institution_id,
+            "amount": loan.amount,
+            "rate": loan.rate,
+            "disbursed_on": loan.disbursed_on,
+            "relend": None,
+            "relend_quota": None,
+            "relend_problems": [],
+        }
+        if funded is not None:
+            x, b = funded
+            row["relend"] = {
+                "tool": x.tool,
+                "amount": x.relend_amount,
+                "batch": b.id,
+                "state": b.state,
+            }
+        else:
+            for q in s.scalars(
+                select(RelendQuota).where(
+                    RelendQuota.institution_id == loan.institution_id,
+                    RelendQuota.valid_from <= loan.disbursed_on,
+                    RelendQuota.valid_to >= loan.disbursed_on,
+                )
+            ):
+                probs, _ = check_line(s, q, Line(loan.contract_no, q.purposes[0]), None)
+                if not probs:
+                    row["relend_quota"] = q.id
+                    break
+                row["relend_problems"] = [
+                    p.reason_en if lang == "en" else p.reason_zh for p in probs
+                ]
+        paid = s.execute(
+            select(Programme.policy_id, Programme.year, Application.paid_total)
+            .join(Programme, Programme.id == Application.programme_id)
+            .where(
+                Application.firm == uscc,
+                Application.cost_item.like(f"%:{loan.contract_no}:%"),
+                Application.paid_total > 0,
+            )
+        ).all()
+        row["subsidies"] = [
+            {"programme": f"{titles.get(pol, pol)} {y}", "paid": amt} for pol, y, amt in paid
+        ]
+        out.append(row)
+    return {
+        "loans": out,
+        "interest_programmes": [
+            {"id": pid, "title": titles.get(pol, pol), "year": y} for pid, pol, y in progs
+        ],
+    }

@@ -129,14 +129,30 @@ def effect_cmd(
 
 @stats_app.command("demo")
 def demo_cmd(
-    year: int = typer.Option(..., "--year"),
+    year: int | None = typer.Option(
+        None, "--year", help="默认：最近有数据的年度 / default: latest"
+    ),
     who: str | None = who_option(),
 ) -> None:
     """演示：录入各银行定性评分及佐证 / Demo: qualitative marks with evidence for every bank."""
+    from sqlalchemy import func, select
+
     from kejin.access.acting import require_who
+    from kejin.lending.tables import LoanStatus
     from kejin.stats.evaluation.demo import run
 
-    n = run(get_engine(), require_who(who), year)
+    engine = get_engine()
+    if year is None:
+        with engine.connect() as c:
+            last = c.scalar(select(func.max(LoanStatus.month)))
+        year = last.year if last is not None else None
+    if year is None:
+        raise ValidationError(
+            "尚无贷款状态数据",
+            "no loan-status data yet",
+            [Problem("无数据", "no data", field="--year")],
+        )
+    n = run(engine, require_who(who), year)
     console.print(f"已录入定性评分 {n} 项 / {n} qualitative marks entered")
 
 

@@ -135,6 +135,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "rl_refused": ("未能办理", "Not done"),
     "rl_none": ("尚无再贷款额度。", "No relending quota yet."),
     "rl_combo": ("再贷款+贴息", "Relending + interest subsidy"),
+    "rl_rate": ("年利率", "Annual rate"),
+    "rl_combo_can": (
+        "符合再贷款条件，可由贷款银行申请",
+        "eligible for relending: the lending bank can submit it",
+    ),
+    "rl_combo_programmes": ("可叠加的贷款贴息政策：", "Interest subsidies that can be combined: "),
     "ef_title": ("政策效果评估", "Policy-effect evaluation"),
     "ef_nav": ("政策效果", "Policy effects"),
     "ef_programme": ("政策项目", "Programme"),
