@@ -110,3 +110,32 @@ def test_the_shipped_definition_loads() -> None:
     assert {d.id for d in s.dimensions} == {
         "credit_scale", "access", "structure", "cost", "risk", "equity", "insurance", "policy_funds"
     }  # fmt: skip
+
+
+def test_index_from_the_registry_and_a_year_without_data(engine) -> None:
+    from decimal import Decimal
+
+    from sqlalchemy import insert
+    from tests.relend.relendkit import seed
+
+    from kejin.lending.tables import LoanStatus
+    from kejin.stats.index import index_report
+
+    seed(engine, [{"contract": "X1", "firm": 1}, {"contract": "X2", "firm": 2}])
+    bal = {(1, "X1"): "900000", (1, "X2"): "100000", (2, "X1"): "990000", (2, "X2"): "110000"}
+    with engine.begin() as c:
+        c.execute(
+            insert(LoanStatus),
+            [{"contract_no": k, "month": date(2026, m + 2, 1), "balance": Decimal(v),
+              "days_past_due": 0, "classification": "normal"} for (m, k), v in bal.items()],
+        )  # fmt: skip
+    res = index_report(engine, 2026, draws=20)
+    assert [x["month"] for x in res["series"]] == ["2026-03", "2026-04"]
+    assert res["series"][0]["index"] == 100.0
+    # the balance grew 10% (credit scale 110); borrowers and access unchanged (100); the shares
+    # are all credit loans (100); no disbursement, NPL or other flows in April: left out
+    assert res["dimensions"]["credit_scale"]["value"] == 110.0
+    assert res["dimensions"]["access"]["value"] == 100.0
+    assert "new_loan_avg_rate" in res["series"][1]["left_out"]
+    with pytest.raises(ValidationError, match="2025"):
+        index_report(engine, 2025, draws=0)
