@@ -3,7 +3,8 @@
 For programme P of year Y, the beneficiaries are the firms it paid. Each is matched to the
 non-beneficiary nearest to it in (log staff, points percentile) among firms of the same lifecycle
 stage and industry chain — size and points taken in year Y, the year before the effect year —
-with replacement. For each outcome (R&D expense, revenue, new loans disbursed in the year), the
+with replacement, among firms founded before year Y (a firm founded during Y has no comparable
+"before"). For each outcome (R&D expense, revenue, new loans disbursed in the year), the
 estimate is the mean over matched pairs of the difference in log change from Y to Y + 1
 (treated − control; loans as log(1 + amount), since most firms borrow nothing in a year):
 a two-period difference-in-differences in logs, so exp(δ) − 1 reads as a
@@ -70,7 +71,11 @@ def _frames(engine: Engine, programme_id: str) -> dict[str, Any]:
             schema={"uscc": pl.String, "amount": pl.Float64},
             orient="row",
         )
-        firms = read_frame(c, Enterprise.__table__, ["uscc", "stage", "industry_chain"])
+        # Firms operating before the programme year: one founded during it has no "before"
+        # comparable with a beneficiary's (its first year's loans and revenue start from zero).
+        firms = read_frame(
+            c, Enterprise.__table__, ["uscc", "stage", "industry_chain", "founded_on"]
+        ).filter(pl.col("founded_on") < date(year, 1, 1))
         ind = read_frame(
             c,
             AnnualIndicator.__table__,
