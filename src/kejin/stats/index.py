@@ -52,6 +52,9 @@ class Part(_Strict):
     source: Literal["monthly", "equity", "insurance", "subsidy", "relending"]
     direction: Literal["positive", "negative"]
     weight: float = Field(gt=0)
+    #: ``complement``: index 1 − value (an NPL ratio of 0.0001 rising to 0.02 would otherwise
+    #: be a relative of 1/200; the performing share 0.9999 → 0.98 says what changed).
+    transform: Literal["none", "complement"] = "none"
 
 
 class Dimension(_Strict):
@@ -210,6 +213,11 @@ class Link:
     left_out: list[str]
 
 
+def _value(data: dict[str, dict[date, float | None]], p: Part, m: date) -> float | None:
+    v = data[p.id].get(m)
+    return None if v is None else (1.0 - v if p.transform == "complement" else v)
+
+
 def _relative(a: float | None, b: float | None, part: Part, s: IndexSpec) -> float | None:
     if a is None or b is None or a <= 0 or b <= 0:
         return None
@@ -235,7 +243,7 @@ def compile_index(
         num = den = 0.0
         for d in s.dimensions:
             rs = [
-                (p.weight, _relative(data[p.id].get(prev), data[p.id].get(cur), p, s))
+                (p.weight, _relative(_value(data, p, prev), _value(data, p, cur), p, s))
                 for p in d.indicators
             ]
             known = [(wt, r) for wt, r in rs if r is not None]
