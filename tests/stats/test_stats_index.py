@@ -139,3 +139,21 @@ def test_index_from_the_registry_and_a_year_without_data(engine) -> None:
     assert "new_loan_avg_rate" in res["series"][1]["left_out"]
     with pytest.raises(ValidationError, match="2025"):
         index_report(engine, 2025, draws=0)
+
+
+def test_a_complement_indexes_the_performing_share() -> None:
+    s = parse(
+        SPEC.replace(
+            "{id: npl_ratio, source: monthly, direction: negative, weight: 3}",
+            "{id: npl_ratio, source: monthly, direction: positive, transform: complement, weight: 3}",
+        ),
+        "i.yaml",
+    )
+    data = {
+        "tech_loan_balance": {M[0]: 100.0, M[1]: 100.0},
+        "npl_ratio": {M[0]: 0.01, M[1]: 0.02},
+        "equity_ttm": {M[0]: None, M[1]: None},
+    }
+    idx = compile_index(s, M[:2], data)
+    assert idx[1].dimensions["risk"] == pytest.approx(100 * 0.98 / 0.99)
+    assert idx[1].value == pytest.approx(100 * (0.6 + 0.4 * 0.98 / 0.99))
