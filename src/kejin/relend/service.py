@@ -574,27 +574,6 @@ def batch_loans(s: Session, p: Principal, batch_id: int) -> list[dict[str, Any]]
     ]
 
 
-def firm_relending(s: Session, uscc: str) -> list[dict[str, Any]]:
-    """A firm's loans refinanced by a central-bank tool (for the "再贷款+贴息" panel)."""
-    rows = s.execute(
-        select(RelendLoan, RelendBatch, Loan)
-        .join(RelendBatch, RelendBatch.id == RelendLoan.batch_id)
-        .join(Loan, Loan.contract_no == RelendLoan.contract_no)
-        .where(RelendLoan.uscc == uscc, RelendBatch.state.in_(("approved", "repaid")))
-    ).all()
-    return [
-        {
-            "contract_no": x.contract_no,
-            "tool": x.tool,
-            "bank": b.institution_id,
-            "relend_amount": x.relend_amount,
-            "loan_rate": loan.rate,
-            "disbursed_on": loan.disbursed_on,
-        }
-        for x, b, loan in rows
-    ]
-
-
 def combination(s: Session, uscc: str, lang: str = "zh") -> dict[str, Any]:
     """ "再贷款+贴息" for one firm: per loan, the relending that funds it (or the quota it would
     qualify under, or why not) and the interest subsidies paid on it; and the published
