@@ -163,7 +163,9 @@ def match(p: pl.DataFrame, use_points: bool) -> tuple[np.ndarray, np.ndarray, in
 
 def did(p: pl.DataFrame, t: np.ndarray, c: np.ndarray, outcome: str) -> dict[str, Any]:
     """The matched DiD in logs for one outcome, with its clustered 95% interval and the naive one."""
-    import statsmodels.api as sm
+    from statsmodels.regression.linear_model import (
+        OLS,  # not statsmodels.api: a tenth of the import
+    )
 
     pre = p[f"{outcome}_pre"].cast(pl.Float64).to_numpy()
     post = p[f"{outcome}_post"].cast(pl.Float64).to_numpy()
@@ -194,9 +196,7 @@ def did(p: pl.DataFrame, t: np.ndarray, c: np.ndarray, outcome: str) -> dict[str
     }
     if diff.size < MIN_PAIRS or len(np.unique(c[keep])) < 2:
         return {**res, "estimate": None, "ci_low": None, "ci_high": None, "std_error": None}
-    fit = sm.OLS(diff, np.ones((diff.size, 1))).fit(
-        cov_type="cluster", cov_kwds={"groups": c[keep]}
-    )
+    fit = OLS(diff, np.ones((diff.size, 1))).fit(cov_type="cluster", cov_kwds={"groups": c[keep]})
     lo, hi = fit.conf_int(alpha=1 - CONFIDENCE)[0]
     est = float(fit.params[0])
     return {
