@@ -164,7 +164,7 @@ def match(p: pl.DataFrame, use_points: bool) -> tuple[np.ndarray, np.ndarray, in
 def did(p: pl.DataFrame, t: np.ndarray, c: np.ndarray, outcome: str) -> dict[str, Any]:
     """The matched DiD in logs for one outcome, with its clustered 95% interval and the naive one."""
     from statsmodels.regression.linear_model import (
-        OLS,  # not statsmodels.api: a tenth of the import
+        OLS,  # not statsmodels.api (imports far less)
     )
 
     pre = p[f"{outcome}_pre"].cast(pl.Float64).to_numpy()
