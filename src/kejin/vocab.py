@@ -223,7 +223,7 @@ AUDIT_ENTITIES = _terms(
 
 #: Central-bank structural tools a bank refinances its loans with (kejin.relend).
 RELEND_TOOLS = _terms(
-    ("tech_relending", "科技创新再贷款", "relending for sci-tech innovation"),
+    ("relending", "科技创新再贷款", "relending for sci-tech innovation"),
     ("rediscount", "再贴现", "rediscount"),
 )
 

@@ -21,7 +21,7 @@ from kejin.relend import service as svc
 from kejin.relend.tables import RelendBatch, RelendLoan, RelendQuota
 
 D = Decimal
-QID = "tech_relending-2026-B1"
+QID = "relending-2026-B1"
 
 
 def _people(engine: Engine) -> None:
@@ -37,7 +37,7 @@ def _people(engine: Engine) -> None:
 def _quota(engine: Engine, amount: str = "10000000", bank: str = "B1") -> str:
     with acting(engine, "admin") as (s, p):
         q = svc.set_quota(
-            s, p, tool="tech_relending", institution_id=bank, year=2026, quota=D(amount),
+            s, p, tool="relending", institution_id=bank, year=2026, quota=D(amount),
             matching_ratio=D("1"), rate_cap=D("0.045"), max_term_months=36,
             purposes=["rd", "tech_transformation"],
         )  # fmt: skip
@@ -112,7 +112,7 @@ def test_approve_draws_repay_restores_and_the_ledger_is_tenanted(engine: Engine)
     with acting(engine, "admin") as (s, p):  # "再贷款+贴息" on the firm's page
         (funded,) = svc.combination(s, make_uscc(0))["loans"]
         (waiting,) = svc.combination(s, make_uscc(2))["loans"]
-    assert funded["relend"] == {"tool": "tech_relending", "amount": D("3000000.00"), "batch": b,
+    assert funded["relend"] == {"tool": "relending", "amount": D("3000000.00"), "batch": b,
                                 "state": "approved"}  # fmt: skip
     assert waiting["relend"] is None and waiting["relend_quota"] == qid
     with acting(engine, "b1") as (s, p):

@@ -40,7 +40,7 @@ def quota_cmd(
     bank: str = typer.Option(..., "--bank", help="银行机构编号 / bank id"),
     amount: str = typer.Option(..., "--amount", help="额度(元) / quota in yuan"),
     year: int = typer.Option(..., "--year"),
-    tool: str = typer.Option("tech_relending", "--tool", help="/".join(RELEND_TOOLS)),
+    tool: str = typer.Option("relending", "--tool", help="/".join(RELEND_TOOLS)),
     ratio: str = typer.Option("1", "--ratio", help="配套比例 / matching ratio (1 = 100%)"),
     rate_cap: str = typer.Option("0.045", "--rate-cap", help="贷款利率上限 / loan rate cap"),
     max_term: int = typer.Option(36, "--max-term", help="贷款最长期限(月) / longest loan term"),

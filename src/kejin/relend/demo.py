@@ -31,15 +31,15 @@ def run(engine: Engine, who: str, checker: str, bank_user: str) -> dict[str, Any
         own = p.institution_id
     with acting(engine, who) as (s, p):
         for b in banks:
-            qid = f"tech_relending-{year}-{b}"
+            qid = f"relending-{year}-{b}"
             if s.get(RelendQuota, qid) is None:
                 svc.set_quota(
-                    s, p, tool="tech_relending", institution_id=b, year=year,
+                    s, p, tool="relending", institution_id=b, year=year,
                     quota=Decimal("1000000000" if b == own else "500000000"),
                     matching_ratio=Decimal("1"), rate_cap=Decimal("0.045"), max_term_months=36,
                     purposes=list(PURPOSES),
                 )  # fmt: skip
-    qid = f"tech_relending-{year}-{own}"
+    qid = f"relending-{year}-{own}"
     with acting(engine, bank_user) as (s, _):
         q = s.get(RelendQuota, qid)
         loans = s.scalars(

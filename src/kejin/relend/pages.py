@@ -118,7 +118,7 @@ def bank_relend_page(
 def quota_submit(
     request: Request,
     bank: str = Form("", max_length=20),
-    tool: str = Form("tech_relending", max_length=30),
+    tool: str = Form("relending", max_length=30),
     year: str = Form("", max_length=4),
     amount: str = Form("", max_length=30),
     ratio: str = Form("1", max_length=10),

@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column(
             "tool",
             sa.Enum(
-                "tech_relending",
+                "relending",
                 "rediscount",
                 name="relend_tool",
                 native_enum=False,
@@ -133,7 +133,7 @@ def upgrade() -> None:
         sa.Column(
             "tool",
             sa.Enum(
-                "tech_relending",
+                "relending",
                 "rediscount",
                 name="relend_tool",
                 native_enum=False,
