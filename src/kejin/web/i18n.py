@@ -24,7 +24,10 @@ from kejin.vocab import (
     FINANCING_KINDS,
     INDUSTRY_CHAINS,
     LEDGER_PURPOSES,
+    LOAN_PURPOSES,
     QUALIFICATION_KINDS,
+    RELEND_BATCH_STATES,
+    RELEND_TOOLS,
     STAGES,
     Term,
 )
@@ -107,4 +110,7 @@ VOCABS = {
     "scope": CONSENT_SCOPES,
     "financing": FINANCING_KINDS,
     "classification": CLASSIFICATIONS,
+    "relend_tool": RELEND_TOOLS,
+    "relend_state": RELEND_BATCH_STATES,
+    "loan_purpose": LOAN_PURPOSES,
 }

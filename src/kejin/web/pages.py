@@ -437,8 +437,13 @@ def firm(
     p: Principal = permit("firm.read", target="uscc"),
     s: Session = TX,
 ) -> Response:
+    from kejin.relend.service import combination
+
     prof = profiles.firm_profile(s, p, uscc)
-    return render(request, "firm.html", {"f": prof, "ind_fields": _indicator_columns()})
+    combo = combination(s, prof["uscc"], lang_of(request)) if prof["level"] == "full" else None
+    return render(
+        request, "firm.html", {"f": prof, "ind_fields": _indicator_columns(), "combo": combo}
+    )
 
 
 def _indicator_columns() -> list[tuple[str, str, str, bool]]:
