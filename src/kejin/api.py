@@ -46,6 +46,8 @@ AREA_ROUTERS = [
     "kejin.policy.pages",
     "kejin.fund.routes",
     "kejin.fund.pages",
+    "kejin.relend.pages",
+    "kejin.stats.annual_pages",
     "kejin.credit.routes",
     "kejin.matching.routes",
     "kejin.matching.pages",

@@ -164,7 +164,9 @@ def _mount_areas() -> None:
     from kejin.points.commands import register as register_points
     from kejin.policy.commands import register as register_policy
     from kejin.regions.commands import register as register_region
+    from kejin.relend.commands import register as register_relend
     from kejin.scale.commands import register as register_scale
+    from kejin.stats.annual_commands import register as register_annual
     from kejin.stats.commands import register as register_stats
     from kejin.synth.commands import register as register_synth
     from kejin.whitelist.commands import register as register_whitelist
@@ -178,7 +180,9 @@ def _mount_areas() -> None:
     register_policy(app)
     register_region(app)
     register_scale(app)
+    register_relend(app)
     register_stats(app)
+    register_annual(app)
     register_synth(app)
     register_whitelist(app)
 

@@ -147,6 +147,7 @@ CODE_LABEL_TABLES = {
     "whitelist/pages.py": "whitelist change reasons",
     "stats/definitions.py": "statistics measures",
     "stats/labels.py": "statistics breakdowns, populations and units",
+    "stats/effect.py": "policy-effect outcomes",
     "policy/params.py": "parameter units",
     "policy/simulate.py": "simulation groupings",
     "policy/engine.py": "rounding rules",

@@ -24,7 +24,10 @@ from kejin.vocab import (
     FINANCING_KINDS,
     INDUSTRY_CHAINS,
     LEDGER_PURPOSES,
+    LOAN_PURPOSES,
     QUALIFICATION_KINDS,
+    RELEND_BATCH_STATES,
+    RELEND_TOOLS,
     STAGES,
     WARNING_KINDS,
     Term,
@@ -109,4 +112,7 @@ VOCABS = {
     "financing": FINANCING_KINDS,
     "classification": CLASSIFICATIONS,
     "warning": WARNING_KINDS,
+    "relend_tool": RELEND_TOOLS,
+    "relend_state": RELEND_BATCH_STATES,
+    "loan_purpose": LOAN_PURPOSES,
 }

@@ -453,6 +453,8 @@ def firm(
     p: Principal = permit("firm.read", target="uscc"),
     s: Session = TX,
 ) -> Response:
+    from kejin.relend.service import combination
+
     prof = profiles.firm_profile(s, p, uscc)
     rec = None
     if p.role in READERS:
@@ -465,6 +467,7 @@ def firm(
     from kejin.credit.pages import product_name
 
     lang = lang_of(request)
+    combo = combination(s, prof["uscc"], lang) if prof["level"] == "full" else None
     return render(
         request,
         "firm.html",
@@ -472,6 +475,7 @@ def firm(
             "f": prof,
             "ind_fields": _indicator_columns(),
             "rec": rec,
+            "combo": combo,
             "product_name": lambda prod: product_name(prod, lang),
         },
     )
