@@ -159,7 +159,9 @@ def decide_cmd(
     from kejin.access.acting import acting
     from kejin.console import get_engine
     from kejin.credit import routes
+    from kejin.credit.decisions import load_table, rating_scale
     from kejin.errors import parse_date
+    from kejin.web.i18n import t as text
 
     day = parse_date(as_of, "--as-of") if as_of else None
     engine = get_engine()
@@ -182,12 +184,18 @@ def decide_cmd(
         "decision.term_months",
     ):
         item = out[name]
+        key = "cd_" + name.replace("decision.", "")
         t.add_row(
-            name,
+            f"{text(key, 'zh')} {text(key, 'en')}",
             str(item["value"]),
             "\n".join(f"{r['code']}: {r['zh']} / {r['en']}" for r in item["reasons"]),
         )
     console.print(t)
+    table = load_table(product).table
+    console.print(
+        f"{text('cd_grade_scale', 'zh')}：{rating_scale(table, 'zh')}\n"
+        f"{text('cd_grade_scale', 'en')}: {rating_scale(table, 'en')}"
+    )
     if out["flags"]:
         err_console.print(f"标记 / flags: {', '.join(out['flags'])}")
 
@@ -258,7 +266,7 @@ def demo_cmd(
         return
     t = Table(title=f"授信决策演示 / credit decisions · {bank} · {product} · {officer}")
     t.add_column("企业 USCC", no_wrap=True)
-    for c in ("准入\neligible", "等级\ngrade", "信用\nunsecured", "额度 万元\nlimit 10k", "利率\nrate",
+    for c in ("准入\neligible", "信用评级\ncredit rating", "信用\nunsecured", "额度 万元\nlimit 10k", "利率\nrate",
               "期限 月\nmonths"):  # fmt: skip
         t.add_column(c, justify="right", no_wrap=True)
     yes_no = {True: "是 Y", False: "否 N"}

@@ -70,9 +70,16 @@ def score(
         f"评分批次 / run {result['run_id']}: {result['system']} v{result['version']}, "
         f"{result['firms']} 家企业 / firms, 结果哈希 / results sha256 {result['results_sha256'][:16]}…"
     )
-    console.print(f"名单 / lists: {result['lists']}  等级 / grades: {result['grades']}")
+    console.print(
+        f"名单 / lists: {result['lists']}  创新积分等级 / innovation grades: {result['grades']}"
+    )
     t = Table(
-        "区域排名 rank", "USCC", "同业组 peer group", "积分 points", "等级 grade", "名单 list"
+        "区域排名 rank",
+        "USCC",
+        "同业组 peer group",
+        "积分 points",
+        "创新积分等级 innovation grade",
+        "名单 list",
     )
     for r in result["top"]:
         t.add_row(
@@ -99,7 +106,9 @@ def explain_cmd(
 ) -> None:
     """企业精准画像 / Profile a firm: contributions, peer percentiles, what would raise it most."""
     from kejin.console import console, get_engine
+    from kejin.points.pages import target_name
     from kejin.points.profile import explain, radar_chart
+    from kejin.points.system import load_system
 
     profile = explain(get_engine(), uscc, system)
     charts = radar_chart(profile, chart_dir)
@@ -112,7 +121,7 @@ def explain_cmd(
     console.print(
         f"[bold]{profile['uscc']}[/] {profile['system']} v{profile['version']} (run {profile['run_id']}, {profile['year']}): "
         f"积分 points {profile['total']:.2f} (基础 base {profile['base']:.2f} + 加分 bonus {profile['bonus']:.2f}), "
-        f"等级 grade {profile['grade']}, 名单 list {profile['list_id'] or '—'}"
+        f"创新积分等级 innovation grade {profile['grade']}, 名单 list {profile['list_id'] or '—'}"
     )
     console.print(
         f"同业组 peer group {profile['peer_group']}: 排名 rank {profile['rank_group']}/{profile['group_size']} "
@@ -142,10 +151,13 @@ def explain_cmd(
     console.print("优势 strengths: " + "、".join(name[i] for i in profile["strengths"]))
     console.print("短板 weaknesses: " + "、".join(name[i] for i in profile["weaknesses"]))
     console.print("缺失 missing: " + ("、".join(name[i] for i in profile["missing"]) or "无 none"))
+    system = load_system(profile["system"]).system
     for target in profile["targets"]:
         rows = [r for r in profile["improvements"] if r["target"] == target["id"]][:5]
         console.print(
-            f"达到 {target['id']} 需总分 ≥ {target['total_needed']:.2f}，最小单项改进 / smallest single changes:"
+            f"达到 {target_name(system, target['id'], 'zh')} / to reach "
+            f"{target_name(system, target['id'], 'en')}: 需总分 total ≥ "
+            f"{target['total_needed']:.2f}，最小单项改进 / smallest single changes:"
         )
         for r in rows:
             cur = _num(r["current"])
@@ -154,6 +166,22 @@ def explain_cmd(
             )
         if not rows:
             console.print("  单项指标无法达到 / no single indicator reaches it")
+    steps = Table(
+        "指标 indicator", "当前 now", "需达到 needed", "可增加积分 points gained",
+        "单独即可达到 reaches on its own", title="如何提升 / how to improve",
+    )  # fmt: skip
+    for r in profile["steps"]:
+        reaches = [
+            f"{target_name(system, x, 'zh')} {target_name(system, x, 'en')}" for x in r["reaches"]
+        ]
+        steps.add_row(
+            f"{r['zh']} {r['en']}",
+            _num(r["current"]),
+            _num(r["needed"]),
+            f"+{r['points_gained']:.2f}",
+            "；".join(reaches) or "—",
+        )
+    console.print(steps)
     console.print("雷达图 radar: " + ", ".join(profile["charts"]))
 
 

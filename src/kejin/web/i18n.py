@@ -184,7 +184,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "points": ("创新积分", "Innovation points"),
     "pt_radar": ("各指标得分（虚线：同组中位数）", "Indicator scores (dashed: peer median)"),
     "pt_radar_note": ("得分 0–1，越靠外越好", "scores 0–1, further out is better"),
-    "pt_grade": ("等级", "Grade"),
+    "pt_grade": ("创新积分等级", "Innovation grade"),
+    "pt_grade_scale": (
+        "创新积分等级按积分总分划分，与银行对贷款的信用评级是两回事",
+        "Innovation grades go by the points total; a bank's credit rating of a loan is a different scale",
+    ),
     "pt_list": ("名单", "List"),
     "pt_rank_group": ("同组排名", "Rank in peer group"),
     "pt_rank_region": ("全区排名", "Rank in region"),
@@ -209,6 +213,15 @@ TEXTS: dict[str, tuple[str, str]] = {
     "pt_target": ("目标", "Target"),
     "pt_current": ("当前值", "Current"),
     "pt_needed": ("需达到", "Needed"),
+    "pt_steps_note": (
+        "每一项可以提升的指标各列一步，按可增加的积分从多到少排列；积分按其他企业不变估算，实际所需的变化不会更大。",
+        "One step for every indicator that can still rise, most points first; the points assume every other firm stays as it is, so the change really needed is never larger.",
+    ),
+    "pt_step_raise": ("提高到", "raise to"),
+    "pt_step_lower": ("降低到", "lower to"),
+    "pt_step_gain": ("可增加积分", "Points gained"),
+    "pt_step_reaches": ("单独即可达到", "Reaches on its own"),
+    "pt_step_from": ("当前", "now"),
     "pol_mine": ("可享政策", "Policies we qualify for"),
     "pol_total_note": (
         "已开放申报、本企业可申请的金额合计（从优、就高、不重复后）",
@@ -262,7 +275,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "credit_value": ("结果", "Result"),
     "credit_flags": ("标记", "Flags"),
     "cd_eligible": ("准入", "Eligible"),
-    "cd_grade": ("评级", "Grade"),
+    "cd_grade": ("信用评级", "Credit rating"),
+    "cd_grade_scale": (
+        "本产品的信用评级（银行决策表，与创新积分等级不同）",
+        "This product's credit rating (the bank's decision table; not the innovation grade)",
+    ),
     "cd_credit_allowed": ("是否授信", "Credit allowed"),
     "cd_limit": ("额度（元）", "Limit (CNY)"),
     "cd_rate": ("利率", "Rate"),
@@ -270,8 +287,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cd_pd": ("模型违约概率", "Model PD"),
     "credit_no_model": ("未使用模型", "no model used"),
     "pt_no_raise": (
-        "单项指标无法单独达到下一档",
-        "no single indicator reaches the next level alone",
+        "各项指标都已是同组最高档，暂无可提升的一步",
+        "every indicator is already at its peer group's top: no step left to take",
     ),
     # core pages: paging, dashboard headline figures and the data basis they rest on
     "prev_page": ("上一页", "Previous"),
