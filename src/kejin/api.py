@@ -54,6 +54,7 @@ AREA_ROUTERS = [
     "kejin.credit.pages",
     "kejin.ingest.routes",
     "kejin.ingest.pages",
+    "kejin.access.registration_pages",
     "kejin.web.pages",
 ]
 

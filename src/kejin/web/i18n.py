@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from kejin.access.tables import CONSENT_PURPOSES, CONSENT_SCOPES, ROLES
+from kejin.access.tables import CONSENT_PURPOSES, CONSENT_SCOPES, REGISTRATION_STATUSES, ROLES
 from kejin.ids import REGIONS
 from kejin.vocab import (
     AUDIT_ENTITIES,
@@ -290,6 +290,90 @@ TEXTS: dict[str, tuple[str, str]] = {
         "各项指标都已是同组最高档，暂无可提升的一步",
         "every indicator is already at its peer group's top: no step left to take",
     ),
+    # a firm's self-registration (kejin.access.registration)
+    "reg_title": ("企业注册申请", "Register your firm"),
+    "reg_how": (
+        "按营业执照填写；上传法定代表人签字并加盖公章的授权委托书。提交后您会得到申请编号和一次性确认码，请交给法定代表人在“法定代表人确认”页确认；确认后由科技局审核，批准后开通企业账户。",
+        "Fill in as on the business licence and upload the authorisation letter signed by the legal representative and sealed. You receive a request number and a one-time code: give both to the legal representative to confirm on the confirmation page. The science bureau then reviews the request and, on approval, opens the firm's account.",
+    ),
+    "reg_uscc_hint": ("18位，末位为校验码", "18 characters, the last a check character"),
+    "reg_firm_name": ("企业名称（与营业执照一致）", "Firm name (as on the business licence)"),
+    "reg_legal_rep": ("法定代表人", "Legal representative"),
+    "reg_legal_rep_hint": ("与营业执照一致", "as on the business licence"),
+    "reg_applicant": ("经办人", "Applicant"),
+    "reg_phone": ("经办人联系电话", "Applicant's phone"),
+    "reg_username": ("申请的用户名", "Username wanted"),
+    "reg_username_hint": ("字母、数字、_-.", "letters, digits, _-."),
+    "reg_letter": ("授权委托书", "Authorisation letter"),
+    "reg_letter_hint": ("PDF、PNG 或 JPG，不超过 5 MB", "PDF, PNG or JPG, at most 5 MB"),
+    "reg_submit": ("提交申请", "Apply"),
+    "reg_submitted": ("申请已提交，申请编号", "Request submitted, number"),
+    "reg_code": ("法定代表人确认码", "Legal representative's confirmation code"),
+    "reg_code_once": (
+        "确认码只显示这一次，平台只保存其摘要：请记下并交给法定代表人本人。",
+        "The code is shown this once and the platform keeps only its digest: write it down and give it to the legal representative in person.",
+    ),
+    "reg_code_days": ("有效期 {n} 天。", "It is valid for {n} days."),
+    "reg_code_shown": (
+        "确认码已显示过一次，不再显示。",
+        "The code was shown once and is not shown again.",
+    ),
+    "reg_to_confirm": ("法定代表人确认", "Legal representative's confirmation"),
+    "reg_to_status": ("查询申请进度", "Check a request"),
+    "reg_confirm_title": (
+        "法定代表人确认注册申请",
+        "Confirm a registration as legal representative",
+    ),
+    "reg_confirm_how": (
+        "请法定代表人本人填写申请编号、确认码和本人姓名。确认即表示同意经办人代表本企业开通并使用平台账户。",
+        "The legal representative in person enters the request number, the code and their own name. Confirming agrees that the applicant opens and uses the platform account for the firm.",
+    ),
+    "reg_number": ("申请编号", "Request number"),
+    "reg_your_name": ("法定代表人姓名", "Your name (legal representative)"),
+    "reg_statement": (
+        "本人为该企业法定代表人，已签署授权委托书，同意上述经办人代表本企业注册平台账户。",
+        "I am the firm's legal representative, I signed the authorisation letter, and I agree that the applicant registers the firm's platform account.",
+    ),
+    "reg_confirm_button": ("确认", "Confirm"),
+    "reg_confirmed": (
+        "申请 {n} 已确认，等待科技局审核。",
+        "Request {n} is confirmed and awaits the science bureau's review.",
+    ),
+    "reg_status_title": ("注册申请进度", "Registration request status"),
+    "reg_lookup": ("查询", "Look up"),
+    "reg_reason": ("审核意见", "Reviewer's reason"),
+    "reg_next_awaiting_confirmation": (
+        "下一步：法定代表人用确认码确认。",
+        "Next: the legal representative confirms with the code.",
+    ),
+    "reg_next_awaiting_review": ("下一步：科技局审核。", "Next: the science bureau reviews it."),
+    "reg_next_approved": (
+        "账户已开通：初始密码由审核人员另行告知，首次登录须修改密码。",
+        "The account is open: the reviewer gives you its first password, which must be changed at first login.",
+    ),
+    "reg_next_declined": (
+        "申请被驳回：请按审核意见修改后重新提交。",
+        "The request was declined: correct it as the reason says and apply again.",
+    ),
+    "reg_queue": ("企业注册审核", "Firm registrations"),
+    "reg_queue_how": (
+        "请核对授权委托书，并对照国家企业信用信息公示系统核对企业名称与法定代表人；法定代表人确认后方可批准，驳回须写明理由。",
+        "Check the authorisation letter, and the firm name and legal representative against the national enterprise credit information system; approval needs the legal representative's confirmation, a decline needs a reason.",
+    ),
+    "reg_submitted_at": ("提交时间", "Submitted"),
+    "reg_letter_open": ("查看", "Open"),
+    "reg_decision": ("审核", "Decision"),
+    "reg_reason_hint": ("意见（驳回必填）", "reason (required to decline)"),
+    "reg_approve": ("批准", "Approve"),
+    "reg_decline": ("驳回", "Decline"),
+    "reg_waiting": ("待审核", "awaiting review"),
+    "reg_first_password": ("初始密码", "first password"),
+    "reg_password_once": (
+        "只显示这一次：请当面或电话告知经办人，首次登录须修改。",
+        "shown this once: give it to the applicant in person or by phone; it must be changed at first login.",
+    ),
+    "reg_nav": ("注册审核", "Registrations"),
+    "reg_link": ("企业注册", "Register a firm"),
     # core pages: paging, dashboard headline figures and the data basis they rest on
     "prev_page": ("上一页", "Previous"),
     "next_page": ("下一页", "Next"),
@@ -593,6 +677,7 @@ def term(vocab: dict[str, Term], key: str | None, lang: str) -> str:
 REGION_TERMS = {k: Term(k, zh, en) for k, (zh, en) in REGIONS.items()}
 
 VOCABS = {
+    "registration": REGISTRATION_STATUSES,
     "region": REGION_TERMS,
     "ledger": LEDGER_PURPOSES,
     "entity": AUDIT_ENTITIES,
