@@ -551,6 +551,14 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Maker-checker: the approver must differ from the filer and the first reviewer",
     ),
     "fund_refused": ("操作未完成", "Not done"),
+    "fund_enrol_offer": (
+        "只列出本行可以备案的贷款：未在本资金池备案、未到期未结清、借款企业状态正常且符合方案的类别与上限。",
+        "Only the bank's loans that can be enrolled are listed: not yet in this pool, not matured or repaid, the borrower in good standing, within the scheme's categories and caps.",
+    ),
+    "fund_enrol_none": (
+        "本行目前没有可在该资金池备案的贷款。",
+        "The bank has no loan that can be enrolled in this pool now.",
+    ),
     "fund_st_filed": ("已申请", "filed"),
     "fund_st_reviewed": ("已初审", "reviewed"),
     "fund_st_approved": ("已审批", "approved"),
