@@ -200,6 +200,21 @@ def decide_cmd(
         err_console.print(f"标记 / flags: {', '.join(out['flags'])}")
 
 
+def _spread(ranked: list[str], k: int) -> list[str]:
+    """``k`` items spread evenly from the first to the last of ``ranked``.
+
+    >>> _spread(list("abcdefghi"), 3), _spread(list("ab"), 5), _spread(list("abc"), 0)
+    (['a', 'e', 'i'], ['a', 'b'], [])
+    """
+    if k <= 0 or not ranked:
+        return []
+    if k >= len(ranked):
+        return list(ranked)
+    if k == 1:
+        return [ranked[0]]
+    return [ranked[round(i * (len(ranked) - 1) / (k - 1))] for i in range(k)]
+
+
 @credit_app.command("demo")
 def demo_cmd(
     officer: str = typer.Option(
@@ -207,8 +222,21 @@ def demo_cmd(
     ),
     product: str = typer.Option("points_credit", "--product", help="产品决策表 / product id"),
     firms: int = typer.Option(6, "--firms", min=1, max=50, help="企业数 / how many firms"),
+    consents: int = typer.Option(
+        0,
+        "--consents",
+        min=0,
+        max=50,
+        help="先请多少家借款企业向本行授权（分布在积分高低各处）/ borrowers that first grant "
+        "the bank a credit-assessment consent, spread over the points ranking",
+    ),
 ) -> None:
     """演示：客户经理为本行借款企业申请授信决策 / Decisions for the officer's bank's borrowers.
+
+    First ``--consents`` borrowers in good standing, spread evenly over the points ranking (top,
+    middle, bottom, unscored), grant the bank their credit-assessment consent through the
+    audited consent service as their own users (:func:`kejin.access.commands.demo_borrower_consents`),
+    so the bank's decisions show different outcomes rather than one firm's.
 
     The firms that consented to the bank come first (the demo firm), then the bank's other
     borrowers in good standing, highest innovation points first (those an officer would bring
@@ -222,6 +250,7 @@ def demo_cmd(
 
     from kejin.access.acting import acting, person
     from kejin.access.audit import utcnow
+    from kejin.access.commands import demo_borrower_consents
     from kejin.access.rules import live_consent
     from kejin.access.tables import Consent
     from kejin.console import console, get_engine
@@ -250,12 +279,21 @@ def demo_cmd(
     if pts is not None:
         latest = dict(points_link.latest(pts).select("uscc", "total").iter_rows())
     ranked = sorted(borrowers, key=lambda c: (c not in latest, -latest.get(c, 0.0), c))
+    spread = _spread(ranked, consents)
+    with transaction(engine) as s:
+        granted = demo_borrower_consents(s, bank, spread)
+    if granted:
+        err_console.print(
+            f"{len(granted)} 家借款企业（积分高低各处）以本企业用户身份向本行授予了授信评估授权 / "
+            f"{len(granted)} borrowers across the points ranking granted the bank a "
+            "credit-assessment consent as their own users"
+        )
     # Only firms whose live consent lets the bank assess them: a decision reads their data.
     with transaction(engine) as s:
         now = utcnow()
         chosen = [
             c
-            for c in dict.fromkeys([*consented, *ranked])
+            for c in dict.fromkeys([*consented, *spread, *ranked])
             if live_consent(s, bank, c, "credit_decision", now) is not None
         ][:firms]
     if not chosen:

@@ -400,7 +400,7 @@ def admissible(
             s,
             None,
             f"本笔贷款（担保方式：{kz}）不属于方案覆盖的任何类别（{_category_words(s, 'zh')}）",
-            f"the loan (guarantee: {ke}) fits none of the scheme's categories "
+            f"the loan (guarantee: {ke}) fits no category of the scheme "
             f"({_category_words(s, 'en')})",
             "guarantee_type",
             loan.guarantee_type,
