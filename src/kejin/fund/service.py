@@ -534,7 +534,7 @@ def enrol(
             select(ENR.c.id).where(ENR.c.pool_id == pool_id, ENR.c.contract_no == contract_no)
         ).first():
             _refuse(
-                f"贷款 {contract_no} 已在本资金池备案，不能重复备案",
+                f"贷款 {contract_no} 已备案于本资金池，不能重复备案",
                 f"loan {contract_no} is already enrolled in this pool",
                 "contract_no",
                 contract_no,
