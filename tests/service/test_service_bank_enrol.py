@@ -139,3 +139,32 @@ def test_no_status_yet_says_what_to_do(engine: Engine, world) -> None:
         svc.file_claim(engine, POOL, "BKA-OK", Actor("bank", TODAY, "t"), "t:claim")
     assert "report its month-end status first" in e.value.reason_en
     assert "请先报送" in e.value.reason_zh
+
+
+def _outcome(s, loan, reads):  # type: ignore[no-untyped-def]
+    try:
+        cat, _, covered, cov_bal, notes = svc.admissible(s, loan, TODAY, reads)
+        return ("ok", cat.id, covered, cov_bal, tuple(notes))
+    except KejinError as e:
+        return ("refused", e.reason_en)
+
+
+def test_the_batch_reads_decide_as_the_live_ones(engine: Engine, world) -> None:
+    """The offer reads many loans at once; every rule must come out as enrolment's own reads
+    would have it, loan by loan (good standing aside, which the offer's query filters)."""
+    _loans(engine)
+    with engine.begin() as conn:  # statuses that matter: one repaid, one partly repaid
+        conn.execute(
+            insert(LoanStatus),
+            [{"contract_no": "BKA-OK", "month": TODAY.replace(day=1) - timedelta(days=40),
+              "balance": Decimal("400000.00"), "days_past_due": 0, "classification": "normal"}],
+        )  # fmt: skip
+    with engine.connect() as conn:
+        s, _ = svc.pool_scheme(conn, POOL)
+        loans = conn.execute(svc.select(svc.LOAN).where(svc.LOAN.c.contract_no != "BKA-BAD")).all()
+        batch = svc.BatchReads(conn, POOL, TODAY, list(loans))
+        live = svc.LiveReads(conn, POOL, TODAY)
+        seen = {_outcome(s, loan, batch)[0] for loan in loans}
+        for loan in loans:
+            assert _outcome(s, loan, batch) == _outcome(s, loan, live), loan.contract_no
+    assert seen == {"ok", "refused"}

@@ -366,18 +366,121 @@ def _category_words(s: Scheme, lang: str) -> str:
     return ", ".join(names) if lang == "en" else "、".join(names)
 
 
+class LiveReads:
+    """What :func:`admissible` reads about a loan, read now, one loan at a time (enrolment)."""
+
+    def __init__(self, conn: Connection, pool_id: str, on: date) -> None:
+        self.conn, self.pool_id, self.on = conn, pool_id, on
+
+    def firm_barred(self, uscc: str) -> bool:
+        firm = self.conn.execute(
+            select(Enterprise.dishonest, Enterprise.deregistered).where(Enterprise.uscc == uscc)
+        ).first()
+        return firm is not None and bool(firm.dishonest or firm.deregistered)
+
+    def facts(self, loan: Any) -> dict[str, Any]:
+        return loan_facts(self.conn, loan, self.on)
+
+    def rate(self, institution_id: str) -> Decimal:
+        return bank_compensation_rate(self.conn, self.pool_id, institution_id)
+
+    def used(self, uscc: str) -> Decimal:
+        return Decimal(
+            self.conn.execute(
+                select(func.coalesce(func.sum(ENR.c.covered_amount), 0)).where(
+                    ENR.c.pool_id == self.pool_id, ENR.c.uscc == uscc, ENR.c.status != "closed"
+                )
+            ).scalar()
+        )
+
+    def latest(self, contract_no: str) -> Any:
+        return _latest_status(self.conn, contract_no, self.on)
+
+    def cash(self) -> Decimal:
+        return _cash(self.conn, self.pool_id)
+
+    def enrolled(self) -> Decimal:
+        return enrolled_balance(self.conn, self.pool_id)
+
+
+class BatchReads(LiveReads):
+    """The same reads for many loans of one bank at once (the enrol form's offer): a handful of
+    queries for all of them instead of several per loan, then the same rules."""
+
+    def __init__(self, conn: Connection, pool_id: str, on: date, loans: list[Any]) -> None:
+        super().__init__(conn, pool_id, on)
+        codes = sorted({x.uscc for x in loans})
+        self._quals: dict[str, set[str]] = {}
+        for uscc, kind in conn.execute(
+            select(Qualification.uscc, Qualification.kind).where(
+                Qualification.uscc.in_(codes),
+                Qualification.valid_from <= on,
+                Qualification.valid_to >= on,
+            )
+        ):
+            self._quals.setdefault(uscc, set()).add(kind)
+        self._profits: dict[str, list[tuple[int, Any]]] = {}
+        for uscc, year, profit in conn.execute(
+            select(AnnualIndicator.uscc, AnnualIndicator.year, AnnualIndicator.profit)
+            .where(AnnualIndicator.uscc.in_(codes), AnnualIndicator.year < on.year)
+            .order_by(AnnualIndicator.uscc, AnnualIndicator.year.desc())
+        ):
+            self._profits.setdefault(uscc, []).append((year, profit))
+        self._used = dict(
+            conn.execute(
+                select(ENR.c.uscc, func.sum(ENR.c.covered_amount))
+                .where(ENR.c.pool_id == pool_id, ENR.c.uscc.in_(codes), ENR.c.status != "closed")
+                .group_by(ENR.c.uscc)
+            ).all()
+        )
+        self._latest: dict[str, Any] = {}
+        for row in conn.execute(
+            select(STATUS)
+            .where(STATUS.c.contract_no.in_([x.contract_no for x in loans]), STATUS.c.month <= on)
+            .order_by(STATUS.c.contract_no, STATUS.c.month)
+        ):
+            self._latest[row.contract_no] = row  # the last month wins
+        self._rates: dict[str, Decimal] = {}
+        self._cash, self._enrolled = _cash(conn, pool_id), enrolled_balance(conn, pool_id)
+
+    def firm_barred(self, uscc: str) -> bool:
+        return False  # the offer's query keeps only firms in good standing
+
+    def facts(self, loan: Any) -> dict[str, Any]:
+        return {
+            "guarantee_type": loan.guarantee_type,
+            "first_time_borrower": loan.first_time_borrower,
+            "qualifications": self._quals.get(loan.uscc, set()),
+            "profits": self._profits.get(loan.uscc, [])[:2],
+        }
+
+    def rate(self, institution_id: str) -> Decimal:
+        if institution_id not in self._rates:
+            self._rates[institution_id] = super().rate(institution_id)
+        return self._rates[institution_id]
+
+    def used(self, uscc: str) -> Decimal:
+        return Decimal(self._used.get(uscc) or 0)
+
+    def latest(self, contract_no: str) -> Any:
+        return self._latest.get(contract_no)
+
+    def cash(self) -> Decimal:
+        return self._cash
+
+    def enrolled(self) -> Decimal:
+        return self._enrolled
+
+
 def admissible(
-    conn: Connection, s: Scheme, pool_id: str, loan: Any, on: date
+    s: Scheme, loan: Any, on: date, reads: LiveReads
 ) -> tuple[Category, dict[str, str], Decimal, Decimal, list[str]]:
     """Every rule a loan must pass to be enrolled on ``on`` (after "not yet enrolled"): the firm
     in good standing, not matured, a category of the scheme, a named payee, the bank not
     suspended, room under the per-firm cap and the leverage. Each refusal is a sentence with the
     rule, the figures and the scheme's article. Used by :func:`enrol` and, so that a form never
     offers a loan it would refuse, by :func:`enrollable`."""
-    firm = conn.execute(
-        select(Enterprise.dishonest, Enterprise.deregistered).where(Enterprise.uscc == loan.uscc)
-    ).first()
-    if firm is not None and (firm.dishonest or firm.deregistered):
+    if reads.firm_barred(loan.uscc):
         _refuse(
             "借款企业为失信被执行人或已注销，不得纳入风险补偿",
             "the borrower is a dishonest party or deregistered: it cannot be covered",
@@ -391,7 +494,7 @@ def admissible(
             "maturity_on",
             str(loan.maturity_on),
         )
-    facts = loan_facts(conn, loan, on)
+    facts = reads.facts(loan)
     cat = match_category(s, facts)
     if cat is None:
         kind = GUARANTEE_KINDS.get(loan.guarantee_type)
@@ -409,7 +512,7 @@ def admissible(
     _payee(s, cat, names, loan.contract_no)
     cap = s.caps.compensation_rate
     if cap is not None:
-        rate = bank_compensation_rate(conn, pool_id, loan.institution_id)
+        rate = reads.rate(loan.institution_id)
         if rate > cap:
             _refuse_by(
                 s,
@@ -424,13 +527,7 @@ def admissible(
     if s.caps.per_loan is not None and covered > s.caps.per_loan:
         covered, _ = s.caps.per_loan.quantize(CENT), notes.append(f"per_loan {s.caps.per_loan}")
     if s.caps.per_firm is not None:
-        used = Decimal(
-            conn.execute(
-                select(func.coalesce(func.sum(ENR.c.covered_amount), 0)).where(
-                    ENR.c.pool_id == pool_id, ENR.c.uscc == loan.uscc, ENR.c.status != "closed"
-                )
-            ).scalar()
-        )
+        used = reads.used(loan.uscc)
         room = s.caps.per_firm.quantize(CENT) - used
         if room <= 0:
             _refuse_by(
@@ -444,7 +541,7 @@ def admissible(
             )
         if covered > room:
             covered, _ = room, notes.append(f"per_firm room {room}")
-    latest = _latest_status(conn, loan.contract_no, on)
+    latest = reads.latest(loan.contract_no)
     if latest is not None and latest.balance <= 0:
         _refuse(
             f"贷款已结清（{latest.month} 余额为 0），不能备案",
@@ -454,8 +551,8 @@ def admissible(
         )
     cov_bal = min(covered, latest.balance) if latest is not None else covered
     if s.leverage is not None:
-        cash = _cash(conn, pool_id)
-        after = enrolled_balance(conn, pool_id) + cov_bal
+        cash = reads.cash()
+        after = reads.enrolled() + cov_bal
         if after > s.leverage * cash:
             _refuse_by(
                 s,
@@ -491,9 +588,10 @@ def enrollable(engine: Engine, pool_id: str, institution_id: str, on: date) -> l
             )
             .order_by(LOAN.c.contract_no)
         ).all()
+        reads = BatchReads(conn, pool_id, on, list(loans))
         for loan in loans:
             try:
-                cat, *_ = admissible(conn, s, pool_id, loan, on)
+                cat, *_ = admissible(s, loan, on, reads)
             except (ValidationError, ConflictError):
                 continue
             out.append(
@@ -540,7 +638,8 @@ def enrol(
                 contract_no,
                 ConflictError,
             )
-        cat, names, covered, cov_bal, notes = admissible(conn, s, pool_id, loan, actor.on)
+        reads = LiveReads(conn, pool_id, actor.on)
+        cat, names, covered, cov_bal, notes = admissible(s, loan, actor.on, reads)
         eid = conn.execute(
             insert(ENR).returning(ENR.c.id),
             {
