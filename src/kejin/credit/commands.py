@@ -303,10 +303,10 @@ def demo_cmd(
         )
         return
     t = Table(title=f"授信决策演示 / credit decisions · {bank} · {product} · {officer}")
-    t.add_column("企业 USCC", no_wrap=True)
-    for c in ("准入\neligible", "信用评级\ncredit rating", "信用\nunsecured", "额度 万元\nlimit 10k", "利率\nrate",
+    t.add_column("企业 USCC", no_wrap=True, min_width=18)  # a code is never cut
+    for c in ("准入\neligible", "信用评级\nrating", "信用\nunsecured", "额度 万元\nlimit 10k", "利率\nrate",
               "期限 月\nmonths"):  # fmt: skip
-        t.add_column(c, justify="right", no_wrap=True)
+        t.add_column(c, justify="right", no_wrap=True, min_width=6)
     yes_no = {True: "是 Y", False: "否 N"}
     for code in chosen:
         with acting(engine, officer, "credit.decide", code) as (s, p):
