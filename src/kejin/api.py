@@ -58,6 +58,7 @@ AREA_ROUTERS = [
     "kejin.ingest.pages",
     "kejin.stats.routes",
     "kejin.stats.pages",
+    "kejin.access.registration_pages",
     "kejin.web.pages",
 ]
 
