@@ -96,18 +96,28 @@ class PeerLayout:
         key = order_key(f).astype(np.uint64)
         key <<= np.uint64(self.row_bits)
         key |= self._base
-        s = pl.Series(key).sort().to_numpy()
-        rows = (s & np.uint64((1 << self.row_bits) - 1)).astype(np.intp)
-        vg = s >> np.uint64(self.row_bits)
+        key.sort()  # numpy's in-place sort: vectorised (x86-simd-sort) where the CPU allows
+        rows = (key & np.uint64((1 << self.row_bits) - 1)).astype(np.intp)
+        vg = key >> np.uint64(self.row_bits)
         if v.dtype == np.float32 or np.array_equal(f, v):
             return rows, vg
         # float32 is coarser than the data: two distinct amounts may share float32 bits. Rounding
-        # is monotone, so only those float32 tie runs need ordering by the exact value.
+        # is monotone, so only the float32 tie runs holding distinct exact values are re-ordered.
         vs = v[rows]
-        if not np.any((vg[1:] == vg[:-1]) & (vs[1:] != vs[:-1])):
+        clash = (vg[1:] == vg[:-1]) & (vs[1:] != vs[:-1])
+        if not clash.any():
             return rows, vg
-        pos, first, _ = self._ties(vg)  # type: ignore[misc]
-        order = np.lexsort((vs[pos], first))  # stable: exact ties stay in row order
+        # positions of every run that holds a clash: the run's first and last sorted position
+        same = np.empty(vg.shape[0], dtype=bool)
+        same[0] = False
+        same[1:] = vg[1:] == vg[:-1]
+        starts = np.flatnonzero(~same)
+        run_of = np.cumsum(~same) - 1
+        bad = np.unique(run_of[np.flatnonzero(clash)])
+        lo, hi = starts[bad], np.append(starts, vg.shape[0])[bad + 1]
+        lens = hi - lo
+        pos = np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        order = np.lexsort((vs[pos], run_of[pos]))  # stable: exact ties stay in row order
         rows[pos] = rows[pos][order]
         vs[pos] = vs[pos][order]
         change = np.ones(self.n, dtype=bool)
