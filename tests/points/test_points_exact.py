@@ -213,4 +213,5 @@ def test_percentile_numerators_equal_counting_when_float32_merges_runs(rows) -> 
         )
     assert got == want
     rank, ahead, _ = layout.rank_desc(v)
+    assert (rank == ahead + 1).all()
     assert ahead.tolist() == [int((v[g == gi] > vi).sum()) for gi, vi in zip(g, v, strict=True)]
