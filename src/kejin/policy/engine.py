@@ -24,7 +24,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import polars as pl
 
 from kejin.errors import Problem, ValidationError
@@ -291,9 +290,10 @@ def cap_per_group(
     by a hypothesis test).
 
     Works on rows in any order and never sorts the whole frame on its string keys (issue 20: on
-    1M unsorted loans the sort cost more than the rule): a hash group-by sums the non-zero
-    amounts per group, and only the groups whose sum passes a row's cap — the only rows whose
-    amount the order can change — are sorted and shared out; every other row keeps its amount.
+    1M unsorted loans the sort cost more than the rule): a group-by on a hash of the key sums the
+    non-zero amounts per group, and only the groups whose sum passes a row's cap — the only rows
+    whose amount the order can change — are sorted and shared out; every other row keeps its
+    amount.
     """
     by, order = list(by), [c for c in order if c not in by]
     fields = [pl.col(c) for c in dict.fromkeys([*by, *order])]
@@ -302,17 +302,26 @@ def cap_per_group(
     )
 
 
-_CENTS, _CAP, _ROW = "__cap_cents", "__cap_cap", "__cap_row"
+_CENTS, _CAP, _ROW, _KEY = "__cap_cents", "__cap_cap", "__cap_row", "__cap_key"
 
 
 def _share_cap(df: pl.DataFrame, by: list[str], order: list[str]) -> pl.Series:
     """The capped amounts of :func:`cap_per_group`, in ``df``'s row order."""
     cents = df[_CENTS]
-    over = (
-        df.with_row_index(_ROW)
-        .filter(pl.col(_CENTS) != 0)  # a zero amount stays zero and leaves the room as it is
-        .filter((pl.col(_CENTS).sum().over(by) > pl.col(_CAP)).any().over(by))
+    # Screen on a hash of the group key: integers group far faster than strings. Two groups
+    # sharing a hash only merge in the screen, whose positive sums then only grow, so every group
+    # a cap binds is still found; the rows found are then shared out on their real keys.
+    live = df.with_row_index(_ROW).filter(pl.col(_CENTS) != 0)  # a zero stays zero, takes no room
+    live = live.with_columns(pl.struct(by).hash().alias(_KEY))
+    full = (
+        live.group_by(_KEY)
+        .agg(
+            pl.when(pl.col(_CENTS) > 0).then(pl.col(_CENTS)).otherwise(zero()).sum().alias("s"),
+            pl.col(_CAP).min().alias("c"),
+        )
+        .filter(pl.col("s") > pl.col("c"))
     )
+    over = live.join(full.select(_KEY), on=_KEY, how="semi")
     if over.height == 0:
         return cents
     over = over.sort([*by, *order, _ROW]).select(
@@ -324,15 +333,7 @@ def _share_cap(df: pl.DataFrame, by: list[str], order: list[str]) -> pl.Series:
             ),
         ).alias(_CENTS),
     )
-    idx = over[_ROW].to_numpy()
-    return pl.Series(cents.name, _scatter(cents, idx, over[_CENTS]), dtype=MONEY)
-
-
-def _scatter(target: pl.Series, idx: np.ndarray, values: pl.Series) -> pl.Series:
-    """``target`` with ``values`` written at row positions ``idx`` (exact Decimal, via fen)."""
-    fen = (target * 100).cast(pl.Int64).to_numpy().copy()
-    fen[idx] = (values * 100).cast(pl.Int64).to_numpy()
-    return (pl.Series(fen).cast(MONEY) / 100).cast(MONEY)
+    return cents.scatter(over[_ROW], over[_CENTS])  # the other rows keep their amount
 
 
 @dataclass
