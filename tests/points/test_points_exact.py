@@ -215,3 +215,21 @@ def test_percentile_numerators_equal_counting_when_float32_merges_runs(rows) -> 
     rank, ahead, _ = layout.rank_desc(v)
     assert (rank == ahead + 1).all()
     assert ahead.tolist() == [int((v[g == gi] > vi).sum()) for gi, vi in zip(g, v, strict=True)]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.integers(-50, 50)), min_size=1, max_size=80),
+)
+@settings(max_examples=150, deadline=None)
+def test_ranks_of_integer_cents_by_counting_equal_the_sorting_path(rows) -> None:  # type: ignore[no-untyped-def]
+    """Totals in integer cents take the counting path of ``rank_desc``; the same values as
+    floats take the sort: ranks, peers ahead and percentiles must be identical."""
+    from kejin.points.kernels import PeerLayout
+
+    g = np.array([r[0] for r in rows], dtype=np.int32)
+    cents = np.array([r[1] for r in rows], dtype=np.int64)
+    layout = PeerLayout(g, 5)
+    counted = layout.rank_desc(cents)
+    sorted_ = layout.rank_desc(cents.astype(np.float64) + 0.5)  # not integer: the sort path
+    for a, b in zip(counted, sorted_, strict=True):
+        assert a.tolist() == b.tolist()

@@ -165,6 +165,24 @@ class PeerLayout:
         table = np.where((self.sizes > 1)[:, None], 2 * less + cnt - 1, 2)
         return table.astype(np.int64).ravel()[code]
 
+    def _counting_desc(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """:meth:`rank_desc` of integers in a small range (totals in cents) by counting, or None.
+
+        One ``bincount`` over (group, value from the top): the running count of a group's row of
+        the table is the number of peers strictly ahead, the cell the tie run's size."""
+        if v.dtype.kind not in "iu":
+            return None
+        vmax = int(v.max())
+        k = vmax - int(v.min()) + 1
+        if k * self.n_groups > _COUNT_LIMIT:
+            return None
+        code = self.groups.astype(np.int64) * k + (vmax - v.astype(np.int64))
+        cnt = np.bincount(code, minlength=self.n_groups * k).reshape(self.n_groups, k)
+        ahead = (np.cumsum(cnt, axis=1) - cnt).ravel()[code]
+        twice = 2 * ahead + cnt.ravel()[code] - 1  # twice the run's average 0-based position
+        pct = np.where(self.sizes[self.groups] > 1, (self.den - twice) / self.den, 1.0)
+        return ahead + 1, ahead, pct
+
     # -- what callers use ---------------------------------------------------------------------
     def twice_position(self, v: np.ndarray) -> np.ndarray:
         """Numerator of the average-rank percentile of ``v`` in its group, over :attr:`den`.
@@ -206,6 +224,9 @@ class PeerLayout:
             e = np.zeros(0, dtype=np.int64)
             return e, e, np.zeros(0, dtype=np.float64)
         v = np.asarray(v)
+        counted = self._counting_desc(v)
+        if counted is not None:
+            return counted
         neg = -v if v.dtype.kind != "u" else -v.astype(np.int64)
         rows, vg = self._sorted(neg)  # ascending in -v: best first
         ties = self._ties(vg)
