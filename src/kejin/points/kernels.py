@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -67,17 +68,40 @@ class PeerLayout:
         self.start = np.cumsum(self.sizes) - self.sizes
         self.row_bits = max(1, math.ceil(math.log2(max(self.n, 2))))
         self.packable = n_groups <= (1 << (64 - 32 - self.row_bits))
-        self.pos_in_group = np.arange(self.n, dtype=np.int64) - np.repeat(self.start, self.sizes)
-        self.single = np.repeat(self.sizes <= 1, self.sizes)
-        self.start_of_pos = np.repeat(self.start, self.sizes)
         # percentile denominator 2·(n − 1) per group (2 for a group of one, whose share is 1)
         self.den_group = 2 * np.maximum(self.sizes - 1, 1)
-        self.den = self.den_group[self.groups]
-        self.den_sorted = np.repeat(self.den_group, self.sizes)
-        # numerator of each sorted position when values are distinct: 2·position in group
-        self.twice_distinct = np.where(self.single, 2, 2 * self.pos_in_group)
-        # the constant part of every packed key: group bits above the value, row bits below
-        self._base = (self.groups.astype(np.uint64) << np.uint64(32 + self.row_bits)) | np.arange(
+
+    # Per-row arrays of the layout, each computed the first time a path needs it (the counting
+    # paths need few of them; the region's one-group layout only ``den``).
+    @cached_property
+    def den(self) -> np.ndarray:
+        return self.den_group[self.groups]
+
+    @cached_property
+    def start_of_pos(self) -> np.ndarray:
+        return np.repeat(self.start, self.sizes)
+
+    @cached_property
+    def pos_in_group(self) -> np.ndarray:
+        return np.arange(self.n, dtype=np.int64) - self.start_of_pos
+
+    @cached_property
+    def single(self) -> np.ndarray:
+        return np.repeat(self.sizes <= 1, self.sizes)
+
+    @cached_property
+    def den_sorted(self) -> np.ndarray:
+        return np.repeat(self.den_group, self.sizes)
+
+    @cached_property
+    def twice_distinct(self) -> np.ndarray:
+        """Numerator of each sorted position when values are distinct: 2·position in group."""
+        return np.where(self.single, 2, 2 * self.pos_in_group)
+
+    @cached_property
+    def _base(self) -> np.ndarray:
+        """The constant part of every packed key: group bits above the value, row bits below."""
+        return (self.groups.astype(np.uint64) << np.uint64(32 + self.row_bits)) | np.arange(
             self.n, dtype=np.uint64
         )
 
