@@ -29,6 +29,7 @@ AREA_COMMANDS: dict[str, tuple[str, str]] = {
     "match": ("matching", "融资对接 / financing marketplace"),
     "points": ("points", "创新积分与官方评价 / innovation points and official evaluations"),
     "policy": ("policy", "政策引擎 / rules-as-code policy engine"),
+    "export": ("scale", "导出：供分布式引擎读取的数据快照 / exports: snapshots for distributed engines"),
     "stats": ("stats", "科技金融统计 / sci-tech finance statistics"),
     "synth": ("synth", "生成合成区域（企业、指标、资质、融资、机构、贷款） / Build the synthetic region."),
     "summary": ("synth", "区域概览：企业、资质、机构、产品、贷款 / Summary of the region in the database."),
