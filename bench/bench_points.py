@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import time
 
 import numpy as np
 import pandas as pd
 import polars as pl
 
-from bench.timing import Timing, ratio_line
+from bench.timing import measure_both, ratio_line
 from kejin.points import kernels
 from kejin.points.system import FORMULA_FIELDS, System, load_system
 from kejin.whitelist import kernels as wl
@@ -143,18 +142,6 @@ def polars_score(df: pl.DataFrame, system: System) -> pl.DataFrame:
         pl.col("total").rank("min", descending=True).over("g").alias("rank_group"),
         pl.col("total").rank("min", descending=True).alias("rank_region"),
     )
-
-
-def measure_both(label: str, fn, repeat: int) -> tuple[Timing, Timing]:  # type: ignore[no-untyped-def]
-    """Wall-clock and process-CPU medians: on a shared, overloaded machine the CPU time says what
-    the code costs, the wall time what this run happened to get."""
-    wall, cpu = [], []
-    for _ in range(repeat):
-        t, c = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - t)
-        cpu.append(time.process_time() - c)
-    return Timing(label, wall), Timing(f"{label} (CPU)", cpu)
 
 
 def bench_scoring_at(n: int, repeat: int) -> float:

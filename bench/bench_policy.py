@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from decimal import Decimal
 
@@ -23,7 +24,7 @@ import numpy as np
 import polars as pl
 from rich.console import Console
 
-from bench.timing import measure, ratio_line
+from bench.timing import measure, measure_both, ratio_line
 from kejin.policy import kernels, library
 from kejin.policy.engine import MONEY, Policy, Step, cap_per_group, evaluate, zero
 from kejin.policy.simulate import evaluate_all
@@ -471,7 +472,7 @@ def bench_rules(quick: bool) -> None:
     repeat = 3 if quick else 7
     policy = library.get("karamay_interest")
     df = loan_years(n)
-    ours = measure(
+    ours, ours_cpu = measure_both(
         f"kejin evaluate, all trace columns ({n:,} loan-years)",
         lambda: evaluate(policy, df),
         repeat,
@@ -481,7 +482,7 @@ def bench_rules(quick: bool) -> None:
     )
     tbs = openfisca_system()
     arrays = {k: df[k].to_numpy() for k in OF_INPUTS}
-    peer = measure(
+    peer, peer_cpu = measure_both(
         "openfisca-core set-up + calculate, same intermediates",
         lambda: openfisca_run(tbs, arrays, n),
         repeat,
@@ -489,9 +490,10 @@ def bench_rules(quick: bool) -> None:
     res, _ = evaluate(policy, df)
     of = openfisca_run(tbs, arrays, n)
     firm = df["uscc"].str.slice(10).cast(pl.Int64).to_numpy()  # the integer ids OpenFisca gets
-    for t in (ours, bare, peer):
+    for t in (ours, bare, peer, ours_cpu, peer_cpu):
         console.print(str(t))
     console.print(ratio_line(ours, peer) + " (target ≥ 5×)")
+    console.print(ratio_line(ours_cpu, peer_cpu) + " (CPU)")
     money_check(
         "uncapped", res["amount"], reference_fen(df, firm, False), of["subsidy"], arrays["interest"]
     )
@@ -501,21 +503,23 @@ def bench_rules(quick: bool) -> None:
 
     capped = capped_policy()
     tbs_c = openfisca_system(capped=True)
-    ours_c = measure(
+    ours_c, ours_c_cpu = measure_both(
         f"kejin evaluate, capped 50,000 CNY per firm-year, USCC keys unsorted ({n:,} loan-years)",
         lambda: evaluate(capped, df),
         repeat,
     )
-    peer_c = measure(
+    peer_c, peer_c_cpu = measure_both(
         "openfisca-core, capped (firm group entity, integer ids handed in)",
         lambda: openfisca_capped_run(tbs_c, arrays, firm),
         repeat,
     )
     res_c, _ = evaluate(capped, df)
     of_c = openfisca_capped_run(tbs_c, arrays, firm)
-    for t in (ours_c, peer_c):
+    for t in (ours_c, peer_c, ours_c_cpu, peer_c_cpu):
         console.print(str(t))
     console.print(ratio_line(ours_c, peer_c) + " (target ≥ 5×)")
+    console.print(ratio_line(ours_c_cpu, peer_c_cpu) + " (CPU)")
+    console.print(f"  load average {os.getloadavg()[0]:.1f}")
     ref_c = reference_fen(df, firm, True)
     money_check("capped", res_c["amount"], ref_c, of_c["subsidy_capped"], arrays["interest"])
     cut = int((ref_c < reference_fen(df, firm, False)).sum())
