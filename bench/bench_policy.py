@@ -451,8 +451,9 @@ def region_frames(
 
 
 def region_run(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Every policy, the stacking rule, and the cost by industry chain after stacking."""
-    _, stacked = evaluate_all(library.all_policies(), frames)
+    """Every policy of the library (the templates, whatever region is configured), the stacking
+    rule, and the cost by industry chain after stacking."""
+    _, stacked = evaluate_all(library.templates(), frames)
     return (
         stacked.filter("kept")
         .join(frames["firm"], left_on="firm", right_on="uscc", how="left")

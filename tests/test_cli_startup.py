@@ -8,6 +8,7 @@ import inspect
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -52,10 +53,10 @@ def test_a_command_loads_its_area_and_only_then() -> None:
 
 
 def test_help_lists_every_command_the_areas_register_with_its_own_help() -> None:
-    from kejin.cli import AREA_COMMANDS, AREAS, area_commands
+    from kejin.cli import AREA_COMMANDS, AREA_MODULES, area_commands
 
     seen: dict[str, tuple[str, str]] = {}
-    for area in AREAS:
+    for area in AREA_MODULES:
         for name, cmd in area_commands(area).items():
             text = inspect.cleandoc(cmd.short_help or cmd.help or "").split("\n\n")[0]  # type: ignore[attr-defined]
             seen[name] = (area, text)
@@ -75,3 +76,17 @@ def test_scoring_a_scorecard_imports_neither_lightgbm_nor_sklearn() -> None:
     """Fitting a scorecard needs scikit-learn, a GBM LightGBM; scoring needs neither."""
     code = "import kejin.credit.models, kejin.credit.scorecard, kejin.credit.decisions"
     assert _loaded_after(code, ("lightgbm", "sklearn")) == set()
+
+
+def test_every_module_the_eager_mount_registers_is_in_the_lazy_table() -> None:
+    """``_mount_areas`` (tests, in-process) and the lazy root see the same commands: a stats
+    subcommand added by ``stats.annual_commands`` is there when ``kejin stats`` loads lazily."""
+    from kejin.cli import AREA_MODULES, area_commands
+
+    src = (Path(__file__).parents[1] / "src" / "kejin").glob("*/*commands.py")
+    registering = {
+        f"{p.parent.name}.{p.stem}" for p in src if "def register(" in p.read_text(encoding="utf-8")
+    }
+    assert registering == {m for ms in AREA_MODULES.values() for m in ms}
+    stats = area_commands("stats")["stats"]
+    assert {"banks", "mark", "index", "effect"} <= set(stats.commands)  # type: ignore[attr-defined]

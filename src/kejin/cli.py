@@ -13,11 +13,28 @@ from kejin.console import err_console, get_engine, print_json, progress
 from kejin.errors import KejinError
 from kejin.ids import check_uscc
 
-#: Every top-level command an area adds in its ``register(app)``: name → (area, the first
-#: paragraph of its help). ``kejin --help`` lists them from here and an area's module (with its
-#: SQLAlchemy, Polars, LightGBM or FastAPI imports) is imported only when one of its commands
-#: runs. Areas are listed in the order they are mounted; tests/test_cli_startup.py checks this
-#: table against what each area registers.
+#: The modules whose ``register(app)`` mount each area's commands, in mounting order (``stats``:
+#: importing ``annual_commands`` adds its commands to ``kejin stats``).
+AREA_MODULES: dict[str, tuple[str, ...]] = {
+    "access": ("access.commands",),
+    "credit": ("credit.commands",),
+    "fund": ("fund.commands",),
+    "ingest": ("ingest.commands",),
+    "matching": ("matching.commands",),
+    "points": ("points.commands",),
+    "policy": ("policy.commands",),
+    "regions": ("regions.commands",),
+    "scale": ("scale.commands",),
+    "relend": ("relend.commands",),
+    "stats": ("stats.commands", "stats.annual_commands"),
+    "synth": ("synth.commands",),
+    "whitelist": ("whitelist.commands",),
+}
+
+#: Every top-level command an area adds: name → (area, the first paragraph of its help).
+#: ``kejin --help`` lists them from here and an area's modules (with their SQLAlchemy, Polars,
+#: LightGBM or FastAPI imports) are imported only when one of its commands runs.
+#: tests/test_cli_startup.py checks this table against what each area registers.
 AREA_COMMANDS: dict[str, tuple[str, str]] = {
     "demo-accounts": ("access", "为每个角色创建演示账户（随机密码仅显示一次）/ One demo account per role, random passwords printed once."),
     "serve": ("access", "启动平台服务 / Serve the API and web pages (uvicorn)."),
@@ -29,19 +46,21 @@ AREA_COMMANDS: dict[str, tuple[str, str]] = {
     "match": ("matching", "融资对接 / financing marketplace"),
     "points": ("points", "创新积分与官方评价 / innovation points and official evaluations"),
     "policy": ("policy", "政策引擎 / rules-as-code policy engine"),
+    "region": ("regions", "区域配置 / the region's one configuration file (docs/region.md)"),
     "export": ("scale", "导出：供分布式引擎读取的数据快照 / exports: snapshots for distributed engines"),
+    "relend": ("relend", "再贷款/再贴现台账 / relending ledger"),
     "stats": ("stats", "科技金融统计 / sci-tech finance statistics"),
     "synth": ("synth", "生成合成区域（企业、指标、资质、融资、机构、贷款） / Build the synthetic region."),
     "summary": ("synth", "区域概览：企业、资质、机构、产品、贷款 / Summary of the region in the database."),
     "whitelist": ("whitelist", "科技型企业白名单 / tech-firm whitelist"),
 }  # fmt: skip
-AREAS = tuple(dict.fromkeys(area for area, _ in AREA_COMMANDS.values()))
 
 
 def area_commands(area: str) -> dict[str, object]:
-    """The click commands ``kejin.<area>.commands.register`` adds, by name (imports the area)."""
+    """The click commands the area's modules register, by name (imports the area)."""
     scratch = typer.Typer()
-    importlib.import_module(f"kejin.{area}.commands").register(scratch)
+    for module in AREA_MODULES[area]:
+        importlib.import_module(f"kejin.{module}").register(scratch)
     return dict(typer.main.get_group(scratch).commands)
 
 
@@ -210,8 +229,9 @@ def _mount_areas() -> None:
         return
     _mounted = True
     # An area adds its commands to AREA_COMMANDS above (the CLI loads it from there).
-    for area in AREAS:
-        importlib.import_module(f"kejin.{area}.commands").register(app)
+    for modules in AREA_MODULES.values():
+        for module in modules:
+            importlib.import_module(f"kejin.{module}").register(app)
 
 
 def main() -> None:

@@ -94,6 +94,19 @@ def visible_text(html: str) -> str:
     return unescape(re.sub(r"<[^>]+>", " ", html))
 
 
+def unlabelled(
+    text: str, lang: str, codes: set[str], named: set[str], people: set[str]
+) -> list[str]:
+    """The codes a reader would see in ``text`` (a page's visible text): snake_case and
+    vocabulary identifiers, ``kind:value`` keys, and institution ids or region codes (each has
+    a name to show instead). ``people`` are usernames, names people chose, not codes."""
+    tokens = set(re.findall(r"(?<![\w./:-])[A-Za-z][A-Za-z0-9_]*(?![\w/-])", text))
+    bad = sorted(t for t in tokens - people if _is_code(t, codes, lang))
+    bad += sorted(set(re.findall(r"(?<![\w./-])[a-z][a-z_]*:[A-Za-z0-9_]+", text)))
+    bad += sorted(n for n in named if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text))
+    return bad
+
+
 def _shape(path: str) -> str:
     return re.sub(r"/[0-9A-Z][0-9A-Za-z_-]*(?=/|$)|/\d+", "/#", path)
 
@@ -155,7 +168,7 @@ def _prepare(app: Any, engine: Engine) -> None:
     build_decisions(engine)
 
 
-def _institution_and_region_codes(engine: Engine) -> set[str]:
+def institution_and_region_codes(engine: Engine) -> set[str]:
     from kejin.lending.tables import Institution
     from kejin.registry.tables import Enterprise
 
@@ -171,7 +184,7 @@ def _institution_and_region_codes(engine: Engine) -> set[str]:
 def test_no_page_a_role_reaches_shows_an_unlabelled_code(app, engine: Engine, world, who) -> None:
     _prepare(app, engine)
     codes = vocabulary_codes()
-    named = _institution_and_region_codes(engine)
+    named = institution_and_region_codes(engine)
     client = login(app, who)
     people = set(world.users)  # usernames are names people chose, not codes
     found: list[str] = []
@@ -181,12 +194,7 @@ def test_no_page_a_role_reaches_shows_an_unlabelled_code(app, engine: Engine, wo
         found += [f"{who} {lang} {b}" for b in broken]
         for url, text in texts.items():
             pages += 1
-            tokens = set(re.findall(r"(?<![\w./:-])[A-Za-z][A-Za-z0-9_]*(?![\w/-])", text))
-            bad = sorted(t for t in tokens - people if _is_code(t, codes, lang))
-            bad += sorted(set(re.findall(r"(?<![\w./-])[a-z][a-z_]*:[A-Za-z0-9_]+", text)))
-            bad += sorted(
-                n for n in named if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text)
-            )
+            bad = unlabelled(text, lang, codes, named, people)
             if bad:
                 found.append(f"{who} {lang} {url}: {', '.join(bad)}")
     assert pages >= 4, f"{who} reached only {pages} pages"

@@ -163,6 +163,13 @@ CASES: dict[str, tuple[str, Callable[..., dict[str, str]] | None]] = {
     "/market/needs/{need_id}/assign": ("gov", _published),
     "/market/products/versions/{version_id}/approve": ("gov", _on(_market, version_id="pending")),
     "/market/redispatch": ("gov", None),
+    # issue 18: an empty form is refused (no bank, no file, no batch) and comes back as a flash
+    "/relend/quota": ("gov", None),
+    "/relend/batches/{batch_id}/approve": ("rev", lambda app, engine: {"batch_id": "999999"}),
+    "/relend/batches/{batch_id}/reject": ("rev", lambda app, engine: {"batch_id": "999999"}),
+    "/bank/relend/submit": ("bank", None),
+    "/bank/relend/batches/{batch_id}/repay": ("bank", lambda app, engine: {"batch_id": "999999"}),
+    "/stats/banks/mark": ("gov", None),
 }
 
 

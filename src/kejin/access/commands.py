@@ -270,7 +270,7 @@ def demo_accounts(
 
     from kejin.access.accounts import create_user, reset_password
     from kejin.access.service import SYSTEM, log
-    from kejin.access.tables import User
+    from kejin.access.tables import ROLES, User
     from kejin.console import console
     from kejin.errors import NotFoundError
     from kejin.lending.tables import Institution, Loan
@@ -333,18 +333,29 @@ def demo_accounts(
                 if (u.institution_id, u.uscc) != (inst, code):
                     u.institution_id, u.uscc = inst, code
                     log(s, SYSTEM, "user.tenant", "user", name, after={"tenant": inst or code})
+            # what a person reads for the tenant: the bank's or the firm's name, not its code
+            holder = (
+                s.get(Institution, inst) if inst else (s.get(Enterprise, code) if code else None)
+            )
             rows.append(
-                {"role": role, "username": name, "password": password, "tenant": inst or code or ""}
+                {
+                    "role": role,
+                    "username": name,
+                    "password": password,
+                    "tenant": inst or code or "",
+                    "tenant_name": holder.name if holder else "",
+                }
             )
         demo_consent(s, firm, bank)
     if as_json:
         print_json(rows)
         return
     t = Table(title="演示账户 / demo accounts (密码仅显示一次 / passwords shown once)")
-    for col in ("role", "username", "password", "tenant"):
+    for col in ("角色 / role", "用户名 / username", "密码 / password", "所属 / belongs to"):
         t.add_column(col)
     for r in rows:
-        t.add_row(r["role"], r["username"], r["password"], r["tenant"])
+        label = ROLES[r["role"]]
+        t.add_row(f"{label.zh} / {label.en}", r["username"], r["password"], r["tenant_name"])
     console.print(t)
 
 

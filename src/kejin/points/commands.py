@@ -109,13 +109,18 @@ def explain_cmd(
         return
     from rich.table import Table
 
+    from kejin.points.labels import list_name, peer_name, target_name
+    from kejin.points.system import load_system
+
+    spec = load_system(profile["system"]).system
     console.print(
-        f"[bold]{profile['uscc']}[/] {profile['system']} v{profile['version']} (run {profile['run_id']}, {profile['year']}): "
+        f"[bold]{profile['uscc']}[/] {spec.zh} / {spec.en} v{profile['version']} (run {profile['run_id']}, {profile['year']}): "
         f"积分 points {profile['total']:.2f} (基础 base {profile['base']:.2f} + 加分 bonus {profile['bonus']:.2f}), "
-        f"等级 grade {profile['grade']}, 名单 list {profile['list_id'] or '—'}"
+        f"等级 grade {profile['grade']}, 名单 list {list_name(spec, profile['list_id'], 'zh')}"
     )
     console.print(
-        f"同业组 peer group {profile['peer_group']}: 排名 rank {profile['rank_group']}/{profile['group_size']} "
+        f"同业组 peer group {peer_name(profile['peer_group'], 'zh')} / {peer_name(profile['peer_group'], 'en')}: "
+        f"排名 rank {profile['rank_group']}/{profile['group_size']} "
         f"(百分位 percentile {profile['pct_group']:.3f}); 区域 region rank {profile['rank_region']}"
     )
     t = Table(
@@ -145,7 +150,7 @@ def explain_cmd(
     for target in profile["targets"]:
         rows = [r for r in profile["improvements"] if r["target"] == target["id"]][:5]
         console.print(
-            f"达到 {target['id']} 需总分 ≥ {target['total_needed']:.2f}，最小单项改进 / smallest single changes:"
+            f"达到{target_name(spec, target['id'], 'zh')}需总分 ≥ {target['total_needed']:.2f}，最小单项改进 / smallest single changes:"
         )
         for r in rows:
             cur = _num(r["current"])

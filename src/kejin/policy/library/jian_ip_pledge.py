@@ -47,7 +47,7 @@ def build() -> Policy:
         title_zh="吉安知识产权质押贷款贴息",
         title_en="Ji'an IP-pledge loan interest subsidy",
         issuer="新干县（吉安市）",
-        document="科技金融简报第291期：吉安“金融+科技+人才”（种子002）",
+        document="科技金融简报第291期（上）：《打造长江中游科技金融样板区 吉安“金融+科技+人才”三链融合精准破解科技型企业融资难题》",
         articles=(ARTICLE,),
         valid_from=date(2019, 8, 20),  # the first LPR; ``first_year`` decides what is paid
         valid_to=None,
