@@ -94,7 +94,7 @@ demo: install system-deps
 	$(BIN)/kejin fund demo --capital 50000000 --out out --replace --who demo_gov --checker demo_reviewer
 	$(BIN)/kejin match products adopt --who demo_gov --checker demo_reviewer
 	$(BIN)/kejin match demo --who demo_gov --checker demo_reviewer --firm demo_firm --bank demo_bank
-	$(BIN)/kejin credit demo --who demo_bank
+	$(BIN)/kejin credit demo --who demo_bank --consents 5
 	$(BIN)/kejin relend demo --who demo_gov --checker demo_reviewer --bank demo_bank
 	$(BIN)/kejin stats demo --who demo_gov
 	@echo "演示账户的密码见上方 kejin demo-accounts 的输出（仅显示一次）/ the demo accounts' passwords are printed above by kejin demo-accounts (once)"

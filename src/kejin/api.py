@@ -60,6 +60,7 @@ AREA_ROUTERS = [
     "kejin.stats.routes",
     "kejin.stats.pages",
     "kejin.web.audit_pages",
+    "kejin.access.registration_pages",
     "kejin.web.pages",
 ]
 

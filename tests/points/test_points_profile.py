@@ -155,5 +155,5 @@ def test_the_explain_command_names_lists_targets_and_peer_groups_in_words(
     assert f"peer group {prof['peer_group']}:" not in res.stdout
     assert prof["targets"]
     for target in prof["targets"]:
-        assert f"达到{target_name(system, target['id'], 'zh')}需总分" in res.stdout
+        assert f"达到 {target_name(system, target['id'], 'zh')} / to reach " in res.stdout
         assert target["id"] not in res.stdout

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from sqlalchemy import Engine, select
 
-from kejin.access.tables import CONSENT_PURPOSES, CONSENT_SCOPES, ROLES
+from kejin.access.tables import CONSENT_PURPOSES, CONSENT_SCOPES, REGISTRATION_STATUSES, ROLES
 from kejin.db import transaction
 
 from .conftest import login
@@ -63,7 +63,7 @@ def vocabulary_codes() -> set[str]:
             and all(isinstance(t, vocab.Term) for t in value.values())
         ):
             codes.update(value)
-    for terms in (ROLES, CONSENT_PURPOSES, CONSENT_SCOPES):
+    for terms in (ROLES, CONSENT_PURPOSES, CONSENT_SCOPES, REGISTRATION_STATUSES):
         codes.update(terms)
     for d in YAML_DIRS:
         for f in (SRC / d).glob("*.yaml"):
@@ -166,6 +166,9 @@ def _prepare(app: Any, engine: Engine) -> None:
     ent.post(f"/api/firms/{F1}/policy/applications", json={"programme": "karamay_interest-2025"})
     build_fund(engine, claims=True)
     build_decisions(engine)
+    from .test_service_prg import _registration
+
+    _registration(app, engine)  # a firm's self-registration in the government's queue
 
 
 def institution_and_region_codes(engine: Engine) -> set[str]:
@@ -186,7 +189,10 @@ def test_no_page_a_role_reaches_shows_an_unlabelled_code(app, engine: Engine, wo
     codes = vocabulary_codes()
     named = institution_and_region_codes(engine)
     client = login(app, who)
-    people = set(world.users)  # usernames are names people chose, not codes
+    from kejin.access.tables import RegistrationRequest
+
+    with transaction(engine) as s:  # usernames are names people chose (or asked for), not codes
+        people = set(world.users) | set(s.scalars(select(RegistrationRequest.username)))
     found: list[str] = []
     pages = 0
     for lang in ("zh", "en"):

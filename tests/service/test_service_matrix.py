@@ -38,6 +38,14 @@ PUBLIC = {
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),
+    # A firm's self-registration: the applicant and the legal representative have no account
+    # yet (every step is audited and checked in kejin.access.registration).
+    ("GET", "/register"),
+    ("POST", "/register"),
+    ("GET", "/register/confirm"),
+    ("POST", "/register/confirm"),
+    ("GET", "/register/status"),
+    ("POST", "/register/status"),
 }
 
 PRINCIPALS = ("anon", "gov", "rev", "aud", "bank", "bank_token", "ent")
@@ -67,6 +75,8 @@ TARGETS: dict[str, dict[str, str]] = {
     "push_id": {"W_any": "999999"},
     # A relending batch: the service checks the bank's own (one absent id: allowed → 404).
     "batch_id": {"B_any": "999999"},
+    # A registration request: the government's queue, no tenant (one absent id: allowed → 404).
+    "request_id": {"R_any": "999999"},
     "decision_id": {
         "decision_BKA_own": "decision_BKA_own",
         "decision_BKB_other": "decision_BKB_other",
@@ -190,6 +200,10 @@ EXPECT: dict[str, Any] = {
     "relend.approve": lambda _: {"rev"},
     "stats.banks": lambda _: GOV_READERS,
     "stats.mark": lambda _: {"gov"},
+    # firms' self-registration: the government reviews (the auditor reads), nobody else
+    "registration.list": lambda _: GOV_READERS,
+    "registration.letter": lambda _: GOV_READERS,
+    "registration.decide": lambda _: {"gov", "rev"},
 }
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"

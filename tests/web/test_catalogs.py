@@ -148,6 +148,7 @@ CODE_LABEL_TABLES = {
     "stats/definitions.py": "statistics measures",
     "stats/labels.py": "statistics breakdowns, populations and units",
     "stats/effect.py": "policy-effect outcomes",
+    "fund/service.py": "enrolment statuses in refusal sentences",
     "policy/params.py": "parameter units",
     "policy/simulate.py": "simulation groupings",
     "policy/engine.py": "rounding rules",

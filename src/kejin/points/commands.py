@@ -70,7 +70,9 @@ def score(
         f"评分批次 / run {result['run_id']}: {result['system']} v{result['version']}, "
         f"{result['firms']} 家企业 / firms, 结果哈希 / results sha256 {result['results_sha256'][:16]}…"
     )
-    console.print(f"名单 / lists: {result['lists']}  等级 / grades: {result['grades']}")
+    console.print(
+        f"名单 / lists: {result['lists']}  创新积分等级 / innovation grades: {result['grades']}"
+    )
     from kejin.console import id_column, text_column
 
     t = Table()
@@ -78,7 +80,7 @@ def score(
     id_column(t, "统一社会信用代码 USCC")
     text_column(t, "同业组 peer group")
     t.add_column("积分 points", no_wrap=True, justify="right")
-    t.add_column("积分等级 points grade", no_wrap=True)
+    t.add_column("创新积分等级 innovation grade", no_wrap=True)
     text_column(t, "名单 list")
     for r in result["top"]:
         t.add_row(
@@ -122,7 +124,7 @@ def explain_cmd(
     console.print(
         f"[bold]{profile['uscc']}[/] {spec.zh} / {spec.en} v{profile['version']} (run {profile['run_id']}, {profile['year']}): "
         f"积分 points {profile['total']:.2f} (基础 base {profile['base']:.2f} + 加分 bonus {profile['bonus']:.2f}), "
-        f"等级 grade {profile['grade']}, 名单 list {list_name(spec, profile['list_id'], 'zh')}"
+        f"创新积分等级 innovation grade {profile['grade']}, 名单 list {list_name(spec, profile['list_id'], 'zh')}"
     )
     console.print(
         f"同业组 peer group {peer_name(profile['peer_group'], 'zh')} / {peer_name(profile['peer_group'], 'en')}: "
@@ -156,7 +158,9 @@ def explain_cmd(
     for target in profile["targets"]:
         rows = [r for r in profile["improvements"] if r["target"] == target["id"]][:5]
         console.print(
-            f"达到{target_name(spec, target['id'], 'zh')}需总分 ≥ {target['total_needed']:.2f}，最小单项改进 / smallest single changes:"
+            f"达到 {target_name(spec, target['id'], 'zh')} / to reach "
+            f"{target_name(spec, target['id'], 'en')}: 需总分 total ≥ "
+            f"{target['total_needed']:.2f}，最小单项改进 / smallest single changes:"
         )
         for r in rows:
             cur = _num(r["current"])
@@ -165,6 +169,22 @@ def explain_cmd(
             )
         if not rows:
             console.print("  单项指标无法达到 / no single indicator reaches it")
+    steps = Table(
+        "指标 indicator", "当前 now", "需达到 needed", "可增加积分 points gained",
+        "单独即可达到 reaches on its own", title="如何提升 / how to improve",
+    )  # fmt: skip
+    for r in profile["steps"]:
+        reaches = [
+            f"{target_name(spec, x, 'zh')} {target_name(spec, x, 'en')}" for x in r["reaches"]
+        ]
+        steps.add_row(
+            f"{r['zh']} {r['en']}",
+            _num(r["current"]),
+            _num(r["needed"]),
+            f"+{r['points_gained']:.2f}",
+            "；".join(reaches) or "—",
+        )
+    console.print(steps)
     console.print("雷达图 radar: " + ", ".join(profile["charts"]))
 
 

@@ -61,6 +61,7 @@ def points_page(
             "units": {i["id"]: i["unit"] for i in prof["indicators"]},
             "system_name": system.en if lang == "en" else system.zh,
             "list_name": list_name(system, prof["list_id"], lang),
+            "grade_scale": system.grade_scale(lang),
             "peer_name": peer_name(prof["peer_group"], lang),
             "target_name": lambda tid: target_name(system, tid, lang),
         },

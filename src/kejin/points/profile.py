@@ -179,6 +179,7 @@ def explain(engine: Engine, uscc: str, system_id: str | None = None) -> dict[str
                 }
             )
     improvements.sort(key=lambda r: (r["target"], r["score_gain"], r["indicator"]))
+    steps = _steps(indicators, system, me["total"], targets)
     for i in indicators:
         del i["_others"], i["_all"]
     return {
@@ -206,7 +207,56 @@ def explain(engine: Engine, uscc: str, system_id: str | None = None) -> dict[str
         "missing": [i["id"] for i in indicators if i["missing"]],
         "targets": targets,
         "improvements": improvements,
+        "steps": steps,
     }
+
+
+def _next_score(ind: Indicator, score: float) -> float | None:
+    """The next score worth a step: a banded indicator's next band, otherwise the next quarter of
+    the scale (for percentile scoring: overtaking the next quarter of the peer group)."""
+    if ind.normalisation == "banded":
+        sign = 1.0 if ind.direction == "positive" else -1.0
+        higher = sorted(
+            s for b in ind.bands or () if (s := b.score if sign > 0 else 1 - b.score) > score + 1e-9
+        )
+        return higher[0] if higher else None
+    return min(1.0, (math.floor(score * 4 + 1e-9) + 1) / 4)
+
+
+def _steps(
+    indicators: list[dict[str, Any]], system: System, total: float, targets: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every indicator the firm can still raise, one step each: the raw value that lifts it to
+    its next score (:func:`_next_score`), the points that step gains with every other firm held
+    fixed, and the grade or list the step alone reaches — most points first, so a firm sees
+    all its options and which pays most (a single cheapest change often existed for none)."""
+    out = []
+    for i in indicators:
+        ind = system.indicator(i["id"])
+        target = _next_score(ind, i["score"]) if i["score"] < 1 - 1e-9 else None
+        if target is None:
+            continue
+        needed = _needed_raw(ind, target, i["_others"], i["_all"])
+        if needed is None or (i["raw"] is not None and needed == i["raw"]):
+            continue
+        gain = i["weight"] * (target - i["score"])
+        if gain < 0.005:  # below the published precision of a total: no step a firm can see
+            continue
+        out.append(
+            {
+                "indicator": i["id"],
+                "zh": i["zh"],
+                "en": i["en"],
+                "unit": i["unit"],
+                "direction": ind.direction,
+                "current": i["raw"],
+                "needed": needed,
+                "points_gained": round(gain, 2),
+                "reaches": [tg["id"] for tg in targets if total + gain >= tg["total_needed"]],
+            }
+        )
+    out.sort(key=lambda r: (-r["points_gained"], r["indicator"]))
+    return out
 
 
 def _targets(me: dict, peers: Any, system: System) -> list[dict[str, Any]]:

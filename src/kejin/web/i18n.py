@@ -15,7 +15,7 @@ from pathlib import Path
 from babel.messages.mofile import read_mo
 from fastapi import Request
 
-from kejin.access.tables import CONSENT_PURPOSES, CONSENT_SCOPES, ROLES
+from kejin.access.tables import CONSENT_PURPOSES, CONSENT_SCOPES, REGISTRATION_STATUSES, ROLES
 from kejin.ids import REGIONS
 from kejin.vocab import (
     AUDIT_ENTITIES,
@@ -115,4 +115,5 @@ VOCABS = {
     "relend_tool": RELEND_TOOLS,
     "relend_state": RELEND_BATCH_STATES,
     "loan_purpose": LOAN_PURPOSES,
+    "registration": REGISTRATION_STATUSES,
 }

@@ -123,7 +123,12 @@ def build() -> Policy:
             ),
             Step(
                 "subsidy",
-                cap_per_group(pl.col("subsidy_raw"), P("firm_cap"), ["uscc", "cap_period"]),
+                cap_per_group(
+                    pl.col("subsidy_raw"),
+                    P("firm_cap"),
+                    ["uscc", "cap_period"],
+                    ["year", "contract_no"],
+                ),
                 "amount",
                 "单户企业上限10万元",
                 "at most 100,000 per firm",
@@ -137,7 +142,6 @@ def build() -> Policy:
             "contract_no",
             "year",
         ),
-        order=("uscc", "year", "contract_no"),
         source=Path(__file__),
         summary_zh="知识产权质押贷款按同期LPR的20%-30%贴息，单户上限10万元",
         summary_en="IP-pledge loans: 20-30% of LPR, at most 100,000 per firm",

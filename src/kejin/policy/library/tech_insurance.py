@@ -65,7 +65,9 @@ def build() -> Policy:
             ),
             Step(
                 "subsidy",
-                cap_per_group(pl.col("subsidy_raw"), P("firm_cap"), ["uscc", "year"]),
+                cap_per_group(
+                    pl.col("subsidy_raw"), P("firm_cap"), ["uscc", "year"], ["policy_no"]
+                ),
                 "amount",
                 "每户每年不超过30万元",
                 "at most 300,000 per firm per year",
@@ -79,7 +81,6 @@ def build() -> Policy:
             "policy_no",
             "year",
         ),
-        order=("uscc", "year", "policy_no"),
         source=Path(__file__),
         summary_zh="科技保险保费补贴不超过50%，每户每年最高30万元",
         summary_en="up to 50% of sci-tech insurance premiums, 300,000 per firm per year",
