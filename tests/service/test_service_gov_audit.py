@@ -27,6 +27,8 @@ LOGGED_ONLY = [
     "fund.statement",
     "firm.record",
     "registry.snapshot",
+    "registration.confirm",
+    "registration.submit",
     "auth.locked",
     "auth.login",
     "auth.login_failed",
