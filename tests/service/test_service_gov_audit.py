@@ -113,7 +113,7 @@ def test_the_download_holds_the_filtered_events_and_is_itself_logged(app, world,
         "风险补偿资金池 · 支付",
         "风险补偿资金池 · 核销",
     ]
-    assert all(x[5] == "资金池" and x[3] == "系统" for x in rows[1:])
+    assert all(x[5] == "资金池" and x[3] == "系统批处理" for x in rows[1:])
     with transaction(engine) as s:
         ev = s.scalars(select(AuditEvent).where(AuditEvent.action == "audit.export")).one()
     assert ev.actor == "gov" and '"rows": 3' in ev.detail.replace('":3', '": 3')

@@ -53,10 +53,21 @@ def entity_text(kind: str, entity_id: str, lang: str, names: dict[str, str]) -> 
 
 
 def role_label(role: str, lang: str) -> str:
+    """A role by its name; the two actors without an account named for what they are."""
     t = ROLES.get(role)
-    if t is None:
-        return "系统" if lang != "en" else "system"
-    return t.en if lang == "en" else t.zh
+    if t is not None:
+        return t.en if lang == "en" else t.zh
+    if role == "applicant":
+        return "注册申请人" if lang != "en" else "registration applicant"
+    return "系统批处理" if lang != "en" else "system batch"
+
+
+def actor_text(actor: str, role: str, lang: str) -> str:
+    """Who acted: a username, or for a firm registering (no account yet) its request."""
+    if role == "applicant":
+        n = actor.rpartition("#")[2]
+        return f"注册申请 #{n}" if lang != "en" else f"registration request #{n}"
+    return actor
 
 
 COLUMNS = (
@@ -100,7 +111,7 @@ def workbook(
             [
                 e.seq,
                 e.at.strftime("%Y-%m-%d %H:%M:%S"),
-                e.actor,
+                actor_text(e.actor, e.actor_role, lang),
                 role_label(e.actor_role, lang),
                 audit_action_label(e.action, lang),
                 entity_label(e.entity_kind, lang),

@@ -71,6 +71,8 @@ def audit_page(
             "errors": errors,
             "areas": [(f"{k}.", a.en if lang == "en" else a.zh) for k, a in AUDIT_AREAS.items()],
             "label": lambda a: audit_action_label(a, lang),
+            "who": lambda e: auditview.actor_text(e.actor, e.actor_role, lang),
+            "role": lambda e: auditview.role_label(e.actor_role, lang),
             "entity": lambda e: auditview.entity_text(
                 e.entity_kind, e.entity_id, lang, institution_names(s)
             ),
