@@ -356,3 +356,27 @@ def test_pages_refuse_other_roles_and_other_firms(market: Market, app) -> None: 
     assert bank.get("/market").status_code == 403
     assert ent.get("/bank/market").status_code == 403
     assert login(app, "gov").get("/enterprise/market").status_code == 403
+
+
+def test_the_queue_is_paged_best_fit_first(market: Market, app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Three fitting needs, two a screen: every need on exactly one page, the order kept."""
+    from kejin.matching import pages_bank
+
+    monkeypatch.setattr(pages_bank, "QUEUE_ROWS", 2)
+    ent = login(app, "ent")
+    needs = {_post_need(ent, amount=str(a)) for a in (500000, 3000000, 9000000)}
+    bank = login(app, "bank")
+    first, second = bank.get("/bank/market"), bank.get("/bank/market?page=2")
+    rows = [re.findall(r'<tr data-need="(\d+)">', p.text.split('id="held"')[0])
+            for p in (first, second)]  # fmt: skip
+    assert len(rows[0]) == 2 and len(rows[1]) == 1
+    assert {int(n) for r in rows for n in r} == needs
+    assert "共 3 条" in first.text and "1 / 2" in first.text and "?page=2" in first.text
+    assert "?page=1" in second.text and "?page=3" not in second.text
+    # past the end: the last page, not an empty one
+    assert (
+        re.findall(
+            r'<tr data-need="(\d+)">', bank.get("/bank/market?page=9").text.split('id="held"')[0]
+        )
+        == rows[1]
+    )

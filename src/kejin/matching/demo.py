@@ -36,6 +36,7 @@ from kejin.matching.products import ProductTerms
 from kejin.matching.service import NeedIn
 from kejin.matching.tables import Need
 from kejin.registry.tables import Enterprise
+from kejin.synth import market
 from kejin.vocab import DECLINE_REASONS
 
 #: Eligibility rules given to the synthetic products by their guarantee kind (the first kind
@@ -144,6 +145,7 @@ def fill(
     for r in pairs.filter(pl.col("eligible")).sort("need_id", "product_id").iter_rows(named=True):
         options.setdefault(r["need_id"], []).append((r["product_id"], r["institution_id"]))
     fit = {k: v[int(rng.integers(0, len(v)))] for k, v in options.items()}
+    truly = _true_approval(s, posted, fit, prods, now, seed)
     reasons = [r for r in DECLINE_REASONS if r != "other"]
     counts = dict.fromkeys(("taken", "first_review", "declined", "approved", "disbursed"), 0)
     for n in posted:
@@ -163,7 +165,7 @@ def fill(
             service.review(s, officer, n.id, note="材料齐全", now=at)
             counts["first_review"] += 1
             continue
-        if roll < 0.55:
+        if not truly[n.id]:
             reason = reasons[int(rng.integers(0, len(reasons)))]
             service.decide(s, officer, n.id, approve=False, reason=reason, now=at)
             counts["declined"] += 1
@@ -189,6 +191,54 @@ def fill(
         **counts,
         "demo_firm_needs": mine,
     }
+
+
+#: The approval share of decided needs when the region has no synthetic truth.
+APPROVE_WITHOUT_TRUTH = 0.64
+
+
+def _true_approval(
+    s: Session,
+    posted: list[Need],
+    fit: dict[int, tuple[str, str]],
+    prods: pl.DataFrame,
+    now: datetime,
+    seed: int,
+) -> dict[int, bool]:
+    """Whether the bank truly approves each need under the product it took it for.
+
+    Drawn from the synthetic region's true approval probability (:mod:`kejin.synth.market`:
+    the firm's true default risk, the product's guarantee kind, the amount against what the
+    firm can carry), so the funnel's approvals and declines carry the latent truth; a firm
+    without synthetic truth is approved with :data:`APPROVE_WITHOUT_TRUTH`.
+    """
+    conn = s.connection()
+    truth = market.truth_frame(conn)
+    usccs = sorted({n.uscc for n in posted})
+    firm = query.firms(conn, usccs, now.date()).select("uscc", "revenue", "invention_patents")
+    kinds = prods.select(
+        "product_id", pl.col("guarantee_kinds").list.first().alias("guarantee_kind")
+    )
+    pairs = (
+        pl.DataFrame(
+            [(n.id, n.uscc, float(n.amount), fit[n.id][0]) for n in posted if n.id in fit],
+            schema={
+                "need_id": pl.Int64,
+                "uscc": pl.String,
+                "amount": pl.Float64,
+                "product_id": pl.String,
+            },
+            orient="row",
+        )
+        .join(kinds, on="product_id", how="left")
+        .join(firm, on="uscc", how="left")
+        .join(truth, on="uscc", how="left")
+    )
+    judged = market.true_approval(pairs.filter(pl.col("pd_annual").is_not_null()), seed)
+    rng = np.random.default_rng(seed + 1)
+    out = {n.id: bool(rng.random() < APPROVE_WITHOUT_TRUTH) for n in posted}
+    out.update(dict(zip(judged["need_id"], judged["approved"], strict=True)))
+    return out
 
 
 def _firm_needs(s: Session, firm_user: Principal, bank_user: Principal, now: datetime) -> list[int]:

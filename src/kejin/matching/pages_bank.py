@@ -40,7 +40,11 @@ VersionId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 HELD_ROWS = 200
 
 
-def _desk(request: Request, p: Principal, s: Session) -> Response:
+#: Needs of the queue shown a screen at a time.
+QUEUE_ROWS = 50
+
+
+def _desk(request: Request, p: Principal, s: Session, page: int = 1) -> Response:
     f = flash.read(request, s)
     now = utcnow()
     versions = [
@@ -63,12 +67,16 @@ def _desk(request: Request, p: Principal, s: Session) -> Response:
             )
         ).all()
     )
+    queue = query.bank_queue(s, p, now, page, QUEUE_ROWS)
     return render(
         request,
         "market_bank.html",
         {
             "versions": versions,
-            "queue": query.bank_queue(s, p, now),
+            "queue": queue["rows"],
+            "queue_total": queue["total"],
+            "page": queue["page"],
+            "pages": queue["pages"],
             "held": [{**service.view(n), "firm": names.get(n.uscc, n.uscc)} for n in held],
             "exclusive_days": int(params.value("exclusive_working_days", now.date())),
             "error": error_view(f.error, lang_of(request)),
@@ -78,8 +86,13 @@ def _desk(request: Request, p: Principal, s: Session) -> Response:
 
 
 @router.get("/bank/market")
-def desk(request: Request, p: Principal = permit("page.bank"), s: Session = TX) -> Response:
-    return _desk(request, p, s)
+def desk(
+    request: Request,
+    page: int = Query(1, ge=1, le=100_000),
+    p: Principal = permit("page.bank"),
+    s: Session = TX,
+) -> Response:
+    return _desk(request, p, s, page)
 
 
 @router.post("/bank/market/needs/{need_id}/take")

@@ -212,6 +212,7 @@ MARKET_TEXTS: dict[str, tuple[str, str]] = {
     "mk_submit": ("提交复核", "Submit for approval"),
     "mk_approve_product": ("复核上线", "Approve"),
     "mk_queue": ("待接单需求（符合本行产品）", "Needs that fit our products"),
+    "mk_queue_total": ("共 {n} 条，匹配度高者在前。", "{n} needs, best fit first."),
     "mk_queue_note": (
         "企业授权本行后显示其经营数据；未授权时只显示白名单字段。",
         "A firm's figures show once it consents to our bank; otherwise only whitelist fields.",
