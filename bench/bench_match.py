@@ -4,7 +4,8 @@
    :func:`kejin.matching.bulk.match_all` — rules compiled once, evaluated per firm as bit words,
    the pair checks as NumPy comparisons by chunks, one code byte per pair, eligible pairs ranked
    by the one formula; every failed condition of every pair is then counted
-   (``Codes.failed_conditions``) and the pairs of a sample of needs are worded (zh, en). Peer:
+   (``Codes.failed_conditions``) and the pairs of a sample of needs are worded (zh, en); the
+   same without ranking the eligible pairs is timed beside it. Peer:
    the straightforward Python nested loop over pairs (the rules compiled once to Python
    closures; per pair, the list of failed condition codes and the eligible pairs' scores), on a
    sample of needs in the same run, expressed per pair and extrapolated; its answers must equal
@@ -233,6 +234,15 @@ def bench_matching(quick: bool) -> None:
         worded.append(codes.reasons(rows))
         out["codes"] = codes
 
+    def reasons_only() -> None:
+        codes = bulk.match_all(needs, firms, products, PRICING, rules=rules, rank=False)
+        counted.append(codes.failed_conditions())
+        worded.append(codes.reasons(rows))
+
+    cpu0 = time.process_time()
+    t_reasons = measure("ours, eligibility and reasons only (no ranking)", reasons_only,
+                        repeat=3 if quick else 5)  # fmt: skip
+    cpu_reasons = (time.process_time() - cpu0) / len(t_reasons.runs)
     cpu0 = time.process_time()
     t_ours = measure(f"ours ({n_needs:,} × {n_products:,})", ours, repeat=3 if quick else 5)
     cpu = (time.process_time() - cpu0) / len(t_ours.runs)
@@ -276,6 +286,7 @@ def bench_matching(quick: bool) -> None:
         f"  CPU time per run {cpu:.2f} s (the machine's load average "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: wall time includes waiting)"
     )
+    console.print(f"{t_reasons}  (CPU {cpu_reasons:.2f} s per run)")
     console.print(str(t_loop) + f"  ({per_pair_loop * 1e6:.2f} µs/pair)")
     console.print(
         f"per pair: ours {per_pair_ours * 1e9:.1f} ns, loop {per_pair_loop * 1e9:.0f} ns; "

@@ -164,8 +164,12 @@ def match_all(
     pricing: Pricing,
     approvals: pl.DataFrame | None = None,
     rules: Rules | None = None,
+    rank: bool = True,
 ) -> Codes:
     """Every pair of ``needs`` × ``products``: the code byte, the rule words, eligible pairs ranked.
+
+    ``rank=False`` leaves ``ranked`` empty: for a caller that wants eligibility and reasons only
+    (why nobody fits a need), the ranking of the eligible pairs is most of the work.
 
     Same inputs and same answers as :func:`kernels.match` (eligibility, failed conditions,
     rank), without a frame of every pair. Each check is evaluated where it varies: a rule per
@@ -236,7 +240,7 @@ def match_all(
         hits_j.append(flat % m)
     i = np.concatenate(hits_i) if hits_i else np.zeros(0, dtype=np.int64)
     j = np.concatenate(hits_j) if hits_j else np.zeros(0, dtype=np.int64)
-    ranked = _rank(nd, prod, i, j, pricing, approvals)
+    ranked = _rank(nd, prod, i, j, pricing, approvals) if rank else pl.DataFrame()
     checks = {
         "amount": (a_cls, by_amount != 0),
         "term": (t_cls, by_term != 0),

@@ -27,7 +27,7 @@ from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Forbidden, Principal
 from kejin.errors import KejinError, NotFoundError, Problem, ValidationError
 from kejin.lending.tables import Institution
-from kejin.matching import params, products, query, service
+from kejin.matching import params, products, prospects, query, service
 from kejin.matching.tables import ProductVersion
 from kejin.vocab import GUARANTEE_KINDS
 from kejin.web import flash
@@ -50,6 +50,7 @@ NOTICES = (
     "submitted",
     "product_approved",
     "assigned",
+    "pushed",
     "redispatched",
 )
 
@@ -162,6 +163,8 @@ def _market_page(request: Request, p: Principal, s: Session) -> Response:
         {
             "shelf": shelf,
             "needs": needs,
+            "contacts": prospects.pushed_to_firm(s, p, uscc),
+            "product_names": {pid: v.name for pid, v in live.items()},
             "banks": bank_names(s),
             "institutions": institution_names(s),
             "vocab_guarantee": GUARANTEE_KINDS,

@@ -135,6 +135,10 @@ MARKET_TEXTS: dict[str, tuple[str, str]] = {
     ),
     "mk_n_product_approved": ("复核通过，产品已上线。", "Approved: the product is live."),
     "mk_n_assigned": ("已派单给所选银行。", "Assigned to the chosen bank."),
+    "mk_n_pushed": (
+        "已推送：企业将在其融资对接页看到对接人。",
+        "Pushed: the firm sees the contact person on its marketplace page.",
+    ),
     "mk_n_redispatched": ("已运行超时派单规则。", "The service-level rule has run."),
     "mk_next": ("下一步", "Next"),
     "mk_refused": ("操作未完成", "Not done"),
@@ -232,10 +236,19 @@ MARKET_TEXTS: dict[str, tuple[str, str]] = {
     "mk_contract_none": ("（暂未登记合同）", "(no contract registered yet)"),
     "mk_prospects": ("首贷培育名单", "First-loan prospects"),
     "mk_prospects_note": (
-        "白名单内、符合本行产品准入条件且从未在本区域贷款的企业；对接人为当前登录的客户经理。",
-        "Whitelist firms that pass our products' rules and have never borrowed in the region; the contact is the signed-in officer.",
+        "白名单内、符合本行产品准入条件且从未在本区域贷款的企业；指定对接人并推送后，企业在其融资对接页看到对接人。",
+        "Whitelist firms that pass our products' rules and have never borrowed in the region; name a contact person and push: the firm sees the contact on its marketplace page.",
     ),
     "mk_contact": ("对接人", "Contact"),
+    "mk_contact_name": ("对接人姓名", "Contact person"),
+    "mk_contact_phone": ("联系电话", "Phone"),
+    "mk_push": ("推送", "Push"),
+    "mk_pushed_on": ("已推送", "Pushed"),
+    "mk_first_loan_contacts": ("首贷培育：银行对接人", "First-loan coaching: your bank contacts"),
+    "mk_first_loan_contacts_note": (
+        "以下银行认为贵企业符合其产品条件，指定了专人与您联系。",
+        "These banks find that your firm fits their products and named a person to contact you.",
+    ),
     "mk_revenue": ("营业收入", "revenue"),
     "mk_submit_decision": ("提交审批结果", "Record the decision"),
     "mk_product_form": (
