@@ -20,10 +20,12 @@ define ensure
 endef
 
 # Charts carry Chinese labels: without a CJK font they render as tofu boxes. Browser tests drive
-# Debian's Chromium headless (Playwright with executable_path, no download).
+# Debian's Chromium headless (Playwright with executable_path, no download). The Spark engine
+# (docs/scale.md) runs on Debian's Java 17 runtime.
 system-deps:
 	$(call ensure,fc-list 2>/dev/null | grep -qi "Noto Sans CJK",fonts-noto-cjk,Chinese chart labels will not render)
 	$(call ensure,command -v chromium >/dev/null,chromium,browser tests will be skipped)
+	$(call ensure,command -v java >/dev/null,openjdk-17-jre-headless,the Spark engine and its tests will be skipped)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +37,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[test,bench,spark]"
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

@@ -103,3 +103,13 @@ def pg_engine(pg_url: str) -> Iterator[Engine]:
     _truncate_pg(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_totals() -> Iterator[None]:
+    """Each test starts from empty tables, so no list total remembered by an earlier test on the
+    same database URL may answer for it (:mod:`kejin.totals`)."""
+    from kejin import totals
+
+    totals.forget()
+    yield

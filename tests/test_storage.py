@@ -74,8 +74,9 @@ def test_money_round_trips_exactly_through_orm_and_frames(
         row = s.execute(select(AnnualIndicator)).scalar_one()
         assert (row.revenue, row.profit) == (revenue, profit)
     with engine.connect() as conn:
-        df = read_frame(conn, AnnualIndicator.__table__, ["revenue", "profit"])
-    assert df.row(0) == (revenue, profit)
+        for few in (False, True):
+            df = read_frame(conn, AnnualIndicator.__table__, ["revenue", "profit"], few=few)
+            assert df.row(0) == (revenue, profit)
 
 
 def test_money_with_too_many_decimals_is_refused_not_rounded(engine: Engine) -> None:
@@ -123,11 +124,18 @@ def test_bulk_write_and_read_agree(engine: Engine) -> None:
         write_frame(conn, DataPull.__table__, pulls)
         write_frame(conn, Enterprise.__table__, firms)
     with engine.connect() as conn:
-        back = read_frame(conn, Enterprise.__table__).sort("uscc")
-        assert back.equals(firms.sort("uscc").select(back.columns))
-        assert read_frame(conn, DataPull.__table__).equals(
-            pulls.select(read_frame(conn, DataPull.__table__).columns)
-        )
+        for few in (False, True):  # COPY for many rows, typed rows for one firm's handful
+            back = read_frame(conn, Enterprise.__table__, few=few).sort("uscc")
+            assert back.equals(firms.sort("uscc").select(back.columns))
+            assert read_frame(conn, DataPull.__table__, few=few).equals(
+                pulls.select(read_frame(conn, DataPull.__table__).columns)
+            )
+            one = read_frame(
+                conn, Enterprise.__table__, where="uscc = '9132070012345678XC'", few=few
+            )
+            assert one.equals(firms.filter(pl.col("uscc") == "9132070012345678XC"))
+            none = read_frame(conn, Enterprise.__table__, where="uscc = 'X'", few=few)
+            assert none.height == 0 and none.schema == back.schema
 
 
 def test_bulk_write_is_rolled_back_with_its_transaction(engine: Engine) -> None:

@@ -163,6 +163,7 @@ def _mount_areas() -> None:
     from kejin.matching.commands import register as register_matching
     from kejin.points.commands import register as register_points
     from kejin.policy.commands import register as register_policy
+    from kejin.scale.commands import register as register_scale
     from kejin.stats.commands import register as register_stats
     from kejin.synth.commands import register as register_synth
     from kejin.whitelist.commands import register as register_whitelist
@@ -174,6 +175,7 @@ def _mount_areas() -> None:
     register_matching(app)
     register_points(app)
     register_policy(app)
+    register_scale(app)
     register_stats(app)
     register_synth(app)
     register_whitelist(app)

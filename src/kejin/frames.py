@@ -143,17 +143,29 @@ def write_frame(
 
 
 def read_frame(
-    conn: Connection, table: Table, columns: Sequence[str] | None = None, where: str | None = None
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str] | None = None,
+    where: str | None = None,
+    *,
+    few: bool = False,
 ) -> pl.DataFrame:
     """Read a table (optionally some columns, optionally filtered by a SQL condition) as a frame.
 
-    ``where`` is trusted SQL written by kejin code, never user text.
+    ``where`` is trusted SQL written by kejin code, never user text. ``few`` says the condition
+    selects a handful of rows (one firm's): on PostgreSQL those are fetched as typed rows, since
+    COPY's CSV round trip costs about a millisecond a table whatever its size — a third of a
+    credit decision's time when it was used for one firm.
     """
     names = list(columns or [c.name for c in table.columns])
     schema = table_schema(table, names)
     quoted = ", ".join(f'"{c}"' for c in names)
     sql = f'SELECT {quoted} FROM "{table.name}"' + (f" WHERE {where}" if where else "")
     dbapi = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql" and few:
+        with dbapi.cursor() as cur:
+            cur.execute(sql)
+            return pl.DataFrame(cur.fetchall(), schema=schema, orient="row")
     if conn.dialect.name == "postgresql":
         buf = io.BytesIO()
         with (

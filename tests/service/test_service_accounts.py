@@ -173,3 +173,45 @@ def test_self_service_change_needs_the_current_password_and_a_good_new_one(app) 
         },
     )
     assert r.status_code == 200 and "does not match" in r.text  # on the GET after the redirect
+
+
+@pytest.mark.parametrize("door", ["api", "page"])
+def test_guessing_the_current_password_through_a_session_locks_the_account_and_ends_it(
+    app, engine, door: str
+) -> None:
+    """A session holder (a screen left open, a stolen cookie) gets the login's number of tries
+    at the current password, counted although each refusal rolls its request back; then the
+    account locks and every session of it ends."""
+    from kejin.access.settings import get_service_settings
+
+    limit = get_service_settings().login_max_failures
+    owner_elsewhere = login(app, "bank")
+    thief = login(app, "bank")
+    for i in range(limit):
+        if door == "api":
+            r = thief.post(
+                "/api/auth/password",
+                json={"current_password": f"guess-{i}", "new_password": NEW_PASSWORD},
+            )
+            assert r.status_code == 422
+        else:
+            r = thief.post(
+                "/password",
+                data={
+                    "csrf_token": thief.headers["X-CSRF-Token"],
+                    "current_password": f"guess-{i}",
+                    "new_password": NEW_PASSWORD,
+                    "new_password_again": NEW_PASSWORD,
+                },
+                follow_redirects=False,
+            )
+            assert r.status_code == 303
+        if i < limit - 1:
+            assert thief.get("/api/auth/me").status_code == 200
+    assert thief.get("/api/auth/me").status_code == 401
+    assert owner_elsewhere.get("/api/auth/me").status_code == 401
+    r = TestClient(app).post("/api/auth/login", json={"username": "bank", "password": PASSWORD})
+    assert r.status_code == 429  # locked for login_lock_seconds, even with the right password
+    with engine.connect() as c:
+        actions = c.scalars(select(AuditEvent.action).where(AuditEvent.entity_id == "bank")).all()
+    assert actions.count("user.password_change_refused") == limit and "auth.locked" in actions

@@ -27,15 +27,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
 
 from kejin.access import audit
 from kejin.access.rules import Forbidden, Principal, authorize
 from kejin.access.service import hasher, log, user_view
-from kejin.access.sessions import revoke_user_sessions
+from kejin.access.sessions import lock_account, revoke_user_sessions
+from kejin.access.settings import get_service_settings
 from kejin.access.tables import PRIVILEGED_ROLES, ROLES, User
+from kejin.db import transaction
 from kejin.errors import ConflictError, NotFoundError, Problem, ValidationError
 from kejin.lending.tables import Institution
 from kejin.registry.tables import Enterprise
@@ -299,7 +301,7 @@ def change_password(
         current_ok = False
     problems = []
     if not current_ok:
-        log(session, p, "user.password_change_refused", "user", u.username)
+        _wrong_current(session, p, now or audit.utcnow())
         problems.append(
             Problem("当前密码不正确", "the current password is wrong", field="current_password")
         )
@@ -313,10 +315,35 @@ def change_password(
     now = now or audit.utcnow()
     u.password_hash = hasher().hash(new)
     u.must_change_password = False
+    u.failed_logins = 0
     u.password_changed_at = now
     ended = revoke_user_sessions(session, u.id, now, keep=keep_session)
     log(session, p, "user.password_change", "user", u.username, detail={"sessions_ended": ended})
     return u
+
+
+def _wrong_current(session: Session, p: Principal, now: datetime) -> None:
+    """A wrong current password counts as a failed login of the account, committed on its own.
+
+    Whoever holds a session (a screen left open, a stolen cookie) could otherwise guess the
+    current password without limit: the refusal rolls the request back, so the count and its
+    audit record are written in a transaction of their own. At the login limit the account is
+    locked and every one of its sessions ends, the guesser's included.
+    """
+    # Our own transaction must not wait on the chain lock the caller's would hold until it ends.
+    assert session.info.get(audit.LOCKED) is not session.get_transaction(), "audit lock held"
+    with transaction(session.get_bind()) as own:  # type: ignore[arg-type]
+        n = own.execute(
+            update(User)
+            .where(User.id == p.user_id)
+            .values(failed_logins=User.failed_logins + 1)
+            .returning(User.failed_logins)
+            .execution_options(synchronize_session=False)
+        ).scalar_one()
+        log(own, p, "user.password_change_refused", "user", p.username, detail={"failures": n})
+        if n >= get_service_settings().login_max_failures:
+            lock_account(own, p, now)
+            revoke_user_sessions(own, p.user_id, now)
 
 
 def reset_password(

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, literal, select, true, union
+from sqlalchemy import Select, bindparam, exists, literal, or_, select, true, union, union_all
 from sqlalchemy.orm import Session
 
 from kejin.access.tables import CONSENT_PURPOSES, CONSENT_SCOPES, ApiToken, Consent
@@ -420,13 +420,32 @@ def authorize(
     return r
 
 
-def firm_scope(p: Principal, now: datetime) -> Any:
-    """A WHERE clause on ``enterprises.uscc`` restricting lists to the principal's tenant."""
+def firm_scope(p: Principal, now: datetime, *, whole: bool = False) -> Any:
+    """A WHERE clause on ``enterprises.uscc`` restricting lists to the principal's tenant.
+
+    A bank's visible set is the union of its consents and pushes, often tens of thousands of
+    firms, and each of the two jobs a list has is fast in a different shape. A page (``whole``
+    false) walks the firms in key order and probes each against the sources (EXISTS over a
+    UNION ALL, which PostgreSQL cannot hash), so it costs offset + limit index probes
+    whatever the size of the set; the count of the whole set (``whole``) hashes each source once,
+    which is cheaper than a probe per firm. Both come from the same sources, so they cannot
+    disagree on who is visible.
+    """
     from kejin.registry.tables import Enterprise
 
     if p.role == "bank_officer":
         assert p.institution_id is not None
-        return Enterprise.uscc.in_(visible_usccs(p.institution_id, now))
+        parts = [active_consents(p.institution_id, now)] + [
+            src(p.institution_id, now) for src in _visibility.values()
+        ]
+        if whole:
+            return or_(*(Enterprise.uscc.in_(q) for q in parts))
+        probes = [
+            q.where(q.selected_columns[0] == Enterprise.uscc).correlate(Enterprise) for q in parts
+        ]
+        return (
+            exists(union_all(*probes).subquery().select()) if len(probes) > 1 else exists(probes[0])
+        )
     if p.role == "enterprise_user":
         return Enterprise.uscc == p.uscc
     return true()

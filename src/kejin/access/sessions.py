@@ -158,7 +158,7 @@ def _count(s: Session, username: str, client: str, now: datetime) -> _Attempt | 
         if n is None:
             log(s, who, "auth.refused_locked", "user", username)
         else:  # parallel attempts went past the limit before any of them failed
-            _lock(s, who, now)
+            lock_account(s, who, now)
         until = s.scalar(select(User.locked_until).where(User.id == u.id))
         assert until is not None
         return _throttled(
@@ -170,7 +170,9 @@ def _count(s: Session, username: str, client: str, now: datetime) -> _Attempt | 
     return _Attempt(u.id, username, u.role, u.password_hash, n)
 
 
-def _lock(s: Session, who: Principal, now: datetime) -> None:
+def lock_account(s: Session, who: Principal, now: datetime) -> None:
+    """Lock the account for ``login_lock_seconds`` (too many wrong passwords, at login or at a
+    password change)."""
     until = now + timedelta(seconds=get_service_settings().login_lock_seconds)
     s.execute(
         update(User)
@@ -207,7 +209,7 @@ def _record(
     who = Principal(user_id=a.user_id, username=a.username, role=a.role)
     if not ok:
         if a.count >= get_service_settings().login_max_failures:
-            _lock(s, who, now)
+            lock_account(s, who, now)
         else:
             log(s, who, "auth.login_failed", "user", a.username)
         return Unauthenticated(*BAD_LOGIN)

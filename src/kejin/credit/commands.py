@@ -100,21 +100,46 @@ def fit_cmd(
 @credit_app.command("score")
 def score_cmd(
     model: Path = typer.Option(..., "--model", help="模型文件 / model JSON"),
-    data: Path = typer.Option(..., "--data", help="待评分CSV / CSV to score"),
-    out: Path = typer.Option(..., "--out", help="输出CSV / output CSV"),
+    data: Path = typer.Option(
+        ...,
+        "--data",
+        help="待评分数据：CSV 或 Parquet（文件或目录）/ CSV or Parquet (file or directory)",
+    ),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="输出：本地引擎为 CSV，Spark 引擎为 Parquet 目录 / CSV (local) or Parquet directory (spark)",
+    ),
+    engine: str = typer.Option(
+        "local", "--engine", help="local（本机 Polars）或 spark / local (Polars) or spark"
+    ),
+    master: str | None = typer.Option(
+        None, "--master", help="Spark master（默认 local[2]）/ Spark master (default local[2])"
+    ),
 ) -> None:
-    """批量评分 / Score a CSV: input rows plus pd, points, reasons, flags."""
-    from kejin import exports
-    from kejin.credit import artefact, dataset, models
+    """批量评分 / Score rows: input columns plus pd, points, reasons, flags."""
+    from kejin.credit import artefact, models
 
     art = artefact.load(model)
-    df = dataset.read_csv(data)
-    scored = models.score(art, df)
-    exports.write_csv(df.hstack(scored), out, bom=False)
-    flagged = int((scored["flags"] != "").sum())
+    if engine == "spark":
+        from kejin.credit import scale
+
+        rep = scale.score_on_spark(art, data, out, master)
+        flagged, rows = rep["flagged_rows"], rep["rows"]
+    elif engine == "local":
+        from kejin import exports
+        from kejin.credit import dataset
+
+        df = dataset.read_table(data)
+        scored = models.score(art, df)
+        exports.write_csv(df.hstack(scored), out, bom=False)
+        flagged, rows = int((scored["flags"] != "").sum()), df.height
+    else:
+        raise typer.BadParameter("--engine: local | spark")
     print_json(
-        {"rows": df.height, "out": str(out), "flagged_rows": flagged, "model": art["content_hash"]}
-    )
+        {"rows": rows, "out": str(out), "flagged_rows": flagged, "model": art["content_hash"],
+         "engine": engine}
+    )  # fmt: skip
     if flagged:
         err_console.print(
             f"{flagged} 行含训练中未见的取值，已按特殊值分箱评分并标记 / "

@@ -34,6 +34,25 @@ def read_csv(path: str | Path) -> pl.DataFrame:
         ) from None
 
 
+def read_table(path: str | Path) -> pl.DataFrame:
+    """Rows to score: a CSV (:func:`read_csv`) or Parquet, one file or a directory of parts."""
+    p = Path(path)
+    if p.suffix.lower() == ".csv":
+        return read_csv(p)
+    if not p.exists():
+        raise ValidationError(
+            "数据文件不存在", "data file not found", [Problem("", "", file=str(p))]
+        )
+    try:
+        return pl.read_parquet(p / "*.parquet" if p.is_dir() else p)
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise ValidationError(
+            "无法读取Parquet数据",
+            "cannot read the Parquet data",
+            [Problem(str(e), str(e), file=str(p))],
+        ) from None
+
+
 def is_numeric(dtype: pl.DataType) -> bool:
     return dtype.is_numeric() and dtype != pl.Boolean
 

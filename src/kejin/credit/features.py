@@ -54,12 +54,14 @@ def load(conn: Connection, uscc: str | None = None) -> RegistryFrames:
     if uscc is not None and not _USCC.match(uscc):
         raise ValueError(f"not a normalised USCC: {uscc!r}")
     where = f"uscc = '{uscc}'" if uscc else None
+    few = uscc is not None
     ind_cols = ["uscc", "year", *INDICATORS]
     loans = read_frame(
         conn,
         Loan.__table__,
         ["contract_no", "uscc", "amount", "disbursed_on", "maturity_on", "guarantee_type"],
         where,
+        few=few,
     )
     st_where = None
     if uscc:
@@ -79,13 +81,22 @@ def load(conn: Connection, uscc: str | None = None) -> RegistryFrames:
                 "abnormal_operation",
             ],
             where,
+            few=few,
         ),
-        indicators=read_frame(conn, AnnualIndicator.__table__, ind_cols, where),
+        indicators=read_frame(conn, AnnualIndicator.__table__, ind_cols, where, few=few),
         qualifications=read_frame(
-            conn, Qualification.__table__, ["uscc", "kind", "valid_from", "valid_to"], where
+            conn,
+            Qualification.__table__,
+            ["uscc", "kind", "valid_from", "valid_to"],
+            where,
+            few=few,
         ),
         financing=read_frame(
-            conn, FinancingEvent.__table__, ["uscc", "kind", "occurred_on", "amount"], where
+            conn,
+            FinancingEvent.__table__,
+            ["uscc", "kind", "occurred_on", "amount"],
+            where,
+            few=few,
         ),
         loans=loans,
         statuses=read_frame(
@@ -93,6 +104,7 @@ def load(conn: Connection, uscc: str | None = None) -> RegistryFrames:
             LoanStatus.__table__,
             ["contract_no", "month", "balance", "days_past_due", "classification"],
             st_where,
+            few=few,
         ),
     )
 

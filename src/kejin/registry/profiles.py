@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from kejin import totals
 from kejin.access.audit import digest, utcnow
 from kejin.access.rules import (
     ConsentRef,
@@ -147,7 +148,12 @@ def search_firms(
                 )
             )
         )
-    total = session.scalar(select(func.count()).select_from(Enterprise).where(*conds)) or 0
+    whole = [firm_scope(p, now, whole=True), *conds[1:]]
+    total, counted_at = totals.counted(
+        session,
+        ("firms", p.role, p.institution_id, p.uscc, q, chain, stage, qualification),
+        select(func.count()).select_from(Enterprise).where(*whole),
+    )
     cols = [getattr(Enterprise, f) for f in WHITELIST_FIELDS]
     rows = session.execute(
         select(*cols).where(*conds).order_by(Enterprise.uscc).limit(limit).offset(offset)
@@ -171,7 +177,10 @@ def search_firms(
         detail={**filters, "total": total},
         durable=False,
     )
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
+    return {
+        "total": total, "total_counted_at": counted_at, "limit": limit, "offset": offset,
+        "items": items,
+    }  # fmt: skip
 
 
 # The profile statements are built once: building a SELECT costs more CPU than running it on

@@ -4,13 +4,13 @@ gate, call :mod:`kejin.registry.profiles`)."""
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from kejin.access.deps import TX, Unit, permit, permit_unit
@@ -52,6 +52,7 @@ class FirmPage(BaseModel):
             "examples": [
                 {
                     "total": 1,
+                    "total_counted_at": "2026-06-30T08:00:00",
                     "limit": 50,
                     "offset": 0,
                     "items": FirmSummary.model_config["json_schema_extra"]["examples"],
@@ -59,7 +60,14 @@ class FirmPage(BaseModel):
             ]
         }
     )
-    total: int
+    total: int = Field(
+        description="符合条件的企业总数；同一用户、同一筛选条件的总数在 KEJIN_LIST_TOTAL_TTL 秒（默认 30）"
+        "内复用 / firms matching the filters; reused for KEJIN_LIST_TOTAL_TTL seconds (default 30) "
+        "for the same caller and filters"
+    )
+    total_counted_at: datetime = Field(
+        description="总数的统计时间（UTC）/ when total was counted (UTC)"
+    )
     limit: int
     offset: int
     items: list[FirmSummary]

@@ -1,0 +1,1 @@
+"""Batch work beyond one machine: kejin's own kernels run inside Apache Spark (docs/scale.md)."""
