@@ -6,7 +6,9 @@ steps), firms' needs are posted (the demo firm's by its own user, with a consent
 bank; the others as a surveyed need, the government's import action), and each bank's demo
 officer takes, reviews, declines with a reason, approves and disburses — dated over the past
 weeks so the funnel has months, working days and a service level to measure. Draws are seeded:
-the same region and seed give the same marketplace.
+the same region and seed give the same marketplace. Decisions are drawn from the synthetic
+region's true approval probability (:mod:`kejin.synth.market`); the demo bank pushes three
+first-loan prospects with a named contact.
 
 The bank actions need an officer per bank; the demo makes one synthetic account per bank
 (``demo_officer_<bank>``, the demo exemption, a random password nobody is told) — the demo
@@ -31,7 +33,7 @@ from kejin.access.rules import Principal
 from kejin.access.service import SYSTEM, principal_of
 from kejin.access.tables import User
 from kejin.lending.tables import Institution, Loan
-from kejin.matching import products, query, service
+from kejin.matching import products, prospects, query, service
 from kejin.matching.products import ProductTerms
 from kejin.matching.service import NeedIn
 from kejin.matching.tables import Need
@@ -184,13 +186,27 @@ def fill(
             service.disburse(s, officer, n.id, amount=n.amount, contract_no=contract, now=at)
             counts["disbursed"] += 1
     mine = _firm_needs(s, firm_user, bank_user, now)
+    pushed = _push_prospects(s, bank_user, now)
     return {
+        "prospects_pushed": pushed,
         "adopted": len(adopted),
         "ruled": ruled,
         "posted": len(posted) + len(mine),
         **counts,
         "demo_firm_needs": mine,
     }
+
+
+#: The demo bank's named contact for its first-loan prospects (a demo person, not a real one).
+DEMO_CONTACT = ("演示客户经理 王敏", "0518-85800000")
+
+
+def _push_prospects(s: Session, bank_user: Principal, now: datetime, n: int = 3) -> int:
+    """首贷培育: the demo bank pushes its first ``n`` prospects with a named contact."""
+    rows = query.bank_prospects(s, bank_user, now)
+    for r in rows[:n]:
+        prospects.push(s, bank_user, r["uscc"], *DEMO_CONTACT, r["products"][0], now=now)
+    return min(n, len(rows))
 
 
 #: The approval share of decided needs when the region has no synthetic truth.
