@@ -9,6 +9,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kejin.errors import ValidationError
 from kejin.matching import kernels, quality
 from kejin.synth import market
 
@@ -107,3 +108,16 @@ def test_measure_orders_the_rankings_as_the_truth_allows() -> None:
     assert bank["kejin_model"]["auc_within_product"] > bank["kejin"]["auc_within_product"]
     again = quality.measure(firms, products, truth, PRICING, approvals, "m", 400, 11)
     assert again == res
+
+
+def test_the_command_refuses_a_database_without_synthetic_truth(market, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The service tests' world has no synthetic region: the measure says so and changes nothing."""
+    from typer.testing import CliRunner
+
+    from kejin import cli
+
+    monkeypatch.setattr("kejin.matching.commands.get_engine", lambda: market.engine)
+    cli._mount_areas()
+    r = CliRunner().invoke(cli.app, ["match", "quality", "--needs", "10", "--json"])
+    assert isinstance(r.exception, ValidationError), (r.output, r.exception)
+    assert "kejin synth" in r.exception.reason_en and "kejin synth" in r.exception.reason_zh
