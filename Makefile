@@ -5,8 +5,10 @@ BIN    := $(VENV)/bin
 DEMO_FIRMS ?= 30000
 DEMO_SEED  ?= 20241
 export KEJIN_DATABASE_URL ?= sqlite:///kejin.db
+# The region the demo serves: its name, policies and fund in one file (docs/region.md).
+export KEJIN_REGION ?= lianyungang
 
-.PHONY: demo test bench lint mutate venv install install-test system-deps clean import-examples
+.PHONY: demo test bench lint mutate venv install install-test system-deps clean import-examples locale messages
 
 # $(call ensure,CHECK,PACKAGE,WHAT IS LOST WITHOUT IT): install a Debian package when CHECK
 # fails and we may (root or passwordless sudo); otherwise say what is lost and go on.
@@ -40,8 +42,21 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test,bench,spark]"
 	touch $@ $(VENV)/.installed
 
-install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+install: $(VENV)/.installed locale
+install-test: $(VENV)/.installed-test locale
+
+# Page texts are gettext catalogs, one per language (src/kejin/web/locale/<lang>/LC_MESSAGES/
+# kejin.po; docs/service.md, "Page texts"). The server reads the compiled .mo (not in git): pip's
+# build compiles them (setup.py), and `make locale` recompiles whichever .po changed since.
+# `make messages` brings every .po up to date with the code: new t('key') calls arrive with an
+# empty text to fill in (compiling refuses until each is filled), keys no longer used leave.
+LOCALE   := src/kejin/web/locale
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(LOCALE)/*/LC_MESSAGES/kejin.po))
+$(LOCALE)/%.mo: $(LOCALE)/%.po | $(BIN)/python
+	PYTHONPATH=src $(BIN)/python -m kejin.web.catalogs
+locale: $(MO_FILES)
+messages: | $(BIN)/python
+	PYTHONPATH=src $(BIN)/python -m kejin.web.messages
 
 # The demo region is big enough (30,000 firms) for the tech-firm credit model to see ten defaults
 # in each window; points are scored for 2024 as well, the year its training window's features read.
@@ -50,6 +65,9 @@ install-test: $(VENV)/.installed-test
 # every later step a person takes (push, publish, approve, pay, decide) acts as one of them
 # (--who), through the same audited services as the web; batch runs (scoring, refresh, the
 # model) are recorded as the system (docs/service.md, "CLI commands and who they act as").
+# The whitelist is also taken as at the region's last data month (2026-06-30), so the statistics
+# of that month have a whitelist-based population and tiers; the LPR table is loaded with the
+# published values it ships, and the month's statistics book is written to out/stats.
 # The audit chain is signed (MAC) with a per-machine key kept outside the repository and the
 # database (docs/service.md): generated once under ~/.config/kejin, reused by every later demo.
 # A KEJIN_AUDIT_KEY or KEJIN_AUDIT_KEY_FILE already set is used instead.
@@ -64,16 +82,21 @@ demo: install system-deps
 	$(BIN)/kejin demo-accounts
 	$(BIN)/kejin points score --system most-v1 --year 2024
 	$(BIN)/kejin points score --system most-v1
+	$(BIN)/kejin whitelist refresh --as-of 2026-06-30
 	$(BIN)/kejin whitelist refresh
 	$(BIN)/kejin whitelist push --institution all --out-dir out/whitelist --who demo_gov
 	$(BIN)/kejin summary
+	$(BIN)/kejin stats lpr import
+	$(BIN)/kejin stats book --month 2026-06 --out out/stats/stats-2026-06.xlsx
 	$(BIN)/kejin credit tech-model --out credit-tech-firm.json --register tech_firm --skip-if-insufficient
 	$(BIN)/kejin credit warnings --month 2026-06
 	$(BIN)/kejin policy demo --who demo_gov --checker demo_reviewer
-	$(BIN)/kejin fund demo --scheme anhui --capital 50000000 --out out --replace --who demo_gov --checker demo_reviewer
+	$(BIN)/kejin fund demo --capital 50000000 --out out --replace --who demo_gov --checker demo_reviewer
 	$(BIN)/kejin match products adopt --who demo_gov --checker demo_reviewer
 	$(BIN)/kejin match demo --who demo_gov --checker demo_reviewer --firm demo_firm --bank demo_bank
-	$(BIN)/kejin credit demo --who demo_bank
+	$(BIN)/kejin credit demo --who demo_bank --consents 5
+	$(BIN)/kejin relend demo --who demo_gov --checker demo_reviewer --bank demo_bank
+	$(BIN)/kejin stats demo --who demo_gov
 	@echo "演示账户的密码见上方 kejin demo-accounts 的输出（仅显示一次）/ the demo accounts' passwords are printed above by kejin demo-accounts (once)"
 	$(BIN)/kejin serve
 

@@ -53,6 +53,7 @@ from kejin.registry.tables import AnnualIndicator, Enterprise, Qualification
 from kejin.vocab import INDUSTRY_CHAINS, STAGES
 
 from . import service_mixed as mixed
+from . import service_peer
 
 SERVER_URL = os.environ.get(
     "KEJIN_BENCH_DATABASE_URL",
@@ -342,6 +343,9 @@ def main(quick: bool) -> None:
         single = _wrk(port, tmp / "profile.lua", 10, clients=1)
         _drain(port)
         peer = _wrk(port, tmp / "health.lua", max(5, seconds // 3))
+        # Issue 20 item 5: the real peer, a plain FastAPI + SQLAlchemy profile endpoint on the same
+        # database, same workers, same requests (bench/service_peer.py).
+        plain = service_peer.measure(url, port + 1, lambda p: _wrk(p, tmp / "profile.lua", seconds))
         eng = make_engine(url)
         with eng.connect() as c:
             reads = c.scalar(
@@ -359,6 +363,7 @@ def main(quick: bool) -> None:
             ("pushed firms, 200 conns (ours)", visible),
             ("firm profile, 1 client (ours)", single),
             ("/api/health, 200 conns (peer)", peer),
+            ("plain FastAPI profile (peer)", plain),
         ):
             print(
                 f"  {label:34s} {r['rps']:8.0f} req/s  p50 {r['p50']:7.1f} ms  p90 {r['p90']:7.1f} ms  "

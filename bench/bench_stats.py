@@ -11,6 +11,7 @@ indicator step. The two measure tables are compared before any time is printed.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,7 @@ def synth(loan_months: int, seed: int = 18) -> kernels.Frames:
     n_firms = max(n_loans // 3, 5)
     firm = rng.integers(0, n_firms, n_loans)
     start = np.datetime64(FIRST) - 365 + rng.integers(0, 365 * 4, n_loans)
-    term_m = rng.choice([6, 12, 12, 24, 36], n_loans)
+    term_m = rng.choice([6, 12, 12, 24, 36, 72], n_loans)
     maturity = start + term_m * 30 + rng.integers(-3, 4, n_loans)
     amount = rng.integers(10_000_00, 5_000_000_00, n_loans)  # fen
     loans = pl.DataFrame(
@@ -100,6 +101,7 @@ def synth(loan_months: int, seed: int = 18) -> kernels.Frames:
                 ["information", "new_energy", "equipment", "petrochemical"], n_firms
             ),
             "stage": rng.choice(["seed", "startup", "growth", "mature"], n_firms),
+            "region_code": rng.choice(["320703", "320706", "320707", "320722"], n_firms),
         }
     )
     tiers = pl.DataFrame({"uscc": ids, "tier": rng.choice(["A", "B", "C"], n_firms)}).sample(
@@ -111,7 +113,21 @@ def synth(loan_months: int, seed: int = 18) -> kernels.Frames:
             "kind": ["loan", "loan", "guarantee", "insurance", "loan", "equity"],
         }
     )
-    return kernels.Frames(loans, statuses, quals, firms, tiers, products)
+    # The LPR of every month but two (a month without a published value has no spread).
+    lpr_months = [m for i, m in enumerate(months.to_list()) if i not in (20, 30)]
+    lpr = pl.DataFrame(
+        {
+            "month": lpr_months,
+            "lpr_1y": [
+                Decimal("0.0345") - Decimal("0.0005") * (i % 4) for i in range(len(lpr_months))
+            ],
+            "lpr_5y": [
+                Decimal("0.0420") - Decimal("0.0005") * (i % 3) for i in range(len(lpr_months))
+            ],
+        },
+        schema={"month": pl.Date, "lpr_1y": pl.Decimal(9, 6), "lpr_5y": pl.Decimal(9, 6)},
+    )
+    return kernels.Frames(loans, statuses, quals, firms, tiers, products, lpr)
 
 
 def asked_months() -> list[date]:
@@ -143,6 +159,13 @@ def to_pandas(f: kernels.Frames) -> dict[str, pd.DataFrame]:
         "firms": f.firms.to_pandas() if f.firms is not None else None,
         "tiers": f.tiers.to_pandas() if f.tiers is not None else None,
         "products": f.products.to_pandas() if f.products is not None else None,
+        "lpr": (
+            f.lpr.with_columns(
+                (pl.col(c) * 1_000_000).cast(pl.Int64) for c in ("lpr_1y", "lpr_5y")
+            ).to_pandas()
+            if f.lpr is not None
+            else None
+        ),
     }
 
 
@@ -162,7 +185,10 @@ def _pd_keys(
         src, col = (
             (p["tiers"], "tier")
             if by == "tier"
-            else (p["firms"], {"chain": "industry_chain", "stage": "stage"}[by])
+            else (
+                p["firms"],
+                {"chain": "industry_chain", "stage": "stage", "region": "region_code"}[by],
+            )
         )
         out = rows.merge(src[["uscc", col]].rename(columns={col: "group"}), on="uscc", how="left")
     out["group"] = out["group"].fillna(kernels.NONE)
@@ -170,7 +196,11 @@ def _pd_keys(
 
 
 def pandas_measures(p: dict[str, pd.DataFrame], months: list[date], by: str | None) -> pd.DataFrame:
-    every = sorted(set(months) | {kernels.shift_months(m, -12) for m in months})
+    every = sorted(
+        set(months)
+        | {kernels.shift_months(m, -12) for m in months}
+        | {kernels.shift_months(m, -1) for m in months}
+    )
     mf = pd.DataFrame({"month": pd.to_datetime(every)})
     mf["month_end"] = mf["month"] + pd.offsets.MonthEnd(0)
     q = p["quals"]
@@ -181,6 +211,7 @@ def pandas_measures(p: dict[str, pd.DataFrame], months: list[date], by: str | No
     pop_firms = pop[["month", "uscc"]].drop_duplicates()
     loans = p["loans"].copy()
     loans["medium_long"] = loans["maturity_on"] > loans["disbursed_on"] + pd.DateOffset(months=12)
+    loans["long_lpr"] = loans["maturity_on"] > loans["disbursed_on"] + pd.DateOffset(months=60)
 
     st = p["statuses"]
     st = st[st["month"].isin(mf["month"])]
@@ -199,9 +230,21 @@ def pandas_measures(p: dict[str, pd.DataFrame], months: list[date], by: str | No
         credit_balance=pb.where(rows["guarantee_type"] == "credit", 0),
         medium_long_balance=pb.where(rows["medium_long"], 0),
         npl_balance=pb.where(rows["classification"].isin(kernels.NPL_CLASSES), 0),
+        ip_pledge_balance=pb.where(rows["guarantee_type"] == "ip_pledge", 0),
+        all_npl_balance=rows["bal"].where(rows["classification"].isin(kernels.NPL_CLASSES), 0),
     )
     g = rows.groupby(["month", "group"])
-    stock = g[["bal", "balance", "credit_balance", "medium_long_balance", "npl_balance"]].sum()
+    stock = g[
+        [
+            "bal",
+            "balance",
+            "credit_balance",
+            "medium_long_balance",
+            "npl_balance",
+            "ip_pledge_balance",
+            "all_npl_balance",
+        ]
+    ].sum()
     stock = stock.rename(columns={"bal": "all_balance"})
     lent = rows[rows["pop"] & (rows["bal"] > 0)]
     stock["borrowers"] = lent.groupby(["month", "group"])["uscc"].nunique()
@@ -215,9 +258,17 @@ def pandas_measures(p: dict[str, pd.DataFrame], months: list[date], by: str | No
     )
     d = _pd_keys(p, d, by, pop)
     d["amount_rate"] = d["amount_fen"].astype(object) * d["rate_m"].astype(object)
+    d = d.merge(p["lpr"], on="month", how="left")
+    lpr = d["lpr_5y"].where(d["long_lpr"], d["lpr_1y"])
+    d["amount_spread"] = d["amount_fen"].astype(object) * (d["rate_m"] - lpr).astype(object)
     gd = d.groupby(["month", "group"])
     flow = pd.DataFrame(
-        {"new_amount": gd["amount_fen"].sum(), "new_amount_rate": gd["amount_rate"].sum()}
+        {
+            "new_amount": gd["amount_fen"].sum(),
+            "new_amount_rate": gd["amount_rate"].sum(),
+            "new_borrowers": gd["uscc"].nunique(),
+            "new_amount_spread": gd["amount_spread"].sum(min_count=1),
+        }
     )
     flow["first_time"] = (
         d[d["disbursed_on"] == d["first_on"]].groupby(["month", "group"])["uscc"].nunique()
@@ -237,6 +288,7 @@ def pandas_measures(p: dict[str, pd.DataFrame], months: list[date], by: str | No
     keys = pd.concat(
         [
             raw[["month", "group"]],
+            raw[["month", "group"]].assign(month=raw["month"] + pd.DateOffset(months=1)),
             raw[["month", "group"]].assign(month=raw["month"] + pd.DateOffset(months=12)),
         ]
         + ([pd.DataFrame({"month": asked, "group": kernels.TOTAL})] if by is None else [])
@@ -249,24 +301,32 @@ def pandas_measures(p: dict[str, pd.DataFrame], months: list[date], by: str | No
         "credit_balance",
         "medium_long_balance",
         "npl_balance",
+        "ip_pledge_balance",
+        "all_npl_balance",
         "borrowers",
         "first_time",
         "new_amount",
         "new_amount_rate",
+        "new_borrowers",
     ]
     res[zero] = res[zero].fillna(0)
+    has_lpr = res["month"].isin(pd.to_datetime(p["lpr"]["month"]))
+    res["new_amount_spread"] = res["new_amount_spread"].where(
+        ~has_lpr, res["new_amount_spread"].fillna(0)
+    )
+    res.loc[~has_lpr, "new_amount_spread"] = None
     if by is None or kernels.BREAKDOWNS[by] == "loan":
         res["firms"] = res["month"].map(pop_firms.groupby("month").size()).fillna(0)
     else:
         res["firms"] = res["firms"].fillna(0)
-    ago = raw[["month", "group", "balance", "all_balance"]].rename(
-        columns={"balance": "balance_year_ago", "all_balance": "all_balance_year_ago"}
-    )
-    ago["month"] = ago["month"] + pd.DateOffset(months=12)
-    res = res.merge(ago, on=["month", "group"], how="left")
-    res[["balance_year_ago", "all_balance_year_ago"]] = res[
-        ["balance_year_ago", "all_balance_year_ago"]
-    ].fillna(0)
+    for lag, suffix in ((12, "year_ago"), (1, "month_ago")):
+        cols = [f"balance_{suffix}", f"all_balance_{suffix}"]
+        ago = raw[["month", "group", "balance", "all_balance"]].rename(
+            columns={"balance": cols[0], "all_balance": cols[1]}
+        )
+        ago["month"] = ago["month"] + pd.DateOffset(months=lag)
+        res = res.merge(ago, on=["month", "group"], how="left")
+        res[cols] = res[cols].fillna(0)
     return res[["month", "group", *MEASURES]].sort_values(["month", "group"]).reset_index(drop=True)
 
 
@@ -279,13 +339,15 @@ def peer(p: dict[str, pd.DataFrame]) -> dict[str | None, pd.DataFrame]:
     return out
 
 
+_BIG = ("new_amount_rate", "new_amount_spread")
+
+
 def _as_polars(m: pd.DataFrame) -> pl.DataFrame:
-    ints = [c for c in MEASURES if c != "new_amount_rate"]
+    ints = [c for c in MEASURES if c not in _BIG]
+    big = {c: m[c].map(lambda v: None if pd.isna(v) else str(int(v))) for c in _BIG}
     return pl.from_pandas(
-        m.astype({c: "int64" for c in ints}).assign(
-            month=m["month"].dt.date, new_amount_rate=m["new_amount_rate"].astype(str)
-        )
-    ).with_columns(pl.col("new_amount_rate").cast(pl.Int128))
+        m.astype({c: "int64" for c in ints}).assign(month=m["month"].dt.date, **big)
+    ).with_columns(pl.col(c).cast(pl.Int128) for c in _BIG)
 
 
 def check_equal(a: dict[str | None, pl.DataFrame], b: dict[str | None, pd.DataFrame]) -> None:

@@ -39,5 +39,17 @@ def measure(
     return Timing(label, runs)
 
 
+def measure_both(label: str, fn: Callable[[], Any], repeat: int) -> tuple[Timing, Timing]:
+    """Wall-clock and process-CPU medians: on a shared, overloaded machine the CPU time says what
+    the code costs (all its threads), the wall time what this run happened to get."""
+    wall, cpu = [], []
+    for _ in range(repeat):
+        t, c = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return Timing(label, wall), Timing(f"{label} (CPU)", cpu)
+
+
 def ratio_line(ours: Timing, peer: Timing) -> str:
     return f"ratio {peer.label} / {ours.label} = {peer.median / ours.median:.2f}×"

@@ -21,9 +21,20 @@ from sqlalchemy.engine import make_url
 import kejin.models  # noqa: F401  (registers every table on Base.metadata)
 from kejin.db import Base, make_engine, normalize_url
 from kejin.migrate import upgrade
+from kejin.web.catalogs import compile_catalogs
+
+#: The tests run with no region configured (every library template active), so each area's
+#: tests exercise the templates themselves; tests/regions and the walk tests configure one.
+os.environ["KEJIN_REGION"] = ""
 
 PG_ENV = "KEJIN_TEST_DATABASE_URL"
 PG_SKIP_REASON = f"PostgreSQL tests skipped: set {PG_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test) to run them"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests run from the source tree: compile the page texts' catalogs as an install would, so
+    a ``.po`` edited since (or a fresh checkout, the ``.mo`` being untracked) is what pages read."""
+    compile_catalogs()
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -46,6 +46,8 @@ AREA_ROUTERS = [
     "kejin.policy.pages",
     "kejin.fund.routes",
     "kejin.fund.pages",
+    "kejin.relend.pages",
+    "kejin.stats.annual_pages",
     "kejin.credit.routes",
     "kejin.matching.routes",
     "kejin.matching.pages",
@@ -54,6 +56,9 @@ AREA_ROUTERS = [
     "kejin.credit.pages",
     "kejin.ingest.routes",
     "kejin.ingest.pages",
+    "kejin.stats.routes",
+    "kejin.stats.pages",
+    "kejin.access.registration_pages",
     "kejin.web.pages",
 ]
 
@@ -277,6 +282,9 @@ def create_app(engine: Engine | None = None, session_key: str | None = None) -> 
     key = session_key or (settings.session_key.get_secret_value() if settings.session_key else None)
     if not key:
         raise RuntimeError("KEJIN_SESSION_KEY is not set (kejin serve generates one for demos)")
+    from kejin.web.i18n import texts
+
+    texts()  # catalogs not compiled (`make locale`) are refused at start-up, not on a first page
     if engine is None:
         from kejin.console import get_engine
         from kejin.db import make_engine

@@ -2,16 +2,91 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from kejin.console import err_console, get_engine, print_json, progress
 from kejin.errors import KejinError
 from kejin.ids import check_uscc
 
+#: The modules whose ``register(app)`` mount each area's commands, in mounting order (``stats``:
+#: importing ``annual_commands`` adds its commands to ``kejin stats``).
+AREA_MODULES: dict[str, tuple[str, ...]] = {
+    "access": ("access.commands",),
+    "credit": ("credit.commands",),
+    "fund": ("fund.commands",),
+    "ingest": ("ingest.commands",),
+    "matching": ("matching.commands",),
+    "points": ("points.commands",),
+    "policy": ("policy.commands",),
+    "regions": ("regions.commands",),
+    "scale": ("scale.commands",),
+    "relend": ("relend.commands",),
+    "stats": ("stats.commands", "stats.annual_commands"),
+    "synth": ("synth.commands",),
+    "whitelist": ("whitelist.commands",),
+}
+
+#: Every top-level command an area adds: name → (area, the first paragraph of its help).
+#: ``kejin --help`` lists them from here and an area's modules (with their SQLAlchemy, Polars,
+#: LightGBM or FastAPI imports) are imported only when one of its commands runs.
+#: tests/test_cli_startup.py checks this table against what each area registers.
+AREA_COMMANDS: dict[str, tuple[str, str]] = {
+    "demo-accounts": ("access", "为每个角色创建演示账户（随机密码仅显示一次）/ One demo account per role, random passwords printed once."),
+    "serve": ("access", "启动平台服务 / Serve the API and web pages (uvicorn)."),
+    "audit": ("access", "审计日志 / audit log"),
+    "users": ("access", "用户 / user accounts"),
+    "credit": ("credit", "信用风险模型与授信决策 / credit risk models and decisions"),
+    "fund": ("fund", "风险补偿资金池 / risk-sharing fund"),
+    "import": ("ingest", "导入部门数据文件（全部校验通过才写入）/ Import a file: all rows valid, or nothing written."),
+    "match": ("matching", "融资对接 / financing marketplace"),
+    "points": ("points", "创新积分与官方评价 / innovation points and official evaluations"),
+    "policy": ("policy", "政策引擎 / rules-as-code policy engine"),
+    "region": ("regions", "区域配置 / the region's one configuration file (docs/region.md)"),
+    "export": ("scale", "导出：供分布式引擎读取的数据快照 / exports: snapshots for distributed engines"),
+    "relend": ("relend", "再贷款/再贴现台账 / relending ledger"),
+    "stats": ("stats", "科技金融统计 / sci-tech finance statistics"),
+    "synth": ("synth", "生成合成区域（企业、指标、资质、融资、机构、贷款） / Build the synthetic region."),
+    "summary": ("synth", "区域概览：企业、资质、机构、产品、贷款 / Summary of the region in the database."),
+    "whitelist": ("whitelist", "科技型企业白名单 / tech-firm whitelist"),
+}  # fmt: skip
+
+
+def area_commands(area: str) -> dict[str, object]:
+    """The click commands the area's modules register, by name (imports the area)."""
+    scratch = typer.Typer()
+    for module in AREA_MODULES[area]:
+        importlib.import_module(f"kejin.{module}").register(scratch)
+    return dict(typer.main.get_group(scratch).commands)
+
+
+class _Areas(TyperGroup):
+    """The root group: an area's commands are listed from :data:`AREA_COMMANDS` and loaded when
+    one of them is called (or asked for its own help)."""
+
+    def list_commands(self, ctx):  # type: ignore[no-untyped-def]
+        own = super().list_commands(ctx)
+        return [*own, *(n for n in AREA_COMMANDS if n not in own)]
+
+    def get_command(self, ctx, name):  # type: ignore[no-untyped-def]
+        cmd = super().get_command(ctx, name)
+        if cmd is None and name in AREA_COMMANDS:  # listed only: its area is not imported
+            return TyperCommand(name=name, help=AREA_COMMANDS[name][1])
+        return cmd
+
+    def resolve_command(self, ctx, args):  # type: ignore[no-untyped-def]
+        if args and args[0] in AREA_COMMANDS and args[0] not in self.commands:
+            for name, cmd in area_commands(AREA_COMMANDS[args[0]][0]).items():
+                self.add_command(cmd, name)  # type: ignore[arg-type]
+        return super().resolve_command(ctx, args)
+
+
 app = typer.Typer(
+    cls=_Areas,
     name="kejin",
     help="科金 kejin — 科技金融服务平台 / sci-tech finance platform",
     no_args_is_help=True,
@@ -153,36 +228,15 @@ def _mount_areas() -> None:
     if _mounted:
         return
     _mounted = True
-    # Each area adds two lines here, kept sorted by area:
-    #     from kejin.<area>.commands import register as register_<area>
-    #     register_<area>(app)
-    from kejin.access.commands import register as register_access
-    from kejin.credit.commands import register as register_credit
-    from kejin.fund.commands import register as register_fund
-    from kejin.ingest.commands import register as register_ingest
-    from kejin.matching.commands import register as register_matching
-    from kejin.points.commands import register as register_points
-    from kejin.policy.commands import register as register_policy
-    from kejin.scale.commands import register as register_scale
-    from kejin.stats.commands import register as register_stats
-    from kejin.synth.commands import register as register_synth
-    from kejin.whitelist.commands import register as register_whitelist
-
-    register_access(app)
-    register_credit(app)
-    register_fund(app)
-    register_ingest(app)
-    register_matching(app)
-    register_points(app)
-    register_policy(app)
-    register_scale(app)
-    register_stats(app)
-    register_synth(app)
-    register_whitelist(app)
+    # An area adds its commands to AREA_COMMANDS above (the CLI loads it from there).
+    for modules in AREA_MODULES.values():
+        for module in modules:
+            importlib.import_module(f"kejin.{module}").register(app)
 
 
 def main() -> None:
-    _mount_areas()
+    """The ``kejin`` program: areas load on demand (:class:`_Areas`), so ``kejin --help`` and
+    ``kejin ids check`` start without importing the data stack."""
     try:
         rc = app(standalone_mode=False)
     except KejinError as e:

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     ingest_max_rows: int = 2_000_000
     ingest_max_unzipped_bytes: int = 1024 * 1024 * 1024
     ingest_max_zip_ratio: float = 100.0
+    #: The region served (:mod:`kejin.regions`, docs/region.md): a bundled region's name or a
+    #: region file's path; empty for none (every library template active).
+    region: str = "lianyungang"
     #: Seconds a worker reuses the exact total of a long list for the same caller and filters
     #: (:mod:`kejin.totals`); 0 counts on every page.
     list_total_ttl: float = 30.0

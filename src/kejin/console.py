@@ -8,21 +8,13 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from sqlalchemy import Engine
 
-from kejin.config import get_settings
-from kejin.db import make_engine
+if TYPE_CHECKING:  # imported when used: `kejin --help` and `kejin ids check` need neither
+    from rich.progress import Progress
+    from sqlalchemy import Engine
 
 #: Lines are never broken to fit a width (``soft_wrap``): piped to a file or another program, Rich
 #: would wrap at 80 columns and cut a contract number, a USCC or a file path in two.
@@ -50,16 +42,29 @@ def print_json(obj: Any) -> None:
 
 @lru_cache(maxsize=4)
 def engine_for(url: str) -> Engine:
+    from kejin.db import make_engine
+
     return make_engine(url)
 
 
 def get_engine() -> Engine:
     """The engine for ``KEJIN_DATABASE_URL`` (default: the embedded SQLite file)."""
+    from kejin.config import get_settings
+
     return engine_for(get_settings().database_url)
 
 
 def progress(quiet: bool = False) -> Progress:
     """A Rich progress display; silent when output is for a script or not a terminal."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),

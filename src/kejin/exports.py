@@ -60,12 +60,17 @@ class Sheet:
 
     def __init__(self, ws: Worksheet) -> None:
         self._ws = ws
+        self._rows = 0
 
-    def row(self, values: Iterable[Any]) -> None:
+    def row(self, values: Iterable[Any], formats: Sequence[str | None] | None = None) -> None:
         """Append one row; text that could run as a formula is stored as quoted text.
 
+        ``formats`` gives Excel number formats by column (``0.00%``, ``#,##0.00``; None leaves a
+        cell as it is): the cell keeps the exact value and the format shows it.
+
         Only text is looked at, as the row is built: re-reading the appended row through
-        ``ws.max_row`` scanned the whole sheet once per row (80 s for a 20,000-firm whitelist).
+        ``ws.max_row`` scanned the whole sheet once per row (80 s for a 20,000-firm whitelist),
+        so the sheet counts its own rows.
         """
         row: list[Any] = []
         for v in values:
@@ -76,6 +81,10 @@ class Sheet:
                 v = cell
             row.append(v)
         self._ws.append(row)
+        self._rows += 1
+        for j, fmt in enumerate(formats or (), start=1):
+            if fmt is not None:
+                self._ws.cell(row=self._rows, column=j).number_format = fmt
 
     def rows(self, rows: Iterable[Iterable[Any]]) -> None:
         for r in rows:

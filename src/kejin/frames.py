@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
-from sqlalchemy.sql.sqltypes import Enum, String
+from sqlalchemy.sql.sqltypes import JSON, Enum, String
 
 from kejin.db import FixedDecimal
 from kejin.errors import Problem, ValidationError
@@ -52,6 +52,8 @@ def polars_dtype(col_type: object) -> pl.DataType:
     if isinstance(col_type, Date):
         return pl.Date()
     if isinstance(col_type, (String, Enum)):
+        return pl.String()
+    if isinstance(col_type, JSON):  # written as its JSON text (a bulk load of generated rows)
         return pl.String()
     raise TypeError(f"no frame dtype for column type {col_type!r}")
 

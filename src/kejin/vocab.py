@@ -216,6 +216,32 @@ AUDIT_ENTITIES = _terms(
     ("score_run", "积分测算", "points run"),
     ("audit_log", "审计日志", "audit log"),
     ("firm_list", "企业名单", "firm list"),
+    ("relend_quota", "再贷款额度", "relending quota"),
+    ("relend_batch", "再贷款申请批次", "relending batch"),
+    ("bank_evaluation", "银行服务成效评估", "bank service-effect evaluation"),
+)
+
+#: Central-bank structural tools a bank refinances its loans with (kejin.relend).
+RELEND_TOOLS = _terms(
+    ("relending", "科技创新再贷款", "relending for sci-tech innovation"),
+    ("rediscount", "再贴现", "rediscount"),
+)
+
+#: Where a relending batch stands (kejin.relend.tables.RelendBatch.state).
+RELEND_BATCH_STATES = _terms(
+    ("submitted", "待审批", "awaiting approval"),
+    ("approved", "已发放", "approved and drawn"),
+    ("rejected", "已退回", "rejected"),
+    ("repaid", "已归还", "repaid"),
+)
+
+#: What a refinanced loan was for (the bank states it per loan in its batch).
+LOAN_PURPOSES = _terms(
+    ("rd", "研发投入", "research and development"),
+    ("tech_transformation", "技术改造", "technical transformation"),
+    ("working_capital", "科技成果转化流动资金", "working capital for commercialising technology"),
+    ("equipment_upgrade", "设备更新", "equipment upgrade"),
+    ("real_estate", "房地产开发", "real-estate development"),
 )
 
 

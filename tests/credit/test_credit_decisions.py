@@ -384,6 +384,42 @@ def test_cli_demo_decides_for_the_officers_borrowers_in_good_standing(
     assert unconsented not in {u for u, _ in rows}
 
 
+def test_cli_demo_has_borrowers_consent_first_for_several_outcomes(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--consents N``: N borrowers grant the bank their consent, each as its own enterprise
+    user through the audited consent service, so the demo bank has several decisions — with
+    different outcomes — to look at; a dishonest borrower is never among them."""
+    from kejin.access.tables import AuditEvent, Consent, User
+    from kejin.credit.tables import CreditDecision
+
+    strong = add_firm(engine, 41, quals=("hnte",), dpd=0)
+    unqualified = add_firm(engine, 42, quals=(), dpd=0)  # no qualification: not eligible
+    overdue = add_firm(engine, 43, quals=("hnte",), dpd=60)  # past the table's 30 days
+    add_firm(engine, 44, quals=("hnte",), dpd=0, dishonest=True)
+    _bank_user(engine, "B1", "b1officer")
+    with cli(engine, monkeypatch) as run:
+        r = run("credit", "demo", "--who", "b1officer", "--consents", "3")
+        assert r.exit_code == 0, r.output
+    with engine.connect() as conn:
+        decided = conn.execute(select(CreditDecision.uscc, CreditDecision.outputs)).all()
+        consents = conn.execute(select(Consent.uscc, Consent.granted_by)).all()
+        grants = conn.execute(
+            select(AuditEvent.actor, AuditEvent.actor_role, AuditEvent.entity_id).where(
+                AuditEvent.action == "consent.grant"
+            )
+        ).all()
+        users = dict(conn.execute(select(User.id, User.uscc)).all())
+    assert {u for u, _ in decided} == {strong, unqualified, overdue}
+    why = {
+        u: frozenset(r["code"] for r in json.loads(o)["eligible"]["reasons"]) for u, o in decided
+    }
+    assert "eligibility.qualification" in why[unqualified] - why[strong]
+    assert "eligibility.past_due" in why[overdue] - why[strong]  # each outcome its own reasons
+    assert {users[g] for _, g in consents} == {u for u, _ in consents}  # each by its own user
+    assert {role for _, role, _ in grants} == {"enterprise_user"} and len(grants) == 3
+
+
 def test_evidence_workbook_keeps_formula_looking_text_as_text(engine: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The officer's name and note reach the summary sheet: a live =HYPERLINK there once."""
     _tech_model(engine)

@@ -185,3 +185,51 @@ def test_round_units_is_half_up_in_int64_and_python_integers() -> None:
         np.array([d * big for d in den], dtype=object),
     )
     assert obj.tolist() == want
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(-3, 3), st.sampled_from([0.0, 0.01, 0.5, 1.0])),
+        min_size=1,
+        max_size=60,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_percentile_numerators_equal_counting_when_float32_merges_runs(rows) -> None:  # type: ignore[no-untyped-def]
+    """Amounts around 2^25 (where float32 steps by 4) in several groups: some float32 runs hold
+    distinct amounts, others exact ties, others both. Every row's numerator must equal the count
+    ``2·below + equal − 1`` over its own group, taken on the exact values."""
+    from kejin.points.kernels import PeerLayout
+
+    g = np.array([r[0] for r in rows], dtype=np.int32)
+    v = np.array([2.0**25 + r[1] + r[2] for r in rows])
+    layout = PeerLayout(g, 4)
+    got = layout.twice_position(v).tolist()
+    want = []
+    for gi, vi in zip(g, v, strict=True):
+        peers = v[g == gi]
+        want.append(
+            2 * int((peers < vi).sum()) + int((peers == vi).sum()) - 1 if peers.size > 1 else 2
+        )
+    assert got == want
+    rank, ahead, _ = layout.rank_desc(v)
+    assert (rank == ahead + 1).all()
+    assert ahead.tolist() == [int((v[g == gi] > vi).sum()) for gi, vi in zip(g, v, strict=True)]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.integers(-50, 50)), min_size=1, max_size=80),
+)
+@settings(max_examples=150, deadline=None)
+def test_ranks_of_integer_cents_by_counting_equal_the_sorting_path(rows) -> None:  # type: ignore[no-untyped-def]
+    """Totals in integer cents take the counting path of ``rank_desc``; the same values as
+    floats take the sort: ranks, peers ahead and percentiles must be identical."""
+    from kejin.points.kernels import PeerLayout
+
+    g = np.array([r[0] for r in rows], dtype=np.int32)
+    cents = np.array([r[1] for r in rows], dtype=np.int64)
+    layout = PeerLayout(g, 5)
+    counted = layout.rank_desc(cents)
+    sorted_ = layout.rank_desc(cents.astype(np.float64) + 0.5)  # not integer: the sort path
+    for a, b in zip(counted, sorted_, strict=True):
+        assert a.tolist() == b.tolist()

@@ -94,3 +94,66 @@ def test_sensitivity_is_seeded_and_reports_intervals(engine: Engine) -> None:
     assert tight["lists"]["top5"]["stable_share"] == 1.0
     assert max(f["rank_p95"] - f["rank_p5"] for f in tight["firms"]) <= 2
     assert tight["median_interval_width"] < a["median_interval_width"]
+
+
+def test_the_radar_png_keeps_every_label_title_and_legend_inside_the_picture(
+    engine: Engine,
+) -> None:
+    """Measured in the figure as saved (no tight-bbox rescue): each axis label, the title and
+    the legend inside the canvas, no label over the title or legend; the title names the
+    system and the peer group in words, not ``most-v1`` or ``growth``."""
+    from kejin.plotting import pyplot
+    from kejin.points.profile import radar_figure
+
+    codes = build_region(engine, 120)
+    score_run(engine, "most-v1")
+    prof = explain(engine, codes[5], "most-v1")
+    fig = radar_figure(prof)
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        canvas = fig.bbox
+        ax = fig.axes[0]
+        labels = [x for x in ax.get_xticklabels() if x.get_text()]
+        assert len(labels) == len([i for i in prof["indicators"] if not i["bonus"]])
+        title, legend = fig._suptitle, fig.legends[0]
+        for artist in (*labels, title, legend):
+            box = artist.get_window_extent(renderer)
+            assert canvas.x0 <= box.x0 and box.x1 <= canvas.x1, artist
+            assert canvas.y0 <= box.y0 and box.y1 <= canvas.y1, artist
+        top = min(title.get_window_extent(renderer).y0, legend.get_window_extent(renderer).y0)
+        assert all(x.get_window_extent(renderer).y1 < top for x in labels)
+        words = title.get_text()
+        system = load_system("most-v1").system
+        assert system.zh in words and "most-v1" not in words and prof["peer_group"] not in words
+    finally:
+        pyplot().close(fig)
+
+
+def test_the_explain_command_names_lists_targets_and_peer_groups_in_words(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``kejin points explain``: the system, list band, peer group and targets as the page says
+    them (``top5_10``, ``list:top5`` and ``growth`` are codes nobody reads)."""
+    from typer.testing import CliRunner
+
+    from kejin.cli import _mount_areas, app
+    from kejin.points.labels import list_name, peer_name, target_name
+
+    codes = build_region(sqlite_engine, 120)
+    score_run(sqlite_engine, "most-v1")
+    prof = explain(sqlite_engine, codes[40], "most-v1")
+    monkeypatch.setattr("kejin.console.get_engine", lambda: sqlite_engine)
+    monkeypatch.setenv("COLUMNS", "300")
+    _mount_areas()
+    res = CliRunner().invoke(app, ["points", "explain", codes[40], "--chart-dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    system = load_system("most-v1").system
+    assert system.zh in res.stdout and "most-v1 v" not in res.stdout
+    assert f"名单 list {list_name(system, prof['list_id'], 'zh')}" in res.stdout
+    assert peer_name(prof["peer_group"], "zh") in res.stdout
+    assert f"peer group {prof['peer_group']}:" not in res.stdout
+    assert prof["targets"]
+    for target in prof["targets"]:
+        assert f"达到 {target_name(system, target['id'], 'zh')} / to reach " in res.stdout
+        assert target["id"] not in res.stdout

@@ -190,3 +190,41 @@ def test_shares_are_exact_in_simulations_too(amount: Decimal, share: Decimal) ->
     )
     res, _ = evaluate(policy, frame, overrides={"reward_rate": share})
     assert res["amount"][0] == min(fen(amount * share), Decimal(500_000))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["F1", "F2", "F3"]),
+            st.integers(2025, 2026),
+            st.integers(0, 40),
+            money(0, 30_000),
+            st.sampled_from([Decimal(10_000), Decimal("25000.50")]),
+        ),
+        min_size=1,
+        max_size=30,
+        unique_by=lambda r: (r[0], r[1], r[2]),
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_cap_per_group_shares_the_cap_in_key_order_on_unsorted_rows(data, rnd) -> None:  # type: ignore[no-untyped-def]
+    """Each row gets ``min(own, cap − paid to earlier rows)`` in (firm, year, contract) order,
+    whatever order the rows arrive in; rows of groups under the cap keep their amount."""
+    from kejin.policy.engine import cap_per_group
+
+    rnd.shuffle(data)
+    frame = pl.DataFrame(
+        data,
+        schema={"f": pl.String, "y": pl.Int64, "c": pl.Int64, "x": MONEY, "cap": MONEY},
+        orient="row",
+    )
+    got = frame.select(cap_per_group(pl.col("x"), pl.col("cap"), ["f", "y"], ["c"]))
+    want: list[Decimal] = [Decimal(0)] * len(data)
+    paid: dict[tuple[str, int], Decimal] = {}
+    for i in sorted(range(len(data)), key=lambda i: (data[i][0], data[i][1], data[i][2])):
+        f, y, _, x, cap = data[i]
+        before = paid.get((f, y), Decimal(0))
+        want[i] = min(fen(x), max(cap - before, Decimal(0)))
+        paid[(f, y)] = before + fen(x)
+    assert got.to_series().to_list() == want

@@ -284,6 +284,15 @@ def test_cli_trace_matches_notify_simulate(cli_registry: dict[str, str], tmp_pat
         m["policy"] == "karamay_investment" and m["amount"] == "200000.00"
         for m in json.loads(r.stdout)["matches"]
     )
+    # the terminal table names the policy that pays instead, and says statuses in words
+    wide = runner.invoke(
+        app, ["policy", "matches", "--uscc", cli_registry["hnte"]], env={"COLUMNS": "400"}
+    )
+    assert wide.exit_code == 0, wide.output
+    assert (
+        "由「克拉玛依科技信贷融资贴息」支付" in wide.stdout and "不予叠加 set aside" in wide.stdout
+    )
+    assert "karamay_interest" not in wide.stdout and " set_aside " not in wide.stdout
     _run("policy", "notify", "karamay_interest", "--out", str(tmp_path / "n.xlsx"))
     assert (tmp_path / "n.xlsx").exists()
     r = _run(

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from sqlalchemy import Engine, select
 
-from kejin.access.tables import CONSENT_PURPOSES, CONSENT_SCOPES, ROLES
+from kejin.access.tables import CONSENT_PURPOSES, CONSENT_SCOPES, REGISTRATION_STATUSES, ROLES
 from kejin.db import transaction
 
 from .conftest import login
@@ -63,7 +63,7 @@ def vocabulary_codes() -> set[str]:
             and all(isinstance(t, vocab.Term) for t in value.values())
         ):
             codes.update(value)
-    for terms in (ROLES, CONSENT_PURPOSES, CONSENT_SCOPES):
+    for terms in (ROLES, CONSENT_PURPOSES, CONSENT_SCOPES, REGISTRATION_STATUSES):
         codes.update(terms)
     for d in YAML_DIRS:
         for f in (SRC / d).glob("*.yaml"):
@@ -92,6 +92,19 @@ def visible_text(html: str) -> str:
         r"<svg\b.*?</svg>", lambda m: " ".join(re.findall(r">([^<]*)<", m[0])), html, flags=re.S
     )
     return unescape(re.sub(r"<[^>]+>", " ", html))
+
+
+def unlabelled(
+    text: str, lang: str, codes: set[str], named: set[str], people: set[str]
+) -> list[str]:
+    """The codes a reader would see in ``text`` (a page's visible text): snake_case and
+    vocabulary identifiers, ``kind:value`` keys, and institution ids or region codes (each has
+    a name to show instead). ``people`` are usernames, names people chose, not codes."""
+    tokens = set(re.findall(r"(?<![\w./:-])[A-Za-z][A-Za-z0-9_]*(?![\w/-])", text))
+    bad = sorted(t for t in tokens - people if _is_code(t, codes, lang))
+    bad += sorted(set(re.findall(r"(?<![\w./-])[a-z][a-z_]*:[A-Za-z0-9_]+", text)))
+    bad += sorted(n for n in named if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text))
+    return bad
 
 
 def _shape(path: str) -> str:
@@ -153,9 +166,12 @@ def _prepare(app: Any, engine: Engine) -> None:
     ent.post(f"/api/firms/{F1}/policy/applications", json={"programme": "karamay_interest-2025"})
     build_fund(engine, claims=True)
     build_decisions(engine)
+    from .test_service_prg import _registration
+
+    _registration(app, engine)  # a firm's self-registration in the government's queue
 
 
-def _institution_and_region_codes(engine: Engine) -> set[str]:
+def institution_and_region_codes(engine: Engine) -> set[str]:
     from kejin.lending.tables import Institution
     from kejin.registry.tables import Enterprise
 
@@ -171,9 +187,12 @@ def _institution_and_region_codes(engine: Engine) -> set[str]:
 def test_no_page_a_role_reaches_shows_an_unlabelled_code(app, engine: Engine, world, who) -> None:
     _prepare(app, engine)
     codes = vocabulary_codes()
-    named = _institution_and_region_codes(engine)
+    named = institution_and_region_codes(engine)
     client = login(app, who)
-    people = set(world.users)  # usernames are names people chose, not codes
+    from kejin.access.tables import RegistrationRequest
+
+    with transaction(engine) as s:  # usernames are names people chose (or asked for), not codes
+        people = set(world.users) | set(s.scalars(select(RegistrationRequest.username)))
     found: list[str] = []
     pages = 0
     for lang in ("zh", "en"):
@@ -181,12 +200,7 @@ def test_no_page_a_role_reaches_shows_an_unlabelled_code(app, engine: Engine, wo
         found += [f"{who} {lang} {b}" for b in broken]
         for url, text in texts.items():
             pages += 1
-            tokens = set(re.findall(r"(?<![\w./:-])[A-Za-z][A-Za-z0-9_]*(?![\w/-])", text))
-            bad = sorted(t for t in tokens - people if _is_code(t, codes, lang))
-            bad += sorted(set(re.findall(r"(?<![\w./-])[a-z][a-z_]*:[A-Za-z0-9_]+", text)))
-            bad += sorted(
-                n for n in named if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text)
-            )
+            bad = unlabelled(text, lang, codes, named, people)
             if bad:
                 found.append(f"{who} {lang} {url}: {', '.join(bad)}")
     assert pages >= 4, f"{who} reached only {pages} pages"

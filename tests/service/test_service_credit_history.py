@@ -159,12 +159,13 @@ def test_the_pack_page_reads_as_an_officer_quotes_a_decision(app, world, monkeyp
     monkeypatch.setattr(pages, "evidence", granted)
     html = bank.get(f"/bank/credit/{d}").text
     rows = re.findall(
-        r'<tr data-component="([^"]+)"><td>([^<]*)<span[^>]*>[^<]*</span></td><td>([^<]*)</td>',
+        r'<tr data-component="([^"]+)"><td>([^<]*)</td><td>([^<]*)</td>',  # the label alone
         html,
     )
     assert [r[0] for r in rows] == [*COMPONENTS, "pd"]
     shown = {name: value for name, _, value in rows}
     assert rows[0][1].strip() == "准入"
+    assert 'data-component="eligible"><td>准入</td>' in html  # the label alone, no code beside it
     assert shown["eligible"] == shown["decision.credit_allowed"] == "是"
     assert shown["decision.limit"] == "12,345,678.00" and shown["decision.rate"] == "3.30%"
     assert shown["pd"] == "1.23%" and "abababababab" in html

@@ -53,3 +53,29 @@ def test_demo_accounts_show_a_firm_in_good_standing_that_consented_to_the_bank(
             select(AuditEvent.detail).where(AuditEvent.action == "user.create")
         ).all()
         assert len(details) == 5 and all(json.loads(d)["exemption"] == "demo" for d in details)
+
+
+def test_the_demo_accounts_table_names_roles_and_tenants_in_words(
+    sqlite_engine: Engine, monkeypatch
+) -> None:
+    """The terminal table reads like the pages: role labels and the bank's and firm's names,
+    not ``bank_officer`` or the bank's id (issue 16)."""
+    from kejin.access.tables import ROLES
+
+    build_region(sqlite_engine, firms=200, seed=5)
+    rows = _run(sqlite_engine, monkeypatch)
+    monkeypatch.setattr("kejin.access.commands.get_engine", lambda: sqlite_engine)
+    monkeypatch.setenv("COLUMNS", "200")
+    cli = typer.Typer()
+    register(cli)
+    cli.command("noop")(lambda: None)
+    res = CliRunner().invoke(cli, ["demo-accounts"])
+    assert res.exit_code == 0, res.output
+    bank, firm = rows["bank_officer"], rows["enterprise_user"]
+    assert bank["tenant_name"] and firm["tenant_name"]
+    assert bank["tenant_name"] in res.stdout and firm["tenant_name"] in res.stdout
+    for role in rows:
+        assert ROLES[role].zh in res.stdout
+        # ``auditor`` is also its English label; the others' codes are nobody's words
+        assert "_" not in role or role not in res.stdout
+    assert bank["tenant"] not in res.stdout and firm["tenant"] not in res.stdout

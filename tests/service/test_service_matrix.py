@@ -38,6 +38,14 @@ PUBLIC = {
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),
+    # A firm's self-registration: the applicant and the legal representative have no account
+    # yet (every step is audited and checked in kejin.access.registration).
+    ("GET", "/register"),
+    ("POST", "/register"),
+    ("GET", "/register/confirm"),
+    ("POST", "/register/confirm"),
+    ("GET", "/register/status"),
+    ("POST", "/register/status"),
 }
 
 PRINCIPALS = ("anon", "gov", "rev", "aud", "bank", "bank_token", "ent")
@@ -63,6 +71,10 @@ TARGETS: dict[str, dict[str, str]] = {
     "version_id": {"V_any": "999999"},
     # A whitelist push's file: the government's, no tenant (one absent id: allowed → 404).
     "push_id": {"W_any": "999999"},
+    # A relending batch: the service checks the bank's own (one absent id: allowed → 404).
+    "batch_id": {"B_any": "999999"},
+    # A registration request: the government's queue, no tenant (one absent id: allowed → 404).
+    "request_id": {"R_any": "999999"},
     "decision_id": {
         "decision_BKA_own": "decision_BKA_own",
         "decision_BKB_other": "decision_BKB_other",
@@ -92,6 +104,8 @@ EXPECT: dict[str, Any] = {
     ),
     "firm.loans": lambda rel: GOV_READERS | ({"ent"} if rel == "F1_consented_own" else set()),
     "stats.region": lambda _: GOV_READERS,
+    # Regulator statistics: the region's figures and the first-loan flag check (names firms).
+    "stats.monthly": lambda _: GOV_READERS,
     "institution.list": everyone,
     "product.list": everyone,
     "loan.list": lambda rel: GOV_READERS | ({"bank"} if rel == "BKA_own" else set()),
@@ -173,6 +187,18 @@ EXPECT: dict[str, Any] = {
     "match.redispatch": lambda _: {"gov"},
     # assigning by hand a need nobody took in time: the administrator, as for the rule itself
     "match.assign": lambda _: {"gov"},
+    # issue 18: the branch (a gov_reviewer) approves relending, the administrator sets quotas
+    # and marks banks; banks read their own ledger (scoped in the service) and submit batches.
+    "relend.read": lambda _: GOV_READERS | {"bank"},
+    "relend.batches": lambda _: {"bank"},
+    "relend.quota": lambda _: {"gov"},
+    "relend.approve": lambda _: {"rev"},
+    "stats.banks": lambda _: GOV_READERS,
+    "stats.mark": lambda _: {"gov"},
+    # firms' self-registration: the government reviews (the auditor reads), nobody else
+    "registration.list": lambda _: GOV_READERS,
+    "registration.letter": lambda _: GOV_READERS,
+    "registration.decide": lambda _: {"gov", "rev"},
 }
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"

@@ -67,6 +67,23 @@ def _decision(app: Any, engine: Engine) -> dict[str, str]:
     return {"decision_id": str(build_decisions(engine)["decision_BKA_own"])}
 
 
+def _registration(app: Any, engine: Engine) -> dict[str, str]:
+    """F4's registration request, confirmed by its legal representative."""
+    from kejin.access import registration
+
+    with transaction(engine) as s:
+        out = registration.submit(
+            s,
+            registration.Application(
+                uscc=world_mod.F4, firm_name=world_mod.NAMES[world_mod.F4], legal_rep="王建国",
+                applicant="李小梅", applicant_phone="13812345678", username="donghai_li",
+                letter_name="letter.pdf", letter=b"%PDF-1.7",
+            ),
+        )  # fmt: skip
+        registration.confirm(s, out.request.id, out.code, "王建国")
+        return {"request_id": str(out.request.id)}
+
+
 def _consent(world: Any) -> dict[str, str]:
     return {"consent_id": str(world.consents["c1"])}
 
@@ -164,6 +181,17 @@ CASES: dict[str, tuple[str, Callable[..., dict[str, str]] | None]] = {
     "/market/needs/{need_id}/assign": ("gov", _published),
     "/market/products/versions/{version_id}/approve": ("gov", _on(_market, version_id="pending")),
     "/market/redispatch": ("gov", None),
+    # issue 18: an empty form is refused (no bank, no file, no batch) and comes back as a flash
+    "/relend/quota": ("gov", None),
+    "/relend/batches/{batch_id}/approve": ("rev", lambda app, engine: {"batch_id": "999999"}),
+    "/relend/batches/{batch_id}/reject": ("rev", lambda app, engine: {"batch_id": "999999"}),
+    "/bank/relend/submit": ("bank", None),
+    "/bank/relend/batches/{batch_id}/repay": ("bank", lambda app, engine: {"batch_id": "999999"}),
+    "/stats/banks/mark": ("gov", None),
+    "/register": ("anon", None),
+    "/register/confirm": ("anon", None),
+    "/register/status": ("anon", None),
+    "/registrations/{request_id}/decide": ("rev", _registration),
 }
 
 

@@ -44,9 +44,16 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "valid_from": pl.Date(),
         "valid_to": pl.Date(),
     },
-    "firms": {"uscc": pl.String(), "industry_chain": pl.String(), "stage": pl.String()},
+    "firms": {
+        "uscc": pl.String(),
+        "industry_chain": pl.String(),
+        "stage": pl.String(),
+        "region_code": pl.String(),
+    },
     "tiers": {"uscc": pl.String(), "tier": pl.String()},
     "products": {"id": pl.String(), "kind": pl.String()},
+    "lpr": {"month": pl.Date(), "lpr_1y": pl.Decimal(9, 6), "lpr_5y": pl.Decimal(9, 6)},
+    "members": {"uscc": pl.String(), "valid_from": pl.Date(), "valid_to": pl.Date()},
 }
 
 
@@ -62,7 +69,8 @@ def table(name: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
 
 
 def frames(doc: dict[str, Any]) -> kernels.Frames:
-    return kernels.Frames(**{k: table(k, doc[k]) for k in SCHEMAS})
+    """The case's frames; a table the case leaves out (no LPR, no whitelist) is absent."""
+    return kernels.Frames(**{k: table(k, doc[k]) for k in SCHEMAS if k in doc})
 
 
 def case_month(doc: dict[str, Any]) -> date:

@@ -34,6 +34,24 @@ def test_case(doc: dict[str, Any], by: str | None, want: dict[str, Any]) -> None
             assert (str(have) if isinstance(value, str) else have) == value, f"{by}/{group}/{ind}"
 
 
+def test_whitelist_based_population() -> None:
+    doc = read_case("june_2025.yaml")
+    m = kernels.measures(frames(doc), [case_month(doc)], population="whitelist")
+    (row,) = kernels.indicators(m, monthly())
+    for ind, value in doc["expected_whitelist"].items():
+        have = row["indicators"][ind]
+        assert (str(have) if isinstance(value, str) else have) == value, ind
+
+
+def test_without_the_months_lpr_there_is_no_spread() -> None:
+    doc = read_case("june_2025.yaml")
+    doc = {**doc, "lpr": [r for r in doc["lpr"] if str(r["month"]) != "2025-06-01"]}
+    m = kernels.measures(frames(doc), [case_month(doc)])
+    (row,) = kernels.indicators(m, monthly())
+    assert row["indicators"]["new_loan_lpr_spread"] is None
+    assert row["indicators"]["new_loan_avg_rate"] == doc["expected"]["all"]["new_loan_avg_rate"]
+
+
 def test_overall_lists_every_indicator() -> None:
     doc = read_case("june_2025.yaml")
     m = kernels.measures(frames(doc), [case_month(doc)])
@@ -45,8 +63,9 @@ def test_overall_lists_every_indicator() -> None:
     )
 
 
-def test_flag_disagreements_name_the_wrong_flags() -> None:
-    doc = read_case("june_2025.yaml")
+@pytest.mark.parametrize("name", ["june_2025.yaml", "lpr_terms.yaml"])
+def test_flag_disagreements_name_the_wrong_flags(name: str) -> None:
+    doc = read_case(name)
     got = kernels.flag_disagreements(frames(doc), case_month(doc))
     want = doc["disagreements"]
     assert got.select("contract_no", "reported", "computed").to_dicts() == want

@@ -18,7 +18,8 @@ from kejin.errors import ValidationError
 from kejin.frames import write_frame
 from kejin.lending.tables import Institution, Loan, LoanStatus, Product
 from kejin.registry.tables import Enterprise, Qualification
-from kejin.stats.service import month_report
+from kejin.stats.service import import_lpr, month_report, series
+from kejin.stats.tables import LprRate
 
 runner = CliRunner()
 
@@ -49,7 +50,6 @@ def load_case(engine: Engine) -> dict[str, Any]:
             Enterprise.__table__,
             firms.with_columns(
                 name=pl.col("uscc"),
-                region_code=pl.lit("650200"),
                 industry_code=pl.lit("C39"),
                 founded_on=pl.lit(date(2015, 1, 1)),
                 listing_board=pl.lit("none"),
@@ -74,6 +74,11 @@ def load_case(engine: Engine) -> dict[str, Any]:
             LoanStatus.__table__,
             table("statuses", doc["statuses"]).with_columns(days_past_due=pl.lit(0, pl.Int64)),
         )
+        write_frame(
+            conn,
+            LprRate.__table__,
+            table("lpr", doc["lpr"]).with_columns(source=pl.lit("CFETS")),
+        )
     return doc
 
 
@@ -83,13 +88,65 @@ def test_month_report_over_the_registry(engine: Engine) -> None:
     assert res["date"] == "2025-06-30"
     assert res["indicators"] == doc["expected"]["all"]
     got = {g["group"]: g["indicators"] for g in res["groups"]}
-    assert got == doc["expected"]["bank"]
+    assert set(got) == set(doc["expected"]["bank"])
+    for bank, figures in doc["expected"]["bank"].items():
+        assert {k: got[bank][k] for k in figures} == figures
     bad = [
         (r["contract_no"], r["reported"], r["computed"])
         for r in res["first_time_flag_disagreements"]
     ]
     assert bad == [(r["contract_no"], r["reported"], r["computed"]) for r in doc["disagreements"]]
     assert res["definitions"]["npl_ratio"]["source"]["document"] == "001"
+    assert res["lpr"] == {"lpr_1y": "0.030000", "lpr_5y": "0.035000"}
+
+
+def test_month_report_by_region(engine: Engine) -> None:
+    doc = load_case(engine)
+    res = json.loads(json.dumps(month_report(engine, "2025-06", "region"), default=str))
+    got = {g["group"]: g["indicators"] for g in res["groups"]}
+    for region, figures in doc["expected"]["region"].items():
+        assert {k: got[region][k] for k in figures} == figures
+
+
+def test_series_gives_each_month_as_the_month_report_does(engine: Engine) -> None:
+    load_case(engine)
+    res = json.loads(json.dumps(series(engine, "2025-06"), default=str))
+    assert res["months"] == ["2024-06", "2025-05", "2025-06"]
+    june = json.loads(json.dumps(month_report(engine, "2025-06"), default=str))
+    by_month = {r["month"]: r["indicators"] for r in res["rows"]}
+    assert by_month["2025-06"] == june["indicators"]
+    assert by_month["2024-06"]["tech_loan_balance"] == "1000000.00"
+
+
+def test_lpr_import_of_the_shipped_table(engine: Engine) -> None:
+    res = import_lpr(engine)
+    assert res["first"] == "2019-08" and res["months"] >= 75
+    from sqlalchemy import select
+
+    with engine.connect() as conn:
+        row = conn.execute(select(LprRate).where(LprRate.month == date(2024, 10, 1))).one()
+    # 2024-10-21: 1Y 3.10%, 5Y 3.60% (CFETS)
+    assert (str(row.lpr_1y), str(row.lpr_5y)) == ("0.031000", "0.036000")
+
+
+def test_a_bad_lpr_file_is_refused_naming_each_row(engine: Engine, tmp_path: Any) -> None:
+    bad = tmp_path / "lpr.csv"
+    bad.write_text(
+        "month,lpr_1y,lpr_5y,source\n2025-06,0.03,0.035,CFETS\n2025-13,0.03,0.035,CFETS\n"
+        "2025-07,3.0,0.035,CFETS\n2025-08,0.03,0.035,\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValidationError) as e:
+        import_lpr(engine, bad)
+    assert [(p.row, p.field) for p in e.value.problems] == [
+        (3, "month"),
+        (4, "lpr_1y"),
+        (5, "source"),
+    ]
+    from sqlalchemy import func, select
+
+    with engine.connect() as conn:  # nothing written, not even the good row
+        assert conn.execute(select(func.count()).select_from(LprRate)).scalar() == 0
 
 
 def test_a_month_without_status_rows_is_refused_by_name(engine: Engine) -> None:
@@ -99,7 +156,7 @@ def test_a_month_without_status_rows_is_refused_by_name(engine: Engine) -> None:
     assert "2025-07" in e.value.reason_zh and "2025-07" in e.value.reason_en
 
 
-@pytest.mark.parametrize("bad", ["2025-13", "2025-6", "June", "2025-06-01"])
+@pytest.mark.parametrize("bad", ["2025-13", "2025-6", "June", "2025-06-01", "0000-01", "0001-01"])
 def test_a_bad_month_is_refused(engine: Engine, bad: str) -> None:
     with pytest.raises(ValidationError) as e:
         month_report(engine, bad)
@@ -144,3 +201,45 @@ def test_cli_refuses_a_month_without_data(cli_db: Engine) -> None:
     r = runner.invoke(app, ["stats", "month", "2024-07", "--json"])
     assert r.exit_code != 0 and isinstance(r.exception, ValidationError)
     assert "2024-07" in str(r.exception)
+
+
+def test_whitelist_based_population_from_the_versions(engine: Engine) -> None:
+    """The case's whitelist as two versions: A and B from 2025-01-01, A and E from 2025-06-01
+    (B left at the end of May): the spans the kernel case states, read from the registry."""
+    from datetime import datetime
+
+    from kejin.whitelist.tables import WhitelistEntry, WhitelistVersion
+
+    doc = load_case(engine)
+    versions = {1: (date(2025, 1, 1), ["A", "B"]), 2: (date(2025, 6, 1), ["A", "E"])}
+    with engine.begin() as conn:
+        for vid, (as_of, members) in versions.items():
+            conn.execute(
+                WhitelistVersion.__table__.insert(),
+                [
+                    {
+                        "id": vid, "as_of": as_of, "rules_id": "default", "rules_version": "1",
+                        "rules_sha256": "0" * 64, "members": len(members),
+                        "entries_sha256": "0" * 64, "created_at": datetime(2025, 1, 1),
+                        "created_by": "system",
+                    }
+                ],
+            )  # fmt: skip
+            conn.execute(
+                WhitelistEntry.__table__.insert(),
+                [
+                    {
+                        "version_id": vid, "uscc": u, "name": u, "stage": "growth",
+                        "region_code": "320706", "status": "member", "tier": "base",
+                        "entry_rules": "", "exclusion_rules": "",
+                    }
+                    for u in members
+                ],
+            )  # fmt: skip
+    res = json.loads(json.dumps(month_report(engine, "2025-06", None, "whitelist"), default=str))
+    assert res["population_basis"] == "whitelist"
+    for ind, value in doc["expected_whitelist"].items():
+        assert res["indicators"][ind] == value, ind
+    tiers = json.loads(json.dumps(month_report(engine, "2025-06", "tier"), default=str))
+    got = {g["group"]: g["indicators"]["population"] for g in tiers["groups"]}
+    assert got == {"base": 1, "none": 3}  # A is the only list firm on version 2 (E has no kind)

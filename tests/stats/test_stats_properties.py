@@ -16,7 +16,9 @@ MONTH = date(2025, 6, 1)
 FIRMS = [f"F{i}" for i in range(6)]
 KINDS = ["hnte", "tsme", "local_little_giant"]
 ADDITIVE = ["balance", "all_balance", "credit_balance", "medium_long_balance", "npl_balance",
-            "new_amount", "new_amount_rate", "balance_year_ago", "all_balance_year_ago"]  # fmt: skip
+            "new_amount", "new_amount_rate", "balance_year_ago", "all_balance_year_ago",
+            "ip_pledge_balance", "all_npl_balance"]  # fmt: skip
+HIGH = date(9999, 12, 31)
 
 day = st.dates(date(2023, 1, 1), date(2025, 7, 31))
 cents = st.integers(1, 10**9).map(lambda c: Decimal(c) / 100)
@@ -37,7 +39,7 @@ def portfolio(draw: st.DrawFn) -> kernels.Frames:
                       draw(st.sampled_from([None, "P1", "P2"])), amount,
                       Decimal(draw(st.integers(0, 90_000))) / 1_000_000, start,
                       start + timedelta(days=draw(st.integers(1, 1200))),
-                      draw(st.sampled_from(["credit", "guarantee", "mortgage"])), draw(st.booleans())))  # fmt: skip
+                      draw(st.sampled_from(["credit", "guarantee", "mortgage", "ip_pledge"])), draw(st.booleans())))  # fmt: skip
         for m in (MONTH, date(2024, 6, 1)):
             if draw(st.booleans()):
                 statuses.append((f"L{n}", m, draw(cents),
@@ -59,7 +61,18 @@ def portfolio(draw: st.DrawFn) -> kernels.Frames:
     )
     statuses += [("Z", MONTH, Decimal(0), "normal"), ("Z", date(2024, 6, 1), Decimal(0), "normal")]
     firms = [
-        (u, draw(st.sampled_from([None, "information", "new_energy"])), "growth") for u in FIRMS
+        (
+            u,
+            draw(st.sampled_from([None, "information", "new_energy"])),
+            "growth",
+            draw(st.sampled_from([None, "320703", "320706"])),
+        )
+        for u in FIRMS
+    ]
+    members = [
+        (u, draw(st.sampled_from([date(2024, 1, 1), date(2025, 6, 30), date(2025, 7, 1)])), HIGH)
+        for u in FIRMS
+        if draw(st.booleans())
     ]
     tiers = [(u, t) for u in FIRMS if (t := draw(st.sampled_from([None, "A", "B"])))]
 
@@ -73,6 +86,7 @@ def portfolio(draw: st.DrawFn) -> kernels.Frames:
         firms=df("firms", firms),
         tiers=df("tiers", tiers),
         products=df("products", [("P1", "loan"), ("P2", "guarantee")]),
+        members=df("members", members),
     )
 
 
@@ -83,16 +97,29 @@ def test_parts_add_up_to_the_whole(f: kernels.Frames) -> None:
     assert whole["balance"] <= whole["all_balance"]
     assert whole["borrowers"] <= whole["firms"]
     assert whole["credit_balance"] + whole["npl_balance"] <= 2 * whole["balance"]
-    for by in ("bank", "product-kind", "chain", "stage", "tier"):
+    for by in ("bank", "product-kind", "chain", "stage", "tier", "region"):
         parts = kernels.measures(f, [MONTH], by)
         for c in ADDITIVE:
             assert parts[c].sum() == whole[c], (by, c)
         if kernels.BREAKDOWNS[by] == "firm":  # each firm in exactly one group
-            for c in ("firms", "borrowers", "first_time"):
+            for c in ("firms", "borrowers", "first_time", "new_borrowers"):
                 assert parts[c].sum() == whole[c], (by, c)
         else:  # a firm may borrow from several banks: at least the whole, never more than it
             assert (parts["borrowers"] <= whole["borrowers"]).all()
             assert parts["borrowers"].sum() >= whole["borrowers"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(portfolio())
+def test_whitelist_population_is_a_population(f: kernels.Frames) -> None:
+    """The whitelist variant counts members on D only; balances stay within all loans."""
+    (whole,) = kernels.measures(f, [MONTH], population="whitelist").to_dicts()
+    assert f.members is not None
+    on_d = f.members.filter(pl.col("valid_from") <= date(2025, 6, 30))["uscc"].n_unique()
+    assert whole["firms"] == on_d
+    assert whole["balance"] <= whole["all_balance"]
+    assert whole["borrowers"] <= whole["firms"]
+    assert whole["first_time"] <= whole["new_borrowers"]
 
 
 @settings(max_examples=40, deadline=None)

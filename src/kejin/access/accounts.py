@@ -89,6 +89,29 @@ def password_problems(password: str, username: str, field: str = "password") -> 
     return []
 
 
+def username_problems(username: str) -> list[Problem]:
+    """Why ``username`` cannot name an account (empty when it can).
+
+    >>> username_problems("li-wei_2"), [p.field for p in username_problems("李 伟")]
+    ([], ['username'])
+    """
+    if (
+        not username
+        or len(username) > 60
+        or not username.replace("_", "").replace("-", "").replace(".", "").isascii()
+        or not username.replace("_", "").replace("-", "").replace(".", "").isalnum()
+    ):
+        return [
+            Problem(
+                "用户名须为1–60位字母、数字、_-.",
+                "username must be 1–60 letters, digits or _-.",
+                field="username",
+                value=username,
+            )
+        ]
+    return []
+
+
 def _tenant_problems(
     s: Session, role: str, institution_id: str | None, uscc: str | None
 ) -> list[Problem]:
@@ -156,19 +179,7 @@ def create_user(
     problems: list[Problem] = []
     if role not in ROLES:
         problems.append(Problem("未知角色", "unknown role", field="role", value=role))
-    if (
-        not username
-        or len(username) > 60
-        or not username.replace("_", "").replace("-", "").replace(".", "").isalnum()
-    ):
-        problems.append(
-            Problem(
-                "用户名须为1–60位字母、数字、_-.",
-                "username must be 1–60 letters, digits or _-.",
-                field="username",
-                value=username,
-            )
-        )
+    problems += username_problems(username)
     if exemption is not None and (exemption not in EXEMPTIONS or actor.role != "system"):
         problems.append(
             Problem(

@@ -259,6 +259,51 @@ def demo_consent(s: Session, firm: str, bank: str) -> None:
         )
 
 
+def demo_borrower_consents(s: Session, bank: str, firms: list[str]) -> list[str]:
+    """Each firm opens its full data to the demo bank for credit assessment, granted by the
+    firm's own user through the audited service — so the demo bank has several firms, with
+    different outcomes, to decide on. A firm without an account gets a demo enterprise account
+    (``demo_firm_<code tail>``, created by the operator under the audited ``demo`` exemption,
+    its random password not shown: nobody logs in as it). Returns the firms newly consenting."""
+    from datetime import timedelta
+
+    from kejin.access.accounts import create_user
+    from kejin.access.audit import utcnow
+    from kejin.access.rules import live_consent
+    from kejin.access.service import SYSTEM, grant_consent, principal_of
+    from kejin.access.tables import User
+
+    now, granted = utcnow(), []
+    for firm in firms:
+        if live_consent(s, bank, firm, "credit_decision", now) is not None:
+            continue
+        user = s.scalar(
+            select(User).where(User.uscc == firm, User.role == "enterprise_user", User.active)
+        )
+        if user is None:
+            user = create_user(
+                s,
+                SYSTEM,
+                username=f"demo_firm_{firm[-8:].lower()}",
+                role="enterprise_user",
+                password=secrets.token_urlsafe(16),
+                display_name=f"演示·企业用户 {firm}",
+                uscc=firm,
+                exemption="demo",
+            )
+        grant_consent(
+            s,
+            principal_of(user),
+            uscc=firm,
+            institution_id=bank,
+            purpose="credit_assessment",
+            scope="full",
+            expires_at=now + timedelta(days=365),
+        )
+        granted.append(firm)
+    return granted
+
+
 def demo_accounts(
     as_json: bool = typer.Option(False, "--json", help="JSON 输出 / print JSON"),
 ) -> None:
@@ -270,7 +315,7 @@ def demo_accounts(
 
     from kejin.access.accounts import create_user, reset_password
     from kejin.access.service import SYSTEM, log
-    from kejin.access.tables import User
+    from kejin.access.tables import ROLES, User
     from kejin.console import console
     from kejin.errors import NotFoundError
     from kejin.lending.tables import Institution, Loan
@@ -333,18 +378,29 @@ def demo_accounts(
                 if (u.institution_id, u.uscc) != (inst, code):
                     u.institution_id, u.uscc = inst, code
                     log(s, SYSTEM, "user.tenant", "user", name, after={"tenant": inst or code})
+            # what a person reads for the tenant: the bank's or the firm's name, not its code
+            holder = (
+                s.get(Institution, inst) if inst else (s.get(Enterprise, code) if code else None)
+            )
             rows.append(
-                {"role": role, "username": name, "password": password, "tenant": inst or code or ""}
+                {
+                    "role": role,
+                    "username": name,
+                    "password": password,
+                    "tenant": inst or code or "",
+                    "tenant_name": holder.name if holder else "",
+                }
             )
         demo_consent(s, firm, bank)
     if as_json:
         print_json(rows)
         return
     t = Table(title="演示账户 / demo accounts (密码仅显示一次 / passwords shown once)")
-    for col in ("role", "username", "password", "tenant"):
+    for col in ("角色 / role", "用户名 / username", "密码 / password", "所属 / belongs to"):
         t.add_column(col)
     for r in rows:
-        t.add_row(r["role"], r["username"], r["password"], r["tenant"])
+        label = ROLES[r["role"]]
+        t.add_row(f"{label.zh} / {label.en}", r["username"], r["password"], r["tenant_name"])
     console.print(t)
 
 

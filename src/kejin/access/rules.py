@@ -129,6 +129,8 @@ TOKEN_SCOPES = (
     "credit.history",
     "credit.evidence",
     "credit.act",
+    "relend.read",
+    "relend.batches",
 )
 
 #: All an account with a password chosen by someone else may do until it changes it.

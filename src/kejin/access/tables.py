@@ -17,9 +17,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -247,3 +249,66 @@ class PageFlash(Base):
     user_id: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     payload: Mapped[str] = mapped_column(Text, info=label("页面结果", "page result JSON"))
+
+
+#: Where a firm's self-registration stands (kejin.access.registration).
+REGISTRATION_STATUSES: dict[str, Term] = {
+    t.id: t
+    for t in (
+        Term("awaiting_confirmation", "待法定代表人确认", "awaiting the legal representative"),
+        Term("awaiting_review", "待政府审核", "awaiting government review"),
+        Term("approved", "已批准", "approved"),
+        Term("declined", "已驳回", "declined"),
+    )
+}
+
+
+class RegistrationRequest(Base):
+    """A firm's request for an enterprise account: who applies, the legal representative they
+    name, the authorisation letter (授权委托书) they upload, the representative's confirmation
+    by one-time code, and the government's decision. Codes are kept as SHA-256 digests only."""
+
+    __tablename__ = "registration_requests"
+    __table_args__ = (
+        # One open request per firm: a second is refused while the first is pending.
+        Index(
+            "uq_registration_open_uscc",
+            "uscc",
+            unique=True,
+            sqlite_where=text("status IN ('awaiting_confirmation', 'awaiting_review')"),
+            postgresql_where=text("status IN ('awaiting_confirmation', 'awaiting_review')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uscc: Mapped[str] = mapped_column(
+        ForeignKey("enterprises.uscc"), index=True, info=label("企业", "USCC")
+    )
+    firm_name: Mapped[str] = mapped_column(String(200), info=label("企业名称", "firm name"))
+    legal_rep: Mapped[str] = mapped_column(
+        String(60), info=label("法定代表人", "legal representative")
+    )
+    applicant: Mapped[str] = mapped_column(String(60), info=label("经办人", "applicant"))
+    applicant_phone: Mapped[str] = mapped_column(String(20), info=label("联系电话", "phone"))
+    username: Mapped[str] = mapped_column(String(60), info=label("申请用户名", "username"))
+    letter_name: Mapped[str] = mapped_column(
+        String(200), info=label("授权委托书文件", "authorisation letter file")
+    )
+    letter_sha256: Mapped[str] = mapped_column(String(64))
+    letter: Mapped[bytes] = mapped_column(LargeBinary)
+    code_sha256: Mapped[str] = mapped_column(String(64))
+    code_expires_at: Mapped[datetime] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(
+        vocab_enum(REGISTRATION_STATUSES, "registration_status"), info=label("状态", "status")
+    )
+    submitted_at: Mapped[datetime] = mapped_column(DateTime, info=label("提交时间", "submitted"))
+    confirmed_at: Mapped[datetime | None] = mapped_column(
+        DateTime, info=label("法定代表人确认时间", "confirmed")
+    )
+    confirmed_as: Mapped[str | None] = mapped_column(
+        String(60), info=label("确认人", "confirmed as")
+    )
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime, info=label("审核时间", "decided"))
+    decided_by: Mapped[str | None] = mapped_column(String(60), info=label("审核人", "decided by"))
+    reason: Mapped[str | None] = mapped_column(Text, info=label("审核意见", "reason"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -35,7 +35,6 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
-from sklearn.tree import DecisionTreeClassifier
 
 Trend = Literal["auto", "ascending", "descending", "peak", "valley", "none"]
 
@@ -74,6 +73,8 @@ def _cart_cuts(x: np.ndarray, y: np.ndarray, max_prebins: int, min_leaf: int) ->
 
     Deterministic: with one feature there is no feature sampling, and ``random_state`` is fixed.
     """
+    from sklearn.tree import DecisionTreeClassifier  # fitting only: scoring needs no sklearn
+
     tree = DecisionTreeClassifier(
         max_leaf_nodes=max_prebins, min_samples_leaf=max(min_leaf, 1), random_state=0
     )

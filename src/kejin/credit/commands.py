@@ -184,7 +184,9 @@ def decide_cmd(
     from kejin.access.acting import acting
     from kejin.console import get_engine
     from kejin.credit import routes
+    from kejin.credit.decisions import load_table, rating_scale
     from kejin.errors import parse_date
+    from kejin.web.i18n import t as text
 
     day = parse_date(as_of, "--as-of") if as_of else None
     engine = get_engine()
@@ -207,14 +209,35 @@ def decide_cmd(
         "decision.term_months",
     ):
         item = out[name]
+        key = "cd_" + name.replace("decision.", "")
         t.add_row(
-            name,
+            f"{text(key, 'zh')} {text(key, 'en')}",
             str(item["value"]),
             "\n".join(f"{r['code']}: {r['zh']} / {r['en']}" for r in item["reasons"]),
         )
     console.print(t)
+    table = load_table(product).table
+    console.print(
+        f"{text('cd_grade_scale', 'zh')}：{rating_scale(table, 'zh')}\n"
+        f"{text('cd_grade_scale', 'en')}: {rating_scale(table, 'en')}"
+    )
     if out["flags"]:
         err_console.print(f"标记 / flags: {', '.join(out['flags'])}")
+
+
+def _spread(ranked: list[str], k: int) -> list[str]:
+    """``k`` items spread evenly from the first to the last of ``ranked``.
+
+    >>> _spread(list("abcdefghi"), 3), _spread(list("ab"), 5), _spread(list("abc"), 0)
+    (['a', 'e', 'i'], ['a', 'b'], [])
+    """
+    if k <= 0 or not ranked:
+        return []
+    if k >= len(ranked):
+        return list(ranked)
+    if k == 1:
+        return [ranked[0]]
+    return [ranked[round(i * (len(ranked) - 1) / (k - 1))] for i in range(k)]
 
 
 @credit_app.command("demo")
@@ -224,8 +247,21 @@ def demo_cmd(
     ),
     product: str = typer.Option("points_credit", "--product", help="产品决策表 / product id"),
     firms: int = typer.Option(6, "--firms", min=1, max=50, help="企业数 / how many firms"),
+    consents: int = typer.Option(
+        0,
+        "--consents",
+        min=0,
+        max=50,
+        help="先请多少家借款企业向本行授权（分布在积分高低各处）/ borrowers that first grant "
+        "the bank a credit-assessment consent, spread over the points ranking",
+    ),
 ) -> None:
     """演示：客户经理为本行借款企业申请授信决策 / Decisions for the officer's bank's borrowers.
+
+    First ``--consents`` borrowers in good standing, spread evenly over the points ranking (top,
+    middle, bottom, unscored), grant the bank their credit-assessment consent through the
+    audited consent service as their own users (:func:`kejin.access.commands.demo_borrower_consents`),
+    so the bank's decisions show different outcomes rather than one firm's.
 
     The firms that consented to the bank come first (the demo firm), then the bank's other
     borrowers in good standing, highest innovation points first (those an officer would bring
@@ -239,6 +275,7 @@ def demo_cmd(
 
     from kejin.access.acting import acting, person
     from kejin.access.audit import utcnow
+    from kejin.access.commands import demo_borrower_consents
     from kejin.access.rules import live_consent
     from kejin.access.tables import Consent
     from kejin.console import console, get_engine
@@ -267,12 +304,21 @@ def demo_cmd(
     if pts is not None:
         latest = dict(points_link.latest(pts).select("uscc", "total").iter_rows())
     ranked = sorted(borrowers, key=lambda c: (c not in latest, -latest.get(c, 0.0), c))
+    spread = _spread(ranked, consents)
+    with transaction(engine) as s:
+        granted = demo_borrower_consents(s, bank, spread)
+    if granted:
+        err_console.print(
+            f"{len(granted)} 家借款企业（积分高低各处）以本企业用户身份向本行授予了授信评估授权 / "
+            f"{len(granted)} borrowers across the points ranking granted the bank a "
+            "credit-assessment consent as their own users"
+        )
     # Only firms whose live consent lets the bank assess them: a decision reads their data.
     with transaction(engine) as s:
         now = utcnow()
         chosen = [
             c
-            for c in dict.fromkeys([*consented, *ranked])
+            for c in dict.fromkeys([*consented, *spread, *ranked])
             if live_consent(s, bank, c, "credit_decision", now) is not None
         ][:firms]
     if not chosen:
@@ -282,10 +328,10 @@ def demo_cmd(
         )
         return
     t = Table(title=f"授信决策演示 / credit decisions · {bank} · {product} · {officer}")
-    t.add_column("企业 USCC", no_wrap=True)
-    for c in ("准入\neligible", "等级\ngrade", "信用\nunsecured", "额度 万元\nlimit 10k", "利率\nrate",
+    t.add_column("企业 USCC", no_wrap=True, min_width=18)  # a code is never cut
+    for c in ("准入\neligible", "信用评级\nrating", "信用\nunsecured", "额度 万元\nlimit 10k", "利率\nrate",
               "期限 月\nmonths"):  # fmt: skip
-        t.add_column(c, justify="right", no_wrap=True)
+        t.add_column(c, justify="right", no_wrap=True, min_width=6)
     yes_no = {True: "是 Y", False: "否 N"}
     for code in chosen:
         with acting(engine, officer, "credit.decide", code) as (s, p):

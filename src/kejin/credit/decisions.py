@@ -144,6 +144,25 @@ def parse_table(text: str, source: str = "<table>") -> LoadedTable:
     return LoadedTable(table=table, text=text, version=hashlib.sha256(text.encode()).hexdigest())
 
 
+def rating_scale(table: DecisionTable, lang: str) -> str:
+    """The product's credit ratings by what each needs, in words: the innovation points or the
+    model's PD its table grades by (the bank's scale, not the points system's innovation grade).
+    """
+    en = lang == "en"
+    parts = []
+    for g in table.grading.grades:
+        by = []
+        if g.min_points > 0:
+            by.append(
+                f"innovation points ≥ {g.min_points:g}" if en else f"创新积分 ≥ {g.min_points:g}"
+            )
+        if g.max_pd < 1:
+            by.append(f"PD ≤ {g.max_pd:.0%}" if en else f"违约概率 ≤ {g.max_pd:.0%}")
+        rest = "otherwise" if en else "其余"
+        parts.append(f"{g.grade}: {(' or ' if en else ' 或 ').join(by) or rest}")
+    return ("; " if en else "；").join(parts)
+
+
 def load_table(product_or_path: str) -> LoadedTable:
     """A bundled table by product id (``points_credit``) or a TOML file path."""
     p = Path(product_or_path)
@@ -286,16 +305,16 @@ def evaluate(snap: dict, t: DecisionTable, model_art: dict | None) -> dict:
             grade_reasons.append(
                 _reason(
                     "grade.fallback_pd",
-                    "无创新积分，按模型违约概率定级",
-                    "no innovation points; graded by model PD",
+                    "无创新积分，按模型违约概率评定信用评级",
+                    "no innovation points; credit rating by model PD",
                 )
             )
     else:
         grade_reasons.append(
             _reason(
                 "grade.unavailable",
-                "既无积分也无模型，无法定级，转人工",
-                "neither points nor a model: no grade, refer to an officer",
+                "既无积分也无模型，无法评定信用评级，转人工",
+                "neither points nor a model: no credit rating, refer to an officer",
             )
         )
     # Eligibility
@@ -354,13 +373,13 @@ def evaluate(snap: dict, t: DecisionTable, model_art: dict | None) -> dict:
             )
         )
     if grade is None:
-        fails.append(_reason("eligibility.no_grade", "无法定级", "no grade"))
+        fails.append(_reason("eligibility.no_grade", "无法评定信用评级", "no credit rating"))
     elif grade in el.ineligible_grades:
         fails.append(
             _reason(
                 "eligibility.grade",
-                f"等级 {grade} 不予准入",
-                f"grade {grade} not eligible",
+                f"信用评级 {grade} 不予准入",
+                f"credit rating {grade} not eligible",
                 grade=grade,
             )
         )
@@ -408,8 +427,8 @@ def evaluate(snap: dict, t: DecisionTable, model_art: dict | None) -> dict:
         "reasons": [
             _reason(
                 "credit.grade",
-                f"等级 {grade} {'可' if allowed else '不可'}发放信用贷款",
-                f"grade {grade} {'allows' if allowed else 'does not allow'} unsecured credit",
+                f"信用评级 {grade} {'可' if allowed else '不可'}发放信用贷款",
+                f"credit rating {grade} {'allows' if allowed else 'does not allow'} unsecured credit",
                 allowed_grades=t.credit.allowed_grades,
             )
         ],
@@ -421,7 +440,9 @@ def evaluate(snap: dict, t: DecisionTable, model_art: dict | None) -> dict:
         "value": months,
         "reasons": [
             _reason(
-                "term.grade", f"等级 {grade} 期限 {months} 个月", f"grade {grade}: {months} months"
+                "term.grade",
+                f"信用评级 {grade} 期限 {months} 个月",
+                f"credit rating {grade}: {months} months",
             )
         ],
     }
@@ -500,8 +521,8 @@ def _rate(rule: RateRule, grade: str, as_of: date) -> dict:
     reasons.append(
         _reason(
             "rate.spread",
-            f"等级 {grade} 加点 {spread}bp",
-            f"grade {grade}: +{spread}bp",
+            f"信用评级 {grade} 加点 {spread}bp",
+            f"credit rating {grade}: +{spread}bp",
             spread_bp=spread,
         )
     )

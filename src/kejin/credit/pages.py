@@ -72,6 +72,16 @@ def product_name(product: str, lang: str) -> str:
     return table.name_en if lang == "en" else table.name_zh
 
 
+def _rating_scale(product: str, lang: str) -> str | None:
+    """The product's credit-rating scale in words, or None when its table is not bundled."""
+    from kejin.credit.decisions import load_table, rating_scale
+
+    try:
+        return rating_scale(load_table(product).table, lang)
+    except KejinError:
+        return None
+
+
 def _word(v: Any, lang: str) -> Any:
     """A vocabulary code among the pack's values (a stage, a chain, a qualification …) in words."""
     if isinstance(v, str):
@@ -126,6 +136,7 @@ def _evidence_page(
             "components": COMPONENTS,
             "inputs": _flatten(pack["inputs"], lang),
             "product_name": product_name(pack["product"], lang),
+            "rating_scale": _rating_scale(pack["product"], lang),
             "actions": ACTIONS,
             "error": error,
             "form": form,

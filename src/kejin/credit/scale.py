@@ -30,7 +30,7 @@ def score_on_spark(art: dict, data: Path, out: Path, master: str | None = None) 
         from kejin.credit import dataset
 
         local = dataset.read_csv(data)
-        sdf = ss.createDataFrame(local.to_arrow())
+        sdf = ss.createDataFrame(spark.arrow(local))
         sample = local.head(16)
     else:
         sdf = ss.read.parquet(str(data))

@@ -29,19 +29,20 @@ import itertools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 
 from kejin.credit import metrics
 from kejin.credit.artefact import SCORECARD_SCHEMA, library_versions, seal
 from kejin.credit.binning import BinningConfig, bin_index, fit_categorical, fit_numeric, woe_table
 from kejin.credit.dataset import TrainingData, is_numeric, numeric_values
 from kejin.errors import Problem, ValidationError
+
+if TYPE_CHECKING:  # scikit-learn is imported by the fitting functions only
+    from sklearn.linear_model import LogisticRegression
 
 
 class ScalingConfig(BaseModel):
@@ -194,6 +195,8 @@ def _stepwise(W: np.ndarray, y: np.ndarray, names: list[str], criterion: str) ->
 
 
 def _l1(W: np.ndarray, y: np.ndarray, C: float) -> list[int]:
+    from sklearn.linear_model import LogisticRegression  # fitting only: scoring needs no sklearn
+
     m = LogisticRegression(l1_ratio=1.0, solver="liblinear", C=C, random_state=0, penalty="l1")
     m.fit(W, y)
     return [j for j, b in enumerate(m.coef_[0]) if b < 0]
@@ -237,6 +240,8 @@ def _choose_C(
     cost the fit-time budget). Measured effect on real data is within noise either way
     (docs/credit.md, round 4).
     """
+    from sklearn.model_selection import StratifiedKFold
+
     n_splits = min(cfg.cv_folds, int(y.sum()), int(len(y) - y.sum()))
     folds = [
         (tr, te)
@@ -289,6 +294,8 @@ def _fit_signed(
     model is refitted, C included, until every coefficient has the right sign. Unlike stepwise
     selection, nothing else is removed: a variable stays if it has the right sign.
     """
+    from sklearn.linear_model import LogisticRegression
+
     selected = list(selected)
     dropped: dict[str, float] = {}
     while True:

@@ -118,10 +118,13 @@ def schemes(
     check: Path | None = typer.Option(None, "--check", help="校验方案文件 / validate a YAML file"),
     as_json: bool = JSON,
 ) -> None:
-    """方案库 / List the scheme library, or validate a scheme file."""
-    from kejin.fund.scheme import library, load_scheme
+    """方案库 / List the region's scheme and the library, or validate a scheme file."""
+    from kejin.fund.scheme import library, load_scheme, region_scheme_id
 
-    items = [load_scheme(str(check))] if check else library()
+    own = region_scheme_id()
+    items = (
+        [load_scheme(str(check))] if check else [*([load_scheme(own)] if own else []), *library()]
+    )
     rows = [
         {
             "id": s.id,
@@ -430,7 +433,11 @@ def report(
 
 @fund_app.command("demo")
 def demo(
-    scheme: str = typer.Option("anhui", "--scheme"),
+    scheme: str = typer.Option(
+        None,
+        "--scheme",
+        help="方案（默认：所配置区域的资金池方案） / scheme (default: the configured region's)",
+    ),
     capital: str = typer.Option("50000000", "--capital"),
     out: Path = typer.Option(Path("out"), "--out"),
     firms: int = typer.Option(5000, "--firms", help="无贷款数据时生成的企业数"),
@@ -458,6 +465,9 @@ def demo(
     from kejin.console import progress
     from kejin.db import transaction
     from kejin.fund.demo import run_demo, story
+    from kejin.fund.scheme import region_scheme_id
+
+    scheme = scheme or region_scheme_id() or "anhui"
 
     engine = get_engine()
     with transaction(engine) as s:

@@ -541,3 +541,28 @@ def enrolments(s: Session, p: Principal) -> list[dict[str, Any]]:
         }
         for e in rows
     ]
+
+
+def enrollable(
+    s: Session, engine: Engine, p: Principal, on: date | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Per pool, the bank's own loans an enrolment would accept today (the enrol form offers
+    these and no others: never a loan the rules would refuse), with the firm's name."""
+    authorize(s, p, "fund.enrol")
+    assert p.institution_id is not None
+    day = on or date.today()
+    out = {pid: service.enrollable(engine, pid, p.institution_id, day) for pid, _ in pool_names(s)}
+    codes = {x["uscc"] for rows in out.values() for x in rows}
+    names = (
+        dict(
+            s.execute(
+                select(Enterprise.uscc, Enterprise.name).where(Enterprise.uscc.in_(codes))
+            ).all()
+        )
+        if codes
+        else {}
+    )
+    for rows in out.values():
+        for x in rows:
+            x["firm"] = names.get(x["uscc"], x["uscc"])
+    return out

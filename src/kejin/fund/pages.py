@@ -26,7 +26,6 @@ from kejin.fund import desk
 from kejin.fund.routes import pools
 from kejin.fund.scheme import load_scheme
 from kejin.fund.tables import FundPool
-from kejin.lending.tables import Loan
 from kejin.vocab import CLASSIFICATIONS
 from kejin.web import charts, flash
 from kejin.web.flash import refused, see_other
@@ -325,18 +324,13 @@ def _bank_page(request: Request, p: Principal, s: Session) -> Response:
     f = flash.read(request, s)
     claims = desk.claims(s, p)
     access.log(s, p, "fund.claims", "institution", p.institution_id, detail={"rows": len(claims)})
-    loans = s.scalars(
-        select(Loan.contract_no)
-        .where(Loan.institution_id == p.institution_id)
-        .order_by(Loan.contract_no)
-    ).all()
     return render(
         request,
         "bank_claims.html",
         {
             "claims": claims,
             "enrolments": desk.enrolments(s, p),
-            "loans": loans,
+            "enrollable": desk.enrollable(s, request.app.state.engine, p),
             "pools": desk.pool_names(s),
             "classes": CLASSIFICATIONS,
             "error": _error(f.error, lang) if f.error else None,

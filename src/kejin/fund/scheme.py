@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -476,8 +477,33 @@ def scheme_path(name_or_path: str) -> Path:
     return SCHEMES_DIR / f"{name_or_path}.yaml"
 
 
+@cache
+def region_scheme_text(name: str) -> tuple[str, str] | None:
+    """(text, label) of the configured region's own scheme when ``name`` is its id."""
+    from kejin.config import get_settings
+    from kejin.regions import current, fund_scheme_text, region_path
+
+    region = current()
+    if region is None or region.fund.id != name:
+        return None
+    file = str(region_path(get_settings().region.strip()))
+    return fund_scheme_text(region, file), f"{file}#fund"
+
+
+def region_scheme_id() -> str | None:
+    """The id of the configured region's scheme (the one its demo runs), if any."""
+    from kejin.regions import current
+
+    region = current()
+    return region.fund.id if region is not None else None
+
+
 def read_scheme_text(name_or_path: str) -> tuple[str, str]:
-    """(text, file label) of a library scheme by id, or of a YAML file by path."""
+    """(text, file label) of the region's own scheme or a library scheme by id, or of a YAML
+    file by path."""
+    own = region_scheme_text(name_or_path)
+    if own is not None:
+        return own
     path = scheme_path(name_or_path)
     if not path.is_file():
         known = ", ".join(sorted(x.stem for x in SCHEMES_DIR.glob("*.yaml")))

@@ -30,7 +30,7 @@ from kejin.fund.scheme import sha256 as text_sha256
 from kejin.fund.tables import ClaimShare, Enrolment
 from kejin.lending.tables import Loan, LoanStatus
 from kejin.registry.tables import AnnualIndicator, Enterprise, Qualification
-from kejin.vocab import CLASSIFICATIONS, GUARANTEE_FAMILY
+from kejin.vocab import CLASSIFICATIONS, GUARANTEE_FAMILY, GUARANTEE_KINDS
 
 ENR = Enrolment.__table__
 SHARE = ClaimShare.__table__
@@ -38,6 +38,12 @@ LOAN = Loan.__table__
 STATUS = LoanStatus.__table__
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
+#: An enrolment's status as a sentence reads it (zh, en).
+ENROLMENT_WORDS = {
+    "active": ("在保", "under cover"),
+    "claimed": ("已申请代偿", "already claimed on"),
+    "closed": ("已结束", "closed"),
+}
 
 
 def _refuse(zh: str, en: str, field: str, value: Any = None, cls: type = ValidationError) -> Any:
@@ -324,6 +330,281 @@ def enrolled_balance(conn: Connection, pool_id: str) -> Decimal:
     )
 
 
+def basis(s: Scheme, path: str | None) -> tuple[str, str]:
+    """Where a scheme's figure comes from, as the end of a sentence (zh, en): the document and
+    its article, or — for a figure no source fixes — that the scheme file sets it. ``None``:
+    the scheme's rules as a whole (its first reference)."""
+    if path is None:
+        r = s.references[0]
+        return f"依据：《{r.document}》{r.article}", f"basis: {r.document}, {r.article}"
+    c = s.sources.get(path)
+    r = None if c is None else next((r for r in s.references if r.id == c.ref), None)
+    if c is None or r is None:
+        return (
+            f"依据：《{s.name_zh}》方案文件的设定（所引文件未规定此数值）",
+            f"basis: the {s.name_en} scheme file (its sources fix no figure here)",
+        )
+    return f"依据：《{r.document}》{c.article}", f"basis: {r.document}, {c.article}"
+
+
+def _refuse_by(
+    s: Scheme,
+    path: str | None,
+    zh: str,
+    en: str,
+    field: str,
+    value: Any = None,
+    cls: type = ValidationError,
+) -> Any:
+    """A refusal that explains itself: the rule and the figures in a sentence, then its basis."""
+    bz, be = basis(s, path)
+    _refuse(f"{zh}。{bz}", f"{en}. {be}", field, value, cls)
+
+
+def _category_words(s: Scheme, lang: str) -> str:
+    names = [c.name_en if lang == "en" else c.name_zh for c in s.categories]
+    return ", ".join(names) if lang == "en" else "、".join(names)
+
+
+class LiveReads:
+    """What :func:`admissible` reads about a loan, read now, one loan at a time (enrolment)."""
+
+    def __init__(self, conn: Connection, pool_id: str, on: date) -> None:
+        self.conn, self.pool_id, self.on = conn, pool_id, on
+
+    def firm_barred(self, uscc: str) -> bool:
+        firm = self.conn.execute(
+            select(Enterprise.dishonest, Enterprise.deregistered).where(Enterprise.uscc == uscc)
+        ).first()
+        return firm is not None and bool(firm.dishonest or firm.deregistered)
+
+    def facts(self, loan: Any) -> dict[str, Any]:
+        return loan_facts(self.conn, loan, self.on)
+
+    def rate(self, institution_id: str) -> Decimal:
+        return bank_compensation_rate(self.conn, self.pool_id, institution_id)
+
+    def used(self, uscc: str) -> Decimal:
+        return Decimal(
+            self.conn.execute(
+                select(func.coalesce(func.sum(ENR.c.covered_amount), 0)).where(
+                    ENR.c.pool_id == self.pool_id, ENR.c.uscc == uscc, ENR.c.status != "closed"
+                )
+            ).scalar()
+        )
+
+    def latest(self, contract_no: str) -> Any:
+        return _latest_status(self.conn, contract_no, self.on)
+
+    def cash(self) -> Decimal:
+        return _cash(self.conn, self.pool_id)
+
+    def enrolled(self) -> Decimal:
+        return enrolled_balance(self.conn, self.pool_id)
+
+
+class BatchReads(LiveReads):
+    """The same reads for many loans of one bank at once (the enrol form's offer): a handful of
+    queries for all of them instead of several per loan, then the same rules."""
+
+    def __init__(self, conn: Connection, pool_id: str, on: date, loans: list[Any]) -> None:
+        super().__init__(conn, pool_id, on)
+        codes = sorted({x.uscc for x in loans})
+        self._quals: dict[str, set[str]] = {}
+        for uscc, kind in conn.execute(
+            select(Qualification.uscc, Qualification.kind).where(
+                Qualification.uscc.in_(codes),
+                Qualification.valid_from <= on,
+                Qualification.valid_to >= on,
+            )
+        ):
+            self._quals.setdefault(uscc, set()).add(kind)
+        self._profits: dict[str, list[tuple[int, Any]]] = {}
+        for uscc, year, profit in conn.execute(
+            select(AnnualIndicator.uscc, AnnualIndicator.year, AnnualIndicator.profit)
+            .where(AnnualIndicator.uscc.in_(codes), AnnualIndicator.year < on.year)
+            .order_by(AnnualIndicator.uscc, AnnualIndicator.year.desc())
+        ):
+            self._profits.setdefault(uscc, []).append((year, profit))
+        self._used = dict(
+            conn.execute(
+                select(ENR.c.uscc, func.sum(ENR.c.covered_amount))
+                .where(ENR.c.pool_id == pool_id, ENR.c.uscc.in_(codes), ENR.c.status != "closed")
+                .group_by(ENR.c.uscc)
+            ).all()
+        )
+        self._latest: dict[str, Any] = {}
+        for row in conn.execute(
+            select(STATUS)
+            .where(STATUS.c.contract_no.in_([x.contract_no for x in loans]), STATUS.c.month <= on)
+            .order_by(STATUS.c.contract_no, STATUS.c.month)
+        ):
+            self._latest[row.contract_no] = row  # the last month wins
+        self._rates: dict[str, Decimal] = {}
+        self._cash, self._enrolled = _cash(conn, pool_id), enrolled_balance(conn, pool_id)
+
+    def firm_barred(self, uscc: str) -> bool:
+        return False  # the offer's query keeps only firms in good standing
+
+    def facts(self, loan: Any) -> dict[str, Any]:
+        return {
+            "guarantee_type": loan.guarantee_type,
+            "first_time_borrower": loan.first_time_borrower,
+            "qualifications": self._quals.get(loan.uscc, set()),
+            "profits": self._profits.get(loan.uscc, [])[:2],
+        }
+
+    def rate(self, institution_id: str) -> Decimal:
+        if institution_id not in self._rates:
+            self._rates[institution_id] = super().rate(institution_id)
+        return self._rates[institution_id]
+
+    def used(self, uscc: str) -> Decimal:
+        return Decimal(self._used.get(uscc) or 0)
+
+    def latest(self, contract_no: str) -> Any:
+        return self._latest.get(contract_no)
+
+    def cash(self) -> Decimal:
+        return self._cash
+
+    def enrolled(self) -> Decimal:
+        return self._enrolled
+
+
+def admissible(
+    s: Scheme, loan: Any, on: date, reads: LiveReads
+) -> tuple[Category, dict[str, str], Decimal, Decimal, list[str]]:
+    """Every rule a loan must pass to be enrolled on ``on`` (after "not yet enrolled"): the firm
+    in good standing, not matured, a category of the scheme, a named payee, the bank not
+    suspended, room under the per-firm cap and the leverage. Each refusal is a sentence with the
+    rule, the figures and the scheme's article. Used by :func:`enrol` and, so that a form never
+    offers a loan it would refuse, by :func:`enrollable`."""
+    if reads.firm_barred(loan.uscc):
+        _refuse(
+            "借款企业为失信被执行人或已注销，不得纳入风险补偿",
+            "the borrower is a dishonest party or deregistered: it cannot be covered",
+            "uscc",
+            loan.uscc,
+        )
+    if loan.maturity_on <= on:
+        _refuse(
+            f"贷款已于 {loan.maturity_on} 到期，到期贷款不能备案",
+            f"the loan matured on {loan.maturity_on}: a matured loan cannot be enrolled",
+            "maturity_on",
+            str(loan.maturity_on),
+        )
+    facts = reads.facts(loan)
+    cat = match_category(s, facts)
+    if cat is None:
+        kind = GUARANTEE_KINDS.get(loan.guarantee_type)
+        kz, ke = (kind.zh, kind.en) if kind else (loan.guarantee_type, loan.guarantee_type)
+        _refuse_by(
+            s,
+            None,
+            f"本笔贷款（担保方式：{kz}）不属于方案覆盖的任何类别（{_category_words(s, 'zh')}）",
+            f"the loan (guarantee: {ke}) fits no category of the scheme "
+            f"({_category_words(s, 'en')})",
+            "guarantee_type",
+            loan.guarantee_type,
+        )
+    names = party_names(s, loan)
+    _payee(s, cat, names, loan.contract_no)
+    cap = s.caps.compensation_rate
+    if cap is not None:
+        rate = reads.rate(loan.institution_id)
+        if rate > cap:
+            _refuse_by(
+                s,
+                "caps.compensation_rate",
+                f"本行代偿率 {rate:.2%} 超过方案上限 {cap:.2%}，暂停新增备案",
+                f"the bank's compensation rate {rate:.2%} exceeds the scheme's cap {cap:.2%}: "
+                "new enrolments are suspended",
+                "institution_id",
+                loan.institution_id,
+            )
+    covered, notes = loan.amount, []
+    if s.caps.per_loan is not None and covered > s.caps.per_loan:
+        covered, _ = s.caps.per_loan.quantize(CENT), notes.append(f"per_loan {s.caps.per_loan}")
+    if s.caps.per_firm is not None:
+        used = reads.used(loan.uscc)
+        room = s.caps.per_firm.quantize(CENT) - used
+        if room <= 0:
+            _refuse_by(
+                s,
+                "caps.per_firm",
+                f"该企业在保金额已达单户上限 {s.caps.per_firm:,.2f} 元（已用 {used:,.2f} 元）",
+                f"the firm's covered amount is at the per-firm cap of {s.caps.per_firm:,.2f} "
+                f"yuan ({used:,.2f} used)",
+                "uscc",
+                loan.uscc,
+            )
+        if covered > room:
+            covered, _ = room, notes.append(f"per_firm room {room}")
+    latest = reads.latest(loan.contract_no)
+    if latest is not None and latest.balance <= 0:
+        _refuse(
+            f"贷款已结清（{latest.month} 余额为 0），不能备案",
+            f"the loan is repaid (balance 0 in {latest.month}): it cannot be enrolled",
+            "contract_no",
+            loan.contract_no,
+        )
+    cov_bal = min(covered, latest.balance) if latest is not None else covered
+    if s.leverage is not None:
+        cash = reads.cash()
+        after = reads.enrolled() + cov_bal
+        if after > s.leverage * cash:
+            _refuse_by(
+                s,
+                "leverage",
+                f"备案后在保余额 {after:,.2f} 元将超过资金池余额 {cash:,.2f} 元的 {s.leverage} 倍"
+                f"（上限 {s.leverage * cash:,.2f} 元）",
+                f"the enrolled balance would be {after:,.2f} yuan, above {s.leverage} × the "
+                f"pool's balance of {cash:,.2f} yuan (limit {s.leverage * cash:,.2f})",
+                "leverage",
+                str(after),
+            )
+    return cat, names, covered, cov_bal, notes
+
+
+def enrollable(engine: Engine, pool_id: str, institution_id: str, on: date) -> list[dict[str, Any]]:
+    """The institution's loans :func:`enrol` would accept in the pool on ``on``, by contract:
+    not yet enrolled there, and passing :func:`admissible` (each checked as if enrolled alone;
+    the leverage room is shared, so the last of several may still be refused, with its reason).
+    """
+    out = []
+    with engine.connect() as conn:
+        s, _ = pool_scheme(conn, pool_id)
+        taken = select(ENR.c.contract_no).where(ENR.c.pool_id == pool_id)
+        loans = conn.execute(
+            select(LOAN)
+            .join(Enterprise, Enterprise.uscc == LOAN.c.uscc)
+            .where(
+                LOAN.c.institution_id == institution_id,
+                LOAN.c.maturity_on > on,
+                LOAN.c.contract_no.not_in(taken),
+                Enterprise.dishonest.is_(False),
+                Enterprise.deregistered.is_(False),
+            )
+            .order_by(LOAN.c.contract_no)
+        ).all()
+        reads = BatchReads(conn, pool_id, on, list(loans))
+        for loan in loans:
+            try:
+                cat, *_ = admissible(s, loan, on, reads)
+            except (ValidationError, ConflictError):
+                continue
+            out.append(
+                {
+                    "contract_no": loan.contract_no,
+                    "uscc": loan.uscc,
+                    "amount": loan.amount,
+                    "category": cat.id,
+                }
+            )
+    return out
+
+
 def enrol(
     engine: Engine,
     pool_id: str,
@@ -351,76 +632,14 @@ def enrol(
             select(ENR.c.id).where(ENR.c.pool_id == pool_id, ENR.c.contract_no == contract_no)
         ).first():
             _refuse(
-                "该贷款已备案", "loan already enrolled", "contract_no", contract_no, ConflictError
+                f"贷款 {contract_no} 已备案于本资金池，不能重复备案",
+                f"loan {contract_no} is already enrolled in this pool",
+                "contract_no",
+                contract_no,
+                ConflictError,
             )
-        firm = conn.execute(
-            select(Enterprise.dishonest, Enterprise.deregistered).where(
-                Enterprise.uscc == loan.uscc
-            )
-        ).first()
-        if firm is not None and (firm.dishonest or firm.deregistered):
-            _refuse(
-                "企业失信或已注销，不得入池", "firm is dishonest or deregistered", "uscc", loan.uscc
-            )
-        if loan.maturity_on <= actor.on:
-            _refuse(
-                "贷款已到期，不能备案", "loan already matured", "maturity_on", str(loan.maturity_on)
-            )
-        facts = loan_facts(conn, loan, actor.on)
-        cat = match_category(s, facts)
-        if cat is None:
-            _refuse(
-                f"不符合方案 {s.id} 任何类别（担保方式 {loan.guarantee_type}）",
-                f"fits no category of scheme {s.id} (guarantee {loan.guarantee_type})",
-                "guarantee_type",
-                loan.guarantee_type,
-            )
-        names = party_names(s, loan)
-        _payee(s, cat, names, contract_no)
-        cap = s.caps.compensation_rate
-        if cap is not None:
-            rate = bank_compensation_rate(conn, pool_id, loan.institution_id)
-            if rate > cap:
-                _refuse(
-                    f"机构 {loan.institution_id} 代偿率 {rate:.4f} 超过上限 {cap}，已暂停备案",
-                    f"institution {loan.institution_id} compensation rate {rate:.4f} exceeds "
-                    f"cap {cap}: suspended",
-                    "institution_id",
-                    loan.institution_id,
-                )
-        covered, notes = loan.amount, []
-        if s.caps.per_loan is not None and covered > s.caps.per_loan:
-            covered, _ = s.caps.per_loan.quantize(CENT), notes.append(f"per_loan {s.caps.per_loan}")
-        if s.caps.per_firm is not None:
-            used = Decimal(
-                conn.execute(
-                    select(func.coalesce(func.sum(ENR.c.covered_amount), 0)).where(
-                        ENR.c.pool_id == pool_id, ENR.c.uscc == loan.uscc, ENR.c.status != "closed"
-                    )
-                ).scalar()
-            )
-            room = s.caps.per_firm.quantize(CENT) - used
-            if room <= 0:
-                _refuse(
-                    f"企业在保额已达单户上限 {s.caps.per_firm}",
-                    f"firm already at the per-firm cap {s.caps.per_firm}",
-                    "uscc",
-                    loan.uscc,
-                )
-            if covered > room:
-                covered, _ = room, notes.append(f"per_firm room {room}")
-        latest = _latest_status(conn, contract_no, actor.on)
-        cov_bal = min(covered, latest.balance) if latest is not None else covered
-        if s.leverage is not None:
-            cash = _cash(conn, pool_id)
-            after = enrolled_balance(conn, pool_id) + cov_bal
-            if after > s.leverage * cash:
-                _refuse(
-                    f"在保余额 {after} 将超过 {s.leverage} 倍资金池余额 {cash}",
-                    f"enrolled balance {after} would exceed {s.leverage} × pool balance {cash}",
-                    "leverage",
-                    str(after),
-                )
+        reads = LiveReads(conn, pool_id, actor.on)
+        cat, names, covered, cov_bal, notes = admissible(s, loan, actor.on, reads)
         eid = conn.execute(
             insert(ENR).returning(ENR.c.id),
             {
@@ -606,6 +825,45 @@ def party_names(s: Scheme, loan: Any) -> dict[str, str]:
     return names
 
 
+def trigger_words(s: Scheme) -> tuple[str, str]:
+    """The scheme's claim trigger in words (zh, en)."""
+    t, zh, en = s.trigger, [], []
+    if t.days_past_due is not None:
+        zh.append(f"逾期满 {t.days_past_due} 天")
+        en.append(f"{t.days_past_due} days past due")
+    if t.classification is not None:
+        c = CLASSIFICATIONS[t.classification]
+        zh.append(f"五级分类为{c.zh}或更差")
+        en.append(f"classified {c.en} or worse")
+    return "或".join(zh), " or ".join(en)
+
+
+def _not_triggered(s: Scheme, contract_no: str, st: Any) -> Any:
+    """Refuse a claim whose loan has not reached the trigger, saying the rule, the loan's own
+    figures and the articles the trigger rests on."""
+    tz, te = trigger_words(s)
+    paths = [f"trigger.{k}" for k, v in s.trigger if v is not None]
+    bz, be = basis(s, paths[0]) if paths else basis(s, None)
+    if st is None:
+        seen_zh = "尚无月度报告：请先报送该贷款的月末状态（余额、逾期天数、五级分类）"
+        seen_en = "it has no monthly status yet: report its month-end status first (balance, "
+        seen_en += "days past due, classification)"
+    else:
+        c = CLASSIFICATIONS[st.classification]
+        seen_zh = f"最近一期（{st.month:%Y-%m}）逾期 {st.days_past_due} 天、五级分类为{c.zh}"
+        seen_en = (
+            f"its latest status ({st.month:%Y-%m}) is {st.days_past_due} days past due, "
+            f"classified {c.en}"
+        )
+    _refuse(
+        f"贷款 {contract_no} 未达到代偿触发条件：方案规定{tz}方可申请代偿，本笔贷款{seen_zh}。{bz}",
+        f"loan {contract_no}: trigger not reached — the scheme allows a claim once a loan is "
+        f"{te}; {seen_en}. {be}",
+        "contract_no",
+        contract_no,
+    )
+
+
 def file_claim(
     engine: Engine,
     pool_id: str,
@@ -621,8 +879,10 @@ def file_claim(
         enr = _enrolment(conn, pool_id, contract_no)
         if enr.status != "active":
             _refuse(
-                f"备案状态为 {enr.status}，不能再申请",
-                f"enrolment is {enr.status}",
+                f"贷款 {contract_no} 的备案状态为“{ENROLMENT_WORDS.get(enr.status, enr.status)[0]}”"
+                "，只有在保的贷款可以申请代偿",
+                f"loan {contract_no} is {ENROLMENT_WORDS.get(enr.status, enr.status)[1]}: only a "
+                "loan under cover can be claimed on",
                 "contract_no",
                 contract_no,
                 ConflictError,
@@ -630,21 +890,17 @@ def file_claim(
         st = _latest_status(conn, contract_no, actor.on)
         why = None if st is None else s.triggered(st.days_past_due, st.classification)
         if why is None:
-            seen = (
-                "无月度报告 / no monthly status"
-                if st is None
-                else (f"{st.month}: {st.days_past_due}d, {st.classification}")
-            )
-            _refuse(
-                f"未达到代偿触发条件（{seen}）",
-                f"trigger not reached ({seen})",
-                "contract_no",
-                contract_no,
-            )
+            _not_triggered(s, contract_no, st)
         # The whole principal outstanding is the loss; the cover limits what the others share.
         loss = st.balance
         if loss <= 0:
-            _refuse("无本金损失", "no principal loss", "balance", str(st.balance))
+            _refuse(
+                f"贷款 {contract_no} 在 {st.month} 的本金余额为 0，没有可补偿的本金损失",
+                f"loan {contract_no} had no principal outstanding in {st.month}: there is no "
+                "loss to compensate",
+                "balance",
+                str(st.balance),
+            )
         loan = conn.execute(select(LOAN).where(LOAN.c.contract_no == contract_no)).first()
         facts = loan_facts(conn, loan, enr.enrolled_on)
         cat = next(c for c in s.categories if c.id == enr.category)

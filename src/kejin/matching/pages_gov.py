@@ -24,14 +24,14 @@ from kejin.matching.tables import Need
 from kejin.matching.texts import FUNNEL_GROUPS
 from kejin.registry.tables import Enterprise
 from kejin.web import charts, flash
-from kejin.web.i18n import VOCABS, t, term
+from kejin.web.i18n import N_, VOCABS, t, term
 from kejin.web.pages import lang_of, render
 
 router = APIRouter(include_in_schema=False)
 
 NeedId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 VersionId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
-#: The funnel's columns, in the order of the loop (each a text key ``mk_<column>``).
+#: The funnel's columns, in the order of the loop (their headings: ``HEAD``).
 COLUMNS = (
     "posted",
     "taken",
@@ -44,10 +44,19 @@ COLUMNS = (
     "days_to_decision",
     "first_loans",
 )
-HEAD = {c: f"mk_{c}" for c in COLUMNS} | {
-    "disbursed_amount": "mk_disbursed_sum",
-    "days_to_decision": "mk_days",
+HEAD = {
+    "posted": N_("mk_posted"),
+    "taken": N_("mk_taken"),
+    "taken_in_sla": N_("mk_taken_in_sla"),
+    "first_review": N_("mk_first_review"),
+    "approved": N_("mk_approved"),
+    "declined": N_("mk_declined"),
+    "disbursed": N_("mk_disbursed"),
+    "disbursed_amount": N_("mk_disbursed_sum"),
+    "days_to_decision": N_("mk_days"),
+    "first_loans": N_("mk_first_loans"),
 }
+assert set(HEAD) == set(COLUMNS)
 #: The vocabulary that labels each grouping's values (the bank's name is looked up instead).
 GROUP_VOCAB = {"kind": "product_kind", "chain": "chain", "tier": "tier"}
 
@@ -55,7 +64,9 @@ GROUP_VOCAB = {"kind": "product_kind", "chain": "chain", "tier": "tier"}
 def group_label(by: str, value: Any, names: dict[str, str], lang: str) -> str:
     """What a person reads for a group: a bank's name, a vocabulary label, a month as written."""
     if value is None:
-        return t({"bank": "mk_untaken", "kind": "mk_no_product"}.get(by, "mk_unknown"), lang)
+        return t(
+            {"bank": N_("mk_untaken"), "kind": N_("mk_no_product")}.get(by, N_("mk_unknown")), lang
+        )
     if by == "bank":
         return names.get(value, value)
     if by in GROUP_VOCAB:

@@ -415,7 +415,8 @@ def funnel(
     )
     sla = int(params.value("sla_working_days", now.date()))
     out = kernels.funnel_frame(frame, [FUNNEL_BY[by]], sla).rename({FUNNEL_BY[by]: by})
-    log(s, p, "match.funnel", "region", by)
+    # the whole region was read; how it was grouped is a detail, not the entity
+    log(s, p, "match.funnel", "region", "*", detail={"by": by})
     names = dict(s.execute(select(Institution.id, Institution.name)).all())
     res = out.to_dicts()
     if by == "bank":

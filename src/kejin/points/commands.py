@@ -70,9 +70,16 @@ def score(
         f"评分批次 / run {result['run_id']}: {result['system']} v{result['version']}, "
         f"{result['firms']} 家企业 / firms, 结果哈希 / results sha256 {result['results_sha256'][:16]}…"
     )
-    console.print(f"名单 / lists: {result['lists']}  等级 / grades: {result['grades']}")
+    console.print(
+        f"名单 / lists: {result['lists']}  创新积分等级 / innovation grades: {result['grades']}"
+    )
     t = Table(
-        "区域排名 rank", "USCC", "同业组 peer group", "积分 points", "等级 grade", "名单 list"
+        "区域排名 rank",
+        "USCC",
+        "同业组 peer group",
+        "积分 points",
+        "创新积分等级 innovation grade",
+        "名单 list",
     )
     for r in result["top"]:
         t.add_row(
@@ -109,13 +116,18 @@ def explain_cmd(
         return
     from rich.table import Table
 
+    from kejin.points.labels import list_name, peer_name, target_name
+    from kejin.points.system import load_system
+
+    spec = load_system(profile["system"]).system
     console.print(
-        f"[bold]{profile['uscc']}[/] {profile['system']} v{profile['version']} (run {profile['run_id']}, {profile['year']}): "
+        f"[bold]{profile['uscc']}[/] {spec.zh} / {spec.en} v{profile['version']} (run {profile['run_id']}, {profile['year']}): "
         f"积分 points {profile['total']:.2f} (基础 base {profile['base']:.2f} + 加分 bonus {profile['bonus']:.2f}), "
-        f"等级 grade {profile['grade']}, 名单 list {profile['list_id'] or '—'}"
+        f"创新积分等级 innovation grade {profile['grade']}, 名单 list {list_name(spec, profile['list_id'], 'zh')}"
     )
     console.print(
-        f"同业组 peer group {profile['peer_group']}: 排名 rank {profile['rank_group']}/{profile['group_size']} "
+        f"同业组 peer group {peer_name(profile['peer_group'], 'zh')} / {peer_name(profile['peer_group'], 'en')}: "
+        f"排名 rank {profile['rank_group']}/{profile['group_size']} "
         f"(百分位 percentile {profile['pct_group']:.3f}); 区域 region rank {profile['rank_region']}"
     )
     t = Table(
@@ -145,7 +157,9 @@ def explain_cmd(
     for target in profile["targets"]:
         rows = [r for r in profile["improvements"] if r["target"] == target["id"]][:5]
         console.print(
-            f"达到 {target['id']} 需总分 ≥ {target['total_needed']:.2f}，最小单项改进 / smallest single changes:"
+            f"达到 {target_name(spec, target['id'], 'zh')} / to reach "
+            f"{target_name(spec, target['id'], 'en')}: 需总分 total ≥ "
+            f"{target['total_needed']:.2f}，最小单项改进 / smallest single changes:"
         )
         for r in rows:
             cur = _num(r["current"])
@@ -154,6 +168,22 @@ def explain_cmd(
             )
         if not rows:
             console.print("  单项指标无法达到 / no single indicator reaches it")
+    steps = Table(
+        "指标 indicator", "当前 now", "需达到 needed", "可增加积分 points gained",
+        "单独即可达到 reaches on its own", title="如何提升 / how to improve",
+    )  # fmt: skip
+    for r in profile["steps"]:
+        reaches = [
+            f"{target_name(spec, x, 'zh')} {target_name(spec, x, 'en')}" for x in r["reaches"]
+        ]
+        steps.add_row(
+            f"{r['zh']} {r['en']}",
+            _num(r["current"]),
+            _num(r["needed"]),
+            f"+{r['points_gained']:.2f}",
+            "；".join(reaches) or "—",
+        )
+    console.print(steps)
     console.print("雷达图 radar: " + ", ".join(profile["charts"]))
 
 

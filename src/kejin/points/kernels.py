@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -67,17 +68,40 @@ class PeerLayout:
         self.start = np.cumsum(self.sizes) - self.sizes
         self.row_bits = max(1, math.ceil(math.log2(max(self.n, 2))))
         self.packable = n_groups <= (1 << (64 - 32 - self.row_bits))
-        self.pos_in_group = np.arange(self.n, dtype=np.int64) - np.repeat(self.start, self.sizes)
-        self.single = np.repeat(self.sizes <= 1, self.sizes)
-        self.start_of_pos = np.repeat(self.start, self.sizes)
         # percentile denominator 2·(n − 1) per group (2 for a group of one, whose share is 1)
         self.den_group = 2 * np.maximum(self.sizes - 1, 1)
-        self.den = self.den_group[self.groups]
-        self.den_sorted = np.repeat(self.den_group, self.sizes)
-        # numerator of each sorted position when values are distinct: 2·position in group
-        self.twice_distinct = np.where(self.single, 2, 2 * self.pos_in_group)
-        # the constant part of every packed key: group bits above the value, row bits below
-        self._base = (self.groups.astype(np.uint64) << np.uint64(32 + self.row_bits)) | np.arange(
+
+    # Per-row arrays of the layout, each computed the first time a path needs it (the counting
+    # paths need few of them; the region's one-group layout only ``den``).
+    @cached_property
+    def den(self) -> np.ndarray:
+        return self.den_group[self.groups]
+
+    @cached_property
+    def start_of_pos(self) -> np.ndarray:
+        return np.repeat(self.start, self.sizes)
+
+    @cached_property
+    def pos_in_group(self) -> np.ndarray:
+        return np.arange(self.n, dtype=np.int64) - self.start_of_pos
+
+    @cached_property
+    def single(self) -> np.ndarray:
+        return np.repeat(self.sizes <= 1, self.sizes)
+
+    @cached_property
+    def den_sorted(self) -> np.ndarray:
+        return np.repeat(self.den_group, self.sizes)
+
+    @cached_property
+    def twice_distinct(self) -> np.ndarray:
+        """Numerator of each sorted position when values are distinct: 2·position in group."""
+        return np.where(self.single, 2, 2 * self.pos_in_group)
+
+    @cached_property
+    def _base(self) -> np.ndarray:
+        """The constant part of every packed key: group bits above the value, row bits below."""
+        return (self.groups.astype(np.uint64) << np.uint64(32 + self.row_bits)) | np.arange(
             self.n, dtype=np.uint64
         )
 
@@ -96,18 +120,28 @@ class PeerLayout:
         key = order_key(f).astype(np.uint64)
         key <<= np.uint64(self.row_bits)
         key |= self._base
-        s = pl.Series(key).sort().to_numpy()
-        rows = (s & np.uint64((1 << self.row_bits) - 1)).astype(np.intp)
-        vg = s >> np.uint64(self.row_bits)
+        key.sort()  # numpy's in-place sort: vectorised (x86-simd-sort) where the CPU allows
+        rows = (key & np.uint64((1 << self.row_bits) - 1)).astype(np.intp)
+        vg = key >> np.uint64(self.row_bits)
         if v.dtype == np.float32 or np.array_equal(f, v):
             return rows, vg
         # float32 is coarser than the data: two distinct amounts may share float32 bits. Rounding
-        # is monotone, so only those float32 tie runs need ordering by the exact value.
+        # is monotone, so only the float32 tie runs holding distinct exact values are re-ordered.
         vs = v[rows]
-        if not np.any((vg[1:] == vg[:-1]) & (vs[1:] != vs[:-1])):
+        clash = (vg[1:] == vg[:-1]) & (vs[1:] != vs[:-1])
+        if not clash.any():
             return rows, vg
-        pos, first, _ = self._ties(vg)  # type: ignore[misc]
-        order = np.lexsort((vs[pos], first))  # stable: exact ties stay in row order
+        # positions of every run that holds a clash: the run's first and last sorted position
+        same = np.empty(vg.shape[0], dtype=bool)
+        same[0] = False
+        same[1:] = vg[1:] == vg[:-1]
+        starts = np.flatnonzero(~same)
+        run_of = np.cumsum(~same) - 1
+        bad = np.unique(run_of[np.flatnonzero(clash)])
+        lo, hi = starts[bad], np.append(starts, vg.shape[0])[bad + 1]
+        lens = hi - lo
+        pos = np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        order = np.lexsort((vs[pos], run_of[pos]))  # stable: exact ties stay in row order
         rows[pos] = rows[pos][order]
         vs[pos] = vs[pos][order]
         change = np.ones(self.n, dtype=bool)
@@ -155,6 +189,24 @@ class PeerLayout:
         table = np.where((self.sizes > 1)[:, None], 2 * less + cnt - 1, 2)
         return table.astype(np.int64).ravel()[code]
 
+    def _counting_desc(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """:meth:`rank_desc` of integers in a small range (totals in cents) by counting, or None.
+
+        One ``bincount`` over (group, value from the top): the running count of a group's row of
+        the table is the number of peers strictly ahead, the cell the tie run's size."""
+        if v.dtype.kind not in "iu":
+            return None
+        vmax = int(v.max())
+        k = vmax - int(v.min()) + 1
+        if k * self.n_groups > _COUNT_LIMIT:
+            return None
+        code = self.groups.astype(np.int64) * k + (vmax - v.astype(np.int64))
+        cnt = np.bincount(code, minlength=self.n_groups * k).reshape(self.n_groups, k)
+        ahead = (np.cumsum(cnt, axis=1) - cnt).ravel()[code]
+        twice = 2 * ahead + cnt.ravel()[code] - 1  # twice the run's average 0-based position
+        pct = np.where(self.sizes[self.groups] > 1, (self.den - twice) / self.den, 1.0)
+        return ahead + 1, ahead, pct
+
     # -- what callers use ---------------------------------------------------------------------
     def twice_position(self, v: np.ndarray) -> np.ndarray:
         """Numerator of the average-rank percentile of ``v`` in its group, over :attr:`den`.
@@ -196,6 +248,9 @@ class PeerLayout:
             e = np.zeros(0, dtype=np.int64)
             return e, e, np.zeros(0, dtype=np.float64)
         v = np.asarray(v)
+        counted = self._counting_desc(v)
+        if counted is not None:
+            return counted
         neg = -v if v.dtype.kind != "u" else -v.astype(np.int64)
         rows, vg = self._sorted(neg)  # ascending in -v: best first
         ties = self._ties(vg)
@@ -235,33 +290,36 @@ def normalise(
     value for ranking and then scores them 0.
     """
     groups = layout.groups
-    missing = raw.is_null().to_numpy() | ~np.isfinite(raw.fill_null(0.0).to_numpy())
-    x = raw.fill_nan(None).cast(pl.Float64)
+    # numpy from here (a null is NaN): per-indicator Series methods each cost a Polars query
+    xv = np.asarray(raw.cast(pl.Float64).to_numpy(), dtype=np.float64)
+    missing = ~np.isfinite(xv)
     if ind.missing == "zero":
-        x = x.fill_null(0.0)
+        xv = np.where(np.isnan(xv), 0.0, xv)
     elif ind.missing == "group_median":
+        x = pl.Series(xv, nan_to_null=True)
         med = pl.DataFrame({"g": groups, "x": x}).select(pl.col("x").median().over("g")).to_series()
-        x = x.fill_null(med).fill_null(0.0)
-    if ind.winsor is not None and x.len() > 0:
+        xv = x.fill_null(med).fill_null(0.0).to_numpy()
+    if ind.winsor is not None and xv.shape[0] > 0:
+        x = pl.Series(xv, nan_to_null=True)
         lo = _group_quantile(x, groups, ind.winsor[0])
         hi = _group_quantile(x, groups, ind.winsor[1])
-        xv = x.to_numpy()
         xv = np.where(
             np.isnan(xv),
             xv,
             np.clip(xv, np.nan_to_num(lo, nan=-np.inf), np.nan_to_num(hi, nan=np.inf)),
         )
-    else:
-        xv = x.to_numpy().astype(np.float64)
     sign = 1.0 if ind.direction == "positive" else -1.0
     worst = np.isnan(xv)
+    if ind.normalisation == "percentile":  # the hot path: as few passes over the rows as it takes
+        v = xv if sign > 0 else -xv
+        # missing (worst) and ±inf rank below every finite value
+        finite = np.where(worst | np.isinf(v), np.finfo(np.float32).min, v)
+        twice = layout.twice_position(finite)
+        twice[worst] = 0
+        return (twice / layout.den if layout.n else np.zeros(0)), missing, twice
     v = np.where(worst, -np.inf, sign * xv)
     twice = None
-    if ind.normalisation == "percentile":
-        finite = np.where(np.isinf(v), np.finfo(np.float32).min, v)
-        twice = np.where(worst, 0, layout.twice_position(finite))
-        score = twice / layout.den if layout.n else np.zeros(0)
-    elif ind.normalisation == "banded":
+    if ind.normalisation == "banded":
         lowers = np.array([b.lower for b in ind.bands or ()], dtype=np.float64)
         scores = np.array([b.score for b in ind.bands or ()], dtype=np.float64)
         at = np.searchsorted(lowers, np.where(worst, -np.inf, xv), side="right") - 1

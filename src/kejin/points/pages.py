@@ -3,8 +3,6 @@ how to raise the score — same gate as the API (``points.read``)."""
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
@@ -13,42 +11,15 @@ from kejin.access.deps import TX, permit
 from kejin.access.rules import Principal
 from kejin.errors import NotFoundError
 from kejin.ids import normalize_uscc
+from kejin.points.labels import list_name, peer_name, target_name
 from kejin.points.routes import points_profile
-from kejin.points.system import System, load_system
+from kejin.points.system import load_system
 from kejin.registry.tables import Enterprise
-from kejin.vocab import INDUSTRY_CHAINS, STAGES
 from kejin.web import charts
-from kejin.web.i18n import t, term
+from kejin.web.i18n import t
 from kejin.web.pages import lang_of, render
 
 router = APIRouter(include_in_schema=False)
-
-
-def list_name(system: System, list_id: str | None, lang: str) -> str:
-    """A points list band by its name in the system (``top5_10`` → 5%–10%)."""
-    hit = next((x for x in system.lists if x.id == list_id), None)
-    return (
-        "—" if list_id is None else list_id if hit is None else (hit.en if lang == "en" else hit.zh)
-    )
-
-
-def target_name(system: System, target: str, lang: str) -> str:
-    """An improvement target in words (``grade:A`` → 等级 A, ``list:top5`` → 名单 前5%)."""
-    kind, _, code = target.partition(":")
-    if kind == "grade":
-        return f"{t('pt_grade', lang)} {code}"
-    if kind == "list":
-        return f"{t('pt_list', lang)} {list_name(system, code, lang)}"
-    return target
-
-
-def peer_name(group: str, lang: str) -> str:
-    """A peer group in words: its parts are a lifecycle stage and, by the system, an industry
-    chain (``growth`` → 成长期; the page said "同组 growth")."""
-    parts = re.split(r"[:|/]", group)
-    return " · ".join(
-        term(STAGES, x, lang) if x in STAGES else term(INDUSTRY_CHAINS, x, lang) for x in parts
-    )
 
 
 @router.get("/firms/{uscc}/points")
@@ -90,6 +61,7 @@ def points_page(
             "units": {i["id"]: i["unit"] for i in prof["indicators"]},
             "system_name": system.en if lang == "en" else system.zh,
             "list_name": list_name(system, prof["list_id"], lang),
+            "grade_scale": system.grade_scale(lang),
             "peer_name": peer_name(prof["peer_group"], lang),
             "target_name": lambda tid: target_name(system, tid, lang),
         },

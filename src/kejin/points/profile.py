@@ -179,6 +179,7 @@ def explain(engine: Engine, uscc: str, system_id: str | None = None) -> dict[str
                 }
             )
     improvements.sort(key=lambda r: (r["target"], r["score_gain"], r["indicator"]))
+    steps = _steps(indicators, system, me["total"], targets)
     for i in indicators:
         del i["_others"], i["_all"]
     return {
@@ -206,7 +207,56 @@ def explain(engine: Engine, uscc: str, system_id: str | None = None) -> dict[str
         "missing": [i["id"] for i in indicators if i["missing"]],
         "targets": targets,
         "improvements": improvements,
+        "steps": steps,
     }
+
+
+def _next_score(ind: Indicator, score: float) -> float | None:
+    """The next score worth a step: a banded indicator's next band, otherwise the next quarter of
+    the scale (for percentile scoring: overtaking the next quarter of the peer group)."""
+    if ind.normalisation == "banded":
+        sign = 1.0 if ind.direction == "positive" else -1.0
+        higher = sorted(
+            s for b in ind.bands or () if (s := b.score if sign > 0 else 1 - b.score) > score + 1e-9
+        )
+        return higher[0] if higher else None
+    return min(1.0, (math.floor(score * 4 + 1e-9) + 1) / 4)
+
+
+def _steps(
+    indicators: list[dict[str, Any]], system: System, total: float, targets: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every indicator the firm can still raise, one step each: the raw value that lifts it to
+    its next score (:func:`_next_score`), the points that step gains with every other firm held
+    fixed, and the grade or list the step alone reaches — most points first, so a firm sees
+    all its options and which pays most (a single cheapest change often existed for none)."""
+    out = []
+    for i in indicators:
+        ind = system.indicator(i["id"])
+        target = _next_score(ind, i["score"]) if i["score"] < 1 - 1e-9 else None
+        if target is None:
+            continue
+        needed = _needed_raw(ind, target, i["_others"], i["_all"])
+        if needed is None or (i["raw"] is not None and needed == i["raw"]):
+            continue
+        gain = i["weight"] * (target - i["score"])
+        if gain < 0.005:  # below the published precision of a total: no step a firm can see
+            continue
+        out.append(
+            {
+                "indicator": i["id"],
+                "zh": i["zh"],
+                "en": i["en"],
+                "unit": i["unit"],
+                "direction": ind.direction,
+                "current": i["raw"],
+                "needed": needed,
+                "points_gained": round(gain, 2),
+                "reaches": [tg["id"] for tg in targets if total + gain >= tg["total_needed"]],
+            }
+        )
+    out.sort(key=lambda r: (-r["points_gained"], r["indicator"]))
+    return out
 
 
 def _targets(me: dict, peers: Any, system: System) -> list[dict[str, Any]]:
@@ -227,42 +277,58 @@ def _targets(me: dict, peers: Any, system: System) -> list[dict[str, Any]]:
     return out
 
 
-def radar_chart(profile: dict[str, Any], out_dir: Path) -> list[Path]:
-    """Radar of the firm's indicator scores against its peer-group median; writes PNG and SVG."""
+def radar_figure(profile: dict[str, Any]) -> Any:
+    """The radar of the firm's indicator scores against its peer-group median, laid out so
+    every label, the title and the legend lie inside the figure (nothing cut when saved)."""
     from kejin.plotting import pyplot
+    from kejin.points.labels import peer_name
+    from kejin.web.charts import wrap_label
 
     plt = pyplot()
+    system = load_system(profile["system"]).system
     inds = [i for i in profile["indicators"] if not i["bonus"]]
-    labels = ["\n".join(i["zh"][k : k + 7] for k in range(0, len(i["zh"]), 7)) for i in inds]
+    labels = ["\n".join(wrap_label(i["zh"], 96, 12)) for i in inds]
     mine = [i["score"] for i in inds]
     median = [i["peer_median_score"] for i in inds]
     angles = np.linspace(0, 2 * np.pi, len(inds), endpoint=False).tolist()
-    fig, ax = plt.subplots(figsize=(8, 8), subplot_kw={"polar": True})
+    fig = plt.figure(figsize=(9, 9.4))
+    # the polar axes sit low and narrow: room above for the title and legend, around for labels
+    ax = fig.add_axes((0.16, 0.07, 0.68, 0.68), polar=True)
     for vals, name, colour in (
         (median, "同业中位数 peer median", "#999999"),
         (mine, "本企业 this firm", "#c0392b"),
     ):
         ax.plot([*angles, angles[0]], [*vals, vals[0]], color=colour, linewidth=2, label=name)
         ax.fill([*angles, angles[0]], [*vals, vals[0]], color=colour, alpha=0.15)
+    ax.set_theta_offset(np.pi / 2)
+    ax.set_theta_direction(-1)
     ax.set_xticks(angles)
     ax.set_xticklabels(labels, fontsize=9)
     ax.set_ylim(0, 1)
     ax.set_yticks([0.25, 0.5, 0.75, 1.0])
     ax.set_rlabel_position(360 / len(inds) / 2)
     ax.tick_params(axis="y", labelsize=7, colors="#777777")
-    ax.tick_params(axis="x", pad=8)
-    ax.set_title(
-        f"{profile['uscc']} · {profile['system']} v{profile['version']}\n"
-        f"创新积分 {profile['total']:.1f} · 组内排名 {profile['rank_group']}/{profile['group_size']} · {profile['peer_group']}",
+    ax.tick_params(axis="x", pad=10)
+    fig.suptitle(
+        f"{profile['uscc']} · {system.zh} v{profile['version']}\n"
+        f"创新积分 {profile['total']:.1f} · 组内排名 {profile['rank_group']}/{profile['group_size']}"
+        f" · 同组 {peer_name(profile['peer_group'], 'zh')}",
         fontsize=11,
-        pad=24,
+        y=0.975,
     )
-    ax.legend(loc="upper right", bbox_to_anchor=(1.15, 1.1), fontsize=9)
+    fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.92), ncol=2, fontsize=9, frameon=False)
+    return fig
+
+
+def radar_chart(profile: dict[str, Any], out_dir: Path) -> list[Path]:
+    """The radar (:func:`radar_figure`) written as PNG and SVG."""
+    from kejin.plotting import pyplot
+
+    fig = radar_figure(profile)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"{profile['uscc']}-{profile['system']}"
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    fig.tight_layout()
     for p in paths:
         fig.savefig(p, dpi=110)
-    plt.close(fig)
+    pyplot().close(fig)
     return paths

@@ -43,10 +43,16 @@ def latest_year(engine: Engine) -> int:
     return int(year)
 
 
-def load_frame(engine: Engine, system: System, year: int) -> pl.DataFrame:
-    """Firms with indicators for ``year``: identity, stage, chain, fields and last-year lags."""
+def frame_inputs(system: System) -> tuple[list[str], list[str]]:
+    """The indicator fields a system reads for its year, and those it also reads a year back."""
     fields = sorted((system.fields | {"revenue"}) - {"vc_financing"})
     lagged = sorted(system.lagged - {"vc_financing"})
+    return fields, lagged
+
+
+def load_frame(engine: Engine, system: System, year: int) -> pl.DataFrame:
+    """Firms with indicators for ``year``: identity, stage, chain, fields and last-year lags."""
+    fields, lagged = frame_inputs(system)
     ai = AnnualIndicator.__table__
     with engine.connect() as conn:
         firms = read_frame(
@@ -59,6 +65,23 @@ def load_frame(engine: Engine, system: System, year: int) -> pl.DataFrame:
             else None
         )
         fin = read_frame(conn, FinancingEvent.__table__, ["uscc", "kind", "occurred_on", "amount"])
+    return assemble(firms, cur, prev, fin, system, year)
+
+
+def assemble(
+    firms: pl.DataFrame,
+    cur: pl.DataFrame,
+    prev: pl.DataFrame | None,
+    fin: pl.DataFrame,
+    system: System,
+    year: int,
+) -> pl.DataFrame:
+    """The firm-year frame the kernel scores, from the registry's rows for any set of firms.
+
+    Pure, and each firm's row depends on that firm's rows only, so the Spark engine runs it
+    on each bucket of firms (:mod:`kejin.points.scale`) and gets the rows this process gets.
+    """
+    _, lagged = frame_inputs(system)
     frame = cur.join(firms, on="uscc", how="inner")
     if prev is not None:
         frame = frame.join(prev.rename({f: lag_name(f) for f in lagged}), on="uscc", how="left")

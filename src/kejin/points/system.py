@@ -147,6 +147,15 @@ class System(_Strict):
     grades: tuple[Grade, ...]
     lists: tuple[List, ...]
 
+    def grade_scale(self, lang: str) -> str:
+        """The innovation grades by the totals they need, in words (``A ≥ 75 分 · …``): the
+        letters alone read like a bank's credit rating, which is a different scale."""
+        unit = "" if lang == "en" else " 分"
+        return " · ".join(
+            f"{g.id} ≥ {g.min_total:g}{unit}" if g.min_total > 0 else f"{g.id} < {prev:g}{unit}"
+            for g, prev in zip(self.grades, (0, *(x.min_total for x in self.grades)), strict=False)
+        )
+
     @field_validator("weights")
     @classmethod
     def _weights(

@@ -79,12 +79,19 @@ def _frame_for(policy_id: str, input_file: Path | None, uscc: str | None = None)
 
 
 @policy_app.command("list")
-def list_policies(json_out: bool = JSON) -> None:
-    """列出政策库 / Every policy with its document, input columns and parameters."""
+def list_policies(
+    json_out: bool = JSON,
+    templates: bool = typer.Option(
+        False,
+        "--templates",
+        help="列出政策库模板（区域据以改编） / the library's templates (what a region adapts)",
+    ),
+) -> None:
+    """列出本区域政策 / The active policies (the region's) with document, inputs and parameters."""
     from kejin.policy import library
 
     items = []
-    for p in library.all_policies():
+    for p in library.templates() if templates else library.all_policies():
         items.append(
             {
                 "id": p.id,
@@ -245,8 +252,16 @@ def trace_cmd(
         for st in it.get("stacking", []):
             if not st["kept"]:
                 console.print(
-                    f"从优、就高、不重复：{st['cost_item']} 由 {st['set_aside_by']} 支付，本项不予叠加 / set aside"
+                    f"从优、就高、不重复：{st['cost_item']} 由「{_policy_title(st['set_aside_by'])}」支付，"
+                    "本项不予叠加 / set aside"
                 )
+
+
+def _policy_title(policy_id: str) -> str:
+    """A policy by its title (its id is a code no reader knows)."""
+    from kejin.policy import library
+
+    return library.get(policy_id).title_zh
 
 
 @policy_app.command("matches")
@@ -292,9 +307,10 @@ def matches_cmd(
             why = (
                 m["reason_zh"]
                 if m["status"] == "eligible"
-                else f"从优就高：由{m['set_aside_by']}支付"
+                else f"从优就高：由「{_policy_title(m['set_aside_by'])}」支付"
             )
-            t.add_row(m["title_zh"], m["entity"], m["status"], str(m["amount"]), why)
+            status = "符合 eligible" if m["status"] == "eligible" else "不予叠加 set aside"
+            t.add_row(m["title_zh"], m["entity"], status, str(m["amount"]), why)
     console.print(t)
 
 
@@ -709,7 +725,7 @@ def demo_cmd(
         None, "--checker", help="复核人（另一人）：发布、审批 / checker: publishes, approves"
     ),
 ) -> None:
-    """演示：在登记库上发布政策库并测算 / Publish the registry-computable library and show costs.
+    """演示：在登记库上发布本区域政策并测算 / Publish the region's computable policies, show costs.
 
     The officers act as on the web: ``--who`` (a gov_admin) creates each programme, reviews and
     pays; ``--checker`` (a second government user) publishes and approves.
@@ -730,7 +746,7 @@ def demo_cmd(
         second = person(s, checker, "policy.publish", option="--checker")
     frames = registry_frames(engine)
     pols = [p for p in library.all_policies() if p.entity in frames]
-    t = Table(title="政策库测算 / library over the registry")
+    t = Table(title="本区域政策测算 / the region's policies over the registry")
     for c in (
         "政策 policy",
         "年度 year",

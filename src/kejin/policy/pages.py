@@ -150,6 +150,7 @@ def _firm_page(
                 r["id"]: f"{_title(r['policy'], lang)} {r['year']}" for r in programmes(s)
             },
             "clause_text": ops.clause_text,
+            "policy_title": lambda policy_id: _title(policy_id, lang),
             "errors": errors,
             "form": f.form,
             "notice": _notice(notice),

@@ -394,7 +394,8 @@ def pay(
         amount=amount,
         idempotency_key=idempotency_key,
         payload_sha256=_digest(payload),
-        reason=f"{prog.policy_id} {app.entity}",
+        # a memo people read (the transfer's purpose): the policy by its title, not its id
+        reason=f"{library.get(prog.policy_id).title_zh} {app.entity}",
         paid_by=by,
         paid_at=_now(now),
     )

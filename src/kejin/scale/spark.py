@@ -88,6 +88,14 @@ def spark_schema(frame: pl.DataFrame) -> Any:
     return from_arrow_schema(frame.to_arrow().schema)
 
 
+def arrow(frame: pl.DataFrame, schema: Any = None) -> pa.Table:
+    """A Polars frame as the Arrow Spark checks against ``schema`` (its own, by default):
+    Polars writes large strings and lists, Spark's Arrow UDFs expect the plain ones."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return frame.to_arrow().cast(to_arrow_schema(schema or spark_schema(frame)))
+
+
 def map_frames(sdf: DataFrame, kernel: FrameKernel, sample: pl.DataFrame) -> DataFrame:
     """Run a row-wise kernel over every partition of ``sdf`` as Polars frames.
 
@@ -102,7 +110,7 @@ def map_frames(sdf: DataFrame, kernel: FrameKernel, sample: pl.DataFrame) -> Dat
             if batch.num_rows == 0:
                 continue
             out = kernel(pl.from_arrow(batch))  # type: ignore[arg-type]
-            yield from out.select(names).to_arrow().to_batches()
+            yield from arrow(out.select(names), out_schema).to_batches()
 
     return sdf.mapInArrow(run, out_schema)
 

@@ -54,6 +54,24 @@ MEASURES: dict[str, tuple[str, str]] = {
     "npl_balance": ("不良贷款余额", "balance classified substandard, doubtful or loss"),
     "new_amount": ("本月新发放金额", "amount disbursed in the month"),
     "new_amount_rate": ("本月新发放金额×利率", "amount disbursed in the month times its rate"),
+    "balance_month_ago": ("上月末人群贷款余额", "the population's balance a month earlier"),
+    "all_balance_month_ago": ("上月末全部贷款余额", "balance of every loan a month earlier"),
+    "new_borrowers": (
+        "本月有新发放贷款的人群企业数",
+        "population firms with a loan disbursed in the month",
+    ),
+    "ip_pledge_balance": ("知识产权质押贷款余额", "balance of loans secured by an IP pledge"),
+    "all_npl_balance": ("全部不良贷款余额", "balance of every loan classified non-performing"),
+    "new_amount_spread": (
+        "本月新发放金额×(利率−当月LPR)",
+        "amount disbursed in the month times its rate minus the month's LPR",
+    ),
+}
+
+#: The populations a figure can be computed over (``kernels.measures_by(population=…)``).
+POPULATIONS: dict[str, tuple[str, str]] = {
+    "list": ("名单口径：统计日持有七类资质之一", "list-based: holding one of the seven kinds on D"),
+    "whitelist": ("白名单口径：统计日白名单在册企业", "whitelist-based: whitelist members on D"),
 }
 
 

@@ -17,13 +17,14 @@ from fractions import Fraction
 
 import polars as pl
 
-from kejin.stats.definitions import LIST_QUALIFICATIONS, MEASURES, IndicatorSet
+from kejin.stats.definitions import LIST_QUALIFICATIONS, MEASURES, POPULATIONS, IndicatorSet
 
 #: Breakdowns, and whether their key belongs to the firm (else to the loan).
 BREAKDOWNS: dict[str, str] = {
     "bank": "loan",
     "product-kind": "loan",
     "chain": "firm",
+    "region": "firm",
     "stage": "firm",
     "tier": "firm",
     "qualification": "firm",
@@ -35,7 +36,18 @@ TOTAL = "all"
 NONE = "none"
 
 NPL_CLASSES = ("substandard", "doubtful", "loss")
-_MONEY = ["all_balance", "balance", "credit_balance", "medium_long_balance", "npl_balance"]
+_MONEY = [
+    "all_balance",
+    "balance",
+    "credit_balance",
+    "medium_long_balance",
+    "npl_balance",
+    "ip_pledge_balance",
+    "all_npl_balance",
+]
+#: A loan is priced off the five-year LPR when its original term exceeds this many months, else
+#: off the one-year LPR (the PBoC's two tenors: 1 year, and over 5 years).
+LONG_LPR_MONTHS = 60
 RATIO_PLACES = 6
 CENT = Decimal("0.01")
 
@@ -47,8 +59,10 @@ class Frames:
     loans: contract_no, uscc, institution_id, product_id, amount, rate, disbursed_on, maturity_on,
     guarantee_type, first_time_borrower (lending.tables.Loan); statuses: contract_no, month (first
     day), balance, classification (LoanStatus); qualifications: uscc, kind, valid_from, valid_to;
-    firms: uscc, industry_chain, stage; tiers: uscc, tier (the whitelist version in force);
-    products: id, kind.
+    firms: uscc, industry_chain, stage (and region_code for the region breakdown); tiers: uscc,
+    tier (the whitelist version in force); products: id, kind; lpr: month (first day), lpr_1y,
+    lpr_5y (the LPR published that month; without it the spread is null); members: uscc,
+    valid_from, valid_to (whitelist membership spans, for the whitelist-based population).
     """
 
     loans: pl.DataFrame
@@ -57,6 +71,8 @@ class Frames:
     firms: pl.DataFrame | None = None
     tiers: pl.DataFrame | None = None
     products: pl.DataFrame | None = None
+    lpr: pl.DataFrame | None = None
+    members: pl.DataFrame | None = None
 
 
 def month_start(d: date) -> date:
@@ -77,24 +93,59 @@ def _fen(col: str) -> pl.Expr:
     return (pl.col(col) * 100).cast(pl.Int64)
 
 
-def _months_frame(months: Sequence[date]) -> pl.DataFrame:
-    m = pl.DataFrame({"month": sorted(set(months))}, schema={"month": pl.Date})
-    return m.with_columns(month_end=pl.col("month").dt.month_end())
-
-
 def population(qualifications: pl.DataFrame, months: Sequence[date]) -> pl.DataFrame:
     """(month, uscc, kind) for every list qualification valid on the month end D (bounds inclusive)."""
+    return _spans_on(qualifications.filter(pl.col("kind").is_in(LIST_QUALIFICATIONS)), months)
+
+
+def whitelist_population(members: pl.DataFrame, months: Sequence[date]) -> pl.DataFrame:
+    """(month, uscc) for every whitelist membership span covering the month end D."""
+    spans = members.select("uscc", "valid_from", "valid_to", kind=pl.lit("whitelist"))
+    return _spans_on(spans, months).select("month", "uscc")
+
+
+def _month_index(d: pl.Expr) -> pl.Expr:
+    return d.dt.year().cast(pl.Int32) * 12 + d.dt.month().cast(pl.Int32) - 1
+
+
+def _mk(month: str = "month", uscc: str = "uscc") -> pl.Expr:
+    """One Int64 key for (month, coded firm): joins on one integer column run several times
+    faster than on a (date, integer) pair."""
     return (
-        qualifications.lazy()
-        .filter(pl.col("kind").is_in(LIST_QUALIFICATIONS))
-        .select("uscc", "kind", "valid_from", "valid_to")
-        .join_where(
-            _months_frame(months).lazy(),
-            pl.col("valid_from") <= pl.col("month_end"),
-            pl.col("valid_to") >= pl.col("month_end"),
+        _month_index(pl.col(month)).cast(pl.Int64) * (1 << 32) + pl.col(uscc).cast(pl.Int64)
+    ).alias("mk")
+
+
+def _spans_on(spans: pl.DataFrame, months: Sequence[date]) -> pl.DataFrame:
+    """(month, uscc, kind) for each span valid on the month end D of each of ``months``.
+
+    Valid on D means ``valid_from ≤ D ≤ valid_to``: from the month of ``valid_from`` to the month
+    of ``valid_to`` (that month itself only when ``valid_to`` is its last day). The months are
+    generated from these two month numbers rather than found by a range join (three times faster).
+    """
+    idx = sorted({m.year * 12 + m.month - 1 for m in months})
+    if not idx:
+        return pl.DataFrame(
+            schema={"month": pl.Date, "uscc": spans.schema["uscc"], "kind": pl.String}
         )
-        .select("month", "uscc", "kind")
+    lo, hi = idx[0], idx[-1]
+    last = _month_index(pl.col("valid_to")) - (
+        pl.col("valid_to") != pl.col("valid_to").dt.month_end()
+    ).cast(pl.Int32)
+    return (
+        spans.lazy()
+        .select(
+            "uscc",
+            "kind",
+            a=pl.max_horizontal(_month_index(pl.col("valid_from")), pl.lit(lo, pl.Int32)),
+            b=pl.min_horizontal(last, pl.lit(hi, pl.Int32)),
+        )
+        .filter(pl.col("a") <= pl.col("b"))
+        .select("uscc", "kind", m=pl.int_ranges("a", pl.col("b") + 1, dtype=pl.Int32))
+        .explode("m")
+        .filter(pl.col("m").is_in(idx))
         .unique()
+        .select(month=pl.date(pl.col("m") // 12, pl.col("m") % 12 + 1, 1), uscc="uscc", kind="kind")
         .collect()
     )
 
@@ -115,11 +166,12 @@ def _with_keys(rows: pl.LazyFrame, f: Frames, bys: Sequence[str]) -> pl.LazyFram
             raise ValueError("the product-kind breakdown needs the products frame")
         kinds = f.products.lazy().select(product_id="id", **{_key_column("product-kind"): "kind"})
         rows = rows.join(kinds, on="product_id", how="left")
-    if need & {"chain", "stage"}:
+    firm_cols = {"chain": "industry_chain", "stage": "stage", "region": "region_code"}
+    if need & firm_cols.keys():
         if f.firms is None:
-            raise ValueError("the chain and stage breakdowns need the firms frame")
+            raise ValueError("the chain, stage and region breakdowns need the firms frame")
         firm = f.firms.lazy().select(
-            "uscc", **{_key_column("chain"): "industry_chain", _key_column("stage"): "stage"}
+            "uscc", **{_key_column(b): firm_cols[b] for b in sorted(need & firm_cols.keys())}
         )
         rows = rows.join(firm, on="uscc", how="left")
     if "tier" in need:
@@ -138,10 +190,8 @@ def _group_rows(rows: pl.DataFrame, by: str | None, pop: pl.DataFrame) -> pl.Laz
     if by is None:
         return lf.with_columns(group=pl.lit(TOTAL))
     if by == "qualification":
-        kinds = pop.lazy().select("month", "uscc", group="kind")
-        return lf.join(kinds, on=["month", "uscc"], how="left").with_columns(
-            pl.col("group").fill_null(NONE)
-        )
+        kinds = pop.lazy().select(_mk(), group="kind")
+        return lf.join(kinds, on="mk", how="left").with_columns(pl.col("group").fill_null(NONE))
     return lf.with_columns(group=pl.col(_key_column(by)))
 
 
@@ -156,17 +206,17 @@ class _Base:
     firm_stock: pl.DataFrame
     flow: pl.DataFrame
     with_data: list[date]
+    with_lpr: list[date]
 
 
 def _coded(f: Frames) -> Frames:
-    """The frames with each USCC replaced by a dense integer code (only firms with a loan or a
-    qualification matter): the joins on (month, firm) run several times faster on integers than
-    on 18-character strings. The statuses carry no USCC and are passed through."""
-    codes = (
-        pl.concat([f.loans.select("uscc"), f.qualifications.select("uscc")])
-        .unique()
-        .with_row_index("code")
-    )
+    """The frames with each USCC replaced by a dense integer code (only firms with a loan, a
+    qualification or a whitelist membership matter): the joins on (month, firm) run several
+    times faster on integers than on 18-character strings. The statuses carry no USCC."""
+    held = [f.loans.select("uscc"), f.qualifications.select("uscc")]
+    if f.members is not None:  # a member with neither loan nor qualification is still counted
+        held.append(f.members.select("uscc"))
+    codes = pl.concat(held).unique().with_row_index("code")
 
     def code(df: pl.DataFrame) -> pl.DataFrame:
         return df.join(codes, on="uscc").drop("uscc").rename({"code": "uscc"})
@@ -178,24 +228,43 @@ def _coded(f: Frames) -> Frames:
         firms=None if f.firms is None else code(f.firms),
         tiers=None if f.tiers is None else code(f.tiers),
         products=f.products,
+        lpr=f.lpr,
+        members=None if f.members is None else code(f.members),
     )
 
 
-def _base(f: Frames, months: Sequence[date], bys: Sequence[str | None]) -> _Base:
+def _base(
+    f: Frames, months: Sequence[date], bys: Sequence[str | None], variant: str = "list"
+) -> _Base:
     for by in bys:
         if by is not None and by not in BREAKDOWNS:
             raise ValueError(f"unknown breakdown {by!r}")
+    if variant not in POPULATIONS:
+        raise ValueError(f"unknown population {variant!r}")
+    if variant == "whitelist" and f.members is None:
+        raise ValueError("the whitelist-based population needs the members frame")
     f = _coded(f)
     asked = sorted({month_start(m) for m in months})
-    every = sorted(set(asked) | {shift_months(m, -12) for m in asked})
+    every = sorted(
+        set(asked) | {shift_months(m, -12) for m in asked} | {shift_months(m, -1) for m in asked}
+    )
     pop = population(f.qualifications, every)
-    pop_firms = pop.select("month", "uscc").unique()
-    flagged = pop_firms.lazy().with_columns(pop=pl.lit(True))
+    if variant == "whitelist":
+        assert f.members is not None
+        pop_firms = whitelist_population(f.members, every).unique()
+        # The qualification breakdown of the whitelist population: the list kinds its members hold.
+        pop = pop.join(pop_firms, on=["month", "uscc"], how="semi")
+    else:
+        pop_firms = pop.select("month", "uscc").unique()
+    pop_firms = pop_firms.with_columns(_mk())
+    flagged = pop_firms.lazy().select("mk", pop=pl.lit(True))
     named = [b for b in bys if b is not None]
     loans = f.loans.lazy().with_columns(
         amount_fen=_fen("amount"),
         rate_m=(pl.col("rate") * 1_000_000).cast(pl.Int64),
         medium_long=pl.col("maturity_on") > pl.col("disbursed_on").dt.offset_by("12mo"),
+        long_lpr=pl.col("maturity_on")
+        > pl.col("disbursed_on").dt.offset_by(f"{LONG_LPR_MONTHS}mo"),
     )
     statuses = f.statuses.lazy().filter(pl.col("month").is_in(every))
     # Balances: a loan has a balance in a month only through its status row for that month.
@@ -217,8 +286,10 @@ def _base(f: Frames, months: Sequence[date], bys: Sequence[str | None]) -> _Base
             ),
             on="contract_no",
         )
-        .join(flagged, on=["month", "uscc"], how="left")
+        .with_columns(_mk())
+        .join(flagged, on="mk", how="left")
         .select(
+            "mk",
             "month",
             "uscc",
             "institution_id",
@@ -228,20 +299,44 @@ def _base(f: Frames, months: Sequence[date], bys: Sequence[str | None]) -> _Base
             credit_bal=pl.when(pl.col("guarantee_type") == "credit").then("bal").otherwise(0),
             ml_bal=pl.when("medium_long").then("bal").otherwise(0),
             npl_bal=pl.when("npl").then("bal").otherwise(0),
+            ip_bal=pl.when(pl.col("guarantee_type") == "ip_pledge").then("bal").otherwise(0),
         )
     )
     # Firm-keyed breakdowns need only each firm's month: one row per firm and month, not per loan.
-    firm_stock = stock.group_by("month", "uscc").agg(
-        pl.col("bal", "credit_bal", "ml_bal", "npl_bal").sum(), pl.col("pop").first()
+    firm_stock = stock.group_by("mk").agg(
+        pl.col("bal", "credit_bal", "ml_bal", "npl_bal", "ip_bal").sum(),
+        pl.col("month", "uscc", "pop").first(),
     )
     # Flows: loans of population firms disbursed in the month, first and last day included.
     first = loans.group_by("uscc").agg(first_on=pl.col("disbursed_on").min())
+    lpr = (
+        pl.LazyFrame(schema={"month": pl.Date, "lpr_1y": pl.Int64, "lpr_5y": pl.Int64})
+        if f.lpr is None
+        else f.lpr.lazy().select(
+            "month",
+            *[(pl.col(c) * 1_000_000).cast(pl.Int64).alias(c) for c in ("lpr_1y", "lpr_5y")],
+        )
+    )
     flow = (
-        loans.select("uscc", "institution_id", "product_id", "amount_fen", "rate_m", "disbursed_on")
+        loans.select(
+            "uscc",
+            "institution_id",
+            "product_id",
+            "amount_fen",
+            "rate_m",
+            "disbursed_on",
+            "long_lpr",
+        )
         .with_columns(month=pl.col("disbursed_on").dt.month_start())
         .filter(pl.col("month").is_in(every))
-        .join(flagged, on=["month", "uscc"], how="inner")
+        .with_columns(_mk())
+        .join(flagged, on="mk", how="inner")
         .join(first, on="uscc")
+        .join(lpr, on="month", how="left")
+        .with_columns(
+            spread_m=pl.col("rate_m")
+            - pl.when("long_lpr").then(pl.col("lpr_5y")).otherwise(pl.col("lpr_1y"))
+        )
     )
     firm_keyed = [b for b in named if BREAKDOWNS[b] == "firm" and b != "qualification"]
     loan_keyed = [b for b in named if BREAKDOWNS[b] == "loan"]
@@ -254,23 +349,69 @@ def _base(f: Frames, months: Sequence[date], bys: Sequence[str | None]) -> _Base
             statuses.select(pl.col("month").unique()),
         ]
     )
-    return _Base(asked, pop, pop_keyed, stock, firm_stock, flow, data["month"].to_list())
+    lpr_months = [] if f.lpr is None else f.lpr["month"].to_list()
+    return _Base(
+        asked, pop, pop_keyed, stock, firm_stock, flow, data["month"].to_list(), lpr_months
+    )
+
+
+#: Each list kind's bit in a firm-month's kind mask (the qualification breakdown).
+_KIND_BITS = {k: 1 << i for i, k in enumerate(LIST_QUALIFICATIONS)}
+
+
+def _kind_masks(pop: pl.DataFrame) -> pl.LazyFrame:
+    """(mk, mask): the list kinds each firm holds in each month, as bits of one integer."""
+    return (
+        pop.lazy()
+        .select(_mk(), bit=pl.col("kind").replace_strict(_KIND_BITS, return_dtype=pl.Int32))
+        .group_by("mk")
+        .agg(mask=pl.col("bit").sum())
+    )
+
+
+def _by_kind(rows: pl.LazyFrame, masks: pl.LazyFrame, aggs: list[pl.Expr]) -> pl.LazyFrame:
+    """Additive measures of firm-month rows by qualification kind: aggregated per kind mask
+    first (a handful of masks rather than a row per firm, month and kind), then each mask's sums
+    added to every kind it holds; a firm-month holding no list kind is in NONE."""
+    per_mask = (
+        rows.join(masks, on="mk", how="left")
+        .with_columns(pl.col("mask").fill_null(0))
+        .group_by("month", "mask")
+        .agg(aggs)
+    )
+    names = [e.meta.output_name() for e in aggs]
+    parts = [
+        per_mask.filter((pl.col("mask") & bit) != 0).with_columns(group=pl.lit(kind))
+        for kind, bit in _KIND_BITS.items()
+    ]
+    parts.append(per_mask.filter(pl.col("mask") == 0).with_columns(group=pl.lit(NONE)))
+    return pl.concat(parts).group_by("month", "group").agg(pl.col(names).sum())
 
 
 def _aggregate(b: _Base, by: str | None) -> pl.DataFrame:
-    rows = b.stock if by is not None and BREAKDOWNS[by] == "loan" else b.firm_stock
-    stock = (
-        _group_rows(rows, by, b.pop)
-        .group_by("month", "group")
-        .agg(
-            all_balance=pl.col("bal").sum(),
-            balance=pl.col("bal").filter("pop").sum(),
-            credit_balance=pl.col("credit_bal").filter("pop").sum(),
-            medium_long_balance=pl.col("ml_bal").filter("pop").sum(),
-            npl_balance=pl.col("npl_bal").filter("pop").sum(),
-            borrowers=pl.col("uscc").filter(pl.col("pop") & (pl.col("bal") > 0)).n_unique(),
-        )
-    )
+    # Loan-keyed breakdowns aggregate loans (a firm may count in several groups); the others one
+    # row per firm and month, where a borrower is a row.
+    per_loan = by is not None and BREAKDOWNS[by] == "loan"
+    rows = b.stock if per_loan else b.firm_stock
+    masks = _kind_masks(b.pop) if by == "qualification" else None
+    stock_aggs = [
+        pl.col("bal").sum().alias("all_balance"),
+        pl.col("bal").filter("pop").sum().alias("balance"),
+        pl.col("credit_bal").filter("pop").sum().alias("credit_balance"),
+        pl.col("ml_bal").filter("pop").sum().alias("medium_long_balance"),
+        pl.col("npl_bal").filter("pop").sum().alias("npl_balance"),
+        pl.col("ip_bal").filter("pop").sum().alias("ip_pledge_balance"),
+        pl.col("npl_bal").sum().alias("all_npl_balance"),
+        (
+            pl.col("uscc").filter(pl.col("pop") & (pl.col("bal") > 0)).n_unique()
+            if per_loan
+            else (pl.col("pop") & (pl.col("bal") > 0)).sum()
+        ).alias("borrowers"),
+    ]
+    if masks is not None:
+        stock = _by_kind(rows.lazy(), masks, stock_aggs)
+    else:
+        stock = _group_rows(rows, by, b.pop).group_by("month", "group").agg(stock_aggs)
     flow = (
         _group_rows(b.flow, by, b.pop)
         .group_by("month", "group")
@@ -280,25 +421,30 @@ def _aggregate(b: _Base, by: str | None) -> pl.DataFrame:
             first_time=pl.col("uscc")
             .filter(pl.col("disbursed_on") == pl.col("first_on"))
             .n_unique(),
+            new_borrowers=pl.col("uscc").n_unique(),
+            new_amount_spread=(pl.col("amount_fen").cast(pl.Int128) * pl.col("spread_m")).sum(),
         )
     )
     firm_keyed = by is not None and BREAKDOWNS[by] == "firm"
     out = stock.join(flow, on=["month", "group"], how="full", coalesce=True)
     if firm_keyed:
         firms = (
-            _group_rows(b.pop_keyed, by, b.pop)
+            _by_kind(b.pop_keyed.lazy(), masks, [pl.len().cast(pl.Int64).alias("firms")])
+            if masks is not None
+            else _group_rows(b.pop_keyed, by, b.pop)
             .group_by("month", "group")
             .agg(firms=pl.len().cast(pl.Int64))
         )
         out = out.join(firms, on=["month", "group"], how="full", coalesce=True)
     raw = out.collect()
 
-    # A month reports every group present then or a year earlier (a bank whose loans were all
-    # repaid still shows its fall), and the whole always.
+    # A month reports every group present then, a month or a year earlier (a bank whose loans
+    # were all repaid still shows its fall), and the whole always.
     keys = (
         pl.concat(
             [
                 raw.select("month", "group"),
+                raw.select(pl.col("month").dt.offset_by("1mo"), "group"),
                 raw.select(pl.col("month").dt.offset_by("12mo"), "group"),
                 pl.DataFrame({"month": b.asked, "group": TOTAL}).filter(pl.lit(by is None)),
             ]
@@ -311,8 +457,15 @@ def _aggregate(b: _Base, by: str | None) -> pl.DataFrame:
         keys.join(raw, on=["month", "group"], how="left")
         .join(totals, on="month", how="left")
         .with_columns(
-            *[pl.col(c).fill_null(0) for c in [*_MONEY, "borrowers", "first_time", "new_amount"]],
+            *[
+                pl.col(c).fill_null(0)
+                for c in [*_MONEY, "borrowers", "first_time", "new_amount", "new_borrowers"]
+            ],
             pl.col("new_amount_rate").fill_null(0),
+            # A month without a published LPR in the table has no spread (null), never zero.
+            pl.when(pl.col("month").is_in(b.with_lpr))
+            .then(pl.col("new_amount_spread").fill_null(0))
+            .alias("new_amount_spread"),
             firms=pl.col("firms").fill_null(0) if firm_keyed else pl.col("pop_total").fill_null(0),
         )
         # A month without status rows has no balances (null), never zeros.
@@ -321,35 +474,42 @@ def _aggregate(b: _Base, by: str | None) -> pl.DataFrame:
             for c in [*_MONEY, "borrowers"]
         )
     )
-    ago = raw.select(
-        pl.col("month").dt.offset_by("12mo"),
-        "group",
-        balance_year_ago="balance",
-        all_balance_year_ago="all_balance",
-    )
-    ago_known = pl.col("month").dt.offset_by("-12mo").is_in(b.with_data)
-    res = res.join(ago, on=["month", "group"], how="left").with_columns(
-        pl.when(ago_known).then(pl.col(c).fill_null(0)).alias(c)
-        for c in ("balance_year_ago", "all_balance_year_ago")
-    )
+    for lag, suffix in (("12mo", "year_ago"), ("1mo", "month_ago")):
+        ago = raw.select(
+            pl.col("month").dt.offset_by(lag),
+            "group",
+            **{f"balance_{suffix}": "balance", f"all_balance_{suffix}": "all_balance"},
+        )
+        ago_known = pl.col("month").dt.offset_by(f"-{lag}").is_in(b.with_data)
+        res = res.join(ago, on=["month", "group"], how="left").with_columns(
+            pl.when(ago_known).then(pl.col(c).fill_null(0)).alias(c)
+            for c in (f"balance_{suffix}", f"all_balance_{suffix}")
+        )
     return res.select("month", "group", *MEASURES).sort("month", "group")
 
 
 def measures_by(
-    f: Frames, months: Sequence[date], bys: Sequence[str | None]
+    f: Frames,
+    months: Sequence[date],
+    bys: Sequence[str | None],
+    population: str = "list",
 ) -> dict[str | None, pl.DataFrame]:
     """:func:`measures` for several breakdowns, sharing the joins and the population."""
-    b = _base(f, months, bys)
+    b = _base(f, months, bys, population)
     return {by: _aggregate(b, by) for by in bys}
 
 
-def measures(f: Frames, months: Sequence[date], by: str | None = None) -> pl.DataFrame:
+def measures(
+    f: Frames, months: Sequence[date], by: str | None = None, population: str = "list"
+) -> pl.DataFrame:
     """One row per (month, group) with every measure of :data:`MEASURES` (money in fen).
 
-    ``months`` are first days. Year-ago measures come from the month twelve months earlier, its
-    population taken on that earlier date; they are null when that month has no status rows.
+    ``months`` are first days. Year-ago (month-ago) measures come from the month twelve months
+    (one month) earlier, its population taken on that earlier date; they are null when that month
+    has no status rows. ``population`` is ``list`` (the seven qualification kinds) or
+    ``whitelist`` (members of the whitelist on D, from ``Frames.members``).
     """
-    return measures_by(f, months, [by])[by]
+    return measures_by(f, months, [by], population)[by]
 
 
 def _value(ind_kind: str, num: object, den: object) -> Fraction | int | None:
@@ -372,7 +532,7 @@ def _present(unit: str, v: Fraction | int | None) -> object:
     if unit == "firms":
         return int(v)
     places = RATIO_PLACES if unit != "pp" else 4
-    if unit == "rate":  # Σ fen × millionths ÷ Σ fen
+    if unit == "rate":  # Σ fen × millionths ÷ Σ fen (a spread too)
         v = Fraction(v) / 1_000_000
     return float(round(Fraction(v), places))  # exact, half to even
 

@@ -7,28 +7,36 @@ ask here, so a month without loan-status data is refused the same way everywhere
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, insert, select
 
 from kejin.errors import Problem, ValidationError
 from kejin.frames import read_frame
 from kejin.lending.tables import Loan, LoanStatus, Product
-from kejin.registry.tables import Enterprise, Qualification
+from kejin.registry.tables import DataPull, Enterprise, Qualification
 from kejin.stats import kernels
-from kejin.stats.definitions import LIST_QUALIFICATIONS, monthly
+from kejin.stats.definitions import LIST_QUALIFICATIONS, POPULATIONS, monthly
+from kejin.stats.tables import LprRate
 from kejin.vocab import QUALIFICATION_KINDS
 from kejin.whitelist.tables import WhitelistEntry, WhitelistVersion
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+#: The latest whitelist version's members stay members until a newer version replaces them.
+OPEN_END = date(9999, 12, 31)
+#: The published LPR by month (CFETS announcements), shipped with kejin: ``kejin stats lpr import``.
+LPR_FILE = Path(__file__).with_name("lpr.csv")
 
 
 def parse_month(text: str, field: str = "month") -> date:
-    """``YYYY-MM`` as the month's first day, or a refusal naming the field."""
+    """``YYYY-MM`` (years 1900–2999) as the month's first day, or a refusal naming the field."""
     m = _MONTH.match(text)
-    if not m or not 1 <= int(m.group(2)) <= 12:
+    if not m or not 1 <= int(m.group(2)) <= 12 or not 1900 <= int(m.group(1)) <= 2999:
         raise ValidationError(
             "月份格式应为 YYYY-MM",
             "month must be YYYY-MM",
@@ -52,31 +60,64 @@ def _tiers(conn: Any, end: date) -> pl.DataFrame:
     )
 
 
-def gather(engine: Engine, month: date) -> kernels.Frames:
-    """Every frame the kernel needs for ``month`` and the month a year earlier.
+def _refuse_without_data(conn: Any, month: date) -> None:
+    """A month with no loan-status rows is refused by name: its figures would be zeros that
+    look like data."""
+    n = conn.execute(
+        select(func.count()).select_from(LoanStatus).where(LoanStatus.month == month)
+    ).scalar()
+    if not n:
+        raise ValidationError(
+            f"{month:%Y-%m} 没有贷款月度状态数据，无法统计",
+            f"no loan-status data for {month:%Y-%m}: nothing to compute",
+            [
+                Problem(
+                    "该月无贷款状态",
+                    "no loan status that month",
+                    field="month",
+                    value=f"{month:%Y-%m}",
+                )
+            ],
+        )
 
-    Refuses a month with no loan-status rows, naming it: its figures would be zeros that look
-    like data.
+
+def _members(conn: Any) -> pl.DataFrame:
+    """Whitelist membership spans: a version's members from its as-of date until the day before
+    the next version's (the latest version's without end)."""
+    versions = read_frame(conn, WhitelistVersion.__table__, ["id", "as_of"]).sort("as_of", "id")
+    spans = versions.with_columns(
+        valid_to=(pl.col("as_of").shift(-1) - pl.duration(days=1)).fill_null(OPEN_END)
+    )
+    entries = read_frame(
+        conn, WhitelistEntry.__table__, ["version_id", "uscc"], where="status = 'member'"
+    )
+    return (
+        entries.join(spans, left_on="version_id", right_on="id")
+        .select("uscc", valid_from="as_of", valid_to="valid_to")
+        .filter(pl.col("valid_from") <= pl.col("valid_to"))
+    )
+
+
+def lpr_frame(conn: Any) -> pl.DataFrame:
+    return read_frame(conn, LprRate.__table__, ["month", "lpr_1y", "lpr_5y"])
+
+
+def gather(engine: Engine, month: date, *, months: Sequence[date] | None = None) -> kernels.Frames:
+    """Every frame the kernel needs for ``month`` (or each of ``months``): their status rows and
+    those a month and a year earlier, loans, qualifications, firms, the tiers of the whitelist
+    version in force at ``month``'s end, products, the LPR table and the whitelist spans.
+
+    Refuses ``month`` if it has no loan-status rows, naming it.
     """
-    months = [month, kernels.shift_months(month, -12)]
+    asked = sorted(set(months or []) | {month})
+    needed = sorted(
+        set(asked)
+        | {kernels.shift_months(m, -12) for m in asked}
+        | {kernels.shift_months(m, -1) for m in asked}
+    )
     with engine.connect() as conn:
-        n = conn.execute(
-            select(func.count()).select_from(LoanStatus).where(LoanStatus.month == month)
-        ).scalar()
-        if not n:
-            raise ValidationError(
-                f"{month:%Y-%m} 没有贷款月度状态数据，无法统计",
-                f"no loan-status data for {month:%Y-%m}: nothing to compute",
-                [
-                    Problem(
-                        "该月无贷款状态",
-                        "no loan status that month",
-                        field="month",
-                        value=f"{month:%Y-%m}",
-                    )
-                ],
-            )
-        listed = ", ".join(f"'{m.isoformat()}'" for m in months)
+        _refuse_without_data(conn, month)
+        listed = ", ".join(f"'{m.isoformat()}'" for m in needed)
         end = kernels.month_end(month)
         return kernels.Frames(
             loans=read_frame(
@@ -104,14 +145,36 @@ def gather(engine: Engine, month: date) -> kernels.Frames:
             qualifications=read_frame(
                 conn, Qualification.__table__, ["uscc", "kind", "valid_from", "valid_to"]
             ),
-            firms=read_frame(conn, Enterprise.__table__, ["uscc", "industry_chain", "stage"]),
+            firms=read_frame(
+                conn, Enterprise.__table__, ["uscc", "industry_chain", "stage", "region_code"]
+            ),
             tiers=_tiers(conn, end),
             products=read_frame(conn, Product.__table__, ["id", "kind"]),
+            lpr=lpr_frame(conn),
+            members=_members(conn),
         )
 
 
-def month_report(engine: Engine, month_text: str, by: str | None = None) -> dict[str, Any]:
-    """The month's indicators overall (and by ``by``), with their definitions and data date."""
+def months_with_data(engine: Engine) -> list[date]:
+    """Months that have loan-status rows, oldest first (what a page offers to pick)."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(select(LoanStatus.month).distinct().order_by(LoanStatus.month)).scalars()
+        )
+
+
+def _data_as_of(conn: Any, month: date) -> str | None:
+    """When the month's loan-status data was loaded (the latest load among its rows)."""
+    pull = conn.execute(
+        select(func.max(LoanStatus.pull_id)).where(LoanStatus.month == month)
+    ).scalar()
+    if pull is None:
+        return None
+    at = conn.execute(select(DataPull.loaded_at).where(DataPull.id == pull)).scalar()
+    return None if at is None else at.isoformat(timespec="seconds")
+
+
+def _check_by(by: str | None) -> None:
     if by is not None and by not in kernels.BREAKDOWNS:
         raise ValidationError(
             "未知的分组维度",
@@ -125,32 +188,42 @@ def month_report(engine: Engine, month_text: str, by: str | None = None) -> dict
                 )
             ],
         )
-    month = parse_month(month_text)
-    f = gather(engine, month)
-    defs = monthly()
-    m = kernels.measures_by(f, [month], [None] if by is None else [None, by])
-    (overall,) = kernels.indicators(m[None], defs)
-    out: dict[str, Any] = {
-        "month": f"{month:%Y-%m}",
-        "date": kernels.month_end(month).isoformat(),
-        "population": {
-            "zh": "统计日持有下列有效资质之一的企业（每户计一次）："
-            + "、".join(QUALIFICATION_KINDS[k].zh for k in LIST_QUALIFICATIONS),
-            "en": "firms holding on the date at least one valid qualification of: "
-            + ", ".join(QUALIFICATION_KINDS[k].en for k in LIST_QUALIFICATIONS),
-        },
-        "indicators": overall["indicators"],
+
+
+def _check_population(population: str) -> None:
+    if population not in POPULATIONS:
+        raise ValidationError(
+            "未知的统计口径",
+            "unknown population",
+            [
+                Problem(
+                    f"应为 {'|'.join(POPULATIONS)} 之一",
+                    f"must be one of {'|'.join(POPULATIONS)}",
+                    field="population",
+                    value=population,
+                )
+            ],
+        )
+
+
+def population_text(population: str) -> dict[str, str]:
+    """The population a figure is computed over, in words (zh, en)."""
+    if population == "whitelist":
+        return {
+            "zh": "统计日在册的科技企业白名单企业（每户计一次）",
+            "en": "firms on the tech-firm whitelist in force on the date (each counted once)",
+        }
+    return {
+        "zh": "统计日持有下列有效资质之一的企业（每户计一次）："
+        + "、".join(QUALIFICATION_KINDS[k].zh for k in LIST_QUALIFICATIONS),
+        "en": "firms holding on the date at least one valid qualification of: "
+        + ", ".join(QUALIFICATION_KINDS[k].en for k in LIST_QUALIFICATIONS),
     }
-    if by is not None:
-        rows = kernels.indicators(m[by], defs)
-        out["by"] = by
-        out["groups"] = [{"group": r["group"], "indicators": r["indicators"]} for r in rows]
-    out["first_time_flag_disagreements"] = [
-        {**r, "disbursed_on": r["disbursed_on"].isoformat(),
-         "first_disbursed_on": r["first_disbursed_on"].isoformat()}
-        for r in kernels.flag_disagreements(f, month).to_dicts()
-    ]  # fmt: skip
-    out["definitions"] = {
+
+
+def definitions() -> dict[str, dict[str, Any]]:
+    """Each indicator's labels, unit, population, formula, source and date of effect."""
+    return {
         i.id: {
             "label_zh": i.label_zh,
             "label_en": i.label_en,
@@ -160,6 +233,157 @@ def month_report(engine: Engine, month_text: str, by: str | None = None) -> dict
             "source": i.source.model_dump(),
             "effective_from": i.effective_from.isoformat(),
         }
-        for i in defs.indicators
+        for i in monthly().indicators
     }
+
+
+def month_report(
+    engine: Engine, month_text: str, by: str | None = None, population: str = "list"
+) -> dict[str, Any]:
+    """The month's indicators overall (and by ``by``), with their definitions and data date."""
+    return month_reports(engine, month_text, [by], population)[by]
+
+
+def month_reports(
+    engine: Engine, month_text: str, bys: Sequence[str | None], population: str = "list"
+) -> dict[str | None, dict[str, Any]]:
+    """:func:`month_report` for several breakdowns, reading the registry and joining once."""
+    for by in bys:
+        _check_by(by)
+    _check_population(population)
+    month = parse_month(month_text)
+    f = gather(engine, month)
+    defs = monthly()
+    wanted = [None, *[b for b in bys if b is not None]]
+    m = kernels.measures_by(f, [month], wanted, population)
+    (overall,) = kernels.indicators(m[None], defs)
+    with engine.connect() as conn:
+        as_of = _data_as_of(conn, month)
+    lpr = f.lpr.filter(pl.col("month") == month) if f.lpr is not None else None
+    base: dict[str, Any] = {
+        "month": f"{month:%Y-%m}",
+        "date": kernels.month_end(month).isoformat(),
+        "data_as_of": as_of,
+        "population_basis": population,
+        "population": population_text(population),
+        "lpr": None
+        if lpr is None or lpr.is_empty()
+        else {"lpr_1y": lpr["lpr_1y"][0], "lpr_5y": lpr["lpr_5y"][0]},
+        "indicators": overall["indicators"],
+    }
+    tail = {
+        "first_time_flag_disagreements": [
+            {**r, "disbursed_on": r["disbursed_on"].isoformat(),
+             "first_disbursed_on": r["first_disbursed_on"].isoformat()}
+            for r in kernels.flag_disagreements(f, month).to_dicts()
+        ],
+        "definitions": definitions(),
+    }  # fmt: skip
+    out: dict[str | None, dict[str, Any]] = {}
+    for by in bys:
+        rep = dict(base)
+        if by is not None:
+            rep["by"] = by
+            rep["groups"] = [
+                {"group": r["group"], "indicators": r["indicators"]}
+                for r in kernels.indicators(m[by], defs)
+            ]
+        out[by] = rep | tail
     return out
+
+
+def series(
+    engine: Engine,
+    through_text: str,
+    months: int = 13,
+    by: str | None = None,
+    population: str = "list",
+) -> dict[str, Any]:
+    """The indicators of the last ``months`` months with data up to ``through`` (a trend), each
+    month computed exactly as :func:`month_report` computes it."""
+    _check_by(by)
+    _check_population(population)
+    through = parse_month(through_text, "through")
+    have = [m for m in months_with_data(engine) if m <= through][-max(1, min(months, 60)) :]
+    f = gather(engine, through, months=have)
+    m = kernels.measures_by(f, have, [None] if by is None else [None, by], population)
+    rows = kernels.indicators(m[None if by is None else by], monthly())
+    return {
+        "through": f"{through:%Y-%m}",
+        "population_basis": population,
+        "population": population_text(population),
+        "by": by,
+        "months": [f"{d:%Y-%m}" for d in have],
+        "rows": [
+            {"month": f"{r['month']:%Y-%m}", "group": r["group"], "indicators": r["indicators"]}
+            for r in rows
+        ],
+        "definitions": definitions(),
+    }
+
+
+def import_lpr(engine: Engine, path: Path | None = None) -> dict[str, Any]:
+    """The published LPR by month from a CSV (month YYYY-MM, lpr_1y, lpr_5y as fractions, source);
+    the shipped file when none is given. All rows or none; a bad row is named with its field."""
+    path = path or LPR_FILE
+    try:
+        raw = pl.read_csv(path, infer_schema=False)
+    except (OSError, pl.exceptions.PolarsError) as e:
+        raise ValidationError(
+            "LPR文件无法读取", "the LPR file cannot be read", [Problem(str(e), str(e), path.name)]
+        ) from None
+    problems: list[Problem] = []
+    missing = {"month", "lpr_1y", "lpr_5y", "source"} - set(raw.columns)
+    for col in sorted(missing):
+        problems.append(Problem("缺少列", "missing column", path.name, 1, col))
+    rows: list[dict[str, Any]] = []
+    seen: set[date] = set()
+    for n, r in enumerate(raw.to_dicts() if not missing else [], start=2):
+        try:
+            month = parse_month(r["month"] or "")
+        except ValidationError:
+            problems.append(
+                Problem(
+                    "月份应为 YYYY-MM", "month must be YYYY-MM", path.name, n, "month", r["month"]
+                )
+            )
+            continue
+        if month in seen:
+            problems.append(
+                Problem("月份重复", "duplicate month", path.name, n, "month", r["month"])
+            )
+        seen.add(month)
+        vals = {}
+        for col in ("lpr_1y", "lpr_5y"):
+            try:
+                v = Decimal(r[col] or "")
+            except InvalidOperation:
+                v = Decimal(-1)
+            if not Decimal(0) < v < Decimal("0.2"):
+                problems.append(
+                    Problem(
+                        "应为小数形式的年利率（如0.0300），大于0、小于0.2",
+                        "must be an annual rate as a fraction (e.g. 0.0300), above 0 and below 0.2",
+                        path.name,
+                        n,
+                        col,
+                        r[col],
+                    )
+                )
+            vals[col] = v
+        if not (r["source"] or "").strip():
+            problems.append(Problem("须注明来源", "a source is required", path.name, n, "source"))
+        rows.append({"month": month, **vals, "source": (r["source"] or "").strip()})
+    if problems:
+        raise ValidationError("LPR文件有误，未导入", "bad LPR file: nothing imported", problems)
+    with engine.begin() as conn:
+        months = [r["month"] for r in rows]
+        if months:
+            conn.execute(delete(LprRate).where(LprRate.month.in_(months)))
+            conn.execute(insert(LprRate), rows)
+    return {
+        "file": path.name,
+        "months": len(rows),
+        "first": f"{min(months):%Y-%m}" if rows else None,
+        "last": f"{max(months):%Y-%m}" if rows else None,
+    }

@@ -884,18 +884,24 @@ def generate(firms: int, seed: int, as_of: dt.date = AS_OF, years: int = 3) -> R
     )
     # Rows leave in primary-key order: B-tree inserts then append at the right edge, which is
     # several times cheaper for SQLite than inserting a million random keys.
+    from kejin.synth.programme import plant
+
     return Region(
-        {
-            "data_pulls": pulls,
-            "synth_runs": run,
-            "enterprises": ent,
-            "qualifications": with_uscc(quals),
-            "annual_indicators": indicators,
-            "financing_events": with_uscc(financing),
-            "institutions": institutions,
-            "products": products,
-            "loans": loans,
-            "loan_statuses": statuses,
-            "synth_truth": truth,
-        }
+        plant(
+            {
+                "data_pulls": pulls,
+                "synth_runs": run,
+                "enterprises": ent,
+                "qualifications": with_uscc(quals),
+                "annual_indicators": indicators,
+                "financing_events": with_uscc(financing),
+                "institutions": institutions,
+                "products": products,
+                "loans": loans,
+                "loan_statuses": statuses,
+                "synth_truth": truth,
+            },
+            seed,
+            as_of,
+        )
     )

@@ -90,6 +90,10 @@ _REGION = (
     "loans",
     "loan_statuses",
     "synth_truth",
+    "policy_programmes",
+    "policy_applications",
+    "policy_payments",
+    "synth_effects",
 )
 
 

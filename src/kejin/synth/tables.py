@@ -34,3 +34,15 @@ class SynthRun(Base):
     firms: Mapped[int] = mapped_column(Integer)
     as_of: Mapped[str] = mapped_column(String(10))
     generator_version: Mapped[str] = mapped_column(String(20))
+
+
+class SynthEffect(Base):
+    """The planted effect of the synthetic programme (kejin.synth.programme): a multiplicative
+    factor on an outcome of the beneficiaries in one year. Only tests and docs read it."""
+
+    __tablename__ = "synth_effects"
+
+    programme_id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(40), primary_key=True)
+    factor: Mapped[float] = mapped_column(Float)
+    year: Mapped[int] = mapped_column(Integer)

@@ -32,7 +32,7 @@ from kejin.params import Offset
 from kejin.registry import profiles
 from kejin.vocab import INDUSTRY_CHAINS, QUALIFICATION_KINDS, STAGES
 from kejin.web import charts, flash
-from kejin.web.i18n import VOCABS, lang_of, t, term
+from kejin.web.i18n import N_, VOCABS, lang_of, languages, t, term, texts
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -67,14 +67,22 @@ HOME = {
 }
 
 
-def lang_switch(request: Request, lang: str) -> str:
-    """The language switch's address: this page, its path and query kept, in the other language
-    (a list's search filters survive the switch). A page answering something other than a GET
-    (an error shown for a POST) switches on the home page: its address serves no GET."""
-    other = "zh" if lang == "en" else "en"
+def lang_switch(request: Request, other: str) -> str:
+    """A language switch's address: this page, its path and query kept, in the ``other``
+    language (a list's search filters survive the switch). A page answering something other
+    than a GET (an error shown for a POST) switches on the home page: its address serves no GET."""
     if request.method != "GET":
         return f"/?lang={other}"
     return flash.with_query(f"{request.url.path}?{request.url.query}", lang=other)
+
+
+def lang_switches(request: Request, lang: str) -> list[tuple[str, str, str]]:
+    """(language, its own name, address) for every other language a catalog offers."""
+    return [
+        (other, t(N_("lang_name"), other), lang_switch(request, other))
+        for other in languages()
+        if other != lang
+    ]
 
 
 def problem_texts(e: KejinError | None, lang: str) -> dict[str, str]:
@@ -100,23 +108,33 @@ def institution_names(request: Request) -> Callable[[str | None], str]:
     return inst
 
 
+def region_name(lang: str) -> str:
+    """The configured region's name (docs/region.md), empty when none is configured."""
+    from kejin.regions import current
+
+    r = current()
+    return "" if r is None else (r.name_en if lang == "en" else r.name_zh)
+
+
 def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> HTMLResponse:
     lang = lang_of(request)
     p = getattr(request.state, "principal", None)
     full = {
         "request": request,
         "lang": lang,
-        "lang_switch": lang_switch(request, lang),
-        "t": lambda k: t(k, lang),
+        "lang_tag": t(N_("lang_tag"), lang),
+        "lang_switches": lang_switches(request, lang),
+        "t": texts()[lang].__getitem__,  # the page language's catalog, looked up once
         "term": lambda vocab, k: term(VOCABS[vocab], k, lang),
         "inst": institution_names(request),
         "p": p,
         "csrf": csrf_token(request),
         "path": request.url.path,
+        "region": region_name(lang),
         **ctx,
     }
     resp = templates.TemplateResponse(request, name, full, status_code=status)
-    if request.query_params.get("lang") in ("zh", "en"):
+    if request.query_params.get("lang") in languages():
         resp.set_cookie("kejin_lang", lang, max_age=365 * 86400, samesite="lax")
     return resp
 
@@ -419,8 +437,13 @@ def firm(
     p: Principal = permit("firm.read", target="uscc"),
     s: Session = TX,
 ) -> Response:
+    from kejin.relend.service import combination
+
     prof = profiles.firm_profile(s, p, uscc)
-    return render(request, "firm.html", {"f": prof, "ind_fields": _indicator_columns()})
+    combo = combination(s, prof["uscc"], lang_of(request)) if prof["level"] == "full" else None
+    return render(
+        request, "firm.html", {"f": prof, "ind_fields": _indicator_columns(), "combo": combo}
+    )
 
 
 def _indicator_columns() -> list[tuple[str, str, str, bool]]:
@@ -506,7 +529,9 @@ def enterprise(
     p: Principal = permit("page.enterprise"),
     s: Session = TX,
 ) -> Response:
-    return _enterprise_page(request, p, s, notice if notice in ("granted", "revoked") else None)
+    return _enterprise_page(
+        request, p, s, notice if notice in (N_("granted"), N_("revoked")) else None
+    )
 
 
 @router.post("/enterprise/consents")

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlencode
 
+import polars as pl
 from fastapi import APIRouter, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kejin import exports
 from kejin.access import service as access
 from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Principal
 from kejin.errors import KejinError, NotFoundError
 from kejin.lending.tables import Institution
 from kejin.points.system import load_system
+from kejin.vocab import INDUSTRY_CHAINS, STAGES
 from kejin.web import flash
 from kejin.web.flash import refused, see_other
+from kejin.web.i18n import t, term
 from kejin.web.pages import lang_of, page_count, render
 from kejin.whitelist import service, visibility
 from kejin.whitelist.routes import XLSX, do_push, do_refresh
@@ -170,16 +176,52 @@ def pushed_file(
 WL_PAGE = 100
 
 
+def _names(lang: str) -> dict[str, str]:
+    """Tier, rule and points-list band names in the page language (the codes a list holds)."""
+    rules, _ = load_rules("default")
+    bands = load_system(rules.points_system).system.lists  # the list_id column's bands
+    return {
+        x.id: (x.en if lang == "en" else x.zh)
+        for x in (*rules.tiers, *rules.entry, *rules.exclusions, *bands)
+    }
+
+
+def labelled(field: str, value: Any, names: dict[str, str], lang: str) -> Any:
+    """One pushed field as a person reads it: tiers, stages, chains, bands and rules by name."""
+    if value is None:
+        return "—"
+    if field == "stage":
+        return term(STAGES, value, lang)
+    if field == "industry_chain":
+        return term(INDUSTRY_CHAINS, value, lang)
+    if field in ("tier", "list_id"):
+        return names.get(value, value)
+    if field == "entry_rules":
+        return "；".join(names.get(i, i) for i in value.split(",") if i)
+    return value
+
+
 @router.get("/bank/whitelist")
 def bank_whitelist(
     request: Request,
     page: int = Query(1, ge=1, le=100_000),
+    q: str = Query("", max_length=60),
+    chain: str = Query("", max_length=30),
+    tier: str = Query("", max_length=10),
     p: Principal = permit("page.bank"),
     s: Session = TX,
 ) -> Response:
-    """The pushed list a screen at a time: a region's list runs to tens of thousands of firms."""
+    """The pushed list a screen at a time (a region's list runs to tens of thousands of firms),
+    searched by USCC or name, chain and tier; the same search downloads as Excel or CSV."""
     assert p.institution_id is not None
-    out = visibility.pushed_list(s, p.institution_id, WL_PAGE, (page - 1) * WL_PAGE)
+    lang = lang_of(request)
+    wanted = {"q": q, "chain": chain, "tier": tier}
+    try:
+        out = visibility.pushed_list(s, p.institution_id, WL_PAGE, (page - 1) * WL_PAGE, **wanted)
+        error = None
+    except KejinError as e:  # a filter on a field the rule set does not push
+        out = visibility.pushed_list(s, p.institution_id, WL_PAGE, (page - 1) * WL_PAGE)
+        error = e.reason_en if lang == "en" else e.reason_zh
     pages = page_count(out["total"], WL_PAGE)
     access.log(
         s,
@@ -187,17 +229,72 @@ def bank_whitelist(
         "whitelist.pushed",
         "institution",
         p.institution_id,
-        detail={"rows": len(out["items"])},
+        detail={"rows": len(out["items"]), **{k: v for k, v in wanted.items() if v}},
     )
-    lang = lang_of(request)
     rules, _ = load_rules("default")
-    bands = load_system(rules.points_system).system.lists  # the list_id column's bands
-    names = {
-        x.id: (x.en if lang == "en" else x.zh)
-        for x in (*rules.tiers, *rules.entry, *rules.exclusions, *bands)
-    }
     return render(
         request,
         "bank_whitelist.html",
-        {"wl": out, "names": names, "page": min(page, pages), "pages": pages},
+        {
+            "wl": out,
+            "names": _names(lang),
+            "page": min(page, pages),
+            "pages": pages,
+            "filters": wanted,
+            "query": urlencode({k: v for k, v in wanted.items() if v}),
+            "tiers": [(x.id, x.en if lang == "en" else x.zh) for x in rules.tiers],
+            "chains": [(k, term(INDUSTRY_CHAINS, k, lang)) for k in INDUSTRY_CHAINS],
+            "error": error,
+        },
+    )
+
+
+@router.get("/bank/whitelist/download")
+def bank_whitelist_download(
+    request: Request,
+    fmt: Literal["xlsx", "csv"] = Query("xlsx"),
+    q: str = Query("", max_length=60),
+    chain: str = Query("", max_length=30),
+    tier: str = Query("", max_length=10),
+    p: Principal = permit("page.bank"),
+    s: Session = TX,
+) -> Response:
+    """Every row of the search (not the screen) as Excel or CSV, headed and labelled in the
+    page language, through :mod:`kejin.exports`; the download is audited with its filters."""
+    assert p.institution_id is not None
+    lang = lang_of(request)
+    wanted = {"q": q, "chain": chain, "tier": tier}
+    out = visibility.pushed_list(s, p.institution_id, **wanted)
+    if out["version"] is None:
+        raise NotFoundError("尚未收到白名单推送", "no whitelist has been pushed to your bank yet")
+    names = _names(lang)
+    fields = out["fields"]
+    head = [t(f"wlf_{f}", lang) for f in fields]
+    rows = [[labelled(f, r[f], names, lang) for f in fields] for r in out["items"]]
+    access.log(
+        s,
+        p,
+        "whitelist.download",
+        "institution",
+        p.institution_id,
+        detail={"rows": len(rows), "format": fmt, **{k: v for k, v in wanted.items() if v}},
+    )
+    stem = f"whitelist-{p.institution_id}-v{out['version']}"
+    if fmt == "csv":
+        frame = pl.DataFrame(
+            {h: [str(r[j]) for r in rows] for j, h in enumerate(head)},
+            schema={h: pl.String for h in head},
+        )
+        data, media = exports.csv_bytes(frame), "text/csv; charset=utf-8"
+    else:
+        book = exports.Book()
+        sheet = book.sheet(f"v{out['version']}")
+        sheet.row(head)
+        sheet.rows(rows)
+        sheet.freeze("A2")
+        data, media = book.to_bytes(), XLSX
+    return Response(
+        data,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{stem}.{fmt}"'},
     )

@@ -110,13 +110,22 @@ def pushed(
     institution_id: str,
     limit: int | None = Query(None, ge=1, le=100_000),
     offset: Offset = 0,
+    q: str = Query("", max_length=60, description="USCC prefix or part of the name"),
+    chain: str = Query("", max_length=30, description="industry chain code"),
+    tier: str = Query("", max_length=10, description="tier code"),
     p: Principal = permit("whitelist.pushed", target="institution_id"),
     s: Session = TX,
 ) -> dict[str, Any]:
     """The latest version pushed to the institution: members, push fields only (``total`` of
-    them; ``limit``/``offset`` for a slice, by code)."""
-    out = visibility.pushed_list(s, institution_id, limit, offset)
+    them that pass the filters; ``limit``/``offset`` for a slice, by code)."""
+    wanted = {"q": q, "chain": chain, "tier": tier}
+    out = visibility.pushed_list(s, institution_id, limit, offset, **wanted)
     access.log(
-        s, p, "whitelist.pushed", "institution", institution_id, detail={"rows": len(out["items"])}
+        s,
+        p,
+        "whitelist.pushed",
+        "institution",
+        institution_id,
+        detail={"rows": len(out["items"]), **{k: v for k, v in wanted.items() if v}},
     )
     return out

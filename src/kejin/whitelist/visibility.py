@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from kejin.errors import NotFoundError, Problem
+from kejin.errors import NotFoundError, Problem, ValidationError
 from kejin.whitelist.rules import load_rules
 from kejin.whitelist.tables import WhitelistEntry, WhitelistPush, WhitelistVersion
 
@@ -38,12 +38,21 @@ def pushed_usccs(institution_id: str, now: datetime) -> Select[Any]:
 
 
 def pushed_list(
-    session: Session, institution_id: str, limit: int | None = None, offset: int = 0
+    session: Session,
+    institution_id: str,
+    limit: int | None = None,
+    offset: int = 0,
+    *,
+    q: str = "",
+    chain: str = "",
+    tier: str = "",
 ) -> dict[str, Any]:
     """The latest version pushed to the institution, members only, push fields only.
 
-    ``total`` counts every member; ``items`` holds the slice asked for (all by default: a
-    bank's system takes the whole list, a page shows it a screen at a time).
+    ``total`` counts every member that passes the filters (``q``: a USCC prefix or part of the
+    name; ``chain``, ``tier``: exact codes); ``items`` holds the slice asked for (all by default:
+    a bank's system takes the whole list, a page shows it a screen at a time). A filter on a
+    field the rule set does not push is refused: the answer would reveal what was not sent.
     """
     vid = session.scalar(select(latest_pushed_version(institution_id)))
     if vid is None:
@@ -55,7 +64,8 @@ def pushed_list(
     rules, _ = load_rules(version.rules_id)
     fields = list(rules.push_fields)
     cols = [getattr(WhitelistEntry, f) for f in fields]
-    members = (WhitelistEntry.version_id == vid, WhitelistEntry.status == "member")
+    members = [WhitelistEntry.version_id == vid, WhitelistEntry.status == "member"]
+    members += _filters(fields, q.strip(), chain.strip(), tier.strip())
     total = session.scalar(select(func.count()).select_from(WhitelistEntry).where(*members))
     rows = session.execute(
         select(*cols).where(*members).order_by(WhitelistEntry.uscc).limit(limit).offset(offset)
@@ -73,7 +83,40 @@ def pushed_list(
         "fields": fields,
         "total": total,
         "items": [dict(zip(fields, r, strict=True)) for r in rows],
+        "filters": {"q": q.strip(), "chain": chain.strip(), "tier": tier.strip()},
     }
+
+
+def _filters(fields: list[str], q: str, chain: str, tier: str) -> list[Any]:
+    """Search conditions on the pushed fields; a filter on a field not pushed is refused."""
+    unsent = [
+        field
+        for field, value, sent in (
+            ("q", q, bool({"uscc", "name"} & set(fields))),
+            ("chain", chain, "industry_chain" in fields),
+            ("tier", tier, "tier" in fields),
+        )
+        if value and not sent
+    ]
+    if unsent:
+        raise ValidationError(
+            "只能按推送给本行的字段检索",
+            "search only by the fields pushed to your bank",
+            [Problem("该字段未推送给本行", "not pushed to your bank", field=f) for f in unsent],
+        )
+    out: list[Any] = []
+    if q:
+        conds = []
+        if "uscc" in fields:
+            conds.append(WhitelistEntry.uscc.startswith(q.upper(), autoescape=True))
+        if "name" in fields:
+            conds.append(WhitelistEntry.name.contains(q, autoescape=True))
+        out.append(or_(*conds))
+    if chain:
+        out.append(WhitelistEntry.industry_chain == chain)
+    if tier:
+        out.append(WhitelistEntry.tier == tier)
+    return out
 
 
 def versions(session: Session, limit: int = 50) -> list[dict[str, Any]]:

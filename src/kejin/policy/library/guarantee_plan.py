@@ -27,7 +27,7 @@ import polars as pl
 from kejin.policy.engine import MONEY, RATE, Input, P, ParamDate, Policy, Step, zero
 
 ARTICLE = "四(八)"
-PLAN_DOC = "支持科技创新专项担保计划（issue #4 所列份额；种子000 四(八)）"
+PLAN_DOC = "支持科技创新专项担保计划（分担份额为本平台参数，以计划的实施文件为准）"
 
 INPUTS = (
     Input("uscc", pl.String, "统一社会信用代码", "USCC"),

@@ -28,7 +28,7 @@ def build() -> Policy:
         title_zh="吉安数字化转型专项贷款贴息",
         title_en="Ji'an digital-transformation loan subsidy",
         issuer="吉州区、泰和县（吉安市）",
-        document="科技金融简报第291期：吉安“金融+科技+人才”（种子002）",
+        document="科技金融简报第291期（上）：《打造长江中游科技金融样板区 吉安“金融+科技+人才”三链融合精准破解科技型企业融资难题》",
         articles=(ARTICLE,),
         valid_from=date(2025, 1, 1),
         valid_to=None,

@@ -47,7 +47,7 @@ def build() -> Policy:
         title_zh="吉安知识产权质押贷款贴息",
         title_en="Ji'an IP-pledge loan interest subsidy",
         issuer="新干县（吉安市）",
-        document="科技金融简报第291期：吉安“金融+科技+人才”（种子002）",
+        document="科技金融简报第291期（上）：《打造长江中游科技金融样板区 吉安“金融+科技+人才”三链融合精准破解科技型企业融资难题》",
         articles=(ARTICLE,),
         valid_from=date(2019, 8, 20),  # the first LPR; ``first_year`` decides what is paid
         valid_to=None,
@@ -123,7 +123,12 @@ def build() -> Policy:
             ),
             Step(
                 "subsidy",
-                cap_per_group(pl.col("subsidy_raw"), P("firm_cap"), ["uscc", "cap_period"]),
+                cap_per_group(
+                    pl.col("subsidy_raw"),
+                    P("firm_cap"),
+                    ["uscc", "cap_period"],
+                    ["year", "contract_no"],
+                ),
                 "amount",
                 "单户企业上限10万元",
                 "at most 100,000 per firm",
@@ -137,7 +142,6 @@ def build() -> Policy:
             "contract_no",
             "year",
         ),
-        order=("uscc", "year", "contract_no"),
         source=Path(__file__),
         summary_zh="知识产权质押贷款按同期LPR的20%-30%贴息，单户上限10万元",
         summary_en="IP-pledge loans: 20-30% of LPR, at most 100,000 per firm",

@@ -35,7 +35,7 @@ def build() -> Policy:
         title_zh="克拉玛依科技信贷融资贴息",
         title_en="Karamay sci-tech loan interest subsidy",
         issuer="克拉玛依市人民政府",
-        document="克拉玛依市科技金融实施意见（2022-08-15，种子004）",
+        document="克拉玛依市人民政府科技金融实施意见（2022年8月15日）",
         articles=(ARTICLE,),
         valid_from=date(2022, 8, 15),
         valid_to=None,

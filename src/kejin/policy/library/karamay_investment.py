@@ -33,7 +33,7 @@ def build() -> Policy:
         title_zh="克拉玛依天使投资和创业投资奖励",
         title_en="Karamay angel and venture investment reward",
         issuer="克拉玛依市人民政府",
-        document="克拉玛依市科技金融实施意见（2022-08-15，种子004）",
+        document="克拉玛依市人民政府科技金融实施意见（2022年8月15日）",
         articles=(ARTICLE,),
         valid_from=date(2022, 8, 15),
         valid_to=None,

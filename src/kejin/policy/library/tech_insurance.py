@@ -28,8 +28,8 @@ def build() -> Policy:
         id="tech_insurance",
         title_zh="科技保险保费补贴",
         title_en="Sci-tech insurance premium subsidy",
-        issuer="新疆维吾尔自治区（种子000）",
-        document="关于加快推进科技金融工作的若干措施（种子000）",
+        issuer="新疆维吾尔自治区",
+        document="关于加快推进科技金融工作的若干措施（新疆）",
         articles=(ARTICLE,),
         valid_from=date(2025, 1, 1),
         valid_to=None,
@@ -65,7 +65,9 @@ def build() -> Policy:
             ),
             Step(
                 "subsidy",
-                cap_per_group(pl.col("subsidy_raw"), P("firm_cap"), ["uscc", "year"]),
+                cap_per_group(
+                    pl.col("subsidy_raw"), P("firm_cap"), ["uscc", "year"], ["policy_no"]
+                ),
                 "amount",
                 "每户每年不超过30万元",
                 "at most 300,000 per firm per year",
@@ -79,7 +81,6 @@ def build() -> Policy:
             "policy_no",
             "year",
         ),
-        order=("uscc", "year", "policy_no"),
         source=Path(__file__),
         summary_zh="科技保险保费补贴不超过50%，每户每年最高30万元",
         summary_en="up to 50% of sci-tech insurance premiums, 300,000 per firm per year",

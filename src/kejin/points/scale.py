@@ -1,0 +1,129 @@
+"""Innovation points on Spark: the same assembly and kernel, moved by Spark (docs/scale.md).
+
+Three steps, each running kejin's own code on Arrow batches:
+
+1. **Assemble** — the registry rows a firm's frame needs (its registration, this year's and last
+   year's indicators, its financing events) are tagged, unioned and grouped by a hash bucket of
+   the USCC, so each bucket holds every row of its firms; :func:`kejin.points.service.assemble`
+   builds their frame rows there.
+2. **Score** — rows are regrouped by peer group (the kernel's own :func:`peer_labels`), and
+   :func:`kejin.points.kernels.score_system` scores each group whole: percentiles, winsorisation,
+   group ranks and lists depend on the group only.
+3. **Rank the region** — the one region-wide order, by exact integer cents, is Spark's ``rank``
+   window (the kernel's ``min`` tie rule), and the region percentile is the kernel's formula on
+   that rank and the size of the tie run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from kejin.frames import table_schema
+from kejin.points.kernels import CENTS, peer_labels, score_system
+from kejin.points.service import RESULT_COLUMNS, assemble, frame_inputs, results_frame
+from kejin.points.system import System, load_system
+from kejin.registry.tables import AnnualIndicator, Enterprise, FinancingEvent
+from kejin.scale import snapshot, spark
+
+#: Buckets of firms assembled together (each a task); more than cores, so tasks balance.
+BUCKETS = 64
+FIRM_COLUMNS = ["uscc", "stage", "industry_chain", "region_code"]
+FIN_COLUMNS = ["uscc", "kind", "occurred_on", "amount"]
+
+
+def _schemas(system: System) -> dict[str, dict[str, pl.DataType]]:
+    fields, lagged = frame_inputs(system)
+    ai = AnnualIndicator.__table__
+    return {
+        "firms": table_schema(Enterprise.__table__, FIRM_COLUMNS),
+        "cur": table_schema(ai, ["uscc", *fields]),
+        "prev": table_schema(ai, ["uscc", *lagged]),
+        "fin": table_schema(FinancingEvent.__table__, FIN_COLUMNS),
+    }
+
+
+def score_on_spark(
+    snap: Path, system_name: str, year: int, peer: str | None = None, master: str | None = None
+) -> pl.DataFrame:
+    """Results of ``system_name`` for ``year`` from a verified snapshot: the rows
+    :func:`kejin.points.service.results_frame` gives for a local run, sorted by USCC."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    snapshot.read_manifest(snap)
+    system = load_system(system_name).system
+    schemas = _schemas(system)
+    _, lagged = frame_inputs(system)
+    ss = spark.session(master, app="kejin points score")
+    ai = ss.read.parquet(str(snap / "annual_indicators"))
+    parts = {
+        "firms": ss.read.parquet(str(snap / "enterprises")).select(*FIRM_COLUMNS),
+        "cur": ai.where(F.col("year") == year).select(*schemas["cur"]),
+        "prev": ai.where(F.col("year") == year - 1).select(*schemas["prev"]),
+        "fin": ss.read.parquet(str(snap / "financing_events")).select(*FIN_COLUMNS),
+    }
+    # Column names shared by two tables hold the same type in both (they come from one model),
+    # so one wide union with a tag per row carries all four.
+    tagged = None
+    for tag, sdf in parts.items():
+        sdf = sdf.withColumn("_table", F.lit(tag))
+        tagged = sdf if tagged is None else tagged.unionByName(sdf, allowMissingColumns=True)
+    assert tagged is not None
+    tagged = tagged.withColumn("_bucket", F.pmod(F.xxhash64("uscc"), F.lit(BUCKETS)))
+
+    def build(rows: pl.DataFrame) -> pl.DataFrame:
+        pick = {
+            tag: rows.filter(pl.col("_table") == tag).select(
+                [pl.col(c).cast(t) for c, t in schema.items()]
+            )
+            for tag, schema in schemas.items()
+        }
+        return assemble(pick["firms"], pick["cur"], pick["prev"] if lagged else None,
+                        pick["fin"], system, year)  # fmt: skip
+
+    def score(rows: pl.DataFrame) -> pl.DataFrame:
+        return results_frame(score_system(rows.sort("uscc"), system, peer=peer), system)
+
+    # The kernels' output schemas, learnt from the first bucket run here (Spark needs them first).
+    first = spark.to_polars(tagged.where(F.col("_bucket") == 0))
+    sample_frame = build(first)
+    frame = _apply(tagged, "_bucket", build, sample_frame)
+    labelled = spark.map_frames(
+        frame, lambda df: df.with_columns(peer_labels(df, system, peer)), sample_frame.head(16)
+    )
+    sample_results = score(sample_frame)
+    scored = _apply(labelled, "peer_group", lambda df: score(df.drop("peer_group")), sample_results)
+    cents = F.round(F.col("total") * CENTS).cast("long")
+    n = scored.count()
+    ranked = (
+        scored.withColumn("_cents", cents)
+        .withColumn("rank_region", F.rank().over(Window.orderBy(F.col("_cents").desc())))
+        .withColumn("_run", F.count("*").over(Window.partitionBy("_cents")))
+    )
+    # The kernel's percentile: 1 − (first + last) / (2·(n − 1)) over the tie run, 1 for n = 1.
+    den = 2 * max(n - 1, 1)
+    t = 2 * (F.col("rank_region") - 1) + F.col("_run") - 1
+    pct = F.lit(1.0) if n == 1 else (F.lit(den) - t) / F.lit(den)
+    out = ranked.withColumn("pct_region", pct.cast("double")).drop("_cents", "_run")
+    result = spark.to_polars(out).select([*RESULT_COLUMNS, "detail"])
+    return result.with_columns(  # rounded as results_frame rounds a local run's
+        pl.col("rank_region").cast(sample_results["rank_region"].dtype),
+        pl.col("pct_region").round(6),
+    ).sort("uscc")
+
+
+def _apply(sdf: Any, key: str, kernel: Any, sample_out: pl.DataFrame) -> Any:
+    """``groupBy(key).applyInArrow``: each group whole, as one Polars frame, through ``kernel``."""
+    import pyarrow as pa
+
+    out_schema = spark.spark_schema(sample_out)
+    names = list(out_schema.fieldNames())
+
+    def run(table: pa.Table) -> pa.Table:
+        out = kernel(pl.from_arrow(table))  # type: ignore[arg-type]
+        return spark.arrow(out.select(names), out_schema)
+
+    return sdf.groupBy(key).applyInArrow(run, out_schema)

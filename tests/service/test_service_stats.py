@@ -1,0 +1,69 @@
+"""The statistics page, its book download and the statistics API: government readers only,
+labels not codes, Chinese first with English, every figure with its definition and dates."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from openpyxl import load_workbook
+
+from kejin.stats.service import month_report
+
+from .conftest import login
+
+
+def test_gov_sees_the_month_with_definitions_and_dates(app, engine) -> None:  # type: ignore[no-untyped-def]
+    c = login(app, "gov")
+    r = c.get("/stats?month=2025-10&by=bank")
+    assert r.status_code == 200, r.text[:300]
+    html = r.text
+    assert "科技型企业贷款余额" in html and "2025-10-31" in html  # the statistics date
+    assert "甲银行连云港分行" in html and ">BKA<" not in html  # the bank's name, not its id
+    assert "适当提高对科技类企业不良贷款的容忍度" in html  # the source article beside the figure
+    assert "LPR" in html and 'id="no-lpr"' in html  # no LPR imported in this world: said so
+    assert "<polyline" in html or "<circle" in html  # the trend chart over the months with data
+    assert 'href="/stats/book.xlsx?month=2025-10&amp;population=list"' in html
+    en = c.get("/stats?month=2025-10&by=region&lang=en")
+    assert en.status_code == 200
+    assert "tech-firm loan balance" in en.text and "Statistics date" in en.text
+
+
+def test_a_month_without_data_is_refused_by_name_on_the_page(app) -> None:  # type: ignore[no-untyped-def]
+    c = login(app, "gov")
+    r = c.get("/stats?month=2025-08")
+    assert r.status_code == 400 and "2025-08" in r.text and 'id="stats-error"' in r.text
+
+
+def test_the_api_gives_every_figure_as_the_command_does(app, engine) -> None:  # type: ignore[no-untyped-def]
+    c = login(app, "aud")
+    r = c.get("/api/stats/month", params={"month": "2025-10", "by": "bank"})
+    assert r.status_code == 200, r.text
+    want = json.loads(json.dumps(month_report(engine, "2025-10", "bank"), default=str))
+    assert r.json() == want
+    r = c.get("/api/stats/trend", params={"through": "2025-10"})
+    assert r.status_code == 200, r.text
+    assert r.json()["months"] == ["2025-09", "2025-10"]
+    assert c.get("/api/stats/months").json() == {"months": ["2025-09", "2025-10"]}
+    r = c.get("/api/stats/month", params={"month": "2025-08"})
+    assert r.status_code == 422 and "2025-08" in r.text
+    r = c.get("/api/stats/month", params={"month": "2025-10", "by": "nonsense"})
+    assert r.status_code == 422
+
+
+def test_the_book_downloads_as_a_workbook(app) -> None:  # type: ignore[no-untyped-def]
+    c = login(app, "rev")
+    r = c.get("/stats/book.xlsx?month=2025-10")
+    assert r.status_code == 200 and r.content[:2] == b"PK"
+    wb = load_workbook(io.BytesIO(r.content))
+    assert "指标定义 Definitions" in wb.sheetnames and "总览 Overview" in wb.sheetnames
+
+
+def test_banks_and_firms_see_no_regional_statistics(app) -> None:  # type: ignore[no-untyped-def]
+    for who in ("bank", "ent"):
+        c = login(app, who)
+        assert c.get("/stats").status_code == 403
+        assert c.get("/stats/book.xlsx?month=2025-10").status_code == 403
+        assert c.get("/api/stats/month?month=2025-10&by=bank").status_code == 403
+        assert c.get("/api/stats/definitions").status_code == 403
+        assert 'id="nav-stats"' not in c.get("/").text
