@@ -344,7 +344,12 @@ def main(quick: bool) -> None:
         _drain(port)
         peer = _wrk(port, tmp / "health.lua", max(5, seconds // 3))
         # Issue 20 item 5: the real peer, a plain FastAPI + SQLAlchemy profile endpoint on the same
-        # database, same workers, same requests (bench/service_peer.py).
+        # database, same workers, same requests (bench/service_peer.py) — with kejin's server
+        # stopped first, so that the peer has the machine and the database's connections to
+        # itself, as kejin had.
+        proc.terminate()
+        proc.wait(15)
+        proc = None
         plain = service_peer.measure(url, port + 1, lambda p: _wrk(p, tmp / "profile.lua", seconds))
         eng = make_engine(url)
         with eng.connect() as c:

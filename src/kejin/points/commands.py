@@ -41,24 +41,47 @@ def score(
         None, "--peer", help="同业组附加维度 / none|chain|revenue_band"
     ),
     json: bool = typer.Option(False, "--json", help="JSON 输出 / JSON output"),
+    engine_name: str = typer.Option(
+        "local",
+        "--engine",
+        help="local（本机）或 spark（读 --snapshot）/ local or spark (reads --snapshot)",
+    ),
+    snapshot: Path | None = typer.Option(
+        None, "--snapshot", help="kejin export snapshot 的目录 / a kejin export snapshot directory"
+    ),
+    master: str | None = typer.Option(
+        None, "--master", help="Spark master（默认 local[2]）/ Spark master (default local[2])"
+    ),
 ) -> None:
     """按指标体系为全部企业评分并保存 / Score every firm and store the run.
 
     A batch run, no one's decision: recorded as the ``system`` principal, the run and its audit
-    record committed together."""
+    record committed together. ``--engine spark`` scores a snapshot on Spark with the same
+    kernels (docs/scale.md) and stores the run the same way."""
     from kejin.access.acting import system_event
     from kejin.console import get_engine, progress
     from kejin.db import transaction
-    from kejin.points.service import score_run
 
+    if engine_name not in ("local", "spark") or (engine_name == "spark") != (snapshot is not None):
+        raise typer.BadParameter(
+            "--engine spark 须与 --snapshot 同用 / --engine spark goes with --snapshot (and only it)"
+        )
     engine = get_engine()
     with progress(json) as bar, transaction(engine) as s:
         bar.add_task(f"评分 / scoring {system}", total=None)
-        result = score_run(engine, system, year, peer, session=s)
+        if snapshot is not None:
+            from kejin.points.scale import score_run_on_spark
+
+            result = score_run_on_spark(engine, snapshot, system, year, peer, master, session=s)
+        else:
+            from kejin.points.service import score_run
+
+            result = score_run(engine, system, year, peer, session=s)
         keep = ("system", "version", "year", "firms", "results_sha256")
         system_event(
-            s, "points.score", "score_run", result["run_id"], {k: result.get(k) for k in keep}
-        )
+            s, "points.score", "score_run", result["run_id"],
+            {**{k: result.get(k) for k in keep}, "engine": engine_name},
+        )  # fmt: skip
     if json:
         print_json(result)
         return

@@ -16,14 +16,25 @@ Three steps, each running kejin's own code on Arrow batches:
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
+from kejin.errors import NotFoundError
 from kejin.frames import table_schema
 from kejin.points.kernels import CENTS, peer_labels, score_system
-from kejin.points.service import RESULT_COLUMNS, assemble, frame_inputs, results_frame
+from kejin.points.service import (
+    RESULT_COLUMNS,
+    assemble,
+    check_peer,
+    frame_inputs,
+    results_frame,
+    store_run,
+)  # fmt: skip
 from kejin.points.system import System, load_system
 from kejin.registry.tables import AnnualIndicator, Enterprise, FinancingEvent
 from kejin.scale import snapshot, spark
@@ -113,6 +124,37 @@ def score_on_spark(
         pl.col("rank_region").cast(sample_results["rank_region"].dtype),
         pl.col("pct_region").round(6),
     ).sort("uscc")
+
+
+def score_run_on_spark(
+    engine: Engine,
+    snap: Path,
+    system_name: str,
+    year: int | None = None,
+    peer: str | None = None,
+    master: str | None = None,
+    session: Session | None = None,
+) -> dict[str, Any]:
+    """Score on Spark from a snapshot and store the run in the platform's tables, as a local run
+    is stored. The run's input hash is the snapshot manifest's (it names every part's SHA-256),
+    and its data pull the newest the snapshot holds."""
+    check_peer(peer)
+    manifest = snapshot.read_manifest(snap)
+    pulls = manifest["tables"]["data_pulls"]
+    if year is None:
+        years = spark.session(master).read.parquet(str(snap / "annual_indicators"))
+        year = int(years.agg({"year": "max"}).first()[0])
+    results = score_on_spark(snap, system_name, year, peer, master)
+    if results.height == 0:
+        raise NotFoundError(f"{year}年没有企业数据", f"no firm has indicators for {year}")
+    pull_ids = (
+        snapshot.table(snap, "data_pulls").select("id").collect()["id"] if pulls["rows"] else []
+    )
+    digest = hashlib.sha256((snap / snapshot.MANIFEST).read_bytes()).hexdigest()
+    return store_run(
+        engine, load_system(system_name), year, peer, results, digest,
+        max(pull_ids) if len(pull_ids) else None, session,
+    )  # fmt: skip
 
 
 def _apply(sdf: Any, key: str, kernel: Any, sample_out: pl.DataFrame) -> Any:

@@ -140,29 +140,49 @@ def score_run(
     (:func:`kejin.db.joined`); without, in a transaction of its own."""
     loaded = load_system(system_name)
     system = loaded.system
-    if peer is not None and peer not in ("none", "chain", "revenue_band"):
-        raise ValidationError(
-            "同业组选项无效",
-            "invalid peer-group option",
-            [
-                Problem(
-                    "应为 none/chain/revenue_band",
-                    "expected none, chain or revenue_band",
-                    field="peer",
-                    value=peer,
-                )
-            ],
-        )
+    check_peer(peer)
     year = year or latest_year(engine)
     frame = load_frame(engine, system, year)
     if frame.height == 0:
         raise NotFoundError(f"{year}年没有企业数据", f"no firm has indicators for {year}")
     scored = score_system(frame, system, peer=peer)
-    results = results_frame(scored, system)
-    results_hash = frame_sha256(results)
-    params = {"system": system.id, "year": year, "peer": peer or system.peer_groups.extra}
     with engine.connect() as conn:
         pull = conn.execute(select(func.max(DataPull.id))).scalar()
+    return store_run(
+        engine,
+        loaded,
+        year,
+        peer,
+        results_frame(scored, system),
+        frame_sha256(frame),
+        pull,
+        session,
+    )
+
+
+def check_peer(peer: str | None) -> None:
+    if peer is not None and peer not in ("none", "chain", "revenue_band"):
+        raise ValidationError(
+            "同业组选项无效", "invalid peer-group option",
+            [Problem("应为 none/chain/revenue_band", "expected none, chain or revenue_band",
+                     field="peer", value=peer)],
+        )  # fmt: skip
+
+
+def store_run(
+    engine: Engine,
+    loaded: LoadedSystem,
+    year: int,
+    peer: str | None,
+    results: pl.DataFrame,
+    input_sha256: str,
+    pull: int | None,
+    session: Session | None = None,
+) -> dict[str, Any]:
+    """Store a run and its results (from this process or from Spark) with their hashes."""
+    system = loaded.system
+    results_hash = frame_sha256(results)
+    params = {"system": system.id, "year": year, "peer": peer or system.peer_groups.extra}
     with joined(engine, session) as unit:
         run = ScoreRun(
             system_id=system.id,
@@ -170,7 +190,7 @@ def score_run(
             system_sha256=loaded.sha256,
             year=year,
             snapshot_pull_id=pull,
-            input_sha256=frame_sha256(frame),
+            input_sha256=input_sha256,
             parameters=json.dumps(params, sort_keys=True),
             firms=results.height,
             results_sha256=results_hash,
