@@ -356,3 +356,75 @@ def test_pages_refuse_other_roles_and_other_firms(market: Market, app) -> None: 
     assert bank.get("/market").status_code == 403
     assert ent.get("/bank/market").status_code == 403
     assert login(app, "gov").get("/enterprise/market").status_code == 403
+
+
+def test_the_queue_is_paged_best_fit_first(market: Market, app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Three fitting needs, two a screen: every need on exactly one page, the order kept."""
+    from kejin.matching import pages_bank
+
+    monkeypatch.setattr(pages_bank, "QUEUE_ROWS", 2)
+    ent = login(app, "ent")
+    needs = {_post_need(ent, amount=str(a)) for a in (500000, 3000000, 9000000)}
+    bank = login(app, "bank")
+    first, second = bank.get("/bank/market"), bank.get("/bank/market?page=2")
+    rows = [re.findall(r'<tr data-need="(\d+)">', p.text.split('id="held"')[0])
+            for p in (first, second)]  # fmt: skip
+    assert len(rows[0]) == 2 and len(rows[1]) == 1
+    assert {int(n) for r in rows for n in r} == needs
+    assert "共 3 条" in first.text and "1 / 2" in first.text and "?page=2" in first.text
+    assert "?page=1" in second.text and "?page=3" not in second.text
+    # past the end: the last page, not an empty one
+    assert (
+        re.findall(
+            r'<tr data-need="(\d+)">', bank.get("/bank/market?page=9").text.split('id="held"')[0]
+        )
+        == rows[1]
+    )
+
+
+def test_a_bank_pushes_a_prospect_with_a_named_contact(market: Market, app) -> None:  # type: ignore[no-untyped-def]
+    """首贷培育: F4 (whitelist, never borrowed) fits BKA's open product; the officer names a
+    contact; the firm sees it; a second push, a non-prospect and an empty name are refused."""
+    from kejin.access.tables import AuditEvent
+    from kejin.matching import products as catalogue
+    from kejin.matching.tables import ProspectPush
+    from service.test_service_areas import add_version
+
+    from .conftest import ip_terms
+
+    add_version(market.engine, {world_mod.F4: "base", world_mod.F1: "base"}, {})
+    with transaction(market.engine) as s:
+        terms = ip_terms(product_id="BKA-OPEN", name="首贷通", guarantee_kinds=["credit"],
+                         eligibility=["whitelisted", "not dishonest"])  # fmt: skip
+        v = catalogue.draft(s, market.who("bank"), terms, submit=True)
+        catalogue.approve(s, market.who("bank2"), v.id)
+        world_mod.add_user(s, None, "ent4", "enterprise_user", uscc=world_mod.F4)
+    bank = login(app, "bank")
+    page = bank.get("/bank/market/prospects")
+    assert f"/bank/market/prospects/{world_mod.F4}/push" in page.text
+    assert f"/bank/market/prospects/{world_mod.F1}/push" not in page.text  # F1 borrowed
+    no_codes(page.text)
+    url = f"/bank/market/prospects/{world_mod.F4}/push"
+    zh, en = refused(bank, url, "/bank/market/prospects", contact_name="", contact_phone="12")
+    assert "须填写对接人姓名" in zh and "the phone must be" in en
+    r = bank.post(url, data=_form(bank, contact_name="王经理", contact_phone="0518-85800000",
+                                  product_id="BKA-OPEN"), follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303 and "notice=pushed" in r.headers["location"]
+    page = bank.get(r.headers["location"])
+    assert "已推送" in page.text and "王经理 · 0518-85800000" in page.text
+    zh, _ = refused(bank, url, "/bank/market/prospects", contact_name="李经理",
+                    contact_phone="13900000000")  # fmt: skip
+    assert "本行已于" in zh and "王经理" in zh
+    zh, _ = refused(bank, f"/bank/market/prospects/{world_mod.F1}/push", "/bank/market/prospects",
+                    contact_name="李经理", contact_phone="13900000000")  # fmt: skip
+    assert "不是本行的首贷培育对象" in zh
+    firm = login(app, "ent4")
+    page = firm.get("/enterprise/market")
+    contacts = re.search(r'<table id="contact-table">.*?</table>', page.text, re.S)
+    assert contacts and "王经理" in contacts.group(0) and "首贷通" in contacts.group(0)
+    assert "0518-85800000" in contacts.group(0)
+    assert 'id="contact-table"' not in login(app, "ent").get("/enterprise/market").text
+    with transaction(market.engine) as s:
+        assert s.scalar(select(func.count()).select_from(ProspectPush)) == 1
+        assert s.scalar(select(func.count()).select_from(AuditEvent)
+                        .where(AuditEvent.action == "match.prospect.push")) == 1  # fmt: skip

@@ -187,6 +187,7 @@ EXPECT: dict[str, Any] = {
     "match.need.read": lambda _: GOV_READERS | {"bank", "ent"},
     "match.for_need": lambda _: GOV_READERS | {"bank", "ent"},
     "match.take": lambda _: {"bank"},
+    "match.prospect.push": lambda _: {"bank"},
     "match.decide": lambda _: {"bank"},
     "match.funnel": lambda _: GOV_READERS,
     "match.redispatch": lambda _: {"gov"},

@@ -169,6 +169,7 @@ CASES: dict[str, tuple[str, Callable[..., dict[str, str]] | None]] = {
     "/bank/market/needs/{need_id}/decide": ("bank", _taken),
     "/bank/market/needs/{need_id}/disburse": ("bank", _taken),
     "/bank/market/products": ("bank", None),
+    "/bank/market/prospects/{uscc}/push": ("bank", None),
     "/bank/market/products/versions/{version_id}/submit": (
         "bank",
         _on(_market, version_id="draft"),

@@ -220,6 +220,47 @@ def funnel(
     _show(res, as_json)
 
 
+@match_app.command("quality")
+def quality(
+    needs: int = typer.Option(2000, "--needs", min=10, max=200_000, help="需求数 / needs drawn"),
+    seed: int = typer.Option(7, "--seed", help="随机种子 / seed"),
+    model: str = typer.Option("tech_firm", "--model", help="授信模型名 / credit model name"),
+    as_json: bool = JSON,
+) -> None:
+    """排序质量（对照合成区域真值）/ Ranking quality against the synthetic region's truth.
+
+    A batch measurement on the synthetic region (aggregates only; no firm's data is shown),
+    recorded as the system, like the credit model's training.
+    """
+    import polars as pl
+
+    from kejin.access.audit import utcnow
+    from kejin.matching import params, quality, query
+    from kejin.synth import market
+
+    engine = get_engine()
+    with transaction(engine) as s:
+        conn = s.connection()
+        truth = market.truth_frame(conn)
+        if truth.height == 0:
+            raise ValidationError(
+                "数据库中没有合成区域真值（先运行 kejin synth）",
+                "no synthetic region truth in the database (run kejin synth first)",
+                [Problem("", "", field="synth_truth", value="0")],
+            )
+        as_of = quality.as_of_of_region(conn) or utcnow().date()
+        firms = query.firms(conn, None, as_of)
+        prods = query.products_frame(s).filter(pl.col("kind") == "loan")
+        usccs = firms.join(truth, on="uscc", how="semi")["uscc"].to_list()
+        approvals, _ = query.approvals(
+            conn, prods.with_columns(pl.lit(model).alias("credit_model")), usccs, as_of
+        )
+        res = quality.measure(
+            firms, prods, truth, params.pricing(as_of), approvals, model, needs, seed
+        )
+    _show(res, as_json)
+
+
 @match_app.command("demo")
 def demo(
     who: str = WHO,

@@ -6,7 +6,9 @@ steps), firms' needs are posted (the demo firm's by its own user, with a consent
 bank; the others as a surveyed need, the government's import action), and each bank's demo
 officer takes, reviews, declines with a reason, approves and disburses — dated over the past
 weeks so the funnel has months, working days and a service level to measure. Draws are seeded:
-the same region and seed give the same marketplace.
+the same region and seed give the same marketplace. Decisions are drawn from the synthetic
+region's true approval probability (:mod:`kejin.synth.market`); the demo bank pushes three
+first-loan prospects with a named contact.
 
 The bank actions need an officer per bank; the demo makes one synthetic account per bank
 (``demo_officer_<bank>``, the demo exemption, a random password nobody is told) — the demo
@@ -31,11 +33,12 @@ from kejin.access.rules import Principal
 from kejin.access.service import SYSTEM, principal_of
 from kejin.access.tables import User
 from kejin.lending.tables import Institution, Loan
-from kejin.matching import products, query, service
+from kejin.matching import products, prospects, query, service
 from kejin.matching.products import ProductTerms
 from kejin.matching.service import NeedIn
 from kejin.matching.tables import Need
 from kejin.registry.tables import Enterprise
+from kejin.synth import market
 from kejin.vocab import DECLINE_REASONS
 
 #: Eligibility rules given to the synthetic products by their guarantee kind (the first kind
@@ -144,6 +147,7 @@ def fill(
     for r in pairs.filter(pl.col("eligible")).sort("need_id", "product_id").iter_rows(named=True):
         options.setdefault(r["need_id"], []).append((r["product_id"], r["institution_id"]))
     fit = {k: v[int(rng.integers(0, len(v)))] for k, v in options.items()}
+    truly = _true_approval(s, posted, fit, prods, now, seed)
     reasons = [r for r in DECLINE_REASONS if r != "other"]
     counts = dict.fromkeys(("taken", "first_review", "declined", "approved", "disbursed"), 0)
     for n in posted:
@@ -163,7 +167,7 @@ def fill(
             service.review(s, officer, n.id, note="材料齐全", now=at)
             counts["first_review"] += 1
             continue
-        if roll < 0.55:
+        if not truly[n.id]:
             reason = reasons[int(rng.integers(0, len(reasons)))]
             service.decide(s, officer, n.id, approve=False, reason=reason, now=at)
             counts["declined"] += 1
@@ -182,13 +186,75 @@ def fill(
             service.disburse(s, officer, n.id, amount=n.amount, contract_no=contract, now=at)
             counts["disbursed"] += 1
     mine = _firm_needs(s, firm_user, bank_user, now)
+    pushed = _push_prospects(s, bank_user, now)
     return {
+        "prospects_pushed": pushed,
         "adopted": len(adopted),
         "ruled": ruled,
         "posted": len(posted) + len(mine),
         **counts,
         "demo_firm_needs": mine,
     }
+
+
+#: The demo bank's named contact for its first-loan prospects (a demo person, not a real one).
+DEMO_CONTACT = ("演示客户经理 王敏", "0518-85800000")
+
+
+def _push_prospects(s: Session, bank_user: Principal, now: datetime, n: int = 3) -> int:
+    """首贷培育: the demo bank pushes its first ``n`` prospects with a named contact."""
+    rows = query.bank_prospects(s, bank_user, now)
+    for r in rows[:n]:
+        prospects.push(s, bank_user, r["uscc"], *DEMO_CONTACT, r["products"][0], now=now)
+    return min(n, len(rows))
+
+
+#: The approval share of decided needs when the region has no synthetic truth.
+APPROVE_WITHOUT_TRUTH = 0.64
+
+
+def _true_approval(
+    s: Session,
+    posted: list[Need],
+    fit: dict[int, tuple[str, str]],
+    prods: pl.DataFrame,
+    now: datetime,
+    seed: int,
+) -> dict[int, bool]:
+    """Whether the bank truly approves each need under the product it took it for.
+
+    Drawn from the synthetic region's true approval probability (:mod:`kejin.synth.market`:
+    the firm's true default risk, the product's guarantee kind, the amount against what the
+    firm can carry), so the funnel's approvals and declines carry the latent truth; a firm
+    without synthetic truth is approved with :data:`APPROVE_WITHOUT_TRUTH`.
+    """
+    conn = s.connection()
+    truth = market.truth_frame(conn)
+    usccs = sorted({n.uscc for n in posted})
+    firm = query.firms(conn, usccs, now.date()).select("uscc", "revenue", "invention_patents")
+    kinds = prods.select(
+        "product_id", pl.col("guarantee_kinds").list.first().alias("guarantee_kind")
+    )
+    pairs = (
+        pl.DataFrame(
+            [(n.id, n.uscc, float(n.amount), fit[n.id][0]) for n in posted if n.id in fit],
+            schema={
+                "need_id": pl.Int64,
+                "uscc": pl.String,
+                "amount": pl.Float64,
+                "product_id": pl.String,
+            },
+            orient="row",
+        )
+        .join(kinds, on="product_id", how="left")
+        .join(firm, on="uscc", how="left")
+        .join(truth, on="uscc", how="left")
+    )
+    judged = market.true_approval(pairs.filter(pl.col("pd_annual").is_not_null()), seed)
+    rng = np.random.default_rng(seed + 1)
+    out = {n.id: bool(rng.random() < APPROVE_WITHOUT_TRUTH) for n in posted}
+    out.update(dict(zip(judged["need_id"], judged["approved"], strict=True)))
+    return out
 
 
 def _firm_needs(s: Session, firm_user: Principal, bank_user: Principal, now: datetime) -> list[int]:

@@ -252,37 +252,7 @@ def match(
             pl.lit(None, pl.Float64).alias("approval_prob"),
             pl.lit(None, pl.String).alias("model_id"),
         )
-    p = pl.col("approval_prob")
-    band = (pl.col("spread_max_bp") - pl.col("spread_min_bp")) / 10_000
-    expected = pl.col("rate_low") + band * pl.when(p.is_null()).then(0.5).otherwise(1 - p)
-    fit = 0.5 * _position_fit(
-        amount, pl.col("min_amount").cast(pl.Float64), pl.col("max_amount").cast(pl.Float64)
-    ) + 0.5 * _position_fit(
-        pl.col("term_months").cast(pl.Float64),
-        pl.col("min_term_months").cast(pl.Float64),
-        pl.col("max_term_months").cast(pl.Float64),
-    )
-    room = max(pricing.rate_cap - pricing.lpr, 1e-9)
-    price = (1 - (pl.col("expected_rate") - pricing.lpr) / room).clip(0.0, 1.0)
-    score = (
-        pl.when(p.is_null())
-        .then(0.5 * pl.col("fit") + 0.5 * price)
-        .otherwise(
-            WEIGHTS["fit"] * pl.col("fit") + WEIGHTS["price"] * price + WEIGHTS["approval"] * p
-        )
-    )
-    pairs = (
-        pairs.with_columns(expected.alias("expected_rate"), fit.alias("fit"))
-        .with_columns(pl.when(pl.col("eligible")).then(score).otherwise(None).alias("score"))
-        .sort("need_id", "product_id")
-        .with_columns(
-            pl.col("score")
-            .rank("ordinal", descending=True)
-            .over("need_id")
-            .cast(pl.Int64)
-            .alias("rank")
-        )
-    )
+    pairs = score_and_rank(pairs, pricing)
     keep = [
         "need_id",
         "uscc",
@@ -307,6 +277,53 @@ def match(
         "rate_low",
     ]
     return pairs.select(keep)
+
+
+def score_columns(pairs: pl.DataFrame, pricing: Pricing) -> pl.DataFrame:
+    """Add ``expected_rate``, ``fit`` and ``score`` (eligible pairs only): the one formula.
+
+    See :func:`match`; shared by the bulk path (:mod:`.bulk`), which calls it on the eligible
+    pairs alone. Reads amount, term_months, the product's ranges and spreads, ``rate_low``,
+    ``eligible`` and ``approval_prob``.
+    """
+    amount = pl.col("amount").cast(pl.Float64)
+    p = pl.col("approval_prob")
+    band = (pl.col("spread_max_bp") - pl.col("spread_min_bp")) / 10_000
+    expected = pl.col("rate_low") + band * pl.when(p.is_null()).then(0.5).otherwise(1 - p)
+    fit = 0.5 * _position_fit(
+        amount, pl.col("min_amount").cast(pl.Float64), pl.col("max_amount").cast(pl.Float64)
+    ) + 0.5 * _position_fit(
+        pl.col("term_months").cast(pl.Float64),
+        pl.col("min_term_months").cast(pl.Float64),
+        pl.col("max_term_months").cast(pl.Float64),
+    )
+    room = max(pricing.rate_cap - pricing.lpr, 1e-9)
+    price = (1 - (pl.col("expected_rate") - pricing.lpr) / room).clip(0.0, 1.0)
+    score = (
+        pl.when(p.is_null())
+        .then(0.5 * pl.col("fit") + 0.5 * price)
+        .otherwise(
+            WEIGHTS["fit"] * pl.col("fit") + WEIGHTS["price"] * price + WEIGHTS["approval"] * p
+        )
+    )
+    return pairs.with_columns(expected.alias("expected_rate"), fit.alias("fit")).with_columns(
+        pl.when(pl.col("eligible")).then(score).otherwise(None).alias("score")
+    )
+
+
+def score_and_rank(pairs: pl.DataFrame, pricing: Pricing) -> pl.DataFrame:
+    """:func:`score_columns`, then rank (1 = best, ties by product id) among a need's pairs."""
+    return (
+        score_columns(pairs, pricing)
+        .sort("need_id", "product_id")
+        .with_columns(
+            pl.col("score")
+            .rank("ordinal", descending=True)
+            .over("need_id")
+            .cast(pl.Int64)
+            .alias("rank")
+        )
+    )
 
 
 def _pair_reasons() -> list[tuple[str, pl.Expr, pl.Expr, pl.Expr]]:

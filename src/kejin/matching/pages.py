@@ -27,7 +27,7 @@ from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Forbidden, Principal
 from kejin.errors import KejinError, NotFoundError, Problem, ValidationError
 from kejin.lending.tables import Institution
-from kejin.matching import params, products, query, service
+from kejin.matching import params, products, prospects, query, relay, service
 from kejin.matching.tables import ProductVersion
 from kejin.vocab import GUARANTEE_KINDS
 from kejin.web import flash
@@ -50,6 +50,7 @@ NOTICES = (
     "submitted",
     "product_approved",
     "assigned",
+    "pushed",
     "redispatched",
 )
 
@@ -156,12 +157,16 @@ def _market_page(request: Request, p: Principal, s: Session) -> Response:
         if r["product_id"] in live
     ]
     needs = sorted(service.firm_needs(s, p, uscc), key=lambda n: -n["id"])
+    advice = relay.advise(s, p, uscc, {r["product_id"] for r in shelf if r["eligible"]})
     return render(
         request,
         "market_firm.html",
         {
             "shelf": shelf,
             "needs": needs,
+            "contacts": prospects.pushed_to_firm(s, p, uscc),
+            "relay": advice,
+            "product_names": {pid: v.name for pid, v in live.items()},
             "banks": bank_names(s),
             "institutions": institution_names(s),
             "vocab_guarantee": GUARANTEE_KINDS,

@@ -22,7 +22,7 @@ from kejin.access.audit import utcnow
 from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Forbidden, Principal, live_consent
 from kejin.lending.tables import Loan
-from kejin.matching import params, products, query, service
+from kejin.matching import params, products, prospects, query, service
 from kejin.matching.kernels import FIRM_FIELDS
 from kejin.matching.pages import bank_names, decimal_of, error_view, int_of, notice, step
 from kejin.matching.products import ProductTerms
@@ -40,7 +40,11 @@ VersionId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 HELD_ROWS = 200
 
 
-def _desk(request: Request, p: Principal, s: Session) -> Response:
+#: Needs of the queue shown a screen at a time.
+QUEUE_ROWS = 50
+
+
+def _desk(request: Request, p: Principal, s: Session, page: int = 1) -> Response:
     f = flash.read(request, s)
     now = utcnow()
     versions = [
@@ -63,12 +67,16 @@ def _desk(request: Request, p: Principal, s: Session) -> Response:
             )
         ).all()
     )
+    queue = query.bank_queue(s, p, now, page, QUEUE_ROWS)
     return render(
         request,
         "market_bank.html",
         {
             "versions": versions,
-            "queue": query.bank_queue(s, p, now),
+            "queue": queue["rows"],
+            "queue_total": queue["total"],
+            "page": queue["page"],
+            "pages": queue["pages"],
             "held": [{**service.view(n), "firm": names.get(n.uscc, n.uscc)} for n in held],
             "exclusive_days": int(params.value("exclusive_working_days", now.date())),
             "error": error_view(f.error, lang_of(request)),
@@ -78,8 +86,13 @@ def _desk(request: Request, p: Principal, s: Session) -> Response:
 
 
 @router.get("/bank/market")
-def desk(request: Request, p: Principal = permit("page.bank"), s: Session = TX) -> Response:
-    return _desk(request, p, s)
+def desk(
+    request: Request,
+    page: int = Query(1, ge=1, le=100_000),
+    p: Principal = permit("page.bank"),
+    s: Session = TX,
+) -> Response:
+    return _desk(request, p, s, page)
 
 
 @router.post("/bank/market/needs/{need_id}/take")
@@ -198,15 +211,49 @@ def disburse(
     return step(request, s, go, f"/bank/market/needs/{need_id}", "disbursed", form, own=True)
 
 
-@router.get("/bank/market/prospects")
-def prospects(request: Request, p: Principal = permit("page.bank"), s: Session = TX) -> Response:
-    names = {v.product_id: v.name for v in products.live(s, p.institution_id)}
+def _prospects(request: Request, p: Principal, s: Session) -> Response:
+    f = flash.read(request, s)
+    names = dict(s.execute(select(ProductVersion.product_id, ProductVersion.name)).all())
+    assert p.institution_id is not None
     return render(
-        request, "market_prospects.html", {"rows": query.bank_prospects(s, p), "names": names}
+        request,
+        "market_prospects.html",
+        {
+            "rows": query.bank_prospects(s, p),
+            "names": names,
+            "pushed": prospects.pushed_by_bank(s, p.institution_id),
+            "form": f.form or {},
+            "error": error_view(f.error, lang_of(request)),
+            "notice": notice(request),
+        },
     )
 
 
-# ---------------------------------------------------------------- products
+@router.get("/bank/market/prospects")
+def prospects_page(
+    request: Request, p: Principal = permit("page.bank"), s: Session = TX
+) -> Response:
+    return _prospects(request, p, s)
+
+
+@router.post("/bank/market/prospects/{uscc}/push")
+def push_prospect(
+    request: Request,
+    uscc: Annotated[str, PathParam(min_length=18, max_length=18)],
+    contact_name: str = Form("", max_length=40),
+    contact_phone: str = Form("", max_length=20),
+    product_id: str = Form("", max_length=30),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("match.prospect.push"),
+    s: Session = TX,
+) -> Response:
+    """首贷培育: name the person who will contact the prospect (PRG; refusals in place)."""
+    check_csrf(request, csrf_token_)
+    form = {"uscc": uscc, "contact_name": contact_name, "contact_phone": contact_phone}
+    go = lambda: prospects.push(  # noqa: E731
+        s, p, uscc, contact_name, contact_phone, product_id or None
+    )
+    return step(request, s, go, "/bank/market/prospects", "pushed", form)
 
 
 def _product_form(request: Request, form: dict[str, Any], err: Any = None) -> Response:

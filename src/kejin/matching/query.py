@@ -473,11 +473,15 @@ def supermarket(
     return sorted(out, key=lambda r: (not r["eligible"], r["product_id"]))
 
 
-def bank_queue(s: Session, p: Principal, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Published needs that fit at least one live product of the officer's bank, best first.
+def bank_queue(
+    s: Session, p: Principal, now: datetime | None = None, page: int = 1, size: int = 50
+) -> dict[str, Any]:
+    """Published needs that fit at least one live product of the officer's bank, best first,
+    a page of ``size`` at a time: ``{"rows": […], "total": n, "page": k, "pages": m}``.
 
-    One kernel run over the open needs × the bank's products; each need once, with the
-    products it fits (best first) and the firm as the bank may see it (:func:`_firm_view`).
+    One kernel run over the open needs × the bank's products (the order needs them all); each
+    need once, with the products it fits (best first). The firm as the bank may see it
+    (:func:`_firm_view`, a consent check per firm) is built for the page's needs only.
     """
     authorize(s, p, "match.for_product")
     now = now or utcnow()
@@ -485,10 +489,16 @@ def bank_queue(s: Session, p: Principal, now: datetime | None = None) -> list[di
     if p.role == "bank_officer":
         prods = prods.filter(pl.col("institution_id") == p.institution_id)
     open_needs = list(s.scalars(select(Need).where(Need.state == "published").order_by(Need.id)))
+    empty = {"rows": [], "total": 0, "page": 1, "pages": 1}
     if not open_needs or prods.height == 0:
-        return []
+        return empty
     pairs, _, _ = _rank_frame(s, open_needs, prods, now.date())
     fit = pairs.filter(pl.col("eligible")).sort("score", "need_id", descending=[True, False])
+    order = fit["need_id"].unique(maintain_order=True).to_list()
+    pages = max(1, -(-len(order) // size))
+    page = min(max(page, 1), pages)
+    shown = set(order[(page - 1) * size : page * size])
+    fit = fit.filter(pl.col("need_id").is_in(list(shown)))
     by_need = {n.id: n for n in open_needs}
     firm = firms(s.connection(), fit["uscc"].unique().to_list(), now.date())
     by_uscc = {r["uscc"]: r for r in firm.iter_rows(named=True)}
@@ -512,8 +522,15 @@ def bank_queue(s: Session, p: Principal, now: datetime | None = None) -> list[di
                 "firm": _firm_view(s, p, by_uscc[r["uscc"]], now),
             }
         row["products"].append({"product_id": r["product_id"], "name": names[r["product_id"]]})
-    log(s, p, "match.queue", "institution", p.institution_id or "*", detail={"needs": len(out)})
-    return list(out.values())
+    log(
+        s,
+        p,
+        "match.queue",
+        "institution",
+        p.institution_id or "*",
+        detail={"needs": len(out), "total": len(order), "page": page},
+    )
+    return {"rows": list(out.values()), "total": len(order), "page": page, "pages": pages}
 
 
 def bank_prospects(s: Session, p: Principal, now: datetime | None = None) -> list[dict[str, Any]]:

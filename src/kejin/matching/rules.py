@@ -32,6 +32,8 @@ add_rules(
         *(Rule("match.for_product", r, "region") for r in READERS),
         Rule("match.for_product", "bank_officer", "scoped"),
         Rule("match.take", "bank_officer", "scoped"),
+        # 首贷培育: an officer pushes a prospect for its own bank (checked in the service)
+        Rule("match.prospect.push", "bank_officer", "scoped"),
         Rule("match.decide", "bank_officer", "scoped"),
         Rule("match.redispatch", "gov_admin", "region"),
         Rule("match.assign", "gov_admin", "region"),

@@ -227,3 +227,28 @@ class NeedEvent(Base):
     institution_id: Mapped[str | None] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(String(40), info=label("原因代码", "reason code"))
     note: Mapped[str | None] = mapped_column(String(500), info=label("说明", "note"))
+
+
+class ProspectPush(Base):
+    """首贷培育: a bank names the person who will contact a prospect (a whitelist firm that fits
+    its products and never borrowed). One push per bank and firm; the firm sees it on its page.
+    """
+
+    __tablename__ = "match_prospect_pushes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    institution_id: Mapped[str] = mapped_column(
+        ForeignKey("institutions.id"), info=label("机构", "institution")
+    )
+    uscc: Mapped[str] = mapped_column(
+        ForeignKey("enterprises.uscc"), index=True, info=label("统一社会信用代码", "USCC")
+    )
+    product_id: Mapped[str | None] = mapped_column(
+        ForeignKey("products.id"), info=label("推荐产品", "product offered")
+    )
+    contact_name: Mapped[str] = mapped_column(String(40), info=label("对接人", "contact person"))
+    contact_phone: Mapped[str] = mapped_column(String(20), info=label("联系电话", "contact phone"))
+    pushed_by: Mapped[str] = mapped_column(String(60), info=label("推送人", "pushed by"))
+    pushed_at: Mapped[datetime] = mapped_column(DateTime, info=label("推送时间", "pushed at"))
+
+    __table_args__ = (UniqueConstraint("institution_id", "uscc"),)
