@@ -86,16 +86,21 @@ def _make_demo_argv(tmp: Path) -> list[list[str]]:
         ["demo-accounts", "--json"],
         ["points", "score", "--system", "most-v1", "--year", "2024"],
         ["points", "score", "--system", "most-v1"],
+        ["whitelist", "refresh", "--as-of", "2026-06-30"],
         ["whitelist", "refresh"],
         ["whitelist", "push", "--institution", "all", "--out-dir", str(tmp / "wl"), "--who",
          "demo_gov"],
         ["summary"],
+        ["stats", "lpr", "import"],
+        ["stats", "book", "--month", "2026-06", "--out", str(tmp / "stats.xlsx")],
         ["credit", "warnings", "--month", "2026-06"],
         ["policy", "demo", *demo],
         ["fund", "demo", "--capital", "50000000", "--out", str(tmp / "out"), "--replace", *demo],
         ["match", "products", "adopt", *demo],
         ["match", "demo", *demo, "--firm", "demo_firm", "--bank", "demo_bank"],
-        ["credit", "demo", "--who", "demo_bank"],
+        ["credit", "demo", "--who", "demo_bank", "--consents", "5"],
+        ["relend", "demo", *demo, "--bank", "demo_bank"],
+        ["stats", "demo", "--who", "demo_gov"],
     ]  # fmt: skip
 
 
@@ -122,7 +127,18 @@ def test_the_walks_build_their_state_as_make_demo_does(tmp_path: Path) -> None:
 
 
 #: Command groups (``kejin GROUP COMMAND``) among the recipe's commands; the rest are single.
-GROUPS = {"audit", "db", "points", "whitelist", "credit", "policy", "fund", "match"}
+GROUPS = {
+    "audit",
+    "db",
+    "points",
+    "whitelist",
+    "credit",
+    "policy",
+    "fund",
+    "match",
+    "stats",
+    "relend",
+}
 
 
 def _eligible_firms(engine: Any, n: int) -> list[str]:
