@@ -76,6 +76,7 @@ def test_a_firm_registers_is_confirmed_approved_and_changes_its_password(  # typ
     assert number in firm.inner_text("#reg-confirmed")
 
     rev = _page(chromium, reg_server, "rev")
+    rev.click("#nav-more summary")  # the header's secondary items
     rev.click("#nav-registrations")
     row = f"#reg-table tr[data-request='{number}']"
     assert "待政府审核" in rev.inner_text(row)

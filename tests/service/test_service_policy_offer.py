@@ -36,7 +36,9 @@ def _offer(html: str) -> tuple[Decimal, list[str], list[str]]:
     total = Decimal(re.search(r'id="policy-total">([\d,.]+)', html).group(1).replace(",", ""))  # type: ignore[union-attr]
     table = html.split('id="policy-table"')[1].split("</table>")[0]
     eligible = re.findall(r'<tr class="pol-eligible">.*?</td><td>\d{4}</td><td>([^<]+)</td>', table)
-    open_ = html.split('id="open-table"')[1].split("</table>")[0]
+    open_ = (
+        html.split('id="open-table"')[1].split("</table>")[0] if 'id="open-table"' in html else ""
+    )
     forms = re.findall(
         r'data-entity="([^"]+)"[^>]*>(?:(?!</tr>).)*class="primary apply"', open_, re.S
     )
@@ -83,6 +85,11 @@ def test_before_any_programme_the_claim_year_is_shown_as_not_open(
     assert (total, eligible, forms) == (Decimal("0"), [], [])
     if claim_year(date.today()) == 2025:
         assert 'class="pol-not_open"' in page and "尚未开放申报" in page
+    # nothing is open: no apply form with an empty list of programmes, a sentence instead
+    assert 'id="apply-form"' not in page and 'id="apply-programme"' not in page
+    assert 'id="no-open"' in page and "目前没有向本企业开放申报的项目" in page
+    en = ent.get("/enterprise/policies?lang=en").text
+    assert 'id="apply-form"' not in en and "No programme is open to this firm now" in en
     gov = login(app, "gov").get("/policies").text
     assert f'id="create-year" size="6" value="{claim_year(date.today())}"' in gov
 

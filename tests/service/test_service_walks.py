@@ -245,6 +245,14 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
+HEADER_SPREAD = """() => {
+  const tops = [...document.querySelectorAll('header > *')]
+    .filter(e => e.getClientRects().length)
+    .map(e => { const r = e.getBoundingClientRect(); return r.top + r.height / 2; });
+  return Math.max(...tops) - Math.min(...tops);
+}"""  # how far apart the middles of the header's visible items sit (one row: they are centred)
+
+
 class Walk:
     """One person in one language: every page reached is checked (answer, codes, overflow) and
     the findings are kept for the end of the test, so one walk reports all it saw."""
@@ -296,6 +304,9 @@ class Walk:
         )
         if wide > 1:
             self.found.append(f"{url}: {wide}px wider than the 1280px window")
+        spread = self.page.evaluate(HEADER_SPREAD)
+        if spread > 16:  # a second row sits a line (> 20px) below the first
+            self.found.append(f"{url}: the header wraps onto a second row at 1280px")
 
     def go(self, path: str) -> None:
         sep = "&" if "?" in path else "?"
