@@ -78,3 +78,26 @@ def test_government_deposits_and_reads_the_claim_page_in_english(app, engine, wo
     assert en.status_code == 200 and "Shares and the clauses deciding them" in en.text
     assert "direct loan" in en.text
     assert login(app, "bank").get(f"/fund/claims/{ids['claim_BKB_other']}").status_code == 403
+
+
+def test_a_pool_named_as_its_scheme_reads_in_english_on_the_english_page(
+    app, engine, world
+) -> None:  # type: ignore[no-untyped-def]
+    """A pool bearing its scheme's Chinese name shows the scheme file's English name on the
+    English page (it showed 安徽省… there); a pool named otherwise keeps its own name."""
+    from datetime import date
+
+    from kejin.fund import service as svc
+    from kejin.fund.scheme import load_scheme
+
+    build_fund(engine)
+    sc = load_scheme("anhui")
+    svc.create_pool(
+        engine, "named", sc.name_zh, "anhui", svc.Actor("fund_manager", date.today(), "t"), "t:p"
+    )
+    gov = login(app, "gov")
+    en, zh = gov.get("/fund?lang=en").text, gov.get("/fund?lang=zh").text
+    heads = re.findall(r"<h2>([^<]+) <span", en)
+    assert sc.name_en in heads and sc.name_zh not in en.split("<main>")[1]
+    assert sc.name_zh in re.findall(r"<h2>([^<]+) <span", zh)
+    assert "连云港市科技贷款风险补偿资金池" in heads  # its own name, no English one to give

@@ -162,7 +162,7 @@ def run_demo(
             engine,
             gov,
             pool=pool,
-            name=f"{s.name_zh}（演示）",
+            name=s.name_zh,  # the scheme file names it in every language (the id says demo)
             scheme=scheme,
             why=why,
             key=f"{k}:pool",

@@ -130,8 +130,17 @@ def labels(s: Session, lang: str) -> dict[str, Callable[..., str]]:
         hit = next((x for x in sc.categories if x.id == category_id), None) if sc else None
         return category_id if hit is None else (hit.name_en if en else hit.name_zh)
 
+    def pool_label(pool_id: str) -> str:
+        """The pool's name; on a page in English, the scheme file's English name when the pool
+        bears the scheme's Chinese one (a pool is named once, in Chinese, when it is opened)."""
+        row = pools.get(pool_id)
+        if row is None:
+            return pool_id
+        sc = scheme(row.scheme_id) if en else None
+        return sc.name_en if sc is not None and row.name == sc.name_zh else row.name
+
     return {
-        "pool_label": lambda pool_id: pools[pool_id].name if pool_id in pools else pool_id,
+        "pool_label": pool_label,
         "pool_scheme": lambda pool_id: pools[pool_id].scheme_id if pool_id in pools else None,
         "scheme_name": scheme_name,
         "party": party,
@@ -147,10 +156,11 @@ def _fund_page(request: Request, p: Principal, s: Session) -> Response:
     f = flash.read(request, s)
     engine = request.app.state.engine
     ps = pools(s, engine, date.today())
+    name = labels(s, lang)["pool_label"]
     chart = charts.hbar(
         t("fund_balance_chart", lang),
-        [(x["name"], x["balance"]) for x in ps]
-        + [(x["name"] + " · " + t("fund_enrolled", lang), x["enrolled_balance"]) for x in ps],
+        [(name(x["pool"]), x["balance"]) for x in ps]
+        + [(name(x["pool"]) + " · " + t("fund_enrolled", lang), x["enrolled_balance"]) for x in ps],
         1,
         lang=lang,
     )
