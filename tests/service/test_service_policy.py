@@ -427,3 +427,25 @@ def test_a_parameter_revision_after_payment_is_corrected_once(
         data={"csrf_token": gov.headers["X-CSRF-Token"], "as_of": "soon"},
     )
     assert r.status_code == 200 and 'id="correct-error"' in r.text and "YYYY-MM-DD" in r.text
+
+
+def test_the_eligible_list_pages_with_the_numbered_pager_and_no_dangling_range(
+    app, engine: Engine, world
+) -> None:
+    """56 eligible loans, 50 a screen: the second screen says "51–56 / 56" (before: a hand-made
+    offset pager whose links dropped the language), its links keep the page's query."""
+    import re
+
+    qualify(engine, extra=55)
+    gov, rev = login(app, "gov"), login(app, "rev")
+    _published(gov, rev)
+    second = gov.get(f"/policies/{PROGRAMME}/eligible?lang=en&page=2").text
+    nav = second.split('id="eligible-pager"')[1].split("</nav>")[0]
+    words = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", nav))
+    assert "Rows 51–56 / 56" in words and "Page 2 / 2" in words
+    assert not re.search(r"–\s*(?!\d)", words)  # every range has both ends
+    hrefs = [h.replace("&amp;", "&") for h in re.findall(r'href="([^"]+)"', nav)]
+    assert hrefs and all("lang=en" in h for h in hrefs)
+    assert second.count("<tr><td>") == 6 and "<tr><td>51</td>" in second
+    past = gov.get(f"/policies/{PROGRAMME}/eligible?lang=zh&page=9").text  # past the end: the last
+    assert "本页 51–56 / 56" in re.sub(r"<[^>]+>", "", past)

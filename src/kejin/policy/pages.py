@@ -22,7 +22,6 @@ from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Principal
 from kejin.api import status_of
 from kejin.errors import KejinError, Problem, ValidationError, parse_date
-from kejin.params import Offset
 from kejin.policy import library
 from kejin.policy import operations as ops
 from kejin.policy.engine import ROUNDING_TEXT, Policy
@@ -35,6 +34,7 @@ from kejin.web import charts, flash
 from kejin.web.flash import refused, see_other
 from kejin.web.i18n import t, term
 from kejin.web.pages import lang_of, render
+from kejin.web.paging import PAGE_Q, clamp, pager
 
 router = APIRouter(include_in_schema=False)
 
@@ -463,12 +463,20 @@ def pay_application(
 def eligible_page(
     request: Request,
     programme_id: ProgrammeId,
-    offset: Offset = 0,
+    page: int = PAGE_Q,
     p: Principal = permit("policy.eligible"),
     s: Session = TX,
 ) -> Response:
-    out = ops.eligible(s, request.app.state.engine, p, programme_id, offset=offset, limit=PAGE)
-    return render(request, "policy_eligible.html", {"e": out, "clause_text": ops.clause_text})
+    """The eligible firms a screen at a time, with the numbered pager every list uses."""
+    engine = request.app.state.engine
+    out = ops.eligible(s, engine, p, programme_id, offset=(page - 1) * PAGE, limit=PAGE)
+    if not out["items"] and page > 1 and out["total"]:  # past the end: the last page
+        page = clamp(page, out["total"], PAGE)
+        out = ops.eligible(s, engine, p, programme_id, offset=(page - 1) * PAGE, limit=PAGE)
+    pg = pager(request, page, out["total"], PAGE)
+    return render(
+        request, "policy_eligible.html", {"e": out, "pg": pg, "clause_text": ops.clause_text}
+    )
 
 
 @router.get("/policies/{programme_id}/simulate")
