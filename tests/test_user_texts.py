@@ -24,7 +24,9 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "kejin"
 
 INTERNAL = re.compile(
     r"""
-      \bissues?\s*\#?\s*\d+                     # issue 4, issue #5
+      \bissues?\s*[\#-]?\s*\d+                  # issue 4, issue #5, issue-5
+    | \bissues?\s*\#                           # issue #
+    | \bkejin\s+issues?\b                      # as summarised in kejin issue
     | \bseeds?\s*\#?\s*0\d\d                    # seed 003
     | \bthe\s+seeds?\b(?!\s+(stage|round|fund|capital|investment|period))
     | \bseeds?/                                 # a path into the seeds
