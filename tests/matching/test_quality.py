@@ -121,3 +121,25 @@ def test_the_command_refuses_a_database_without_synthetic_truth(market, monkeypa
     r = CliRunner().invoke(cli.app, ["match", "quality", "--needs", "10", "--json"])
     assert isinstance(r.exception, ValidationError), (r.output, r.exception)
     assert "kejin synth" in r.exception.reason_en and "kejin synth" in r.exception.reason_zh
+
+
+def test_the_command_on_an_unmigrated_database_says_what_to_run(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A database nobody migrated: the bilingual sentence every region command gives (it was
+    a raw "no such table" SQL error)."""
+    from typer.testing import CliRunner
+
+    from kejin import cli
+    from kejin.db import make_engine
+    from kejin.errors import NotFoundError
+
+    bare = make_engine(f"sqlite:///{tmp_path / 'bare.db'}")
+    try:
+        monkeypatch.setattr("kejin.matching.commands.get_engine", lambda: bare)
+        cli._mount_areas()
+        r = CliRunner().invoke(cli.app, ["match", "quality", "--needs", "10", "--json"])
+        assert isinstance(r.exception, NotFoundError), (r.output, r.exception)
+        assert "kejin db upgrade" in r.exception.reason_zh
+        assert "kejin db upgrade" in r.exception.reason_en
+        assert "match_product_versions" in r.exception.reason_en
+    finally:
+        bare.dispose()

@@ -236,9 +236,12 @@ def quality(
 
     from kejin.access.audit import utcnow
     from kejin.matching import params, quality, query
+    from kejin.matching.tables import ProductVersion
     from kejin.synth import market
+    from kejin.synth.service import require_schema
 
     engine = get_engine()
+    require_schema(engine, (ProductVersion.__tablename__,))
     with transaction(engine) as s:
         conn = s.connection()
         truth = market.truth_frame(conn)

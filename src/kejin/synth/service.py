@@ -97,10 +97,11 @@ _REGION = (
 )
 
 
-def _require_schema(engine: Engine) -> None:
-    """A database nobody migrated gets a sentence telling what to run, not a traceback."""
+def require_schema(engine: Engine, tables: tuple[str, ...] = ()) -> None:
+    """A database nobody migrated gets a sentence telling what to run, not a traceback: the
+    region's tables and ``tables`` (those the caller reads besides) must all exist."""
     have = set(inspect(engine).get_table_names())
-    missing = [t for t in _REGION if t not in have]
+    missing = [t for t in (*_REGION, *tables) if t not in have]
     if missing:
         raise NotFoundError(
             f"数据库结构未建立（缺少 {', '.join(missing)}），请先运行 kejin db upgrade",
@@ -147,7 +148,7 @@ def build_region(
     on the load's connection, so the region and its record commit together.
     """
     t0 = time.perf_counter()
-    _require_schema(engine)
+    require_schema(engine)
     meta = Base.metadata.tables
     ours = region_tables([t.name for t in meta.values() if t.name in _REGION])
     if not replace:  # fail before spending minutes generating; checked again when writing
@@ -213,7 +214,7 @@ def region_summary(engine: Engine, as_of: dt.date | None = None) -> dict[str, An
       past due);
     * ``npl_ratio``: non-performing balance / total balance in the latest status month.
     """
-    _require_schema(engine)
+    require_schema(engine)
     with engine.connect() as conn:
         if as_of is None:
             as_of = data_date(conn)
