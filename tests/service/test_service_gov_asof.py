@@ -63,3 +63,21 @@ def test_a_refresh_with_nothing_changed_makes_no_version_and_says_so(app, world,
     shown = gov.get(again.headers["location"]).text
     assert "名单没有变化，未生成新版本" in shown
     assert shown.count("<tr><td>v") == 2  # the fixture's version and the first refresh only
+
+
+def test_a_profile_judges_titles_on_the_data_date(app, world, engine) -> None:
+    """A title that ends 30 days after the data date (and so lapsed by today) is expiring on
+    the profile, as the dashboard counts it valid; one that ends before it is expired."""
+    day = utcnow().date() - timedelta(days=200)
+    with transaction(engine) as s:
+        s.execute(delete(Qualification).where(Qualification.uscc == F1))
+        s.add(Qualification(uscc=F1, kind="hnte", certificate_no="Q-SOON", source="most",
+                            valid_from=day - timedelta(days=300), valid_to=day + timedelta(days=30)))  # fmt: skip
+        s.add(Qualification(uscc=F1, kind="srdi_sme", certificate_no="Q-OLD", source="miit",
+                            valid_from=day - timedelta(days=900), valid_to=day - timedelta(days=1)))  # fmt: skip
+        s.add(SynthRun(seed=1, firms=4, as_of=day.isoformat(), generator_version="t"))
+    gov = login(app, "gov")
+    quals = {q["certificate_no"]: q["status"] for q in gov.get(f"/api/firms/{F1}").json()["qualifications"]}  # fmt: skip
+    assert quals == {"Q-SOON": "expiring", "Q-OLD": "expired"}
+    page = gov.get(f"/firms/{F1}?lang=zh").text
+    assert page.count("90天内到期") == 1 and page.count("已过期") == 1

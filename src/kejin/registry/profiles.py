@@ -334,7 +334,9 @@ def firm_profile(session: Session, p: Principal, uscc: str, years: int = 3) -> d
     fields = PROFILE_FIELDS if level in ("profile", "full") else WHITELIST_FIELDS
     out: dict[str, Any] = {"level": level, **{f: getattr(e, f) for f in fields}}
     quals = _rows(session, _QUALIFICATIONS, uscc)
-    today = now.date()
+    from kejin.asof import data_date
+
+    today = data_date(session.connection())  # titles are judged as of the data (kejin.asof)
     if level == "whitelist":
         out["qualifications"] = sorted(
             {q["kind"] for q in quals if q["valid_from"] <= today <= q["valid_to"]}
