@@ -172,3 +172,24 @@ def test_the_pack_page_reads_as_an_officer_quotes_a_decision(app, world, monkeyp
     assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d", html)  # no microseconds in the decision time
     history = bank.get("/bank/credit").text
     assert "0.0330" not in history  # a stored fraction never reaches the page as such
+
+
+def test_the_english_pack_page_speaks_english_punctuation_and_labels(app, world) -> None:  # type: ignore[no-untyped-def]
+    """The English evidence page: its headers translated ("Product", not "product"), English
+    colons and separators (not "Replay："), and no component code beside a label."""
+    import re
+
+    from kejin.credit.routes import COMPONENTS
+
+    bank = login(app, "bank")
+    d = _decide(bank, F1)
+    html = bank.get(f"/bank/credit/{d}?lang=en").text
+    main = html.split("<main>")[1]
+    visible = re.sub(r"<[^>]+>", " ", re.sub(r'\s(title|data-component)="[^"]*"', "", main))
+    assert "<th>Product</th>" in main and "<th>product</th>" not in main
+    assert "Replay: " in visible and "Flags: " in visible
+    # the firm's own name is Chinese data; the page's punctuation is the page language's
+    assert not re.search(r"[：；]", visible)
+    assert not [c for c in COMPONENTS if "." in c and c in visible]  # decision.credit_allowed
+    zh = bank.get(f"/bank/credit/{d}?lang=zh").text
+    assert "复核重放：" in re.sub(r"<[^>]+>", "", zh) and "<th>产品</th>" in zh
