@@ -163,6 +163,7 @@ def test_enterprise_grants_and_revokes_a_consent(server: str, browser) -> None: 
 
 def test_auditor_reads_log_and_proves_chain(server: str, browser) -> None:  # type: ignore[no-untyped-def]
     page = _page(browser, server, "aud")
+    page.click("#nav-more summary")  # the header's secondary items
     page.click("header >> text=审计日志")
     assert "数据授权 · 授予" in page.inner_text("#audit-table")
     page.click("#verify")

@@ -137,6 +137,7 @@ def test_import_page_lists_every_bad_row(desk_server: str, chromium, tmp_path: P
     bad = tmp_path / "企业名录.csv"
     bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
     gov = _page(chromium, desk_server, "gov")
+    gov.click("#nav-more summary")  # the header's secondary items
     gov.click("header >> text=数据导入")
     gov.select_option("#kind", "enterprises")
     gov.set_input_files("#file", str(bad))

@@ -160,7 +160,9 @@ def _eligible_firms(engine: Any, n: int) -> list[str]:
         pol = library.get(prog.policy_id)
         rows = rows_for_year(pol, frames[pol.entity], prog.year)
         res, _ = evaluate(pol, rows, as_of=prog.params_as_of or date(prog.year, 12, 31))
-        ok = rows.filter(pl.Series((res["eligible"] & (res["amount"] > 0)).to_list()))
+        ok = rows.filter(
+            pl.Series((res["eligible"] & (res["amount"] > 0)).to_list(), dtype=pl.Boolean)
+        )  # typed: a programme with no rows gives an empty (untyped) list
         found += [f for f in ok[pol.firm_column].unique().sort() if f not in applied]
     return list(dict.fromkeys(found))[:n]
 
