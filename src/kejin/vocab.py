@@ -205,6 +205,13 @@ DECISION_FLAGS = _terms(
 )
 
 #: What an audit record is about (its ``entity_kind``), as the audit page names it.
+#: Actors without an account whose names stand in records a page shows (the synthetic
+#: region's programmes name its generator as maker and checker).
+SYSTEM_ACTORS = _terms(
+    ("synth", "合成数据生成", "synthetic data generator"),
+    ("synth_checker", "合成数据复核", "synthetic data checker"),
+)
+
 AUDIT_ENTITIES = _terms(
     ("enterprise", "企业", "enterprise"),
     ("firm", "企业", "firm"),

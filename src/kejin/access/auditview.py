@@ -43,8 +43,9 @@ def entity_label(kind: str, lang: str) -> str:
 
 def entity_text(kind: str, entity_id: str, lang: str, names: dict[str, str]) -> str:
     """The record's object as a reader names it: an institution by its name, a list's act
-    (``search``, ``export``) by its label, anything else (a USCC, a number) as it is."""
-    if kind == "institution":
+    (``search``, ``export``) by its label, anything else (a USCC, a number) as it is. An
+    institution's id is named whatever the record's kind (a whitelist push names the bank)."""
+    if kind == "institution" or entity_id in names:
         return names.get(entity_id, entity_id)
     step = AUDIT_STEPS.get(entity_id)
     if step is not None:

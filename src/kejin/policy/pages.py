@@ -231,7 +231,7 @@ def _centre(request: Request, s: Session, notice: str | None = None) -> Response
         row_errors = {f.data.get("at", ""): _reason(f.error, lang)}
     progs = programmes(s)
     pols = library.all_policies()
-    titles = {pol.id: (pol.title_en if lang == "en" else pol.title_zh) for pol in pols}
+    titles = library.titles([r["policy"] for r in progs], lang)
     chart = charts.hbar(
         t("pol_used_chart", lang),
         [(f"{titles.get(r['policy'], r['policy'])} {r['year']}", r["reserved"]) for r in progs][

@@ -29,6 +29,7 @@ from kejin.vocab import (
     RELEND_BATCH_STATES,
     RELEND_TOOLS,
     STAGES,
+    SYSTEM_ACTORS,
     WARNING_KINDS,
     Term,
 )
@@ -116,4 +117,5 @@ VOCABS = {
     "relend_state": RELEND_BATCH_STATES,
     "loan_purpose": LOAN_PURPOSES,
     "registration": REGISTRATION_STATUSES,
+    "actor": SYSTEM_ACTORS,
 }

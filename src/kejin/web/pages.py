@@ -340,7 +340,7 @@ def area_charts(s: Session, a: dict[str, Any], lang: str) -> list[str]:
     from sqlalchemy import func
 
     from kejin.points.tables import ScoreResult
-    from kejin.policy.library import all_policies
+    from kejin.policy import library
     from kejin.whitelist.rules import load_rules
 
     latest = a["versions"][:1]
@@ -358,7 +358,7 @@ def area_charts(s: Session, a: dict[str, Any], lang: str) -> list[str]:
         ):
             k = min(int(b), 9)
             bins[k] = bins.get(k, 0) + n
-    titles = {x.id: (x.title_en if lang == "en" else x.title_zh) for x in all_policies()}
+    titles = library.titles([r["policy"] for r in a["programmes"]], lang)
     by_tier = sorted(tiers.items(), key=lambda kv: order.get(kv[0], len(order)))
     return [
         charts.hbar(

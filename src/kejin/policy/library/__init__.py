@@ -72,6 +72,21 @@ def all_policies() -> list[Policy]:
     return [get(p.id) for p in region.policies]
 
 
+def titles(policy_ids: list[str], lang: str) -> dict[str, str]:
+    """Each policy's title in the page language: the active ones' and those of ``policy_ids``
+    (programmes of a template the region does not adopt, the synthetic region's say), so a
+    page never shows a policy by its id."""
+    out = {p.id: (p.title_en if lang == "en" else p.title_zh) for p in all_policies()}
+    for pid in policy_ids:
+        if pid not in out:
+            try:
+                pol = get(pid)
+            except NotFoundError:
+                continue
+            out[pid] = pol.title_en if lang == "en" else pol.title_zh
+    return out
+
+
 def adapt(rp: RegionPolicy, region: Region) -> Policy:
     """The template under the region's own id, titles, issuer and document; every step cites
     the region's article, and each parameter the region sets has the region's value alone (from
