@@ -58,6 +58,7 @@ def audit_page(
         errors = problem_texts(e, lang)
     rep = verify(request.app.state.engine) if check else None
     here = f"{request.url.path}?{request.url.query}"
+    names = institution_names(s)
     return render(
         request,
         "audit.html",
@@ -71,11 +72,12 @@ def audit_page(
             "errors": errors,
             "areas": [(f"{k}.", a.en if lang == "en" else a.zh) for k, a in AUDIT_AREAS.items()],
             "label": lambda a: audit_action_label(a, lang),
-            "who": lambda e: auditview.actor_text(e.actor, e.actor_role, lang),
-            "role": lambda e: auditview.role_label(e.actor_role, lang),
-            "entity": lambda e: auditview.entity_text(
-                e.entity_kind, e.entity_id, lang, institution_names(s)
+            # a bank's system (its token) acts under the institution's id: named as the bank
+            "who": lambda e: (
+                names.get(e.actor) or auditview.actor_text(e.actor, e.actor_role, lang)
             ),
+            "role": lambda e: auditview.role_label(e.actor_role, lang),
+            "entity": lambda e: auditview.entity_text(e.entity_kind, e.entity_id, lang, names),
             "older": with_query(here, before_seq=rows[-1].seq, check=None)
             if len(rows) == AUDIT_PAGE
             else None,
