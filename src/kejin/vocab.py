@@ -365,6 +365,7 @@ AUDIT_STEPS = _terms(
     ("product", "金融产品", "product"),
     ("programme", "项目", "programme"),
     ("programmes", "项目列表", "programmes"),
+    ("prospect", "潜在客户", "prospect"),
     ("prospects", "潜在客户", "prospects"),
     ("publish", "发布", "publish"),
     ("push", "推送", "push"),
