@@ -170,20 +170,26 @@ QUAL_Q = Query(None, description="有效资质 / currently valid qualification k
 
 
 @router.get("/firms", response_model=FirmPage, summary="企业检索 / search firms")
-def search_firms(
+async def search_firms(
     q: str | None = SEARCH_Q,
     chain: str | None = CHAIN_Q,
     stage: str | None = STAGE_Q,
     qualification: str | None = QUAL_Q,
     limit: int = Query(50, ge=1, le=profiles.MAX_PAGE),
     offset: Offset = 0,
-    p: Principal = permit("firm.search"),
-    s: Session = TX,
+    unit: Unit = permit_unit("firm.search"),
 ) -> Any:
-    """Firms the caller may see (a bank: consented or pushed; an enterprise: itself)."""
-    return profiles.search_firms(
-        s, p, q=q, chain=chain, stage=stage, qualification=qualification, limit=limit, offset=offset
-    )
+    """Firms the caller may see (a bank: consented or pushed; an enterprise: itself).
+
+    A read unit like the profile (:class:`kejin.access.deps.Unit`): a bank's system pages
+    through its firms as often as it reads them, and in a worker thread each page cost five
+    times a profile under load (docs/service.md, "Load")."""
+    return await unit(
+        lambda s, p: profiles.search_firms(
+            s, p, q=q, chain=chain, stage=stage, qualification=qualification, limit=limit,
+            offset=offset,
+        )
+    )  # fmt: skip
 
 
 @router.get("/firms/{uscc}", response_model=FirmProfile, summary="企业画像 / firm profile")
