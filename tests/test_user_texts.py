@@ -33,6 +33,7 @@ INTERNAL = re.compile(
     | (?<!随机)种子(?!期|投资|轮|基金|资金)       # 种子004, 种子未给出 (not 种子期, 随机种子)
     | DESIGN\.md | GLOSSARY\.md
     | \b(file|文件)\s*00\d
+    | ^00[0-4]$                                 # a seed's file number as a document's name
     """,
     re.I | re.X,
 )
@@ -102,6 +103,7 @@ def test_the_pattern_finds_internal_citations_and_spares_ordinary_words() -> Non
         "the seed starts a pilot",
         "see DESIGN.md",
         "/work/shared/seeds/README.md",
+        "001",
     ):
         assert INTERNAL.search(cited), cited
     for ordinary in (

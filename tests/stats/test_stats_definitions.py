@@ -27,9 +27,10 @@ ITEM_1_IDS = [
 def test_shipped_set_has_every_issue_id_with_a_source() -> None:
     s = monthly()
     assert [i.id for i in s.indicators] == ISSUE_IDS + ITEM_1_IDS
-    seeds = {"000", "001", "002", "003", "004"}  # the seed documents (seeds/README.md)
+    # the seed documents (seeds/README.md), cited by their own titles
+    titles = {"若干措施", "实施意见", "科技金融简报", "工作方案"}
     for i in s.indicators:
-        assert i.source.document in seeds and i.source.article
+        assert any(w in i.source.document for w in titles) and i.source.article
 
 
 def _doc() -> dict:

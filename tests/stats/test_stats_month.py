@@ -96,7 +96,7 @@ def test_month_report_over_the_registry(engine: Engine) -> None:
         for r in res["first_time_flag_disagreements"]
     ]
     assert bad == [(r["contract_no"], r["reported"], r["computed"]) for r in doc["disagreements"]]
-    assert res["definitions"]["npl_ratio"]["source"]["document"] == "001"
+    assert "提升科创金融供给能力" in res["definitions"]["npl_ratio"]["source"]["document"]
     assert res["lpr"] == {"lpr_1y": "0.030000", "lpr_5y": "0.035000"}
 
 

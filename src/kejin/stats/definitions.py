@@ -86,7 +86,9 @@ class Formula(_Strict):
 
 
 class Source(_Strict):
-    document: str = Field(pattern=r"^\d{3}$")
+    """The document a figure answers to, by its own title (users read it), and the article."""
+
+    document: str = Field(min_length=4)
     article: str = Field(min_length=1)
 
 

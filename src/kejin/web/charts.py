@@ -242,8 +242,9 @@ def line(
 
     c = PALETTE[color % len(PALETTE)]
     parts = [
+        # Scales down to its card (a trend of 12 months is wider than a half-width card).
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" aria-label="{escape(title)}" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
+        f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px;height:auto">',
         f'<text x="4" y="18" class="chart-title" font-size="14" font-weight="bold">{escape(title)}</text>',
         f'<line x1="{left}" y1="{top + span_y}" x2="{width - right}" y2="{top + span_y}" stroke="#d9dee5"/>',
         f'<text x="{left - 6}" y="{top + 4}" font-size="11" text-anchor="end">{escape(fmt(hi))}</text>',
