@@ -257,9 +257,12 @@ def line(
     run: list[str] = []
     for i, (lab, v) in enumerate(points):
         x = left + i * step
+        # Hung from just under the axis: rotated -35°, an end-anchored label runs down and to
+        # the left of its point, into the bottom margin (anchored at the bottom it ran out).
+        ly = top + span_y + 12
         parts.append(
-            f'<text x="{x:.1f}" y="{height - 8}" font-size="10" text-anchor="end" '
-            f'transform="rotate(-35 {x:.1f} {height - 8})">{escape(lab)}</text>'
+            f'<text x="{x:.1f}" y="{ly}" font-size="10" text-anchor="end" '
+            f'transform="rotate(-35 {x:.1f} {ly})">{escape(lab)}</text>'
         )
         if v is None:
             if len(run) > 1:
