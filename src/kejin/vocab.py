@@ -440,3 +440,56 @@ WARNING_LEVELS = _terms(
     ("2", "预警", "warning"),
     ("3", "严重", "severe"),
 )
+
+#: A credit decision's recorded inputs (the evidence pack's snapshot), by their path in the record;
+#: ``revenue.YYYY`` reads as the revenue of that year (:func:`decision_input_label`).
+DECISION_INPUTS = _terms(
+    ("as_of", "决策日", "decision date"),
+    ("uscc", "统一社会信用代码", "USCC"),
+    ("current_days_past_due", "当前逾期天数", "days past due now"),
+    ("tax_credit_grade", "纳税信用等级", "tax credit grade"),
+    ("qualifications", "有效资质", "valid qualifications"),
+    ("model_id", "模型版本", "model version"),
+    ("points_area", "已有创新积分数据", "innovation points available"),
+    ("points", "创新积分", "innovation points"),
+    ("points.system", "积分体系", "points system"),
+    ("points.total", "创新积分", "innovation points"),
+    ("points.year", "积分年度", "points year"),
+    ("firm.name", "企业名称", "firm name"),
+    ("firm.stage", "生命周期阶段", "stage"),
+    ("firm.dishonest", "失信被执行人", "dishonest judgment debtor"),
+    ("firm.deregistered", "已注销", "deregistered"),
+    ("firm.abnormal_operation", "经营异常", "abnormal operation"),
+    ("features.age_years", "成立年限（年）", "years in business"),
+    ("features.financing_events", "股权融资次数", "equity financing rounds"),
+    ("features.high_tech_share", "高新产品收入占比", "high-tech product revenue share"),
+    ("features.industry_chain", "重点产业链", "industry chain"),
+    ("features.ip_weighted", "知识产权（加权）", "intellectual property (weighted)"),
+    ("features.leverage", "资产负债率", "leverage"),
+    ("features.log_assets", "总资产（对数）", "total assets (log)"),
+    ("features.log_revenue", "营业收入（对数）", "revenue (log)"),
+    ("features.margin", "利润率", "profit margin"),
+    ("features.max_dpd_ever", "历史最长逾期天数", "longest days past due ever"),
+    ("features.points_base", "创新积分（基础分）", "innovation points (base)"),
+    ("features.points_bonus", "创新积分（加分）", "innovation points (bonus)"),
+    ("features.points_total", "创新积分（总分）", "innovation points (total)"),
+    ("features.qualifications", "有效资质数", "valid qualifications (count)"),
+    ("features.rd_intensity", "研发投入强度", "R&D intensity"),
+    ("features.rd_staff_share", "研发人员占比", "R&D staff share"),
+    ("features.revenue_growth", "营业收入增长率", "revenue growth"),
+    ("features.stage", "生命周期阶段", "stage"),
+    ("features.tax_credit_grade", "纳税信用等级", "tax credit grade"),
+    ("features.tax_growth", "纳税额增长率", "tax paid growth"),
+)
+
+
+def decision_input_label(path: str, lang: str) -> str:
+    """What a person reads for an input path of a decision record; the path itself if unknown
+    (a field a later table version records), so nothing recorded is ever hidden."""
+    if path.startswith("revenue."):
+        year = path.split(".", 1)[1]
+        return f"{year}年营业收入" if lang != "en" else f"revenue {year}"
+    term = DECISION_INPUTS.get(path)
+    if term is None:
+        return path
+    return term.en if lang == "en" else term.zh

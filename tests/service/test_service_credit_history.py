@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine, func, select
 
@@ -193,3 +194,22 @@ def test_the_english_pack_page_speaks_english_punctuation_and_labels(app, world)
     assert not [c for c in COMPONENTS if "." in c and c in visible]  # decision.credit_allowed
     zh = bank.get(f"/bank/credit/{d}?lang=zh").text
     assert "复核重放：" in re.sub(r"<[^>]+>", "", zh) and "<th>产品</th>" in zh
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_recorded_input_reads_as_a_label_on_the_pack_page(app, world, lang: str) -> None:
+    """The inputs snapshot names each recorded field in the page's language (its path stays in
+    the row's tooltip and in the JSON and Excel downloads): no ``features.age_years`` to read."""
+    import re
+
+    bank = login(app, "bank")
+    d = _decide(bank, F1)
+    page = bank.get(f"/bank/credit/{d}", params={"lang": lang}).text
+    rows = re.findall(r'<tr data-path="([^"]+)"><td title="[^"]*">([^<]*)</td>', page)
+    assert len(rows) > 20
+    for path, shown in rows:
+        assert shown != path and "_" not in shown, (path, shown)
+    shown = dict(rows)
+    assert shown["features.age_years"] == (
+        "years in business" if lang == "en" else "成立年限（年）"
+    )

@@ -17,6 +17,7 @@ from kejin.credit.routes import COMPONENTS, act, decide, evidence, history, own_
 from kejin.errors import KejinError, ValidationError
 from kejin.params import Offset
 from kejin.registry.tables import Enterprise
+from kejin.vocab import decision_input_label
 from kejin.web import flash
 from kejin.web.flash import refused, see_other
 from kejin.web.i18n import VOCABS, term
@@ -101,6 +102,8 @@ def _flatten(obj: Any, lang: str, prefix: str = "") -> list[tuple[str, Any]]:
         return out
     if isinstance(obj, list):
         return [(prefix, "、".join(str(_word(v, lang)) for v in obj) if obj else "—")]
+    if isinstance(obj, bool):
+        return [(prefix, ("yes" if obj else "no") if lang == "en" else ("是" if obj else "否"))]
     return [(prefix, _word(obj, lang))]
 
 
@@ -135,6 +138,7 @@ def _evidence_page(
             "outputs": pack["outputs"],
             "components": COMPONENTS,
             "inputs": _flatten(pack["inputs"], lang),
+            "input_label": decision_input_label,
             "product_name": product_name(pack["product"], lang),
             "rating_scale": _rating_scale(pack["product"], lang),
             "actions": ACTIONS,
