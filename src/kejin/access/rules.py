@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, literal, or_, select, true, union, union_all
+from sqlalchemy import Select, bindparam, exists, literal, or_, select, true, union_all
 from sqlalchemy.orm import Session
 
 from kejin.access.tables import CONSENT_PURPOSES, CONSENT_SCOPES, ApiToken, Consent
@@ -339,15 +339,11 @@ def pushed_visible(session: Session, institution_id: str, uscc: str, now: dateti
     return False
 
 
-def visible_usccs(institution_id: str, now: datetime) -> Select[Any]:
-    """SELECT of every USCC an institution's officers may see (consents ∪ pushes)."""
-    parts = [active_consents(institution_id, now)] + [
+def visibility_sources(institution_id: str, now: datetime) -> list[Select[Any]]:
+    """One SELECT of USCCs per source an institution's officers see by (consents, pushes)."""
+    return [active_consents(institution_id, now)] + [
         src(institution_id, now) for src in _visibility.values()
     ]
-    if len(parts) == 1:
-        return parts[0]
-    u = union(*parts).subquery()
-    return select(next(iter(u.c)))
 
 
 def _firm_visible(session: Session, p: Principal, target: Any, now: datetime) -> bool:
@@ -438,9 +434,7 @@ def firm_scope(p: Principal, now: datetime, *, whole: bool = False) -> Any:
 
     if p.role == "bank_officer":
         assert p.institution_id is not None
-        parts = [active_consents(p.institution_id, now)] + [
-            src(p.institution_id, now) for src in _visibility.values()
-        ]
+        parts = visibility_sources(p.institution_id, now)
         if whole:
             return or_(*(Enterprise.uscc.in_(q) for q in parts))
         probes = [

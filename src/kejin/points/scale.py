@@ -101,12 +101,14 @@ def score_on_spark(
     # The kernels' output schemas, learnt from the first bucket run here (Spark needs them first).
     first = spark.to_polars(tagged.where(F.col("_bucket") == 0))
     sample_frame = build(first)
-    frame = _apply(tagged, "_bucket", build, sample_frame)
+    frame = spark.apply_groups(tagged, "_bucket", build, sample_frame)
     labelled = spark.map_frames(
         frame, lambda df: df.with_columns(peer_labels(df, system, peer)), sample_frame.head(16)
     )
     sample_results = score(sample_frame)
-    scored = _apply(labelled, "peer_group", lambda df: score(df.drop("peer_group")), sample_results)
+    scored = spark.apply_groups(
+        labelled, "peer_group", lambda df: score(df.drop("peer_group")), sample_results
+    )
     cents = F.round(F.col("total") * CENTS).cast("long")
     n = scored.count()
     ranked = (
@@ -139,33 +141,15 @@ def score_run_on_spark(
     is stored. The run's input hash is the snapshot manifest's (it names every part's SHA-256),
     and its data pull the newest the snapshot holds."""
     check_peer(peer)
-    manifest = snapshot.read_manifest(snap)
-    pulls = manifest["tables"]["data_pulls"]
     if year is None:
-        years = spark.session(master).read.parquet(str(snap / "annual_indicators"))
-        year = int(years.agg({"year": "max"}).first()[0])
-    results = score_on_spark(snap, system_name, year, peer, master)
+        year = (
+            snapshot.table(snap, "annual_indicators").select(pl.col("year").max()).collect().item()
+        )
+    results = score_on_spark(snap, system_name, year, peer, master)  # verifies the snapshot
     if results.height == 0:
         raise NotFoundError(f"{year}年没有企业数据", f"no firm has indicators for {year}")
-    pull_ids = (
-        snapshot.table(snap, "data_pulls").select("id").collect()["id"] if pulls["rows"] else []
-    )
+    pull = snapshot.table(snap, "data_pulls").select(pl.col("id").max()).collect().item()
     digest = hashlib.sha256((snap / snapshot.MANIFEST).read_bytes()).hexdigest()
     return store_run(
-        engine, load_system(system_name), year, peer, results, digest,
-        max(pull_ids) if len(pull_ids) else None, session,
+        engine, load_system(system_name), year, peer, results, digest, pull, session,
     )  # fmt: skip
-
-
-def _apply(sdf: Any, key: str, kernel: Any, sample_out: pl.DataFrame) -> Any:
-    """``groupBy(key).applyInArrow``: each group whole, as one Polars frame, through ``kernel``."""
-    import pyarrow as pa
-
-    out_schema = spark.spark_schema(sample_out)
-    names = list(out_schema.fieldNames())
-
-    def run(table: pa.Table) -> pa.Table:
-        out = kernel(pl.from_arrow(table))  # type: ignore[arg-type]
-        return spark.arrow(out.select(names), out_schema)
-
-    return sdf.groupBy(key).applyInArrow(run, out_schema)

@@ -115,6 +115,22 @@ def map_frames(sdf: DataFrame, kernel: FrameKernel, sample: pl.DataFrame) -> Dat
     return sdf.mapInArrow(run, out_schema)
 
 
+def apply_groups(
+    sdf: DataFrame, key: str, kernel: FrameKernel, sample_out: pl.DataFrame
+) -> DataFrame:
+    """Run a kernel over each group of ``sdf`` by ``key``, whole, as one Polars frame
+    (``groupBy(key).applyInArrow``). ``sample_out``: the kernel's output on a sample, for its
+    schema (Spark must know it before any executor starts)."""
+    out_schema = spark_schema(sample_out)
+    names = list(out_schema.fieldNames())
+
+    def run(table: pa.Table) -> pa.Table:
+        out = kernel(pl.from_arrow(table))  # type: ignore[arg-type]
+        return arrow(out.select(names), out_schema)
+
+    return sdf.groupBy(key).applyInArrow(run, out_schema)
+
+
 def to_polars(sdf: DataFrame) -> pl.DataFrame:
     """Collect a (small) Spark result on the driver as a Polars frame, through Arrow."""
     return pl.from_arrow(sdf.toArrow())  # type: ignore[return-value]
