@@ -251,3 +251,42 @@ def test_outcomes_and_summary(ev_market: Market) -> None:
     with pytest.raises(ValidationError), transaction(m.engine) as s:
         events.record_outcome(s, bank, a, "invested", Decimal("1"), now=AFTER)
 
+
+
+def test_cli_event_create_invite_list_show_json(
+    ev_market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from kejin import cli
+
+    m = ev_market
+    monkeypatch.setattr("kejin.matching.commands.get_engine", lambda: m.engine)
+    cli._mount_areas()
+    runner = CliRunner()
+
+    def run(*args: str) -> object:
+        r = runner.invoke(cli.app, ["match", "event", *args, "--json"])
+        assert r.exit_code == 0, (r.output, r.exception)
+        return json.loads(r.stdout)
+
+    on = (date.today() + timedelta(days=14)).isoformat()
+    audit0 = m.audit_count("match.event")
+    ev = run("create", "--title", "信息产业路演", "--on", on, "--place", "海州区",
+             "--kind", "roadshow", "--chain", "information", "--who", "gov")  # fmt: skip
+    assert ev["kind"] == "roadshow" and ev["held_on"] == on
+    inv = run("invite", str(ev["id"]), "--chain", "information", "--points-min", "50", "--who", "gov")
+    assert inv["invited"] == [F3] and inv["filter"]["chains"] == ["information"]
+    assert run("signup", str(ev["id"]), "--who", "bank")["institution"] == "BKA"
+    assert [r["id"] for r in run("list", "--who", "ent3")] == [ev["id"]]
+    assert run("list", "--who", "ent") == []
+    shown = run("show", str(ev["id"]), "--who", "gov")
+    assert shown["summary"]["invited"] == 1 and shown["summary"]["banks"] == 1
+    assert m.audit_count("match.event") - audit0 == 7  # create, invite+read, signup, 2 lists, show
+    r = runner.invoke(cli.app, ["match", "event", "create", "--title", "x", "--on", "2026-13-01",
+                                "--place", "y", "--who", "gov"])  # fmt: skip
+    assert type(r.exception).__name__ == "ValidationError"
+    r = runner.invoke(cli.app, ["match", "event", "invite", str(ev["id"]), "--who", "bank"])
+    assert type(r.exception).__name__ == "Forbidden"

@@ -71,6 +71,9 @@ TARGETS: dict[str, dict[str, str]] = {
     "need_id": {"N_any": "999999"},
     "product_id": {"P_any": "NO-SUCH-PRODUCT"},
     "version_id": {"V_any": "999999"},
+    # Matchmaking events and their intents: the service checks the tenant (one absent id each).
+    "event_id": {"E_any": "999999"},
+    "intent_id": {"I_any": "999999"},
     # A whitelist push's file: the government's, no tenant (one absent id: allowed → 404).
     "push_id": {"W_any": "999999"},
     # A relending batch: the service checks the bank's own (one absent id: allowed → 404).
@@ -193,6 +196,18 @@ EXPECT: dict[str, Any] = {
     "match.redispatch": lambda _: {"gov"},
     # assigning by hand a need nobody took in time: the administrator, as for the rule itself
     "match.assign": lambda _: {"gov"},
+    # matchmaking events: the administrator creates and invites; every government reader and
+    # the banks list and read them (a bank's view cut in the service), a firm lists its own
+    # invitations and answers them; banks sign up and record intents and outcomes for their own
+    # institution, the administrator for anyone.
+    "match.event.create": lambda _: {"gov"},
+    "match.event.invite": lambda _: {"gov"},
+    "match.event.list": lambda _: GOV_READERS | {"bank", "ent"},
+    "match.event.read": lambda _: GOV_READERS | {"bank"},
+    "match.event.signup": lambda _: {"gov", "bank"},
+    "match.event.reply": lambda _: {"ent"},
+    "match.event.intent": lambda _: {"gov", "bank"},
+    "match.event.outcome": lambda _: {"gov", "bank"},
     # issue 18: the branch (a gov_reviewer) approves relending, the administrator sets quotas
     # and marks banks; banks read their own ledger (scoped in the service) and submit batches.
     "relend.read": lambda _: GOV_READERS | {"bank"},

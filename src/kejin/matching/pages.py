@@ -27,7 +27,7 @@ from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Forbidden, Principal
 from kejin.errors import KejinError, NotFoundError, Problem, ValidationError
 from kejin.lending.tables import Institution
-from kejin.matching import params, products, prospects, query, relay, service
+from kejin.matching import events, params, products, prospects, query, relay, service
 from kejin.matching.tables import ProductVersion
 from kejin.vocab import GUARANTEE_KINDS
 from kejin.web import flash
@@ -52,6 +52,12 @@ NOTICES = (
     "assigned",
     "pushed",
     "redispatched",
+    "ev_created",
+    "ev_invited",
+    "ev_signed_up",
+    "ev_intent",
+    "ev_outcome",
+    "ev_replied",
 )
 
 
@@ -165,6 +171,7 @@ def _market_page(request: Request, p: Principal, s: Session) -> Response:
             "shelf": shelf,
             "needs": needs,
             "contacts": prospects.pushed_to_firm(s, p, uscc),
+            "events": events.listing(s, p),
             "relay": advice,
             "product_names": {pid: v.name for pid, v in live.items()},
             "banks": bank_names(s),
