@@ -290,3 +290,24 @@ def test_cli_event_create_invite_list_show_json(
     assert type(r.exception).__name__ == "ValidationError"
     r = runner.invoke(cli.app, ["match", "event", "invite", str(ev["id"]), "--who", "bank"])
     assert type(r.exception).__name__ == "Forbidden"
+
+
+def test_demo_fills_a_past_and_an_upcoming_event(ev_market: Market) -> None:
+    """make demo's events: the past one with sign-ups, intents and outcomes, the upcoming one
+    with the demo firm invited; all through the services (audited)."""
+    from kejin.matching import demo
+
+    m = ev_market
+    now = datetime(2026, 12, 1, 10)
+    with transaction(m.engine) as s:
+        out = demo.fill_events(s, m.who("gov"), m.who("ent"), m.who("bank"), now=now, seed=3)
+    assert out["invited"] == 2 and out["intents"] == 2  # biomedicine core/selected: F1, F2
+    with transaction(m.engine) as s:
+        past = events.detail(s, m.who("gov"), out["past"], now=now)
+        nxt = events.detail(s, m.who("gov"), out["upcoming"], now=now)
+        firm = events.listing(s, m.who("ent"), now=now)
+    assert past["past"] and not nxt["past"]
+    assert past["summary"]["banks"] >= 2 and past["summary"]["intents"] == out["intents"]
+    assert past["summary"]["concluded"] + past["summary"]["no_deal"] + past["summary"]["open"] == out["intents"]
+    assert out["upcoming"] in [r["id"] for r in firm]
+    assert "BKA" not in {r["institution_id"] for r in nxt["signups"]}  # the demo bank may sign up
