@@ -82,7 +82,9 @@ def test_event_pages_through_every_role(market: Market, app) -> None:  # type: i
     for who, data in ((bank, {"uscc": F1, "kind": "loan", "amount": "5000000"}),
                       (gov, {"uscc": F2, "institution_id": "VC1", "kind": "loan_equity",
                              "amount": "20000000", "partner_id": "BKA"})):  # fmt: skip
-        r = who.post(f"/market/events/{eid}/intents", data=_form(who, **data), follow_redirects=False)
+        r = who.post(
+            f"/market/events/{eid}/intents", data=_form(who, **data), follow_redirects=False
+        )
         assert r.status_code == 303 and "notice=ev_intent" in r.headers["location"], r.headers
     page = gov.get(f"/market/events/{eid}")
     ids = [int(x) for x in re.findall(r'data-intent="(\d+)"', page.text)]
@@ -90,11 +92,17 @@ def test_event_pages_through_every_role(market: Market, app) -> None:  # type: i
     zh, _ = refused(gov, f"/market/intents/{ids[1]}/outcome", f"/market/events/{eid}",
                     outcome="none", amount="", reason="")  # fmt: skip
     assert "未成交须选择原因" in zh
-    r = bank.post(f"/market/intents/{ids[0]}/outcome",
-                  data=_form(bank, outcome="disbursed", amount="4000000"), follow_redirects=False)
+    r = bank.post(
+        f"/market/intents/{ids[0]}/outcome",
+        data=_form(bank, outcome="disbursed", amount="4000000"),
+        follow_redirects=False,
+    )
     assert r.status_code == 303
-    r = gov.post(f"/market/intents/{ids[1]}/outcome",
-                 data=_form(gov, outcome="none", reason="valuation"), follow_redirects=False)
+    r = gov.post(
+        f"/market/intents/{ids[1]}/outcome",
+        data=_form(gov, outcome="none", reason="valuation"),
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     page = gov.get(f"/market/events/{eid}")
     assert "已放款" in page.text and "估值分歧" in page.text and "4,000,000" in page.text

@@ -94,7 +94,10 @@ def test_invitation_by_whitelist_filter_is_frozen_with_its_filter(ev_market: Mar
         events.invite(s, m.who("gov"), eid, f, now=NOW)
     with transaction(m.engine) as s:
         ev = s.get(MatchEvent, eid)
-        assert ev.invite_filter["tiers"] == ["core", "selected"] and ev.invite_filter["points_min"] == 60
+        assert (
+            ev.invite_filter["tiers"] == ["core", "selected"]
+            and ev.invite_filter["points_min"] == 60
+        )
         assert ev.whitelist_version is not None and ev.invited_by == "gov"
         got = set(s.scalars(select(EventInvite.uscc).where(EventInvite.event_id == eid)))
     assert got == {F1, F2}  # F4 has no points, F3 is base
@@ -107,7 +110,9 @@ def test_invitation_by_whitelist_filter_is_frozen_with_its_filter(ev_market: Mar
     assert _count(m, EventInvite) == 2
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     tiers=st.lists(st.sampled_from(["core", "selected", "base"]), unique=True),
     chains=st.lists(st.sampled_from(["biomedicine", "information"]), unique=True),
@@ -157,8 +162,12 @@ def test_roles_and_tenancy(ev_market: Market) -> None:
     # A bank sees its own intents only and the firms that accepted; BKB (not signed up) none.
     with transaction(m.engine) as s:
         events.signup(s, m.who("bankb"), eid, now=NOW)
-        events.record_intent(s, m.who("bank"), eid, IntentIn(F1, None, "loan", Decimal("5000000")), now=AFTER)
-        events.record_intent(s, m.who("bankb"), eid, IntentIn(F2, None, "loan", Decimal("1000000")), now=AFTER)
+        events.record_intent(
+            s, m.who("bank"), eid, IntentIn(F1, None, "loan", Decimal("5000000")), now=AFTER
+        )
+        events.record_intent(
+            s, m.who("bankb"), eid, IntentIn(F2, None, "loan", Decimal("1000000")), now=AFTER
+        )
     with transaction(m.engine) as s:
         d = events.detail(s, m.who("bank"), eid, now=AFTER)
         assert [r["uscc"] for r in d["intents"]] == [F1]
@@ -224,7 +233,9 @@ def test_bad_input_is_refused_and_nothing_written(ev_market: Market) -> None:
                                  Decimal("8000000"), partner_id="BKA"), now=AFTER).id  # fmt: skip
     e = _refused(m, ValidationError, events.record_outcome, gov, i, "none", None, None, now=AFTER)
     assert "未成交须选择原因" in e.problems[0].reason_zh
-    e = _refused(m, ValidationError, events.record_outcome, gov, i, "invested", Decimal("-1"), now=AFTER)
+    e = _refused(
+        m, ValidationError, events.record_outcome, gov, i, "invested", Decimal("-1"), now=AFTER
+    )
     assert e.problems[0].field == "amount"
 
 
@@ -233,11 +244,19 @@ def test_outcomes_and_summary(ev_market: Market) -> None:
     eid = _held(m)
     gov, bank = m.who("gov"), m.who("bank")
     with transaction(m.engine) as s:
-        a = events.record_intent(s, bank, eid, IntentIn(F1, None, "loan", Decimal("5000000")), now=AFTER).id
-        b = events.record_intent(s, gov, eid, IntentIn(F1, "VC1", "equity", Decimal("20000000")), now=AFTER).id
-        c = events.record_intent(s, bank, eid, IntentIn(F2, None, "loan", Decimal("1000000")), now=AFTER).id
+        a = events.record_intent(
+            s, bank, eid, IntentIn(F1, None, "loan", Decimal("5000000")), now=AFTER
+        ).id
+        b = events.record_intent(
+            s, gov, eid, IntentIn(F1, "VC1", "equity", Decimal("20000000")), now=AFTER
+        ).id
+        c = events.record_intent(
+            s, bank, eid, IntentIn(F2, None, "loan", Decimal("1000000")), now=AFTER
+        ).id
         events.record_outcome(s, bank, a, "signed", Decimal("5000000"), now=AFTER)
-        events.record_outcome(s, bank, a, "disbursed", Decimal("4000000"), now=AFTER + timedelta(days=9))
+        events.record_outcome(
+            s, bank, a, "disbursed", Decimal("4000000"), now=AFTER + timedelta(days=9)
+        )
         events.record_outcome(s, gov, b, "invested", Decimal("15000000"), now=AFTER)
         events.record_outcome(s, bank, c, "none", reason="collateral", now=AFTER)
     with transaction(m.engine) as s:
@@ -245,12 +264,13 @@ def test_outcomes_and_summary(ev_market: Market) -> None:
     sm = d["summary"]
     assert (sm["invited"], sm["accepted"], sm["banks"], sm["investors"]) == (2, 1, 1, 1)
     assert sm["intents"] == 3 and sm["intent_amount"] == Decimal("26000000")
-    assert sm["disbursed_amount"] == Decimal("4000000") and sm["invested_amount"] == Decimal("15000000")
+    assert sm["disbursed_amount"] == Decimal("4000000") and sm["invested_amount"] == Decimal(
+        "15000000"
+    )
     assert (sm["concluded"], sm["no_deal"], sm["open"]) == (2, 1, 0)
     # A bank does not invest.
     with pytest.raises(ValidationError), transaction(m.engine) as s:
         events.record_outcome(s, bank, a, "invested", Decimal("1"), now=AFTER)
-
 
 
 def test_cli_event_create_invite_list_show_json(
@@ -277,7 +297,9 @@ def test_cli_event_create_invite_list_show_json(
     ev = run("create", "--title", "信息产业路演", "--on", on, "--place", "海州区",
              "--kind", "roadshow", "--chain", "information", "--who", "gov")  # fmt: skip
     assert ev["kind"] == "roadshow" and ev["held_on"] == on
-    inv = run("invite", str(ev["id"]), "--chain", "information", "--points-min", "50", "--who", "gov")
+    inv = run(
+        "invite", str(ev["id"]), "--chain", "information", "--points-min", "50", "--who", "gov"
+    )
     assert inv["invited"] == [F3] and inv["filter"]["chains"] == ["information"]
     assert run("signup", str(ev["id"]), "--who", "bank")["institution"] == "BKA"
     assert [r["id"] for r in run("list", "--who", "ent3")] == [ev["id"]]
@@ -308,6 +330,9 @@ def test_demo_fills_a_past_and_an_upcoming_event(ev_market: Market) -> None:
         firm = events.listing(s, m.who("ent"), now=now)
     assert past["past"] and not nxt["past"]
     assert past["summary"]["banks"] >= 2 and past["summary"]["intents"] == out["intents"]
-    assert past["summary"]["concluded"] + past["summary"]["no_deal"] + past["summary"]["open"] == out["intents"]
+    assert (
+        past["summary"]["concluded"] + past["summary"]["no_deal"] + past["summary"]["open"]
+        == out["intents"]
+    )
     assert out["upcoming"] in [r["id"] for r in firm]
     assert "BKA" not in {r["institution_id"] for r in nxt["signups"]}  # the demo bank may sign up

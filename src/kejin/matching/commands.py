@@ -307,7 +307,9 @@ def event_create(
     on: str = typer.Option(..., "--on", help="举办日期 YYYY-MM-DD / date"),
     place: str = typer.Option(..., "--place", help="地点 / place"),
     kind: str = typer.Option(
-        "bank_firm", "--kind", help="bank_firm 银企对接会 | roadshow 路演 | invest_loan 投贷联动专场"
+        "bank_firm",
+        "--kind",
+        help="bank_firm 银企对接会 | roadshow 路演 | invest_loan 投贷联动专场",
     ),
     chain: str | None = typer.Option(None, "--chain", help="产业链代码 / industry chain"),
     theme: str | None = typer.Option(None, "--theme", help="主题 / theme"),

@@ -302,6 +302,8 @@ def _firm_needs(s: Session, firm_user: Principal, bank_user: Principal, now: dat
 #: How many invited firms meet an institution at the demo's past event, and of those intents
 #: the share concluded each way (the rest: no deal with a drawn reason, or still open).
 EVENT_INTENTS = 14
+#: About how many firms a meeting invites (the filter's points floor is set to keep near it).
+MEETING_SIZE = 60
 
 
 def fill_events(
@@ -350,7 +352,11 @@ def fill_events(
                 chain, "首贷、信用贷与知识产权质押"),
         now=before,
     )  # fmt: skip
-    events.invite(s, gov, past.id, InviteFilter(tiers=tiers, chains=[chain]), now=before)
+    flt = InviteFilter(tiers=tiers, chains=[chain])
+    pts = events.candidates(s, flt)[1]["points"].drop_nulls().sort(descending=True)
+    if pts.len() > MEETING_SIZE:  # a meeting's size: the chain's highest points
+        flt.points_min = float(pts[MEETING_SIZE - 1])
+    events.invite(s, gov, past.id, flt, now=before)
     invited = list(
         s.scalars(
             select(EventInvite.uscc)
@@ -382,7 +388,9 @@ def fill_events(
     attendees = [bank_user.institution_id, *banks, *funds]
     counts = {"intents": 0, "concluded": 0, "no_deal": 0}
     reasons = list(NO_DEAL_REASONS)
-    for k, i in enumerate(rng.choice(len(invited), min(EVENT_INTENTS, len(invited)), replace=False)):
+    for k, i in enumerate(
+        rng.choice(len(invited), min(EVENT_INTENTS, len(invited)), replace=False)
+    ):
         inst = attendees[k % len(attendees)]
         fund = inst in funds
         kind = "equity" if fund else "loan"
@@ -401,7 +409,9 @@ def fill_events(
         if draw < 0.55:
             done = "invested" if fund else ("disbursed" if draw < 0.35 else "signed")
             share = Decimal(int(rng.integers(6, 11))) / 10
-            events.record_outcome(s, actor, intent.id, done, (amount * share).quantize(Decimal("1")), now=at)
+            events.record_outcome(
+                s, actor, intent.id, done, (amount * share).quantize(Decimal("1")), now=at
+            )
             counts["concluded"] += 1
         elif draw < 0.85:
             why = reasons[int(rng.integers(0, len(reasons) - 1))]

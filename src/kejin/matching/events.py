@@ -123,7 +123,14 @@ def create(s: Session, p: Principal, e: EventIn, now: datetime | None = None) ->
     )
     s.add(ev)
     s.flush()
-    log(s, p, "match.event.create", "match_event", ev.id, after=asdict(e) | {"held_on": str(e.held_on)})
+    log(
+        s,
+        p,
+        "match.event.create",
+        "match_event",
+        ev.id,
+        after=asdict(e) | {"held_on": str(e.held_on)},
+    )
     return ev
 
 
@@ -271,7 +278,9 @@ def reply(
     _not_past(ev, now.date(), "回复邀请", "be answered")
     inv.reply = "accepted" if accept else "declined"
     inv.replied_by, inv.replied_at = p.username, now
-    log(s, p, "match.event.reply", "match_event", ev.id, detail={"uscc": p.uscc, "reply": inv.reply})
+    log(
+        s, p, "match.event.reply", "match_event", ev.id, detail={"uscc": p.uscc, "reply": inv.reply}
+    )
     return inv
 
 
@@ -333,7 +342,9 @@ def signup(
             "该机构已报名", "the institution has signed up already",
             [Problem("已报名", "already signed up", field="institution_id", value=inst_id)],
         )  # fmt: skip
-    row = EventSignup(event_id=event_id, institution_id=inst_id, signed_by=p.username, signed_at=now)
+    row = EventSignup(
+        event_id=event_id, institution_id=inst_id, signed_by=p.username, signed_at=now
+    )
     s.add(row)
     s.flush()
     log(s, p, "match.event.signup", "match_event", event_id, detail={"institution": inst_id})
@@ -384,7 +395,9 @@ def record_intent(
         bad.append(_bad("kind", i.kind, "贷款意向须由银行登记", "a loan intent is a bank's"))
     if i.kind == "equity" and kind not in INVESTOR_KINDS:
         bad.append(
-            _bad("kind", i.kind, "股权投资意向须由投资机构登记", "an equity intent is an investor's")
+            _bad(
+                "kind", i.kind, "股权投资意向须由投资机构登记", "an equity intent is an investor's"
+            )
         )
     if i.kind == "equity" and i.partner_id:
         bad.append(
@@ -402,7 +415,9 @@ def record_intent(
                 )
             )
     if i.kind == "loan" and i.partner_id:
-        bad.append(_bad("partner_id", i.partner_id, "贷款意向无联动机构", "a loan takes no partner"))
+        bad.append(
+            _bad("partner_id", i.partner_id, "贷款意向无联动机构", "a loan takes no partner")
+        )
     if bad:
         raise ValidationError("对接意向有误，未登记", "invalid intent; nothing was recorded", bad)
     row = EventIntent(
@@ -445,7 +460,9 @@ def record_outcome(
     row = s.get(EventIntent, intent_id)
     if row is None:
         raise NotFoundError(
-            "对接意向不存在", "no such intent", [Problem("", "", field="intent_id", value=intent_id)]
+            "对接意向不存在",
+            "no such intent",
+            [Problem("", "", field="intent_id", value=intent_id)],
         )
     _acting_for(p, row.institution_id)
     bad: list[Problem] = []
@@ -547,7 +564,9 @@ def _counts(s: Session, table: Any, ids: list[int]) -> dict[int, int]:
         return {}
     return dict(
         s.execute(
-            select(table.event_id, func.count()).where(table.event_id.in_(ids)).group_by(table.event_id)
+            select(table.event_id, func.count())
+            .where(table.event_id.in_(ids))
+            .group_by(table.event_id)
         ).all()
     )
 

@@ -90,7 +90,9 @@ def filter_words(f: dict[str, Any] | None, lang: str) -> str:
             parts.append(f"{head}：" + "、".join(term(VOCABS[vocab], v, lang) for v in f[key]))
     lo, hi = f.get("points_min"), f.get("points_max")
     if lo is not None or hi is not None:
-        parts.append(f"{t('mev_f_points', lang)}：{'' if lo is None else lo}–{'' if hi is None else hi}")
+        parts.append(
+            f"{t('mev_f_points', lang)}：{'' if lo is None else lo}–{'' if hi is None else hi}"
+        )
     return "；".join(parts) or t("mev_f_all", lang)
 
 
@@ -325,9 +327,14 @@ def event_xlsx(
             t("mev_points", lang), t("mev_reply", lang)])  # fmt: skip
     sh.rows(
         [
-            [r["name"], r["uscc"], term(VOCABS["tier"], r["tier"], lang) if r["tier"] else "",
-             term(INDUSTRY_CHAINS, r["chain"], lang) if r["chain"] else "", r["points"],
-             term(VOCABS["invite_reply"], r["reply"], lang)]  # fmt: skip
+            [
+                r["name"],
+                r["uscc"],
+                term(VOCABS["tier"], r["tier"], lang) if r["tier"] else "",
+                term(INDUSTRY_CHAINS, r["chain"], lang) if r["chain"] else "",
+                r["points"],
+                term(VOCABS["invite_reply"], r["reply"], lang),
+            ]  # fmt: skip
             for r in d["invitees"]
         ]
     )

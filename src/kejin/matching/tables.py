@@ -289,7 +289,9 @@ class MatchEvent(Base):
         ForeignKey("whitelist_versions.id"), info=label("白名单版本", "whitelist version")
     )
     invited_by: Mapped[str | None] = mapped_column(String(60), info=label("邀请人", "invited by"))
-    invited_at: Mapped[datetime | None] = mapped_column(DateTime, info=label("邀请时间", "invited at"))
+    invited_at: Mapped[datetime | None] = mapped_column(
+        DateTime, info=label("邀请时间", "invited at")
+    )
     created_by: Mapped[str] = mapped_column(String(60), info=label("创建人", "created by"))
     created_at: Mapped[datetime] = mapped_column(DateTime, info=label("创建时间", "created at"))
 
@@ -309,7 +311,9 @@ class EventInvite(Base):
         vocab_enum(INVITE_REPLIES, "match_invite_reply"), info=label("回复", "reply")
     )
     replied_by: Mapped[str | None] = mapped_column(String(60))
-    replied_at: Mapped[datetime | None] = mapped_column(DateTime, info=label("回复时间", "replied at"))
+    replied_at: Mapped[datetime | None] = mapped_column(
+        DateTime, info=label("回复时间", "replied at")
+    )
 
 
 class EventSignup(Base):
@@ -357,7 +361,9 @@ class EventIntent(Base):
         vocab_enum(NO_DEAL_REASONS, "match_no_deal_reason"), info=label("未成交原因", "reason")
     )
     outcome_by: Mapped[str | None] = mapped_column(String(60))
-    outcome_at: Mapped[datetime | None] = mapped_column(DateTime, info=label("结果时间", "outcome at"))
+    outcome_at: Mapped[datetime | None] = mapped_column(
+        DateTime, info=label("结果时间", "outcome at")
+    )
 
     __table_args__ = (
         CheckConstraint("amount > 0", name="intent_amount_pos"),
