@@ -334,7 +334,7 @@ def event_xlsx(
                 term(INDUSTRY_CHAINS, r["chain"], lang) if r["chain"] else "",
                 r["points"],
                 term(VOCABS["invite_reply"], r["reply"], lang),
-            ]  # fmt: skip
+            ]
             for r in d["invitees"]
         ]
     )
