@@ -423,7 +423,8 @@ def test_make_demo_acts_as_demo_accounts_made_before_it() -> None:
     acting = [i for i, line in enumerate(recipe) if re.search(r"--(who|checker) ", line)]
     assert acting and min(acting) > made
     names = {m for line in recipe for m in re.findall(r"--(?:who|checker) (\S+)", line)}
-    assert names <= {"demo_gov", "demo_reviewer", "demo_bank", "demo_firm", "demo_auditor"}
+    assert names <= {"demo_gov", "demo_reviewer", "demo_bank", "demo_firm", "demo_auditor",
+                     "demo_investor"}  # fmt: skip
     for step in ("whitelist push", "policy demo", "fund demo", "credit demo"):
         line = next(x for x in recipe if f"kejin {step}" in x)
         assert "--who demo_" in line, step

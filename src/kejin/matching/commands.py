@@ -272,6 +272,9 @@ def demo(
     checker: str = typer.Option(..., "--checker", help="产品复核人 / product checker"),
     firm: str = typer.Option("demo_firm", "--firm", help="演示企业用户 / demo firm user"),
     bank: str = typer.Option("demo_bank", "--bank", help="演示银行客户经理 / demo bank officer"),
+    investor: str = typer.Option(
+        "demo_investor", "--investor", help="演示投资机构用户（无此账户则跳过）/ demo investor"
+    ),
     needs: int = typer.Option(80, "--needs", min=0, max=5000, help="需求数 / needs to post"),
     seed: int = typer.Option(7, "--seed", help="随机种子 / seed"),
     as_json: bool = JSON,
@@ -288,8 +291,21 @@ def demo(
             principal(s, bank),
             needs=needs,
             seed=seed,
+            investor=_maybe(s, investor),
         )
     _show(res, as_json)
+
+
+def _maybe(s: Session, username: str) -> Principal | None:
+    """The user ``username`` if the account exists (a region without a venture fund has no
+    demo investor), else None."""
+    from sqlalchemy import select
+
+    from kejin.access.tables import User
+
+    if s.scalar(select(User.id).where(User.username == username)) is None:
+        return None
+    return principal(s, username)
 
 
 def _decimal(text: str, fld: str) -> Decimal:

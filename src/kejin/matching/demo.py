@@ -99,6 +99,7 @@ def fill(
     needs: int = 80,
     seed: int = 7,
     now: datetime | None = None,
+    investor: Principal | None = None,
 ) -> dict[str, Any]:
     """Fill the marketplace (once: a second run with needs already present changes nothing)."""
     now = now or utcnow()
@@ -187,7 +188,7 @@ def fill(
             counts["disbursed"] += 1
     mine = _firm_needs(s, firm_user, bank_user, now)
     pushed = _push_prospects(s, bank_user, now)
-    held = fill_events(s, maker, firm_user, bank_user, now=now, seed=seed)
+    held = fill_events(s, maker, firm_user, bank_user, investor, now=now, seed=seed)
     return {
         "events": held,
         "prospects_pushed": pushed,
@@ -311,6 +312,7 @@ def fill_events(
     gov: Principal,
     firm_user: Principal,
     bank_user: Principal,
+    investor: Principal | None = None,
     *,
     now: datetime,
     seed: int = 7,
@@ -371,7 +373,7 @@ def fill_events(
         )
         if i != bank_user.institution_id
     ][:2]
-    funds = list(
+    funds = [investor.institution_id] if investor and investor.institution_id else list(
         s.scalars(
             select(Institution.id).where(Institution.kind.in_(events.INVESTOR_KINDS))
             .order_by(Institution.id).limit(1)
@@ -382,8 +384,11 @@ def fill_events(
     events.signup(s, bank_user, past.id, now=before)
     for b in banks:
         events.signup(s, _officer(s, b, bank_user), past.id, now=before)
-    for f in funds:
-        events.signup(s, gov, past.id, f, now=before)
+    for f in funds:  # the fund's own investor signs up when it has an account
+        if investor is not None:
+            events.signup(s, investor, past.id, now=before)
+        else:
+            events.signup(s, gov, past.id, f, now=before)
     after = datetime.combine(held_on, datetime.min.time()) + timedelta(hours=16)
     attendees = [bank_user.institution_id, *banks, *funds]
     counts = {"intents": 0, "concluded": 0, "no_deal": 0}
@@ -399,9 +404,9 @@ def fill_events(
             kind, partner = "loan_equity", bank_user.institution_id
         amount = Decimal(int(rng.integers(5, 80)) * 100_000) * (4 if fund else 1)
         actor = bank_user if inst == bank_user.institution_id else (
-            gov if fund else _officer(s, inst, bank_user))  # fmt: skip
+            (investor or gov) if fund else _officer(s, inst, bank_user))  # fmt: skip
         intent = events.record_intent(
-            s, actor, past.id, IntentIn(invited[int(i)], None if actor is not gov else inst,
+            s, actor, past.id, IntentIn(invited[int(i)], inst if actor is gov else None,
                                         kind, amount, partner), now=after)  # fmt: skip
         counts["intents"] += 1
         draw = rng.random()
@@ -440,7 +445,38 @@ def fill_events(
         flt = InviteFilter(tiers=tiers)
     events.invite(s, gov, nxt.id, flt, now=now)
     for f in funds:
-        events.signup(s, gov, nxt.id, f, now=now)
+        if investor is None:
+            events.signup(s, gov, nxt.id, f, now=now)
     for b in banks[:1]:
         events.signup(s, _officer(s, b, bank_user), nxt.id, now=now)
-    return {"past": past.id, "upcoming": nxt.id, "invited": len(invited), **counts}
+    direct = _investor_intent(s, firm_user, bank_user, investor, now)
+    return {"past": past.id, "upcoming": nxt.id, "invited": len(invited), **counts,
+            "investor_intents": direct}  # fmt: skip
+
+
+def _investor_intent(
+    s: Session,
+    firm_user: Principal,
+    bank_user: Principal,
+    investor: Principal | None,
+    now: datetime,
+) -> int:
+    """The demo firm consents to the demo investor's fund (profile, for product matching) and
+    the investor registers a 投贷联动 intent with the demo bank for the firm's open need."""
+    from kejin.access.service import grant_consent
+    from kejin.matching.events import OPEN_NEEDS, IntentIn
+
+    if investor is None or investor.institution_id is None or firm_user.uscc is None:
+        return 0
+    grant_consent(s, firm_user, uscc=firm_user.uscc, institution_id=investor.institution_id,
+                  purpose="product_matching", scope="profile",
+                  expires_at=now + timedelta(days=365))  # fmt: skip
+    need = s.scalar(
+        select(Need.id)
+        .where(Need.uscc == firm_user.uscc, Need.state.in_(OPEN_NEEDS))
+        .order_by(Need.id)
+        .limit(1)
+    )
+    i = IntentIn(firm_user.uscc, None, "loan_equity", Decimal("10000000"), bank_user.institution_id)
+    events.register_intent(s, investor, i, need, now=now)
+    return 1

@@ -29,12 +29,13 @@ from sqlalchemy.orm import Session
 
 import kejin.matching.rules  # noqa: F401  (registers the rules)
 from kejin.access.audit import utcnow
-from kejin.access.rules import Forbidden, Principal, authorize
+from kejin.access.rules import Forbidden, Principal, active_consents, authorize
 from kejin.access.service import log
+from kejin.access.tables import INSTITUTION_ROLES, Consent
 from kejin.errors import ConflictError, NotFoundError, Problem, ValidationError
 from kejin.frames import read_frame
 from kejin.lending.tables import Institution
-from kejin.matching.tables import EventIntent, EventInvite, EventSignup, MatchEvent
+from kejin.matching.tables import EventIntent, EventInvite, EventSignup, MatchEvent, Need
 from kejin.registry.tables import Enterprise
 from kejin.vocab import (
     EVENT_KINDS,
@@ -297,8 +298,8 @@ def _institution(s: Session, institution_id: str, fld: str = "institution_id") -
 
 
 def _acting_for(p: Principal, institution_id: str | None) -> str:
-    """The institution a caller acts for: a bank officer only ever its own."""
-    if p.role == "bank_officer":
+    """The institution a caller acts for: a bank officer or an investor only ever its own."""
+    if p.role in INSTITUTION_ROLES:
         if p.institution_id is None:
             raise Forbidden("账户未关联机构", "the account is not linked to an institution")
         if institution_id and institution_id != p.institution_id:
@@ -539,7 +540,7 @@ def listing(s: Session, p: Principal, now: datetime | None = None) -> list[dict[
     signed = _counts(s, EventSignup, ids)
     intents = _counts(s, EventIntent, ids)
     own: set[int] = set()
-    if p.role == "bank_officer":
+    if p.role in INSTITUTION_ROLES:
         own = set(
             s.scalars(
                 select(EventSignup.event_id).where(EventSignup.institution_id == p.institution_id)
@@ -574,12 +575,13 @@ def _counts(s: Session, table: Any, ids: list[int]) -> dict[int, int]:
 def detail(s: Session, p: Principal, event_id: int, now: datetime | None = None) -> dict[str, Any]:
     """One event with invitees, sign-ups, intents, outcomes and summary figures.
 
-    A bank sees the firms that accepted (whitelist fields: name, tier, chain) once it signed up,
-    and its own intents only; the government and the auditor see everything."""
+    A bank or an investor sees the firms that accepted (whitelist fields: name, tier, chain)
+    once it signed up, and its own intents only; the government and the auditor see
+    everything."""
     authorize(s, p, "match.event.read")
     today = (now or utcnow()).date()
     ev = get(s, event_id)
-    bank = p.role == "bank_officer"
+    bank = p.role in INSTITUTION_ROLES
     signups = [
         {
             "institution_id": r.institution_id,
@@ -690,3 +692,193 @@ def summary(
         "no_deal": sum(r["outcome"] == "none" for r in intents),
         "open": sum(r["outcome"] is None for r in intents),
     }
+
+
+# ---------------------------------------------------------------- investors (outside events)
+
+#: An investor's intents: equity, or 投贷联动 with a partner bank.
+DIRECT_KINDS = ("equity", "loan_equity")
+#: Needs an investor may name (still open to financing).
+OPEN_NEEDS = ("published", "taken", "first_review")
+
+
+def _investor(s: Session, p: Principal) -> Institution:
+    inst = s.get(Institution, p.institution_id) if p.institution_id else None
+    if p.role != "investor" or inst is None or inst.kind not in INVESTOR_KINDS:
+        raise Forbidden("只有投资机构用户可以登记", "only an investor registers this")
+    return inst
+
+
+def consented_firms(s: Session, p: Principal, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The firms with a live consent to the investor's institution: their whitelist fields, the
+    consent, and their open needs. Nothing beyond that without a consent (there is none here)."""
+    authorize(s, p, "match.intent.list")
+    now = now or utcnow()
+    inst = _investor(s, p)
+    rows = s.execute(
+        select(Enterprise.uscc, Enterprise.name, Enterprise.industry_chain, Enterprise.stage)
+        .where(Enterprise.uscc.in_(active_consents(inst.id, now)))
+        .order_by(Enterprise.uscc)
+    ).all()
+    usccs = [r.uscc for r in rows]
+    vid = s.scalar(select(func.max(WhitelistVersion.id)))
+    tiers = dict(
+        s.execute(
+            select(WhitelistEntry.uscc, WhitelistEntry.tier).where(
+                WhitelistEntry.version_id == vid,
+                WhitelistEntry.status == "member",
+                WhitelistEntry.uscc.in_(usccs),
+            )
+        ).all()
+    ) if vid and usccs else {}  # fmt: skip
+    needs: dict[str, list[dict[str, Any]]] = {}
+    for n in s.scalars(
+        select(Need).where(Need.uscc.in_(usccs), Need.state.in_(OPEN_NEEDS)).order_by(Need.id)
+    ):
+        needs.setdefault(n.uscc, []).append(
+            {
+                "id": n.id,
+                "amount": n.amount,
+                "term_months": n.term_months,
+                "purpose": n.purpose,
+                "state": n.state,
+            }
+        )
+    log(s, p, "match.intent.firms", "institution", inst.id, detail={"firms": len(usccs)})
+    return [
+        {
+            "uscc": r.uscc,
+            "name": r.name,
+            "chain": r.industry_chain,
+            "stage": r.stage,
+            "tier": tiers.get(r.uscc),
+            "needs": needs.get(r.uscc, []),
+        }
+        for r in rows
+    ]
+
+
+def register_intent(
+    s: Session,
+    p: Principal,
+    i: IntentIn,
+    need_id: int | None = None,
+    now: datetime | None = None,
+) -> EventIntent:
+    """An investor's intent for a firm that consented to it, or for one of that firm's open
+    needs: equity, or 投贷联动 (loan + equity) with a partner bank."""
+    authorize(s, p, "match.intent.direct")
+    now = now or utcnow()
+    inst = _investor(s, p)
+    bad: list[Problem] = []
+    if i.kind not in DIRECT_KINDS:
+        bad.append(
+            _bad(
+                "kind",
+                i.kind,
+                "投资机构登记股权投资或投贷联动",
+                "an investor registers equity or loan plus equity",
+            )
+        )
+    if i.amount <= 0 or i.amount > MAX_AMOUNT:
+        bad.append(_bad("amount", i.amount, "意向金额须大于0", "the amount must be positive"))
+    partner = s.get(Institution, i.partner_id) if i.partner_id else None
+    if i.kind == "loan_equity" and (partner is None or partner.kind != "bank"):
+        bad.append(
+            _bad(
+                "partner_id",
+                i.partner_id,
+                "投贷联动须指定一家合作银行",
+                "loan plus equity names a partner bank",
+            )
+        )
+    if i.kind == "equity" and i.partner_id:
+        bad.append(
+            _bad("partner_id", i.partner_id, "股权投资意向无联动机构", "equity takes no partner")
+        )
+    consented = s.scalar(active_consents(inst.id, now).where(Consent.uscc == i.uscc).limit(1))
+    if consented is None:
+        bad.append(
+            _bad(
+                "uscc",
+                i.uscc,
+                "该企业未向本机构授权（或授权已失效）",
+                "the firm has no live consent to your institution",
+            )
+        )
+    if need_id is not None:
+        n = s.get(Need, need_id)
+        if n is None or n.uscc != i.uscc or n.state not in OPEN_NEEDS:
+            bad.append(
+                _bad(
+                    "need_id",
+                    need_id,
+                    "需求不存在、不属于该企业或已不在融资中",
+                    "no such open need of this firm",
+                )
+            )
+    if bad:
+        raise ValidationError("投资意向有误，未登记", "invalid intent; nothing was recorded", bad)
+    row = EventIntent(
+        event_id=None,
+        need_id=need_id,
+        uscc=i.uscc,
+        institution_id=inst.id,
+        partner_id=i.partner_id or None,
+        kind=i.kind,
+        amount=i.amount,
+        recorded_by=p.username,
+        recorded_at=now,
+    )
+    s.add(row)
+    s.flush()
+    log(
+        s,
+        p,
+        "match.intent.direct",
+        "event_intent",
+        row.id,
+        detail={"uscc": i.uscc, "need": need_id, "kind": i.kind, "partner": i.partner_id},
+    )
+    return row
+
+
+def my_intents(s: Session, p: Principal) -> list[dict[str, Any]]:
+    """The intents of the investor's institution (at events and outside them), newest first,
+    with their outcomes; the government and the auditor see every investor intent."""
+    authorize(s, p, "match.intent.list")
+    q = (
+        select(EventIntent, Enterprise.name, MatchEvent.title)
+        .join(Enterprise, Enterprise.uscc == EventIntent.uscc)
+        .outerjoin(MatchEvent, MatchEvent.id == EventIntent.event_id)
+        .order_by(EventIntent.id.desc())
+    )
+    if p.role == "investor":
+        q = q.where(EventIntent.institution_id == _investor(s, p).id)
+    else:
+        q = q.where(
+            EventIntent.institution_id.in_(
+                select(Institution.id).where(Institution.kind.in_(INVESTOR_KINDS))
+            )
+        )
+    out = [
+        {
+            "id": r.id,
+            "event_id": r.event_id,
+            "event": title,
+            "need_id": r.need_id,
+            "uscc": r.uscc,
+            "firm": name,
+            "institution_id": r.institution_id,
+            "partner_id": r.partner_id,
+            "kind": r.kind,
+            "amount": r.amount,
+            "recorded_at": r.recorded_at,
+            "outcome": r.outcome,
+            "outcome_amount": r.outcome_amount,
+            "outcome_reason": r.outcome_reason,
+        }
+        for r, name, title in s.execute(q).all()
+    ]
+    log(s, p, "match.intent.list", "institution", p.institution_id or "*", detail={"n": len(out)})
+    return out

@@ -275,7 +275,10 @@ def outcome(
     from kejin.matching.tables import EventIntent
 
     row = s.get(EventIntent, intent_id)
-    back = f"/market/events/{row.event_id}" if row else "/market/events"
+    if p.role == "investor":  # the investor follows its intents on its own desk
+        back = "/investor/market"
+    else:
+        back = f"/market/events/{row.event_id}" if row and row.event_id else "/market/events"
     form = {"intent_id": str(intent_id), "outcome": outcome, "amount": amount, "reason": reason}
 
     def go() -> None:
@@ -398,3 +401,62 @@ def reply(
         events.reply(s, p, event_id, answer == "accept")
 
     return step(request, s, go, "/enterprise/market#events", "ev_replied")
+
+
+# ---------------------------------------------------------------- the investor's desk
+
+
+def _investor(request: Request, p: Principal, s: Session) -> Response:
+    f = flash.read(request, s)
+    from kejin.matching.pages import bank_names
+
+    return render(
+        request,
+        "market_investor.html",
+        {
+            "firms": events.consented_firms(s, p),
+            "events": events.listing(s, p),
+            "intents": events.my_intents(s, p),
+            "institutions": institution_names(s),
+            "banks": bank_names(s),
+            "direct_kinds": events.DIRECT_KINDS,
+            "outcomes_for": events.OUTCOMES_FOR,
+            "reasons": NO_DEAL_REASONS,
+            "form": f.form or {},
+            "error": error_view(f.error, lang_of(request)),
+            "notice": notice(request),
+        },
+    )
+
+
+@router.get("/investor/market")
+def investor_page(
+    request: Request, p: Principal = permit("page.investor"), s: Session = TX
+) -> Response:
+    return _investor(request, p, s)
+
+
+@router.post("/investor/market/intents")
+def investor_intent(
+    request: Request,
+    uscc: str = Form("", max_length=18),
+    kind: str = Form("", max_length=20),
+    amount: str = Form("", max_length=30),
+    partner_id: str = Form("", max_length=20),
+    need_id: str = Form("", max_length=12),
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("match.intent.direct"),
+    s: Session = TX,
+) -> Response:
+    check_csrf(request, csrf_token_)
+    form = {"uscc": uscc, "kind": kind, "amount": amount, "partner_id": partner_id,
+            "need_id": need_id}  # fmt: skip
+
+    def go() -> None:
+        from kejin.matching.pages import int_of
+
+        i = events.IntentIn(uscc, None, kind, decimal_of(amount, "amount"), partner_id or None)
+        nid = int_of(need_id, "need_id") if need_id.strip() else None
+        events.register_intent(s, p, i, nid)
+
+    return step(request, s, go, "/investor/market", "ev_intent", form)

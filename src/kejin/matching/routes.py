@@ -405,3 +405,41 @@ def intent_outcome(
     s: Session = TX,
 ) -> dict[str, Any]:
     return _intent(events.record_outcome(s, p, intent_id, body.outcome, body.amount, body.reason))
+
+
+class DirectIntentBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "uscc": "91320700MA1XXXXXX0",
+                    "kind": "loan_equity",
+                    "amount": "20000000",
+                    "partner_id": "BKA",
+                }
+            ]
+        },
+    )
+    uscc: str = Field(min_length=18, max_length=18)
+    kind: str = Field(max_length=20)
+    amount: Decimal = Field(max_digits=18, decimal_places=2)
+    partner_id: str | None = Field(None, max_length=20)
+    need_id: int | None = Field(None, ge=1, le=2**31 - 1)
+
+
+@router.get("/intents", summary="投资机构的意向与结果 / an investor's intents and outcomes")
+def intent_list(
+    p: Principal = permit("match.intent.list"), s: Session = TX
+) -> list[dict[str, Any]]:
+    return events.my_intents(s, p)
+
+
+@router.post("/intents", summary="投资机构登记意向 / an investor registers an intent")
+def intent_register(
+    body: DirectIntentBody, p: Principal = permit("match.intent.direct"), s: Session = TX
+) -> dict[str, Any]:
+    data = body.model_dump()
+    need_id = data.pop("need_id")
+    i = events.IntentIn(data["uscc"], None, data["kind"], data["amount"], data["partner_id"])
+    return _intent(events.register_intent(s, p, i, need_id))

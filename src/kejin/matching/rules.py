@@ -56,5 +56,16 @@ add_rules(
         Rule("match.event.intent", "bank_officer", "scoped"),
         Rule("match.event.outcome", "gov_admin", "region"),
         Rule("match.event.outcome", "bank_officer", "scoped"),
+        # Investors (users of a vc_fund institution): events like a bank, for their own
+        # institution; intents outside events for firms that consented to them (the service
+        # checks the consent); their own intents' list. Readers see every investor's intents.
+        Rule("match.event.list", "investor", "scoped"),
+        Rule("match.event.read", "investor", "scoped"),
+        Rule("match.event.signup", "investor", "scoped"),
+        Rule("match.event.intent", "investor", "scoped"),
+        Rule("match.event.outcome", "investor", "scoped"),
+        Rule("match.intent.direct", "investor", "scoped"),
+        Rule("match.intent.list", "investor", "scoped"),
+        *(Rule("match.intent.list", r, "region") for r in READERS),
     ]
 )

@@ -330,12 +330,17 @@ class EventSignup(Base):
 
 
 class EventIntent(Base):
-    """An intent met at an event (firm × institution × kind × amount) and how it ended."""
+    """An intent (firm × institution × kind × amount) and how it ended: met at an event, or
+    registered by an investor for a firm that consented to it (or for one of its needs)."""
 
     __tablename__ = "match_event_intents"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, info=label("意向编号", "intent id"))
-    event_id: Mapped[int] = mapped_column(ForeignKey("match_events.id"), index=True)
+    #: The event it was met at; none for an investor's intent registered for a firm or a need.
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("match_events.id"), index=True)
+    need_id: Mapped[int | None] = mapped_column(
+        ForeignKey("match_needs.id"), info=label("融资需求", "need")
+    )
     uscc: Mapped[str] = mapped_column(
         ForeignKey("enterprises.uscc"), index=True, info=label("统一社会信用代码", "USCC")
     )

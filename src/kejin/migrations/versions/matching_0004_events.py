@@ -2,7 +2,6 @@
 
 Revision ID: matching_0004
 Revises: matching_0003
-Create Date: 2026-12-07 19:27:55.566863
 """
 
 from collections.abc import Sequence
@@ -56,7 +55,8 @@ def upgrade() -> None:
     op.create_table(
         "match_event_intents",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("event_id", sa.Integer(), nullable=False),
+        sa.Column("event_id", sa.Integer(), nullable=True),
+        sa.Column("need_id", sa.Integer(), nullable=True),
         sa.Column("uscc", sa.String(length=18), nullable=False),
         sa.Column("institution_id", sa.String(length=20), nullable=False),
         sa.Column("partner_id", sa.String(length=20), nullable=True),
@@ -129,6 +129,9 @@ def upgrade() -> None:
             ["partner_id"],
             ["institutions.id"],
             name=op.f("fk_match_event_intents_partner_id_institutions"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["need_id"], ["match_needs.id"], name=op.f("fk_match_event_intents_need_id_match_needs")
         ),
         sa.ForeignKeyConstraint(
             ["uscc"], ["enterprises.uscc"], name=op.f("fk_match_event_intents_uscc_enterprises")
