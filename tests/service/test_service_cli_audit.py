@@ -273,7 +273,7 @@ def _world(engine: Engine, run: Callable[..., Any], tmp: Path) -> Ctx:
     assert r.exit_code == 0, r.output
     demo = {x["username"]: x["tenant"] for x in json.loads(r.stdout)}
     assert Counter(_events_after(engine, seq)) == Counter(
-        {("system", "user.create"): 5, ("demo_firm", "consent.grant"): 1}
+        {("system", "user.create"): 6, ("demo_firm", "consent.grant"): 1}  # 6: the investor
     )
     seed_loans(engine, n=2, banks=("B1",))
     bad_status(engine, "L00000", date(2026, 5, 1), Decimal("500000.00"))

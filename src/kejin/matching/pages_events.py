@@ -400,7 +400,7 @@ def reply(
             )  # fmt: skip
         events.reply(s, p, event_id, answer == "accept")
 
-    return step(request, s, go, "/enterprise/market#events", "ev_replied")
+    return step(request, s, go, "/enterprise/market", "ev_replied")
 
 
 # ---------------------------------------------------------------- the investor's desk
