@@ -354,6 +354,7 @@ def test_firm_browses_posts_follows_and_rates(market: Market, browser) -> None: 
     timeline = w.text("#timeline")
     for step in ("published, awaiting a bank → taken by a bank", "approved → disbursed"):
         assert step in timeline, timeline
+    assert bank in timeline  # who acted: the officer and the bank
     assert "1,800,000.00" in w.text("#need-summary")
     # rate the bank's service, once
     w.page.select_option("#rating", "4")

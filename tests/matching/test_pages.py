@@ -200,7 +200,7 @@ def test_the_loop_through_every_roles_pages(market: Market, app) -> None:  # typ
     page = bank.get(f"/bank/market/needs/{second}")
     assert "已放款" in page.text and "1,800,000.00" in page.text
     timeline = re.search(r'<table id="timeline">(.*?)</table>', page.text, re.S).group(1)  # type: ignore[union-attr]
-    steps = re.findall(r"</td><td>([^<]+)</td><td>(?:ent|bank)</td>", timeline)
+    steps = re.findall(r"</td><td>([^<]+)</td><td>(?:ent|bank)[ <]", timeline)
     assert steps == ["草稿", "草稿 → 已发布·待接单", "已发布·待接单 → 已接单", "已接单 → 初审通过",
                      "初审通过 → 审批通过", "审批通过 → 已放款"]  # fmt: skip
     no_codes(page.text)
