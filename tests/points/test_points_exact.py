@@ -254,7 +254,8 @@ def test_peer_codes_equal_the_codes_of_the_labels(rows, extra: str) -> None:  # 
     from kejin.points.kernels import codes, peer_codes, peer_labels
 
     frame = pl.DataFrame(
-        rows, schema={"stage": pl.String, "industry_chain": pl.String, "revenue": pl.Float64},
+        rows,
+        schema={"stage": pl.String, "industry_chain": pl.String, "revenue": pl.Float64},
         orient="row",
     )
     sysm = system()
