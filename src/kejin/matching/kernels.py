@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 
 import polars as pl
 
@@ -164,6 +165,10 @@ def firm_failures(firms: pl.DataFrame, rules: Rules) -> pl.DataFrame:
     return firms.select("uscc", *cols)
 
 
+#: A frame or a lazy frame: the formula is expressions, so the bulk path can fuse it with its rank.
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
 @dataclass(frozen=True)
 class Pricing:
     """Market parameters of a run: the LPR in force and the legal ceiling on the rate."""
@@ -279,7 +284,7 @@ def match(
     return pairs.select(keep)
 
 
-def score_columns(pairs: pl.DataFrame, pricing: Pricing) -> pl.DataFrame:
+def score_columns(pairs: Frame, pricing: Pricing) -> Frame:
     """Add ``expected_rate``, ``fit`` and ``score`` (eligible pairs only): the one formula.
 
     See :func:`match`; shared by the bulk path (:mod:`.bulk`), which calls it on the eligible
