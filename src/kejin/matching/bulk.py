@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from kejin.matching.approval import Model as ApprovalModel
+from kejin.matching.approval import INPUTS, STRENGTH, kind_used
 from kejin.matching.kernels import (
     GUARANTEE_BITS,
     Pricing,
@@ -39,6 +41,7 @@ from kejin.matching.kernels import (
 #: Bits of a pair's code byte: a failed pair check each, and "some rule failed".
 CHECK_BITS = {"amount": 1, "term": 2, "rate": 4, "guarantee": 8}
 RULE_BIT = 16
+KIND = pl.Enum(STRENGTH)
 #: Pairs per chunk of the pair checks: large enough for NumPy, small enough for the cache.
 CHUNK_PAIRS = 1 << 21
 
@@ -164,11 +167,14 @@ def match_all(
     approvals: pl.DataFrame | None = None,
     rules: Rules | None = None,
     rank: bool = True,
+    model: ApprovalModel | None = None,
 ) -> Codes:
     """Every pair of ``needs`` × ``products``: the code byte, the rule words, eligible pairs ranked.
 
     ``rank=False`` leaves ``ranked`` empty: for a caller that wants eligibility and reasons only
-    (why nobody fits a need), the ranking of the eligible pairs is most of the work.
+    (why nobody fits a need), the ranking of the eligible pairs is most of the work. ``model``:
+    each pair's own approval probability, as :func:`kernels.match` (the kind of enhancement a
+    pair would use is one more table per set of kinds offered × product).
 
     Same inputs and same answers as :func:`kernels.match` (eligibility, failed conditions,
     rank), without a frame of every pair. Each check is evaluated where it varies: a rule per
@@ -239,7 +245,20 @@ def match_all(
         hits_j.append(flat % m)
     i = np.concatenate(hits_i) if hits_i else np.zeros(0, dtype=np.int64)
     j = np.concatenate(hits_j) if hits_j else np.zeros(0, dtype=np.int64)
-    ranked = _rank(nd, prod, i, j, pricing, approvals) if rank else pl.DataFrame()
+    kinds = None
+    if model is not None and rank:
+        cross = pl.DataFrame({"offers": np.repeat(o_val, m), "accepts": np.tile(accepts, len(o_val))})
+        used = cross.select(kind_used(pl.col("accepts"), pl.col("offers")).cast(KIND))[:, 0]
+        # an eligible pair always has a kind (credit accepted, or one offered): -1 never gathered
+        codes = used.to_physical().fill_null(-1).cast(pl.Int64).to_numpy()
+        kinds = (codes.reshape(len(o_val), m), o_cls)
+        nd = nd.join(
+            firms.select("uscc", "revenue", "invention_patents"),
+            on="uscc",
+            how="left",
+            maintain_order="left",
+        )
+    ranked = _rank(nd, prod, i, j, pricing, approvals, model, kinds) if rank else pl.DataFrame()
     checks = {
         "amount": (a_cls, by_amount != 0),
         "term": (t_cls, by_term != 0),
@@ -256,6 +275,8 @@ def _rank(
     j: np.ndarray,
     pricing: Pricing,
     approvals: pl.DataFrame | None,
+    model: ApprovalModel | None = None,
+    kinds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pl.DataFrame:
     """Score the eligible pairs (i, j) by :func:`kernels.score_columns` and rank them per need.
 
@@ -294,6 +315,17 @@ def _rank(
             pl.lit(None, pl.Float64).alias("approval_prob"),
             pl.lit(None, pl.String).alias("model_id"),
         )
+    extra: list[str] = []
+    if model is not None and kinds is not None:
+        tab, o_cls = kinds
+        pairs = pairs.with_columns(
+            pl.Series(STRENGTH, dtype=KIND).gather(tab[o_cls[i], j]).alias("kind_used"),
+            # gathered by Polars: a missing revenue or ceiling stays null (NumPy would make NaN)
+            *(nd[c].cast(pl.Float64).gather(i) for c in ("revenue", "invention_patents", "max_rate")),
+            (1 - pl.col("approval_prob")).alias("pd"),
+            (pricing.lpr + pl.col("spread_max_bp") / 10_000).alias("rate_high"),
+        ).with_columns(model.probability().alias("approval_prob"), *model.contributions())
+        extra = [*INPUTS, *[c for c in pairs.columns if c.startswith("why_")]]
     # One lazy query: the formula, then the rank within each need as a window (pairs arrive in
     # need order then product-id order, so an ordinal rank breaks ties by product id, as
     # :func:`kernels.score_and_rank`). Polars ranks the 10 M pairs of the bench in well under a
@@ -317,6 +349,7 @@ def _rank(
         "expected_rate",
         "approval_prob",
         "model_id",
+        *extra,
     )
     .collect()
     )
