@@ -26,8 +26,10 @@ other half). :func:`explain` words each factor's contribution (zh, en) for every
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -151,6 +153,26 @@ class Model:
         return [pl.sum_horizontal(es).alias(f"why_{f}") for f, es in by.items()]
 
 
+#: The model the marketplace ranks with: fitted on the demo region's outcomes by
+#: ``kejin match quality --save-approval`` (its provenance in ``trained_on``). Absent → the
+#: firm-level ranking (1 − PD where a product names a credit model).
+PACKAGED = Path(__file__).with_name("approval_model.json")
+
+
+def save(model: Model, path: Path) -> None:
+    path.write_text(json.dumps(asdict(model), ensure_ascii=False, indent=1, sort_keys=True) + "\n")
+
+
+def load(path: Path = PACKAGED) -> Model | None:
+    """The model stored at ``path`` (None when there is none: ranking falls back to 1 − PD)."""
+    if not path.exists():
+        return None
+    raw = json.loads(path.read_text())
+    return Model(
+        {k: float(v) for k, v in raw["coef"].items()}, float(raw["pd_mean"]), raw["trained_on"]
+    )
+
+
 def design(pairs: pl.DataFrame) -> np.ndarray:
     """The design matrix of ``pairs`` (PD left missing as NaN)."""
     return pairs.select([e.alias(n) for n, _, e in _columns()]).to_numpy().astype(np.float64)
@@ -196,25 +218,20 @@ def fit(pairs: pl.DataFrame, approved: np.ndarray, trained_on: dict[str, object]
     )
 
 
-def explain(p: float, why: dict[str, float], kind: str | None, model_id: str | None) -> tuple[str, str]:
-    """The sentence of a ranked pair's approval probability (zh, en): its factors by weight.
+def explain(p: float, why: dict[str, float], kind: str | None) -> tuple[str, str]:
+    """The sentence of a pair's approval probability (zh, en): its factors, largest first.
 
     ``why``: factor → logit contribution against credit at the mean PD (:meth:`Model.contributions`).
+    Which credit model's PD entered (its id) is the caller's sentence (``query.rank_note``).
     """
     kinds = {k: (v.zh, v.en) for k, v in GUARANTEE_KINDS.items()}
     kz, ke = kinds.get(kind or "credit", (kind, kind))
-    zh = [f"预计获批概率 {p:.0%}（按增信方式 {kz}）"]
-    en = [f"estimated approval probability {p:.0%} (with {ke})"]
+    zh = f"预计获批概率 {p:.0%}（按增信方式 {kz}）"
+    en = f"estimated approval probability {p:.0%} (with {ke})"
     parts = sorted(((f, v) for f, v in why.items() if abs(v) >= 0.05), key=lambda fv: -abs(fv[1]))
     if parts:
-        zh.append("对数几率：" + "，".join(
-            f"{FACTORS[f][0]}{'+' if v > 0 else '−'}{abs(v):.2f}" for f, v in parts))
-        en.append("log-odds: " + ", ".join(
-            f"{FACTORS[f][1]} {'+' if v > 0 else '−'}{abs(v):.2f}" for f, v in parts))  # fmt: skip
-    if model_id:
-        zh.append(f"违约概率来自授信模型 {model_id[:12]}")
-        en.append(f"default probability from credit model {model_id[:12]}")
-    else:
-        zh.append("产品未指定授信模型，未计入企业违约概率")
-        en.append("the product names no credit model; the firm's default probability not included")
-    return "；".join(zh), "; ".join(en)
+        zh += "，对数几率：" + "，".join(
+            f"{FACTORS[f][0]} {'+' if v > 0 else '−'}{abs(v):.2f}" for f, v in parts)
+        en += ", log-odds: " + ", ".join(
+            f"{FACTORS[f][1]} {'+' if v > 0 else '−'}{abs(v):.2f}" for f, v in parts)  # fmt: skip
+    return zh, en

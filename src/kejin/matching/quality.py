@@ -134,6 +134,7 @@ def fit_approval(
         judged,
         judged["approved"].to_numpy(),
         {"needs": nd.height, "pairs": judged.height, "seed": seed, "credit_model": model,
+         "region_as_of": pricing.as_of.isoformat(), "firms": truth.height,
          "approved_share": round(float(judged["approved"].mean()), 4) if judged.height else None},
     )  # fmt: skip
 
@@ -198,6 +199,7 @@ def measure(
         "approval_model": {
             "trained_on": fitted.trained_on,
             "coef": fitted.coef,
+            "pd_mean": fitted.pd_mean,
             # on the measured pairs (firms the fit never saw): mean predicted vs observed, Brier
             "mean_predicted": round(float(calib["p_hat"].mean()), 4) if calib.height else None,
             "brier": round(
