@@ -88,9 +88,9 @@ def test_measure_orders_the_rankings_as_the_truth_allows() -> None:
     firms, products, truth = _region(1200, 5)
     # a "model" that knows the default risk up to noise
     noisy = truth.with_columns(
-        (1 - pl.col("pd_annual") + pl.Series(np.random.default_rng(1).normal(0, 0.005, 1200))).alias(
-            "approval_prob"
-        )
+        (
+            1 - pl.col("pd_annual") + pl.Series(np.random.default_rng(1).normal(0, 0.005, 1200))
+        ).alias("approval_prob")
     )
     approvals = noisy.select("uscc", pl.lit("m").alias("credit_model"), "approval_prob",
                              pl.lit("m-1").alias("model_id"))  # fmt: skip

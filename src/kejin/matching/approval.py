@@ -101,7 +101,11 @@ def _columns() -> list[tuple[str, str, pl.Expr]]:
          (1 + patents).log() * (kind == "ip_pledge").fill_null(False).cast(pl.Float64))
     )  # fmt: skip
     cols.append(
-        ("range", "range", pl.col("amount").cast(pl.Float64) / pl.col("max_amount").cast(pl.Float64))
+        (
+            "range",
+            "range",
+            pl.col("amount").cast(pl.Float64) / pl.col("max_amount").cast(pl.Float64),
+        )
     )
     above = (pl.col("rate_high") - pl.col("max_rate").cast(pl.Float64)).clip(lower_bound=0.0)
     cols.append(("rate", "rate", (100 * above).fill_null(0.0)))
@@ -231,7 +235,8 @@ def explain(p: float, why: dict[str, float], kind: str | None) -> tuple[str, str
     parts = sorted(((f, v) for f, v in why.items() if abs(v) >= 0.05), key=lambda fv: -abs(fv[1]))
     if parts:
         zh += "，对数几率：" + "，".join(
-            f"{FACTORS[f][0]} {'+' if v > 0 else '−'}{abs(v):.2f}" for f, v in parts)
+            f"{FACTORS[f][0]} {'+' if v > 0 else '−'}{abs(v):.2f}" for f, v in parts
+        )
         en += ", log-odds: " + ", ".join(
             f"{FACTORS[f][1]} {'+' if v > 0 else '−'}{abs(v):.2f}" for f, v in parts)  # fmt: skip
     return zh, en

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from kejin.matching.approval import Model as ApprovalModel
 from kejin.matching.approval import INPUTS, STRENGTH, kind_used
+from kejin.matching.approval import Model as ApprovalModel
 from kejin.matching.kernels import (
     GUARANTEE_BITS,
     Pricing,
@@ -247,7 +247,9 @@ def match_all(
     j = np.concatenate(hits_j) if hits_j else np.zeros(0, dtype=np.int64)
     kinds = None
     if model is not None and rank:
-        cross = pl.DataFrame({"offers": np.repeat(o_val, m), "accepts": np.tile(accepts, len(o_val))})
+        cross = pl.DataFrame(
+            {"offers": np.repeat(o_val, m), "accepts": np.tile(accepts, len(o_val))}
+        )
         used = cross.select(kind_used(pl.col("accepts"), pl.col("offers")).cast(KIND))[:, 0]
         # an eligible pair always has a kind (credit accepted, or one offered): -1 never gathered
         codes = used.to_physical().fill_null(-1).cast(pl.Int64).to_numpy()
@@ -321,7 +323,10 @@ def _rank(
         pairs = pairs.with_columns(
             pl.Series(STRENGTH, dtype=KIND).gather(tab[o_cls[i], j]).alias("kind_used"),
             # gathered by Polars: a missing revenue or ceiling stays null (NumPy would make NaN)
-            *(nd[c].cast(pl.Float64).gather(i) for c in ("revenue", "invention_patents", "max_rate")),
+            *(
+                nd[c].cast(pl.Float64).gather(i)
+                for c in ("revenue", "invention_patents", "max_rate")
+            ),
             (1 - pl.col("approval_prob")).alias("pd"),
             (pricing.lpr + pl.col("spread_max_bp") / 10_000).alias("rate_high"),
         ).with_columns(model.probability().alias("approval_prob"), *model.contributions())
@@ -340,16 +345,16 @@ def _rank(
             .alias("rank")
         )
         .select(
-        "need_id",
-        "product_id",
-        "institution_id",
-        "rank",
-        "score",
-        "fit",
-        "expected_rate",
-        "approval_prob",
-        "model_id",
-        *extra,
-    )
-    .collect()
+            "need_id",
+            "product_id",
+            "institution_id",
+            "rank",
+            "score",
+            "fit",
+            "expected_rate",
+            "approval_prob",
+            "model_id",
+            *extra,
+        )
+        .collect()
     )
