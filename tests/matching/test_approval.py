@@ -79,3 +79,32 @@ def test_save_and_load_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-
     approval.save(m, tmp_path / "m.json")
     assert approval.load(tmp_path / "m.json") == m
     assert approval.load(tmp_path / "absent.json") is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.floats(-3, 3), min_size=len(approval.NAMES), max_size=len(approval.NAMES)),
+    st.floats(-8, -1),
+    st.integers(0, 1000),
+)
+def test_the_fast_sums_are_the_design_the_fit_used(coefs, pd_mean, seed) -> None:  # type: ignore[no-untyped-def]
+    """The per-factor expressions the ranking evaluates equal ``design @ coef`` (the columns
+    :func:`approval.fit` estimated), a missing PD and a missing kind included."""
+    model = approval.Model(dict(zip(approval.NAMES, coefs, strict=True)), pd_mean)
+    rng = np.random.default_rng(seed)
+    frame = (
+        _pairs(40, seed)
+        .with_columns(
+            pl.Series("kind_used", rng.choice([*approval.STRENGTH, None], 40).tolist()),
+            pl.Series("max_rate", np.where(rng.random(40) < 0.5, np.nan, 0.04)),
+            pl.Series("pd", np.where(rng.random(40) < 0.3, np.nan, rng.beta(1, 30, 40))),
+        )
+        .fill_nan(None)
+    )
+    x = approval.design(frame)
+    col = approval.NAMES.index("pd")
+    x[np.isnan(x[:, col]), col] = pd_mean
+    want = 1 / (1 + np.exp(-(x @ np.array(coefs))))
+    got = approval.Model.apply(model, frame)["approval_prob"].to_numpy()
+    assert np.allclose(got, want, rtol=1e-9, atol=1e-12)
+    assert np.allclose(frame.select(model.probability())[:, 0].to_numpy(), want)

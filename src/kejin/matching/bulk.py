@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from kejin.matching.approval import INPUTS, STRENGTH, kind_used
+from kejin.matching.approval import FACTORS, INPUTS, STRENGTH, kind_used
 from kejin.matching.approval import Model as ApprovalModel
 from kejin.matching.kernels import (
     GUARANTEE_BITS,
@@ -168,13 +168,16 @@ def match_all(
     rules: Rules | None = None,
     rank: bool = True,
     model: ApprovalModel | None = None,
+    keep_inputs: bool = False,
 ) -> Codes:
     """Every pair of ``needs`` × ``products``: the code byte, the rule words, eligible pairs ranked.
 
     ``rank=False`` leaves ``ranked`` empty: for a caller that wants eligibility and reasons only
     (why nobody fits a need), the ranking of the eligible pairs is most of the work. ``model``:
     each pair's own approval probability, as :func:`kernels.match` (the kind of enhancement a
-    pair would use is one more table per set of kinds offered × product).
+    pair would use is one more table per set of kinds offered × product); ``ranked`` then has
+    ``kind_used`` and the factors ``why_*``, and with ``keep_inputs`` every column the model
+    reads (:data:`approval.INPUTS`, what :func:`approval.fit` needs).
 
     Same inputs and same answers as :func:`kernels.match` (eligibility, failed conditions,
     rank), without a frame of every pair. Each check is evaluated where it varies: a rule per
@@ -260,7 +263,11 @@ def match_all(
             how="left",
             maintain_order="left",
         )
-    ranked = _rank(nd, prod, i, j, pricing, approvals, model, kinds) if rank else pl.DataFrame()
+    ranked = (
+        _rank(nd, prod, i, j, pricing, approvals, model, kinds, keep_inputs)
+        if rank
+        else pl.DataFrame()
+    )
     checks = {
         "amount": (a_cls, by_amount != 0),
         "term": (t_cls, by_term != 0),
@@ -279,6 +286,7 @@ def _rank(
     approvals: pl.DataFrame | None,
     model: ApprovalModel | None = None,
     kinds: tuple[np.ndarray, np.ndarray] | None = None,
+    keep_inputs: bool = False,
 ) -> pl.DataFrame:
     """Score the eligible pairs (i, j) by :func:`kernels.score_columns` and rank them per need.
 
@@ -329,14 +337,20 @@ def _rank(
             ),
             (1 - pl.col("approval_prob")).alias("pd"),
             (pricing.lpr + pl.col("spread_max_bp") / 10_000).alias("rate_high"),
-        ).with_columns(model.probability().alias("approval_prob"), *model.contributions())
-        extra = [*INPUTS, *[c for c in pairs.columns if c.startswith("why_")]]
+        )
+        shown = INPUTS if keep_inputs else ("kind_used",)
+        extra = [*shown, *(f"why_{f}" for f in FACTORS)]
     # One lazy query: the formula, then the rank within each need as a window (pairs arrive in
     # need order then product-id order, so an ordinal rank breaks ties by product id, as
     # :func:`kernels.score_and_rank`). Polars ranks the 10 M pairs of the bench in well under a
     # second; the NumPy two-pass sort it replaces took about four (docs/matching.md, Benches).
     return (
-        score_columns(pairs.with_columns(pl.Series("_need", i)).lazy(), pricing)
+        score_columns(
+            pairs.with_columns(pl.Series("_need", i))
+            .lazy()
+            .pipe(lambda q: model.apply(q) if extra and model is not None else q),
+            pricing,
+        )
         .with_columns(
             pl.col("score")
             .rank("ordinal", descending=True)

@@ -318,7 +318,7 @@ def with_approval(
             kind_used(pl.col("accepts"), pl.col("offers")).alias("kind_used"),
             (pricing.lpr + pl.col("spread_max_bp") / 10_000).alias("rate_high"),
         )
-        .with_columns(model.probability().alias("approval_prob"), *model.contributions())
+        .pipe(model.apply)
     )
 
 

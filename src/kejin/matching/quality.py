@@ -122,7 +122,9 @@ def fit_approval(
     """
     nd = market.draw_needs(firms.join(truth, on="uscc", how="semi"), needs, seed)
     prods = products.with_columns(pl.lit(model).alias("credit_model"))
-    run = bulk.match_all(nd, firms, prods, pricing, approvals, model=approval.Model.blank())
+    run = bulk.match_all(
+        nd, firms, prods, pricing, approvals, model=approval.Model.blank(), keep_inputs=True
+    )
     pairs = run.ranked.with_columns(pl.col("product_id", "kind_used").cast(pl.String))
     judged = pairs.join(
         _judge(pairs.select("need_id", "product_id"), nd, firms, products, truth, seed + 1).select(
