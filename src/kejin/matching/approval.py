@@ -120,6 +120,8 @@ def _columns() -> list[tuple[str, str, pl.Expr]]:
 
 
 NAMES = [n for n, _, _ in _columns()]
+#: Factors computed per need (see :meth:`Model.need_terms`).
+NEED_TERMS = ("lev_credit", "lev_collateral", "patents")
 FACTOR_OF = {n: f for n, f, _ in _columns()}
 
 
@@ -136,15 +138,11 @@ class Model:
         """Every coefficient zero (p = ½): a run that only gathers the inputs for :func:`fit`."""
         return cls({}, 0.0)
 
-    def contributions(self) -> list[pl.Expr]:
-        """Per factor, its log-odds contribution against the base — a credit loan at the mean
-        PD — as ``why_<factor>`` columns (reads :data:`INPUTS`).
-
-        The same sums as ``design(pairs) @ coef`` (tested), written per factor so that a run
-        over 10 M pairs evaluates the leverage once and each kind test once.
-        """
+    def need_terms(self) -> list[pl.Expr]:
+        """The factors that depend on the need alone (amount, revenue, patents), before the
+        kind chooses among them: :data:`NEED_TERMS`. The bulk path evaluates them once per need
+        and gathers them per pair (``contributions(pre=True)``)."""
         c = self.coef.get
-        kind = pl.col("kind_used")
         lev = _leverage()
 
         def levered(fam: str) -> pl.Expr:
@@ -153,10 +151,31 @@ class Model:
                 out = out + pl.lit(c(f"lev>{k:.2f}:{fam}", 0.0)) * (lev - k).clip(lower_bound=0.0)
             return out
 
+        patents = pl.col("invention_patents").cast(pl.Float64).fill_null(0.0)
+        terms = [
+            levered("credit"),
+            levered("collateral"),
+            pl.lit(c("patents:ip_pledge", 0.0)) * (1 + patents).log(),
+        ]
+        return [e.alias(f"_{k}") for e, k in zip(terms, NEED_TERMS, strict=True)]
+
+    def contributions(self, pre: bool = False) -> list[pl.Expr]:
+        """Per factor, its log-odds contribution against the base — a credit loan at the mean
+        PD — as ``why_<factor>`` columns (reads :data:`INPUTS`).
+
+        The same sums as ``design(pairs) @ coef`` (tested), written per factor. ``pre``: the
+        need-level terms are already columns ``_lev_credit``, ``_lev_collateral``, ``_patents``
+        (:meth:`need_terms`, gathered by the caller).
+        """
+        c = self.coef.get
+        kind = pl.col("kind_used")
+        if pre:
+            need = {k: pl.col(f"_{k}") for k in NEED_TERMS}
+        else:
+            need = dict(zip(NEED_TERMS, self.need_terms(), strict=True))
         by_kind = pl.lit(0.0)
         for k in reversed(STRENGTH[:-1]):
             by_kind = pl.when(kind == k).then(pl.lit(c(f"kind:{k}", 0.0))).otherwise(by_kind)
-        patents = pl.col("invention_patents").cast(pl.Float64).fill_null(0.0)
         amount = pl.col("amount").cast(pl.Float64)
         above = (pl.col("rate_high") - pl.col("max_rate").cast(pl.Float64)).clip(lower_bound=0.0)
         pd_ = pl.col("pd").cast(pl.Float64).clip(1e-6, 1 - 1e-6)
@@ -164,15 +183,12 @@ class Model:
         return [
             by_kind.fill_null(0.0).alias("why_kind"),
             pl.when(kind == "credit")
-            .then(levered("credit"))
+            .then(need["lev_credit"])
             .when(kind.is_not_null())
-            .then(levered("collateral"))
+            .then(need["lev_collateral"])
             .otherwise(0.0)
             .alias("why_leverage"),
-            pl.when(kind == "ip_pledge")
-            .then(pl.lit(c("patents:ip_pledge", 0.0)) * (1 + patents).log())
-            .otherwise(0.0)
-            .alias("why_patents"),
+            pl.when(kind == "ip_pledge").then(need["patents"]).otherwise(0.0).alias("why_patents"),
             (pl.lit(c("range", 0.0)) * amount / pl.col("max_amount").cast(pl.Float64)).alias(
                 "why_range"
             ),
@@ -195,10 +211,10 @@ class Model:
         z = pl.lit(self.base) + pl.sum_horizontal(self.contributions())
         return 1 / (1 + (-z).exp())
 
-    def apply(self, frame: Frame) -> Frame:
+    def apply(self, frame: Frame, pre: bool = False) -> Frame:
         """``why_*`` then ``approval_prob`` (the probability from the contributions: no
         factor computed twice)."""
-        return frame.with_columns(self.contributions()).with_columns(self.from_contributions())
+        return frame.with_columns(self.contributions(pre)).with_columns(self.from_contributions())
 
 
 #: The model the marketplace ranks with: fitted on the demo region's outcomes by

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from kejin.matching.approval import FACTORS, INPUTS, STRENGTH, kind_used
+from kejin.matching.approval import FACTORS, INPUTS, NEED_TERMS, STRENGTH, kind_used
 from kejin.matching.approval import Model as ApprovalModel
 from kejin.matching.kernels import (
     GUARANTEE_BITS,
@@ -328,12 +328,17 @@ def _rank(
     extra: list[str] = []
     if model is not None and kinds is not None:
         tab, o_cls = kinds
+        per_need = nd.select(model.need_terms())
         pairs = pairs.with_columns(
             pl.Series(STRENGTH, dtype=KIND).gather(tab[o_cls[i], j]).alias("kind_used"),
-            # gathered by Polars: a missing revenue or ceiling stays null (NumPy would make NaN)
+            # gathered by Polars: a missing ceiling stays null (NumPy would make NaN)
+            nd["max_rate"].cast(pl.Float64).gather(i),
+            # the factors of the need alone, once per need, gathered per pair
+            *(num(per_need, f"_{k}", i) for k in NEED_TERMS),
             *(
-                nd[c].cast(pl.Float64).gather(i)
-                for c in ("revenue", "invention_patents", "max_rate")
+                (nd[c].cast(pl.Float64).gather(i) for c in ("revenue", "invention_patents"))
+                if keep_inputs
+                else ()
             ),
             (1 - pl.col("approval_prob")).alias("pd"),
             (pricing.lpr + pl.col("spread_max_bp") / 10_000).alias("rate_high"),
@@ -348,7 +353,7 @@ def _rank(
         score_columns(
             pairs.with_columns(pl.Series("_need", i))
             .lazy()
-            .pipe(lambda q: model.apply(q) if extra and model is not None else q),
+            .pipe(lambda q: model.apply(q, pre=True) if extra and model is not None else q),
             pricing,
         )
         .with_columns(
