@@ -160,8 +160,8 @@ class Model:
         return [e.alias(f"_{k}") for e, k in zip(terms, NEED_TERMS, strict=True)]
 
     def contributions(self, pre: bool = False) -> list[pl.Expr]:
-        """Per factor, its log-odds contribution against the base — a credit loan at the mean
-        PD — as ``why_<factor>`` columns (reads :data:`INPUTS`).
+        """Per factor, its log-odds contribution against the base — a credit loan of the firm's
+        revenue (leverage 0) at the mean PD — as ``why_<factor>`` columns (reads :data:`INPUTS`).
 
         The same sums as ``design(pairs) @ coef`` (tested), written per factor. ``pre``: the
         need-level terms are already columns ``_lev_credit``, ``_lev_collateral``, ``_patents``
