@@ -74,6 +74,15 @@ def session(master: str | None = None, app: str = "kejin") -> SparkSession:
     # in the environment) with the master already set: only an explicit master overrides it.
     if master or "PYSPARK_GATEWAY_PORT" not in os.environ:
         b = b.master(master or DEFAULT_MASTER)
+        local = _local_cores(master or DEFAULT_MASTER)
+        if local:
+            # Spark's default of 200 shuffle partitions is sized for clusters: on one machine
+            # each is a Python worker round-trip that costs more than the rows it carries.
+            # The one JVM is driver and executor: its default 1 GB heap cannot collect a
+            # million firms' results (KEJIN_SPARK_DRIVER_MEMORY to change).
+            b = b.config("spark.sql.shuffle.partitions", str(4 * local)).config(
+                "spark.driver.memory", os.environ.get("KEJIN_SPARK_DRIVER_MEMORY", "4g")
+            )
     b = (
         b.config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
@@ -90,6 +99,16 @@ def session(master: str | None = None, app: str = "kejin") -> SparkSession:
             f"the Spark session could not start (master {where}): {first}",
             [Problem("Spark 会话无法启动", "Spark session failed", field="master", value=where)],
         ) from e
+
+
+def _local_cores(master: str) -> int | None:
+    """The worker threads of a ``local[N]`` / ``local[*]`` / ``local`` master, else None."""
+    if master == "local":
+        return 1
+    if master.startswith("local[") and master.endswith("]"):
+        n = master[6:-1].split(",")[0]
+        return os.cpu_count() or 1 if n == "*" else int(n) if n.isdigit() else None
+    return None
 
 
 def spark_schema(frame: pl.DataFrame) -> Any:
