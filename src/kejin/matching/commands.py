@@ -225,6 +225,11 @@ def quality(
     needs: int = typer.Option(2000, "--needs", min=10, max=200_000, help="需求数 / needs drawn"),
     seed: int = typer.Option(7, "--seed", help="随机种子 / seed"),
     model: str = typer.Option("tech_firm", "--model", help="授信模型名 / credit model name"),
+    save_approval: Path | None = typer.Option(
+        None,
+        "--save-approval",
+        help="保存拟合的获批概率模型 / write the fitted approval model (JSON) to this file",
+    ),
     as_json: bool = JSON,
 ) -> None:
     """排序质量（对照合成区域真值）/ Ranking quality against the synthetic region's truth.
@@ -260,6 +265,13 @@ def quality(
         )
         res = quality.measure(
             firms, prods, truth, params.pricing(as_of), approvals, model, needs, seed
+        )
+    if save_approval is not None:
+        from kejin.matching import approval
+
+        fitted = res["approval_model"]
+        approval.save(
+            approval.Model(fitted["coef"], fitted["pd_mean"], fitted["trained_on"]), save_approval
         )
     _show(res, as_json)
 
