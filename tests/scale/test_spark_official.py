@@ -21,9 +21,7 @@ def _firms(scheme: str, n: int, seed: int) -> pl.DataFrame:
     cols = {}
     for c in SCHEMES[scheme].COLUMNS:
         if c.kind == "uscc":
-            cols[c.id] = [
-                (b := f"91350100MA{i:07d}") + uscc_check_char(b) for i in range(n)
-            ]
+            cols[c.id] = [(b := f"91350100MA{i:07d}") + uscc_check_char(b) for i in range(n)]
         elif c.kind == "int":
             cols[c.id] = rng.integers(0, 60, n)
         elif c.kind == "money":  # fen, 0 to 50 million yuan, log-spread
@@ -51,5 +49,9 @@ def test_the_command_writes_the_same_file_on_either_engine(spark_session, tmp_pa
     write_table(tmp_path / "in.csv", money_out(firms, mod.COLUMNS))
     a = evaluate_file("tsme", tmp_path / "in.csv", tmp_path / "local.csv")
     b = evaluate_file("tsme", tmp_path / "in.csv", tmp_path / "spark.csv", "spark", "local[2]")
-    assert a["firms"] == b["firms"] == 400 and a["passed"] == b["passed"] and a["routes"] == b["routes"]
+    assert (
+        a["firms"] == b["firms"] == 400
+        and a["passed"] == b["passed"]
+        and a["routes"] == b["routes"]
+    )
     assert (tmp_path / "local.csv").read_bytes() == (tmp_path / "spark.csv").read_bytes()

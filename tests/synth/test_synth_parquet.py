@@ -35,8 +35,9 @@ def test_parts_make_one_region_with_distinct_keys_and_a_verified_manifest(tmp_pa
     assert m["tables"]["loans"]["pull_ids"] == sorted(t["data_pulls"]["id"].to_list())[-1:]
     # A part does not depend on how many parts follow it.
     one = write_region(tmp_path / "one", 1000, seed=3, chunk=1000)
-    assert one["tables"]["enterprises"]["parts"][0]["sha256"] == (
-        m["tables"]["enterprises"]["parts"][0]["sha256"]
+    assert (
+        one["tables"]["enterprises"]["parts"][0]["sha256"]
+        == (m["tables"]["enterprises"]["parts"][0]["sha256"])
     )
     with pytest.raises(ValidationError, match="not empty"):
         write_region(tmp_path / "r", 10, seed=3)
