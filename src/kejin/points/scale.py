@@ -9,9 +9,9 @@ Three steps, each running kejin's own code on Arrow batches:
 2. **Score** — rows are regrouped by peer group (the kernel's own :func:`peer_labels`), and
    :func:`kejin.points.kernels.score_system` scores each group whole: percentiles, winsorisation,
    group ranks and lists depend on the group only.
-3. **Rank the region** — the one region-wide order, by exact integer cents, is Spark's ``rank``
-   window (the kernel's ``min`` tie rule), and the region percentile is the kernel's formula on
-   that rank and the size of the tie run.
+3. **Rank the region** — the executors write the scored rows as Parquet, the driver reads them
+   with Polars and ranks the region by exact integer cents with the kernel's own ``rank_desc``
+   (one sort of N integers; the ``min`` tie rule and percentile formula are the kernel's).
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from kejin.errors import NotFoundError
 from kejin.frames import table_schema
-from kejin.points.kernels import CENTS, peer_labels, score_system
+from kejin.points.kernels import CENTS, PeerLayout, peer_labels, score_system
 from kejin.points.service import (
     RESULT_COLUMNS,
     assemble,
@@ -59,7 +60,6 @@ def score_on_spark(
 ) -> pl.DataFrame:
     """Results of ``system_name`` for ``year`` from a verified snapshot: the rows
     :func:`kejin.points.service.results_frame` gives for a local run, sorted by USCC."""
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     snapshot.read_manifest(snap)
@@ -90,22 +90,15 @@ def score_on_spark(
     scored = spark.apply_groups(
         labelled, "peer_group", lambda df: score(df.drop("peer_group")), sample_results
     )
-    cents = F.round(F.col("total") * CENTS).cast("long")
-    n = scored.count()
-    ranked = (
-        scored.withColumn("_cents", cents)
-        .withColumn("rank_region", F.rank().over(Window.orderBy(F.col("_cents").desc())))
-        .withColumn("_run", F.count("*").over(Window.partitionBy("_cents")))
-    )
-    # The kernel's percentile: 1 − (first + last) / (2·(n − 1)) over the tie run, 1 for n = 1.
-    den = 2 * max(n - 1, 1)
-    t = 2 * (F.col("rank_region") - 1) + F.col("_run") - 1
-    pct = F.lit(1.0) if n == 1 else (F.lit(den) - t) / F.lit(den)
-    out = ranked.withColumn("pct_region", pct.cast("double")).drop("_cents", "_run")
-    result = spark.to_polars(out).select([*RESULT_COLUMNS, "detail"])
+    # The region-wide rank is one sort of N totals: the kernel's own rank_desc on the driver,
+    # once the executors' results are read back (a Spark window without partitions would pull
+    # every row, details and all, through one task, and a count would run the job twice).
+    result = spark.to_polars(scored).select([*RESULT_COLUMNS, "detail"])
+    cents = (result["total"] * CENTS).round().cast(pl.Int64).to_numpy()
+    rank_r, _, pct_r = PeerLayout(np.zeros(result.height, dtype=np.int32), 1).rank_desc(cents)
     return result.with_columns(  # rounded as results_frame rounds a local run's
-        pl.col("rank_region").cast(sample_results["rank_region"].dtype),
-        pl.col("pct_region").round(6),
+        pl.Series("rank_region", rank_r).cast(sample_results["rank_region"].dtype),
+        pl.Series("pct_region", pct_r).round(6),
     ).sort("uscc")
 
 

@@ -11,12 +11,15 @@ here is imported by the rest of kejin unless a command is asked for ``--engine s
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -86,6 +89,8 @@ def session(master: str | None = None, app: str = "kejin") -> SparkSession:
     b = (
         b.config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # Results reach the driver as Parquet (to_polars): timestamps as Arrow/Polars read them.
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
     )
@@ -162,10 +167,25 @@ def apply_groups(
 
 
 def to_polars(sdf: DataFrame) -> pl.DataFrame:
-    """Collect a Spark result on the driver as a Polars frame, through Arrow. A kejin error a
-    kernel raised on an executor is raised here as itself (its zh/en reasons and problems)."""
+    """Collect a Spark result on the driver as a Polars frame. A kejin error a kernel raised on
+    an executor is raised here as itself (its zh/en reasons and problems).
+
+    On a local master the executors write the result as Parquet to a scratch folder and Polars
+    reads it: ``toArrow`` funnels every batch through the JVM driver (serialised, buffered whole
+    in its heap, then copied through the Py4J socket), which at 200k firms cost minutes and at
+    1M outgrew a 4 GB heap (issue #21). On a cluster a driver-local folder is not the executors'
+    one, so the result still comes through ``toArrow`` there.
+    """
     with kernel_errors():
-        return pl.from_arrow(sdf.toArrow())  # type: ignore[return-value]
+        if not sdf.sparkSession.sparkContext.master.startswith("local"):
+            return pl.from_arrow(sdf.toArrow())  # type: ignore[return-value]
+        with tempfile.TemporaryDirectory(prefix="kejin-spark-") as scratch:
+            out = Path(scratch) / "result"
+            sdf.write.parquet(str(out))
+            files = sorted(out.glob("part-*.parquet"))
+            if not files:  # an empty result may leave no part file: its schema, through Arrow
+                return pl.from_arrow(sdf.limit(0).toArrow())  # type: ignore[return-value]
+            return pl.read_parquet(files)
 
 
 _MARK, _END = "<<kejin-error>>", "<</kejin-error>>"
@@ -251,5 +271,18 @@ def by_firm(
 
 
 def from_polars(ss: SparkSession, frame: pl.DataFrame) -> DataFrame:
-    """A driver-side Polars frame as a Spark frame, through Arrow (types kept, strings plain)."""
-    return ss.createDataFrame(arrow(frame), schema=spark_schema(frame))
+    """A driver-side Polars frame as a Spark frame (types kept, strings plain).
+
+    On a local master Polars writes it as Parquet and Spark reads that, split across tasks:
+    ``createDataFrame`` would serialise every row through the JVM driver first (issue #21). The
+    scratch file lives until this process ends (Spark reads it lazily, whenever a job runs).
+    """
+    table = arrow(frame)
+    if not ss.sparkContext.master.startswith("local"):
+        return ss.createDataFrame(table, schema=spark_schema(frame))
+    import pyarrow.parquet as pq
+
+    scratch = tempfile.mkdtemp(prefix="kejin-spark-in-")
+    atexit.register(shutil.rmtree, scratch, True)
+    pq.write_table(table, f"{scratch}/part-0.parquet")
+    return ss.read.schema(spark_schema(frame)).parquet(scratch)
