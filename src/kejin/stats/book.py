@@ -143,6 +143,8 @@ def build(
         "sheets": 3 + len(BOOK_BREAKDOWNS) + 2,
         "charts": [str(p) for p in pngs],
         "population_basis": population,
+        # The flag-check sheet names firms: the download route audits the read of these.
+        "first_time_flag_disagreements": overall["first_time_flag_disagreements"],
     }
 
 

@@ -102,6 +102,7 @@ def stats_page(
         )
         return render(request, "stats.html", ctx, status=400)
     overall, part = reports[None], reports[by]
+    service.log_flag_read(s, p, overall)
     names = institution_names(eng)
     key = "label_en" if lang == "en" else "label_zh"
     rows = [
@@ -170,8 +171,9 @@ def stats_book(
     """The month's statistics book as a download (charts embedded in its last sheet)."""
     with tempfile.TemporaryDirectory(prefix="kejin-book-") as tmp:
         out = Path(tmp) / f"stats-{month}.xlsx"
-        build(engine_of(s), month, out, population, Path(tmp) / "charts")
+        made = build(engine_of(s), month, out, population, Path(tmp) / "charts")
         body = out.read_bytes()
+    service.log_flag_read(s, p, made)
     return Response(
         body,
         media_type=XLSX,

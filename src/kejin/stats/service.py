@@ -15,7 +15,10 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy.orm import Session
 
+from kejin.access.rules import Principal
+from kejin.access.service import log
 from kejin.errors import Problem, ValidationError
 from kejin.frames import read_frame
 from kejin.lending.tables import Loan, LoanStatus, Product
@@ -235,6 +238,23 @@ def definitions() -> dict[str, dict[str, Any]]:
         }
         for i in monthly().indicators
     }
+
+
+def log_flag_read(session: Session, p: Principal, report: dict[str, Any]) -> None:
+    """The first-loan flag check names firms (USCCs) and their contracts: handing it to a reader
+    (page, API, book) is an enterprise-data read, audited like any other (the contracts and
+    firms read go into the event's digest)."""
+    flags = report["first_time_flag_disagreements"]
+    log(
+        session,
+        p,
+        "stats.flags.read",
+        "stats_month",
+        report["month"],
+        after=[[r["contract_no"], r["uscc"]] for r in flags],
+        detail={"loans": len(flags), "firms": len({r["uscc"] for r in flags})},
+        durable=False,
+    )
 
 
 def month_report(
