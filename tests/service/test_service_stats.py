@@ -92,7 +92,11 @@ def test_every_read_of_the_flag_check_is_audited(app, engine) -> None:  # type: 
     assert c.get("/api/stats/month", params={"month": "2025-10"}).status_code == 200
     assert login(app, "rev").get("/stats/book.xlsx?month=2025-10").status_code == 200
     new = events()[before:]
-    assert [(a, m) for a, m, _ in new] == [("gov", "2025-10"), ("gov", "2025-10"), ("rev", "2025-10")]
+    assert [(a, m) for a, m, _ in new] == [
+        ("gov", "2025-10"),
+        ("gov", "2025-10"),
+        ("rev", "2025-10"),
+    ]
     flags = month_report(engine, "2025-10")["first_time_flag_disagreements"]
     assert all(json.loads(d)["loans"] == len(flags) for _, _, d in new)
     # A refused reader leaves no read of the check (and gets none).

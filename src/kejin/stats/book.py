@@ -49,7 +49,7 @@ def build(
     overall = reports[None]
     parts = {by: reports[by] for by in BOOK_BREAKDOWNS}
     trend = series(engine, month_text, TREND_MONTHS, None, population)
-    defs = definitions()
+    defs = definitions(kernels.month_end(month))
     ids = list(defs)
     names = institution_names(engine)
     date, as_of = overall["date"], overall["data_as_of"] or "—"

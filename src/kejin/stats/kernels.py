@@ -9,7 +9,7 @@ then evaluated from the definitions as data (:mod:`kejin.stats.definitions`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -18,7 +18,13 @@ from fractions import Fraction
 import numpy as np
 import polars as pl
 
-from kejin.stats.definitions import LIST_QUALIFICATIONS, MEASURES, POPULATIONS, IndicatorSet
+from kejin.stats.definitions import (
+    LIST_QUALIFICATIONS,
+    MEASURES,
+    POPULATIONS,
+    IndicatorSet,
+    monthly,
+)
 
 #: Breakdowns, and whether their key belongs to the firm (else to the loan).
 BREAKDOWNS: dict[str, str] = {
@@ -364,7 +370,11 @@ def _distinct_firms(group: np.ndarray, firm: np.ndarray, n_groups: int, n_firms:
 
 
 def _base(
-    f: Frames, months: Sequence[date], bys: Sequence[str | None], variant: str = "list"
+    f: Frames,
+    months: Sequence[date],
+    bys: Sequence[str | None],
+    variant: str = "list",
+    kinds_on: Callable[[date], Sequence[str]] | None = None,
 ) -> _Base:
     for by in bys:
         if by is not None and by not in BREAKDOWNS:
@@ -387,6 +397,16 @@ def _base(
     quals = f.qualifications
     for kind, bit in _KIND_BITS.items():
         kind_mask[_held(quals.filter(pl.col("kind") == kind), idx, n_firms)] |= bit
+    # Only the kinds on the list in effect on each month end count (the list may change).
+    on_list = kinds_on or monthly().kinds_on
+    allowed = np.array(
+        [
+            sum(_KIND_BITS[k] for k in set(on_list(month_end(shift_months(every[0], i)))))
+            for i in range(slots)
+        ],
+        dtype=np.int64,
+    )
+    kind_mask.reshape(slots, n_firms)[...] &= allowed[:, None]
     if variant == "whitelist":
         assert f.members is not None
         in_pop = _held(f.members, idx, n_firms)
@@ -651,14 +671,22 @@ def measures_by(
     months: Sequence[date],
     bys: Sequence[str | None],
     population: str = "list",
+    kinds_on: Callable[[date], Sequence[str]] | None = None,
 ) -> dict[str | None, pl.DataFrame]:
-    """:func:`measures` for several breakdowns, sharing the joins and the population."""
-    b = _base(f, months, bys, population)
+    """:func:`measures` for several breakdowns, sharing the joins and the population.
+
+    ``kinds_on`` gives the list-based population's kinds in effect on a date (default: the
+    shipped definitions' ``population_lists``)."""
+    b = _base(f, months, bys, population, kinds_on)
     return {by: _aggregate(b, by) for by in bys}
 
 
 def measures(
-    f: Frames, months: Sequence[date], by: str | None = None, population: str = "list"
+    f: Frames,
+    months: Sequence[date],
+    by: str | None = None,
+    population: str = "list",
+    kinds_on: Callable[[date], Sequence[str]] | None = None,
 ) -> pl.DataFrame:
     """One row per (month, group) with every measure of :data:`MEASURES` (money in fen).
 
@@ -667,7 +695,7 @@ def measures(
     has no status rows. ``population`` is ``list`` (the seven qualification kinds) or
     ``whitelist`` (members of the whitelist on D, from ``Frames.members``).
     """
-    return measures_by(f, months, [by], population)[by]
+    return measures_by(f, months, [by], population, kinds_on)[by]
 
 
 def _value(ind_kind: str, num: object, den: object) -> Fraction | int | None:
@@ -698,10 +726,14 @@ def _present(unit: str, v: Fraction | int | None) -> object:
 def indicators(m: pl.DataFrame, defs: IndicatorSet) -> list[dict[str, object]]:
     """Each (month, group) row's indicators by id, in definition order, from its measures."""
     out = []
+    in_effect: dict[date, list] = {}
     for row in m.iter_rows(named=True):
         exact: dict[str, Fraction | int | None] = {}
         shown: dict[str, object] = {}
-        for ind in defs.indicators:
+        d = month_end(row["month"])
+        if d not in in_effect:  # each month with the definitions in effect on its month end
+            in_effect[d] = defs.as_of(d)
+        for ind in in_effect[d]:
             fm = ind.formula
             if fm.kind == "gap_pp":
                 a, b = exact.get(fm.numerator), exact.get(fm.denominator or "")

@@ -89,7 +89,11 @@ def stats_page(
     }
     if chosen is None:
         return render(request, "stats.html", ctx)
-    defs = service.definitions()
+    try:  # the definitions in effect on the month's end (a bad month is refused below)
+        on = kernels.month_end(service.parse_month(chosen))
+    except KejinError:
+        on = None
+    defs = service.definitions(on)
     if ind not in defs:
         ind = "tech_loan_balance"
     try:
