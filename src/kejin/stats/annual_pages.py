@@ -142,17 +142,17 @@ def mark_submit(
     return see_other(request, page, notice="marked")
 
 
-@router.get("/stats/banks/{bank}/evidence", include_in_schema=False)
+@router.get("/stats/banks/{institution_id}/evidence", include_in_schema=False)
 def evidence_download(
-    bank: str,
+    institution_id: str,
     year: int = Query(..., ge=2000, le=2100),
     item: str = Query(..., max_length=40),
-    p: Principal = permit("stats.bank_card", target="bank"),
+    p: Principal = permit("stats.bank_card", target="institution_id"),
     s: Session = TX,
 ) -> Response:
     """A qualitative mark's evidence file: the government's readers for every bank, a bank's
     officers for their own (the service checks the tenancy again and audits the read)."""
-    m = evidence_file(s, p, year, bank, item)
+    m = evidence_file(s, p, year, institution_id, item)
     return Response(
         m.evidence,
         media_type="application/octet-stream",
