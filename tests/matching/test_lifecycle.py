@@ -142,7 +142,9 @@ def test_take_refused_on_withdrawn_expired_and_taken(market: Market) -> None:
         err = _refused(m, lambda s, n=need: service.take(s, m.who("bank"), n), ConflictError)
         assert err.problems[0].value == state
     err = _refused(m, lambda s: service.take(s, m.who("bank"), taken), ConflictError)
-    assert "BKB" in err.reason_zh and "BKB" in err.reason_en
+    # the holder named as a person reads it (its id stays in the problem for the API)
+    assert "乙银行连云港分行" in err.reason_zh and "乙银行连云港分行" in err.reason_en
+    assert err.problems[0].value == "BKB"
 
 
 def test_only_the_holder_decides(market: Market) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from kejin.access.rules import Principal
 from kejin.db import transaction
 from kejin.errors import ConflictError
+from kejin.lending.tables import Institution
 from kejin.matching import service
 from kejin.matching.tables import NeedEvent
 
@@ -55,7 +56,9 @@ def test_concurrent_takes_have_exactly_one_winner(market: Market) -> None:
         assert not other, other
         assert len(won) == 1, won
         assert len(lost) == len(OFFICERS) - 1
-        assert all(won[0] in e.reason_en and e.problems[0].value == won[0] for e in lost)
+        with transaction(m.engine) as s:
+            holder = s.get(Institution, won[0]).name  # the refusal names the holder
+        assert all(holder in e.reason_en and e.problems[0].value == won[0] for e in lost)
         with transaction(m.engine) as s:
             assert service.get(s, need).institution_id == won[0]
             takes = s.scalar(

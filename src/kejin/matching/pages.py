@@ -31,6 +31,7 @@ from kejin.matching import params, products, prospects, query, relay, service
 from kejin.matching.tables import ProductVersion
 from kejin.vocab import GUARANTEE_KINDS
 from kejin.web import flash
+from kejin.web.i18n import N_, VOCABS, t, term
 from kejin.web.pages import lang_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -60,18 +61,71 @@ def notice(request: Request) -> str | None:
     return n if n in NOTICES else None
 
 
-def error_view(e: KejinError | None, lang: str) -> dict[str, Any] | None:
-    """An error as a page shows it: the reason and each problem, in the reader's language."""
+#: A refused field named as its form labels it (never the code the service gives it).
+FIELD_LABELS = {
+    "amount": N_("mk_amount"),
+    "term_months": N_("mk_term"),
+    "max_rate": N_("mk_max_rate"),
+    "purpose": N_("mk_purpose"),
+    "urgency": N_("mk_urgency"),
+    "guarantee_offered": N_("mk_offered"),
+    "banks": N_("mk_share"),
+    "institution_id": N_("mk_bank"),
+    "institution": N_("mk_bank"),
+    "rating": N_("mk_rating"),
+    "note": N_("mk_note"),
+    "contract_no": N_("mk_contract"),
+    "reason": N_("mk_decline_reason"),
+    "product_id": N_("mk_product"),
+    "contact_name": N_("mk_contact_name"),
+    "contact_phone": N_("mk_contact_phone"),
+    "state": N_("mk_state"),
+    "name": N_("mk_product_name"),
+    "kind": N_("mk_kind"),
+    "min_amount": N_("mk_min_amount"),
+    "max_amount": N_("mk_max_amount"),
+    "min_term_months": N_("mk_min_term"),
+    "max_term_months": N_("mk_max_term"),
+    "spread_min_bp": N_("mk_spread_min"),
+    "spread_max_bp": N_("mk_spread_max"),
+    "guarantee_kinds": N_("mk_guarantees"),
+}
+#: The vocabulary that labels a refused field's value (a state, a reason: codes to a reader).
+VALUE_VOCAB = {
+    "state": "need_state",
+    "reason": "decline",
+    "urgency": "urgency",
+    "guarantee_offered": "guarantee",
+    "guarantee_kinds": "guarantee",
+    "kind": "product_kind",
+}
+
+
+def error_view(
+    e: KejinError | None, lang: str, names: dict[str, str] | None = None
+) -> dict[str, Any] | None:
+    """An error as a page shows it: the reason and each problem, in the reader's language; the
+    field by its form label (a field the pages have no label for is left out, its value and
+    reason kept), a coded value by its label and an institution by its name (``names``)."""
     if e is None:
         return None
     en = lang == "en"
-    return {
-        "reason": e.reason_en if en else e.reason_zh,
-        "problems": [
-            {"field": pr.field, "value": pr.value, "reason": pr.reason_en if en else pr.reason_zh}
-            for pr in e.problems
-        ],
-    }
+    problems = []
+    for pr in e.problems:
+        value = pr.value
+        if pr.field in VALUE_VOCAB and isinstance(value, str) and value:
+            value = term(VOCABS[VALUE_VOCAB[pr.field]], value, lang)
+        elif pr.field in ("institution_id", "institution") and names and value in names:
+            value = names[value]
+        label = FIELD_LABELS.get(pr.field or "")
+        problems.append(
+            {
+                "field": t(label, lang) if label else None,
+                "value": value if value not in ("", None) else None,
+                "reason": pr.reason_en if en else pr.reason_zh,
+            }
+        )
+    return {"reason": e.reason_en if en else e.reason_zh, "problems": problems}
 
 
 def step(
@@ -255,6 +309,8 @@ def _need_page(request: Request, p: Principal, s: Session, need_id: int) -> Resp
             "rating_note": n.rating_note,
             "history": history,
             "matches": matches,
+            # a guarantee, an insurance or an investment has no loan rate to expect
+            "kinds": {pid: v.kind for pid, v in product_rows(s).items()},
             "shared": service.shared_with(s, need_id),
             "banks": institution_names(s),
             "can_withdraw": n.state in service.MOVES["withdrawn"],

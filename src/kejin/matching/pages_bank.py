@@ -24,7 +24,15 @@ from kejin.access.rules import Forbidden, Principal, live_consent
 from kejin.lending.tables import Loan
 from kejin.matching import params, products, prospects, query, service
 from kejin.matching.kernels import FIRM_FIELDS
-from kejin.matching.pages import bank_names, decimal_of, error_view, int_of, notice, step
+from kejin.matching.pages import (
+    bank_names,
+    decimal_of,
+    error_view,
+    institution_names,
+    int_of,
+    notice,
+    step,
+)
 from kejin.matching.products import ProductTerms
 from kejin.matching.tables import Need, ProductVersion
 from kejin.registry.tables import Enterprise
@@ -79,7 +87,7 @@ def _desk(request: Request, p: Principal, s: Session, page: int = 1) -> Response
             "pages": queue["pages"],
             "held": [{**service.view(n), "firm": names.get(n.uscc, n.uscc)} for n in held],
             "exclusive_days": int(params.value("exclusive_working_days", now.date())),
-            "error": error_view(f.error, lang_of(request)),
+            "error": error_view(f.error, lang_of(request), institution_names(s)),
             "notice": notice(request),
         },
     )
@@ -138,7 +146,7 @@ def _need(request: Request, p: Principal, s: Session, need_id: int) -> Response:
             "banks": bank_names(s),
             "reasons": DECLINE_REASONS,
             "form": f.form,
-            "error": error_view(f.error, lang_of(request)),
+            "error": error_view(f.error, lang_of(request), institution_names(s)),
             "notice": notice(request),
         },
     )
@@ -211,19 +219,29 @@ def disburse(
     return step(request, s, go, f"/bank/market/needs/{need_id}", "disbursed", form, own=True)
 
 
-def _prospects(request: Request, p: Principal, s: Session) -> Response:
+#: Prospects shown a screen at a time (a bank's list runs to hundreds of firms).
+PROSPECT_ROWS = 50
+
+
+def _prospects(request: Request, p: Principal, s: Session, page: int = 1) -> Response:
     f = flash.read(request, s)
     names = dict(s.execute(select(ProductVersion.product_id, ProductVersion.name)).all())
     assert p.institution_id is not None
+    rows = query.bank_prospects(s, p)
+    pages = max(1, -(-len(rows) // PROSPECT_ROWS))
+    page = min(page, pages)
     return render(
         request,
         "market_prospects.html",
         {
-            "rows": query.bank_prospects(s, p),
+            "rows": rows[(page - 1) * PROSPECT_ROWS : page * PROSPECT_ROWS],
+            "total": len(rows),
+            "page": page,
+            "pages": pages,
             "names": names,
             "pushed": prospects.pushed_by_bank(s, p.institution_id),
             "form": f.form or {},
-            "error": error_view(f.error, lang_of(request)),
+            "error": error_view(f.error, lang_of(request), institution_names(s)),
             "notice": notice(request),
         },
     )
@@ -231,9 +249,12 @@ def _prospects(request: Request, p: Principal, s: Session) -> Response:
 
 @router.get("/bank/market/prospects")
 def prospects_page(
-    request: Request, p: Principal = permit("page.bank"), s: Session = TX
+    request: Request,
+    page: int = Query(1, ge=1, le=100_000),
+    p: Principal = permit("page.bank"),
+    s: Session = TX,
 ) -> Response:
-    return _prospects(request, p, s)
+    return _prospects(request, p, s, page)
 
 
 @router.post("/bank/market/prospects/{uscc}/push")

@@ -129,13 +129,27 @@ def _monitor(request: Request, p: Principal, s: Session, by: str) -> Response:
             "institutions": institution_names(s),
             "pending": pending,
             "form": f.form,
-            "error": error_view(f.error, lang),
+            "error": error_view(f.error, lang, institution_names(s)),
             "notice": notice(request),
+            "redispatched": _redispatched(request),
         },
     )
 
 
 By = Query("bank", pattern="^(bank|kind|chain|tier|month)$")
+#: What a run of the service-level rule reports on the page (``service.redispatch``'s keys).
+REDISPATCH_COUNTS = ("flagged", "expired", "released")
+
+
+def _redispatched(request: Request) -> dict[str, int] | None:
+    """The counts of the last run of the rule, from the address it redirected to."""
+    q = request.query_params
+    if q.get("notice") != "redispatched":
+        return None
+    try:
+        return {k: max(0, min(int(q.get(k, "0")), 10**9)) for k in REDISPATCH_COUNTS}
+    except ValueError:
+        return None
 
 
 @router.get("/market")
@@ -173,7 +187,12 @@ def redispatch(
     s: Session = TX,
 ) -> Response:
     check_csrf(request, csrf_token_)
-    return step(request, s, lambda: service.redispatch(s, p), "/market", "redispatched")
+
+    def counts(res: dict[str, list[int]]) -> str:
+        """What the rule did, carried to the page that says it (counts, nothing of a firm)."""
+        return "/market?" + "&".join(f"{k}={len(res[k])}" for k in REDISPATCH_COUNTS) + "#overdue"
+
+    return step(request, s, lambda: service.redispatch(s, p), "/market", "redispatched", to=counts)
 
 
 @router.post("/market/needs/{need_id}/assign")

@@ -190,9 +190,10 @@ def _move(
     note: str | None = None,
 ) -> None:
     if n.state not in MOVES[new]:
+        (now_zh, now_en), (new_zh, new_en) = _state_words(n.state), _state_words(new)
         raise ConflictError(
-            f"需求{n.id}当前为{n.state}，不能变为{new}",
-            f"need {n.id} is {n.state}; it cannot become {new}",
+            f"需求{n.id}当前为「{now_zh}」，不能变为「{new_zh}」",
+            f"need {n.id} is {now_en}; it cannot become {new_en}",
             [
                 Problem(
                     "状态不允许此操作",
@@ -206,6 +207,20 @@ def _move(
     _event(s, p, n, old, new, now, reason, note)
 
 
+def _state_words(state: str) -> tuple[str, str]:
+    """A need state as a person reads it (the refusals name states, never their codes)."""
+    from kejin.matching.texts import NEED_STATE_TERMS  # the labels live with the pages' words
+
+    term = NEED_STATE_TERMS.get(state)
+    return (term.zh, term.en) if term else (state, state)
+
+
+def _bank_name(s: Session, institution_id: str | None) -> str:
+    """The holder of a need by its name: a refusal tells a second bank who has it."""
+    name = s.scalar(select(Institution.name).where(Institution.id == institution_id))
+    return name or str(institution_id)
+
+
 def _own_need(p: Principal, n: Need) -> None:
     if p.role == "enterprise_user" and p.uscc != n.uscc:
         raise Forbidden("只能操作本企业的需求", "a firm acts on its own needs only")
@@ -213,10 +228,21 @@ def _own_need(p: Principal, n: Need) -> None:
 
 def _holder(p: Principal, n: Need) -> None:
     if p.role == "bank_officer" and p.institution_id != n.institution_id:
+        from sqlalchemy.orm import object_session
+
+        s = object_session(n)
+        name = _bank_name(s, n.institution_id) if s is not None else str(n.institution_id)
         raise Forbidden(
-            f"该需求由{n.institution_id}接单",
-            f"the need is held by {n.institution_id}",
-            [Problem("", "", field="institution_id", value=n.institution_id)],
+            f"该需求由{name}接单，只有接单银行可以办理",
+            f"the need is held by {name}; only the holder acts on it",
+            [
+                Problem(
+                    "已由其他银行接单",
+                    "held by another bank",
+                    field="institution_id",
+                    value=n.institution_id,
+                )
+            ],
         )
 
 
@@ -482,18 +508,20 @@ def _take(
     s.refresh(n)
     if res.rowcount != 1:
         if n.institution_id is not None:
+            holder = _bank_name(s, n.institution_id)
             raise ConflictError(
-                f"需求{need_id}已由{n.institution_id}接单",
-                f"need {need_id} is already taken by {n.institution_id}",
+                f"需求{need_id}已由{holder}接单",
+                f"need {need_id} is already taken by {holder}",
                 [
                     Problem(
                         "已被接单", "already taken", field="institution_id", value=n.institution_id
                     )
                 ],
             )
+        state_zh, state_en = _state_words(n.state)
         raise ConflictError(
-            f"需求{need_id}当前为{n.state}，不能接单",
-            f"need {need_id} is {n.state}; it cannot be taken",
+            f"需求{need_id}当前为「{state_zh}」，不能接单",
+            f"need {need_id} is {state_en}; it cannot be taken",
             [
                 Problem(
                     "状态不允许接单",
