@@ -442,7 +442,8 @@ def _base(
     )
     loan_codes: dict[str, np.ndarray] = {}
     if loan_keyed:
-        lk = _with_keys(loans.lazy(), f, loan_keyed).collect()
+        # A join need not keep the rows' order: back in loan order, to index by ``li``.
+        lk = _with_keys(loans.lazy(), f, loan_keyed).collect().sort("li")
         for b in loan_keyed:
             dims[b] = _labels(lk[_key_column(b)])
             loan_codes[b] = _encode(lk[_key_column(b)], dims[b])
