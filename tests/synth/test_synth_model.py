@@ -12,15 +12,7 @@ from hypothesis import strategies as st
 
 from kejin.ids import REGIONS, check_uscc, org_code_check_char
 from kejin.registry.tables import INDICATOR_FIELDS
-from kejin.synth.model import (
-    AS_OF,
-    CHAIN_INDUSTRIES,
-    STATUS_HISTORY_MONTHS,
-    STATUS_MONTHS,
-    Region,
-    generate,
-    uscc_codes,
-)
+from kejin.synth.model import AS_OF, CHAIN_INDUSTRIES, STATUS_MONTHS, Region, generate, uscc_codes
 from kejin.vocab import NON_PERFORMING
 
 
@@ -126,7 +118,7 @@ def test_dates_amounts_and_balances_are_consistent(region: Region) -> None:
     assert (st_["month"] >= st_["disbursed_on"].dt.month_start()).all()
     months = st_["month"].unique()
     assert months.max() == AS_OF.replace(day=1)
-    assert months.n_unique() == STATUS_MONTHS + STATUS_HISTORY_MONTHS
+    assert months.n_unique() == STATUS_MONTHS
     assert st_.select("contract_no", "month").is_unique().all()
     fin = t["financing_events"]
     assert (fin["amount"] > 0).all()

@@ -31,9 +31,6 @@ GENERATOR_VERSION = "synth-1.0"
 AS_OF = dt.date(2026, 6, 30)
 #: Months of loan status kept per loan (the window ending in the ``AS_OF`` month).
 STATUS_MONTHS = 12
-#: Months of status history before that window (so year-on-year growth exists in every month of
-#: the window): derived from each loan's schedule, no random draw (see ``_loans``).
-STATUS_HISTORY_MONTHS = 13
 
 STAGE_IDS = tuple(STAGES)  # seed, startup, growth, mature
 STAGE_SHARE = np.array([0.15, 0.30, 0.35, 0.20])
@@ -739,35 +736,6 @@ def _loans(
     # A few performing loans slip a little (1–29 days) in some month, more so for weak firms.
     slip = (dpd == 0) & (rng.random(loan_idx.shape[0]) < 0.02 * _sig(-z_c[firm[loan_idx]]))
     dpd = np.where(slip, rng.integers(1, 30, loan_idx.shape[0]), dpd)
-    # History before the window, with no random draw (so every draw above, and the window's rows,
-    # stay as they were): a loan disbursed before the window start has a row for each earlier
-    # month back to STATUS_HISTORY_MONTHS, balance by its schedule, performing except the 30 and
-    # 60 days past due before a default in the window's first months. Only loans still
-    # outstanding at the window start exist, so the history omits loans that matured before it.
-    h_lo = np.maximum(disb, first_month - STATUS_HISTORY_MONTHS)
-    h_rows = np.maximum(first_month - h_lo, 0)
-    h_idx = np.repeat(np.arange(k), h_rows)
-    h_month = h_lo[h_idx] + (
-        np.arange(h_idx.shape[0]) - np.repeat(np.cumsum(h_rows) - h_rows, h_rows)
-    )
-    h_elapsed = h_month - disb[h_idx]
-    h_t = term[h_idx]
-    h_balance = np.where(h_t > 12, np.round(amount[h_idx] * (1 - h_elapsed / h_t)), amount[h_idx])
-    h_since = h_month - dm[h_idx]
-    h_dpd = np.where(loan_defaults[h_idx] & (h_since >= -2), 90 + 30 * h_since, 0)
-    # Interleave per loan (history months, then window months) so rows stay in key order.
-    start = np.cumsum(h_rows + rows) - (h_rows + rows)
-    total = int(h_rows.sum() + rows.sum())
-    h_pos = np.repeat(start, h_rows) + (h_month - h_lo[h_idx])
-    w_pos = np.repeat(start + h_rows, rows) + offsets
-    all_idx, all_month = np.empty(total, np.int64), np.empty(total, np.int64)
-    all_balance, all_dpd = np.empty(total, np.float64), np.empty(total, np.int64)
-    for pos, idx_, m_, b_, d_ in (
-        (h_pos, h_idx, h_month, h_balance, h_dpd),
-        (w_pos, loan_idx, month, balance, dpd),
-    ):
-        all_idx[pos], all_month[pos], all_balance[pos], all_dpd[pos] = idx_, m_, b_, d_
-    loan_idx, month, balance, dpd = all_idx, all_month, all_balance, all_dpd
     classification = pl.Series(list(CLASSIFICATIONS), dtype=pl.String).gather(
         np.select([dpd == 0, dpd < 90, dpd <= 180, dpd <= 360], [0, 1, 2, 3], 4)
     )
