@@ -33,6 +33,7 @@ from kejin.vocab import INDUSTRY_CHAINS, QUALIFICATION_KINDS, STAGES
 from kejin.web import charts, flash
 from kejin.web.i18n import N_, VOCABS, lang_of, languages, t, term, texts
 from kejin.web.paging import PAGE_Q, clamp, pager
+from kejin.web.refusal import refusal_view
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -149,7 +150,8 @@ def error_page(request: Request, status: int, e: KejinError) -> Response:
     p = request.state.principal
     if p is not None and p.must_change:
         return RedirectResponse("/password", status_code=303)
-    return render(request, "error.html", {"status": status, "err": e}, status)
+    view = refusal_view(e, lang_of(request))
+    return render(request, "error.html", {"status": status, "err": e, "view": view}, status)
 
 
 @router.get("/")
