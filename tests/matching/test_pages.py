@@ -13,8 +13,9 @@ import html
 import io
 import itertools
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -203,6 +204,13 @@ def test_the_loop_through_every_roles_pages(market: Market, app) -> None:  # typ
     steps = re.findall(r"</td><td>([^<]+)</td><td>(?:ent|bank)[ <]", timeline)
     assert steps == ["草稿", "草稿 → 已发布·待接单", "已发布·待接单 → 已接单", "已接单 → 初审通过",
                      "初审通过 → 审批通过", "审批通过 → 已放款"]  # fmt: skip
+    # each step at the users' clock (Asia/Shanghai), minutes, no ISO 'T', no offset (kejin.times)
+    shown = re.findall(r"<tr><td>([^<]*)</td>", timeline)
+    assert len(shown) == 6 and all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", x) for x in shown)
+    clock = datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)
+    assert all(
+        abs(datetime.strptime(x, "%Y-%m-%d %H:%M") - clock) < timedelta(minutes=10) for x in shown
+    )
     no_codes(page.text)
 
     # The firm follows its needs and rates the bank once it has decided.

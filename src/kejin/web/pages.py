@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kejin import times
 from kejin.access import accounts, service, sessions
 from kejin.access.audit import utcnow
 from kejin.access.deps import TX, check_csrf, csrf_token, end_session, permit, signed_in
@@ -51,6 +52,9 @@ def pct(v: Any, digits: int = 2) -> str:
 
 templates.env.filters["money"] = money
 templates.env.filters["pct"] = pct
+#: Every timestamp on a page in the users' zone (kejin.times: KEJIN_TIMEZONE, Asia/Shanghai).
+templates.env.filters["when"] = times.when
+templates.env.filters["day"] = times.day
 
 add_rules(
     [
