@@ -337,6 +337,7 @@ AUDIT_STEPS = _terms(
     ("fee", "担保费", "guarantee fee"),
     ("file", "提交代偿", "file a claim"),
     ("for_need", "为需求匹配产品", "products for a need"),
+    ("fit", "适配的银行", "fitting banks"),
     ("for_product", "为产品匹配需求", "needs for a product"),
     ("funnel", "对接漏斗", "funnel"),
     ("grant", "授予", "grant"),

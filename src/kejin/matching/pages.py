@@ -48,6 +48,7 @@ NOTICES = (
     "approved",
     "declined",
     "disbursed",
+    "closed",
     "drafted",
     "submitted",
     "product_approved",

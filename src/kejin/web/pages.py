@@ -24,7 +24,7 @@ from kejin import times
 from kejin.access import accounts, service, sessions
 from kejin.access.audit import utcnow
 from kejin.access.deps import TX, check_csrf, csrf_token, end_session, permit, signed_in
-from kejin.access.rules import READERS, Principal, Rule, add_rules
+from kejin.access.rules import READERS, Principal, Rule, add_rules, rule_for
 from kejin.db import transaction
 from kejin.errors import KejinError, Problem, ValidationError
 from kejin.lending import portfolio
@@ -499,6 +499,19 @@ def _indicator_columns() -> list[tuple[str, str, str, bool]]:
 
 
 BANK_PAGE = 50
+#: A bank officer's desk pages, each with the action its work needs (shown as the role allows):
+#: an officer with no consents and no loans yet otherwise met a home page with nowhere to go.
+BANK_DESK = (
+    ("/bank/whitelist", N_("bank_whitelist"), "whitelist.pushed"),
+    ("/bank/market", N_("mk_nav_bank"), "match.take"),
+    ("/bank/market#product-table", N_("mk_products"), "match.product.edit"),
+    ("/bank/market/prospects", N_("mk_prospects"), "match.prospect.push"),
+    ("/bank/credit", N_("credit_decision"), "credit.history"),
+    ("/bank/claims", N_("bank_claims"), "fund.claims"),
+    ("/bank/evaluation", N_("ev_mine"), "page.bank"),
+    ("/bank/relend", N_("rl_mine"), "relend.read"),
+    ("/bank/warnings", N_("ew_nav"), "page.bank"),
+)
 
 
 def page_count(total: int, size: int) -> int:
@@ -532,6 +545,7 @@ def bank(
         "bank.html",
         {
             "inst": inst,
+            "desk": [(href, key) for href, key, act in BANK_DESK if rule_for(p.role, act)],
             "loans": loans,
             "consents": consents,
             "names": names,
