@@ -20,13 +20,14 @@ import json
 import tomllib
 from datetime import UTC, date, datetime
 from decimal import ROUND_DOWN, Decimal
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
 from kejin.access.audit import utcnow
@@ -168,63 +169,98 @@ def load_table(product_or_path: str) -> LoadedTable:
     p = Path(product_or_path)
     if p.suffix == ".toml" and p.exists():
         return parse_table(p.read_text(encoding="utf-8"), str(p))
-    res = resources.files("kejin.credit").joinpath("decision_tables", f"{product_or_path}.toml")
+    return _bundled_table(product_or_path)
+
+
+@lru_cache(maxsize=32)
+def _bundled_table(product: str) -> LoadedTable:
+    """A bundled table, read and validated once per process (package data does not change under
+    a running service; a bank's own table file is read on every call)."""
+    res = resources.files("kejin.credit").joinpath("decision_tables", f"{product}.toml")
     if not res.is_file():
         raise NotFoundError(
             "没有该产品的决策表",
             "no decision table for this product",
-            [Problem("", "", field="product", value=product_or_path)],
+            [Problem("", "", field="product", value=product)],
         )
-    return parse_table(res.read_text(encoding="utf-8"), f"decision_tables/{product_or_path}.toml")
+    return parse_table(res.read_text(encoding="utf-8"), f"decision_tables/{product}.toml")
 
 
 def _jsonable(obj: Any) -> Any:
     return json.loads(json_dumps(obj))
 
 
-def gather(engine: Engine, uscc: str, table: DecisionTable, as_of: date) -> dict:
-    """Everything the decision reads, as a JSON snapshot (the evidence of what was known)."""
+def gather(
+    engine: Engine,
+    uscc: str,
+    table: DecisionTable,
+    as_of: date,
+    conn: Connection | None = None,
+) -> dict:
+    """Everything the decision reads, as a JSON snapshot (the evidence of what was known).
+
+    One firm's rows are read in one round trip on PostgreSQL (registry, loan history, points and
+    the model's id together, :func:`kejin.credit.features.load_rows`) and its model features are
+    computed without Polars (:func:`kejin.credit.features.firm_row_features`, held equal to the
+    batch kernel by tests). ``conn``: read in the caller's transaction (the one that checked the
+    consent and records the decision) instead of a connection of its own.
+    """
     code = normalize_uscc(uscc)
-    with engine.connect() as conn:
-        r = features.load(conn, code)
-        if r.enterprises.height == 0:
-            raise NotFoundError(
-                "企业不存在", "firm not found", [Problem("", "", field="uscc", value=uscc)]
-            )
-        pts = points_link.points_frame(conn, [code])
-        model_id = None
-        if table.grading.model:
-            row = conn.execute(
+    if conn is None:
+        with engine.connect() as own:
+            return gather(engine, code, table, as_of, own)
+    points_area = points_link.present(conn)
+    extra: list[tuple[str, Any]] = []
+    if points_area:
+        extra.append(("points", points_link.one_firm(code)))
+    if table.grading.model:
+        extra.append(
+            (
+                "model",
                 select(CreditModel.id)
                 .where(CreditModel.name == table.grading.model)
                 .order_by(CreditModel.version.desc())
-                .limit(1)
-            ).first()
-            model_id = row[0] if row else None
-    firm = r.enterprises.row(0, named=True)
-    ind = r.indicators.sort("year")
+                .limit(1),
+            )
+        )
+    r = features.load_rows(conn, code, extra)
+    if r.enterprise is None:
+        raise NotFoundError(
+            "企业不存在", "firm not found", [Problem("", "", field="uscc", value=uscc)]
+        )
+    model_rows = r.extra.get("model") or []
+    model_id = model_rows[0][0] if model_rows else None
+    firm = r.enterprise
+    ind = r.indicators  # sorted by year
     revenue = {
-        str(y): (str(v) if v is not None else None)
-        for y, v in zip(ind["year"], ind["revenue"], strict=True)
-        if y in (as_of.year - 1, as_of.year - 2)
+        str(i["year"]): (str(i["revenue"]) if i["revenue"] is not None else None)
+        for i in ind
+        if i["year"] in (as_of.year - 1, as_of.year - 2)
     }
-    quals = r.qualifications.filter((pl.col("valid_from") <= as_of) & (pl.col("valid_to") >= as_of))
-    latest = r.statuses.filter(pl.col("month") <= as_of).sort("month")
+    quals = {
+        q["kind"]
+        for q in r.qualifications
+        if q["valid_from"] is not None
+        and q["valid_to"] is not None
+        and q["valid_from"] <= as_of <= q["valid_to"]
+    }
+    seen = [st for st in r.statuses if st["month"] <= as_of]
     current_dpd = 0
-    if latest.height:
-        last_month = latest["month"].max()
-        current_dpd = int(latest.filter(pl.col("month") == last_month)["days_past_due"].max())
-    tax_grade = ind["tax_credit_grade"][-1] if ind.height else None
+    if seen:
+        last_month = max(st["month"] for st in seen)
+        current_dpd = int(max(st["days_past_due"] for st in seen if st["month"] == last_month))
+    tax_grade = ind[-1]["tax_credit_grade"] if ind else None
+    feats = features.firm_row_features(r, as_of)
     points = None
-    if pts is not None:
-        last = points_link.latest(pts.filter(pl.col("uscc") == code))
-        if last.height:
-            points = {
-                "total": float(last["total"][0]),
-                "year": int(last["year"][0]),
-                "system": last["system"][0],
-            }
-    feats = tech_model.model_frame(r, as_of, pts).drop("uscc").row(0, named=True)
+    if points_area:
+        rows = sorted(
+            r.extra["points"], key=lambda p: p[1]
+        )  # uscc, year, total, base, bonus, system
+        if rows:
+            points = {"total": float(rows[-1][2]), "year": int(rows[-1][1]), "system": rows[-1][5]}
+        year = next((p for p in rows if p[1] == as_of.year - 1), None)
+        for j, name in enumerate(tech_model.POINTS_FEATURES):
+            feats[name] = None if year is None or year[2 + j] is None else float(year[2 + j])
     return _jsonable(
         {
             "uscc": code,
@@ -233,12 +269,12 @@ def gather(engine: Engine, uscc: str, table: DecisionTable, as_of: date) -> dict
                 k: firm[k]
                 for k in ("name", "stage", "dishonest", "deregistered", "abnormal_operation")
             },
-            "qualifications": sorted(set(quals["kind"].to_list())),
+            "qualifications": sorted(quals),
             "revenue": revenue,
             "tax_credit_grade": tax_grade,
             "current_days_past_due": current_dpd,
             "points": points,
-            "points_area": pts is not None,
+            "points_area": points_area,
             "model_id": model_id,
             "features": feats,
         }
@@ -574,6 +610,22 @@ def _credit_consent(s: Session, bank: Principal, uscc: str) -> ConsentRef:
     return ref
 
 
+#: Verified model artefacts by id. The id is the artefact's content hash, so what it names never
+#: changes: read and verified once per process, not on every decision.
+_ARTEFACTS: dict[str, dict] = {}
+
+
+def model_artefact(engine: Engine, model_id: str) -> dict:
+    """The registered model ``model_id`` (its content hash), verified, read once per process."""
+    art = _ARTEFACTS.get(model_id)
+    if art is None:
+        found, art = registry.fetch(engine, model_id)
+        if found != model_id:  # a name, not an id: not cached, names move to new versions
+            return art
+        _ARTEFACTS[model_id] = art
+    return art
+
+
 def decide(
     engine: Engine,
     uscc: str,
@@ -582,13 +634,17 @@ def decide(
     officer: str | None = None,
     store: bool = True,
     session: Session | None = None,
+    principal: Principal | None = None,
 ) -> dict:
     """Gather, evaluate and (unless ``store=False``) record the decision; returns its outputs.
 
     A decision requested by a bank's officer reads the firm's data for credit assessment: it
     needs the firm's live consent to that bank for that purpose with scope ``full``, checked
-    before anything is read and again, locked, in the transaction that records it; the record
-    names the consent (``consent_id``). Every caller — API, pages, CLI — passes through here.
+    and locked before anything is read, in the transaction that reads the firm and records the
+    decision, so a revocation waits for the decision and none commits under a consent already
+    revoked; the record names the consent (``consent_id``). Every caller — API, pages, CLI —
+    passes through here. ``principal``: the requesting user when the caller already knows it
+    (the routes), instead of looking ``officer`` up.
 
     With ``session`` the decision is recorded in the caller's transaction, which then writes the
     audit record beside it: both commit together or neither does. Without, in one of its own.
@@ -596,19 +652,19 @@ def decide(
     day = as_of or datetime.now(UTC).date()
     code = normalize_uscc(uscc)
     with joined(engine, session) as s:
-        bank = _bank_officer(s, officer)
-        if bank is not None:
-            _credit_consent(s, bank, code)
-    snap = gather(engine, code, loaded.table, day)
-    art = registry.fetch(engine, snap["model_id"])[1] if snap["model_id"] else None
-    out = evaluate(snap, loaded.table, art)
-    out["table_version"] = loaded.version
-    out["model_id"] = snap["model_id"]
-    out["consent_id"] = None
-    if store:
-        with joined(engine, session) as s:
-            if bank is not None:
-                out["consent_id"] = _credit_consent(s, bank, code).id
+        if principal is not None and principal.username == officer:
+            bank = principal if principal.institution_id else None
+        else:
+            bank = _bank_officer(s, officer)
+        ref = _credit_consent(s, bank, code) if bank is not None else None
+        snap = gather(engine, code, loaded.table, day, conn=s.connection())
+        art = model_artefact(engine, snap["model_id"]) if snap["model_id"] else None
+        out = evaluate(snap, loaded.table, art)
+        out["table_version"] = loaded.version
+        out["model_id"] = snap["model_id"]
+        out["consent_id"] = None
+        if store:
+            out["consent_id"] = ref.id if ref is not None else None
             row = CreditDecision(
                 uscc=snap["uscc"],
                 product=loaded.table.product,

@@ -12,8 +12,10 @@ When those tables are absent (points not installed or not migrated in this datab
 
 from __future__ import annotations
 
+import weakref
+
 import polars as pl
-from sqlalchemy import Connection, bindparam, inspect, text
+from sqlalchemy import Connection, Engine, TextClause, bindparam, inspect, text
 
 UNAVAILABLE = "points_unavailable"
 #: The points area exists but has not scored this firm (no run yet, or the firm is new).
@@ -45,8 +47,7 @@ def points_frame(conn: Connection, usccs: list[str] | None = None) -> pl.DataFra
 
     ``base`` and ``bonus`` are the components the points system publishes (indicator points
     and list/qualification bonus); the tech-firm model learns from all three."""
-    insp = inspect(conn)
-    if not (insp.has_table("points_runs") and insp.has_table("points_results")):
+    if not present(conn):
         return None
     sql = _SQL
     params = {}
@@ -58,6 +59,29 @@ def points_frame(conn: Connection, usccs: list[str] | None = None) -> pl.DataFra
     return pl.DataFrame([tuple(r) for r in rows], schema=SCHEMA, orient="row").sort(
         ["uscc", "year"]
     )
+
+
+#: Engines whose database has been seen to hold the points tables. Only a positive answer is
+#: kept (tables are not dropped under a running service; a later migration that adds them is
+#: seen on the next call): two catalogue queries saved on every credit decision.
+_PRESENT: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+
+
+def present(conn: Connection) -> bool:
+    """Whether the points area's tables exist in this database."""
+    if _PRESENT.get(conn.engine):
+        return True
+    insp = inspect(conn)
+    found = insp.has_table("points_runs") and insp.has_table("points_results")
+    if found:
+        _PRESENT[conn.engine] = True
+    return found
+
+
+def one_firm(uscc: str) -> TextClause:
+    """:func:`points_frame`'s query for one firm, columns in :data:`SCHEMA` order (for a caller
+    that sends it with other statements in one round trip)."""
+    return text(_SQL + " AND r.uscc = :uscc").bindparams(uscc=uscc)
 
 
 def latest(pts: pl.DataFrame) -> pl.DataFrame:

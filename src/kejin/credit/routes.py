@@ -92,6 +92,7 @@ def decide(
         as_of=as_of,
         officer=p.username,
         session=s,
+        principal=p,
     )
     access.log(
         s,

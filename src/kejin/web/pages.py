@@ -60,6 +60,7 @@ add_rules(
     [
         Rule("page.bank", "bank_officer", "region"),
         Rule("page.enterprise", "enterprise_user", "region"),
+        Rule("page.investor", "investor", "region"),
     ]
 )
 
@@ -69,6 +70,7 @@ HOME = {
     "auditor": "/dashboard",
     "bank_officer": "/bank",
     "enterprise_user": "/enterprise",
+    "investor": "/investor/market",
 }
 
 
