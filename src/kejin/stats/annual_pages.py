@@ -30,8 +30,9 @@ from kejin.stats.evaluation.service import enter_mark, evaluate, evidence_file
 from kejin.stats.index import index_report
 from kejin.web import charts, flash
 from kejin.web.flash import refused, see_other
-from kejin.web.i18n import t
+from kejin.web.i18n import N_, t
 from kejin.web.pages import lang_of, render
+from kejin.web.refusal import names_in, refusal_view
 
 router = APIRouter()
 Year = Annotated[int | None, Query(ge=2000, le=2100)]
@@ -48,15 +49,21 @@ def _year(s: Session, year: int | None) -> int:
     return m.year if m is not None else date.today().year
 
 
-def _err(e: KejinError, lang: str) -> dict[str, Any]:
-    en = lang == "en"
-    return {
-        "reason": e.reason_en if en else e.reason_zh,
-        "problems": [
-            {"field": pr.field, "value": pr.value, "reason": pr.reason_en if en else pr.reason_zh}
-            for pr in e.problems
-        ],
-    }
+#: The evaluation forms' fields by their labels (a refusal names these, never the codes).
+FIELDS = {
+    "year": N_("ev_year"),
+    "bank": N_("ev_bank"),
+    "institution_id": N_("ev_bank"),
+    "item": N_("ev_item"),
+    "points": N_("ev_points"),
+    "reason": N_("ev_reason"),
+    "evidence": N_("ev_evidence"),
+}
+
+
+def _err(e: KejinError | None, lang: str, s: Session | None = None) -> dict[str, Any] | None:
+    """An error as the page shows it (kejin.web.refusal): fields by their form labels."""
+    return refusal_view(e, lang, FIELDS, names=None if s is None else names_in(s))
 
 
 def _evaluation(request: Request, s: Session, p: Principal, year: int | None, tpl: str) -> Response:
@@ -84,7 +91,7 @@ def _evaluation(request: Request, s: Session, p: Principal, year: int | None, tp
             "chart": chart,
             "banks": banks,
             "notice": request.query_params.get("notice") == "marked",
-            "error": None if f.error is None else _err(f.error, lang),
+            "error": _err(f.error, lang, s),
             "form": f.form,
             "label": lambda ind: (
                 res["indicators"][ind]["label_en" if lang == "en" else "label_zh"] if res else ind
