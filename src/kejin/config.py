@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     #: Seconds a worker reuses the exact total of a long list for the same caller and filters
     #: (:mod:`kejin.totals`); 0 counts on every page.
     list_total_ttl: float = 30.0
+    #: The zone every timestamp is shown in on the pages and written in to Excel exports
+    #: (:mod:`kejin.times`; stored times are naive UTC). The platform's users are in China.
+    timezone: str = "Asia/Shanghai"
 
 
 @lru_cache(maxsize=1)

@@ -31,6 +31,8 @@ from openpyxl.drawing.image import Image
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from kejin import times
+
 #: What a spreadsheet may read as the start of a formula (after any spaces), ASCII and fullwidth.
 RISKY = re.compile(r"^ *[=+\-@\t\r＝＋－＠]")
 _RISKY_POLARS = RISKY.pattern
@@ -66,6 +68,9 @@ class Sheet:
     def row(self, values: Iterable[Any], formats: Sequence[str | None] | None = None) -> None:
         """Append one row; text that could run as a formula is stored as quoted text.
 
+        A timestamp (stored naive UTC) is written in the zone the pages show
+        (``KEJIN_TIMEZONE``, :mod:`kejin.times`): one clock for a reader of both.
+
         ``formats`` gives Excel number formats by column (``0.00%``, ``#,##0.00``; None leaves a
         cell as it is): the cell keeps the exact value and the format shows it.
 
@@ -75,7 +80,9 @@ class Sheet:
         """
         row: list[Any] = []
         for v in values:
-            if isinstance(v, str) and risky(v):
+            if isinstance(v, dt.datetime):
+                v = times.local(v)  # the pages' zone (kejin.times): Excel cells have none
+            elif isinstance(v, str) and risky(v):
                 cell = Cell(self._ws, row=1, column=1, value=v)  # placed by append
                 cell.data_type = "s"
                 cell.quotePrefix = True

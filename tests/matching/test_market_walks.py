@@ -179,7 +179,8 @@ class MarketWalk(Walk):
         main = self.page.inner_text("main") if self.page.locator("main").count() else ""
         for m in sorted(set(RAW.findall(main))):
             self.found.append(f"{self.path}: shows {m!r}")
-        market = "market" in urlsplit(self.page.url).path  # the pages this module walks
+        path = urlsplit(self.page.url).path
+        market = "market" in path or path == "/bank"  # the pages this module walks, the bank home
         if market and not self.page.locator("main a[href], main form").count():
             self.found.append(f"{self.path}: a dead end (no link or form onward)")
 
@@ -444,6 +445,12 @@ def test_bank_takes_reviews_declines_disburses(market: Market, browser) -> None:
     assert "declined" in held[first] and "insufficient" in held[first].lower(), held
     assert "disbursed" in held[second]
     b.shot("desk")
+    # a disbursed need is closed (办结) from its page
+    b.go(f"/bank/market/needs/{second}")
+    b.click("#close")
+    assert b.text("#need-state") == "closed" and "Need closed." in b.text("#notice")
+    assert b.page.locator("#close-form").count() == 0
+    b.go("/bank/market")
     # the first-loan prospects: name a contact for one, page through the rest
     b.click("#prospects-link")
     rows = "#prospect-table tr:has(td):not(:has(td[colspan]))"
@@ -461,8 +468,23 @@ def test_bank_takes_reviews_declines_disburses(market: Market, browser) -> None:
     if b.page.locator("#prospect-pager").count():
         b.click("#prospect-pager a")
         assert "page=2" in b.page.url and b.page.locator(rows).count() >= 1
+        # a push from the second screen lands back on the second screen
+        form = b.page.locator("#prospect-table form.push").first
+        if form.count():
+            form.locator("input[name=contact_name]").fill("Wang Fang")
+            form.locator("input[name=contact_phone]").fill("0518-85822222")
+            with b.page.expect_navigation():
+                form.locator("button").click()
+            assert "page=2" in b.page.url and b.page.locator("#notice").count() == 1, b.page.url
     b.switch()
     b.shot("prospects")
+    # the bank's home page leads to its desk pages, in both languages
+    for _ in range(2):
+        b.go("/bank")
+        desk = b.page.locator("#bank-desk a")
+        assert desk.count() >= 6, desk.all_inner_texts()
+        assert "/bank/market" in [desk.nth(i).get_attribute("href") for i in range(desk.count())]
+        b.switch()
     b.done()
 
 
@@ -516,7 +538,12 @@ def test_government_sees_the_funnel_move_assigns_and_downloads(market: Market, b
     assert overdue, said
     late = overdue[0]
     row = f'#overdue-table tr[data-need="{late}"]'
-    g.page.select_option(f"{row} select", label=bank2)
+    # the banks whose live products fit the need come first, marked; the rest after
+    fit = g.page.locator(f"{row} option.fit").all_inner_texts()
+    assert all(x.startswith("★ ") for x in fit), fit
+    options = g.page.locator(f"{row} option").all_inner_texts()
+    assert options[: len(fit)] == fit and len(set(options)) == len(options), options
+    g.page.select_option(f"{row} select", value=m.bank2)
     before2 = _count(_funnel(g).get(bank2, {}), "taken")
     g.click(f"{row} button.assign")
     assert "已派单给所选银行" in g.text("#notice")

@@ -13,8 +13,9 @@ import html
 import io
 import itertools
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -25,7 +26,8 @@ from kejin.access.audit import utcnow
 from kejin.access.tables import Consent
 from kejin.api import create_app
 from kejin.db import transaction
-from kejin.matching import service
+from kejin.matching import query, service
+from kejin.matching.pages import bank_names
 from kejin.matching.service import NeedIn
 from kejin.matching.tables import Need, ProductVersion
 from kejin.vocab import DECLINE_REASONS, GUARANTEE_KINDS, REPAYMENT_OPTIONS
@@ -203,6 +205,13 @@ def test_the_loop_through_every_roles_pages(market: Market, app) -> None:  # typ
     steps = re.findall(r"</td><td>([^<]+)</td><td>(?:ent|bank)[ <]", timeline)
     assert steps == ["草稿", "草稿 → 已发布·待接单", "已发布·待接单 → 已接单", "已接单 → 初审通过",
                      "初审通过 → 审批通过", "审批通过 → 已放款"]  # fmt: skip
+    # each step at the users' clock (Asia/Shanghai), minutes, no ISO 'T', no offset (kejin.times)
+    shown = re.findall(r"<tr><td>([^<]*)</td>", timeline)
+    assert len(shown) == 6 and all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", x) for x in shown)
+    clock = datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)
+    assert all(
+        abs(datetime.strptime(x, "%Y-%m-%d %H:%M") - clock) < timedelta(minutes=10) for x in shown
+    )
     no_codes(page.text)
 
     # The firm follows its needs and rates the bank once it has decided.
@@ -280,9 +289,27 @@ def test_government_assigns_a_need_nobody_took(market: Market, app) -> None:  # 
         old = utcnow() - timedelta(days=21)
         n = service.post(s, market.who("ent3"), F3, NeedIn(Decimal("500000"), 12, "扩产"), now=old)
         need = n.id
+        # a need BKA's IP-pledge product fits, left as long: offered to BKA first (★)
+        fits = NeedIn(Decimal("3000000"), 12, "研发投入", ["ip_pledge"], Decimal("0.045"))
+        fitting = service.post(s, market.who("ent"), world_mod.F1, fits, now=old).id
     gov = login(app, "gov")
     page = gov.get("/market")
     assert re.search(rf'<tr data-need="{need}">', page.text)
+    # the banks whose live products fit a need are offered first (★), every bank once
+    with transaction(market.engine) as s:
+        fit = query.fitting_banks(s, market.who("gov"), [need, fitting])
+        banks = bank_names(s)
+    assert fit.get(fitting) == ["BKA"] and need not in fit
+    for nid in (need, fitting):
+        row = re.search(rf'<tr data-need="{nid}">.*?</tr>', page.text, re.S).group(0)  # type: ignore[union-attr]
+        offered = re.findall(r'<option value="([^"]+)"( class="fit")?', row)
+        first = fit.get(nid, [])
+        assert [b for b, _ in offered] == [*first, *(b for b in banks if b not in first)]
+        assert [b for b, mark in offered if mark] == first
+        assert row.count(">★ ") == len(first) and ("产品适配的银行" in row) == bool(first)
+    en = gov.get("/market?lang=en").text
+    assert 'label="Banks whose products fit (★)"' in en and 'label="Other banks"' in en
+    gov.get("/market?lang=zh")  # the language chosen is kept: back to Chinese
     r = gov.post(
         f"/market/needs/{need}/assign",
         data=_form(gov, institution_id="BKB"),
@@ -418,6 +445,12 @@ def test_a_bank_pushes_a_prospect_with_a_named_contact(market: Market, app) -> N
     zh, _ = refused(bank, url, "/bank/market/prospects", contact_name="李经理",
                     contact_phone="13900000000")  # fmt: skip
     assert "本行已于" in zh and "王经理" in zh
+    # pushed from a later screen of the list, the officer is taken back to that screen
+    r = bank.post(url, data=_form(bank, contact_name="李经理", contact_phone="13900000000",
+                                  page="2"), follow_redirects=False)  # fmt: skip
+    assert r.headers["location"].startswith("/bank/market/prospects?page=2&"), r.headers
+    r = bank.post(f"/bank/market/prospects/{world_mod.F4}/push", data=_form(bank, page="abc"))
+    assert r.status_code == 422
     zh, _ = refused(bank, f"/bank/market/prospects/{world_mod.F1}/push", "/bank/market/prospects",
                     contact_name="李经理", contact_phone="13900000000")  # fmt: skip
     assert "不是本行的首贷培育对象" in zh
@@ -431,3 +464,20 @@ def test_a_bank_pushes_a_prospect_with_a_named_contact(market: Market, app) -> N
         assert s.scalar(select(func.count()).select_from(ProspectPush)) == 1
         assert s.scalar(select(func.count()).select_from(AuditEvent)
                         .where(AuditEvent.action == "match.prospect.push")) == 1  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_bank_home_page_leads_to_the_desk_pages(market: Market, app, lang) -> None:  # type: ignore[no-untyped-def]
+    """An officer with nothing yet still has somewhere to go: the desk pages its role allows."""
+    bank = login(app, "bank")
+    page = bank.get(f"/bank?lang={lang}")
+    desk = re.search(r'<p id="bank-desk">(.*?)</p>', page.text, re.S)
+    assert desk, page.text[:500]
+    hrefs = re.findall(r'href="([^"]+)"', desk.group(1))
+    assert hrefs[:6] == ["/bank/whitelist", "/bank/market", "/bank/market#product-table",
+                         "/bank/market/prospects", "/bank/credit", "/bank/claims"]  # fmt: skip
+    assert "/bank/evaluation" in hrefs
+    for href in hrefs:
+        assert bank.get(href.split("#")[0]).status_code == 200, href
+    words = ("本行产品", "授信决策", "本行评估") if lang == "zh" else ("Credit decision",)
+    assert all(w in desk.group(1) for w in words), desk.group(1)

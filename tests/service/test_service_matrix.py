@@ -227,6 +227,8 @@ EXPECT: dict[str, Any] = {
     "relend.approve": lambda _: {"rev"},
     "stats.banks": lambda _: GOV_READERS,
     "stats.mark": lambda _: {"gov"},
+    # a mark's evidence: the government's readers, and the bank marked for its own
+    "stats.bank_card": lambda rel: GOV_READERS | ({"bank"} if rel == "BKA_own" else set()),
     # firms' self-registration: the government reviews (the auditor reads), nobody else
     "registration.list": lambda _: GOV_READERS,
     "registration.letter": lambda _: GOV_READERS,

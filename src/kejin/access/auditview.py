@@ -9,6 +9,7 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kejin import times
 from kejin.access import service
 from kejin.access.rules import Principal
 from kejin.access.tables import ROLES, AuditEvent
@@ -73,7 +74,7 @@ def actor_text(actor: str, role: str, lang: str) -> str:
 
 COLUMNS = (
     ("序号", "seq"),
-    ("时间(UTC)", "at (UTC)"),
+    ("时间（{zone}）", "at ({zone})"),  # the zone the pages show (kejin.times)
     ("操作人", "actor"),
     ("角色", "role"),
     ("操作", "action"),
@@ -104,14 +105,15 @@ def workbook(
     ws = book.sheet("审计日志 audit log")
     ws.widths([8, 20, 16, 12, 28, 14, 24, 60, 18])
     ws.freeze("A2")
-    ws.row(f"{zh} / {en}" for zh, en in COLUMNS)
+    zone = times.zone().key
+    ws.row(f"{zh} / {en}".format(zone=zone) for zh, en in COLUMNS)
 
     def write(e: AuditEvent) -> None:
         entity = entity_text(e.entity_kind, e.entity_id, lang, names)
         ws.row(
             [
                 e.seq,
-                e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                times.when(e.at, seconds=True),
                 actor_text(e.actor, e.actor_role, lang),
                 role_label(e.actor_role, lang),
                 audit_action_label(e.action, lang),

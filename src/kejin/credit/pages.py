@@ -20,8 +20,9 @@ from kejin.registry.tables import Enterprise
 from kejin.vocab import decision_input_label
 from kejin.web import flash
 from kejin.web.flash import refused, see_other
-from kejin.web.i18n import VOCABS, term
+from kejin.web.i18n import N_, VOCABS, term
 from kejin.web.pages import lang_of, render
+from kejin.web.refusal import refusal_view
 
 router = APIRouter(include_in_schema=False)
 
@@ -107,6 +108,10 @@ def _flatten(obj: Any, lang: str, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix, _word(obj, lang))]
 
 
+#: The evidence page's action form by its labels (a refusal names these, never the codes).
+FIELDS = {"note": N_("credit_action_note"), "contract_no": N_("credit_contract")}
+
+
 def _evidence_page(
     request: Request,
     p: Principal,
@@ -119,16 +124,7 @@ def _evidence_page(
     err, form = f.error, f.form
     pack = evidence(s, request.app.state.engine, p, decision_id)
     firm = s.get(Enterprise, pack["uscc"])
-    error = None
-    if err is not None:
-        en = lang == "en"
-        error = {
-            "reason": err.reason_en if en else err.reason_zh,
-            "problems": [
-                {"field": pr.field, "reason": pr.reason_en if en else pr.reason_zh}
-                for pr in err.problems
-            ],
-        }
+    error = refusal_view(err, lang, FIELDS)
     return render(
         request,
         "credit_evidence.html",

@@ -30,8 +30,9 @@ from kejin.fund.tables import FundPool
 from kejin.vocab import CLASSIFICATIONS
 from kejin.web import charts, flash
 from kejin.web.flash import refused, see_other
-from kejin.web.i18n import t
+from kejin.web.i18n import N_, t
 from kejin.web.pages import lang_of, render
+from kejin.web.refusal import names_in, refusal_view
 
 router = APIRouter(include_in_schema=False)
 
@@ -50,16 +51,26 @@ def _notice(notice: str | None) -> str | None:
     return notice if notice in NOTICES else None
 
 
-def _error(e: KejinError, lang: str) -> dict[str, Any]:
-    """An error as the page shows it: the reason and each problem in the chosen language."""
-    en = lang == "en"
-    return {
-        "reason": e.reason_en if en else e.reason_zh,
-        "problems": [
-            {"field": pr.field, "value": pr.value, "reason": pr.reason_en if en else pr.reason_zh}
-            for pr in e.problems
-        ],
-    }
+#: The fund desks' form fields by their labels (a refusal names these, never the codes).
+FIELDS = {
+    "pool_party": N_("fund_funder"),
+    "participant": N_("fund_funder"),
+    "amount": N_("fund_amount"),
+    "amount_fen": N_("fund_amount"),
+    "pool": N_("fund_pool"),
+    "pool_id": N_("fund_pool"),
+    "pool_contract": N_("contract"),
+    "month": N_("fund_month"),
+    "balance": N_("fund_loan_balance"),
+    "balance_fen": N_("fund_loan_balance"),
+    "days_past_due": N_("fund_dpd"),
+    "classification": N_("classification"),
+}
+
+
+def _error(e: KejinError, lang: str, s: Session) -> dict[str, Any] | None:
+    """An error as the page shows it (kejin.web.refusal): fields by their form labels."""
+    return refusal_view(e, lang, FIELDS, names=names_in(s))
 
 
 def _money(text: str) -> Decimal:
@@ -178,7 +189,7 @@ def _fund_page(request: Request, p: Principal, s: Session) -> Response:
             "funders": funders,
             "statements": statements,
             "today": date.today(),
-            "error": _error(f.error, lang) if f.error else None,
+            "error": _error(f.error, lang, s),
             "form": f.form,
             "key": new_key(),
             "notice": _notice(request.query_params.get("notice")),
@@ -261,7 +272,7 @@ def _claim_page(request: Request, p: Principal, s: Session, claim_id: int) -> Re
         "fund_claim.html",
         {
             "c": c,
-            "error": _error(err, lang) if err else None,
+            "error": _error(err, lang, s),
             "key": new_key(),
             "notice": _notice(request.query_params.get("notice")),
             **labels(s, lang),
@@ -371,7 +382,7 @@ def _bank_page(request: Request, p: Principal, s: Session) -> Response:
             "enrollable": desk.enrollable(s, request.app.state.engine, p),
             "pools": desk.pool_names(s),
             "classes": CLASSIFICATIONS,
-            "error": _error(f.error, lang) if f.error else None,
+            "error": _error(f.error, lang, s),
             "form": f.form,
             "key": new_key(),
             "notice": _notice(request.query_params.get("notice")),

@@ -31,8 +31,9 @@ from kejin.matching import events, params, products, prospects, query, relay, se
 from kejin.matching.tables import ProductVersion
 from kejin.vocab import GUARANTEE_KINDS
 from kejin.web import flash
-from kejin.web.i18n import N_, VOCABS, t, term
+from kejin.web.i18n import N_
 from kejin.web.pages import lang_of, render
+from kejin.web.refusal import refusal_view
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,6 +48,7 @@ NOTICES = (
     "approved",
     "declined",
     "disbursed",
+    "closed",
     "drafted",
     "submitted",
     "product_approved",
@@ -130,25 +132,7 @@ def error_view(
     """An error as a page shows it: the reason and each problem, in the reader's language; the
     field by its form label (a field the pages have no label for is left out, its value and
     reason kept), a coded value by its label and an institution by its name (``names``)."""
-    if e is None:
-        return None
-    en = lang == "en"
-    problems = []
-    for pr in e.problems:
-        value = pr.value
-        if pr.field in VALUE_VOCAB and isinstance(value, str) and value:
-            value = term(VOCABS[VALUE_VOCAB[pr.field]], value, lang)
-        elif pr.field in ("institution_id", "institution") and names and value in names:
-            value = names[value]
-        label = FIELD_LABELS.get(pr.field or "")
-        problems.append(
-            {
-                "field": t(label, lang) if label else None,
-                "value": value if value not in ("", None) else None,
-                "reason": pr.reason_en if en else pr.reason_zh,
-            }
-        )
-    return {"reason": e.reason_en if en else e.reason_zh, "problems": problems}
+    return refusal_view(e, lang, FIELD_LABELS, VALUE_VOCAB, names)
 
 
 def step(

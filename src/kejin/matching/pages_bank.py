@@ -220,6 +220,21 @@ def disburse(
     return step(request, s, go, f"/bank/market/needs/{need_id}", "disbursed", form, own=True)
 
 
+@router.post("/bank/market/needs/{need_id}/close")
+def close(
+    request: Request,
+    need_id: NeedId,
+    csrf_token_: str = Form("", alias="csrf_token"),
+    p: Principal = permit("match.decide"),
+    s: Session = TX,
+) -> Response:
+    """办结: the holding bank closes a need it has disbursed (disbursed → closed, the service's
+    last move; no page offered it, so a disbursed need stayed open for ever)."""
+    check_csrf(request, csrf_token_)
+    go = lambda: service.close(s, p, need_id)  # noqa: E731
+    return step(request, s, go, f"/bank/market/needs/{need_id}", "closed", own=True)
+
+
 #: Prospects shown a screen at a time (a bank's list runs to hundreds of firms).
 PROSPECT_ROWS = 50
 
@@ -265,17 +280,20 @@ def push_prospect(
     contact_name: str = Form("", max_length=40),
     contact_phone: str = Form("", max_length=20),
     product_id: str = Form("", max_length=30),
+    page: int = Form(1, ge=1, le=100_000),
     csrf_token_: str = Form("", alias="csrf_token"),
     p: Principal = permit("match.prospect.push"),
     s: Session = TX,
 ) -> Response:
-    """首贷培育: name the person who will contact the prospect (PRG; refusals in place)."""
+    """首贷培育: name the person who will contact the prospect (PRG; refusals in place), back on
+    the screen of the list the officer pushed from (not page 1 of hundreds)."""
     check_csrf(request, csrf_token_)
     form = {"uscc": uscc, "contact_name": contact_name, "contact_phone": contact_phone}
     go = lambda: prospects.push(  # noqa: E731
         s, p, uscc, contact_name, contact_phone, product_id or None
     )
-    return step(request, s, go, "/bank/market/prospects", "pushed", form)
+    back = f"/bank/market/prospects?page={page}" if page > 1 else "/bank/market/prospects"
+    return step(request, s, go, back, "pushed", form)
 
 
 def _product_form(request: Request, form: dict[str, Any], err: Any = None) -> Response:

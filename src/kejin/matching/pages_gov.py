@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from kejin.access.audit import utcnow
 from kejin.access.deps import TX, check_csrf, permit
-from kejin.access.rules import Principal
+from kejin.access.rules import Principal, rule_for
 from kejin.exports import Book
 from kejin.matching import params, products, query, service
 from kejin.matching.pages import bank_names, error_view, institution_names, notice, step
@@ -113,6 +113,13 @@ def _monitor(request: Request, p: Principal, s: Session, by: str) -> Response:
         ),
     ]
     pending = [v for v in products.catalogue(s, p, None, ("pending",)) if v["state"] == "pending"]
+    overdue = _overdue(s, today)
+    # who may assign sees the banks whose live products fit each need first (marked), then the rest
+    fits = (
+        query.fitting_banks(s, p, [n["id"] for n in overdue])
+        if overdue and rule_for(p.role, "match.assign")
+        else {}
+    )
     return render(
         request,
         "market_gov.html",
@@ -123,7 +130,8 @@ def _monitor(request: Request, p: Principal, s: Session, by: str) -> Response:
             "columns": COLUMNS,
             "head": HEAD,
             "charts": svgs,
-            "overdue": _overdue(s, today),
+            "overdue": overdue,
+            "fits": fits,
             "sla": int(params.value("sla_working_days", today)),
             "banks": bank_names(s),
             "institutions": institution_names(s),

@@ -498,6 +498,30 @@ def supermarket(
     return sorted(out, key=lambda r: (not r["eligible"], r["product_id"]))
 
 
+def fitting_banks(
+    s: Session, p: Principal, need_ids: list[int], now: datetime | None = None
+) -> dict[int, list[str]]:
+    """For each need, the banks with a live product it fits, best fit first: the choices the
+    government offers first when it assigns a need by hand (a bank whose products cannot take the
+    need is a re-dispatch that comes back). One kernel run over the needs × every live product."""
+    authorize(s, p, "match.assign")
+    now = now or utcnow()
+    needs = list(s.scalars(select(Need).where(Need.id.in_(need_ids)).order_by(Need.id)))
+    prods = products_frame(s)
+    if not needs or prods.height == 0:
+        return {}
+    pairs, _, _ = _rank_frame(s, needs, prods, now.date())
+    fit = pairs.filter(pl.col("eligible")).sort("need_id", "score", descending=[False, True])
+    out: dict[int, list[str]] = {}
+    for r in fit.select("need_id", "institution_id").iter_rows(named=True):
+        banks = out.setdefault(r["need_id"], [])
+        if r["institution_id"] not in banks:
+            banks.append(r["institution_id"])
+    for n in needs:  # firm data read for each need: one audit record each
+        log(s, p, "match.assign.fit", "need", n.id, detail={"banks": out.get(n.id, [])})
+    return out
+
+
 def bank_queue(
     s: Session, p: Principal, now: datetime | None = None, page: int = 1, size: int = 50
 ) -> dict[str, Any]:

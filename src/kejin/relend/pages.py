@@ -28,7 +28,9 @@ from kejin.relend import service as svc
 from kejin.vocab import LOAN_PURPOSES, RELEND_TOOLS
 from kejin.web import flash
 from kejin.web.flash import refused, see_other
+from kejin.web.i18n import N_
 from kejin.web.pages import lang_of, render
+from kejin.web.refusal import names_in, refusal_view
 
 router = APIRouter()
 BatchId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
@@ -63,16 +65,29 @@ def _step(
     return see_other(request, page, notice=notice)
 
 
-def _error(e: KejinError, lang: str) -> dict[str, Any]:
-    en = lang == "en"
-    return {
-        "reason": e.reason_en if en else e.reason_zh,
-        "problems": [
-            {"row": pr.row, "field": pr.field, "value": pr.value,
-             "reason": pr.reason_en if en else pr.reason_zh}
-            for pr in e.problems
-        ],
-    }  # fmt: skip
+#: The relending forms' fields by their labels (a refusal names these, never the codes).
+FIELDS = {
+    "bank": N_("ev_bank"),
+    "institution_id": N_("ev_bank"),
+    "tool": N_("rl_tool"),
+    "year": N_("rl_year"),
+    "quota": N_("rl_quota"),
+    "amount": N_("rl_amount"),
+    "amount_fen": N_("rl_amount"),
+    "matching_ratio": N_("rl_ratio"),
+    "ratio": N_("rl_ratio"),
+    "rate_cap": N_("rl_rate_cap"),
+    "max_term": N_("rl_max_term"),
+    "max_term_months": N_("rl_max_term"),
+    "file": N_("rl_file"),
+    "batch": N_("rl_batch"),
+    "purposes": N_("purpose"),
+}
+
+
+def _error(e: KejinError, lang: str, s: Session) -> dict[str, Any] | None:
+    """An error as the page shows it (kejin.web.refusal): fields by their form labels."""
+    return refusal_view(e, lang, FIELDS, names=names_in(s))
 
 
 def _page(request: Request, p: Principal, s: Session, template: str) -> Response:
@@ -91,7 +106,7 @@ def _page(request: Request, p: Principal, s: Session, template: str) -> Response
         {
             "ledger": led,
             "notice": notice if notice in NOTICES else None,
-            "error": None if f.error is None else _error(f.error, lang),
+            "error": _error(f.error, lang, s),
             "form": f.form,
             "banks": banks,
             "tools": list(RELEND_TOOLS),
@@ -135,7 +150,7 @@ def quota_submit(
         request, s,
         lambda: svc.set_quota(
             s, p, tool=tool, institution_id=bank, year=int(_dec(year, "year")),
-            quota=_dec(amount, "amount"), matching_ratio=_dec(ratio, "ratio"),
+            quota=_dec(amount, "quota"), matching_ratio=_dec(ratio, "ratio"),
             rate_cap=_dec(rate_cap, "rate_cap"), max_term_months=int(_dec(max_term, "max_term")),
             purposes=["rd", "tech_transformation", "working_capital", "equipment_upgrade"],
         ),

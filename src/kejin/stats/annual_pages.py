@@ -13,6 +13,7 @@ import io
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
@@ -25,12 +26,13 @@ from kejin.errors import KejinError, Problem, ValidationError
 from kejin.lending.tables import Institution, LoanStatus
 from kejin.policy.tables import Application, Programme
 from kejin.stats.effect import effect_report
-from kejin.stats.evaluation.service import enter_mark, evaluate
+from kejin.stats.evaluation.service import enter_mark, evaluate, evidence_file
 from kejin.stats.index import index_report
 from kejin.web import charts, flash
 from kejin.web.flash import refused, see_other
-from kejin.web.i18n import t
+from kejin.web.i18n import N_, t
 from kejin.web.pages import lang_of, render
+from kejin.web.refusal import names_in, refusal_view
 
 router = APIRouter()
 Year = Annotated[int | None, Query(ge=2000, le=2100)]
@@ -47,15 +49,21 @@ def _year(s: Session, year: int | None) -> int:
     return m.year if m is not None else date.today().year
 
 
-def _err(e: KejinError, lang: str) -> dict[str, Any]:
-    en = lang == "en"
-    return {
-        "reason": e.reason_en if en else e.reason_zh,
-        "problems": [
-            {"field": pr.field, "value": pr.value, "reason": pr.reason_en if en else pr.reason_zh}
-            for pr in e.problems
-        ],
-    }
+#: The evaluation forms' fields by their labels (a refusal names these, never the codes).
+FIELDS = {
+    "year": N_("ev_year"),
+    "bank": N_("ev_bank"),
+    "institution_id": N_("ev_bank"),
+    "item": N_("ev_item"),
+    "points": N_("ev_points"),
+    "reason": N_("ev_reason"),
+    "evidence": N_("ev_evidence"),
+}
+
+
+def _err(e: KejinError | None, lang: str, s: Session | None = None) -> dict[str, Any] | None:
+    """An error as the page shows it (kejin.web.refusal): fields by their form labels."""
+    return refusal_view(e, lang, FIELDS, names=None if s is None else names_in(s))
 
 
 def _evaluation(request: Request, s: Session, p: Principal, year: int | None, tpl: str) -> Response:
@@ -83,7 +91,7 @@ def _evaluation(request: Request, s: Session, p: Principal, year: int | None, tp
             "chart": chart,
             "banks": banks,
             "notice": request.query_params.get("notice") == "marked",
-            "error": None if f.error is None else _err(f.error, lang),
+            "error": _err(f.error, lang, s),
             "form": f.form,
             "label": lambda ind: (
                 res["indicators"][ind]["label_en" if lang == "en" else "label_zh"] if res else ind
@@ -139,6 +147,27 @@ def mark_submit(
     except KejinError as e:
         return refused(request, s, page, e, form)
     return see_other(request, page, notice="marked")
+
+
+@router.get("/stats/banks/{institution_id}/evidence", include_in_schema=False)
+def evidence_download(
+    institution_id: str,
+    year: int = Query(..., ge=2000, le=2100),
+    item: str = Query(..., max_length=40),
+    p: Principal = permit("stats.bank_card", target="institution_id"),
+    s: Session = TX,
+) -> Response:
+    """A qualitative mark's evidence file: the government's readers for every bank, a bank's
+    officers for their own (the service checks the tenancy again and audits the read)."""
+    m = evidence_file(s, p, year, institution_id, item)
+    return Response(
+        m.evidence,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(m.evidence_name)}",
+            "X-Content-SHA256": m.evidence_sha256,
+        },
+    )
 
 
 def trend_png(res: dict[str, Any], lang: str) -> str:

@@ -20,10 +20,11 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kejin import times
 from kejin.access import accounts, service, sessions
 from kejin.access.audit import utcnow
 from kejin.access.deps import TX, check_csrf, csrf_token, end_session, permit, signed_in
-from kejin.access.rules import READERS, Principal, Rule, add_rules
+from kejin.access.rules import READERS, Principal, Rule, add_rules, rule_for
 from kejin.db import transaction
 from kejin.errors import KejinError, Problem, ValidationError
 from kejin.lending import portfolio
@@ -33,6 +34,7 @@ from kejin.vocab import INDUSTRY_CHAINS, QUALIFICATION_KINDS, STAGES
 from kejin.web import charts, flash
 from kejin.web.i18n import N_, VOCABS, lang_of, languages, t, term, texts
 from kejin.web.paging import PAGE_Q, clamp, pager
+from kejin.web.refusal import refusal_view
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -50,6 +52,9 @@ def pct(v: Any, digits: int = 2) -> str:
 
 templates.env.filters["money"] = money
 templates.env.filters["pct"] = pct
+#: Every timestamp on a page in the users' zone (kejin.times: KEJIN_TIMEZONE, Asia/Shanghai).
+templates.env.filters["when"] = times.when
+templates.env.filters["day"] = times.day
 
 add_rules(
     [
@@ -151,7 +156,8 @@ def error_page(request: Request, status: int, e: KejinError) -> Response:
     p = request.state.principal
     if p is not None and p.must_change:
         return RedirectResponse("/password", status_code=303)
-    return render(request, "error.html", {"status": status, "err": e}, status)
+    view = refusal_view(e, lang_of(request))
+    return render(request, "error.html", {"status": status, "err": e, "view": view}, status)
 
 
 @router.get("/")
@@ -495,6 +501,19 @@ def _indicator_columns() -> list[tuple[str, str, str, bool]]:
 
 
 BANK_PAGE = 50
+#: A bank officer's desk pages, each with the action its work needs (shown as the role allows):
+#: an officer with no consents and no loans yet otherwise met a home page with nowhere to go.
+BANK_DESK = (
+    ("/bank/whitelist", N_("bank_whitelist"), "whitelist.pushed"),
+    ("/bank/market", N_("mk_nav_bank"), "match.take"),
+    ("/bank/market#product-table", N_("mk_products"), "match.product.edit"),
+    ("/bank/market/prospects", N_("mk_prospects"), "match.prospect.push"),
+    ("/bank/credit", N_("credit_decision"), "credit.history"),
+    ("/bank/claims", N_("bank_claims"), "fund.claims"),
+    ("/bank/evaluation", N_("ev_mine"), "page.bank"),
+    ("/bank/relend", N_("rl_mine"), "relend.read"),
+    ("/bank/warnings", N_("ew_nav"), "page.bank"),
+)
 
 
 def page_count(total: int, size: int) -> int:
@@ -528,6 +547,7 @@ def bank(
         "bank.html",
         {
             "inst": inst,
+            "desk": [(href, key) for href, key, act in BANK_DESK if rule_for(p.role, act)],
             "loans": loans,
             "consents": consents,
             "names": names,
