@@ -10,15 +10,18 @@ indicator step. The two measure tables are compared before any time is printed.
 
 from __future__ import annotations
 
+import os
+from dataclasses import fields
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import polars as pl
 from rich.console import Console
 
-from bench.timing import measure, ratio_line
+from bench.timing import measure_both, ratio_line
 from kejin.stats import kernels
 from kejin.stats.definitions import LIST_QUALIFICATIONS, MEASURES, monthly
 
@@ -358,9 +361,37 @@ def check_equal(a: dict[str | None, pl.DataFrame], b: dict[str | None, pd.DataFr
             raise AssertionError(f"ours and pandas differ for --by {by}")
 
 
+CACHE = Path(__file__).parent / ".data"
+
+
+def cached(loan_months: int) -> kernels.Frames:
+    """:func:`synth`, kept as Parquet under ``bench/.data`` (generating 10M rows takes longer
+    than computing them)."""
+    where = CACHE / f"stats-{loan_months}"
+    names = [fl.name for fl in fields(kernels.Frames)]
+    if not all((where / f"{n}.parquet").exists() for n in names):
+        f = synth(loan_months)
+        where.mkdir(parents=True, exist_ok=True)
+        for n in names:
+            frame = getattr(f, n)
+            if frame is not None:
+                frame.write_parquet(where / f"{n}.parquet")
+        return f
+    read = {
+        n: pl.read_parquet(where / f"{n}.parquet")
+        for n in names
+        if (where / f"{n}.parquet").exists()
+    }
+    return kernels.Frames(**read)
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def main(quick: bool = False) -> None:
-    for n in [200_000] if quick else [1_000_000, 10_000_000]:
-        f = synth(n)
+    for n in [200_000] if quick else [10_000_000]:
+        f = cached(n)
         p = to_pandas(f)
         console.print(
             f"{f.statuses.height:,} loan-months, {f.loans.height:,} loans, {len(asked_months())} months × "
@@ -368,8 +399,11 @@ def main(quick: bool = False) -> None:
         )
         check_equal(ours(f), peer(p))
         console.print("results equal: every measure, every month, every group")
-        a = measure("kejin (Polars)", lambda f=f: ours(f), repeat=3)
-        b = measure("pandas groupby", lambda p=p: peer(p), repeat=1 if n >= 10_000_000 else 3)
-        console.print(str(a))
-        console.print(str(b))
+        console.print(_load())
+        a, a_cpu = measure_both("kejin (Polars)", lambda f=f: ours(f), repeat=5)
+        console.print(f"{a}\n{a_cpu}\n{_load()}")
+        # The peer takes minutes at 10M on this machine: one timed run beside the equality run.
+        b, b_cpu = measure_both("pandas groupby", lambda p=p: peer(p), repeat=3 if quick else 1)
+        console.print(f"{b}\n{b_cpu}\n{_load()}")
         console.print(ratio_line(a, b))
+        console.print(ratio_line(a_cpu, b_cpu))

@@ -53,6 +53,7 @@ AREA_ROUTERS = [
     "kejin.matching.pages",
     "kejin.matching.pages_bank",
     "kejin.matching.pages_gov",
+    "kejin.matching.pages_events",
     "kejin.credit.pages",
     "kejin.credit.warning_pages",
     "kejin.ingest.routes",

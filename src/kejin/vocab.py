@@ -129,6 +129,45 @@ DECLINE_REASONS = _terms(
     ("other", "其他", "other"),
 )
 
+#: 银企对接会 / 路演 / 投贷联动专场: the kinds of a matchmaking event (seed 001 §11, 003 常态化银企对接).
+EVENT_KINDS = _terms(
+    ("bank_firm", "银企对接会", "bank-firm matchmaking meeting"),
+    ("roadshow", "路演", "roadshow"),
+    ("invest_loan", "投贷联动专场", "investment-loan linkage session"),
+)
+
+#: A firm's answer to an event invitation.
+INVITE_REPLIES = _terms(
+    ("pending", "待回复", "no answer yet"),
+    ("accepted", "已接受", "accepted"),
+    ("declined", "已婉拒", "declined"),
+)
+
+#: What an institution meant to provide at an event: a loan, equity, or both (投贷联动, 004 §12).
+INTENT_KINDS = _terms(
+    ("loan", "贷款", "loan"),
+    ("equity", "股权投资", "equity investment"),
+    ("loan_equity", "投贷联动", "loan plus equity"),
+)
+
+#: How an event intent ended (the amount is the signed, disbursed or invested sum).
+INTENT_OUTCOMES = _terms(
+    ("signed", "已签约", "signed"),
+    ("disbursed", "已放款", "disbursed"),
+    ("invested", "已投资", "invested"),
+    ("none", "未成交", "no deal"),
+)
+
+#: Why an event intent came to nothing (required with the outcome ``none``).
+NO_DEAL_REASONS = _terms(
+    ("not_qualified", "不符合准入条件", "did not meet the conditions"),
+    ("price", "价格或利率未谈拢", "no agreement on price or rate"),
+    ("valuation", "估值分歧", "no agreement on valuation"),
+    ("collateral", "担保或抵押不足", "insufficient collateral or guarantee"),
+    ("firm_declined", "企业放弃", "the firm withdrew"),
+    ("other", "其他", "other"),
+)
+
 #: 五级分类, in order of worsening; the last three are non-performing.
 CLASSIFICATIONS = _terms(
     ("normal", "正常", "normal"),
@@ -225,6 +264,8 @@ AUDIT_ENTITIES = _terms(
     ("whitelist_version", "白名单版本", "whitelist version"),
     ("import", "数据导入", "data import"),
     ("need", "融资需求", "financing need"),
+    ("match_event", "对接活动", "matchmaking event"),
+    ("event_intent", "对接意向", "event intent"),
     ("product", "金融产品", "financial product"),
     ("product_version", "金融产品版本", "product version"),
     ("region", "区域", "region"),

@@ -12,7 +12,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kejin.matching import bulk, kernels
+from kejin.matching import approval, bulk, kernels
 
 from .test_kernels import PRICING, firm_st, frames, need_st, product_st, reference
 
@@ -65,3 +65,49 @@ def test_chunks_cover_every_need() -> None:
     amounts = np.array([x["amount"] for x in needs])
     assert (codes.eligible[:, 0] == ((amounts >= 10) & (amounts <= 20))).all()
     assert (codes.code[:, 0] == np.where(codes.eligible[:, 0], 0, bulk.CHECK_BITS["amount"])).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(firm_st, min_size=1, max_size=3),
+    st.lists(product_st, min_size=1, max_size=4),
+    st.lists(need_st, min_size=1, max_size=5),
+    st.lists(st.floats(-2, 2), min_size=len(approval.NAMES), max_size=len(approval.NAMES)),
+    st.floats(0.001, 0.3),
+)
+def test_per_pair_approval_ranks_as_the_page_kernel(firms, products, needs, coefs, pd_) -> None:  # type: ignore[no-untyped-def]
+    """With a credit model on some products and the per-pair approval model: the same
+    probabilities, kinds, factors and ranks from the bulk path as from :func:`kernels.match`."""
+    f, p, n = frames(firms, products, needs)
+    f = f.with_columns(
+        pl.Series("revenue", [1e4 * (k + 1) for k in range(f.height)]),
+        pl.Series("invention_patents", [float(k % 3) for k in range(f.height)]),
+    )
+    p = p.with_columns(
+        pl.when(pl.int_range(pl.len()) % 2 == 0).then(pl.lit("m")).alias("credit_model")
+    )
+    appr = f.select(
+        "uscc",
+        pl.lit("m").alias("credit_model"),
+        (1 - pd_ * (1 + pl.int_range(pl.len()))).clip(0.01, 0.99).alias("approval_prob"),
+        pl.lit("m-0001").alias("model_id"),
+    )
+    model = approval.Model(dict(zip(approval.NAMES, coefs, strict=True)), -3.0)
+    pairs = kernels.match(n, f, p, PRICING, appr, model=model)
+    codes = bulk.match_all(n, f, p, PRICING, appr, model=model)
+    cols = ["need_id", "product_id", "rank", "approval_prob", "kind_used", "model_id",
+            *[c for c in pairs.columns if c.startswith("why_")]]  # fmt: skip
+    want = pairs.filter(pl.col("eligible")).select(cols).sort("need_id", "product_id")
+    got = (
+        codes.ranked.with_columns(pl.col("product_id", "kind_used").cast(pl.String))
+        .select(cols)
+        .sort("need_id", "product_id")
+    )
+    assert got.select("need_id", "product_id", "rank", "kind_used", "model_id").equals(
+        want.select("need_id", "product_id", "rank", "kind_used", "model_id")
+    )
+    for c in cols[3:]:
+        if c not in ("kind_used", "model_id"):
+            assert np.allclose(got[c].to_numpy(), want[c].to_numpy(), atol=1e-12), c
+    # a pair's probability depends on what it would use: never above 1, never below 0
+    assert got["approval_prob"].is_between(0, 1).all()

@@ -281,4 +281,13 @@ def test_approval_probability_from_the_named_model_with_its_id(market: Market) -
         by = {r["product_id"]: r for r in query.for_need(s, m.who("ent"), need)["products"]}
     assert by["BKA-M1"]["model_id"] == model_id and 0 < by["BKA-M1"]["approval_prob"] < 1
     assert model_id[:12] in by["BKA-M1"]["model_note"]
-    assert by["BKA-M2"]["approval_prob"] is None and "未登记" in by["BKA-M2"]["model_note"]
+    # the pair's own probability (kejin.matching.approval, the packaged model) is there either
+    # way; the unregistered model's PD is not, and the note says so
+    assert by["BKA-M2"]["model_id"] is None and "未登记" in by["BKA-M2"]["model_note"]
+    assert 0 < by["BKA-M2"]["approval_prob"] < 1
+    assert by["BKA-M1"]["approval_prob"] != by["BKA-M2"]["approval_prob"]  # the PD counts
+    for r in by.values():  # every rank says why, in both languages
+        if r["rank"] is not None:
+            zh, en = r["model_note"].split(" / ")
+            assert zh.startswith(f"第 {r['rank']} 位") and "预计获批概率" in zh
+            assert en.startswith(f"rank {r['rank']}:") and "estimated approval probability" in en

@@ -85,12 +85,12 @@ def _region(n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame
 
 
 def test_measure_orders_the_rankings_as_the_truth_allows() -> None:
-    firms, products, truth = _region(600, 5)
+    firms, products, truth = _region(1200, 5)
     # a "model" that knows the default risk up to noise
     noisy = truth.with_columns(
-        (1 - pl.col("pd_annual") + pl.Series(np.random.default_rng(1).normal(0, 0.005, 600))).alias(
-            "approval_prob"
-        )
+        (
+            1 - pl.col("pd_annual") + pl.Series(np.random.default_rng(1).normal(0, 0.005, 1200))
+        ).alias("approval_prob")
     )
     approvals = noisy.select("uscc", pl.lit("m").alias("credit_model"), "approval_prob",
                              pl.lit("m-1").alias("model_id"))  # fmt: skip
@@ -106,6 +106,12 @@ def test_measure_orders_the_rankings_as_the_truth_allows() -> None:
     assert bank["oracle"]["auc_within_product"] > bank["random"]["auc_within_product"] + 0.1
     # a model that knows the default risk moves the bank's order towards the truth
     assert bank["kejin_model"]["auc_within_product"] > bank["kejin"]["auc_within_product"]
+    # the per-pair approval model, fitted on the other half's outcomes, knows which product a
+    # firm would pass: better than the firm-level order and than random within a need
+    assert firm["kejin_approval"]["auc_within_need"] > firm["kejin"]["auc_within_need"]
+    assert firm["kejin_approval"]["auc_within_need"] > firm["random"]["auc_within_need"]
+    assert res["approval_model"]["trained_on"]["pairs"] > 400
+    assert abs(res["approval_model"]["mean_predicted"] - res["truly_approved_share"]) < 0.05
     again = quality.measure(firms, products, truth, PRICING, approvals, "m", 400, 11)
     assert again == res
 

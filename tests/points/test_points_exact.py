@@ -233,3 +233,46 @@ def test_ranks_of_integer_cents_by_counting_equal_the_sorting_path(rows) -> None
     sorted_ = layout.rank_desc(cents.astype(np.float64) + 0.5)  # not integer: the sort path
     for a, b in zip(counted, sorted_, strict=True):
         assert a.tolist() == b.tolist()
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(STAGES),
+            st.one_of(st.none(), st.sampled_from(CHAINS)),
+            st.floats(0, 2e8, allow_nan=False),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    st.sampled_from(["chain", "revenue_band", "none"]),
+)
+@settings(max_examples=150, deadline=None)
+def test_peer_codes_equal_the_codes_of_the_labels(rows, extra: str) -> None:  # type: ignore[no-untyped-def]
+    """The codes built from the distinct stages and chains (no per-row strings) equal the codes of
+    the concatenated labels, and so do the weight keys' codes (issue 20)."""
+    from kejin.points.kernels import codes, peer_codes, peer_labels
+
+    frame = pl.DataFrame(
+        rows,
+        schema={"stage": pl.String, "industry_chain": pl.String, "revenue": pl.Float64},
+        orient="row",
+    )
+    sysm = system()
+    labels, groups, names, wcodes, wnames = peer_codes(frame, sysm, extra)
+    expected = peer_labels(frame, sysm, extra)
+    assert labels.to_list() == expected.to_list()
+    g, n = codes(expected)
+    assert np.array_equal(groups, g) and names == n
+    wk = frame["stage"].replace_strict(sysm.peer_groups.stage_map, return_dtype=pl.String)
+    w, wn = codes(wk)
+    assert np.array_equal(wcodes, w) and wnames == wn
+
+
+def test_sort_keys_sorts_uint64_like_numpy() -> None:
+    """Polars' single-threaded sort of the packed keys gives numpy's order (top bit set too)."""
+    from kejin.points.kernels import sort_keys
+
+    rng = np.random.default_rng(20)
+    key = rng.integers(0, 2**64, 100_000, dtype=np.uint64, endpoint=False)
+    assert np.array_equal(sort_keys(key.copy()), np.sort(key))

@@ -273,7 +273,7 @@ def _world(engine: Engine, run: Callable[..., Any], tmp: Path) -> Ctx:
     assert r.exit_code == 0, r.output
     demo = {x["username"]: x["tenant"] for x in json.loads(r.stdout)}
     assert Counter(_events_after(engine, seq)) == Counter(
-        {("system", "user.create"): 5, ("demo_firm", "consent.grant"): 1}
+        {("system", "user.create"): 6, ("demo_firm", "consent.grant"): 1}  # 6: the investor
     )
     seed_loans(engine, n=2, banks=("B1",))
     bad_status(engine, "L00000", date(2026, 5, 1), Decimal("500000.00"))
@@ -423,7 +423,8 @@ def test_make_demo_acts_as_demo_accounts_made_before_it() -> None:
     acting = [i for i, line in enumerate(recipe) if re.search(r"--(who|checker) ", line)]
     assert acting and min(acting) > made
     names = {m for line in recipe for m in re.findall(r"--(?:who|checker) (\S+)", line)}
-    assert names <= {"demo_gov", "demo_reviewer", "demo_bank", "demo_firm", "demo_auditor"}
+    assert names <= {"demo_gov", "demo_reviewer", "demo_bank", "demo_firm", "demo_auditor",
+                     "demo_investor"}  # fmt: skip
     for step in ("whitelist push", "policy demo", "fund demo", "credit demo"):
         line = next(x for x in recipe if f"kejin {step}" in x)
         assert "--who demo_" in line, step

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from kejin.access.commands import register
 from kejin.access.tables import AuditEvent, Consent, User
+from kejin.lending.tables import Institution
 from kejin.registry.tables import Enterprise
 from kejin.synth.service import build_region
 
@@ -30,7 +31,14 @@ def test_demo_accounts_show_a_firm_in_good_standing_that_consented_to_the_bank(
     engine = sqlite_engine
     build_region(engine, firms=400, seed=3)
     first = _run(engine, monkeypatch)
-    assert set(first) == {"gov_admin", "gov_reviewer", "bank_officer", "enterprise_user", "auditor"}
+    assert set(first) == {
+        "gov_admin", "gov_reviewer", "bank_officer", "enterprise_user", "auditor", "investor",
+    }  # fmt: skip
+    with engine.connect() as c:  # the investor belongs to a venture fund of the region
+        kind = c.scalar(
+            select(Institution.kind).where(Institution.id == first["investor"]["tenant"])
+        )
+    assert kind == "vc_fund"
     firm, bank = first["enterprise_user"]["tenant"], first["bank_officer"]["tenant"]
     with engine.connect() as c:
         e = c.execute(select(Enterprise).where(Enterprise.uscc == firm)).one()
@@ -44,7 +52,7 @@ def test_demo_accounts_show_a_firm_in_good_standing_that_consented_to_the_bank(
     assert all(again[r]["password"] != first[r]["password"] for r in first)
     with engine.connect() as c:
         assert c.scalar(select(func.count()).select_from(Consent)) == 1  # kept, not duplicated
-        assert c.scalar(select(func.count()).select_from(User)) == 5
+        assert c.scalar(select(func.count()).select_from(User)) == 6
         # The demo's audited exemption: no second person, and the printed passwords work as
         # they are (no first-login change), privileged roles included.
         users = c.execute(select(User.username, User.approved_by, User.must_change_password)).all()
@@ -52,7 +60,7 @@ def test_demo_accounts_show_a_firm_in_good_standing_that_consented_to_the_bank(
         details = c.scalars(
             select(AuditEvent.detail).where(AuditEvent.action == "user.create")
         ).all()
-        assert len(details) == 5 and all(json.loads(d)["exemption"] == "demo" for d in details)
+        assert len(details) == 6 and all(json.loads(d)["exemption"] == "demo" for d in details)
 
 
 def test_the_demo_accounts_table_names_roles_and_tenants_in_words(

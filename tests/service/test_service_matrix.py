@@ -48,7 +48,7 @@ PUBLIC = {
     ("POST", "/register/status"),
 }
 
-PRINCIPALS = ("anon", "gov", "rev", "aud", "bank", "bank_token", "ent")
+PRINCIPALS = ("anon", "gov", "rev", "aud", "bank", "bank_token", "ent", "inv")
 GOV_READERS = {"gov", "rev", "aud"}
 
 #: Target values per path parameter: relation name -> value (consent/token ids filled from the world).
@@ -71,6 +71,9 @@ TARGETS: dict[str, dict[str, str]] = {
     "need_id": {"N_any": "999999"},
     "product_id": {"P_any": "NO-SUCH-PRODUCT"},
     "version_id": {"V_any": "999999"},
+    # Matchmaking events and their intents: the service checks the tenant (one absent id each).
+    "event_id": {"E_any": "999999"},
+    "intent_id": {"I_any": "999999"},
     # A whitelist push's file: the government's, no tenant (one absent id: allowed → 404).
     "push_id": {"W_any": "999999"},
     # A relending batch: the service checks the bank's own (one absent id: allowed → 404).
@@ -94,9 +97,15 @@ def everyone(_: str) -> set[str]:
     return {"gov", "rev", "aud", "bank", "ent"}
 
 
+def everyone_and_investor(_: str) -> set[str]:
+    """What an investor (a venture fund's user) shares with everyone: its own account, the
+    institution and product lists, its institution's consents."""
+    return everyone(_) | {"inv"}
+
+
 #: action -> function(relation) -> principals allowed (bank_token derived from bank + scopes).
 EXPECT: dict[str, Any] = {
-    "self.read": everyone,
+    "self.read": everyone_and_investor,
     "firm.search": everyone,
     "firm.export": lambda _: GOV_READERS | {"bank"},
     "firm.read": lambda rel: (
@@ -108,10 +117,10 @@ EXPECT: dict[str, Any] = {
     "stats.region": lambda _: GOV_READERS,
     # Regulator statistics: the region's figures and the first-loan flag check (names firms).
     "stats.monthly": lambda _: GOV_READERS,
-    "institution.list": everyone,
-    "product.list": everyone,
+    "institution.list": everyone_and_investor,
+    "product.list": everyone_and_investor,
     "loan.list": lambda rel: GOV_READERS | ({"bank"} if rel == "BKA_own" else set()),
-    "consent.list": everyone,
+    "consent.list": everyone_and_investor,
     "consent.grant": lambda rel: {"ent"} if rel == "F1_consented_own" else set(),
     "consent.revoke": lambda rel: {"ent"} if rel == "c1_own" else set(),
     "token.list": lambda _: {"bank", "gov"},
@@ -123,7 +132,7 @@ EXPECT: dict[str, Any] = {
     # the account's creator); switching accounts off is the administrator's.
     "user.approve": lambda _: {"gov", "rev"},
     "user.deactivate": lambda _: {"gov"},
-    "self.password": everyone,
+    "self.password": everyone_and_investor,
     "audit.read": lambda _: {"gov", "aud"},
     "audit.export": lambda _: {"gov", "aud"},
     # every bank may ask; the service cuts its list to its own borrowers
@@ -193,6 +202,23 @@ EXPECT: dict[str, Any] = {
     "match.redispatch": lambda _: {"gov"},
     # assigning by hand a need nobody took in time: the administrator, as for the rule itself
     "match.assign": lambda _: {"gov"},
+    # matchmaking events: the administrator creates and invites; every government reader and
+    # the banks list and read them (a bank's view cut in the service), a firm lists its own
+    # invitations and answers them; banks sign up and record intents and outcomes for their own
+    # institution, the administrator for anyone.
+    "match.event.create": lambda _: {"gov"},
+    "match.event.invite": lambda _: {"gov"},
+    "match.event.list": lambda _: GOV_READERS | {"bank", "ent", "inv"},
+    "match.event.read": lambda _: GOV_READERS | {"bank", "inv"},
+    "match.event.signup": lambda _: {"gov", "bank", "inv"},
+    "match.event.reply": lambda _: {"ent"},
+    "match.event.intent": lambda _: {"gov", "bank", "inv"},
+    "match.event.outcome": lambda _: {"gov", "bank", "inv"},
+    # investors: intents outside events (the consent checked in the service), their own list
+    # (readers see every investor's), their desk.
+    "match.intent.direct": lambda _: {"inv"},
+    "match.intent.list": lambda _: GOV_READERS | {"inv"},
+    "page.investor": lambda _: {"inv"},
     # issue 18: the branch (a gov_reviewer) approves relending, the administrator sets quotas
     # and marks banks; banks read their own ledger (scoped in the service) and submit batches.
     "relend.read": lambda _: GOV_READERS | {"bank"},
@@ -201,6 +227,8 @@ EXPECT: dict[str, Any] = {
     "relend.approve": lambda _: {"rev"},
     "stats.banks": lambda _: GOV_READERS,
     "stats.mark": lambda _: {"gov"},
+    # a mark's evidence: the government's readers, and the bank marked for its own
+    "stats.bank_card": lambda rel: GOV_READERS | ({"bank"} if rel == "BKA_own" else set()),
     # firms' self-registration: the government reviews (the auditor reads), nobody else
     "registration.list": lambda _: GOV_READERS,
     "registration.letter": lambda _: GOV_READERS,
@@ -269,6 +297,26 @@ def _body(route: Any, csrf: str | None) -> dict[str, Any]:
 CELLS: list[int] = []
 
 
+def _add_investor(engine: Any) -> None:
+    """The investor of the matrix: ``inv``, user of the venture fund VC1, to which no firm of
+    the world consented (so every firm relation is refused to it)."""
+    from sqlalchemy import select
+
+    from kejin.access.tables import User
+    from kejin.db import transaction
+    from kejin.lending.tables import Institution
+
+    from .world import add_user
+
+    with transaction(engine) as s:
+        if s.scalar(select(User.id).where(User.username == "inv")) is not None:
+            return
+        s.add(Institution(id="VC1", name="创投基金", kind="vc_fund", region_code="320700",
+                          partner_bank=False, tech_branch=False))  # fmt: skip
+        s.flush()
+        add_user(s, None, "inv", "investor", institution_id="VC1")
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _report() -> Any:
     yield
@@ -286,7 +334,8 @@ def test_matrix(app, engine, world, method: str, path: str, route: Any) -> None:
         "anon": TestClient(app, raise_server_exceptions=False),
         "bank_token": bearer(app, world.secrets["t3"]),
     }
-    for name in ("gov", "rev", "aud", "bank", "ent"):
+    _add_investor(engine)
+    for name in ("gov", "rev", "aud", "bank", "ent", "inv"):
         clients[name] = login(app, name)
     params = [p for p in TARGETS if "{" + p + "}" in path]
     assert len(params) <= 1, "matrix handles one path parameter per route"

@@ -132,6 +132,29 @@ def _on(build: Callable[..., dict[str, str]], **names: str) -> Callable[..., dic
     return lambda app, engine: {k: build(app, engine)[v] for k, v in names.items()}
 
 
+def _event(app: Any, engine: Engine) -> dict[str, str]:
+    """An upcoming matchmaking event (no invitations yet)."""
+    from datetime import date, timedelta
+
+    from kejin.matching import events
+
+    with transaction(engine) as s:
+        e = events.EventIn("银企对接会", "bank_firm", date.today() + timedelta(days=7), "科技局")
+        return {"event_id": str(events.create(s, _who(s, "gov"), e).id)}
+
+
+def _investor(app: Any, engine: Engine) -> dict[str, str]:
+    """``inv``, the investor of the venture fund VC1."""
+    from kejin.lending.tables import Institution
+
+    with transaction(engine) as s:
+        s.add(Institution(id="VC1", name="创投基金", kind="vc_fund", region_code="320700",
+                          partner_bank=False, tech_branch=False))  # fmt: skip
+        s.flush()
+        world_mod.add_user(s, None, "inv", "investor", institution_id="VC1")
+    return {}
+
+
 _published = _on(_market, need_id="need_published")
 _taken = _on(_market, need_id="need_taken")
 
@@ -181,6 +204,13 @@ CASES: dict[str, tuple[str, Callable[..., dict[str, str]] | None]] = {
     "/market/needs/{need_id}/assign": ("gov", _published),
     "/market/products/versions/{version_id}/approve": ("gov", _on(_market, version_id="pending")),
     "/market/redispatch": ("gov", None),
+    "/market/events": ("gov", None),
+    "/market/events/{event_id}/invite": ("gov", _event),
+    "/market/events/{event_id}/signup": ("bank", _event),
+    "/market/events/{event_id}/intents": ("gov", _event),
+    "/market/intents/{intent_id}/outcome": ("gov", lambda app, engine: {"intent_id": "999999"}),
+    "/enterprise/market/events/{event_id}/reply": ("ent", _event),
+    "/investor/market/intents": ("inv", _investor),
     # issue 18: an empty form is refused (no bank, no file, no batch) and comes back as a flash
     "/relend/quota": ("gov", None),
     "/relend/batches/{batch_id}/approve": ("rev", lambda app, engine: {"batch_id": "999999"}),

@@ -67,3 +67,61 @@ def test_banks_and_firms_see_no_regional_statistics(app) -> None:  # type: ignor
         assert c.get("/api/stats/month?month=2025-10&by=bank").status_code == 403
         assert c.get("/api/stats/definitions").status_code == 403
         assert 'id="nav-stats"' not in c.get("/").text
+
+
+def test_every_read_of_the_flag_check_is_audited(app, engine) -> None:  # type: ignore[no-untyped-def]
+    """The flag check names firms and contracts: the page, the API and the book each leave a
+    read event naming the reader and the month (and the firms read, in its digest)."""
+    from sqlalchemy import select
+
+    from kejin.access.tables import AuditEvent
+
+    def events() -> list[tuple[str, str, str]]:
+        with engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(AuditEvent.actor, AuditEvent.entity_id, AuditEvent.detail).where(
+                        AuditEvent.action == "stats.flags.read"
+                    )
+                )
+            )
+
+    before = len(events())
+    c = login(app, "gov")
+    assert c.get("/stats?month=2025-10").status_code == 200
+    assert c.get("/api/stats/month", params={"month": "2025-10"}).status_code == 200
+    assert login(app, "rev").get("/stats/book.xlsx?month=2025-10").status_code == 200
+    new = events()[before:]
+    assert [(a, m) for a, m, _ in new] == [
+        ("gov", "2025-10"),
+        ("gov", "2025-10"),
+        ("rev", "2025-10"),
+    ]
+    flags = month_report(engine, "2025-10")["first_time_flag_disagreements"]
+    assert all(json.loads(d)["loans"] == len(flags) for _, _, d in new)
+    # A refused reader leaves no read of the check (and gets none).
+    assert login(app, "bank").get("/api/stats/month?month=2025-10").status_code == 403
+    assert len(events()) == before + 3
+
+
+def test_evidence_files_download_for_gov_and_the_bank_marked(app, engine) -> None:  # type: ignore[no-untyped-def]
+    """The evaluation page links each mark's evidence; the government and the bank marked
+    download it (same bytes), another bank's officer and a firm are refused, before any read."""
+    from decimal import Decimal
+
+    from kejin.access.acting import acting
+    from kejin.stats.evaluation.service import enter_mark
+
+    body = "评分佐证\n".encode()
+    with acting(engine, "gov") as (s, p):
+        enter_mark(s, p, year=2025, bank="BKB", item="mechanism", points=Decimal("4"),
+                   reason="设立科技支行", evidence_name="佐证 B.txt", evidence=body)  # fmt: skip
+    url = "/stats/banks/BKB/evidence?year=2025&item=mechanism"
+    gov = login(app, "gov")
+    assert url.replace("?", "?").replace("&", "&amp;") in gov.get("/stats/banks?year=2025").text
+    r = gov.get(url)
+    assert r.status_code == 200 and r.content == body
+    assert "filename*=UTF-8''" in r.headers["content-disposition"]
+    assert login(app, "bank").get(url).status_code == 403  # BKA's officer: not their bank
+    assert login(app, "ent").get(url).status_code == 403
+    assert gov.get(url.replace("mechanism", "nonsense")).status_code == 404

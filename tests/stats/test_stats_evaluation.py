@@ -17,11 +17,11 @@ from tests.relend.relendkit import seed
 from kejin.access.acting import acting
 from kejin.access.rules import Forbidden
 from kejin.access.tables import AuditEvent
-from kejin.errors import ValidationError
+from kejin.errors import NotFoundError, ValidationError
 from kejin.lending.tables import LoanStatus
 from kejin.stats.evaluation.scheme import banks_scheme, parse
 from kejin.stats.evaluation.score import scorecards
-from kejin.stats.evaluation.service import enter_mark, evaluate
+from kejin.stats.evaluation.service import enter_mark, evaluate, evidence_file
 
 SCHEME = """
 version: 1
@@ -136,3 +136,37 @@ def test_marks_need_evidence_are_audited_and_a_bank_sees_its_own_card(engine: En
     assert rows["tech_loan_balance"]["no_last"] and rows["tech_loan_balance"]["change_points"] == 0
     with pytest.raises(ValidationError, match="2025"):
         evaluate(engine, 2025)
+
+
+def test_evidence_downloads_for_the_government_and_the_bank_marked_only(engine: Engine) -> None:
+    """Each mark's evidence file comes back byte for byte to the government and to the bank it
+    marks, never to another bank or a firm; every download is an audited read."""
+    seed(
+        engine,
+        [{"contract": "X1", "firm": 1, "bank": "B1"}, {"contract": "X2", "firm": 2, "bank": "B2"}],
+    )
+    add_people(
+        engine,
+        ("admin", "gov_admin", None, None),
+        ("b1", "bank_officer", "B1", None),
+        ("b2", "bank_officer", "B2", None),
+    )
+    body = "科技支行设立批复\n".encode()
+    with acting(engine, "admin") as (s, p):
+        enter_mark(s, p, year=2026, bank="B1", item="mechanism", points=Decimal("5"),
+                   reason="设立科技支行", evidence_name="批复.txt", evidence=body)  # fmt: skip
+    for who in ("admin", "b1"):
+        with acting(engine, who) as (s, p):
+            m = evidence_file(s, p, 2026, "B1", "mechanism")
+            assert (m.evidence, m.evidence_name) == (body, "批复.txt")
+    with pytest.raises(Forbidden), acting(engine, "b2") as (s, p):
+        evidence_file(s, p, 2026, "B1", "mechanism")
+    with pytest.raises(NotFoundError), acting(engine, "admin") as (s, p):
+        evidence_file(s, p, 2026, "B2", "mechanism")
+    with engine.connect() as c:
+        reads = c.execute(
+            select(AuditEvent.actor, AuditEvent.entity_id).where(
+                AuditEvent.action == "stats.evidence.read"
+            )
+        ).all()
+    assert reads == [("admin", "2026:B1:mechanism"), ("b1", "2026:B1:mechanism")]

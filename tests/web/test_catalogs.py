@@ -155,6 +155,7 @@ CODE_LABEL_TABLES = {
     "policy/predicates.py": "predicate subjects",
     "access/accounts.py": "account origins",
     "credit/early_warning.py": "warning levels",
+    "matching/approval.py": "approval-model factor groups in rank explanations",
 }
 
 

@@ -126,11 +126,22 @@ def _tenant_problems(
                     value=institution_id,
                 )
             )
+    elif role == "investor":
+        inst = s.get(Institution, institution_id) if institution_id else None
+        if inst is None or inst.kind != "vc_fund":
+            problems.append(
+                Problem(
+                    "投资机构用户须指定已登记的投资机构（创投基金）",
+                    "an investor needs a registered investor institution (venture fund)",
+                    field="institution_id",
+                    value=institution_id,
+                )
+            )
     elif institution_id is not None:
         problems.append(
             Problem(
-                "仅银行用户可指定机构",
-                "only bank officers have an institution",
+                "仅银行与投资机构用户可指定机构",
+                "only bank officers and investors have an institution",
                 field="institution_id",
                 value=institution_id,
             )

@@ -161,7 +161,7 @@ def audit_keygen(
 def users_create(
     username: str = typer.Argument(..., help="用户名 / username"),
     role: str = typer.Option(
-        ..., help="gov_admin|gov_reviewer|bank_officer|enterprise_user|auditor"
+        ..., help="gov_admin|gov_reviewer|bank_officer|enterprise_user|auditor|investor"
     ),
     institution: str | None = typer.Option(
         None, help="银行用户的机构 / bank officer's institution"
@@ -353,6 +353,12 @@ def demo_accounts(
             ("enterprise_user", "demo_firm", "演示·企业用户", None, firm),
             ("auditor", "demo_auditor", "演示·审计员", None, None),
         ]
+        # The investor's account belongs to the region's first venture fund (when it has one).
+        fund = s.scalar(
+            select(Institution.id).where(Institution.kind == "vc_fund").order_by(Institution.id)
+        )
+        if fund is not None:
+            specs.append(("investor", "demo_investor", "演示·投资机构", fund, None))
         rows = []
         for role, name, display, inst, code in specs:
             password = secrets.token_urlsafe(12)

@@ -108,6 +108,14 @@ RULES: list[Rule] = [
     *_rules("user.deactivate", {"region": ("gov_admin",)}),
     *_rules("audit.read", {"region": ("gov_admin", "auditor")}),
     *_rules("audit.export", {"region": ("gov_admin", "auditor")}),
+    # An investor (a user of a ``vc_fund`` institution) reads its own account, the catalogue and
+    # the firms that consented to its institution; its marketplace rules are the matching area's.
+    *_rules("self.read", {"region": ("investor",)}),
+    *_rules("self.password", {"region": ("investor",)}),
+    *_rules("institution.list", {"region": ("investor",)}),
+    *_rules("product.list", {"region": ("investor",)}),
+    *_rules("firm.read", {"firm_visible": ("investor",)}),
+    *_rules("consent.list", {"scoped": ("investor",)}),
 ]
 
 #: Actions a bank token may carry (what a bank's system needs; never consent or user actions):
@@ -289,7 +297,7 @@ def require_consent(
     auditor and the firm itself (whom the rule table has already held to their tenant) the
     answer is ``None``, no consent involved.
     """
-    if p.role != "bank_officer":
+    if p.role not in ("bank_officer", "investor"):
         return None
     assert p.institution_id is not None
     ref = live_consent(session, p.institution_id, uscc, data_class, now)
@@ -432,7 +440,7 @@ def firm_scope(p: Principal, now: datetime, *, whole: bool = False) -> Any:
     """
     from kejin.registry.tables import Enterprise
 
-    if p.role == "bank_officer":
+    if p.role in ("bank_officer", "investor"):
         assert p.institution_id is not None
         parts = visibility_sources(p.institution_id, now)
         if whole:

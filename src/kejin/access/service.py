@@ -359,7 +359,7 @@ def list_consents(session: Session, p: Principal) -> list[Consent]:
     q = select(Consent).order_by(Consent.id.desc())
     if p.role == "enterprise_user":
         q = q.where(Consent.uscc == p.uscc)
-    elif p.role == "bank_officer":
+    elif p.role in ("bank_officer", "investor"):
         q = q.where(Consent.institution_id == p.institution_id)
     return list(session.scalars(q))
 

@@ -41,8 +41,13 @@ ROLES: dict[str, Term] = {
         Term("bank_officer", "银行客户经理", "bank officer"),
         Term("enterprise_user", "企业用户", "enterprise user"),
         Term("auditor", "审计员", "auditor"),
+        Term("investor", "投资机构用户", "investor"),
     )
 }
+
+#: Roles that act for an institution (a bank, or an investor institution of kind ``vc_fund``):
+#: they see firms through the consents given to their institution and act for it only.
+INSTITUTION_ROLES = ("bank_officer", "investor")
 
 #: Roles whose accounts can approve, publish, pay or read everything: creating one needs a second
 #: person (see :func:`kejin.access.accounts.approve_user`), or one person could act as two.
@@ -108,7 +113,8 @@ class User(Base):
 
     __table_args__ = (
         CheckConstraint(
-            "(role = 'bank_officer') = (institution_id IS NOT NULL)", name="bank_has_institution"
+            "(role IN ('bank_officer', 'investor')) = (institution_id IS NOT NULL)",
+            name="bank_has_institution",
         ),
         CheckConstraint(
             "(role = 'enterprise_user') = (uscc IS NOT NULL)", name="enterprise_has_uscc"

@@ -20,12 +20,13 @@ set of sentences). ``tests/matching/test_bulk.py`` checks both against the per-p
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
+from kejin.matching.approval import FACTORS, INPUTS, NEED_TERMS, STRENGTH, kind_used
+from kejin.matching.approval import Model as ApprovalModel
 from kejin.matching.kernels import (
     GUARANTEE_BITS,
     Pricing,
@@ -40,6 +41,7 @@ from kejin.matching.kernels import (
 #: Bits of a pair's code byte: a failed pair check each, and "some rule failed".
 CHECK_BITS = {"amount": 1, "term": 2, "rate": 4, "guarantee": 8}
 RULE_BIT = 16
+KIND = pl.Enum(STRENGTH)
 #: Pairs per chunk of the pair checks: large enough for NumPy, small enough for the cache.
 CHUNK_PAIRS = 1 << 21
 
@@ -165,11 +167,17 @@ def match_all(
     approvals: pl.DataFrame | None = None,
     rules: Rules | None = None,
     rank: bool = True,
+    model: ApprovalModel | None = None,
+    keep_inputs: bool = False,
 ) -> Codes:
     """Every pair of ``needs`` × ``products``: the code byte, the rule words, eligible pairs ranked.
 
     ``rank=False`` leaves ``ranked`` empty: for a caller that wants eligibility and reasons only
-    (why nobody fits a need), the ranking of the eligible pairs is most of the work.
+    (why nobody fits a need), the ranking of the eligible pairs is most of the work. ``model``:
+    each pair's own approval probability, as :func:`kernels.match` (the kind of enhancement a
+    pair would use is one more table per set of kinds offered × product); ``ranked`` then has
+    ``kind_used`` and the factors ``why_*``, and with ``keep_inputs`` every column the model
+    reads (:data:`approval.INPUTS`, what :func:`approval.fit` needs).
 
     Same inputs and same answers as :func:`kernels.match` (eligibility, failed conditions,
     rank), without a frame of every pair. Each check is evaluated where it varies: a rule per
@@ -240,7 +248,26 @@ def match_all(
         hits_j.append(flat % m)
     i = np.concatenate(hits_i) if hits_i else np.zeros(0, dtype=np.int64)
     j = np.concatenate(hits_j) if hits_j else np.zeros(0, dtype=np.int64)
-    ranked = _rank(nd, prod, i, j, pricing, approvals) if rank else pl.DataFrame()
+    kinds = None
+    if model is not None and rank:
+        cross = pl.DataFrame(
+            {"offers": np.repeat(o_val, m), "accepts": np.tile(accepts, len(o_val))}
+        )
+        used = cross.select(kind_used(pl.col("accepts"), pl.col("offers")).cast(KIND))[:, 0]
+        # an eligible pair always has a kind (credit accepted, or one offered): -1 never gathered
+        codes = used.to_physical().fill_null(-1).cast(pl.Int64).to_numpy()
+        kinds = (codes.reshape(len(o_val), m), o_cls)
+        nd = nd.join(
+            firms.select("uscc", "revenue", "invention_patents"),
+            on="uscc",
+            how="left",
+            maintain_order="left",
+        )
+    ranked = (
+        _rank(nd, prod, i, j, pricing, approvals, model, kinds, keep_inputs)
+        if rank
+        else pl.DataFrame()
+    )
     checks = {
         "amount": (a_cls, by_amount != 0),
         "term": (t_cls, by_term != 0),
@@ -250,29 +277,6 @@ def match_all(
     return Codes(nd, prod, rules, pattern, patterns, masks, code, checks, ranked, pricing.lpr)
 
 
-def _ranks(i: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Rank (1 = best) of each pair among its need's, ties in the pairs' order.
-
-    ``i`` is ascending. By blocks of fewer than 2¹⁵ needs: a stable sort by −score, then a
-    stable sort by the need's place in the block (16-bit keys, a radix sort) — exact, and
-    cheaper than a two-key lexsort of every pair.
-    """
-    rank = np.empty(len(i), dtype=np.int64)
-    block = 1 << 15
-    firsts = np.arange(0, int(i[-1]) + 1 if len(i) else 0, block)
-    bounds = np.append(np.searchsorted(i, firsts), len(i))
-    for a, b in itertools.pairwise(bounds):
-        if a == b:
-            continue
-        local = (i[a:b] - i[a]).astype(np.int16)
-        by_score = np.argsort(-score[a:b], kind="stable")
-        order = by_score[np.argsort(local[by_score], kind="stable")]
-        counts = np.bincount(local, minlength=int(local[-1]) + 1)
-        starts = np.cumsum(counts) - counts
-        rank[a + order] = np.arange(b - a) - starts[local[order]] + 1
-    return rank
-
-
 def _rank(
     nd: pl.DataFrame,
     prod: pl.DataFrame,
@@ -280,10 +284,13 @@ def _rank(
     j: np.ndarray,
     pricing: Pricing,
     approvals: pl.DataFrame | None,
+    model: ApprovalModel | None = None,
+    kinds: tuple[np.ndarray, np.ndarray] | None = None,
+    keep_inputs: bool = False,
 ) -> pl.DataFrame:
     """Score the eligible pairs (i, j) by :func:`kernels.score_columns` and rank them per need.
 
-    The pairs come in need order then product-id order, so a stable sort by (need, −score)
+    The pairs come in need order then product-id order, so the ordinal rank within a need
     breaks ties by product id, as :func:`kernels.score_and_rank` does.
     """
 
@@ -318,16 +325,55 @@ def _rank(
             pl.lit(None, pl.Float64).alias("approval_prob"),
             pl.lit(None, pl.String).alias("model_id"),
         )
-    pairs = score_columns(pairs, pricing)
-    rank = _ranks(i, pairs["score"].to_numpy())
-    return pairs.with_columns(pl.Series("rank", rank)).select(
-        "need_id",
-        "product_id",
-        "institution_id",
-        "rank",
-        "score",
-        "fit",
-        "expected_rate",
-        "approval_prob",
-        "model_id",
+    extra: list[str] = []
+    if model is not None and kinds is not None:
+        tab, o_cls = kinds
+        per_need = nd.select(model.need_terms())
+        pairs = pairs.with_columns(
+            pl.Series(STRENGTH, dtype=KIND).gather(tab[o_cls[i], j]).alias("kind_used"),
+            # gathered by Polars: a missing ceiling stays null (NumPy would make NaN)
+            nd["max_rate"].cast(pl.Float64).gather(i),
+            # the factors of the need alone, once per need, gathered per pair
+            *(num(per_need, f"_{k}", i) for k in NEED_TERMS),
+            *(
+                (nd[c].cast(pl.Float64).gather(i) for c in ("revenue", "invention_patents"))
+                if keep_inputs
+                else ()
+            ),
+            (1 - pl.col("approval_prob")).alias("pd"),
+            (pricing.lpr + pl.col("spread_max_bp") / 10_000).alias("rate_high"),
+        )
+        shown = INPUTS if keep_inputs else ("kind_used",)
+        extra = [*shown, *(f"why_{f}" for f in FACTORS)]
+    # One lazy query: the formula, then the rank within each need as a window (pairs arrive in
+    # need order then product-id order, so an ordinal rank breaks ties by product id, as
+    # :func:`kernels.score_and_rank`). Polars ranks the 10 M pairs of the bench in well under a
+    # second; the NumPy two-pass sort it replaces took about four (docs/matching.md, Benches).
+    return (
+        score_columns(
+            pairs.with_columns(pl.Series("_need", i))
+            .lazy()
+            .pipe(lambda q: model.apply(q, pre=True) if extra and model is not None else q),
+            pricing,
+        )
+        .with_columns(
+            pl.col("score")
+            .rank("ordinal", descending=True)
+            .over("_need")
+            .cast(pl.Int64)
+            .alias("rank")
+        )
+        .select(
+            "need_id",
+            "product_id",
+            "institution_id",
+            "rank",
+            "score",
+            "fit",
+            "expected_rate",
+            "approval_prob",
+            "model_id",
+            *extra,
+        )
+        .collect()
     )

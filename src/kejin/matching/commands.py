@@ -23,6 +23,8 @@ products_app = typer.Typer(help="产品超市 / product catalogue", no_args_is_h
 needs_app = typer.Typer(help="融资需求 / financing needs", no_args_is_help=True)
 match_app.add_typer(products_app, name="products")
 match_app.add_typer(needs_app, name="needs")
+event_app = typer.Typer(help="银企对接会与路演 / matchmaking events", no_args_is_help=True)
+match_app.add_typer(event_app, name="event")
 
 WHO = typer.Option(..., "--who", help="操作人（已登记用户名）/ acting user (username)")
 JSON = typer.Option(False, "--json", help="输出JSON / print JSON")
@@ -225,6 +227,11 @@ def quality(
     needs: int = typer.Option(2000, "--needs", min=10, max=200_000, help="需求数 / needs drawn"),
     seed: int = typer.Option(7, "--seed", help="随机种子 / seed"),
     model: str = typer.Option("tech_firm", "--model", help="授信模型名 / credit model name"),
+    save_approval: Path | None = typer.Option(
+        None,
+        "--save-approval",
+        help="保存拟合的获批概率模型 / write the fitted approval model (JSON) to this file",
+    ),
     as_json: bool = JSON,
 ) -> None:
     """排序质量（对照合成区域真值）/ Ranking quality against the synthetic region's truth.
@@ -261,6 +268,13 @@ def quality(
         res = quality.measure(
             firms, prods, truth, params.pricing(as_of), approvals, model, needs, seed
         )
+    if save_approval is not None:
+        from kejin.matching import approval
+
+        fitted = res["approval_model"]
+        approval.save(
+            approval.Model(fitted["coef"], fitted["pd_mean"], fitted["trained_on"]), save_approval
+        )
     _show(res, as_json)
 
 
@@ -270,6 +284,9 @@ def demo(
     checker: str = typer.Option(..., "--checker", help="产品复核人 / product checker"),
     firm: str = typer.Option("demo_firm", "--firm", help="演示企业用户 / demo firm user"),
     bank: str = typer.Option("demo_bank", "--bank", help="演示银行客户经理 / demo bank officer"),
+    investor: str = typer.Option(
+        "demo_investor", "--investor", help="演示投资机构用户（无此账户则跳过）/ demo investor"
+    ),
     needs: int = typer.Option(80, "--needs", min=0, max=5000, help="需求数 / needs to post"),
     seed: int = typer.Option(7, "--seed", help="随机种子 / seed"),
     as_json: bool = JSON,
@@ -286,8 +303,177 @@ def demo(
             principal(s, bank),
             needs=needs,
             seed=seed,
+            investor=_maybe(s, investor),
         )
     _show(res, as_json)
+
+
+def _maybe(s: Session, username: str) -> Principal | None:
+    """The user ``username`` if the account exists (a region without a venture fund has no
+    demo investor), else None."""
+    from sqlalchemy import select
+
+    from kejin.access.tables import User
+
+    if s.scalar(select(User.id).where(User.username == username)) is None:
+        return None
+    return principal(s, username)
+
+
+def _decimal(text: str, fld: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        raise ValidationError(
+            "金额无效", "invalid amount", [Problem("不是数字", "not a number", fld, text)]
+        ) from None
+
+
+@event_app.command("create")
+def event_create(
+    title: str = typer.Option(..., "--title", help="活动名称 / title"),
+    on: str = typer.Option(..., "--on", help="举办日期 YYYY-MM-DD / date"),
+    place: str = typer.Option(..., "--place", help="地点 / place"),
+    kind: str = typer.Option(
+        "bank_firm",
+        "--kind",
+        help="bank_firm 银企对接会 | roadshow 路演 | invest_loan 投贷联动专场",
+    ),
+    chain: str | None = typer.Option(None, "--chain", help="产业链代码 / industry chain"),
+    theme: str | None = typer.Option(None, "--theme", help="主题 / theme"),
+    who: str = WHO,
+    as_json: bool = JSON,
+) -> None:
+    """新建对接活动 / Create a matchmaking event (government)."""
+    from datetime import date
+
+    from kejin.access.audit import utcnow
+    from kejin.matching import events
+
+    try:
+        held_on = date.fromisoformat(on)
+    except ValueError:
+        raise ValidationError(
+            "日期应为 YYYY-MM-DD", "the date must be YYYY-MM-DD",
+            [Problem("日期无效", "invalid date", "--on", on)],
+        ) from None  # fmt: skip
+    with transaction(get_engine()) as s:
+        ev = events.create(
+            s, principal(s, who), events.EventIn(title, kind, held_on, place, chain, theme)
+        )
+        out = events.view(ev, utcnow().date())
+    _show(out, as_json)
+
+
+@event_app.command("invite")
+def event_invite(
+    event_id: int,
+    tier: list[str] = typer.Option([], "--tier", help="白名单层级（可多次）/ tier (repeatable)"),
+    chain: list[str] = typer.Option([], "--chain", help="产业链（可多次）/ chain (repeatable)"),
+    stage: list[str] = typer.Option([], "--stage", help="生命周期阶段（可多次）/ stage"),
+    points_min: float | None = typer.Option(None, "--points-min", help="积分下限 / lowest points"),
+    points_max: float | None = typer.Option(None, "--points-max", help="积分上限 / highest points"),
+    who: str = WHO,
+    as_json: bool = JSON,
+) -> None:
+    """按白名单条件邀请企业（名单随条件冻结）/ Invite whitelist firms by filter (list frozen)."""
+    from kejin.matching import events
+
+    f = events.InviteFilter(list(tier), list(chain), list(stage), points_min, points_max)
+    with transaction(get_engine()) as s:
+        p = principal(s, who)
+        ev = events.invite(s, p, event_id, f)
+        d = events.detail(s, p, ev.id)
+    _show({"event": ev.id, "filter": d["invite_filter"], "whitelist_version": d["whitelist_version"],
+           "invited": [r["uscc"] for r in d["invitees"]]}, as_json)  # fmt: skip
+
+
+@event_app.command("list")
+def event_list(who: str = WHO, as_json: bool = JSON) -> None:
+    """对接活动列表 / Events (a firm sees those it is invited to)."""
+    from kejin.matching import events
+
+    with transaction(get_engine()) as s:
+        rows = events.listing(s, principal(s, who))
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        console.print(
+            f"#{r['id']} {r['held_on']} {r['title']} · {r['place']} · "
+            f"邀请/invited {r['invited']} · 报名/sign-ups {r['signups']} · 意向/intents {r['intents']}"
+        )
+
+
+@event_app.command("show")
+def event_show(event_id: int, who: str = WHO, as_json: bool = JSON) -> None:
+    """活动详情：受邀企业、报名机构、意向与结果 / One event with invitees, sign-ups, intents."""
+    from kejin.matching import events
+
+    with transaction(get_engine()) as s:
+        d = events.detail(s, principal(s, who), event_id)
+    if as_json:
+        print_json(d)
+        return
+    for k in ("id", "title", "kind", "held_on", "place", "invite_filter"):
+        console.print(f"[bold]{k}[/]: {d[k]}")
+    console.print(f"[bold]summary[/]: {d['summary']}")
+
+
+@event_app.command("signup")
+def event_signup(
+    event_id: int,
+    institution: str | None = typer.Option(None, "--institution", help="机构 / institution id"),
+    who: str = WHO,
+    as_json: bool = JSON,
+) -> None:
+    """机构报名 / Sign an institution up (a bank officer: its own)."""
+    from kejin.matching import events
+
+    with transaction(get_engine()) as s:
+        r = events.signup(s, principal(s, who), event_id, institution)
+        out = {"event": r.event_id, "institution": r.institution_id, "signed_at": r.signed_at}
+    _show(out, as_json)
+
+
+@event_app.command("intent")
+def event_intent(
+    event_id: int,
+    uscc: str = typer.Option(..., "--firm", help="企业统一社会信用代码 / firm USCC"),
+    kind: str = typer.Option(..., "--kind", help="loan 贷款 | equity 股权 | loan_equity 投贷联动"),
+    amount: str = typer.Option(..., "--amount", help="意向金额（元）/ amount (CNY)"),
+    institution: str | None = typer.Option(None, "--institution", help="机构 / institution"),
+    partner: str | None = typer.Option(None, "--partner", help="联动机构 / partner"),
+    who: str = WHO,
+    as_json: bool = JSON,
+) -> None:
+    """登记对接意向 / Record an intent met at the event."""
+    from kejin.matching import events
+
+    i = events.IntentIn(uscc, institution, kind, _decimal(amount, "--amount"), partner)
+    with transaction(get_engine()) as s:
+        r = events.record_intent(s, principal(s, who), event_id, i)
+        out = {"intent": r.id, "event": event_id, "institution": r.institution_id}
+    _show(out, as_json)
+
+
+@event_app.command("outcome")
+def event_outcome(
+    intent_id: int,
+    outcome: str = typer.Option(..., "--outcome", help="signed | disbursed | invested | none"),
+    amount: str | None = typer.Option(None, "--amount", help="成交金额 / amount concluded"),
+    reason: str | None = typer.Option(None, "--reason", help="未成交原因 / no-deal reason"),
+    who: str = WHO,
+    as_json: bool = JSON,
+) -> None:
+    """登记对接结果 / Record how an intent ended."""
+    from kejin.matching import events
+
+    value = _decimal(amount, "--amount") if amount else None
+    with transaction(get_engine()) as s:
+        r = events.record_outcome(s, principal(s, who), intent_id, outcome, value, reason)
+        out = {"intent": r.id, "outcome": r.outcome, "amount": r.outcome_amount}
+    _show(out, as_json)
 
 
 def register(app: typer.Typer) -> None:

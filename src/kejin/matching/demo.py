@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kejin.access.accounts import create_user
@@ -33,13 +33,13 @@ from kejin.access.rules import Principal
 from kejin.access.service import SYSTEM, principal_of
 from kejin.access.tables import User
 from kejin.lending.tables import Institution, Loan
-from kejin.matching import products, prospects, query, service
+from kejin.matching import events, products, prospects, query, service
 from kejin.matching.products import ProductTerms
 from kejin.matching.service import NeedIn
-from kejin.matching.tables import Need
+from kejin.matching.tables import EventInvite, Need
 from kejin.registry.tables import Enterprise
 from kejin.synth import market
-from kejin.vocab import DECLINE_REASONS
+from kejin.vocab import DECLINE_REASONS, NO_DEAL_REASONS
 
 #: Eligibility rules given to the synthetic products by their guarantee kind (the first kind
 #: of the version): what a bank of the region would plausibly ask for such a loan.
@@ -99,6 +99,7 @@ def fill(
     needs: int = 80,
     seed: int = 7,
     now: datetime | None = None,
+    investor: Principal | None = None,
 ) -> dict[str, Any]:
     """Fill the marketplace (once: a second run with needs already present changes nothing)."""
     now = now or utcnow()
@@ -187,7 +188,9 @@ def fill(
             counts["disbursed"] += 1
     mine = _firm_needs(s, firm_user, bank_user, now)
     pushed = _push_prospects(s, bank_user, now)
+    held = fill_events(s, maker, firm_user, bank_user, investor, now=now, seed=seed)
     return {
+        "events": held,
         "prospects_pushed": pushed,
         "adopted": len(adopted),
         "ruled": ruled,
@@ -295,3 +298,185 @@ def _firm_needs(s: Session, firm_user: Principal, bank_user: Principal, now: dat
             s, bank_user, first, note="已收到知识产权评估报告", now=at + timedelta(days=1)
         )
     return out
+
+
+#: How many invited firms meet an institution at the demo's past event, and of those intents
+#: the share concluded each way (the rest: no deal with a drawn reason, or still open).
+EVENT_INTENTS = 14
+#: About how many firms a meeting invites (the filter's points floor is set to keep near it).
+MEETING_SIZE = 60
+
+
+def fill_events(
+    s: Session,
+    gov: Principal,
+    firm_user: Principal,
+    bank_user: Principal,
+    investor: Principal | None = None,
+    *,
+    now: datetime,
+    seed: int = 7,
+) -> dict[str, Any]:
+    """One past matchmaking event with invitees, sign-ups, intents and outcomes, and one
+    upcoming event the demo firm is invited to and the demo bank may still sign up for.
+
+    Both are invited by whitelist filter (the chain with the most core and selected members,
+    so the list stays a meeting's size); dates are set by acting "then" (``now`` of each call)
+    as the services require: invitations before the event, intents and outcomes after it.
+    """
+    from kejin.matching.events import EventIn, IntentIn, InviteFilter
+    from kejin.whitelist.tables import WhitelistEntry, WhitelistVersion
+
+    vid = s.scalar(select(WhitelistVersion.id).order_by(WhitelistVersion.id.desc()).limit(1))
+    if vid is None:
+        return {"skipped": "no whitelist version"}
+    tiers = ["core", "selected"]
+    chains = s.execute(
+        select(WhitelistEntry.industry_chain, func.count())
+        .where(
+            WhitelistEntry.version_id == vid,
+            WhitelistEntry.status == "member",
+            WhitelistEntry.tier.in_(tiers),
+            WhitelistEntry.industry_chain.is_not(None),
+        )
+        .group_by(WhitelistEntry.industry_chain)
+        .order_by(func.count().desc(), WhitelistEntry.industry_chain)
+    ).all()
+    if not chains:
+        return {"skipped": "no whitelist members in a chain"}
+    chain = chains[0][0]
+    rng = np.random.default_rng(seed + 1)
+    before, held_on = now - timedelta(days=30), (now - timedelta(days=16)).date()
+    past = events.create(
+        s,
+        gov,
+        EventIn("科技型企业银企对接会（第一期）", "bank_firm", held_on, "连云港市科技金融服务中心",
+                chain, "首贷、信用贷与知识产权质押"),
+        now=before,
+    )  # fmt: skip
+    flt = InviteFilter(tiers=tiers, chains=[chain])
+    pts = events.candidates(s, flt)[1]["points"].drop_nulls().sort(descending=True)
+    if pts.len() > MEETING_SIZE:  # a meeting's size: the chain's highest points
+        flt.points_min = float(pts[MEETING_SIZE - 1])
+    events.invite(s, gov, past.id, flt, now=before)
+    invited = list(
+        s.scalars(
+            select(EventInvite.uscc)
+            .where(EventInvite.event_id == past.id)
+            .order_by(EventInvite.uscc)
+        )
+    )
+    banks = [
+        i
+        for i in s.scalars(
+            select(Institution.id).where(Institution.kind == "bank").order_by(Institution.id)
+        )
+        if i != bank_user.institution_id
+    ][:2]
+    funds = [investor.institution_id] if investor and investor.institution_id else list(
+        s.scalars(
+            select(Institution.id).where(Institution.kind.in_(events.INVESTOR_KINDS))
+            .order_by(Institution.id).limit(1)
+        )
+    )  # fmt: skip
+    if firm_user.uscc in invited:
+        events.reply(s, firm_user, past.id, True, now=before)
+    events.signup(s, bank_user, past.id, now=before)
+    for b in banks:
+        events.signup(s, _officer(s, b, bank_user), past.id, now=before)
+    for f in funds:  # the fund's own investor signs up when it has an account
+        if investor is not None:
+            events.signup(s, investor, past.id, now=before)
+        else:
+            events.signup(s, gov, past.id, f, now=before)
+    after = datetime.combine(held_on, datetime.min.time()) + timedelta(hours=16)
+    attendees = [bank_user.institution_id, *banks, *funds]
+    counts = {"intents": 0, "concluded": 0, "no_deal": 0}
+    reasons = list(NO_DEAL_REASONS)
+    for k, i in enumerate(
+        rng.choice(len(invited), min(EVENT_INTENTS, len(invited)), replace=False)
+    ):
+        inst = attendees[k % len(attendees)]
+        fund = inst in funds
+        kind = "equity" if fund else "loan"
+        partner = None
+        if fund and k % 3 == 0:  # 投贷联动: the fund's equity with the demo bank's loan
+            kind, partner = "loan_equity", bank_user.institution_id
+        amount = Decimal(int(rng.integers(5, 80)) * 100_000) * (4 if fund else 1)
+        actor = bank_user if inst == bank_user.institution_id else (
+            (investor or gov) if fund else _officer(s, inst, bank_user))  # fmt: skip
+        intent = events.record_intent(
+            s, actor, past.id, IntentIn(invited[int(i)], inst if actor is gov else None,
+                                        kind, amount, partner), now=after)  # fmt: skip
+        counts["intents"] += 1
+        draw = rng.random()
+        at = after + timedelta(days=int(rng.integers(3, 14)))
+        if draw < 0.55:
+            done = "invested" if fund else ("disbursed" if draw < 0.35 else "signed")
+            share = Decimal(int(rng.integers(6, 11))) / 10
+            events.record_outcome(
+                s, actor, intent.id, done, (amount * share).quantize(Decimal("1")), now=at
+            )
+            counts["concluded"] += 1
+        elif draw < 0.85:
+            why = reasons[int(rng.integers(0, len(reasons) - 1))]
+            events.record_outcome(s, actor, intent.id, "none", reason=why, now=at)
+            counts["no_deal"] += 1
+    # The upcoming event: invited now, the demo firm among the invitees if it is a member.
+    soon = (now + timedelta(days=12)).date()
+    nxt = events.create(
+        s,
+        gov,
+        EventIn("投贷联动专场路演", "invest_loan", soon, "连云港高新区创新创业中心", None,
+                "成长期科技企业股权融资与投贷联动"),
+        now=now,
+    )  # fmt: skip
+    mine = s.scalar(
+        select(WhitelistEntry).where(
+            WhitelistEntry.version_id == vid, WhitelistEntry.uscc == firm_user.uscc
+        )
+    )
+    flt = InviteFilter(tiers=tiers, stages=["growth"], chains=[chain])
+    if mine is not None and mine.status == "member":
+        own = InviteFilter(tiers=[mine.tier] if mine.tier else [], stages=[mine.stage],
+                           chains=[mine.industry_chain] if mine.industry_chain else [])  # fmt: skip
+        flt = own if events.candidates(s, own)[1].height else flt
+    if events.candidates(s, flt)[1].height == 0:
+        flt = InviteFilter(tiers=tiers)
+    events.invite(s, gov, nxt.id, flt, now=now)
+    for f in funds:
+        if investor is None:
+            events.signup(s, gov, nxt.id, f, now=now)
+    for b in banks[:1]:
+        events.signup(s, _officer(s, b, bank_user), nxt.id, now=now)
+    direct = _investor_intent(s, firm_user, bank_user, investor, now)
+    return {"past": past.id, "upcoming": nxt.id, "invited": len(invited), **counts,
+            "investor_intents": direct}  # fmt: skip
+
+
+def _investor_intent(
+    s: Session,
+    firm_user: Principal,
+    bank_user: Principal,
+    investor: Principal | None,
+    now: datetime,
+) -> int:
+    """The demo firm consents to the demo investor's fund (profile, for product matching) and
+    the investor registers a 投贷联动 intent with the demo bank for the firm's open need."""
+    from kejin.access.service import grant_consent
+    from kejin.matching.events import OPEN_NEEDS, IntentIn
+
+    if investor is None or investor.institution_id is None or firm_user.uscc is None:
+        return 0
+    grant_consent(s, firm_user, uscc=firm_user.uscc, institution_id=investor.institution_id,
+                  purpose="product_matching", scope="profile",
+                  expires_at=now + timedelta(days=365))  # fmt: skip
+    need = s.scalar(
+        select(Need.id)
+        .where(Need.uscc == firm_user.uscc, Need.state.in_(OPEN_NEEDS))
+        .order_by(Need.id)
+        .limit(1)
+    )
+    i = IntentIn(firm_user.uscc, None, "loan_equity", Decimal("10000000"), bank_user.institution_id)
+    events.register_intent(s, investor, i, need, now=now)
+    return 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING, TypeVar
 
 import polars as pl
 
@@ -33,6 +34,9 @@ from kejin.vocab import (
     STAGES,
     TAX_CREDIT_GRADES,
 )
+
+if TYPE_CHECKING:
+    from kejin.matching.approval import Model as ApprovalModel
 
 TIERS = {
     "base": ("基础层", "base tier"),
@@ -164,6 +168,10 @@ def firm_failures(firms: pl.DataFrame, rules: Rules) -> pl.DataFrame:
     return firms.select("uscc", *cols)
 
 
+#: A frame or a lazy frame: the formula is expressions, so the bulk path can fuse it with its rank.
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
 @dataclass(frozen=True)
 class Pricing:
     """Market parameters of a run: the LPR in force and the legal ceiling on the rate."""
@@ -192,6 +200,7 @@ def match(
     pricing: Pricing,
     approvals: pl.DataFrame | None = None,
     rules: Rules | None = None,
+    model: ApprovalModel | None = None,
 ) -> pl.DataFrame:
     """Every need × product pair: eligibility, the failed-rule words, rank, price and probability.
 
@@ -205,6 +214,12 @@ def match(
     term sit in the product's ranges, price is ``1 − (expected − LPR)/(cap − LPR)``, and p the
     approval probability; without a model for the product, ``0.5·fit + 0.5·price``. The expected
     rate is ``LPR + spread_min + (spread_max − spread_min)·(1 − p)`` (the midpoint without p).
+
+    ``model`` (:class:`kejin.matching.approval.Model`): p is then the pair's own approval
+    probability — the enhancement it would use, the amount against the firm's revenue and the
+    product's range, the rate band against the acceptable rate, and the credit model's PD where
+    the product names a registered one (``approvals``' ``approval_prob`` is ``1 − PD``) — and the
+    answer carries ``kind_used`` and the factors' contributions ``why_*``.
     """
     rules = rules or compile_products(products)
     fails = firm_failures(firms, rules)
@@ -252,6 +267,11 @@ def match(
             pl.lit(None, pl.Float64).alias("approval_prob"),
             pl.lit(None, pl.String).alias("model_id"),
         )
+    extra: list[str] = []
+    if model is not None:
+        pairs = with_approval(pairs, firms, pricing, model)
+        extra = ["kind_used", "pd", "revenue", "invention_patents", "rate_high",
+                 *[c for c in pairs.columns if c.startswith("why_")]]  # fmt: skip
     pairs = score_and_rank(pairs, pricing)
     keep = [
         "need_id",
@@ -275,11 +295,34 @@ def match(
         "min_term_months",
         "max_term_months",
         "rate_low",
+        *extra,
     ]
     return pairs.select(keep)
 
 
-def score_columns(pairs: pl.DataFrame, pricing: Pricing) -> pl.DataFrame:
+def with_approval(
+    pairs: pl.DataFrame, firms: pl.DataFrame, pricing: Pricing, model: ApprovalModel
+) -> pl.DataFrame:
+    """Replace the firm-level ``approval_prob`` (1 − PD or none) by the pair's own (see :func:`match`)."""
+    from kejin.matching.approval import kind_used
+
+    return (
+        pairs.join(
+            firms.select("uscc", "revenue", "invention_patents"),
+            on="uscc",
+            how="left",
+            maintain_order="left",
+        )
+        .with_columns(
+            (1 - pl.col("approval_prob")).alias("pd"),
+            kind_used(pl.col("accepts"), pl.col("offers")).alias("kind_used"),
+            (pricing.lpr + pl.col("spread_max_bp") / 10_000).alias("rate_high"),
+        )
+        .pipe(model.apply)
+    )
+
+
+def score_columns(pairs: Frame, pricing: Pricing) -> Frame:
     """Add ``expected_rate``, ``fit`` and ``score`` (eligible pairs only): the one formula.
 
     See :func:`match`; shared by the bulk path (:mod:`.bulk`), which calls it on the eligible

@@ -27,7 +27,7 @@ from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Forbidden, Principal
 from kejin.errors import KejinError, NotFoundError, Problem, ValidationError
 from kejin.lending.tables import Institution
-from kejin.matching import params, products, prospects, query, relay, service
+from kejin.matching import events, params, products, prospects, query, relay, service
 from kejin.matching.tables import ProductVersion
 from kejin.vocab import GUARANTEE_KINDS
 from kejin.web import flash
@@ -53,6 +53,12 @@ NOTICES = (
     "assigned",
     "pushed",
     "redispatched",
+    "ev_created",
+    "ev_invited",
+    "ev_signed_up",
+    "ev_intent",
+    "ev_outcome",
+    "ev_replied",
 )
 
 
@@ -89,6 +95,23 @@ FIELD_LABELS = {
     "spread_min_bp": N_("mk_spread_min"),
     "spread_max_bp": N_("mk_spread_max"),
     "guarantee_kinds": N_("mk_guarantees"),
+    # matchmaking events and investors' intents
+    "title": N_("mev_title_field"),
+    "held_on": N_("mev_date"),
+    "place": N_("mev_place"),
+    "chain": N_("mev_chain"),
+    "theme": N_("mev_theme"),
+    "tiers": N_("mev_f_tiers"),
+    "chains": N_("mev_f_chains"),
+    "stages": N_("mev_f_stages"),
+    "points_min": N_("mev_f_points"),
+    "points_max": N_("mev_f_points"),
+    "filter": N_("mev_filter"),
+    "uscc": N_("mk_firm"),
+    "partner_id": N_("mev_partner"),
+    "outcome": N_("mev_outcome"),
+    "need_id": N_("mev_inv_need"),
+    "answer": N_("mev_reply"),
 }
 #: The vocabulary that labels a refused field's value (a state, a reason: codes to a reader).
 VALUE_VOCAB = {
@@ -219,6 +242,7 @@ def _market_page(request: Request, p: Principal, s: Session) -> Response:
             "shelf": shelf,
             "needs": needs,
             "contacts": prospects.pushed_to_firm(s, p, uscc),
+            "events": events.listing(s, p),
             "relay": advice,
             "product_names": {pid: v.name for pid, v in live.items()},
             "banks": bank_names(s),

@@ -22,7 +22,7 @@ from kejin.access.audit import utcnow
 from kejin.access.deps import TX, check_csrf, permit
 from kejin.access.rules import Forbidden, Principal, live_consent
 from kejin.lending.tables import Loan
-from kejin.matching import params, products, prospects, query, service
+from kejin.matching import events, params, products, prospects, query, service
 from kejin.matching.kernels import FIRM_FIELDS
 from kejin.matching.pages import (
     bank_names,
@@ -87,6 +87,7 @@ def _desk(request: Request, p: Principal, s: Session, page: int = 1) -> Response
             "pages": queue["pages"],
             "held": [{**service.view(n), "firm": names.get(n.uscc, n.uscc)} for n in held],
             "exclusive_days": int(params.value("exclusive_working_days", now.date())),
+            "events": events.listing(s, p, now),
             "error": error_view(f.error, lang_of(request), institution_names(s)),
             "notice": notice(request),
         },

@@ -26,7 +26,7 @@ from kejin.credit.tables import CreditModel
 from kejin.errors import NotFoundError, Problem, ValidationError
 from kejin.frames import table_schema
 from kejin.lending.tables import Institution, Loan
-from kejin.matching import kernels, params
+from kejin.matching import approval, kernels, params
 from kejin.matching.service import get as get_need
 from kejin.matching.tables import Need, ProductVersion
 from kejin.registry.profiles import WHITELIST_FIELDS
@@ -209,6 +209,27 @@ def approvals(
 
 
 NO_MODEL = "该产品未指定授信模型，排序未使用获批概率 / no credit model for this product; the rank does not use an approval probability"
+#: With the per-pair approval model the rank does use a probability: only the PD is missing.
+NO_MODEL_PD = "该产品未指定授信模型，获批概率未计入企业违约概率 / no credit model for this product; the approval probability leaves out the firm's default probability"
+
+
+def rank_note(r: dict[str, Any], note: str | None) -> str:
+    """Why a product ranks where it does, "zh / en": its score and parts, and — with the
+    per-pair approval model — what raises or lowers its approval probability; ``note`` is the
+    credit model's sentence (which version, not registered, or none named)."""
+    if r["rank"] is None:
+        return note or NO_MODEL
+    head_zh = f"第 {r['rank']} 位：得分 {r['score']:.2f}（匹配度 {r['fit']:.2f}，预期利率 {kernels.show_rate(r['expected_rate'])}"
+    head_en = f"rank {r['rank']}: score {r['score']:.2f} (fit {r['fit']:.2f}, expected rate {kernels.show_rate(r['expected_rate'])}"
+    if r.get("kind_used") is None:
+        zh, en = head_zh + "）", head_en + ")"
+    else:
+        why = {k[4:]: v for k, v in r.items() if k.startswith("why_") and v is not None}
+        zh_p, en_p = approval.explain(r["approval_prob"], why, r["kind_used"])
+        zh, en = head_zh + "）；" + zh_p, head_en + "); " + en_p
+        note = note or NO_MODEL_PD
+    nz, _, ne = (note or NO_MODEL).partition(" / ")
+    return f"{zh}；{nz} / {en}; {ne}"
 
 
 def _rank_frame(
@@ -219,7 +240,10 @@ def _rank_frame(
     firm = firms(conn, usccs, as_of)
     appr, notes = approvals(conn, prods, usccs, as_of)
     rules = kernels.compile_products(prods)
-    pairs = kernels.match(needs_frame(needs), firm, prods, params.pricing(as_of), appr, rules)
+    model = approval.load()
+    pairs = kernels.match(
+        needs_frame(needs), firm, prods, params.pricing(as_of), appr, rules, model=model
+    )
     return pairs, kernels.reasons(pairs, rules), notes
 
 
@@ -253,7 +277,8 @@ def for_need(s: Session, p: Principal, need_id: int, now: datetime | None = None
                 if r["approval_prob"] is None
                 else round(r["approval_prob"], 4),
                 "model_id": r["model_id"],
-                "model_note": notes.get(m, NO_MODEL) if m else NO_MODEL,
+                "model_note": rank_note(r, notes.get(m) if m else None),
+                "approval_kind": r.get("kind_used"),
                 "reasons": []
                 if g is None
                 else g.select("code", "reason_zh", "reason_en").to_dicts(),

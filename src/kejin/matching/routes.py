@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -12,13 +13,15 @@ from sqlalchemy.orm import Session
 
 from kejin.access.deps import TX, permit
 from kejin.access.rules import Principal
-from kejin.matching import products, query, service
+from kejin.matching import events, products, query, service
 from kejin.matching.products import ProductTerms
 
 router = APIRouter(prefix="/api/match", tags=["matching 融资对接"])
 
 NeedId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 VersionId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+EventId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+IntentId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 
 
 class ProductIn(BaseModel):
@@ -251,3 +254,192 @@ def funnel(
 @router.post("/redispatch", summary="超时派单 / service-level re-dispatch")
 def redispatch(p: Principal = permit("match.redispatch"), s: Session = TX) -> dict[str, list[int]]:
     return service.redispatch(s, p)
+
+
+# ---------------------------------------------------------------- matchmaking events
+
+
+class EventBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "生物医药产业链银企对接会",
+                    "kind": "bank_firm",
+                    "held_on": "2026-12-18",
+                    "place": "连云港市科技局三楼会议室",
+                    "chain": "biomedicine",
+                    "theme": "首贷与知识产权质押",
+                }
+            ]
+        },
+    )
+    title: str = Field(max_length=200)
+    kind: str = Field(max_length=20)
+    held_on: date
+    place: str = Field(max_length=200)
+    chain: str | None = Field(None, max_length=30)
+    theme: str | None = Field(None, max_length=200)
+
+
+class InviteBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"tiers": ["core", "selected"], "points_min": 60}]},
+    )
+    tiers: list[str] = Field(default_factory=list, max_length=10)
+    chains: list[str] = Field(default_factory=list, max_length=20)
+    stages: list[str] = Field(default_factory=list, max_length=10)
+    points_min: float | None = Field(None, ge=-1e6, le=1e6)
+    points_max: float | None = Field(None, ge=-1e6, le=1e6)
+
+
+class SignupBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    institution_id: str | None = Field(None, max_length=20)
+
+
+class ReplyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    accept: bool
+
+
+class IntentBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"uscc": "91320700MA1XXXXXX0", "kind": "loan", "amount": "5000000"}]
+        },
+    )
+    uscc: str = Field(min_length=18, max_length=18)
+    kind: str = Field(max_length=20)
+    amount: Decimal = Field(max_digits=18, decimal_places=2)
+    institution_id: str | None = Field(None, max_length=20)
+    partner_id: str | None = Field(None, max_length=20)
+
+
+class OutcomeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: str = Field(max_length=20)
+    amount: Decimal | None = Field(None, max_digits=18, decimal_places=2)
+    reason: str | None = Field(None, max_length=20)
+
+
+def _intent(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id, "event_id": r.event_id, "uscc": r.uscc, "institution_id": r.institution_id,
+        "partner_id": r.partner_id, "kind": r.kind, "amount": r.amount, "outcome": r.outcome,
+        "outcome_amount": r.outcome_amount, "outcome_reason": r.outcome_reason,
+    }  # fmt: skip
+
+
+@router.get("/events", summary="对接活动 / matchmaking events")
+def event_list(p: Principal = permit("match.event.list"), s: Session = TX) -> list[dict[str, Any]]:
+    return events.listing(s, p)
+
+
+@router.post("/events", summary="新建对接活动 / create an event")
+def event_create(
+    body: EventBody, p: Principal = permit("match.event.create"), s: Session = TX
+) -> dict[str, Any]:
+    ev = events.create(s, p, events.EventIn(**body.model_dump()))
+    return events.view(ev, ev.created_at.date())
+
+
+@router.get("/events/{event_id}", summary="活动详情 / one event")
+def event_detail(
+    event_id: EventId, p: Principal = permit("match.event.read"), s: Session = TX
+) -> dict[str, Any]:
+    return events.detail(s, p, event_id)
+
+
+@router.post("/events/{event_id}/invite", summary="按白名单条件邀请 / invite by filter")
+def event_invite(
+    event_id: EventId,
+    body: InviteBody,
+    p: Principal = permit("match.event.invite"),
+    s: Session = TX,
+) -> dict[str, Any]:
+    events.invite(s, p, event_id, events.InviteFilter(**body.model_dump()))
+    return events.detail(s, p, event_id)
+
+
+@router.post("/events/{event_id}/signup", summary="机构报名 / sign up")
+def event_signup(
+    event_id: EventId,
+    body: SignupBody,
+    p: Principal = permit("match.event.signup"),
+    s: Session = TX,
+) -> dict[str, Any]:
+    r = events.signup(s, p, event_id, body.institution_id)
+    return {"event_id": r.event_id, "institution_id": r.institution_id, "signed_at": r.signed_at}
+
+
+@router.post("/events/{event_id}/reply", summary="企业回复邀请 / answer an invitation")
+def event_reply(
+    event_id: EventId,
+    body: ReplyBody,
+    p: Principal = permit("match.event.reply"),
+    s: Session = TX,
+) -> dict[str, Any]:
+    r = events.reply(s, p, event_id, body.accept)
+    return {"event_id": r.event_id, "uscc": r.uscc, "reply": r.reply}
+
+
+@router.post("/events/{event_id}/intents", summary="登记对接意向 / record an intent")
+def event_intent(
+    event_id: EventId,
+    body: IntentBody,
+    p: Principal = permit("match.event.intent"),
+    s: Session = TX,
+) -> dict[str, Any]:
+    return _intent(events.record_intent(s, p, event_id, events.IntentIn(**body.model_dump())))
+
+
+@router.post("/intents/{intent_id}/outcome", summary="登记对接结果 / record an outcome")
+def intent_outcome(
+    intent_id: IntentId,
+    body: OutcomeBody,
+    p: Principal = permit("match.event.outcome"),
+    s: Session = TX,
+) -> dict[str, Any]:
+    return _intent(events.record_outcome(s, p, intent_id, body.outcome, body.amount, body.reason))
+
+
+class DirectIntentBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "uscc": "91320700MA1XXXXXX0",
+                    "kind": "loan_equity",
+                    "amount": "20000000",
+                    "partner_id": "BKA",
+                }
+            ]
+        },
+    )
+    uscc: str = Field(min_length=18, max_length=18)
+    kind: str = Field(max_length=20)
+    amount: Decimal = Field(max_digits=18, decimal_places=2)
+    partner_id: str | None = Field(None, max_length=20)
+    need_id: int | None = Field(None, ge=1, le=2**31 - 1)
+
+
+@router.get("/intents", summary="投资机构的意向与结果 / an investor's intents and outcomes")
+def intent_list(
+    p: Principal = permit("match.intent.list"), s: Session = TX
+) -> list[dict[str, Any]]:
+    return events.my_intents(s, p)
+
+
+@router.post("/intents", summary="投资机构登记意向 / an investor registers an intent")
+def intent_register(
+    body: DirectIntentBody, p: Principal = permit("match.intent.direct"), s: Session = TX
+) -> dict[str, Any]:
+    data = body.model_dump()
+    need_id = data.pop("need_id")
+    i = events.IntentIn(data["uscc"], None, data["kind"], data["amount"], data["partner_id"])
+    return _intent(events.register_intent(s, p, i, need_id))

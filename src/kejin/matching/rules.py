@@ -39,5 +39,33 @@ add_rules(
         Rule("match.assign", "gov_admin", "region"),
         Rule("match.need.rate", "enterprise_user", "own_firm"),
         *(Rule("match.funnel", r, "region") for r in READERS),
+        # Matchmaking events (银企对接会 / 路演): the government holds them; a bank signs its own
+        # institution up and records intents for firms invited; a firm sees and answers its own
+        # invitations (``kejin.matching.events`` checks the object).
+        Rule("match.event.create", "gov_admin", "region"),
+        Rule("match.event.invite", "gov_admin", "region"),
+        *(Rule("match.event.list", r, "region") for r in READERS),
+        Rule("match.event.list", "bank_officer", "scoped"),
+        Rule("match.event.list", "enterprise_user", "scoped"),
+        *(Rule("match.event.read", r, "region") for r in READERS),
+        Rule("match.event.read", "bank_officer", "scoped"),
+        Rule("match.event.signup", "gov_admin", "region"),
+        Rule("match.event.signup", "bank_officer", "scoped"),
+        Rule("match.event.reply", "enterprise_user", "scoped"),
+        Rule("match.event.intent", "gov_admin", "region"),
+        Rule("match.event.intent", "bank_officer", "scoped"),
+        Rule("match.event.outcome", "gov_admin", "region"),
+        Rule("match.event.outcome", "bank_officer", "scoped"),
+        # Investors (users of a vc_fund institution): events like a bank, for their own
+        # institution; intents outside events for firms that consented to them (the service
+        # checks the consent); their own intents' list. Readers see every investor's intents.
+        Rule("match.event.list", "investor", "scoped"),
+        Rule("match.event.read", "investor", "scoped"),
+        Rule("match.event.signup", "investor", "scoped"),
+        Rule("match.event.intent", "investor", "scoped"),
+        Rule("match.event.outcome", "investor", "scoped"),
+        Rule("match.intent.direct", "investor", "scoped"),
+        Rule("match.intent.list", "investor", "scoped"),
+        *(Rule("match.intent.list", r, "region") for r in READERS),
     ]
 )

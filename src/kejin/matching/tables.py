@@ -25,6 +25,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -35,7 +36,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from kejin.db import Base, Money, Rate
 from kejin.registry.tables import label, vocab_enum
-from kejin.vocab import DECLINE_REASONS, PRODUCT_KINDS
+from kejin.vocab import (
+    DECLINE_REASONS,
+    EVENT_KINDS,
+    INTENT_KINDS,
+    INTENT_OUTCOMES,
+    INVITE_REPLIES,
+    NO_DEAL_REASONS,
+    PRODUCT_KINDS,
+)
 
 PRODUCT_STATES = ("draft", "pending", "live", "superseded", "rejected")
 NEED_STATES = (
@@ -252,3 +261,122 @@ class ProspectPush(Base):
     pushed_at: Mapped[datetime] = mapped_column(DateTime, info=label("推送时间", "pushed at"))
 
     __table_args__ = (UniqueConstraint("institution_id", "uscc"),)
+
+
+class MatchEvent(Base):
+    """A matchmaking event (银企对接会 / 路演 / 投贷联动专场) the government holds.
+
+    The invitation list is frozen: ``invite_filter`` keeps the whitelist filter and the version
+    it was applied to, and ``match_event_invites`` the firms it chose, so the list stays what it
+    was when the whitelist moves on.
+    """
+
+    __tablename__ = "match_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, info=label("活动编号", "event id"))
+    title: Mapped[str] = mapped_column(String(200), info=label("活动名称", "title"))
+    kind: Mapped[str] = mapped_column(
+        vocab_enum(EVENT_KINDS, "match_event_kind"), info=label("活动类型", "kind")
+    )
+    held_on: Mapped[date] = mapped_column(Date, info=label("举办日期", "date"))
+    place: Mapped[str] = mapped_column(String(200), info=label("地点", "place"))
+    chain: Mapped[str | None] = mapped_column(String(30), info=label("产业链", "industry chain"))
+    theme: Mapped[str | None] = mapped_column(String(200), info=label("主题", "theme"))
+    invite_filter: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, info=label("邀请条件", "invitation filter")
+    )
+    whitelist_version: Mapped[int | None] = mapped_column(
+        ForeignKey("whitelist_versions.id"), info=label("白名单版本", "whitelist version")
+    )
+    invited_by: Mapped[str | None] = mapped_column(String(60), info=label("邀请人", "invited by"))
+    invited_at: Mapped[datetime | None] = mapped_column(
+        DateTime, info=label("邀请时间", "invited at")
+    )
+    created_by: Mapped[str] = mapped_column(String(60), info=label("创建人", "created by"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, info=label("创建时间", "created at"))
+
+
+class EventInvite(Base):
+    """A firm invited to an event, and its answer."""
+
+    __tablename__ = "match_event_invites"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("match_events.id"), primary_key=True)
+    uscc: Mapped[str] = mapped_column(
+        ForeignKey("enterprises.uscc"), primary_key=True, info=label("统一社会信用代码", "USCC")
+    )
+    tier: Mapped[str | None] = mapped_column(String(10), info=label("层级", "tier"))
+    points: Mapped[float | None] = mapped_column(Float, info=label("创新积分", "points"))
+    reply: Mapped[str] = mapped_column(
+        vocab_enum(INVITE_REPLIES, "match_invite_reply"), info=label("回复", "reply")
+    )
+    replied_by: Mapped[str | None] = mapped_column(String(60))
+    replied_at: Mapped[datetime | None] = mapped_column(
+        DateTime, info=label("回复时间", "replied at")
+    )
+
+
+class EventSignup(Base):
+    """A bank or investor institution that signed up for an event."""
+
+    __tablename__ = "match_event_signups"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("match_events.id"), primary_key=True)
+    institution_id: Mapped[str] = mapped_column(
+        ForeignKey("institutions.id"), primary_key=True, info=label("机构", "institution")
+    )
+    signed_by: Mapped[str] = mapped_column(String(60), info=label("报名人", "signed up by"))
+    signed_at: Mapped[datetime] = mapped_column(DateTime, info=label("报名时间", "signed up at"))
+
+
+class EventIntent(Base):
+    """An intent (firm × institution × kind × amount) and how it ended: met at an event, or
+    registered by an investor for a firm that consented to it (or for one of its needs)."""
+
+    __tablename__ = "match_event_intents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, info=label("意向编号", "intent id"))
+    #: The event it was met at; none for an investor's intent registered for a firm or a need.
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("match_events.id"), index=True)
+    need_id: Mapped[int | None] = mapped_column(
+        ForeignKey("match_needs.id"), info=label("融资需求", "need")
+    )
+    uscc: Mapped[str] = mapped_column(
+        ForeignKey("enterprises.uscc"), index=True, info=label("统一社会信用代码", "USCC")
+    )
+    institution_id: Mapped[str] = mapped_column(
+        ForeignKey("institutions.id"), index=True, info=label("机构", "institution")
+    )
+    partner_id: Mapped[str | None] = mapped_column(
+        ForeignKey("institutions.id"), info=label("联动机构", "partner institution")
+    )
+    kind: Mapped[str] = mapped_column(
+        vocab_enum(INTENT_KINDS, "match_intent_kind"), info=label("意向类型", "kind")
+    )
+    amount: Mapped[Decimal] = mapped_column(Money(), info=label("意向金额", "amount", unit="CNY"))
+    recorded_by: Mapped[str] = mapped_column(String(60), info=label("登记人", "recorded by"))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime, info=label("登记时间", "recorded at"))
+    outcome: Mapped[str | None] = mapped_column(
+        vocab_enum(INTENT_OUTCOMES, "match_intent_outcome"), info=label("结果", "outcome")
+    )
+    outcome_amount: Mapped[Decimal | None] = mapped_column(
+        Money(), info=label("成交金额", "amount concluded", unit="CNY")
+    )
+    outcome_reason: Mapped[str | None] = mapped_column(
+        vocab_enum(NO_DEAL_REASONS, "match_no_deal_reason"), info=label("未成交原因", "reason")
+    )
+    outcome_by: Mapped[str | None] = mapped_column(String(60))
+    outcome_at: Mapped[datetime | None] = mapped_column(
+        DateTime, info=label("结果时间", "outcome at")
+    )
+
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="intent_amount_pos"),
+        CheckConstraint(
+            "outcome IS NULL OR outcome = 'none' OR outcome_amount > 0", name="outcome_amount"
+        ),
+        CheckConstraint(
+            "outcome IS NULL OR outcome <> 'none' OR outcome_reason IS NOT NULL",
+            name="no_deal_reason",
+        ),
+    )

@@ -13,8 +13,13 @@ from __future__ import annotations
 from kejin.matching.tables import NEED_STATES, PRODUCT_STATES, URGENCY
 from kejin.vocab import (
     DECLINE_REASONS,
+    EVENT_KINDS,
     GUARANTEE_KINDS,
     INSTITUTION_KINDS,
+    INTENT_KINDS,
+    INTENT_OUTCOMES,
+    INVITE_REPLIES,
+    NO_DEAL_REASONS,
     PRODUCT_KINDS,
     REPAYMENT_OPTIONS,
     Term,
@@ -103,6 +108,11 @@ MARKET_VOCABS: dict[str, dict[str, Term]] = {
     "institution_kind": INSTITUTION_KINDS,
     "funnel_by": FUNNEL_GROUPS,
     "tier": TIERS,
+    "event_kind": EVENT_KINDS,
+    "invite_reply": INVITE_REPLIES,
+    "intent_kind": INTENT_KINDS,
+    "intent_outcome": INTENT_OUTCOMES,
+    "no_deal_reason": NO_DEAL_REASONS,
 }
 
 

@@ -19,11 +19,20 @@ def official(
     input: Path = typer.Option(..., "--input", help="输入 CSV/XLSX / input file"),
     out: Path = typer.Option(..., "--out", help="输出 CSV/XLSX / output file"),
     json: bool = typer.Option(False, "--json", help="JSON 摘要 / print a JSON summary"),
+    engine_name: str = typer.Option(
+        "local", "--engine", help="local（本机）或 spark / local or spark"
+    ),
+    master: str | None = typer.Option(
+        None, "--master", help="Spark master（默认 local[2]）/ Spark master (default local[2])"
+    ),
 ) -> None:
-    """官方评价（科技型/创新型中小企业）/ Evaluate a spreadsheet under an official scheme."""
+    """官方评价（科技型/创新型中小企业）/ Evaluate a spreadsheet under an official scheme
+    (``--engine spark``: the same kernel, partition by partition on Spark)."""
     from kejin.points.official.batch import evaluate_file
 
-    summary = evaluate_file(scheme, input, out)
+    if engine_name not in ("local", "spark"):
+        raise typer.BadParameter("--engine: local | spark")
+    summary = evaluate_file(scheme, input, out, engine_name, master)
     if json:
         print_json(summary)
     else:
@@ -61,11 +70,9 @@ def score(
     from kejin.access.acting import system_event
     from kejin.console import get_engine, progress
     from kejin.db import transaction
+    from kejin.scale.commands import check_engine
 
-    if engine_name not in ("local", "spark") or (engine_name == "spark") != (snapshot is not None):
-        raise typer.BadParameter(
-            "--engine spark 须与 --snapshot 同用 / --engine spark goes with --snapshot (and only it)"
-        )
+    check_engine(engine_name, snapshot)
     engine = get_engine()
     with progress(json) as bar, transaction(engine) as s:
         bar.add_task(f"评分 / scoring {system}", total=None)

@@ -39,8 +39,6 @@ from kejin.points.system import System, load_system
 from kejin.registry.tables import AnnualIndicator, Enterprise, FinancingEvent
 from kejin.scale import snapshot, spark
 
-#: Buckets of firms assembled together (each a task); more than cores, so tasks balance.
-BUCKETS = 64
 FIRM_COLUMNS = ["uscc", "stage", "industry_chain", "region_code"]
 FIN_COLUMNS = ["uscc", "kind", "occurred_on", "amount"]
 
@@ -71,37 +69,20 @@ def score_on_spark(
     ss = spark.session(master, app="kejin points score")
     ai = ss.read.parquet(str(snap / "annual_indicators"))
     parts = {
-        "firms": ss.read.parquet(str(snap / "enterprises")).select(*FIRM_COLUMNS),
-        "cur": ai.where(F.col("year") == year).select(*schemas["cur"]),
-        "prev": ai.where(F.col("year") == year - 1).select(*schemas["prev"]),
-        "fin": ss.read.parquet(str(snap / "financing_events")).select(*FIN_COLUMNS),
+        "firms": (ss.read.parquet(str(snap / "enterprises")), schemas["firms"]),
+        "cur": (ai.where(F.col("year") == year), schemas["cur"]),
+        "prev": (ai.where(F.col("year") == year - 1), schemas["prev"]),
+        "fin": (ss.read.parquet(str(snap / "financing_events")), schemas["fin"]),
     }
-    # Column names shared by two tables hold the same type in both (they come from one model),
-    # so one wide union with a tag per row carries all four.
-    tagged = None
-    for tag, sdf in parts.items():
-        sdf = sdf.withColumn("_table", F.lit(tag))
-        tagged = sdf if tagged is None else tagged.unionByName(sdf, allowMissingColumns=True)
-    assert tagged is not None
-    tagged = tagged.withColumn("_bucket", F.pmod(F.xxhash64("uscc"), F.lit(BUCKETS)))
 
-    def build(rows: pl.DataFrame) -> pl.DataFrame:
-        pick = {
-            tag: rows.filter(pl.col("_table") == tag).select(
-                [pl.col(c).cast(t) for c, t in schema.items()]
-            )
-            for tag, schema in schemas.items()
-        }
+    def build(pick: dict[str, pl.DataFrame]) -> pl.DataFrame:
         return assemble(pick["firms"], pick["cur"], pick["prev"] if lagged else None,
                         pick["fin"], system, year)  # fmt: skip
 
     def score(rows: pl.DataFrame) -> pl.DataFrame:
         return results_frame(score_system(rows.sort("uscc"), system, peer=peer), system)
 
-    # The kernels' output schemas, learnt from the first bucket run here (Spark needs them first).
-    first = spark.to_polars(tagged.where(F.col("_bucket") == 0))
-    sample_frame = build(first)
-    frame = spark.apply_groups(tagged, "_bucket", build, sample_frame)
+    frame, sample_frame = spark.by_firm(parts, build)
     labelled = spark.map_frames(
         frame, lambda df: df.with_columns(peer_labels(df, system, peer)), sample_frame.head(16)
     )

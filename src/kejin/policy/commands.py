@@ -57,6 +57,17 @@ def _overrides(sets: list[str]) -> dict[str, Decimal]:
     return out
 
 
+ENGINE = typer.Option("local", "--engine", help="local（本机）或 spark / local or spark")
+MASTER = typer.Option(
+    None, "--master", help="Spark master（默认 local[2]）/ Spark master (default local[2])"
+)
+
+
+def _engine(name: str) -> None:
+    if name not in ("local", "spark"):
+        raise typer.BadParameter("--engine: local | spark")
+
+
 def _frame_for(policy_id: str, input_file: Path | None, uscc: str | None = None) -> pl.DataFrame:
     from kejin.policy import library
     from kejin.policy.entities import REGISTRY_ENTITIES, registry_frames
@@ -152,17 +163,30 @@ def eval_file(
     out: Path = typer.Option(..., "--out", help="输出CSV或XLSX / output file"),
     as_of: str | None = AS_OF,
     sets: list[str] = typer.Option([], "--set", help="改革参数 NAME=VALUE / reform parameter"),
+    engine_name: str = ENGINE,
+    master: str | None = MASTER,
 ) -> None:
-    """按文件批量测算 / Evaluate a policy over a file; adds eligible, amount, reason_zh, reason_en."""
+    """按文件批量测算 / Evaluate a policy over a file; adds eligible, amount, reason_zh, reason_en.
+    ``--engine spark``: the same kernel on Spark, a bucket of firms per task; the file is
+    written only once every row is back."""
     from kejin.policy import library
     from kejin.policy.engine import evaluate, money, with_reasons
     from kejin.policy.files import read_input, write_output
 
+    _engine(engine_name)
     policy = library.get(policy_id)
     frame = read_input(policy, input_file)
-    result, _ = evaluate(
-        policy, frame, as_of=_date(as_of), overrides=_overrides(sets), file=str(input_file)
-    )
+    if engine_name == "spark":
+        from kejin.policy.scale import evaluate_on_spark
+
+        result = evaluate_on_spark(
+            policy, frame, as_of=_date(as_of), overrides=_overrides(sets),
+            file=str(input_file), master=master,
+        )  # fmt: skip
+    else:
+        result, _ = evaluate(
+            policy, frame, as_of=_date(as_of), overrides=_overrides(sets), file=str(input_file)
+        )
     result = with_reasons(policy, result)
     write_output(
         money(result.select(*frame.columns, "eligible", "amount", "reason_zh", "reason_en")), out
@@ -379,8 +403,11 @@ def simulate_cmd(
     ),
     as_of: str | None = AS_OF,
     json_out: bool = JSON,
+    engine_name: str = ENGINE,
+    master: str | None = MASTER,
 ) -> None:
-    """微观模拟 / Baseline vs reform: fiscal cost, beneficiaries, distribution; table and PNG chart."""
+    """微观模拟 / Baseline vs reform: fiscal cost, beneficiaries, distribution; table and PNG chart.
+    ``--engine spark``: both runs evaluated on Spark by the same kernel."""
     from kejin.policy import library
     from kejin.policy.entities import registry_frames
     from kejin.policy.simulate import chart, latest_year, simulate
@@ -393,7 +420,11 @@ def simulate_cmd(
         else pl.DataFrame(schema={"uscc": pl.String})
     )
     y = year or latest_year(policy, frame)
-    sim = simulate(policy, frame, firms, _overrides(sets), year=y, as_of=_date(as_of))
+    _engine(engine_name)
+    sim = simulate(
+        policy, frame, firms, _overrides(sets), year=y, as_of=_date(as_of), master=master,
+        engine=engine_name,
+    )  # fmt: skip
     png = chart(sim, out / f"simulate_{policy_id}_{y}.png")
     if json_out:
         print_json(

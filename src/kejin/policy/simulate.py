@@ -69,11 +69,21 @@ def simulate(
     *,
     year: int | None = None,
     as_of: date | None = None,
+    master: str | None = None,
+    engine: str = "local",
 ) -> Simulation:
-    """Baseline and reform over ``frame``: fiscal cost, beneficiaries and their distribution."""
+    """Baseline and reform over ``frame``: fiscal cost, beneficiaries and their distribution.
+    ``engine="spark"``: both runs are evaluated on Spark (``master``) by the same kernel
+    (:mod:`kejin.policy.scale`); the totals and the distribution are summed here as locally."""
     rows = rows_for_year(policy, frame, year)
-    base, _ = evaluate(policy, rows, as_of=as_of)
-    ref, _ = evaluate(policy, rows, as_of=as_of, overrides=overrides)
+    if engine == "spark":
+        from kejin.policy.scale import evaluate_on_spark
+
+        base = evaluate_on_spark(policy, rows, as_of=as_of, master=master)
+        ref = evaluate_on_spark(policy, rows, as_of=as_of, overrides=overrides, master=master)
+    else:
+        base, _ = evaluate(policy, rows, as_of=as_of)
+        ref, _ = evaluate(policy, rows, as_of=as_of, overrides=overrides)
     b_cost, b_n = _summ(base, policy.firm_column)
     r_cost, r_n = _summ(ref, policy.firm_column)
     totals = {

@@ -41,5 +41,14 @@ def snapshot_cmd(
     print_json({"out": str(out), "taken_at": manifest["taken_at"], "rows": rows})
 
 
+def check_engine(engine_name: str, snapshot: Path | None) -> None:
+    """``--engine local`` (the default) reads the database; ``--engine spark`` reads a snapshot
+    and only it: refuse any other pairing before anything is read."""
+    if engine_name not in ("local", "spark") or (engine_name == "spark") != (snapshot is not None):
+        raise typer.BadParameter(
+            "--engine spark 须与 --snapshot 同用 / --engine spark goes with --snapshot (and only it)"
+        )
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(export_app, name="export")

@@ -21,7 +21,7 @@ from kejin.access.rules import Rule, add_rules
 from kejin.errors import Problem, ValidationError
 from kejin.frames import read_frame
 from kejin.lending.tables import Institution, Loan, LoanStatus, Product
-from kejin.migrate import current_heads
+from kejin.migrate import current_heads, script_heads
 from kejin.registry.tables import (
     AnnualIndicator,
     DataPull,
@@ -55,11 +55,7 @@ def _sha256(path: Path) -> str:
 def write_snapshot(engine: Engine, out: Path, on_table: Any = None) -> dict[str, Any]:
     """Write every table of :data:`TABLES` under ``out`` in one read transaction; return the
     manifest. ``out`` must be empty or absent: a snapshot is never mixed with an older one."""
-    if out.exists() and any(out.iterdir()):
-        raise ValidationError(
-            "快照目录非空", "the snapshot directory is not empty",
-            [Problem("请指定新的或空的目录", "name a new or empty directory", file=str(out))],
-        )  # fmt: skip
+    refuse_used(out)
     out.mkdir(parents=True, exist_ok=True)
     taken = utcnow()
     tables: dict[str, Any] = {}
@@ -69,29 +65,59 @@ def write_snapshot(engine: Engine, out: Path, on_table: Any = None) -> dict[str,
     with engine.connect().execution_options(**iso) as conn, conn.begin():
         for table in TABLES:
             frame = read_frame(conn, table)
-            d = out / table.name
-            d.mkdir()
-            parts = []
-            for i, part in enumerate(frame.iter_slices(PART_ROWS) if frame.height else [frame]):
-                p = d / f"part-{i:05d}.parquet"
-                part.write_parquet(p, statistics=True)
-                parts.append(
-                    {"file": f"{table.name}/{p.name}", "rows": part.height, "sha256": _sha256(p)}
-                )
-            entry: dict[str, Any] = {"rows": frame.height, "columns": frame.columns, "parts": parts}
-            if "pull_id" in frame.columns:
-                entry["pull_ids"] = sorted(int(x) for x in frame["pull_id"].drop_nulls().unique())
-            tables[table.name] = entry
+            (out / table.name).mkdir()
+            parts = [
+                write_part(out, table.name, i, part)
+                for i, part in enumerate(frame.iter_slices(PART_ROWS) if frame.height else [frame])
+            ]
+            tables[table.name] = table_entry(frame.columns, parts)
             if on_table:
                 on_table(table.name, frame.height)
-    heads = sorted(current_heads(engine))
+    return write_manifest(out, taken, sorted(current_heads(engine)), tables)
+
+
+def refuse_used(out: Path) -> None:
+    """A snapshot is never mixed with an older one: ``out`` must be empty or absent."""
+    if out.exists() and any(out.iterdir()):
+        raise ValidationError(
+            "快照目录非空", "the snapshot directory is not empty",
+            [Problem("请指定新的或空的目录", "name a new or empty directory", file=str(out))],
+        )  # fmt: skip
+
+
+def write_part(out: Path, name: str, i: int, part: pl.DataFrame) -> dict[str, Any]:
+    """Write part ``i`` of table ``name``; its manifest entry (file, rows, SHA-256, pull ids)."""
+    p = out / name / f"part-{i:05d}.parquet"
+    part.write_parquet(p, statistics=True)
+    entry: dict[str, Any] = {"file": f"{name}/{p.name}", "rows": part.height, "sha256": _sha256(p)}
+    if "pull_id" in part.columns:
+        entry["pull_ids"] = sorted(int(x) for x in part["pull_id"].drop_nulls().unique())
+    return entry
+
+
+def table_entry(columns: list[str], parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """A table's manifest entry from its parts: rows, columns, parts, the data pulls it holds."""
+    entry: dict[str, Any] = {"rows": sum(p["rows"] for p in parts), "columns": columns}
+    pulls = {x for p in parts for x in p.pop("pull_ids", [])}
+    entry["parts"] = parts
+    if "pull_id" in columns:
+        entry["pull_ids"] = sorted(pulls)
+    return entry
+
+
+def write_manifest(
+    out: Path, taken: Any, heads: list[str], tables: dict[str, Any]
+) -> dict[str, Any]:
+    """Write ``manifest.json`` last: a directory without it is not a snapshot (a run that
+    stopped half-way leaves nothing a reader would take for one)."""
     manifest = {"taken_at": taken.isoformat(), "schema_heads": heads, "tables": tables}
     (out / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2))
     return manifest
 
 
 def read_manifest(snapshot: Path) -> dict[str, Any]:
-    """The manifest, after checking each part is the file it names (size of a cut copy, bit rot)."""
+    """The manifest, after checking it is of this kejin's schema version, names every table a
+    batch engine reads, and that each part is the file it names (a cut copy, bit rot)."""
     path = snapshot / MANIFEST
     if not path.exists():
         raise ValidationError(
@@ -99,13 +125,31 @@ def read_manifest(snapshot: Path) -> dict[str, Any]:
             [Problem("", "", file=str(path))],
         )  # fmt: skip
     manifest = json.loads(path.read_text())
-    bad = [
-        Problem("文件校验和不符", "checksum mismatch", file=str(snapshot / part["file"]))
-        for entry in manifest["tables"].values()
-        for part in entry["parts"]
-        if not (snapshot / part["file"]).exists()
-        or _sha256(snapshot / part["file"]) != part["sha256"]
-    ]
+    heads = sorted(script_heads())
+    if manifest.get("schema_heads") != heads:
+        # A snapshot of another schema version would feed the kernels columns they do not
+        # expect (or lack ones they need): refused rather than half-understood.
+        raise ValidationError(
+            "快照的数据库结构版本与本程序不一致，请用当前版本重新导出快照",
+            "the snapshot is of another schema version; export it again with this version",
+            [Problem(f"快照为 {manifest.get('schema_heads')}，本程序为 {heads}",
+                     f"snapshot at {manifest.get('schema_heads')}, this kejin at {heads}",
+                     file=str(path), field="schema_heads")],
+        )  # fmt: skip
+    absent = [t.name for t in TABLES if t.name not in manifest.get("tables", {})]
+    if absent:
+        raise ValidationError(
+            "快照缺少数据表", "the snapshot lacks tables",
+            [Problem("缺少此表", "table missing", file=str(snapshot / n)) for n in absent],
+        )  # fmt: skip
+    bad = []
+    for entry in manifest["tables"].values():
+        for part in entry["parts"]:
+            f = snapshot / part["file"]
+            if not f.exists():
+                bad.append(Problem("分片文件缺失", "part missing", file=str(f)))
+            elif _sha256(f) != part["sha256"]:
+                bad.append(Problem("文件校验和不符", "checksum mismatch", file=str(f)))
     if bad:
         raise ValidationError("快照文件缺失或被改动", "snapshot parts missing or changed", bad)
     return manifest

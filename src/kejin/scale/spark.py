@@ -11,10 +11,12 @@ here is imported by the rest of kejin unless a command is asked for ``--engine s
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -72,13 +74,41 @@ def session(master: str | None = None, app: str = "kejin") -> SparkSession:
     # in the environment) with the master already set: only an explicit master overrides it.
     if master or "PYSPARK_GATEWAY_PORT" not in os.environ:
         b = b.master(master or DEFAULT_MASTER)
-    return (
+        local = _local_cores(master or DEFAULT_MASTER)
+        if local:
+            # Spark's default of 200 shuffle partitions is sized for clusters: on one machine
+            # each is a Python worker round-trip that costs more than the rows it carries.
+            # The one JVM is driver and executor: its default 1 GB heap cannot collect a
+            # million firms' results (KEJIN_SPARK_DRIVER_MEMORY to change).
+            b = b.config("spark.sql.shuffle.partitions", str(4 * local)).config(
+                "spark.driver.memory", os.environ.get("KEJIN_SPARK_DRIVER_MEMORY", "4g")
+            )
+    b = (
         b.config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
     )
+    try:
+        return b.getOrCreate()
+    except Exception as e:  # the JVM or the master refused: say which, before anything is read
+        where = master or DEFAULT_MASTER
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise SparkUnavailable(
+            f"Spark 会话无法启动（master {where}）：{first}",
+            f"the Spark session could not start (master {where}): {first}",
+            [Problem("Spark 会话无法启动", "Spark session failed", field="master", value=where)],
+        ) from e
+
+
+def _local_cores(master: str) -> int | None:
+    """The worker threads of a ``local[N]`` / ``local[*]`` / ``local`` master, else None."""
+    if master == "local":
+        return 1
+    if master.startswith("local[") and master.endswith("]"):
+        n = master[6:-1].split(",")[0]
+        return os.cpu_count() or 1 if n == "*" else int(n) if n.isdigit() else None
+    return None
 
 
 def spark_schema(frame: pl.DataFrame) -> Any:
@@ -109,7 +139,7 @@ def map_frames(sdf: DataFrame, kernel: FrameKernel, sample: pl.DataFrame) -> Dat
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            out = kernel(pl.from_arrow(batch))  # type: ignore[arg-type]
+            out = _guarded(kernel, pl.from_arrow(batch))  # type: ignore[arg-type]
             yield from arrow(out.select(names), out_schema).to_batches()
 
     return sdf.mapInArrow(run, out_schema)
@@ -125,12 +155,101 @@ def apply_groups(
     names = list(out_schema.fieldNames())
 
     def run(table: pa.Table) -> pa.Table:
-        out = kernel(pl.from_arrow(table))  # type: ignore[arg-type]
+        out = _guarded(kernel, pl.from_arrow(table))  # type: ignore[arg-type]
         return arrow(out.select(names), out_schema)
 
     return sdf.groupBy(key).applyInArrow(run, out_schema)
 
 
 def to_polars(sdf: DataFrame) -> pl.DataFrame:
-    """Collect a (small) Spark result on the driver as a Polars frame, through Arrow."""
-    return pl.from_arrow(sdf.toArrow())  # type: ignore[return-value]
+    """Collect a Spark result on the driver as a Polars frame, through Arrow. A kejin error a
+    kernel raised on an executor is raised here as itself (its zh/en reasons and problems)."""
+    with kernel_errors():
+        return pl.from_arrow(sdf.toArrow())  # type: ignore[return-value]
+
+
+_MARK, _END = "<<kejin-error>>", "<</kejin-error>>"
+
+
+def _guarded(kernel: FrameKernel, frame: pl.DataFrame) -> pl.DataFrame:
+    """Run a kernel; a kejin error (bad input a person can fix) crosses back to the driver
+    inside Spark's own exception text, as JSON between markers."""
+    try:
+        return kernel(frame)
+    except KejinError as e:
+        body = json.dumps({"class": type(e).__name__, **e.to_dict()}, ensure_ascii=False)
+        raise RuntimeError(f"{_MARK}{body}{_END}") from None
+
+
+@contextmanager
+def kernel_errors() -> Iterator[None]:
+    """Around a Spark action: re-raise a kernel's kejin error as that error, not as a JVM
+    stack trace, so the command prints the same zh/en message the local engine does."""
+    try:
+        yield
+    except KejinError:
+        raise
+    except Exception as e:
+        text = str(e)
+        if _MARK not in text:
+            raise
+        body = json.loads(text[text.index(_MARK) + len(_MARK) : text.index(_END)])
+        from kejin import errors
+
+        cls = getattr(errors, body["class"], None)
+        if not (isinstance(cls, type) and issubclass(cls, KejinError)):
+            cls = errors.ValidationError
+        problems = [Problem(**p) for p in body["problems"]]
+        raise cls(body["reason_zh"], body["reason_en"], problems) from None
+
+
+#: Hash buckets of firms processed together (each a task); more than cores, so tasks balance.
+BUCKETS = 64
+
+
+def by_firm(
+    parts: dict[str, tuple[DataFrame, dict[str, pl.DataType]]],
+    kernel: Callable[[dict[str, pl.DataFrame]], pl.DataFrame],
+    key: str = "uscc",
+    buckets: int = BUCKETS,
+) -> tuple[DataFrame, pl.DataFrame]:
+    """Run ``kernel`` on every firm's rows of several tables at once, a hash bucket of firms at
+    a time: the rows of each table (``name → (Spark frame, Polars schema)``) are tagged, unioned
+    and grouped by a hash of ``key``, so a bucket holds all rows of its firms; the kernel gets
+    them back as one Polars frame per table, cast to the schema the local engine reads.
+
+    Exact for any kernel that treats firms independently (a firm's rows never straddle buckets).
+    Column names shared by two tables must hold the same type in both (true when they come from
+    one model, or are cast so before the call). Returns the result and the kernel's output on
+    one bucket (run here for its schema; a sample for a next step's schema).
+    """
+    from pyspark.sql import functions as F
+
+    tagged = None
+    for tag, (sdf, schema) in parts.items():
+        sdf = sdf.select(*schema).withColumn("_table", F.lit(tag))
+        tagged = sdf if tagged is None else tagged.unionByName(sdf, allowMissingColumns=True)
+    assert tagged is not None
+    tagged = tagged.withColumn("_bucket", F.pmod(F.xxhash64(key), F.lit(buckets)))
+
+    # Only the schemas travel to the executors (a Spark frame cannot be pickled).
+    schemas = {tag: schema for tag, (_, schema) in parts.items()}
+
+    def run(rows: pl.DataFrame) -> pl.DataFrame:
+        return kernel(
+            {
+                tag: rows.filter(pl.col("_table") == tag).select(
+                    [pl.col(c).cast(t) for c, t in schema.items()]
+                )
+                for tag, schema in schemas.items()
+            }
+        )
+
+    # The kernel's output schema, learnt from one bucket run here (Spark needs it first).
+    sample = run(to_polars(tagged.where(F.col("_bucket") == 0)))
+    return apply_groups(tagged, "_bucket", run, sample), sample
+
+
+def from_polars(ss: SparkSession, frame: pl.DataFrame) -> DataFrame:
+    """A driver-side Polars frame as a Spark frame, through Arrow (types kept, strings plain)."""
+    return ss.createDataFrame(arrow(frame), schema=spark_schema(frame))

@@ -13,6 +13,7 @@ import io
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
@@ -25,7 +26,7 @@ from kejin.errors import KejinError, Problem, ValidationError
 from kejin.lending.tables import Institution, LoanStatus
 from kejin.policy.tables import Application, Programme
 from kejin.stats.effect import effect_report
-from kejin.stats.evaluation.service import enter_mark, evaluate
+from kejin.stats.evaluation.service import enter_mark, evaluate, evidence_file
 from kejin.stats.index import index_report
 from kejin.web import charts, flash
 from kejin.web.flash import refused, see_other
@@ -139,6 +140,27 @@ def mark_submit(
     except KejinError as e:
         return refused(request, s, page, e, form)
     return see_other(request, page, notice="marked")
+
+
+@router.get("/stats/banks/{institution_id}/evidence", include_in_schema=False)
+def evidence_download(
+    institution_id: str,
+    year: int = Query(..., ge=2000, le=2100),
+    item: str = Query(..., max_length=40),
+    p: Principal = permit("stats.bank_card", target="institution_id"),
+    s: Session = TX,
+) -> Response:
+    """A qualitative mark's evidence file: the government's readers for every bank, a bank's
+    officers for their own (the service checks the tenancy again and audits the read)."""
+    m = evidence_file(s, p, year, institution_id, item)
+    return Response(
+        m.evidence,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(m.evidence_name)}",
+            "X-Content-SHA256": m.evidence_sha256,
+        },
+    )
 
 
 def trend_png(res: dict[str, Any], lang: str) -> str:

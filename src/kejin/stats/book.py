@@ -49,7 +49,7 @@ def build(
     overall = reports[None]
     parts = {by: reports[by] for by in BOOK_BREAKDOWNS}
     trend = series(engine, month_text, TREND_MONTHS, None, population)
-    defs = definitions()
+    defs = definitions(kernels.month_end(month))
     ids = list(defs)
     names = institution_names(engine)
     date, as_of = overall["date"], overall["data_as_of"] or "—"
@@ -143,6 +143,8 @@ def build(
         "sheets": 3 + len(BOOK_BREAKDOWNS) + 2,
         "charts": [str(p) for p in pngs],
         "population_basis": population,
+        # The flag-check sheet names firms: the download route audits the read of these.
+        "first_time_flag_disagreements": overall["first_time_flag_disagreements"],
     }
 
 

@@ -103,24 +103,70 @@ class Indicator(_Strict):
     effective_from: date
 
 
+class PopulationList(_Strict):
+    """The qualification kinds of the list-based population from a date on (a list may change:
+    each month is counted with the list in effect on its month end)."""
+
+    effective_from: date
+    kinds: list[str] = Field(min_length=1)
+
+
 class IndicatorSet(_Strict):
+    """The definitions. An indicator may be listed more than once, each version with its own
+    ``effective_from`` (in increasing order): a month is computed with the versions in effect
+    on its month end D; a month before an indicator's first date of effect uses its first
+    version (the series is not cut off where the definitions begin)."""
+
     version: int
     indicators: list[Indicator]
+    population_lists: list[PopulationList] = Field(
+        default_factory=lambda: [
+            PopulationList(effective_from=date(2024, 1, 1), kinds=list(LIST_QUALIFICATIONS))
+        ]
+    )
 
-    def by_id(self) -> dict[str, Indicator]:
-        return {i.id: i for i in self.indicators}
+    def as_of(self, d: date | None = None) -> list[Indicator]:
+        """One version per indicator id, in file order: the latest with ``effective_from ≤ d``
+        (else the first); ``d`` None: the latest of all."""
+        chosen: dict[str, Indicator] = {}
+        for i in self.indicators:
+            if i.id not in chosen or d is None or i.effective_from <= d:
+                chosen[i.id] = i
+        return list(chosen.values())
+
+    def by_id(self, d: date | None = None) -> dict[str, Indicator]:
+        return {i.id: i for i in self.as_of(d)}
+
+    def kinds_on(self, d: date) -> tuple[str, ...]:
+        """The list-based population's kinds in effect on ``d`` (before the first list: the
+        first list)."""
+        kinds = self.population_lists[0].kinds
+        for pl_ in self.population_lists:
+            if pl_.effective_from <= d:
+                kinds = pl_.kinds
+        return tuple(kinds)
 
 
 def _domain_problems(s: IndicatorSet, file: str) -> list[Problem]:
     """What pydantic cannot check: names refer to known measures or earlier indicators."""
     out: list[Problem] = []
     seen: set[str] = set()
+    since: dict[str, date] = {}
     for n, ind in enumerate(s.indicators):
         where = f"indicators[{n}]"
-        if ind.id in seen:
+        if ind.id in since and ind.effective_from == since[ind.id]:
             out.append(
                 Problem("指标编号重复", "duplicate indicator id", file, None, f"{where}.id", ind.id)
             )
+        elif ind.id in since and ind.effective_from < since[ind.id]:
+            out.append(
+                Problem(
+                    "同一指标的新版本须晚于上一版本生效",
+                    "a new version of an indicator must take effect after the last one",
+                    file, None, f"{where}.effective_from", ind.effective_from.isoformat(),
+                )
+            )  # fmt: skip
+        since[ind.id] = ind.effective_from
         f = ind.formula
         refs = seen if f.kind == "gap_pp" else MEASURES.keys()
         what_zh, what_en = (
@@ -165,6 +211,31 @@ def _domain_problems(s: IndicatorSet, file: str) -> list[Problem]:
                     )
                 )
         seen.add(ind.id)
+    last: date | None = None
+    for n, lst in enumerate(s.population_lists):
+        where = f"population_lists[{n}]"
+        if last is not None and lst.effective_from <= last:
+            out.append(
+                Problem(
+                    "名单版本须按生效日期递增", "list versions must take effect in increasing order",
+                    file, None, f"{where}.effective_from", lst.effective_from.isoformat(),
+                )
+            )  # fmt: skip
+        last = lst.effective_from
+        for k, kind in enumerate(lst.kinds):
+            if kind not in LIST_QUALIFICATIONS:
+                out.append(
+                    Problem(
+                        f"未知资质类别，应为：{', '.join(LIST_QUALIFICATIONS)}",
+                        f"unknown qualification kind, expected one of: {', '.join(LIST_QUALIFICATIONS)}",
+                        file, None, f"{where}.kinds[{k}]", kind,
+                    )
+                )  # fmt: skip
+    if not s.population_lists:
+        out.append(
+            Problem("至少需要一个名单版本", "at least one list version is needed", file, None,
+                    "population_lists")
+        )  # fmt: skip
     return out
 
 

@@ -183,7 +183,7 @@ def series(engine: Engine) -> tuple[list[date], dict[str, dict[date, float | Non
     m = kernels.measures_by(f, months, [None])[None]
     rows = {r["month"]: r["indicators"] for r in kernels.indicators(m, monthly())}
     out: dict[str, dict[date, float | None]] = {}
-    for ind in monthly().indicators:
+    for ind in monthly().as_of():
         out[ind.id] = {
             mo: None if rows[mo][ind.id] is None else float(rows[mo][ind.id]) for mo in months
         }

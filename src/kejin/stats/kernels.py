@@ -9,15 +9,22 @@ then evaluated from the definitions as data (:mod:`kejin.stats.definitions`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
+import numpy as np
 import polars as pl
 
-from kejin.stats.definitions import LIST_QUALIFICATIONS, MEASURES, POPULATIONS, IndicatorSet
+from kejin.stats.definitions import (
+    LIST_QUALIFICATIONS,
+    MEASURES,
+    POPULATIONS,
+    IndicatorSet,
+    monthly,
+)
 
 #: Breakdowns, and whether their key belongs to the firm (else to the loan).
 BREAKDOWNS: dict[str, str] = {
@@ -184,35 +191,63 @@ def _with_keys(rows: pl.LazyFrame, f: Frames, bys: Sequence[str]) -> pl.LazyFram
     return rows.with_columns(pl.col(keys).fill_null(NONE)) if keys else rows
 
 
-def _group_rows(rows: pl.DataFrame, by: str | None, pop: pl.DataFrame) -> pl.LazyFrame:
-    """The rows with their ``group`` for one breakdown; a firm holding two kinds is in each."""
+def _flow_groups(rows: pl.DataFrame, by: str | None) -> pl.LazyFrame:
+    """Disbursement rows with their ``group`` for one breakdown; in the qualification breakdown
+    a firm holding two kinds is in each (``mask``: the kinds it holds that month), a population
+    firm holding none (a whitelist member) in NONE."""
     lf = rows.lazy()
     if by is None:
         return lf.with_columns(group=pl.lit(TOTAL))
     if by == "qualification":
-        kinds = pop.lazy().select(_mk(), group="kind")
-        return lf.join(kinds, on="mk", how="left").with_columns(pl.col("group").fill_null(NONE))
+        parts = [
+            lf.filter((pl.col("mask") & bit) != 0).with_columns(group=pl.lit(kind))
+            for kind, bit in _KIND_BITS.items()
+        ]
+        parts.append(lf.filter(pl.col("mask") == 0).with_columns(group=pl.lit(NONE)))
+        return pl.concat(parts)
     return lf.with_columns(group=pl.col(_key_column(by)))
 
 
 @dataclass(frozen=True)
 class _Base:
-    """What every breakdown shares: status rows, disbursements, the population, months with data."""
+    """What every breakdown shares: the status rows joined to their loans once, as arrays.
+
+    Each status row is a month ``slot``, a ``firm`` code, the loan index ``li``, its balance in
+    fen, whether its firm is in the population that month (``pop_row``) and its ``combo`` (the
+    loan's guarantee type, term and classification as one digit). The population, the list
+    kinds held and whether a firm has a balance are arrays over (slot, firm) *cells*. A
+    breakdown then sums these by dense integer keys (:func:`_aggregate`): no join or hash
+    group-by runs per breakdown. ``dims`` holds each breakdown's labels by code, ``lo`` the
+    month index of slot 0.
+    """
 
     asked: list[date]
-    pop: pl.DataFrame
-    pop_keyed: pl.DataFrame
-    stock: pl.DataFrame
-    firm_stock: pl.DataFrame
+    lo: int
+    slots: int
+    n_firms: int
+    dims: dict[str, pl.Series]
+    firm_codes: dict[str, np.ndarray]
+    loan_codes: dict[str, np.ndarray]
+    kind_mask: np.ndarray
+    pop_cells: np.ndarray
+    has_balance: np.ndarray
+    li: np.ndarray
+    slot: np.ndarray
+    firm: np.ndarray
+    pop_row: np.ndarray
+    slot_kind: np.ndarray
+    bal: np.ndarray
+    bal_parts: tuple[np.ndarray, np.ndarray] | None
     flow: pl.DataFrame
     with_data: list[date]
     with_lpr: list[date]
 
 
-def _coded(f: Frames) -> Frames:
+def _coded(f: Frames) -> tuple[Frames, int]:
     """The frames with each USCC replaced by a dense integer code (only firms with a loan, a
-    qualification or a whitelist membership matter): the joins on (month, firm) run several
-    times faster on integers than on 18-character strings. The statuses carry no USCC."""
+    qualification or a whitelist membership matter), and the number of codes: every (month,
+    firm) fact is then kept in an array indexed by month slot and code rather than found by
+    joins. The statuses carry no USCC."""
     held = [f.loans.select("uscc"), f.qualifications.select("uscc")]
     if f.members is not None:  # a member with neither loan nor qualification is still counted
         held.append(f.members.select("uscc"))
@@ -221,7 +256,7 @@ def _coded(f: Frames) -> Frames:
     def code(df: pl.DataFrame) -> pl.DataFrame:
         return df.join(codes, on="uscc").drop("uscc").rename({"code": "uscc"})
 
-    return Frames(
+    coded = Frames(
         loans=code(f.loans),
         statuses=f.statuses,
         qualifications=code(f.qualifications),
@@ -231,10 +266,115 @@ def _coded(f: Frames) -> Frames:
         lpr=f.lpr,
         members=None if f.members is None else code(f.members),
     )
+    return coded, codes.height
+
+
+def _labels(values: pl.Series) -> pl.Series:
+    """A key's distinct values, sorted: a value's code is its index."""
+    return values.unique().sort()
+
+
+def _encode(values: pl.Series, labels: pl.Series) -> np.ndarray:
+    codes = pl.int_range(len(labels), eager=True, dtype=pl.Int64)
+    return values.replace_strict(labels, codes, return_dtype=pl.Int64).to_numpy()
+
+
+#: Each list kind's bit in a firm-month's kind mask (the qualification breakdown).
+_KIND_BITS = {k: 1 << i for i, k in enumerate(LIST_QUALIFICATIONS)}
+_MASKS = 1 << len(LIST_QUALIFICATIONS)
+#: Which kind-mask groups each mask adds to: every kind it holds, NONE for no kind.
+_MASK_GROUPS = np.array(
+    [[int(m & bit != 0) for bit in _KIND_BITS.values()] + [int(m == 0)] for m in range(_MASKS)],
+    dtype=np.int64,
+)
+#: A status row's kind, one digit of the keys: guarantee (0 other, 1 信用, 2 知识产权质押) × term
+#: (medium/long) × NPL class, so that every balance is one sum per key.
+_COMBOS = 12
+_C = np.arange(_COMBOS)
+_GUARANTEE, _LONG, _NPL = _C // 4, _C // 2 % 2 == 1, _C % 2 == 1
+
+
+def _combo(guarantee: pl.Expr, medium_long: pl.Expr) -> pl.Expr:
+    """The loan's part of the combo digit (the status row adds its NPL bit)."""
+    g = pl.when(guarantee == "credit").then(1).when(guarantee == "ip_pledge").then(2).otherwise(0)
+    return (g * 2 + medium_long.cast(pl.Int64)).cast(pl.Int64)
+
+
+def _held(spans: pl.DataFrame, idx: list[int], n_firms: int) -> np.ndarray:
+    """Whether some span covers each (slot, firm) cell on the slot's month end D.
+
+    Valid on D means ``valid_from ≤ D ≤ valid_to``: from the month of ``valid_from`` to the month
+    of ``valid_to`` (that month itself only when ``valid_to`` is its last day). Each span adds
+    one at its first slot and takes it back after its last (a difference array over slots), so
+    no span is expanded into months.
+    """
+    lo, hi = idx[0], idx[-1]
+    slots = hi - lo + 1
+    last = _month_index(pl.col("valid_to")) - (
+        pl.col("valid_to") != pl.col("valid_to").dt.month_end()
+    ).cast(pl.Int32)
+    s = spans.select(
+        firm=pl.col("uscc").cast(pl.Int64),
+        a=(pl.max_horizontal(_month_index(pl.col("valid_from")), pl.lit(lo, pl.Int32)) - lo).cast(
+            pl.Int64
+        ),
+        b=(pl.min_horizontal(last, pl.lit(hi, pl.Int32)) - lo).cast(pl.Int64),
+    ).filter(pl.col("a") <= pl.col("b"))
+    firm, a, b = (s[c].to_numpy() for c in ("firm", "a", "b"))
+    size = (slots + 1) * n_firms
+    diff = np.bincount(a * n_firms + firm, minlength=size) - np.bincount(
+        (b + 1) * n_firms + firm, minlength=size
+    )
+    held = np.cumsum(diff.reshape(slots + 1, n_firms), axis=0)[:slots] > 0
+    asked = set(idx)
+    held[np.array([i not in asked for i in range(lo, hi + 1)])] = False
+    return held.ravel()
+
+
+def _split(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Fen as their low 20 and high bits, as floats whose sums over every row stay integers
+    below 2**53 (so float bincounts add them exactly); None when the amounts are too large."""
+    if len(w) and len(w) * (max(abs(int(w.max())), abs(int(w.min()))) >> 20) >= 1 << 53:
+        return None
+    return (w & 0xFFFFF).astype(np.float64), (w >> 20).astype(np.float64)
+
+
+def _sums(key: np.ndarray, bins: int, w: np.ndarray, parts: tuple | None) -> np.ndarray:
+    """Exact Int64 sums of ``w`` per key (two bincounts of its :func:`_split` parts, else a
+    hash group-by)."""
+    if parts is None:
+        s = pl.DataFrame({"k": key, "w": w}).group_by("k").agg(pl.col("w").sum())
+        out = np.zeros(bins, dtype=np.int64)
+        out[s["k"].to_numpy()] = s["w"].to_numpy()
+        return out
+    low = np.bincount(key, weights=parts[0], minlength=bins).astype(np.int64)
+    high = np.bincount(key, weights=parts[1], minlength=bins).astype(np.int64)
+    return high * (1 << 20) + low
+
+
+def _counts(key: np.ndarray, bins: int, w: np.ndarray | None = None) -> np.ndarray:
+    return np.bincount(key, weights=w, minlength=bins).astype(np.int64)
+
+
+def _distinct_firms(group: np.ndarray, firm: np.ndarray, n_groups: int, n_firms: int) -> np.ndarray:
+    """Distinct firms per group code, from a bitmap of (group, firm) when it fits in memory,
+    else by hashing."""
+    if n_groups * n_firms <= 1 << 30:
+        seen = np.zeros(n_groups * n_firms, dtype=np.bool_)
+        seen[group * n_firms + firm] = True
+        return seen.reshape(n_groups, n_firms).sum(axis=1).astype(np.int64)
+    s = pl.DataFrame({"g": group, "firm": firm}).unique().group_by("g").agg(n=pl.len())
+    out = np.zeros(n_groups, dtype=np.int64)
+    out[s["g"].to_numpy()] = s["n"].to_numpy()
+    return out
 
 
 def _base(
-    f: Frames, months: Sequence[date], bys: Sequence[str | None], variant: str = "list"
+    f: Frames,
+    months: Sequence[date],
+    bys: Sequence[str | None],
+    variant: str = "list",
+    kinds_on: Callable[[date], Sequence[str]] | None = None,
 ) -> _Base:
     for by in bys:
         if by is not None and by not in BREAKDOWNS:
@@ -243,72 +383,95 @@ def _base(
         raise ValueError(f"unknown population {variant!r}")
     if variant == "whitelist" and f.members is None:
         raise ValueError("the whitelist-based population needs the members frame")
-    f = _coded(f)
+    f, n_firms = _coded(f)
+    n_firms = max(n_firms, 1)
     asked = sorted({month_start(m) for m in months})
     every = sorted(
         set(asked) | {shift_months(m, -12) for m in asked} | {shift_months(m, -1) for m in asked}
     )
-    pop = population(f.qualifications, every)
+    idx = sorted({m.year * 12 + m.month - 1 for m in every})
+    lo, slots = idx[0], idx[-1] - idx[0] + 1
+
+    # The population and the list kinds each firm holds, as arrays over (slot, firm) cells.
+    kind_mask = np.zeros(slots * n_firms, dtype=np.int64)
+    quals = f.qualifications
+    for kind, bit in _KIND_BITS.items():
+        kind_mask[_held(quals.filter(pl.col("kind") == kind), idx, n_firms)] |= bit
+    # Only the kinds on the list in effect on each month end count (the list may change).
+    on_list = kinds_on or monthly().kinds_on
+    allowed = np.array(
+        [
+            sum(_KIND_BITS[k] for k in set(on_list(month_end(shift_months(every[0], i)))))
+            for i in range(slots)
+        ],
+        dtype=np.int64,
+    )
+    kind_mask.reshape(slots, n_firms)[...] &= allowed[:, None]
     if variant == "whitelist":
         assert f.members is not None
-        pop_firms = whitelist_population(f.members, every).unique()
+        in_pop = _held(f.members, idx, n_firms)
         # The qualification breakdown of the whitelist population: the list kinds its members hold.
-        pop = pop.join(pop_firms, on=["month", "uscc"], how="semi")
+        kind_mask *= in_pop
     else:
-        pop_firms = pop.select("month", "uscc").unique()
-    pop_firms = pop_firms.with_columns(_mk())
-    flagged = pop_firms.lazy().select("mk", pop=pl.lit(True))
+        in_pop = kind_mask != 0
+
     named = [b for b in bys if b is not None]
-    loans = f.loans.lazy().with_columns(
+    firm_keyed = [b for b in named if BREAKDOWNS[b] == "firm" and b != "qualification"]
+    loan_keyed = [b for b in named if BREAKDOWNS[b] == "loan"]
+    dims: dict[str, pl.Series] = {}
+    firm_codes: dict[str, np.ndarray] = {}
+    if firm_keyed:
+        every_firm = pl.LazyFrame(
+            {"uscc": pl.int_range(n_firms, eager=True, dtype=f.loans.schema["uscc"])}
+        )
+        keyed = _with_keys(every_firm, f, firm_keyed).collect().sort("uscc")
+        for b in firm_keyed:
+            dims[b] = _labels(keyed[_key_column(b)])
+            firm_codes[b] = _encode(keyed[_key_column(b)], dims[b])
+
+    loans = f.loans.with_columns(
         amount_fen=_fen("amount"),
         rate_m=(pl.col("rate") * 1_000_000).cast(pl.Int64),
         medium_long=pl.col("maturity_on") > pl.col("disbursed_on").dt.offset_by("12mo"),
         long_lpr=pl.col("maturity_on")
         > pl.col("disbursed_on").dt.offset_by(f"{LONG_LPR_MONTHS}mo"),
+    ).with_row_index("li")
+    loan_firm = loans["uscc"].cast(pl.Int64).to_numpy()
+    loan_combo = (
+        loans.select(_combo(pl.col("guarantee_type"), pl.col("medium_long"))).to_series().to_numpy()
     )
-    statuses = f.statuses.lazy().filter(pl.col("month").is_in(every))
+    loan_codes: dict[str, np.ndarray] = {}
+    if loan_keyed:
+        # A join need not keep the rows' order: back in loan order, to index by ``li``.
+        lk = _with_keys(loans.lazy(), f, loan_keyed).collect().sort("li")
+        for b in loan_keyed:
+            dims[b] = _labels(lk[_key_column(b)])
+            loan_codes[b] = _encode(lk[_key_column(b)], dims[b])
+
     # Balances: a loan has a balance in a month only through its status row for that month.
-    stock = (
-        statuses.select(
-            "contract_no",
-            "month",
-            bal=_fen("balance"),
-            npl=pl.col("classification").is_in(NPL_CLASSES),
-        )
-        .join(
-            loans.select(
+    statuses = f.statuses.lazy().filter(pl.col("month").is_in(every))
+    rows, data = pl.collect_all(
+        [
+            statuses.select(
                 "contract_no",
-                "uscc",
-                "institution_id",
-                "product_id",
-                "guarantee_type",
-                "medium_long",
-            ),
-            on="contract_no",
-        )
-        .with_columns(_mk())
-        .join(flagged, on="mk", how="left")
-        .select(
-            "mk",
-            "month",
-            "uscc",
-            "institution_id",
-            "product_id",
-            "bal",
-            pop=pl.col("pop").fill_null(False),
-            credit_bal=pl.when(pl.col("guarantee_type") == "credit").then("bal").otherwise(0),
-            ml_bal=pl.when("medium_long").then("bal").otherwise(0),
-            npl_bal=pl.when("npl").then("bal").otherwise(0),
-            ip_bal=pl.when(pl.col("guarantee_type") == "ip_pledge").then("bal").otherwise(0),
-        )
+                slot=(_month_index(pl.col("month")) - lo).cast(pl.Int64),
+                bal=_fen("balance"),
+                npl=pl.col("classification").is_in(NPL_CLASSES),
+            )
+            .join(loans.lazy().select("contract_no", "li"), on="contract_no")
+            .drop("contract_no"),
+            statuses.select(pl.col("month").unique()),
+        ]
     )
-    # Firm-keyed breakdowns need only each firm's month: one row per firm and month, not per loan.
-    firm_stock = stock.group_by("mk").agg(
-        pl.col("bal", "credit_bal", "ml_bal", "npl_bal", "ip_bal").sum(),
-        pl.col("month", "uscc", "pop").first(),
-    )
+    li = rows["li"].to_numpy().astype(np.int64)
+    slot, bal = rows["slot"].to_numpy(), rows["bal"].to_numpy()
+    firm = loan_firm[li]
+    row_cells = slot * n_firms + firm
+    has_balance = np.zeros(slots * n_firms, dtype=np.bool_)
+    has_balance[row_cells[bal > 0]] = True
+    pop_row = in_pop[row_cells]
+
     # Flows: loans of population firms disbursed in the month, first and last day included.
-    first = loans.group_by("uscc").agg(first_on=pl.col("disbursed_on").min())
     lpr = (
         pl.LazyFrame(schema={"month": pl.Date, "lpr_1y": pl.Int64, "lpr_5y": pl.Int64})
         if f.lpr is None
@@ -317,103 +480,128 @@ def _base(
             *[(pl.col(c) * 1_000_000).cast(pl.Int64).alias(c) for c in ("lpr_1y", "lpr_5y")],
         )
     )
-    flow = (
-        loans.select(
-            "uscc",
-            "institution_id",
-            "product_id",
-            "amount_fen",
-            "rate_m",
-            "disbursed_on",
-            "long_lpr",
+    lent_in = (
+        loans.lazy()
+        .with_columns(
+            first_on=pl.col("disbursed_on").min().over("uscc"),
+            month=pl.col("disbursed_on").dt.month_start(),
         )
-        .with_columns(month=pl.col("disbursed_on").dt.month_start())
         .filter(pl.col("month").is_in(every))
-        .with_columns(_mk())
-        .join(flagged, on="mk", how="inner")
-        .join(first, on="uscc")
+        .with_columns(
+            cell=(_month_index(pl.col("month")) - lo).cast(pl.Int64) * n_firms
+            + pl.col("uscc").cast(pl.Int64)
+        )
+        .collect()
+    )
+    flow_cells = lent_in["cell"].to_numpy()
+    flow = (
+        lent_in.with_columns(mask=pl.Series(kind_mask[flow_cells]))
+        .filter(pl.Series(in_pop[flow_cells]))
+        .lazy()
         .join(lpr, on="month", how="left")
         .with_columns(
             spread_m=pl.col("rate_m")
             - pl.when("long_lpr").then(pl.col("lpr_5y")).otherwise(pl.col("lpr_1y"))
         )
     )
-    firm_keyed = [b for b in named if BREAKDOWNS[b] == "firm" and b != "qualification"]
-    loan_keyed = [b for b in named if BREAKDOWNS[b] == "loan"]
-    pop_keyed, stock, firm_stock, flow, data = pl.collect_all(
-        [
-            _with_keys(pop_firms.lazy(), f, firm_keyed),
-            _with_keys(stock, f, loan_keyed) if loan_keyed else pl.LazyFrame(),
-            _with_keys(firm_stock, f, firm_keyed),
-            _with_keys(flow, f, named),
-            statuses.select(pl.col("month").unique()),
-        ]
-    )
-    lpr_months = [] if f.lpr is None else f.lpr["month"].to_list()
+    flow = _with_keys(flow, f, named).collect()
     return _Base(
-        asked, pop, pop_keyed, stock, firm_stock, flow, data["month"].to_list(), lpr_months
+        asked=asked,
+        lo=lo,
+        slots=slots,
+        n_firms=n_firms,
+        dims=dims,
+        firm_codes=firm_codes,
+        loan_codes=loan_codes,
+        kind_mask=kind_mask,
+        pop_cells=np.flatnonzero(in_pop),
+        has_balance=has_balance,
+        li=li,
+        slot=slot,
+        firm=firm,
+        pop_row=pop_row,
+        # (slot, in the population, combo) as one number: a breakdown's key adds its group.
+        slot_kind=(slot * 2 + pop_row) * _COMBOS + loan_combo[li] * 2 + rows["npl"].to_numpy(),
+        bal=bal,
+        bal_parts=_split(bal),
+        flow=flow,
+        with_data=data["month"].to_list(),
+        with_lpr=[] if f.lpr is None else f.lpr["month"].to_list(),
     )
 
 
-#: Each list kind's bit in a firm-month's kind mask (the qualification breakdown).
-_KIND_BITS = {k: 1 << i for i, k in enumerate(LIST_QUALIFICATIONS)}
+def _stock(b: _Base, by: str | None) -> pl.DataFrame:
+    """The balances and borrowers (and, firm-keyed, the population firms) of one breakdown by
+    (month, group), from dense keys over the status rows and the population cells."""
+    per_loan = by is not None and BREAKDOWNS[by] == "loan"
+    pc_firm, pc_slot = b.pop_cells % b.n_firms, b.pop_cells // b.n_firms
+    if by is None:
+        n, g_row, g_pop, labels = 1, 0, 0, [TOTAL]
+    elif by == "qualification":
+        n = _MASKS
+        g_row = b.kind_mask[b.slot * b.n_firms + b.firm]
+        g_pop = b.kind_mask[b.pop_cells]
+        labels = [*LIST_QUALIFICATIONS, NONE]
+    elif per_loan:
+        n, g_row, g_pop = len(b.dims[by]), b.loan_codes[by][b.li], 0
+        labels = b.dims[by].to_list()
+    else:
+        codes = b.firm_codes[by]
+        n, g_row, g_pop = len(b.dims[by]), codes[b.firm], codes[pc_firm]
+        labels = b.dims[by].to_list()
+    bins = b.slots * n
+    # Keys group-major: (group, slot, in population, combo), one multiply-add per row.
+    key = b.slot_kind if n == 1 else g_row * (b.slots * 2 * _COMBOS) + b.slot_kind
+    span = bins * 2 * _COMBOS
+    s = _sums(key, span, b.bal, b.bal_parts).reshape(n, b.slots, 2, _COMBOS).swapaxes(0, 1)
+    rows = _counts(key, span).reshape(n, b.slots, 2 * _COMBOS).sum(axis=2).T
+    inside = s[:, :, 1, :]
+    cols = {
+        "all_balance": s.sum(axis=(2, 3)),
+        "balance": inside.sum(axis=2),
+        "credit_balance": inside[:, :, _GUARANTEE == 1].sum(axis=2),
+        "medium_long_balance": inside[:, :, _LONG].sum(axis=2),
+        "npl_balance": inside[:, :, _NPL].sum(axis=2),
+        "ip_pledge_balance": inside[:, :, _GUARANTEE == 2].sum(axis=2),
+        "all_npl_balance": s[:, :, :, _NPL].sum(axis=(2, 3)),
+        "rows": rows,
+    }
+    if per_loan:
+        lent = b.pop_row & (b.bal > 0)
+        group_row = b.slot[lent] * n + g_row[lent]
+        cols["borrowers"] = _distinct_firms(group_row, b.firm[lent], bins, b.n_firms)
+        cols["borrowers"] = cols["borrowers"].reshape(b.slots, n)
+        cols["firms"] = np.zeros((b.slots, n), dtype=np.int64)
+    else:
+        group_pop = pc_slot * n + g_pop
+        cols["borrowers"] = _counts(group_pop, bins, b.has_balance[b.pop_cells]).reshape(b.slots, n)
+        cols["firms"] = _counts(group_pop, bins).reshape(b.slots, n)
+    if by == "qualification":  # each mask's sums added to every kind it holds
+        cols = {c: v @ _MASK_GROUPS for c, v in cols.items()}
+    present = (cols["rows"] > 0) | (cols["firms"] > 0)
+    at_slot, at_group = np.nonzero(present)
+    out = pl.DataFrame(
+        {
+            "slot": at_slot.astype(np.int64),
+            "group": pl.Series(labels).gather(at_group),
+            **{c: v[present] for c, v in cols.items() if c != "rows"},
+        }
+    ).with_columns(_slot_month(b.lo))
+    return out.drop("slot") if not per_loan else out.drop("slot", "firms")
 
 
-def _kind_masks(pop: pl.DataFrame) -> pl.LazyFrame:
-    """(mk, mask): the list kinds each firm holds in each month, as bits of one integer."""
-    return (
-        pop.lazy()
-        .select(_mk(), bit=pl.col("kind").replace_strict(_KIND_BITS, return_dtype=pl.Int32))
-        .group_by("mk")
-        .agg(mask=pl.col("bit").sum())
-    )
-
-
-def _by_kind(rows: pl.LazyFrame, masks: pl.LazyFrame, aggs: list[pl.Expr]) -> pl.LazyFrame:
-    """Additive measures of firm-month rows by qualification kind: aggregated per kind mask
-    first (a handful of masks rather than a row per firm, month and kind), then each mask's sums
-    added to every kind it holds; a firm-month holding no list kind is in NONE."""
-    per_mask = (
-        rows.join(masks, on="mk", how="left")
-        .with_columns(pl.col("mask").fill_null(0))
-        .group_by("month", "mask")
-        .agg(aggs)
-    )
-    names = [e.meta.output_name() for e in aggs]
-    parts = [
-        per_mask.filter((pl.col("mask") & bit) != 0).with_columns(group=pl.lit(kind))
-        for kind, bit in _KIND_BITS.items()
-    ]
-    parts.append(per_mask.filter(pl.col("mask") == 0).with_columns(group=pl.lit(NONE)))
-    return pl.concat(parts).group_by("month", "group").agg(pl.col(names).sum())
+def _slot_month(lo: int) -> pl.Expr:
+    m = pl.col("slot") + lo
+    return pl.date(m // 12, m % 12 + 1, 1).alias("month")
 
 
 def _aggregate(b: _Base, by: str | None) -> pl.DataFrame:
-    # Loan-keyed breakdowns aggregate loans (a firm may count in several groups); the others one
-    # row per firm and month, where a borrower is a row.
-    per_loan = by is not None and BREAKDOWNS[by] == "loan"
-    rows = b.stock if per_loan else b.firm_stock
-    masks = _kind_masks(b.pop) if by == "qualification" else None
-    stock_aggs = [
-        pl.col("bal").sum().alias("all_balance"),
-        pl.col("bal").filter("pop").sum().alias("balance"),
-        pl.col("credit_bal").filter("pop").sum().alias("credit_balance"),
-        pl.col("ml_bal").filter("pop").sum().alias("medium_long_balance"),
-        pl.col("npl_bal").filter("pop").sum().alias("npl_balance"),
-        pl.col("ip_bal").filter("pop").sum().alias("ip_pledge_balance"),
-        pl.col("npl_bal").sum().alias("all_npl_balance"),
-        (
-            pl.col("uscc").filter(pl.col("pop") & (pl.col("bal") > 0)).n_unique()
-            if per_loan
-            else (pl.col("pop") & (pl.col("bal") > 0)).sum()
-        ).alias("borrowers"),
-    ]
-    if masks is not None:
-        stock = _by_kind(rows.lazy(), masks, stock_aggs)
-    else:
-        stock = _group_rows(rows, by, b.pop).group_by("month", "group").agg(stock_aggs)
+    firm_keyed = by is not None and BREAKDOWNS[by] == "firm"
+    stock = _stock(b, by)
+    if not firm_keyed:
+        stock = stock.drop("firms", strict=False)
     flow = (
-        _group_rows(b.flow, by, b.pop)
+        _flow_groups(b.flow, by)
         .group_by("month", "group")
         .agg(
             new_amount=pl.col("amount_fen").sum(),
@@ -425,18 +613,7 @@ def _aggregate(b: _Base, by: str | None) -> pl.DataFrame:
             new_amount_spread=(pl.col("amount_fen").cast(pl.Int128) * pl.col("spread_m")).sum(),
         )
     )
-    firm_keyed = by is not None and BREAKDOWNS[by] == "firm"
-    out = stock.join(flow, on=["month", "group"], how="full", coalesce=True)
-    if firm_keyed:
-        firms = (
-            _by_kind(b.pop_keyed.lazy(), masks, [pl.len().cast(pl.Int64).alias("firms")])
-            if masks is not None
-            else _group_rows(b.pop_keyed, by, b.pop)
-            .group_by("month", "group")
-            .agg(firms=pl.len().cast(pl.Int64))
-        )
-        out = out.join(firms, on=["month", "group"], how="full", coalesce=True)
-    raw = out.collect()
+    raw = stock.lazy().join(flow, on=["month", "group"], how="full", coalesce=True).collect()
 
     # A month reports every group present then, a month or a year earlier (a bank whose loans
     # were all repaid still shows its fall), and the whole always.
@@ -452,7 +629,9 @@ def _aggregate(b: _Base, by: str | None) -> pl.DataFrame:
         .filter(pl.col("month").is_in(b.asked))
         .unique()
     )
-    totals = b.pop_keyed.group_by("month").agg(pop_total=pl.col("uscc").n_unique().cast(pl.Int64))
+    totals = pl.DataFrame(
+        {"slot": np.arange(b.slots), "pop_total": _counts(b.pop_cells // b.n_firms, b.slots)}
+    ).select(_slot_month(b.lo), "pop_total")
     res = (
         keys.join(raw, on=["month", "group"], how="left")
         .join(totals, on="month", how="left")
@@ -493,14 +672,22 @@ def measures_by(
     months: Sequence[date],
     bys: Sequence[str | None],
     population: str = "list",
+    kinds_on: Callable[[date], Sequence[str]] | None = None,
 ) -> dict[str | None, pl.DataFrame]:
-    """:func:`measures` for several breakdowns, sharing the joins and the population."""
-    b = _base(f, months, bys, population)
+    """:func:`measures` for several breakdowns, sharing the joins and the population.
+
+    ``kinds_on`` gives the list-based population's kinds in effect on a date (default: the
+    shipped definitions' ``population_lists``)."""
+    b = _base(f, months, bys, population, kinds_on)
     return {by: _aggregate(b, by) for by in bys}
 
 
 def measures(
-    f: Frames, months: Sequence[date], by: str | None = None, population: str = "list"
+    f: Frames,
+    months: Sequence[date],
+    by: str | None = None,
+    population: str = "list",
+    kinds_on: Callable[[date], Sequence[str]] | None = None,
 ) -> pl.DataFrame:
     """One row per (month, group) with every measure of :data:`MEASURES` (money in fen).
 
@@ -509,7 +696,7 @@ def measures(
     has no status rows. ``population`` is ``list`` (the seven qualification kinds) or
     ``whitelist`` (members of the whitelist on D, from ``Frames.members``).
     """
-    return measures_by(f, months, [by], population)[by]
+    return measures_by(f, months, [by], population, kinds_on)[by]
 
 
 def _value(ind_kind: str, num: object, den: object) -> Fraction | int | None:
@@ -540,10 +727,14 @@ def _present(unit: str, v: Fraction | int | None) -> object:
 def indicators(m: pl.DataFrame, defs: IndicatorSet) -> list[dict[str, object]]:
     """Each (month, group) row's indicators by id, in definition order, from its measures."""
     out = []
+    in_effect: dict[date, list] = {}
     for row in m.iter_rows(named=True):
         exact: dict[str, Fraction | int | None] = {}
         shown: dict[str, object] = {}
-        for ind in defs.indicators:
+        d = month_end(row["month"])
+        if d not in in_effect:  # each month with the definitions in effect on its month end
+            in_effect[d] = defs.as_of(d)
+        for ind in in_effect[d]:
             fm = ind.formula
             if fm.kind == "gap_pp":
                 a, b = exact.get(fm.numerator), exact.get(fm.denominator or "")

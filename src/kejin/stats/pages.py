@@ -89,7 +89,11 @@ def stats_page(
     }
     if chosen is None:
         return render(request, "stats.html", ctx)
-    defs = service.definitions()
+    try:  # the definitions in effect on the month's end (a bad month is refused below)
+        on = kernels.month_end(service.parse_month(chosen))
+    except KejinError:
+        on = None
+    defs = service.definitions(on)
     if ind not in defs:
         ind = "tech_loan_balance"
     try:
@@ -102,6 +106,7 @@ def stats_page(
         )
         return render(request, "stats.html", ctx, status=400)
     overall, part = reports[None], reports[by]
+    service.log_flag_read(s, p, overall)
     names = institution_names(eng)
     key = "label_en" if lang == "en" else "label_zh"
     rows = [
@@ -170,8 +175,9 @@ def stats_book(
     """The month's statistics book as a download (charts embedded in its last sheet)."""
     with tempfile.TemporaryDirectory(prefix="kejin-book-") as tmp:
         out = Path(tmp) / f"stats-{month}.xlsx"
-        build(engine_of(s), month, out, population, Path(tmp) / "charts")
+        made = build(engine_of(s), month, out, population, Path(tmp) / "charts")
         body = out.read_bytes()
+    service.log_flag_read(s, p, made)
     return Response(
         body,
         media_type=XLSX,

@@ -42,7 +42,9 @@ def month(
     p: Principal = permit("stats.monthly"),
     s: Session = TX,
 ) -> Any:
-    return service.month_report(engine_of(s), month, by, population)
+    report = service.month_report(engine_of(s), month, by, population)
+    service.log_flag_read(s, p, report)
+    return report
 
 
 @router.get("/trend", summary="指标趋势 / the indicators month by month")

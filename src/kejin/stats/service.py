@@ -15,13 +15,16 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy.orm import Session
 
+from kejin.access.rules import Principal
+from kejin.access.service import log
 from kejin.errors import Problem, ValidationError
 from kejin.frames import read_frame
 from kejin.lending.tables import Loan, LoanStatus, Product
 from kejin.registry.tables import DataPull, Enterprise, Qualification
 from kejin.stats import kernels
-from kejin.stats.definitions import LIST_QUALIFICATIONS, POPULATIONS, monthly
+from kejin.stats.definitions import POPULATIONS, monthly
 from kejin.stats.tables import LprRate
 from kejin.vocab import QUALIFICATION_KINDS
 from kejin.whitelist.tables import WhitelistEntry, WhitelistVersion
@@ -206,8 +209,10 @@ def _check_population(population: str) -> None:
         )
 
 
-def population_text(population: str) -> dict[str, str]:
-    """The population a figure is computed over, in words (zh, en)."""
+def population_text(population: str, on: date | None = None) -> dict[str, str]:
+    """The population a figure is computed over, in words (zh, en): the list in effect on
+    ``on`` (default: the latest list)."""
+    kinds = monthly().kinds_on(on or date.max)
     if population == "whitelist":
         return {
             "zh": "统计日在册的科技企业白名单企业（每户计一次）",
@@ -215,14 +220,15 @@ def population_text(population: str) -> dict[str, str]:
         }
     return {
         "zh": "统计日持有下列有效资质之一的企业（每户计一次）："
-        + "、".join(QUALIFICATION_KINDS[k].zh for k in LIST_QUALIFICATIONS),
+        + "、".join(QUALIFICATION_KINDS[k].zh for k in kinds),
         "en": "firms holding on the date at least one valid qualification of: "
-        + ", ".join(QUALIFICATION_KINDS[k].en for k in LIST_QUALIFICATIONS),
+        + ", ".join(QUALIFICATION_KINDS[k].en for k in kinds),
     }
 
 
-def definitions() -> dict[str, dict[str, Any]]:
-    """Each indicator's labels, unit, population, formula, source and date of effect."""
+def definitions(on: date | None = None) -> dict[str, dict[str, Any]]:
+    """Each indicator's labels, unit, population, formula, source and date of effect: the
+    versions in effect on ``on`` (default: the latest)."""
     return {
         i.id: {
             "label_zh": i.label_zh,
@@ -233,8 +239,25 @@ def definitions() -> dict[str, dict[str, Any]]:
             "source": i.source.model_dump(),
             "effective_from": i.effective_from.isoformat(),
         }
-        for i in monthly().indicators
+        for i in monthly().as_of(on)
     }
+
+
+def log_flag_read(session: Session, p: Principal, report: dict[str, Any]) -> None:
+    """The first-loan flag check names firms (USCCs) and their contracts: handing it to a reader
+    (page, API, book) is an enterprise-data read, audited like any other (the contracts and
+    firms read go into the event's digest)."""
+    flags = report["first_time_flag_disagreements"]
+    log(
+        session,
+        p,
+        "stats.flags.read",
+        "stats_month",
+        report["month"],
+        after=[[r["contract_no"], r["uscc"]] for r in flags],
+        detail={"loans": len(flags), "firms": len({r["uscc"] for r in flags})},
+        durable=False,
+    )
 
 
 def month_report(
@@ -265,7 +288,7 @@ def month_reports(
         "date": kernels.month_end(month).isoformat(),
         "data_as_of": as_of,
         "population_basis": population,
-        "population": population_text(population),
+        "population": population_text(population, kernels.month_end(month)),
         "lpr": None
         if lpr is None or lpr.is_empty()
         else {"lpr_1y": lpr["lpr_1y"][0], "lpr_5y": lpr["lpr_5y"][0]},
@@ -277,7 +300,7 @@ def month_reports(
              "first_disbursed_on": r["first_disbursed_on"].isoformat()}
             for r in kernels.flag_disagreements(f, month).to_dicts()
         ],
-        "definitions": definitions(),
+        "definitions": definitions(kernels.month_end(month)),
     }  # fmt: skip
     out: dict[str | None, dict[str, Any]] = {}
     for by in bys:
@@ -311,14 +334,14 @@ def series(
     return {
         "through": f"{through:%Y-%m}",
         "population_basis": population,
-        "population": population_text(population),
+        "population": population_text(population, kernels.month_end(through)),
         "by": by,
         "months": [f"{d:%Y-%m}" for d in have],
         "rows": [
             {"month": f"{r['month']:%Y-%m}", "group": r["group"], "indicators": r["indicators"]}
             for r in rows
         ],
-        "definitions": definitions(),
+        "definitions": definitions(kernels.month_end(through)),
     }
 
 

@@ -194,7 +194,9 @@ def uscc_codes(region_idx: np.ndarray, serial: np.ndarray) -> np.ndarray:
     return chars.view("S18").ravel()
 
 
-def _firms(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+def _firms(
+    rng: np.random.Generator, n: int, first: int = 0, serial_offset: int | None = None
+) -> dict[str, np.ndarray]:
     """Stage, chain, region, age and the two latent traits of every firm."""
     stage = rng.choice(4, size=n, p=STAGE_SHARE)
     chain = rng.choice(len(CHAIN_IDS), size=n, p=CHAIN_SHARE)
@@ -205,8 +207,12 @@ def _firms(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     z_i = e1 + STAGE_SHIFT_I[stage]
     z_c = RHO * e1 + np.sqrt(1 - RHO**2) * e2 + STAGE_SHIFT_C[stage]
     # Serials: a seeded affine map of the firm number, distinct for n < 31**8.
+    # ``first``/``serial_offset``: a region written in parts numbers its firms on from the
+    # parts before, all with one offset, so codes stay distinct across parts.
     offset = int(rng.integers(0, 31**8))
-    serial = (np.arange(n, dtype=np.int64) * 528_282_514_393 + offset) % (31**8)
+    if serial_offset is not None:
+        offset = serial_offset
+    serial = ((np.arange(n, dtype=np.int64) + first) * 528_282_514_393 + offset) % (31**8)
     firms = {
         "stage": stage,
         "chain": chain,
@@ -805,7 +811,14 @@ def _month_index(days: np.ndarray) -> np.ndarray:
     return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) + 1970 * 12
 
 
-def generate(firms: int, seed: int, as_of: dt.date = AS_OF, years: int = 3) -> Region:
+def generate(
+    firms: int,
+    seed: int,
+    as_of: dt.date = AS_OF,
+    years: int = 3,
+    first: int = 0,
+    serial_offset: int | None = None,
+) -> Region:
     """Generate the whole region as frames keyed by table name, in foreign-key order.
 
     Pure: no database, no clock. The same ``(firms, seed, as_of, years)`` gives identical frames.
@@ -816,7 +829,7 @@ def generate(firms: int, seed: int, as_of: dt.date = AS_OF, years: int = 3) -> R
         raise ValueError("years must be at least 1")
     rng = np.random.default_rng(seed)
     pull_of = {d: i + 1 for i, d in enumerate(PULL_DEPARTMENTS)}
-    f = _firms(rng, firms)
+    f = _firms(rng, firms, first, serial_offset)
     f["founded"] = _founded_days(f, as_of)
     indicators, last = _indicators(rng, f, as_of, years)
     ent = _enterprise_frame(rng, f, last, as_of, pull_of["amr"])

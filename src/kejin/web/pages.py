@@ -55,6 +55,7 @@ add_rules(
     [
         Rule("page.bank", "bank_officer", "region"),
         Rule("page.enterprise", "enterprise_user", "region"),
+        Rule("page.investor", "investor", "region"),
     ]
 )
 
@@ -64,6 +65,7 @@ HOME = {
     "auditor": "/dashboard",
     "bank_officer": "/bank",
     "enterprise_user": "/enterprise",
+    "investor": "/investor/market",
 }
 
 

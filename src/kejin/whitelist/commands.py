@@ -27,28 +27,42 @@ def refresh_cmd(
         "without it, a system batch run",
     ),
     json: bool = typer.Option(False, "--json", help="JSON 输出 / JSON output"),
+    engine_name: str = typer.Option(
+        "local",
+        "--engine",
+        help="local（本机）或 spark（读 --snapshot）/ local or spark (reads --snapshot)",
+    ),
+    snapshot: Path | None = typer.Option(
+        None, "--snapshot", help="kejin export snapshot 的目录 / a kejin export snapshot directory"
+    ),
+    master: str | None = typer.Option(
+        None, "--master", help="Spark master（默认 local[2]）/ Spark master (default local[2])"
+    ),
 ) -> None:
     """按规则刷新白名单，生成新版本 / Apply the rules and store a new version.
 
     With ``--who`` the refresh is that person's act, as the web's button (gov_admin). Without,
     it is a scheduled batch run recorded as the ``system`` principal. Either way the version
-    and its audit record commit together.
+    and its audit record commit together. ``--engine spark --snapshot DIR`` reads the registry
+    from a snapshot and runs the same kernel on Spark (docs/scale.md).
     """
     from kejin.access.acting import acting, system_event
     from kejin.console import console, get_engine
     from kejin.db import transaction
     from kejin.errors import parse_date
+    from kejin.scale.commands import check_engine
     from kejin.whitelist import routes as _rules  # noqa: F401  (the whitelist's rules)
     from kejin.whitelist.service import refresh, refresh_by, refresh_sentence
 
+    check_engine(engine_name, snapshot)
     date = parse_date(as_of, "as_of") if as_of else None
     engine = get_engine()
     if who is not None:
         with acting(engine, who) as (s, p):
-            res = refresh_by(s, engine, p, date, rules, run)
+            res = refresh_by(s, engine, p, date, rules, run, snapshot, master)
     else:
         with transaction(engine) as s:
-            res = refresh(engine, date, rules, run, "system", session=s)
+            res = refresh(engine, date, rules, run, "system", s, snapshot, master)
             system_event(s, "whitelist.refresh", "whitelist_version", res["version"], after=res)
     if json:
         print_json(res)

@@ -19,13 +19,13 @@ from kejin.access.rules import Principal, authorize
 from kejin.asof import data_date
 from kejin.db import joined, transaction
 from kejin.errors import NotFoundError, Problem, ValidationError
-from kejin.frames import read_frame, write_frame
+from kejin.frames import read_frame, table_schema, write_frame
 from kejin.lending.tables import Institution, Loan, LoanStatus
 from kejin.points.service import latest_run, run_results
 from kejin.points.tables import ScoreRun
 from kejin.registry.tables import AnnualIndicator, Enterprise, Qualification
 from kejin.whitelist import kernels
-from kejin.whitelist.rules import load_rules
+from kejin.whitelist.rules import Rules, load_rules
 from kejin.whitelist.tables import WhitelistEntry, WhitelistPush, WhitelistVersion
 
 FORMATS = ("xlsx", "csv", "json")
@@ -35,51 +35,22 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
-def gather(
-    engine: Engine, as_of: dt.date, points_system: str, run_id: int | None
-) -> dict[str, Any]:
-    """Read every frame the refresh kernel needs, as of ``as_of``."""
-    ai = AnnualIndicator.__table__
-    with engine.connect() as conn:
-        firms = read_frame(
-            conn,
-            Enterprise.__table__,
-            [
-                "uscc",
-                "name",
-                "stage",
-                "industry_chain",
-                "region_code",
-                "listing_board",
-                "dishonest",
-                "deregistered",
-                "abnormal_operation",
-            ],
-        )
-        quals = read_frame(
-            conn, Qualification.__table__, ["uscc", "kind", "valid_from", "valid_to"]
-        )
-        year = conn.execute(
-            select(func.max(AnnualIndicator.year)).where(AnnualIndicator.year <= as_of.year)
-        ).scalar()
-        fields = ["uscc", "staff", "rd_staff", "revenue", "total_assets", "rd_expense", "total_cost",
-                  "invention_patents", "pct_applications", "utility_patents", "design_patents",
-                  "software_copyrights", "tax_credit_grade"]  # fmt: skip
-        indicators = (
-            read_frame(conn, ai, fields, where=f"year = {int(year)}")
-            if year
-            else pl.DataFrame(
-                schema={f: pl.Float64 for f in fields}
-                | {"uscc": pl.String, "tax_credit_grade": pl.String}
-            )
-        )
-        loans = read_frame(conn, Loan.__table__, ["contract_no", "uscc"])
-        status = read_frame(
-            conn,
-            LoanStatus.__table__,
-            ["contract_no", "month", "balance", "days_past_due"],
-            where=f"month <= '{as_of.isoformat()}'",
-        )
+FIRM_COLUMNS = ["uscc", "name", "stage", "industry_chain", "region_code", "listing_board",
+                "dishonest", "deregistered", "abnormal_operation"]  # fmt: skip
+QUAL_COLUMNS = ["uscc", "kind", "valid_from", "valid_to"]
+INDICATOR_COLUMNS = ["uscc", "staff", "rd_staff", "revenue", "total_assets", "rd_expense",
+                     "total_cost", "invention_patents", "pct_applications", "utility_patents",
+                     "design_patents", "software_copyrights", "tax_credit_grade"]  # fmt: skip
+LOAN_COLUMNS = ["contract_no", "uscc"]
+STATUS_COLUMNS = ["contract_no", "month", "balance", "days_past_due"]
+POINTS_SCHEMA = {"uscc": pl.String, "total": pl.Float64, "list_id": pl.String}
+
+
+def points_of(
+    engine: Engine, points_system: str, run_id: int | None
+) -> tuple[int | None, pl.DataFrame]:
+    """The points run the rules read (``run_id``, else the latest of ``points_system``; none
+    when there is no run yet) and its totals and lists."""
     if run_id is None:
         try:
             run = latest_run(engine, points_system)
@@ -95,14 +66,53 @@ def gather(
                     [Problem("不存在", "not found", field="run", value=run_id)],
                 )
             s.expunge(run)
-    points = (
-        run_results(engine, run.id).select("uscc", "total", "list_id")
-        if run is not None
-        else pl.DataFrame(schema={"uscc": pl.String, "total": pl.Float64, "list_id": pl.String})
-    )
+    if run is None:
+        return None, pl.DataFrame(schema=POINTS_SCHEMA)
+    return run.id, run_results(engine, run.id).select(*POINTS_SCHEMA)
+
+
+def gather(
+    engine: Engine, as_of: dt.date, points_system: str, run_id: int | None
+) -> dict[str, Any]:
+    """Read every frame the refresh kernel needs, as of ``as_of``."""
+    ai = AnnualIndicator.__table__
+    with engine.connect() as conn:
+        firms = read_frame(conn, Enterprise.__table__, FIRM_COLUMNS)
+        quals = read_frame(conn, Qualification.__table__, QUAL_COLUMNS)
+        year = conn.execute(
+            select(func.max(AnnualIndicator.year)).where(AnnualIndicator.year <= as_of.year)
+        ).scalar()
+        indicators = (
+            read_frame(conn, ai, INDICATOR_COLUMNS, where=f"year = {int(year)}")
+            if year
+            else pl.DataFrame(schema=table_schema(ai, INDICATOR_COLUMNS))
+        )
+        loans = read_frame(conn, Loan.__table__, LOAN_COLUMNS)
+        status = read_frame(
+            conn,
+            LoanStatus.__table__,
+            STATUS_COLUMNS,
+            where=f"month <= '{as_of.isoformat()}'",
+        )
+    run, points = points_of(engine, points_system, run_id)
+    return {**derive(as_of, firms, quals, indicators, loans, status, points), "run_id": run}
+
+
+def derive(
+    as_of: dt.date,
+    firms: pl.DataFrame,
+    quals: pl.DataFrame,
+    indicators: pl.DataFrame,
+    loans: pl.DataFrame,
+    status: pl.DataFrame,
+    points: pl.DataFrame,
+) -> dict[str, pl.DataFrame]:
+    """The refresh kernel's inputs from the registry rows (the indicators of the year the rules
+    read; loan months up to ``as_of``). Each firm's inputs come from its own rows only, so the
+    Spark engine runs this per bucket of firms (:mod:`kejin.whitelist.scale`)."""
     valid = kernels.valid_qualifications(quals, as_of)
     hnte = valid.filter(pl.col("kind") == "hnte").select("uscc", pl.lit(True).alias("hnte"))
-    latest = status.sort("month").group_by("contract_no").last()
+    latest = status.filter(pl.col("month") <= as_of).sort("month").group_by("contract_no").last()
     dpd = (
         latest.filter(pl.col("balance") > 0)
         .join(loans, on="contract_no")
@@ -116,8 +126,15 @@ def gather(
         "tsme_passed": kernels.tsme_from_registry(indicators.drop("tax_credit_grade"), firms, hnte),
         "max_dpd": dpd,
         "tax": indicators.select("uscc", "tax_credit_grade"),
-        "run_id": None if run is None else run.id,
     }
+
+
+def entries_of(rules: Rules, as_of: dt.date, data: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """The version's entries from :func:`derive`'s frames (the whitelist kernel)."""
+    return kernels.refresh(
+        rules, as_of, data["firms"], data["valid_quals"], data["points"], data["tsme_passed"],
+        data["max_dpd"], data["tax"],
+    )  # fmt: skip
 
 
 def entries_sha256(entries: pl.DataFrame) -> str:
@@ -131,33 +148,38 @@ def refresh(
     run_id: int | None = None,
     who: str | None = None,
     session: Session | None = None,
+    snapshot: Path | None = None,
+    master: str | None = None,
 ) -> dict[str, Any]:
     """Build and store a new whitelist version as of ``as_of`` (default: the data date,
     :func:`kejin.asof.data_date`), unless it would equal the latest version.
 
     ``session``: stored in the caller's transaction, beside the audit record it writes
-    (:func:`kejin.db.joined`); without, in a transaction of its own.
+    (:func:`kejin.db.joined`); without, in a transaction of its own. ``snapshot``: the registry
+    rows are read from that snapshot and the kernel runs on Spark (``master``); the points run
+    and the version still live in the platform's tables. Nothing is stored unless the whole
+    Spark run succeeded (the entries are collected before the version is written).
     """
     if as_of is None:
         with engine.connect() as conn:
             as_of = data_date(conn)
     rules, sha = load_rules(rules_name)
-    data = gather(engine, as_of, rules.points_system, run_id)
-    if data["run_id"] is None and any(r.kind == "points" for r in rules.entry):
+    if snapshot is None:
+        data = gather(engine, as_of, rules.points_system, run_id)
+        score_run = data["run_id"]
+    else:
+        score_run, points = points_of(engine, rules.points_system, run_id)
+    if score_run is None and any(r.kind == "points" for r in rules.entry):
         raise NotFoundError(
             f"还没有 {rules.points_system} 的评分，请先运行 kejin points score --system {rules.points_system}",
             f"no {rules.points_system} score run: run `kejin points score --system {rules.points_system}` first",
         )
-    entries = kernels.refresh(
-        rules,
-        as_of,
-        data["firms"],
-        data["valid_quals"],
-        data["points"],
-        data["tsme_passed"],
-        data["max_dpd"],
-        data["tax"],
-    )
+    if snapshot is None:
+        entries = entries_of(rules, as_of, data)
+    else:
+        from kejin.whitelist.scale import entries_on_spark
+
+        entries = entries_on_spark(snapshot, rules, as_of, points, master)
     members = int((entries["status"] == "member").sum())
     entries_sha = entries_sha256(entries)
     tiers = entries.filter(pl.col("status") == "member").group_by("tier").len().sort("tier")
@@ -165,14 +187,14 @@ def refresh(
         "as_of": as_of,
         "rules": rules.id,
         "rules_version": rules.version,
-        "score_run": data["run_id"],
+        "score_run": score_run,
         "members": members,
         "excluded": entries.height - members,
         "tiers": dict(tiers.iter_rows()),
         "entries_sha256": entries_sha,
     }
     with joined(engine, session) as s:
-        same = _unchanged(s, sha, data["run_id"], entries_sha)
+        same = _unchanged(s, sha, score_run, entries_sha)
         if same is not None:
             # Nothing a bank would receive differs: a new version would only add noise to the
             # version list and the diff (a daily refresh used to make one per day).
@@ -182,7 +204,7 @@ def refresh(
             rules_id=rules.id,
             rules_version=rules.version,
             rules_sha256=sha,
-            score_run_id=data["run_id"],
+            score_run_id=score_run,
             members=members,
             entries_sha256=entries_sha,
             created_at=_now(),
@@ -398,11 +420,13 @@ def refresh_by(
     as_of: dt.date | None = None,
     rules_name: str = "default",
     run_id: int | None = None,
+    snapshot: Path | None = None,
+    master: str | None = None,
 ) -> dict[str, Any]:
     """A person's refresh (web button or ``kejin whitelist refresh --who``): permitted by the rule
     table, the version and its audit record in the caller's transaction."""
     authorize(s, p, "whitelist.refresh")
-    out = refresh(engine, as_of, rules_name, run_id, who=p.username, session=s)
+    out = refresh(engine, as_of, rules_name, run_id, p.username, s, snapshot, master)
     access.log(s, p, "whitelist.refresh", "whitelist_version", out["version"], after=out)
     return out
 

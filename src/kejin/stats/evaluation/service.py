@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from kejin.access.audit import utcnow
 from kejin.access.rules import READERS, Principal, Rule, add_rules, authorize
 from kejin.access.service import log
-from kejin.errors import Problem, ValidationError
+from kejin.errors import NotFoundError, Problem, ValidationError
 from kejin.frames import read_frame
 from kejin.lending.tables import Institution, LoanStatus
 from kejin.stats import kernels
@@ -140,9 +140,24 @@ def evaluate(
         reader = s or own
         marks = _marks(reader, year)
         names = dict(reader.execute(select(Institution.id, Institution.name)).all())
+        files = {
+            (b, i): (name, sha)
+            for b, i, name, sha in reader.execute(
+                select(
+                    EvaluationMark.institution_id,
+                    EvaluationMark.item,
+                    EvaluationMark.evidence_name,
+                    EvaluationMark.evidence_sha256,
+                ).where(EvaluationMark.year == year)
+            )
+        }
     cards = scorecards(scheme, now, last, marks, draws=draws, seed=seed)
     for c in cards:
         c["bank_name"] = names.get(c["bank"], c["bank"])
+        for q in c["qualitative_items"]:  # the evidence each mark rests on, to download
+            name, sha = files.get((c["bank"], q["item"]), (None, None))
+            q["evidence"] = name
+            q["evidence_sha256"] = sha
     if p is not None and p.role == "bank_officer":
         cards = [c for c in cards if c["bank"] == p.institution_id]
     defs = monthly().by_id()
@@ -166,6 +181,32 @@ def evaluate(
         },
         "scorecards": cards,
     }
+
+
+def evidence_file(s: Session, p: Principal, year: int, bank: str, item: str) -> EvaluationMark:
+    """The evidence file of one qualitative mark, for the government and for the bank marked
+    (its own evaluation only: the rule ``stats.bank_card`` on the bank); each download is an
+    audited read. A mark that does not exist is refused by name."""
+    authorize(s, p, "stats.bank_card", bank)
+    m = s.scalar(
+        select(EvaluationMark).where(
+            EvaluationMark.year == year,
+            EvaluationMark.institution_id == bank,
+            EvaluationMark.item == item,
+        )
+    )
+    if m is None:
+        raise NotFoundError(
+            "没有这项定性评分",
+            "no such qualitative mark",
+            [Problem("未评分", "not marked", field="item", value=f"{year}:{bank}:{item}")],
+        )
+    log(
+        s, p, "stats.evidence.read", "bank_evaluation", f"{year}:{bank}:{item}",
+        detail={"evidence": m.evidence_name, "evidence_sha256": m.evidence_sha256},
+        durable=False,
+    )  # fmt: skip
+    return m
 
 
 def enter_mark(
