@@ -144,3 +144,47 @@ def test_a_bank_token_carries_fund_scopes_only_when_issued_with_them(
     assert t_wide.get("/api/fund/claims/BKB").status_code == 403  # still its own bank only
     bank.post(f"/api/tokens/{wide.json()['id']}/revoke")
     assert t_wide.get("/api/fund/claims/BKA").status_code == 401
+
+
+def test_a_claim_reads_its_loan_once_in_its_own_transaction_for_tenant_and_audit(
+    app, engine: Engine, world
+) -> None:
+    """The bank's own-loan check runs inside the claim's transaction on the row the claim reads
+    anyway: one read of the loan per claim, which also names the firm in the audit record; a
+    refusal there is still a 403, audited as a refusal, with nothing of the claim written."""
+    from sqlalchemy import event
+
+    from kejin.fund.tables import Claim, FundCommand
+    from kejin.lending.tables import Loan
+
+    build_fund(engine)
+    bank = login(app, "bank")
+    with transaction(engine) as s:
+        firm = s.get(Loan, LOAN_A).uscc  # type: ignore[union-attr]
+    reads: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "FROM loans" in statement:
+            reads.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        denied = _audited(engine, "access.denied")
+        r = bank.post("/api/fund/claims", json=_body(LOAN_B, "k-other"))
+        assert r.status_code == 403 and "不属于本行" in r.json()["reason_zh"]
+        assert _audited(engine, "access.denied") == denied + 1
+        assert _audited(engine, "fund.file") == 0
+        with transaction(engine) as s:
+            assert s.scalar(select(func.count()).select_from(Claim)) == 0
+            files = select(func.count()).where(FundCommand.kind == "file_claim")
+            assert s.scalar(files) == 0
+        # The key of a refused claim stays unused: the same key on the bank's own loan files.
+        reads.clear()
+        r = bank.post("/api/fund/claims", json=_body(LOAN_A, "k-other"))
+        assert r.status_code == 200 and r.json()["replayed"] is False, r.text
+        assert len(reads) == 1, reads
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    with transaction(engine) as s:
+        ev = s.scalars(select(AuditEvent).where(AuditEvent.action == "fund.file")).one()
+        assert (ev.entity_kind, ev.entity_id) == ("enterprise", firm)

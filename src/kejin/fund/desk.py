@@ -69,6 +69,14 @@ def _refuse_loan(contract_no: str) -> Forbidden:
 def own_loan(s: Session, p: Principal, contract_no: str) -> Loan:
     """The loan, if the principal may act on it: a bank officer only on its institution's."""
     loan = s.get(Loan, contract_no)
+    _check_loan(p, contract_no, loan)
+    assert loan is not None  # refused above
+    return loan
+
+
+def _check_loan(p: Principal, contract_no: str, loan: Any) -> None:
+    """The tenant rule on a loan (an ORM object or a row): a bank officer only its own
+    institution's, refused exactly like a loan that does not exist."""
     if p.role == "bank_officer" and (loan is None or loan.institution_id != p.institution_id):
         raise _refuse_loan(contract_no)
     if loan is None:
@@ -77,7 +85,6 @@ def own_loan(s: Session, p: Principal, contract_no: str) -> Loan:
             f"no loan {contract_no}",
             [Problem("合同不存在", "no such loan", field="contract_no", value=contract_no)],
         )
-    return loan
 
 
 def own_claim(s: Session, p: Principal, claim_id: int) -> Claim:
@@ -371,11 +378,24 @@ def file_claim(
     key: str | None,
     on: date | None = None,
 ) -> dict[str, Any]:
+    """A claim on the bank's own loan. The tenant check reads the loan inside the claim's own
+    transaction (``service.file_claim(own=...)``), and that same row names the firm in the audit
+    record: one read of the loan instead of a second one in the request's session before the
+    claim (its checkout and round trips were a tenth of a claim's cost). A refusal raises there,
+    rolls the claim back and is audited as a refusal like any other."""
     authorize(s, p, "fund.file")
-    loan = own_loan(s, p, contract_no)
-    audit = audit_hook(p, "fund.file", "enterprise", loan.uscc, lambda out: {"pool": pool, **out})
+    firm: list[str] = []
+
+    def own(loan: Any) -> None:
+        _check_loan(p, contract_no, loan)
+        firm.append(loan.uscc)
+
+    def write(conn: Connection, out: dict[str, Any]) -> None:
+        with Session(bind=conn) as a:
+            access.log(a, p, "fund.file", "enterprise", firm[0], after={"pool": pool, **out})
+
     return service.file_claim(
-        engine, pool, contract_no, actor(p, why, on), command_key(p, key), audit=audit
+        engine, pool, contract_no, actor(p, why, on), command_key(p, key), audit=write, own=own
     )
 
 

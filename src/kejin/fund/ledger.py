@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from kejin.access.rules import Forbidden
 from kejin.console import dumps
 from kejin.db import Money
 from kejin.errors import ConflictError, KejinError, NotFoundError, Problem, ValidationError
@@ -415,6 +416,10 @@ def run_command(
         except SlowPath:
             fast = None
             continue
+        except Forbidden:
+            # A refusal of who may act (a tenant check run inside the body) is never answered
+            # with a stored result: the caller's right is judged now, not when the key was used.
+            raise
         except KejinError:
             prior = _prior(engine, key)
             if prior is not None:

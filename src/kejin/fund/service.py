@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
@@ -871,10 +872,19 @@ def file_claim(
     actor: Actor,
     key: str,
     audit: ledger.AuditHook | None = None,
+    own: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
-    """A bank claims on an enrolled loan past the trigger; shares and caps computed now."""
+    """A bank claims on an enrolled loan past the trigger; shares and caps computed now.
+
+    ``own`` (optional) is the caller's tenant check, given the loan's row (``None`` if there is
+    no such loan) before anything else is read, in the claim's own transaction: one read of the
+    loan serves the check, the claim and the audit record (the desk's request then needs no
+    read of its own). Raising refuses the claim and rolls everything back."""
 
     def body(conn: Connection) -> dict[str, Any]:
+        loan = conn.execute(select(LOAN).where(LOAN.c.contract_no == contract_no)).first()
+        if own is not None:
+            own(loan)
         s, _ = pool_scheme(conn, pool_id)
         enr = _enrolment(conn, pool_id, contract_no)
         if enr.status != "active":
@@ -901,7 +911,6 @@ def file_claim(
                 "balance",
                 str(st.balance),
             )
-        loan = conn.execute(select(LOAN).where(LOAN.c.contract_no == contract_no)).first()
         facts = loan_facts(conn, loan, enr.enrolled_on)
         cat = next(c for c in s.categories if c.id == enr.category)
         names = party_names(s, loan)
