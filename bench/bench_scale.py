@@ -13,11 +13,11 @@ time of the computation alone (the job's own clock, without interpreter and JVM 
   baseline and a reform, on every loan-year of the latest year.
 
 Both engines' results are compared (row counts, entries hash, costs to the fen) in the table.
-``KEJIN_BENCH_SCALE_FIRMS`` (comma-separated) sets the sizes; default 200,000, the largest size
-whose six jobs finish in well under 10 minutes on this 2-core machine, so that a plain ``make
-bench`` never stalls (``--quick``: 50,000). Larger sizes on purpose only: 1M firms takes the
-Spark jobs past 10 minutes here; 10M firms need ~6 GB of disk for the snapshot and well over an
-hour for the six jobs (``KEJIN_BENCH_SCALE_FIRMS=1000000,10000000``).
+``KEJIN_BENCH_SCALE_FIRMS`` (comma-separated) sets the sizes; default 1,000,000, the largest size
+whose six jobs finished within 10 minutes on this 2-core machine (about 6.5 minutes with the
+snapshot, load ~9), so that a plain ``make bench`` never stalls (``--quick``: 50,000). 10M firms
+need ~6 GB of disk for the snapshot and well over an hour for the six jobs
+(``KEJIN_BENCH_SCALE_FIRMS=10000000``).
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ def measured(args: list[str]) -> dict[str, Any]:
 
 def main(quick: bool) -> None:
     console = Console(width=150)
-    sizes = [int(x) for x in os.environ.get("KEJIN_BENCH_SCALE_FIRMS", "200000").split(",")]
+    sizes = [int(x) for x in os.environ.get("KEJIN_BENCH_SCALE_FIRMS", "1000000").split(",")]
     if quick:
         sizes = [50_000]
     from kejin.scale.spark import unavailable_reason
