@@ -243,7 +243,6 @@ DECISION_FLAGS = _terms(
     ),
 )
 
-#: What an audit record is about (its ``entity_kind``), as the audit page names it.
 #: Actors without an account whose names stand in records a page shows (the synthetic
 #: region's programmes name its generator as maker and checker).
 SYSTEM_ACTORS = _terms(
@@ -251,6 +250,7 @@ SYSTEM_ACTORS = _terms(
     ("synth_checker", "合成数据复核", "synthetic data checker"),
 )
 
+#: What an audit record is about (its ``entity_kind``), as the audit page names it.
 AUDIT_ENTITIES = _terms(
     ("enterprise", "企业", "enterprise"),
     ("firm", "企业", "firm"),
@@ -279,6 +279,9 @@ AUDIT_ENTITIES = _terms(
     ("relend_quota", "再贷款额度", "relending quota"),
     ("relend_batch", "再贷款申请批次", "relending batch"),
     ("bank_evaluation", "银行服务成效评估", "bank service-effect evaluation"),
+    ("stats_month", "月度统计", "monthly statistics"),
+    ("login_client", "登录来源地址", "login client address"),
+    ("snapshot", "数据快照", "data snapshot"),
 )
 
 #: Central-bank structural tools a bank refinances its loans with (kejin.relend).
