@@ -140,6 +140,9 @@ def test_investor_desk_page(inv_market: Market) -> None:
     assert page.status_code == 200
     assert f'data-uscc="{F1}"' in page.text and f'data-uscc="{F3}"' not in page.text
     assert f'data-event="{eid}"' in page.text and "投资机构工作台" in page.text
+    # the header leads to the desk and offers no empty "more" menu (an investor has no page there)
+    assert 'href="/investor/market" class="on" id="nav-market"' in page.text
+    assert 'id="nav-more"' not in page.text
     no_codes(page.text, *EVENT_CODES)
     zh, en = refused(inv, "/investor/market/intents", "/investor/market", uscc=F3,
                      kind="equity", amount="100")  # fmt: skip
