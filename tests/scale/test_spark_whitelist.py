@@ -4,6 +4,7 @@ snapshot or a session that cannot start is refused before anything is written.""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,28 @@ def test_a_bad_snapshot_or_session_is_refused_and_nothing_is_written(
     r = invoke(cli, ["whitelist", "refresh", "--engine", "spark"])
     assert r.exit_code != 0 and "--snapshot" in r.output
     assert versions() == 0
+
+
+def test_without_pyspark_every_spark_command_says_so_in_words(
+    sqlite_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A platform installed without the ``spark`` extra (``make demo`` installs none) asked for
+    ``--engine spark``: the refusal names what is missing and how to add it, never an
+    ImportError traceback (found on the demo: points score imported PySpark before asking)."""
+    build_region(sqlite_engine, 30, seed=5)
+    score_run(sqlite_engine, "most-v1")
+    snap = tmp_path / "snap"
+    write_snapshot(sqlite_engine, snap)
+    from kejin.points.commands import register
+
+    invoke, cli = CliRunner().invoke, _cli(sqlite_engine, monkeypatch)
+    register(cli)  # the points commands beside the whitelist's
+    for name in ("pyspark", "pyspark.sql", "pyspark.sql.functions"):
+        monkeypatch.setitem(sys.modules, name, None)  # import fails as if never installed
+    for args in (
+        ["points", "score", "--system", "most-v1", "--engine", "spark", "--snapshot", str(snap)],
+        ["whitelist", "refresh", "--engine", "spark", "--snapshot", str(snap)],
+    ):
+        r = invoke(cli, args)
+        assert isinstance(r.exception, SparkUnavailable), (args, r.exception)
+        assert "PySpark is not installed" in str(r.exception) and "kejin[spark]" in str(r.exception)

@@ -60,13 +60,15 @@ def score_on_spark(
 ) -> pl.DataFrame:
     """Results of ``system_name`` for ``year`` from a verified snapshot: the rows
     :func:`kejin.points.service.results_frame` gives for a local run, sorted by USCC."""
-    from pyspark.sql import functions as F
-
     snapshot.read_manifest(snap)
     system = load_system(system_name).system
     schemas = _schemas(system)
     _, lagged = frame_inputs(system)
     ss = spark.session(master, app="kejin points score")
+    # PySpark is imported once the session exists: a missing PySpark or Java is then the
+    # session's clear refusal (SparkUnavailable), not an ImportError.
+    from pyspark.sql import functions as F
+
     ai = ss.read.parquet(str(snap / "annual_indicators"))
     parts = {
         "firms": (ss.read.parquet(str(snap / "enterprises")), schemas["firms"]),

@@ -31,7 +31,6 @@ def evaluate_on_spark(
 ) -> pl.DataFrame:
     """What ``evaluate(policy, frame, ...)[0]`` returns, computed on Spark. A row outside a
     parameter's validity (or any other bad input) is refused with the local engine's message."""
-    from pyspark.sql import functions as F
 
     def kernel(rows: pl.DataFrame) -> pl.DataFrame:
         out, _ = evaluate(policy, rows.drop("_bucket"), as_of=as_of, overrides=overrides, file=file)
@@ -41,6 +40,10 @@ def evaluate_on_spark(
     local_sample, _ = evaluate(policy, frame.head(64), as_of=as_of, overrides=overrides, file=file)
     rows = frame.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
     ss = spark.session(master, app=f"kejin policy {policy.id}")
+    # PySpark is imported once the session exists: a missing PySpark or Java is then the
+    # session's clear refusal (SparkUnavailable), not an ImportError.
+    from pyspark.sql import functions as F
+
     sdf = spark.from_polars(ss, rows).withColumn(
         "_bucket", F.pmod(F.xxhash64(policy.firm_column), F.lit(spark.BUCKETS))
     )

@@ -37,8 +37,6 @@ def entries_on_spark(
 ) -> pl.DataFrame:
     """The entries a local refresh would store, computed on Spark from a verified snapshot
     (sorted by USCC, as the kernel sorts them). ``points``: the run's totals and lists."""
-    from pyspark.sql import functions as F
-
     snapshot.read_manifest(snap)
     years = (
         snapshot.table(snap, "annual_indicators")
@@ -48,6 +46,10 @@ def entries_on_spark(
         .item()
     )
     ss = spark.session(master, app="kejin whitelist refresh")
+    # PySpark is imported once the session exists: a missing PySpark or Java is then the
+    # session's clear refusal (SparkUnavailable), not an ImportError.
+    from pyspark.sql import functions as F
+
     read = lambda model: ss.read.parquet(str(snap / model.__tablename__))  # noqa: E731
     ai = AnnualIndicator.__table__
     loans_schema = table_schema(Loan.__table__, LOAN_COLUMNS)
