@@ -58,3 +58,12 @@ def test_excel_cells_carry_the_same_local_time() -> None:
     ws.row(["at", datetime(2026, 12, 7, 17, 3)])
     cells = [c.value for c in next(load_workbook(io.BytesIO(book.to_bytes())).active.iter_rows())]
     assert cells == ["at", datetime(2026, 12, 8, 1, 3)]
+
+
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1)))
+def test_a_local_day_filter_holds_exactly_the_times_shown_on_that_day(at: datetime) -> None:
+    """The audit log's since/until are the days its times are shown on: a stored (UTC) time lies
+    within [day start, next day start) of exactly the local day the page shows for it."""
+    shown = date.fromisoformat(times.day(at))
+    assert times.day_start_utc(shown) <= at < times.day_start_utc(shown + timedelta(days=1))
+    assert times.day_start_utc(date(2026, 12, 8)) == datetime(2026, 12, 7, 16, 0)

@@ -66,3 +66,11 @@ def day(v: Any) -> str:
     if at is None:
         return str(v)
     return (local(at) if isinstance(at, datetime) else at).strftime("%Y-%m-%d")
+
+
+def day_start_utc(d: date) -> datetime:
+    """The first instant of local calendar day ``d``, as the naive UTC the database keeps: a
+    filter by day means the day its reader lives in (the day the pages show), not UTC's."""
+    return (
+        datetime.combine(d, datetime.min.time(), tzinfo=zone()).astimezone(UTC).replace(tzinfo=None)
+    )

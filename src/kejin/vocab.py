@@ -264,6 +264,7 @@ AUDIT_ENTITIES = _terms(
     ("whitelist_version", "白名单版本", "whitelist version"),
     ("import", "数据导入", "data import"),
     ("need", "融资需求", "financing need"),
+    ("need_list", "融资需求清单", "list of financing needs"),
     ("match_event", "对接活动", "matchmaking event"),
     ("event_intent", "对接意向", "event intent"),
     ("product", "金融产品", "financial product"),
@@ -351,6 +352,15 @@ AUDIT_AREAS = _terms(
 #: What was done (the later parts of an action, ``write_off`` of ``fund.write_off``), labelled
 #: once for every area; :func:`audit_action_label` names an action whole.
 AUDIT_STEPS = _terms(
+    ("logout", "退出登录", "signed out"),
+    ("refused_client", "同一地址登录失败过多被拒", "refused: too many failures from one address"),
+    ("refused", "被拒绝", "refused"),
+    ("firms", "企业名单", "firms"),
+    ("draft", "草稿", "draft"),
+    ("flags", "首贷标识核查", "first-loan flag check"),
+    ("reset_password", "重置密码", "password reset"),
+    ("download", "下载", "download"),
+    ("push_file", "推送文件", "pushed file"),
     ("act", "处理", "act"),
     ("applications", "申请列表", "applications"),
     ("apply", "申请", "apply"),

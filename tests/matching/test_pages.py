@@ -23,7 +23,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from kejin.access.audit import utcnow
-from kejin.access.tables import Consent
+from kejin.access.tables import AuditEvent, Consent
 from kejin.api import create_app
 from kejin.db import transaction
 from kejin.matching import query, service
@@ -295,10 +295,22 @@ def test_government_assigns_a_need_nobody_took(market: Market, app) -> None:  # 
     gov = login(app, "gov")
     page = gov.get("/market")
     assert re.search(rf'<tr data-need="{need}">', page.text)
+
     # the banks whose live products fit a need are offered first (★), every bank once
+    def fit_records() -> list[AuditEvent]:
+        with transaction(market.engine) as s:
+            return list(
+                s.scalars(select(AuditEvent).where(AuditEvent.action == "match.assign.fit"))
+            )
+
+    seen = len(fit_records())
     with transaction(market.engine) as s:
         fit = query.fitting_banks(s, market.who("gov"), [need, fitting])
         banks = bank_names(s)
+    # the firms' fit read is audited once for the list, not once per need per page view
+    added = fit_records()[seen:]
+    assert len(added) == 1 and added[0].entity_kind == "need_list"
+    assert added[0].entity_id == f"{min(need, fitting)},{max(need, fitting)}"
     assert fit.get(fitting) == ["BKA"] and need not in fit
     for nid in (need, fitting):
         row = re.search(rf'<tr data-need="{nid}">.*?</tr>', page.text, re.S).group(0)  # type: ignore[union-attr]

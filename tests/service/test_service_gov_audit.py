@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import importlib
 import io
-from datetime import timedelta
+from datetime import date, timedelta
 
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from kejin import times
 from kejin.access import service
 from kejin.access.audit import utcnow
 from kejin.access.rules import known_actions
@@ -79,7 +80,7 @@ def test_the_action_area_filter_is_a_prefix_and_dates_bound_whole_days(app, worl
     aud = login(app, "aud")
     got = aud.get("/api/audit", params={"action_prefix": "fund."}).json()
     assert sorted(e["action"] for e in got) == ["fund.deposit", "fund.pay", "fund.write_off"]
-    today = utcnow().date()
+    today = date.fromisoformat(times.day(utcnow()))  # the day the page shows for now
     same_day = aud.get(
         "/api/audit",
         params={"action_prefix": "fund.", "since": today.isoformat(), "until": today.isoformat()},
@@ -123,32 +124,53 @@ def test_the_download_holds_the_filtered_events_and_is_itself_logged(app, world,
     assert bank.get("/audit/export.xlsx").status_code == 403
 
 
-def test_every_audited_entity_kind_in_the_code_has_a_label() -> None:
-    """The audit page names what a record is about by ``AUDIT_ENTITIES``: a kind written by
-    ``log(session, p, action, KIND, …)`` or ``entity_kind=KIND`` with no label there would show
-    as a raw code to the auditor (found once as ``stats_month``), so every literal kind in the
-    source must be in the table."""
+def _audited_literals() -> tuple[dict[str, str], dict[str, str]]:
+    """(actions, entity kinds) written as literals in the source — ``log(session, p, ACTION,
+    KIND, …)`` or ``action=`` / ``entity_kind=`` keywords — each with where it is written."""
     import ast
     from pathlib import Path
 
     import kejin
-    from kejin.vocab import AUDIT_ENTITIES
 
     src = Path(kejin.__file__).parent
+    actions: dict[str, str] = {}
     kinds: dict[str, str] = {}
     for path in src.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.Call):
                 continue
             name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
-            found = [kw.value for kw in node.keywords if kw.arg == "entity_kind"]
-            if name == "log" and len(node.args) >= 4:
-                found.append(node.args[3])
-            for value in found:
-                if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                    kinds[value.value] = f"{path.relative_to(src)}:{node.lineno}"
-    assert len(kinds) >= 10  # the scan sees the audited kinds, so it would see a new one
+            where = f"{path.relative_to(src)}:{node.lineno}"
+            for found, keyword, position in ((actions, "action", 2), (kinds, "entity_kind", 3)):
+                values = [kw.value for kw in node.keywords if kw.arg == keyword]
+                if name == "log" and len(node.args) > position:
+                    values.append(node.args[position])
+                for v in values:
+                    if isinstance(v, ast.Constant) and isinstance(v.value, str):
+                        found[v.value] = where
+    return {a: w for a, w in actions.items() if "." in a}, kinds
+
+
+def test_every_audited_entity_kind_and_action_in_the_code_reads_as_words() -> None:
+    """The audit page names what a record is about by ``AUDIT_ENTITIES`` and what was done by
+    ``audit_action_label``: a literal written in the source with no label there showed the
+    auditor a raw code (``stats_month``) or "other action" (``stats.flags.read``,
+    ``auth.logout``, …), so every literal kind and action in the source must have one."""
+    from kejin.vocab import AUDIT_ENTITIES
+
+    actions, kinds = _audited_literals()
+    assert len(kinds) >= 10 and len(actions) >= 50  # the scan sees them, so it would see a new one
     missing = {k: where for k, where in kinds.items() if k not in AUDIT_ENTITIES}
     assert not missing, (
         f"audit entity kinds without a label in kejin.vocab.AUDIT_ENTITIES: {missing}"
     )
+    unread = {
+        a: where
+        for a, where in actions.items()
+        if any(
+            "other action" in audit_action_label(a, lang)
+            or "其他操作" in audit_action_label(a, lang)
+            for lang in ("zh", "en")
+        )
+    }
+    assert not unread, f"audited actions without a label (kejin.vocab.AUDIT_STEPS): {unread}"

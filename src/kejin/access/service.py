@@ -14,7 +14,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -42,6 +42,7 @@ from kejin.access.tables import (
 )
 from kejin.errors import NotFoundError, Problem, ValidationError
 from kejin.lending.tables import Institution
+from kejin.times import day_start_utc
 
 TOKEN_PREFIX = "kj_"
 #: The identity used by commands run on the server (migrations, demo accounts).
@@ -394,9 +395,9 @@ def _audit_where(
         esc = action_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conds.append(AuditEvent.action.like(esc + "%", escape="\\"))
     if since is not None:
-        conds.append(AuditEvent.at >= datetime.combine(since, time.min))
+        conds.append(AuditEvent.at >= day_start_utc(since))
     if until is not None:
-        conds.append(AuditEvent.at < datetime.combine(until + timedelta(days=1), time.min))
+        conds.append(AuditEvent.at < day_start_utc(until + timedelta(days=1)))
     return conds
 
 

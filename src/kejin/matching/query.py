@@ -517,8 +517,17 @@ def fitting_banks(
         banks = out.setdefault(r["need_id"], [])
         if r["institution_id"] not in banks:
             banks.append(r["institution_id"])
-    for n in needs:  # firm data read for each need: one audit record each
-        log(s, p, "match.assign.fit", "need", n.id, detail={"banks": out.get(n.id, [])})
+    # The firms' data was read to judge the fit: one record for the list (each need and the banks
+    # it fits in the record's digest), as other list reads are, not one per need per page view.
+    log(
+        s,
+        p,
+        "match.assign.fit",
+        "need_list",
+        ",".join(str(n.id) for n in needs),
+        after=[[n.id, out.get(n.id, [])] for n in needs],
+        detail={"needs": len(needs)},
+    )
     return out
 
 
