@@ -191,6 +191,7 @@ CASES: dict[str, tuple[str, Callable[..., dict[str, str]] | None]] = {
     "/bank/market/needs/{need_id}/review": ("bank", _taken),
     "/bank/market/needs/{need_id}/decide": ("bank", _taken),
     "/bank/market/needs/{need_id}/disburse": ("bank", _taken),
+    "/bank/market/needs/{need_id}/close": ("bank", _taken),
     "/bank/market/products": ("bank", None),
     "/bank/market/prospects/{uscc}/push": ("bank", None),
     "/bank/market/products/versions/{version_id}/submit": (
