@@ -421,8 +421,29 @@ def record_intent(
         )
     if bad:
         raise ValidationError("对接意向有误，未登记", "invalid intent; nothing was recorded", bad)
+    return _store_intent(
+        s, p, "match.event.intent", i, inst_id, now, event_id=event_id,
+        detail={"event": event_id, "uscc": i.uscc, "institution": inst_id, "kind": i.kind},
+    )  # fmt: skip
+
+
+def _store_intent(
+    s: Session,
+    p: Principal,
+    action: str,
+    i: Any,
+    inst_id: str,
+    now: datetime,
+    *,
+    detail: dict[str, Any],
+    event_id: int | None = None,
+    need_id: int | None = None,
+) -> EventIntent:
+    """An intent checked by its caller (at an event, or an investor's direct one), written with
+    its audit record in the caller's transaction."""
     row = EventIntent(
         event_id=event_id,
+        need_id=need_id,
         uscc=i.uscc,
         institution_id=inst_id,
         partner_id=i.partner_id or None,
@@ -433,14 +454,7 @@ def record_intent(
     )
     s.add(row)
     s.flush()
-    log(
-        s,
-        p,
-        "match.event.intent",
-        "event_intent",
-        row.id,
-        detail={"event": event_id, "uscc": i.uscc, "institution": inst_id, "kind": i.kind},
-    )
+    log(s, p, action, "event_intent", row.id, detail=detail)
     return row
 
 
@@ -819,28 +833,10 @@ def register_intent(
             )
     if bad:
         raise ValidationError("投资意向有误，未登记", "invalid intent; nothing was recorded", bad)
-    row = EventIntent(
-        event_id=None,
-        need_id=need_id,
-        uscc=i.uscc,
-        institution_id=inst.id,
-        partner_id=i.partner_id or None,
-        kind=i.kind,
-        amount=i.amount,
-        recorded_by=p.username,
-        recorded_at=now,
-    )
-    s.add(row)
-    s.flush()
-    log(
-        s,
-        p,
-        "match.intent.direct",
-        "event_intent",
-        row.id,
+    return _store_intent(
+        s, p, "match.intent.direct", i, inst.id, now, need_id=need_id,
         detail={"uscc": i.uscc, "need": need_id, "kind": i.kind, "partner": i.partner_id},
-    )
-    return row
+    )  # fmt: skip
 
 
 def my_intents(s: Session, p: Principal) -> list[dict[str, Any]]:
