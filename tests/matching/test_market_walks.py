@@ -25,11 +25,9 @@ Screenshots of each role's marketplace pages, in both languages, go to
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import secrets
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +36,18 @@ from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
-from kejin.db import make_engine, transaction
+from kejin.db import transaction
 from service.conftest import live_server
 from service.test_service_codes import institution_and_region_codes, vocabulary_codes
-from service.test_service_walks import CHROMIUM, Demo, Walk, _make_demo_argv, _usernames
+from service.test_service_walks import (
+    CHROMIUM,
+    Demo,
+    Walk,
+    _make_demo_argv,
+    _usernames,
+    demo_database,
+)
 
 playwright = pytest.importorskip("playwright.sync_api")
 openpyxl = pytest.importorskip("openpyxl")
@@ -102,40 +106,12 @@ def _argv(tmp: Path) -> list[list[str]]:
 def market(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Market]:
     from tests.people import add_people
 
-    from kejin import regions
-    from kejin.access.settings import get_service_settings
     from kejin.access.tables import User
     from kejin.api import create_app
-    from kejin.cli import _mount_areas, app
-    from kejin.config import get_settings
-    from kejin.console import engine_for
     from kejin.lending.tables import Institution
 
     tmp = tmp_path_factory.mktemp("market-walks")
-    db = tmp / "demo.db"
-    shutil.copy(sqlite_template, db)
-    url = f"sqlite:///{db}"
-
-    def forget() -> None:
-        get_settings.cache_clear()
-        get_service_settings.cache_clear()
-        engine_for.cache_clear()
-        regions.clear()
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KEJIN_DATABASE_URL", url)
-        mp.setenv("KEJIN_REGION", "lianyungang")
-        mp.setenv("KEJIN_AUDIT_KEY", secrets.token_hex(32))
-        forget()
-        _mount_areas()
-        runner = CliRunner()
-        passwords: dict[str, str] = {}
-        for argv in _argv(tmp):
-            r = runner.invoke(app, argv)
-            assert r.exit_code == 0, f"kejin {' '.join(argv)}\n{r.output}\n{r.exception!r}"
-            if argv[0] == "demo-accounts":
-                passwords = {a["username"]: a["password"] for a in json.loads(r.stdout)}
-        engine = make_engine(url)
+    with demo_database(tmp, sqlite_template, _argv(tmp)) as (engine, passwords):
         with transaction(engine) as s:
             bank = s.scalar(select(User.institution_id).where(User.username == "demo_bank"))
             bank2 = s.scalar(
@@ -146,20 +122,16 @@ def market(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
         password = secrets.token_urlsafe(12)
         add_people(engine, ("walk_bank2", "bank_officer", bank2, None), password=password)
         passwords["walk_bank2"] = password
-        try:
-            with live_server(create_app(engine, session_key="market-walk-key")) as base:
-                demo = Demo(
-                    base,
-                    passwords,
-                    {},
-                    vocabulary_codes(),
-                    institution_and_region_codes(engine),
-                    _usernames(engine),
-                )
-                yield Market(demo, engine, bank, bank2)
-        finally:
-            engine.dispose()
-    forget()
+        with live_server(create_app(engine, session_key="market-walk-key")) as base:
+            demo = Demo(
+                base,
+                passwords,
+                {},
+                vocabulary_codes(),
+                institution_and_region_codes(engine),
+                _usernames(engine),
+            )
+            yield Market(demo, engine, bank, bank2)
 
 
 @pytest.fixture(scope="module")

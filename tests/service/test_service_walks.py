@@ -28,6 +28,7 @@ import re
 import secrets
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -176,18 +177,19 @@ def _usernames(engine: Any) -> set[str]:
         return set(s.scalars(select(User.username)))
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Demo]:
-    from tests.people import add_people
-
+@contextmanager
+def demo_database(
+    tmp: Path, sqlite_template: Path, argv: list[list[str]]
+) -> Iterator[tuple[Any, dict[str, str]]]:
+    """A copy of the migrated template that ``argv`` (make demo's recipe, or part of it) has
+    filled through the CLI as ``make demo`` does, with its settings in the environment: the
+    engine and the demo accounts' passwords. Shared by every walk that starts from make demo."""
     from kejin import regions
     from kejin.access.settings import get_service_settings
-    from kejin.api import create_app
     from kejin.cli import _mount_areas, app
     from kejin.config import get_settings
     from kejin.console import engine_for
 
-    tmp = tmp_path_factory.mktemp("walks")
     db = tmp / "demo.db"
     shutil.copy(sqlite_template, db)
     url = f"sqlite:///{db}"
@@ -206,12 +208,27 @@ def demo(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
         _mount_areas()
         runner = CliRunner()
         passwords: dict[str, str] = {}
-        for argv in _make_demo_argv(tmp):
-            r = runner.invoke(app, argv)
-            assert r.exit_code == 0, f"kejin {' '.join(argv)}\n{r.output}\n{r.exception!r}"
-            if argv[0] == "demo-accounts":
+        for args in argv:
+            r = runner.invoke(app, args)
+            assert r.exit_code == 0, f"kejin {' '.join(args)}\n{r.output}\n{r.exception!r}"
+            if args[0] == "demo-accounts":
                 passwords = {a["username"]: a["password"] for a in json.loads(r.stdout)}
         engine = make_engine(url)
+        try:
+            yield engine, passwords
+        finally:
+            engine.dispose()
+    forget()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Demo]:
+    from tests.people import add_people
+
+    from kejin.api import create_app
+
+    tmp = tmp_path_factory.mktemp("walks")
+    with demo_database(tmp, sqlite_template, _make_demo_argv(tmp)) as (engine, passwords):
         firms = _eligible_firms(engine, len(LANGS))
         assert len(firms) == len(LANGS), "the demo region has firms a programme would pay"
         password = secrets.token_urlsafe(12)
@@ -224,19 +241,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Ite
             password=password,
         )
         passwords |= {f"walk_firm_{lang}": password for lang in LANGS}
-        try:
-            with live_server(create_app(engine, session_key="walk-test-key")) as base:
-                yield Demo(
-                    base,
-                    passwords,
-                    dict(zip(LANGS, firms, strict=True)),
-                    vocabulary_codes(),
-                    institution_and_region_codes(engine),
-                    _usernames(engine),
-                )
-        finally:
-            engine.dispose()
-    forget()
+        with live_server(create_app(engine, session_key="walk-test-key")) as base:
+            yield Demo(
+                base,
+                passwords,
+                dict(zip(LANGS, firms, strict=True)),
+                vocabulary_codes(),
+                institution_and_region_codes(engine),
+                _usernames(engine),
+            )
 
 
 @pytest.fixture(scope="module")
