@@ -68,11 +68,11 @@ def test_spark_scores_every_row_as_the_local_engine_does(
     local = rows.hstack(models.score(art, rows))
     assert rep == {"rows": rows.height, "flagged_rows": int((local["flags"] != "").sum())}
     assert rep["flagged_rows"] > 0
-    _same(pl.read_parquet(tmp_path / "spark" / "*.parquet"), local)
+    _same(pl.read_parquet(tmp_path / "spark" / "scores" / "*.parquet"), local)
 
 
 def test_the_command_scores_on_spark_as_on_the_local_engine(
-    spark_session, fitted: Path, tmp_path: Path
+    spark_session, fitted: Path, tmp_path: Path, sqlite_engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The CLI door end to end (in this process, so it joins the tests' Spark session)."""
     from kejin.credit.commands import register
@@ -94,7 +94,20 @@ def test_the_command_scores_on_spark_as_on_the_local_engine(
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["engine"] == "spark"
-    _same(pl.read_parquet(spark_out / "*.parquet"), dataset.read_csv(local_out))
+    _same(pl.read_parquet(spark_out / "scores" / "*.parquet"), dataset.read_csv(local_out))
+
+    # The Spark output is a results directory: verifiable (`--dry-run`), but, as a local credit
+    # score stores nothing in the database, not imported into it.
+    from kejin.ingest.commands import register as register_import
+
+    register_import(cli)
+    monkeypatch.setattr("kejin.console.get_engine", lambda: sqlite_engine)
+    dry = invoke(cli, ["import", "results", str(spark_out), "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.stdout)["rows"] == {"scores": _rows().height}
+    refused = invoke(cli, ["import", "results", str(spark_out)])
+    assert refused.exit_code == 2
+    assert "不存入数据库" in refused.output and "not stored in the database" in refused.output
 
 
 def test_the_spark_engine_says_why_it_cannot_run(

@@ -9,11 +9,15 @@ import polars as pl
 
 from kejin.credit import models
 from kejin.errors import Problem, ValidationError
-from kejin.scale import spark
+from kejin.scale import results, spark
 
 
 def score_on_spark(art: dict, data: Path, out: Path, master: str | None = None) -> dict[str, Any]:
-    """Score ``data`` (CSV with a header, or Parquet) into a Parquet directory ``out``.
+    """Score ``data`` (CSV with a header, or Parquet) into a results directory ``out``: the
+    executors write the scored rows as Parquet parts under ``out/scores/`` and the driver the
+    manifest (the model's content hash, the input, each part's rows and SHA-256;
+    :mod:`kejin.scale.results`). A local ``credit score`` stores nothing in the database (it
+    writes a file), so neither does this; ``kejin import results --dry-run`` verifies it.
 
     Each partition is scored by :func:`kejin.credit.models.score` itself, so a row gets the same
     pd, points and reasons on one machine or on a cluster (tests/scale compares them row by row).
@@ -22,6 +26,15 @@ def score_on_spark(art: dict, data: Path, out: Path, master: str | None = None) 
         raise ValidationError(
             "数据文件不存在", "data file not found", [Problem("", "", file=str(data))]
         )
+    results.prepare(out)
+    try:
+        return _score(art, data, out, master)
+    except BaseException:
+        results.discard(out)  # a failed run leaves no directory that looks like results
+        raise
+
+
+def _score(art: dict, data: Path, out: Path, master: str | None) -> dict[str, Any]:
     ss = spark.session(master, app="kejin credit score")
     if data.suffix.lower() == ".csv":
         # Read on the driver with the local reader's rules (missing-value markers, types), so
@@ -40,8 +53,11 @@ def score_on_spark(art: dict, data: Path, out: Path, master: str | None = None) 
         return df.hstack(models.score(art, df))
 
     scored = spark.map_frames(sdf, kernel, sample)
-    scored.write.mode("overwrite").parquet(str(out))
-    back = ss.read.parquet(str(out))
-    rows = back.count()
+    table = results.write_table(scored, out, "scores")
+    back = ss.read.parquet(str(out / "scores"))
     flagged = back.filter(back["flags"] != "").count()
-    return {"rows": rows, "flagged_rows": flagged}
+    params = {"model": art["content_hash"], "flagged_rows": flagged}
+    results.write_manifest(
+        out, "credit score", {"kind": "file", "path": str(data)}, params, {"scores": table}
+    )
+    return {"rows": table["rows"], "flagged_rows": flagged}

@@ -39,8 +39,13 @@ def _report(e: ValidationError) -> None:
 
 
 def import_cmd(
-    kind: str = typer.Argument(..., help=f"数据类别 / kind: {', '.join(KINDS)}"),
-    file: Path = typer.Argument(..., help="CSV / XLSX / Parquet 文件 / file"),
+    kind: str = typer.Argument(
+        ...,
+        help=f"数据类别 / kind: {', '.join(KINDS)}; results = Spark 结果目录 / a Spark results directory",
+    ),
+    file: Path = typer.Argument(
+        ..., help="CSV / XLSX / Parquet 文件，或结果目录 / file, or results directory"
+    ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="只校验并统计，不写入 / validate and count only"
     ),
@@ -65,6 +70,12 @@ def import_cmd(
     and the audit record (with the file's SHA-256) commit together; a refused file is recorded.
     Exit status 0 on success, 2 when any row is bad (every bad row is listed).
     """
+    if kind == "results":
+        # A Spark run's results directory (docs/scale.md): verified whole, then stored as its
+        # command stores a run.
+        from kejin.scale.commands import import_results_cmd
+
+        return import_results_cmd(file, dry_run, who, as_json)
     from kejin.access.acting import person
     from kejin.access.service import SYSTEM
     from kejin.db import transaction

@@ -58,6 +58,17 @@ def score(
     snapshot: Path | None = typer.Option(
         None, "--snapshot", help="kejin export snapshot 的目录 / a kejin export snapshot directory"
     ),
+    source: str | None = typer.Option(
+        None,
+        "--source",
+        help="jdbc：Spark 经 JDBC 直接读 PostgreSQL / jdbc: Spark reads PostgreSQL directly",
+    ),
+    results_dir: Path | None = typer.Option(
+        None,
+        "--results-dir",
+        help="Spark 把结果写成结果目录，由 kejin import results 导入 / Spark writes a results "
+        "directory for `kejin import results` instead of storing the run",
+    ),
     master: str | None = typer.Option(
         None, "--master", help="Spark master（默认 local[2]）/ Spark master (default local[2])"
     ),
@@ -65,21 +76,34 @@ def score(
     """按指标体系为全部企业评分并保存 / Score every firm and store the run.
 
     A batch run, no one's decision: recorded as the ``system`` principal, the run and its audit
-    record committed together. ``--engine spark`` scores a snapshot on Spark with the same
-    kernels (docs/scale.md) and stores the run the same way."""
+    record committed together. ``--engine spark`` scores a snapshot (``--snapshot DIR``) or the
+    database over JDBC (``--source jdbc``) on Spark with the same kernels (docs/scale.md) and
+    stores the run the same way; with ``--results-dir DIR`` the executors write the results
+    there instead and nothing is stored until ``kejin import results DIR``."""
     from kejin.access.acting import system_event
     from kejin.console import get_engine, progress
     from kejin.db import transaction
-    from kejin.scale.commands import check_engine
+    from kejin.scale.jdbc import source_of
 
-    check_engine(engine_name, snapshot)
     engine = get_engine()
+    src = source_of(engine_name, snapshot, source, engine)
+    if results_dir is not None:
+        if src is None:
+            raise typer.BadParameter("--results-dir 须与 --engine spark 同用 / --results-dir goes "
+                                     "with --engine spark")  # fmt: skip
+        from kejin.points.scale import write_results_on_spark
+
+        with progress(json) as bar:
+            bar.add_task(f"评分 / scoring {system} → {results_dir}", total=None)
+            written = write_results_on_spark(src, results_dir, system, year, peer, master)
+        print_json(written)
+        return
     with progress(json) as bar, transaction(engine) as s:
         bar.add_task(f"评分 / scoring {system}", total=None)
-        if snapshot is not None:
+        if src is not None:
             from kejin.points.scale import score_run_on_spark
 
-            result = score_run_on_spark(engine, snapshot, system, year, peer, master, session=s)
+            result = score_run_on_spark(engine, src, system, year, peer, master, session=s)
         else:
             from kejin.points.service import score_run
 

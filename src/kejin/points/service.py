@@ -206,29 +206,34 @@ def store_run(
 
 
 def summary(
-    results: pl.DataFrame,
+    results: pl.DataFrame | pl.LazyFrame,
     system: System,
     loaded: LoadedSystem,
     run_id: int,
     params: dict,
     digest: str,
 ) -> dict[str, Any]:
+    """A run's summary. ``results`` may be lazy (a run imported from Parquet parts): only the
+    lists, grades and top ten are computed, never the whole frame held."""
+    lazy = results.lazy()
     lists = (
-        results.filter(pl.col("list_id").is_not_null()).group_by("list_id").len().sort("list_id")
-    )
-    grades = results.group_by("grade").len().sort("grade")
+        lazy.filter(pl.col("list_id").is_not_null()).group_by("list_id").len().sort("list_id")
+    ).collect()
+    grades = lazy.group_by("grade").len().sort("grade").collect()
     top = (
-        results.sort("rank_region")
+        lazy.sort("rank_region", maintain_order=True)
         .head(10)
         .select("uscc", "peer_group", "total", "rank_region", "grade", "list_id")
+        .collect()
     )
+    firms = lazy.select(pl.len()).collect().item()
     return {
         "run_id": run_id,
         "system": system.id,
         "version": system.version,
         "system_sha256": loaded.sha256,
         "parameters": params,
-        "firms": results.height,
+        "firms": firms,
         "results_sha256": digest,
         "lists": dict(lists.iter_rows()),
         "grades": dict(grades.iter_rows()),

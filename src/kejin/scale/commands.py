@@ -41,13 +41,33 @@ def snapshot_cmd(
     print_json({"out": str(out), "taken_at": manifest["taken_at"], "rows": rows})
 
 
-def check_engine(engine_name: str, snapshot: Path | None) -> None:
-    """``--engine local`` (the default) reads the database; ``--engine spark`` reads a snapshot
-    and only it: refuse any other pairing before anything is read."""
-    if engine_name not in ("local", "spark") or (engine_name == "spark") != (snapshot is not None):
-        raise typer.BadParameter(
-            "--engine spark 须与 --snapshot 同用 / --engine spark goes with --snapshot (and only it)"
-        )
+def import_results_cmd(out: Path, dry_run: bool, who: str | None, as_json: bool) -> None:
+    """``kejin import results DIR``: store a Spark run's results directory in one transaction,
+    with the audit record its command writes (``--who``: that person's act, e.g. a gov_admin's
+    whitelist refresh; without, the system's batch run). The whole directory is verified first;
+    a refused one writes nothing and exits with status 2, naming every problem."""
+    from kejin.access.acting import person
+    from kejin.access.service import SYSTEM
+    from kejin.console import get_engine, progress
+    from kejin.db import transaction
+    from kejin.errors import ValidationError
+    from kejin.ingest.commands import _report
+    from kejin.scale.results import import_results
+    from kejin.whitelist import routes as _rules  # noqa: F401  (the whitelist's rules)
+
+    engine = get_engine()
+    try:
+        with progress(as_json) as bar, transaction(engine) as s:
+            bar.add_task(f"导入结果 / importing results {out}", total=None)
+            p = SYSTEM if who is None else person(s, who)
+            outcome = import_results(s, engine, p, out, dry_run)
+    except ValidationError as e:
+        if as_json:
+            print_json(e.to_dict())
+        else:
+            _report(e)
+        raise typer.Exit(2) from None
+    print_json(outcome)
 
 
 def register(app: typer.Typer) -> None:

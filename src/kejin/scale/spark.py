@@ -94,6 +94,12 @@ def session(master: str | None = None, app: str = "kejin") -> SparkSession:
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
     )
+    from kejin.scale.jdbc import jar
+
+    if jar() is not None:
+        # The PostgreSQL JDBC driver, for `--source jdbc` (it must be on the classpath before
+        # the JVM starts: a session made without it could not read over JDBC later).
+        b = b.config("spark.jars", jar())
     try:
         return b.getOrCreate()
     except Exception as e:  # the JVM or the master refused: say which, before anything is read

@@ -35,6 +35,17 @@ def refresh_cmd(
     snapshot: Path | None = typer.Option(
         None, "--snapshot", help="kejin export snapshot 的目录 / a kejin export snapshot directory"
     ),
+    source: str | None = typer.Option(
+        None,
+        "--source",
+        help="jdbc：Spark 经 JDBC 直接读 PostgreSQL / jdbc: Spark reads PostgreSQL directly",
+    ),
+    results_dir: Path | None = typer.Option(
+        None,
+        "--results-dir",
+        help="Spark 把结果写成结果目录，由 kejin import results 导入 / Spark writes a results "
+        "directory for `kejin import results` instead of storing the version",
+    ),
     master: str | None = typer.Option(
         None, "--master", help="Spark master（默认 local[2]）/ Spark master (default local[2])"
     ),
@@ -43,26 +54,36 @@ def refresh_cmd(
 
     With ``--who`` the refresh is that person's act, as the web's button (gov_admin). Without,
     it is a scheduled batch run recorded as the ``system`` principal. Either way the version
-    and its audit record commit together. ``--engine spark --snapshot DIR`` reads the registry
-    from a snapshot and runs the same kernel on Spark (docs/scale.md).
+    and its audit record commit together. ``--engine spark --snapshot DIR`` (or ``--source
+    jdbc``) reads the registry from a snapshot (or PostgreSQL over JDBC) and runs the same
+    kernel on Spark (docs/scale.md); with ``--results-dir DIR`` the executors write the entries
+    there and the version is stored by ``kejin import results DIR`` (with its ``--who``).
     """
     from kejin.access.acting import acting, system_event
     from kejin.console import console, get_engine
     from kejin.db import transaction
     from kejin.errors import parse_date
-    from kejin.scale.commands import check_engine
+    from kejin.scale.jdbc import source_of
     from kejin.whitelist import routes as _rules  # noqa: F401  (the whitelist's rules)
     from kejin.whitelist.service import refresh, refresh_by, refresh_sentence
 
-    check_engine(engine_name, snapshot)
     date = parse_date(as_of, "as_of") if as_of else None
     engine = get_engine()
+    src = source_of(engine_name, snapshot, source, engine)
+    if results_dir is not None:
+        if src is None:
+            raise typer.BadParameter("--results-dir 须与 --engine spark 同用 / --results-dir goes "
+                                     "with --engine spark")  # fmt: skip
+        from kejin.whitelist.scale import write_entries_on_spark
+
+        print_json(write_entries_on_spark(engine, src, results_dir, date, rules, run, master))
+        return
     if who is not None:
         with acting(engine, who) as (s, p):
-            res = refresh_by(s, engine, p, date, rules, run, snapshot, master)
+            res = refresh_by(s, engine, p, date, rules, run, src, master)
     else:
         with transaction(engine) as s:
-            res = refresh(engine, date, rules, run, "system", s, snapshot, master)
+            res = refresh(engine, date, rules, run, "system", s, src, master)
             system_event(s, "whitelist.refresh", "whitelist_version", res["version"], after=res)
     if json:
         print_json(res)

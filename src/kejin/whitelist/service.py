@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from sqlalchemy import Engine, func, select
@@ -27,6 +27,9 @@ from kejin.registry.tables import AnnualIndicator, Enterprise, Qualification
 from kejin.whitelist import kernels
 from kejin.whitelist.rules import Rules, load_rules
 from kejin.whitelist.tables import WhitelistEntry, WhitelistPush, WhitelistVersion
+
+if TYPE_CHECKING:
+    from kejin.scale.jdbc import Source
 
 FORMATS = ("xlsx", "csv", "json")
 
@@ -148,7 +151,7 @@ def refresh(
     run_id: int | None = None,
     who: str | None = None,
     session: Session | None = None,
-    snapshot: Path | None = None,
+    snapshot: Path | Source | None = None,
     master: str | None = None,
 ) -> dict[str, Any]:
     """Build and store a new whitelist version as of ``as_of`` (default: the data date,
@@ -156,9 +159,10 @@ def refresh(
 
     ``session``: stored in the caller's transaction, beside the audit record it writes
     (:func:`kejin.db.joined`); without, in a transaction of its own. ``snapshot``: the registry
-    rows are read from that snapshot and the kernel runs on Spark (``master``); the points run
-    and the version still live in the platform's tables. Nothing is stored unless the whole
-    Spark run succeeded (the entries are collected before the version is written).
+    rows are read from that snapshot (or another Spark source, :mod:`kejin.scale.jdbc`) and the
+    kernel runs on Spark (``master``); the points run and the version still live in the
+    platform's tables. Nothing is stored unless the whole Spark run succeeded (the entries are
+    collected before the version is written).
     """
     if as_of is None:
         with engine.connect() as conn:
@@ -169,11 +173,7 @@ def refresh(
         score_run = data["run_id"]
     else:
         score_run, points = points_of(engine, rules.points_system, run_id)
-    if score_run is None and any(r.kind == "points" for r in rules.entry):
-        raise NotFoundError(
-            f"还没有 {rules.points_system} 的评分，请先运行 kejin points score --system {rules.points_system}",
-            f"no {rules.points_system} score run: run `kejin points score --system {rules.points_system}` first",
-        )
+    require_points(rules, score_run)
     if snapshot is None:
         entries = entries_of(rules, as_of, data)
     else:
@@ -181,29 +181,66 @@ def refresh(
 
         entries = entries_on_spark(snapshot, rules, as_of, points, master)
     members = int((entries["status"] == "member").sum())
-    entries_sha = entries_sha256(entries)
     tiers = entries.filter(pl.col("status") == "member").group_by("tier").len().sort("tier")
+    rules_of = {"id": rules.id, "version": rules.version, "sha256": sha}
+
+    def write(s: Session, version_id: int) -> None:
+        write_frame(s.connection(), WhitelistEntry.__table__,
+                    entries.with_columns(version_id=pl.lit(version_id)))  # fmt: skip
+
+    return store_version(
+        engine, session, as_of, rules_of, score_run, entries_sha256(entries),
+        members, entries.height - members, dict(tiers.iter_rows()), who, write,
+    )  # fmt: skip
+
+
+def require_points(rules: Rules, score_run: int | None) -> None:
+    """Rules that read points need a points run of their system."""
+    if score_run is None and any(r.kind == "points" for r in rules.entry):
+        raise NotFoundError(
+            f"还没有 {rules.points_system} 的评分，请先运行 kejin points score --system {rules.points_system}",
+            f"no {rules.points_system} score run: run `kejin points score --system {rules.points_system}` first",
+        )
+
+
+def store_version(
+    engine: Engine,
+    session: Session | None,
+    as_of: dt.date,
+    rules: dict[str, Any],
+    score_run: int | None,
+    entries_sha: str,
+    members: int,
+    excluded: int,
+    tiers: dict[str, int],
+    who: str | None,
+    write: Callable[[Session, int], None],
+) -> dict[str, Any]:
+    """Store a version (``rules``: its rule set's id, version and SHA-256) unless it equals the
+    latest; ``write(session, version_id)`` writes its entries, from a frame in memory (a local
+    or collected Spark refresh) or streamed from a results directory (``kejin import
+    results``). Returns the refresh's summary."""
     summary = {
         "as_of": as_of,
-        "rules": rules.id,
-        "rules_version": rules.version,
+        "rules": rules["id"],
+        "rules_version": rules["version"],
         "score_run": score_run,
         "members": members,
-        "excluded": entries.height - members,
-        "tiers": dict(tiers.iter_rows()),
+        "excluded": excluded,
+        "tiers": tiers,
         "entries_sha256": entries_sha,
     }
     with joined(engine, session) as s:
-        same = _unchanged(s, sha, score_run, entries_sha)
+        same = _unchanged(s, rules["sha256"], score_run, entries_sha)
         if same is not None:
             # Nothing a bank would receive differs: a new version would only add noise to the
             # version list and the diff (a daily refresh used to make one per day).
             return {**summary, "version": same.id, "as_of": same.as_of, "unchanged": True}
         version = WhitelistVersion(
             as_of=as_of,
-            rules_id=rules.id,
-            rules_version=rules.version,
-            rules_sha256=sha,
+            rules_id=rules["id"],
+            rules_version=rules["version"],
+            rules_sha256=rules["sha256"],
             score_run_id=score_run,
             members=members,
             entries_sha256=entries_sha,
@@ -212,11 +249,7 @@ def refresh(
         )
         s.add(version)
         s.flush()
-        write_frame(
-            s.connection(),
-            WhitelistEntry.__table__,
-            entries.with_columns(version_id=pl.lit(version.id)),
-        )
+        write(s, version.id)
         vid = version.id
     return {**summary, "version": vid, "unchanged": False}
 
@@ -420,7 +453,7 @@ def refresh_by(
     as_of: dt.date | None = None,
     rules_name: str = "default",
     run_id: int | None = None,
-    snapshot: Path | None = None,
+    snapshot: Path | Source | None = None,
     master: str | None = None,
 ) -> dict[str, Any]:
     """A person's refresh (web button or ``kejin whitelist refresh --who``): permitted by the rule
