@@ -28,6 +28,7 @@ system-deps:
 	$(call ensure,fc-list 2>/dev/null | grep -qi "Noto Sans CJK",fonts-noto-cjk,Chinese chart labels will not render)
 	$(call ensure,command -v chromium >/dev/null,chromium,browser tests will be skipped)
 	$(call ensure,command -v java >/dev/null,openjdk-17-jre-headless,the Spark engine and its tests will be skipped)
+	$(call ensure,test -f /usr/share/java/postgresql.jar,libpostgresql-jdbc-java,Spark cannot read PostgreSQL over JDBC (--source jdbc) and its tests will be skipped)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -10,7 +10,6 @@ import json
 import shutil
 from pathlib import Path
 
-import polars as pl
 import pytest
 import typer
 from polars.testing import assert_frame_equal
@@ -72,7 +71,7 @@ def points_dir(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) 
     return base
 
 
-def _region(engine: Engine, base: Path) -> None:
+def _region(engine: Engine) -> None:
     """The module's region in ``engine``: the same rows the results were computed from."""
     build_region(engine, 300, seed=4)
 
@@ -80,7 +79,7 @@ def _region(engine: Engine, base: Path) -> None:
 def test_imported_points_equal_a_local_run_row_for_row_with_the_same_hash(
     spark_session, points_dir: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _region(engine, points_dir)
+    _region(engine)
     local = score_run(engine, "most-v1")
     invoke, cli = CliRunner().invoke, _cli(engine, monkeypatch)
     out = invoke(cli, ["import", "results", str(points_dir / "results"), "--json"])
@@ -138,7 +137,7 @@ def test_a_directory_that_does_not_check_out_writes_nothing(
     spark_session, points_dir: Path, engine: Engine, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, how: str, zh: str, en: str, named: str,
 ) -> None:  # fmt: skip
-    _region(engine, points_dir)
+    _region(engine)
     bad = _tampered(points_dir, tmp_path, how)
     invoke, cli = CliRunner().invoke, _cli(engine, monkeypatch)
     out = invoke(cli, ["import", "results", str(bad), "--json"])
@@ -157,7 +156,7 @@ def test_an_import_failing_half_way_leaves_no_row(
     already sent roll back together."""
     import kejin.points.scale as points_scale
 
-    _region(engine, points_dir)
+    _region(engine)
     monkeypatch.setattr(results, "BATCH_ROWS", 50)
     real, calls = points_scale.write_frame, []
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,29 +41,33 @@ def jar() -> str | None:
     return path if Path(path).is_file() else None
 
 
-class Source:
+class Source(ABC):
     """The registry as a Spark run reads it."""
 
+    @abstractmethod
     def verify(self) -> None:
         """Refuse, before any Spark job, a source that cannot be read as it should."""
 
+    @abstractmethod
     def frame(self, ss: SparkSession, name: str) -> DataFrame:
-        raise NotImplementedError
+        """Table ``name`` as a Spark frame, read by the executors."""
 
+    @abstractmethod
     def max_year(self, at_most: int | None = None) -> int | None:
-        raise NotImplementedError
+        """The latest data year (at most ``at_most``), asked on the driver."""
 
+    @abstractmethod
     def latest_pull(self) -> int | None:
-        raise NotImplementedError
+        """The newest data pull the source holds: the run's provenance."""
 
+    @abstractmethod
     def provenance(self) -> dict[str, Any]:
         """What the run saw, for its results directory and its stored input hash."""
-        raise NotImplementedError
 
     def input_sha256(self) -> str:
         return hashlib.sha256(json.dumps(self.provenance(), sort_keys=True).encode()).hexdigest()
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (most sources hold nothing open)
         """Release what the read held open."""
 
 

@@ -188,7 +188,7 @@ def _check_table(out: Path, name: str, entry: dict[str, Any]) -> list[Problem]:
         try:
             meta = pq.read_schema(f)
             rows = pq.read_metadata(f).num_rows
-        except Exception as e:  # noqa: BLE001  (any unreadable file is named, not a trace)
+        except Exception as e:  # any unreadable file is named, not a trace
             bad.append(Problem(f"不是可读的 Parquet 文件：{e}", f"not a readable Parquet file: {e}",
                                file=str(f)))  # fmt: skip
             continue
