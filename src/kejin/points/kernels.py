@@ -125,7 +125,9 @@ class PeerLayout:
         self.sizes = np.bincount(self.groups, minlength=n_groups).astype(np.int64)
         self.start = np.cumsum(self.sizes) - self.sizes
         self.row_bits = max(1, math.ceil(math.log2(max(self.n, 2))))
-        self.packable = n_groups <= (1 << (64 - 32 - self.row_bits))
+        # key layout, high to low: group | value (value_bits) | row (row_bits)
+        self.value_bits = 64 - max(1, (n_groups - 1).bit_length()) - self.row_bits
+        self.packable = self.value_bits >= 32  # a float32 order key always fits
         # percentile denominator 2·(n − 1) per group (2 for a group of one, whose share is 1)
         self.den_group = 2 * np.maximum(self.sizes - 1, 1)
 
@@ -159,68 +161,105 @@ class PeerLayout:
     @cached_property
     def _base(self) -> np.ndarray:
         """The constant part of every packed key: group bits above the value, row bits below."""
-        return (self.groups.astype(np.uint64) << np.uint64(32 + self.row_bits)) | np.arange(
-            self.n, dtype=np.uint64
-        )
+        return (
+            self.groups.astype(np.uint64) << np.uint64(self.value_bits + self.row_bits)
+        ) | np.arange(self.n, dtype=np.uint64)
 
     # -- the one sort per column --------------------------------------------------------------
+    def _exact_key(self, v: np.ndarray) -> np.ndarray | None:
+        """``v − min`` as uint64 when ``v`` is integer-valued and its range fits the key's value
+        bits (money in yuan or cents, counts, totals in cents), else None.
+
+        Such a key is the value itself: no two distinct amounts can share it, so the sorted
+        column needs no check against the exact values (a random gather of the whole column)
+        and no repair of merged runs, which money above 2^24 needs with float32 keys.
+        """
+        if v.dtype.kind in "iu":
+            lo, hi = int(v.min()), int(v.max())
+            if hi - lo >= 1 << self.value_bits:
+                return None
+            return (v.astype(np.int64, copy=False) - np.int64(lo)).astype(np.uint64)
+        lo, hi = float(v.min()), float(v.max())
+        bound = float(1 << min(self.value_bits, 53))
+        if not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo >= bound or -lo >= bound:
+            return None  # |v| < 2^53 too: every integer is a float64, so v − lo is exact
+        head = v[:4096]  # a ratio column shows it is not integer-valued in its first rows
+        if not (np.array_equal(np.rint(head), head) and np.array_equal(np.rint(v), v)):
+            return None
+        return (v - lo).astype(np.uint64)
+
     def _sorted(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rows in (group, value, row) order, and a key per sorted position that is equal for
-        neighbours exactly when their (group, value) are equal."""
+        """Rows in (group, value, row) order, and for each sorted position but the last whether
+        the next one has the same (group, value)."""
         v = np.asarray(v)
-        f = v.astype(np.float32)
         if not self.packable:  # more groups than the packed key holds: lexicographic sort
             rows = np.lexsort((np.arange(self.n), v, self.groups))
             vs, gs = v[rows], self.groups[rows]
-            change = np.ones(self.n, dtype=bool)
-            change[1:] = (vs[1:] != vs[:-1]) | (gs[1:] != gs[:-1])
-            return rows, np.cumsum(change)
-        key = order_key(f).astype(np.uint64)
+            return rows, (vs[1:] == vs[:-1]) & (gs[1:] == gs[:-1])
+        key = self._exact_key(v)
+        exact = key is not None
+        if key is None:
+            exact = v.dtype == np.float32
+            key = order_key(v.astype(np.float32)).astype(np.uint64)
         key <<= np.uint64(self.row_bits)
         key |= self._base
         key = sort_keys(key)
         rows = (key & np.uint64((1 << self.row_bits) - 1)).astype(np.intp)
         vg = key >> np.uint64(self.row_bits)
-        if v.dtype == np.float32 or np.array_equal(f, v):
-            return rows, vg
-        # float32 is coarser than the data: two distinct amounts may share float32 bits. Rounding
-        # is monotone, so only the float32 tie runs holding distinct exact values are re-ordered.
-        vs = v[rows]
-        clash = (vg[1:] == vg[:-1]) & (vs[1:] != vs[:-1])
-        if not clash.any():
-            return rows, vg
-        # positions of every run that holds a clash: the run's first and last sorted position
-        same = np.empty(vg.shape[0], dtype=bool)
-        same[0] = False
-        same[1:] = vg[1:] == vg[:-1]
-        starts = np.flatnonzero(~same)
-        run_of = np.cumsum(~same) - 1
-        bad = np.unique(run_of[np.flatnonzero(clash)])
-        lo, hi = starts[bad], np.append(starts, vg.shape[0])[bad + 1]
-        lens = hi - lo
-        pos = np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
-        order = np.lexsort((vs[pos], run_of[pos]))  # stable: exact ties stay in row order
-        rows[pos] = rows[pos][order]
-        vs[pos] = vs[pos][order]
-        change = np.ones(self.n, dtype=bool)
-        change[1:] = (vg[1:] != vg[:-1]) | (vs[1:] != vs[:-1])
-        return rows, np.cumsum(change)
+        same = vg[1:] == vg[:-1]
+        if exact:
+            return rows, same
+        # float32 is coarser than the data: two distinct values may share float32 bits, and only
+        # where neighbours' keys are equal. When under half the positions are tied (a registry's
+        # ratios: zeros and missing values), compare the exact values there only; otherwise
+        # gather the whole column once.
+        at = np.flatnonzero(same)
+        if 2 * at.size < self.n:
+            clash = at[v[rows[at]] != v[rows[at + 1]]]
+        else:
+            vs = v[rows]
+            clash = np.flatnonzero(same & (vs[1:] != vs[:-1]))
+        if clash.size:
+            self._repair(v, rows, same, clash)
+        return rows, same
 
     @staticmethod
-    def _ties(vg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    def _repair(v: np.ndarray, rows: np.ndarray, same: np.ndarray, clash: np.ndarray) -> None:
+        """Re-order, in place, the float32 tie runs that hold distinct exact values (``clash``:
+        positions whose next neighbour shares the key but not the value) by the exact value.
+
+        Rounding is monotone, so the runs stay where they are; only their rows are re-ordered
+        (stably: exact ties stay in row order) and their ``same`` flags re-set.
+        """
+        new_run = np.ones(rows.shape[0], dtype=bool)
+        new_run[1:] = ~same
+        starts = np.flatnonzero(new_run)
+        bad = np.unique(np.searchsorted(starts, clash, side="right") - 1)
+        lo, hi = starts[bad], np.append(starts, rows.shape[0])[bad + 1]
+        lens = hi - lo
+        pos = np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        run = np.repeat(np.arange(bad.size), lens)
+        vals = v[rows[pos]]
+        order = np.lexsort((vals, run))
+        rows[pos] = rows[pos][order]
+        vals = vals[order]
+        inner = run[1:] == run[:-1]  # neighbours within one run
+        same[pos[:-1][inner]] = vals[1:][inner] == vals[:-1][inner]
+
+    @staticmethod
+    def _ties(same: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Sorted positions inside tie runs with their run's first and last position.
 
         Only the tied positions are touched: None when there are none at all.
         """
-        eq = vg[1:] == vg[:-1]
-        if not eq.any():
+        if not same.any():
             return None
-        tied = np.zeros(vg.shape[0], dtype=bool)
-        tied[:-1] = eq
-        tied[1:] |= eq
+        tied = np.zeros(same.shape[0] + 1, dtype=bool)
+        tied[:-1] = same
+        tied[1:] |= same
         pos = np.flatnonzero(tied)
         new_run = np.ones(pos.size, dtype=bool)
-        new_run[1:] = (np.diff(pos) != 1) | (vg[pos[1:]] != vg[pos[:-1]])
+        new_run[1:] = (np.diff(pos) != 1) | ~same[pos[:-1]]
         run = np.cumsum(new_run) - 1
         first = pos[new_run]
         last = np.append(pos[np.flatnonzero(new_run)[1:] - 1], pos[-1])
@@ -278,8 +317,8 @@ class PeerLayout:
         counted = self._counting(v)
         if counted is not None:
             return counted
-        rows, vg = self._sorted(v)
-        ties = self._ties(vg)
+        rows, same = self._sorted(v)
+        ties = self._ties(same)
         t_sorted = self.twice_distinct
         if ties is not None:
             pos, first, last = ties
@@ -311,8 +350,8 @@ class PeerLayout:
         if counted is not None:
             return counted
         neg = -v if v.dtype.kind != "u" else -v.astype(np.int64)
-        rows, vg = self._sorted(neg)  # ascending in -v: best first
-        ties = self._ties(vg)
+        rows, same = self._sorted(neg)  # ascending in -v: best first
+        ties = self._ties(same)
         ahead_sorted = self.pos_in_group
         t_sorted = 2 * self.pos_in_group
         if ties is not None:
