@@ -308,6 +308,7 @@ def test_integer_amounts_rank_by_their_exact_key(rows) -> None:  # type: ignore[
     assert layout._exact_key(v) is not None
     assert layout.twice_position(v).tolist() == _brute_twice(g, v)
     rank, ahead, _ = layout.rank_desc(v.astype(np.int64))
+    assert (rank == ahead + 1).all()
     assert ahead.tolist() == [int((v[g == gi] > vi).sum()) for gi, vi in zip(g, v, strict=True)]
 
 

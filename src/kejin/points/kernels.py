@@ -33,6 +33,7 @@ import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -108,6 +109,26 @@ def reused_heap(rows: int) -> Iterator[None]:
         libc.mallopt(m_mmap_max, 65536)  # glibc's defaults
         libc.mallopt(m_trim_threshold, 128 * 1024)
         libc.malloc_trim(0)
+
+
+class DescCells(NamedTuple):
+    """A counting table of integer values ranked from the top within peer groups."""
+
+    top: np.ndarray  #: per row: the largest value minus the row's (its column in the table)
+    code: np.ndarray  #: per row: its cell, group · k + top
+    vmax: int  #: the largest value
+    cnt: np.ndarray  #: (groups, k): rows per cell, the tie run's size
+    ahead: np.ndarray  #: (groups, k): peers strictly ahead of the cell's value
+    pct: np.ndarray  #: (groups, k): percentile with 1 = best (average of the tie run)
+
+
+def _pct_desc(cnt: np.ndarray, ahead: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per cell ``(den − twice) / den``: ``den = 2·(n − 1)`` of the group (a row of the table),
+    ``twice`` twice the run's average 0-based position; 1 in a group of one (its best). One IEEE
+    division of exact integers."""
+    den = 2 * np.maximum(sizes - 1, 1)[:, None]
+    twice = 2 * ahead + cnt - 1
+    return np.where((sizes > 1)[:, None], (den - twice) / den, 1.0)
 
 
 class PeerLayout:
@@ -286,23 +307,32 @@ class PeerLayout:
         table = np.where((self.sizes > 1)[:, None], 2 * less + cnt - 1, 2)
         return table.astype(np.int64).ravel()[code]
 
-    def _counting_desc(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """:meth:`rank_desc` of integers in a small range (totals in cents) by counting, or None.
-
-        One ``bincount`` over (group, value from the top): the running count of a group's row of
-        the table is the number of peers strictly ahead, the cell the tie run's size."""
+    def _desc_cells(self, v: np.ndarray) -> DescCells | None:
+        """Integers in a small range (totals in cents) counted by (group, value from the top), or
+        None: what :meth:`rank_desc` and :func:`rank_frame` read per cell instead of per row."""
         if v.dtype.kind not in "iu":
             return None
         vmax = int(v.max())
         k = vmax - int(v.min()) + 1
         if k * self.n_groups > _COUNT_LIMIT:
             return None
-        code = self.groups.astype(np.int64) * k + (vmax - v.astype(np.int64))
+        top = np.int64(vmax) - v.astype(np.int64, copy=False)
+        code = self.groups.astype(np.int64) * k
+        code += top
         cnt = np.bincount(code, minlength=self.n_groups * k).reshape(self.n_groups, k)
-        ahead = (np.cumsum(cnt, axis=1) - cnt).ravel()[code]
-        twice = 2 * ahead + cnt.ravel()[code] - 1  # twice the run's average 0-based position
-        pct = np.where(self.sizes[self.groups] > 1, (self.den - twice) / self.den, 1.0)
-        return ahead + 1, ahead, pct
+        ahead = np.cumsum(cnt, axis=1) - cnt
+        return DescCells(top, code, vmax, cnt, ahead, _pct_desc(cnt, ahead, self.sizes))
+
+    def _counting_desc(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """:meth:`rank_desc` of integers in a small range (totals in cents) by counting, or None.
+
+        One ``bincount`` over (group, value from the top): the running count of a group's row of
+        the table is the number of peers strictly ahead, the cell the tie run's size."""
+        cells = self._desc_cells(v)
+        if cells is None:
+            return None
+        ahead = cells.ahead.ravel()[cells.code]
+        return ahead + 1, ahead, cells.pct.ravel()[cells.code]
 
     # -- what callers use ---------------------------------------------------------------------
     def twice_position(self, v: np.ndarray) -> np.ndarray:
@@ -407,14 +437,16 @@ def normalise(
             np.clip(xv, np.nan_to_num(lo, nan=-np.inf), np.nan_to_num(hi, nan=np.inf)),
         )
     sign = 1.0 if ind.direction == "positive" else -1.0
-    worst = np.isnan(xv)
     if ind.normalisation == "percentile":  # the hot path: as few passes over the rows as it takes
         v = xv if sign > 0 else -xv
-        # missing (worst) and ±inf rank below every finite value
-        finite = np.where(worst | np.isinf(v), np.finfo(np.float32).min, v)
-        twice = layout.twice_position(finite)
-        twice[worst] = 0
+        fin = np.isfinite(v)
+        if fin.all():  # nothing missing (or filled with zero)
+            twice = layout.twice_position(v)
+        else:  # missing (worst) and ±inf rank below every finite value; missing scores 0
+            twice = layout.twice_position(np.where(fin, v, np.finfo(np.float32).min))
+            twice[np.isnan(v)] = 0
         return (twice / layout.den if layout.n else np.zeros(0)), missing, twice
+    worst = np.isnan(xv)
     v = np.where(worst, -np.inf, sign * xv)
     twice = None
     if ind.normalisation == "banded":
@@ -471,10 +503,12 @@ def peer_labels(frame: pl.DataFrame, system: System, extra: str | None = None) -
     return stage.alias("peer_group")
 
 
-def _dense(s: pl.Series) -> tuple[np.ndarray, list[str]]:
-    """Codes of a string column's values in sorted value order: one hash pass over the rows."""
-    uniq = sorted(s.unique().to_list())
-    return s.replace_strict(uniq, range(len(uniq)), return_dtype=pl.Int32).to_numpy(), uniq
+def _dense(s: pl.Series, values: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Codes of a string column (no nulls) in sorted value order, and the sorted values
+    (``values``: its distinct values when the caller has them). A cast to an Enum of the sorted
+    values, whose physical codes are those indices: half the CPU of ``replace_strict``."""
+    uniq = sorted(s.unique().to_list() if values is None else values)
+    return s.cast(pl.Enum(uniq)).to_physical().to_numpy().astype(np.int32), uniq
 
 
 def peer_codes(
@@ -491,12 +525,13 @@ def peer_codes(
     extra = extra or system.peer_groups.extra
     stage_map = system.peer_groups.stage_map
     st = frame["stage"]
-    if frame.height == 0 or st.null_count() or not set(st.unique().to_list()) <= set(stage_map):
+    st_values = st.unique().to_list()
+    if frame.height == 0 or st.null_count() or not set(st_values) <= set(stage_map):
         labels = peer_labels(frame, system, extra)  # the general path (and its errors)
         wkey = st.replace_strict(stage_map, return_dtype=pl.String)
         empty: tuple[np.ndarray, list[str]] = (np.zeros(0, dtype=np.int32), [])
         return labels, *codes(labels), *(codes(wkey) if frame.height else empty)
-    st_code, st_names = _dense(st)
+    st_code, st_names = _dense(st, st_values)
     keys = sorted({stage_map[x] for x in st_names})
     w_of_st = np.array([keys.index(stage_map[x]) for x in st_names], dtype=np.int32)
     if extra in ("chain", "revenue_band"):
@@ -574,9 +609,12 @@ class ExactSum:
 
     def term(self, score: np.ndarray, twice: np.ndarray | None, w: np.ndarray, kind: str):
         """Exact numerator of score × weight (``w`` scaled by 10^kw, per row) over ``Q``."""
-        w = w.astype(self.dtype)
+        w = w.astype(self.dtype, copy=False)
         if twice is not None:  # percentile: twice / den
-            return twice.astype(self.dtype) * w * 10**self.ks
+            t = twice.astype(self.dtype, copy=False) * w  # a new array: scaled in place
+            if self.ks:
+                t *= 10**self.ks
+            return t
         if kind == "banded":  # band scores are exact decimals with ≤ ks places
             s = np.rint(score * 10**self.ks).astype(np.int64).astype(self.dtype)
             return s * w * self.den
@@ -589,7 +627,7 @@ class ExactSum:
 
     def value(self, num) -> np.ndarray:
         """The exact fraction as float64 (correctly rounded when it fits 53 bits)."""
-        return (num / self.q).astype(np.float64)
+        return (num / self.q).astype(np.float64, copy=False)
 
 
 def score_system(
@@ -688,24 +726,52 @@ def _ratio(x: float) -> tuple[int, int]:
     return Decimal(repr(float(x))).as_integer_ratio()
 
 
+def _grades_and_lists(
+    cents: np.ndarray, ahead: np.ndarray, size: np.ndarray, system: System
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index into ``system.grades`` and into ``system.lists`` (its length: on no list) of each
+    total in cents with its peers ahead and group size (arrays that broadcast together)."""
+    shape = np.broadcast_shapes(cents.shape, ahead.shape, size.shape)
+    grade = np.full(shape, len(system.grades) - 1, dtype=np.int32)
+    for k in range(len(system.grades) - 1, -1, -1):
+        need = math.ceil(Decimal(repr(float(system.grades[k].min_total))) * CENTS)
+        grade[np.broadcast_to(cents >= need, shape)] = k
+    lst = np.full(shape, len(system.lists), dtype=np.int32)
+    for k in range(len(system.lists) - 1, -1, -1):
+        (ap, aq), (up, uq) = _ratio(system.lists[k].above), _ratio(system.lists[k].upto)
+        lst[np.broadcast_to((ahead * aq >= ap * size) & (ahead * uq < up * size), shape)] = k
+    return grade, lst
+
+
 def rank_frame(total_cents: np.ndarray, layout: PeerLayout, system: System) -> pl.DataFrame:
     """Ranks, percentiles, grade and list membership from the displayed totals in integer cents.
 
     Equal displayed totals share the best rank of their run (``min``); grades and lists compare
     in integers, so a cut-off like 10% of 30 peers (3.0000000000000004 in floats) is exactly 3.
+    Totals in a small range (any points scale in cents) are counted per (group, total) cell:
+    everything is computed per cell and gathered once per output column; the region's counts
+    are the table's columns summed over groups.
     """
     n = total_cents.shape[0]
-    rank_g, ahead, pct_g = layout.rank_desc(total_cents)
-    rank_r, _, pct_r = PeerLayout(np.zeros(n, dtype=np.int32), 1).rank_desc(total_cents)
     size = layout.sizes[layout.groups]
-    grade = np.full(n, len(system.grades) - 1, dtype=np.int32)  # index into system.grades
-    for k in range(len(system.grades) - 1, -1, -1):
-        need = math.ceil(Decimal(repr(float(system.grades[k].min_total))) * CENTS)
-        grade[total_cents >= need] = k
-    lst = np.full(n, len(system.lists), dtype=np.int32)  # index into system.lists; last = none
-    for k in range(len(system.lists) - 1, -1, -1):
-        (ap, aq), (up, uq) = _ratio(system.lists[k].above), _ratio(system.lists[k].upto)
-        lst[(ahead * aq >= ap * size) & (ahead * uq < up * size)] = k
+    cells = layout._desc_cells(total_cents)
+    if cells is None:
+        rank_g, ahead, pct_g = layout.rank_desc(total_cents)
+        rank_r, _, pct_r = PeerLayout(np.zeros(n, dtype=np.int32), 1).rank_desc(total_cents)
+        grade, lst = _grades_and_lists(total_cents, ahead, size, system)
+    else:
+        code = cells.code
+        cents = cells.vmax - np.arange(cells.cnt.shape[1], dtype=np.int64)
+        cell_grade, cell_list = _grades_and_lists(
+            cents[None, :], cells.ahead, layout.sizes[:, None], system
+        )
+        rank_g = (cells.ahead + 1).ravel()[code]
+        pct_g = cells.pct.ravel()[code]
+        grade, lst = cell_grade.ravel()[code], cell_list.ravel()[code]
+        cnt_r = cells.cnt.sum(axis=0, keepdims=True)
+        ahead_r = np.cumsum(cnt_r, axis=1) - cnt_r
+        rank_r = (ahead_r[0] + 1)[cells.top]
+        pct_r = _pct_desc(cnt_r, ahead_r, np.array([n], dtype=np.int64))[0][cells.top]
     grade_ids = pl.Series([g.id for g in system.grades], dtype=pl.String)
     list_ids = pl.Series([li.id for li in system.lists] + [None], dtype=pl.String)
     return pl.DataFrame(
