@@ -26,11 +26,7 @@ skip the sort: a ``bincount`` over ``(group, value)`` and a cumulative sum give 
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import math
-import sys
-from collections.abc import Iterator
 from decimal import Decimal
 from functools import cached_property
 from typing import NamedTuple
@@ -67,48 +63,6 @@ def sort_keys(key: np.ndarray) -> np.ndarray:
     are unique, so any correct sort gives the same array.
     """
     return pl.Series(key, dtype=pl.UInt64).sort(multithreaded=False).to_numpy()
-
-
-#: Arrays above glibc's largest mmap threshold (32 MB, 4M float64) are fresh pages every time.
-_REUSE_HEAP_ROWS = 2_000_000
-
-
-def _libc():  # type: ignore[no-untyped-def]
-    if sys.platform != "linux":
-        return None
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-    except OSError:  # not glibc (musl)
-        return None
-
-
-@contextlib.contextmanager
-def reused_heap(rows: int) -> Iterator[None]:
-    """While scoring ``rows`` firms, let glibc serve large numpy arrays from its heap.
-
-    Why: glibc hands out every allocation above its mmap threshold (at most 32 MB) as a fresh
-    ``mmap`` and returns it with ``munmap`` when freed, so each per-row temporary of a 5M-row
-    column (40 MB) is new pages the kernel must fault in and zero — about 0.7 ns per element
-    on the bench VM, on each of the few hundred temporaries of a scoring. That, not the sorts,
-    was why the cost per row rose 1.7× from 1M to 5M firms (ranking one column: 48 → 120 ns per
-    row; with the heap reused, 59 ns). Below ``_REUSE_HEAP_ROWS`` nothing is changed; after
-    the scoring the defaults are restored and the freed heap is returned to the system
-    (``malloc_trim``). glibc stops adapting its mmap threshold once ``mallopt`` is called.
-    """
-    libc = _libc() if rows >= _REUSE_HEAP_ROWS else None
-    if libc is None:
-        yield
-        return
-    m_trim_threshold, m_mmap_max = -1, -4
-    libc.mallopt(m_mmap_max, 0)
-    libc.mallopt(m_trim_threshold, 1 << 30)
-    try:
-        yield
-    finally:
-        libc.mallopt(m_mmap_max, 65536)  # glibc's defaults
-        libc.mallopt(m_trim_threshold, 128 * 1024)
-        libc.malloc_trim(0)
 
 
 class DescCells(NamedTuple):
@@ -268,11 +222,12 @@ class PeerLayout:
         same[pos[:-1][inner]] = vals[1:][inner] == vals[:-1][inner]
 
     @staticmethod
-    def _ties(same: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """Sorted positions inside tie runs with their run's first and last position.
-
-        Only the tied positions are touched: None when there are none at all.
-        """
+    def _ties(
+        same: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """Sorted positions inside tie runs, the run of each, and each run's first and last
+        position (None when nothing is tied). A run never spans two groups, so what callers
+        derive from a run is computed once per run and gathered."""
         if not same.any():
             return None
         tied = np.zeros(same.shape[0] + 1, dtype=bool)
@@ -280,11 +235,11 @@ class PeerLayout:
         tied[1:] |= same
         pos = np.flatnonzero(tied)
         new_run = np.ones(pos.size, dtype=bool)
-        new_run[1:] = (np.diff(pos) != 1) | ~same[pos[:-1]]
-        run = np.cumsum(new_run) - 1
-        first = pos[new_run]
-        last = np.append(pos[np.flatnonzero(new_run)[1:] - 1], pos[-1])
-        return pos, first[run], last[run]
+        new_run[1:] = ~same[pos[1:] - 1]  # not tied to the position before it
+        starts = np.flatnonzero(new_run)
+        first = pos[starts]
+        last = np.append(pos[starts[1:] - 1], pos[-1])
+        return pos, np.cumsum(new_run) - 1, first, last
 
     def _counting(self, v: np.ndarray) -> np.ndarray | None:
         """Percentile numerators of a small-integer column by counting (one bincount), or None.
@@ -351,9 +306,9 @@ class PeerLayout:
         ties = self._ties(same)
         t_sorted = self.twice_distinct
         if ties is not None:
-            pos, first, last = ties
+            pos, run, first, last = ties
             t_sorted = t_sorted.copy()
-            t_sorted[pos] = first + last - 2 * self.start_of_pos[pos]
+            t_sorted[pos] = (first + last - 2 * self.start_of_pos[first])[run]
         out = np.empty(self.n, dtype=np.int64)
         out[rows] = t_sorted
         return out
@@ -385,11 +340,12 @@ class PeerLayout:
         ahead_sorted = self.pos_in_group
         t_sorted = 2 * self.pos_in_group
         if ties is not None:
-            pos, first, last = ties
+            pos, run, first, last = ties
+            start = self.start_of_pos[first]
             ahead_sorted = ahead_sorted.copy()
-            ahead_sorted[pos] = first - self.start_of_pos[pos]
+            ahead_sorted[pos] = (first - start)[run]
             t_sorted = t_sorted.copy()
-            t_sorted[pos] = first + last - 2 * self.start_of_pos[pos]
+            t_sorted[pos] = (first + last - 2 * start)[run]
         ahead = np.empty(self.n, dtype=np.int64)
         ahead[rows] = ahead_sorted
         pct = np.empty(self.n, dtype=np.float64)
@@ -646,23 +602,10 @@ def score_system(
     Returns one row per firm: peer group, per-indicator raw value / score / contribution /
     missing flag, base, bonus and total points, ranks and percentiles within group and region,
     grade and list.
+
+    At millions of firms a batch process should call :func:`kejin.heap.keep_large_blocks`
+    first (``kejin points score`` and the bench do): see there why.
     """
-    with reused_heap(frame.height):
-        return _score_system(
-            frame, system, peer=peer, weights=weights, normalisation=normalisation, raw=raw
-        )
-
-
-def _score_system(
-    frame: pl.DataFrame,
-    system: System,
-    *,
-    peer: str | None = None,
-    weights: dict[str, dict[str, float]] | None = None,
-    normalisation: str | None = None,
-    raw: pl.DataFrame | None = None,
-) -> pl.DataFrame:
-    """The body of :func:`score_system`."""
     n = frame.height
     labels, groups, group_names, wcodes, wnames = peer_codes(frame, system, peer)
     layout = PeerLayout(groups, len(group_names))
