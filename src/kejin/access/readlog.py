@@ -137,9 +137,7 @@ def _statements() -> tuple[str, str]:
        is held.
     2. The insert and ``COMMIT`` — one pipeline.
     """
-    from sqlalchemy.dialects import postgresql
-
-    tail = audit.TAIL.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+    tail = audit.tail_sql()
     fast = "" if audit.read_durable() else "SET LOCAL synchronous_commit TO off; "
     head = f"BEGIN; SELECT pg_advisory_xact_lock({audit.PG_LOCK_KEY}); {fast}{tail}"
     cols = ", ".join(audit.COLUMNS)
