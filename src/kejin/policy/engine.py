@@ -590,7 +590,8 @@ def evaluate(
     try:
         if arithmetic == "decimal":
             raise fen.Unsupported("Decimal arithmetic asked for")
-        out, scales = _evaluate_fen(policy, frame, dates, int_params, schema)
+        out, nums = _evaluate_fen(policy, frame, dates, int_params, schema)
+        scales = {k: n.scale for k, n in nums.items()}
     except fen.Unsupported as exc:
         resolved.engine, resolved.fallback = "decimal", str(exc)
         out = (
@@ -609,7 +610,7 @@ def evaluate(
             out, scales = _decimal_as_int(out)
     else:
         if money == "decimal":
-            out = _int_as_decimal(out, scales, schema, exprs)
+            out = _int_as_decimal(out, nums, schema, exprs)
     if money == "fen":
         resolved.scales = scales
     if restore:
@@ -623,7 +624,7 @@ def _evaluate_fen(
     dates: dict[str, ParamDate],
     int_params: list[tuple[str, pl.Expr, fen.Num]],
     schema: pl.Schema,
-) -> tuple[pl.DataFrame, dict[str, int]]:
+) -> tuple[pl.DataFrame, dict[str, fen.Num]]:
     """The evaluation in scaled Int64 (:mod:`.fen`): money inputs as their exact Decimal's
     integer values, parameters at the fewest decimals their values need, each step compiled;
     ``amount`` rounded to Int64 fen. Raises :class:`fen.Unsupported` for a formula, a value or
@@ -664,19 +665,23 @@ def _evaluate_fen(
         .otherwise(pl.lit(0, dtype=pl.Int64))
         .alias("amount")
     )
-    return lf.collect(), {**{k: n.scale for k, n in nums.items()}, "amount": 2}
+    d = 10 ** max(amount.scale - 2, 0)  # the amount's range in fen, zero included (not eligible)
+    fen_range = (
+        amount.at(2) if amount.scale <= 2 else fen.Num(2, amount.lo // d, -(-amount.hi // d))
+    )
+    return lf.collect(), {**nums, "amount": fen_range.hull(fen.Num(2, 0, 0))}
 
 
 def _int_as_decimal(
-    out: pl.DataFrame, scales: dict[str, int], schema: pl.Schema, params: list[pl.Expr]
+    out: pl.DataFrame, nums: dict[str, fen.Num], schema: pl.Schema, params: list[pl.Expr]
 ) -> pl.DataFrame:
     """The integer result in the Decimal types the Decimal engine gives it (same values, same
     dtypes): parameters by their Decimal expressions (a constant costs nothing), every other
     money/rate column from its integer words."""
     names = {e.meta.output_name() for e in params}
     conv = [
-        fen.int_to_decimal(out[c], s, schema.get(c, MONEY))  # type: ignore[arg-type]
-        for c, s in scales.items()
+        fen.int_to_decimal(out[c], n, schema.get(c, MONEY))  # type: ignore[arg-type]
+        for c, n in nums.items()
         if c not in names
     ]
     return out.with_columns(conv).with_columns(params)

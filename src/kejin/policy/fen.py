@@ -461,21 +461,27 @@ def decimal_to_int(s: pl.Series) -> pl.Series:
     return pl.Series(s.name, arr)
 
 
-def int_to_decimal(s: pl.Series, scale: int, dtype: pl.Decimal) -> pl.Series:
-    """An Int64 series at ``scale`` as the Decimal ``dtype`` the Decimal engine gives it: the
-    i128 words written directly (sign-extended), then Polars' exact upscale when ``dtype`` has
-    more decimals."""
-    arr = s.rechunk().to_arrow()
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    validity, data = arr.buffers()
-    lo = np.frombuffer(data, dtype=np.int64)[arr.offset : arr.offset + len(arr)]
-    words = np.empty((lo.size, 2), dtype=np.int64)
-    words[:, 0], words[:, 1] = lo, lo >> 63
-    dec = pa.Array.from_buffers(
-        pa.decimal128(38, scale),
-        lo.size,
-        [validity if arr.null_count else None, pa.py_buffer(words)],
+def int_to_decimal(s: pl.Series, n: Num, dtype: pl.Decimal) -> pl.Series:
+    """An Int64 series (``n``: its scale and range) as the Decimal ``dtype`` the Decimal engine
+    gives it, by writing the i128 words directly: the value times the power of ten the scales
+    differ by (in Int64 when ``n``'s range allows it, else Polars' exact upscale), sign-extended
+    to the high word. Two numpy passes instead of Polars' i128 cast."""
+    target = dtype.scale or 0
+    k = target - n.scale
+    fits = k >= 0 and n.bound * 10**k <= I64_MAX
+    nulls = s.null_count()
+    lo = (s.fill_null(0) if nulls else s).to_numpy()
+    if fits and k:
+        lo = lo * 10**k
+    words = np.empty(lo.size * 2, dtype=np.int64)
+    words[0::2] = lo
+    np.right_shift(lo, 63, out=words[1::2])
+    validity = None
+    if nulls:
+        validity = pa.array(s.is_not_null().to_numpy()).buffers()[1]
+    scale = target if fits else n.scale
+    out = pl.Series(
+        s.name,
+        pa.Array.from_buffers(pa.decimal128(38, scale), lo.size, [validity, pa.py_buffer(words)]),
     )
-    out = pl.Series(s.name, dec)
     return out if out.dtype == dtype else out.cast(dtype)
