@@ -43,6 +43,7 @@ parameters:
     reference: {document: 测试, article: 一}
     values:
       - {value: 0.3, from: 2020-01-01, published: 2020-01-01}
+      - {value: 0.5, from: 2025-01-01, published: 2024-06-01}
   rate:
     description: 年利率 / annual rate
     unit: 1/year
@@ -115,13 +116,15 @@ def rate_policy(tmp: Path, rounding: Rounding = "half_up") -> Policy:
     )
 
 
-def frame(balances: list[Decimal], corrections: list[Decimal]) -> pl.DataFrame:
+def frame(
+    balances: list[Decimal], corrections: list[Decimal], years: list[int] | None = None
+) -> pl.DataFrame:
     n = len(balances)
     return pl.DataFrame(
         {
             "uscc": ["91650200MA00000001"] * n,
             "contract_no": [f"C{i:04d}" for i in range(n)],
-            "year": [2024] * n,
+            "year": years or [2024] * n,
             "balance": pl.Series(balances, dtype=MONEY),
             "correction": pl.Series(corrections, dtype=MONEY),
         }
@@ -315,3 +318,17 @@ def test_scales_refused_where_decimal_rounds() -> None:
     )
     with pytest.raises(fen.Unsupported, match="scale 14 where Decimal has 12"):
         fen.compile_step(pl.col("a") * pl.col("b"), ctx)
+
+
+@pytest.mark.parametrize("years", [[2024, 2024], [2025, 2026], [2024, 2025]])
+def test_dated_parameter_in_force(tmp_path: Path, years: list[int]) -> None:
+    """The share is 0.3 until 2024 and 0.5 from 2025: rows of one segment read its value as a
+    scalar, rows of both a per-row column; each row gets the share in force in its year."""
+    policy = rate_policy(tmp_path)
+    df = frame([Decimal(1000), Decimal(1000)], [Decimal(0), Decimal(0)], years)
+    out, fell_back = both(policy, df)
+    assert fell_back is None
+    share = {2024: Decimal("0.3"), 2025: Decimal("0.5"), 2026: Decimal("0.5")}
+    assert out["amount"].to_list() == [
+        (Decimal(1000) * Decimal("0.0345") * share[y]).quantize(Decimal("0.01")) for y in years
+    ]

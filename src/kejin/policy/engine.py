@@ -12,6 +12,12 @@ result is rounded to the fen by the policy's ``rounding`` rule (四舍五入, ha
 line, unless the policy says otherwise). A float would have paid 245,631.56. Every ``amount``
 step must be a Decimal column; a policy whose formula falls back to float is refused when
 evaluated (:func:`_check_exact`).
+
+Those are the types a policy is written and read in. The arithmetic itself is scaled Int64
+(:mod:`.fen`): money in fen, each rate as an integer over a power of ten, every formula compiled
+from its Polars expression with a range check against overflow and a scale check against the
+Decimal types above, so the numbers are the Decimal engine's to the last digit at a fraction of
+its cost. A formula the compiler does not take is evaluated in Decimal, as before.
 """
 
 from __future__ import annotations
@@ -533,6 +539,7 @@ def evaluate(
             bounds[n] = None if lo is None else (lo, hi)
     exprs: list[pl.Expr] = []
     int_params: list[tuple[str, pl.Expr, fen.Num]] = []
+    consts = set(overrides)
     resolved = Resolved({}, overrides)
     check: list[tuple[Parameter, ParamDate]] = []
     for name, p in policy.params.items():
@@ -554,9 +561,13 @@ def evaluate(
             continue
         e, needs_check = _param_expr(p, segs, pd_, *span)
         exprs.append(e)
-        int_params.append(
-            (name, _param_expr(p, segs, pd_, *span, scale)[0], fen.Num(scale, min(ints), max(ints)))
-        )
+        int_e = _param_expr(p, segs, pd_, *span, scale)[0]
+        num = fen.Num(scale, min(ints), max(ints))
+        if not needs_check and int_e.meta.is_literal(allow_aliasing=True):
+            v = pl.select(int_e).item()  # the one value in force for every row
+            consts.add(name)  # formulas read it as a scalar
+            num = fen.Num(scale, v, v)
+        int_params.append((name, int_e, num))
         if needs_check:
             check.append((p, pd_))
     lf = lf.with_columns(exprs)
@@ -590,7 +601,7 @@ def evaluate(
     try:
         if arithmetic == "decimal":
             raise fen.Unsupported("Decimal arithmetic asked for")
-        out, nums = _evaluate_fen(policy, frame, dates, int_params, schema)
+        out, nums = _evaluate_fen(policy, frame, dates, int_params, schema, frozenset(consts))
         scales = {k: n.scale for k, n in nums.items()}
     except fen.Unsupported as exc:
         resolved.engine, resolved.fallback = "decimal", str(exc)
@@ -624,6 +635,7 @@ def _evaluate_fen(
     dates: dict[str, ParamDate],
     int_params: list[tuple[str, pl.Expr, fen.Num]],
     schema: pl.Schema,
+    consts: frozenset[str],
 ) -> tuple[pl.DataFrame, dict[str, fen.Num]]:
     """The evaluation in scaled Int64 (:mod:`.fen`): money inputs as their exact Decimal's
     integer values, parameters at the fewest decimals their values need, each step compiled;
@@ -653,7 +665,7 @@ def _evaluate_fen(
         .with_columns(pd_.expr.alias(n) for n, pd_ in dates.items() if pd_.year_column is None)
         .with_columns(e for _, e, _ in int_params)
     )
-    compiled = fen.compile_steps(policy.steps, nums, dict(lf.collect_schema()), schema)
+    compiled = fen.compile_steps(policy.steps, nums, dict(lf.collect_schema()), schema, consts)
     for name, e, n in compiled:
         lf = lf.with_columns(e)
         if n is not None:

@@ -120,6 +120,9 @@ class Context:
     nums: dict[str, Num]
     int_schema: dict[str, pl.DataType]
     dec_schema: pl.Schema
+    #: Parameters with one value over the whole frame: formulas read them as scalars (Polars
+    #: compares a column with a scalar, and folds ``10**7 × 100``, without a per-row column).
+    consts: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self._dec = pl.LazyFrame(schema=self.dec_schema)
@@ -189,6 +192,7 @@ def compile_steps(
     nums: dict[str, Num],
     int_schema: dict[str, pl.DataType],
     dec_schema: pl.Schema,
+    consts: frozenset[str] = frozenset(),
 ) -> Compiled:
     """Every step of a policy over scaled integers: ``(name, expression, Num or None)``.
 
@@ -202,6 +206,7 @@ def compile_steps(
         tuple(sorted(nums.items())),
         tuple(int_schema.items()),
         tuple(dec_schema.items()),
+        consts,
     )
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is steps:
@@ -209,7 +214,7 @@ def compile_steps(
         result = hit[1]
     else:
         try:
-            result = _compile_steps(steps, nums, int_schema, dec_schema)
+            result = _compile_steps(steps, nums, int_schema, dec_schema, consts)
         except Unsupported as exc:
             result = exc
         _CACHE[key] = (steps, result)  # holding ``steps`` keeps its id from being reused
@@ -225,8 +230,9 @@ def _compile_steps(
     nums: dict[str, Num],
     int_schema: dict[str, pl.DataType],
     dec_schema: pl.Schema,
+    consts: frozenset[str],
 ) -> Compiled:
-    ctx = Context(dict(nums), dict(int_schema), dec_schema)
+    ctx = Context(dict(nums), dict(int_schema), dec_schema, consts)
     out: Compiled = []
     for step in steps:
         e, n = compile_step(step.expr, ctx)
@@ -280,7 +286,10 @@ def _node(node: dict[str, Any], ctx: Context) -> tuple[pl.Expr, Num | None]:
         return _load(node), None
     (kind, body), *_ = node.items()
     if kind == "Column":
-        return pl.col(body), ctx.nums[body]
+        n = ctx.nums[body]
+        if body in ctx.consts:
+            return pl.lit(n.lo, dtype=pl.Int64), n
+        return pl.col(body), n
     if kind == "Alias":
         e, n = _node(body[0], ctx)
         return e.alias(body[1]), n
