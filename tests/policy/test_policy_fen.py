@@ -332,3 +332,15 @@ def test_dated_parameter_in_force(tmp_path: Path, years: list[int]) -> None:
     assert out["amount"].to_list() == [
         (Decimal(1000) * Decimal("0.0345") * share[y]).quantize(Decimal("0.01")) for y in years
     ]
+
+
+def test_missing_amounts_stay_missing(tmp_path: Path) -> None:
+    """A blank balance (null) is read from the Decimal column's words as null, not as a number:
+    its condition is unknown (null), the ``when`` takes the zero branch, the amount is zero —
+    in both engines."""
+    policy = rate_policy(tmp_path)
+    df = frame([Decimal("10.00"), None, Decimal("-1.00")], [None, Decimal("0.01"), Decimal(0)])  # type: ignore[list-item]
+    out, fell_back = both(policy, df)
+    assert fell_back is None
+    assert out["positive"][1] is None and out["raw"][1] == 0
+    assert out["amount"].to_list() == [None, Decimal("0.00"), Decimal("0.00")]  # null + x

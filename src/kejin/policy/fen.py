@@ -447,27 +447,26 @@ def input_ints(s: pl.Series, scale: int, dtype: pl.Decimal) -> tuple[pl.Series, 
     return ints.alias(s.name), span(scale, int(lo or 0), int(hi or 0))  # type: ignore[arg-type]
 
 
-def decimal_words(s: pl.Series) -> tuple[np.ndarray, pa.Buffer | None]:
-    """The i128 words of a Decimal series as (n, 2) int64 (low, high), and its validity."""
-    arr = s.rechunk().to_arrow()
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    validity, data = arr.buffers()
-    words = np.frombuffer(data, dtype=np.int64).reshape(-1, 2)[arr.offset : arr.offset + len(arr)]
-    return words, (validity if arr.null_count else None)
-
-
 def decimal_to_int(s: pl.Series) -> pl.Series:
     """An exact Decimal series as its Int64 representation (value × 10**scale), no arithmetic:
     the low word of each i128. Refused when a value needs the high word."""
-    words, validity = decimal_words(s)
-    lo, hi = words[:, 0], words[:, 1]
-    if not np.array_equal(hi, lo >> 63):
+    arr = s.rechunk().to_arrow()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    words = np.frombuffer(arr.buffers()[1], dtype=np.int64).reshape(-1, 2)
+    words = words[arr.offset : arr.offset + len(arr)]
+    lo, hi = np.ascontiguousarray(words[:, 0]), words[:, 1]
+    fits = hi == lo >> 63
+    validity = None
+    if s.null_count():
+        valid = s.is_not_null().to_numpy()
+        fits |= ~valid  # a null's words are not a value
+        validity = pa.array(valid).buffers()[1]
+    if not fits.all():
         raise Unsupported(f"{s.name} exceeds Int64 at its scale")
-    arr = pa.Array.from_buffers(
-        pa.int64(), len(lo), [validity, pa.py_buffer(np.ascontiguousarray(lo))]
+    return pl.Series(
+        s.name, pa.Array.from_buffers(pa.int64(), len(lo), [validity, pa.py_buffer(lo)])
     )
-    return pl.Series(s.name, arr)
 
 
 def int_to_decimal(s: pl.Series, n: Num, dtype: pl.Decimal) -> pl.Series:
