@@ -29,13 +29,17 @@ from kejin.registry.tables import (
     FinancingEvent,
     Qualification,
 )
+from kejin.stats.tables import LprRate
+from kejin.whitelist.tables import WhitelistEntry, WhitelistVersion
 
-#: The registry tables a batch engine needs (points, whitelist, policy, credit, statistics).
+#: The registry tables a batch engine needs (points, whitelist, policy, credit, statistics: the
+#: monthly statistics also read the whitelist versions for tiers and the whitelist population,
+#: and the published LPR for the rate spread).
 TABLES: tuple[Table, ...] = tuple(
     m.__table__  # type: ignore[misc]
     for m in (
         DataPull, Enterprise, Qualification, AnnualIndicator, FinancingEvent, Institution,
-        Product, Loan, LoanStatus,
+        Product, Loan, LoanStatus, WhitelistVersion, WhitelistEntry, LprRate,
     )
 )  # fmt: skip
 PART_ROWS = 1_000_000
