@@ -22,6 +22,7 @@ from kejin.errors import Problem, ValidationError
 from kejin.frames import read_frame
 from kejin.lending.tables import Institution, Loan, LoanStatus, Product
 from kejin.migrate import current_heads, script_heads
+from kejin.points.tables import ScoreRun  # noqa: F401  (types the versions' run reference)
 from kejin.registry.tables import (
     AnnualIndicator,
     DataPull,

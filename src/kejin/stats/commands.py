@@ -62,7 +62,13 @@ def month_cmd(
 
     defs = res["definitions"]
     groups = res.get("groups", [])
-    names = institution_names(get_engine()) if by == "bank" else {}
+    names: dict[str, str] = {}
+    if by == "bank" and snapshot is not None:  # a Spark run reads no database
+        from kejin.scale.snapshot import table
+
+        names = dict(table(snapshot, "institutions").select("id", "name").collect().iter_rows())
+    elif by == "bank":
+        names = institution_names(get_engine())
     t = Table(
         "指标 indicator", "全部 all", *[group_label(by, g["group"], names, "zh") for g in groups]
     )
@@ -119,7 +125,13 @@ def trend_cmd(
     from kejin.stats.labels import group_label, institution_names, shown
 
     defs = res["definitions"]
-    names = institution_names(get_engine()) if by == "bank" else {}
+    names: dict[str, str] = {}
+    if by == "bank" and snapshot is not None:  # a Spark run reads no database
+        from kejin.scale.snapshot import table
+
+        names = dict(table(snapshot, "institutions").select("id", "name").collect().iter_rows())
+    elif by == "bank":
+        names = institution_names(get_engine())
     t = Table("月份 month", "分组 group", *[defs[i]["label_zh"] for i in TREND_COLUMNS])
     for r in res["rows"]:
         t.add_row(
