@@ -166,3 +166,29 @@ def test_partials_of_disjoint_firms_add_up_to_the_whole(
             .select([pl.col(c).cast(t) for c, t in schema.items()])
         )
         assert_frame_equal(kernels.finish(raw, totals, by, have, have, lpr), whole[by])
+
+
+def test_a_share_of_firms_without_loans_has_partials_all_the_same(
+    region: tuple[Engine, Path, list[date]],
+) -> None:
+    """A Spark bucket may hold firms with qualifications but no loans: the kernel's first stage
+    still runs and counts them, its groups typed as every other bucket's (once a crash on
+    empty label arrays)."""
+    engine, _, have = region
+    f = service.gather(engine, have[-1], months=have)
+    no_loans = kernels.Frames(
+        loans=f.loans.head(0),
+        statuses=f.statuses.head(0),
+        qualifications=f.qualifications,
+        firms=f.firms,
+        tiers=f.tiers,
+        products=f.products,
+        lpr=f.lpr,
+        members=f.members,
+    )
+    partials, totals = kernels.partials_by(no_loans, have, BYS)
+    assert totals["pop_total"].sum() > 0
+    for by in BYS:
+        assert partials[by].schema["group"] == pl.String
+        assert partials[by].filter(pl.col("balance") > 0).is_empty()
+    assert partials["bank"].is_empty() and partials["stage"]["firms"].sum() > 0
