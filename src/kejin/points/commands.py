@@ -83,8 +83,10 @@ def score(
     from kejin.access.acting import system_event
     from kejin.console import get_engine, progress
     from kejin.db import transaction
+    from kejin.heap import keep_large_blocks
     from kejin.scale.jdbc import source_of
 
+    keep_large_blocks()  # a batch process: large per-row arrays reuse the heap (kejin.heap)
     engine = get_engine()
     src = source_of(engine_name, snapshot, source, engine)
     if results_dir is not None:

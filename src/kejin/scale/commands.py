@@ -41,6 +41,16 @@ def snapshot_cmd(
     print_json({"out": str(out), "taken_at": manifest["taken_at"], "rows": rows})
 
 
+def check_engine(engine_name: str, snapshot: Path | None) -> None:
+    """``--engine local`` (the default) reads the database; ``--engine spark`` reads a snapshot
+    and only it (the statistics; points and whitelist also read over JDBC,
+    :func:`kejin.scale.jdbc.source_of`): refuse any other pairing before anything is read."""
+    if engine_name not in ("local", "spark") or (engine_name == "spark") != (snapshot is not None):
+        raise typer.BadParameter(
+            "--engine spark 须与 --snapshot 同用 / --engine spark goes with --snapshot (and only it)"
+        )
+
+
 def import_results_cmd(out: Path, dry_run: bool, who: str | None, as_json: bool) -> None:
     """``kejin import results DIR``: store a Spark run's results directory in one transaction,
     with the audit record its command writes (``--who``: that person's act, e.g. a gov_admin's
