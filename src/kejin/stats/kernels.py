@@ -354,7 +354,7 @@ def _kind_masks(quals: pl.DataFrame, idx: list[int], n_firms: int) -> np.ndarray
     kinds = list(_KIND_BITS)
     q = quals.filter(pl.col("kind").is_in(kinds))
     if q.height and q.group_by("uscc", "kind").len()["len"].max() > 255:  # type: ignore[operator]
-        mask = np.zeros(slots * n_firms, dtype=np.int64)
+        mask = np.zeros(slots * n_firms, dtype=np.uint8)
         for kind, bit in _KIND_BITS.items():
             mask[_held(q.filter(pl.col("kind") == kind), idx, n_firms)] |= bit
         return mask
@@ -374,9 +374,10 @@ def _kind_masks(quals: pl.DataFrame, idx: list[int], n_firms: int) -> np.ndarray
     diff = np.zeros((slots + 1) * n_firms, dtype=np.int64)
     np.add.at(diff, a * n_firms + firm, one)
     np.subtract.at(diff, (b + 1) * n_firms + firm, one)
-    counts = np.cumsum(diff.reshape(slots + 1, n_firms)[:slots], axis=0)
+    counts = diff.reshape(slots + 1, n_firms)[:slots]
+    np.cumsum(counts, axis=0, out=counts)
     held = counts.reshape(-1, 1).view(np.uint8) != 0  # little-endian: byte k is kind k
-    mask = np.packbits(held, axis=1, bitorder="little").ravel().astype(np.int64)
+    mask = np.packbits(held, axis=1, bitorder="little").ravel()
     asked = set(idx)
     gaps = np.array([i not in asked for i in range(lo, hi + 1)])
     mask.reshape(slots, n_firms)[gaps] = 0
@@ -495,7 +496,7 @@ def _base(
             sum(_KIND_BITS[k] for k in set(on_list(month_end(shift_months(every[0], i)))))
             for i in range(slots)
         ],
-        dtype=np.int64,
+        dtype=np.uint8,
     )
     kind_mask.reshape(slots, n_firms)[...] &= allowed[:, None]
     if variant == "whitelist":
@@ -554,6 +555,12 @@ def _base(
     has_balance[row_cells[bal > 0]] = True
     pop_row = in_pop[row_cells]
     pop_cells = np.flatnonzero(in_pop)
+    # (slot, in the population, combo) as one number: a breakdown's key adds its group. Built
+    # in place: at 10M rows each temporary array is ~100 MB of fresh pages to fault in.
+    slot_kind = (loan_combo * 2)[li]
+    slot_kind += npl
+    slot_kind += slot * (2 * _COMBOS)
+    slot_kind[pop_row] += _COMBOS
 
     # Flows: loans of population firms disbursed in the month, first and last day included.
     lpr = (
@@ -579,7 +586,7 @@ def _base(
     )
     flow_cells = lent_in["cell"].to_numpy()
     flow = (
-        lent_in.with_columns(mask=pl.Series(kind_mask[flow_cells]))
+        lent_in.with_columns(mask=pl.Series(kind_mask[flow_cells].astype(np.int64)))
         .filter(pl.Series(in_pop[flow_cells]))
         .lazy()
         .join(lpr, on="month", how="left")
@@ -604,8 +611,7 @@ def _base(
         slot=slot,
         firm=firm,
         pop_row=pop_row,
-        # (slot, in the population, combo) as one number: a breakdown's key adds its group.
-        slot_kind=(slot * 2 + pop_row) * _COMBOS + loan_combo[li] * 2 + npl,
+        slot_kind=slot_kind,
         bal=bal,
         bal_float=bal.astype(np.float64),
         bal_top=max(abs(int(bal.max())), abs(int(bal.min()))) if len(bal) else 0,
@@ -661,11 +667,11 @@ def _row_sums(
         sizes = [_groups(b, by)[0] for by in members]
         loan_part: np.ndarray | None = None
         firm_part: np.ndarray | None = None
-        row_part: np.ndarray | int = 0
-        stride = 1
+        key = b.slot_kind.copy() if members else b.slot_kind
+        stride = cells
         for by, n in zip(reversed(members), reversed(sizes), strict=True):
             if by == "qualification":
-                row_part = b.kind_mask[b.row_cells] * stride
+                key += b.kind_mask[b.row_cells].astype(np.int64) * stride
             elif BREAKDOWNS[by] == "loan":
                 part = b.loan_codes[by] * stride
                 loan_part = part if loan_part is None else loan_part + part
@@ -673,15 +679,12 @@ def _row_sums(
                 part = b.firm_codes[by] * stride
                 firm_part = part if firm_part is None else firm_part + part
             stride *= n
-        key = b.slot_kind
-        if members:
-            group = row_part
-            if loan_part is not None:
-                group = group + loan_part[b.li]
-            if firm_part is not None:
-                group = group + firm_part[b.firm]
-            key = group * cells + b.slot_kind  # type: ignore[operator]
-        bins = stride * cells
+        # The group digits are summed per loan and per firm (small arrays), then gathered once.
+        if loan_part is not None:
+            key += loan_part[b.li]
+        if firm_part is not None:
+            key += firm_part[b.firm]
+        bins = stride
         count = np.bincount(key, minlength=bins)
         sums = _sums(key, bins, b.bal, b.bal_float, b.bal_top, count)
         shape = (*sizes, b.slots, 2, _COMBOS)
