@@ -267,6 +267,21 @@ def reference_fen(df: pl.DataFrame, firm: np.ndarray, capped: bool) -> np.ndarra
     return np.minimum(fen, np.maximum(FIRM_CAP * 100 - before, 0))
 
 
+def engines_agree(
+    ints: pl.DataFrame, scales: dict[str, int], dec: pl.DataFrame, old: pl.DataFrame
+) -> bool:
+    """The integer result's every scaled column equals the Decimal result's value (compared as
+    integers: the Decimal value times the scale's power of ten), and the Decimal result equals
+    the Decimal engine's frame, dtypes included."""
+    from polars.testing import assert_frame_equal
+
+    assert_frame_equal(dec, old)
+    return all(
+        ints[c].equals((dec[c] * 10**s).cast(pl.Int64), check_names=False)
+        for c, s in scales.items()
+    )
+
+
 def as_fen(amount: pl.Series) -> np.ndarray:
     return (amount * 100).cast(pl.Int64).to_numpy()
 
@@ -468,14 +483,30 @@ def main(quick: bool = False) -> None:
 
 
 def bench_rules(quick: bool) -> None:
-    """The Karamay rule, uncapped and capped, beside OpenFisca on the same 1M loan-years."""
+    """The Karamay rule, uncapped and capped, beside OpenFisca on the same 1M loan-years.
+
+    Uncapped, kejin is timed three ways: the engine's result as exact scaled integers
+    (``money="fen"``: every trace column, money in fen, rates as integer ratios), the same
+    converted to the Decimal columns ``evaluate`` returns by default, and the Decimal engine
+    (``arithmetic="decimal"``, the engine before issue 20's second round). All three must agree
+    on every column."""
     n = 50_000 if quick else 1_000_000
     repeat = 3 if quick else 7
     policy = library.get("karamay_interest")
     df = loan_years(n)
     ours, ours_cpu = measure_both(
-        f"kejin evaluate, all trace columns ({n:,} loan-years)",
+        f"kejin evaluate, integer fen, all trace columns ({n:,} loan-years)",
+        lambda: evaluate(policy, df, money="fen"),
+        repeat,
+    )
+    dec, dec_cpu = measure_both(
+        "kejin evaluate, integer fen, Decimal result columns",
         lambda: evaluate(policy, df),
+        repeat,
+    )
+    old, old_cpu = measure_both(
+        "kejin evaluate, Decimal arithmetic (before)",
+        lambda: evaluate(policy, df, arithmetic="decimal"),
         repeat,
     )
     bare = measure(
@@ -488,16 +519,28 @@ def bench_rules(quick: bool) -> None:
         lambda: openfisca_run(tbs, arrays, n),
         repeat,
     )
+    res_fen, how = evaluate(policy, df, money="fen")
     res, _ = evaluate(policy, df)
+    res_old, _ = evaluate(policy, df, arithmetic="decimal")
     of = openfisca_run(tbs, arrays, n)
     firm = df["uscc"].str.slice(10).cast(pl.Int64).to_numpy()  # the integer ids OpenFisca gets
-    for t in (ours, bare, peer, ours_cpu, peer_cpu):
+    for t in (ours, dec, old, bare, peer, ours_cpu, dec_cpu, old_cpu, peer_cpu):
         console.print(str(t))
     console.print(ratio_line(ours, peer) + " (target ≥ 5×)")
-    console.print(ratio_line(ours_cpu, peer_cpu) + " (CPU)")
-    money_check(
-        "uncapped", res["amount"], reference_fen(df, firm, False), of["subsidy"], arrays["interest"]
+    console.print(ratio_line(ours_cpu, peer_cpu) + " (CPU, target ≥ 5×)")
+    console.print(ratio_line(dec_cpu, peer_cpu) + " (CPU)")
+    console.print(ratio_line(old_cpu, peer_cpu) + " (CPU)")
+    console.print(f"  arithmetic: {how.engine}; load average {os.getloadavg()[0]:.1f}")
+    same = engines_agree(res_fen, how.scales, res, res_old)
+    console.print(
+        "  integer-fen result, its Decimal columns and the Decimal engine's frame: "
+        + ("equal on every row and column" if same else "NOT EQUAL")
     )
+    ref = reference_fen(df, firm, False)
+    console.print(
+        f"  integer amount equals the integer-fen reference: {np.array_equal(res_fen['amount'].to_numpy(), ref)}"
+    )
+    money_check("uncapped", res["amount"], ref, of["subsidy"], arrays["interest"])
     console.print(
         f"  total subsidy {res['amount'].sum()} CNY, eligible {int(res['eligible'].sum()):,}"
     )
@@ -520,7 +563,10 @@ def bench_rules(quick: bool) -> None:
         console.print(str(t))
     console.print(ratio_line(ours_c, peer_c) + " (target ≥ 5×)")
     console.print(ratio_line(ours_c_cpu, peer_c_cpu) + " (CPU)")
-    console.print(f"  load average {os.getloadavg()[0]:.1f}")
+    console.print(
+        f"  arithmetic: {evaluate(capped, df.head(10))[1].fallback or 'integer fen'}"
+        f"; load average {os.getloadavg()[0]:.1f}"
+    )
     ref_c = reference_fen(df, firm, True)
     money_check("capped", res_c["amount"], ref_c, of_c["subsidy_capped"], arrays["interest"])
     cut = int((ref_c < reference_fen(df, firm, False)).sum())

@@ -18,9 +18,10 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import Engine, event, insert, select, text
 from sqlalchemy.orm import Session
 
 from kejin.access import auditkey
@@ -94,17 +95,41 @@ def read_durable() -> bool:
 LOCKED = "kejin_audit_lock"
 
 
-def _lock(session: Session, durable: bool) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        # A read's commit may skip the WAL flush if configured so (see ``record``); one round trip.
-        sql = "SELECT pg_advisory_xact_lock(:k)" + (
-            "" if durable or read_durable() else ", set_config('synchronous_commit', 'off', true)"
-        )
-        session.execute(text(sql), {"k": PG_LOCK_KEY})
+def _lock_and_tail(session: Session, durable: bool) -> tuple[int, str]:
+    """Take the chain lock and read the tail after it is granted: ``(seq, hash)`` of the last event.
+
+    On PostgreSQL both go in one message of the simple protocol (one round trip, not two): each
+    statement of it runs with its own snapshot, so the tail is read after the lock is held —
+    one ``SELECT`` doing both would read the tail from a snapshot taken before any wait for the
+    lock, and fork the chain. The lock is held until the transaction ends, so every round trip
+    under it is time every other writer of the chain waits.
+    """
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        # A read's commit may skip the WAL flush if configured so (see ``record``).
+        fast = "" if durable or read_durable() else "SET LOCAL synchronous_commit TO off; "
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute(f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY}); {fast}{tail_sql()}")
+            while cur.nextset():
+                pass
+            last = cur.fetchone()
+        finally:
+            cur.close()
     else:
         # A no-op write takes SQLite's write lock now, before the tail is read.
-        session.execute(text("DELETE FROM audit_events WHERE 0"))
+        conn.execute(text("DELETE FROM audit_events WHERE 0"))
+        last = conn.execute(TAIL).first()
     session.info[LOCKED] = session.get_transaction()
+    return (last[0], last[1]) if last else (0, GENESIS)
+
+
+@cache
+def tail_sql() -> str:
+    """The tail query as PostgreSQL text, for messages of several statements (no parameters)."""
+    from sqlalchemy.dialects import postgresql
+
+    return str(TAIL.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
 
 def event_fields(
@@ -142,15 +167,61 @@ def append(session: Session, batch: list[dict[str, Any]], durable: bool = True) 
     """Link ``batch`` (from :func:`event_fields`) to the chain's tail in the caller's transaction.
 
     Inserted through Core, not the unit of work: the events are never changed afterwards, and
-    the group-committed reads of a busy server append hundreds at a time.
+    the group-committed reads of a busy server append hundreds at a time. Events the
+    transaction deferred (see :func:`defer_to_commit`) go first, in the order they were recorded.
     """
-    _lock(session, durable)
-    last = session.connection().execute(TAIL).first()
-    out = link(batch, *((last.seq, last.hash) if last else (0, GENESIS)))
+    pending = session.info.get(PENDING)
+    if (
+        pending is not None
+        and pending[0] is session.get_transaction()
+        and not session.in_nested_transaction()  # a savepoint rolled back must not take them
+    ):
+        del session.info[PENDING]
+        batch = pending[1] + batch
+    out = link(batch, *_lock_and_tail(session, durable))
     session.connection().execute(
         insert(AuditEvent.__table__), [{c: getattr(ev, c) for c in COLUMNS} for ev in out]
     )
     return out
+
+
+#: ``session.info`` keys: whether the session's changes record their events at commit, and the
+#: events waiting for it (with the transaction they belong to).
+DEFER = "kejin_audit_defer"
+PENDING = "kejin_audit_pending"
+
+
+def defer_to_commit(session: Session) -> None:
+    """Record this session's changes in the chain when it commits, not when they are made.
+
+    The chain lock is held from the append to the end of the transaction. A web request's
+    change appended its event in the handler and committed in a later step, after the handler
+    had returned to the event loop and a worker thread had been found for the commit: under
+    load the lock stayed held for tens of milliseconds of waiting for the loop and the GIL, and
+    every other write and every read's audit batch of every worker queued behind it. Appended at
+    commit, the lock is held for the lock-and-tail round trip, the insert and the commit only.
+    The event is still written in the same transaction as the change (no change without its
+    record, nor a record without the change). Events recorded inside a savepoint are appended
+    at once: a savepoint rolled back takes its events with it, as before.
+    """
+    session.info[DEFER] = True
+
+
+@event.listens_for(Session, "before_commit")
+def _append_deferred(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint's commit: the root transaction's commit appends them
+    pending = session.info.get(PENDING)
+    if pending is not None and pending[0] is session.get_transaction():
+        del session.info[PENDING]
+        append(session, pending[1])
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_deferred(session: Session, transaction: Any) -> None:
+    pending = session.info.get(PENDING)
+    if pending is not None and pending[0] is transaction:
+        del session.info[PENDING]  # rolled back (a commit has popped them already)
 
 
 def link(batch: list[dict[str, Any]], seq: int, prev: str) -> list[AuditEvent]:
@@ -190,6 +261,14 @@ def record(
     whole and verifiable.
     """
     ev = event_fields(**fields)
+    if durable and session.info.get(DEFER) and not session.in_nested_transaction():
+        root = session.get_transaction()
+        if session.info.get(LOCKED) is not root:
+            pending = session.info.get(PENDING)
+            if pending is None or pending[0] is not root:
+                pending = session.info[PENDING] = (root, [])
+            pending[1].append(ev)
+            return AuditEvent(**ev)  # linked into the chain at commit
     if not durable:
         from kejin.access import readlog
 

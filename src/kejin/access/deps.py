@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
+from kejin.access import audit
 from kejin.access.readlog import LOOP_WRITER
 from kejin.access.rules import Principal, Unauthenticated, authorize
 from kejin.access.service import token_principal
@@ -46,6 +47,7 @@ async def db(request: Request) -> AsyncIterator[Session]:
     requests in flight those hand-overs were a measurable share of the profile path's CPU.
     """
     s = Session(request.app.state.engine, expire_on_commit=False)
+    audit.defer_to_commit(s)  # the chain lock is held by the commit step only
     try:
         s.begin()
         yield s
