@@ -188,7 +188,9 @@ def test_summary_agrees_with_direct_sql(engine: Engine) -> None:
             text("SELECT COUNT(DISTINCT contract_no) FROM loan_statuses WHERE days_past_due >= 90")
         ).scalar_one()
         in_window = conn.execute(
-            text("SELECT COUNT(DISTINCT contract_no) FROM loan_statuses WHERE month >= '2025-07-01'")
+            text(
+                "SELECT COUNT(DISTINCT contract_no) FROM loan_statuses WHERE month >= '2025-07-01'"
+            )
         ).scalar_one()
     loans = s["loans"]
     assert loans["count"] == n_loans > in_window  # the history's matured loans are counted

@@ -408,8 +408,8 @@ def _sums(
     return out
 
 
-def _counts(key: np.ndarray, bins: int, w: np.ndarray | None = None) -> np.ndarray:
-    return np.bincount(key, weights=w, minlength=bins).astype(np.int64)
+def _counts(key: np.ndarray, bins: int) -> np.ndarray:
+    return np.bincount(key, minlength=bins).astype(np.int64)
 
 
 def _distinct_firms(group: np.ndarray, firm: np.ndarray, n_groups: int, n_firms: int) -> np.ndarray:
