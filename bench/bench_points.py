@@ -21,6 +21,7 @@ import pandas as pd
 import polars as pl
 
 from bench.timing import measure_both, ratio_line
+from kejin.heap import keep_large_blocks
 from kejin.points import kernels
 from kejin.points.system import FORMULA_FIELDS, System, load_system
 from kejin.whitelist import kernels as wl
@@ -187,6 +188,7 @@ def bench_scoring_at(n: int, repeat: int) -> tuple[float, float]:
 
 
 def bench_scoring(quick: bool) -> None:
+    keep_large_blocks()  # as `kejin points score` does (kejin.heap: why); pandas gains as well
     sizes = [100_000, 200_000] if quick else [1_000_000, 5_000_000]
     per_row = [bench_scoring_at(n, 3) for n in sizes]
     for i, kind in ((0, "wall"), (1, "CPU")):

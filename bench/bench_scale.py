@@ -11,13 +11,18 @@ time of the computation alone (the job's own clock, without interpreter and JVM 
 * whitelist — the default rules (points totals from the local points run) → entries.
 * policy — ``policy simulate`` of 吉安知识产权质押贷款贴息 (a per-firm cap shared out over loans),
   baseline and a reform, on every loan-year of the latest year.
+* stats — the monthly statistics: every measure for every month with data and every breakdown
+  (the whole and the seven of ``--by``), list population; the local engine reads the snapshot
+  with Polars and runs ``measures_by``, Spark runs the kernel's partial stage per bucket of firms
+  and the finish on the added sums (``kejin.scale.stats``). Reading the snapshot is timed on both.
 
 Both engines' results are compared (row counts, entries hash, costs to the fen) in the table.
 ``KEJIN_BENCH_SCALE_FIRMS`` (comma-separated) sets the sizes; default 1,000,000, the largest size
 whose six jobs finished within 10 minutes on this 2-core machine (about 6.5 minutes with the
 snapshot, load ~9), so that a plain ``make bench`` never stalls (``--quick``: 50,000). 10M firms
 need ~6 GB of disk for the snapshot and well over an hour for the six jobs
-(``KEJIN_BENCH_SCALE_FIRMS=10000000``).
+(``KEJIN_BENCH_SCALE_FIRMS=10000000``). ``KEJIN_BENCH_SCALE_TASKS`` (comma-separated) runs some
+tasks only, ``KEJIN_BENCH_SCALE_REPEAT`` runs each job that many times (the table shows medians).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-TASKS = ("points", "whitelist", "policy")
+TASKS = ("points", "whitelist", "policy", "stats")
 ENGINES = ("local", "spark")
 POLICY, REFORM = "jian_ip_pledge", {"firm_cap": Decimal("20000")}
 
@@ -102,6 +107,11 @@ def job(task: str, engine: str, snap: Path, work: Path) -> dict[str, Any]:
         else:
             entries = _whitelist_local(snap, rules, AS_OF, points)
         out = {"rows": entries.height, "check": service.entries_sha256(entries)[:12]}
+    elif task == "stats":
+        m = _stats_spark(snap) if spark else _stats_local(snap)
+        whole = m[None]
+        out = {"rows": sum(x.height for x in m.values()),
+               "check": f"{whole['balance'].sum()}/{whole['first_time'].sum()}"}  # fmt: skip
     else:
         from kejin.policy import library
         from kejin.policy.simulate import latest_year, simulate
@@ -116,6 +126,64 @@ def job(task: str, engine: str, snap: Path, work: Path) -> dict[str, Any]:
                "check": f"{sim.totals['baseline_cost']}/{sim.totals['reform_cost']}"}  # fmt: skip
     out["compute_s"] = round(time.perf_counter() - t0, 2)
     return out
+
+
+STATS_BYS: list[str | None] = [
+    None, "bank", "product-kind", "chain", "region", "stage", "tier", "qualification"
+]  # fmt: skip
+
+
+def _stats_months(snap: Path) -> list[Any]:
+    """Every month with status rows (what ``stats trend`` offers), as both engines see them."""
+    from kejin.scale.snapshot import table
+
+    return (
+        table(snap, "loan_statuses")
+        .select(pl.col("month").unique().sort())
+        .collect()["month"]
+        .to_list()
+    )
+
+
+def _stats_local(snap: Path) -> dict[str | None, pl.DataFrame]:
+    """The local engine's statistics on a snapshot: the frames ``stats.service.gather`` reads,
+    from Parquet, then ``measures_by`` for every month and breakdown."""
+    from kejin.scale.snapshot import table
+    from kejin.stats import kernels, service
+
+    months = _stats_months(snap)
+    every = {kernels.shift_months(m, d) for m in months for d in (0, -1, -12)}
+
+    def t(name: str, cols: list[str]) -> pl.DataFrame:
+        return table(snap, name).select(cols).collect()
+
+    versions = t("whitelist_versions", ["id", "as_of"])
+    entries = table(snap, "whitelist_entries").filter(pl.col("status") == "member")
+    vid = service.tier_version(versions, kernels.month_end(months[-1]))
+    f = kernels.Frames(
+        loans=t("loans", service.LOAN_COLUMNS),
+        statuses=table(snap, "loan_statuses")
+        .filter(pl.col("month").is_in(sorted(every)))
+        .select(service.STATUS_COLUMNS)
+        .collect(),
+        qualifications=t("qualifications", service.QUAL_COLUMNS),
+        firms=t("enterprises", service.FIRM_COLUMNS),
+        tiers=entries.filter(pl.col("version_id") == (vid or -1)).select("uscc", "tier").collect(),
+        products=t("products", ["id", "kind"]),
+        lpr=t("lpr_rates", ["month", "lpr_1y", "lpr_5y"]),
+        members=service.member_spans(versions, entries.select("version_id", "uscc").collect()),
+    )
+    return kernels.measures_by(f, months, STATS_BYS)
+
+
+def _stats_spark(snap: Path) -> dict[str | None, pl.DataFrame]:
+    from kejin.scale.spark import session
+    from kejin.scale.stats import measures_on_spark, month_facts
+
+    ss = session("local[2]")
+    with_data = month_facts(ss, snap)["month"].to_list()
+    m, _ = measures_on_spark(ss, snap, with_data, STATS_BYS, "list", with_data, with_data[-1])
+    return m
 
 
 def _points_local(snap: Path, year: int) -> pl.DataFrame:
@@ -168,6 +236,10 @@ def _whitelist_local(snap: Path, rules: Any, as_of: Any, points: pl.DataFrame) -
     return w.entries_of(rules, as_of, data)
 
 
+def _median(xs: list[Any]) -> Any:
+    return sorted(xs)[len(xs) // 2]
+
+
 def _tree(proc: psutil.Process) -> list[psutil.Process]:
     try:
         return [proc, *proc.children(recursive=True)]
@@ -215,6 +287,10 @@ def measured(args: list[str]) -> dict[str, Any]:
 def main(quick: bool) -> None:
     console = Console(width=150)
     sizes = [int(x) for x in os.environ.get("KEJIN_BENCH_SCALE_FIRMS", "1000000").split(",")]
+    tasks = [x for x in os.environ.get("KEJIN_BENCH_SCALE_TASKS", ",".join(TASKS)).split(",") if x]
+    if "whitelist" in tasks and "points" not in tasks:
+        tasks.insert(0, "points")  # the whitelist reads the points run's totals
+    repeat = int(os.environ.get("KEJIN_BENCH_SCALE_REPEAT", "1"))
     if quick:
         sizes = [50_000]
     from kejin.scale.spark import unavailable_reason
@@ -245,19 +321,21 @@ def main(quick: bool) -> None:
             for c in ("task", "engine", "rows", "compute s", "wall s", "CPU s", "peak RSS MB",
                       "result check"):  # fmt: skip
                 t.add_column(c, justify="right")
-            for task in TASKS:
+            for task in tasks:
                 for engine in ENGINES:
                     try:
-                        r = measured([sys.executable, "-m", "bench.bench_scale", task, engine,
-                                      str(snap), str(work)])  # fmt: skip
+                        args = [sys.executable, "-m", "bench.bench_scale", task, engine]
+                        runs = [measured([*args, str(snap), str(work)]) for _ in range(repeat)]
                     except RuntimeError as e:  # one failed job is reported, the rest still run
                         console.print(f"  {task} {engine} FAILED: {e}")
                         t.add_row(task, engine, "failed", "", "", "", "", "")
                         continue
+                    r = {**runs[0], **{k: _median([x[k] for x in runs])
+                                       for k in ("compute_s", "wall_s", "cpu_s", "peak_mb")}}  # fmt: skip
                     t.add_row(task, engine, f"{r['rows']:,}", f"{r['compute_s']:.1f}",
                               f"{r['wall_s']:.1f}", f"{r['cpu_s']:.1f}", f"{r['peak_mb']:,}",
                               str(r["check"]))  # fmt: skip
-                    console.print(f"  {task} {engine}: {r}")
+                    console.print(f"  {task} {engine}: {runs}")
             console.print(t)
             console.print(f"load average after: {os.getloadavg()}")
         finally:

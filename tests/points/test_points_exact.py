@@ -276,3 +276,67 @@ def test_sort_keys_sorts_uint64_like_numpy() -> None:
     rng = np.random.default_rng(20)
     key = rng.integers(0, 2**64, 100_000, dtype=np.uint64, endpoint=False)
     assert np.array_equal(sort_keys(key.copy()), np.sort(key))
+
+
+def _brute_twice(g: np.ndarray, v: np.ndarray) -> list[int]:
+    """``2·below + equal − 1`` in the row's own group, counted on the exact values."""
+    out = []
+    for gi, vi in zip(g, v, strict=True):
+        peers = v[g == gi]
+        out.append(
+            2 * int((peers < vi).sum()) + int((peers == vi).sum()) - 1 if peers.size > 1 else 2
+        )
+    return out
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2), st.integers(-(10**11), 10**11), st.booleans()),
+        min_size=2,
+        max_size=60,
+    )
+)
+@settings(max_examples=150, deadline=None)
+def test_integer_amounts_rank_by_their_exact_key(rows) -> None:  # type: ignore[no-untyped-def]
+    """Whole amounts up to 10^11 (float32 merges any two within 2^13 of each other up there)
+    take the exact integer key: no float32 run repair, and the numerators equal counting."""
+    from kejin.points.kernels import PeerLayout
+
+    g = np.array([r[0] for r in rows], dtype=np.int32)
+    v = np.array([float(r[1] if r[2] else r[1] // 7919) for r in rows])  # some repeats
+    layout = PeerLayout(g, 3)
+    assert layout._exact_key(v) is not None
+    assert layout.twice_position(v).tolist() == _brute_twice(g, v)
+    rank, ahead, _ = layout.rank_desc(v.astype(np.int64))
+    assert (rank == ahead + 1).all()
+    assert ahead.tolist() == [int((v[g == gi] > vi).sum()) for gi, vi in zip(g, v, strict=True)]
+
+
+def test_exact_key_only_for_integers_that_fit() -> None:
+    from kejin.points.kernels import PeerLayout
+
+    layout = PeerLayout(np.zeros(4, dtype=np.int32), 1)
+    assert layout._exact_key(np.array([0.0, 3.0, 1e12, -5.0])).tolist() == [5, 8, 10**12 + 5, 0]
+    assert layout._exact_key(np.array([0.0, 0.5, 1.0, 2.0])) is None  # not integer-valued
+    assert layout._exact_key(np.array([0.0, 2.0**60, 1.0, 2.0])) is None  # range beyond the key
+    assert layout._exact_key(np.array([0.0, np.inf, 1.0, 2.0])) is None
+
+
+@given(st.integers(0, 2**31), st.integers(40, 400))
+@settings(max_examples=60, deadline=None)
+def test_float32_clashes_among_few_ties_are_repaired(seed: int, n: int) -> None:
+    """Mostly distinct ratios (under half the positions tied: the check gathers only the tied
+    neighbours) with planted pairs one float64 step apart, which float32 merges."""
+    from kejin.points.kernels import PeerLayout
+
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, 3, n).astype(np.int32)
+    v = rng.random(n) * 1000 + 0.1
+    k = n // 10
+    v[:k] = v[k : 2 * k]  # exact ties
+    v[2 * k : 3 * k] = np.nextafter(v[3 * k : 4 * k], np.inf)  # float32-merged distinct values
+    g[2 * k : 3 * k] = g[3 * k : 4 * k]
+    layout = PeerLayout(g, 3)
+    assert layout.twice_position(v).tolist() == _brute_twice(g, v)
+    _, ahead, _ = layout.rank_desc(v)
+    assert ahead.tolist() == [int((v[g == gi] > vi).sum()) for gi, vi in zip(g, v, strict=True)]

@@ -84,3 +84,19 @@ def test_the_command_acts_as_a_named_government_officer_and_is_audited(
             )
         ).one()
     assert ev.actor == "gov" and json.loads(ev.detail)["rows"]["enterprises"] == 30
+
+
+def test_every_snapshot_table_has_frame_types_in_a_fresh_interpreter() -> None:
+    """``synth --to-parquet`` types every snapshot table from its model in a process that may
+    have imported nothing else: a column whose type comes from a foreign key (the whitelist
+    versions' points run) must be typed without the rest of kejin loaded."""
+    import subprocess
+    import sys
+
+    code = (
+        "from kejin.frames import table_schema\n"
+        "from kejin.scale import snapshot\n"
+        "for t in snapshot.TABLES: table_schema(t)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]

@@ -110,5 +110,5 @@ def test_read_events_wait_for_the_durable_commit_on_postgresql(pg_engine) -> Non
 
     for durable, expect in (("true", "on"), ("false", "off")):
         with service_settings(read_audit_durable=durable), Session(pg_engine) as s, s.begin():
-            audit._lock(s, durable=False)  # what a read's append takes
+            audit._lock_and_tail(s, durable=False)  # what a read's append takes
             assert s.scalar(text("SHOW synchronous_commit")) == expect

@@ -70,9 +70,11 @@ def score(
     from kejin.access.acting import system_event
     from kejin.console import get_engine, progress
     from kejin.db import transaction
+    from kejin.heap import keep_large_blocks
     from kejin.scale.commands import check_engine
 
     check_engine(engine_name, snapshot)
+    keep_large_blocks()  # a batch process: large per-row arrays reuse the heap (kejin.heap)
     engine = get_engine()
     with progress(json) as bar, transaction(engine) as s:
         bar.add_task(f"评分 / scoring {system}", total=None)

@@ -16,23 +16,22 @@ Only min-max / z-score normalisations (irrational scores) enter the sum as float
 to the same integer unit.
 
 **The kernel.** The hot path is the rank of every indicator within every peer group. Each column
-is ranked with **one** sort of a packed 64-bit key ``(group, value, row)``: the value is mapped to
-an unsigned 32-bit integer with the same order (its float32 bits; rounding to float32 is
-monotone, so when it merges two distinct amounts only those tie runs are re-ordered by the exact
-value afterwards — money in cents never collapses), and ``row`` makes the key unique, so the sorted key also says where each row went. Ties are runs
-of equal ``(group, value)`` in the sorted keys. Columns of small integers (patent counts, awards…)
-skip the sort: a ``bincount`` over ``(group, value)`` and a cumulative sum give the same counts.
+is ranked with **one** sort of a packed 64-bit key ``(group, value, row)``. Whole amounts (money
+in yuan or cents, totals in cents) whose range fits the value bits (39 at 1M rows, 36 at 5M)
+carry ``value − min`` exactly; other values are mapped to an unsigned 32-bit integer with the same
+order (their float32 bits; rounding to float32 is monotone, so when it merges two distinct values
+only those tie runs are re-ordered by the exact value afterwards). ``row`` makes the key unique,
+so the sorted key also says where each row went. Ties are runs of equal ``(group, value)`` in the
+sorted keys. Columns of small integers (patent counts, awards…) skip the sort: a ``bincount`` over
+``(group, value)`` and a cumulative sum give the same counts.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import math
-import sys
-from collections.abc import Iterator
 from decimal import Decimal
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -68,46 +67,24 @@ def sort_keys(key: np.ndarray) -> np.ndarray:
     return pl.Series(key, dtype=pl.UInt64).sort(multithreaded=False).to_numpy()
 
 
-#: Arrays above glibc's largest mmap threshold (32 MB, 4M float64) are fresh pages every time.
-_REUSE_HEAP_ROWS = 2_000_000
+class DescCells(NamedTuple):
+    """A counting table of integer values ranked from the top within peer groups."""
+
+    top: np.ndarray  #: per row: the largest value minus the row's (its column in the table)
+    code: np.ndarray  #: per row: its cell, group · k + top
+    vmax: int  #: the largest value
+    cnt: np.ndarray  #: (groups, k): rows per cell, the tie run's size
+    ahead: np.ndarray  #: (groups, k): peers strictly ahead of the cell's value
+    pct: np.ndarray  #: (groups, k): percentile with 1 = best (average of the tie run)
 
 
-def _libc():  # type: ignore[no-untyped-def]
-    if sys.platform != "linux":
-        return None
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-    except OSError:  # not glibc (musl)
-        return None
-
-
-@contextlib.contextmanager
-def reused_heap(rows: int) -> Iterator[None]:
-    """While scoring ``rows`` firms, let glibc serve large numpy arrays from its heap.
-
-    Why: glibc hands out every allocation above its mmap threshold (at most 32 MB) as a fresh
-    ``mmap`` and returns it with ``munmap`` when freed, so each per-row temporary of a 5M-row
-    column (40 MB) is new pages the kernel must fault in and zero — about 0.7 ns per element
-    on the bench VM, on each of the few hundred temporaries of a scoring. That, not the sorts,
-    was why the cost per row rose 1.7× from 1M to 5M firms (ranking one column: 48 → 120 ns per
-    row; with the heap reused, 59 ns). Below ``_REUSE_HEAP_ROWS`` nothing is changed; after
-    the scoring the defaults are restored and the freed heap is returned to the system
-    (``malloc_trim``). glibc stops adapting its mmap threshold once ``mallopt`` is called.
-    """
-    libc = _libc() if rows >= _REUSE_HEAP_ROWS else None
-    if libc is None:
-        yield
-        return
-    m_trim_threshold, m_mmap_max = -1, -4
-    libc.mallopt(m_mmap_max, 0)
-    libc.mallopt(m_trim_threshold, 1 << 30)
-    try:
-        yield
-    finally:
-        libc.mallopt(m_mmap_max, 65536)  # glibc's defaults
-        libc.mallopt(m_trim_threshold, 128 * 1024)
-        libc.malloc_trim(0)
+def _pct_desc(cnt: np.ndarray, ahead: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per cell ``(den − twice) / den``: ``den = 2·(n − 1)`` of the group (a row of the table),
+    ``twice`` twice the run's average 0-based position; 1 in a group of one (its best). One IEEE
+    division of exact integers."""
+    den = 2 * np.maximum(sizes - 1, 1)[:, None]
+    twice = 2 * ahead + cnt - 1
+    return np.where((sizes > 1)[:, None], (den - twice) / den, 1.0)
 
 
 class PeerLayout:
@@ -125,7 +102,9 @@ class PeerLayout:
         self.sizes = np.bincount(self.groups, minlength=n_groups).astype(np.int64)
         self.start = np.cumsum(self.sizes) - self.sizes
         self.row_bits = max(1, math.ceil(math.log2(max(self.n, 2))))
-        self.packable = n_groups <= (1 << (64 - 32 - self.row_bits))
+        # key layout, high to low: group | value (value_bits) | row (row_bits)
+        self.value_bits = 64 - max(1, (n_groups - 1).bit_length()) - self.row_bits
+        self.packable = self.value_bits >= 32  # a float32 order key always fits
         # percentile denominator 2·(n − 1) per group (2 for a group of one, whose share is 1)
         self.den_group = 2 * np.maximum(self.sizes - 1, 1)
 
@@ -159,72 +138,110 @@ class PeerLayout:
     @cached_property
     def _base(self) -> np.ndarray:
         """The constant part of every packed key: group bits above the value, row bits below."""
-        return (self.groups.astype(np.uint64) << np.uint64(32 + self.row_bits)) | np.arange(
-            self.n, dtype=np.uint64
-        )
+        return (
+            self.groups.astype(np.uint64) << np.uint64(self.value_bits + self.row_bits)
+        ) | np.arange(self.n, dtype=np.uint64)
 
     # -- the one sort per column --------------------------------------------------------------
+    def _exact_key(self, v: np.ndarray) -> np.ndarray | None:
+        """``v − min`` as uint64 when ``v`` is integer-valued and its range fits the key's value
+        bits (money in yuan or cents, counts, totals in cents), else None.
+
+        Such a key is the value itself: no two distinct amounts can share it, so the sorted
+        column needs no check against the exact values (a random gather of the whole column)
+        and no repair of merged runs, which money above 2^24 needs with float32 keys.
+        """
+        if v.dtype.kind in "iu":
+            lo, hi = int(v.min()), int(v.max())
+            if hi - lo >= 1 << self.value_bits:
+                return None
+            return (v.astype(np.int64, copy=False) - np.int64(lo)).astype(np.uint64)
+        lo, hi = float(v.min()), float(v.max())
+        bound = float(1 << min(self.value_bits, 53))
+        if not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo >= bound or -lo >= bound:
+            return None  # |v| < 2^53 too: every integer is a float64, so v − lo is exact
+        head = v[:4096]  # a ratio column shows it is not integer-valued in its first rows
+        if not (np.array_equal(np.rint(head), head) and np.array_equal(np.rint(v), v)):
+            return None
+        return (v - lo).astype(np.uint64)
+
     def _sorted(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rows in (group, value, row) order, and a key per sorted position that is equal for
-        neighbours exactly when their (group, value) are equal."""
+        """Rows in (group, value, row) order, and for each sorted position but the last whether
+        the next one has the same (group, value)."""
         v = np.asarray(v)
-        f = v.astype(np.float32)
         if not self.packable:  # more groups than the packed key holds: lexicographic sort
             rows = np.lexsort((np.arange(self.n), v, self.groups))
             vs, gs = v[rows], self.groups[rows]
-            change = np.ones(self.n, dtype=bool)
-            change[1:] = (vs[1:] != vs[:-1]) | (gs[1:] != gs[:-1])
-            return rows, np.cumsum(change)
-        key = order_key(f).astype(np.uint64)
+            return rows, (vs[1:] == vs[:-1]) & (gs[1:] == gs[:-1])
+        key = self._exact_key(v)
+        exact = key is not None
+        if key is None:
+            exact = v.dtype == np.float32
+            key = order_key(v.astype(np.float32)).astype(np.uint64)
         key <<= np.uint64(self.row_bits)
         key |= self._base
         key = sort_keys(key)
         rows = (key & np.uint64((1 << self.row_bits) - 1)).astype(np.intp)
         vg = key >> np.uint64(self.row_bits)
-        if v.dtype == np.float32 or np.array_equal(f, v):
-            return rows, vg
-        # float32 is coarser than the data: two distinct amounts may share float32 bits. Rounding
-        # is monotone, so only the float32 tie runs holding distinct exact values are re-ordered.
-        vs = v[rows]
-        clash = (vg[1:] == vg[:-1]) & (vs[1:] != vs[:-1])
-        if not clash.any():
-            return rows, vg
-        # positions of every run that holds a clash: the run's first and last sorted position
-        same = np.empty(vg.shape[0], dtype=bool)
-        same[0] = False
-        same[1:] = vg[1:] == vg[:-1]
-        starts = np.flatnonzero(~same)
-        run_of = np.cumsum(~same) - 1
-        bad = np.unique(run_of[np.flatnonzero(clash)])
-        lo, hi = starts[bad], np.append(starts, vg.shape[0])[bad + 1]
-        lens = hi - lo
-        pos = np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
-        order = np.lexsort((vs[pos], run_of[pos]))  # stable: exact ties stay in row order
-        rows[pos] = rows[pos][order]
-        vs[pos] = vs[pos][order]
-        change = np.ones(self.n, dtype=bool)
-        change[1:] = (vg[1:] != vg[:-1]) | (vs[1:] != vs[:-1])
-        return rows, np.cumsum(change)
+        same = vg[1:] == vg[:-1]
+        if exact:
+            return rows, same
+        # float32 is coarser than the data: two distinct values may share float32 bits, and only
+        # where neighbours' keys are equal. When under half the positions are tied (a registry's
+        # ratios: zeros and missing values), compare the exact values there only; otherwise
+        # gather the whole column once.
+        at = np.flatnonzero(same)
+        if 2 * at.size < self.n:
+            clash = at[v[rows[at]] != v[rows[at + 1]]]
+        else:
+            vs = v[rows]
+            clash = np.flatnonzero(same & (vs[1:] != vs[:-1]))
+        if clash.size:
+            self._repair(v, rows, same, clash)
+        return rows, same
 
     @staticmethod
-    def _ties(vg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """Sorted positions inside tie runs with their run's first and last position.
+    def _repair(v: np.ndarray, rows: np.ndarray, same: np.ndarray, clash: np.ndarray) -> None:
+        """Re-order, in place, the float32 tie runs that hold distinct exact values (``clash``:
+        positions whose next neighbour shares the key but not the value) by the exact value.
 
-        Only the tied positions are touched: None when there are none at all.
+        Rounding is monotone, so the runs stay where they are; only their rows are re-ordered
+        (stably: exact ties stay in row order) and their ``same`` flags re-set.
         """
-        eq = vg[1:] == vg[:-1]
-        if not eq.any():
+        new_run = np.ones(rows.shape[0], dtype=bool)
+        new_run[1:] = ~same
+        starts = np.flatnonzero(new_run)
+        bad = np.unique(np.searchsorted(starts, clash, side="right") - 1)
+        lo, hi = starts[bad], np.append(starts, rows.shape[0])[bad + 1]
+        lens = hi - lo
+        pos = np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        run = np.repeat(np.arange(bad.size), lens)
+        vals = v[rows[pos]]
+        order = np.lexsort((vals, run))
+        rows[pos] = rows[pos][order]
+        vals = vals[order]
+        inner = run[1:] == run[:-1]  # neighbours within one run
+        same[pos[:-1][inner]] = vals[1:][inner] == vals[:-1][inner]
+
+    @staticmethod
+    def _ties(
+        same: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """Sorted positions inside tie runs, the run of each, and each run's first and last
+        position (None when nothing is tied). A run never spans two groups, so what callers
+        derive from a run is computed once per run and gathered."""
+        if not same.any():
             return None
-        tied = np.zeros(vg.shape[0], dtype=bool)
-        tied[:-1] = eq
-        tied[1:] |= eq
+        tied = np.zeros(same.shape[0] + 1, dtype=bool)
+        tied[:-1] = same
+        tied[1:] |= same
         pos = np.flatnonzero(tied)
         new_run = np.ones(pos.size, dtype=bool)
-        new_run[1:] = (np.diff(pos) != 1) | (vg[pos[1:]] != vg[pos[:-1]])
-        run = np.cumsum(new_run) - 1
-        first = pos[new_run]
-        last = np.append(pos[np.flatnonzero(new_run)[1:] - 1], pos[-1])
-        return pos, first[run], last[run]
+        new_run[1:] = ~same[pos[1:] - 1]  # not tied to the position before it
+        starts = np.flatnonzero(new_run)
+        first = pos[starts]
+        last = np.append(pos[starts[1:] - 1], pos[-1])
+        return pos, np.cumsum(new_run) - 1, first, last
 
     def _counting(self, v: np.ndarray) -> np.ndarray | None:
         """Percentile numerators of a small-integer column by counting (one bincount), or None.
@@ -247,23 +264,32 @@ class PeerLayout:
         table = np.where((self.sizes > 1)[:, None], 2 * less + cnt - 1, 2)
         return table.astype(np.int64).ravel()[code]
 
-    def _counting_desc(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """:meth:`rank_desc` of integers in a small range (totals in cents) by counting, or None.
-
-        One ``bincount`` over (group, value from the top): the running count of a group's row of
-        the table is the number of peers strictly ahead, the cell the tie run's size."""
+    def _desc_cells(self, v: np.ndarray) -> DescCells | None:
+        """Integers in a small range (totals in cents) counted by (group, value from the top), or
+        None: what :meth:`rank_desc` and :func:`rank_frame` read per cell instead of per row."""
         if v.dtype.kind not in "iu":
             return None
         vmax = int(v.max())
         k = vmax - int(v.min()) + 1
         if k * self.n_groups > _COUNT_LIMIT:
             return None
-        code = self.groups.astype(np.int64) * k + (vmax - v.astype(np.int64))
+        top = np.int64(vmax) - v.astype(np.int64, copy=False)
+        code = self.groups.astype(np.int64) * k
+        code += top
         cnt = np.bincount(code, minlength=self.n_groups * k).reshape(self.n_groups, k)
-        ahead = (np.cumsum(cnt, axis=1) - cnt).ravel()[code]
-        twice = 2 * ahead + cnt.ravel()[code] - 1  # twice the run's average 0-based position
-        pct = np.where(self.sizes[self.groups] > 1, (self.den - twice) / self.den, 1.0)
-        return ahead + 1, ahead, pct
+        ahead = np.cumsum(cnt, axis=1) - cnt
+        return DescCells(top, code, vmax, cnt, ahead, _pct_desc(cnt, ahead, self.sizes))
+
+    def _counting_desc(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """:meth:`rank_desc` of integers in a small range (totals in cents) by counting, or None.
+
+        One ``bincount`` over (group, value from the top): the running count of a group's row of
+        the table is the number of peers strictly ahead, the cell the tie run's size."""
+        cells = self._desc_cells(v)
+        if cells is None:
+            return None
+        ahead = cells.ahead.ravel()[cells.code]
+        return ahead + 1, ahead, cells.pct.ravel()[cells.code]
 
     # -- what callers use ---------------------------------------------------------------------
     def twice_position(self, v: np.ndarray) -> np.ndarray:
@@ -278,13 +304,13 @@ class PeerLayout:
         counted = self._counting(v)
         if counted is not None:
             return counted
-        rows, vg = self._sorted(v)
-        ties = self._ties(vg)
+        rows, same = self._sorted(v)
+        ties = self._ties(same)
         t_sorted = self.twice_distinct
         if ties is not None:
-            pos, first, last = ties
+            pos, run, first, last = ties
             t_sorted = t_sorted.copy()
-            t_sorted[pos] = first + last - 2 * self.start_of_pos[pos]
+            t_sorted[pos] = (first + last - 2 * self.start_of_pos[first])[run]
         out = np.empty(self.n, dtype=np.int64)
         out[rows] = t_sorted
         return out
@@ -311,16 +337,17 @@ class PeerLayout:
         if counted is not None:
             return counted
         neg = -v if v.dtype.kind != "u" else -v.astype(np.int64)
-        rows, vg = self._sorted(neg)  # ascending in -v: best first
-        ties = self._ties(vg)
+        rows, same = self._sorted(neg)  # ascending in -v: best first
+        ties = self._ties(same)
         ahead_sorted = self.pos_in_group
         t_sorted = 2 * self.pos_in_group
         if ties is not None:
-            pos, first, last = ties
+            pos, run, first, last = ties
+            start = self.start_of_pos[first]
             ahead_sorted = ahead_sorted.copy()
-            ahead_sorted[pos] = first - self.start_of_pos[pos]
+            ahead_sorted[pos] = (first - start)[run]
             t_sorted = t_sorted.copy()
-            t_sorted[pos] = first + last - 2 * self.start_of_pos[pos]
+            t_sorted[pos] = (first + last - 2 * start)[run]
         ahead = np.empty(self.n, dtype=np.int64)
         ahead[rows] = ahead_sorted
         pct = np.empty(self.n, dtype=np.float64)
@@ -368,14 +395,16 @@ def normalise(
             np.clip(xv, np.nan_to_num(lo, nan=-np.inf), np.nan_to_num(hi, nan=np.inf)),
         )
     sign = 1.0 if ind.direction == "positive" else -1.0
-    worst = np.isnan(xv)
     if ind.normalisation == "percentile":  # the hot path: as few passes over the rows as it takes
         v = xv if sign > 0 else -xv
-        # missing (worst) and ±inf rank below every finite value
-        finite = np.where(worst | np.isinf(v), np.finfo(np.float32).min, v)
-        twice = layout.twice_position(finite)
-        twice[worst] = 0
+        fin = np.isfinite(v)
+        if fin.all():  # nothing missing (or filled with zero)
+            twice = layout.twice_position(v)
+        else:  # missing (worst) and ±inf rank below every finite value; missing scores 0
+            twice = layout.twice_position(np.where(fin, v, np.finfo(np.float32).min))
+            twice[np.isnan(v)] = 0
         return (twice / layout.den if layout.n else np.zeros(0)), missing, twice
+    worst = np.isnan(xv)
     v = np.where(worst, -np.inf, sign * xv)
     twice = None
     if ind.normalisation == "banded":
@@ -432,10 +461,12 @@ def peer_labels(frame: pl.DataFrame, system: System, extra: str | None = None) -
     return stage.alias("peer_group")
 
 
-def _dense(s: pl.Series) -> tuple[np.ndarray, list[str]]:
-    """Codes of a string column's values in sorted value order: one hash pass over the rows."""
-    uniq = sorted(s.unique().to_list())
-    return s.replace_strict(uniq, range(len(uniq)), return_dtype=pl.Int32).to_numpy(), uniq
+def _dense(s: pl.Series, values: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Codes of a string column (no nulls) in sorted value order, and the sorted values
+    (``values``: its distinct values when the caller has them). A cast to an Enum of the sorted
+    values, whose physical codes are those indices: half the CPU of ``replace_strict``."""
+    uniq = sorted(s.unique().to_list() if values is None else values)
+    return s.cast(pl.Enum(uniq)).to_physical().to_numpy().astype(np.int32), uniq
 
 
 def peer_codes(
@@ -452,12 +483,13 @@ def peer_codes(
     extra = extra or system.peer_groups.extra
     stage_map = system.peer_groups.stage_map
     st = frame["stage"]
-    if frame.height == 0 or st.null_count() or not set(st.unique().to_list()) <= set(stage_map):
+    st_values = st.unique().to_list()
+    if frame.height == 0 or st.null_count() or not set(st_values) <= set(stage_map):
         labels = peer_labels(frame, system, extra)  # the general path (and its errors)
         wkey = st.replace_strict(stage_map, return_dtype=pl.String)
         empty: tuple[np.ndarray, list[str]] = (np.zeros(0, dtype=np.int32), [])
         return labels, *codes(labels), *(codes(wkey) if frame.height else empty)
-    st_code, st_names = _dense(st)
+    st_code, st_names = _dense(st, st_values)
     keys = sorted({stage_map[x] for x in st_names})
     w_of_st = np.array([keys.index(stage_map[x]) for x in st_names], dtype=np.int32)
     if extra in ("chain", "revenue_band"):
@@ -535,9 +567,12 @@ class ExactSum:
 
     def term(self, score: np.ndarray, twice: np.ndarray | None, w: np.ndarray, kind: str):
         """Exact numerator of score × weight (``w`` scaled by 10^kw, per row) over ``Q``."""
-        w = w.astype(self.dtype)
+        w = w.astype(self.dtype, copy=False)
         if twice is not None:  # percentile: twice / den
-            return twice.astype(self.dtype) * w * 10**self.ks
+            t = twice.astype(self.dtype, copy=False) * w  # a new array: scaled in place
+            if self.ks:
+                t *= 10**self.ks
+            return t
         if kind == "banded":  # band scores are exact decimals with ≤ ks places
             s = np.rint(score * 10**self.ks).astype(np.int64).astype(self.dtype)
             return s * w * self.den
@@ -550,7 +585,7 @@ class ExactSum:
 
     def value(self, num) -> np.ndarray:
         """The exact fraction as float64 (correctly rounded when it fits 53 bits)."""
-        return (num / self.q).astype(np.float64)
+        return (num / self.q).astype(np.float64, copy=False)
 
 
 def score_system(
@@ -569,23 +604,10 @@ def score_system(
     Returns one row per firm: peer group, per-indicator raw value / score / contribution /
     missing flag, base, bonus and total points, ranks and percentiles within group and region,
     grade and list.
+
+    At millions of firms a batch process should call :func:`kejin.heap.keep_large_blocks`
+    first (``kejin points score`` and the bench do): see there why.
     """
-    with reused_heap(frame.height):
-        return _score_system(
-            frame, system, peer=peer, weights=weights, normalisation=normalisation, raw=raw
-        )
-
-
-def _score_system(
-    frame: pl.DataFrame,
-    system: System,
-    *,
-    peer: str | None = None,
-    weights: dict[str, dict[str, float]] | None = None,
-    normalisation: str | None = None,
-    raw: pl.DataFrame | None = None,
-) -> pl.DataFrame:
-    """The body of :func:`score_system`."""
     n = frame.height
     labels, groups, group_names, wcodes, wnames = peer_codes(frame, system, peer)
     layout = PeerLayout(groups, len(group_names))
@@ -649,24 +671,52 @@ def _ratio(x: float) -> tuple[int, int]:
     return Decimal(repr(float(x))).as_integer_ratio()
 
 
+def _grades_and_lists(
+    cents: np.ndarray, ahead: np.ndarray, size: np.ndarray, system: System
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index into ``system.grades`` and into ``system.lists`` (its length: on no list) of each
+    total in cents with its peers ahead and group size (arrays that broadcast together)."""
+    shape = np.broadcast_shapes(cents.shape, ahead.shape, size.shape)
+    grade = np.full(shape, len(system.grades) - 1, dtype=np.int32)
+    for k in range(len(system.grades) - 1, -1, -1):
+        need = math.ceil(Decimal(repr(float(system.grades[k].min_total))) * CENTS)
+        grade[np.broadcast_to(cents >= need, shape)] = k
+    lst = np.full(shape, len(system.lists), dtype=np.int32)
+    for k in range(len(system.lists) - 1, -1, -1):
+        (ap, aq), (up, uq) = _ratio(system.lists[k].above), _ratio(system.lists[k].upto)
+        lst[np.broadcast_to((ahead * aq >= ap * size) & (ahead * uq < up * size), shape)] = k
+    return grade, lst
+
+
 def rank_frame(total_cents: np.ndarray, layout: PeerLayout, system: System) -> pl.DataFrame:
     """Ranks, percentiles, grade and list membership from the displayed totals in integer cents.
 
     Equal displayed totals share the best rank of their run (``min``); grades and lists compare
     in integers, so a cut-off like 10% of 30 peers (3.0000000000000004 in floats) is exactly 3.
+    Totals in a small range (any points scale in cents) are counted per (group, total) cell:
+    everything is computed per cell and gathered once per output column; the region's counts
+    are the table's columns summed over groups.
     """
     n = total_cents.shape[0]
-    rank_g, ahead, pct_g = layout.rank_desc(total_cents)
-    rank_r, _, pct_r = PeerLayout(np.zeros(n, dtype=np.int32), 1).rank_desc(total_cents)
     size = layout.sizes[layout.groups]
-    grade = np.full(n, len(system.grades) - 1, dtype=np.int32)  # index into system.grades
-    for k in range(len(system.grades) - 1, -1, -1):
-        need = math.ceil(Decimal(repr(float(system.grades[k].min_total))) * CENTS)
-        grade[total_cents >= need] = k
-    lst = np.full(n, len(system.lists), dtype=np.int32)  # index into system.lists; last = none
-    for k in range(len(system.lists) - 1, -1, -1):
-        (ap, aq), (up, uq) = _ratio(system.lists[k].above), _ratio(system.lists[k].upto)
-        lst[(ahead * aq >= ap * size) & (ahead * uq < up * size)] = k
+    cells = layout._desc_cells(total_cents)
+    if cells is None:
+        rank_g, ahead, pct_g = layout.rank_desc(total_cents)
+        rank_r, _, pct_r = PeerLayout(np.zeros(n, dtype=np.int32), 1).rank_desc(total_cents)
+        grade, lst = _grades_and_lists(total_cents, ahead, size, system)
+    else:
+        code = cells.code
+        cents = cells.vmax - np.arange(cells.cnt.shape[1], dtype=np.int64)
+        cell_grade, cell_list = _grades_and_lists(
+            cents[None, :], cells.ahead, layout.sizes[:, None], system
+        )
+        rank_g = (cells.ahead + 1).ravel()[code]
+        pct_g = cells.pct.ravel()[code]
+        grade, lst = cell_grade.ravel()[code], cell_list.ravel()[code]
+        cnt_r = cells.cnt.sum(axis=0, keepdims=True)
+        ahead_r = np.cumsum(cnt_r, axis=1) - cnt_r
+        rank_r = (ahead_r[0] + 1)[cells.top]
+        pct_r = _pct_desc(cnt_r, ahead_r, np.array([n], dtype=np.int64))[0][cells.top]
     grade_ids = pl.Series([g.id for g in system.grades], dtype=pl.String)
     list_ids = pl.Series([li.id for li in system.lists] + [None], dtype=pl.String)
     return pl.DataFrame(

@@ -22,6 +22,7 @@ from kejin.errors import Problem, ValidationError
 from kejin.frames import read_frame
 from kejin.lending.tables import Institution, Loan, LoanStatus, Product
 from kejin.migrate import current_heads, script_heads
+from kejin.points.tables import ScoreRun  # noqa: F401  (types the versions' run reference)
 from kejin.registry.tables import (
     AnnualIndicator,
     DataPull,
@@ -29,13 +30,17 @@ from kejin.registry.tables import (
     FinancingEvent,
     Qualification,
 )
+from kejin.stats.tables import LprRate
+from kejin.whitelist.tables import WhitelistEntry, WhitelistVersion
 
-#: The registry tables a batch engine needs (points, whitelist, policy, credit, statistics).
+#: The registry tables a batch engine needs (points, whitelist, policy, credit, statistics: the
+#: monthly statistics also read the whitelist versions for tiers and the whitelist population,
+#: and the published LPR for the rate spread).
 TABLES: tuple[Table, ...] = tuple(
     m.__table__  # type: ignore[misc]
     for m in (
         DataPull, Enterprise, Qualification, AnnualIndicator, FinancingEvent, Institution,
-        Product, Loan, LoanStatus,
+        Product, Loan, LoanStatus, WhitelistVersion, WhitelistEntry, LprRate,
     )
 )  # fmt: skip
 PART_ROWS = 1_000_000

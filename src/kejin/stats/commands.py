@@ -25,6 +25,9 @@ TREND_COLUMNS = (
     "npl_ratio",
 )
 POP_HELP = "统计口径 / population: list (七类资质 seven kinds) | whitelist (白名单)"
+ENGINE_HELP = "local（本机）或 spark（读 --snapshot）/ local or spark (reads --snapshot)"
+SNAPSHOT_HELP = "kejin export snapshot 的目录 / a kejin export snapshot directory"
+MASTER_HELP = "Spark master（默认 local[2]）/ Spark master (default local[2])"
 
 
 @stats_app.command("month")
@@ -33,12 +36,23 @@ def month_cmd(
     by: str | None = typer.Option(None, "--by", help=BY_HELP),
     population: str = typer.Option("list", "--population", help=POP_HELP),
     as_json: bool = typer.Option(False, "--json", help="输出JSON / print JSON"),
+    engine_name: str = typer.Option("local", "--engine", help=ENGINE_HELP),
+    snapshot: Path | None = typer.Option(None, "--snapshot", help=SNAPSHOT_HELP),
+    master: str | None = typer.Option(None, "--master", help=MASTER_HELP),
 ) -> None:
-    """月度统计指标 / The month's indicators at its month end, overall and by a breakdown."""
+    """月度统计指标 / The month's indicators at its month end, overall and by a breakdown.
+    ``--engine spark --snapshot DIR`` computes the same report on Spark (docs/scale.md)."""
     from kejin.console import console, get_engine
+    from kejin.scale.commands import check_engine
     from kejin.stats.service import month_report
 
-    res = month_report(get_engine(), month, by, population)
+    check_engine(engine_name, snapshot)
+    if snapshot is not None:
+        from kejin.scale.stats import month_reports_on_spark
+
+        res = month_reports_on_spark(snapshot, month, [by], population, master)[by]
+    else:
+        res = month_report(get_engine(), month, by, population)
     if as_json:
         print_json(res)
         return
@@ -48,7 +62,13 @@ def month_cmd(
 
     defs = res["definitions"]
     groups = res.get("groups", [])
-    names = institution_names(get_engine()) if by == "bank" else {}
+    names: dict[str, str] = {}
+    if by == "bank" and snapshot is not None:  # a Spark run reads no database
+        from kejin.scale.snapshot import table
+
+        names = dict(table(snapshot, "institutions").select("id", "name").collect().iter_rows())
+    elif by == "bank":
+        names = institution_names(get_engine())
     t = Table(
         "指标 indicator", "全部 all", *[group_label(by, g["group"], names, "zh") for g in groups]
     )
@@ -80,12 +100,23 @@ def trend_cmd(
     by: str | None = typer.Option(None, "--by", help=BY_HELP),
     population: str = typer.Option("list", "--population", help=POP_HELP),
     as_json: bool = typer.Option(False, "--json", help="输出JSON / print JSON"),
+    engine_name: str = typer.Option("local", "--engine", help=ENGINE_HELP),
+    snapshot: Path | None = typer.Option(None, "--snapshot", help=SNAPSHOT_HELP),
+    master: str | None = typer.Option(None, "--master", help=MASTER_HELP),
 ) -> None:
-    """指标趋势 / The indicators month by month up to a month (the months with data)."""
+    """指标趋势 / The indicators month by month up to a month (the months with data).
+    ``--engine spark --snapshot DIR`` computes the same trend on Spark (docs/scale.md)."""
     from kejin.console import console, get_engine
+    from kejin.scale.commands import check_engine
     from kejin.stats.service import series
 
-    res = series(get_engine(), through, months, by, population)
+    check_engine(engine_name, snapshot)
+    if snapshot is not None:
+        from kejin.scale.stats import series_on_spark
+
+        res = series_on_spark(snapshot, through, months, by, population, master)
+    else:
+        res = series(get_engine(), through, months, by, population)
     if as_json:
         print_json(res)
         return
@@ -94,7 +125,13 @@ def trend_cmd(
     from kejin.stats.labels import group_label, institution_names, shown
 
     defs = res["definitions"]
-    names = institution_names(get_engine()) if by == "bank" else {}
+    names: dict[str, str] = {}
+    if by == "bank" and snapshot is not None:  # a Spark run reads no database
+        from kejin.scale.snapshot import table
+
+        names = dict(table(snapshot, "institutions").select("id", "name").collect().iter_rows())
+    elif by == "bank":
+        names = institution_names(get_engine())
     t = Table("月份 month", "分组 group", *[defs[i]["label_zh"] for i in TREND_COLUMNS])
     for r in res["rows"]:
         t.add_row(

@@ -220,7 +220,7 @@ class _Base:
     fen, whether its firm is in the population that month (``pop_row``) and its ``combo`` (the
     loan's guarantee type, term and classification as one digit). The population, the list
     kinds held and whether a firm has a balance are arrays over (slot, firm) *cells*. A
-    breakdown then sums these by dense integer keys (:func:`_aggregate`): no join or hash
+    breakdown then sums these by dense integer keys (:func:`_partial`): no join or hash
     group-by runs per breakdown. ``dims`` holds each breakdown's labels by code, ``lo`` the
     month index of slot 0.
     """
@@ -286,7 +286,10 @@ def _labels(values: pl.Series) -> pl.Series:
 
 def _encode(values: pl.Series, labels: pl.Series) -> np.ndarray:
     codes = pl.int_range(len(labels), eager=True, dtype=pl.Int64)
-    return values.replace_strict(labels, codes, return_dtype=pl.Int64).to_numpy()
+    # Integers even when there is nothing to encode (a share of firms without loans, as a
+    # Spark bucket can be): an empty replacement comes back as objects.
+    out = values.replace_strict(labels, codes, return_dtype=pl.Int64).to_numpy()
+    return out.astype(np.int64, copy=False)
 
 
 #: Each list kind's bit in a firm-month's kind mask (the qualification breakdown).
@@ -740,7 +743,9 @@ def _stock(b: _Base, by: str | None, sums: np.ndarray, row_count: np.ndarray) ->
     out = pl.DataFrame(
         {
             "slot": at_slot.astype(np.int64),
-            "group": pl.Series(labels).gather(at_group),
+            # Labels are strings (NONE fills a missing key); none at all in a share of firms
+            # without loans, whose empty series would otherwise have no type.
+            "group": pl.Series(labels, dtype=pl.String).gather(at_group),
             **{c: v[present] for c, v in cols.items() if c != "rows"},
         }
     ).with_columns(_slot_month(b.lo))
@@ -752,7 +757,13 @@ def _slot_month(lo: int) -> pl.Expr:
     return pl.date(m // 12, m % 12 + 1, 1).alias("month")
 
 
-def _aggregate(b: _Base, by: str | None, sums: np.ndarray, row_count: np.ndarray) -> pl.DataFrame:
+def _partial(b: _Base, by: str | None, sums: np.ndarray, row_count: np.ndarray) -> pl.DataFrame:
+    """The sums and counts of one breakdown by (month, group), before any ratio, lag or fill.
+
+    Every column is a sum of money or a count of distinct firms, so the partials of disjoint
+    sets of firms add up to the partial of their union (the Spark engine computes one per
+    bucket of firms and adds them, docs/scale.md); :func:`finish` then makes the measures.
+    ``sums`` and ``row_count`` are the breakdown's row sums (:func:`_row_sums`)."""
     firm_keyed = by is not None and BREAKDOWNS[by] == "firm"
     stock = _stock(b, by, sums, row_count)
     if not firm_keyed:
@@ -770,8 +781,31 @@ def _aggregate(b: _Base, by: str | None, sums: np.ndarray, row_count: np.ndarray
             new_amount_spread=(pl.col("amount_fen").cast(pl.Int128) * pl.col("spread_m")).sum(),
         )
     )
-    raw = stock.lazy().join(flow, on=["month", "group"], how="full", coalesce=True).collect()
+    return stock.lazy().join(flow, on=["month", "group"], how="full", coalesce=True).collect()
 
+
+def _pop_totals(b: _Base) -> pl.DataFrame:
+    """Firms in the population by month (what a loan-keyed breakdown's groups share)."""
+    return pl.DataFrame(
+        {"slot": np.arange(b.slots), "pop_total": _counts(b.pop_slot, b.slots)}
+    ).select(_slot_month(b.lo), "pop_total")
+
+
+def finish(
+    raw: pl.DataFrame,
+    totals: pl.DataFrame,
+    by: str | None,
+    asked: Sequence[date],
+    with_data: Sequence[date],
+    with_lpr: Sequence[date],
+) -> pl.DataFrame:
+    """The measures of one breakdown from its partial sums (:func:`partials_by`, added up over
+    every firm): the groups each month reports, the fills, and the year- and month-ago figures.
+
+    ``totals``: (month, pop_total); ``with_data``: the months that have status rows at all,
+    ``with_lpr``: those with a published LPR — facts of the whole data, never of one part.
+    """
+    firm_keyed = by is not None and BREAKDOWNS[by] == "firm"
     # A month reports every group present then, a month or a year earlier (a bank whose loans
     # were all repaid still shows its fall), and the whole always.
     keys = (
@@ -780,15 +814,12 @@ def _aggregate(b: _Base, by: str | None, sums: np.ndarray, row_count: np.ndarray
                 raw.select("month", "group"),
                 raw.select(pl.col("month").dt.offset_by("1mo"), "group"),
                 raw.select(pl.col("month").dt.offset_by("12mo"), "group"),
-                pl.DataFrame({"month": b.asked, "group": TOTAL}).filter(pl.lit(by is None)),
+                pl.DataFrame({"month": asked, "group": TOTAL}).filter(pl.lit(by is None)),
             ]
         )
-        .filter(pl.col("month").is_in(b.asked))
+        .filter(pl.col("month").is_in(asked))
         .unique()
     )
-    totals = pl.DataFrame(
-        {"slot": np.arange(b.slots), "pop_total": _counts(b.pop_slot, b.slots)}
-    ).select(_slot_month(b.lo), "pop_total")
     res = (
         keys.join(raw, on=["month", "group"], how="left")
         .join(totals, on="month", how="left")
@@ -799,14 +830,14 @@ def _aggregate(b: _Base, by: str | None, sums: np.ndarray, row_count: np.ndarray
             ],
             pl.col("new_amount_rate").fill_null(0),
             # A month without a published LPR in the table has no spread (null), never zero.
-            pl.when(pl.col("month").is_in(b.with_lpr))
+            pl.when(pl.col("month").is_in(with_lpr))
             .then(pl.col("new_amount_spread").fill_null(0))
             .alias("new_amount_spread"),
             firms=pl.col("firms").fill_null(0) if firm_keyed else pl.col("pop_total").fill_null(0),
         )
         # A month without status rows has no balances (null), never zeros.
         .with_columns(
-            pl.when(pl.col("month").is_in(b.with_data)).then(pl.col(c)).alias(c)
+            pl.when(pl.col("month").is_in(with_data)).then(pl.col(c)).alias(c)
             for c in [*_MONEY, "borrowers"]
         )
     )
@@ -816,7 +847,7 @@ def _aggregate(b: _Base, by: str | None, sums: np.ndarray, row_count: np.ndarray
             "group",
             **{f"balance_{suffix}": "balance", f"all_balance_{suffix}": "all_balance"},
         )
-        ago_known = pl.col("month").dt.offset_by(f"-{lag}").is_in(b.with_data)
+        ago_known = pl.col("month").dt.offset_by(f"-{lag}").is_in(with_data)
         res = res.join(ago, on=["month", "group"], how="left").with_columns(
             pl.when(ago_known).then(pl.col(c).fill_null(0)).alias(c)
             for c in (f"balance_{suffix}", f"all_balance_{suffix}")
@@ -837,7 +868,26 @@ def measures_by(
     shipped definitions' ``population_lists``)."""
     b = _base(f, months, bys, population, kinds_on)
     rows = _row_sums(b, bys)
-    return {by: _aggregate(b, by, *rows[by]) for by in bys}
+    totals = _pop_totals(b)
+    return {
+        by: finish(_partial(b, by, *rows[by]), totals, by, b.asked, b.with_data, b.with_lpr)
+        for by in bys
+    }
+
+
+def partials_by(
+    f: Frames,
+    months: Sequence[date],
+    bys: Sequence[str | None],
+    population: str = "list",
+    kinds_on: Callable[[date], Sequence[str]] | None = None,
+) -> tuple[dict[str | None, pl.DataFrame], pl.DataFrame]:
+    """The first stage of :func:`measures_by` alone: each breakdown's partial sums and the
+    population totals by month, for frames holding a share of the firms (every row of each of
+    its firms). Added up over disjoint shares, they are the whole's; :func:`finish` does the rest."""
+    b = _base(f, months, bys, population, kinds_on)
+    rows = _row_sums(b, bys)
+    return {by: _partial(b, by, *rows[by]) for by in bys}, _pop_totals(b)
 
 
 def measures(

@@ -50,9 +50,7 @@ def parse_month(text: str, field: str = "month") -> date:
 
 def _tiers(conn: Any, end: date) -> pl.DataFrame:
     """Members' tiers in the latest whitelist version as of the month end (none before the first)."""
-    vid = conn.execute(
-        select(func.max(WhitelistVersion.id)).where(WhitelistVersion.as_of <= end)
-    ).scalar()
+    vid = tier_version(read_frame(conn, WhitelistVersion.__table__, ["id", "as_of"]), end)
     if vid is None:
         return pl.DataFrame(schema={"uscc": pl.String, "tier": pl.String})
     return read_frame(
@@ -63,6 +61,12 @@ def _tiers(conn: Any, end: date) -> pl.DataFrame:
     )
 
 
+def tier_version(versions: pl.DataFrame, end: date) -> int | None:
+    """The whitelist version whose tiers hold on ``end``: the latest (highest id) as of it."""
+    vid = versions.filter(pl.col("as_of") <= end)["id"].max()
+    return None if vid is None else int(vid)  # type: ignore[arg-type]
+
+
 def _refuse_without_data(conn: Any, month: date) -> None:
     """A month with no loan-status rows is refused by name: its figures would be zeros that
     look like data."""
@@ -70,29 +74,40 @@ def _refuse_without_data(conn: Any, month: date) -> None:
         select(func.count()).select_from(LoanStatus).where(LoanStatus.month == month)
     ).scalar()
     if not n:
-        raise ValidationError(
-            f"{month:%Y-%m} 没有贷款月度状态数据，无法统计",
-            f"no loan-status data for {month:%Y-%m}: nothing to compute",
-            [
-                Problem(
-                    "该月无贷款状态",
-                    "no loan status that month",
-                    field="month",
-                    value=f"{month:%Y-%m}",
-                )
-            ],
-        )
+        refuse_month(month)
+
+
+def refuse_month(month: date) -> None:
+    """Refuse ``month`` for having no loan-status rows (either engine)."""
+    raise ValidationError(
+        f"{month:%Y-%m} 没有贷款月度状态数据，无法统计",
+        f"no loan-status data for {month:%Y-%m}: nothing to compute",
+        [
+            Problem(
+                "该月无贷款状态",
+                "no loan status that month",
+                field="month",
+                value=f"{month:%Y-%m}",
+            )
+        ],
+    )
 
 
 def _members(conn: Any) -> pl.DataFrame:
-    """Whitelist membership spans: a version's members from its as-of date until the day before
-    the next version's (the latest version's without end)."""
-    versions = read_frame(conn, WhitelistVersion.__table__, ["id", "as_of"]).sort("as_of", "id")
-    spans = versions.with_columns(
-        valid_to=(pl.col("as_of").shift(-1) - pl.duration(days=1)).fill_null(OPEN_END)
+    return member_spans(
+        read_frame(conn, WhitelistVersion.__table__, ["id", "as_of"]),
+        read_frame(
+            conn, WhitelistEntry.__table__, ["version_id", "uscc"], where="status = 'member'"
+        ),
     )
-    entries = read_frame(
-        conn, WhitelistEntry.__table__, ["version_id", "uscc"], where="status = 'member'"
+
+
+def member_spans(versions: pl.DataFrame, entries: pl.DataFrame) -> pl.DataFrame:
+    """Whitelist membership spans from the versions (id, as_of) and the member entries
+    (version_id, uscc): a version's members from its as-of date until the day before the next
+    version's (the latest version's without end)."""
+    spans = versions.sort("as_of", "id").with_columns(
+        valid_to=(pl.col("as_of").shift(-1) - pl.duration(days=1)).fill_null(OPEN_END)
     )
     return (
         entries.join(spans, left_on="version_id", right_on="id")
@@ -103,6 +118,24 @@ def _members(conn: Any) -> pl.DataFrame:
 
 def lpr_frame(conn: Any) -> pl.DataFrame:
     return read_frame(conn, LprRate.__table__, ["month", "lpr_1y", "lpr_5y"])
+
+
+#: The columns of each registry table the kernel reads (:class:`kejin.stats.kernels.Frames`).
+LOAN_COLUMNS = [
+    "contract_no",
+    "uscc",
+    "institution_id",
+    "product_id",
+    "amount",
+    "rate",
+    "disbursed_on",
+    "maturity_on",
+    "guarantee_type",
+    "first_time_borrower",
+]
+STATUS_COLUMNS = ["contract_no", "month", "balance", "classification"]
+QUAL_COLUMNS = ["uscc", "kind", "valid_from", "valid_to"]
+FIRM_COLUMNS = ["uscc", "industry_chain", "stage", "region_code"]
 
 
 def gather(engine: Engine, month: date, *, months: Sequence[date] | None = None) -> kernels.Frames:
@@ -123,34 +156,12 @@ def gather(engine: Engine, month: date, *, months: Sequence[date] | None = None)
         listed = ", ".join(f"'{m.isoformat()}'" for m in needed)
         end = kernels.month_end(month)
         return kernels.Frames(
-            loans=read_frame(
-                conn,
-                Loan.__table__,
-                [
-                    "contract_no",
-                    "uscc",
-                    "institution_id",
-                    "product_id",
-                    "amount",
-                    "rate",
-                    "disbursed_on",
-                    "maturity_on",
-                    "guarantee_type",
-                    "first_time_borrower",
-                ],
-            ),
+            loans=read_frame(conn, Loan.__table__, LOAN_COLUMNS),
             statuses=read_frame(
-                conn,
-                LoanStatus.__table__,
-                ["contract_no", "month", "balance", "classification"],
-                where=f"month IN ({listed})",
+                conn, LoanStatus.__table__, STATUS_COLUMNS, where=f"month IN ({listed})"
             ),
-            qualifications=read_frame(
-                conn, Qualification.__table__, ["uscc", "kind", "valid_from", "valid_to"]
-            ),
-            firms=read_frame(
-                conn, Enterprise.__table__, ["uscc", "industry_chain", "stage", "region_code"]
-            ),
+            qualifications=read_frame(conn, Qualification.__table__, QUAL_COLUMNS),
+            firms=read_frame(conn, Enterprise.__table__, FIRM_COLUMNS),
             tiers=_tiers(conn, end),
             products=read_frame(conn, Product.__table__, ["id", "kind"]),
             lpr=lpr_frame(conn),
@@ -271,18 +282,41 @@ def month_reports(
     engine: Engine, month_text: str, bys: Sequence[str | None], population: str = "list"
 ) -> dict[str | None, dict[str, Any]]:
     """:func:`month_report` for several breakdowns, reading the registry and joining once."""
+    check_request(bys, population)
+    month = parse_month(month_text)
+    f = gather(engine, month)
+    m = kernels.measures_by(f, [month], report_breakdowns(bys), population)
+    with engine.connect() as conn:
+        as_of = _data_as_of(conn, month)
+    return reports(month, bys, population, m, kernels.flag_disagreements(f, month), as_of, f.lpr)
+
+
+def check_request(bys: Sequence[str | None], population: str) -> None:
+    """Refuse an unknown breakdown or population, naming it (either engine)."""
     for by in bys:
         _check_by(by)
     _check_population(population)
-    month = parse_month(month_text)
-    f = gather(engine, month)
+
+
+def report_breakdowns(bys: Sequence[str | None]) -> list[str | None]:
+    """The breakdowns :func:`reports` needs measures of: the whole, then each asked."""
+    return [None, *[b for b in bys if b is not None]]
+
+
+def reports(
+    month: date,
+    bys: Sequence[str | None],
+    population: str,
+    m: dict[str | None, pl.DataFrame],
+    flags: pl.DataFrame,
+    as_of: str | None,
+    lpr_table: pl.DataFrame | None,
+) -> dict[str | None, dict[str, Any]]:
+    """The month's reports from its measures (:func:`report_breakdowns`), the first-loan flag
+    check, the data date and the LPR table, however they were computed (local or Spark)."""
     defs = monthly()
-    wanted = [None, *[b for b in bys if b is not None]]
-    m = kernels.measures_by(f, [month], wanted, population)
     (overall,) = kernels.indicators(m[None], defs)
-    with engine.connect() as conn:
-        as_of = _data_as_of(conn, month)
-    lpr = f.lpr.filter(pl.col("month") == month) if f.lpr is not None else None
+    lpr = lpr_table.filter(pl.col("month") == month) if lpr_table is not None else None
     base: dict[str, Any] = {
         "month": f"{month:%Y-%m}",
         "date": kernels.month_end(month).isoformat(),
@@ -298,7 +332,7 @@ def month_reports(
         "first_time_flag_disagreements": [
             {**r, "disbursed_on": r["disbursed_on"].isoformat(),
              "first_disbursed_on": r["first_disbursed_on"].isoformat()}
-            for r in kernels.flag_disagreements(f, month).to_dicts()
+            for r in flags.to_dicts()
         ],
         "definitions": definitions(kernels.month_end(month)),
     }  # fmt: skip
@@ -324,12 +358,27 @@ def series(
 ) -> dict[str, Any]:
     """The indicators of the last ``months`` months with data up to ``through`` (a trend), each
     month computed exactly as :func:`month_report` computes it."""
-    _check_by(by)
-    _check_population(population)
+    check_request([by], population)
     through = parse_month(through_text, "through")
-    have = [m for m in months_with_data(engine) if m <= through][-max(1, min(months, 60)) :]
+    have = trend_months(months_with_data(engine), through, months)
     f = gather(engine, through, months=have)
-    m = kernels.measures_by(f, have, [None] if by is None else [None, by], population)
+    m = kernels.measures_by(f, have, report_breakdowns([by]), population)
+    return series_report(through, have, by, population, m)
+
+
+def trend_months(with_data: Sequence[date], through: date, months: int) -> list[date]:
+    """The last ``months`` (1–60) months with data up to ``through``."""
+    return [m for m in with_data if m <= through][-max(1, min(months, 60)) :]
+
+
+def series_report(
+    through: date,
+    have: Sequence[date],
+    by: str | None,
+    population: str,
+    m: dict[str | None, pl.DataFrame],
+) -> dict[str, Any]:
+    """The trend from the measures of its months (local or Spark)."""
     rows = kernels.indicators(m[None if by is None else by], monthly())
     return {
         "through": f"{through:%Y-%m}",

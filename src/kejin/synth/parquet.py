@@ -88,10 +88,12 @@ def write_region(
             (pl.col("rows_inserted") + p["rows_inserted"]).alias("rows_inserted")
         )  # fmt: skip
         for name, table in tables.items():
-            if name == "data_pulls" or (name in ONCE and k > 0):
+            # Tables the generator does not make (the whitelist's versions, the LPR table: a
+            # region straight to Parquet has had no refresh or import) are written empty, once.
+            if name == "data_pulls" or ((name in ONCE or name not in region) and k > 0):
                 continue
             schema = table_schema(table)
-            frame = region[name]
+            frame = region.get(name, pl.DataFrame(schema=schema))
             frame = frame.select(
                 pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c)
                 for c, t in schema.items()
