@@ -149,19 +149,53 @@ def ours(f: kernels.Frames) -> dict[str | None, pl.DataFrame]:
 
 
 def to_pandas(f: kernels.Frames) -> dict[str, pd.DataFrame]:
-    """The inputs as pandas frames, money as int64 fen (untimed, as our reading is untimed)."""
-    loans = f.loans.with_columns(
+    """The inputs as pandas frames (untimed, as our reading is untimed): money as int64 fen, only
+    the columns the definitions read, and every string key a categorical. The contract number
+    and the USCC share one set of categories across the frames they join, so pandas merges
+    them on integer codes; at 10M loan-months the object-string version needed more memory than
+    this machine had to spare."""
+
+    def shared(*cols: pl.Series) -> pd.CategoricalDtype:
+        return pd.CategoricalDtype(pl.concat(cols).unique().sort().to_list())
+
+    frames = [x for x in (f.loans, f.qualifications, f.firms, f.tiers) if x is not None]
+    dtypes = {
+        "contract_no": shared(f.loans["contract_no"]),
+        "uscc": shared(*[x["uscc"] for x in frames]),
+        "product_id": shared(
+            f.loans["product_id"], *([f.products["id"]] if f.products is not None else [])
+        ),
+    }
+    dtypes["id"] = dtypes["product_id"]
+
+    def cats(df: pl.DataFrame) -> pd.DataFrame:
+        out = df.to_pandas()
+        for c, dtype in df.schema.items():
+            if dtype == pl.String:
+                out[c] = out[c].astype(dtypes.get(c, "category"))
+        return out
+
+    loans = f.loans.select(
+        "contract_no",
+        "uscc",
+        "institution_id",
+        "product_id",
+        "disbursed_on",
+        "maturity_on",
+        "guarantee_type",
         amount_fen=(pl.col("amount") * 100).cast(pl.Int64),
         rate_m=(pl.col("rate") * 1_000_000).cast(pl.Int64),
-    ).drop("amount", "rate")
-    st = f.statuses.with_columns(bal=(pl.col("balance") * 100).cast(pl.Int64)).drop("balance")
+    )
+    st = f.statuses.select(
+        "contract_no", "month", "classification", bal=(pl.col("balance") * 100).cast(pl.Int64)
+    )
     return {
-        "loans": loans.to_pandas(),
-        "statuses": st.to_pandas(),
-        "quals": f.qualifications.to_pandas(),
-        "firms": f.firms.to_pandas() if f.firms is not None else None,
-        "tiers": f.tiers.to_pandas() if f.tiers is not None else None,
-        "products": f.products.to_pandas() if f.products is not None else None,
+        "loans": cats(loans),
+        "statuses": cats(st),
+        "quals": cats(f.qualifications),
+        "firms": cats(f.firms) if f.firms is not None else None,
+        "tiers": cats(f.tiers) if f.tiers is not None else None,
+        "products": cats(f.products) if f.products is not None else None,
         "lpr": (
             f.lpr.with_columns(
                 (pl.col(c) * 1_000_000).cast(pl.Int64) for c in ("lpr_1y", "lpr_5y")
@@ -178,8 +212,8 @@ def _pd_keys(
     if by is None:
         return rows.assign(group=kernels.TOTAL)
     if by == "bank":
-        return rows.assign(group=rows["institution_id"])
-    if by == "product-kind":
+        out = rows.assign(group=rows["institution_id"])
+    elif by == "product-kind":
         kinds = p["products"].rename(columns={"id": "product_id", "kind": "group"})
         out = rows.merge(kinds, on="product_id", how="left")
     elif by == "qualification":
@@ -194,6 +228,8 @@ def _pd_keys(
             )
         )
         out = rows.merge(src[["uscc", col]].rename(columns={col: "group"}), on="uscc", how="left")
+    if isinstance(out["group"].dtype, pd.CategoricalDtype):
+        out["group"] = out["group"].cat.add_categories([kernels.NONE])
     out["group"] = out["group"].fillna(kernels.NONE)
     return out
 
@@ -236,7 +272,7 @@ def pandas_measures(p: dict[str, pd.DataFrame], months: list[date], by: str | No
         ip_pledge_balance=pb.where(rows["guarantee_type"] == "ip_pledge", 0),
         all_npl_balance=rows["bal"].where(rows["classification"].isin(kernels.NPL_CLASSES), 0),
     )
-    g = rows.groupby(["month", "group"])
+    g = rows.groupby(["month", "group"], observed=True)
     stock = g[
         [
             "bal",
@@ -250,9 +286,9 @@ def pandas_measures(p: dict[str, pd.DataFrame], months: list[date], by: str | No
     ].sum()
     stock = stock.rename(columns={"bal": "all_balance"})
     lent = rows[rows["pop"] & (rows["bal"] > 0)]
-    stock["borrowers"] = lent.groupby(["month", "group"])["uscc"].nunique()
+    stock["borrowers"] = lent.groupby(["month", "group"], observed=True)["uscc"].nunique()
 
-    first = loans.groupby("uscc")["disbursed_on"].min().rename("first_on")
+    first = loans.groupby("uscc", observed=True)["disbursed_on"].min().rename("first_on")
     d = loans.assign(month=loans["disbursed_on"].dt.to_period("M").dt.to_timestamp())
     d = (
         d[d["month"].isin(mf["month"])]
@@ -264,7 +300,7 @@ def pandas_measures(p: dict[str, pd.DataFrame], months: list[date], by: str | No
     d = d.merge(p["lpr"], on="month", how="left")
     lpr = d["lpr_5y"].where(d["long_lpr"], d["lpr_1y"])
     d["amount_spread"] = d["amount_fen"].astype(object) * (d["rate_m"] - lpr).astype(object)
-    gd = d.groupby(["month", "group"])
+    gd = d.groupby(["month", "group"], observed=True)
     flow = pd.DataFrame(
         {
             "new_amount": gd["amount_fen"].sum(),
@@ -274,18 +310,21 @@ def pandas_measures(p: dict[str, pd.DataFrame], months: list[date], by: str | No
         }
     )
     flow["first_time"] = (
-        d[d["disbursed_on"] == d["first_on"]].groupby(["month", "group"])["uscc"].nunique()
+        d[d["disbursed_on"] == d["first_on"]]
+        .groupby(["month", "group"], observed=True)["uscc"]
+        .nunique()
     )
     raw = stock.join(flow, how="outer")
     if by is not None and kernels.BREAKDOWNS[by] == "firm":
         raw = raw.join(
             _pd_keys(p, pop_firms.copy(), by, pop)
-            .groupby(["month", "group"])
+            .groupby(["month", "group"], observed=True)
             .size()
             .rename("firms"),
             how="outer",
         )
     raw = raw.reset_index()
+    raw["group"] = raw["group"].astype(str)
 
     asked = pd.to_datetime(months)
     keys = pd.concat(

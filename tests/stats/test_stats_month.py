@@ -20,6 +20,7 @@ from kejin.lending.tables import Institution, Loan, LoanStatus, Product
 from kejin.registry.tables import Enterprise, Qualification
 from kejin.stats.service import import_lpr, month_report, series
 from kejin.stats.tables import LprRate
+from kejin.synth.service import build_region
 
 runner = CliRunner()
 
@@ -243,3 +244,23 @@ def test_whitelist_based_population_from_the_versions(engine: Engine) -> None:
     tiers = json.loads(json.dumps(month_report(engine, "2025-06", "tier"), default=str))
     got = {g["group"]: g["indicators"]["population"] for g in tiers["groups"]}
     assert got == {"base": 1, "none": 3}  # A is the only list firm on version 2 (E has no kind)
+
+
+def test_a_demo_style_region_has_year_on_year_growth_in_every_window_month(
+    sqlite_engine: Engine,
+) -> None:
+    """The synthetic region carries a year of loan history before its 12-month window, so the
+    government's page shows YoY for each window month (it was null in every one) and the gap
+    is the difference of the two growth rates in points."""
+    build_region(sqlite_engine, firms=3000, seed=20241)
+    res = series(sqlite_engine, "2026-06", months=12)
+    assert res["months"][0] == "2025-07" and res["months"][-1] == "2026-06"
+    for row in res["rows"]:
+        ind = row["indicators"]
+        tech, every, gap = ind["tech_loan_yoy"], ind["all_loan_yoy"], ind["yoy_gap_pp"]
+        assert tech is not None and every is not None and gap is not None, row["month"]
+        assert abs(gap - (tech - every) * 100) < 1e-3
+    latest = res["rows"][-1]["indicators"]
+    # the history continues the window's flow of loans: the book neither collapses nor
+    # balloons over the year (at 3,000 firms a few large loans move it by several points)
+    assert -0.2 < latest["all_loan_yoy"] < 0.2

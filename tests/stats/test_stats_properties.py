@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
+import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from stats_case import SCHEMAS
@@ -132,3 +134,17 @@ def test_qualification_groups_cover_the_population(f: kernels.Frames) -> None:
     assert listed["balance"].sum() >= whole["balance"]  # a firm with two kinds is in both
     assert parts["all_balance"].sum() >= whole["all_balance"]
     assert parts.filter(pl.col("group") == kernels.NONE)["balance"].sum() == 0
+
+
+@pytest.mark.parametrize("top", [10**6, 2**50])
+def test_row_sums_are_exact_on_both_float_paths(top: int) -> None:
+    """One float bincount (small balances) and the low/high split (balances whose bin sums could
+    pass 2**53) each give the integer sums exactly, negative balances included."""
+    rng = np.random.default_rng(18)
+    key = rng.integers(0, 7, 1000)
+    w = rng.integers(-top, top, 1000, dtype=np.int64)
+    count = np.bincount(key, minlength=7)
+    top_w = max(abs(int(w.max())), abs(int(w.min())))
+    got = kernels._sums(key, 7, w, w.astype(np.float64), top_w, count)
+    want = [sum(int(x) for x in w[key == k]) for k in range(7)]
+    assert got.tolist() == want

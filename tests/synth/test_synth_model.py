@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import numpy as np
 import polars as pl
@@ -12,7 +13,15 @@ from hypothesis import strategies as st
 
 from kejin.ids import REGIONS, check_uscc, org_code_check_char
 from kejin.registry.tables import INDICATOR_FIELDS
-from kejin.synth.model import AS_OF, CHAIN_INDUSTRIES, STATUS_MONTHS, Region, generate, uscc_codes
+from kejin.synth.model import (
+    AS_OF,
+    CHAIN_INDUSTRIES,
+    STATUS_MONTHS,
+    WINDOW_MONTHS,
+    Region,
+    generate,
+    uscc_codes,
+)
 from kejin.vocab import NON_PERFORMING
 
 
@@ -174,3 +183,79 @@ def test_bad_arguments_are_refused() -> None:
         generate(0, 1)
     with pytest.raises(ValueError):
         generate(10, 1, as_of=dt.date(2026, 6, 30), years=0)
+
+
+#: SHA-256 (first 16 hex digits) of each table's CSV for generate(3000, 11), recorded before the
+#: history was added; loans and statuses restricted to the window and sorted by primary key.
+WINDOW_HASHES = {
+    "annual_indicators": "f2face1f048b3ac9",
+    "enterprises": "1fd46f5849e35b13",
+    "financing_events": "a53a92e12f0aafa7",
+    "institutions": "a7f0ef0a5760aa35",
+    "loan_statuses": "6a58ddf950aa13d7",
+    "loans": "a947f43b8ed6fdd7",
+    "policy_applications": "bd4de8656e7a3c84",
+    "policy_payments": "5d33f99c2415496f",
+    "policy_programmes": "a2b4220c19a5d99f",
+    "products": "e01513190a6b4059",
+    "qualifications": "2bb1c215fb3d8c5d",
+    "synth_effects": "56e71e6f8ad4bc27",
+    "synth_runs": "754e2a2a7cef4080",
+    "synth_truth": "576dd65db859b44d",
+}
+
+
+def _window_start() -> dt.date:
+    k = AS_OF.year * 12 + AS_OF.month - WINDOW_MONTHS
+    return dt.date(k // 12, k % 12 + 1, 1)
+
+
+def test_the_history_leaves_every_draw_of_the_window_as_it_was() -> None:
+    """The history comes from its own stream: firms, the window's loans, their statuses and
+    outcomes are bit for bit those of the region generated before the history existed."""
+    t = generate(3000, 11).tables
+    first = _window_start()
+    window = t["loan_statuses"].filter(pl.col("month") >= first)
+    current = window["contract_no"].unique().implode()
+    got = {}
+    for name, df in t.items():
+        if name == "data_pulls":  # its row counts include the history's rows
+            continue
+        if name == "loans":
+            df = df.filter(pl.col("contract_no").is_in(current)).sort("contract_no")
+        if name == "loan_statuses":
+            df = window.sort("contract_no", "month")
+        got[name] = hashlib.sha256(df.write_csv().encode()).hexdigest()[:16]
+    assert got == WINDOW_HASHES
+    assert t["loans"].height > t["loans"].filter(pl.col("contract_no").is_in(current)).height
+
+
+def test_every_loan_has_its_status_in_every_month_of_the_history(region: Region) -> None:
+    """A loan outstanding in a month of the 24 has that month's row: the window's loans from
+    their disbursement (or the history's start), the matured ones until maturity; the history is
+    performing and in primary-key order."""
+    t = region.tables
+    first = _window_start()
+    hist_first = dt.date(first.year - 1, first.month, 1)
+    st_ = t["loan_statuses"]
+    assert st_.select("contract_no", "month").rows() == sorted(
+        st_.select("contract_no", "month").rows()
+    )
+    assert t["loans"]["contract_no"].to_list() == sorted(t["loans"]["contract_no"].to_list())
+    hist = st_.filter(pl.col("month") < first)
+    assert hist.height > 0 and (hist["days_past_due"] == 0).all()
+    span = (
+        st_.group_by("contract_no")
+        .agg(pl.col("month").min().alias("lo"), pl.col("month").max().alias("hi"), pl.len())
+        .join(t["loans"].select("contract_no", "disbursed_on", "maturity_on"), on="contract_no")
+    )
+    assert span.height == t["loans"].height  # every loan has status rows
+    months = (pl.col("hi").dt.year() - pl.col("lo").dt.year()) * 12 + (
+        pl.col("hi").dt.month().cast(pl.Int64) - pl.col("lo").dt.month().cast(pl.Int64)
+    )
+    assert (span["len"] == span.select(months + 1).to_series()).all()  # no month missing
+    want_lo = pl.max_horizontal(pl.col("disbursed_on").dt.month_start(), pl.lit(hist_first))
+    assert (span.select(pl.col("lo") == want_lo).to_series()).all()
+    matured = span.filter(pl.col("hi") < first)
+    assert matured.height > 0
+    assert (matured["hi"] == matured["maturity_on"].dt.month_start().dt.offset_by("-1mo")).all()

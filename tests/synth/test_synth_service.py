@@ -187,11 +187,18 @@ def test_summary_agrees_with_direct_sql(engine: Engine) -> None:
         defaulted = conn.execute(
             text("SELECT COUNT(DISTINCT contract_no) FROM loan_statuses WHERE days_past_due >= 90")
         ).scalar_one()
+        in_window = conn.execute(
+            text(
+                "SELECT COUNT(DISTINCT contract_no) FROM loan_statuses WHERE month >= '2025-07-01'"
+            )
+        ).scalar_one()
     loans = s["loans"]
-    assert loans["count"] == n_loans
+    assert loans["count"] == n_loans > in_window  # the history's matured loans are counted
     assert loans["outstanding_balance"] == balance
+    # the history is performing: every default is in the window, whose loans are the denominator
     assert loans["defaulted"] == defaulted > 0
-    assert loans["default_rate"] == round(defaulted / n_loans, 6)
+    assert loans["loans_with_status"] == in_window
+    assert loans["default_rate"] == round(defaulted / in_window, 6)
 
 
 def test_summary_of_an_empty_database(engine: Engine) -> None:

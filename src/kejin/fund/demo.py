@@ -2,8 +2,10 @@
 
 Each step is an ordinary command with a deterministic idempotency key (``demo:<pool>:<step>:<id>``),
 so running the demo twice replays instead of paying twice. Loan statuses come from the registry
-(the banks' monthly reports); enrolment happens when a loan enters the status window, in
-disbursement order, until the pool's leverage limit refuses more; schemes with a guarantee fee
+(the banks' monthly reports); the pool runs over the last twelve status months (the synthetic
+region's default window: the year of performing history before it has no defaults to pay, only
+enrolments that would mature before the first claim); enrolment happens when a loan enters that
+window, in disbursement order, until the pool's leverage limit refuses more; schemes with a guarantee fee
 collect the first year's fee at enrolment. Claims are filed in the first
 month the trigger holds, reviewed 2 working days later, approved 10 working days later and paid
 the next day. The registry has no recovery data, so recoveries are an explicit, printed assumption
@@ -39,6 +41,7 @@ from kejin.fund.ledger import Actor
 from kejin.fund.report import write_report
 from kejin.fund.scheme import load_scheme
 from kejin.lending.tables import Institution, Loan, LoanStatus
+from kejin.synth.model import WINDOW_MONTHS
 from kejin.vocab import CLASSIFICATIONS
 
 #: Leverage the demo leaves the pool at, as a share of the scheme's limit: a pool left at its
@@ -136,9 +139,11 @@ def run_demo(
     if replace:
         drop_demo_pool(engine, pool)
     with engine.connect() as conn:
-        start, last = conn.execute(
+        first, last = conn.execute(
             select(func.min(LoanStatus.month), func.max(LoanStatus.month))
         ).one()
+        k12 = last.year * 12 + last.month - 1 - (WINDOW_MONTHS - 1)
+        start = max(first, date(k12 // 12, k12 % 12 + 1, 1))
         data_end = (last.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
         loans = conn.execute(
             select(Loan.contract_no, Loan.uscc, Loan.disbursed_on, Loan.maturity_on)
@@ -152,7 +157,9 @@ def run_demo(
                 LoanStatus.month,
                 LoanStatus.days_past_due,
                 LoanStatus.classification,
-            ).order_by(LoanStatus.contract_no, LoanStatus.month)
+            )
+            .where(LoanStatus.month >= start)
+            .order_by(LoanStatus.contract_no, LoanStatus.month)
         ).all()
     k = f"demo:{pool}"
     why = f"demo of scheme {s.id}"

@@ -96,7 +96,11 @@ def month_end(d: date) -> date:
     return shift_months(d, 1) - timedelta(days=1)
 
 
-def _fen(col: str) -> pl.Expr:
+def _fen(col: str, dtype: pl.DataType | None = None) -> pl.Expr:
+    """A money column as Int64 fen. A Decimal of scale 2 already *is* fen underneath (its
+    physical integer), so no multiplication runs over the rows; any other type is multiplied."""
+    if isinstance(dtype, pl.Decimal) and dtype.scale == 2:
+        return pl.col(col).to_physical().cast(pl.Int64)
     return (pl.col(col) * 100).cast(pl.Int64)
 
 
@@ -237,7 +241,13 @@ class _Base:
     pop_row: np.ndarray
     slot_kind: np.ndarray
     bal: np.ndarray
-    bal_parts: tuple[np.ndarray, np.ndarray] | None
+    bal_float: np.ndarray
+    bal_top: int
+    pop_firm: np.ndarray
+    pop_slot: np.ndarray
+    pop_lent: np.ndarray
+    lent: np.ndarray
+    row_cells: np.ndarray
     flow: pl.DataFrame
     with_data: list[date]
     with_lpr: list[date]
@@ -334,29 +344,75 @@ def _held(spans: pl.DataFrame, idx: list[int], n_firms: int) -> np.ndarray:
     return held.ravel()
 
 
-def _split(w: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Fen as their low 20 and high bits, as floats whose sums over every row stay integers
-    below 2**53 (so float bincounts add them exactly); None when the amounts are too large."""
-    if len(w) and len(w) * (max(abs(int(w.max())), abs(int(w.min()))) >> 20) >= 1 << 53:
-        return None
-    return (w & 0xFFFFF).astype(np.float64), (w >> 20).astype(np.float64)
+def _kind_masks(quals: pl.DataFrame, idx: list[int], n_firms: int) -> np.ndarray:
+    """The list kinds each (slot, firm) cell holds on the slot's month end, as a bit mask.
+
+    :func:`_held` for the seven kinds at once: each kind counts its spans in its own byte of one
+    Int64 per cell (a difference array over slots, one cumulative sum), and a cell holds the
+    kind when its byte is not zero; the bytes become the mask's bits by one ``packbits``. More
+    than 255 overlapping spans of one kind for one firm would overflow a byte: then kind by kind.
+    """
+    lo, hi = idx[0], idx[-1]
+    slots = hi - lo + 1
+    kinds = list(_KIND_BITS)
+    q = quals.filter(pl.col("kind").is_in(kinds))
+    if q.height and q.group_by("uscc", "kind").len()["len"].max() > 255:  # type: ignore[operator]
+        mask = np.zeros(slots * n_firms, dtype=np.uint8)
+        for kind, bit in _KIND_BITS.items():
+            mask[_held(q.filter(pl.col("kind") == kind), idx, n_firms)] |= bit
+        return mask
+    last = _month_index(pl.col("valid_to")) - (
+        pl.col("valid_to") != pl.col("valid_to").dt.month_end()
+    ).cast(pl.Int32)
+    s = q.select(
+        firm=pl.col("uscc").cast(pl.Int64),
+        byte=pl.col("kind").replace_strict(kinds, list(range(len(kinds))), return_dtype=pl.Int64),
+        a=(pl.max_horizontal(_month_index(pl.col("valid_from")), pl.lit(lo, pl.Int32)) - lo).cast(
+            pl.Int64
+        ),
+        b=(pl.min_horizontal(last, pl.lit(hi, pl.Int32)) - lo).cast(pl.Int64),
+    ).filter(pl.col("a") <= pl.col("b"))
+    firm, byte, a, b = (s[c].to_numpy() for c in ("firm", "byte", "a", "b"))
+    one = np.left_shift(np.int64(1), 8 * byte)
+    diff = np.zeros((slots + 1) * n_firms, dtype=np.int64)
+    np.add.at(diff, a * n_firms + firm, one)
+    np.subtract.at(diff, (b + 1) * n_firms + firm, one)
+    counts = diff.reshape(slots + 1, n_firms)[:slots]
+    np.cumsum(counts, axis=0, out=counts)
+    held = counts.reshape(-1, 1).view(np.uint8) != 0  # little-endian: byte k is kind k
+    mask = np.packbits(held, axis=1, bitorder="little").ravel()
+    asked = set(idx)
+    gaps = np.array([i not in asked for i in range(lo, hi + 1)])
+    mask.reshape(slots, n_firms)[gaps] = 0
+    return mask
 
 
-def _sums(key: np.ndarray, bins: int, w: np.ndarray, parts: tuple | None) -> np.ndarray:
-    """Exact Int64 sums of ``w`` per key (two bincounts of its :func:`_split` parts, else a
-    hash group-by)."""
-    if parts is None:
-        s = pl.DataFrame({"k": key, "w": w}).group_by("k").agg(pl.col("w").sum())
-        out = np.zeros(bins, dtype=np.int64)
-        out[s["k"].to_numpy()] = s["w"].to_numpy()
-        return out
-    low = np.bincount(key, weights=parts[0], minlength=bins).astype(np.int64)
-    high = np.bincount(key, weights=parts[1], minlength=bins).astype(np.int64)
-    return high * (1 << 20) + low
+#: Float64 adds integers exactly while every partial sum stays below this.
+_EXACT = 1 << 53
 
 
-def _counts(key: np.ndarray, bins: int, w: np.ndarray | None = None) -> np.ndarray:
-    return np.bincount(key, weights=w, minlength=bins).astype(np.int64)
+def _sums(
+    key: np.ndarray, bins: int, w: np.ndarray, w_float: np.ndarray, top: int, count: np.ndarray
+) -> np.ndarray:
+    """Exact Int64 sums of ``w`` per key. One float bincount when no key's rows can reach 2**53
+    in absolute sum (``count`` rows per key, each at most max |w|: every partial sum is then an
+    integer a float holds exactly); else the low 20 and high bits apart, each within that
+    bound; else a hash group-by. ``top`` is max |w|."""
+    rows = int(count.max()) if len(count) else 0
+    if rows * top < _EXACT:
+        return np.bincount(key, weights=w_float, minlength=bins).astype(np.int64)
+    if rows * (top >> 20) < _EXACT:
+        low = np.bincount(key, weights=(w & 0xFFFFF).astype(np.float64), minlength=bins)
+        high = np.bincount(key, weights=(w >> 20).astype(np.float64), minlength=bins)
+        return high.astype(np.int64) * (1 << 20) + low.astype(np.int64)
+    s = pl.DataFrame({"k": key, "w": w}).group_by("k").agg(pl.col("w").sum())
+    out = np.zeros(bins, dtype=np.int64)
+    out[s["k"].to_numpy()] = s["w"].to_numpy()
+    return out
+
+
+def _counts(key: np.ndarray, bins: int) -> np.ndarray:
+    return np.bincount(key, minlength=bins).astype(np.int64)
 
 
 def _distinct_firms(group: np.ndarray, firm: np.ndarray, n_groups: int, n_firms: int) -> np.ndarray:
@@ -365,11 +421,50 @@ def _distinct_firms(group: np.ndarray, firm: np.ndarray, n_groups: int, n_firms:
     if n_groups * n_firms <= 1 << 30:
         seen = np.zeros(n_groups * n_firms, dtype=np.bool_)
         seen[group * n_firms + firm] = True
-        return seen.reshape(n_groups, n_firms).sum(axis=1).astype(np.int64)
+        return np.count_nonzero(seen.reshape(n_groups, n_firms), axis=1).astype(np.int64)
     s = pl.DataFrame({"g": group, "firm": firm}).unique().group_by("g").agg(n=pl.len())
     out = np.zeros(n_groups, dtype=np.int64)
     out[s["g"].to_numpy()] = s["n"].to_numpy()
     return out
+
+
+def _status_slots(
+    month: pl.Series, every: list[date], lo: int, slots: int
+) -> tuple[np.ndarray, list[date]]:
+    """Each status row's month slot (−1 for a month not asked), by a lookup on its day number,
+    and the asked months that have status rows."""
+    epoch = date(1970, 1, 1)
+    days = month.to_physical().to_numpy()
+    start = date(lo // 12, lo % 12 + 1, 1)
+    first = (start - epoch).days
+    lut = np.full((shift_months(start, slots) - start).days, -1, dtype=np.int64)
+    for m in every:
+        lut[(m - epoch).days - first] = m.year * 12 + m.month - 1 - lo
+    rel = days.astype(np.int64) - first
+    inside = (rel >= 0) & (rel < len(lut))
+    slot = np.where(inside, lut[np.where(inside, rel, 0)], -1)
+    seen = np.bincount(slot[slot >= 0], minlength=slots)
+    return slot, [m for m in every if seen[m.year * 12 + m.month - 1 - lo] > 0]
+
+
+def _loan_index(contract: pl.Series, loans: pl.DataFrame) -> np.ndarray:
+    """Each status row's loan index (−1 when no loan has its contract number).
+
+    A loan's status rows usually come together (the table's key is contract, month), so only the
+    first row of each run of one contract number is looked up: the string join runs over about
+    one row per loan instead of one per loan-month; rows in any other order are still right,
+    just looked up more often.
+    """
+    starts = np.flatnonzero(contract.ne_missing(contract.shift(1)).fill_null(True).to_numpy())
+    heads = pl.DataFrame({"contract_no": contract.gather(starts), "run": np.arange(len(starts))})
+    found = (
+        heads.join(loans, on="contract_no", how="left")
+        .sort("run")["li"]
+        .fill_null(-1)
+        .cast(pl.Int64)
+        .to_numpy()
+    )
+    return np.repeat(found, np.diff(np.append(starts, len(contract))))
 
 
 def _base(
@@ -396,10 +491,7 @@ def _base(
     lo, slots = idx[0], idx[-1] - idx[0] + 1
 
     # The population and the list kinds each firm holds, as arrays over (slot, firm) cells.
-    kind_mask = np.zeros(slots * n_firms, dtype=np.int64)
-    quals = f.qualifications
-    for kind, bit in _KIND_BITS.items():
-        kind_mask[_held(quals.filter(pl.col("kind") == kind), idx, n_firms)] |= bit
+    kind_mask = _kind_masks(f.qualifications, idx, n_firms)
     # Only the kinds on the list in effect on each month end count (the list may change).
     on_list = kinds_on or monthly().kinds_on
     allowed = np.array(
@@ -407,7 +499,7 @@ def _base(
             sum(_KIND_BITS[k] for k in set(on_list(month_end(shift_months(every[0], i)))))
             for i in range(slots)
         ],
-        dtype=np.int64,
+        dtype=np.uint8,
     )
     kind_mask.reshape(slots, n_firms)[...] &= allowed[:, None]
     if variant == "whitelist":
@@ -433,7 +525,7 @@ def _base(
             firm_codes[b] = _encode(keyed[_key_column(b)], dims[b])
 
     loans = f.loans.with_columns(
-        amount_fen=_fen("amount"),
+        amount_fen=_fen("amount", f.loans.schema["amount"]),
         rate_m=(pl.col("rate") * 1_000_000).cast(pl.Int64),
         medium_long=pl.col("maturity_on") > pl.col("disbursed_on").dt.offset_by("12mo"),
         long_lpr=pl.col("maturity_on")
@@ -452,27 +544,26 @@ def _base(
             loan_codes[b] = _encode(lk[_key_column(b)], dims[b])
 
     # Balances: a loan has a balance in a month only through its status row for that month.
-    statuses = f.statuses.lazy().filter(pl.col("month").is_in(every))
-    rows, data = pl.collect_all(
-        [
-            statuses.select(
-                "contract_no",
-                slot=(_month_index(pl.col("month")) - lo).cast(pl.Int64),
-                bal=_fen("balance"),
-                npl=pl.col("classification").is_in(NPL_CLASSES),
-            )
-            .join(loans.lazy().select("contract_no", "li"), on="contract_no")
-            .drop("contract_no"),
-            statuses.select(pl.col("month").unique()),
-        ]
-    )
-    li = rows["li"].to_numpy().astype(np.int64)
-    slot, bal = rows["slot"].to_numpy(), rows["bal"].to_numpy()
+    st = f.statuses
+    slot, with_data = _status_slots(st["month"], every, lo, slots)
+    li = _loan_index(st["contract_no"], loans.select("contract_no", "li"))
+    bal = st.select(_fen("balance", st.schema["balance"])).to_series().to_numpy()
+    npl = st.select(pl.col("classification").is_in(NPL_CLASSES)).to_series().to_numpy()
+    keep = (slot >= 0) & (li >= 0)
+    if not keep.all():
+        slot, li, bal, npl = slot[keep], li[keep], bal[keep], npl[keep]
     firm = loan_firm[li]
     row_cells = slot * n_firms + firm
     has_balance = np.zeros(slots * n_firms, dtype=np.bool_)
     has_balance[row_cells[bal > 0]] = True
     pop_row = in_pop[row_cells]
+    pop_cells = np.flatnonzero(in_pop)
+    # (slot, in the population, combo) as one number: a breakdown's key adds its group. Built
+    # in place: at 10M rows each temporary array is ~100 MB of fresh pages to fault in.
+    slot_kind = (loan_combo * 2)[li]
+    slot_kind += npl
+    slot_kind += slot * (2 * _COMBOS)
+    slot_kind[pop_row] += _COMBOS
 
     # Flows: loans of population firms disbursed in the month, first and last day included.
     lpr = (
@@ -498,7 +589,7 @@ def _base(
     )
     flow_cells = lent_in["cell"].to_numpy()
     flow = (
-        lent_in.with_columns(mask=pl.Series(kind_mask[flow_cells]))
+        lent_in.with_columns(mask=pl.Series(kind_mask[flow_cells].astype(np.int64)))
         .filter(pl.Series(in_pop[flow_cells]))
         .lazy()
         .join(lpr, on="month", how="left")
@@ -517,47 +608,114 @@ def _base(
         firm_codes=firm_codes,
         loan_codes=loan_codes,
         kind_mask=kind_mask,
-        pop_cells=np.flatnonzero(in_pop),
+        pop_cells=pop_cells,
         has_balance=has_balance,
         li=li,
         slot=slot,
         firm=firm,
         pop_row=pop_row,
-        # (slot, in the population, combo) as one number: a breakdown's key adds its group.
-        slot_kind=(slot * 2 + pop_row) * _COMBOS + loan_combo[li] * 2 + rows["npl"].to_numpy(),
+        slot_kind=slot_kind,
         bal=bal,
-        bal_parts=_split(bal),
+        bal_float=bal.astype(np.float64),
+        bal_top=max(abs(int(bal.max())), abs(int(bal.min()))) if len(bal) else 0,
+        pop_firm=pop_cells % n_firms,
+        pop_slot=pop_cells // n_firms,
+        pop_lent=has_balance[pop_cells],
+        lent=pop_row & (bal > 0),
+        row_cells=row_cells,
         flow=flow,
-        with_data=data["month"].to_list(),
+        with_data=with_data,
         with_lpr=[] if f.lpr is None else f.lpr["month"].to_list(),
     )
 
 
-def _stock(b: _Base, by: str | None) -> pl.DataFrame:
-    """The balances and borrowers (and, firm-keyed, the population firms) of one breakdown by
-    (month, group), from dense keys over the status rows and the population cells."""
-    per_loan = by is not None and BREAKDOWNS[by] == "loan"
-    pc_firm, pc_slot = b.pop_cells % b.n_firms, b.pop_cells // b.n_firms
+#: Most bins one pass of :func:`_row_sums` may count into (a joint key of several breakdowns).
+_PASS_BINS = 1 << 22
+
+
+def _groups(b: _Base, by: str | None) -> tuple[int, list[str]]:
+    """A breakdown's number of row groups and their labels (the qualification breakdown's row
+    groups are the 128 kind masks, its labels the kinds)."""
     if by is None:
-        n, g_row, g_pop, labels = 1, 0, 0, [TOTAL]
+        return 1, [TOTAL]
+    if by == "qualification":
+        return _MASKS, [*LIST_QUALIFICATIONS, NONE]
+    return len(b.dims[by]), b.dims[by].to_list()
+
+
+def _row_sums(
+    b: _Base, bys: Sequence[str | None]
+) -> dict[str | None, tuple[np.ndarray, np.ndarray]]:
+    """Per breakdown, the balance sums by (group, slot, in population, combo) and the status
+    rows by (group, slot), from as few passes over the rows as fit.
+
+    Breakdowns are packed into passes whose joint key (one digit per breakdown) has at most
+    :data:`_PASS_BINS` bins; each pass is one gather of the loan part and one of the firm part
+    of the key, one count and one weighted ``bincount``, and each breakdown of the pass is the
+    sum of that small array over the others' digits. The whole is any breakdown's total.
+    """
+    cells = b.slots * 2 * _COMBOS
+    named = [by for by in bys if by is not None]
+    passes: list[list[str]] = []
+    for by in sorted(named, key=lambda x: _groups(b, x)[0]):
+        n = _groups(b, by)[0]
+        if passes and np.prod([_groups(b, x)[0] for x in passes[-1]]) * n * cells <= _PASS_BINS:
+            passes[-1].append(by)
+        else:
+            passes.append([by])
+    if not passes:
+        passes = [[]]
+    out: dict[str | None, tuple[np.ndarray, np.ndarray]] = {}
+    for members in passes:
+        sizes = [_groups(b, by)[0] for by in members]
+        loan_part: np.ndarray | None = None
+        firm_part: np.ndarray | None = None
+        key = b.slot_kind.copy() if members else b.slot_kind
+        stride = cells
+        for by, n in zip(reversed(members), reversed(sizes), strict=True):
+            if by == "qualification":
+                key += b.kind_mask[b.row_cells].astype(np.int64) * stride
+            elif BREAKDOWNS[by] == "loan":
+                part = b.loan_codes[by] * stride
+                loan_part = part if loan_part is None else loan_part + part
+            else:
+                part = b.firm_codes[by] * stride
+                firm_part = part if firm_part is None else firm_part + part
+            stride *= n
+        # The group digits are summed per loan and per firm (small arrays), then gathered once.
+        if loan_part is not None:
+            key += loan_part[b.li]
+        if firm_part is not None:
+            key += firm_part[b.firm]
+        bins = stride
+        count = np.bincount(key, minlength=bins)
+        sums = _sums(key, bins, b.bal, b.bal_float, b.bal_top, count)
+        shape = (*sizes, b.slots, 2, _COMBOS)
+        sums, count = sums.reshape(shape), count.reshape(shape)
+        for i, by in enumerate(members):
+            other = tuple(j for j in range(len(members)) if j != i)
+            out[by] = (sums.sum(axis=other), count.sum(axis=other).sum(axis=(2, 3)))
+        if None in bys and None not in out:
+            lead = tuple(range(len(members)))
+            out[None] = (sums.sum(axis=lead)[None], count.sum(axis=lead).sum(axis=(1, 2))[None])
+    return out
+
+
+def _stock(b: _Base, by: str | None, sums: np.ndarray, row_count: np.ndarray) -> pl.DataFrame:
+    """The balances and borrowers (and, firm-keyed, the population firms) of one breakdown by
+    (month, group), from its row sums (:func:`_row_sums`) and the population cells."""
+    per_loan = by is not None and BREAKDOWNS[by] == "loan"
+    n, labels = _groups(b, by)
+    if by is None:
+        g_pop: np.ndarray | int = 0
     elif by == "qualification":
-        n = _MASKS
-        g_row = b.kind_mask[b.slot * b.n_firms + b.firm]
         g_pop = b.kind_mask[b.pop_cells]
-        labels = [*LIST_QUALIFICATIONS, NONE]
     elif per_loan:
-        n, g_row, g_pop = len(b.dims[by]), b.loan_codes[by][b.li], 0
-        labels = b.dims[by].to_list()
+        g_pop = 0
     else:
-        codes = b.firm_codes[by]
-        n, g_row, g_pop = len(b.dims[by]), codes[b.firm], codes[pc_firm]
-        labels = b.dims[by].to_list()
+        g_pop = b.firm_codes[by][b.pop_firm]
     bins = b.slots * n
-    # Keys group-major: (group, slot, in population, combo), one multiply-add per row.
-    key = b.slot_kind if n == 1 else g_row * (b.slots * 2 * _COMBOS) + b.slot_kind
-    span = bins * 2 * _COMBOS
-    s = _sums(key, span, b.bal, b.bal_parts).reshape(n, b.slots, 2, _COMBOS).swapaxes(0, 1)
-    rows = _counts(key, span).reshape(n, b.slots, 2 * _COMBOS).sum(axis=2).T
+    s = sums.swapaxes(0, 1)
     inside = s[:, :, 1, :]
     cols = {
         "all_balance": s.sum(axis=(2, 3)),
@@ -567,17 +725,16 @@ def _stock(b: _Base, by: str | None) -> pl.DataFrame:
         "npl_balance": inside[:, :, _NPL].sum(axis=2),
         "ip_pledge_balance": inside[:, :, _GUARANTEE == 2].sum(axis=2),
         "all_npl_balance": s[:, :, :, _NPL].sum(axis=(2, 3)),
-        "rows": rows,
+        "rows": row_count.T,
     }
     if per_loan:
-        lent = b.pop_row & (b.bal > 0)
-        group_row = b.slot[lent] * n + g_row[lent]
-        cols["borrowers"] = _distinct_firms(group_row, b.firm[lent], bins, b.n_firms)
+        group_row = b.slot[b.lent] * n + b.loan_codes[by][b.li[b.lent]]
+        cols["borrowers"] = _distinct_firms(group_row, b.firm[b.lent], bins, b.n_firms)
         cols["borrowers"] = cols["borrowers"].reshape(b.slots, n)
         cols["firms"] = np.zeros((b.slots, n), dtype=np.int64)
     else:
-        group_pop = pc_slot * n + g_pop
-        cols["borrowers"] = _counts(group_pop, bins, b.has_balance[b.pop_cells]).reshape(b.slots, n)
+        group_pop = b.pop_slot * n + g_pop
+        cols["borrowers"] = _counts(group_pop[b.pop_lent], bins).reshape(b.slots, n)
         cols["firms"] = _counts(group_pop, bins).reshape(b.slots, n)
     if by == "qualification":  # each mask's sums added to every kind it holds
         cols = {c: v @ _MASK_GROUPS for c, v in cols.items()}
@@ -600,14 +757,15 @@ def _slot_month(lo: int) -> pl.Expr:
     return pl.date(m // 12, m % 12 + 1, 1).alias("month")
 
 
-def _partial(b: _Base, by: str | None) -> pl.DataFrame:
+def _partial(b: _Base, by: str | None, sums: np.ndarray, row_count: np.ndarray) -> pl.DataFrame:
     """The sums and counts of one breakdown by (month, group), before any ratio, lag or fill.
 
     Every column is a sum of money or a count of distinct firms, so the partials of disjoint
     sets of firms add up to the partial of their union (the Spark engine computes one per
-    bucket of firms and adds them, docs/scale.md); :func:`finish` then makes the measures."""
+    bucket of firms and adds them, docs/scale.md); :func:`finish` then makes the measures.
+    ``sums`` and ``row_count`` are the breakdown's row sums (:func:`_row_sums`)."""
     firm_keyed = by is not None and BREAKDOWNS[by] == "firm"
-    stock = _stock(b, by)
+    stock = _stock(b, by, sums, row_count)
     if not firm_keyed:
         stock = stock.drop("firms", strict=False)
     flow = (
@@ -629,7 +787,7 @@ def _partial(b: _Base, by: str | None) -> pl.DataFrame:
 def _pop_totals(b: _Base) -> pl.DataFrame:
     """Firms in the population by month (what a loan-keyed breakdown's groups share)."""
     return pl.DataFrame(
-        {"slot": np.arange(b.slots), "pop_total": _counts(b.pop_cells // b.n_firms, b.slots)}
+        {"slot": np.arange(b.slots), "pop_total": _counts(b.pop_slot, b.slots)}
     ).select(_slot_month(b.lo), "pop_total")
 
 
@@ -709,8 +867,12 @@ def measures_by(
     ``kinds_on`` gives the list-based population's kinds in effect on a date (default: the
     shipped definitions' ``population_lists``)."""
     b = _base(f, months, bys, population, kinds_on)
+    rows = _row_sums(b, bys)
     totals = _pop_totals(b)
-    return {by: finish(_partial(b, by), totals, by, b.asked, b.with_data, b.with_lpr) for by in bys}
+    return {
+        by: finish(_partial(b, by, *rows[by]), totals, by, b.asked, b.with_data, b.with_lpr)
+        for by in bys
+    }
 
 
 def partials_by(
@@ -724,7 +886,8 @@ def partials_by(
     population totals by month, for frames holding a share of the firms (every row of each of
     its firms). Added up over disjoint shares, they are the whole's; :func:`finish` does the rest."""
     b = _base(f, months, bys, population, kinds_on)
-    return {by: _partial(b, by) for by in bys}, _pop_totals(b)
+    rows = _row_sums(b, bys)
+    return {by: _partial(b, by, *rows[by]) for by in bys}, _pop_totals(b)
 
 
 def measures(

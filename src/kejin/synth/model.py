@@ -29,8 +29,19 @@ from kejin.vocab import CLASSIFICATIONS, INDUSTRY_CHAINS, STAGES
 GENERATOR_VERSION = "synth-1.0"
 #: Data are "as of" this day: the last complete fiscal year is ``AS_OF.year - 1``.
 AS_OF = dt.date(2026, 6, 30)
-#: Months of loan status kept per loan (the window ending in the ``AS_OF`` month).
-STATUS_MONTHS = 12
+#: The default window: the twelve months ending in the ``AS_OF`` month, in which each firm's
+#: 12-month default is drawn and the summary's default rate is counted.
+WINDOW_MONTHS = 12
+#: Months of performing history before the window, so that every month of the window has a
+#: year-earlier figure (year-on-year growth needs twelve months before the first one).
+HISTORY_MONTHS = 12
+#: Months of loan status in the region: the history and the window.
+STATUS_MONTHS = HISTORY_MONTHS + WINDOW_MONTHS
+#: The entropy word of the history's own random stream (``default_rng([seed, HISTORY_STREAM])``):
+#: the loans that matured before the window are drawn from it, never from the region's stream,
+#: so every draw of the region (firms, the window's loans and their outcomes) is the same with
+#: or without the history.
+HISTORY_STREAM = 2024
 
 STAGE_IDS = tuple(STAGES)  # seed, startup, growth, mature
 STAGE_SHARE = np.array([0.15, 0.30, 0.35, 0.20])
@@ -126,6 +137,8 @@ GUARANTEE_RATE_SPREAD = np.array([0.006, 0.004, 0.008, -0.002])
 LPR = 0.030
 TERMS = np.array([12, 24, 36])
 TERM_SHARE = np.array([0.6, 0.25, 0.15])
+#: Market share of the region's nine banks (in ``INSTITUTIONS`` order) by loan count.
+BANK_SHARE = np.array([0.14, 0.12, 0.12, 0.14, 0.13, 0.09, 0.12, 0.07, 0.07])
 
 #: Departments that supply each synthetic pull, in id order (id = position + 1).
 PULL_DEPARTMENTS = ("amr", "most", "miit", "tax", "stats", "hrss", "ip", "finance", "institution")
@@ -644,8 +657,96 @@ def _month_start(month_index: np.ndarray, day: np.ndarray | int = 1) -> pl.Serie
     return frame.select(pl.date("y", "m", "d")).to_series()
 
 
+def _price(
+    gtype: np.ndarray,
+    firm: np.ndarray,
+    z_c: np.ndarray,
+    last: dict[str, np.ndarray],
+    eps_amount: np.ndarray,
+    u_line: np.ndarray,
+    eps_signal: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Amount, credit line and rate (ppm) of loans from their draws: one pricing rule for the
+    window's loans and the history's, whichever stream the draws came from."""
+    prod = BANK_PRODUCTS
+    p_min = np.array([p[3] for p in prod], dtype=np.float64)[gtype]
+    p_max = np.array([p[4] for p in prod], dtype=np.float64)[gtype]
+    r_lo = np.array([float(p[5]) for p in prod])[gtype]
+    r_hi = np.array([float(p[6]) for p in prod])[gtype]
+    base = np.maximum(last["revenue"][firm] * 0.12, last["staff"][firm] * 4e4)
+    amount = np.round(np.clip(np.exp(np.log(base) + 0.5 * eps_amount), p_min, p_max), -4)
+    line = np.ceil(amount * (1.0 + 0.6 * u_line) / 1e4) * 1e4
+    signal = 0.6 * z_c[firm] + 0.8 * eps_signal
+    rate = np.clip(LPR + 0.012 + GUARANTEE_RATE_SPREAD[gtype] - 0.004 * signal, r_lo, r_hi)
+    return amount, line, (np.round(rate * 1e4) * 100).astype(np.int64)
+
+
+def _term_cap() -> np.ndarray:
+    """Longest term in months of each guarantee type's product."""
+    return np.array([p[7] for p in BANK_PRODUCTS])
+
+
+def _status_rows(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(loan index, month) of every month from ``lo`` to ``hi`` (inclusive) of each loan."""
+    rows = np.maximum(hi - lo + 1, 0)
+    loan_idx = np.repeat(np.arange(lo.shape[0]), rows)
+    offsets = np.arange(loan_idx.shape[0]) - np.repeat(np.cumsum(rows) - rows, rows)
+    return loan_idx, lo[loan_idx] + offsets
+
+
+def _balance(amount: np.ndarray, term: np.ndarray, elapsed: np.ndarray) -> np.ndarray:
+    """Month-end balance: bullet up to a year, equal principal beyond."""
+    return np.where(term > 12, np.round(amount * (1 - elapsed / term)), amount)
+
+
+def _matured(
+    rng: np.random.Generator,
+    firms: np.ndarray,
+    founded_month: np.ndarray,
+    first_month: int,
+) -> dict[str, np.ndarray]:
+    """Loans of the borrowing firms that matured in the history before the window.
+
+    Drawn from the history's own stream. The window's loans are, per borrower, 1 + Poisson(0.3)
+    with a term-T loan's disbursement uniform over the T + 11 months that make it overlap the
+    window; continuing that flow backwards, a borrower disburses term-T loans at the same rate per
+    month, so the loans whose last status month falls in the twelve history months number
+    Poisson(1.3 × Σ share(g, T) × 12 ÷ (T + 11)) per borrower, each (guarantee type, term) drawn in
+    proportion to its term. A loan whose disbursement month would precede the firm's founding is
+    not made.
+    """
+    cap = _term_cap()
+    share = np.zeros((len(GUARANTEE_IDS), TERMS.shape[0]))
+    for g in range(len(GUARANTEE_IDS)):
+        for t, p in zip(TERMS, TERM_SHARE, strict=True):
+            share[g, int(np.searchsorted(TERMS, min(t, cap[g])))] += GUARANTEE_SHARE[g] * p
+    lam = 1.3 * share * HISTORY_MONTHS / (TERMS + WINDOW_MONTHS - 1)
+    count = rng.poisson(lam.sum(), firms.shape[0])
+    firm = np.repeat(firms, count)
+    k = firm.shape[0]
+    cell = rng.choice(lam.size, k, p=(lam / lam.sum()).ravel())
+    gtype, term = cell // TERMS.shape[0], TERMS[cell % TERMS.shape[0]]
+    disb = (
+        first_month - HISTORY_MONTHS - term + 1 + (rng.random(k) * HISTORY_MONTHS).astype(np.int64)
+    )
+    keep = disb > founded_month[firm]
+    return {
+        "firm": firm[keep],
+        "bank": rng.choice(len(BANK_SHARE), k, p=BANK_SHARE)[keep],
+        "gtype": gtype[keep],
+        "term": term[keep],
+        "disb": disb[keep],
+        "day": rng.integers(1, 29, k)[keep],
+        "eps_amount": rng.standard_normal(k)[keep],
+        "u_line": rng.random(k)[keep],
+        "eps_signal": rng.standard_normal(k)[keep],
+        "u_first": rng.random(k)[keep],
+    }
+
+
 def _loans(
     rng: np.random.Generator,
+    history_rng: np.random.Generator,
     f: dict[str, np.ndarray],
     last: dict[str, np.ndarray],
     uscc: pl.Series,
@@ -654,7 +755,15 @@ def _loans(
     as_of: dt.date,
     pull_id: int,
 ) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray]:
-    """Loans overlapping the status window, their month-end status, and each firm's default draw."""
+    """Loans with status in the history or the window, their month-end status, and each firm's
+    default draw.
+
+    The window's loans and outcomes come from ``rng`` in the order they always have; the history
+    (the window's loans before the window, and the loans that matured before it) adds rows and
+    loans from ``history_rng`` only, so it leaves every figure of the window as it was. The
+    history is performing: the default draw is the window's, so a loan's 30 and 60 days past due
+    before a default in the window's first two months are not shown before the window.
+    """
     n = f["stage"].shape[0]
     z_i, z_c, stage = f["z_i"], f["z_c"], f["stage"]
     size = np.log1p(last["staff"])
@@ -667,37 +776,27 @@ def _loans(
     firm = np.repeat(firms, count)
     k = firm.shape[0]
     banks = [r for r in INSTITUTIONS if r[2] == "bank"]
-    bank_share = np.array([0.14, 0.12, 0.12, 0.14, 0.13, 0.09, 0.12, 0.07, 0.07])
-    bank = rng.choice(len(banks), k, p=bank_share)
+    bank = rng.choice(len(banks), k, p=BANK_SHARE)
     gtype = rng.choice(4, k, p=GUARANTEE_SHARE)
-    prod = BANK_PRODUCTS
-    p_min = np.array([p[3] for p in prod], dtype=np.float64)[gtype]
-    p_max = np.array([p[4] for p in prod], dtype=np.float64)[gtype]
-    r_lo = np.array([float(p[5]) for p in prod])[gtype]
-    r_hi = np.array([float(p[6]) for p in prod])[gtype]
-    t_max = np.array([p[7] for p in prod])[gtype]
-    base = np.maximum(last["revenue"][firm] * 0.12, last["staff"][firm] * 4e4)
-    amount = np.round(
-        np.clip(np.exp(np.log(base) + 0.5 * rng.standard_normal(k)), p_min, p_max), -4
-    )
-    line = np.ceil(amount * (1.0 + 0.6 * rng.random(k)) / 1e4) * 1e4
-    term = np.minimum(rng.choice(TERMS, k, p=TERM_SHARE), t_max)
+    eps_amount = rng.standard_normal(k)
+    u_line = rng.random(k)
+    term = np.minimum(rng.choice(TERMS, k, p=TERM_SHARE), _term_cap()[gtype])
     now = as_of.year * 12 + as_of.month - 1
-    first_month = now - STATUS_MONTHS + 1
-    founded_month = _month_index(f["founded"][firm])
+    first_month = now - WINDOW_MONTHS + 1
+    founded_month = _month_index(f["founded"])
     disb = (
         now
         - term
-        - STATUS_MONTHS
+        - WINDOW_MONTHS
         + 2
-        + (rng.random(k) * (term + STATUS_MONTHS - 1)).astype(np.int64)
+        + (rng.random(k) * (term + WINDOW_MONTHS - 1)).astype(np.int64)
     )
-    disb = np.minimum(np.maximum(disb, founded_month + 1), now)
+    disb = np.minimum(np.maximum(disb, founded_month[firm] + 1), now)
     day = rng.integers(1, 29, k)
     maturity = disb + term
-    signal = 0.6 * z_c[firm] + 0.8 * rng.standard_normal(k)
-    rate = np.clip(LPR + 0.012 + GUARANTEE_RATE_SPREAD[gtype] - 0.004 * signal, r_lo, r_hi)
-    rate_ppm = (np.round(rate * 1e4) * 100).astype(np.int64)
+    amount, line, rate_ppm = _price(
+        gtype, firm, z_c, last, eps_amount, u_line, rng.standard_normal(k)
+    )
     order = np.lexsort((day, disb, firm))
     first = np.ones(k, dtype=bool)
     first[order[1:]] = firm[order[1:]] != firm[order[:-1]]
@@ -711,41 +810,88 @@ def _loans(
     )
     # Defaults: one 12-month draw per firm from its true PD, at a month inside the window.
     defaulted = rng.random(n) < pd
-    default_month = first_month + rng.integers(0, STATUS_MONTHS, n)
+    default_month = first_month + rng.integers(0, WINDOW_MONTHS, n)
     # A defaulting firm defaults on every loan it has in the window: a loan disbursed after (or
     # matured before) the firm's default month goes bad in its own first (or last) month.
     loan_defaults = defaulted[firm]
     dm = np.clip(default_month[firm], np.maximum(disb, first_month), np.minimum(maturity - 1, now))
     # Month-end status rows: from disbursement (or the window start) until the month before
     # maturity; a defaulted loan stays outstanding to the end of the window.
-    lo = np.maximum(disb, first_month)
-    hi = np.where(loan_defaults, now, np.minimum(maturity - 1, now))
-    rows = np.maximum(hi - lo + 1, 0)
-    loan_idx = np.repeat(np.arange(k), rows)
-    offsets = np.arange(loan_idx.shape[0]) - np.repeat(np.cumsum(rows) - rows, rows)
-    month = lo[loan_idx] + offsets
+    loan_idx, month = _status_rows(
+        np.maximum(disb, first_month), np.where(loan_defaults, now, np.minimum(maturity - 1, now))
+    )
     elapsed = month - disb[loan_idx]
     frozen = np.where(
         loan_defaults[loan_idx], np.minimum(elapsed, dm[loan_idx] - disb[loan_idx]), elapsed
     )
-    t = term[loan_idx]
-    amortising = t > 12
-    balance = np.where(amortising, np.round(amount[loan_idx] * (1 - frozen / t)), amount[loan_idx])
+    balance = _balance(amount[loan_idx], term[loan_idx], frozen)
     since = month - dm[loan_idx]
     dpd = np.where(loan_defaults[loan_idx] & (since >= -2), 90 + 30 * since, 0)
     # A few performing loans slip a little (1–29 days) in some month, more so for weak firms.
     slip = (dpd == 0) & (rng.random(loan_idx.shape[0]) < 0.02 * _sig(-z_c[firm[loan_idx]]))
     dpd = np.where(slip, rng.integers(1, 30, loan_idx.shape[0]), dpd)
+
+    # The history: the loans that matured before the window (numbered after the window's, in the
+    # same bank-year order), then every loan's performing months before the window.
+    old = _matured(history_rng, firms, founded_month, first_month)
+    o_key = np.lexsort((old["disb"] // 12, old["bank"]))
+    old = {c: a[o_key] for c, a in old.items()}
+    o_amount, o_line, o_rate = _price(
+        old["gtype"], old["firm"], z_c, last, old["eps_amount"], old["u_line"], old["eps_signal"]
+    )
+    # The bank's first-time flag of a matured loan: the firm's earliest loan of all, w.p. 0.35
+    # (the window's loans keep the flag their bank reported, right or wrong against the history).
+    every_firm = np.concatenate([firm, old["firm"]])
+    every_start = np.concatenate([disb * 32 + day, old["disb"] * 32 + old["day"]])
+    earliest = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(earliest, every_firm, every_start)
+    o_first = (old["disb"] * 32 + old["day"] == earliest[old["firm"]]) & (old["u_first"] < 0.35)
+    firm, bank, gtype, amount, line, term, disb, day, rate_ppm, first_time = (
+        np.concatenate([a, b])
+        for a, b in (
+            (firm, old["firm"]),
+            (bank, old["bank"]),
+            (gtype, old["gtype"]),
+            (amount, o_amount),
+            (line, o_line),
+            (term, old["term"]),
+            (disb, old["disb"]),
+            (day, old["day"]),
+            (rate_ppm, o_rate),
+            (first_time, o_first),
+        )
+    )
+    maturity = disb + term
+    h_idx, h_month = _status_rows(
+        np.maximum(disb, first_month - HISTORY_MONTHS), np.minimum(maturity - 1, first_month - 1)
+    )
+    h_balance = _balance(amount[h_idx], term[h_idx], h_month - disb[h_idx])
+    # Primary-key order (bank, year, sequence) for the loans, then month within each loan.
+    seq = np.arange(1, firm.shape[0] + 1, dtype=np.int64)
+    rank = np.empty(seq.shape[0], dtype=np.int64)
+    rank[np.lexsort((seq, disb // 12, bank))] = np.arange(seq.shape[0])
+    loan_idx = np.concatenate([loan_idx, h_idx])
+    month = np.concatenate([month, h_month])
+    balance = np.concatenate([balance, h_balance])
+    dpd = np.concatenate([dpd, np.zeros(h_idx.shape[0], dtype=dpd.dtype)])
+    rows = np.lexsort((month, rank[loan_idx]))
+    loan_idx, month, balance, dpd = loan_idx[rows], month[rows], balance[rows], dpd[rows]
+    pk = np.argsort(rank)
+    firm, bank, gtype, amount, line, term, disb, day, rate_ppm, first_time, seq = (
+        a[pk] for a in (firm, bank, gtype, amount, line, term, disb, day, rate_ppm, first_time, seq)
+    )
+    maturity = disb + term
+    loan_idx = rank[loan_idx]
     classification = pl.Series(list(CLASSIFICATIONS), dtype=pl.String).gather(
         np.select([dpd == 0, dpd < 90, dpd <= 180, dpd <= 360], [0, 1, 2, 3], 4)
     )
     bank_ids = pl.Series([b[0] for b in banks], dtype=pl.String).gather(bank)
     g_ids = pl.Series(GUARANTEE_IDS, dtype=pl.String).gather(gtype)
-    p_suffix = pl.Series([p[0] for p in prod], dtype=pl.String).gather(gtype)
+    p_suffix = pl.Series([p[0] for p in BANK_PRODUCTS], dtype=pl.String).gather(gtype)
     loans = pl.DataFrame(
         {
             "bank": bank_ids,
-            "seq": np.arange(1, k + 1, dtype=np.int64),
+            "seq": seq,
             "uscc": uscc.gather(firm),
             "amount": amount,
             "credit_line": line,
@@ -842,7 +988,15 @@ def generate(
     deregistered = ent["deregistered"].to_numpy()
     pd = true_pd(f, last, dishonest)
     loans, statuses, defaulted = _loans(
-        rng, f, last, uscc, deregistered, pd, as_of, pull_of["institution"]
+        rng,
+        np.random.default_rng([seed, HISTORY_STREAM]),
+        f,
+        last,
+        uscc,
+        deregistered,
+        pd,
+        as_of,
+        pull_of["institution"],
     )
     truth = pl.DataFrame(
         {

@@ -24,7 +24,7 @@ from kejin.errors import ConflictError, NotFoundError
 from kejin.frames import BulkLoader, bulk_transaction
 from kejin.lending.tables import Institution, Loan, LoanStatus, Product
 from kejin.registry.tables import Enterprise, Qualification
-from kejin.synth.model import AS_OF, generate
+from kejin.synth.model import AS_OF, WINDOW_MONTHS, generate
 from kejin.vocab import (
     INDUSTRY_CHAINS,
     INSTITUTION_KINDS,
@@ -202,6 +202,14 @@ def _counts(conn: Connection, column: Any, vocab: dict[str, Any], *where: Any) -
     }
 
 
+def _months_before(month: dt.date | None, n: int) -> dt.date:
+    """The first day of the month ``n`` months before ``month`` (no status month: any day)."""
+    if month is None:
+        return dt.date.min
+    k = month.year * 12 + month.month - 1 - n
+    return dt.date(k // 12, k % 12 + 1, 1)
+
+
 def region_summary(engine: Engine, as_of: dt.date | None = None) -> dict[str, Any]:
     """Firms, institutions, products and loans of the database, as plain numbers.
 
@@ -209,9 +217,10 @@ def region_summary(engine: Engine, as_of: dt.date | None = None) -> dict[str, An
     qualifications count as held. Loan figures use the monthly status table:
 
     * ``outstanding_balance``: sum of balances in the latest status month;
-    * ``default_rate``: defaulted loans / loans with any status row, where a loan is *defaulted*
-      when any of its monthly statuses is non-performing (次级, 可疑 or 损失, i.e. 90+ days
-      past due);
+    * ``default_rate``: defaulted loans / loans with a status row in the twelve months ending in
+      the latest status month (the window of a 12-month default: loans that matured before it
+      had no chance to default in it), where a loan is *defaulted* when any of its monthly
+      statuses in those months is non-performing (次级, 可疑 or 损失, i.e. 90+ days past due);
     * ``npl_ratio``: non-performing balance / total balance in the latest status month.
     """
     require_schema(engine)
@@ -243,12 +252,13 @@ def region_summary(engine: Engine, as_of: dt.date | None = None) -> dict[str, An
         ).one()
         latest_month = conn.execute(select(func.max(LoanStatus.month))).scalar_one()
         np_list = sorted(NON_PERFORMING)
+        window = LoanStatus.month >= _months_before(latest_month, WINDOW_MONTHS - 1)
         with_status = conn.execute(
-            select(func.count(distinct(LoanStatus.contract_no)))
+            select(func.count(distinct(LoanStatus.contract_no))).where(window)
         ).scalar_one()
         defaulted = conn.execute(
             select(func.count(distinct(LoanStatus.contract_no))).where(
-                LoanStatus.classification.in_(np_list)
+                window, LoanStatus.classification.in_(np_list)
             )
         ).scalar_one()
         balance = npl_balance = Decimal("0.00")
