@@ -8,12 +8,11 @@ appends everything that arrived meanwhile under one lock and one commit. Under l
 batches grow and the lock is taken once per batch; with one client it costs one extra commit.
 
 A request unit on the event loop (:class:`kejin.access.deps.Unit`) hands its event to a
-:class:`LoopWriter` instead: the same batching, on an asyncio connection of its own, driven by an
-event loop in a thread of its own. It was first a task of the serving loop, because a writer
-thread on a SQLAlchemy session (five round trips, each needing the GIL back from the busy loop
-thread, one switch interval each) kept each read waiting about 35 ms; but on the serving loop it
-held the chain lock between its two round trips for as long as the loop took to come back to it,
-and under the mixed load that made it the lock's usual holder (see :class:`LoopWriter`).
+:class:`LoopWriter` instead: the same batching, but as a task of that loop on an asyncio
+connection of its own. A writer thread would need the GIL back from the busy loop thread after
+every database round trip, one switch interval (5 ms) each time, and it holds the chain lock
+through all of them: under load each read waited about 35 ms for its event, and writers in the
+other worker processes waited on the lock behind it.
 
 Inline appends stay where a batch could deadlock or escape the caller's transaction: on SQLite
 (one writer: the thread would wait for the request's own write lock), for sessions bound to a
