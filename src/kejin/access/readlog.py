@@ -23,6 +23,7 @@ lock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from concurrent.futures import Future
@@ -145,72 +146,54 @@ def _statements() -> tuple[str, str]:
 
 
 class LoopWriter:
-    """Group commit for the units of a serving event loop (see the module's docstring).
+    """Group commit as a task of the serving event loop (see the module's docstring).
 
     It speaks to PostgreSQL through psycopg directly, on a connection of its own (the units
     waiting for it hold the request pool's connections): a batch then costs two round trips —
     lock and tail, insert and commit — where a session's unit of work took five (begin, lock,
-    tail, insert, commit). The events are linked by :func:`audit.link`, the function every
-    other append uses.
-
-    It runs on an event loop of its own, in a thread of its own, not on the serving loop: the
-    chain lock is held between its two round trips, and on the serving loop the second one
-    was sent only once the loop came round to the first one's answer, after every request
-    ready to run before it. Under the mixed load the lock's holder was then most of the time
-    this writer idle in its transaction, waiting for its own busy loop, with the other
-    worker's reads and every write queued on the lock. In a thread of its own it waits for the
-    GIL instead, at most a switch interval (``switch_interval_ms``).
+    tail, insert, commit). Every read waits for one batch, so those round trips were most of a
+    profile request's latency under load. The events are linked by :func:`audit.link`, the
+    function every other append uses.
     """
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self.head, self.insert = _statements()
         self.conn: Any = None
-        self.caller = asyncio.get_running_loop()
-        self.loop = asyncio.new_event_loop()
         self.queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[AuditEvent]] | None] = (
             asyncio.Queue()
         )
-        self.task = self.loop.create_task(self._run(), name="kejin-readlog")
-        self.thread = threading.Thread(
-            target=self.loop.run_until_complete,
-            args=(self.task,),
-            name="kejin-readlog",
-            daemon=True,
-        )
-        self.thread.start()
+        self.task = asyncio.get_running_loop().create_task(self._run(), name="kejin-readlog")
 
     def append(self, fields: dict[str, Any]) -> AuditEvent:
         """From a unit's greenlet: wait for the commit by yielding the loop, not blocking it."""
-        fut: asyncio.Future[AuditEvent] = self.caller.create_future()
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, (fields, fut))
+        fut: asyncio.Future[AuditEvent] = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait((fields, fut))
         return await_(asyncio.wait_for(fut, WAIT_SECONDS))
 
     async def _run(self) -> None:
-        try:
-            while True:
-                first = await self.queue.get()
-                if first is None:
-                    return
-                batch = [first]
-                while len(batch) < MAX_BATCH and not self.queue.empty():
-                    nxt = self.queue.get_nowait()
-                    if nxt is None:
-                        self.queue.put_nowait(None)  # stop after this batch
-                        break
-                    batch.append(nxt)
-                try:
-                    events: list[AuditEvent] | BaseException = await self._commit(
-                        [f for f, _ in batch]
-                    )
-                except Exception as e:  # every waiting read fails with it rather than hang
-                    await self._reset()
-                    events = e
-                # One wake-up of the serving loop for the whole batch.
-                self.caller.call_soon_threadsafe(_settle, [f for _, f in batch], events)
-        finally:
-            if self.conn is not None:
-                await self.conn.close()
+        while True:
+            first = await self.queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH and not self.queue.empty():
+                nxt = self.queue.get_nowait()
+                if nxt is None:
+                    self.queue.put_nowait(None)  # stop after this batch
+                    break
+                batch.append(nxt)
+            try:
+                events = await self._commit([f for f, _ in batch])
+            except Exception as e:  # every waiting read fails with it rather than hang
+                await self._reset()
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(e)
+                continue
+            for ev, (_, fut) in zip(events, batch, strict=True):
+                if not fut.done():  # a waiter that timed out has gone
+                    fut.set_result(ev)
 
     async def _commit(self, batch: list[dict[str, Any]]) -> list[AuditEvent]:
         cur = await self._begin()
@@ -265,23 +248,8 @@ class LoopWriter:
         Bounded: a batch that cannot get the chain lock in time is cancelled (its readers have
         failed already) rather than keep the process from exiting.
         """
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, None)
-        await asyncio.to_thread(self.thread.join, CLOSE_SECONDS)
-        if self.thread.is_alive():
-            self.loop.call_soon_threadsafe(self.task.cancel)
-            await asyncio.to_thread(self.thread.join, CLOSE_SECONDS)
-        if not self.thread.is_alive():
-            self.loop.close()
-
-
-def _settle(
-    futures: list[asyncio.Future[AuditEvent]], events: list[AuditEvent] | BaseException
-) -> None:
-    """On the serving loop: hand each waiting read its committed event, or the batch's failure."""
-    for i, fut in enumerate(futures):
-        if fut.done():  # a waiter that timed out has gone
-            continue
-        if isinstance(events, BaseException):
-            fut.set_exception(events)
-        else:
-            fut.set_result(events[i])
+        self.queue.put_nowait(None)
+        with contextlib.suppress(TimeoutError):  # wait_for then cancelled the task
+            await asyncio.wait_for(self.task, CLOSE_SECONDS)
+        if self.conn is not None:
+            await self.conn.close()
