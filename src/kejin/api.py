@@ -13,7 +13,6 @@ import asyncio
 import gc
 import importlib
 import logging
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -266,7 +265,6 @@ def lifespan(pool_size: int) -> Any:
             writer = app.state.readlog_writer = LoopWriter(
                 engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
             )
-        sys.setswitchinterval(get_service_settings().switch_interval_ms / 1000)
         gc.collect()
         gc.freeze()
         try:

@@ -53,12 +53,6 @@ class ServiceSettings(BaseSettings):
     audit_key_file: Path | None = None
     #: Connection pool per worker process (the profile endpoint holds one connection briefly).
     db_pool_size: int = 20
-    #: How long, in milliseconds, a served process's busy thread keeps the GIL while another
-    #: waits for it (``sys.setswitchinterval``; Python's own default is 5). A change's commit
-    #: runs in a worker thread while the event loop's thread serves reads: every database round
-    #: trip of that thread waits up to this long for the GIL, and the audit chain's lock is held
-    #: through those waits.
-    switch_interval_ms: float = 5.0
 
 
 @lru_cache(maxsize=1)
