@@ -450,6 +450,7 @@ AUDIT_STEPS = _terms(
     ("reverse", "冲正", "reverse"),
     ("review", "复核", "review"),
     ("revoke", "撤销", "revoke"),
+    ("score", "积分测算", "scoring run"),
     ("search", "检索", "search"),
     ("simulate", "测算", "simulate"),
     ("snapshot", "数据快照导出", "snapshot export"),
