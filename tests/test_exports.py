@@ -89,9 +89,9 @@ def test_same_rows_same_bytes() -> None:
 #: (module, enclosing function) → why it may stay.
 NOT_EXPORTS = {
     ("frames.py", "write_frame"): "COPY into PostgreSQL",
-    ("whitelist/service.py", "entries_sha256"): "checksum of a version's entries",
     ("credit/dataset.py", "frame_sha256"): "checksum of a training set",
-    ("points/service.py", "frame_sha256"): "checksum of a score run",
+    ("points/service.py", "canonical_csv"): "checksum of a score run",
+    ("whitelist/service.py", "canonical_csv"): "checksum of a version's entries",
 }
 _WRITER_CALLS = {"write_csv", "write_excel", "to_csv", "to_excel", "writer", "DictWriter"}
 

@@ -38,6 +38,7 @@ from kejin.points.kernels import CENTS, PeerLayout, peer_labels, score_system
 from kejin.points.service import (
     RESULT_COLUMNS,
     assemble,
+    canonical_csv,
     check_peer,
     frame_inputs,
     results_frame,
@@ -252,7 +253,7 @@ def import_run(
         digest, first = hashlib.sha256(), True
         for batch in results.batches(out, manifest, "points_results"):
             # The hash of the whole frame's CSV is the hash of its header and each batch's rows.
-            digest.update(batch.write_csv(include_header=first, float_precision=7).encode())
+            digest.update(canonical_csv(batch, header=first))
             first = False
             write_frame(unit.connection(), ScoreResult.__table__,
                         batch.with_columns(run_id=pl.lit(run.id)))  # fmt: skip

@@ -98,7 +98,13 @@ def assemble(
 
 def frame_sha256(df: pl.DataFrame) -> str:
     """Hash of a frame's canonical CSV (fixed column order, row order, float formatting)."""
-    return hashlib.sha256(df.write_csv(float_precision=7).encode()).hexdigest()
+    return hashlib.sha256(canonical_csv(df)).hexdigest()
+
+
+def canonical_csv(df: pl.DataFrame, header: bool = True) -> bytes:
+    """The canonical CSV that :func:`frame_sha256` hashes; a results import streams it in
+    batches (the header with the first only), so both hash the same text."""
+    return df.write_csv(include_header=header, float_precision=7).encode()
 
 
 def detail_json(scored: pl.DataFrame, system: System) -> pl.Series:

@@ -38,6 +38,7 @@ from kejin.whitelist.service import (
     POINTS_SCHEMA,
     QUAL_COLUMNS,
     STATUS_COLUMNS,
+    canonical_csv,
     derive,
     entries_of,
     points_of,
@@ -166,7 +167,7 @@ def import_version(
         authorize(s, p, "whitelist.refresh")
     digest, first, members, tiers = hashlib.sha256(), True, 0, {}
     for batch in results.batches(out, manifest, "whitelist_entries"):
-        digest.update(batch.write_csv(include_header=first, float_precision=4).encode())
+        digest.update(canonical_csv(batch, header=first))
         first = False
         member = batch.filter(pl.col("status") == "member")
         members += member.height

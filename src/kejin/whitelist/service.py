@@ -141,7 +141,13 @@ def entries_of(rules: Rules, as_of: dt.date, data: dict[str, pl.DataFrame]) -> p
 
 
 def entries_sha256(entries: pl.DataFrame) -> str:
-    return hashlib.sha256(entries.write_csv(float_precision=4).encode()).hexdigest()
+    return hashlib.sha256(canonical_csv(entries)).hexdigest()
+
+
+def canonical_csv(entries: pl.DataFrame, header: bool = True) -> bytes:
+    """The canonical CSV that :func:`entries_sha256` hashes; a results import streams it in
+    batches (the header with the first only), so both hash the same text."""
+    return entries.write_csv(include_header=header, float_precision=4).encode()
 
 
 def refresh(
