@@ -26,12 +26,8 @@ def score_on_spark(art: dict, data: Path, out: Path, master: str | None = None) 
         raise ValidationError(
             "数据文件不存在", "data file not found", [Problem("", "", file=str(data))]
         )
-    results.prepare(out)
-    try:
+    with results.directory(out):
         return _score(art, data, out, master)
-    except BaseException:
-        results.discard(out)  # a failed run leaves no directory that looks like results
-        raise
 
 
 def _score(art: dict, data: Path, out: Path, master: str | None) -> dict[str, Any]:

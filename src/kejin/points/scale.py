@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -172,8 +173,7 @@ def write_results_on_spark(
     rank, percentile) table is broadcast back to the executors. The rows are written sorted
     by USCC, so the import's streamed hash is the local run's results hash."""
     check_peer(peer)
-    results.prepare(out)
-    try:
+    with results.directory(out), closing(src):
         src.verify()
         if year is None:
             year = src.max_year()
@@ -205,11 +205,6 @@ def write_results_on_spark(
         manifest = results.write_manifest(
             out, "points score", src.provenance(), params, {"points_results": table}
         )
-    except BaseException:
-        results.discard(out)  # no manifest: never importable; and no half a directory left
-        raise
-    finally:
-        src.close()
     return {"results_dir": str(out), "firms": table["rows"], "parts": len(table["parts"]),
             "parameters": manifest["parameters"]}  # fmt: skip
 

@@ -22,6 +22,7 @@ import importlib
 import json
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,10 +63,18 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def prepare(out: Path) -> None:
-    """A results directory is never mixed with an older one: ``out`` must be new or empty."""
+@contextmanager
+def directory(out: Path) -> Iterator[Path]:
+    """The results directory ``out`` for a run to write in: new or empty (never mixed with an
+    older one), and removed whole if the run fails — its manifest is written last, so a failed
+    run never leaves a directory that looks like results."""
     refuse_used(out)
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        yield out
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def write_table(sdf: DataFrame, out: Path, table: str) -> dict[str, Any]:
@@ -248,8 +257,3 @@ def import_results(s: Any, engine: Any, p: Any, out: Path, dry_run: bool = False
     module, func = target.split(":")
     store = getattr(importlib.import_module(module), func)
     return {**head, **store(s, engine, p, out, manifest, head)}
-
-
-def discard(out: Path) -> None:
-    """Remove what a failed run wrote under ``out`` (never a manifest: it is written last)."""
-    shutil.rmtree(out, ignore_errors=True)

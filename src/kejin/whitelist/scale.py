@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +123,7 @@ def write_entries_on_spark(
     sorted by USCC (``kejin import results`` stores the version); nothing is stored here.
     The as-of date (when not given) and the points run come from the database, as for a
     refresh from a snapshot."""
-    results.prepare(out)
-    try:
+    with results.directory(out), closing(src):
         src.verify()
         if as_of is None:
             with engine.connect() as conn:
@@ -138,11 +138,6 @@ def write_entries_on_spark(
         manifest = results.write_manifest(
             out, "whitelist refresh", src.provenance(), params, {"whitelist_entries": table}
         )
-    except BaseException:
-        results.discard(out)
-        raise
-    finally:
-        src.close()
     return {"results_dir": str(out), "entries": table["rows"], "parts": len(table["parts"]),
             "parameters": manifest["parameters"]}  # fmt: skip
 
