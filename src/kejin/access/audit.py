@@ -106,11 +106,9 @@ def _lock_and_tail(session: Session, durable: bool) -> tuple[int, str]:
     """
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        # A read's commit may skip the WAL flush if configured so (see ``record``).
-        fast = "" if durable or read_durable() else "SET LOCAL synchronous_commit TO off; "
         cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cur.execute(f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY}); {fast}{tail_sql()}")
+            cur.execute(lock_and_tail_sql(durable))
             while cur.nextset():
                 pass
             last = cur.fetchone()
@@ -124,9 +122,15 @@ def _lock_and_tail(session: Session, durable: bool) -> tuple[int, str]:
     return (last[0], last[1]) if last else (0, GENESIS)
 
 
+def lock_and_tail_sql(durable: bool) -> str:
+    """PostgreSQL text of the chain lock and the tail read after it, one message of several
+    statements (no parameters); a read's commit may skip the WAL flush if configured so."""
+    fast = "" if durable or read_durable() else "SET LOCAL synchronous_commit TO off; "
+    return f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY}); {fast}{_tail_sql()}"
+
+
 @cache
-def tail_sql() -> str:
-    """The tail query as PostgreSQL text, for messages of several statements (no parameters)."""
+def _tail_sql() -> str:
     from sqlalchemy.dialects import postgresql
 
     return str(TAIL.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
@@ -170,15 +174,7 @@ def append(session: Session, batch: list[dict[str, Any]], durable: bool = True) 
     the group-committed reads of a busy server append hundreds at a time. Events the
     transaction deferred (see :func:`defer_to_commit`) go first, in the order they were recorded.
     """
-    pending = session.info.get(PENDING)
-    if (
-        pending is not None
-        and pending[0] is session.get_transaction()
-        and not session.in_nested_transaction()  # a savepoint rolled back must not take them
-    ):
-        del session.info[PENDING]
-        batch = pending[1] + batch
-    out = link(batch, *_lock_and_tail(session, durable))
+    out = link(_take_pending(session) + batch, *_lock_and_tail(session, durable))
     session.connection().execute(
         insert(AuditEvent.__table__), [{c: getattr(ev, c) for c in COLUMNS} for ev in out]
     )
@@ -207,14 +203,25 @@ def defer_to_commit(session: Session) -> None:
     session.info[DEFER] = True
 
 
+def _take_pending(session: Session) -> list[dict[str, Any]]:
+    """The events the transaction deferred, taken for appending. None inside a savepoint: one
+    rolled back must not take them with it (a savepoint's commit leaves them to the root's)."""
+    pending = session.info.get(PENDING)
+    if (
+        pending is None
+        or pending[0] is not session.get_transaction()
+        or session.in_nested_transaction()
+    ):
+        return []
+    del session.info[PENDING]
+    return pending[1]
+
+
 @event.listens_for(Session, "before_commit")
 def _append_deferred(session: Session) -> None:
-    if session.in_nested_transaction():
-        return  # a savepoint's commit: the root transaction's commit appends them
-    pending = session.info.get(PENDING)
-    if pending is not None and pending[0] is session.get_transaction():
-        del session.info[PENDING]
-        append(session, pending[1])
+    pending = _take_pending(session)
+    if pending:
+        append(session, pending)
 
 
 @event.listens_for(Session, "after_transaction_end")

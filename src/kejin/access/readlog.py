@@ -137,9 +137,7 @@ def _statements() -> tuple[str, str]:
        is held.
     2. The insert and ``COMMIT`` — one pipeline.
     """
-    tail = audit.tail_sql()
-    fast = "" if audit.read_durable() else "SET LOCAL synchronous_commit TO off; "
-    head = f"BEGIN; SELECT pg_advisory_xact_lock({audit.PG_LOCK_KEY}); {fast}{tail}"
+    head = "BEGIN; " + audit.lock_and_tail_sql(durable=False)
     cols = ", ".join(audit.COLUMNS)
     marks = ", ".join(["%s"] * len(audit.COLUMNS))
     return head, f"INSERT INTO {AuditEvent.__tablename__} ({cols}) VALUES ({marks})"
